@@ -1,0 +1,3 @@
+from mysqlsts.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""Thin I/O wrappers: database, DNS, files, Kubernetes."""

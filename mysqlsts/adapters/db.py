@@ -1,0 +1,51 @@
+"""Connections to a server, always with timeouts: a hung server must never hang a caller."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pymysql
+import pymysql.cursors
+
+from mysqlsts.core.version import ServerVersion, parse_version
+
+Row = dict[str, Any]
+
+
+def connect(
+    host: str,
+    port: int,
+    user: str,
+    password: str,
+    *,
+    connect_timeout: float = 2.0,
+    read_timeout: float | None = 5.0,
+    write_timeout: float | None = 5.0,
+) -> pymysql.connections.Connection[pymysql.cursors.DictCursor]:
+    return pymysql.connect(
+        host=host,
+        port=port,
+        user=user,
+        password=password,
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+        write_timeout=write_timeout,
+        autocommit=True,
+        cursorclass=pymysql.cursors.DictCursor,
+    )
+
+
+def query(conn: pymysql.connections.Connection[Any], sql: str, args: Any = None) -> list[Row]:
+    with conn.cursor() as cursor:
+        cursor.execute(sql, args)
+        return list(cursor.fetchall())
+
+
+def execute(conn: pymysql.connections.Connection[Any], sql: str, args: Any = None) -> None:
+    with conn.cursor() as cursor:
+        cursor.execute(sql, args)
+
+
+def server_version(conn: pymysql.connections.Connection[Any]) -> ServerVersion:
+    rows = query(conn, "SELECT VERSION() AS version")
+    return parse_version(str(rows[0]["version"]))

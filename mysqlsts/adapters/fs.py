@@ -1,0 +1,46 @@
+"""Crash-safe file operations: a reader never sees half a file."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from mysqlsts.errors import ConfigError
+
+
+def fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: Path, data: bytes | str, mode: int = 0o644) -> None:
+    """Write a temp file beside `path`, fsync it, rename it over `path`, fsync the directory.
+
+    A crash at any instant leaves either the old file or the new one, never a torn one.
+    """
+    if isinstance(data, str):
+        data = data.encode()
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        os.write(fd, data)
+        os.fchmod(fd, mode)  # O_CREAT's mode is masked by umask and ignored for old files
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    fsync_dir(path.parent)
+
+
+def read_secret(path: Path, what: str) -> str:
+    """Read a mounted Secret; the error names the file, never its content."""
+    try:
+        value = path.read_text().rstrip("\r\n")
+    except OSError as exc:
+        raise ConfigError(f"cannot read {what} file {path}: {exc.strerror}") from exc
+    if not value:
+        raise ConfigError(f"{what} file {path} is empty")
+    return value

@@ -1,0 +1,89 @@
+"""The `mysqlsts` command: parses and wires only; each command lives with its capability.
+
+Commands are imported on first use so the long-running sidecar never loads what it does not run.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any
+
+import click
+
+from mysqlsts import __version__
+from mysqlsts.errors import MysqlstsError
+from mysqlsts.logs import configure
+from mysqlsts.options import build_identity, env, pod_options
+
+_LAZY_COMMANDS = {
+    "clone": "mysqlsts.clone.command:clone",
+    "sidecar": "mysqlsts.sidecar.command:sidecar",
+    "local": "mysqlsts.local.command:local",
+}
+
+
+class OperatorError(click.ClickException):
+    """An expected failure, shown as one line on stderr."""
+
+    def __init__(self, error: MysqlstsError) -> None:
+        super().__init__(str(error))
+        self.exit_code = error.exit_code
+
+
+class _Group(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *_LAZY_COMMANDS])
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in _LAZY_COMMANDS:
+            module, attr = _LAZY_COMMANDS[name].split(":")
+            command: click.Command = getattr(importlib.import_module(module), attr)
+            return command
+        return super().get_command(ctx, name)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except MysqlstsError as error:
+            raise OperatorError(error) from error
+
+
+@click.group(cls=_Group)
+@click.version_option(__version__)
+@click.option(
+    "--log-level", envvar=env("LOG_LEVEL"), default="info", show_default=True,
+    type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
+)
+def cli(log_level: str) -> None:
+    """Init, clone and replication sidecar for MySQL/MariaDB StatefulSets."""
+    configure(log_level)
+
+
+@cli.command()
+@pod_options
+@click.option(
+    "--config-map-dir", envvar=env("CONFIG_MAP_DIR"), type=click.Path(path_type=Path),
+    default=Path("/mnt/config-map"), show_default=True,
+    help="Mounted ConfigMap with master.cnf and slave.cnf.",
+)
+@click.option(
+    "--conf-dir", envvar=env("CONF_DIR"), type=click.Path(path_type=Path),
+    default=Path("/mnt/conf.d"), show_default=True,
+    help="Where the server reads extra cnf files (its conf.d).",
+)
+def init(config_map_dir: Path, conf_dir: Path, **kw: Any) -> None:
+    """Write the role's cnf and server-id.cnf for this pod (init container)."""
+    from mysqlsts.init import run_init
+
+    identity = build_identity(kw)
+    result = run_init(identity, config_map_dir, conf_dir)
+    click.echo(
+        f"init: {identity.pod_name} is {identity.role} server_id={identity.server_id} "
+        f"cnf={result.role_cnf.name} conf_dir={conf_dir}",
+        err=True,
+    )
+
+
+def main() -> None:
+    cli(prog_name="mysqlsts")

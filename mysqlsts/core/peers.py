@@ -1,0 +1,61 @@
+"""Where the other pods of the set are reached.
+
+The one place that maps an ordinal to network addresses. In Kubernetes that is
+`<statefulset>-<n>.<service>` on the standard ports; the local replica set points the same
+template at loopback with a per-ordinal port stride. Nothing else differs between the two.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mysqlsts.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class PeerAddress:
+    ordinal: int
+    host: str
+    mysql_port: int
+    clone_port: int
+    http_port: int
+
+
+@dataclass(frozen=True)
+class PeerDirectory:
+    statefulset: str
+    service: str
+    host_template: str = "{statefulset}-{ordinal}.{service}"
+    mysql_port: int = 3306
+    clone_port: int = 3307
+    http_port: int = 8080
+    # Added per ordinal to every port: 0 in Kubernetes (each pod has its own IP),
+    # non-zero when all pods share one loopback address.
+    port_stride: int = 0
+
+    def __post_init__(self) -> None:
+        try:
+            self.host_template.format(statefulset="s", ordinal=0, service="svc")
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ConfigError(
+                f"peer host template {self.host_template!r} is invalid: may use only "
+                "{statefulset}, {ordinal} and {service}"
+            ) from exc
+
+    def address(self, ordinal: int) -> PeerAddress:
+        if ordinal < 0:
+            raise ValueError(f"ordinal must be >= 0, got {ordinal}")
+        host = self.host_template.format(
+            statefulset=self.statefulset, ordinal=ordinal, service=self.service
+        )
+        offset = ordinal * self.port_stride
+        return PeerAddress(
+            ordinal=ordinal,
+            host=host,
+            mysql_port=self.mysql_port + offset,
+            clone_port=self.clone_port + offset,
+            http_port=self.http_port + offset,
+        )
+
+    def primary(self) -> PeerAddress:
+        return self.address(0)

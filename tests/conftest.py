@@ -1,0 +1,1 @@
+"""Shared test configuration. Warnings are errors (pyproject), slow tiers have markers."""
