@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# `make images`: the local base image, the wheels, mysqlsts-init and mysqlsts-sidecar (and the
+# test-only DNS image), printing each image's size and build time.
+# Env: MYSQLSTS_BASE_IMAGE (default: build mysqlsts-base:bookworm here; set e.g. mariadb:10.11
+# or percona/percona-xtrabackup:8.4 where images can be pulled), MYSQLSTS_FLAVOR (mariadb|mysql),
+# MYSQLSTS_IMAGE_TAG (dev).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+base=${MYSQLSTS_BASE_IMAGE:-mysqlsts-base:bookworm}
+flavor=${MYSQLSTS_FLAVOR:-mariadb}
+tag=${MYSQLSTS_IMAGE_TAG:-dev}
+wheels=build/images/wheels
+mkdir -p build/images
+python=.venv/bin/python; [ -x "$python" ] || python=python3
+
+report() {  # image seconds
+  local size
+  size=$(docker image inspect -f '{{.Size}}' "$1" | awk '{ printf "%.0f MB", $1 / 1000000 }')
+  printf 'images: %-28s %8s  built in %ss\n' "$1" "$size" "$2"
+}
+
+log=build/images/build.log
+timed() {  # image command...: quiet on success, the log's tail on failure
+  local image=$1 start=$SECONDS
+  shift
+  if ! "$@" >"$log" 2>&1; then
+    tail -n 25 "$log" >&2
+    echo "images: building $image failed (log $log)" >&2
+    exit 1
+  fi
+  report "$image" $((SECONDS - start))
+}
+
+if [ "$base" = mysqlsts-base:bookworm ]; then
+  timed "$base" images/build-base.sh "$base"
+fi
+
+# Wheels for the package and its dependencies, built from this tree on the host: the image
+# build then needs neither pip nor a network.
+start=$SECONDS
+rm -rf "$wheels"
+mkdir -p "$wheels"
+if ! "$python" -m pip wheel -q --disable-pip-version-check -w "$wheels" . >"$log" 2>&1; then
+  tail -n 25 "$log" >&2
+  echo "images: building wheels failed (log $log)" >&2
+  exit 1
+fi
+echo "images: wheels $(cd "$wheels" && ls | tr '\n' ' ')in $((SECONDS - start))s"
+
+for kind in init sidecar; do
+  timed "mysqlsts-$kind:$tag" docker build -f "Dockerfile.$kind" \
+    --build-arg BASE_IMAGE="$base" --build-arg FLAVOR="$flavor" -t "mysqlsts-$kind:$tag" .
+done
+
+# The container tests' DNS server (dnsmasq from Debian), on the local base only.
+if [ "$base" = mysqlsts-base:bookworm ]; then
+  timed "mysqlsts-dns:$tag" docker build --build-arg BASE_IMAGE="$base" \
+    -t "mysqlsts-dns:$tag" images/dns
+fi
