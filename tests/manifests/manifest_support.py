@@ -23,7 +23,9 @@ SECRET_KEYS = ("root-password", "replication-password", "backup-password", "clon
 OVERLAYS = ("demo", "minikube", "eks", "mysql8", "monitoring")
 
 # Metrics the alerts may use that mysqlsts does not export (kube-state-metrics).
-EXTERNAL_METRICS = frozenset({"kube_statefulset_replicas", "kube_statefulset_status_replicas_ready"})
+EXTERNAL_METRICS = frozenset(
+    {"kube_statefulset_replicas", "kube_statefulset_status_replicas_ready"}
+)
 
 
 def find_tool(name: str, env_var: str) -> str | None:
@@ -38,7 +40,7 @@ def find_tool(name: str, env_var: str) -> str | None:
 
 
 def kustomize(kubectl: str, directory: Path) -> list[dict[str, Any]]:
-    """Render `directory` with `kubectl kustomize`; the error names the directory and tool output."""
+    """Render `directory` with `kubectl kustomize`; errors name the directory and the cause."""
     done = subprocess.run(
         [kubectl, "kustomize", str(directory)], capture_output=True, text=True, timeout=120
     )
@@ -51,8 +53,9 @@ def plain_rules_text() -> str:
     """The operator-free rules file as generated from the PrometheusRule's spec."""
     rule = yaml.safe_load(PROMETHEUS_RULE.read_text())
     header = (
-        "# GENERATED from prometheusrule.yaml by `.venv/bin/python tests/manifests/sync_rules.py`;\n"
-        "# do not edit. The same alerts for a Prometheus without the operator (rule_files:).\n"
+        "# GENERATED from prometheusrule.yaml by\n"
+        "# `.venv/bin/python tests/manifests/sync_rules.py`; do not edit.\n"
+        "# The same alerts for a Prometheus without the operator (rule_files:).\n"
     )
     body: str = yaml.safe_dump(rule["spec"], sort_keys=False, width=100, allow_unicode=True)
     return header + body
@@ -71,7 +74,7 @@ def contract_metrics() -> dict[str, str]:
 def runbooks_in_doc() -> dict[str, str]:
     """Alert name -> its runbook paragraph (whitespace-normalised) from docs/metrics.md."""
     text = METRICS_DOC.read_text()
-    section = text.split("## Alerts and runbooks", 1)[1]
+    section = text.split("## Alerts and runbooks", 1)[1].split("\n## ", 1)[0]
     found: dict[str, str] = {}
     for chunk in re.split(r"^### ", section, flags=re.M)[1:]:
         name, _, body = chunk.partition("\n")
@@ -80,8 +83,20 @@ def runbooks_in_doc() -> dict[str, str]:
 
 
 _PROMQL_KEYWORDS = frozenset(
-    {"by", "without", "on", "ignoring", "group_left", "group_right", "and", "or", "unless",
-     "bool", "offset", "atan2"}
+    {
+        "by",
+        "without",
+        "on",
+        "ignoring",
+        "group_left",
+        "group_right",
+        "and",
+        "or",
+        "unless",
+        "bool",
+        "offset",
+        "atan2",
+    }
 )
 
 

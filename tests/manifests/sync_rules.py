@@ -1,6 +1,6 @@
 """Write k8s/components/monitoring/mysqlsts.rules.yaml from prometheusrule.yaml's spec.
 
-    .venv/bin/python tests/manifests/sync_rules.py
+.venv/bin/python tests/manifests/sync_rules.py
 """
 
 from __future__ import annotations

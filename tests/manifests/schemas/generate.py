@@ -4,7 +4,8 @@ No registry this project can reach ships the prometheus-operator CRD YAML, so th
 from PyPI's `cloudcoil-models-prometheus-operator`, pydantic models generated from those CRDs'
 OpenAPI schemas. Run it in a throwaway venv, not the project's:
 
-    python3 -m venv /tmp/po && /tmp/po/bin/pip install cloudcoil-models-prometheus-operator==0.80.1.0
+    python3 -m venv /tmp/po
+    /tmp/po/bin/pip install cloudcoil-models-prometheus-operator==0.80.1.0
     /tmp/po/bin/python tests/manifests/schemas/generate.py
 
 Pydantic ignores unknown fields, but the API server rejects them (kubectl's default server-side

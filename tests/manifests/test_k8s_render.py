@@ -1,0 +1,310 @@
+"""Every overlay renders, validates against Kubernetes' and prometheus-operator's schemas, and
+wires the pod the way docs/contract.md and issue 5 say."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import kubernetes_validate
+import pytest
+from manifest_support import DASHBOARD, K8S, OVERLAYS, REPO, SECRET_KEYS, kustomize
+
+pytestmark = pytest.mark.manifests
+
+RENDERS = ("root", *OVERLAYS)
+CRD_KINDS = {"PodMonitor", "PrometheusRule"}
+SCHEMAS = Path(__file__).resolve().parent / "schemas"
+K8S_VERSION = kubernetes_validate.latest_version()
+
+Doc = dict[str, Any]
+
+
+def one(docs: list[Doc], kind: str, name: str | None = None) -> Doc:
+    found = [d for d in docs if d["kind"] == kind and name in (None, d["metadata"]["name"])]
+    assert len(found) == 1, f"expected one {kind} {name or ''}, found {len(found)}"
+    return found[0]
+
+
+def containers(sts: Doc) -> dict[str, Doc]:
+    spec = sts["spec"]["template"]["spec"]
+    return {c["name"]: c for c in spec["initContainers"] + spec["containers"]}
+
+
+def mounts(container: Doc) -> dict[str, Doc]:
+    return {m["mountPath"]: m for m in container.get("volumeMounts", [])}
+
+
+def env(container: Doc) -> dict[str, Doc]:
+    return {e["name"]: e for e in container.get("env", [])}
+
+
+def validate_object(doc: Doc) -> None:
+    if doc["kind"] in CRD_KINDS:
+        schema = json.loads((SCHEMAS / f"{doc['kind'].lower()}.schema.json").read_text())
+        jsonschema.validate(doc, schema)
+    else:
+        kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
+
+
+@pytest.mark.parametrize("render", RENDERS)
+def test_every_object_validates(rendered: dict[str, list[Doc]], render: str) -> None:
+    docs = rendered[render]
+    assert any(d["kind"] == "StatefulSet" for d in docs)
+    for doc in docs:
+        try:
+            validate_object(doc)
+        except (kubernetes_validate.ValidationError, jsonschema.ValidationError) as exc:
+            pytest.fail(f"{render}: {doc['kind']}/{doc['metadata']['name']}: {exc}")
+
+
+def test_validation_is_strict(rendered: dict[str, list[Doc]]) -> None:
+    """A misspelt field must fail, for core objects and for the prometheus-operator ones."""
+    docs = rendered["monitoring"]
+    sts = copy.deepcopy(one(docs, "StatefulSet"))
+    sts["spec"]["template"]["spec"]["containers"][0]["livenesProbe"] = {}
+    with pytest.raises(kubernetes_validate.ValidationError):
+        validate_object(sts)
+    for kind in CRD_KINDS:
+        crd = copy.deepcopy(one(docs, kind))
+        crd["spec"]["selectr"] = {}
+        with pytest.raises(jsonschema.ValidationError):
+            validate_object(crd)
+    rule = copy.deepcopy(one(docs, "PrometheusRule"))
+    rule["spec"]["groups"][0]["rules"][0]["for"] = "five minutes"
+    with pytest.raises(jsonschema.ValidationError):
+        validate_object(rule)
+
+
+def test_kubernetes_validate_cli_strict(rendered: dict[str, list[Doc]], tmp_path: Path) -> None:
+    """The same check through the tool's own command line, as a user would run it."""
+    import yaml
+
+    docs = [d for d in rendered["root"] if d["kind"] not in CRD_KINDS]
+    path = tmp_path / "rendered.yaml"
+    path.write_text(yaml.safe_dump_all(docs))
+    tool = Path(kubernetes_validate.__file__).parents[4] / "bin" / "kubernetes-validate"
+    command = [str(tool)] if tool.exists() else ["kubernetes-validate"]
+    done = subprocess.run(
+        [*command, "--strict", "--quiet", str(path)], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_root_needs_the_secret_files(kubectl: str, tmp_path: Path) -> None:
+    """Without the user's files `kubectl apply -k k8s/` must fail, naming the missing file,
+    rather than deploy a set with no Secret."""
+    import shutil
+
+    root = tmp_path / "k8s"
+    shutil.copytree(K8S, root, ignore=shutil.ignore_patterns(*SECRET_KEYS))
+    with pytest.raises(AssertionError, match="root-password"):
+        kustomize(kubectl, root)
+
+
+@pytest.mark.parametrize("render", ["root", "minikube", "eks", "mysql8", "monitoring"])
+def test_secret_comes_from_the_users_files(
+    rendered: dict[str, list[Doc]], k8s_copy: tuple[Path, dict[str, str]], render: str
+) -> None:
+    _, values = k8s_copy
+    secret = one(rendered[render], "Secret", "mysql-secrets")
+    decoded = {k: base64.b64decode(v).decode().rstrip("\n") for k, v in secret["data"].items()}
+    assert decoded == values
+
+
+def test_demo_secrets_are_marked_throwaway(rendered: dict[str, list[Doc]]) -> None:
+    secret = one(rendered["demo"], "Secret", "mysql-secrets")
+    assert sorted(secret["data"]) == sorted(SECRET_KEYS)
+    assert secret["metadata"]["labels"]["mysqlsts.dev/throwaway"] == "true"
+    assert "DEMO ONLY" in (K8S / "overlays" / "demo" / "kustomization.yaml").read_text()
+
+
+@pytest.mark.parametrize("render", RENDERS)
+def test_statefulset_wiring(rendered: dict[str, list[Doc]], render: str) -> None:
+    docs = rendered[render]
+    sts = one(docs, "StatefulSet", "mysql")
+    spec = sts["spec"]
+    pod = spec["template"]["spec"]
+    assert spec["serviceName"] == "mysql"
+    assert spec["podManagementPolicy"] == "OrderedReady"  # pod n clones from pod n-1
+    assert spec["persistentVolumeClaimRetentionPolicy"] == {
+        "whenDeleted": "Retain",
+        "whenScaled": "Retain",
+    }
+    assert [t["metadata"]["name"] for t in spec["volumeClaimTemplates"]] == ["data"]
+    assert [c["name"] for c in pod["initContainers"]] == ["init", "clone"]
+    assert [c["name"] for c in pod["containers"]] == ["mysql", "sidecar"]
+    assert pod["terminationGracePeriodSeconds"] >= 30
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsUser"] == 999
+    assert pod["securityContext"]["fsGroup"] == 999
+    assert pod["topologySpreadConstraints"]
+
+    by_name = containers(sts)
+    for name, container in by_name.items():
+        security = container["securityContext"]
+        assert security["readOnlyRootFilesystem"] is True, name
+        assert security["allowPrivilegeEscalation"] is False, name
+        assert "memory" in container["resources"]["limits"], name
+
+    for name in ("init", "clone", "sidecar"):
+        pod_name = env(by_name[name])["POD_NAME"]
+        assert pod_name["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name", name
+    assert by_name["init"]["command"] == ["mysqlsts", "init"]
+    assert by_name["clone"]["command"] == ["mysqlsts", "clone"]
+    assert by_name["sidecar"]["command"] == ["mysqlsts", "sidecar"]
+
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert mounts(by_name["init"])["/mnt/conf.d"]["name"] == "conf"
+    assert mounts(by_name["init"])["/mnt/config-map"]["name"] == "config-map"
+    assert mounts(by_name["mysql"])["/etc/mysql/conf.d"]["name"] == "conf"
+    assert "emptyDir" in volumes["conf"]
+    for name in ("clone", "mysql", "sidecar"):
+        data = mounts(by_name[name])["/var/lib/mysql"]
+        assert (data["name"], data.get("subPath")) == ("data", "mysql"), name
+        assert mounts(by_name[name])["/etc/mysqlsts/secrets"]["name"] == "secrets", name
+
+    # The volumes point at objects this render creates (kustomize renames the ConfigMap).
+    config_maps = {d["metadata"]["name"] for d in docs if d["kind"] == "ConfigMap"}
+    assert volumes["config-map"]["configMap"]["name"] in config_maps
+    assert volumes["secrets"]["secret"]["secretName"] == "mysql-secrets"
+    assert any(d["kind"] == "Secret" and d["metadata"]["name"] == "mysql-secrets" for d in docs)
+
+
+def _probe_touches_sidecar(probe: Doc) -> bool:
+    text = json.dumps(probe)
+    return "httpGet" in probe or "8080" in text or "grpc" in probe
+
+
+@pytest.mark.parametrize("render", RENDERS)
+def test_probes_keep_mysqld_independent_of_the_sidecar(
+    rendered: dict[str, list[Doc]], render: str
+) -> None:
+    by_name = containers(one(rendered[render], "StatefulSet", "mysql"))
+    mysql, sidecar = by_name["mysql"], by_name["sidecar"]
+    assert mysql["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert mysql["readinessProbe"]["httpGet"]["port"] in (8080, "http")
+    for kind in ("livenessProbe", "startupProbe"):
+        assert not _probe_touches_sidecar(mysql[kind]), f"mysql {kind} depends on the sidecar"
+        command = " ".join(mysql[kind]["exec"]["command"])
+        assert " ping" in command and "--defaults-extra-file" in command
+    startup = mysql["startupProbe"]
+    assert startup["failureThreshold"] * startup["periodSeconds"] >= 600  # crash recovery
+    assert sidecar["livenessProbe"]["httpGet"]["path"] == "/livez"
+    ports = {p["name"]: p["containerPort"] for p in sidecar["ports"]}
+    assert ports == {"clone": 3307, "http": 8080}
+
+
+@pytest.mark.parametrize(
+    ("render", "flavor", "server", "tag"),
+    [
+        ("root", "mariadb", "mariadb:10.11", "0.1.0"),
+        ("minikube", "mariadb", "mariadb:10.11", "0.1.0"),
+        ("mysql8", "mysql", "mysql:8.4", "0.1.0-mysql8"),
+    ],
+)
+def test_flavor_and_images(
+    rendered: dict[str, list[Doc]], render: str, flavor: str, server: str, tag: str
+) -> None:
+    by_name = containers(one(rendered[render], "StatefulSet", "mysql"))
+    assert by_name["mysql"]["image"] == server
+    assert by_name["init"]["image"] == f"ghcr.io/mysqlsts/mysqlsts-init:{tag}"
+    assert by_name["clone"]["image"] == f"ghcr.io/mysqlsts/mysqlsts-init:{tag}"
+    assert by_name["sidecar"]["image"] == f"ghcr.io/mysqlsts/mysqlsts-sidecar:{tag}"
+    for name in ("init", "clone", "sidecar"):
+        assert env(by_name[name])["MYSQLSTS_FLAVOR"]["value"] == flavor, name
+    root_env = "MYSQL_ROOT_PASSWORD_FILE" if flavor == "mysql" else "MARIADB_ROOT_PASSWORD_FILE"
+    server_env = env(by_name["mysql"])
+    assert list(server_env) == [root_env]
+    assert server_env[root_env]["value"] == "/etc/mysqlsts/secrets/root-password"
+    admin = "mysqladmin" if flavor == "mysql" else "mariadb-admin"
+    assert admin in " ".join(by_name["mysql"]["livenessProbe"]["exec"]["command"])
+
+
+def test_services(rendered: dict[str, list[Doc]]) -> None:
+    docs = rendered["root"]
+    pod_labels = one(docs, "StatefulSet")["spec"]["template"]["metadata"]["labels"]
+    headless = one(docs, "Service", "mysql")["spec"]
+    assert headless["clusterIP"] == "None"
+    assert headless["publishNotReadyAddresses"] is True
+    assert {p["name"]: p["port"] for p in headless["ports"]} == {"mysql": 3306, "clone": 3307}
+    read = one(docs, "Service", "mysql-read")["spec"]
+    assert read.get("publishNotReadyAddresses") is not True
+    assert [p["port"] for p in read["ports"]] == [3306]
+    for service in (headless, read):
+        assert service["selector"].items() <= pod_labels.items()
+    pdb = one(docs, "PodDisruptionBudget")["spec"]
+    assert pdb["maxUnavailable"] == 1
+    assert pdb["selector"]["matchLabels"].items() <= pod_labels.items()
+
+
+def test_network_policy(rendered: dict[str, list[Doc]]) -> None:
+    docs = rendered["root"]
+    pod_labels = one(docs, "StatefulSet")["spec"]["template"]["metadata"]["labels"]
+    policy = one(docs, "NetworkPolicy")["spec"]
+    assert policy["podSelector"]["matchLabels"].items() <= pod_labels.items()
+    by_port = {rule["ports"][0]["port"]: rule for rule in policy["ingress"]}
+    assert set(by_port) == {"mysql", "clone", "http"}
+    assert "from" not in by_port["mysql"]  # clients from anywhere
+    clone_from = by_port["clone"]["from"]
+    assert clone_from == [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "mysql"}}}]
+    assert "namespaceSelector" in by_port["http"]["from"][0]
+
+
+@pytest.mark.parametrize(
+    ("render", "storage_class"), [("minikube", "standard"), ("eks", "mysqlsts-gp3")]
+)
+def test_storage_class(rendered: dict[str, list[Doc]], render: str, storage_class: str) -> None:
+    sts = one(rendered[render], "StatefulSet")
+    assert sts["spec"]["volumeClaimTemplates"][0]["spec"]["storageClassName"] == storage_class
+    if render == "eks":
+        sc = one(rendered[render], "StorageClass", storage_class)
+        assert sc["provisioner"] == "ebs.csi.aws.com"
+        assert sc["parameters"] == {
+            "type": "gp3",
+            "encrypted": "true",
+            "csi.storage.k8s.io/fstype": "ext4",
+        }
+        assert sc["volumeBindingMode"] == "WaitForFirstConsumer"
+        spread = sts["spec"]["template"]["spec"]["topologySpreadConstraints"]
+        keys = [c["topologyKey"] for c in spread]
+        assert "topology.kubernetes.io/zone" in keys
+
+
+def test_monitoring_objects_match_the_pods(rendered: dict[str, list[Doc]]) -> None:
+    docs = rendered["monitoring"]
+    sts = one(docs, "StatefulSet")
+    pod_labels = sts["spec"]["template"]["metadata"]["labels"]
+    monitor = one(docs, "PodMonitor")["spec"]
+    assert monitor["selector"]["matchLabels"].items() <= pod_labels.items()
+    sidecar_ports = {p["name"] for p in containers(sts)["sidecar"]["ports"]}
+    assert [e["port"] for e in monitor["podMetricsEndpoints"]] == ["http"]
+    assert "http" in sidecar_ports
+    relabel = monitor["podMetricsEndpoints"][0]["relabelings"]
+    assert {
+        "sourceLabels": ["__meta_kubernetes_pod_controller_name"],
+        "targetLabel": "statefulset",
+    } in relabel
+    dashboard = one(docs, "ConfigMap", "mysqlsts-dashboard")
+    assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert json.loads(dashboard["data"]["mysqlsts-replication.json"]) == json.loads(
+        DASHBOARD.read_text()
+    )
+    for render in ("root", "minikube", "eks", "mysql8", "demo"):
+        assert not [d for d in rendered[render] if d["kind"] in CRD_KINDS], render
+
+
+def test_images_cnf_copies_are_identical() -> None:
+    pairs = {
+        REPO / "images/cnf/mariadb/master.cnf": K8S / "base/cnf/mariadb/master.cnf",
+        REPO / "images/cnf/mariadb/slave.cnf": K8S / "base/cnf/mariadb/slave.cnf",
+        REPO / "images/cnf/mysql/master.cnf": K8S / "overlays/mysql8/cnf/master.cnf",
+        REPO / "images/cnf/mysql/slave.cnf": K8S / "overlays/mysql8/cnf/slave.cnf",
+    }
+    for copy_path, source in pairs.items():
+        assert copy_path.read_bytes() == source.read_bytes(), f"{copy_path} differs from {source}"
