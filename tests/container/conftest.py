@@ -1,0 +1,107 @@
+"""Fixtures of the container suite: the engine, the images under test, secrets, clusters.
+
+Env: MYSQLSTS_TEST_FLAVOR (mariadb | mysql), MYSQLSTS_TEST_SERVER_IMAGE (mysql: `mysql:8.4`;
+mariadb: the sidecar image, which carries mariadbd), MYSQLSTS_TEST_IMAGE_TAG (`dev`).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets as random
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from container_pods import REPO, Cluster, DnsServer, Engine, Flavor, Secrets
+
+pytestmark = pytest.mark.container
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(item.path).parents:
+            item.add_marker(pytest.mark.container)
+
+
+@pytest.fixture(scope="session")
+def flavor() -> Flavor:
+    server_image = os.environ.get("MYSQLSTS_TEST_SERVER_IMAGE", "")
+    default_flavor = "mysql" if server_image.startswith("mysql") else "mariadb"
+    name = os.environ.get("MYSQLSTS_TEST_FLAVOR", default_flavor)
+    if name not in ("mariadb", "mysql"):
+        raise pytest.UsageError(f"MYSQLSTS_TEST_FLAVOR must be mariadb or mysql, not {name}")
+    tag = os.environ.get("MYSQLSTS_TEST_IMAGE_TAG", "dev")
+    sidecar = f"mysqlsts-sidecar:{tag}"
+    return Flavor(
+        name=name,
+        init_image=f"mysqlsts-init:{tag}",
+        sidecar_image=sidecar,
+        server_image=server_image or ("mysql:8.4" if name == "mysql" else sidecar),
+        cnf_dir=REPO / "images" / "cnf" / name,
+    )
+
+
+@pytest.fixture(scope="session")
+def engine(flavor: Flavor) -> Iterator[Engine]:
+    try:
+        found = Engine()
+        found.client.ping()
+    except Exception as exc:  # any failure to reach an engine means: nothing to test on
+        pytest.skip(f"no Docker engine answers ({type(exc).__name__}); run scripts/ensure-dockerd")
+    missing = found.missing_images(flavor)
+    if missing:
+        hint = "run `make images`" if flavor.name == "mariadb" else "pull or build them first"
+        pytest.skip(f"image {', '.join(missing)} not available here ({hint})")
+    found.sweep()
+    found.create_network()
+    try:
+        yield found
+    finally:
+        found.sweep()
+
+
+@pytest.fixture(scope="session")
+def secrets() -> Iterator[Secrets]:
+    with tempfile.TemporaryDirectory(prefix="mysqlsts-secrets-") as name:
+        directory = Path(name)
+        # As a Secret volume with the default mode: readable by the containers' uid 999.
+        directory.chmod(0o755)
+        values = {key: random.token_hex(16) for key in
+                  ("root-password", "replication-password", "backup-password", "clone-token")}
+        for key, value in values.items():
+            (directory / key).write_text(value + "\n")
+            (directory / key).chmod(0o644)
+        yield Secrets(directory, values["root-password"])
+
+
+@pytest.fixture(scope="module")
+def make_cluster(
+    engine: Engine, flavor: Flavor, secrets: Secrets
+) -> Iterator[Callable[..., Cluster]]:
+    """Clusters for one test module; each is torn down (containers and volumes) at its end."""
+    made: list[Cluster] = []
+
+    def make(prefix: str, dns: bool = False) -> Cluster:
+        cluster = Cluster(engine, flavor, secrets, f"mysqlsts-test-{prefix}", dns=dns)
+        cluster.close()  # whatever a killed earlier run left under this name
+        made.append(cluster)
+        return cluster
+
+    try:
+        yield make
+    finally:
+        for cluster in made:
+            cluster.close()
+
+
+@pytest.fixture(scope="module")
+def dns_server(engine: Engine, flavor: Flavor) -> Iterator[DnsServer]:
+    server = DnsServer(engine, flavor.init_image.replace("mysqlsts-init", "mysqlsts-dns"))
+    if engine.missing_images(Flavor("dns", server.image, server.image, server.image, REPO)):
+        pytest.skip(f"image {server.image} not available here (run `make images`)")
+    try:
+        yield server
+    finally:
+        server.stop()
