@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import copy
 import json
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,16 @@ from typing import Any
 import jsonschema
 import kubernetes_validate
 import pytest
-from manifest_support import DASHBOARD, K8S, OVERLAYS, REPO, SECRET_KEYS, kustomize
+import yaml
+from manifest_support import (
+    DASHBOARD,
+    K8S,
+    OVERLAYS,
+    REPO,
+    SECRET_KEYS,
+    find_tool,
+    kustomize,
+)
 
 pytestmark = pytest.mark.manifests
 
@@ -83,15 +93,13 @@ def test_validation_is_strict(rendered: dict[str, list[Doc]]) -> None:
 
 def test_kubernetes_validate_cli_strict(rendered: dict[str, list[Doc]], tmp_path: Path) -> None:
     """The same check through the tool's own command line, as a user would run it."""
-    import yaml
-
     docs = [d for d in rendered["root"] if d["kind"] not in CRD_KINDS]
     path = tmp_path / "rendered.yaml"
     path.write_text(yaml.safe_dump_all(docs))
-    tool = Path(kubernetes_validate.__file__).parents[4] / "bin" / "kubernetes-validate"
-    command = [str(tool)] if tool.exists() else ["kubernetes-validate"]
+    tool = find_tool("kubernetes-validate", "MYSQLSTS_KUBERNETES_VALIDATE")
+    assert tool, "kubernetes-validate not found: run scripts/setup-host test"
     done = subprocess.run(
-        [*command, "--strict", "--quiet", str(path)], capture_output=True, text=True, timeout=120
+        [tool, "--strict", "--quiet", str(path)], capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 0, done.stdout + done.stderr
 
@@ -99,8 +107,6 @@ def test_kubernetes_validate_cli_strict(rendered: dict[str, list[Doc]], tmp_path
 def test_root_needs_the_secret_files(kubectl: str, tmp_path: Path) -> None:
     """Without the user's files `kubectl apply -k k8s/` must fail, naming the missing file,
     rather than deploy a set with no Secret."""
-    import shutil
-
     root = tmp_path / "k8s"
     shutil.copytree(K8S, root, ignore=shutil.ignore_patterns(*SECRET_KEYS))
     with pytest.raises(AssertionError, match="root-password"):
