@@ -6,9 +6,11 @@ mariadb: the sidecar image, which carries mariadbd), MYSQLSTS_TEST_IMAGE_TAG (`d
 
 from __future__ import annotations
 
+import gc
 import os
 import secrets as random
 import tempfile
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -45,11 +47,18 @@ def flavor() -> Flavor:
 
 @pytest.fixture(scope="session")
 def engine(flavor: Flavor) -> Iterator[Engine]:
-    try:
-        found = Engine()
-        found.client.ping()
-    except Exception as exc:  # any failure to reach an engine means: nothing to test on
-        pytest.skip(f"no Docker engine answers ({type(exc).__name__}); run scripts/ensure-dockerd")
+    reason = ""
+    with warnings.catch_warnings():
+        # docker-py leaves the socket of a failed first request to the garbage collector.
+        warnings.simplefilter("ignore", ResourceWarning)
+        try:
+            found = Engine()
+            found.client.ping()
+        except Exception as exc:  # any failure to reach an engine means: nothing to test on
+            reason = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+        gc.collect()
+    if reason:
+        pytest.skip(f"no Docker engine answers ({reason}); run scripts/ensure-dockerd")
     missing = found.missing_images(flavor)
     if missing:
         hint = "run `make images`" if flavor.name == "mariadb" else "pull or build them first"

@@ -392,6 +392,50 @@ class Cluster:
                 pod.up()
                 pod.wait_readyz(200)
 
+    def resolve_srv(self, name: str) -> list[str]:
+        """SRV targets of `name` as a container on the test network resolves them."""
+        script = (
+            "import sys; sys.path.insert(0, '/opt/mysqlsts/lib'); import dns.resolver\n"
+            f"for r in dns.resolver.resolve({name!r}, 'SRV'): print(r.target, r.port)\n"
+        )
+        return self._python_on_network(script).splitlines()
+
+    def _python_on_network(self, script: str) -> str:
+        container = start_container(
+            self.flavor.init_image, None, entrypoint=["mysqlsts-python", "-I", "-c"],
+            command=[script], network=NETWORK, label=self.prefix,
+            mounts=[Mount(SECRETS_MOUNT, str(self.secrets.directory), type="bind",
+                          read_only=True)],
+            **({"dns": [DNS_IP]} if self.dns else {}),
+        )
+        try:
+            status = container.wait(timeout=60)
+            out = str(container.logs(stderr=False).decode(errors="replace")).strip()
+            err = str(container.logs(stdout=False).decode(errors="replace")).strip()
+        finally:
+            container.remove(force=True)
+        if status.get("StatusCode") != 0:
+            raise AssertionError(f"a client container on the test network failed: {err[-2000:]}")
+        return out
+
+    def sql_via(self, host: str, statements: list[str]) -> list[list[Any]]:
+        """Run SQL from a client container on the test network, addressing the server by its
+        DNS name as an application in the cluster would; returns the last statement's rows."""
+        script = (
+            "import json, sys; sys.path.insert(0, '/opt/mysqlsts/lib'); import pymysql\n"
+            f"password = open('{SECRETS_MOUNT}/root-password').read().strip()\n"
+            f"conn = pymysql.connect(host={host!r}, user='root', password=password,"
+            " connect_timeout=10, autocommit=True)\n"
+            "rows = []\n"
+            f"for sql in {statements!r}:\n"
+            "    with conn.cursor() as cursor:\n"
+            "        cursor.execute(sql)\n"
+            "        rows = [list(r) for r in cursor.fetchall()]\n"
+            "print(json.dumps(rows, default=str))\n"
+        )
+        rows: list[list[Any]] = json.loads(self._python_on_network(script))
+        return rows
+
     def run_on_volume(self, volume: str, script: str) -> str:
         container = start_container(
             self.flavor.init_image, None, entrypoint=["sh", "-c"], command=[script],
