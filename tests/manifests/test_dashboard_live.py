@@ -77,7 +77,10 @@ def local_set(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[dict[st
     tool = mysqlsts()
     probe = run([tool, "local", "--help"], timeout=30)
     if probe.returncode != 0:
-        pytest.skip("`mysqlsts local` is not available in this build yet")
+        missing = ("No such command", "No module named 'mysqlsts.local")
+        if any(sign in probe.stderr for sign in missing):
+            pytest.skip("`mysqlsts local` is not available in this build yet")
+        pytest.fail(f"mysqlsts local --help failed: {probe.stderr.strip()[-500:]}")
     directory = tmp_path_factory.mktemp("local-set")
     try:
         up = run(
