@@ -110,6 +110,10 @@ def local_set(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[dict[st
         run([tool, "local", "down", "--dir", str(directory), "--purge"], timeout=180)
 
 
+def pod_name(pod: dict[str, Any]) -> str:
+    return str(pod.get("name") or f"mysql-{pod['ordinal']}")
+
+
 def scrape(pod: dict[str, Any]) -> str:
     http = pod["http"]
     return get(f"http://{http['host']}:{http['port']}/metrics").decode()
@@ -164,7 +168,7 @@ def prometheus(
                 "static_configs": [
                     {
                         "targets": [f"{pod['http']['host']}:{pod['http']['port']}"],
-                        "labels": {**LABELS, "pod": f"mysql-{pod['ordinal']}"},
+                        "labels": {**LABELS, "pod": pod_name(pod)},
                     }
                     for pod in local_set
                 ],
@@ -233,7 +237,7 @@ def test_every_variable_has_values(prometheus: str, local_set: list[dict[str, An
     expected = {
         "namespace": {LABELS["namespace"]},
         "statefulset": {LABELS["statefulset"]},
-        "pod": {f"mysql-{pod['ordinal']}" for pod in local_set},
+        "pod": {pod_name(pod) for pod in local_set},
     }
     for name, variable_query in variable_queries(dashboard()):
         selector = substitute(label_values_metric(variable_query))
