@@ -14,7 +14,7 @@ import click
 from mysqlsts import __version__
 from mysqlsts.errors import MysqlstsError
 from mysqlsts.logs import configure
-from mysqlsts.options import build_identity, env, pod_options
+from mysqlsts.options import SECRETS_DIR, build_identity, data_dir_option, env, pod_options
 
 _LAZY_COMMANDS = {
     "clone": "mysqlsts.clone.command:clone",
@@ -28,7 +28,7 @@ class OperatorError(click.ClickException):
 
     def __init__(self, error: MysqlstsError) -> None:
         super().__init__(str(error))
-        self.exit_code = error.exit_code
+        self.exit_code = error.exit_code  # type: ignore[misc]  # per instance, by error kind
 
 
 class _Group(click.Group):
@@ -81,6 +81,24 @@ def init(config_map_dir: Path, conf_dir: Path, **kw: Any) -> None:
     click.echo(
         f"init: {identity.pod_name} is {identity.role} server_id={identity.server_id} "
         f"cnf={result.role_cnf.name} conf_dir={conf_dir}",
+        err=True,
+    )
+
+
+@cli.command()
+@data_dir_option
+@click.option(
+    "--root-password-file", envvar=env("ROOT_PASSWORD_FILE"), type=click.Path(path_type=Path),
+    default=SECRETS_DIR / "root-password", show_default=True,
+)
+def bootstrap(data_dir: Path, root_password_file: Path) -> None:
+    """Initialise an empty data dir with a root password (MariaDB; before mariadbd starts)."""
+    from mysqlsts.adapters.fs import read_secret
+    from mysqlsts.bootstrap import bootstrap_data_dir
+
+    done = bootstrap_data_dir(data_dir, read_secret(root_password_file, "root password"))
+    click.echo(
+        f"bootstrap: {'initialised' if done else 'already initialised'} data_dir={data_dir}",
         err=True,
     )
 

@@ -17,7 +17,9 @@ def test_pod_name_splits_into_statefulset_and_ordinal(name, expected):
     assert parse_pod_name(name) == expected
 
 
-@pytest.mark.parametrize("name", ["mysql", "mysql-", "mysql-a", "-1", "MySQL-1", "mysql-1.mysql", ""])
+@pytest.mark.parametrize(
+    "name", ["mysql", "mysql-", "mysql-a", "-1", "MySQL-1", "mysql-1.mysql", ""]
+)
 def test_pod_name_without_trailing_ordinal_is_rejected(name):
     with pytest.raises(ConfigError, match="does not end in -<ordinal>"):
         parse_pod_name(name)

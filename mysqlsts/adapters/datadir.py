@@ -1,0 +1,68 @@
+"""Fill an empty data dir atomically enough that no crash leaves a half-filled one looking done.
+
+Protocol: marker → stage on the same volume → move entries into place (system schema last) →
+optional record → remove marker. `classify` reads the result; `wipe_incomplete` undoes a run
+that was cut short.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+from mysqlsts.adapters.fs import atomic_write, fsync_dir
+from mysqlsts.core.datadir import (
+    FOREIGN_HARMLESS,
+    IN_PROGRESS,
+    STAGING,
+    DataDirState,
+    classify,
+    move_order,
+)
+
+
+def state_of(data_dir: Path) -> DataDirState:
+    return classify(os.listdir(data_dir)) if data_dir.exists() else DataDirState.EMPTY
+
+
+def wipe_incomplete(data_dir: Path) -> None:
+    """Remove what an interrupted run left; the marker goes last so a crash here is retried."""
+    for name in sorted(os.listdir(data_dir)):
+        if name in FOREIGN_HARMLESS or name == IN_PROGRESS:
+            continue
+        path = data_dir / name
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+    (data_dir / IN_PROGRESS).unlink(missing_ok=True)
+    fsync_dir(data_dir)
+
+
+def fill_data_dir(
+    data_dir: Path,
+    populate: Callable[[Path], None],
+    record: tuple[str, bytes] | None = None,
+) -> None:
+    """Run `populate(staging_dir)`, then move its result into the (empty) data dir.
+
+    The caller has checked that `data_dir` is EMPTY. `record` (name, content) is written after
+    the data and before the marker is removed.
+    """
+    data_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write(data_dir / IN_PROGRESS, b"")
+    staging = data_dir / STAGING
+    if staging.exists():
+        shutil.rmtree(staging)
+    staging.mkdir()
+    populate(staging)
+    for name in move_order(os.listdir(staging)):
+        os.rename(staging / name, data_dir / name)
+    fsync_dir(data_dir)
+    if record is not None:
+        atomic_write(data_dir / record[0], record[1])
+    staging.rmdir()
+    (data_dir / IN_PROGRESS).unlink()
+    fsync_dir(data_dir)

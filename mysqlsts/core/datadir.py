@@ -1,0 +1,42 @@
+"""What a data directory holds, decided from its entry names alone.
+
+A clone or bootstrap writes `IN_PROGRESS` before it puts anything into the data dir and removes
+it only after the last byte is in place, so a data dir with the marker is never mistaken for a
+finished one, whatever instant the writer was killed at.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Collection
+
+IN_PROGRESS = ".mysqlsts-in-progress"
+STAGING = ".mysqlsts-staging"
+CLONE_RECORD = "mysqlsts-clone.json"
+# The system schema: the server (and the official images' entrypoints) treat a data dir holding
+# it as initialised. Moved into place last, so its presence means everything else is there.
+SYSTEM_SCHEMA = "mysql"
+# Entries a fresh volume may carry that are not ours to judge or remove.
+FOREIGN_HARMLESS = frozenset({"lost+found"})
+
+
+class DataDirState(enum.StrEnum):
+    EMPTY = "empty"
+    INITIALIZED = "initialized"
+    INCOMPLETE = "incomplete"  # our own unfinished work: safe to wipe and redo
+    UNKNOWN = "unknown"  # someone else's files: never ours to delete
+
+
+def classify(entries: Collection[str]) -> DataDirState:
+    if IN_PROGRESS in entries:
+        return DataDirState.INCOMPLETE
+    if SYSTEM_SCHEMA in entries:
+        return DataDirState.INITIALIZED
+    if set(entries) - FOREIGN_HARMLESS - {STAGING}:
+        return DataDirState.UNKNOWN
+    return DataDirState.EMPTY
+
+
+def move_order(entries: Collection[str]) -> list[str]:
+    """Staged entries in the order to move them: the system schema last."""
+    return sorted(entries, key=lambda name: (name == SYSTEM_SCHEMA, name))

@@ -1,0 +1,1 @@
+"""The local replica set: pods as processes on loopback, a supervisor as StatefulSet controller."""
