@@ -75,13 +75,19 @@ def engine(flavor: Flavor) -> Iterator[Engine]:
 def secrets() -> Iterator[Secrets]:
     with tempfile.TemporaryDirectory(prefix="mysqlsts-secrets-") as name:
         directory = Path(name)
-        # As a Secret volume with the default mode: readable by the containers' uid 999.
         directory.chmod(0o755)
         values = {key: random.token_hex(16) for key in
                   ("root-password", "replication-password", "backup-password", "clone-token")}
         for key, value in values.items():
-            (directory / key).write_text(value + "\n")
-            (directory / key).chmod(0o644)
+            path = directory / key
+            path.write_text(value + "\n")
+            # As the manifests' Secret volume (defaultMode 0440, fsGroup 999) when we may chown;
+            # else world-readable, as a Secret's default mode is.
+            try:
+                os.chown(path, 0, 999)
+                path.chmod(0o440)
+            except PermissionError:
+                path.chmod(0o644)
         yield Secrets(directory, values["root-password"])
 
 

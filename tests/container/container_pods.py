@@ -127,6 +127,7 @@ def start_container(image: str, name: str | None, **kwargs: Any) -> Any:
         image, command=kwargs.pop("command", None), env=kwargs.pop("environment", {}), name=name
     )
     spec.ports.update(kwargs.pop("ports", {}))
+    spec.tmpfs.update(kwargs.pop("tmpfs", {}))
     spec.with_kwargs(labels=labels, **kwargs)
     spec.start()
     return spec.get_wrapped_container()
@@ -206,9 +207,17 @@ class Pod:
                                 read_only=True))
         return mounts
 
-    def _joined(self) -> dict[str, Any]:
-        return {"network_mode": f"container:{self.containers['pause'].id}",
-                "label": self.cluster.prefix}
+    def _joined(self, *writable: str) -> dict[str, Any]:
+        """Join the pod's network namespace, with the manifests' container security: read-only
+        root filesystem, no capabilities, no privilege escalation, scratch space in tmpfs."""
+        return {
+            "network_mode": f"container:{self.containers['pause'].id}",
+            "label": self.cluster.prefix,
+            "read_only": True,
+            "cap_drop": ["ALL"],
+            "security_opt": ["no-new-privileges"],
+            "tmpfs": {path: "rw,uid=999,gid=999,mode=1777" for path in ("/tmp", *writable)},
+        }
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -270,7 +279,8 @@ class Pod:
         env = {**self._env(), **spec.pop("environment")}
         self.containers["server"] = start_container(
             flavor.server_image, self._cname("server"), environment=env,
-            mounts=self._mounts(conf=("/etc/mysql/conf.d",)), **spec, **self._joined(),
+            mounts=self._mounts(conf=("/etc/mysql/conf.d",)), **spec,
+            **self._joined("/run/mysqld"),
         )
 
     def start_sidecar(self) -> None:
