@@ -291,21 +291,34 @@ class Pod:
         )
 
     def up(self) -> None:
-        """Create the pod as the kubelet does: init containers in order, then the rest."""
+        """Create the pod as the kubelet does: init containers in order, then the rest.
+
+        A pod that fails to come up is removed again (its volumes stay), so the next attempt
+        starts from what a new pod would find.
+        """
+        self.remove()
         self.ensure_volumes()
-        self.start_pause()
-        self.init_log = self.run_init()
-        self.clone_log = self.run_clone()
-        self.start_server()
-        self.start_sidecar()
+        try:
+            self.start_pause()
+            self.init_log = self.run_init()
+            self.clone_log = self.run_clone()
+            self.start_server()
+            self.start_sidecar()
+        except BaseException:
+            self.remove()
+            raise
 
     def remove(self) -> None:
         """Delete the pod, keeping its volumes (as deleting a pod keeps its PVC)."""
         for role in ("sidecar", "server", "pause"):
             container = self.containers.pop(role, None)
-            if container is not None:
-                with contextlib.suppress(NotFound):
-                    container.remove(force=True)
+            if container is None:
+                continue
+            # SIGTERM and a grace period first, as the kubelet gives: a clean server shutdown.
+            with contextlib.suppress(docker.errors.APIError):
+                container.stop(timeout=30)
+            with contextlib.suppress(NotFound):
+                container.remove(force=True)
 
     # -- observation ----------------------------------------------------------------------
 

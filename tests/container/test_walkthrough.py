@@ -68,6 +68,33 @@ def test_two_pods_replicate_rows_written_through_mysql_0(cluster: Cluster) -> No
         cluster.pod(1).query("INSERT INTO walk.notes (note) VALUES ('nope')")
 
 
+@pytest.mark.parametrize("how", ["freeze", "stop"])
+def test_server_frozen_or_stopped_makes_the_sidecar_unready(cluster: Cluster, how: str) -> None:
+    cluster.scale(2)
+    pod = cluster.pod(1)
+    pod.wait_readyz(200)
+    server = pod.containers["server"]
+    if how == "freeze":
+        server.pause()  # the cgroup freezer: every thread stops, as under SIGSTOP
+    else:
+        server.stop(timeout=30)
+    try:
+        body = pod.wait_readyz(503, timeout=30)
+        assert body.strip(), "a 503 says why in one line"
+        # A hung server never hangs the probe.
+        started = time.monotonic()
+        status, _ = pod.readyz()
+        assert status == 503 and time.monotonic() - started < 2.0
+    finally:
+        if how == "freeze":
+            server.unpause()
+        else:
+            server.start()
+    pod.wait_readyz(200, timeout=120)
+    notes = write_rows(cluster)
+    wait_for_notes(pod, notes)
+
+
 def test_scale_to_three_clones_mysql_2_from_mysql_1(cluster: Cluster) -> None:
     cluster.scale(2)
     before = write_rows(cluster)
@@ -97,33 +124,6 @@ def test_recreated_pod_keeps_its_data_without_a_second_clone(cluster: Cluster) -
     wait_for_notes(pod, notes, timeout=5)
     later = write_rows(cluster)
     wait_for_notes(pod, later)
-
-
-@pytest.mark.parametrize("how", ["freeze", "stop"])
-def test_server_frozen_or_stopped_makes_the_sidecar_unready(cluster: Cluster, how: str) -> None:
-    cluster.scale(2)
-    pod = cluster.pod(1)
-    pod.wait_readyz(200)
-    server = pod.containers["server"]
-    if how == "freeze":
-        server.pause()  # the cgroup freezer: every thread stops, as under SIGSTOP
-    else:
-        server.stop(timeout=30)
-    try:
-        body = pod.wait_readyz(503, timeout=30)
-        assert body.strip(), "a 503 says why in one line"
-        # A hung server never hangs the probe.
-        started = time.monotonic()
-        status, _ = pod.readyz()
-        assert status == 503 and time.monotonic() - started < 2.0
-    finally:
-        if how == "freeze":
-            server.unpause()
-        else:
-            server.start()
-    pod.wait_readyz(200, timeout=120)
-    notes = write_rows(cluster)
-    wait_for_notes(pod, notes)
 
 
 def test_scale_down_keeps_the_volume_and_scale_up_reuses_it(cluster: Cluster) -> None:
