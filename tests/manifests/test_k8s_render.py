@@ -314,3 +314,14 @@ def test_images_cnf_copies_are_identical() -> None:
     }
     for copy_path, source in pairs.items():
         assert copy_path.read_bytes() == source.read_bytes(), f"{copy_path} differs from {source}"
+
+
+@pytest.mark.parametrize("render", RENDERS)
+def test_pods_get_no_api_credentials(rendered: dict[str, list[Doc]], render: str) -> None:
+    docs = rendered[render]
+    sts = one(docs, "StatefulSet", "mysql")
+    pod = sts["spec"]["template"]["spec"]
+    account = one(docs, "ServiceAccount", pod["serviceAccountName"])
+    assert account["automountServiceAccountToken"] is False
+    assert pod["automountServiceAccountToken"] is False
+    assert not [d for d in docs if d["kind"] in {"Role", "ClusterRole", "RoleBinding"}]
