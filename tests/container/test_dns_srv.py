@@ -37,7 +37,8 @@ def test_clone_falls_back_to_srv_when_the_previous_ordinal_is_gone(
 
     record = third.clone_record()
     assert record is not None, "mysql-2 did not clone"
-    assert "mysql-0" in str(record.get("donor", record)), record
+    assert record["donor"]["ordinal"] == 0, record
+    assert record["donor"]["host"] == "mysql-0.mysql", record
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if third.query("SELECT note FROM dns.notes") == [(note,)]:
