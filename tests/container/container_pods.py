@@ -154,8 +154,9 @@ class DnsServer:
             for n in ordinals
         ]
         start_container(
+            # --local: the zone is ours, so a name we do not list is NXDOMAIN, as in cluster DNS.
             self.image, self.name, command=["--listen-address=" + DNS_IP, "--bind-interfaces",
-                                            *srv],
+                                            f"--local=/{SERVICE}/", *srv],
             network=NETWORK, networking_config=endpoint([], DNS_IP), label="dns",
         )
 
