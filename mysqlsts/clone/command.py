@@ -1,0 +1,197 @@
+"""`mysqlsts clone`: the init step that gives an empty replica a verified copy of a peer's data.
+
+Observe (ordinal, data dir state) → decide (skip, clone, wipe and clone, refuse) → act:
+find a donor and authenticate, and only then wipe an interrupted clone and fill the data dir
+through `fill_data_dir` (marker → staging → prepare → record → move → remove marker).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from mysqlsts.adapters.datadir import fill_data_dir, state_of, wipe_incomplete
+from mysqlsts.adapters.fs import atomic_write
+from mysqlsts.clone.plan import Action, Candidate, decide, srv_candidates
+from mysqlsts.clone.receiver import (
+    Session,
+    Timeouts,
+    find_donor,
+    open_session,
+    prepare,
+    read_coordinates,
+)
+from mysqlsts.clone.tools import BackupTool, tool_for
+from mysqlsts.core.clone_record import CloneRecord, DonorRef
+from mysqlsts.core.datadir import CLONE_RECORD
+from mysqlsts.core.identity import Identity
+from mysqlsts.core.peers import PeerDirectory
+from mysqlsts.errors import CloneError, ConfigError
+from mysqlsts.options import (
+    build_identity,
+    build_peers,
+    build_secrets,
+    data_dir_option,
+    env,
+    flavor_option,
+    peer_options,
+    pod_options,
+    secret_options,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CloneSettings:
+    identity: Identity
+    peers: PeerDirectory
+    data_dir: Path
+    flavor: str
+    token_file: Path
+    srv_name: str  # "" disables the DNS fallback
+    deadline_seconds: float
+    timeouts: Timeouts
+    parallel: int
+    prepare_memory: str
+
+
+def _srv_discovery(settings: CloneSettings) -> list[Candidate]:
+    if not settings.srv_name:
+        return []
+    from mysqlsts.adapters.dns import lookup_srv
+
+    identity = settings.identity
+    ports = {n: settings.peers.address(n).clone_port for n in range(identity.ordinal)}
+    return srv_candidates(lookup_srv(settings.srv_name), identity.statefulset,
+                          identity.ordinal, ports)
+
+
+def _populate(settings: CloneSettings, session: Session, tool: BackupTool,
+              started: float) -> Any:
+    def populate(staging: Path) -> None:
+        received = session.receive_into(staging, tool, settings.parallel, settings.timeouts)
+        session.close()
+        prepare(staging, tool, settings.prepare_memory)
+        coordinates = read_coordinates(staging)
+        position = coordinates.for_replication
+        if position is None or position.empty:
+            raise CloneError(
+                f"the backup from {session.candidate} carries no replication coordinates "
+                "(is the binary log enabled on the donor?)"
+            )
+        record = CloneRecord(
+            donor=DonorRef(session.candidate.ordinal, session.candidate.host,
+                           session.candidate.port),
+            flavor=settings.flavor,
+            gtid=position.gtid,
+            binlog_file=position.file,
+            binlog_position=position.position,
+            coordinates_origin=coordinates.origin,
+            donor_binlog=coordinates.donor_binlog,
+            bytes=received,
+            duration_seconds=time.monotonic() - started,
+            completed_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        )
+        # Written into staging, so it moves into place with the data, before the marker goes.
+        atomic_write(staging / CLONE_RECORD, record.to_json())
+        log.info("clone recorded coordinates gtid=%s binlog_file=%s binlog_position=%s "
+                 "origin=%s", record.gtid, record.binlog_file, record.binlog_position,
+                 record.coordinates_origin)
+
+    return populate
+
+
+def run_clone(settings: CloneSettings) -> str:
+    """Clone if this pod needs it; returns the sentence to log."""
+    identity, data_dir = settings.identity, settings.data_dir
+    try:
+        action = decide(identity.ordinal, state_of(data_dir))
+    except ConfigError as exc:
+        raise CloneError(f"{exc} (data dir {data_dir})") from exc
+    if action is Action.SKIP_PRIMARY:
+        return f"clone skipped: {identity.pod_name} is the primary (ordinal 0)"
+    if action is Action.SKIP_INITIALIZED:
+        return f"clone skipped: data dir {data_dir} already holds a server's data"
+    tool = tool_for(settings.flavor)
+    token = _read_token(settings.token_file)
+    previous = settings.peers.address(identity.ordinal - 1)
+    started = time.monotonic()
+    session = find_donor(
+        Candidate(previous.ordinal, previous.host, previous.clone_port),
+        lambda: _srv_discovery(settings),
+        lambda candidate: open_session(candidate, token, settings.timeouts),
+        settings.deadline_seconds,
+    )
+    try:
+        log.info("clone authenticated with donor=%s data_dir=%s", session.candidate, data_dir)
+        if action is Action.WIPE_AND_CLONE:
+            log.warning("data dir %s holds an interrupted clone; wiping it", data_dir)
+            wipe_incomplete(data_dir)
+        fill_data_dir(data_dir, _populate(settings, session, tool, started))
+    finally:
+        session.close()
+    return (f"clone complete: {identity.pod_name} from {session.candidate} "
+            f"in {time.monotonic() - started:.0f}s data_dir={data_dir}")
+
+
+def _read_token(path: Path) -> str:
+    from mysqlsts.adapters.fs import read_secret
+
+    return read_secret(path, "clone token")
+
+
+@click.command()
+@pod_options
+@peer_options
+@secret_options
+@data_dir_option
+@flavor_option
+@click.option(
+    "--srv-name", envvar=env("SRV_NAME"), default=None,
+    show_default="_mysql._tcp.<service>",
+    help="DNS SRV name listing the peers, tried when the previous ordinal is not ready; "
+         "empty disables.",
+)
+@click.option(
+    "--clone-deadline", envvar=env("CLONE_DEADLINE"), type=click.FloatRange(min=0),
+    default=900.0, show_default=True, help="Seconds to wait for a ready donor before failing.",
+)
+@click.option(
+    "--clone-idle-timeout", envvar=env("CLONE_IDLE_TIMEOUT"), type=click.FloatRange(min=1),
+    default=120.0, show_default=True,
+    help="Seconds of silence from the donor after which the stream counts as broken.",
+)
+@click.option(
+    "--clone-parallel", envvar=env("CLONE_PARALLEL"), type=click.IntRange(1, 64),
+    default=2, show_default=True, help="Extraction threads (mbstream/xbstream --parallel).",
+)
+@click.option(
+    "--prepare-memory", envvar=env("CLONE_PREPARE_MEMORY"), default="256M",
+    show_default=True, help="--use-memory for the backup tool's prepare step.",
+)
+def clone(
+    data_dir: Path, flavor: str, srv_name: str | None, clone_deadline: float,
+    clone_idle_timeout: float, clone_parallel: int, prepare_memory: str, **kw: Any,
+) -> None:
+    """Receive, verify and prepare a physical backup from a peer (init container)."""
+    identity = build_identity(kw)
+    settings = CloneSettings(
+        identity=identity,
+        peers=build_peers(kw, identity),
+        data_dir=data_dir,
+        flavor=flavor,
+        token_file=build_secrets(kw).clone_token,
+        srv_name=f"_mysql._tcp.{identity.service}" if srv_name is None else srv_name,
+        deadline_seconds=clone_deadline,
+        timeouts=Timeouts(idle=clone_idle_timeout),
+        parallel=clone_parallel,
+        prepare_memory=prepare_memory,
+    )
+    log.info("%s", run_clone(settings))

@@ -1,0 +1,338 @@
+"""The backup donor the sidecar serves on port 3307: one authenticated stream at a time.
+
+Embed it from a thread:
+
+    donor = DonorServer("0.0.0.0", 3307, token=read_token,
+                        backup_command_factory=source.command_factory(),
+                        on_stream_done=metrics.stream_done)
+    threading.Thread(target=donor.serve_forever, daemon=True).start()
+    ...
+    donor.shutdown()  # on SIGTERM: stops accepting, ends a running stream, joins
+
+`on_stream_done(result, bytes, seconds)` is called once per authenticated-or-refused connection,
+from that connection's thread, with result "ok" (stream and trailer sent, backup tool exit 0),
+"failed" (the backup tool failed, or the stream broke off) or "refused" (bad token, protocol
+error, or busy). A TCP connection that closes before saying anything (a port probe) is not counted.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import logging
+import os
+import secrets
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from mysqlsts.adapters.fs import read_secret
+from mysqlsts.clone.pipes import CHUNK, Progress, widen_pipe
+from mysqlsts.clone.tools import backup_argv, credentials_cnf, tool_for
+from mysqlsts.clone.wire import PeerClosed, Wire
+from mysqlsts.core.clone_protocol import (
+    NONCE_BYTES,
+    PROTOCOL_VERSION,
+    ErrorCode,
+    FrameType,
+    ProtocolError,
+    Trailer,
+    donor_proof,
+    hex_field,
+    proof_matches,
+    receiver_proof,
+)
+
+log = logging.getLogger(__name__)
+
+StreamDone = Callable[[str, int, float], None]
+# Called with a fresh private (0700) directory per stream; returns the backup command's argv and
+# may write files there (the credentials file). The directory is removed after the stream.
+CommandFactory = Callable[[Path], Sequence[str]]
+
+@dataclass(frozen=True)
+class BackupSource:
+    """The local server the donor backs up, and the account the backup tool logs in with."""
+
+    flavor: str
+    host: str
+    port: int
+    data_dir: Path
+    user: str
+    password_file: Path
+    parallel: int = 2
+
+    def command_factory(self) -> CommandFactory:
+        tool = tool_for(self.flavor)
+
+        def build(workdir: Path) -> Sequence[str]:
+            # Read per stream, so a rotated Secret takes effect without a restart.
+            password = read_secret(self.password_file, "backup password")
+            credentials = workdir / "backup.cnf"
+            fd = os.open(credentials, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(credentials_cnf(self.user, password))
+            return backup_argv(tool, credentials, workdir / "target", self.data_dir,
+                               self.host, self.port, self.parallel)
+
+        return build
+
+
+class DonorServer:
+    def __init__(
+        self,
+        listen_host: str,
+        port: int,
+        token: str | Callable[[], str],
+        backup_command_factory: CommandFactory,
+        on_stream_done: StreamDone | None = None,
+        *,
+        idle_timeout: float = 120.0,
+        handshake_timeout: float = 10.0,
+        keepalive_interval: float = 5.0,
+        progress_interval: float = 5.0,
+        work_dir: Path | None = None,
+        max_connections: int = 8,
+    ) -> None:
+        self._token = token if callable(token) else (lambda: token)
+        self._factory = backup_command_factory
+        self._done = on_stream_done or (lambda result, count, seconds: None)
+        self._idle_timeout = idle_timeout
+        self._handshake_timeout = handshake_timeout
+        self._keepalive = keepalive_interval
+        self._progress = progress_interval
+        self._work_dir = work_dir
+        self._slots = threading.BoundedSemaphore(max_connections)
+        self._stream_lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._threads: set[threading.Thread] = set()
+        self._conns: set[socket.socket] = set()
+        self._procs: set[subprocess.Popen[bytes]] = set()
+        self._guard = threading.Lock()
+        self._listener = socket.create_server((listen_host, port), reuse_port=False, backlog=16)
+        self._listener.settimeout(0.5)
+
+    @property
+    def address(self) -> tuple[str, int]:
+        host, port = self._listener.getsockname()[:2]
+        return str(host), int(port)
+
+    def serve_forever(self) -> None:
+        log.info("clone donor listening address=%s:%d", *self.address)
+        while not self._stopping.is_set():
+            try:
+                conn, peer = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                if self._stopping.is_set():
+                    break
+                raise
+            if not self._slots.acquire(blocking=False):
+                log.warning("clone donor at its connection limit; dropped peer=%s", peer[0])
+                conn.close()
+                continue
+            thread = threading.Thread(target=self._serve, args=(conn, f"{peer[0]}:{peer[1]}"),
+                                      name=f"clone-donor-{peer[0]}", daemon=True)
+            with self._guard:
+                self._threads.add(thread)
+                self._conns.add(conn)
+            thread.start()
+
+    def shutdown(self, timeout: float = 15.0) -> None:
+        """Stop accepting, end running streams (their receivers see an error), join threads."""
+        self._stopping.set()
+        self._listener.close()
+        with self._guard:
+            procs, conns, threads = list(self._procs), list(self._conns), list(self._threads)
+        for proc in procs:
+            _stop_process(proc)
+        for conn in conns:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+        deadline = time.monotonic() + timeout
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+
+    # -- one connection ------------------------------------------------------------------
+
+    def _serve(self, conn: socket.socket, peer: str) -> None:
+        started = time.monotonic()
+        wire = Wire(conn)
+        try:
+            outcome = self._handshake_and_stream(wire, peer)
+            if outcome is not None:
+                self._done(outcome[0], outcome[1], time.monotonic() - started)
+        except Exception:  # the edge of a connection thread: never take the donor down
+            log.exception("clone donor connection failed unexpectedly peer=%s", peer)
+            self._done("failed", 0, time.monotonic() - started)
+        finally:
+            wire.close()
+            with self._guard:
+                self._conns.discard(conn)
+                self._threads.discard(threading.current_thread())
+            self._slots.release()
+
+    def _refuse(self, wire: Wire, code: str, message: str) -> None:
+        with contextlib.suppress(OSError):
+            wire.send_json(FrameType.ERROR, {"code": code, "message": message})
+
+    def _handshake_and_stream(self, wire: Wire, peer: str) -> tuple[str, int] | None:
+        wire.set_timeout(self._handshake_timeout)
+        try:
+            _, hello = wire.read_json(FrameType.HELLO)
+        except PeerClosed:
+            log.debug("clone donor connection closed before a hello peer=%s", peer)
+            return None
+        except (ProtocolError, OSError) as exc:
+            log.warning("clone donor refused a client that broke the protocol peer=%s "
+                        "reason=%s", peer, exc)
+            self._refuse(wire, ErrorCode.PROTOCOL, "expected a mysqlsts clone hello")
+            return "refused", 0
+        try:
+            if hello.get("protocol") != PROTOCOL_VERSION:
+                raise ProtocolError(f"protocol {hello.get('protocol')!r} is not supported")
+            receiver_nonce = hex_field(hello, "nonce", NONCE_BYTES)
+            donor_nonce = secrets.token_bytes(NONCE_BYTES)
+            token = self._token()
+            wire.send_json(FrameType.CHALLENGE, {
+                "nonce": donor_nonce.hex(),
+                "proof": donor_proof(token, receiver_nonce, donor_nonce).hex(),
+            })
+            _, auth = wire.read_json(FrameType.AUTH)
+            presented = hex_field(auth, "proof", 32)
+        except (ProtocolError, PeerClosed, OSError) as exc:
+            log.warning("clone donor refused a client during the handshake peer=%s reason=%s",
+                        peer, exc)
+            self._refuse(wire, ErrorCode.PROTOCOL, "handshake failed")
+            return "refused", 0
+        if not proof_matches(receiver_proof(token, receiver_nonce, donor_nonce), presented):
+            log.warning("clone donor refused a client without the clone token peer=%s", peer)
+            self._refuse(wire, ErrorCode.REFUSED, "the client did not prove the clone token")
+            return "refused", 0
+        if not self._stream_lock.acquire(blocking=False):
+            log.info("clone donor is busy with another stream; refused peer=%s", peer)
+            self._refuse(wire, ErrorCode.BUSY, "another clone stream is running")
+            return "refused", 0
+        try:
+            return self._stream(wire, peer, token, receiver_nonce, donor_nonce)
+        finally:
+            self._stream_lock.release()
+
+    def _stream(
+        self, wire: Wire, peer: str, token: str, receiver_nonce: bytes, donor_nonce: bytes
+    ) -> tuple[str, int]:
+        workdir = Path(tempfile.mkdtemp(prefix="mysqlsts-donor-", dir=self._work_dir))
+        total = 0
+        proc: subprocess.Popen[bytes] | None = None
+        drain: threading.Thread | None = None
+        try:
+            try:
+                argv = list(self._factory(workdir))
+                proc = subprocess.Popen(
+                    argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE, start_new_session=True,
+                )
+            except Exception as exc:
+                log.error("clone donor could not start its backup peer=%s reason=%s", peer, exc)
+                self._refuse(wire, ErrorCode.FAILED, f"the donor could not start its backup: {exc}")
+                return "failed", 0
+            with self._guard:
+                self._procs.add(proc)
+            log.info("clone donor streaming a backup peer=%s tool=%s", peer, argv[0])
+            wire.send_json(FrameType.START, {"tool": Path(argv[0]).name})
+            wire.set_timeout(self._idle_timeout)
+            stderr_tail: collections.deque[str] = collections.deque(maxlen=40)
+            drain = threading.Thread(target=_drain, args=(proc, stderr_tail), daemon=True)
+            drain.start()
+            total, crc = self._pump(proc, wire, peer)
+            exit_code = proc.wait()
+            drain.join(timeout=10)
+            if self._stopping.is_set():
+                raise OSError("the donor is shutting down")
+            tail = _failure_tail(stderr_tail) if exit_code != 0 else ""
+            wire.send_raw(Trailer(exit_code, total, crc, tail).encode(
+                token, receiver_nonce, donor_nonce))
+            if exit_code != 0:
+                log.error("clone donor's backup failed peer=%s exit_code=%d bytes=%d reason=%s",
+                          peer, exit_code, total, tail)
+                return "failed", total
+            log.info("clone donor finished a stream peer=%s bytes=%d", peer, total)
+            return "ok", total
+        except (OSError, PeerClosed) as exc:
+            log.warning("clone donor's stream broke off peer=%s bytes=%d reason=%s",
+                        peer, total, exc)
+            return "failed", total
+        finally:
+            if proc is not None:
+                _stop_process(proc)
+                if drain is not None:
+                    drain.join(timeout=5)
+                for pipe in (proc.stdout, proc.stderr):
+                    if pipe is not None:
+                        pipe.close()
+                with self._guard:
+                    self._procs.discard(proc)
+            shutil.rmtree(workdir, ignore_errors=True)
+
+    def _pump(self, proc: subprocess.Popen[bytes], wire: Wire, peer: str) -> tuple[int, int]:
+        assert proc.stdout is not None
+        fd = proc.stdout.fileno()
+        widen_pipe(fd)
+        progress = Progress("clone donor streaming", peer, self._progress)
+        total, crc = 0, 0
+        while True:
+            ready, _, _ = select.select([fd], [], [], self._keepalive)
+            if self._stopping.is_set():
+                raise OSError("the donor is shutting down")
+            if not ready:
+                # The tool is silent (e.g. waiting for backup locks): tell the receiver we live.
+                wire.send_keepalive()
+                progress.maybe_log(total)
+                continue
+            chunk = os.read(fd, CHUNK)
+            if not chunk:
+                return total, crc
+            crc = zlib.crc32(chunk, crc)
+            total += len(chunk)
+            wire.send_data(chunk)
+            progress.maybe_log(total)
+
+
+def _drain(proc: subprocess.Popen[bytes], tail: collections.deque[str]) -> None:
+    assert proc.stderr is not None
+    with contextlib.suppress(ValueError, OSError):  # the pipe closed under us at shutdown
+        for raw in proc.stderr:
+            line = raw.decode(errors="replace").rstrip()
+            if line:
+                tail.append(line)
+                log.debug("backup tool: %s", line)
+
+
+def _failure_tail(lines: collections.deque[str]) -> str:
+    """The lines that say why: errors first, else the last few; bounded for the trailer."""
+    wanted = [line for line in lines if "error" in line.lower() or "fail" in line.lower()]
+    text = " | ".join((wanted or list(lines))[-5:])
+    return text[-2000:]
+
+
+def _stop_process(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
