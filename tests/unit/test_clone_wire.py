@@ -1,0 +1,162 @@
+"""The clone protocol end to end over loopback: a real DonorServer and receiver session,
+with shell commands standing in for the backup tool and the stream extractor."""
+
+import random
+import socket
+import threading
+import time
+
+import pytest
+
+from mysqlsts.clone.donor import DonorServer
+from mysqlsts.clone.plan import Candidate
+from mysqlsts.clone.receiver import DonorUnavailable, Timeouts, open_session
+from mysqlsts.clone.tools import BackupTool
+from mysqlsts.errors import CloneError
+
+TOKEN = "clone-token-for-tests"
+FAST = Timeouts(connect=2, handshake=5, idle=5, progress_interval=0.2)
+
+
+def free_port():
+    """A free port in this suite's loopback range (40000-40999)."""
+    for port in random.sample(range(40500, 41000), 500):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port")
+
+
+@pytest.fixture
+def extractor(tmp_path):
+    """A stand-in for mbstream: saves the stream it reads to <dir>/stream.bin."""
+    script = tmp_path / "extract"
+    script.write_text('#!/bin/sh\nexec cat > "$3/stream.bin"\n')
+    script.chmod(0o755)
+    return BackupTool(backup="unused", stream=str(script))
+
+
+class Donor:
+    def __init__(self, command, **kw):
+        self.results = []
+        self.commands = 0
+
+        def factory(workdir):
+            self.commands += 1
+            return ["sh", "-c", command]
+
+        self.server = DonorServer("127.0.0.1", free_port(), TOKEN, factory,
+                                  lambda *r: self.results.append(r), **kw)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        self.candidate = Candidate(0, "127.0.0.1", self.server.address[1])
+
+    def stop(self):
+        self.server.shutdown()
+        self.thread.join(10)
+
+    def wait_results(self, count, timeout=10):
+        deadline = time.monotonic() + timeout
+        while len(self.results) < count and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return [r[0] for r in self.results]
+
+
+@pytest.fixture
+def donors():
+    started = []
+
+    def make(command, **kw):
+        donor = Donor(command, **kw)
+        started.append(donor)
+        return donor
+
+    yield make
+    for donor in started:
+        donor.stop()
+
+
+def test_stream_arrives_whole_and_verified(donors, extractor, tmp_path):
+    source = tmp_path / "source.bin"
+    donor = donors(f"head -c 5000000 /dev/urandom > {source}; cat {source}")
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    session = open_session(donor.candidate, TOKEN, FAST)
+    received = session.receive_into(staging, extractor, 1, FAST)
+    session.close()
+    assert received == 5_000_000
+    assert (staging / "stream.bin").read_bytes() == source.read_bytes()
+    assert donor.wait_results(1) == ["ok"]
+    assert donor.results[0][1] == 5_000_000
+
+
+def test_wrong_token_is_refused_before_anything_runs(donors):
+    donor = donors("echo data")
+    with pytest.raises(CloneError, match="does not hold our clone token"):
+        open_session(donor.candidate, "another-token", FAST)
+    assert donor.wait_results(1) == ["refused"]
+    assert donor.commands == 0
+
+
+def test_second_client_is_told_busy(donors, extractor, tmp_path):
+    donor = donors("sleep 2; echo done")
+    first = open_session(donor.candidate, TOKEN, FAST)
+    with pytest.raises(DonorUnavailable, match="busy"):
+        open_session(donor.candidate, TOKEN, FAST)
+    (tmp_path / "s").mkdir()
+    first.receive_into(tmp_path / "s", extractor, 1, FAST)
+    first.close()
+    assert sorted(donor.wait_results(2)) == ["ok", "refused"]
+
+
+def test_backup_failure_on_the_donor_is_an_error(donors, extractor, tmp_path):
+    donor = donors("head -c 1000 /dev/zero; echo 'Access denied for user' >&2; exit 3")
+    session = open_session(donor.candidate, TOKEN, FAST)
+    with pytest.raises(CloneError, match="exit code 3: Access denied for user"):
+        session.receive_into(tmp_path, extractor, 1, FAST)
+    session.close()
+    assert donor.wait_results(1) == ["failed"]
+
+
+def test_keepalives_carry_a_silent_tool_past_the_idle_timeout(donors, extractor, tmp_path):
+    donor = donors("sleep 1.5; echo late", keepalive_interval=0.2)
+    session = open_session(donor.candidate, TOKEN, FAST)
+    idle = Timeouts(connect=2, handshake=5, idle=0.7, progress_interval=0.2)
+    assert session.receive_into(tmp_path, extractor, 1, idle) == 5
+    session.close()
+
+
+def test_a_silent_donor_trips_the_idle_timeout(donors, extractor, tmp_path):
+    donor = donors("sleep 3; echo late", keepalive_interval=10)
+    session = open_session(donor.candidate, TOKEN, FAST)
+    idle = Timeouts(connect=2, handshake=5, idle=0.5, progress_interval=0.2)
+    with pytest.raises(CloneError, match="sent nothing for 0s after 0 bytes|sent nothing"):
+        session.receive_into(tmp_path, extractor, 1, idle)
+    session.close()
+
+
+def test_a_stream_cut_midway_is_an_error(donors, extractor, tmp_path):
+    donor = donors("head -c 200000 /dev/urandom; sleep 10; head -c 1000 /dev/urandom")
+    session = open_session(donor.candidate, TOKEN, FAST)
+    threading.Timer(0.5, donor.server.shutdown).start()
+    with pytest.raises(CloneError, match="ended early after 200000 bytes|broke off"):
+        session.receive_into(tmp_path, extractor, 1, FAST)
+    session.close()
+    assert donor.wait_results(1) == ["failed"]
+
+
+def test_nobody_listening_is_unavailable():
+    with pytest.raises(DonorUnavailable, match="unreachable"):
+        open_session(Candidate(0, "127.0.0.1", free_port()), TOKEN, FAST)
+
+
+def test_a_port_probe_is_not_counted(donors):
+    donor = donors("echo x")
+    socket.create_connection(donor.candidate and ("127.0.0.1", donor.candidate.port)).close()
+    with socket.create_connection(("127.0.0.1", donor.candidate.port)) as sock:
+        sock.sendall(b"GET / HTTP/1.0\r\n\r\n")
+        sock.recv(100)
+    assert donor.wait_results(1, timeout=3) == ["refused"]  # the HTTP client, not the probe
