@@ -1,0 +1,62 @@
+"""The accounts the primary's sidecar creates, with least privilege, per flavor and version.
+
+Idempotent and password-following: CREATE USER IF NOT EXISTS makes the account once, ALTER USER
+sets the current password from the Secret (so a rotated password takes effect on the next sidecar
+start), GRANT adds what is missing. User, host and password are bound arguments, never pasted
+into SQL text: `'repl'@'%'` is a valid account name written as two string literals.
+
+The statements run with the binary log on, on purpose: replicas receive the accounts through
+replication (or a clone), so every pod can serve as a backup donor with the same account.
+"""
+
+from __future__ import annotations
+
+from mysqlsts.core.replication import Statement
+from mysqlsts.core.version import ServerVersion
+
+ANY_HOST = "%"
+
+
+def replication_privileges(version: ServerVersion) -> tuple[str, ...]:
+    return ("REPLICATION SLAVE",)
+
+
+def backup_grants(version: ServerVersion) -> tuple[tuple[str, str], ...]:
+    """(privileges, object) pairs the backup tool needs on the donor, and nothing more."""
+    if version.is_mariadb:
+        if version.at_least(10, 5, 9):
+            # mariabackup: BACKUP STAGE / FTWRL (RELOAD), the processlist (PROCESS), the binlog
+            # position (BINLOG MONITOR) and, with --slave-info on a replica, SHOW SLAVE STATUS.
+            return (("RELOAD, PROCESS, LOCK TABLES, BINLOG MONITOR, SLAVE MONITOR", "*.*"),)
+        return (("RELOAD, PROCESS, LOCK TABLES, REPLICATION CLIENT", "*.*"),)
+    grants = [("RELOAD, PROCESS, LOCK TABLES, REPLICATION CLIENT", "*.*")]
+    if version.at_least(8):
+        # xtrabackup 8 takes a backup lock (BACKUP_ADMIN, also what the CLONE plugin's donor
+        # needs) and reads the binlog position from performance_schema.log_status.
+        grants = [("BACKUP_ADMIN, RELOAD, PROCESS, LOCK TABLES, REPLICATION CLIENT", "*.*"),
+                  ("SELECT", "performance_schema.log_status")]
+        if version.at_least(8, 0, 24):
+            grants.append(("SELECT", "performance_schema.keyring_component_status"))
+    return tuple(grants)
+
+
+def account_statements(
+    user: str, password: str, grants: tuple[tuple[str, str], ...]
+) -> list[Statement]:
+    account = (user, ANY_HOST)
+    statements = [
+        Statement("CREATE USER IF NOT EXISTS %s@%s IDENTIFIED BY %s", (*account, password)),
+        Statement("ALTER USER %s@%s IDENTIFIED BY %s", (*account, password)),
+    ]
+    statements += [Statement(f"GRANT {privileges} ON {target} TO %s@%s", account)
+                   for privileges, target in grants]
+    return statements
+
+
+def replication_account(version: ServerVersion, user: str, password: str) -> list[Statement]:
+    grants = ((", ".join(replication_privileges(version)), "*.*"),)
+    return account_statements(user, password, grants)
+
+
+def backup_account(version: ServerVersion, user: str, password: str) -> list[Statement]:
+    return account_statements(user, password, backup_grants(version))

@@ -1,0 +1,102 @@
+"""Liveness and readiness verdicts: pure functions of one observation and `now`.
+
+Liveness asks "is the sidecar's loop alive and has the server answered lately?" and never looks
+at replication, so replication trouble cannot get a healthy server restarted. Readiness asks
+"should this pod serve reads?" as an ordered list, first failing rule wins (after moco-agent).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mysqlsts.core.status import Observation
+
+
+@dataclass(frozen=True)
+class Verdict:
+    ok: bool
+    reason: str  # one line, the body of the probe's answer
+
+
+def replication_lag(now: float, heartbeat_ts: float | None) -> float | None:
+    """Seconds since the newest applied heartbeat; never negative (clocks drift a little)."""
+    if heartbeat_ts is None:
+        return None
+    return max(0.0, now - heartbeat_ts)
+
+
+def liveness(
+    now: float,
+    *,
+    started_at: float,
+    loop_tick_at: float,
+    last_answer_at: float | None,
+    threshold: float,
+) -> Verdict:
+    loop_idle = now - loop_tick_at
+    if loop_idle > threshold:
+        return Verdict(False, f"the sidecar's loop has not run for {loop_idle:.0f}s")
+    # A server that never answered gets the threshold's grace from the sidecar's start.
+    silent = now - (last_answer_at if last_answer_at is not None else started_at)
+    if silent > threshold:
+        return Verdict(
+            False, f"the server has not answered for {silent:.0f}s (threshold {threshold:.0f}s)"
+        )
+    return Verdict(True, "alive")
+
+
+@dataclass(frozen=True)
+class ReadinessInputs:
+    is_primary: bool
+    setup_done: bool
+    setup_message: str
+    max_lag: float
+    # An observation older than this is not trusted (the loop is stuck or slow).
+    stale_after: float
+
+
+def readiness(now: float, observation: Observation, inputs: ReadinessInputs) -> Verdict:
+    age = now - observation.taken_at
+    if observation.clone_in_progress:
+        return Verdict(False, "clone in progress")
+    if age > inputs.stale_after:
+        return Verdict(False, f"no observation of the server for {age:.0f}s")
+    if not observation.up:
+        return Verdict(False, f"server unreachable: {observation.error}")
+    if inputs.is_primary:
+        return _primary(observation, inputs)
+    return _replica(now, observation, inputs)
+
+
+def _primary(observation: Observation, inputs: ReadinessInputs) -> Verdict:
+    if observation.read_only:
+        return Verdict(False, "primary is read-only")
+    if not inputs.setup_done:
+        return Verdict(False, f"primary set-up not done: {inputs.setup_message}")
+    return Verdict(True, "ready: primary, writable")
+
+
+def _replica(now: float, observation: Observation, inputs: ReadinessInputs) -> Verdict:
+    status = observation.replica
+    if status is None or not status.configured:
+        return Verdict(False, f"replication not configured: {inputs.setup_message}")
+    error = f"; error {status.last_errno}: {status.last_error}" if status.last_errno else ""
+    if not (status.io_running and status.sql_running):
+        return Verdict(
+            False, f"replication stopped: io={status.io_state} sql={status.sql_state}{error}"
+        )
+    if status.last_errno:
+        return Verdict(False, f"replication error {status.last_errno}: {status.last_error}")
+    lag = replication_lag(now, observation.heartbeat_ts)
+    if lag is not None:
+        if lag > inputs.max_lag:
+            return Verdict(False, f"heartbeat lag {lag:.1f}s > max {inputs.max_lag:g}s")
+        return Verdict(True, f"ready: replica, heartbeat lag {lag:.1f}s")
+    # No heartbeat row from the primary yet (its sidecar has not written one that reached us):
+    # fall back to what the server says, which is NULL, not 0, when it does not know.
+    behind = status.seconds_behind_source
+    if behind is None:
+        return Verdict(False, "lag unknown: no heartbeat yet and seconds behind source is NULL")
+    if behind > inputs.max_lag:
+        return Verdict(False, f"seconds behind source {behind}s > max {inputs.max_lag:g}s")
+    return Verdict(True, f"ready: replica, {behind}s behind source (no heartbeat yet)")

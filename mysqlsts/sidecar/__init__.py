@@ -1,0 +1,1 @@
+"""`mysqlsts sidecar`: replication set-up, heartbeat, backup donor, probes and metrics."""

@@ -1,0 +1,385 @@
+"""The sidecar, wired: a control loop, the heartbeat writer, the HTTP endpoints, the donor.
+
+`SidecarApp(settings).start()` runs everything on daemon threads; `stop()` ends them within a
+few seconds. The loop observes the server on a fixed cadence (backing off while it is down),
+runs the one-time set-up once the server answers, and publishes an immutable `LoopState`;
+probes and metrics read only that state and the injected clock.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import pymysql
+from prometheus_client import CollectorRegistry, generate_latest
+
+from mysqlsts.adapters.db import connect
+from mysqlsts.core.health import ReadinessInputs, Verdict, liveness, readiness, replication_lag
+from mysqlsts.core.replication import Source
+from mysqlsts.core.status import Observation
+from mysqlsts.errors import MysqlstsError
+from mysqlsts.sidecar import setup
+from mysqlsts.sidecar.donor import Donor, DonorConfig, DonorStats, read_clone_summary
+from mysqlsts.sidecar.heartbeat import HeartbeatWriter
+from mysqlsts.sidecar.http import Endpoints, HttpServer
+from mysqlsts.sidecar.metrics import Metrics, MetricsView
+from mysqlsts.sidecar.observe import ServerObserver, error_text
+from mysqlsts.sidecar.settings import SidecarSettings
+from mysqlsts.sidecar.state import LoopState
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], float]
+
+# Durations in a reason ("lag 1.2s") change every cycle; the verdict did not.
+_DURATION = re.compile(r"\d+(\.\d+)?s\b")
+
+
+def _sentence_key(verdict: Verdict) -> tuple[bool, str]:
+    return verdict.ok, _DURATION.sub("#s", verdict.reason)
+
+
+def _iso(unix_time: float | None) -> str | None:
+    if unix_time is None:
+        return None
+    return datetime.fromtimestamp(unix_time, UTC).isoformat(timespec="milliseconds")
+
+
+class SidecarApp:
+    def __init__(
+        self,
+        settings: SidecarSettings,
+        *,
+        registry: CollectorRegistry | None = None,
+        clock: Clock = time.time,
+    ) -> None:
+        self.settings = settings
+        self.registry = registry if registry is not None else CollectorRegistry()
+        self._clock = clock
+        self._stop = threading.Event()
+        now = clock()
+        self._state = LoopState(
+            started_at=now, loop_tick_at=now,
+            observation=Observation(taken_at=now, up=False, error="not observed yet"),
+        )
+        self._heartbeat_written_at: float | None = None
+        self._clone, self._coordinates = read_clone_summary(settings.data_dir)
+        self._donor_stats = DonorStats()
+        self.metrics = Metrics(self.registry, self._metrics_view)
+        self._observer = ServerObserver(
+            connect=lambda: self._connect(settings.read_timeout),
+            is_primary=settings.is_primary,
+            data_dir=settings.data_dir,
+            heartbeat_database=settings.heartbeat_database,
+        )
+        self._loop_thread = threading.Thread(target=self._loop, name="loop", daemon=True)
+        self._http: HttpServer | None = None
+        self._donor: Donor | None = None
+        self._heartbeat: HeartbeatWriter | None = None
+        self._logged: dict[str, tuple[bool, str]] = {}
+        self._down_since: float | None = None
+        self._down_logged_at = 0.0
+        self._flavor_warned = False
+
+    # -- life cycle ----------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Bind the ports and start every thread; a port in use fails here, as one line."""
+        s = self.settings
+        identity = s.identity
+        log.info(
+            "sidecar starting pod=%s role=%s server_id=%d server=%s:%d primary=%s http=%s:%d",
+            identity.pod_name, identity.role, identity.server_id, s.local.host, s.local.port,
+            s.primary, s.listen_address, s.http_port,
+        )
+        try:
+            self._http = HttpServer(s.listen_address, s.http_port, self.endpoints())
+            if s.clone_port is not None:
+                self._donor = Donor(self._donor_config(), self._stream_done)
+        except OSError as exc:
+            self._close_listeners()
+            raise MysqlstsError(f"cannot listen: {exc.strerror or exc}") from exc
+        self._http.start()
+        if self._donor is not None:
+            self._donor.start()
+        self._loop_thread.start()
+        if s.is_primary:
+            self._heartbeat = HeartbeatWriter(
+                database=s.heartbeat_database, interval=s.heartbeat_interval,
+                connect=lambda: self._connect(s.read_timeout), target=self._heartbeat_target,
+                on_written=self._heartbeat_written, clock=self._clock, stop=self._stop,
+            )
+            self._heartbeat.start()
+
+    def request_stop(self) -> None:
+        """Safe from a signal handler: only sets a flag."""
+        self._stop.set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self._stop.wait(timeout)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        deadline = time.monotonic() + timeout
+        if self._loop_thread.is_alive():
+            self._loop_thread.join(max(0.1, deadline - time.monotonic()))
+        if self._heartbeat is not None:
+            self._heartbeat.thread.join(max(0.1, deadline - time.monotonic()))
+        self._close_listeners(max(0.1, deadline - time.monotonic()))
+        self._observer.close()
+        log.info("sidecar stopped pod=%s", self.settings.identity.pod_name)
+
+    def _close_listeners(self, timeout: float = 5.0) -> None:
+        if self._donor is not None:
+            self._donor.stop(timeout)
+        if self._http is not None:
+            self._http.stop()
+
+    @property
+    def http_port(self) -> int:
+        assert self._http is not None, "start() first"
+        return self._http.port
+
+    @property
+    def clone_port(self) -> int | None:
+        return self._donor.port if self._donor is not None else None
+
+    @property
+    def state(self) -> LoopState:
+        return self._state
+
+    # -- the loop ------------------------------------------------------------------------
+
+    def _connect(self, read_timeout: float) -> pymysql.connections.Connection[Any]:
+        s = self.settings
+        return connect(
+            s.local.host, s.local.port, s.accounts.root_user, s.secrets.root(),
+            connect_timeout=s.connect_timeout, read_timeout=read_timeout,
+            write_timeout=read_timeout,
+        )
+
+    def _loop(self) -> None:
+        failures = 0
+        while not self._stop.is_set():
+            started = self._clock()
+            try:
+                self.cycle()
+            except Exception:  # the loop's edge: a bug in one cycle must not end the loop
+                log.exception("sidecar cycle failed unexpectedly")
+            if self._state.observation.up:
+                failures, pause = 0, self.settings.poll_interval
+            else:
+                failures += 1
+                pause = min(self.settings.max_backoff,
+                            self.settings.poll_interval * 2 ** min(failures - 1, 16))
+            self._stop.wait(max(0.0, pause - (self._clock() - started)))
+
+    def cycle(self) -> LoopState:
+        """Observe once, then decide (set-up, verdicts), then publish and log what changed."""
+        observation = self._observer.observe(self._clock)
+        previous = self._state
+        state = LoopState(
+            started_at=previous.started_at,
+            loop_tick_at=observation.taken_at,
+            observation=observation,
+            last_answer_at=observation.taken_at if observation.up else previous.last_answer_at,
+            setup_done=previous.setup_done,
+            setup_message=previous.setup_message,
+        )
+        if observation.up:
+            self._down_since = None
+            if not state.setup_done:
+                done, message = self._set_up(observation)
+                if message != state.setup_message:
+                    (log.info if done else log.warning)("%s", message)
+                state = LoopState(state.started_at, state.loop_tick_at, observation,
+                                  state.last_answer_at, done, message)
+        else:
+            self.metrics.scrape_errors.inc()
+            self._log_waiting(observation)
+        self._state = state
+        now = self._clock()
+        self._log_change("readiness", self.readiness(now))
+        self._log_change("liveness", self.liveness(now))
+        return state
+
+    def _set_up(self, observation: Observation) -> tuple[bool, str]:
+        s = self.settings
+        version = self._observer.version
+        assert version is not None
+        if version.flavor != s.flavor and not self._flavor_warned:
+            log.warning("server is %s but --flavor is %s; using the server's SQL dialect",
+                        version.flavor, s.flavor)
+            self._flavor_warned = True
+        try:
+            conn = self._connect(s.setup_timeout)
+            try:
+                if s.is_primary:
+                    return True, setup.set_up_primary(
+                        conn, version, s.accounts, s.secrets.replication(), s.secrets.backup(),
+                        s.heartbeat_database,
+                    )
+                source = Source(s.primary.host, s.primary.port, s.accounts.replication_user,
+                                s.secrets.replication(), s.connect_retry)
+                plan = setup.plan_replica(version, observation, source, self._coordinates)
+                return True, setup.set_up_replica(conn, plan)
+            finally:
+                conn.close()
+        except (pymysql.MySQLError, OSError, MysqlstsError) as exc:
+            return False, f"set-up failed, retrying next cycle: {error_text(exc)}"
+
+    def _log_waiting(self, observation: Observation) -> None:
+        """One sentence per waiting window, not one per attempt."""
+        now = observation.taken_at
+        if self._down_since is None:
+            self._down_since = self._down_logged_at = now
+            return  # the readiness change says it
+        if now - self._down_logged_at >= self.settings.waiting_log_every:
+            self._down_logged_at = now
+            log.info("still waiting for the local server at %s:%d for %.0fs: %s",
+                     self.settings.local.host, self.settings.local.port,
+                     now - self._down_since, observation.error)
+
+    def _log_change(self, what: str, verdict: Verdict) -> None:
+        key = _sentence_key(verdict)
+        before = self._logged.get(what)
+        if before == key:
+            return
+        self._logged[what] = key
+        obs = self._state.observation
+        identity = self.settings.identity
+        (log.info if verdict.ok else log.warning)(
+            "%s: %s (%s) role=%s server_id=%d server=%s:%d", what,
+            "ok" if verdict.ok else "failing", verdict.reason, identity.role,
+            obs.server_id if obs.server_id is not None else identity.server_id,
+            self.settings.local.host, self.settings.local.port,
+        )
+
+    # -- heartbeat and donor callbacks ---------------------------------------------------
+
+    def _heartbeat_target(self) -> int | None:
+        """Write only once set up, on a writable primary that answered lately."""
+        state = self._state
+        obs = state.observation
+        if not (state.setup_done and obs.up and obs.read_only is False):
+            return None
+        return obs.server_id
+
+    def _heartbeat_written(self, unix_time: float) -> None:
+        self._heartbeat_written_at = unix_time
+
+    def _stream_done(self, result: str, count: int, seconds: float) -> None:
+        self.metrics.stream_served(result)
+        self._donor_stats.add(result, count)
+
+    def _donor_config(self) -> DonorConfig:
+        s = self.settings
+        assert s.clone_port is not None
+        return DonorConfig(
+            listen_address=s.listen_address, port=s.clone_port, flavor=s.flavor,
+            host=s.local.host, mysql_port=s.local.port, data_dir=s.data_dir,
+            user=s.accounts.backup_user, password_file=s.secrets.backup_password,
+            token=s.secrets.token,
+        )
+
+    # -- what the endpoints answer -------------------------------------------------------
+
+    def liveness(self, now: float | None = None) -> Verdict:
+        state = self._state
+        return liveness(
+            self._clock() if now is None else now,
+            started_at=state.started_at, loop_tick_at=state.loop_tick_at,
+            last_answer_at=state.last_answer_at, threshold=self.settings.liveness_threshold,
+        )
+
+    def readiness(self, now: float | None = None) -> Verdict:
+        state = self._state
+        inputs = ReadinessInputs(
+            is_primary=self.settings.is_primary, setup_done=state.setup_done,
+            setup_message=state.setup_message, max_lag=self.settings.max_lag,
+            stale_after=self.settings.stale_after,
+        )
+        return readiness(self._clock() if now is None else now, state.observation, inputs)
+
+    def _metrics_view(self) -> MetricsView:
+        now = self._clock()
+        identity = self.settings.identity
+        return MetricsView(
+            now=now, state=self._state, ready=self.readiness(now), role=str(identity.role),
+            is_primary=identity.is_primary, server_id=identity.server_id,
+            flavor=self.settings.flavor, heartbeat_written_at=self._heartbeat_written_at,
+            clone=self._clone, clone_failures=0,
+        )
+
+    def endpoints(self) -> Endpoints:
+        return Endpoints(
+            livez=self.liveness, readyz=self.readiness,
+            metrics=lambda: generate_latest(self.registry), status=self.status,
+        )
+
+    def status(self) -> dict[str, Any]:
+        now = self._clock()
+        state = self._state
+        obs = state.observation
+        identity = self.settings.identity
+        live, ready = self.liveness(now), self.readiness(now)
+        body: dict[str, Any] = {
+            "pod": identity.pod_name,
+            "role": str(identity.role),
+            "server_id": obs.server_id if obs.server_id is not None else identity.server_id,
+            "flavor": obs.flavor or self.settings.flavor,
+            "version": obs.version,
+            "up": obs.up,
+            "error": obs.error or None,
+            "read_only": obs.read_only,
+            "observed_at": _iso(obs.taken_at),
+            "live": {"ok": live.ok, "reason": live.reason},
+            "ready": {"ok": ready.ok, "reason": ready.reason},
+            "setup": {"done": state.setup_done, "message": state.setup_message},
+            "gtid": dict(obs.gtid),
+            "replication": None,
+            "heartbeat": {"database": self.settings.heartbeat_database},
+            "clone": {"record": None if self._clone is None else vars(self._clone),
+                      "donor": {"port": self.clone_port, **self._donor_stats.as_dict()}},
+        }
+        if identity.is_primary:
+            body["heartbeat"]["last_write"] = _iso(self._heartbeat_written_at)
+        else:
+            body["heartbeat"]["last_applied"] = _iso(obs.heartbeat_ts)
+            body["replication"] = _replication_status(now, obs, self.settings.primary)
+        return body
+
+
+def _replication_status(now: float, obs: Observation, primary: object) -> dict[str, Any]:
+    status = obs.replica
+    lag = replication_lag(now, obs.heartbeat_ts)
+    body: dict[str, Any] = {
+        "configured": obs.replica_configured,
+        "primary": str(primary),
+        "lag_seconds": None if lag is None else round(lag, 3),
+    }
+    if status is not None:
+        body.update({
+            "source": f"{status.source_host}:{status.source_port}",
+            "io_running": status.io_state,
+            "sql_running": status.sql_state,
+            "last_io_errno": status.last_io_errno,
+            "last_io_error": status.last_io_error or None,
+            "last_sql_errno": status.last_sql_errno,
+            "last_sql_error": status.last_sql_error or None,
+            "seconds_behind_source": status.seconds_behind_source,
+            "gtid_mode": status.gtid_mode,
+            "retrieved_gtid": status.retrieved_gtid,
+            "executed_gtid": status.executed_gtid or None,
+            "relay_log_file": status.relay_log_file,
+            "relay_log_pos": status.relay_log_pos,
+            "relay_source_log_file": status.relay_source_log_file,
+            "exec_source_log_pos": status.exec_source_log_pos,
+        })
+    return body

@@ -1,0 +1,105 @@
+"""The sidecar's side of cloning: the record a clone left here, and the donor for the next pod."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mysqlsts.core.datadir import CLONE_RECORD
+from mysqlsts.core.replication import Coordinates
+from mysqlsts.sidecar.state import CloneSummary
+
+log = logging.getLogger(__name__)
+
+
+def read_clone_summary(data_dir: Path) -> tuple[CloneSummary | None, Coordinates | None]:
+    """The completed clone's record, if this pod was cloned; a damaged record is reported and
+    ignored (replication then starts from the server's own position, never a guessed one)."""
+    path = data_dir / CLONE_RECORD
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return None, None
+    except OSError as exc:
+        log.warning("cannot read the clone record %s: %s", path, exc.strerror)
+        return None, None
+    from mysqlsts.core.clone_record import CloneRecord  # only pods that were cloned need it
+
+    try:
+        record = CloneRecord.from_json(text)
+    except ValueError as exc:
+        log.warning("ignoring the clone record %s: %s", path, exc)
+        return None, None
+    summary = CloneSummary(
+        donor=f"{record.donor.host}:{record.donor.port}",
+        bytes=record.bytes,
+        seconds=record.duration_seconds,
+        gtid=record.gtid,
+        binlog_file=record.binlog_file,
+        binlog_position=record.binlog_position,
+    )
+    return summary, Coordinates(record.gtid, record.binlog_file, record.binlog_position)
+
+
+@dataclass
+class DonorStats:
+    """Totals for /status (the metrics hold the per-result counters)."""
+
+    streams: dict[str, int] = field(default_factory=lambda: {"ok": 0, "failed": 0,
+                                                               "refused": 0})
+    bytes_served: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, result: str, count: int) -> None:
+        with self.lock:
+            self.streams[result] = self.streams.get(result, 0) + 1
+            self.bytes_served += count
+
+    def as_dict(self) -> dict[str, object]:
+        with self.lock:
+            return {"streams": dict(self.streams), "bytes_served": self.bytes_served}
+
+
+@dataclass(frozen=True)
+class DonorConfig:
+    listen_address: str
+    port: int
+    flavor: str
+    host: str
+    mysql_port: int
+    data_dir: Path
+    user: str
+    password_file: Path
+    token: Callable[[], str]
+
+
+class Donor:
+    """The clone donor (mysqlsts.clone.donor) on its own thread."""
+
+    def __init__(self, config: DonorConfig, on_stream_done: Callable[[str, int, float], None]):
+        from mysqlsts.clone.donor import BackupSource, DonorServer
+
+        source = BackupSource(
+            flavor=config.flavor, host=config.host, port=config.mysql_port,
+            data_dir=config.data_dir, user=config.user, password_file=config.password_file,
+        )
+        self._server = DonorServer(
+            config.listen_address, config.port, token=config.token,
+            backup_command_factory=source.command_factory(), on_stream_done=on_stream_done,
+        )
+        self._thread = threading.Thread(target=self._server.serve_forever, name="clone-donor",
+                                        daemon=True)
+
+    @property
+    def port(self) -> int:
+        return self._server.address[1]
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._server.shutdown(timeout=timeout)
+        self._thread.join(timeout=timeout)

@@ -1,0 +1,116 @@
+"""Every metric the sidecar exports, in one place (the names are docs/metrics.md's contract).
+
+Gauges are computed at scrape time from the latest immutable state, so a scrape never queries
+the server and a down server is `mysqlsts_up 0`, never an HTTP 500. Counters the sidecar itself
+increments (scrape errors, donor streams) are prometheus-client Counters. The registry is
+injected: several apps (tests) can live in one process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from mysqlsts.core.health import Verdict, replication_lag
+from mysqlsts.sidecar.state import CloneSummary, LoopState
+
+STREAM_RESULTS = ("ok", "failed", "refused")
+
+
+@dataclass(frozen=True)
+class MetricsView:
+    now: float
+    state: LoopState
+    ready: Verdict
+    role: str
+    is_primary: bool
+    server_id: int  # from the pod's identity, until the server tells its own
+    flavor: str  # configured, until the server tells its own
+    heartbeat_written_at: float | None
+    clone: CloneSummary | None
+    clone_failures: int
+
+
+class Metrics:
+    def __init__(self, registry: CollectorRegistry, view: Callable[[], MetricsView]) -> None:
+        self.scrape_errors = Counter(
+            "mysqlsts_scrape_errors", "Sidecar checks of the server that failed.",
+            registry=registry,
+        )
+        self.clone_streams = Counter(
+            "mysqlsts_clone_streams_served",
+            "Backup streams this pod's donor served, by result (ok, failed, refused).",
+            ["result"], registry=registry,
+        )
+        for result in STREAM_RESULTS:
+            self.clone_streams.labels(result=result)  # exported at 0 from the start
+        registry.register(_StateCollector(view))
+
+    def stream_served(self, result: str) -> None:
+        self.clone_streams.labels(result=result).inc()
+
+
+def _gauge(name: str, doc: str, value: float) -> GaugeMetricFamily:
+    return GaugeMetricFamily(name, doc, value=value)
+
+
+class _StateCollector(Collector):
+    def __init__(self, view: Callable[[], MetricsView]) -> None:
+        self._view = view
+
+    def collect(self) -> Iterator[Metric]:
+        view = self._view()
+        obs = view.state.observation
+        yield _gauge("mysqlsts_up", "1 when the last check could connect to the local server.",
+                     1 if obs.up else 0)
+        yield _gauge("mysqlsts_ready", "1 when /readyz answers 200.", 1 if view.ready.ok else 0)
+        info = GaugeMetricFamily(
+            "mysqlsts_info", "The pod's role and its server's id, flavor and version.",
+            labels=["role", "server_id", "flavor", "version"],
+        )
+        server_id = obs.server_id if obs.server_id is not None else view.server_id
+        info.add_metric([view.role, str(server_id), obs.flavor or view.flavor, obs.version], 1)
+        yield info
+        if view.is_primary:
+            if view.heartbeat_written_at is not None:
+                yield _gauge("mysqlsts_heartbeat_last_write_timestamp_seconds",
+                             "Unix time of the last successful heartbeat write.",
+                             view.heartbeat_written_at)
+        elif obs.up:
+            yield from _replication(view)
+        yield from _clone(view)
+
+def _replication(view: MetricsView) -> Iterator[Metric]:
+    obs = view.state.observation
+    status = obs.replica
+    lag = replication_lag(view.now, obs.heartbeat_ts)
+    if lag is not None:
+        yield _gauge("mysqlsts_replication_lag_seconds",
+                     "Now minus the newest heartbeat from the primary applied here.", lag)
+    if status is not None and status.seconds_behind_source is not None:
+        # Absent while the server reports NULL: a NULL shown as 0 hides broken replication.
+        yield _gauge("mysqlsts_replication_seconds_behind_source",
+                     "The server's Seconds_Behind_Master / Seconds_Behind_Source.",
+                     status.seconds_behind_source)
+    yield _gauge("mysqlsts_replication_io_running", "1 while the I/O thread runs.",
+                 1 if status is not None and status.io_running else 0)
+    yield _gauge("mysqlsts_replication_sql_running", "1 while the SQL thread runs.",
+                 1 if status is not None and status.sql_running else 0)
+    yield _gauge("mysqlsts_replication_last_errno",
+                 "The last I/O or SQL error number; 0 when none.",
+                 status.last_errno if status is not None else 0)
+
+
+def _clone(view: MetricsView) -> Iterator[Metric]:
+    yield CounterMetricFamily("mysqlsts_clone_bytes", "Bytes this pod received by clones.",
+                              value=view.clone.bytes if view.clone is not None else 0)
+    if view.clone is not None:
+        yield _gauge("mysqlsts_clone_duration_seconds",
+                     "Duration of the last completed clone into this pod.", view.clone.seconds)
+    yield CounterMetricFamily("mysqlsts_clone_failures",
+                              "Clones into this pod that failed and were rolled back.",
+                              value=view.clone_failures)

@@ -1,0 +1,114 @@
+"""One look at the local server: a few bounded queries turned into an immutable Observation."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pymysql
+
+from mysqlsts.adapters.db import query
+from mysqlsts.core.datadir import IN_PROGRESS
+from mysqlsts.core.replication import gtid_variables, status_statement
+from mysqlsts.core.status import Observation, parse_replica_status
+from mysqlsts.core.version import ServerVersion, parse_version
+from mysqlsts.sidecar.heartbeat import parse_ts, read_statement
+
+# "Table doesn't exist", "Unknown database": no heartbeat has reached this server yet.
+_NO_HEARTBEAT_TABLE = {1146, 1049}
+
+
+def error_text(exc: BaseException) -> str:
+    """A server error as one short line (pymysql errors carry (errno, message))."""
+    args: tuple[Any, ...] = tuple(getattr(exc, "args", ()))
+    if len(args) >= 2 and isinstance(args[0], int):
+        return f"({args[0]}) {args[1]}"
+    return str(exc) or type(exc).__name__
+
+
+def clone_in_progress(data_dir: Path) -> bool:
+    return (data_dir / IN_PROGRESS).exists()
+
+
+class ServerObserver:
+    """Keeps one connection to the local server and observes it on request."""
+
+    def __init__(
+        self,
+        *,
+        connect: Callable[[], pymysql.connections.Connection[Any]],
+        is_primary: bool,
+        data_dir: Path,
+        heartbeat_database: str,
+    ) -> None:
+        self._connect = connect
+        self._is_primary = is_primary
+        self._data_dir = data_dir
+        self._heartbeat_database = heartbeat_database
+        self._conn: pymysql.connections.Connection[Any] | None = None
+        self._version: ServerVersion | None = None
+        self._version_text = ""
+
+    @property
+    def version(self) -> ServerVersion | None:
+        return self._version
+
+    def observe(self, now: Callable[[], float]) -> Observation:
+        in_clone = clone_in_progress(self._data_dir)
+        try:
+            return self._observe(now, in_clone)
+        except (pymysql.MySQLError, OSError) as exc:
+            self.close()
+            return Observation(taken_at=now(), up=False, error=error_text(exc),
+                               clone_in_progress=in_clone)
+
+    def _observe(self, now: Callable[[], float], in_clone: bool) -> Observation:
+        if self._conn is None:
+            self._conn = self._connect()
+            self._version_text = str(query(self._conn, "SELECT VERSION() AS v")[0]["v"])
+            self._version = parse_version(self._version_text)
+        conn, version = self._conn, self._version
+        assert version is not None
+        names = gtid_variables(version)
+        selected = ", ".join(f"@@global.{name} AS {name}" for name in names)
+        row = query(conn, "SELECT @@global.server_id AS server_id, "
+                          f"@@global.read_only AS read_only, {selected}")[0]
+        server_id = int(row["server_id"])
+        replica = heartbeat_ts = None
+        if not self._is_primary:
+            rows = query(conn, status_statement(version).sql)
+            replica = parse_replica_status(rows[0] if rows else None)
+            heartbeat_ts = self._heartbeat(conn, server_id)
+        return Observation(
+            taken_at=now(),
+            up=True,
+            version=self._version_text,
+            flavor=version.flavor,
+            server_id=server_id,
+            read_only=bool(int(row["read_only"])),
+            gtid={name: str(row[name] or "") for name in names},
+            replica=replica,
+            heartbeat_ts=heartbeat_ts,
+            clone_in_progress=in_clone,
+        )
+
+    def _heartbeat(self, conn: pymysql.connections.Connection[Any], server_id: int) -> float | None:
+        statement = read_statement(self._heartbeat_database, server_id)
+        try:
+            rows = query(conn, statement.sql, statement.args)
+        except pymysql.MySQLError as exc:
+            if exc.args and exc.args[0] in _NO_HEARTBEAT_TABLE:
+                return None
+            raise
+        if not rows:
+            return None
+        ts = rows[0]["ts"]
+        return parse_ts(ts.decode() if isinstance(ts, bytes) else str(ts))
+
+    def close(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(Exception):  # best effort on a broken connection
+                self._conn.close()
+            self._conn = None

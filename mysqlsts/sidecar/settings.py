@@ -1,0 +1,78 @@
+"""The sidecar's settings: one frozen value built at the CLI edge (or by a test)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mysqlsts.core.identity import Identity
+from mysqlsts.errors import ConfigError
+from mysqlsts.settings import Accounts, LocalServer, SecretFiles
+
+_IDENTIFIER = re.compile(r"^[A-Za-z0-9_]{1,64}$")
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class SidecarSettings:
+    """What the sidecar does and where; every field has a flag and an env var in command.py."""
+
+    identity: Identity
+    local: LocalServer
+    secrets: SecretFiles
+    # The primary replicas connect to (`mysql-0.mysql:3306` by default).
+    primary: Endpoint
+    data_dir: Path
+    flavor: str = "mariadb"
+    accounts: Accounts = field(default_factory=Accounts)
+    listen_address: str = "0.0.0.0"
+    http_port: int = 8080  # 0 picks a free port (tests)
+    # The backup donor's port; None runs no donor.
+    clone_port: int | None = 3307
+    poll_interval: float = 1.0
+    # Per-query timeouts of the poller and the heartbeat writer: a hung server costs a probe
+    # at most this, never a hang.
+    connect_timeout: float = 1.0
+    read_timeout: float = 1.0
+    # Set-up statements (CREATE USER, CHANGE MASTER) may wait for locks; longer than a poll.
+    setup_timeout: float = 10.0
+    heartbeat_interval: float = 1.0
+    heartbeat_database: str = "mysqlsts"
+    max_lag: float = 30.0
+    liveness_threshold: float = 30.0
+    # MASTER_CONNECT_RETRY: seconds between a replica's attempts to reach its primary.
+    connect_retry: int = 10
+    # Longest pause between connection attempts while the server is down.
+    max_backoff: float = 5.0
+    # How often a still-unreachable server is logged again.
+    waiting_log_every: float = 30.0
+
+    def __post_init__(self) -> None:
+        if not _IDENTIFIER.match(self.heartbeat_database):
+            raise ConfigError(
+                f"heartbeat database {self.heartbeat_database!r} must be 1-64 letters, "
+                "digits or underscores"
+            )
+        for name in ("poll_interval", "connect_timeout", "read_timeout", "heartbeat_interval",
+                     "max_lag", "liveness_threshold"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name.replace('_', '-')} must be positive")
+
+    @property
+    def is_primary(self) -> bool:
+        return self.identity.is_primary
+
+    @property
+    def stale_after(self) -> float:
+        """An observation older than this means the loop is stuck: not ready."""
+        longest_pause = max(self.max_backoff, self.poll_interval)
+        return longest_pause + 2 * self.poll_interval + self.connect_timeout + self.read_timeout

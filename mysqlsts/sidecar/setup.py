@@ -1,0 +1,68 @@
+"""The sidecar's one-time set-up of its server: accounts and heartbeat table on the primary,
+replication on a replica. Each returns the sentence to log; errors propagate to the loop, which
+retries on a later cycle.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+import pymysql
+
+from mysqlsts.core.accounts import backup_account, replication_account
+from mysqlsts.core.replication import Action, Coordinates, Plan, Source, Statement, plan_replication
+from mysqlsts.core.status import Observation
+from mysqlsts.core.version import ServerVersion
+from mysqlsts.settings import Accounts
+from mysqlsts.sidecar.heartbeat import table_statements
+
+log = logging.getLogger(__name__)
+
+
+def run(conn: pymysql.connections.Connection[Any], statements: Iterable[Statement]) -> None:
+    with conn.cursor() as cursor:
+        for statement in statements:
+            log.debug("running %s", statement)  # SQL text only; arguments may be passwords
+            cursor.execute(statement.sql, statement.args or None)
+
+
+def set_up_primary(
+    conn: pymysql.connections.Connection[Any],
+    version: ServerVersion,
+    accounts: Accounts,
+    replication_password: str,
+    backup_password: str,
+    heartbeat_database: str,
+) -> str:
+    # Binary logging stays on: the accounts and the table reach the replicas through it.
+    run(conn, [
+        *replication_account(version, accounts.replication_user, replication_password),
+        *backup_account(version, accounts.backup_user, backup_password),
+        *table_statements(heartbeat_database),
+    ])
+    return (
+        f"primary set up: accounts {accounts.replication_user} (replication) and "
+        f"{accounts.backup_user} (backup) are current, heartbeat table "
+        f"{heartbeat_database}.heartbeat exists"
+    )
+
+
+def gtid_state(version: ServerVersion, observation: Observation) -> str:
+    """The server's own replication position: what a clone record must not overwrite."""
+    name = "gtid_slave_pos" if version.is_mariadb else "gtid_executed"
+    return observation.gtid.get(name, "")
+
+
+def plan_replica(
+    version: ServerVersion, observation: Observation, source: Source, record: Coordinates | None
+) -> Plan:
+    return plan_replication(version, observation.replica, source, record,
+                            gtid_state(version, observation))
+
+
+def set_up_replica(conn: pymysql.connections.Connection[Any], plan: Plan) -> str:
+    if plan.action in (Action.CONFIGURE, Action.START):
+        run(conn, plan.statements)
+    return plan.reason

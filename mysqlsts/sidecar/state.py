@@ -1,0 +1,32 @@
+"""The sidecar's state as immutable values: the loop replaces them, probes only read them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mysqlsts.core.status import Observation
+
+
+@dataclass(frozen=True)
+class CloneSummary:
+    """What the clone into this pod recorded (absent on a pod that never cloned)."""
+
+    donor: str
+    bytes: int
+    seconds: float
+    gtid: str | None
+    binlog_file: str | None
+    binlog_position: int | None
+
+
+@dataclass(frozen=True)
+class LoopState:
+    """What the control loop knows after its latest cycle."""
+
+    started_at: float
+    loop_tick_at: float
+    observation: Observation
+    # Last time the server answered a poll; None until it first did.
+    last_answer_at: float | None = None
+    setup_done: bool = False
+    setup_message: str = "waiting for the local server"

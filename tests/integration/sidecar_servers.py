@@ -1,0 +1,267 @@
+"""Real mariadbd servers and in-process sidecars for the sidecar's integration tests.
+
+Ports come from 41000-41999 (the sidecar tests' share of loopback). Every server and sidecar
+started here is stopped by the fixture that made it.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pymysql
+import pytest
+from prometheus_client import CollectorRegistry
+
+from mysqlsts.bootstrap import bootstrap_data_dir
+from mysqlsts.core.identity import identify
+from mysqlsts.local.mariadbd import ServerSpec, start_server, wait_until_up
+from mysqlsts.settings import LocalServer, SecretFiles
+from mysqlsts.sidecar.app import SidecarApp
+from mysqlsts.sidecar.settings import Endpoint, SidecarSettings
+
+PORT_RANGE = range(41000, 42000)
+
+ROLE_CNF = (
+    "[mysqld]\n"
+    "log_bin=mysql-bin\n"
+    "relay_log=relay-bin\n"
+    "log_slave_updates=ON\n"
+    "gtid_strict_mode=ON\n"
+    "relay_log_recovery=ON\n"
+    "sync_binlog=0\n"
+    "innodb_flush_log_at_trx_commit=2\n"
+)
+REPLICA_CNF = "read_only=ON\n"
+
+
+def _port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+class Ports:
+    def __init__(self) -> None:
+        self._next = PORT_RANGE.start + (os.getpid() % 90) * 10
+
+    def __call__(self) -> int:
+        for _ in range(len(PORT_RANGE)):
+            port = self._next
+            self._next = PORT_RANGE.start + (port + 1 - PORT_RANGE.start) % len(PORT_RANGE)
+            if _port_is_free(port):
+                return port
+        raise RuntimeError(f"no free port in {PORT_RANGE}")
+
+
+@dataclass
+class Server:
+    spec: ServerSpec
+    server_id: int
+    root_password: str
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def port(self) -> int:
+        return self.spec.port
+
+    def connect(self, **kw: Any) -> pymysql.connections.Connection[Any]:
+        kw.setdefault("user", "root")
+        kw.setdefault("password", self.root_password)
+        return pymysql.connect(host="127.0.0.1", port=self.port, autocommit=True,
+                               connect_timeout=5, read_timeout=30, **kw)
+
+    def sql(self, *statements: str, args: Any = None) -> list[dict[str, Any]]:
+        conn = self.connect(cursorclass=pymysql.cursors.DictCursor)
+        rows: list[dict[str, Any]] = []
+        try:
+            with conn.cursor() as cursor:
+                for statement in statements:
+                    cursor.execute(statement, args)
+                    rows = list(cursor.fetchall())
+        finally:
+            conn.close()
+        return rows
+
+    def value(self, statement: str) -> Any:
+        rows = self.sql(statement)
+        return next(iter(rows[0].values())) if rows else None
+
+    def start(self) -> None:
+        self.process = start_server(self.spec)
+        try:
+            wait_until_up("127.0.0.1", self.port, "root", self.root_password, 60, self.process)
+        except Exception:
+            log = self.spec.error_log
+            tail = log.read_text()[-2000:] if log.exists() else "(no error log)"
+            self.stop()
+            raise AssertionError(f"mariadbd on {self.port} did not start:\n{tail}") from None
+
+    def signal(self, signum: int) -> None:
+        assert self.process is not None
+        os.kill(self.process.pid, signum)
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGCONT)  # a frozen server cannot shut down
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=10)
+        self.process = None
+
+
+@dataclass(frozen=True)
+class Secrets:
+    dir: Path
+    root: str
+    replication: str
+    backup: str
+    token: str
+
+    def files(self) -> SecretFiles:
+        return SecretFiles(
+            root_password=self.dir / "root-password",
+            replication_password=self.dir / "replication-password",
+            backup_password=self.dir / "backup-password",
+            clone_token=self.dir / "clone-token",
+        )
+
+
+def write_secrets(directory: Path, root: str) -> Secrets:
+    directory.mkdir(parents=True, exist_ok=True)
+    # Quotes and a backslash: passwords must travel as escaped literals.
+    values = Secrets(directory, root, "re'pl\\" + secrets.token_hex(6),
+                     "bk\"up'" + secrets.token_hex(6), secrets.token_hex(16))
+    for name, value in (("root-password", values.root),
+                        ("replication-password", values.replication),
+                        ("backup-password", values.backup), ("clone-token", values.token)):
+        path = directory / name
+        path.write_text(value + "\n")
+        path.chmod(0o600)
+    return values
+
+
+def http_get(port: int, path: str, timeout: float = 5.0) -> tuple[int, str, float]:
+    """(status, body, seconds taken)."""
+    started = time.monotonic()
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=timeout) as resp:
+            return resp.status, resp.read().decode(), time.monotonic() - started
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode(), time.monotonic() - started
+
+
+def wait_for(what: str, check: Callable[[], bool], timeout: float, every: float = 0.1) -> float:
+    """Poll until `check()`; return the seconds it took."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if check():
+            return time.monotonic() - started
+        time.sleep(every)
+    raise AssertionError(f"{what}: not within {timeout:.0f}s")
+
+
+class Harness:
+    """Makes servers (from one bootstrapped template) and sidecars, and stops them all."""
+
+    def __init__(self, base: Path, template: Path, root_password: str, ports: Ports) -> None:
+        self.base = base
+        self.template = template
+        self.ports = ports
+        self.secrets = write_secrets(base / "secrets", root_password)
+        self.servers: list[Server] = []
+        self.apps: list[SidecarApp] = []
+
+    def server(self, name: str, server_id: int, replica: bool = False) -> Server:
+        home = self.base / name
+        conf_dir = home / "conf.d"
+        conf_dir.mkdir(parents=True)
+        (conf_dir / "role.cnf").write_text(ROLE_CNF + (REPLICA_CNF if replica else ""))
+        (conf_dir / "server-id.cnf").write_text(f"[mysqld]\nserver_id={server_id}\n")
+        data_dir = home / "data"
+        shutil.copytree(self.template, data_dir)
+        spec = ServerSpec(data_dir=data_dir, conf_dir=conf_dir, run_dir=home / "run",
+                          port=self.ports())
+        server = Server(spec, server_id, self.secrets.root)
+        self.servers.append(server)
+        server.start()
+        return server
+
+    def settings(self, ordinal: int, server: Server, primary: Server, **kw: Any) -> SidecarSettings:
+        base = dict(
+            identity=identify(f"mysql-{ordinal}", "mysql", 100),
+            local=LocalServer(host="127.0.0.1", port=server.port),
+            secrets=self.secrets.files(),
+            primary=Endpoint("127.0.0.1", primary.port),
+            data_dir=server.spec.data_dir,
+            listen_address="127.0.0.1",
+            http_port=0,
+            clone_port=None,
+            connect_retry=1,
+            max_backoff=1.0,
+        )
+        base.update(kw)
+        return SidecarSettings(**base)  # type: ignore[arg-type]
+
+    def sidecar(self, settings: SidecarSettings) -> SidecarApp:
+        app = SidecarApp(settings, registry=CollectorRegistry())
+        self.apps.append(app)
+        app.start()
+        return app
+
+    def stop_sidecar(self, app: SidecarApp) -> None:
+        app.stop()
+        self.apps.remove(app)
+
+    def close(self) -> None:
+        for app in reversed(self.apps):
+            app.stop()
+        for server in reversed(self.servers):
+            server.stop()
+
+
+@pytest.fixture(scope="session")
+def sidecar_template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    if shutil.which("mariadbd") is None:
+        pytest.skip("mariadbd is not installed (scripts/setup-host test)")
+    root_password = "root-" + secrets.token_hex(8)
+    data_dir = tmp_path_factory.mktemp("sidecar-template") / "data"
+    bootstrap_data_dir(data_dir, root_password)
+    return data_dir, root_password
+
+
+@pytest.fixture(scope="session")
+def sidecar_ports() -> Ports:
+    return Ports()
+
+
+@pytest.fixture
+def harness(
+    tmp_path: Path, sidecar_template: tuple[Path, str], sidecar_ports: Ports
+) -> Iterator[Harness]:
+    template, root_password = sidecar_template
+    made = Harness(tmp_path, template, root_password, sidecar_ports)
+    try:
+        yield made
+    finally:
+        made.close()
