@@ -20,6 +20,7 @@ class ServerSpec:
     run_dir: Path  # socket, pid file, error log, the generated my.cnf
     port: int
     host: str = "127.0.0.1"
+    log_dir: Path | None = None  # where the error log goes; the run dir when None
 
     @property
     def defaults_file(self) -> Path:
@@ -27,7 +28,7 @@ class ServerSpec:
 
     @property
     def error_log(self) -> Path:
-        return self.run_dir / "mariadbd.err"
+        return (self.log_dir or self.run_dir) / "mariadbd.err"
 
 
 def render_my_cnf(spec: ServerSpec) -> str:
@@ -55,16 +56,20 @@ def server_argv(spec: ServerSpec, euid: int) -> list[str]:
     return argv
 
 
-def start_server(spec: ServerSpec) -> subprocess.Popen[bytes]:
-    """Start mariadbd in its own process group (so a pod kill takes all of it)."""
+def start_server(spec: ServerSpec, new_session: bool = True) -> subprocess.Popen[bytes]:
+    """Start mariadbd, by default in its own process group (so one kill takes all of it).
+
+    A local pod passes `new_session=False`: the server then joins the pod's process group.
+    """
     spec.run_dir.mkdir(parents=True, exist_ok=True)
+    spec.error_log.parent.mkdir(parents=True, exist_ok=True)
     spec.defaults_file.write_text(render_my_cnf(spec))
     return subprocess.Popen(
         server_argv(spec, os.geteuid()),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-        start_new_session=True,
+        start_new_session=new_session,
     )
 
 

@@ -1,0 +1,160 @@
+"""`mysqlsts local`: a replica set of real servers on loopback, run through the pods' own
+commands. Parses and wires only; the work is in control, supervisor and pod."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from pathlib import Path
+
+import click
+
+from mysqlsts.errors import ConfigError
+from mysqlsts.local import control
+from mysqlsts.local.procs import console_script
+from mysqlsts.local.render import render_table
+from mysqlsts.local.spec import DEFAULT_BASE_PORT, DEFAULT_PORT_STRIDE, SetLayout, SetSpec
+
+log = logging.getLogger(__name__)
+
+_dir_option = click.option(
+    "--dir", "directory", required=True, type=click.Path(path_type=Path, file_okay=False),
+    help="The set's directory: spec, secrets, pods' data dirs and logs.",
+)
+_timeout_option = click.option(
+    "--timeout", type=click.FloatRange(min=1), default=600, show_default=True,
+    help="Seconds to wait for every pod to be ready.",
+)
+
+
+def _layout(directory: Path) -> SetLayout:
+    return SetLayout(directory.absolute())
+
+
+@click.group()
+def local() -> None:
+    """A local replica set: real mariadbd pods on loopback ports, kept by a supervisor."""
+
+
+@local.command()
+@_dir_option
+@click.option("--replicas", type=click.IntRange(min=1), default=3, show_default=True)
+@click.option(
+    "--base-port", type=click.IntRange(1024, 65535), default=None,
+    help=f"mysql port of mysql-0 (clone +1, http +2)  [default: {DEFAULT_BASE_PORT}, "
+    "or the set's own]",
+)
+@click.option(
+    "--peer-port-stride", type=click.IntRange(min=3), default=None,
+    help=f"Ports between ordinals  [default: {DEFAULT_PORT_STRIDE}, or the set's own]",
+)
+@click.option(
+    "--cnf-dir", type=click.Path(path_type=Path, file_okay=False, exists=True), default=None,
+    help="master.cnf and slave.cnf for the ConfigMap  [default: the project's images/cnf/mariadb]",
+)
+@_timeout_option
+def up(
+    directory: Path, replicas: int, base_port: int | None, peer_port_stride: int | None,
+    cnf_dir: Path | None, timeout: float,
+) -> None:
+    """Create (or resume) the set and wait until REPLICAS pods are ready."""
+    layout = _layout(directory)
+    if layout.spec.exists():
+        existing = control.load_spec(layout)
+        for flag, wanted, have in (("--base-port", base_port, existing.base_port),
+                                   ("--peer-port-stride", peer_port_stride, existing.port_stride)):
+            if wanted is not None and wanted != have:
+                raise ConfigError(f"{layout.root} was created with {flag} {have}, not {wanted}")
+        spec = existing.scaled(replicas)
+    else:
+        spec = SetSpec(
+            replicas=replicas,
+            base_port=base_port or DEFAULT_BASE_PORT,
+            port_stride=peer_port_stride or DEFAULT_PORT_STRIDE,
+        )
+    since = time.time()
+    control.prepare(layout, spec, cnf_dir or control.default_cnf_dir())
+    pid = control.start_supervisor(layout, console_script())
+    click.echo(f"local: supervisor pid {pid} for {layout.root}; waiting for {replicas} pods",
+               err=True)
+    control.wait_converged(layout, spec, timeout, since)
+    click.echo(render_table(control.observe(layout, spec)))
+
+
+@local.command()
+@_dir_option
+@click.option("--replicas", type=click.IntRange(min=0), required=True)
+@_timeout_option
+def scale(directory: Path, replicas: int, timeout: float) -> None:
+    """Change the number of pods and wait until the set has converged."""
+    layout = _layout(directory)
+    spec = control.load_spec(layout).scaled(replicas)
+    if control.supervisor_pid(layout) is None:
+        raise ConfigError(f"no supervisor runs for {layout.root}; run `local up` first")
+    since = time.time()
+    control.prepare(layout, spec, layout.config_map)
+    control.wait_converged(layout, spec, timeout, since)
+    click.echo(render_table(control.observe(layout, spec)))
+
+
+@local.command()
+@_dir_option
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def status(directory: Path, as_json: bool) -> None:
+    """Show every pod: role, phase, readiness, addresses."""
+    layout = _layout(directory)
+    document = control.observe(layout, control.load_spec(layout))
+    click.echo(json.dumps(document, indent=2) if as_json else render_table(document))
+
+
+@local.command()
+@_dir_option
+@click.argument("ordinal", type=click.IntRange(min=0))
+def kill(directory: Path, ordinal: int) -> None:
+    """SIGKILL every process of one pod at once, like a node crash."""
+    layout = _layout(directory)
+    spec = control.load_spec(layout)
+    pgid = control.kill_pod(layout, spec, ordinal)
+    click.echo(f"local: killed {spec.pod_name(ordinal)} (process group {pgid})", err=True)
+
+
+@local.command()
+@_dir_option
+@click.option("--purge", is_flag=True, help="Then remove the directory, data and all.")
+@click.option("--timeout", type=click.FloatRange(min=1), default=300, show_default=True)
+def down(directory: Path, purge: bool, timeout: float) -> None:
+    """Stop every pod gracefully (highest ordinal first), then the supervisor."""
+    layout = _layout(directory)
+    control.load_spec(layout)  # refuses a directory that is not a set, before touching it
+    control.stop_supervisor(layout, timeout)
+    orphans = control.stop_orphans(layout)
+    if orphans:
+        click.echo(f"local: stopped pods no supervisor watched: {orphans}", err=True)
+    if purge:
+        control.purge(layout)
+    click.echo(f"local: {layout.root} is down" + (" and removed" if purge else ""), err=True)
+
+
+@local.command("_supervise", hidden=True)
+@_dir_option
+def supervise(directory: Path) -> None:
+    """The supervisor daemon (started by `up`)."""
+    from mysqlsts.local.supervisor import Supervisor
+
+    raise SystemExit(Supervisor(_layout(directory), console_script()).run())
+
+
+@local.command("_pod", hidden=True)
+@_dir_option
+@click.option("--ordinal", type=click.IntRange(min=0), required=True)
+def pod(directory: Path, ordinal: int) -> None:
+    """One pod (started by the supervisor)."""
+    from mysqlsts.local.plan import plan_pod
+    from mysqlsts.local.pod import PodRunner
+
+    layout = _layout(directory)
+    spec = control.load_spec(layout)
+    plan = plan_pod(spec, layout, ordinal, console_script())
+    raise SystemExit(PodRunner(plan, layout.pod(plan.name), os.environ).run())

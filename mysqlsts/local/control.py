@@ -1,0 +1,230 @@
+"""The `local` subcommands' work: prepare a set's directory, start and stop its supervisor,
+wait for it to converge, observe pods for `status`, kill a pod.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import mysqlsts
+from mysqlsts.adapters.fs import atomic_write
+from mysqlsts.errors import ConfigError, MysqlstsError
+from mysqlsts.local.procs import last_line, probe_ready, process_alive, read_json
+from mysqlsts.local.render import PodView, status_document
+from mysqlsts.local.spec import HOST, SECRET_NAMES, SetLayout, SetSpec
+
+log = logging.getLogger(__name__)
+
+CNF_NAMES = ("master.cnf", "slave.cnf")
+# Consecutive failures of one pod after which `up`/`scale` stop waiting and report it.
+GIVE_UP_AFTER_FAILURES = 3
+
+
+def default_cnf_dir() -> Path:
+    """The project's MariaDB role cnf files: shipped in the package, else in the checkout."""
+    package = Path(mysqlsts.__file__).resolve().parent
+    for candidate in (package / "cnf" / "mariadb", package.parent / "images" / "cnf" / "mariadb"):
+        if all((candidate / name).is_file() for name in CNF_NAMES):
+            return candidate
+    raise ConfigError(
+        "cannot find the default master.cnf/slave.cnf (images/cnf/mariadb); pass --cnf-dir"
+    )
+
+
+def load_spec(layout: SetLayout) -> SetSpec:
+    if not layout.spec.is_file():
+        raise ConfigError(f"{layout.root} is not a local set (no spec.json); run `local up`")
+    try:
+        return SetSpec.from_json(layout.spec.read_text())
+    except OSError as exc:
+        raise ConfigError(f"cannot read {layout.spec}: {exc.strerror}") from exc
+
+
+def prepare(layout: SetLayout, spec: SetSpec, cnf_dir: Path) -> None:
+    """Create the set's files once: secrets (0600), the ConfigMap copy, spec.json."""
+    if layout.root.exists() and not layout.spec.exists() and any(layout.root.iterdir()):
+        raise ConfigError(f"{layout.root} is not empty and holds no local set; refusing to use it")
+    try:
+        layout.root.mkdir(parents=True, exist_ok=True)
+        layout.secrets.mkdir(mode=0o700, exist_ok=True)
+        for name in SECRET_NAMES:
+            path = layout.secret(name)
+            if not path.exists():
+                atomic_write(path, secrets.token_urlsafe(24) + "\n", mode=0o600)
+        layout.config_map.mkdir(exist_ok=True)
+        for name in CNF_NAMES:
+            if not (layout.config_map / name).exists():
+                atomic_write(layout.config_map / name, (cnf_dir / name).read_bytes())
+        layout.pods.mkdir(exist_ok=True)
+        atomic_write(layout.spec, spec.to_json())
+    except OSError as exc:
+        raise ConfigError(f"cannot prepare {layout.root}: {exc}") from exc
+
+
+def supervisor_pid(layout: SetLayout) -> int | None:
+    """The running supervisor's pid: it holds the lock for as long as it lives."""
+    if not layout.supervisor_lock.exists():
+        return None
+    with layout.supervisor_lock.open("a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pass
+        else:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+            return None
+    for _ in range(50):  # the lock is taken just before the pid file is written
+        try:
+            return int(layout.supervisor_pid.read_text())
+        except (OSError, ValueError):
+            time.sleep(0.1)
+    return None
+
+
+def start_supervisor(layout: SetLayout, tool: tuple[str, ...]) -> int:
+    running = supervisor_pid(layout)
+    if running is not None:
+        return running
+    with layout.supervisor_log.open("ab") as handle:
+        subprocess.Popen(
+            [*tool, "local", "_supervise", "--dir", str(layout.root)],
+            stdin=subprocess.DEVNULL, stdout=handle, stderr=subprocess.STDOUT,
+            start_new_session=True,  # a daemon: outlives `up`, immune to the terminal's signals
+        )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        pid = supervisor_pid(layout)
+        if pid is not None:
+            return pid
+        time.sleep(0.1)
+    tail = last_line(layout.supervisor_log) or "no output"
+    raise MysqlstsError(f"the supervisor did not start: {tail}")
+
+
+def wait_converged(layout: SetLayout, spec: SetSpec, timeout: float, since: float) -> None:
+    """Return once the supervisor reports `spec.replicas` ready pods and nothing else running;
+    raise with the reason when a pod keeps failing, the supervisor dies, or time runs out."""
+    deadline = time.monotonic() + timeout
+    last_note = ""
+    while True:
+        state = read_json(layout.state) or {}
+        fresh = float(state.get("updated_at", 0)) >= since and state.get("desired") == spec.replicas
+        pods: dict[str, Any] = state.get("pods", {}) if fresh else {}
+        if fresh and state.get("act") == "steady" and all(
+            pods.get(str(o), {}).get("ready") for o in range(spec.replicas)
+        ) and not any(p.get("alive") for o, p in pods.items() if int(o) >= spec.replicas):
+            return
+        for ordinal, pod in pods.items():
+            if int(pod.get("failures", 0)) >= GIVE_UP_AFTER_FAILURES:
+                raise MysqlstsError(
+                    f"{spec.pod_name(int(ordinal))} failed {pod['failures']} times: {pod['reason']}"
+                )
+        if supervisor_pid(layout) is None:
+            tail = last_line(layout.supervisor_log) or "no output"
+            raise MysqlstsError(f"the supervisor is not running: {tail}")
+        note = str(state.get("decision", "")) if fresh else ""
+        if note and note != last_note:
+            log.info("%s", note)
+            last_note = note
+        if time.monotonic() > deadline:
+            raise MysqlstsError(
+                f"the set did not converge in {timeout:.0f}s: {note or 'no progress'}"
+                + _pending_reason(layout, spec, pods)
+            )
+        time.sleep(0.5)
+
+
+def _pending_reason(layout: SetLayout, spec: SetSpec, pods: dict[str, Any]) -> str:
+    for ordinal in range(spec.replicas):
+        pod = pods.get(str(ordinal), {})
+        if not pod.get("ready"):
+            record = read_json(layout.pod(spec.pod_name(ordinal)).record) or {}
+            reason = pod.get("reason") or record.get("reason")
+            phase = record.get("phase", "absent")
+            return f"; {spec.pod_name(ordinal)} is {phase}" + (f" ({reason})" if reason else "")
+    return ""
+
+
+def stop_supervisor(layout: SetLayout, timeout: float) -> None:
+    pid = supervisor_pid(layout)
+    if pid is None:
+        return
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while supervisor_pid(layout) is not None:
+        if time.monotonic() > deadline:
+            raise MysqlstsError(f"the supervisor (pid {pid}) did not stop within {timeout:.0f}s")
+        time.sleep(0.2)
+
+
+def pod_records(layout: SetLayout) -> dict[int, dict[str, Any]]:
+    records: dict[int, dict[str, Any]] = {}
+    if layout.pods.exists():
+        for directory in layout.pods.iterdir():
+            record = read_json(directory / "pod.json")
+            if record is not None and isinstance(record.get("ordinal"), int):
+                records[record["ordinal"]] = record
+    return records
+
+
+def _pod_alive(layout: SetLayout, record: dict[str, Any] | None) -> bool:
+    pid = record.get("pid") if record else None
+    return isinstance(pid, int) and process_alive(pid, str(layout.root))
+
+
+def stop_orphans(layout: SetLayout, grace: float = 90.0) -> list[int]:
+    """Stop pods no supervisor watches (it crashed): SIGTERM, then SIGKILL their groups."""
+    alive = {o: r["pid"] for o, r in pod_records(layout).items() if _pod_alive(layout, r)}
+    for pid in alive.values():
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while any(process_alive(pid, str(layout.root)) for pid in alive.values()):
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    for pid in alive.values():
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+    return sorted(alive)
+
+
+def kill_pod(layout: SetLayout, spec: SetSpec, ordinal: int) -> int:
+    record = pod_records(layout).get(ordinal)
+    if record is None or not _pod_alive(layout, record):
+        raise ConfigError(f"{spec.pod_name(ordinal)} is not running in {layout.root}")
+    pgid = int(record["pid"])
+    os.killpg(pgid, signal.SIGKILL)
+    return pgid
+
+
+def observe(layout: SetLayout, spec: SetSpec) -> dict[str, Any]:
+    """A status document from a live look: pod records, process liveness, readiness probes."""
+    records = pod_records(layout)
+    state = read_json(layout.state) or {}
+    supervised: dict[str, Any] = state.get("pods", {})
+    views = []
+    for ordinal in sorted(set(range(spec.replicas)) | set(records)):
+        record = records.get(ordinal)
+        alive = _pod_alive(layout, record)
+        if not alive and ordinal >= spec.replicas:
+            continue  # a scaled-down pod: its data dir stays, the pod is gone
+        port = spec.peers().address(ordinal).http_port
+        views.append(PodView(
+            ordinal=ordinal, alive=alive, ready=alive and probe_ready(HOST, port),
+            record=record, supervised=supervised.get(str(ordinal)),
+        ))
+    return status_document(spec, layout, views, supervisor_pid(layout))
+
+
+def purge(layout: SetLayout) -> None:
+    shutil.rmtree(layout.root)

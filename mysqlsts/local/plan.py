@@ -1,0 +1,100 @@
+"""What a local pod runs: the same containers and environment a StatefulSet pod gets.
+
+Pure: the plan is computed from the spec and the set's layout; `pod.py` carries it out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from mysqlsts.core.peers import PeerAddress
+from mysqlsts.local.mariadbd import ServerSpec
+from mysqlsts.local.spec import HOST, SetLayout, SetSpec
+
+# Inherited variables we never pass on: a pod's env is exactly what its StatefulSet gives.
+_PREFIX = "MYSQLSTS_"
+_PASSED_THROUGH = frozenset({"MYSQLSTS_LOG_LEVEL"})
+
+
+@dataclass(frozen=True)
+class Step:
+    """One container: `init` steps run to completion in order; `main` ones run together."""
+
+    name: str
+    argv: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class PodPlan:
+    ordinal: int
+    name: str
+    address: PeerAddress
+    env: Mapping[str, str]
+    init_steps: tuple[Step, ...]
+    server: ServerSpec
+    sidecar: Step
+
+
+def pod_env(spec: SetSpec, layout: SetLayout, ordinal: int) -> dict[str, str]:
+    """The env block of the StatefulSet, pointed at this set's files and loopback ports."""
+    pod = layout.pod(spec.pod_name(ordinal))
+    peers = spec.peers()
+    return {
+        "MYSQLSTS_POD_NAME": spec.pod_name(ordinal),
+        "MYSQLSTS_SERVICE": spec.service,
+        "MYSQLSTS_SERVER_ID_BASE": str(spec.server_id_base),
+        "MYSQLSTS_FLAVOR": "mariadb",
+        "MYSQLSTS_PEER_HOST_TEMPLATE": peers.host_template,
+        "MYSQLSTS_PEER_PORT_STRIDE": str(peers.port_stride),
+        # Ordinal 0's ports: every command adds ordinal × stride through PeerDirectory.
+        "MYSQLSTS_MYSQL_PORT": str(peers.mysql_port),
+        "MYSQLSTS_CLONE_PORT": str(peers.clone_port),
+        "MYSQLSTS_HTTP_PORT": str(peers.http_port),
+        "MYSQLSTS_LOCAL_HOST": HOST,
+        "MYSQLSTS_LISTEN_ADDRESS": HOST,
+        # No DNS here: the clone falls back to no SRV lookup.
+        "MYSQLSTS_SRV_NAME": "",
+        "MYSQLSTS_DATA_DIR": str(pod.data),
+        "MYSQLSTS_CONF_DIR": str(pod.conf),
+        "MYSQLSTS_CONFIG_MAP_DIR": str(layout.config_map),
+        "MYSQLSTS_ROOT_PASSWORD_FILE": str(layout.secret("root-password")),
+        "MYSQLSTS_REPLICATION_PASSWORD_FILE": str(layout.secret("replication-password")),
+        "MYSQLSTS_BACKUP_PASSWORD_FILE": str(layout.secret("backup-password")),
+        "MYSQLSTS_CLONE_TOKEN_FILE": str(layout.secret("clone-token")),
+    }
+
+
+def merged_env(inherited: Mapping[str, str], pod: Mapping[str, str]) -> dict[str, str]:
+    """The process env: the host's (PATH, locale) minus any stray MYSQLSTS_*, plus the pod's."""
+    kept = {
+        key: value
+        for key, value in inherited.items()
+        if not key.startswith(_PREFIX) or key in _PASSED_THROUGH
+    }
+    kept.pop("POD_NAME", None)
+    return {**kept, **pod}
+
+
+def plan_pod(spec: SetSpec, layout: SetLayout, ordinal: int, tool: tuple[str, ...]) -> PodPlan:
+    """`tool` is how to run the console script, e.g. ("/venv/bin/mysqlsts",)."""
+    name = spec.pod_name(ordinal)
+    pod = layout.pod(name)
+    address = spec.peers().address(ordinal)
+    init_steps = [Step("init", (*tool, "init")), Step("clone", (*tool, "clone"))]
+    if ordinal == 0:
+        # What the official image's entrypoint does before the server starts: initialise an
+        # empty data dir. Replicas never bootstrap; their data comes from a clone.
+        init_steps.append(Step("bootstrap", (*tool, "bootstrap")))
+    return PodPlan(
+        ordinal=ordinal,
+        name=name,
+        address=address,
+        env=pod_env(spec, layout, ordinal),
+        init_steps=tuple(init_steps),
+        server=ServerSpec(
+            data_dir=pod.data, conf_dir=pod.conf, run_dir=pod.run, port=address.mysql_port,
+            host=HOST, log_dir=pod.logs,
+        ),
+        sidecar=Step("sidecar", (*tool, "sidecar")),
+    )

@@ -1,0 +1,150 @@
+"""One local pod: a process that leads the pod's process group (as the pause container holds a
+pod's namespaces), runs the init containers in order, then the server and the sidecar.
+
+Every container is a child in this process group, so `local kill` (SIGKILL to the group) takes
+the whole pod at once, like a node crash. SIGTERM stops the pod gracefully: sidecar first, then
+the server. When a container fails the pod records why and exits; the supervisor re-creates it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from types import FrameType
+from typing import IO
+
+from mysqlsts.local.mariadbd import start_server
+from mysqlsts.local.plan import PodPlan, Step, merged_env
+from mysqlsts.local.procs import last_line, write_json
+from mysqlsts.local.spec import PodPaths
+
+log = logging.getLogger(__name__)
+
+POLL_SECONDS = 0.2
+SIDECAR_GRACE_SECONDS = 30.0
+SERVER_GRACE_SECONDS = 90.0
+
+
+class _Stop:
+    """Set by SIGTERM/SIGINT; the loops act on it (handlers only set flags)."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def __call__(self, signum: int, frame: FrameType | None) -> None:
+        self.requested = True
+
+
+class _Container:
+    def __init__(self, name: str, process: subprocess.Popen[bytes], log_path: Path, since: int):
+        self.name = name
+        self.process = process
+        self.log_path = log_path
+        self.since = since
+
+    def failure(self) -> str:
+        code = self.process.returncode
+        how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
+        line = last_line(self.log_path, self.since)
+        return f"{self.name} {how}" + (f": {line}" if line else "")
+
+
+class PodRunner:
+    def __init__(self, plan: PodPlan, paths: PodPaths, inherited_env: Mapping[str, str]):
+        self.plan = plan
+        self.paths = paths
+        self.env = merged_env(inherited_env, plan.env)
+        self.stop = _Stop()
+        self.started_at = time.time()
+
+    def _record(self, phase: str, reason: str | None = None) -> None:
+        write_json(self.paths.record, {
+            "pid": os.getpid(),
+            "ordinal": self.plan.ordinal,
+            "phase": phase,
+            "reason": reason,
+            "started_at": self.started_at,
+            "updated_at": time.time(),
+        })
+        if reason:
+            log.warning("pod %s is %s: %s", self.plan.name, phase, reason)
+        else:
+            log.info("pod %s is %s", self.plan.name, phase)
+
+    def _open_log(self, name: str) -> tuple[IO[bytes], int]:
+        path = self.paths.log(name)
+        handle = path.open("ab")
+        handle.write(f"--- mysqlsts local: {name} starting at {time.time():.3f}\n".encode())
+        handle.flush()
+        return handle, handle.tell()
+
+    def _spawn(self, step: Step) -> _Container:
+        handle, since = self._open_log(step.name)
+        with handle:
+            process = subprocess.Popen(
+                step.argv, env=self.env, stdin=subprocess.DEVNULL, stdout=handle,
+                stderr=subprocess.STDOUT,
+            )
+        return _Container(step.name, process, self.paths.log(step.name), since)
+
+    def _start_server(self) -> _Container:
+        error_log = self.plan.server.error_log
+        since = error_log.stat().st_size if error_log.exists() else 0
+        process = start_server(self.plan.server, new_session=False)
+        return _Container("mariadbd", process, error_log, since)
+
+    def run(self) -> int:
+        signal.signal(signal.SIGTERM, self.stop)
+        signal.signal(signal.SIGINT, self.stop)
+        for directory in (self.paths.logs, self.paths.data, self.paths.run):
+            directory.mkdir(parents=True, exist_ok=True)
+        for step in self.plan.init_steps:
+            self._record(step.name)
+            container = self._spawn(step)
+            while container.process.poll() is None:
+                if self.stop.requested:
+                    self._terminate(container, SIDECAR_GRACE_SECONDS)
+                    self._record("stopped")
+                    return 0
+                time.sleep(POLL_SECONDS)
+            if container.process.returncode != 0:
+                self._record("failed", container.failure())
+                return 1
+        self._record("starting")
+        server = self._start_server()
+        sidecar = self._spawn(self.plan.sidecar)
+        self._record("running")
+        while not self.stop.requested:
+            for container in (server, sidecar):
+                if container.process.poll() is not None:
+                    reason = container.failure()
+                    self._shutdown(sidecar, server)
+                    self._record("failed", reason)
+                    return 1
+            time.sleep(POLL_SECONDS)
+        self._record("terminating")
+        self._shutdown(sidecar, server)
+        self._record("stopped")
+        return 0
+
+    def _shutdown(self, sidecar: _Container, server: _Container) -> None:
+        # Sidecar first, so nothing reconfigures or streams from a server that is going away.
+        self._terminate(sidecar, SIDECAR_GRACE_SECONDS)
+        self._terminate(server, SERVER_GRACE_SECONDS)
+
+    def _terminate(self, container: _Container, grace: float) -> None:
+        process = container.process
+        if process.poll() is not None:
+            return
+        process.terminate()
+        try:
+            process.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            log.warning("%s did not stop within %.0fs; killing it", container.name, grace)
+            process.kill()
+            process.wait()

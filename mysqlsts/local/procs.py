@@ -1,0 +1,72 @@
+"""Small process and file helpers shared by the pod, the supervisor and the CLI side."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from mysqlsts.adapters.fs import atomic_write
+
+
+def console_script() -> tuple[str, ...]:
+    """How to run `mysqlsts`: the console script beside this interpreter, as pods would."""
+    beside = Path(sys.executable).parent / "mysqlsts"
+    if beside.exists():
+        return (str(beside),)
+    found = shutil.which("mysqlsts")
+    return (found,) if found else (sys.executable, "-m", "mysqlsts")
+
+
+def process_alive(pid: int, marker: str) -> bool:
+    """True when `pid` runs (not a zombie) and its command line mentions `marker`.
+
+    The marker (the set's directory) guards against a recycled pid.
+    """
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return False
+    state = stat.rsplit(")", 1)[-1].split()[0]
+    return state not in ("Z", "X") and marker in cmdline
+
+
+def read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        loaded = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return loaded if isinstance(loaded, dict) else None
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    atomic_write(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def last_line(path: Path, since: int = 0) -> str | None:
+    """The last non-empty line written to `path` after byte offset `since`."""
+    try:
+        with path.open("rb") as handle:
+            size = handle.seek(0, 2)
+            handle.seek(max(since, size - 8192))
+            tail = handle.read().decode(errors="replace")
+    except OSError:
+        return None
+    lines = [line.strip() for line in tail.splitlines() if line.strip()]
+    return lines[-1] if lines else None
+
+
+def probe_ready(host: str, port: int, timeout: float = 1.0) -> bool:
+    """The kubelet's readiness probe: GET /readyz answers 200."""
+    try:
+        with urllib.request.urlopen(  # noqa: S310 (loopback http)
+            f"http://{host}:{port}/readyz", timeout=timeout
+        ) as response:
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError, ValueError):
+        return False

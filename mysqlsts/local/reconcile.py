@@ -1,0 +1,78 @@
+"""The StatefulSet controller's decision, OrderedReady: observed pods and desired replicas in,
+at most one action out. Pure: `now` and every observation are arguments.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+# CrashLoopBackOff: a pod that failed is re-created after 0, 1, 2, 4 … at most 30 s.
+BACKOFF_MAX_SECONDS = 30.0
+
+
+class Act(enum.StrEnum):
+    CREATE = "create"
+    TERMINATE = "terminate"
+    WAIT = "wait"
+    STEADY = "steady"
+    DONE = "done"  # stopping and nothing is left
+
+
+@dataclass(frozen=True)
+class Observed:
+    """One ordinal as seen in one cycle."""
+
+    ordinal: int
+    alive: bool
+    ready: bool = False
+    terminating: bool = False
+    not_before: float = 0.0  # earliest re-creation time after a failure
+
+
+@dataclass(frozen=True)
+class Decision:
+    act: Act
+    ordinal: int | None
+    reason: str
+
+    def sentence(self) -> str:
+        target = "" if self.ordinal is None else f" ordinal={self.ordinal}"
+        return f"{self.act}{target}: {self.reason}"
+
+
+def backoff_seconds(consecutive_failures: int) -> float:
+    if consecutive_failures <= 1:
+        return 0.0
+    return min(2.0 ** (consecutive_failures - 2), BACKOFF_MAX_SECONDS)
+
+
+def decide(
+    desired: int, stopping: bool, pods: Mapping[int, Observed], now: float
+) -> Decision:
+    alive = sorted(o for o, pod in pods.items() if pod.alive)
+    terminating = [o for o in alive if pods[o].terminating]
+    if terminating:
+        return Decision(Act.WAIT, terminating[-1], "waiting for the pod to terminate")
+    if stopping:
+        if not alive:
+            return Decision(Act.DONE, None, "every pod has stopped")
+        return Decision(Act.TERMINATE, alive[-1], "stopping the set, highest ordinal first")
+    surplus = [o for o in alive if o >= desired]
+    if surplus:
+        return Decision(
+            Act.TERMINATE, surplus[-1], f"scaling down to {desired}, highest ordinal first"
+        )
+    for ordinal in range(desired):
+        pod = pods.get(ordinal, Observed(ordinal, alive=False))
+        if pod.alive:
+            if not pod.ready:
+                return Decision(Act.WAIT, ordinal, "waiting for the pod to be ready")
+            continue
+        if now < pod.not_before:
+            return Decision(
+                Act.WAIT, ordinal, f"backing off for {pod.not_before - now:.0f}s after a failure"
+            )
+        return Decision(Act.CREATE, ordinal, "every lower ordinal is ready")
+    return Decision(Act.STEADY, None, f"{desired} pods ready")

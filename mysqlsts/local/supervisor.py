@@ -1,0 +1,206 @@
+"""The supervisor: the StatefulSet controller and the kubelet of a local set, as a daemon.
+
+Each cycle observes the pods once, asks `reconcile.decide` for one action, acts, and writes
+what it saw to DIR/state.json for `local status`, `up` and `scale`. Desired replicas are
+re-read from DIR/spec.json every cycle, so `scale` only has to rewrite that file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from types import FrameType
+from typing import Any
+
+from mysqlsts.adapters.fs import atomic_write
+from mysqlsts.errors import ConfigError
+from mysqlsts.local.procs import probe_ready, process_alive, read_json, write_json
+from mysqlsts.local.reconcile import Act, Decision, Observed, backoff_seconds, decide
+from mysqlsts.local.spec import HOST, SetLayout, SetSpec
+
+log = logging.getLogger(__name__)
+
+CYCLE_SECONDS = 0.5
+TERMINATE_GRACE_SECONDS = 150.0
+
+
+@dataclass
+class _Pod:
+    """The supervisor's memory of one ordinal across pod incarnations."""
+
+    pid: int | None = None
+    process: subprocess.Popen[bytes] | None = None  # None when adopted from an earlier run
+    restarts: int = 0
+    failures: int = 0
+    not_before: float = 0.0
+    reason: str | None = None
+    terminate_by: float | None = None
+    ready: bool = False
+
+
+def _pod_command(tool: tuple[str, ...], layout: SetLayout, ordinal: int) -> list[str]:
+    return [*tool, "local", "_pod", "--dir", str(layout.root), "--ordinal", str(ordinal)]
+
+
+class Supervisor:
+    def __init__(self, layout: SetLayout, tool: tuple[str, ...]) -> None:
+        self.layout = layout
+        self.tool = tool
+        self.marker = str(layout.root)
+        self.pods: dict[int, _Pod] = {}
+        self.stopping = False
+        self.last_sentence = ""
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        self.stopping = True
+
+    def _spec(self, previous: SetSpec | None) -> SetSpec:
+        try:
+            return SetSpec.from_json(self.layout.spec.read_text())
+        except (OSError, ConfigError) as exc:
+            if previous is None:
+                raise ConfigError(f"cannot read {self.layout.spec}: {exc}") from exc
+            return previous
+
+    def _adopt(self) -> None:
+        """Pods left running by an earlier supervisor keep running; watch them by pid."""
+        if not self.layout.pods.exists():
+            return
+        for directory in sorted(self.layout.pods.iterdir()):
+            record = read_json(directory / "pod.json")
+            if record is None or not isinstance(record.get("pid"), int):
+                continue
+            if process_alive(record["pid"], self.marker):
+                ordinal = int(record["ordinal"])
+                self.pods[ordinal] = _Pod(pid=record["pid"])
+                log.info("adopted running pod ordinal=%d pid=%d", ordinal, record["pid"])
+
+    def _alive(self, pod: _Pod) -> bool:
+        if pod.pid is None:
+            return False
+        if pod.process is not None:
+            return pod.process.poll() is None
+        return process_alive(pod.pid, self.marker)
+
+    def _reap(self, spec: SetSpec, ordinal: int, pod: _Pod, now: float) -> None:
+        """A pod process ended: a stop we asked for, a failure it recorded, or a kill."""
+        record = read_json(self.layout.pod(spec.pod_name(ordinal)).record) or {}
+        code = pod.process.returncode if pod.process is not None else None
+        if pod.terminate_by is not None:
+            log.info("pod ordinal=%d stopped", ordinal)
+        elif record.get("pid") == pod.pid and record.get("phase") == "failed":
+            pod.failures += 1
+            pod.restarts += 1
+            pod.reason = str(record.get("reason"))
+            pod.not_before = now + backoff_seconds(pod.failures)
+            log.warning("pod ordinal=%d failed (%d in a row): %s", ordinal, pod.failures,
+                        pod.reason)
+        else:
+            how = f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
+            pod.restarts += 1
+            pod.reason = f"pod process ended unexpectedly ({how})"
+            log.warning("pod ordinal=%d ended unexpectedly (%s); re-creating it", ordinal, how)
+        pod.pid, pod.process, pod.terminate_by, pod.ready = None, None, None, False
+
+    def _observe(self, spec: SetSpec, now: float) -> dict[int, Observed]:
+        peers = spec.peers()
+        observed: dict[int, Observed] = {}
+        for ordinal in sorted(set(range(spec.replicas)) | set(self.pods)):
+            pod = self.pods.setdefault(ordinal, _Pod())
+            if pod.pid is not None and not self._alive(pod):
+                self._reap(spec, ordinal, pod, now)
+            alive = pod.pid is not None
+            pod.ready = alive and probe_ready(HOST, peers.address(ordinal).http_port)
+            if pod.ready:
+                pod.failures, pod.reason = 0, None
+            observed[ordinal] = Observed(
+                ordinal, alive=alive, ready=pod.ready,
+                terminating=pod.terminate_by is not None, not_before=pod.not_before,
+            )
+        return observed
+
+    def _act(self, decision: Decision, spec: SetSpec, now: float) -> None:
+        if decision.ordinal is None:
+            return
+        pod = self.pods[decision.ordinal]
+        if decision.act is Act.CREATE:
+            paths = self.layout.pod(spec.pod_name(decision.ordinal))
+            paths.logs.mkdir(parents=True, exist_ok=True)
+            with paths.log("pod").open("ab") as handle:
+                pod.process = subprocess.Popen(
+                    _pod_command(self.tool, self.layout, decision.ordinal),
+                    stdin=subprocess.DEVNULL, stdout=handle, stderr=subprocess.STDOUT,
+                    start_new_session=True,  # the pod's own process group
+                )
+            pod.pid = pod.process.pid
+        elif decision.act is Act.TERMINATE and pod.pid is not None:
+            os.kill(pod.pid, signal.SIGTERM)
+            pod.terminate_by = now + TERMINATE_GRACE_SECONDS
+        elif (decision.act is Act.WAIT and pod.terminate_by is not None
+              and pod.pid is not None and now > pod.terminate_by):
+            log.warning("pod ordinal=%d ignored SIGTERM; killing it", decision.ordinal)
+            _killpg(pod.pid)
+
+    def _publish(self, spec: SetSpec, decision: Decision, now: float) -> None:
+        pods: dict[str, Any] = {
+            str(ordinal): {
+                "alive": pod.pid is not None,
+                "pid": pod.pid,
+                "ready": pod.ready,
+                "restarts": pod.restarts,
+                "failures": pod.failures,
+                "reason": pod.reason,
+                "terminating": pod.terminate_by is not None,
+            }
+            for ordinal, pod in sorted(self.pods.items())
+        }
+        write_json(self.layout.state, {
+            "supervisor_pid": os.getpid(),
+            "desired": spec.replicas,
+            "stopping": self.stopping,
+            "decision": decision.sentence(),
+            "act": str(decision.act),
+            "pods": pods,
+            "updated_at": now,
+        })
+
+    def run(self) -> int:
+        lock = self.layout.supervisor_lock.open("a")
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log.info("another supervisor already runs for %s", self.layout.root)
+            return 0
+        signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_signal)
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        atomic_write(self.layout.supervisor_pid, f"{os.getpid()}\n")
+        log.info("supervisor started pid=%d dir=%s", os.getpid(), self.layout.root)
+        self._adopt()
+        spec: SetSpec | None = None
+        while True:
+            now = time.time()
+            spec = self._spec(spec)
+            decision = decide(spec.replicas, self.stopping, self._observe(spec, now), now)
+            self._act(decision, spec, now)
+            self._publish(spec, decision, now)
+            if decision.sentence() != self.last_sentence:
+                log.info("%s", decision.sentence())
+                self.last_sentence = decision.sentence()
+            if decision.act is Act.DONE:
+                break
+            time.sleep(CYCLE_SECONDS)
+        self.layout.supervisor_pid.unlink(missing_ok=True)
+        log.info("supervisor stopped")
+        return 0
+
+
+def _killpg(pgid: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, signal.SIGKILL)
