@@ -192,8 +192,9 @@ class Pod:
 
     def _env(self) -> dict[str, str]:
         # One env block for every container of the pod, as the StatefulSet has.
+        # A clone gives up well within INIT_TIMEOUT, so a missing donor fails with its reason.
         return {"POD_NAME": self.name, "MYSQLSTS_FLAVOR": self.cluster.flavor.name,
-                "MYSQLSTS_LOG_LEVEL": "info"}
+                "MYSQLSTS_LOG_LEVEL": "info", "MYSQLSTS_CLONE_DEADLINE": "120"}
 
     def _mounts(self, *, data: bool = True, conf: tuple[str, ...] = ("/mnt/conf.d",),
                 secrets: bool = True, config_map: bool = False) -> list[Mount]:
