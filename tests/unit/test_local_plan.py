@@ -1,0 +1,91 @@
+"""The local pod plan: the same commands and env a StatefulSet pod gets, on loopback ports."""
+
+from pathlib import Path
+
+import pytest
+
+from mysqlsts.errors import ConfigError
+from mysqlsts.local.plan import merged_env, plan_pod
+from mysqlsts.local.spec import SetLayout, SetSpec
+
+TOOL = ("/venv/bin/mysqlsts",)
+
+
+@pytest.fixture
+def layout(tmp_path: Path) -> SetLayout:
+    return SetLayout(tmp_path / "set")
+
+
+def test_ordinal_ports_follow_the_stride(layout: SetLayout) -> None:
+    spec = SetSpec(replicas=3, base_port=42000, port_stride=10)
+    address = plan_pod(spec, layout, 2, TOOL).address
+    assert (address.host, address.mysql_port, address.clone_port, address.http_port) == (
+        "127.0.0.1", 42020, 42021, 42022,
+    )
+
+
+def test_env_is_the_statefulset_env_pointed_at_the_set(layout: SetLayout) -> None:
+    spec = SetSpec(replicas=2, base_port=42100)
+    env = plan_pod(spec, layout, 1, TOOL).env
+    assert env["MYSQLSTS_POD_NAME"] == "mysql-1"
+    assert env["MYSQLSTS_PEER_HOST_TEMPLATE"] == "127.0.0.1"
+    # Ordinal 0's ports: each command applies the stride itself through PeerDirectory.
+    assert (env["MYSQLSTS_MYSQL_PORT"], env["MYSQLSTS_CLONE_PORT"], env["MYSQLSTS_HTTP_PORT"]) == (
+        "42100", "42101", "42102",
+    )
+    assert env["MYSQLSTS_PEER_PORT_STRIDE"] == "10"
+    assert env["MYSQLSTS_SRV_NAME"] == ""
+    assert env["MYSQLSTS_DATA_DIR"] == str(layout.root / "pods" / "mysql-1" / "data")
+    assert env["MYSQLSTS_CONF_DIR"] == str(layout.root / "pods" / "mysql-1" / "conf.d")
+    assert env["MYSQLSTS_CONFIG_MAP_DIR"] == str(layout.root / "config-map")
+    assert env["MYSQLSTS_CLONE_TOKEN_FILE"] == str(layout.root / "secrets" / "clone-token")
+    # Secrets travel as file paths only.
+    assert all(not key.endswith("PASSWORD") and key != "MYSQLSTS_CLONE_TOKEN" for key in env)
+
+
+def test_primary_bootstraps_replicas_never_do(layout: SetLayout) -> None:
+    spec = SetSpec(replicas=2)
+    primary = plan_pod(spec, layout, 0, TOOL)
+    replica = plan_pod(spec, layout, 1, TOOL)
+    assert [s.name for s in primary.init_steps] == ["init", "clone", "bootstrap"]
+    assert [s.name for s in replica.init_steps] == ["init", "clone"]
+    assert replica.init_steps[1].argv == (*TOOL, "clone")
+    assert replica.sidecar.argv == (*TOOL, "sidecar")
+
+
+def test_server_spec_uses_the_pod_volume(layout: SetLayout) -> None:
+    server = plan_pod(SetSpec(replicas=2, base_port=42000), layout, 1, TOOL).server
+    assert server.port == 42010
+    assert server.data_dir == layout.pod("mysql-1").data
+    assert server.error_log == layout.pod("mysql-1").logs / "mariadbd.err"
+
+
+def test_merged_env_drops_stray_mysqlsts_variables() -> None:
+    merged = merged_env(
+        {"PATH": "/bin", "MYSQLSTS_DATA_DIR": "/elsewhere", "POD_NAME": "x-9",
+         "MYSQLSTS_LOG_LEVEL": "debug"},
+        {"MYSQLSTS_POD_NAME": "mysql-0"},
+    )
+    assert merged == {"PATH": "/bin", "MYSQLSTS_LOG_LEVEL": "debug",
+                      "MYSQLSTS_POD_NAME": "mysql-0"}
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"replicas": 3, "base_port": 65530}, "outside 1024..65535"),
+        ({"replicas": 1, "base_port": 80}, "outside 1024..65535"),
+        ({"replicas": 2, "port_stride": 2}, "too small"),
+        ({"replicas": -1}, "replicas"),
+    ],
+)
+def test_bad_specs_are_refused(kwargs: dict[str, int], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        SetSpec(**kwargs)
+
+
+def test_spec_round_trips_through_json() -> None:
+    spec = SetSpec(replicas=4, base_port=42200, port_stride=20)
+    assert SetSpec.from_json(spec.to_json()) == spec
+    with pytest.raises(ConfigError):
+        SetSpec.from_json('{"replicas": 1, "colour": "blue"}')

@@ -1,0 +1,68 @@
+"""The local StatefulSet controller's decisions (OrderedReady)."""
+
+import pytest
+
+from mysqlsts.local.reconcile import Act, Observed, backoff_seconds, decide
+
+NOW = 1000.0
+
+
+def pods(*specs: tuple[int, str]) -> dict[int, Observed]:
+    """(ordinal, "ready" | "alive" | "dead" | "terminating")"""
+    return {
+        o: Observed(o, alive=s != "dead", ready=s == "ready", terminating=s == "terminating")
+        for o, s in specs
+    }
+
+
+def test_creates_ordinal_zero_first() -> None:
+    decision = decide(3, False, {}, NOW)
+    assert (decision.act, decision.ordinal) == (Act.CREATE, 0)
+
+
+def test_waits_for_the_previous_pod_to_be_ready() -> None:
+    decision = decide(3, False, pods((0, "ready"), (1, "alive")), NOW)
+    assert (decision.act, decision.ordinal) == (Act.WAIT, 1)
+
+
+def test_creates_the_next_ordinal_once_predecessors_are_ready() -> None:
+    decision = decide(3, False, pods((0, "ready"), (1, "ready")), NOW)
+    assert (decision.act, decision.ordinal) == (Act.CREATE, 2)
+
+
+def test_recreates_a_killed_pod_in_the_middle() -> None:
+    decision = decide(3, False, pods((0, "ready"), (1, "dead"), (2, "ready")), NOW)
+    assert (decision.act, decision.ordinal) == (Act.CREATE, 1)
+
+
+def test_steady_when_all_desired_pods_are_ready() -> None:
+    assert decide(2, False, pods((0, "ready"), (1, "ready")), NOW).act is Act.STEADY
+
+
+def test_scales_down_from_the_highest_ordinal() -> None:
+    decision = decide(1, False, pods((0, "ready"), (1, "ready"), (2, "ready")), NOW)
+    assert (decision.act, decision.ordinal) == (Act.TERMINATE, 2)
+
+
+def test_one_change_at_a_time_while_a_pod_terminates() -> None:
+    decision = decide(1, False, pods((0, "ready"), (1, "ready"), (2, "terminating")), NOW)
+    assert (decision.act, decision.ordinal) == (Act.WAIT, 2)
+
+
+def test_stopping_terminates_every_pod_highest_first_then_is_done() -> None:
+    decision = decide(3, True, pods((0, "ready"), (1, "alive"), (2, "dead")), NOW)
+    assert (decision.act, decision.ordinal) == (Act.TERMINATE, 1)
+    assert decide(3, True, pods((0, "dead")), NOW).act is Act.DONE
+
+
+def test_backs_off_after_failures() -> None:
+    failed = {0: Observed(0, alive=True, ready=True), 1: Observed(1, alive=False,
+                                                                 not_before=NOW + 4)}
+    assert decide(2, False, failed, NOW).act is Act.WAIT
+    assert decide(2, False, failed, NOW + 4).act is Act.CREATE
+
+
+@pytest.mark.parametrize(("failures", "seconds"),
+                         [(0, 0), (1, 0), (2, 1), (3, 2), (4, 4), (10, 30), (50, 30)])
+def test_backoff_grows_and_is_capped(failures: int, seconds: float) -> None:
+    assert backoff_seconds(failures) == seconds

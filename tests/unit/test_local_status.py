@@ -1,0 +1,100 @@
+"""`local status` rendering and the `local` commands' refusals of bad input."""
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from mysqlsts.cli import cli
+from mysqlsts.local.render import PodView, render_table, status_document
+from mysqlsts.local.spec import SetLayout, SetSpec
+
+
+def document(tmp_path: Path) -> dict:
+    spec = SetSpec(replicas=3, base_port=42300)
+    views = [
+        PodView(0, alive=True, ready=True, record={"pid": 11, "phase": "running"}),
+        PodView(1, alive=True, ready=False, record={"pid": 12, "phase": "clone"},
+                supervised={"restarts": 2, "reason": "clone exited with code 1: refused"}),
+        PodView(2, alive=False, ready=False, record={"pid": 13, "phase": "failed",
+                                                      "reason": "sidecar exited"}),
+    ]
+    return status_document(spec, SetLayout(tmp_path), views, supervisor_pid=99)
+
+
+def test_status_document_has_the_contract_fields(tmp_path: Path) -> None:
+    doc = document(tmp_path)
+    first, second, third = doc["pods"]
+    assert first == {
+        **first,
+        "ordinal": 0, "name": "mysql-0", "role": "primary", "ready": True, "server_id": 100,
+        "mysql": {"host": "127.0.0.1", "port": 42300},
+        "http": {"host": "127.0.0.1", "port": 42302},
+        "pid": 11, "phase": "running",
+    }
+    assert (second["role"], second["server_id"], second["restarts"]) == ("replica", 101, 2)
+    assert second["reason"] == "clone exited with code 1: refused"
+    assert (third["phase"], third["pid"], third["reason"]) == ("failed", None, "sidecar exited")
+    assert doc["credentials"] == {
+        "user": "root", "password_file": str(tmp_path / "secrets" / "root-password")
+    }
+    json.dumps(doc)  # serialisable
+
+
+def test_table_lists_every_pod_and_why_it_is_not_ready(tmp_path: Path) -> None:
+    table = render_table(document(tmp_path))
+    lines = table.splitlines()
+    assert lines[0].split() == ["NAME", "ROLE", "PHASE", "READY", "SERVER_ID", "MYSQL", "HTTP",
+                                "RESTARTS"]
+    assert lines[1].split() == ["mysql-0", "primary", "running", "yes", "100",
+                                "127.0.0.1:42300", "127.0.0.1:42302", "0"]
+    assert "mysql-1: clone exited with code 1: refused" in table
+    assert "supervisor running (pid 99)" in table
+
+
+def invoke(*args: str):  # noqa: ANN201
+    return CliRunner().invoke(cli, ["local", *args])
+
+
+def test_status_of_a_directory_that_is_no_set_fails_in_one_line(tmp_path: Path) -> None:
+    result = invoke("status", "--dir", str(tmp_path))
+    assert result.exit_code == 2
+    assert "is not a local set" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_down_purge_refuses_a_foreign_directory_and_keeps_it(tmp_path: Path) -> None:
+    (tmp_path / "precious.txt").write_text("keep me")
+    result = invoke("down", "--dir", str(tmp_path), "--purge")
+    assert result.exit_code == 2
+    assert (tmp_path / "precious.txt").read_text() == "keep me"
+
+
+def test_up_refuses_a_non_empty_foreign_directory(tmp_path: Path) -> None:
+    (tmp_path / "precious.txt").write_text("keep me")
+    result = invoke("up", "--dir", str(tmp_path), "--replicas", "1", "--base-port", "42400")
+    assert result.exit_code == 2
+    assert "holds no local set" in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["precious.txt"]
+
+
+def test_up_refuses_ports_beyond_the_range(tmp_path: Path) -> None:
+    result = invoke("up", "--dir", str(tmp_path / "s"), "--replicas", "5",
+                    "--base-port", "65500")
+    assert result.exit_code == 2
+    assert "outside 1024..65535" in result.output
+    assert not (tmp_path / "s").exists()
+
+
+def test_up_refuses_a_different_base_port_for_an_existing_set(tmp_path: Path) -> None:
+    (tmp_path / "spec.json").write_text(SetSpec(replicas=1, base_port=42500).to_json())
+    result = invoke("up", "--dir", str(tmp_path), "--replicas", "1", "--base-port", "42600")
+    assert result.exit_code == 2
+    assert "created with --base-port 42500" in result.output
+
+
+def test_kill_of_a_pod_that_is_not_running_fails(tmp_path: Path) -> None:
+    (tmp_path / "spec.json").write_text(SetSpec(replicas=1, base_port=42500).to_json())
+    result = invoke("kill", "--dir", str(tmp_path), "0")
+    assert result.exit_code == 2
+    assert "mysql-0 is not running" in result.output
