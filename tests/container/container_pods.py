@@ -60,8 +60,10 @@ class Flavor:
         if self.name == "mysql":
             # The official image initialises an empty data dir itself (ordinal 0 only: the
             # others hold a clone by then) and reads /etc/mysql/conf.d.
+            # As uid 999 (the manifests' runAsUser): the entrypoint then needs no root.
             return {
                 "environment": {"MYSQL_ROOT_PASSWORD_FILE": f"{SECRETS_MOUNT}/root-password"},
+                "user": "999:999",
             }
         # Our MariaDB image has no entrypoint of its own: bootstrap, then the server.
         return {
