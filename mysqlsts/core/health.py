@@ -79,7 +79,8 @@ def _primary(observation: Observation, inputs: ReadinessInputs) -> Verdict:
 def _replica(now: float, observation: Observation, inputs: ReadinessInputs) -> Verdict:
     status = observation.replica
     if status is None or not status.configured:
-        return Verdict(False, f"replication not configured: {inputs.setup_message}")
+        why = "" if inputs.setup_done else f" ({inputs.setup_message})"
+        return Verdict(False, f"replication not configured{why}")
     error = f"; error {status.last_errno}: {status.last_error}" if status.last_errno else ""
     if not (status.io_running and status.sql_running):
         return Verdict(

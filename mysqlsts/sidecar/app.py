@@ -98,13 +98,15 @@ class SidecarApp:
             identity.pod_name, identity.role, identity.server_id, s.local.host, s.local.port,
             s.primary, s.listen_address, s.http_port,
         )
+        where = f"{s.listen_address}:{s.http_port}"
         try:
             self._http = HttpServer(s.listen_address, s.http_port, self.endpoints())
             if s.clone_port is not None:
+                where = f"{s.listen_address}:{s.clone_port}"
                 self._donor = Donor(self._donor_config(), self._stream_done)
         except OSError as exc:
             self._close_listeners()
-            raise MysqlstsError(f"cannot listen: {exc.strerror or exc}") from exc
+            raise MysqlstsError(f"cannot listen on {where}: {exc.strerror or exc}") from exc
         self._http.start()
         if self._donor is not None:
             self._donor.start()

@@ -1,0 +1,139 @@
+"""Metrics rendered from state snapshots: names and labels as docs/metrics.md fixes them."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+from test_status import MARIADB_ROW
+
+from mysqlsts.core.health import Verdict
+from mysqlsts.core.status import Observation, parse_replica_status
+from mysqlsts.sidecar.metrics import Metrics, MetricsView
+from mysqlsts.sidecar.state import CloneSummary, LoopState
+
+NOW = 1_700_000_000.0
+DOC = Path(__file__).resolve().parents[2] / "docs" / "metrics.md"
+
+REPLICA_OBS = Observation(
+    taken_at=NOW, up=True, version="10.11.6-MariaDB-0+deb12u1", flavor="mariadb",
+    server_id=101, read_only=True, replica=parse_replica_status(MARIADB_ROW),
+    heartbeat_ts=NOW - 2.5,
+)
+CLONE = CloneSummary(donor="mysql-0.mysql:3307", bytes=123456789, seconds=42.5,
+                     gtid="0-100-9", binlog_file="mysql-bin.000001", binlog_position=4)
+REPLICA_VIEW = MetricsView(
+    now=NOW, state=LoopState(started_at=NOW - 60, loop_tick_at=NOW, observation=REPLICA_OBS,
+                             last_answer_at=NOW, setup_done=True, setup_message="ok"),
+    ready=Verdict(True, "ready"), role="replica", is_primary=False, server_id=101,
+    flavor="mariadb", heartbeat_written_at=None, clone=CLONE, clone_failures=0,
+)
+PRIMARY_VIEW = replace(
+    REPLICA_VIEW, role="primary", is_primary=True, server_id=100, clone=None,
+    heartbeat_written_at=NOW - 0.4,
+    state=replace(REPLICA_VIEW.state, observation=replace(
+        REPLICA_OBS, server_id=100, read_only=False, replica=None, heartbeat_ts=None)),
+)
+
+
+def render(view: MetricsView) -> tuple[dict[str, float], Metrics, str]:
+    registry = CollectorRegistry()
+    metrics = Metrics(registry, lambda: view)
+    text = generate_latest(registry).decode()
+    return samples(text), metrics, text
+
+
+def samples(text: str) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            labels = ",".join(f'{k}="{v}"' for k, v in sorted(sample.labels.items()))
+            out[f"{sample.name}{{{labels}}}" if labels else sample.name] = sample.value
+    return out
+
+
+def test_replica_metrics() -> None:
+    got, _, _ = render(REPLICA_VIEW)
+    assert got["mysqlsts_up"] == 1 and got["mysqlsts_ready"] == 1
+    assert got["mysqlsts_replication_lag_seconds"] == 2.5
+    assert got["mysqlsts_replication_seconds_behind_source"] == 0
+    assert got["mysqlsts_replication_io_running"] == 1
+    assert got["mysqlsts_replication_sql_running"] == 1
+    assert got["mysqlsts_replication_last_errno"] == 0
+    assert got['mysqlsts_info{flavor="mariadb",role="replica",server_id="101",'
+               'version="10.11.6-MariaDB-0+deb12u1"}'] == 1
+    assert got["mysqlsts_clone_bytes_total"] == 123456789
+    assert got["mysqlsts_clone_duration_seconds"] == 42.5
+    for result in ("ok", "failed", "refused"):
+        assert got[f'mysqlsts_clone_streams_served_total{{result="{result}"}}'] == 0
+    assert got["mysqlsts_scrape_errors_total"] == 0
+    assert "mysqlsts_heartbeat_last_write_timestamp_seconds" not in got
+
+
+def test_null_seconds_behind_is_absent_never_zero() -> None:
+    stopped = parse_replica_status({**MARIADB_ROW, "Slave_SQL_Running": "No",
+                                    "Seconds_Behind_Master": None, "Last_SQL_Errno": 1062,
+                                    "Last_SQL_Error": "dup"})
+    view = replace(REPLICA_VIEW, ready=Verdict(False, "stopped"), state=replace(
+        REPLICA_VIEW.state, observation=replace(REPLICA_OBS, replica=stopped)))
+    got, _, _ = render(view)
+    assert "mysqlsts_replication_seconds_behind_source" not in got
+    assert got["mysqlsts_replication_sql_running"] == 0
+    assert got["mysqlsts_replication_last_errno"] == 1062
+    assert got["mysqlsts_ready"] == 0
+
+
+def test_down_server_is_up_0_with_no_replication_guesses() -> None:
+    down = Observation(taken_at=NOW, up=False, error="(2003) refused")
+    view = replace(REPLICA_VIEW, ready=Verdict(False, "down"),
+                   state=replace(REPLICA_VIEW.state, observation=down))
+    got, metrics, _ = render(view)
+    assert got["mysqlsts_up"] == 0 and got["mysqlsts_ready"] == 0
+    assert not [name for name in got if name.startswith("mysqlsts_replication_")]
+    # Until the server tells, info carries the pod's identity and the configured flavor.
+    assert 'mysqlsts_info{flavor="mariadb",role="replica",server_id="101",version=""}' in got
+
+
+def test_counters_count() -> None:
+    registry = CollectorRegistry()
+    metrics = Metrics(registry, lambda: REPLICA_VIEW)
+    metrics.scrape_errors.inc()
+    metrics.stream_served("refused")
+    metrics.stream_served("refused")
+    metrics.stream_served("ok")
+    got = samples(generate_latest(registry).decode())
+    assert got["mysqlsts_scrape_errors_total"] == 1
+    assert got['mysqlsts_clone_streams_served_total{result="refused"}'] == 2
+    assert got['mysqlsts_clone_streams_served_total{result="ok"}'] == 1
+    assert got['mysqlsts_clone_streams_served_total{result="failed"}'] == 0
+
+
+def test_primary_metrics() -> None:
+    got, _, _ = render(PRIMARY_VIEW)
+    assert got["mysqlsts_heartbeat_last_write_timestamp_seconds"] == NOW - 0.4
+    assert not [name for name in got if name.startswith("mysqlsts_replication_")]
+    assert "mysqlsts_clone_duration_seconds" not in got  # never cloned
+    assert got["mysqlsts_clone_bytes_total"] == 0
+
+
+def _documented() -> dict[str, set[str]]:
+    rows = re.findall(r"^\| `(mysqlsts_[a-z_]+)` \| (\w+) \|([^|]*)\|", DOC.read_text(), re.M)
+    return {name: set(re.findall(r"`(\w+)`", labels)) - {"ok", "failed", "refused"}
+            for name, _, labels in rows}
+
+
+def test_every_documented_metric_is_exported_with_its_labels_and_nothing_else() -> None:
+    documented = _documented()
+    assert len(documented) >= 14
+    exported: dict[str, set[str]] = {}
+    for view in (REPLICA_VIEW, PRIMARY_VIEW):
+        _, _, text = render(view)
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.name.endswith("_created"):
+                    continue
+                exported.setdefault(sample.name, set()).update(sample.labels)
+    assert exported == documented

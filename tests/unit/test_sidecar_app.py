@@ -1,0 +1,166 @@
+"""The sidecar app with no server behind it: probes answer at once, liveness follows the
+injected clock, a down server is `mysqlsts_up 0`. And the command's bad-input paths."""
+
+from __future__ import annotations
+
+import socket
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from prometheus_client import CollectorRegistry
+
+from mysqlsts.cli import cli
+from mysqlsts.core.identity import identify
+from mysqlsts.settings import LocalServer, SecretFiles
+from mysqlsts.sidecar.app import SidecarApp
+from mysqlsts.sidecar.settings import Endpoint, SidecarSettings
+
+# This suite's loopback ports: 41000-41999; unit tests keep to 41900-41999.
+UNIT_PORTS = range(41900, 42000)
+
+
+def _closed_port() -> int:
+    """A port in our range that nothing listens on."""
+    for port in UNIT_PORTS:
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port")
+
+
+def _secrets(tmp_path: Path) -> SecretFiles:
+    files = {}
+    for name in ("root-password", "replication-password", "backup-password", "clone-token"):
+        (tmp_path / name).write_text(f"{name}-value\n")
+        files[name] = tmp_path / name
+    return SecretFiles(files["root-password"], files["replication-password"],
+                       files["backup-password"], files["clone-token"])
+
+
+class FakeClock:
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Iterator[tuple[SidecarApp, FakeClock]]:
+    clock = FakeClock(1_700_000_000.0)
+    settings = SidecarSettings(
+        identity=identify("mysql-1", "mysql", 100),
+        local=LocalServer(port=_closed_port()), secrets=_secrets(tmp_path),
+        primary=Endpoint("127.0.0.1", 3306), data_dir=tmp_path, listen_address="127.0.0.1",
+        http_port=0, clone_port=None, liveness_threshold=30,
+    )
+    made = SidecarApp(settings, registry=CollectorRegistry(), clock=clock)
+    made.start()
+    try:
+        yield made, clock
+    finally:
+        made.stop()
+
+
+def _get(port: int, path: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as resp:
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def test_down_server(app: tuple[SidecarApp, FakeClock]) -> None:
+    sidecar, clock = app
+    state = sidecar.cycle()
+    assert not state.observation.up and "2003" in state.observation.error
+    code, body = _get(sidecar.http_port, "/readyz")
+    assert code == 503 and body.startswith("server unreachable: (2003)")
+    assert body.count("\n") == 1
+    code, metrics = _get(sidecar.http_port, "/metrics")
+    assert code == 200 and "mysqlsts_up 0.0" in metrics
+    assert "mysqlsts_scrape_errors_total" in metrics
+    assert _get(sidecar.http_port, "/livez")[0] == 200
+    code, status = _get(sidecar.http_port, "/status")
+    assert code == 200 and '"up": false' in status and '"role": "replica"' in status
+    assert _get(sidecar.http_port, "/nope")[0] == 404
+
+
+def test_liveness_follows_the_clock(app: tuple[SidecarApp, FakeClock]) -> None:
+    sidecar, clock = app
+    clock.now += 29
+    sidecar.cycle()
+    assert sidecar.liveness().ok
+    clock.now += 2
+    sidecar.cycle()
+    verdict = sidecar.liveness()
+    assert not verdict.ok and "has not answered for 31s" in verdict.reason
+    assert _get(sidecar.http_port, "/livez")[0] == 503
+
+
+def test_clone_in_progress_is_not_ready(app: tuple[SidecarApp, FakeClock]) -> None:
+    sidecar, _ = app
+    (sidecar.settings.data_dir / ".mysqlsts-in-progress").write_text("")
+    sidecar.cycle()
+    assert sidecar.readiness().reason == "clone in progress"
+
+
+def test_a_port_in_use_is_one_line(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        settings = SidecarSettings(
+            identity=identify("mysql-0", "mysql", 100), local=LocalServer(port=1),
+            secrets=_secrets(tmp_path), primary=Endpoint("h", 1), data_dir=tmp_path,
+            listen_address="127.0.0.1", http_port=busy.getsockname()[1], clone_port=None,
+        )
+        from mysqlsts.errors import MysqlstsError
+
+        with pytest.raises(MysqlstsError, match="cannot listen"):
+            SidecarApp(settings, registry=CollectorRegistry()).start()
+
+
+def _run(tmp_path: Path, *args: str) -> tuple[int, str]:
+    secrets = _secrets(tmp_path)
+    base = ["sidecar", "--pod-name", "mysql-1", "--data-dir", str(tmp_path),
+            "--root-password-file", str(secrets.root_password),
+            "--replication-password-file", str(secrets.replication_password),
+            "--backup-password-file", str(secrets.backup_password),
+            "--clone-token-file", str(secrets.clone_token)]
+    result = CliRunner().invoke(cli, [*base, *args], env={"MYSQLSTS_HTTP_PORT": None})
+    return result.exit_code, result.output
+
+
+def test_missing_password_file_is_one_line(tmp_path: Path) -> None:
+    code, output = _run(tmp_path, "--replication-password-file", str(tmp_path / "nope"))
+    assert code == 2
+    lines = output.strip().splitlines()
+    assert lines == [f"Error: cannot read replication password file {tmp_path / 'nope'}: "
+                     "No such file or directory"]
+
+
+def test_bad_pod_name_and_bad_values(tmp_path: Path) -> None:
+    code, output = _run(tmp_path, "--pod-name", "mysql")
+    assert code == 2 and "does not end in -<ordinal>" in output
+    code, output = _run(tmp_path, "--heartbeat-database", "no-dashes;")
+    assert code == 2 and len(output.strip().splitlines()) == 1 and "heartbeat database" in output
+    code, output = _run(tmp_path, "--max-lag", "0")
+    assert code == 2 and "--max-lag" in output
+
+
+def test_empty_secret_is_refused(tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.write_text("\n")
+    code, output = _run(tmp_path, "--clone-token-file", str(empty))
+    assert code == 2 and output.strip() == f"Error: clone token file {empty} is empty"
+    # Without a donor the token is not needed.
+    code, output = _run(tmp_path, "--clone-token-file", str(empty), "--no-donor",
+                        "--http-port", "1", "--listen-address", "256.0.0.1")
+    assert code != 0 and "clone token" not in output
