@@ -58,7 +58,18 @@ def _port_is_free(port: int) -> bool:
 
 class Ports:
     def __init__(self) -> None:
-        self._next = PORT_RANGE.start + (os.getpid() % 90) * 10
+        self._next = PORT_RANGE.start + (os.getpid() % 80) * 10
+
+    def block(self, size: int) -> int:
+        """The first of `size` consecutive free ports (a local set's port stride)."""
+        for _ in range(len(PORT_RANGE) // size):
+            start = self._next
+            if start + size > PORT_RANGE.stop:
+                start = PORT_RANGE.start
+            self._next = start + size
+            if all(_port_is_free(port) for port in range(start, start + size)):
+                return start
+        raise RuntimeError(f"no {size} free consecutive ports in {PORT_RANGE}")
 
     def __call__(self) -> int:
         for _ in range(len(PORT_RANGE)):
@@ -192,16 +203,19 @@ class Harness:
         self.servers: list[Server] = []
         self.apps: list[SidecarApp] = []
 
-    def server(self, name: str, server_id: int, replica: bool = False) -> Server:
+    def server(self, name: str, server_id: int, replica: bool = False, port: int | None = None,
+               data_dir: Path | None = None) -> Server:
+        """A running server on a copy of the template, or on `data_dir` (e.g. a clone)."""
         home = self.base / name
         conf_dir = home / "conf.d"
         conf_dir.mkdir(parents=True)
         (conf_dir / "role.cnf").write_text(ROLE_CNF + (REPLICA_CNF if replica else ""))
         (conf_dir / "server-id.cnf").write_text(f"[mysqld]\nserver_id={server_id}\n")
-        data_dir = home / "data"
-        shutil.copytree(self.template, data_dir)
+        if data_dir is None:
+            data_dir = home / "data"
+            shutil.copytree(self.template, data_dir)
         spec = ServerSpec(data_dir=data_dir, conf_dir=conf_dir, run_dir=home / "run",
-                          port=self.ports())
+                          port=port if port is not None else self.ports())
         server = Server(spec, server_id, self.secrets.root)
         self.servers.append(server)
         server.start()

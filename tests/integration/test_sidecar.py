@@ -1,4 +1,4 @@
-# ruff: noqa: F811 (pytest fixtures imported from sidecar_servers are parameters here)
+# ruff: noqa: F401, F811 (pytest fixtures imported from sidecar_servers are parameters here)
 """The sidecar against real mariadbd servers: set-up on the primary, replication on a replica,
 idempotent restarts, probes and metrics that follow the server's real state."""
 
