@@ -69,14 +69,16 @@ def test_two_pods_replicate_rows_written_through_mysql_0(cluster: Cluster) -> No
     assert cluster.pod(0).query("SELECT @@read_only, @@server_id") == [(0, 100)]
 
 
-@pytest.mark.parametrize("how", ["freeze", "stop"])
+@pytest.mark.parametrize("how", ["sigstop", "freeze", "stop"])
 def test_server_frozen_or_stopped_makes_the_sidecar_unready(cluster: Cluster, how: str) -> None:
     cluster.scale(2)
     pod = cluster.pod(1)
     pod.wait_readyz(200)
     server = pod.containers["server"]
-    if how == "freeze":
-        server.pause()  # the cgroup freezer: every thread stops, as under SIGSTOP
+    if how == "sigstop":
+        server.kill(signal="SIGSTOP")  # mariadbd is the container's PID 1 (exec)
+    elif how == "freeze":
+        server.pause()  # the cgroup freezer: every process of the container stops
     else:
         server.stop(timeout=30)
     try:
@@ -87,7 +89,9 @@ def test_server_frozen_or_stopped_makes_the_sidecar_unready(cluster: Cluster, ho
         status, _ = pod.readyz()
         assert status == 503 and time.monotonic() - started < 2.0
     finally:
-        if how == "freeze":
+        if how == "sigstop":
+            server.kill(signal="SIGCONT")
+        elif how == "freeze":
             server.unpause()
         else:
             server.start()
