@@ -173,12 +173,18 @@ def _read_token(path: Path) -> str:
     default=2, show_default=True, help="Extraction threads (mbstream/xbstream --parallel).",
 )
 @click.option(
+    "--clone-progress-interval", envvar=env("CLONE_PROGRESS_INTERVAL"),
+    type=click.FloatRange(min=0.1), default=5.0, show_default=True,
+    help="Seconds between progress log lines.",
+)
+@click.option(
     "--prepare-memory", envvar=env("CLONE_PREPARE_MEMORY"), default="256M",
     show_default=True, help="--use-memory for the backup tool's prepare step.",
 )
 def clone(
     data_dir: Path, flavor: str, srv_name: str | None, clone_deadline: float,
-    clone_idle_timeout: float, clone_parallel: int, prepare_memory: str, **kw: Any,
+    clone_idle_timeout: float, clone_parallel: int, clone_progress_interval: float,
+    prepare_memory: str, **kw: Any,
 ) -> None:
     """Receive, verify and prepare a physical backup from a peer (init container)."""
     identity = build_identity(kw)
@@ -190,7 +196,7 @@ def clone(
         token_file=build_secrets(kw).clone_token,
         srv_name=f"_mysql._tcp.{identity.service}" if srv_name is None else srv_name,
         deadline_seconds=clone_deadline,
-        timeouts=Timeouts(idle=clone_idle_timeout),
+        timeouts=Timeouts(idle=clone_idle_timeout, progress_interval=clone_progress_interval),
         parallel=clone_parallel,
         prepare_memory=prepare_memory,
     )

@@ -118,6 +118,12 @@ class Server:
         rows = self.sql(statement)
         return rows[0][0] if rows else None
 
+    def checksum(self, table: str) -> tuple[int, int]:
+        return table_checksum(self, table)
+
+    def fill(self, table: str, rows: int, payload_bytes: int = 200) -> None:
+        fill_rows(self, table, rows, payload_bytes)
+
     def start(self, timeout: float = 60) -> None:
         self.process = start_server(self.spec)
         try:
@@ -161,36 +167,60 @@ def template_data_dir(
 MakeServer = Callable[..., Server]
 
 
-@pytest.fixture
-def mariadb(
-    tmp_path: Path, template_data_dir: Path, root_password: str, free_port: PortAllocator
-) -> Iterator[MakeServer]:
-    """Factory: `mariadb("a", server_id=100)` starts a server; `data_dir=` reuses one."""
-    servers: list[Server] = []
+class ServerFactory:
+    """Starts servers under `base` from copies of the template; stops them all at the end."""
 
-    def make(
-        name: str, server_id: int = 100, data_dir: Path | None = None, start: bool = True,
+    def __init__(self, base: Path, template: Path, root_password: str,
+                 free_port: PortAllocator) -> None:
+        self.base, self.template, self.root_password = base, template, root_password
+        self.free_port = free_port
+        self.servers: list[Server] = []
+
+    def __call__(
+        self, name: str, server_id: int = 100, data_dir: Path | None = None, start: bool = True,
         extra_cnf: str = "",
     ) -> Server:
-        base = tmp_path / name
+        base = self.base / name
         conf_dir = base / "conf.d"
         conf_dir.mkdir(parents=True, exist_ok=True)
         (conf_dir / "role.cnf").write_text(ROLE_CNF + extra_cnf)
         (conf_dir / "server-id.cnf").write_text(f"[mysqld]\nserver_id={server_id}\n")
         if data_dir is None:
             data_dir = base / "data"
-            shutil.copytree(template_data_dir, data_dir)
+            shutil.copytree(self.template, data_dir)
         spec = ServerSpec(data_dir=data_dir, conf_dir=conf_dir, run_dir=base / "run",
-                          port=free_port())
-        server = Server(spec=spec, server_id=server_id, root_password=root_password)
-        servers.append(server)
+                          port=self.free_port())
+        server = Server(spec=spec, server_id=server_id, root_password=self.root_password)
+        self.servers.append(server)
         if start:
             server.start()
         return server
 
-    yield make
-    for server in reversed(servers):
-        server.stop()
+    def stop_all(self) -> None:
+        for server in reversed(self.servers):
+            server.stop()
+
+
+@pytest.fixture
+def mariadb(
+    tmp_path: Path, template_data_dir: Path, root_password: str, free_port: PortAllocator
+) -> Iterator[MakeServer]:
+    """Factory: `mariadb("a", server_id=100)` starts a server; `data_dir=` reuses one."""
+    factory = ServerFactory(tmp_path, template_data_dir, root_password, free_port)
+    yield factory
+    factory.stop_all()
+
+
+@pytest.fixture(scope="module")
+def mariadb_module(
+    tmp_path_factory: pytest.TempPathFactory, template_data_dir: Path, root_password: str,
+    free_port: PortAllocator,
+) -> Iterator[MakeServer]:
+    """Like `mariadb`, for servers a whole test module shares."""
+    factory = ServerFactory(tmp_path_factory.mktemp("servers"), template_data_dir,
+                            root_password, free_port)
+    yield factory
+    factory.stop_all()
 
 
 def table_checksum(server: Server, table: str) -> tuple[int, int]:
