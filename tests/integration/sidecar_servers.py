@@ -173,13 +173,15 @@ def write_secrets(directory: Path, root: str) -> Secrets:
 
 
 def http_get(port: int, path: str, timeout: float = 5.0) -> tuple[int, str, float]:
-    """(status, body, seconds taken)."""
+    """(status, body, seconds taken); status 0 when nothing answers."""
     started = time.monotonic()
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=timeout) as resp:
             return resp.status, resp.read().decode(), time.monotonic() - started
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read().decode(), time.monotonic() - started
+    except (urllib.error.URLError, OSError) as exc:  # not listening (yet, or any more)
+        return 0, str(exc), time.monotonic() - started
 
 
 def wait_for(what: str, check: Callable[[], bool], timeout: float, every: float = 0.1) -> float:

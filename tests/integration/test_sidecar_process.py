@@ -1,0 +1,107 @@
+# ruff: noqa: F401, F811 (pytest fixtures imported from sidecar_servers are parameters here)
+"""`mysqlsts sidecar` as a process (env configuration, logs, SIGTERM), and pt-heartbeat
+reading the rows the sidecar writes."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from sidecar_servers import (
+    Harness,
+    harness,
+    http_get,
+    sidecar_ports,
+    sidecar_template,
+    wait_for,
+)
+
+pytestmark = pytest.mark.integration
+
+
+def test_sigterm_exits_0_within_seconds_and_logs_changes_once(harness: Harness) -> None:
+    base = harness.ports.block(3)
+    primary = harness.server("p", 100, port=base)
+    secrets = harness.secrets.files()
+    env = {
+        **os.environ,
+        "POD_NAME": "mysql-0",
+        "MYSQLSTS_PEER_HOST_TEMPLATE": "127.0.0.1",
+        "MYSQLSTS_MYSQL_PORT": str(base),
+        "MYSQLSTS_CLONE_PORT": str(base + 1),
+        "MYSQLSTS_HTTP_PORT": str(base + 2),
+        "MYSQLSTS_LISTEN_ADDRESS": "127.0.0.1",
+        "MYSQLSTS_DATA_DIR": str(primary.spec.data_dir),
+        "MYSQLSTS_ROOT_PASSWORD_FILE": str(secrets.root_password),
+        "MYSQLSTS_REPLICATION_PASSWORD_FILE": str(secrets.replication_password),
+        "MYSQLSTS_BACKUP_PASSWORD_FILE": str(secrets.backup_password),
+        "MYSQLSTS_CLONE_TOKEN_FILE": str(secrets.clone_token),
+    }
+    proc = subprocess.Popen([sys.executable, "-m", "mysqlsts", "sidecar"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for("ready", lambda: http_get(base + 2, "/readyz")[0] == 200, 20)
+        time.sleep(3)  # several cycles with nothing changing
+        proc.send_signal(signal.SIGTERM)
+        started = time.monotonic()
+        _, stderr = proc.communicate(timeout=10)
+        took = time.monotonic() - started
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, stderr[-2000:]
+    assert took < 5, f"took {took:.1f}s to stop"
+    assert stderr.count("readiness: ok") == 1, stderr
+    assert "primary set up" in stderr and "sidecar stopped" in stderr
+    for secret in (harness.secrets.root, harness.secrets.replication, harness.secrets.backup,
+                   harness.secrets.token):
+        assert secret not in stderr
+    # The ports are free again.
+    assert not _listening(base + 1) and not _listening(base + 2)
+
+
+def _listening(port: int) -> bool:
+    import socket
+
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+@pytest.mark.skipif(shutil.which("pt-heartbeat") is None, reason="percona-toolkit missing")
+def test_pt_heartbeat_reads_our_rows(harness: Harness) -> None:
+    primary = harness.server("p", 100)
+    replica = harness.server("r", 101, replica=True)
+    p_app = harness.sidecar(harness.settings(0, primary, primary))
+    wait_for("primary ready", lambda: http_get(p_app.http_port, "/readyz")[0] == 200, 20)
+    r_app = harness.sidecar(harness.settings(1, replica, primary))
+    wait_for("replica ready", lambda: http_get(r_app.http_port, "/readyz")[0] == 200, 20)
+    options = harness.base / "pt.cnf"
+    fd = os.open(options, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(f'[client]\nuser=root\npassword="{harness.secrets.root}"\n')
+
+    def check() -> float:
+        result = subprocess.run(
+            ["pt-heartbeat", "--check", "--utc", "--database", "mysqlsts",
+             "--master-server-id", "100", f"F={options},h=127.0.0.1,P={replica.port}"],
+            capture_output=True, text=True, timeout=30, check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        return float(result.stdout.strip())
+
+    assert 0 <= check() < 3
+    # Stop applying: pt-heartbeat's delay grows like ours.
+    replica.sql("STOP SLAVE SQL_THREAD")
+    time.sleep(4)
+    delay = check()
+    ours = float(next(line.split()[1] for line in
+                      http_get(r_app.http_port, "/metrics")[1].splitlines()
+                      if line.startswith("mysqlsts_replication_lag_seconds ")))
+    assert delay >= 3.5 and abs(delay - ours) < 1.5, (delay, ours)
