@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from sidecar_servers import (
@@ -47,6 +48,12 @@ def test_sigterm_exits_0_within_seconds_and_logs_changes_once(harness: Harness) 
     try:
         wait_for("ready", lambda: http_get(base + 2, "/readyz")[0] == 200, 20)
         time.sleep(3)  # several cycles with nothing changing
+        for _ in range(20):  # a burst of scrapes, then the resident set
+            assert http_get(base + 2, "/metrics")[0] == 200
+        rss_kib = int(next(line.split()[1] for line in
+                           Path(f"/proc/{proc.pid}/status").read_text().splitlines()
+                           if line.startswith("VmRSS:")))
+        assert rss_kib <= 40 * 1024, f"sidecar RSS {rss_kib} KiB > 40 MiB"
         proc.send_signal(signal.SIGTERM)
         started = time.monotonic()
         _, stderr = proc.communicate(timeout=10)

@@ -164,3 +164,15 @@ def test_empty_secret_is_refused(tmp_path: Path) -> None:
     code, output = _run(tmp_path, "--clone-token-file", str(empty), "--no-donor",
                         "--http-port", "1", "--listen-address", "256.0.0.1")
     assert code != 0 and "clone token" not in output
+
+
+def test_the_sidecar_imports_no_heavy_modules() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, mysqlsts.cli, mysqlsts.sidecar.command, mysqlsts.sidecar.app; "
+            "print(sorted(m for m in ('kubernetes', 'dns', 'yaml', 'testcontainers') "
+            "if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True)
+    assert result.stdout.strip() == "[]"
