@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 POLL_SECONDS = 0.2
 SIDECAR_GRACE_SECONDS = 30.0
 SERVER_GRACE_SECONDS = 90.0
+# Closing lines that say a process stopped, not why.
+_UNTELLING = ("Aborting", "--- mysqlsts local:")
 
 
 class _Stop:
@@ -50,7 +52,7 @@ class _Container:
     def failure(self) -> str:
         code = self.process.returncode
         how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
-        line = last_line(self.log_path, self.since)
+        line = last_line(self.log_path, self.since, skip=_UNTELLING)
         return f"{self.name} {how}" + (f": {line}" if line else "")
 
 

@@ -48,8 +48,9 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
     atomic_write(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
-def last_line(path: Path, since: int = 0) -> str | None:
-    """The last non-empty line written to `path` after byte offset `since`."""
+def last_line(path: Path, since: int = 0, skip: tuple[str, ...] = ()) -> str | None:
+    """The last non-empty line written to `path` after byte offset `since`, passing over lines
+    that contain any of `skip` (e.g. mariadbd's closing "Aborting", which says nothing)."""
     try:
         with path.open("rb") as handle:
             size = handle.seek(0, 2)
@@ -58,7 +59,9 @@ def last_line(path: Path, since: int = 0) -> str | None:
     except OSError:
         return None
     lines = [line.strip() for line in tail.splitlines() if line.strip()]
-    return lines[-1] if lines else None
+    telling = [line for line in lines if not any(word in line for word in skip)]
+    chosen = telling or lines
+    return chosen[-1] if chosen else None
 
 
 def probe_ready(host: str, port: int, timeout: float = 1.0) -> bool:

@@ -1,0 +1,45 @@
+"""`mysqlsts local` reports a pod that cannot come up, with the reason, and leaves no process.
+
+Ports: 42100-42199 (this suite's share of 42000-42999).
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+from localset import LocalSet
+
+pytestmark = pytest.mark.integration
+
+REPO_CNF = Path(__file__).resolve().parents[2] / "images" / "cnf" / "mariadb"
+
+
+def test_up_fails_with_the_failing_containers_reason(tmp_path: Path) -> None:
+    if shutil.which("mariadbd") is None:
+        pytest.skip("mariadbd is not installed (scripts/setup-host test)")
+    cnf = tmp_path / "cnf"
+    cnf.mkdir()
+    shutil.copy(REPO_CNF / "master.cnf", cnf / "master.cnf")
+    # A replica cnf the server refuses: mysql-1's server exits at start, every time.
+    (cnf / "slave.cnf").write_text("[mysqld]\nno_such_variable_here=1\n")
+    local = LocalSet(tmp_path / "set", base_port=42100)
+    try:
+        started = time.monotonic()
+        done = local.run("up", "--dir", str(local.directory), "--replicas", "2",
+                         "--base-port", "42100", "--cnf-dir", str(cnf), "--timeout", "120",
+                         check=False, timeout=200)
+        assert done.returncode != 0
+        last = done.stderr.strip().splitlines()[-1]
+        assert "mysql-1 failed 3 times" in last, last
+        assert "no_such_variable_here" in last, last
+        assert time.monotonic() - started < 120, "gave up only at the deadline"
+        pods = local.status()["pods"]
+        assert pods[0]["ready"] is True and pods[1]["ready"] is False
+        assert "no_such_variable_here" in (pods[1]["reason"] or "")
+    finally:
+        local.run("down", "--dir", str(local.directory), "--purge", check=False, timeout=300)
+    assert local.processes() == []
+    assert not local.directory.exists()
