@@ -53,8 +53,21 @@ for kind in init sidecar; do
     --build-arg BASE_IMAGE="$base" --build-arg FLAVOR="$flavor" -t "mysqlsts-$kind:$tag" .
 done
 
-# The container tests' DNS server (dnsmasq from Debian), on the local base only.
+# The container tests' DNS server (dnsmasq from Debian), on the local base only. Containers may
+# not reach a package mirror, so the host downloads dnsmasq-base and its dependencies and the
+# build installs those files.
 if [ "$base" = mysqlsts-base:bookworm ]; then
+  dns_context=build/images/dns
+  rm -rf "$dns_context" && mkdir -p "$dns_context/debs"
+  cp images/dns/Dockerfile "$dns_context/"
+  compgen -G '/var/lib/apt/lists/*_Packages' >/dev/null || apt-get update -qq
+  # Exactly what apt would add to the base (resolved inside it against the host's package
+  # lists): reinstalling the base's own packages, or alternatives to them, would break it.
+  mapfile -t dns_packages < <(docker run --rm --user root --entrypoint apt-get \
+    -v /var/lib/apt/lists:/var/lib/apt/lists:ro "$base" \
+    install -s -qq --no-install-recommends dnsmasq-base | awk '/^Inst /{print $2}')
+  (cd "$dns_context/debs" && apt-get download -qq "${dns_packages[@]}") >"$log" 2>&1 \
+    || { tail -n 25 "$log" >&2; echo "images: downloading dnsmasq-base failed" >&2; exit 1; }
   timed "mysqlsts-dns:$tag" docker build --build-arg BASE_IMAGE="$base" \
-    -t "mysqlsts-dns:$tag" images/dns
+    -t "mysqlsts-dns:$tag" "$dns_context"
 fi
