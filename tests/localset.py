@@ -98,13 +98,13 @@ class LocalSet:
         return loaded
 
     def pod(self, ordinal: int) -> dict[str, Any]:
-        pods = {pod["ordinal"]: pod for pod in self.status()["pods"]}
+        pods: dict[int, dict[str, Any]] = {pod["ordinal"]: pod for pod in self.status()["pods"]}
         return pods[ordinal]
 
     def wait_ready(self, replicas: int, timeout: float = 300) -> list[dict[str, Any]]:
         deadline = time.monotonic() + timeout
         while True:
-            pods = self.status()["pods"]
+            pods: list[dict[str, Any]] = self.status()["pods"]
             if len(pods) == replicas and all(pod["ready"] for pod in pods):
                 return pods
             if time.monotonic() > deadline:
