@@ -40,7 +40,10 @@ def local() -> None:
 
 @local.command()
 @_dir_option
-@click.option("--replicas", type=click.IntRange(min=1), default=3, show_default=True)
+@click.option(
+    "--replicas", type=click.IntRange(min=1), default=None,
+    help="Number of pods  [default: 3 for a new set, else the set's own]",
+)
 @click.option(
     "--base-port", type=click.IntRange(1024, 65535), default=None,
     help=f"mysql port of mysql-0 (clone +1, http +2)  [default: {DEFAULT_BASE_PORT}, "
@@ -56,7 +59,7 @@ def local() -> None:
 )
 @_timeout_option
 def up(
-    directory: Path, replicas: int, base_port: int | None, peer_port_stride: int | None,
+    directory: Path, replicas: int | None, base_port: int | None, peer_port_stride: int | None,
     cnf_dir: Path | None, timeout: float,
 ) -> None:
     """Create (or resume) the set and wait until REPLICAS pods are ready."""
@@ -67,17 +70,18 @@ def up(
                                    ("--peer-port-stride", peer_port_stride, existing.port_stride)):
             if wanted is not None and wanted != have:
                 raise ConfigError(f"{layout.root} was created with {flag} {have}, not {wanted}")
-        spec = existing.scaled(replicas)
+        spec = existing.scaled(replicas or existing.replicas)
+        cnf_dir = cnf_dir or layout.config_map  # the set keeps the ConfigMap it was made with
     else:
         spec = SetSpec(
-            replicas=replicas,
+            replicas=replicas or 3,
             base_port=base_port or DEFAULT_BASE_PORT,
             port_stride=peer_port_stride or DEFAULT_PORT_STRIDE,
         )
     since = time.time()
     control.prepare(layout, spec, cnf_dir or control.default_cnf_dir())
     pid = control.start_supervisor(layout, console_script())
-    click.echo(f"local: supervisor pid {pid} for {layout.root}; waiting for {replicas} pods",
+    click.echo(f"local: supervisor pid {pid} for {layout.root}; waiting for {spec.replicas} pods",
                err=True)
     control.wait_converged(layout, spec, timeout, since)
     click.echo(render_table(control.observe(layout, spec)))

@@ -125,7 +125,9 @@ def wait_converged(layout: SetLayout, spec: SetSpec, timeout: float, since: floa
         ) and not any(p.get("alive") for o, p in pods.items() if int(o) >= spec.replicas):
             return
         for ordinal, pod in pods.items():
-            if int(pod.get("failures", 0)) >= GIVE_UP_AFTER_FAILURES:
+            # Failures from before this call (an earlier `up`) do not count against it.
+            if (int(pod.get("failures", 0)) >= GIVE_UP_AFTER_FAILURES
+                    and float(pod.get("failed_at") or 0) >= since):
                 raise MysqlstsError(
                     f"{spec.pod_name(int(ordinal))} failed {pod['failures']} times: {pod['reason']}"
                 )

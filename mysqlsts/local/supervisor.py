@@ -40,6 +40,7 @@ class _Pod:
     failures: int = 0
     not_before: float = 0.0
     reason: str | None = None
+    failed_at: float | None = None
     terminate_by: float | None = None
     ready: bool = False
 
@@ -98,6 +99,7 @@ class Supervisor:
             pod.failures += 1
             pod.restarts += 1
             pod.reason = str(record.get("reason"))
+            pod.failed_at = now
             pod.not_before = now + backoff_seconds(pod.failures)
             log.warning("pod ordinal=%d failed (%d in a row): %s", ordinal, pod.failures,
                         pod.reason)
@@ -156,6 +158,7 @@ class Supervisor:
                 "restarts": pod.restarts,
                 "failures": pod.failures,
                 "reason": pod.reason,
+                "failed_at": pod.failed_at,
                 "terminating": pod.terminate_by is not None,
             }
             for ordinal, pod in sorted(self.pods.items())
