@@ -24,6 +24,8 @@ from typing import Any
 
 import pymysql
 
+from mysqlsts.local.procs import ports_in_use
+
 
 def mysqlsts_command() -> list[str]:
     beside = Path(sys.executable).parent / "mysqlsts"
@@ -31,6 +33,15 @@ def mysqlsts_command() -> list[str]:
         return [str(beside)]
     found = shutil.which("mysqlsts")
     return [found] if found else [sys.executable, "-m", "mysqlsts"]
+
+
+def free_base_port(candidates: list[int], span: int = 50) -> int:
+    """The first candidate whose `span` ports nobody listens on, so two runs of a suite on one
+    machine do not meet on the same ports."""
+    for base in candidates:
+        if not ports_in_use("127.0.0.1", list(range(base, base + span))):
+            return base
+    raise AssertionError(f"no free block of {span} ports at any of {candidates}")
 
 
 def processes_mentioning(marker: str) -> list[tuple[int, str]]:
@@ -176,6 +187,16 @@ class LocalSet:
             parts.append(f"--- {path.relative_to(self.directory)} (tail)\n{text[-1500:]}")
         return "\n".join(parts)
 
+    def keep_logs(self, destination: Path) -> None:
+        """Copy the set's logs and state somewhere `down --purge` leaves alone."""
+        for pattern in ("*.log", "*.json", "pods/*/logs/*", "pods/*/pod.json",
+                        "pods/*/data/mysqlsts-clone.json"):
+            for path in self.directory.glob(pattern):
+                target = destination / path.relative_to(self.directory)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with suppress(OSError):
+                    shutil.copy2(path, target)
+
     @classmethod
     @contextmanager
     def started(cls, directory: Path, base_port: int, replicas: int,
@@ -185,6 +206,7 @@ class LocalSet:
             local.up(replicas, timeout)
             yield local
         finally:
+            local.keep_logs(local.directory.parent / f"{local.directory.name}-logs")
             if (local.directory / "spec.json").exists():
                 local.run("down", "--dir", str(local.directory), "--purge", timeout=400,
                           check=False)

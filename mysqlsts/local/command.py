@@ -78,6 +78,8 @@ def up(
             base_port=base_port or DEFAULT_BASE_PORT,
             port_stride=peer_port_stride or DEFAULT_PORT_STRIDE,
         )
+    if control.supervisor_pid(layout) is None:
+        control.check_ports(layout, spec)
     since = time.time()
     control.prepare(layout, spec, cnf_dir or control.default_cnf_dir())
     pid = control.start_supervisor(layout, console_script())

@@ -19,7 +19,13 @@ from typing import Any
 import mysqlsts
 from mysqlsts.adapters.fs import atomic_write
 from mysqlsts.errors import ConfigError, MysqlstsError
-from mysqlsts.local.procs import last_line, probe_ready, process_alive, read_json
+from mysqlsts.local.procs import (
+    last_line,
+    ports_in_use,
+    probe_ready,
+    process_alive,
+    read_json,
+)
 from mysqlsts.local.render import PodView, status_document
 from mysqlsts.local.spec import HOST, SECRET_NAMES, SetLayout, SetSpec
 
@@ -69,6 +75,21 @@ def prepare(layout: SetLayout, spec: SetSpec, cnf_dir: Path) -> None:
         atomic_write(layout.spec, spec.to_json())
     except OSError as exc:
         raise ConfigError(f"cannot prepare {layout.root}: {exc}") from exc
+
+
+def check_ports(layout: SetLayout, spec: SetSpec) -> None:
+    """Before a supervisor starts: the ports of every pod it will create are free. Pods still
+    running from an earlier supervisor hold their own ports and are adopted, not created."""
+    running = {o for o, record in pod_records(layout).items() if _pod_alive(layout, record)}
+    peers = spec.peers()
+    wanted = [port for o in range(spec.replicas) if o not in running
+              for port in (peers.address(o).mysql_port, peers.address(o).clone_port,
+                           peers.address(o).http_port)]
+    taken = ports_in_use(HOST, wanted)
+    if taken:
+        raise ConfigError(
+            f"port(s) {taken} on {HOST} are in use by another process; choose another --base-port"
+        )
 
 
 def supervisor_pid(layout: SetLayout) -> int | None:

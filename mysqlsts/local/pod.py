@@ -20,7 +20,7 @@ from typing import IO
 
 from mysqlsts.local.mariadbd import start_server
 from mysqlsts.local.plan import PodPlan, Step, merged_env
-from mysqlsts.local.procs import last_line, write_json
+from mysqlsts.local.procs import last_line, ports_in_use, write_json
 from mysqlsts.local.spec import PodPaths
 
 log = logging.getLogger(__name__)
@@ -105,6 +105,13 @@ class PodRunner:
         signal.signal(signal.SIGINT, self.stop)
         for directory in (self.paths.logs, self.paths.data, self.paths.run):
             directory.mkdir(parents=True, exist_ok=True)
+        address = self.plan.address
+        taken = ports_in_use(address.host, [address.mysql_port, address.clone_port,
+                                            address.http_port])
+        if taken:
+            self._record("failed", f"port(s) {taken} on {address.host} are in use by another "
+                                   "process; choose another --base-port")
+            return 1
         for step in self.plan.init_steps:
             self._record(step.name)
             container = self._spawn(step)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
 import sys
 import urllib.error
 import urllib.request
@@ -73,3 +74,17 @@ def probe_ready(host: str, port: int, timeout: float = 1.0) -> bool:
             return bool(response.status == 200)
     except (urllib.error.URLError, OSError, ValueError):
         return False
+
+
+def ports_in_use(host: str, ports: list[int]) -> list[int]:
+    """Ports some other process listens on. In Kubernetes every pod has its own address; here
+    a port taken by anyone else would make a probe or a client reach the wrong server."""
+    taken = []
+    for port in ports:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind((host, port))
+            except OSError:
+                taken.append(port)
+    return taken

@@ -3,7 +3,7 @@ init → clone → server → sidecar exactly as in Kubernetes.
 
 One set is shared by the tests of this module, which build on each other in file order
 (3 pods → kill → 4 pods → scale down and up → 5 pods with a clone killed mid-stream).
-Ports: 42000-42099 (this suite's share of 42000-42999).
+Ports: a free block of 50 at 42000, 42300 or 42600 (this suite's share of 42000-42999).
 """
 
 from __future__ import annotations
@@ -18,11 +18,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from localset import LocalSet, mysqlsts_command
+from localset import LocalSet, free_base_port, mysqlsts_command
 
 pytestmark = pytest.mark.integration
 
-BASE_PORT = 42000
+BASE_PORTS = [42000, 42300, 42600]
 TABLES = ("app.items",)
 
 
@@ -31,7 +31,8 @@ def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSet]:
     if shutil.which("mariadbd") is None or shutil.which("mariabackup") is None:
         pytest.skip("mariadbd and mariabackup are not installed (scripts/setup-host test)")
     directory = tmp_path_factory.mktemp("local-set") / "set"
-    with LocalSet.started(directory, base_port=BASE_PORT, replicas=3) as started:
+    base_port = free_base_port(BASE_PORTS)
+    with LocalSet.started(directory, base_port=base_port, replicas=3) as started:
         yield started
 
 
@@ -110,9 +111,9 @@ def test_wrong_token_is_refused_and_nothing_is_written(local: LocalSet, tmp_path
         "MYSQLSTS_POD_NAME": "mysql-3",  # receives from mysql-2, a running pod
         "MYSQLSTS_PEER_HOST_TEMPLATE": "127.0.0.1",
         "MYSQLSTS_PEER_PORT_STRIDE": str(spec["port_stride"]),
-        "MYSQLSTS_MYSQL_PORT": str(BASE_PORT),
-        "MYSQLSTS_CLONE_PORT": str(BASE_PORT + 1),
-        "MYSQLSTS_HTTP_PORT": str(BASE_PORT + 2),
+        "MYSQLSTS_MYSQL_PORT": str(local.base_port),
+        "MYSQLSTS_CLONE_PORT": str(local.base_port + 1),
+        "MYSQLSTS_HTTP_PORT": str(local.base_port + 2),
         "MYSQLSTS_SRV_NAME": "",
         "MYSQLSTS_DATA_DIR": str(data),
         "MYSQLSTS_CLONE_TOKEN_FILE": str(wrong),

@@ -1,6 +1,6 @@
 """`mysqlsts local` reports a pod that cannot come up, with the reason, and leaves no process.
 
-Ports: 42100-42199 (this suite's share of 42000-42999).
+Ports: a free block of 50 at 42100, 42400 or 42700 (this suite's share of 42000-42999).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from localset import LocalSet
+from localset import LocalSet, free_base_port
 
 pytestmark = pytest.mark.integration
 
@@ -25,12 +25,12 @@ def test_up_fails_with_the_failing_containers_reason(tmp_path: Path) -> None:
     shutil.copy(REPO_CNF / "master.cnf", cnf / "master.cnf")
     # A replica cnf the server refuses: mysql-1's server exits at start, every time.
     (cnf / "slave.cnf").write_text("[mysqld]\nno_such_variable_here=1\n")
-    local = LocalSet(tmp_path / "set", base_port=42100)
+    local = LocalSet(tmp_path / "set", base_port=free_base_port([42100, 42400, 42700]))
     try:
         started = time.monotonic()
         done = local.run("up", "--dir", str(local.directory), "--replicas", "2",
-                         "--base-port", "42100", "--cnf-dir", str(cnf), "--timeout", "120",
-                         check=False, timeout=200)
+                         "--base-port", str(local.base_port), "--cnf-dir", str(cnf),
+                         "--timeout", "120", check=False, timeout=200)
         assert done.returncode != 0
         last = done.stderr.strip().splitlines()[-1]
         assert "mysql-1 failed 3 times" in last, last

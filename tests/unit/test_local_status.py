@@ -98,3 +98,16 @@ def test_kill_of_a_pod_that_is_not_running_fails(tmp_path: Path) -> None:
     result = invoke("kill", "--dir", str(tmp_path), "0")
     assert result.exit_code == 2
     assert "mysql-0 is not running" in result.output
+
+
+def test_up_refuses_ports_another_process_listens_on(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 42912))
+        taken.listen()
+        result = invoke("up", "--dir", str(tmp_path / "s"), "--replicas", "2",
+                        "--base-port", "42900")
+    assert result.exit_code == 2
+    assert "port(s) [42912] on 127.0.0.1 are in use" in result.output
+    assert not (tmp_path / "s").exists()
