@@ -17,7 +17,7 @@ from typing import Any
 import click
 
 from mysqlsts.adapters.datadir import fill_data_dir, state_of, wipe_incomplete
-from mysqlsts.adapters.fs import atomic_write
+from mysqlsts.adapters.fs import atomic_write, read_secret
 from mysqlsts.clone.plan import Action, Candidate, decide, srv_candidates
 from mysqlsts.clone.receiver import (
     Session,
@@ -120,7 +120,7 @@ def run_clone(settings: CloneSettings) -> str:
     if action is Action.SKIP_INITIALIZED:
         return f"clone skipped: data dir {data_dir} already holds a server's data"
     tool = tool_for(settings.flavor)
-    token = _read_token(settings.token_file)
+    token = read_secret(settings.token_file, "clone token")
     previous = settings.peers.address(identity.ordinal - 1)
     started = time.monotonic()
     session = find_donor(
@@ -139,12 +139,6 @@ def run_clone(settings: CloneSettings) -> str:
         session.close()
     return (f"clone complete: {identity.pod_name} from {session.candidate} "
             f"in {time.monotonic() - started:.0f}s data_dir={data_dir}")
-
-
-def _read_token(path: Path) -> str:
-    from mysqlsts.adapters.fs import read_secret
-
-    return read_secret(path, "clone token")
 
 
 @click.command()
