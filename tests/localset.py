@@ -9,12 +9,14 @@ Teardown runs `local down --purge` and fails the test if any process of the set 
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -35,12 +37,21 @@ def mysqlsts_command() -> list[str]:
     return [found] if found else [sys.executable, "-m", "mysqlsts"]
 
 
-def free_base_port(candidates: list[int], span: int = 50) -> int:
-    """The first candidate whose `span` ports nobody listens on, so two runs of a suite on one
-    machine do not meet on the same ports."""
+@contextmanager
+def reserved_base_port(candidates: list[int], span: int = 50) -> Iterator[int]:
+    """The first candidate whose `span` ports are free and not reserved by another test run on
+    this machine (an flock per block, held until the block is released)."""
     for base in candidates:
-        if not ports_in_use("127.0.0.1", list(range(base, base + span))):
-            return base
+        lock = Path(tempfile.gettempdir()) / f"mysqlsts-localset-{base}.lock"
+        with lock.open("a") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue
+            if ports_in_use("127.0.0.1", list(range(base, base + span))):
+                continue
+            yield base
+            return
     raise AssertionError(f"no free block of {span} ports at any of {candidates}")
 
 

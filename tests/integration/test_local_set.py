@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from localset import LocalSet, free_base_port, mysqlsts_command
+from localset import LocalSet, mysqlsts_command, reserved_base_port
 
 pytestmark = pytest.mark.integration
 
@@ -31,8 +31,8 @@ def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSet]:
     if shutil.which("mariadbd") is None or shutil.which("mariabackup") is None:
         pytest.skip("mariadbd and mariabackup are not installed (scripts/setup-host test)")
     directory = tmp_path_factory.mktemp("local-set") / "set"
-    base_port = free_base_port(BASE_PORTS)
-    with LocalSet.started(directory, base_port=base_port, replicas=3) as started:
+    with (reserved_base_port(BASE_PORTS) as base_port,
+          LocalSet.started(directory, base_port=base_port, replicas=3) as started):
         yield started
 
 

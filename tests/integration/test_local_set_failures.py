@@ -7,17 +7,24 @@ from __future__ import annotations
 
 import shutil
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from localset import LocalSet, free_base_port
+from localset import LocalSet, reserved_base_port
 
 pytestmark = pytest.mark.integration
 
 REPO_CNF = Path(__file__).resolve().parents[2] / "images" / "cnf" / "mariadb"
 
 
-def test_up_fails_with_the_failing_containers_reason(tmp_path: Path) -> None:
+@pytest.fixture
+def base_port() -> Iterator[int]:
+    with reserved_base_port([42100, 42400, 42700]) as base:
+        yield base
+
+
+def test_up_fails_with_the_failing_containers_reason(tmp_path: Path, base_port: int) -> None:
     if shutil.which("mariadbd") is None:
         pytest.skip("mariadbd is not installed (scripts/setup-host test)")
     cnf = tmp_path / "cnf"
@@ -25,7 +32,7 @@ def test_up_fails_with_the_failing_containers_reason(tmp_path: Path) -> None:
     shutil.copy(REPO_CNF / "master.cnf", cnf / "master.cnf")
     # A replica cnf the server refuses: mysql-1's server exits at start, every time.
     (cnf / "slave.cnf").write_text("[mysqld]\nno_such_variable_here=1\n")
-    local = LocalSet(tmp_path / "set", base_port=free_base_port([42100, 42400, 42700]))
+    local = LocalSet(tmp_path / "set", base_port=base_port)
     try:
         started = time.monotonic()
         done = local.run("up", "--dir", str(local.directory), "--replicas", "2",
