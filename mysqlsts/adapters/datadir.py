@@ -14,12 +14,14 @@ from pathlib import Path
 
 from mysqlsts.adapters.fs import atomic_write, fsync_dir
 from mysqlsts.core.datadir import (
+    CLONE_FAILURES,
     FOREIGN_HARMLESS,
     IN_PROGRESS,
     STAGING,
     DataDirState,
     classify,
     move_order,
+    parse_failure_count,
 )
 
 
@@ -30,7 +32,7 @@ def state_of(data_dir: Path) -> DataDirState:
 def wipe_incomplete(data_dir: Path) -> None:
     """Remove what an interrupted run left; the marker goes last so a crash here is retried."""
     for name in sorted(os.listdir(data_dir)):
-        if name in FOREIGN_HARMLESS or name == IN_PROGRESS:
+        if name in FOREIGN_HARMLESS or name in (IN_PROGRESS, CLONE_FAILURES):
             continue
         path = data_dir / name
         if path.is_dir() and not path.is_symlink():
@@ -66,3 +68,17 @@ def fill_data_dir(
     staging.rmdir()
     (data_dir / IN_PROGRESS).unlink()
     fsync_dir(data_dir)
+
+
+def read_clone_failures(data_dir: Path) -> int:
+    try:
+        return parse_failure_count((data_dir / CLONE_FAILURES).read_text())
+    except FileNotFoundError:
+        return 0
+
+
+def count_clone_failure(data_dir: Path) -> int:
+    """Add one to the volume's clone-failure count; returns the new count."""
+    count = read_clone_failures(data_dir) + 1
+    atomic_write(data_dir / CLONE_FAILURES, f"{count}\n")
+    return count

@@ -16,7 +16,12 @@ from typing import Any
 
 import click
 
-from mysqlsts.adapters.datadir import fill_data_dir, state_of, wipe_incomplete
+from mysqlsts.adapters.datadir import (
+    count_clone_failure,
+    fill_data_dir,
+    state_of,
+    wipe_incomplete,
+)
 from mysqlsts.adapters.fs import atomic_write, read_secret
 from mysqlsts.clone.plan import Action, Candidate, decide, srv_candidates
 from mysqlsts.clone.receiver import (
@@ -135,6 +140,15 @@ def run_clone(settings: CloneSettings) -> str:
             log.warning("data dir %s holds an interrupted clone; wiping it", data_dir)
             wipe_incomplete(data_dir)
         fill_data_dir(data_dir, _populate(settings, session, tool, started))
+    except Exception:
+        # Counted only once the donor is authenticated: before that nothing may be written here.
+        try:
+            failures = count_clone_failure(data_dir)
+            log.warning("clone failed after authentication failures=%d data_dir=%s",
+                        failures, data_dir)
+        except OSError as exc:
+            log.warning("cannot count the failed clone in %s: %s", data_dir, exc.strerror)
+        raise
     finally:
         session.close()
     return (f"clone complete: {identity.pod_name} from {session.candidate} "

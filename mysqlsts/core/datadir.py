@@ -13,6 +13,9 @@ from collections.abc import Collection
 IN_PROGRESS = ".mysqlsts-in-progress"
 STAGING = ".mysqlsts-staging"
 CLONE_RECORD = "mysqlsts-clone.json"
+# How many clones into this volume failed after the donor was authenticated. Kept across the
+# wipe of an interrupted clone (the sidecar exports it once a clone succeeds).
+CLONE_FAILURES = ".mysqlsts-clone-failures"
 # The system schema: the server (and the official images' entrypoints) treat a data dir holding
 # it as initialised. Moved into place last, so its presence means everything else is there.
 SYSTEM_SCHEMA = "mysql"
@@ -32,9 +35,17 @@ def classify(entries: Collection[str]) -> DataDirState:
         return DataDirState.INCOMPLETE
     if SYSTEM_SCHEMA in entries:
         return DataDirState.INITIALIZED
-    if set(entries) - FOREIGN_HARMLESS - {STAGING}:
+    if set(entries) - FOREIGN_HARMLESS - {STAGING, CLONE_FAILURES}:
         return DataDirState.UNKNOWN
     return DataDirState.EMPTY
+
+
+def parse_failure_count(text: str) -> int:
+    """The counter file's content; anything unreadable counts as no failures."""
+    try:
+        return max(int(text.strip() or 0), 0)
+    except ValueError:
+        return 0
 
 
 def move_order(entries: Collection[str]) -> list[str]:

@@ -19,6 +19,7 @@ from typing import Any
 import pymysql
 from prometheus_client import CollectorRegistry, generate_latest
 
+from mysqlsts.adapters.datadir import read_clone_failures
 from mysqlsts.adapters.db import connect
 from mysqlsts.core.health import ReadinessInputs, Verdict, liveness, readiness, replication_lag
 from mysqlsts.core.replication import Source
@@ -70,6 +71,7 @@ class SidecarApp:
         )
         self._heartbeat_written_at: float | None = None
         self._clone, self._coordinates = read_clone_summary(settings.data_dir)
+        self._clone_failures = read_clone_failures(settings.data_dir)
         self._donor_stats = DonorStats()
         self.metrics = Metrics(self.registry, self._metrics_view)
         self._observer = ServerObserver(
@@ -316,7 +318,7 @@ class SidecarApp:
             now=now, state=self._state, ready=self.readiness(now), role=str(identity.role),
             is_primary=identity.is_primary, server_id=identity.server_id,
             flavor=self.settings.flavor, heartbeat_written_at=self._heartbeat_written_at,
-            clone=self._clone, clone_failures=0,
+            clone=self._clone, clone_failures=self._clone_failures,
         )
 
     def endpoints(self) -> Endpoints:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from mysqlsts.core.datadir import CLONE_RECORD
 from mysqlsts.core.replication import Coordinates
+from mysqlsts.errors import CloneError
 from mysqlsts.sidecar.state import CloneSummary
 
 log = logging.getLogger(__name__)
@@ -18,20 +19,16 @@ log = logging.getLogger(__name__)
 def read_clone_summary(data_dir: Path) -> tuple[CloneSummary | None, Coordinates | None]:
     """The completed clone's record, if this pod was cloned; a damaged record is reported and
     ignored (replication then starts from the server's own position, never a guessed one)."""
-    path = data_dir / CLONE_RECORD
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
+    if not (data_dir / CLONE_RECORD).exists():
         return None, None
-    except OSError as exc:
-        log.warning("cannot read the clone record %s: %s", path, exc.strerror)
-        return None, None
-    from mysqlsts.core.clone_record import CloneRecord  # only pods that were cloned need it
+    from mysqlsts.clone.record import read_clone_record  # only pods that were cloned need it
 
     try:
-        record = CloneRecord.from_json(text)
-    except ValueError as exc:
-        log.warning("ignoring the clone record %s: %s", path, exc)
+        record = read_clone_record(data_dir)
+    except CloneError as exc:
+        log.warning("ignoring the clone record: %s", exc)
+        return None, None
+    if record is None:
         return None, None
     summary = CloneSummary(
         donor=f"{record.donor.host}:{record.donor.port}",

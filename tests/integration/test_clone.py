@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from mysqlsts.adapters.datadir import state_of
+from mysqlsts.adapters.datadir import read_clone_failures, state_of
 from mysqlsts.clone.donor import BackupSource, DonorServer
 from mysqlsts.clone.record import read_clone_record
 from mysqlsts.core.datadir import CLONE_RECORD, DataDirState
@@ -223,7 +223,7 @@ def test_a_wrong_token_is_refused_and_nothing_is_written(
     code, err = run_clone(data_dir, 1, donor.port, secrets_dir, token_file="wrong-token")
     assert code != 0
     assert "clone token" in err and err.strip().splitlines()[-1].startswith("Error:")
-    assert os.listdir(data_dir) == []
+    assert os.listdir(data_dir) == []  # not even the failure count: the donor never trusted us
     assert [r[0] for r in donor.results] == ["refused"]
 
 
@@ -238,6 +238,7 @@ def test_a_failed_backup_on_the_donor_is_never_a_clone(
     assert state_of(data_dir) is DataDirState.INCOMPLETE
     assert not (data_dir / CLONE_RECORD).exists()
     assert [r[0] for r in donor.results] == ["failed"]
+    assert read_clone_failures(data_dir) == 1
 
 
 def _staged_bytes(data_dir: Path) -> int:
@@ -274,6 +275,7 @@ def test_a_stream_cut_midway_fails_and_a_rerun_succeeds(
     code, err = run_clone(data_dir, 1, port, secrets_dir)
     assert code == 0, err
     assert "interrupted clone" in err
+    assert read_clone_failures(data_dir) == 1  # kept across the wipe, for the sidecar's metric
     clone = mariadb("mysql-1", server_id=101, data_dir=data_dir)
     assert clone.checksum("bench.big") == primary.checksum("bench.big")
 

@@ -53,3 +53,26 @@ def test_failure_while_populating_leaves_incomplete_and_wipe_recovers(tmp_path):
     wipe_incomplete(data)
     assert sorted(p.name for p in data.iterdir()) == ["lost+found"]
     assert state_of(data) is DataDirState.EMPTY
+
+
+def test_clone_failure_count_survives_the_wipe_and_does_not_make_the_dir_unknown(tmp_path):
+    from mysqlsts.adapters.datadir import count_clone_failure, read_clone_failures
+
+    data = tmp_path / "data"
+    data.mkdir()
+    assert read_clone_failures(data) == 0
+    assert count_clone_failure(data) == 1
+    assert state_of(data) is DataDirState.EMPTY
+    fill_failed = data / IN_PROGRESS
+    fill_failed.write_bytes(b"")
+    assert count_clone_failure(data) == 2
+    wipe_incomplete(data)
+    assert read_clone_failures(data) == 2
+    assert state_of(data) is DataDirState.EMPTY
+
+
+@pytest.mark.parametrize(("text", "count"), [("3\n", 3), ("", 0), ("junk", 0), ("-4", 0)])
+def test_failure_count_parsing(text, count):
+    from mysqlsts.core.datadir import parse_failure_count
+
+    assert parse_failure_count(text) == count

@@ -29,7 +29,7 @@ REPLICA_VIEW = MetricsView(
     now=NOW, state=LoopState(started_at=NOW - 60, loop_tick_at=NOW, observation=REPLICA_OBS,
                              last_answer_at=NOW, setup_done=True, setup_message="ok"),
     ready=Verdict(True, "ready"), role="replica", is_primary=False, server_id=101,
-    flavor="mariadb", heartbeat_written_at=None, clone=CLONE, clone_failures=0,
+    flavor="mariadb", heartbeat_written_at=None, clone=CLONE, clone_failures=2,
 )
 PRIMARY_VIEW = replace(
     REPLICA_VIEW, role="primary", is_primary=True, server_id=100, clone=None,
@@ -67,6 +67,7 @@ def test_replica_metrics() -> None:
                'version="10.11.6-MariaDB-0+deb12u1"}'] == 1
     assert got["mysqlsts_clone_bytes_total"] == 123456789
     assert got["mysqlsts_clone_duration_seconds"] == 42.5
+    assert got["mysqlsts_clone_failures_total"] == 2
     for result in ("ok", "failed", "refused"):
         assert got[f'mysqlsts_clone_streams_served_total{{result="{result}"}}'] == 0
     assert got["mysqlsts_scrape_errors_total"] == 0
