@@ -326,13 +326,15 @@ def report(figures: Figures, args: argparse.Namespace) -> list[str]:
         f"(target <= 40 MiB): "
         f"{'met' if max(idle[side].rss_max, figures.rss_after[side]) <= 40 * MIB else 'MISSED'}",
     ]
+    loads = ", ".join(f"{load:.2f}" for load in figures.loads)
     method = (
         f"One replica (mariadbd, with a primary and its heartbeat-writing sidecar), measured by "
-        f"its sidecar and by `{EXPORTER}` with its default collectors; idle sampled over "
-        f"{args.idle:.0f} s; {args.scrapes} `/metrics` scrapes at 20/s over one keep-alive "
-        f"connection each (as Prometheus); {args.probes} `/readyz` at 50/s with a new "
-        "connection each (as the kubelet); run one after the other, the load generator in the "
-        "same machine. `bench/probe_bench.py`."
+        f"its sidecar and by `{EXPORTER}` with its default collectors. Idle sampled over "
+        f"{args.idle:.0f} s. {args.scrapes} `/metrics` scrapes of each at 20/s, interleaved, "
+        f"each over one keep-alive connection (as Prometheus). Then {args.probes} `/readyz` at "
+        "50/s, a new connection each (as the kubelet). The load generator runs on the same "
+        f"machine; its 1-minute load average during the run: {loads}. "
+        "`bench/probe_bench.py`."
     )
     return ["Machine:", "", *machine(), "", method, "", *lines, "", *verdicts]
 
