@@ -10,7 +10,7 @@ time and MB/s for each:
   (c) the physical floor: `tar` of the stopped data dir through ncat.
 
 Run: .venv/bin/python bench/clone_bench.py [--repeat N] [--write-docs docs/benchmarks.md]
-Loopback ports 40800-40899. Everything it creates is removed at the end.
+Loopback ports 20800-20899. Everything it creates is removed at the end.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from mysqlsts.bootstrap import bootstrap_data_dir
 from mysqlsts.clone.donor import BackupSource, DonorServer
 from mysqlsts.local.mariadbd import ServerSpec, start_server, wait_until_up
 
-SERVER_PORT, DONOR_PORT, NCAT_PORT = 40800, 40801, 40802
+SERVER_PORT, DONOR_PORT, NCAT_PORT = 20800, 20801, 20802
 ROOT_PASSWORD = "bench-root"
 BACKUP_USER, BACKUP_PASSWORD = "mysqlsts_backup", "bench-backup"
 TOKEN = "bench-clone-token"

@@ -1,6 +1,6 @@
 """Drive a `mysqlsts local` replica set from tests, through the CLI as a user would.
 
-    with LocalSet.started(tmp_path / "set", base_port=42000, replicas=3) as local:
+    with LocalSet.started(tmp_path / "set", base_port=22000, replicas=3) as local:
         local.sql(0, "CREATE DATABASE t")
         assert local.status()["pods"][2]["ready"]
 

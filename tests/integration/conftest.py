@@ -26,7 +26,7 @@ from mysqlsts.local.mariadbd import ServerSpec, start_server, wait_until_up
 
 pytestmark = pytest.mark.integration
 
-PORT_RANGE = range(40000, 41000)
+PORT_RANGE = range(20000, 21000)
 
 ROLE_CNF = (
     "[mysqld]\n"

@@ -1,6 +1,6 @@
 """Real mariadbd servers and in-process sidecars for the sidecar's integration tests.
 
-Ports come from 41000-41999 (the sidecar tests' share of loopback). Every server and sidecar
+Ports come from 21000-21999 (the sidecar tests' share of loopback). Every server and sidecar
 started here is stopped by the fixture that made it.
 """
 
@@ -31,7 +31,7 @@ from mysqlsts.settings import LocalServer, SecretFiles
 from mysqlsts.sidecar.app import SidecarApp
 from mysqlsts.sidecar.settings import Endpoint, SidecarSettings
 
-PORT_RANGE = range(41000, 42000)
+PORT_RANGE = range(21000, 22000)
 
 ROLE_CNF = (
     "[mysqld]\n"

@@ -3,7 +3,7 @@ init → clone → server → sidecar exactly as in Kubernetes.
 
 One set is shared by the tests of this module, which build on each other in file order
 (3 pods → kill → 4 pods → scale down and up → 5 pods with a clone killed mid-stream).
-Ports: a free block of 50 at 42000, 42300 or 42600 (this suite's share of 42000-42999).
+Ports: a free block of 50 at 22000, 22300 or 22600 (this suite's share of 22000-22999).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from localset import LocalSet, mysqlsts_command, reserved_base_port
 
 pytestmark = pytest.mark.integration
 
-BASE_PORTS = [42000, 42300, 42600]
+BASE_PORTS = [22000, 22300, 22600]
 TABLES = ("app.items",)
 
 

@@ -1,6 +1,6 @@
 """`mysqlsts local` reports a pod that cannot come up, with the reason, and leaves no process.
 
-Ports: a free block of 50 at 42100, 42400 or 42700 (this suite's share of 42000-42999).
+Ports: a free block of 50 at 22100, 22400 or 22700 (this suite's share of 22000-22999).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ REPO_CNF = Path(__file__).resolve().parents[2] / "images" / "cnf" / "mariadb"
 
 @pytest.fixture
 def base_port() -> Iterator[int]:
-    with reserved_base_port([42100, 42400, 42700]) as base:
+    with reserved_base_port([22100, 22400, 22700]) as base:
         yield base
 
 

@@ -2,7 +2,7 @@
 processes and sidecars on loopback) exports every metric a panel uses, and a real Prometheus
 scraping that set answers every panel query and variable query with data.
 
-Ports: the local set from 39000, Prometheus on 39400 (this suite's loopback range 39000-39499).
+Ports: the local set from 19000, Prometheus on 19400 (this suite's loopback range 19000-19499).
 """
 
 from __future__ import annotations
@@ -33,8 +33,8 @@ from prometheus_client.parser import text_string_to_metric_families
 pytestmark = pytest.mark.manifests
 
 REPLICAS = 2
-BASE_PORT = 39000
-PROMETHEUS_PORT = 39400
+BASE_PORT = 19000
+PROMETHEUS_PORT = 19400
 LABELS = {"namespace": "local", "statefulset": "mysql"}
 SUBSTITUTES = {
     "$__rate_interval": "20s",

@@ -17,21 +17,21 @@ def layout(tmp_path: Path) -> SetLayout:
 
 
 def test_ordinal_ports_follow_the_stride(layout: SetLayout) -> None:
-    spec = SetSpec(replicas=3, base_port=42000, port_stride=10)
+    spec = SetSpec(replicas=3, base_port=22000, port_stride=10)
     address = plan_pod(spec, layout, 2, TOOL).address
     assert (address.host, address.mysql_port, address.clone_port, address.http_port) == (
-        "127.0.0.1", 42020, 42021, 42022,
+        "127.0.0.1", 22020, 22021, 22022,
     )
 
 
 def test_env_is_the_statefulset_env_pointed_at_the_set(layout: SetLayout) -> None:
-    spec = SetSpec(replicas=2, base_port=42100)
+    spec = SetSpec(replicas=2, base_port=22100)
     env = plan_pod(spec, layout, 1, TOOL).env
     assert env["MYSQLSTS_POD_NAME"] == "mysql-1"
     assert env["MYSQLSTS_PEER_HOST_TEMPLATE"] == "127.0.0.1"
     # Ordinal 0's ports: each command applies the stride itself through PeerDirectory.
     assert (env["MYSQLSTS_MYSQL_PORT"], env["MYSQLSTS_CLONE_PORT"], env["MYSQLSTS_HTTP_PORT"]) == (
-        "42100", "42101", "42102",
+        "22100", "22101", "22102",
     )
     assert env["MYSQLSTS_PEER_PORT_STRIDE"] == "10"
     assert env["MYSQLSTS_SRV_NAME"] == ""
@@ -54,8 +54,8 @@ def test_primary_bootstraps_replicas_never_do(layout: SetLayout) -> None:
 
 
 def test_server_spec_uses_the_pod_volume(layout: SetLayout) -> None:
-    server = plan_pod(SetSpec(replicas=2, base_port=42000), layout, 1, TOOL).server
-    assert server.port == 42010
+    server = plan_pod(SetSpec(replicas=2, base_port=22000), layout, 1, TOOL).server
+    assert server.port == 22010
     assert server.data_dir == layout.pod("mysql-1").data
     assert server.error_log == layout.pod("mysql-1").logs / "mariadbd.err"
 
@@ -85,7 +85,7 @@ def test_bad_specs_are_refused(kwargs: dict[str, int], message: str) -> None:
 
 
 def test_spec_round_trips_through_json() -> None:
-    spec = SetSpec(replicas=4, base_port=42200, port_stride=20)
+    spec = SetSpec(replicas=4, base_port=22200, port_stride=20)
     assert SetSpec.from_json(spec.to_json()) == spec
     with pytest.raises(ConfigError):
         SetSpec.from_json('{"replicas": 1, "colour": "blue"}')

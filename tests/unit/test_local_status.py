@@ -11,7 +11,7 @@ from mysqlsts.local.spec import SetLayout, SetSpec
 
 
 def document(tmp_path: Path) -> dict:
-    spec = SetSpec(replicas=3, base_port=42300)
+    spec = SetSpec(replicas=3, base_port=22300)
     views = [
         PodView(0, alive=True, ready=True, record={"pid": 11, "phase": "running"}),
         PodView(1, alive=True, ready=False, record={"pid": 12, "phase": "clone"},
@@ -28,8 +28,8 @@ def test_status_document_has_the_contract_fields(tmp_path: Path) -> None:
     assert first == {
         **first,
         "ordinal": 0, "name": "mysql-0", "role": "primary", "ready": True, "server_id": 100,
-        "mysql": {"host": "127.0.0.1", "port": 42300},
-        "http": {"host": "127.0.0.1", "port": 42302},
+        "mysql": {"host": "127.0.0.1", "port": 22300},
+        "http": {"host": "127.0.0.1", "port": 22302},
         "pid": 11, "phase": "running",
     }
     assert (second["role"], second["server_id"], second["restarts"]) == ("replica", 101, 2)
@@ -47,7 +47,7 @@ def test_table_lists_every_pod_and_why_it_is_not_ready(tmp_path: Path) -> None:
     assert lines[0].split() == ["NAME", "ROLE", "PHASE", "READY", "SERVER_ID", "MYSQL", "HTTP",
                                 "RESTARTS"]
     assert lines[1].split() == ["mysql-0", "primary", "running", "yes", "100",
-                                "127.0.0.1:42300", "127.0.0.1:42302", "0"]
+                                "127.0.0.1:22300", "127.0.0.1:22302", "0"]
     assert "mysql-1: clone exited with code 1: refused" in table
     assert "supervisor running (pid 99)" in table
 
@@ -72,7 +72,7 @@ def test_down_purge_refuses_a_foreign_directory_and_keeps_it(tmp_path: Path) -> 
 
 def test_up_refuses_a_non_empty_foreign_directory(tmp_path: Path) -> None:
     (tmp_path / "precious.txt").write_text("keep me")
-    result = invoke("up", "--dir", str(tmp_path), "--replicas", "1", "--base-port", "42400")
+    result = invoke("up", "--dir", str(tmp_path), "--replicas", "1", "--base-port", "22400")
     assert result.exit_code == 2
     assert "holds no local set" in result.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["precious.txt"]
@@ -87,14 +87,14 @@ def test_up_refuses_ports_beyond_the_range(tmp_path: Path) -> None:
 
 
 def test_up_refuses_a_different_base_port_for_an_existing_set(tmp_path: Path) -> None:
-    (tmp_path / "spec.json").write_text(SetSpec(replicas=1, base_port=42500).to_json())
-    result = invoke("up", "--dir", str(tmp_path), "--replicas", "1", "--base-port", "42600")
+    (tmp_path / "spec.json").write_text(SetSpec(replicas=1, base_port=22500).to_json())
+    result = invoke("up", "--dir", str(tmp_path), "--replicas", "1", "--base-port", "22600")
     assert result.exit_code == 2
-    assert "created with --base-port 42500" in result.output
+    assert "created with --base-port 22500" in result.output
 
 
 def test_kill_of_a_pod_that_is_not_running_fails(tmp_path: Path) -> None:
-    (tmp_path / "spec.json").write_text(SetSpec(replicas=1, base_port=42500).to_json())
+    (tmp_path / "spec.json").write_text(SetSpec(replicas=1, base_port=22500).to_json())
     result = invoke("kill", "--dir", str(tmp_path), "0")
     assert result.exit_code == 2
     assert "mysql-0 is not running" in result.output
@@ -104,10 +104,10 @@ def test_up_refuses_ports_another_process_listens_on(tmp_path: Path) -> None:
     import socket
 
     with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 42912))
+        taken.bind(("127.0.0.1", 22912))
         taken.listen()
         result = invoke("up", "--dir", str(tmp_path / "s"), "--replicas", "2",
-                        "--base-port", "42900")
+                        "--base-port", "22900")
     assert result.exit_code == 2
-    assert "port(s) [42912] on 127.0.0.1 are in use" in result.output
+    assert "port(s) [22912] on 127.0.0.1 are in use" in result.output
     assert not (tmp_path / "s").exists()

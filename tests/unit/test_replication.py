@@ -159,4 +159,4 @@ def test_plan_error_is_reported_never_acted_on() -> None:
 def test_plan_mentions_a_different_source_but_keeps_it() -> None:
     plan = plan_replication(MARIADB, _status(MARIADB_ROW), SOURCE, None, "")
     assert plan.action is Action.LEAVE
-    assert "127.0.0.1:41610" in plan.reason and "left unchanged" in plan.reason
+    assert "127.0.0.1:21610" in plan.reason and "left unchanged" in plan.reason

@@ -19,8 +19,8 @@ from mysqlsts.settings import LocalServer, SecretFiles
 from mysqlsts.sidecar.app import SidecarApp
 from mysqlsts.sidecar.settings import Endpoint, SidecarSettings
 
-# This suite's loopback ports: 41000-41999; unit tests keep to 41900-41999.
-UNIT_PORTS = range(41900, 42000)
+# This suite's loopback ports: 21000-21999; unit tests keep to 21900-21999.
+UNIT_PORTS = range(21900, 22000)
 
 
 def _closed_port() -> int:

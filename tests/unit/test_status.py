@@ -12,7 +12,7 @@ from mysqlsts.core.status import Observation, parse_replica_status
 
 MARIADB_ROW: dict[str, Any] = {
     "Slave_IO_State": "Waiting for master to send event", "Master_Host": "127.0.0.1",
-    "Master_User": "repl", "Master_Port": 41610, "Connect_Retry": 1,
+    "Master_User": "repl", "Master_Port": 21610, "Connect_Retry": 1,
     "Master_Log_File": "mysql-bin.000001", "Read_Master_Log_Pos": 2660,
     "Relay_Log_File": "relay-bin.000002", "Relay_Log_Pos": 2959,
     "Relay_Master_Log_File": "mysql-bin.000001", "Slave_IO_Running": "Yes",
@@ -70,7 +70,7 @@ def test_mariadb_slave_status() -> None:
     assert status is not None
     assert status.configured and status.io_running and status.sql_running
     assert (status.source_host, status.source_port, status.source_user) == (
-        "127.0.0.1", 41610, "repl")
+        "127.0.0.1", 21610, "repl")
     assert status.seconds_behind_source == 0
     assert status.last_errno == 0 and status.last_error == ""
     assert status.gtid_mode == "Slave_Pos" and status.retrieved_gtid == "0-100-11"
