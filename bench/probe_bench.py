@@ -13,7 +13,7 @@ credentials in a 0600 my.cnf passed by --config.my-cnf) are measured side by sid
 Targets: /readyz p99 <= 10 ms; sidecar /metrics p99 <= exporter's; sidecar RSS <= 40 MiB.
 
 Run: .venv/bin/python bench/probe_bench.py [--write-docs docs/benchmarks.md]
-Loopback ports 43500-43599. Every process it starts is stopped and its files removed at the end.
+Loopback ports 23500-23599. Every process it starts is stopped and its files removed at the end.
 """
 
 from __future__ import annotations
@@ -49,8 +49,8 @@ from probe_fixtures import (  # noqa: E402
     wait_until,
 )
 
-PORT_FIRST = 43500
-EXPORTER_PORT = 43590
+PORT_FIRST = 23500
+EXPORTER_PORT = 23590
 EXPORTER = "prometheus-mysqld-exporter"
 MIB = 1024 * 1024
 BEGIN, END = "<!-- probe-bench:begin -->", "<!-- probe-bench:end -->"

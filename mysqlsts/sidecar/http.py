@@ -32,6 +32,9 @@ class Endpoints:
 def _handler(endpoints: Endpoints) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive: scrapers reuse connections
+        # Headers and body go out in two writes; with Nagle on, the body waits for the client's
+        # delayed ACK of the headers (up to 40 ms on Linux) on every keep-alive response.
+        disable_nagle_algorithm = True
 
         def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
             path = self.path.split("?", 1)[0]

@@ -6,7 +6,7 @@ through its environment, as in a pod. The replica replicates through a fault-inj
 (tests/faultproxy.py) so a test can make the link silently dead. Every check reads the sidecar's
 HTTP answers; /metrics is parsed with prometheus-client's own parser.
 
-Ports: 43100-43999 (this suite's share of loopback). Tests run in file order and each one
+Ports: 23100-23999 (this suite's share of loopback). Tests run in file order and each one
 restores the healthy pair before it ends; the last one stops and restarts the replica server.
 """
 
@@ -105,9 +105,9 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
     if not have_mariadb():
         pytest.skip("mariadbd is not installed (scripts/setup-host test)")
     root = tmp_path_factory.mktemp("probes")
-    base = _free_block(43100, 43899, 20)
+    base = _free_block(23100, 23899, 20)
     ports = Ports(mysql=base, clone=base + 1, http=base + 2, stride=10)
-    proxy_port = free_port(43900, 43999)
+    proxy_port = free_port(23900, 23999)
     secrets = Secrets.create(root / "secrets")
     template = bootstrap_template(root, secrets)
     primary = prepare_pod(root, "mysql-0", ports.of(0)[0], secrets, template)

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 import pytest
 from faultproxy import FaultProxy, Mode, free_port
 
-# This engineer's loopback range is 43000-43999; unit tests keep to 43000-43099.
-PORTS = (43000, 43099)
+# This engineer's loopback range is 23000-23999; unit tests keep to 23000-23099.
+PORTS = (23000, 23099)
 
 
 class EchoServer:
