@@ -24,26 +24,6 @@ _CHUNK = 65536
 _POLL_SECONDS = 0.05
 
 
-def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
-    """Nobody listens on `port` (connections of a previous run in TIME_WAIT do not count:
-    servers bind with SO_REUSEADDR, as the proxy does)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-        except OSError:
-            return False
-        return True
-
-
-def free_port(first: int, last: int, host: str = "127.0.0.1") -> int:
-    """A port in [first, last] nobody listens on now (tests keep to their assigned range)."""
-    for port in range(first, last + 1):
-        if port_is_free(port, host):
-            return port
-    raise RuntimeError(f"no free port in {first}-{last}")
-
-
 class Mode(enum.Enum):
     PASS = "pass"
     BLACKHOLE = "blackhole"

@@ -2,7 +2,7 @@
 
 `mariadb` (a factory fixture) starts servers from a data dir bootstrapped once per session and
 copied, so each test gets fresh servers in about a second. Every process started here is stopped
-at teardown. Ports come from PORT_RANGE (this suite's share of the loopback ports).
+at teardown. Ports come from the clone share of tests/ports.py.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -20,13 +19,13 @@ from typing import Any
 
 import pymysql
 import pytest
+from ports import PortPool
 
 from mysqlsts.bootstrap import bootstrap_data_dir
 from mysqlsts.local.mariadbd import ServerSpec, start_server, wait_until_up
 
 pytestmark = pytest.mark.integration
 
-PORT_RANGE = range(20000, 21000)
 
 ROLE_CNF = (
     "[mysqld]\n"
@@ -42,34 +41,9 @@ ROLE_CNF = (
 )
 
 
-def _port_is_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
-
-
-class PortAllocator:
-    """Hands out free loopback ports from PORT_RANGE, each once per session."""
-
-    def __init__(self) -> None:
-        self._next = PORT_RANGE.start + (os.getpid() % 50) * 10
-
-    def __call__(self) -> int:
-        for _ in range(len(PORT_RANGE)):
-            port = self._next
-            self._next = PORT_RANGE.start + (self._next + 1 - PORT_RANGE.start) % len(PORT_RANGE)
-            if _port_is_free(port):
-                return port
-        raise RuntimeError(f"no free port in {PORT_RANGE}")
-
-
 @pytest.fixture(scope="session")
-def free_port() -> PortAllocator:
-    return PortAllocator()
+def free_port() -> PortPool:
+    return PortPool("clone")
 
 
 @dataclass
@@ -171,7 +145,7 @@ class ServerFactory:
     """Starts servers under `base` from copies of the template; stops them all at the end."""
 
     def __init__(self, base: Path, template: Path, root_password: str,
-                 free_port: PortAllocator) -> None:
+                 free_port: PortPool) -> None:
         self.base, self.template, self.root_password = base, template, root_password
         self.free_port = free_port
         self.servers: list[Server] = []
@@ -203,7 +177,7 @@ class ServerFactory:
 
 @pytest.fixture
 def mariadb(
-    tmp_path: Path, template_data_dir: Path, root_password: str, free_port: PortAllocator
+    tmp_path: Path, template_data_dir: Path, root_password: str, free_port: PortPool
 ) -> Iterator[MakeServer]:
     """Factory: `mariadb("a", server_id=100)` starts a server; `data_dir=` reuses one."""
     factory = ServerFactory(tmp_path, template_data_dir, root_password, free_port)
@@ -214,7 +188,7 @@ def mariadb(
 @pytest.fixture(scope="module")
 def mariadb_module(
     tmp_path_factory: pytest.TempPathFactory, template_data_dir: Path, root_password: str,
-    free_port: PortAllocator,
+    free_port: PortPool,
 ) -> Iterator[MakeServer]:
     """Like `mariadb`, for servers a whole test module shares."""
     factory = ServerFactory(tmp_path_factory.mktemp("servers"), template_data_dir,

@@ -1,6 +1,6 @@
 """Real mariadbd servers and in-process sidecars for the sidecar's integration tests.
 
-Ports come from 21000-21999 (the sidecar tests' share of loopback). Every server and sidecar
+Ports come from the sidecar share of tests/ports.py. Every server and sidecar
 started here is stopped by the fixture that made it.
 """
 
@@ -10,7 +10,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import time
 import urllib.error
@@ -22,6 +21,7 @@ from typing import Any
 
 import pymysql
 import pytest
+from ports import PortPool
 from prometheus_client import CollectorRegistry
 
 from mysqlsts.bootstrap import bootstrap_data_dir
@@ -30,8 +30,6 @@ from mysqlsts.local.mariadbd import ServerSpec, start_server, wait_until_up
 from mysqlsts.settings import LocalServer, SecretFiles
 from mysqlsts.sidecar.app import SidecarApp
 from mysqlsts.sidecar.settings import Endpoint, SidecarSettings
-
-PORT_RANGE = range(21000, 22000)
 
 ROLE_CNF = (
     "[mysqld]\n"
@@ -44,40 +42,6 @@ ROLE_CNF = (
     "innodb_flush_log_at_trx_commit=2\n"
 )
 REPLICA_CNF = "read_only=ON\n"
-
-
-def _port_is_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
-
-
-class Ports:
-    def __init__(self) -> None:
-        self._next = PORT_RANGE.start + (os.getpid() % 80) * 10
-
-    def block(self, size: int) -> int:
-        """The first of `size` consecutive free ports (a local set's port stride)."""
-        for _ in range(len(PORT_RANGE) // size):
-            start = self._next
-            if start + size > PORT_RANGE.stop:
-                start = PORT_RANGE.start
-            self._next = start + size
-            if all(_port_is_free(port) for port in range(start, start + size)):
-                return start
-        raise RuntimeError(f"no {size} free consecutive ports in {PORT_RANGE}")
-
-    def __call__(self) -> int:
-        for _ in range(len(PORT_RANGE)):
-            port = self._next
-            self._next = PORT_RANGE.start + (port + 1 - PORT_RANGE.start) % len(PORT_RANGE)
-            if _port_is_free(port):
-                return port
-        raise RuntimeError(f"no free port in {PORT_RANGE}")
 
 
 @dataclass
@@ -197,7 +161,7 @@ def wait_for(what: str, check: Callable[[], bool], timeout: float, every: float 
 class Harness:
     """Makes servers (from one bootstrapped template) and sidecars, and stops them all."""
 
-    def __init__(self, base: Path, template: Path, root_password: str, ports: Ports) -> None:
+    def __init__(self, base: Path, template: Path, root_password: str, ports: PortPool) -> None:
         self.base = base
         self.template = template
         self.ports = ports
@@ -267,13 +231,13 @@ def sidecar_template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, st
 
 
 @pytest.fixture(scope="session")
-def sidecar_ports() -> Ports:
-    return Ports()
+def sidecar_ports() -> PortPool:
+    return PortPool("sidecar")
 
 
 @pytest.fixture
 def harness(
-    tmp_path: Path, sidecar_template: tuple[Path, str], sidecar_ports: Ports
+    tmp_path: Path, sidecar_template: tuple[Path, str], sidecar_ports: PortPool
 ) -> Iterator[Harness]:
     template, root_password = sidecar_template
     made = Harness(tmp_path, template, root_password, sidecar_ports)

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from faultproxy import FaultProxy, free_port, port_is_free
+from faultproxy import FaultProxy
+from ports import PortPool
 from probe_fixtures import (
     Ports,
     Secrets,
@@ -40,14 +41,6 @@ LIVENESS_THRESHOLD = 8.0  # the replica's --liveness-threshold
 SLAVE_NET_TIMEOUT = 90
 LAG = "mysqlsts_replication_lag_seconds"
 SBS = "mysqlsts_replication_seconds_behind_source"
-
-
-def _free_block(first: int, last: int, size: int) -> int:
-    """The first port p in [first, last] with p..p+size-1 all free."""
-    for base in range(first, last - size + 2, size):
-        if all(port_is_free(p) for p in range(base, base + size)):
-            return base
-    raise RuntimeError(f"no {size} free consecutive ports in {first}-{last}")
 
 
 @dataclass
@@ -105,9 +98,10 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
     if not have_mariadb():
         pytest.skip("mariadbd is not installed (scripts/setup-host test)")
     root = tmp_path_factory.mktemp("probes")
-    base = _free_block(23100, 23899, 20)
+    pool = PortPool("probes")
+    base = pool.block(20)
     ports = Ports(mysql=base, clone=base + 1, http=base + 2, stride=10)
-    proxy_port = free_port(23900, 23999)
+    proxy_port = pool.one()
     secrets = Secrets.create(root / "secrets")
     template = bootstrap_template(root, secrets)
     primary = prepare_pod(root, "mysql-0", ports.of(0)[0], secrets, template)

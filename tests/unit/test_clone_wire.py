@@ -1,12 +1,12 @@
 """The clone protocol end to end over loopback: a real DonorServer and receiver session,
 with shell commands standing in for the backup tool and the stream extractor."""
 
-import random
 import socket
 import threading
 import time
 
 import pytest
+from ports import PortPool
 
 from mysqlsts.clone.donor import DonorServer
 from mysqlsts.clone.plan import Candidate
@@ -18,16 +18,7 @@ TOKEN = "clone-token-for-tests"
 FAST = Timeouts(connect=2, handshake=5, idle=5, progress_interval=0.2)
 
 
-def free_port():
-    """A free port in this suite's loopback range (20000-20999)."""
-    for port in random.sample(range(20500, 21000), 500):
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port")
+free_port = PortPool("clone-unit")
 
 
 @pytest.fixture

@@ -9,17 +9,17 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from faultproxy import FaultProxy, Mode, free_port
+from faultproxy import FaultProxy, Mode
+from ports import PortPool
 
-# This engineer's loopback range is 23000-23999; unit tests keep to 23000-23099.
-PORTS = (23000, 23099)
+free_port = PortPool("proxy-unit")
 
 
 class EchoServer:
     """Echoes every byte back and records what it received and which connections it saw end."""
 
     def __init__(self) -> None:
-        self.port = free_port(*PORTS)
+        self.port = free_port()
         self.sock = socket.create_server(("127.0.0.1", self.port))
         self.sock.settimeout(0.05)
         self.received = bytearray()
@@ -79,7 +79,7 @@ def echo() -> Iterator[EchoServer]:
 
 @pytest.fixture
 def proxy(echo: EchoServer) -> Iterator[FaultProxy]:
-    with FaultProxy(free_port(*PORTS), echo.port) as running:
+    with FaultProxy(free_port(), echo.port) as running:
         yield running
 
 
@@ -189,15 +189,15 @@ def test_client_close_is_passed_on_and_forgotten(proxy: FaultProxy, echo: EchoSe
 
 
 def test_target_down_closes_client(echo: EchoServer) -> None:
-    dead_port = free_port(*PORTS)
-    with FaultProxy(free_port(*PORTS), dead_port) as proxy, connect(proxy) as client:
+    dead_port = free_port()
+    with FaultProxy(free_port(), dead_port) as proxy, connect(proxy) as client:
         client.settimeout(2)
         assert client.recv(10) == b""
         assert proxy.refused == 1
 
 
 def test_connections_are_bounded(echo: EchoServer) -> None:
-    with FaultProxy(free_port(*PORTS), echo.port, max_connections=2) as proxy:
+    with FaultProxy(free_port(), echo.port, max_connections=2) as proxy:
         clients = [connect(proxy) for _ in range(2)]
         for client in clients:
             client.sendall(b"k")
@@ -214,7 +214,7 @@ def test_connections_are_bounded(echo: EchoServer) -> None:
 
 def test_close_ends_connections_and_threads(echo: EchoServer) -> None:
     before = {t.ident for t in threading.enumerate()}
-    proxy = FaultProxy(free_port(*PORTS), echo.port).start()
+    proxy = FaultProxy(free_port(), echo.port).start()
     client = connect(proxy)
     client.sendall(b"z")
     assert recv_exactly(client, 1) == b"z"

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from ports import PortPool
 from prometheus_client import CollectorRegistry
 
 from mysqlsts.cli import cli
@@ -19,20 +20,10 @@ from mysqlsts.settings import LocalServer, SecretFiles
 from mysqlsts.sidecar.app import SidecarApp
 from mysqlsts.sidecar.settings import Endpoint, SidecarSettings
 
-# This suite's loopback ports: 21000-21999; unit tests keep to 21900-21999.
-UNIT_PORTS = range(21900, 22000)
-
 
 def _closed_port() -> int:
-    """A port in our range that nothing listens on."""
-    for port in UNIT_PORTS:
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port")
+    """A port in our share that nothing listens on."""
+    return PortPool("sidecar-unit").one()
 
 
 def _secrets(tmp_path: Path) -> SecretFiles:

@@ -1,0 +1,36 @@
+import socket
+from pathlib import Path
+
+from ports import EPHEMERAL_FLOOR, SHARES, PortPool, port_is_free
+
+
+def test_shares_are_disjoint_and_below_the_ephemeral_range():
+    floor = EPHEMERAL_FLOOR
+    local_range = Path("/proc/sys/net/ipv4/ip_local_port_range")
+    if local_range.exists():
+        floor = min(floor, int(local_range.read_text().split()[0]))
+    taken: set[int] = set()
+    for name, ports in SHARES.items():
+        assert ports.start > 1024 and ports.stop <= floor, name
+        assert taken.isdisjoint(ports), name
+        taken.update(ports)
+
+
+def test_pool_skips_a_port_someone_listens_on():
+    pool = PortPool("proxy-unit")
+    first = pool.one()
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", first))
+        listener.listen()
+        assert not port_is_free(first)
+        again = PortPool("proxy-unit")
+        again._next = first  # the same starting point as the busy port
+        assert again.one() != first
+    assert port_is_free(first)
+
+
+def test_blocks_are_consecutive_and_not_handed_out_twice():
+    pool = PortPool("sidecar-unit")
+    a, b = pool.block(10), pool.block(10)
+    assert a in SHARES["sidecar-unit"] and b in SHARES["sidecar-unit"]
+    assert set(range(a, a + 10)).isdisjoint(range(b, b + 10))
