@@ -37,7 +37,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / "tests" / "integration"), str(REPO / "tests")]
 
-from faultproxy import port_is_free  # noqa: E402
+from ports import port_is_free  # noqa: E402
 from probe_fixtures import (  # noqa: E402
     Ports,
     Secrets,
