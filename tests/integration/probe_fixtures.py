@@ -23,8 +23,9 @@ from typing import Any
 
 import pymysql
 from prometheus_client.parser import text_string_to_metric_families
+from servers import Server
 
-from mysqlsts.local.mariadbd import ServerSpec, start_server, wait_until_up
+from mysqlsts.local.mariadbd import ServerSpec
 
 REPO = Path(__file__).resolve().parents[2]
 ROLE_CNF_DIR = REPO / "k8s" / "base" / "cnf" / "mariadb"
@@ -107,72 +108,6 @@ class Ports:
 FAST_CNF = "[mysqld]\nsync_binlog=0\ninnodb_flush_log_at_trx_commit=2\n"
 
 
-@dataclass
-class Server:
-    """One pod's mariadbd: stop, start, freeze and thaw it like the walkthrough does."""
-
-    pod: str
-    spec: ServerSpec
-    root_password: str
-    process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def port(self) -> int:
-        return self.spec.port
-
-    def start(self, timeout: float = 60) -> None:
-        self.process = start_server(self.spec)
-        try:
-            wait_until_up("127.0.0.1", self.port, "root", self.root_password, timeout,
-                          self.process)
-        except Exception as exc:
-            log = self.spec.error_log
-            tail = log.read_text()[-2000:] if log.exists() else "(no error log)"
-            self.stop()
-            raise AssertionError(f"{self.pod}: mariadbd did not start: {exc}\n{tail}") from None
-
-    def connect(self, read_timeout: float = 30) -> pymysql.connections.Connection[Any]:
-        return pymysql.connect(
-            host="127.0.0.1", port=self.port, user="root", password=self.root_password,
-            autocommit=True, connect_timeout=3, read_timeout=read_timeout,
-            cursorclass=pymysql.cursors.DictCursor,
-        )
-
-    def sql(self, *statements: str) -> list[dict[str, Any]]:
-        """Run statements on one connection; the rows of the last one."""
-        rows: list[dict[str, Any]] = []
-        with contextlib.closing(self.connect()) as conn, conn.cursor() as cursor:
-            for statement in statements:
-                cursor.execute(statement)
-                rows = list(cursor.fetchall())
-        return rows
-
-    def freeze(self) -> None:
-        assert self.process is not None
-        os.kill(self.process.pid, signal.SIGSTOP)
-
-    def thaw(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            os.kill(self.process.pid, signal.SIGCONT)
-
-    def stop(self) -> None:
-        process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        self.thaw_pid(process.pid)
-        process.terminate()
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
-
-    @staticmethod
-    def thaw_pid(pid: int) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGCONT)
-
-
 def prepare_pod(
     root: Path, pod: str, port: int, secrets_: Secrets, template: Path, extra_cnf: str = "",
 ) -> Server:
@@ -185,7 +120,7 @@ def prepare_pod(
     data_dir = base / "data"
     shutil.copytree(template, data_dir)
     spec = ServerSpec(data_dir=data_dir, conf_dir=conf_dir, run_dir=base / "run", port=port)
-    return Server(pod=pod, spec=spec, root_password=secrets_.root_password)
+    return Server(spec=spec, root_password=secrets_.root_password, name=pod)
 
 
 def bootstrap_template(root: Path, secrets_: Secrets) -> Path:

@@ -6,11 +6,8 @@ started here is stopped by the fixture that made it.
 
 from __future__ import annotations
 
-import os
 import secrets
 import shutil
-import signal
-import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -19,14 +16,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pymysql
 import pytest
 from ports import PortPool
 from prometheus_client import CollectorRegistry
+from servers import Server
 
 from mysqlsts.bootstrap import bootstrap_data_dir
 from mysqlsts.core.identity import identify
-from mysqlsts.local.mariadbd import ServerSpec, start_server, wait_until_up
+from mysqlsts.local.mariadbd import ServerSpec
 from mysqlsts.settings import LocalServer, SecretFiles
 from mysqlsts.sidecar.app import SidecarApp
 from mysqlsts.sidecar.settings import Endpoint, SidecarSettings
@@ -42,67 +39,6 @@ ROLE_CNF = (
     "innodb_flush_log_at_trx_commit=2\n"
 )
 REPLICA_CNF = "read_only=ON\n"
-
-
-@dataclass
-class Server:
-    spec: ServerSpec
-    server_id: int
-    root_password: str
-    process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def port(self) -> int:
-        return self.spec.port
-
-    def connect(self, **kw: Any) -> pymysql.connections.Connection[Any]:
-        kw.setdefault("user", "root")
-        kw.setdefault("password", self.root_password)
-        return pymysql.connect(host="127.0.0.1", port=self.port, autocommit=True,
-                               connect_timeout=5, read_timeout=30, **kw)
-
-    def sql(self, *statements: str, args: Any = None) -> list[dict[str, Any]]:
-        conn = self.connect(cursorclass=pymysql.cursors.DictCursor)
-        rows: list[dict[str, Any]] = []
-        try:
-            with conn.cursor() as cursor:
-                for statement in statements:
-                    cursor.execute(statement, args)
-                    rows = list(cursor.fetchall())
-        finally:
-            conn.close()
-        return rows
-
-    def value(self, statement: str) -> Any:
-        rows = self.sql(statement)
-        return next(iter(rows[0].values())) if rows else None
-
-    def start(self) -> None:
-        self.process = start_server(self.spec)
-        try:
-            wait_until_up("127.0.0.1", self.port, "root", self.root_password, 60, self.process)
-        except Exception:
-            log = self.spec.error_log
-            tail = log.read_text()[-2000:] if log.exists() else "(no error log)"
-            self.stop()
-            raise AssertionError(f"mariadbd on {self.port} did not start:\n{tail}") from None
-
-    def signal(self, signum: int) -> None:
-        assert self.process is not None
-        os.kill(self.process.pid, signum)
-
-    def stop(self) -> None:
-        if self.process is None:
-            return
-        if self.process.poll() is None:
-            os.kill(self.process.pid, signal.SIGCONT)  # a frozen server cannot shut down
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=10)
-        self.process = None
 
 
 @dataclass(frozen=True)
@@ -182,7 +118,7 @@ class Harness:
             shutil.copytree(self.template, data_dir)
         spec = ServerSpec(data_dir=data_dir, conf_dir=conf_dir, run_dir=home / "run",
                           port=port if port is not None else self.ports())
-        server = Server(spec, server_id, self.secrets.root)
+        server = Server(spec, self.secrets.root, name=name)
         self.servers.append(server)
         server.start()
         return server
