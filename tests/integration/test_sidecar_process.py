@@ -42,18 +42,16 @@ def test_sigterm_exits_0_within_seconds_and_logs_changes_once(harness: Harness) 
         "MYSQLSTS_REPLICATION_PASSWORD_FILE": str(secrets.replication_password),
         "MYSQLSTS_BACKUP_PASSWORD_FILE": str(secrets.backup_password),
         "MYSQLSTS_CLONE_TOKEN_FILE": str(secrets.clone_token),
+        # The most talkative level: not even debug lines may carry a secret.
+        "MYSQLSTS_LOG_LEVEL": "debug",
     }
     proc = subprocess.Popen([sys.executable, "-m", "mysqlsts", "sidecar"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         wait_for("ready", lambda: http_get(base + 2, "/readyz")[0] == 200, 20)
         time.sleep(3)  # several cycles with nothing changing
-        for _ in range(20):  # a burst of scrapes, then the resident set
+        for _ in range(20):  # a burst of scrapes (RSS is measured by bench/probe_bench.py)
             assert http_get(base + 2, "/metrics")[0] == 200
-        rss_kib = int(next(line.split()[1] for line in
-                           Path(f"/proc/{proc.pid}/status").read_text().splitlines()
-                           if line.startswith("VmRSS:")))
-        assert rss_kib <= 40 * 1024, f"sidecar RSS {rss_kib} KiB > 40 MiB"
         proc.send_signal(signal.SIGTERM)
         started = time.monotonic()
         _, stderr = proc.communicate(timeout=10)
