@@ -52,6 +52,8 @@ for kind in init sidecar; do
   timed "mysqlsts-$kind:$tag" docker build -f "Dockerfile.$kind" \
     --build-arg BASE_IMAGE="$base" --build-arg FLAVOR="$flavor" -t "mysqlsts-$kind:$tag" .
 done
+# The images these builds replaced, now untagged: repeated runs must not fill the disk.
+docker image prune -f --filter dangling=true --filter label=io.mysqlsts.image >/dev/null
 
 # The container tests' DNS server (dnsmasq from Debian), on the local base only. Containers may
 # not reach a package mirror, so the host downloads dnsmasq-base and its dependencies and the
