@@ -35,6 +35,7 @@ container: setup
 lint: setup
 	$(BIN)/ruff check mysqlsts tests
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 images: setup
 	images/build.sh

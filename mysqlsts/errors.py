@@ -19,7 +19,3 @@ class ConfigError(MysqlstsError):
 
 class CloneError(MysqlstsError):
     """A clone that could not be completed; the data dir holds no finished clone."""
-
-
-class ReplicationError(MysqlstsError):
-    """Replication could not be configured or is broken."""

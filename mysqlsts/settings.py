@@ -6,12 +6,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mysqlsts.adapters.fs import read_secret
+from mysqlsts.core.version import Flavor
 
-
-class Flavor:
-    MARIADB = "mariadb"
-    MYSQL = "mysql"
-    ALL = (MARIADB, MYSQL)
+__all__ = ["Accounts", "Flavor", "LocalServer", "SecretFiles"]
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,6 @@ from typing import Any
 import pymysql
 import pymysql.cursors
 
-from mysqlsts.core.version import ServerVersion, parse_version
-
 Row = dict[str, Any]
 
 
@@ -39,13 +37,3 @@ def query(conn: pymysql.connections.Connection[Any], sql: str, args: Any = None)
     with conn.cursor() as cursor:
         cursor.execute(sql, args)
         return list(cursor.fetchall())
-
-
-def execute(conn: pymysql.connections.Connection[Any], sql: str, args: Any = None) -> None:
-    with conn.cursor() as cursor:
-        cursor.execute(sql, args)
-
-
-def server_version(conn: pymysql.connections.Connection[Any]) -> ServerVersion:
-    rows = query(conn, "SELECT VERSION() AS version")
-    return parse_version(str(rows[0]["version"]))

@@ -7,7 +7,7 @@ import logging
 import dns.exception
 import dns.resolver
 
-from mysqlsts.clone.plan import SrvTarget
+from mysqlsts.core.peers import SrvTarget
 
 log = logging.getLogger(__name__)
 

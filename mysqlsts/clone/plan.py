@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from mysqlsts.core.datadir import DataDirState
 from mysqlsts.core.identity import parse_pod_name
+from mysqlsts.core.peers import SrvTarget
 from mysqlsts.errors import ConfigError
 
 
@@ -32,14 +33,6 @@ def decide(ordinal: int, state: DataDirState) -> Action:
             "refusing to clone over them"
         )
     return Action.CLONE
-
-
-@dataclass(frozen=True)
-class SrvTarget:
-    host: str
-    port: int
-    priority: int = 0
-    weight: int = 0
 
 
 @dataclass(frozen=True)

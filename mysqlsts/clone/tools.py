@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from mysqlsts.core.version import Flavor
 from mysqlsts.errors import ConfigError
-from mysqlsts.settings import Flavor
 
 
 @dataclass(frozen=True)

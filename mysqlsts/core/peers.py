@@ -59,3 +59,13 @@ class PeerDirectory:
 
     def primary(self) -> PeerAddress:
         return self.address(0)
+
+
+@dataclass(frozen=True)
+class SrvTarget:
+    """One answer of a DNS SRV lookup of the headless Service: a pod and a port."""
+
+    host: str
+    port: int
+    priority: int = 0
+    weight: int = 0

@@ -66,10 +66,6 @@ def start_statement(version: ServerVersion) -> Statement:
     return Statement("START REPLICA" if _uses_replica_keywords(version) else "START SLAVE")
 
 
-def stop_statement(version: ServerVersion) -> Statement:
-    return Statement("STOP REPLICA" if _uses_replica_keywords(version) else "STOP SLAVE")
-
-
 def gtid_variables(version: ServerVersion) -> tuple[str, ...]:
     """The GTID positions worth reporting for the flavor."""
     if version.is_mariadb:

@@ -5,7 +5,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from mysqlsts.settings import Flavor
+
+class Flavor:
+    """Server families: they differ in backup tool and SQL dialect."""
+
+    MARIADB = "mariadb"
+    MYSQL = "mysql"
+    ALL = (MARIADB, MYSQL)
+
 
 _VERSION = re.compile(r"^(\d+)\.(\d+)\.(\d+)")
 

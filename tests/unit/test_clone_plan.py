@@ -5,7 +5,6 @@ import pytest
 from mysqlsts.clone.plan import (
     Action,
     Candidate,
-    SrvTarget,
     backoff,
     decide,
     srv_candidates,
@@ -13,6 +12,7 @@ from mysqlsts.clone.plan import (
 )
 from mysqlsts.clone.receiver import DonorUnavailable, find_donor
 from mysqlsts.core.datadir import DataDirState
+from mysqlsts.core.peers import SrvTarget
 from mysqlsts.errors import CloneError, ConfigError
 
 
