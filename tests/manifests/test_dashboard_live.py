@@ -10,16 +10,15 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 import time
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from localset import LocalSet
 from manifest_support import (
     DASHBOARD,
     contract_metrics,
@@ -46,68 +45,19 @@ SUBSTITUTES = {
 }
 
 
-def mysqlsts() -> str:
-    beside = Path(sys.executable).parent / "mysqlsts"
-    found = str(beside) if beside.exists() else shutil.which("mysqlsts")
-    if found is None:
-        pytest.fail("mysqlsts is not installed in this environment: run scripts/setup-host test")
-    return found
-
-
-def run(args: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(args, capture_output=True, text=True, timeout=timeout)
-
-
 def get(url: str, timeout: float = 5) -> bytes:
     with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (loopback)
         body: bytes = response.read()
         return body
 
 
-def local_status(tool: str, directory: Path) -> dict[str, Any]:
-    done = run([tool, "local", "status", "--dir", str(directory), "--json"], timeout=60)
-    assert done.returncode == 0, f"mysqlsts local status failed: {done.stderr.strip()}"
-    status: dict[str, Any] = json.loads(done.stdout)
-    return status
-
-
 @pytest.fixture(scope="module")
 def local_set(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[dict[str, Any]]]:
     """A running local set with every pod ready; torn down (and purged) afterwards."""
-    tool = mysqlsts()
-    probe = run([tool, "local", "--help"], timeout=30)
-    if probe.returncode != 0:
-        missing = ("No such command", "No module named 'mysqlsts.local")
-        if any(sign in probe.stderr for sign in missing):
-            pytest.skip("`mysqlsts local` is not available in this build yet")
-        pytest.fail(f"mysqlsts local --help failed: {probe.stderr.strip()[-500:]}")
-    directory = tmp_path_factory.mktemp("local-set")
-    try:
-        up = run(
-            [
-                tool,
-                "local",
-                "up",
-                "--dir",
-                str(directory),
-                "--replicas",
-                str(REPLICAS),
-                "--base-port",
-                str(BASE_PORT),
-            ],
-            timeout=600,
-        )
-        assert up.returncode == 0, f"mysqlsts local up failed: {up.stderr.strip()}"
-        deadline = time.monotonic() + 180
-        while True:
-            pods = local_status(tool, directory)["pods"]
-            if len(pods) == REPLICAS and all(pod["ready"] for pod in pods):
-                break
-            assert time.monotonic() < deadline, f"local set not ready in 180 s: {pods}"
-            time.sleep(2)
+    directory = tmp_path_factory.mktemp("live") / "set"
+    with LocalSet.started(directory, BASE_PORT, REPLICAS) as local:
+        pods = local.wait_ready(REPLICAS, timeout=180)
         yield sorted(pods, key=lambda pod: int(pod["ordinal"]))
-    finally:
-        run([tool, "local", "down", "--dir", str(directory), "--purge"], timeout=180)
 
 
 def pod_name(pod: dict[str, Any]) -> str:
