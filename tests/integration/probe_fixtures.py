@@ -12,7 +12,6 @@ import http.client
 import os
 import secrets
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -23,8 +22,9 @@ from typing import Any
 
 import pymysql
 from prometheus_client.parser import text_string_to_metric_families
-from servers import Server
+from servers import Server, stop_process
 
+from mysqlsts.core.peers import PeerDirectory
 from mysqlsts.local.mariadbd import ServerSpec
 
 REPO = Path(__file__).resolve().parents[2]
@@ -90,8 +90,9 @@ class Ports:
     stride: int
 
     def of(self, ordinal: int) -> tuple[int, int, int]:
-        offset = ordinal * self.stride
-        return self.mysql + offset, self.clone + offset, self.http + offset
+        address = PeerDirectory("mysql", "mysql", "127.0.0.1", self.mysql, self.clone,
+                                self.http, self.stride).address(ordinal)
+        return address.mysql_port, address.clone_port, address.http_port
 
     def env(self) -> dict[str, str]:
         return {
@@ -180,14 +181,7 @@ class Sidecar:
 
     def stop(self) -> None:
         process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
+        stop_process(process, grace=15)
 
     def get(self, path: str, timeout: float = 5) -> Response:
         conn = http.client.HTTPConnection("127.0.0.1", self.http_port, timeout=timeout)
