@@ -20,22 +20,9 @@ setup:
 test: setup
 	scripts/test
 
-unit: setup
-	$(BIN)/pytest -q tests/unit
-
-integration: setup
-	$(BIN)/pytest -q tests/integration
-
-manifests: setup
-	$(BIN)/pytest -q tests/manifests
-
-container: setup
-	scripts/test container
-
-lint: setup
-	$(BIN)/ruff check mysqlsts tests
-	$(BIN)/mypy
-	$(BIN)/lint-imports
+# One tier each; scripts/test holds what a tier runs.
+unit integration manifests container lint: setup
+	scripts/test $@
 
 images: setup
 	images/build.sh

@@ -13,6 +13,7 @@ import subprocess
 from pathlib import Path
 
 from mysqlsts.adapters.datadir import fill_data_dir, state_of, wipe_incomplete
+from mysqlsts.adapters.tools import program
 from mysqlsts.core.datadir import DataDirState
 from mysqlsts.errors import ConfigError, MysqlstsError
 
@@ -48,19 +49,19 @@ def _run(argv: list[str], stdin: bytes | None, what: str) -> None:
 
 def _initialise(staging: Path, root_password: str) -> None:
     _run(
-        ["mariadb-install-db", "--no-defaults", f"--datadir={staging}", *_user_args(),
+        [program("mariadb-install-db"), "--no-defaults", f"--datadir={staging}", *_user_args(),
          "--auth-root-authentication-method=normal", "--skip-test-db"],
         None,
         "mariadb-install-db",
     )
     # The password travels on stdin, never on a command line.
     _run(
-        ["mariadbd", "--no-defaults", "--bootstrap", f"--datadir={staging}", *_user_args(),
-         "--log-error=" + str(staging / "bootstrap.err")],
+        # No --log-error: the server's complaints go to stderr, where _run reports them.
+        [program("mariadbd"), "--no-defaults", "--bootstrap", f"--datadir={staging}",
+         *_user_args()],
         root_account_sql(root_password),
         "setting the root password",
     )
-    (staging / "bootstrap.err").unlink(missing_ok=True)
 
 
 def bootstrap_data_dir(data_dir: Path, root_password: str) -> bool:

@@ -14,7 +14,13 @@ import click
 from mysqlsts import __version__
 from mysqlsts.errors import MysqlstsError
 from mysqlsts.logs import configure
-from mysqlsts.options import SECRETS_DIR, build_identity, data_dir_option, env, pod_options
+from mysqlsts.options import (
+    build_identity,
+    data_dir_option,
+    env,
+    pod_options,
+    root_password_file_option,
+)
 
 _LAZY_COMMANDS = {
     "clone": "mysqlsts.clone.command:clone",
@@ -87,10 +93,7 @@ def init(config_map_dir: Path, conf_dir: Path, **kw: Any) -> None:
 
 @cli.command()
 @data_dir_option
-@click.option(
-    "--root-password-file", envvar=env("ROOT_PASSWORD_FILE"), type=click.Path(path_type=Path),
-    default=SECRETS_DIR / "root-password", show_default=True,
-)
+@root_password_file_option
 def bootstrap(data_dir: Path, root_password_file: Path) -> None:
     """Initialise an empty data dir with a root password (MariaDB; before mariadbd starts)."""
     from mysqlsts.adapters.fs import read_secret

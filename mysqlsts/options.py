@@ -78,11 +78,13 @@ peer_options = _stack(
     ),
 )
 
+root_password_file_option = click.option(
+    "--root-password-file", envvar=env("ROOT_PASSWORD_FILE"), type=click.Path(path_type=Path),
+    default=SECRETS_DIR / "root-password", show_default=True,
+)
+
 secret_options = _stack(
-    click.option(
-        "--root-password-file", envvar=env("ROOT_PASSWORD_FILE"), type=click.Path(path_type=Path),
-        default=SECRETS_DIR / "root-password", show_default=True,
-    ),
+    root_password_file_option,
     click.option(
         "--replication-password-file", envvar=env("REPLICATION_PASSWORD_FILE"),
         type=click.Path(path_type=Path), default=SECRETS_DIR / "replication-password",

@@ -21,8 +21,7 @@ def lookup_srv(name: str, timeout: float = 5.0) -> list[SrvTarget]:
         resolver = dns.resolver.Resolver()
         resolver.lifetime = timeout
         answer = resolver.resolve(name, "SRV", search=True)
-    except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer, dns.resolver.NoNameservers,
-            dns.exception.Timeout, dns.resolver.NoResolverConfiguration) as exc:
+    except dns.exception.DNSException as exc:  # any failed lookup: the caller retries later
         log.info("SRV lookup found no peers name=%s reason=%s", name, type(exc).__name__)
         return []
     return [

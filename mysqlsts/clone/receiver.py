@@ -92,12 +92,14 @@ class Session:
                     with contextlib.suppress(BrokenPipeError):
                         proc.stdin.close()
             code = proc.wait()
+            # The donor's own verdict first: a backup that failed there also makes the extractor
+            # fail here, and only the trailer says why.
+            problems = StreamCheck(received, crc).problems(trailer)
+            if problems:
+                raise CloneError(f"clone from {self.candidate} failed: {'; '.join(problems)}")
             if code != 0:
                 raise CloneError(f"{tool.stream} failed with exit code {code}: "
                                  f"{_last_line(stderr)}")
-        problems = StreamCheck(received, crc).problems(trailer)
-        if problems:
-            raise CloneError(f"clone from {self.candidate} failed: {'; '.join(problems)}")
         return received
 
     def _pump(self, proc: subprocess.Popen[bytes], timeouts: Timeouts) -> tuple[int, int, Trailer]:

@@ -30,12 +30,16 @@ class DataDirState(enum.StrEnum):
     UNKNOWN = "unknown"  # someone else's files: never ours to delete
 
 
+# atomic_write's temp files for our markers: a kill between create and rename leaves one.
+OWN_TEMP_FILES = frozenset({f".{IN_PROGRESS}.tmp", f".{CLONE_FAILURES}.tmp"})
+
+
 def classify(entries: Collection[str]) -> DataDirState:
     if IN_PROGRESS in entries:
         return DataDirState.INCOMPLETE
     if SYSTEM_SCHEMA in entries:
         return DataDirState.INITIALIZED
-    if set(entries) - FOREIGN_HARMLESS - {STAGING, CLONE_FAILURES}:
+    if set(entries) - FOREIGN_HARMLESS - OWN_TEMP_FILES - {STAGING, CLONE_FAILURES}:
         return DataDirState.UNKNOWN
     return DataDirState.EMPTY
 

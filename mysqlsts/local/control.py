@@ -37,11 +37,11 @@ GIVE_UP_AFTER_FAILURES = 3
 
 
 def default_cnf_dir() -> Path:
-    """The project's MariaDB role cnf files: shipped in the package, else in the checkout."""
-    package = Path(mysqlsts.__file__).resolve().parent
-    for candidate in (package / "cnf" / "mariadb", package.parent / "images" / "cnf" / "mariadb"):
-        if all((candidate / name).is_file() for name in CNF_NAMES):
-            return candidate
+    """The project's MariaDB role cnf files, in the checkout the package runs from (they are
+    not package data: an installed wheel needs --cnf-dir)."""
+    candidate = Path(mysqlsts.__file__).resolve().parent.parent / "images" / "cnf" / "mariadb"
+    if all((candidate / name).is_file() for name in CNF_NAMES):
+        return candidate
     raise ConfigError(
         "cannot find the default master.cnf/slave.cnf (images/cnf/mariadb); pass --cnf-dir"
     )

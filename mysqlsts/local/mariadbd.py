@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pymysql
 
-from mysqlsts.errors import MysqlstsError
+from mysqlsts.adapters.tools import program
+from mysqlsts.errors import MysqlstsError, describe
 
 
 @dataclass(frozen=True)
@@ -49,8 +50,8 @@ def render_my_cnf(spec: ServerSpec) -> str:
     )
 
 
-def server_argv(spec: ServerSpec, euid: int) -> list[str]:
-    argv = ["mariadbd", f"--defaults-file={spec.defaults_file}"]
+def server_argv(spec: ServerSpec, euid: int, mariadbd: str = "mariadbd") -> list[str]:
+    argv = [mariadbd, f"--defaults-file={spec.defaults_file}"]
     if euid == 0:
         argv.append("--user=root")  # mariadbd refuses root unless told
     return argv
@@ -65,7 +66,7 @@ def start_server(spec: ServerSpec, new_session: bool = True) -> subprocess.Popen
     spec.error_log.parent.mkdir(parents=True, exist_ok=True)
     spec.defaults_file.write_text(render_my_cnf(spec))
     return subprocess.Popen(
-        server_argv(spec, os.geteuid()),
+        server_argv(spec, os.geteuid(), program("mariadbd")),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -89,6 +90,6 @@ def wait_until_up(
             ).close()
             return
         except pymysql.MySQLError as exc:
-            last_error = str(exc.args[-1]) if exc.args else repr(exc)
+            last_error = describe(exc)
         time.sleep(0.2)
     raise MysqlstsError(f"server on {host}:{port} not up after {timeout:.0f}s: {last_error}")

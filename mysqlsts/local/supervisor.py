@@ -91,6 +91,10 @@ class Supervisor:
 
     def _reap(self, spec: SetSpec, ordinal: int, pod: _Pod, now: float) -> None:
         """A pod process ended: a stop we asked for, a failure it recorded, or a kill."""
+        # A leader that died alone (an exception, a kill of its pid only) leaves its server and
+        # sidecar holding the pod's ports; the pod's process group goes with it, as in a kubelet.
+        assert pod.pid is not None
+        _killpg(pod.pid)
         record = read_json(self.layout.pod(spec.pod_name(ordinal)).record) or {}
         code = pod.process.returncode if pod.process is not None else None
         if pod.terminate_by is not None:

@@ -24,13 +24,13 @@ from mysqlsts.adapters.db import connect
 from mysqlsts.core.health import ReadinessInputs, Verdict, liveness, readiness, replication_lag
 from mysqlsts.core.replication import Source
 from mysqlsts.core.status import Observation
-from mysqlsts.errors import MysqlstsError
+from mysqlsts.errors import MysqlstsError, describe
 from mysqlsts.sidecar import setup
 from mysqlsts.sidecar.donor import Donor, DonorConfig, DonorStats, read_clone_summary
 from mysqlsts.sidecar.heartbeat import HeartbeatWriter
 from mysqlsts.sidecar.http import Endpoints, HttpServer
 from mysqlsts.sidecar.metrics import Metrics, MetricsView
-from mysqlsts.sidecar.observe import ServerObserver, error_text
+from mysqlsts.sidecar.observe import ServerObserver
 from mysqlsts.sidecar.settings import SidecarSettings
 from mysqlsts.sidecar.state import LoopState
 
@@ -221,22 +221,24 @@ class SidecarApp:
             log.warning("server is %s but --flavor is %s; using the server's SQL dialect",
                         version.flavor, s.flavor)
             self._flavor_warned = True
+        passwords: tuple[str, ...] = ()
         try:
+            passwords = (s.secrets.replication(), s.secrets.backup() if s.is_primary else "")
             conn = self._connect(s.setup_timeout)
             try:
                 if s.is_primary:
                     return True, setup.set_up_primary(
-                        conn, version, s.accounts, s.secrets.replication(), s.secrets.backup(),
-                        s.heartbeat_database,
+                        conn, version, s.accounts, *passwords, s.heartbeat_database,
                     )
                 source = Source(s.primary.host, s.primary.port, s.accounts.replication_user,
-                                s.secrets.replication(), s.connect_retry)
+                                passwords[0], s.connect_retry)
                 plan = setup.plan_replica(version, observation, source, self._coordinates)
                 return True, setup.set_up_replica(conn, plan)
             finally:
                 conn.close()
         except (pymysql.MySQLError, OSError, MysqlstsError) as exc:
-            return False, f"set-up failed, retrying next cycle: {error_text(exc)}"
+            # The message reaches the log, /readyz and /status: never with a password in it.
+            return False, f"set-up failed, retrying next cycle: {describe(exc, passwords)}"
 
     def _log_waiting(self, observation: Observation) -> None:
         """One sentence per waiting window, not one per attempt."""

@@ -22,6 +22,7 @@ from typing import Any
 import pymysql
 
 from mysqlsts.core.replication import Statement
+from mysqlsts.errors import MysqlstsError, describe
 
 log = logging.getLogger(__name__)
 
@@ -134,9 +135,10 @@ class HeartbeatWriter:
                 self._conn = self._connect()
             with self._conn.cursor() as cursor:
                 cursor.execute(statement.sql, statement.args)
-        except pymysql.MySQLError as exc:
+        except (pymysql.MySQLError, OSError, MysqlstsError) as exc:
+            # MysqlstsError: an unreadable Secret file; the thread keeps beating once it is back.
             self._close()
-            reason = str(exc.args[-1]) if exc.args else repr(exc)
+            reason = describe(exc)
             if reason != self._failing:
                 log.warning("heartbeat write failed, retrying every %gs: %s",
                             self._interval, reason)

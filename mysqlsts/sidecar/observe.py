@@ -14,18 +14,11 @@ from mysqlsts.core.datadir import IN_PROGRESS
 from mysqlsts.core.replication import gtid_variables, status_statement
 from mysqlsts.core.status import Observation, parse_replica_status
 from mysqlsts.core.version import ServerVersion, parse_version
+from mysqlsts.errors import MysqlstsError, describe
 from mysqlsts.sidecar.heartbeat import parse_ts, read_statement
 
 # "Table doesn't exist", "Unknown database": no heartbeat has reached this server yet.
 _NO_HEARTBEAT_TABLE = {1146, 1049}
-
-
-def error_text(exc: BaseException) -> str:
-    """A server error as one short line (pymysql errors carry (errno, message))."""
-    args: tuple[Any, ...] = tuple(getattr(exc, "args", ()))
-    if len(args) >= 2 and isinstance(args[0], int):
-        return f"({args[0]}) {args[1]}"
-    return str(exc) or type(exc).__name__
 
 
 def clone_in_progress(data_dir: Path) -> bool:
@@ -59,9 +52,11 @@ class ServerObserver:
         in_clone = clone_in_progress(self._data_dir)
         try:
             return self._observe(now, in_clone)
-        except (pymysql.MySQLError, OSError) as exc:
+        # MysqlstsError: an unreadable Secret file (e.g. mid-rotation); ValueError: a heartbeat
+        # row we cannot parse. Either is a failed look, retried next cycle, never a dead loop.
+        except (pymysql.MySQLError, OSError, MysqlstsError, ValueError) as exc:
             self.close()
-            return Observation(taken_at=now(), up=False, error=error_text(exc),
+            return Observation(taken_at=now(), up=False, error=describe(exc),
                                clone_in_progress=in_clone)
 
     def _observe(self, now: Callable[[], float], in_clone: bool) -> Observation:

@@ -76,3 +76,26 @@ def test_failure_count_parsing(text, count):
     from mysqlsts.core.datadir import parse_failure_count
 
     assert parse_failure_count(text) == count
+
+
+@pytest.mark.parametrize("write", ["marker", "failure count"])
+def test_a_kill_between_temp_file_and_rename_leaves_no_unknown_dir(tmp_path, monkeypatch, write):
+    from mysqlsts.adapters import fs
+    from mysqlsts.adapters.datadir import count_clone_failure
+
+    data = tmp_path / "data"
+    data.mkdir()
+
+    def killed(src, dst):
+        raise KeyboardInterrupt("killed before the rename")
+
+    monkeypatch.setattr(fs.os, "replace", killed)
+    with pytest.raises(KeyboardInterrupt):
+        if write == "marker":
+            fill_data_dir(data, lambda staging: None)
+        else:
+            count_clone_failure(data)
+    monkeypatch.undo()
+    assert [p.name for p in data.iterdir()] != []  # the temp file is there
+    assert state_of(data) is DataDirState.EMPTY
+    assert classify([".someone-elses.tmp"]) is DataDirState.UNKNOWN
