@@ -136,7 +136,10 @@ class SidecarApp:
         if self._heartbeat is not None:
             self._heartbeat.thread.join(max(0.1, deadline - time.monotonic()))
         self._close_listeners(max(0.1, deadline - time.monotonic()))
-        self._observer.close()
+        if self._loop_thread.is_alive():
+            log.warning("sidecar loop still busy at shutdown (a set-up statement?); leaving it")
+        elif not self._loop_thread.ident:
+            self._observer.close()  # never started: nothing else will close it
         log.info("sidecar stopped pod=%s", self.settings.identity.pod_name)
 
     def _close_listeners(self, timeout: float = 5.0) -> None:
@@ -169,6 +172,12 @@ class SidecarApp:
         )
 
     def _loop(self) -> None:
+        try:
+            self._run_cycles()
+        finally:
+            self._observer.close()  # the connection belongs to this thread
+
+    def _run_cycles(self) -> None:
         failures = 0
         while not self._stop.is_set():
             started = self._clock()
@@ -296,16 +305,16 @@ class SidecarApp:
 
     # -- what the endpoints answer -------------------------------------------------------
 
-    def liveness(self, now: float | None = None) -> Verdict:
-        state = self._state
+    def liveness(self, now: float | None = None, state: LoopState | None = None) -> Verdict:
+        state = self._state if state is None else state
         return liveness(
             self._clock() if now is None else now,
             started_at=state.started_at, loop_tick_at=state.loop_tick_at,
             last_answer_at=state.last_answer_at, threshold=self.settings.liveness_threshold,
         )
 
-    def readiness(self, now: float | None = None) -> Verdict:
-        state = self._state
+    def readiness(self, now: float | None = None, state: LoopState | None = None) -> Verdict:
+        state = self._state if state is None else state
         inputs = ReadinessInputs(
             is_primary=self.settings.is_primary, setup_done=state.setup_done,
             setup_message=state.setup_message, max_lag=self.settings.max_lag,
@@ -314,10 +323,10 @@ class SidecarApp:
         return readiness(self._clock() if now is None else now, state.observation, inputs)
 
     def _metrics_view(self) -> MetricsView:
-        now = self._clock()
+        now, state = self._clock(), self._state
         identity = self.settings.identity
         return MetricsView(
-            now=now, state=self._state, ready=self.readiness(now), role=str(identity.role),
+            now=now, state=state, ready=self.readiness(now, state), role=str(identity.role),
             is_primary=identity.is_primary, server_id=identity.server_id,
             flavor=self.settings.flavor, heartbeat_written_at=self._heartbeat_written_at,
             clone=self._clone, clone_failures=self._clone_failures,
@@ -334,7 +343,7 @@ class SidecarApp:
         state = self._state
         obs = state.observation
         identity = self.settings.identity
-        live, ready = self.liveness(now), self.readiness(now)
+        live, ready = self.liveness(now, state), self.readiness(now, state)
         body: dict[str, Any] = {
             "pod": identity.pod_name,
             "role": str(identity.role),

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mysqlsts.core.datadir import CLONE_RECORD
+from mysqlsts.clone.record import read_clone_record
 from mysqlsts.core.replication import Coordinates
 from mysqlsts.errors import CloneError
 from mysqlsts.sidecar.state import CloneSummary
@@ -19,10 +19,6 @@ log = logging.getLogger(__name__)
 def read_clone_summary(data_dir: Path) -> tuple[CloneSummary | None, Coordinates | None]:
     """The completed clone's record, if this pod was cloned; a damaged record is reported and
     ignored (replication then starts from the server's own position, never a guessed one)."""
-    if not (data_dir / CLONE_RECORD).exists():
-        return None, None
-    from mysqlsts.clone.record import read_clone_record  # only pods that were cloned need it
-
     try:
         record = read_clone_record(data_dir)
     except CloneError as exc:
