@@ -22,8 +22,13 @@ def test_last_line_reports_the_telling_line_of_the_latest_run(tmp_path: Path) ->
 
 def test_process_alive_checks_the_marker_and_ignores_zombies(tmp_path: Path) -> None:
     marker = str(tmp_path)
-    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", marker])
+    child = subprocess.Popen(
+        [sys.executable, "-c", "import time; print('up', flush=True); time.sleep(30)", marker],
+        stdout=subprocess.PIPE, text=True,
+    )
     try:
+        # Until the child has exec'd, /proc shows the parent's command line, without the marker.
+        assert child.stdout is not None and child.stdout.readline() == "up\n"
         assert process_alive(child.pid, marker)
         assert not process_alive(child.pid, marker + "-other-set")
         child.kill()
@@ -32,4 +37,4 @@ def test_process_alive_checks_the_marker_and_ignores_zombies(tmp_path: Path) -> 
         assert not process_alive(child.pid, marker)
     finally:
         child.kill()
-        child.wait()
+        child.communicate()
