@@ -46,4 +46,3 @@ class LocalServer:
 
     host: str = "127.0.0.1"
     port: int = 3306
-    connect_timeout: float = 2.0

@@ -24,8 +24,4 @@ def lookup_srv(name: str, timeout: float = 5.0) -> list[SrvTarget]:
     except dns.exception.DNSException as exc:  # any failed lookup: the caller retries later
         log.info("SRV lookup found no peers name=%s reason=%s", name, type(exc).__name__)
         return []
-    return [
-        SrvTarget(host=str(record.target), port=int(record.port),
-                  priority=int(record.priority), weight=int(record.weight))
-        for record in answer
-    ]
+    return [SrvTarget(host=str(record.target), port=int(record.port)) for record in answer]

@@ -67,5 +67,3 @@ class SrvTarget:
 
     host: str
     port: int
-    priority: int = 0
-    weight: int = 0

@@ -48,7 +48,6 @@ class ReplicaStatus:
 
     source_host: str
     source_port: int
-    source_user: str
     # `Yes`, `No` or `Connecting` (the I/O thread retries a lost connection).
     io_state: str
     sql_state: str
@@ -58,9 +57,6 @@ class ReplicaStatus:
     last_sql_error: str
     # None while the server reports NULL (SQL thread stopped, I/O thread not connected).
     seconds_behind_source: int | None
-    source_server_id: int
-    source_log_file: str
-    read_source_log_pos: int
     relay_log_file: str
     relay_log_pos: int
     relay_source_log_file: str
@@ -101,7 +97,6 @@ def parse_replica_status(row: Row | None) -> ReplicaStatus | None:
     return ReplicaStatus(
         source_host=_text(_pick(row, "Master_Host", "Source_Host")),
         source_port=_int(_pick(row, "Master_Port", "Source_Port")),
-        source_user=_text(_pick(row, "Master_User", "Source_User")),
         io_state=_text(_pick(row, "Slave_IO_Running", "Replica_IO_Running")) or "No",
         sql_state=_text(_pick(row, "Slave_SQL_Running", "Replica_SQL_Running")) or "No",
         last_io_errno=_int(row.get("Last_IO_Errno")),
@@ -111,9 +106,6 @@ def parse_replica_status(row: Row | None) -> ReplicaStatus | None:
         seconds_behind_source=_optional_int(
             _pick(row, "Seconds_Behind_Master", "Seconds_Behind_Source")
         ),
-        source_server_id=_int(_pick(row, "Master_Server_Id", "Source_Server_Id")),
-        source_log_file=_text(_pick(row, "Master_Log_File", "Source_Log_File")),
-        read_source_log_pos=_int(_pick(row, "Read_Master_Log_Pos", "Read_Source_Log_Pos")),
         relay_log_file=_text(row.get("Relay_Log_File")),
         relay_log_pos=_int(row.get("Relay_Log_Pos")),
         relay_source_log_file=_text(
