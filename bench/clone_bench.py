@@ -147,7 +147,7 @@ class Bench:
                               self.secrets / "backup-password", parallel=backup_parallel)
         done: list[tuple[str, int, float]] = []
         donor = DonorServer("127.0.0.1", DONOR_PORT, TOKEN, source.command_factory(),
-                            lambda *r: done.append(r), work_dir=self.root)
+                            lambda *r: done.append(r))
         thread = threading.Thread(target=donor.serve_forever, daemon=True)
         thread.start()
         target = self.root / "clone-a"

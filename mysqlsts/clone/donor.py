@@ -26,6 +26,7 @@ import select
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import tempfile
 import threading
@@ -51,13 +52,15 @@ from mysqlsts.core.clone_protocol import (
     proof_matches,
     receiver_proof,
 )
+from mysqlsts.errors import MysqlstsError
 
 log = logging.getLogger(__name__)
 
 StreamDone = Callable[[str, int, float], None]
-# Called with a fresh private (0700) directory per stream; returns the backup command's argv and
-# may write files there (the credentials file). The directory is removed after the stream.
+# Called with the donor's private (0700) work dir, emptied before each stream; returns the backup
+# command's argv and may write files there (the credentials file). Emptied again after it.
 CommandFactory = Callable[[Path], Sequence[str]]
+
 
 @dataclass(frozen=True)
 class BackupSource:
@@ -100,7 +103,6 @@ class DonorServer:
         handshake_timeout: float = 10.0,
         keepalive_interval: float = 5.0,
         progress_interval: float = 5.0,
-        work_dir: Path | None = None,
         max_connections: int = 8,
     ) -> None:
         self._token = token if callable(token) else (lambda: token)
@@ -110,7 +112,6 @@ class DonorServer:
         self._handshake_timeout = handshake_timeout
         self._keepalive = keepalive_interval
         self._progress = progress_interval
-        self._work_dir = work_dir
         self._slots = threading.BoundedSemaphore(max_connections)
         self._stream_lock = threading.Lock()
         self._stopping = threading.Event()
@@ -120,6 +121,14 @@ class DonorServer:
         self._guard = threading.Lock()
         self._listener = socket.create_server((listen_host, port), reuse_port=False, backlog=16)
         self._listener.settimeout(0.5)
+        # One fixed place per donor (its port is ours while we listen), emptied now: what a
+        # killed donor left there (a credentials file) does not outlive its restart.
+        self.work_dir = Path(tempfile.gettempdir()) / f"mysqlsts-donor-{self.address[1]}"
+        try:
+            _empty_private_dir(self.work_dir)
+        except Exception:
+            self._listener.close()
+            raise
 
     @property
     def address(self) -> tuple[str, int]:
@@ -231,7 +240,8 @@ class DonorServer:
     def _stream(
         self, wire: Wire, peer: str, token: str, receiver_nonce: bytes, donor_nonce: bytes
     ) -> tuple[str, int]:
-        workdir = Path(tempfile.mkdtemp(prefix="mysqlsts-donor-", dir=self._work_dir))
+        workdir = self.work_dir
+        _empty_private_dir(workdir)
         total = 0
         proc: subprocess.Popen[bytes] | None = None
         drain: threading.Thread | None = None
@@ -282,7 +292,7 @@ class DonorServer:
                         pipe.close()
                 with self._guard:
                     self._procs.discard(proc)
-            shutil.rmtree(workdir, ignore_errors=True)
+            _empty_private_dir(workdir)
 
     def _pump(self, proc: subprocess.Popen[bytes], wire: Wire, peer: str) -> tuple[int, int]:
         assert proc.stdout is not None
@@ -323,6 +333,22 @@ def _failure_tail(lines: collections.deque[str]) -> str:
     wanted = [line for line in lines if "error" in line.lower() or "fail" in line.lower()]
     text = " | ".join((wanted or list(lines))[-5:])
     return text[-2000:]
+
+
+def _empty_private_dir(path: Path) -> None:
+    """Make `path` an empty directory that only we can enter, or refuse: a link or someone
+    else's directory there is never followed or emptied."""
+    try:
+        found = os.lstat(path)
+    except FileNotFoundError:
+        pass
+    else:
+        if not stat.S_ISDIR(found.st_mode) or found.st_uid != os.geteuid():
+            raise MysqlstsError(f"the donor's work dir {path} exists and is not a directory "
+                                "of ours; refusing to use it")
+        shutil.rmtree(path)
+    os.mkdir(path, 0o700)
+    os.chmod(path, 0o700)  # mkdir's mode is masked by the umask
 
 
 def _stop_process(proc: subprocess.Popen[bytes]) -> None:
