@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import logging
 import os
-import subprocess
 from pathlib import Path
 
 from mysqlsts.adapters.datadir import fill_data_dir, state_of, wipe_incomplete
-from mysqlsts.adapters.tools import program
-from mysqlsts.core.datadir import DataDirState
-from mysqlsts.errors import ConfigError, MysqlstsError
+from mysqlsts.adapters.tools import program, run_tool
+from mysqlsts.core.datadir import Fill, plan_fill
+from mysqlsts.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -40,41 +39,31 @@ def _user_args() -> list[str]:
     return ["--user=root"] if os.geteuid() == 0 else []
 
 
-def _run(argv: list[str], stdin: bytes | None, what: str) -> None:
-    result = subprocess.run(argv, input=stdin, capture_output=True, check=False)
-    if result.returncode != 0:
-        tail = result.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
-        raise MysqlstsError(f"{what} failed with exit code {result.returncode}: {tail[0]}")
-
-
 def _initialise(staging: Path, root_password: str) -> None:
-    _run(
+    run_tool(
         [program("mariadb-install-db"), "--no-defaults", f"--datadir={staging}", *_user_args(),
          "--auth-root-authentication-method=normal", "--skip-test-db"],
-        None,
         "mariadb-install-db",
     )
     # The password travels on stdin, never on a command line.
-    _run(
-        # No --log-error: the server's complaints go to stderr, where _run reports them.
+    run_tool(
+        # No --log-error: the server's complaints go to stderr, where run_tool reports them.
         [program("mariadbd"), "--no-defaults", "--bootstrap", f"--datadir={staging}",
          *_user_args()],
-        root_account_sql(root_password),
         "setting the root password",
+        stdin=root_account_sql(root_password),
     )
 
 
 def bootstrap_data_dir(data_dir: Path, root_password: str) -> bool:
     """Initialise `data_dir` if it is empty; True when it did, False when already initialised."""
-    state = state_of(data_dir)
-    if state is DataDirState.INITIALIZED:
+    try:
+        fill = plan_fill(state_of(data_dir), "initialise")
+    except ConfigError as exc:
+        raise ConfigError(f"{exc} (data dir {data_dir})") from exc
+    if fill is Fill.SKIP:
         return False
-    if state is DataDirState.UNKNOWN:
-        raise ConfigError(
-            f"data dir {data_dir} holds files that are not a server's data dir; "
-            "refusing to initialise over them"
-        )
-    if state is DataDirState.INCOMPLETE:
+    if fill is Fill.REDO:
         log.warning("data dir %s holds an interrupted initialisation; redoing it", data_dir)
         wipe_incomplete(data_dir)
     fill_data_dir(data_dir, lambda staging: _initialise(staging, root_password))

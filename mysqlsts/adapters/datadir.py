@@ -1,8 +1,9 @@
 """Fill an empty data dir atomically enough that no crash leaves a half-filled one looking done.
 
 Protocol: marker → stage on the same volume → move entries into place (system schema last) →
-optional record → remove marker. `classify` reads the result; `wipe_incomplete` undoes a run
-that was cut short.
+remove marker. `classify` reads the result; `wipe_incomplete` undoes a run that was cut short.
+The files mysqlsts itself keeps there (the clone record, the clone-failure count) are read and
+written here too.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from mysqlsts.adapters.fs import atomic_write, fsync_dir
+from mysqlsts.core.clone_record import CLONE_RECORD, CloneRecord
 from mysqlsts.core.datadir import (
     CLONE_FAILURES,
     FOREIGN_HARMLESS,
@@ -23,6 +25,7 @@ from mysqlsts.core.datadir import (
     move_order,
     parse_failure_count,
 )
+from mysqlsts.errors import CloneError
 
 
 def state_of(data_dir: Path) -> DataDirState:
@@ -43,15 +46,10 @@ def wipe_incomplete(data_dir: Path) -> None:
     fsync_dir(data_dir)
 
 
-def fill_data_dir(
-    data_dir: Path,
-    populate: Callable[[Path], None],
-    record: tuple[str, bytes] | None = None,
-) -> None:
+def fill_data_dir(data_dir: Path, populate: Callable[[Path], None]) -> None:
     """Run `populate(staging_dir)`, then move its result into the (empty) data dir.
 
-    The caller has checked that `data_dir` is EMPTY. `record` (name, content) is written after
-    the data and before the marker is removed.
+    The caller has checked that `data_dir` is EMPTY.
     """
     data_dir.mkdir(parents=True, exist_ok=True)
     atomic_write(data_dir / IN_PROGRESS, b"")
@@ -63,8 +61,6 @@ def fill_data_dir(
     for name in move_order(os.listdir(staging)):
         os.rename(staging / name, data_dir / name)
     fsync_dir(data_dir)
-    if record is not None:
-        atomic_write(data_dir / record[0], record[1])
     staging.rmdir()
     (data_dir / IN_PROGRESS).unlink()
     fsync_dir(data_dir)
@@ -82,3 +78,23 @@ def count_clone_failure(data_dir: Path) -> int:
     count = read_clone_failures(data_dir) + 1
     atomic_write(data_dir / CLONE_FAILURES, f"{count}\n")
     return count
+
+
+def write_clone_record(directory: Path, record: CloneRecord) -> None:
+    """Into the staging dir, so that it moves into place with the data, before the marker goes."""
+    atomic_write(directory / CLONE_RECORD, record.to_json())
+
+
+def read_clone_record(data_dir: Path) -> CloneRecord | None:
+    """The record, or None when this data dir was not made by a clone (e.g. ordinal 0)."""
+    path = data_dir / CLONE_RECORD
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise CloneError(f"cannot read clone record {path}: {exc.strerror}") from exc
+    try:
+        return CloneRecord.from_json(text)
+    except ValueError as exc:
+        raise CloneError(f"clone record {path} is unreadable: {exc}") from exc

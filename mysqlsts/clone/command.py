@@ -21,9 +21,10 @@ from mysqlsts.adapters.datadir import (
     fill_data_dir,
     state_of,
     wipe_incomplete,
+    write_clone_record,
 )
-from mysqlsts.adapters.fs import atomic_write, read_secret
-from mysqlsts.clone.plan import Action, Candidate, decide, srv_candidates
+from mysqlsts.adapters.fs import read_secret
+from mysqlsts.clone.plan import decide, srv_candidates
 from mysqlsts.clone.receiver import (
     Session,
     Timeouts,
@@ -33,8 +34,8 @@ from mysqlsts.clone.receiver import (
     read_coordinates,
 )
 from mysqlsts.clone.tools import BackupTool, tool_for
-from mysqlsts.core.clone_record import CloneRecord, DonorRef
-from mysqlsts.core.datadir import CLONE_RECORD
+from mysqlsts.core.clone_record import DonorAddress, record_clone
+from mysqlsts.core.datadir import Fill
 from mysqlsts.core.identity import Identity
 from mysqlsts.core.peers import PeerDirectory
 from mysqlsts.errors import CloneError, ConfigError
@@ -67,7 +68,7 @@ class CloneSettings:
     prepare_memory: str
 
 
-def _srv_discovery(settings: CloneSettings) -> list[Candidate]:
+def _srv_discovery(settings: CloneSettings) -> list[DonorAddress]:
     if not settings.srv_name:
         return []
     from mysqlsts.adapters.dns import lookup_srv
@@ -84,30 +85,14 @@ def _populate(settings: CloneSettings, session: Session, tool: BackupTool,
         received = session.receive_into(staging, tool, settings.parallel, settings.timeouts)
         session.close()
         prepare(staging, tool, settings.prepare_memory)
-        coordinates = read_coordinates(staging)
-        position = coordinates.for_replication
-        if position is None or position.empty:
-            raise CloneError(
-                f"the backup from {session.candidate} carries no replication coordinates "
-                "(is the binary log enabled on the donor?)"
-            )
-        record = CloneRecord(
-            donor=DonorRef(session.candidate.ordinal, session.candidate.host,
-                           session.candidate.port),
-            flavor=settings.flavor,
-            gtid=position.gtid,
-            binlog_file=position.file,
-            binlog_position=position.position,
-            coordinates_origin=coordinates.origin,
-            donor_binlog=coordinates.donor_binlog,
-            bytes=received,
-            duration_seconds=time.monotonic() - started,
-            completed_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        record = record_clone(
+            read_coordinates(staging), session.candidate, settings.flavor, received,
+            time.monotonic() - started, datetime.now(UTC).isoformat(timespec="seconds"),
         )
-        # Written into staging, so it moves into place with the data, before the marker goes.
-        atomic_write(staging / CLONE_RECORD, record.to_json())
+        write_clone_record(staging, record)
+        position = record.coordinates
         log.info("clone recorded coordinates gtid=%s binlog_file=%s binlog_position=%s "
-                 "origin=%s", record.gtid, record.binlog_file, record.binlog_position,
+                 "origin=%s", position.gtid, position.binlog_file, position.binlog_position,
                  record.coordinates_origin)
 
     return populate
@@ -117,26 +102,26 @@ def run_clone(settings: CloneSettings) -> str:
     """Clone if this pod needs it; returns the sentence to log."""
     identity, data_dir = settings.identity, settings.data_dir
     try:
-        action = decide(identity.ordinal, state_of(data_dir))
+        fill = decide(identity.ordinal, state_of(data_dir))
     except ConfigError as exc:
         raise CloneError(f"{exc} (data dir {data_dir})") from exc
-    if action is Action.SKIP_PRIMARY:
+    if fill is None:
         return f"clone skipped: {identity.pod_name} is the primary (ordinal 0)"
-    if action is Action.SKIP_INITIALIZED:
+    if fill is Fill.SKIP:
         return f"clone skipped: data dir {data_dir} already holds a server's data"
     tool = tool_for(settings.flavor)
     token = read_secret(settings.token_file, "clone token")
     previous = settings.peers.address(identity.ordinal - 1)
     started = time.monotonic()
     session = find_donor(
-        Candidate(previous.ordinal, previous.host, previous.clone_port),
+        DonorAddress(previous.ordinal, previous.host, previous.clone_port),
         lambda: _srv_discovery(settings),
         lambda candidate: open_session(candidate, token, settings.timeouts),
         settings.deadline_seconds,
     )
     try:
         log.info("clone authenticated with donor=%s data_dir=%s", session.candidate, data_dir)
-        if action is Action.WIPE_AND_CLONE:
+        if fill is Fill.REDO:
             log.warning("data dir %s holds an interrupted clone; wiping it", data_dir)
             wipe_incomplete(data_dir)
         fill_data_dir(data_dir, _populate(settings, session, tool, started))

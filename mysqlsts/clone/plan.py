@@ -1,48 +1,24 @@
-"""Clone decisions as pure functions: whether to clone, which donors to try, how long to wait."""
+"""Clone decisions as pure functions: whether to clone, which donors to try."""
 
 from __future__ import annotations
 
-import enum
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable
 
-from mysqlsts.core.datadir import DataDirState
+from mysqlsts.core.clone_record import DonorAddress
+from mysqlsts.core.datadir import DataDirState, Fill, plan_fill
 from mysqlsts.core.identity import parse_pod_name
 from mysqlsts.core.peers import SrvTarget
 from mysqlsts.errors import ConfigError
 
-
-class Action(enum.StrEnum):
-    SKIP_PRIMARY = "skip-primary"
-    SKIP_INITIALIZED = "skip-initialized"
-    CLONE = "clone"
-    WIPE_AND_CLONE = "wipe-and-clone"
+# Seconds between rounds of donor attempts: the first wait, and the longest.
+RETRY_FIRST = 1.0
+RETRY_CAP = 30.0
 
 
-def decide(ordinal: int, state: DataDirState) -> Action:
-    """What `mysqlsts clone` does for this pod and data dir; ConfigError when it must not."""
-    if ordinal == 0:
-        return Action.SKIP_PRIMARY
-    if state is DataDirState.INITIALIZED:
-        return Action.SKIP_INITIALIZED
-    if state is DataDirState.INCOMPLETE:
-        return Action.WIPE_AND_CLONE
-    if state is DataDirState.UNKNOWN:
-        raise ConfigError(
-            "data dir holds files that are neither a server's data nor an interrupted clone; "
-            "refusing to clone over them"
-        )
-    return Action.CLONE
-
-
-@dataclass(frozen=True)
-class Candidate:
-    ordinal: int
-    host: str
-    port: int
-
-    def __str__(self) -> str:
-        return f"{self.host}:{self.port}"
+def decide(ordinal: int, state: DataDirState) -> Fill | None:
+    """What `mysqlsts clone` does with this pod's data dir: None on the primary (ordinal 0 is
+    never cloned), else what any filler does; ConfigError when it must not touch it."""
+    return None if ordinal == 0 else plan_fill(state, "clone")
 
 
 def srv_ordinal(target_host: str, statefulset: str) -> int | None:
@@ -57,24 +33,15 @@ def srv_ordinal(target_host: str, statefulset: str) -> int | None:
 
 def srv_candidates(
     targets: Iterable[SrvTarget], statefulset: str, self_ordinal: int,
-    clone_port_of: dict[int, int], exclude: Iterable[int] = (),
-) -> list[Candidate]:
+    clone_port_of: dict[int, int],
+) -> list[DonorAddress]:
     """Donors found through DNS: lower ordinals only (they are older and complete), highest
     first (the nearest neighbour, sparing the primary), each pod once, at its clone port."""
-    skip = set(exclude)
-    found: dict[int, Candidate] = {}
+    found: dict[int, DonorAddress] = {}
     for target in targets:
         ordinal = srv_ordinal(target.host, statefulset)
-        if ordinal is None or ordinal >= self_ordinal or ordinal in skip or ordinal in found:
+        if ordinal is None or ordinal >= self_ordinal or ordinal in found:
             continue
         host = target.host.rstrip(".")
-        found[ordinal] = Candidate(ordinal, host, clone_port_of.get(ordinal, target.port))
+        found[ordinal] = DonorAddress(ordinal, host, clone_port_of.get(ordinal, target.port))
     return [found[o] for o in sorted(found, reverse=True)]
-
-
-def backoff(initial: float = 1.0, factor: float = 2.0, cap: float = 30.0) -> Iterator[float]:
-    """Delays between rounds of donor attempts: exponential, capped."""
-    delay = initial
-    while True:
-        yield delay
-        delay = min(cap, delay * factor)

@@ -19,12 +19,13 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 
+from mysqlsts.adapters.tools import failure, run_tool
 from mysqlsts.clone.pipes import Progress, widen_pipe
-from mysqlsts.clone.plan import Candidate, backoff
+from mysqlsts.clone.plan import RETRY_CAP, RETRY_FIRST
 from mysqlsts.clone.tools import BackupTool, extract_argv, prepare_argv
 from mysqlsts.clone.wire import PeerClosed, Wire
+from mysqlsts.core.backoff import backoff
 from mysqlsts.core.backupinfo import (
     BINLOG_INFO_NAMES,
     SLAVE_INFO_NAMES,
@@ -44,6 +45,7 @@ from mysqlsts.core.clone_protocol import (
     proof_matches,
     receiver_proof,
 )
+from mysqlsts.core.clone_record import DonorAddress
 from mysqlsts.errors import CloneError
 
 log = logging.getLogger(__name__)
@@ -65,7 +67,7 @@ class Timeouts:
 class Session:
     """An authenticated connection whose donor has started streaming."""
 
-    def __init__(self, wire: Wire, candidate: Candidate, token: str,
+    def __init__(self, wire: Wire, candidate: DonorAddress, token: str,
                  receiver_nonce: bytes, donor_nonce: bytes) -> None:
         self.wire = wire
         self.candidate = candidate
@@ -98,8 +100,7 @@ class Session:
             if problems:
                 raise CloneError(f"clone from {self.candidate} failed: {'; '.join(problems)}")
             if code != 0:
-                raise CloneError(f"{tool.stream} failed with exit code {code}: "
-                                 f"{_last_line(stderr)}")
+                raise CloneError(failure(tool.stream, code, stderr))
         return received
 
     def _pump(self, proc: subprocess.Popen[bytes], timeouts: Timeouts) -> tuple[int, int, Trailer]:
@@ -162,13 +163,7 @@ def _kill(proc: subprocess.Popen[bytes]) -> None:
     proc.wait()
 
 
-def _last_line(stream: IO[bytes]) -> str:
-    stream.seek(0)
-    lines = [line for line in stream.read().decode(errors="replace").splitlines() if line.strip()]
-    return lines[-1].strip() if lines else "no output"
-
-
-def open_session(candidate: Candidate, token: str, timeouts: Timeouts) -> Session:
+def open_session(candidate: DonorAddress, token: str, timeouts: Timeouts) -> Session:
     """Connect and authenticate both ways; DonorUnavailable or CloneError (wrong token)."""
     try:
         sock = socket.create_connection((candidate.host, candidate.port), timeout=timeouts.connect)
@@ -209,9 +204,9 @@ def open_session(candidate: Candidate, token: str, timeouts: Timeouts) -> Sessio
 
 
 def find_donor(
-    previous: Candidate,
-    discover: Callable[[], list[Candidate]],
-    connect: Callable[[Candidate], Session],
+    previous: DonorAddress,
+    discover: Callable[[], list[DonorAddress]],
+    connect: Callable[[DonorAddress], Session],
     deadline_seconds: float,
     *,
     now: Callable[[], float] = time.monotonic,
@@ -219,7 +214,7 @@ def find_donor(
 ) -> Session:
     """Try the previous ordinal, then peers from DNS, in rounds with capped backoff."""
     give_up_at = now() + deadline_seconds
-    waits = backoff()
+    rounds = 0
     while True:
         reasons: list[str] = []
         try:
@@ -240,19 +235,16 @@ def find_donor(
         if remaining <= 0:
             raise CloneError(f"no clone donor was ready within {deadline_seconds:.0f}s; "
                              f"last tried {'; '.join(reasons)}")
-        delay = min(next(waits), remaining)
+        rounds += 1
+        delay = min(backoff(rounds, RETRY_FIRST, RETRY_CAP), remaining)
         log.info("no clone donor is ready; retrying in %.0fs tried=%s", delay, "; ".join(reasons))
         sleep(delay)
 
 
 def prepare(staging: Path, tool: BackupTool, use_memory: str) -> None:
-    with tempfile.TemporaryFile() as output:
-        started = time.monotonic()
-        code = subprocess.run(prepare_argv(tool, staging, use_memory), stdin=subprocess.DEVNULL,
-                              stdout=output, stderr=subprocess.STDOUT, check=False).returncode
-        if code != 0:
-            raise CloneError(f"{tool.backup} --prepare failed with exit code {code}: "
-                             f"{_last_line(output)}")
+    started = time.monotonic()
+    run_tool(prepare_argv(tool, staging, use_memory), f"{tool.backup} --prepare",
+             error=CloneError)
     log.info("clone prepared the backup elapsed=%.0fs", time.monotonic() - started)
 
 

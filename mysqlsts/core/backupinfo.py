@@ -19,6 +19,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from mysqlsts.core.coordinates import Coordinates
 from mysqlsts.errors import CloneError
 
 BINLOG_INFO_NAMES = ("mariadb_backup_binlog_info", "xtrabackup_binlog_info")
@@ -30,28 +31,15 @@ _LOG_POS = re.compile(r"\b(?:MASTER|SOURCE)_LOG_POS\s*=\s*(\d+)", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
-class BinlogCoordinates:
-    """A point in some server's binary log stream: GTID, or file and position, or both."""
-
-    gtid: str | None = None
-    file: str | None = None
-    position: int | None = None
-
-    @property
-    def empty(self) -> bool:
-        return self.gtid is None and self.file is None
-
-
-@dataclass(frozen=True)
 class BackupCoordinates:
     """Where a backup stands: in the donor's binlog, and relative to the donor's primary."""
 
-    donor_binlog: BinlogCoordinates | None
+    donor_binlog: Coordinates | None
     # Present when the donor was a replica: the point in its primary's stream.
-    source: BinlogCoordinates | None
+    source: Coordinates | None
 
     @property
-    def for_replication(self) -> BinlogCoordinates | None:
+    def for_replication(self) -> Coordinates | None:
         """What a new replica of the primary should start from.
 
         The donor's slave_info when it was a replica (coordinates in the primary's own
@@ -70,15 +58,16 @@ def _normalise_gtid(text: str) -> str | None:
     return gtid or None
 
 
-def parse_binlog_info(text: str) -> BinlogCoordinates:
+def parse_binlog_info(text: str) -> Coordinates:
     fields = text.strip().split("\t", 2)
     if len(fields) < 2 or not fields[0].strip() or not fields[1].strip().isdigit():
         raise CloneError(f"backup binlog info is malformed: {text.strip()[:120]!r}")
     gtid = _normalise_gtid(fields[2]) if len(fields) == 3 else None
-    return BinlogCoordinates(gtid=gtid, file=fields[0].strip(), position=int(fields[1]))
+    return Coordinates(gtid=gtid, binlog_file=fields[0].strip(),
+                       binlog_position=int(fields[1]))
 
 
-def parse_slave_info(text: str) -> BinlogCoordinates:
+def parse_slave_info(text: str) -> Coordinates:
     gtids = set(_GTID_SET.findall(text))
     files = set(_LOG_FILE.findall(text))
     positions = set(_LOG_POS.findall(text))
@@ -89,14 +78,14 @@ def parse_slave_info(text: str) -> BinlogCoordinates:
         )
     if len(files) != len(positions):
         raise CloneError(f"backup slave info has a log file without a position: {text[:160]!r}")
-    coordinates = BinlogCoordinates(
+    coordinates = Coordinates(
         gtid=_normalise_gtid(gtids.pop()) if gtids else None,
-        file=files.pop() if files else None,
-        position=int(positions.pop()) if positions else None,
+        binlog_file=files.pop() if files else None,
+        binlog_position=int(positions.pop()) if positions else None,
     )
     # MariaDB writes MASTER_LOG_FILE='' for a replica that never connected: no coordinates.
-    if coordinates.file == "":
-        coordinates = BinlogCoordinates(gtid=coordinates.gtid)
+    if coordinates.binlog_file == "":
+        coordinates = Coordinates(gtid=coordinates.gtid)
     return coordinates
 
 

@@ -1,8 +1,9 @@
-"""The record a completed clone leaves in the data dir (`mysqlsts-clone.json`).
+"""The record a completed clone leaves in the data dir (`mysqlsts-clone.json`): its name, its
+content and its JSON form. Reading and writing the file: `mysqlsts.adapters.datadir`.
 
 The sidecar reads it to configure replication: `gtid` (MariaDB: for `SET GLOBAL
 gtid_slave_pos`; MySQL: the GTID set already applied) and, for non-GTID set-ups,
-`binlog_file`/`binlog_position` — both relative to the primary, whichever pod donated.
+`binlog_file`/`binlog_position`, both relative to the primary, whichever pod donated.
 `donor_binlog` keeps the donor's own binlog position for diagnosis.
 """
 
@@ -12,46 +13,58 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from mysqlsts.core.backupinfo import BinlogCoordinates
+from mysqlsts.core.backupinfo import BackupCoordinates
+from mysqlsts.core.coordinates import Coordinates
+from mysqlsts.errors import CloneError
 
+CLONE_RECORD = "mysqlsts-clone.json"
 RECORD_VERSION = 1
 
 
 @dataclass(frozen=True)
-class DonorRef:
+class DonorAddress:
+    """A pod that serves (or served) a clone: its ordinal and where its donor listens."""
+
     ordinal: int
     host: str
     port: int
 
+    def __str__(self) -> str:
+        return f"{self.host}:{self.port}"
+
 
 @dataclass(frozen=True)
 class CloneRecord:
-    donor: DonorRef
+    donor: DonorAddress
     flavor: str
-    gtid: str | None
-    binlog_file: str | None
-    binlog_position: int | None
+    # Where the new replica starts, in the primary's binlog.
+    coordinates: Coordinates
     # "slave_info": the donor was a replica and these are its primary's coordinates;
     # "binlog_info": the donor's own binlog (the donor was the primary).
     coordinates_origin: str
-    donor_binlog: BinlogCoordinates | None
+    donor_binlog: Coordinates | None
     bytes: int
     duration_seconds: float
     completed_at: str  # ISO 8601, UTC
 
+    def summary(self) -> dict[str, Any]:
+        """The fields the sidecar's /status shows."""
+        return {
+            "donor": str(self.donor), "bytes": self.bytes, "seconds": self.duration_seconds,
+            **_flat(self.coordinates),
+        }
+
     def to_json(self) -> str:
+        own = self.donor_binlog
         body: dict[str, Any] = {
             "version": RECORD_VERSION,
             "donor": {"ordinal": self.donor.ordinal, "host": self.donor.host,
                       "port": self.donor.port},
             "flavor": self.flavor,
-            "gtid": self.gtid,
-            "binlog_file": self.binlog_file,
-            "binlog_position": self.binlog_position,
+            **_flat(self.coordinates),
             "coordinates_origin": self.coordinates_origin,
-            "donor_binlog": None if self.donor_binlog is None else {
-                "gtid": self.donor_binlog.gtid, "file": self.donor_binlog.file,
-                "position": self.donor_binlog.position,
+            "donor_binlog": None if own is None else {
+                "gtid": own.gtid, "file": own.binlog_file, "position": own.binlog_position,
             },
             "bytes": self.bytes,
             "duration_seconds": round(self.duration_seconds, 3),
@@ -67,23 +80,48 @@ class CloneRecord:
             donor = body["donor"]
             own = body.get("donor_binlog")
             return cls(
-                donor=DonorRef(_int(donor["ordinal"]), _str(donor["host"]),
-                               _int(donor["port"])),
+                donor=DonorAddress(_int(donor["ordinal"]), _str(donor["host"]),
+                                   _int(donor["port"])),
                 flavor=_str(body["flavor"]),
-                gtid=_opt_str(body.get("gtid")),
-                binlog_file=_opt_str(body.get("binlog_file")),
-                binlog_position=_opt_int(body.get("binlog_position")),
+                coordinates=_coordinates(body.get("gtid"), body.get("binlog_file"),
+                                         body.get("binlog_position")),
                 coordinates_origin=_str(body["coordinates_origin"]),
-                donor_binlog=None if own is None else BinlogCoordinates(
-                    gtid=_opt_str(own.get("gtid")), file=_opt_str(own.get("file")),
-                    position=_opt_int(own.get("position")),
-                ),
+                donor_binlog=None if own is None else _coordinates(
+                    own.get("gtid"), own.get("file"), own.get("position")),
                 bytes=_int(body["bytes"]),
                 duration_seconds=float(body["duration_seconds"]),
                 completed_at=_str(body["completed_at"]),
             )
         except (KeyError, TypeError, AttributeError, json.JSONDecodeError) as exc:
             raise ValueError(f"not a clone record: {exc!r}") from exc
+
+
+def record_clone(
+    backup: BackupCoordinates, donor: DonorAddress, flavor: str, received_bytes: int,
+    duration_seconds: float, completed_at: str,
+) -> CloneRecord:
+    """The record of a clone whose backup carried `backup`; CloneError when it carries no
+    position a replica could start from."""
+    position = backup.for_replication
+    if position is None or position.empty:
+        raise CloneError(
+            f"the backup from {donor} carries no replication coordinates "
+            "(is the binary log enabled on the donor?)"
+        )
+    return CloneRecord(
+        donor=donor, flavor=flavor, coordinates=position, coordinates_origin=backup.origin,
+        donor_binlog=backup.donor_binlog, bytes=received_bytes,
+        duration_seconds=duration_seconds, completed_at=completed_at,
+    )
+
+
+def _flat(coordinates: Coordinates) -> dict[str, Any]:
+    return {"gtid": coordinates.gtid, "binlog_file": coordinates.binlog_file,
+            "binlog_position": coordinates.binlog_position}
+
+
+def _coordinates(gtid: Any, binlog_file: Any, binlog_position: Any) -> Coordinates:
+    return Coordinates(_opt_str(gtid), _opt_str(binlog_file), _opt_int(binlog_position))
 
 
 def _str(value: Any) -> str:

@@ -10,9 +10,10 @@ from __future__ import annotations
 import enum
 from collections.abc import Collection
 
+from mysqlsts.errors import ConfigError
+
 IN_PROGRESS = ".mysqlsts-in-progress"
 STAGING = ".mysqlsts-staging"
-CLONE_RECORD = "mysqlsts-clone.json"
 # How many clones into this volume failed after the donor was authenticated. Kept across the
 # wipe of an interrupted clone (the sidecar exports it once a clone succeeds).
 CLONE_FAILURES = ".mysqlsts-clone-failures"
@@ -42,6 +43,29 @@ def classify(entries: Collection[str]) -> DataDirState:
     if set(entries) - FOREIGN_HARMLESS - OWN_TEMP_FILES - {STAGING, CLONE_FAILURES}:
         return DataDirState.UNKNOWN
     return DataDirState.EMPTY
+
+
+class Fill(enum.StrEnum):
+    """What a writer that fills data dirs (a clone, a bootstrap) does with one."""
+
+    SKIP = "skip"  # it already holds a server's data
+    FILL = "fill"
+    REDO = "redo"  # our own interrupted fill: wipe it, then fill
+
+
+def plan_fill(state: DataDirState, verb: str) -> Fill:
+    """The one switch on a data dir's state; ConfigError for someone else's files, which are
+    never ours to delete. `verb` names the writer in that error ("clone", "initialise")."""
+    if state is DataDirState.INITIALIZED:
+        return Fill.SKIP
+    if state is DataDirState.INCOMPLETE:
+        return Fill.REDO
+    if state is DataDirState.UNKNOWN:
+        raise ConfigError(
+            "data dir holds files that are neither a server's data nor our own interrupted "
+            f"work; refusing to {verb} over them"
+        )
+    return Fill.FILL
 
 
 def parse_failure_count(text: str) -> int:

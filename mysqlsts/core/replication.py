@@ -11,6 +11,7 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
+from mysqlsts.core.coordinates import Coordinates
 from mysqlsts.core.status import ReplicaStatus
 from mysqlsts.core.version import ServerVersion
 
@@ -36,15 +37,6 @@ class Source:
 
     def __str__(self) -> str:
         return f"{self.host}:{self.port}"
-
-
-@dataclass(frozen=True)
-class Coordinates:
-    """Where a cloned data dir stands in the primary's history (from the clone record)."""
-
-    gtid: str | None = None
-    binlog_file: str | None = None
-    binlog_position: int | None = None
 
 
 def _uses_replica_keywords(version: ServerVersion) -> bool:

@@ -11,6 +11,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from mysqlsts.adapters import tools
 from mysqlsts.adapters.fs import atomic_write
 
 
@@ -59,10 +60,7 @@ def last_line(path: Path, since: int = 0, skip: tuple[str, ...] = ()) -> str | N
             tail = handle.read().decode(errors="replace")
     except OSError:
         return None
-    lines = [line.strip() for line in tail.splitlines() if line.strip()]
-    telling = [line for line in lines if not any(word in line for word in skip)]
-    chosen = telling or lines
-    return chosen[-1] if chosen else None
+    return tools.last_line(tail, skip)
 
 
 def probe_ready(host: str, port: int, timeout: float = 1.0) -> bool:

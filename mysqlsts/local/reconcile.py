@@ -8,6 +8,8 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from mysqlsts.core.backoff import backoff
+
 # CrashLoopBackOff: a pod that failed is re-created after 0, 1, 2, 4 … at most 30 s.
 BACKOFF_MAX_SECONDS = 30.0
 
@@ -43,9 +45,8 @@ class Decision:
 
 
 def backoff_seconds(consecutive_failures: int) -> float:
-    if consecutive_failures <= 1:
-        return 0.0
-    return min(2.0 ** (consecutive_failures - 2), BACKOFF_MAX_SECONDS)
+    # The first failure is retried at once, as a kubelet does.
+    return backoff(consecutive_failures - 1, 1.0, BACKOFF_MAX_SECONDS)
 
 
 def decide(

@@ -21,12 +21,13 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from mysqlsts.adapters.datadir import read_clone_failures
 from mysqlsts.adapters.db import connect
+from mysqlsts.core.backoff import backoff
 from mysqlsts.core.health import ReadinessInputs, Verdict, liveness, readiness, replication_lag
 from mysqlsts.core.replication import Source
 from mysqlsts.core.status import Observation
 from mysqlsts.errors import MysqlstsError, describe
 from mysqlsts.sidecar import setup
-from mysqlsts.sidecar.donor import Donor, DonorConfig, DonorStats, read_clone_summary
+from mysqlsts.sidecar.donor import Donor, DonorConfig, DonorStats, completed_clone
 from mysqlsts.sidecar.heartbeat import HeartbeatWriter
 from mysqlsts.sidecar.http import Endpoints, HttpServer
 from mysqlsts.sidecar.metrics import Metrics, MetricsView
@@ -70,7 +71,7 @@ class SidecarApp:
             observation=Observation(taken_at=now, up=False, error="not observed yet"),
         )
         self._heartbeat_written_at: float | None = None
-        self._clone, self._coordinates = read_clone_summary(settings.data_dir)
+        self._clone = completed_clone(settings.data_dir)
         self._clone_failures = read_clone_failures(settings.data_dir)
         self._donor_stats = DonorStats()
         self.metrics = Metrics(self.registry, self._metrics_view)
@@ -189,8 +190,7 @@ class SidecarApp:
                 failures, pause = 0, self.settings.poll_interval
             else:
                 failures += 1
-                pause = min(self.settings.max_backoff,
-                            self.settings.poll_interval * 2 ** min(failures - 1, 16))
+                pause = backoff(failures, self.settings.poll_interval, self.settings.max_backoff)
             self._stop.wait(max(0.0, pause - (self._clock() - started)))
 
     def cycle(self) -> LoopState:
@@ -241,7 +241,8 @@ class SidecarApp:
                     )
                 source = Source(s.primary.host, s.primary.port, s.accounts.replication_user,
                                 passwords[0], s.connect_retry)
-                plan = setup.plan_replica(version, observation, source, self._coordinates)
+                start = None if self._clone is None else self._clone.coordinates
+                plan = setup.plan_replica(version, observation, source, start)
                 return True, setup.set_up_replica(conn, plan)
             finally:
                 conn.close()
@@ -360,7 +361,7 @@ class SidecarApp:
             "gtid": dict(obs.gtid),
             "replication": None,
             "heartbeat": {"database": self.settings.heartbeat_database},
-            "clone": {"record": None if self._clone is None else vars(self._clone),
+            "clone": {"record": None if self._clone is None else self._clone.summary(),
                       "donor": {"port": self.clone_port, **self._donor_stats.as_dict()}},
         }
         if identity.is_primary:

@@ -8,33 +8,21 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mysqlsts.clone.record import read_clone_record
-from mysqlsts.core.replication import Coordinates
+from mysqlsts.adapters.datadir import read_clone_record
+from mysqlsts.core.clone_record import CloneRecord
 from mysqlsts.errors import CloneError
-from mysqlsts.sidecar.state import CloneSummary
 
 log = logging.getLogger(__name__)
 
 
-def read_clone_summary(data_dir: Path) -> tuple[CloneSummary | None, Coordinates | None]:
+def completed_clone(data_dir: Path) -> CloneRecord | None:
     """The completed clone's record, if this pod was cloned; a damaged record is reported and
     ignored (replication then starts from the server's own position, never a guessed one)."""
     try:
-        record = read_clone_record(data_dir)
+        return read_clone_record(data_dir)
     except CloneError as exc:
         log.warning("ignoring the clone record: %s", exc)
-        return None, None
-    if record is None:
-        return None, None
-    summary = CloneSummary(
-        donor=f"{record.donor.host}:{record.donor.port}",
-        bytes=record.bytes,
-        seconds=record.duration_seconds,
-        gtid=record.gtid,
-        binlog_file=record.binlog_file,
-        binlog_position=record.binlog_position,
-    )
-    return summary, Coordinates(record.gtid, record.binlog_file, record.binlog_position)
+        return None
 
 
 @dataclass

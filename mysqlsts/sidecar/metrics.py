@@ -15,8 +15,9 @@ from prometheus_client import CollectorRegistry, Counter
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from mysqlsts.core.clone_record import CloneRecord
 from mysqlsts.core.health import Verdict, replication_lag
-from mysqlsts.sidecar.state import CloneSummary, LoopState
+from mysqlsts.sidecar.state import LoopState
 
 STREAM_RESULTS = ("ok", "failed", "refused")
 
@@ -31,7 +32,7 @@ class MetricsView:
     server_id: int  # from the pod's identity, until the server tells its own
     flavor: str  # configured, until the server tells its own
     heartbeat_written_at: float | None
-    clone: CloneSummary | None
+    clone: CloneRecord | None
     clone_failures: int
 
 
@@ -110,7 +111,8 @@ def _clone(view: MetricsView) -> Iterator[Metric]:
                               value=view.clone.bytes if view.clone is not None else 0)
     if view.clone is not None:
         yield _gauge("mysqlsts_clone_duration_seconds",
-                     "Duration of the last completed clone into this pod.", view.clone.seconds)
+                     "Duration of the last completed clone into this pod.",
+                     view.clone.duration_seconds)
     yield CounterMetricFamily("mysqlsts_clone_failures",
                               "Clones into this pod that failed and were rolled back.",
                               value=view.clone_failures)

@@ -12,7 +12,8 @@ from typing import Any
 import pymysql
 
 from mysqlsts.core.accounts import backup_account, replication_account
-from mysqlsts.core.replication import Action, Coordinates, Plan, Source, Statement, plan_replication
+from mysqlsts.core.coordinates import Coordinates
+from mysqlsts.core.replication import Action, Plan, Source, Statement, plan_replication
 from mysqlsts.core.status import Observation
 from mysqlsts.core.version import ServerVersion
 from mysqlsts.settings import Accounts

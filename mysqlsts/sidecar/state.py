@@ -8,18 +8,6 @@ from mysqlsts.core.status import Observation
 
 
 @dataclass(frozen=True)
-class CloneSummary:
-    """What the clone into this pod recorded (absent on a pod that never cloned)."""
-
-    donor: str
-    bytes: int
-    seconds: float
-    gtid: str | None
-    binlog_file: str | None
-    binlog_position: int | None
-
-
-@dataclass(frozen=True)
 class LoopState:
     """What the control loop knows after its latest cycle."""
 

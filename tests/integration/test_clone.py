@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from mysqlsts.adapters.datadir import read_clone_failures, state_of
+from mysqlsts.adapters.datadir import read_clone_failures, read_clone_record, state_of
 from mysqlsts.clone.donor import BackupSource, DonorServer
-from mysqlsts.clone.record import read_clone_record
-from mysqlsts.core.datadir import CLONE_RECORD, DataDirState
+from mysqlsts.core.clone_record import CLONE_RECORD
+from mysqlsts.core.datadir import DataDirState
 
 if TYPE_CHECKING:
     from conftest import MakeServer, Server
@@ -157,7 +157,7 @@ def test_clone_from_the_primary_copies_rows_and_records_its_gtid(
 
     record = read_clone_record(data_dir)
     assert record is not None
-    assert record.gtid == gtid_at_backup
+    assert record.coordinates.gtid == gtid_at_backup
     assert record.coordinates_origin == "binlog_info"
     assert record.donor.port == donor.port and record.donor.ordinal == 0
     assert record.bytes > 200_000_000
@@ -189,9 +189,9 @@ def test_clone_from_a_replica_records_the_primarys_coordinates(
     code, err = run_clone(first, 1, donors(primary).port, secrets_dir)
     assert code == 0, err
     record1 = read_clone_record(first)
-    assert record1 is not None and record1.gtid is not None
+    assert record1 is not None and record1.coordinates.gtid is not None
     replica = mariadb("mysql-1", server_id=101, data_dir=first)
-    start_replication(replica, primary, record1.gtid)
+    start_replication(replica, primary, record1.coordinates.gtid)
     primary.fill("app.after_first", 300)
     wait_caught_up(replica, primary)
 
@@ -201,13 +201,13 @@ def test_clone_from_a_replica_records_the_primarys_coordinates(
     record2 = read_clone_record(second)
     assert record2 is not None
     assert record2.coordinates_origin == "slave_info"
-    assert record2.gtid == primary.value("SELECT @@gtid_binlog_pos")
+    assert record2.coordinates.gtid == primary.value("SELECT @@gtid_binlog_pos")
     assert record2.donor_binlog is not None
     assert record2.donor_binlog.gtid == replica.value("SELECT @@gtid_binlog_pos")
 
     # The recorded GTID is where the new replica continues from the primary, losing nothing.
     third = mariadb("mysql-2", server_id=102, data_dir=second)
-    start_replication(third, primary, record2.gtid)
+    start_replication(third, primary, record2.coordinates.gtid)
     primary.fill("app.after_second", 300)
     wait_caught_up(third, primary)
     for table in ("app.notes", "app.after_first", "app.after_second", "bench.big"):

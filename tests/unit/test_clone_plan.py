@@ -1,17 +1,9 @@
-import itertools
-
 import pytest
 
-from mysqlsts.clone.plan import (
-    Action,
-    Candidate,
-    backoff,
-    decide,
-    srv_candidates,
-    srv_ordinal,
-)
+from mysqlsts.clone.plan import decide, srv_candidates, srv_ordinal
 from mysqlsts.clone.receiver import DonorUnavailable, find_donor
-from mysqlsts.core.datadir import DataDirState
+from mysqlsts.core.clone_record import DonorAddress as Candidate
+from mysqlsts.core.datadir import DataDirState, Fill
 from mysqlsts.core.peers import SrvTarget
 from mysqlsts.errors import CloneError, ConfigError
 
@@ -19,11 +11,11 @@ from mysqlsts.errors import CloneError, ConfigError
 @pytest.mark.parametrize(
     ("ordinal", "state", "action"),
     [
-        (0, DataDirState.EMPTY, Action.SKIP_PRIMARY),
-        (0, DataDirState.UNKNOWN, Action.SKIP_PRIMARY),
-        (1, DataDirState.INITIALIZED, Action.SKIP_INITIALIZED),
-        (1, DataDirState.EMPTY, Action.CLONE),
-        (3, DataDirState.INCOMPLETE, Action.WIPE_AND_CLONE),
+        (0, DataDirState.EMPTY, None),
+        (0, DataDirState.UNKNOWN, None),  # the primary is never cloned, whatever it holds
+        (1, DataDirState.INITIALIZED, Fill.SKIP),
+        (1, DataDirState.EMPTY, Fill.FILL),
+        (3, DataDirState.INCOMPLETE, Fill.REDO),
     ],
 )
 def test_decide(ordinal, state, action):
@@ -31,7 +23,7 @@ def test_decide(ordinal, state, action):
 
 
 def test_unknown_files_are_never_cloned_over():
-    with pytest.raises(ConfigError, match="refusing"):
+    with pytest.raises(ConfigError, match="refusing to clone over them"):
         decide(2, DataDirState.UNKNOWN)
 
 
@@ -58,15 +50,11 @@ def test_srv_candidates_lower_ordinals_nearest_first_at_clone_port():
         SrvTarget("mysql-1.mysql.ns.svc.cluster.local.", 3306),  # duplicate
         SrvTarget("web-0.web.ns.svc.cluster.local.", 80),  # another StatefulSet
     ]
-    found = srv_candidates(targets, "mysql", 3, {0: 3307, 1: 3307, 2: 3307}, exclude=[2])
+    found = srv_candidates(targets, "mysql", 3, {0: 3307, 1: 3307, 2: 3307})
     assert found == [
         Candidate(1, "mysql-1.mysql.ns.svc.cluster.local", 3307),
         Candidate(0, "mysql-0.mysql.ns.svc.cluster.local", 3307),
     ]
-
-
-def test_backoff_grows_and_is_capped():
-    assert list(itertools.islice(backoff(1, 2, 10), 6)) == [1, 2, 4, 8, 10, 10]
 
 
 class Clock:

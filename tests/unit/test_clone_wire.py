@@ -2,6 +2,8 @@
 with shell commands standing in for the backup tool and the stream extractor."""
 
 import socket
+import stat
+import tempfile
 import threading
 import time
 
@@ -9,10 +11,10 @@ import pytest
 from ports import PortPool
 
 from mysqlsts.clone.donor import DonorServer
-from mysqlsts.clone.plan import Candidate
 from mysqlsts.clone.receiver import DonorUnavailable, Timeouts, open_session
 from mysqlsts.clone.tools import BackupTool
-from mysqlsts.errors import CloneError
+from mysqlsts.core.clone_record import DonorAddress as Candidate
+from mysqlsts.errors import CloneError, MysqlstsError
 
 TOKEN = "clone-token-for-tests"
 FAST = Timeouts(connect=2, handshake=5, idle=5, progress_interval=0.2)
@@ -151,3 +153,63 @@ def test_a_port_probe_is_not_counted(donors):
         sock.sendall(b"GET / HTTP/1.0\r\n\r\n")
         sock.recv(100)
     assert donor.wait_results(1, timeout=3) == ["refused"]  # the HTTP client, not the probe
+
+
+def test_the_work_dir_is_fixed_private_and_emptied_at_start(monkeypatch, tmp_path):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    port = free_port()
+    # What a SIGKILLed donor on this port left behind: a credentials file.
+    left = tmp_path / f"mysqlsts-donor-{port}"
+    left.mkdir(mode=0o755)
+    (left / "backup.cnf").write_text("[client]\npassword=secret\n")
+    server = DonorServer("127.0.0.1", port, TOKEN, lambda workdir: ["true"])
+    try:
+        assert server.work_dir == left
+        assert list(left.iterdir()) == []
+        assert stat.S_IMODE(left.stat().st_mode) == 0o700
+    finally:
+        server.shutdown()
+
+
+def test_a_link_at_the_work_dir_is_refused(monkeypatch, tmp_path):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    port = free_port()
+    target = tmp_path / "elsewhere"
+    target.mkdir()
+    (target / "keep").write_text("x")
+    (tmp_path / f"mysqlsts-donor-{port}").symlink_to(target)
+    with pytest.raises(MysqlstsError, match="not a directory of ours"):
+        DonorServer("127.0.0.1", port, TOKEN, lambda workdir: ["true"])
+    assert (target / "keep").exists()
+    # The refused donor released its port.
+    (tmp_path / f"mysqlsts-donor-{port}").unlink()
+    DonorServer("127.0.0.1", port, TOKEN, lambda workdir: ["true"]).shutdown()
+
+
+def test_the_credentials_live_in_the_work_dir_only_while_streaming(
+        monkeypatch, tmp_path, extractor):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    seen = []
+
+    def factory(workdir):
+        (workdir / "backup.cnf").write_text("[client]\n")
+        seen.append(sorted(p.name for p in workdir.iterdir()))
+        return ["sh", "-c", "echo data"]
+
+    server = DonorServer("127.0.0.1", free_port(), TOKEN, factory)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        session = open_session(Candidate(0, "127.0.0.1", server.address[1]), TOKEN, FAST)
+        (tmp_path / "s").mkdir()
+        session.receive_into(tmp_path / "s", extractor, 1, FAST)
+        session.close()
+        deadline = time.monotonic() + 5
+        while list(server.work_dir.iterdir()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert seen == [["backup.cnf"]]
+        assert list(server.work_dir.iterdir()) == []
+    finally:
+        server.shutdown()
+        thread.join(10)

@@ -1,7 +1,15 @@
 import pytest
 
 from mysqlsts.adapters.datadir import fill_data_dir, state_of, wipe_incomplete
-from mysqlsts.core.datadir import IN_PROGRESS, DataDirState, classify, move_order
+from mysqlsts.core.datadir import (
+    IN_PROGRESS,
+    DataDirState,
+    Fill,
+    classify,
+    move_order,
+    plan_fill,
+)
+from mysqlsts.errors import ConfigError
 
 
 @pytest.mark.parametrize(
@@ -26,15 +34,27 @@ def test_system_schema_moves_last():
     ]
 
 
-def test_fill_moves_staged_files_and_writes_record(tmp_path):
+@pytest.mark.parametrize(("state", "fill"), [
+    (DataDirState.EMPTY, Fill.FILL), (DataDirState.INCOMPLETE, Fill.REDO),
+    (DataDirState.INITIALIZED, Fill.SKIP)])
+def test_plan_fill(state, fill):
+    assert plan_fill(state, "clone") is fill
+
+
+def test_someone_elses_files_are_never_filled_over():
+    with pytest.raises(ConfigError, match="refusing to initialise over them"):
+        plan_fill(DataDirState.UNKNOWN, "initialise")
+
+
+def test_fill_moves_staged_files(tmp_path):
     data = tmp_path / "data"
 
     def populate(staging):
         (staging / "mysql").mkdir()
         (staging / "ibdata1").write_bytes(b"x")
 
-    fill_data_dir(data, populate, ("record.json", b"{}"))
-    assert sorted(p.name for p in data.iterdir()) == ["ibdata1", "mysql", "record.json"]
+    fill_data_dir(data, populate)
+    assert sorted(p.name for p in data.iterdir()) == ["ibdata1", "mysql"]
     assert state_of(data) is DataDirState.INITIALIZED
 
 

@@ -10,10 +10,12 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from test_status import MARIADB_ROW
 
+from mysqlsts.core.clone_record import CloneRecord, DonorAddress
+from mysqlsts.core.coordinates import Coordinates
 from mysqlsts.core.health import Verdict
 from mysqlsts.core.status import Observation, parse_replica_status
 from mysqlsts.sidecar.metrics import Metrics, MetricsView
-from mysqlsts.sidecar.state import CloneSummary, LoopState
+from mysqlsts.sidecar.state import LoopState
 
 NOW = 1_700_000_000.0
 DOC = Path(__file__).resolve().parents[2] / "docs" / "metrics.md"
@@ -23,8 +25,11 @@ REPLICA_OBS = Observation(
     server_id=101, read_only=True, replica=parse_replica_status(MARIADB_ROW),
     heartbeat_ts=NOW - 2.5,
 )
-CLONE = CloneSummary(donor="mysql-0.mysql:3307", bytes=123456789, seconds=42.5,
-                     gtid="0-100-9", binlog_file="mysql-bin.000001", binlog_position=4)
+CLONE = CloneRecord(
+    donor=DonorAddress(0, "mysql-0.mysql", 3307), flavor="mariadb",
+    coordinates=Coordinates("0-100-9", "mysql-bin.000001", 4), coordinates_origin="binlog_info",
+    donor_binlog=None, bytes=123456789, duration_seconds=42.5, completed_at="2024-05-01T10:00Z",
+)
 REPLICA_VIEW = MetricsView(
     now=NOW, state=LoopState(started_at=NOW - 60, loop_tick_at=NOW, observation=REPLICA_OBS,
                              last_answer_at=NOW, setup_done=True, setup_message="ok"),

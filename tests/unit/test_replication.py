@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from test_status import MARIADB_ROW, MYSQL84_ROW
 
+from mysqlsts.core.coordinates import Coordinates
 from mysqlsts.core.replication import (
     Action,
-    Coordinates,
     Source,
     configure_statements,
     plan_replication,
