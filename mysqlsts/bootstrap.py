@@ -18,6 +18,9 @@ from mysqlsts.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
+# The server's closing words after an error, which say nothing of its cause.
+_UNTELLING = ("[ERROR] Aborting",)
+
 
 def root_account_sql(password: str) -> bytes:
     """SQL for `mariadbd --bootstrap`: a root that logs in with the password, from anywhere."""
@@ -44,6 +47,7 @@ def _initialise(staging: Path, root_password: str) -> None:
         [program("mariadb-install-db"), "--no-defaults", f"--datadir={staging}", *_user_args(),
          "--auth-root-authentication-method=normal", "--skip-test-db"],
         "mariadb-install-db",
+        skip=_UNTELLING,
     )
     # The password travels on stdin, never on a command line.
     run_tool(
@@ -52,6 +56,7 @@ def _initialise(staging: Path, root_password: str) -> None:
          *_user_args()],
         "setting the root password",
         stdin=root_account_sql(root_password),
+        skip=_UNTELLING,
     )
 
 

@@ -7,6 +7,9 @@ blocks), exactly as unacknowledged segments would. `heal()` lets them flow again
 order, as TCP retransmission would after a partition ends. Neither end ever sees a FIN or RST
 from the proxy because of a fault; a replica's I/O thread sees only silence.
 
+`rewrite(direction, data)`, if given, may alter the bytes of each direction ("up": client →
+target, "down") before they are passed on: a man in the middle, for tampering tests.
+
 Thread-based and bounded: one acceptor thread plus two pump threads per connection, at most
 `max_connections` connections (extra ones are closed at once), and `close()` stops them all.
 """
@@ -18,6 +21,7 @@ import enum
 import select
 import socket
 import threading
+from collections.abc import Callable
 from types import TracebackType
 
 _CHUNK = 65536
@@ -64,6 +68,8 @@ class _Link:
                     with contextlib.suppress(OSError):
                         dest.shutdown(socket.SHUT_WR)
                     return
+                if self.proxy.rewrite is not None:
+                    data = self.proxy.rewrite(direction, data)
                 dest.sendall(data)
                 self.proxy.count(direction, len(data))
         except (OSError, ValueError):
@@ -98,11 +104,13 @@ class FaultProxy:
         target_host: str = "127.0.0.1",
         max_connections: int = 16,
         connect_timeout: float = 2.0,
+        rewrite: Callable[[str, bytes], bytes] | None = None,
     ) -> None:
         self.listen = (listen_host, listen_port)
         self.target = (target_host, target_port)
         self.max_connections = max_connections
         self.connect_timeout = connect_timeout
+        self.rewrite = rewrite
         self.flowing = threading.Event()
         self.flowing.set()
         self.closing = False

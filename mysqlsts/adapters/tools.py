@@ -6,16 +6,19 @@ A tool that fails says why in its last words on stderr; that line is what mysqls
 
 from __future__ import annotations
 
+import ctypes
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import IO
 
 from mysqlsts.errors import MysqlstsError
 
 _SBIN = os.pathsep.join(("/usr/sbin", "/usr/local/sbin"))
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def program(name: str) -> str:
@@ -33,16 +36,17 @@ def last_line(text: str, skip: tuple[str, ...] = ()) -> str | None:
     return chosen[-1] if chosen else None
 
 
-def failure(what: str, exit_code: int, stderr: IO[bytes]) -> str:
-    """`<what> failed with exit code N: <its last line on stderr>`, from a captured stderr."""
+def failure(what: str, exit_code: int, stderr: IO[bytes], skip: tuple[str, ...] = ()) -> str:
+    """`<what> failed with exit code N: <its last telling line on stderr>`, from a captured
+    stderr (see `last_line` for `skip`)."""
     stderr.seek(0)
-    said = last_line(stderr.read().decode(errors="replace")) or "no output"
+    said = last_line(stderr.read().decode(errors="replace"), skip) or "no output"
     return f"{what} failed with exit code {exit_code}: {said}"
 
 
 def run_tool(
     argv: Sequence[str], what: str, *, stdin: bytes | None = None,
-    error: type[MysqlstsError] = MysqlstsError,
+    error: type[MysqlstsError] = MysqlstsError, skip: tuple[str, ...] = (),
 ) -> None:
     """Run a tool to completion; `error` with its last stderr line when it fails. Its stderr
     goes to a temporary file, so a chatty tool costs no memory."""
@@ -52,4 +56,23 @@ def run_tool(
             stdout=subprocess.DEVNULL, stderr=stderr, check=False,
         ).returncode
         if code != 0:
-            raise error(failure(what, code, stderr))
+            raise error(failure(what, code, stderr, skip))
+
+
+def die_with_this_process() -> Callable[[], None]:
+    """A `preexec_fn` that has the kernel SIGKILL the child when this process dies, even by
+    SIGKILL, so that no backup tool streams on as an orphan (Linux's PR_SET_PDEATHSIG).
+
+    The signal comes when the thread that started the child ends, so start children from a
+    thread that outlives them. The child runs only the libc call, already looked up here,
+    between fork and exec.
+    """
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    parent = os.getpid()
+
+    def in_child() -> None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent:  # we died before the prctl: nobody would signal it
+            os._exit(1)
+
+    return in_child

@@ -12,7 +12,14 @@ Embed it from a thread:
 `on_stream_done(result, bytes, seconds)` is called once per authenticated-or-refused connection,
 from that connection's thread, with result "ok" (stream and trailer sent, backup tool exit 0),
 "failed" (the backup tool failed, or the stream broke off) or "refused" (bad token, protocol
-error, or busy). A TCP connection that closes before saying anything (a port probe) is not counted.
+error, too slow a handshake, or busy). A TCP connection that closes before saying anything (a
+port probe) is not counted.
+
+What a client that has not authenticated may cost: at most `max_handshakes` such connections
+at once (a new one closes the oldest, so a real receiver, whose handshake takes milliseconds,
+always gets in), each for at most `handshake_timeout` seconds from accept in total however it
+dribbles its bytes, with frames of at most HANDSHAKE_FRAME_MAX bytes. Only an authenticated
+receiver ever takes the one streaming slot.
 """
 
 from __future__ import annotations
@@ -31,26 +38,30 @@ import subprocess
 import tempfile
 import threading
 import time
-import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from mysqlsts.adapters.fs import read_secret
-from mysqlsts.clone.pipes import CHUNK, Progress, widen_pipe
+from mysqlsts.adapters.tools import die_with_this_process
+from mysqlsts.clone.pipes import Progress, widen_pipe
 from mysqlsts.clone.tools import backup_argv, credentials_cnf, tool_for
 from mysqlsts.clone.wire import PeerClosed, Wire
 from mysqlsts.core.clone_protocol import (
+    CHUNK,
     NONCE_BYTES,
     PROTOCOL_VERSION,
     ErrorCode,
     FrameType,
     ProtocolError,
+    Sealer,
     Trailer,
     donor_proof,
     hex_field,
+    json_payload,
     proof_matches,
     receiver_proof,
+    stream_key,
 )
 from mysqlsts.errors import MysqlstsError
 
@@ -103,7 +114,7 @@ class DonorServer:
         handshake_timeout: float = 10.0,
         keepalive_interval: float = 5.0,
         progress_interval: float = 5.0,
-        max_connections: int = 8,
+        max_handshakes: int = 8,
     ) -> None:
         self._token = token if callable(token) else (lambda: token)
         self._factory = backup_command_factory
@@ -112,7 +123,11 @@ class DonorServer:
         self._handshake_timeout = handshake_timeout
         self._keepalive = keepalive_interval
         self._progress = progress_interval
-        self._slots = threading.BoundedSemaphore(max_connections)
+        self._max_handshakes = max_handshakes
+        # Connection threads at most: the handshakes, the stream, refusals and closing evictees.
+        self._max_threads = 2 * max_handshakes + 2
+        # Unauthenticated connections, oldest first.
+        self._handshakes: dict[socket.socket, None] = {}
         self._stream_lock = threading.Lock()
         self._stopping = threading.Event()
         self._threads: set[threading.Thread] = set()
@@ -146,16 +161,30 @@ class DonorServer:
                 if self._stopping.is_set():
                     break
                 raise
-            if not self._slots.acquire(blocking=False):
-                log.warning("clone donor at its connection limit; dropped peer=%s", peer[0])
+            self._admit(conn, f"{peer[0]}:{peer[1]}")
+
+    def _admit(self, conn: socket.socket, peer: str) -> None:
+        accepted_at = time.monotonic()
+        evicted: socket.socket | None = None
+        with self._guard:
+            if len(self._threads) >= self._max_threads:
+                log.warning("clone donor at its connection limit; dropped peer=%s", peer)
                 conn.close()
-                continue
-            thread = threading.Thread(target=self._serve, args=(conn, f"{peer[0]}:{peer[1]}"),
-                                      name=f"clone-donor-{peer[0]}", daemon=True)
-            with self._guard:
-                self._threads.add(thread)
-                self._conns.add(conn)
-            thread.start()
+                return
+            if len(self._handshakes) >= self._max_handshakes:
+                evicted = next(iter(self._handshakes))
+                del self._handshakes[evicted]
+            thread = threading.Thread(target=self._serve, args=(conn, peer, accepted_at),
+                                      name=f"clone-donor-{peer}", daemon=True)
+            self._handshakes[conn] = None
+            self._threads.add(thread)
+            self._conns.add(conn)
+        if evicted is not None:
+            log.warning("clone donor has %d unauthenticated connections; closed the oldest "
+                        "peer=%s", self._max_handshakes, _peer_of(evicted))
+            with contextlib.suppress(OSError):
+                evicted.shutdown(socket.SHUT_RDWR)
+        thread.start()
 
     def shutdown(self, timeout: float = 15.0) -> None:
         """Stop accepting, end running streams (their receivers see an error), join threads."""
@@ -174,11 +203,10 @@ class DonorServer:
 
     # -- one connection ------------------------------------------------------------------
 
-    def _serve(self, conn: socket.socket, peer: str) -> None:
-        started = time.monotonic()
+    def _serve(self, conn: socket.socket, peer: str, started: float) -> None:
         wire = Wire(conn)
         try:
-            outcome = self._handshake_and_stream(wire, peer)
+            outcome = self._handshake_and_stream(wire, peer, started)
             if outcome is not None:
                 self._done(outcome[0], outcome[1], time.monotonic() - started)
         except Exception:  # the edge of a connection thread: never take the donor down
@@ -188,15 +216,16 @@ class DonorServer:
             wire.close()
             with self._guard:
                 self._conns.discard(conn)
+                self._handshakes.pop(conn, None)
                 self._threads.discard(threading.current_thread())
-            self._slots.release()
 
     def _refuse(self, wire: Wire, code: str, message: str) -> None:
         with contextlib.suppress(OSError):
             wire.send_json(FrameType.ERROR, {"code": code, "message": message})
 
-    def _handshake_and_stream(self, wire: Wire, peer: str) -> tuple[str, int] | None:
-        wire.set_timeout(self._handshake_timeout)
+    def _handshake_and_stream(self, wire: Wire, peer: str,
+                              started: float) -> tuple[str, int] | None:
+        wire.set_deadline(self._handshake_timeout - (time.monotonic() - started))
         try:
             _, hello = wire.read_json(FrameType.HELLO)
         except PeerClosed:
@@ -228,18 +257,19 @@ class DonorServer:
             log.warning("clone donor refused a client without the clone token peer=%s", peer)
             self._refuse(wire, ErrorCode.REFUSED, "the client did not prove the clone token")
             return "refused", 0
+        with self._guard:
+            self._handshakes.pop(wire.sock, None)
         if not self._stream_lock.acquire(blocking=False):
             log.info("clone donor is busy with another stream; refused peer=%s", peer)
             self._refuse(wire, ErrorCode.BUSY, "another clone stream is running")
             return "refused", 0
         try:
-            return self._stream(wire, peer, token, receiver_nonce, donor_nonce)
+            return self._stream(wire, peer, Sealer(stream_key(token, receiver_nonce,
+                                                              donor_nonce)))
         finally:
             self._stream_lock.release()
 
-    def _stream(
-        self, wire: Wire, peer: str, token: str, receiver_nonce: bytes, donor_nonce: bytes
-    ) -> tuple[str, int]:
+    def _stream(self, wire: Wire, peer: str, sealer: Sealer) -> tuple[str, int]:
         workdir = self.work_dir
         _empty_private_dir(workdir)
         total = 0
@@ -248,9 +278,12 @@ class DonorServer:
         try:
             try:
                 argv = list(self._factory(workdir))
+                # Its own process group, for stopping it whole; and it dies with us, even when
+                # we are SIGKILLed, instead of streaming on as an orphan.
                 proc = subprocess.Popen(
                     argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                    stderr=subprocess.PIPE, start_new_session=True,
+                    stderr=subprocess.PIPE, process_group=0,
+                    preexec_fn=die_with_this_process(),
                 )
             except Exception as exc:
                 log.error("clone donor could not start its backup peer=%s reason=%s", peer, exc)
@@ -259,19 +292,18 @@ class DonorServer:
             with self._guard:
                 self._procs.add(proc)
             log.info("clone donor streaming a backup peer=%s tool=%s", peer, argv[0])
-            wire.send_json(FrameType.START, {"tool": Path(argv[0]).name})
             wire.set_timeout(self._idle_timeout)
+            wire.send_sealed(sealer, FrameType.START, json_payload({"tool": Path(argv[0]).name}))
             stderr_tail: collections.deque[str] = collections.deque(maxlen=40)
             drain = threading.Thread(target=_drain, args=(proc, stderr_tail), daemon=True)
             drain.start()
-            total, crc = self._pump(proc, wire, peer)
+            total = self._pump(proc, wire, peer, sealer)
             exit_code = proc.wait()
             drain.join(timeout=10)
             if self._stopping.is_set():
                 raise OSError("the donor is shutting down")
             tail = _failure_tail(stderr_tail) if exit_code != 0 else ""
-            wire.send_raw(Trailer(exit_code, total, crc, tail).encode(
-                token, receiver_nonce, donor_nonce))
+            wire.send_sealed(sealer, FrameType.TRAILER, Trailer(exit_code, total, tail).payload())
             if exit_code != 0:
                 log.error("clone donor's backup failed peer=%s exit_code=%d bytes=%d reason=%s",
                           peer, exit_code, total, tail)
@@ -294,27 +326,27 @@ class DonorServer:
                     self._procs.discard(proc)
             _empty_private_dir(workdir)
 
-    def _pump(self, proc: subprocess.Popen[bytes], wire: Wire, peer: str) -> tuple[int, int]:
+    def _pump(self, proc: subprocess.Popen[bytes], wire: Wire, peer: str,
+              sealer: Sealer) -> int:
         assert proc.stdout is not None
         fd = proc.stdout.fileno()
         widen_pipe(fd)
         progress = Progress("clone donor streaming", peer, self._progress)
-        total, crc = 0, 0
+        total = 0
         while True:
             ready, _, _ = select.select([fd], [], [], self._keepalive)
             if self._stopping.is_set():
                 raise OSError("the donor is shutting down")
             if not ready:
                 # The tool is silent (e.g. waiting for backup locks): tell the receiver we live.
-                wire.send_keepalive()
+                wire.send_sealed(sealer, FrameType.KEEPALIVE, b"")
                 progress.maybe_log(total)
                 continue
             chunk = os.read(fd, CHUNK)
             if not chunk:
-                return total, crc
-            crc = zlib.crc32(chunk, crc)
+                return total
             total += len(chunk)
-            wire.send_data(chunk)
+            wire.send_sealed(sealer, FrameType.DATA, chunk)
             progress.maybe_log(total)
 
 
@@ -333,6 +365,14 @@ def _failure_tail(lines: collections.deque[str]) -> str:
     wanted = [line for line in lines if "error" in line.lower() or "fail" in line.lower()]
     text = " | ".join((wanted or list(lines))[-5:])
     return text[-2000:]
+
+
+def _peer_of(conn: socket.socket) -> str:
+    try:
+        host, port = conn.getpeername()[:2]
+    except OSError:
+        return "gone"
+    return f"{host}:{port}"
 
 
 def _empty_private_dir(path: Path) -> None:

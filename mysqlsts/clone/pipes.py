@@ -7,9 +7,10 @@ import fcntl
 import logging
 import time
 
+from mysqlsts.core.clone_protocol import CHUNK
+
 log = logging.getLogger(__name__)
 
-CHUNK = 1024 * 1024
 F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 
 

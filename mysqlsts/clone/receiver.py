@@ -15,7 +15,6 @@ import socket
 import subprocess
 import tempfile
 import time
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,17 +32,21 @@ from mysqlsts.core.backupinfo import (
     coordinates_from_files,
 )
 from mysqlsts.core.clone_protocol import (
+    CHUNK,
+    HANDSHAKE_FRAME_MAX,
     NONCE_BYTES,
     PROTOCOL_VERSION,
     ErrorCode,
     FrameType,
+    Opener,
     ProtocolError,
-    StreamCheck,
     Trailer,
+    decode_json,
     donor_proof,
     hex_field,
     proof_matches,
     receiver_proof,
+    stream_key,
 )
 from mysqlsts.core.clone_record import DonorAddress
 from mysqlsts.errors import CloneError
@@ -58,7 +61,7 @@ class DonorUnavailable(Exception):
 @dataclass(frozen=True)
 class Timeouts:
     connect: float = 5.0
-    handshake: float = 30.0
+    handshake: float = 30.0  # in total, until the donor has started its stream
     # Silence, not total time: the donor sends keepalives while its tool is quiet.
     idle: float = 120.0
     progress_interval: float = 5.0
@@ -67,12 +70,10 @@ class Timeouts:
 class Session:
     """An authenticated connection whose donor has started streaming."""
 
-    def __init__(self, wire: Wire, candidate: DonorAddress, token: str,
-                 receiver_nonce: bytes, donor_nonce: bytes) -> None:
+    def __init__(self, wire: Wire, candidate: DonorAddress, opener: Opener) -> None:
         self.wire = wire
         self.candidate = candidate
-        self._token = token
-        self._nonces = (receiver_nonce, donor_nonce)
+        self._opener = opener
 
     def close(self) -> None:
         self.wire.close()
@@ -85,7 +86,7 @@ class Session:
                                     stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                                     stderr=stderr)
             try:
-                received, crc, trailer = self._pump(proc, timeouts)
+                received, trailer = self._pump(proc, timeouts)
             except BaseException:
                 _kill(proc)
                 raise
@@ -96,43 +97,37 @@ class Session:
             code = proc.wait()
             # The donor's own verdict first: a backup that failed there also makes the extractor
             # fail here, and only the trailer says why.
-            problems = StreamCheck(received, crc).problems(trailer)
+            problems = trailer.problems(received)
             if problems:
                 raise CloneError(f"clone from {self.candidate} failed: {'; '.join(problems)}")
             if code != 0:
                 raise CloneError(failure(tool.stream, code, stderr))
         return received
 
-    def _pump(self, proc: subprocess.Popen[bytes], timeouts: Timeouts) -> tuple[int, int, Trailer]:
+    def _pump(self, proc: subprocess.Popen[bytes], timeouts: Timeouts) -> tuple[int, Trailer]:
         assert proc.stdin is not None
         sink = proc.stdin.fileno()
         widen_pipe(sink)
         wire = self.wire
         wire.set_timeout(timeouts.idle)
         progress = Progress("clone receiving", str(self.candidate), timeouts.progress_interval)
-        buffer = bytearray(1024 * 1024)
-        total, crc = 0, 0
+        buffer = bytearray(CHUNK)
+        total = 0
         try:
             while True:
-                kind, length = wire.read_header()
+                kind, data = wire.read_sealed(self._opener, buffer)
                 if kind is FrameType.DATA:
-                    view = wire.read_payload_into(buffer, length)
-                    crc = zlib.crc32(view, crc)
-                    total += length
-                    _write_all(sink, view)
+                    total += len(data)
+                    _write_all(sink, memoryview(data))
                 elif kind is FrameType.KEEPALIVE:
                     pass
                 elif kind is FrameType.TRAILER:
-                    trailer = Trailer.decode(wire.read_payload(length), self._token,
-                                             *self._nonces)
+                    trailer = Trailer.decode(data)
                     elapsed = time.monotonic() - progress.started
                     log.info("clone stream complete bytes=%d mb_per_s=%.1f elapsed=%.0fs "
                              "donor=%s", total, total / 1e6 / max(elapsed, 1e-9), elapsed,
                              self.candidate)
-                    return total, crc, trailer
-                elif kind is FrameType.ERROR:
-                    raise CloneError(f"donor {self.candidate} aborted the stream: "
-                                     f"{wire.read_payload(length).decode(errors='replace')}")
+                    return total, trailer
                 else:
                     raise ProtocolError(f"unexpected {kind.name} frame in the stream")
                 progress.maybe_log(total)
@@ -171,7 +166,7 @@ def open_session(candidate: DonorAddress, token: str, timeouts: Timeouts) -> Ses
         raise DonorUnavailable(f"unreachable ({exc.strerror or exc})") from None
     wire = Wire(sock)
     try:
-        wire.set_timeout(timeouts.handshake)
+        wire.set_deadline(timeouts.handshake)
         receiver_nonce = secrets.token_bytes(NONCE_BYTES)
         wire.send_json(FrameType.HELLO, {"protocol": PROTOCOL_VERSION,
                                          "nonce": receiver_nonce.hex()})
@@ -185,8 +180,14 @@ def open_session(candidate: DonorAddress, token: str, timeouts: Timeouts) -> Ses
                              "(the clone-token Secret differs between pods?)")
         wire.send_json(FrameType.AUTH, {
             "proof": receiver_proof(token, receiver_nonce, donor_nonce).hex()})
-        kind, body = wire.read_json(FrameType.START, FrameType.ERROR)
-        if kind is FrameType.ERROR:
+        opener = Opener(stream_key(token, receiver_nonce, donor_nonce))
+        kind, length = wire.read_header(HANDSHAKE_FRAME_MAX)
+        if kind is FrameType.START:
+            opener.open(kind, wire.read_payload(length))
+        elif kind is not FrameType.ERROR:
+            raise ProtocolError(f"expected START/ERROR, got {kind.name}")
+        else:
+            body = decode_json(wire.read_payload(length))
             if body.get("code") == ErrorCode.REFUSED:
                 raise CloneError(f"donor {candidate} refused our clone token "
                                  "(the clone-token Secret differs between pods?)")
@@ -200,7 +201,7 @@ def open_session(candidate: DonorAddress, token: str, timeouts: Timeouts) -> Ses
     except (ProtocolError, PeerClosed, OSError) as exc:
         wire.close()
         raise DonorUnavailable(f"not a clone donor or not ready ({exc})") from None
-    return Session(wire, candidate, token, receiver_nonce, donor_nonce)
+    return Session(wire, candidate, opener)
 
 
 def find_donor(

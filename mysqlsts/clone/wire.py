@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import time
 from typing import Any
 
 from mysqlsts.core.clone_protocol import (
+    HANDSHAKE_FRAME_MAX,
     HEADER,
+    MAX_FRAME,
     FrameType,
+    Opener,
     ProtocolError,
+    Sealer,
     decode_header,
     decode_json,
-    encode_header,
     encode_json,
 )
 
@@ -22,25 +26,41 @@ class PeerClosed(Exception):
 
 
 class Wire:
-    """One side of a clone connection. Timeouts are per call (silence), never total."""
+    """One side of a clone connection. Reads wait at most until a deadline (the handshake's,
+    counted once for all its reads) or for a timeout per read (silence, while streaming)."""
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
         self._header = bytearray(HEADER.size)
+        self._deadline: float | None = None
+
+    def set_deadline(self, seconds: float) -> None:
+        """From now on every read and send must be done within `seconds` in total."""
+        self._deadline = time.monotonic() + seconds
 
     def set_timeout(self, seconds: float | None) -> None:
+        """From now on each read or send may wait `seconds` (no total)."""
+        self._deadline = None
         self.sock.settimeout(seconds)
+
+    def _before_io(self) -> None:
+        if self._deadline is not None:
+            remaining = self._deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError("the handshake's deadline passed")
+            self.sock.settimeout(remaining)
 
     def _read_into(self, view: memoryview) -> None:
         while view:
+            self._before_io()
             count = self.sock.recv_into(view)
             if count == 0:
                 raise PeerClosed("connection closed by peer")
             view = view[count:]
 
-    def read_header(self) -> tuple[FrameType, int]:
+    def read_header(self, limit: int = MAX_FRAME) -> tuple[FrameType, int]:
         self._read_into(memoryview(self._header))
-        return decode_header(bytes(self._header))
+        return decode_header(bytes(self._header), limit)
 
     def read_payload_into(self, buffer: bytearray, length: int) -> memoryview:
         """Read `length` payload bytes into `buffer` (grown if needed) without a copy."""
@@ -56,27 +76,28 @@ class Wire:
         return bytes(buffer)
 
     def read_json(self, *expected: FrameType) -> tuple[FrameType, dict[str, Any]]:
-        kind, length = self.read_header()
+        """A handshake frame: small by definition, so a larger claim is refused unread."""
+        kind, length = self.read_header(HANDSHAKE_FRAME_MAX)
         if kind not in expected:
             raise ProtocolError(f"expected {'/'.join(e.name for e in expected)}, got {kind.name}")
         return kind, decode_json(self.read_payload(length))
 
     def send_json(self, kind: FrameType, body: dict[str, Any]) -> None:
+        self._before_io()
         self.sock.sendall(encode_json(kind, body))
 
-    def send_raw(self, frame: bytes) -> None:
-        self.sock.sendall(frame)
+    def send_sealed(self, sealer: Sealer, kind: FrameType, data: bytes) -> None:
+        header, sealed = sealer.seal(kind, data)
+        self._before_io()
+        sent = self.sock.sendmsg([header, sealed])
+        if sent < len(header) + len(sealed):  # a partial send: finish it the slow way
+            self.sock.sendall((header + sealed)[sent:])
 
-    def send_data(self, data: memoryview | bytes) -> None:
-        header = encode_header(FrameType.DATA, len(data))
-        sent = self.sock.sendmsg([header, data])
-        total = len(header) + len(data)
-        if sent < total:  # a partial send: finish it the slow way
-            rest = (header + bytes(data))[sent:]
-            self.sock.sendall(rest)
-
-    def send_keepalive(self) -> None:
-        self.sock.sendall(encode_header(FrameType.KEEPALIVE, 0))
+    def read_sealed(self, opener: Opener, buffer: bytearray,
+                    limit: int = MAX_FRAME) -> tuple[FrameType, bytes]:
+        """The next sealed frame, opened; ProtocolError when it was not sealed by our donor."""
+        kind, length = self.read_header(limit)
+        return kind, opener.open(kind, self.read_payload_into(buffer, length))
 
     def close(self) -> None:
         with contextlib.suppress(OSError):

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from dripfeed import DripFeeders
 
 from mysqlsts.adapters.datadir import read_clone_failures, read_clone_record, state_of
 from mysqlsts.clone.donor import BackupSource, DonorServer
@@ -301,3 +302,18 @@ def test_unknown_files_in_the_data_dir_are_left_alone(
     code, err = run_clone(data_dir, 1, free_port(), secrets_dir)
     assert code != 0 and "refusing to clone over them" in err
     assert os.listdir(data_dir) == ["precious.txt"]
+
+
+def test_a_clone_succeeds_while_slow_clients_hold_the_donors_port(
+    primary: Server, donors: Callable[..., Donor], tmp_path: Path, secrets_dir: Path,
+) -> None:
+    donor = donors(primary)
+    # More dripping connections than the donor lets wait, each renewed whenever it is closed.
+    with DripFeeders(donor.port, 12, interval=0.5) as drip:
+        time.sleep(1.0)
+        code, err = run_clone(tmp_path / "mysql-1", 1, donor.port, secrets_dir, deadline=30)
+    assert code == 0, err
+    assert "clone complete" in err
+    assert state_of(tmp_path / "mysql-1") is DataDirState.INITIALIZED
+    # None was let wait past the handshake deadline (10 s), however it dribbled.
+    assert drip.lifetimes and max(drip.lifetimes) < 12, drip.lifetimes

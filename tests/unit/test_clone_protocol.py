@@ -6,8 +6,9 @@ from mysqlsts.core.clone_protocol import (
     HEADER,
     MAX_FRAME,
     FrameType,
+    Opener,
     ProtocolError,
-    StreamCheck,
+    Sealer,
     Trailer,
     decode_header,
     decode_json,
@@ -17,6 +18,7 @@ from mysqlsts.core.clone_protocol import (
     hex_field,
     proof_matches,
     receiver_proof,
+    stream_key,
 )
 
 RN, DN = os.urandom(32), os.urandom(32)
@@ -65,22 +67,51 @@ def test_hex_field_checks_size():
             hex_field(body, "n", 32)
 
 
-def test_trailer_round_trip_and_authentication():
-    trailer = Trailer(0, 1000, 0xDEADBEEF)
-    frame = trailer.encode("t", RN, DN)
-    assert Trailer.decode(frame[5:], "t", RN, DN) == trailer
-    with pytest.raises(ProtocolError, match="not authenticated"):
-        Trailer.decode(frame[5:], "other", RN, DN)
-    with pytest.raises(ProtocolError, match="not authenticated"):  # replayed into another session
-        Trailer.decode(frame[5:], "t", RN, os.urandom(32))
-    forged = frame[5:].replace(b'"bytes":1000', b'"bytes":999')
-    with pytest.raises(ProtocolError, match="not authenticated"):
-        Trailer.decode(forged, "t", RN, DN)
+def test_handshake_frames_are_refused_past_their_limit_from_the_header_alone():
+    header = HEADER.pack(FrameType.HELLO, 16 * 1024 * 1024)
+    with pytest.raises(ProtocolError, match="exceeds 4096"):
+        decode_header(header, 4096)
+    assert decode_header(HEADER.pack(FrameType.HELLO, 4096), 4096) == (FrameType.HELLO, 4096)
 
 
-def test_stream_check():
-    assert StreamCheck(10, 7).problems(Trailer(0, 10, 7)) == []
-    assert "9 arrived" in StreamCheck(9, 7).problems(Trailer(0, 10, 7))[0]
-    assert "checksum mismatch" in StreamCheck(10, 8).problems(Trailer(0, 10, 7))[0]
-    failed = StreamCheck(10, 7).problems(Trailer(1, 10, 7, "Access denied"))
+def _pair(token="t", rn=RN, dn=DN):
+    return Sealer(stream_key("t", RN, DN)), Opener(stream_key(token, rn, dn))
+
+
+def test_sealed_frames_open_in_order_and_hide_their_content():
+    sealer, opener = _pair()
+    frames = [sealer.seal(FrameType.START, b"{}"), sealer.seal(FrameType.DATA, b"secret rows"),
+              sealer.seal(FrameType.KEEPALIVE, b"")]
+    assert b"secret rows" not in frames[1][1]
+    assert [opener.open(decode_header(h)[0], p) for h, p in frames] == [
+        b"{}", b"secret rows", b""]
+
+
+@pytest.mark.parametrize("attack", ["flip", "reorder", "retype", "other token", "other session"])
+def test_a_frame_not_sealed_by_this_sessions_donor_fails(attack):
+    token, dn = ("u", DN) if attack == "other token" else ("t", DN)
+    if attack == "other session":
+        dn = os.urandom(32)
+    sealer, opener = _pair(token, RN, dn)
+    first = sealer.seal(FrameType.DATA, b"a" * 100)
+    second = sealer.seal(FrameType.DATA, b"b" * 100)
+    kind, payload = FrameType.DATA, first[1]
+    if attack == "flip":
+        payload = bytes([payload[0] ^ 1]) + payload[1:]
+    elif attack == "reorder":
+        payload = second[1]
+    elif attack == "retype":
+        kind = FrameType.KEEPALIVE
+    with pytest.raises(ProtocolError, match="fails authentication"):
+        opener.open(kind, payload)
+
+
+def test_trailer_round_trip_and_problems():
+    trailer = Trailer(0, 1000)
+    assert Trailer.decode(trailer.payload()) == trailer
+    assert trailer.problems(1000) == []
+    assert "1000 bytes, 999 arrived" in trailer.problems(999)[0]
+    failed = Trailer(1, 10, "Access denied").problems(10)
     assert failed == ["the donor's backup tool failed with exit code 1: Access denied"]
+    with pytest.raises(ProtocolError, match="malformed"):
+        Trailer.decode(b'{"exit_code": 0}')
