@@ -4,6 +4,7 @@ reading the rows the sidecar writes."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -110,3 +111,84 @@ def test_pt_heartbeat_reads_our_rows(harness: Harness) -> None:
                       http_get(r_app.http_port, "/metrics")[1].splitlines()
                       if line.startswith("mysqlsts_replication_lag_seconds ")))
     assert delay >= 3.5 and abs(delay - ours) < 1.5, (delay, ours)
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def _running(pid: int) -> bool:
+    try:
+        return (Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+                not in ("Z", "X"))
+    except OSError:
+        return False
+
+
+def test_the_donors_backup_tool_dies_with_a_sigkilled_sidecar(
+    harness: Harness, tmp_path: Path
+) -> None:
+    from mysqlsts.clone.receiver import Timeouts, open_session
+    from mysqlsts.core.clone_record import DonorAddress
+
+    # A backup tool that says nothing for minutes, as mariabackup waiting for backup locks.
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    (tools / "mariabackup").write_text("#!/bin/sh\nexec sleep 300\n")
+    (tools / "mariabackup").chmod(0o755)
+    base = harness.ports.block(3)
+    secrets = harness.secrets.files()
+    env = {
+        **os.environ,
+        "PATH": f"{tools}{os.pathsep}{os.environ['PATH']}",
+        "POD_NAME": "mysql-0",
+        "MYSQLSTS_PEER_HOST_TEMPLATE": "127.0.0.1",
+        "MYSQLSTS_MYSQL_PORT": str(base),  # nothing listens there: the donor serves anyway
+        "MYSQLSTS_CLONE_PORT": str(base + 1),
+        "MYSQLSTS_HTTP_PORT": str(base + 2),
+        "MYSQLSTS_LISTEN_ADDRESS": "127.0.0.1",
+        "MYSQLSTS_DATA_DIR": str(tmp_path / "data"),
+        "MYSQLSTS_ROOT_PASSWORD_FILE": str(secrets.root_password),
+        "MYSQLSTS_REPLICATION_PASSWORD_FILE": str(secrets.replication_password),
+        "MYSQLSTS_BACKUP_PASSWORD_FILE": str(secrets.backup_password),
+        "MYSQLSTS_CLONE_TOKEN_FILE": str(secrets.clone_token),
+    }
+    proc = subprocess.Popen([sys.executable, "-m", "mysqlsts", "sidecar"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    session = None
+    tool: list[int] = []
+    try:
+        wait_for("http up", lambda: http_get(base + 2, "/livez")[0] in (200, 503), 20)
+        session = open_session(DonorAddress(0, "127.0.0.1", base + 1), harness.secrets.token,
+                               Timeouts(connect=2, handshake=10))
+
+        def tool_started() -> bool:
+            tool[:] = _children(proc.pid)
+            return bool(tool)
+
+        wait_for("the backup tool", tool_started, 10)
+        assert all(_running(pid) for pid in tool)
+        proc.kill()
+        proc.wait(10)
+        deadline = time.monotonic() + 10
+        while any(_running(pid) for pid in tool) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not any(_running(pid) for pid in tool), "the backup tool outlived the sidecar"
+    finally:
+        if session is not None:
+            session.close()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for pid in tool:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
