@@ -7,7 +7,7 @@ cd "$(dirname "$0")"
 
 image=${1:-mysqlsts-base:bookworm}
 suite=bookworm
-packages=(mariadb-server mariadb-backup python3)
+packages=(mariadb-server mariadb-backup python3 python3-cryptography)
 
 # The stamp covers everything that decides the image's content, so editing this script or the
 # package list rebuilds it and nothing else does.

@@ -34,6 +34,29 @@ if ! python_ok; then
   python_ok || { echo "prepare-runtime: no python3 >= 3.11 in this base image" >&2; exit 1; }
 fi
 
+# The clone stream's cipher (AES-GCM, HKDF): the distribution's build of `cryptography`, as
+# install_wheels.py unpacks only pure-Python wheels.
+has_cryptography() {
+  mysqlsts-python -c 'import cryptography.hazmat.primitives.ciphers.aead' 2>/dev/null
+}
+if ! has_cryptography; then
+  echo "prepare-runtime: installing python3-cryptography" >&2
+  if command -v apt-get >/dev/null 2>&1; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+      python3-cryptography
+    rm -rf /var/lib/apt/lists/* /var/cache/apt/*
+  elif command -v microdnf >/dev/null 2>&1; then
+    microdnf install -y python3.11-cryptography && microdnf clean all
+  elif command -v dnf >/dev/null 2>&1; then
+    dnf install -y python3.11-cryptography && dnf clean all
+  fi
+  has_cryptography || {
+    echo "prepare-runtime: no cryptography (>= 38) for $(mysqlsts-python --version)" >&2
+    exit 1
+  }
+fi
+
 # uid/gid 999 as in the official mariadb and mysql images, so files a clone writes belong to
 # the server that later opens them.
 if ! getent group mysql >/dev/null; then groupadd -r -g 999 mysql; fi
