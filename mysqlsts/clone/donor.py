@@ -180,8 +180,9 @@ class DonorServer:
             self._threads.add(thread)
             self._conns.add(conn)
         if evicted is not None:
-            log.warning("clone donor has %d unauthenticated connections; closed the oldest "
-                        "peer=%s", self._max_handshakes, _peer_of(evicted))
+            # Debug only: its own thread logs the refusal, one line per connection.
+            log.debug("clone donor has %d unauthenticated connections; closed the oldest "
+                      "peer=%s", self._max_handshakes, _peer_of(evicted))
             with contextlib.suppress(OSError):
                 evicted.shutdown(socket.SHUT_RDWR)
         thread.start()
