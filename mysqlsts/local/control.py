@@ -19,15 +19,12 @@ from typing import Any
 import mysqlsts
 from mysqlsts.adapters.fs import atomic_write
 from mysqlsts.errors import ConfigError, MysqlstsError
-from mysqlsts.local.procs import (
-    last_line,
-    ports_in_use,
-    probe_ready,
-    process_alive,
-    read_json,
-)
+from mysqlsts.local.procs import last_line, ports_in_use, probe_ready, process_alive
+from mysqlsts.local.reconcile import Act
+from mysqlsts.local.records import Phase, PodRecord, SupervisedPod
 from mysqlsts.local.render import PodView, status_document
 from mysqlsts.local.spec import HOST, SECRET_NAMES, SetLayout, SetSpec
+from mysqlsts.local.store import pod_records, read_pod_record, read_state
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +48,7 @@ def load_spec(layout: SetLayout) -> SetSpec:
     if not layout.spec.is_file():
         raise ConfigError(f"{layout.root} is not a local set (no spec.json); run `local up`")
     try:
-        return SetSpec.from_json(layout.spec.read_text())
+        return SetSpec.from_json(layout.spec.read_bytes(), str(layout.spec))
     except OSError as exc:
         raise ConfigError(f"cannot read {layout.spec}: {exc.strerror}") from exc
 
@@ -138,24 +135,23 @@ def wait_converged(layout: SetLayout, spec: SetSpec, timeout: float, since: floa
     deadline = time.monotonic() + timeout
     last_note = ""
     while True:
-        state = read_json(layout.state) or {}
-        fresh = float(state.get("updated_at", 0)) >= since and state.get("desired") == spec.replicas
-        pods: dict[str, Any] = state.get("pods", {}) if fresh else {}
-        if fresh and state.get("act") == "steady" and all(
-            pods.get(str(o), {}).get("ready") for o in range(spec.replicas)
-        ) and not any(p.get("alive") for o, p in pods.items() if int(o) >= spec.replicas):
+        state = read_state(layout)
+        fresh = state is not None and state.updated_at >= since and state.desired == spec.replicas
+        pods = state.pods if state is not None and fresh else {}
+        if state is not None and fresh and state.act is Act.STEADY and all(
+            o in pods and pods[o].ready for o in range(spec.replicas)
+        ) and not any(pod.alive for o, pod in pods.items() if o >= spec.replicas):
             return
         for ordinal, pod in pods.items():
             # Failures from before this call (an earlier `up`) do not count against it.
-            if (int(pod.get("failures", 0)) >= GIVE_UP_AFTER_FAILURES
-                    and float(pod.get("failed_at") or 0) >= since):
+            if pod.failures >= GIVE_UP_AFTER_FAILURES and (pod.failed_at or 0) >= since:
                 raise MysqlstsError(
-                    f"{spec.pod_name(int(ordinal))} failed {pod['failures']} times: {pod['reason']}"
+                    f"{spec.pod_name(ordinal)} failed {pod.failures} times: {pod.reason}"
                 )
         if supervisor_pid(layout) is None:
             tail = last_line(layout.supervisor_log) or "no output"
             raise MysqlstsError(f"the supervisor is not running: {tail}")
-        note = str(state.get("decision", "")) if fresh else ""
+        note = state.decision if state is not None and fresh else ""
         if note and note != last_note:
             log.info("%s", note)
             last_note = note
@@ -167,13 +163,13 @@ def wait_converged(layout: SetLayout, spec: SetSpec, timeout: float, since: floa
         time.sleep(0.5)
 
 
-def _pending_reason(layout: SetLayout, spec: SetSpec, pods: dict[str, Any]) -> str:
+def _pending_reason(layout: SetLayout, spec: SetSpec, pods: dict[int, SupervisedPod]) -> str:
     for ordinal in range(spec.replicas):
-        pod = pods.get(str(ordinal), {})
-        if not pod.get("ready"):
-            record = read_json(layout.pod(spec.pod_name(ordinal)).record) or {}
-            reason = pod.get("reason") or record.get("reason")
-            phase = record.get("phase", "absent")
+        pod = pods.get(ordinal)
+        if pod is None or not pod.ready:
+            record = read_pod_record(layout.pod(spec.pod_name(ordinal)))
+            reason = (pod.reason if pod else None) or (record.reason if record else None)
+            phase = record.phase if record else Phase.ABSENT
             return f"; {spec.pod_name(ordinal)} is {phase}" + (f" ({reason})" if reason else "")
     return ""
 
@@ -190,24 +186,13 @@ def stop_supervisor(layout: SetLayout, timeout: float) -> None:
         time.sleep(0.2)
 
 
-def pod_records(layout: SetLayout) -> dict[int, dict[str, Any]]:
-    records: dict[int, dict[str, Any]] = {}
-    if layout.pods.exists():
-        for directory in layout.pods.iterdir():
-            record = read_json(directory / "pod.json")
-            if record is not None and isinstance(record.get("ordinal"), int):
-                records[record["ordinal"]] = record
-    return records
-
-
-def _pod_alive(layout: SetLayout, record: dict[str, Any] | None) -> bool:
-    pid = record.get("pid") if record else None
-    return isinstance(pid, int) and process_alive(pid, str(layout.root))
+def _pod_alive(layout: SetLayout, record: PodRecord | None) -> bool:
+    return record is not None and process_alive(record.pid, str(layout.root))
 
 
 def stop_orphans(layout: SetLayout, grace: float = 90.0) -> list[int]:
     """Stop pods no supervisor watches (it crashed): SIGTERM, then SIGKILL their groups."""
-    alive = {o: r["pid"] for o, r in pod_records(layout).items() if _pod_alive(layout, r)}
+    alive = {o: r.pid for o, r in pod_records(layout).items() if _pod_alive(layout, r)}
     for pid in alive.values():
         os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + grace
@@ -225,16 +210,15 @@ def kill_pod(layout: SetLayout, spec: SetSpec, ordinal: int) -> int:
     record = pod_records(layout).get(ordinal)
     if record is None or not _pod_alive(layout, record):
         raise ConfigError(f"{spec.pod_name(ordinal)} is not running in {layout.root}")
-    pgid = int(record["pid"])
-    os.killpg(pgid, signal.SIGKILL)
-    return pgid
+    os.killpg(record.pid, signal.SIGKILL)
+    return record.pid
 
 
 def observe(layout: SetLayout, spec: SetSpec) -> dict[str, Any]:
     """A status document from a live look: pod records, process liveness, readiness probes."""
     records = pod_records(layout)
-    state = read_json(layout.state) or {}
-    supervised: dict[str, Any] = state.get("pods", {})
+    state = read_state(layout)
+    supervised = state.pods if state is not None else {}
     views = []
     for ordinal in sorted(set(range(spec.replicas)) | set(records)):
         record = records.get(ordinal)
@@ -244,9 +228,9 @@ def observe(layout: SetLayout, spec: SetSpec) -> dict[str, Any]:
         port = spec.peers().address(ordinal).http_port
         views.append(PodView(
             ordinal=ordinal, alive=alive, ready=alive and probe_ready(HOST, port),
-            record=record, supervised=supervised.get(str(ordinal)),
+            record=record, supervised=supervised.get(ordinal),
         ))
-    return status_document(spec, layout, views, supervisor_pid(layout))
+    return status_document(spec, layout, views, supervisor_pid(layout), time.time())
 
 
 def purge(layout: SetLayout) -> None:

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 import socket
 import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Any
-
-from mysqlsts.adapters.fs import atomic_write
 
 
 def console_script() -> tuple[str, ...]:
@@ -35,18 +31,6 @@ def process_alive(pid: int, marker: str) -> bool:
         return False
     state = stat.rsplit(")", 1)[-1].split()[0]
     return state not in ("Z", "X") and marker in cmdline
-
-
-def read_json(path: Path) -> dict[str, Any] | None:
-    try:
-        loaded = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return loaded if isinstance(loaded, dict) else None
-
-
-def write_json(path: Path, data: dict[str, Any]) -> None:
-    atomic_write(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
 def last_line(path: Path, since: int = 0, skip: tuple[str, ...] = ()) -> str | None:

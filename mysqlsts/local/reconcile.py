@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-# CrashLoopBackOff: a pod that failed is re-created after 0, 1, 2, 4 … at most 30 s.
+# CrashLoopBackOff: a pod that ended is re-created after 0, 1, 2, 4 … at most 30 s; once it has
+# been ready this long, the count starts over (a kubelet waits 10 minutes; a local set is small).
 BACKOFF_MAX_SECONDS = 30.0
+BACKOFF_RESET_SECONDS = 60.0
 
 
 class Act(enum.StrEnum):
@@ -46,6 +48,29 @@ def backoff_seconds(consecutive_failures: int) -> float:
     if consecutive_failures <= 1:
         return 0.0
     return min(2.0 ** (consecutive_failures - 2), BACKOFF_MAX_SECONDS)
+
+
+@dataclass(frozen=True)
+class CrashLoop:
+    """One ordinal's CrashLoopBackOff: every end nobody asked for (a failure the pod recorded,
+    a crash, a kill) delays the next pod by `backoff_seconds` of the ends so far."""
+
+    ends: int = 0
+    ready_since: float | None = None
+    not_before: float = 0.0
+
+    def ended(self, now: float) -> CrashLoop:
+        ends = self.ends + 1
+        return CrashLoop(ends, None, now + backoff_seconds(ends))
+
+    def seen(self, ready: bool, now: float) -> CrashLoop:
+        """A cycle's look at the pod: ready long enough, it is out of the loop."""
+        if not ready:
+            return replace(self, ready_since=None)
+        since = now if self.ready_since is None else self.ready_since
+        if now - since >= BACKOFF_RESET_SECONDS:
+            return CrashLoop(0, since, 0.0)
+        return replace(self, ready_since=since)
 
 
 def decide(

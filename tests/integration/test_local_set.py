@@ -2,7 +2,7 @@
 init → clone → server → sidecar exactly as in Kubernetes.
 
 One set is shared by the tests of this module, which build on each other in file order
-(3 pods → kill → 4 pods → scale down and up → 5 pods with a clone killed mid-stream).
+(3 pods → kill → a crash loop → 4 pods → scale down and up → 5 pods with a clone killed mid-stream).
 Ports: a free block of 50 at 22000, 22300 or 22600 (this suite's share of 22000-22999).
 """
 
@@ -96,6 +96,30 @@ def test_killed_pod_is_recreated_with_its_data_and_no_new_clone(local: LocalSet)
     assert "clone skipped" in runs[-1] and "already holds a server's data" in runs[-1]
     assert clone_record(local, 1) == record_before
     insert_items(local, 100, "after-kill")
+    assert_converged(local, [0, 1, 2])
+
+
+def test_a_pod_that_keeps_ending_is_backed_off_and_status_says_so(local: LocalSet) -> None:
+    restarts_before = local.pod(2)["restarts"]
+    for kills in range(5):  # the 5th end holds the next pod back 8 s (0, 1, 2, 4, 8)
+        deadline = time.monotonic() + 120
+        while local.pod(2)["pid"] is None:
+            assert time.monotonic() < deadline, f"mysql-2 not re-created after {kills} kills"
+            time.sleep(0.2)
+        local.kill(2)
+    held = []
+    deadline = time.monotonic() + 120
+    while (pod := local.pod(2))["pid"] is None:
+        held.append((pod["phase"], pod["reason"]))
+        assert time.monotonic() < deadline, f"mysql-2 not re-created after 5 kills: {held[-1]}"
+        time.sleep(0.2)
+    assert any(phase == "back-off" for phase, _ in held), held
+    assert any(reason and reason.startswith("back-off ") and reason.endswith(
+        "s restarting the pod after: pod process ended unexpectedly (signal 9)")
+        for _, reason in held), held
+    local.wait_ready(3, timeout=180)
+    assert local.pod(2)["restarts"] == restarts_before + 5
+    insert_items(local, 10, "after-back-off")
     assert_converged(local, [0, 1, 2])
 
 

@@ -6,25 +6,33 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from mysqlsts.cli import cli
+from mysqlsts.local.records import Phase, PodRecord, SupervisedPod
 from mysqlsts.local.render import PodView, render_table, status_document
 from mysqlsts.local.spec import SetLayout, SetSpec
 
+NOW = 1000.0
+
 
 def document(tmp_path: Path) -> dict:
-    spec = SetSpec(replicas=3, base_port=22300)
+    spec = SetSpec(replicas=4, base_port=22300)
     views = [
-        PodView(0, alive=True, ready=True, record={"pid": 11, "phase": "running"}),
-        PodView(1, alive=True, ready=False, record={"pid": 12, "phase": "clone"},
-                supervised={"restarts": 2, "reason": "clone exited with code 1: refused"}),
-        PodView(2, alive=False, ready=False, record={"pid": 13, "phase": "failed",
-                                                      "reason": "sidecar exited"}),
+        PodView(0, alive=True, ready=True, record=PodRecord(11, 0, Phase.RUNNING)),
+        PodView(1, alive=True, ready=False, record=PodRecord(12, 1, Phase.CLONE),
+                supervised=SupervisedPod(alive=True, pid=12, ready=False, restarts=2,
+                                         reason="clone exited with code 1: refused")),
+        PodView(2, alive=False, ready=False,
+                record=PodRecord(13, 2, Phase.FAILED, reason="sidecar exited")),
+        PodView(3, alive=False, ready=False, record=PodRecord(14, 3, Phase.RUNNING),
+                supervised=SupervisedPod(alive=False, pid=None, ready=False, restarts=3,
+                                         reason="pod process ended unexpectedly (signal 9)",
+                                         back_off_until=NOW + 3.5)),
     ]
-    return status_document(spec, SetLayout(tmp_path), views, supervisor_pid=99)
+    return status_document(spec, SetLayout(tmp_path), views, supervisor_pid=99, now=NOW)
 
 
 def test_status_document_has_the_contract_fields(tmp_path: Path) -> None:
     doc = document(tmp_path)
-    first, second, third = doc["pods"]
+    first, second, third, fourth = doc["pods"]
     assert first == {
         **first,
         "ordinal": 0, "name": "mysql-0", "role": "primary", "ready": True, "server_id": 100,
@@ -35,6 +43,11 @@ def test_status_document_has_the_contract_fields(tmp_path: Path) -> None:
     assert (second["role"], second["server_id"], second["restarts"]) == ("replica", 101, 2)
     assert second["reason"] == "clone exited with code 1: refused"
     assert (third["phase"], third["pid"], third["reason"]) == ("failed", None, "sidecar exited")
+    # Held back by the supervisor after a crash, as a kubelet's CrashLoopBackOff.
+    assert (fourth["phase"], fourth["pid"], fourth["restarts"]) == ("back-off", None, 3)
+    assert fourth["reason"] == (
+        "back-off 4s restarting the pod after: pod process ended unexpectedly (signal 9)"
+    )
     assert doc["credentials"] == {
         "user": "root", "password_file": str(tmp_path / "secrets" / "root-password")
     }
@@ -49,6 +62,8 @@ def test_table_lists_every_pod_and_why_it_is_not_ready(tmp_path: Path) -> None:
     assert lines[1].split() == ["mysql-0", "primary", "running", "yes", "100",
                                 "127.0.0.1:22300", "127.0.0.1:22302", "0"]
     assert "mysql-1: clone exited with code 1: refused" in table
+    assert lines[4].split()[:3] == ["mysql-3", "replica", "back-off"]
+    assert "mysql-3: back-off 4s restarting the pod after: pod process ended" in table
     assert "supervisor running (pid 99)" in table
 
 
@@ -111,3 +126,14 @@ def test_up_refuses_ports_another_process_listens_on(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "port(s) [22912] on 127.0.0.1 are in use" in result.output
     assert not (tmp_path / "s").exists()
+
+
+def test_status_once_the_back_off_is_over_shows_why_the_pod_ended(tmp_path: Path) -> None:
+    supervised = SupervisedPod(alive=False, pid=None, ready=False, restarts=1,
+                               reason="pod process ended unexpectedly (signal 9)",
+                               back_off_until=NOW - 0.1)
+    view = PodView(0, alive=False, ready=False, record=PodRecord(11, 0, Phase.RUNNING),
+                   supervised=supervised)
+    (pod,) = status_document(SetSpec(replicas=1), SetLayout(tmp_path), [view], None, NOW)["pods"]
+    assert (pod["phase"], pod["reason"]) == ("absent", "pod process ended unexpectedly (signal 9)")
+
