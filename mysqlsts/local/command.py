@@ -55,7 +55,8 @@ def local() -> None:
 )
 @click.option(
     "--cnf-dir", type=click.Path(path_type=Path, file_okay=False, exists=True), default=None,
-    help="master.cnf and slave.cnf for the ConfigMap  [default: the project's images/cnf/mariadb]",
+    help="master.cnf and slave.cnf for a new set's ConfigMap (an existing set keeps its own)  "
+    "[default: the project's images/cnf/mariadb]",
 )
 @_timeout_option
 def up(
@@ -70,8 +71,10 @@ def up(
                                    ("--peer-port-stride", peer_port_stride, existing.port_stride)):
             if wanted is not None and wanted != have:
                 raise ConfigError(f"{layout.root} was created with {flag} {have}, not {wanted}")
+        if cnf_dir is not None:
+            control.check_cnf_dir(layout, cnf_dir)
         spec = existing.scaled(replicas or existing.replicas)
-        cnf_dir = cnf_dir or layout.config_map  # the set keeps the ConfigMap it was made with
+        cnf_dir = layout.config_map  # the set keeps the ConfigMap it was made with
     else:
         spec = SetSpec(
             replicas=replicas or 3,

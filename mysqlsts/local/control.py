@@ -53,6 +53,26 @@ def load_spec(layout: SetLayout) -> SetSpec:
         raise ConfigError(f"cannot read {layout.spec}: {exc.strerror}") from exc
 
 
+def check_cnf_dir(layout: SetLayout, cnf_dir: Path) -> None:
+    """An existing set keeps the ConfigMap it was created with: `--cnf-dir` applied to a running
+    set would reach only the pods created after it, so a different one is refused."""
+    differing = [name for name in CNF_NAMES
+                 if _read_cnf(cnf_dir / name) != _read_cnf(layout.config_map / name)]
+    if differing:
+        raise ConfigError(
+            f"{layout.root} keeps the cnf it was created with; --cnf-dir {cnf_dir} has another "
+            f"{' and '.join(differing)} (edit {layout.config_map} instead: pods read it when "
+            "they are created)"
+        )
+
+
+def _read_cnf(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
+
+
 def prepare(layout: SetLayout, spec: SetSpec, cnf_dir: Path) -> None:
     """Create the set's files once: secrets (0600), the ConfigMap copy, spec.json."""
     if layout.root.exists() and not layout.spec.exists() and any(layout.root.iterdir()):

@@ -3,9 +3,12 @@
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from mysqlsts.cli import cli
+from mysqlsts.errors import ConfigError
+from mysqlsts.local.control import check_cnf_dir
 from mysqlsts.local.records import Phase, PodRecord, SupervisedPod
 from mysqlsts.local.render import PodView, render_table, status_document
 from mysqlsts.local.spec import SetLayout, SetSpec
@@ -137,3 +140,37 @@ def test_status_once_the_back_off_is_over_shows_why_the_pod_ended(tmp_path: Path
     (pod,) = status_document(SetSpec(replicas=1), SetLayout(tmp_path), [view], None, NOW)["pods"]
     assert (pod["phase"], pod["reason"]) == ("absent", "pod process ended unexpectedly (signal 9)")
 
+
+def write_set(tmp_path: Path, master: str = "[mysqld]\n", slave: str = "[mysqld]\n") -> None:
+    tmp_path.mkdir(exist_ok=True)
+    (tmp_path / "spec.json").write_text(SetSpec(replicas=1, base_port=22500).to_json())
+    (tmp_path / "config-map").mkdir()
+    (tmp_path / "config-map" / "master.cnf").write_text(master)
+    (tmp_path / "config-map" / "slave.cnf").write_text(slave)
+
+
+def test_up_refuses_a_different_cnf_dir_for_an_existing_set(tmp_path: Path) -> None:
+    write_set(tmp_path / "set")
+    other = tmp_path / "cnf"
+    other.mkdir()
+    (other / "master.cnf").write_text("[mysqld]\n")
+    (other / "slave.cnf").write_text("[mysqld]\nread_only=OFF\n")
+    result = invoke("up", "--dir", str(tmp_path / "set"), "--cnf-dir", str(other))
+    assert result.exit_code == 2
+    assert len(result.output.strip().splitlines()) == 1
+    assert "keeps the cnf it was created with" in result.output
+    assert "another slave.cnf" in result.output
+    assert (tmp_path / "set" / "config-map" / "slave.cnf").read_text() == "[mysqld]\n"
+    assert not (tmp_path / "set" / "supervisor.pid").exists()
+
+
+def test_the_same_cnf_dir_for_an_existing_set_is_accepted(tmp_path: Path) -> None:
+    write_set(tmp_path, slave="[mysqld]\nread_only=ON\n")
+    same = tmp_path / "same"
+    same.mkdir()
+    (same / "master.cnf").write_text("[mysqld]\n")
+    (same / "slave.cnf").write_text("[mysqld]\nread_only=ON\n")
+    check_cnf_dir(SetLayout(tmp_path), same)  # no error
+    (same / "master.cnf").write_text("[mysqld]\nlog_bin=other\n")
+    with pytest.raises(ConfigError, match="another master.cnf"):
+        check_cnf_dir(SetLayout(tmp_path), same)
