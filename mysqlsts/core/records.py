@@ -40,6 +40,17 @@ def parse_object(data: bytes | str, what: str) -> dict[str, Any]:
     return loaded
 
 
+def parse_count(data: bytes, what: str) -> int:
+    """A file holding one non-negative integer (a counter, a pid)."""
+    try:
+        text = data.decode("ascii").strip()
+    except UnicodeDecodeError:
+        raise RecordError(f"{what} does not hold a number (undecodable bytes)") from None
+    if not text.isdigit():
+        raise RecordError(f"{what} does not hold a number: {_shown(text)}")
+    return int(text)
+
+
 def decode(cls: type[T], data: bytes | str, what: str) -> T:
     """The record of type `cls` that `data` (a file's bytes) holds."""
     return from_fields(cls, parse_object(data, what), what)

@@ -16,6 +16,7 @@ from mysqlsts.local import control
 from mysqlsts.local.procs import console_script
 from mysqlsts.local.render import render_table
 from mysqlsts.local.spec import DEFAULT_BASE_PORT, DEFAULT_PORT_STRIDE, SetLayout, SetSpec
+from mysqlsts.local.store import load_spec
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,7 @@ def up(
     """Create (or resume) the set and wait until REPLICAS pods are ready."""
     layout = _layout(directory)
     if layout.spec.exists():
-        existing = control.load_spec(layout)
+        existing = load_spec(layout)
         for flag, wanted, have in (("--base-port", base_port, existing.base_port),
                                    ("--peer-port-stride", peer_port_stride, existing.port_stride)):
             if wanted is not None and wanted != have:
@@ -99,7 +100,7 @@ def up(
 def scale(directory: Path, replicas: int, timeout: float) -> None:
     """Change the number of pods and wait until the set has converged."""
     layout = _layout(directory)
-    spec = control.load_spec(layout).scaled(replicas)
+    spec = load_spec(layout).scaled(replicas)
     if control.supervisor_pid(layout) is None:
         raise ConfigError(f"no supervisor runs for {layout.root}; run `local up` first")
     since = time.time()
@@ -114,7 +115,7 @@ def scale(directory: Path, replicas: int, timeout: float) -> None:
 def status(directory: Path, as_json: bool) -> None:
     """Show every pod: role, phase, readiness, addresses."""
     layout = _layout(directory)
-    document = control.observe(layout, control.load_spec(layout))
+    document = control.observe(layout, load_spec(layout))
     click.echo(json.dumps(document, indent=2) if as_json else render_table(document))
 
 
@@ -124,7 +125,7 @@ def status(directory: Path, as_json: bool) -> None:
 def kill(directory: Path, ordinal: int) -> None:
     """SIGKILL every process of one pod at once, like a node crash."""
     layout = _layout(directory)
-    spec = control.load_spec(layout)
+    spec = load_spec(layout)
     pgid = control.kill_pod(layout, spec, ordinal)
     click.echo(f"local: killed {spec.pod_name(ordinal)} (process group {pgid})", err=True)
 
@@ -136,7 +137,7 @@ def kill(directory: Path, ordinal: int) -> None:
 def down(directory: Path, purge: bool, timeout: float) -> None:
     """Stop every pod gracefully (highest ordinal first), then the supervisor."""
     layout = _layout(directory)
-    control.load_spec(layout)  # refuses a directory that is not a set, before touching it
+    load_spec(layout)  # refuses a directory that is not a set, before touching it
     control.stop_supervisor(layout, timeout)
     orphans = control.stop_orphans(layout)
     if orphans:
@@ -164,6 +165,6 @@ def pod(directory: Path, ordinal: int) -> None:
     from mysqlsts.local.pod import PodRunner
 
     layout = _layout(directory)
-    spec = control.load_spec(layout)
+    spec = load_spec(layout)
     plan = plan_pod(spec, layout, ordinal, console_script())
     raise SystemExit(PodRunner(plan, layout.pod(plan.name), os.environ).run())

@@ -24,7 +24,13 @@ from mysqlsts.local.reconcile import Act
 from mysqlsts.local.records import Phase, PodRecord, SupervisedPod
 from mysqlsts.local.render import PodView, status_document
 from mysqlsts.local.spec import HOST, SECRET_NAMES, SetLayout, SetSpec
-from mysqlsts.local.store import pod_records, read_pod_record, read_state
+from mysqlsts.local.store import (
+    pod_records,
+    read_pod_record,
+    read_state,
+    read_supervisor_pid,
+    write_spec,
+)
 
 log = logging.getLogger(__name__)
 
@@ -42,15 +48,6 @@ def default_cnf_dir() -> Path:
     raise ConfigError(
         "cannot find the default master.cnf/slave.cnf (images/cnf/mariadb); pass --cnf-dir"
     )
-
-
-def load_spec(layout: SetLayout) -> SetSpec:
-    if not layout.spec.is_file():
-        raise ConfigError(f"{layout.root} is not a local set (no spec.json); run `local up`")
-    try:
-        return SetSpec.from_json(layout.spec.read_bytes(), str(layout.spec))
-    except OSError as exc:
-        raise ConfigError(f"cannot read {layout.spec}: {exc.strerror}") from exc
 
 
 def check_cnf_dir(layout: SetLayout, cnf_dir: Path) -> None:
@@ -89,7 +86,7 @@ def prepare(layout: SetLayout, spec: SetSpec, cnf_dir: Path) -> None:
             if not (layout.config_map / name).exists():
                 atomic_write(layout.config_map / name, (cnf_dir / name).read_bytes())
         layout.pods.mkdir(exist_ok=True)
-        atomic_write(layout.spec, spec.to_json())
+        write_spec(layout, spec)
     except OSError as exc:
         raise ConfigError(f"cannot prepare {layout.root}: {exc}") from exc
 
@@ -122,10 +119,10 @@ def supervisor_pid(layout: SetLayout) -> int | None:
             fcntl.flock(lock, fcntl.LOCK_UN)
             return None
     for _ in range(50):  # the lock is taken just before the pid file is written
-        try:
-            return int(layout.supervisor_pid.read_text())
-        except (OSError, ValueError):
-            time.sleep(0.1)
+        pid = read_supervisor_pid(layout)
+        if pid is not None:
+            return pid
+        time.sleep(0.1)
     return None
 
 

@@ -1,19 +1,40 @@
 """Reading and writing the local set's records (`records`) at their places in the set's
-layout (`spec`); writes are atomic, so a reader never sees half a file."""
+layout (`spec`). Writes are atomic, so a reader never sees half a file; every read goes through
+`read_back`, so a damaged file is a warning (a record) or one clear error (the spec), never a
+traceback or a dead supervisor."""
 
 from __future__ import annotations
 
-from mysqlsts.adapters.fs import atomic_write
-from mysqlsts.core.records import RecordError
+import logging
+
+from mysqlsts.adapters.fs import atomic_write, read_back
+from mysqlsts.core.records import RecordError, parse_count
+from mysqlsts.errors import ConfigError
 from mysqlsts.local.records import PodRecord, SupervisorState
-from mysqlsts.local.spec import PodPaths, SetLayout
+from mysqlsts.local.spec import PodPaths, SetLayout, SetSpec
+
+log = logging.getLogger(__name__)
+
+
+def load_spec(layout: SetLayout) -> SetSpec:
+    """The set's spec; one ConfigError when DIR is no set or its spec.json is damaged."""
+    spec = read_back(layout.spec, SetSpec.from_json)
+    if spec is None:
+        raise ConfigError(f"{layout.root} is not a local set (no spec.json); run `local up`")
+    return spec
+
+
+def write_spec(layout: SetLayout, spec: SetSpec) -> None:
+    atomic_write(layout.spec, spec.to_json())
 
 
 def read_pod_record(paths: PodPaths) -> PodRecord | None:
-    """The pod's record; None when it has none (never started) or none that can be read."""
+    """The pod's record; None when it has none (never started) or a damaged one (a warning:
+    the pod process rewrites it at its next phase)."""
     try:
-        return PodRecord.from_json(paths.record.read_bytes(), str(paths.record))
-    except (OSError, RecordError):
+        return read_back(paths.record, PodRecord.from_json)
+    except RecordError as exc:
+        log.warning("ignoring a damaged pod record: %s", exc)
         return None
 
 
@@ -33,12 +54,22 @@ def pod_records(layout: SetLayout) -> dict[int, PodRecord]:
 
 
 def read_state(layout: SetLayout) -> SupervisorState | None:
-    """The supervisor's last published cycle; None before its first one."""
+    """The supervisor's last published cycle; None before its first one, or when damaged (a
+    warning: the supervisor rewrites it every cycle)."""
     try:
-        return SupervisorState.from_json(layout.state.read_bytes(), str(layout.state))
-    except (OSError, RecordError):
+        return read_back(layout.state, SupervisorState.from_json)
+    except RecordError as exc:
+        log.warning("ignoring a damaged supervisor state: %s", exc)
         return None
 
 
 def write_state(layout: SetLayout, state: SupervisorState) -> None:
     atomic_write(layout.state, state.to_json())
+
+
+def read_supervisor_pid(layout: SetLayout) -> int | None:
+    """The pid the running supervisor wrote; None while it is not (yet) written or damaged."""
+    try:
+        return read_back(layout.supervisor_pid, parse_count)
+    except RecordError:
+        return None  # being written: the caller retries

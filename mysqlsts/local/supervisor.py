@@ -23,7 +23,7 @@ from mysqlsts.local.procs import probe_ready, process_alive
 from mysqlsts.local.reconcile import Act, CrashLoop, Decision, Observed, decide
 from mysqlsts.local.records import Phase, SupervisedPod, SupervisorState
 from mysqlsts.local.spec import HOST, SetLayout, SetSpec
-from mysqlsts.local.store import pod_records, read_pod_record, write_state
+from mysqlsts.local.store import load_spec, pod_records, read_pod_record, write_state
 
 log = logging.getLogger(__name__)
 
@@ -58,17 +58,22 @@ class Supervisor:
         self.pods: dict[int, _Pod] = {}
         self.stopping = False
         self.last_sentence = ""
+        self.spec_problem = ""
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         self.stopping = True
 
-    def _spec(self, previous: SetSpec | None) -> SetSpec:
+    def _spec(self, previous: SetSpec) -> SetSpec:
+        """The spec as `up`/`scale` last wrote it; a damaged one keeps the set as it was."""
         try:
-            return SetSpec.from_json(self.layout.spec.read_bytes(), str(self.layout.spec))
-        except (OSError, ConfigError) as exc:
-            if previous is None:
-                raise ConfigError(f"cannot read {self.layout.spec}: {exc}") from exc
+            spec = load_spec(self.layout)
+        except ConfigError as exc:
+            if str(exc) != self.spec_problem:
+                log.warning("keeping replicas=%d: %s", previous.replicas, exc)
+                self.spec_problem = str(exc)
             return previous
+        self.spec_problem = ""
+        return spec
 
     def _adopt(self) -> None:
         """Pods left running by an earlier supervisor keep running; watch them by pid."""
@@ -183,13 +188,18 @@ class Supervisor:
         atomic_write(self.layout.supervisor_pid, f"{os.getpid()}\n")
         log.info("supervisor started pid=%d dir=%s", os.getpid(), self.layout.root)
         self._adopt()
-        spec: SetSpec | None = None
+        spec = load_spec(self.layout)
         while True:
             now = time.time()
             spec = self._spec(spec)
-            decision = decide(spec.replicas, self.stopping, self._observe(spec, now), now)
-            self._act(decision, spec, now)
-            self._publish(spec, decision, now)
+            try:
+                decision = decide(spec.replicas, self.stopping, self._observe(spec, now), now)
+                self._act(decision, spec, now)
+                self._publish(spec, decision, now)
+            except Exception:  # the loop's edge: a bug or a full disk must not orphan the pods
+                log.exception("supervisor cycle failed; retrying")
+                time.sleep(CYCLE_SECONDS)
+                continue
             if decision.sentence() != self.last_sentence:
                 log.info("%s", decision.sentence())
                 self.last_sentence = decision.sentence()

@@ -20,6 +20,8 @@ from pathlib import Path
 import pytest
 from localset import LocalSet, mysqlsts_command, reserved_base_port
 
+from mysqlsts.local.procs import process_alive
+
 pytestmark = pytest.mark.integration
 
 BASE_PORTS = [22000, 22300, 22600]
@@ -121,6 +123,30 @@ def test_a_pod_that_keeps_ending_is_backed_off_and_status_says_so(local: LocalSe
     assert local.pod(2)["restarts"] == restarts_before + 5
     insert_items(local, 10, "after-back-off")
     assert_converged(local, [0, 1, 2])
+
+
+def test_a_damaged_spec_is_one_line_and_the_supervisor_keeps_the_set(local: LocalSet) -> None:
+    spec = local.directory / "spec.json"
+    good = spec.read_bytes()
+    supervisor = int((local.directory / "supervisor.pid").read_text())
+    log = local.directory / "supervisor.log"
+    logged = len(log.read_bytes())
+    spec.write_bytes(good.replace(b'"replicas": 3', b'"replicas": 3\xff'))
+    try:
+        done = local.run("status", "--dir", str(local.directory), check=False, timeout=60)
+        assert done.returncode == 2
+        (line,) = done.stderr.strip().splitlines()
+        assert f"{spec} is not UTF-8 text" in line
+        deadline = time.monotonic() + 30
+        while b"keeping replicas=3" not in log.read_bytes()[logged:]:
+            assert time.monotonic() < deadline, "the supervisor never noticed the damaged spec"
+            time.sleep(0.2)
+        time.sleep(2)  # a few more cycles on the damaged spec
+        assert process_alive(supervisor, str(local.directory)), "the supervisor died"
+    finally:
+        spec.write_bytes(good)
+    assert len(local.wait_ready(3, timeout=60)) == 3
+    assert local.status()["supervisor"]["pid"] == supervisor
 
 
 def test_wrong_token_is_refused_and_nothing_is_written(local: LocalSet, tmp_path: Path) -> None:

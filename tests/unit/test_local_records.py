@@ -1,11 +1,17 @@
 """The local set's records on disk: typed, and every way a file can be wrong is one clear error."""
 
-import pytest
+import logging
+from pathlib import Path
 
+import pytest
+from click.testing import CliRunner
+
+from mysqlsts.cli import cli
 from mysqlsts.core.records import RecordError
 from mysqlsts.local.reconcile import Act
 from mysqlsts.local.records import Phase, PodRecord, SupervisedPod, SupervisorState
-from mysqlsts.local.spec import SetSpec
+from mysqlsts.local.spec import SetLayout, SetSpec
+from mysqlsts.local.store import pod_records, read_state, write_pod_record
 
 
 def test_pod_record_round_trips_with_its_phase() -> None:
@@ -75,3 +81,50 @@ def test_spec_checks_its_types_and_its_own_rules() -> None:
         SetSpec.from_json('{"replicas": "3"}')
     with pytest.raises(RecordError, match="outside 1024..65535"):
         SetSpec.from_json('{"replicas": 3, "base_port": 80}')
+
+
+def test_a_damaged_pod_record_is_a_warning_and_no_record(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    layout = SetLayout(tmp_path)
+    paths = layout.pod("mysql-0")
+    paths.root.mkdir(parents=True)
+    paths.record.write_bytes(b'{"pid": 1, "ordinal": 0, "phase": "run\xffning"}')
+    layout.pod("mysql-1").root.mkdir()
+    write_pod_record(layout.pod("mysql-1"), PodRecord(pid=2, ordinal=1, phase=Phase.RUNNING))
+    with caplog.at_level(logging.WARNING):
+        assert pod_records(layout) == {1: PodRecord(pid=2, ordinal=1, phase=Phase.RUNNING)}
+    assert f"ignoring a damaged pod record: {paths.record} is not UTF-8 text" in caplog.text
+
+
+def test_a_damaged_supervisor_state_is_a_warning_and_no_state(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    layout = SetLayout(tmp_path)
+    layout.state.write_text('{"supervisor_pid": 1, "desired": 1')  # truncated
+    with caplog.at_level(logging.WARNING):
+        assert read_state(layout) is None
+    assert "state.json is not valid JSON" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [(b'{"replicas": 3\xff}', "spec.json is not UTF-8 text"),
+     (b'{"replicas": 3', "spec.json is not valid JSON"),
+     (b'{"replicas": "three"}', "spec.json: replicas is \"three\", not an integer")],
+)
+def test_local_status_on_a_damaged_spec_is_one_line(
+    tmp_path: Path, content: bytes, message: str
+) -> None:
+    (tmp_path / "spec.json").write_bytes(content)
+    result = CliRunner().invoke(cli, ["local", "status", "--dir", str(tmp_path)])
+    assert result.exit_code == 2, result.exception
+    assert len(result.output.strip().splitlines()) == 1
+    assert message in result.output
+
+
+def test_local_status_on_a_spec_that_is_a_directory_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "spec.json").mkdir()
+    result = CliRunner().invoke(cli, ["local", "status", "--dir", str(tmp_path)])
+    assert result.exit_code == 2, result.exception
+    assert "Is a directory" in result.output
