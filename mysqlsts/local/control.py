@@ -19,9 +19,16 @@ from typing import Any
 import mysqlsts
 from mysqlsts.adapters.fs import atomic_write
 from mysqlsts.errors import ConfigError, MysqlstsError
-from mysqlsts.local.procs import last_line, ports_in_use, probe_ready, process_alive
+from mysqlsts.local import render
+from mysqlsts.local.procs import (
+    Readiness,
+    last_line,
+    ports_in_use,
+    probe_readiness,
+    process_alive,
+)
 from mysqlsts.local.reconcile import Act
-from mysqlsts.local.records import Phase, PodRecord, SupervisedPod
+from mysqlsts.local.records import PodRecord, SupervisedPod
 from mysqlsts.local.render import PodView, status_document
 from mysqlsts.local.spec import HOST, SECRET_NAMES, SetLayout, SetSpec
 from mysqlsts.local.store import (
@@ -163,7 +170,7 @@ def wait_converged(layout: SetLayout, spec: SetSpec, timeout: float, since: floa
             # Failures from before this call (an earlier `up`) do not count against it.
             if pod.failures >= GIVE_UP_AFTER_FAILURES and (pod.failed_at or 0) >= since:
                 raise MysqlstsError(
-                    f"{spec.pod_name(ordinal)} failed {pod.failures} times: {pod.reason}"
+                    f"{spec.pod_name(ordinal)} failed {pod.failures} times: {pod.last_end}"
                 )
         if supervisor_pid(layout) is None:
             tail = last_line(layout.supervisor_log) or "no output"
@@ -181,13 +188,20 @@ def wait_converged(layout: SetLayout, spec: SetSpec, timeout: float, since: floa
 
 
 def _pending_reason(layout: SetLayout, spec: SetSpec, pods: dict[int, SupervisedPod]) -> str:
+    """The first pod that is not ready, and why it is not now (not why an earlier one ended)."""
+    now = time.time()
     for ordinal in range(spec.replicas):
         pod = pods.get(ordinal)
         if pod is None or not pod.ready:
-            record = read_pod_record(layout.pod(spec.pod_name(ordinal)))
-            reason = (pod.reason if pod else None) or (record.reason if record else None)
-            phase = record.phase if record else Phase.ABSENT
-            return f"; {spec.pod_name(ordinal)} is {phase}" + (f" ({reason})" if reason else "")
+            view = PodView(
+                ordinal, alive=pod is not None and pod.alive, ready=False,
+                record=read_pod_record(layout.pod(spec.pod_name(ordinal))), supervised=pod,
+                not_ready=pod.not_ready if pod else None,
+            )
+            why = render.reason(view, now)
+            return f"; {spec.pod_name(ordinal)} is {render.phase(view, now)}" + (
+                f": {why}" if why else ""
+            )
     return ""
 
 
@@ -243,9 +257,10 @@ def observe(layout: SetLayout, spec: SetSpec) -> dict[str, Any]:
         if not alive and ordinal >= spec.replicas:
             continue  # a scaled-down pod: its data dir stays, the pod is gone
         port = spec.peers().address(ordinal).http_port
+        probe = probe_readiness(HOST, port) if alive else Readiness(False)
         views.append(PodView(
-            ordinal=ordinal, alive=alive, ready=alive and probe_ready(HOST, port),
-            record=record, supervised=supervised.get(ordinal),
+            ordinal=ordinal, alive=alive, ready=probe.ready, record=record,
+            supervised=supervised.get(ordinal), not_ready=probe.reason,
         ))
     return status_document(spec, layout, views, supervisor_pid(layout), time.time())
 

@@ -7,6 +7,7 @@ import socket
 import sys
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 
@@ -49,15 +50,27 @@ def last_line(path: Path, since: int = 0, skip: tuple[str, ...] = ()) -> str | N
     return chosen[-1] if chosen else None
 
 
-def probe_ready(host: str, port: int, timeout: float = 1.0) -> bool:
-    """The kubelet's readiness probe: GET /readyz answers 200."""
+@dataclass(frozen=True)
+class Readiness:
+    """The kubelet's readiness probe: GET /readyz answered 200, else why not (its one-line
+    answer; None when nothing answered, e.g. while the pod is still in its init steps)."""
+
+    ready: bool
+    reason: str | None = None
+
+
+def probe_readiness(host: str, port: int, timeout: float = 1.0) -> Readiness:
     try:
         with urllib.request.urlopen(  # noqa: S310 (loopback http)
             f"http://{host}:{port}/readyz", timeout=timeout
         ) as response:
-            return bool(response.status == 200)
+            return Readiness(response.status == 200)
+    except urllib.error.HTTPError as exc:
+        with exc:
+            answer = exc.read(1024).decode(errors="replace").strip().splitlines()
+        return Readiness(False, answer[0] if answer else f"/readyz answered {exc.code}")
     except (urllib.error.URLError, OSError, ValueError):
-        return False
+        return Readiness(False)
 
 
 def ports_in_use(host: str, ports: list[int]) -> list[int]:

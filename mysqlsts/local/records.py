@@ -61,7 +61,8 @@ class SupervisedPod:
     ready: bool
     restarts: int = 0
     failures: int = 0  # ends in a row without becoming ready
-    reason: str | None = None
+    last_end: str | None = None  # why the last pod process ended
+    not_ready: str | None = None  # why the live pod is not ready: its readiness answer
     failed_at: float | None = None
     terminating: bool = False
     back_off_until: float | None = None  # not re-created before then

@@ -21,6 +21,7 @@ class PodView:
     ready: bool
     record: PodRecord | None = None
     supervised: SupervisedPod | None = None
+    not_ready: str | None = None  # the live pod's readiness answer
 
 
 def _back_off(view: PodView, now: float) -> float:
@@ -29,7 +30,7 @@ def _back_off(view: PodView, now: float) -> float:
     return 0.0 if view.alive or until is None else max(until - now, 0.0)
 
 
-def _phase(view: PodView, now: float) -> Phase:
+def phase(view: PodView, now: float) -> Phase:
     if view.alive:
         return view.record.phase if view.record else Phase.CREATING
     if _back_off(view, now) > 0:
@@ -39,17 +40,23 @@ def _phase(view: PodView, now: float) -> Phase:
     return Phase.ABSENT
 
 
-def _reason(view: PodView, now: float) -> str | None:
-    reason = (view.supervised.reason if view.supervised else None) or (
-        view.record.reason if view.record and not view.alive else None
+def reason(view: PodView, now: float) -> str | None:
+    """Why the pod is not ready now: the live pod's own answer, never an earlier pod's (that
+    one is `last_end`); for a pod that is gone, why it ended."""
+    if view.ready:
+        return None
+    if view.alive:
+        return view.not_ready
+    ended = (view.supervised.last_end if view.supervised else None) or (
+        view.record.reason if view.record else None
     )
     waiting = _back_off(view, now)
     if waiting > 0:
         # As a kubelet says it: the pod is held back, and why it ended.
         return f"back-off {math.ceil(waiting)}s restarting the pod" + (
-            f" after: {reason}" if reason else ""
+            f" after: {ended}" if ended else ""
         )
-    return reason
+    return ended
 
 
 def pod_document(spec: SetSpec, layout: SetLayout, view: PodView, now: float) -> dict[str, Any]:
@@ -63,11 +70,12 @@ def pod_document(spec: SetSpec, layout: SetLayout, view: PodView, now: float) ->
         "role": str(identity.role),
         "ready": view.ready,
         "alive": view.alive,
-        "phase": str(_phase(view, now)),
+        "phase": str(phase(view, now)),
         "server_id": identity.server_id,
         "pid": view.record.pid if view.record and view.alive else None,
         "restarts": view.supervised.restarts if view.supervised else 0,
-        "reason": _reason(view, now),
+        "reason": reason(view, now),
+        "last_end": view.supervised.last_end if view.supervised else None,
         "mysql": {"host": address.host, "port": address.mysql_port},
         "clone": {"host": address.host, "port": address.clone_port},
         "http": {"host": address.host, "port": address.http_port},
@@ -117,6 +125,10 @@ def render_table(document: Mapping[str, Any]) -> str:
     lines.append(f"replicas: {document['replicas']}; supervisor {state}; "
                  f"root password in {document['credentials']['password_file']}")
     for pod in document["pods"]:
-        if pod["reason"] and not pod["ready"]:
+        if pod["ready"]:
+            continue
+        if pod["reason"]:
             lines.append(f"{pod['name']}: {pod['reason']}")
+        if pod["alive"] and pod["last_end"]:
+            lines.append(f"{pod['name']}: restarted after: {pod['last_end']}")
     return "\n".join(lines)

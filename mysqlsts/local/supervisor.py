@@ -19,7 +19,7 @@ from types import FrameType
 
 from mysqlsts.adapters.fs import atomic_write
 from mysqlsts.errors import ConfigError
-from mysqlsts.local.procs import probe_ready, process_alive
+from mysqlsts.local.procs import probe_readiness, process_alive
 from mysqlsts.local.reconcile import Act, CrashLoop, Decision, Observed, decide
 from mysqlsts.local.records import Phase, SupervisedPod, SupervisorState
 from mysqlsts.local.spec import HOST, SetLayout, SetSpec
@@ -40,10 +40,11 @@ class _Pod:
     restarts: int = 0
     failures: int = 0  # ends in a row without becoming ready: `up` gives up after a few
     crash_loop: CrashLoop = field(default_factory=CrashLoop)
-    reason: str | None = None
+    last_end: str | None = None  # why the last pod process ended
     failed_at: float | None = None
     terminate_by: float | None = None
     ready: bool = False
+    not_ready: str | None = None  # the live pod's readiness answer
 
 
 def _pod_command(tool: tuple[str, ...], layout: SetLayout, ordinal: int) -> list[str]:
@@ -101,16 +102,16 @@ class Supervisor:
             log.info("pod ordinal=%d stopped", ordinal)
         else:
             if record is not None and record.pid == pod.pid and record.phase is Phase.FAILED:
-                pod.reason = record.reason or "the pod failed"
+                pod.last_end = record.reason or "the pod failed"
             else:
                 how = f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
-                pod.reason = f"pod process ended unexpectedly ({how})"
+                pod.last_end = f"pod process ended unexpectedly ({how})"
             pod.failures += 1
             pod.restarts += 1
             pod.failed_at = now
             pod.crash_loop = pod.crash_loop.ended(now)
             log.warning("pod ordinal=%d ended (%d in a row; back-off %.0fs): %s", ordinal,
-                        pod.failures, pod.crash_loop.not_before - now, pod.reason)
+                        pod.failures, pod.crash_loop.not_before - now, pod.last_end)
         pod.pid, pod.process, pod.terminate_by, pod.ready = None, None, None, False
 
     def _observe(self, spec: SetSpec, now: float) -> dict[int, Observed]:
@@ -121,9 +122,11 @@ class Supervisor:
             if pod.pid is not None and not self._alive(pod):
                 self._reap(spec, ordinal, pod, now)
             alive = pod.pid is not None
-            pod.ready = alive and probe_ready(HOST, peers.address(ordinal).http_port)
+            probe = probe_readiness(HOST, peers.address(ordinal).http_port) if alive else None
+            pod.ready = probe is not None and probe.ready
+            pod.not_ready = probe.reason if probe is not None else None
             if pod.ready:
-                pod.failures, pod.reason = 0, None
+                pod.failures, pod.last_end = 0, None
             pod.crash_loop = pod.crash_loop.seen(pod.ready, now)
             observed[ordinal] = Observed(
                 ordinal, alive=alive, ready=pod.ready,
@@ -167,7 +170,8 @@ class Supervisor:
                 ready=pod.ready,
                 restarts=pod.restarts,
                 failures=pod.failures,
-                reason=pod.reason,
+                last_end=pod.last_end,
+                not_ready=pod.not_ready,
                 failed_at=pod.failed_at,
                 terminating=pod.terminate_by is not None,
                 back_off_until=(pod.crash_loop.not_before

@@ -50,3 +50,30 @@ def test_up_fails_with_the_failing_containers_reason(tmp_path: Path, base_port: 
         local.run("down", "--dir", str(local.directory), "--purge", check=False, timeout=300)
     assert local.processes() == []
     assert not local.directory.exists()
+
+
+def test_a_failed_scale_reports_the_current_reason_not_an_earlier_one(
+    tmp_path: Path, base_port: int
+) -> None:
+    if shutil.which("mariadbd") is None or shutil.which("mariabackup") is None:
+        pytest.skip("mariadbd and mariabackup are not installed (scripts/setup-host test)")
+    with LocalSet.started(tmp_path / "set", base_port=base_port, replicas=1) as local:
+        # First failure: mysql-1's volume holds a stranger's file, so its clone refuses it.
+        local.data_dir(1).mkdir(parents=True)
+        (local.data_dir(1) / "stranger.txt").write_text("not a server's data\n")
+        done = local.run("scale", "--dir", str(local.directory), "--replicas", "2",
+                         "--timeout", "120", check=False, timeout=200)
+        assert done.returncode != 0
+        first = done.stderr.strip().splitlines()[-1]
+        assert "mysql-1 failed 3 times" in first and "holds files" in first, first
+        # Then another trouble: the volume is fixed, but the replication password no longer
+        # matches the account the primary made, so mysql-1 runs and is never ready.
+        (local.data_dir(1) / "stranger.txt").unlink()
+        secret = local.directory / "secrets" / "replication-password"
+        secret.write_text("not-the-password-the-primary-knows\n")
+        done = local.run("scale", "--dir", str(local.directory), "--replicas", "2",
+                         "--timeout", "90", check=False, timeout=200)
+        assert done.returncode != 0
+        last = done.stderr.strip().splitlines()[-1]
+        assert "did not converge" in last and "mysql-1 is running" in last, last
+        assert "Access denied" in last and "holds files" not in last, last

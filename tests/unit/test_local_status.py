@@ -20,14 +20,15 @@ def document(tmp_path: Path) -> dict:
     spec = SetSpec(replicas=4, base_port=22300)
     views = [
         PodView(0, alive=True, ready=True, record=PodRecord(11, 0, Phase.RUNNING)),
-        PodView(1, alive=True, ready=False, record=PodRecord(12, 1, Phase.CLONE),
+        PodView(1, alive=True, ready=False, record=PodRecord(12, 1, Phase.RUNNING),
                 supervised=SupervisedPod(alive=True, pid=12, ready=False, restarts=2,
-                                         reason="clone exited with code 1: refused")),
+                                         last_end="clone exited with code 1: refused"),
+                not_ready="replication IO thread not running; error 1045: Access denied"),
         PodView(2, alive=False, ready=False,
                 record=PodRecord(13, 2, Phase.FAILED, reason="sidecar exited")),
         PodView(3, alive=False, ready=False, record=PodRecord(14, 3, Phase.RUNNING),
                 supervised=SupervisedPod(alive=False, pid=None, ready=False, restarts=3,
-                                         reason="pod process ended unexpectedly (signal 9)",
+                                         last_end="pod process ended unexpectedly (signal 9)",
                                          back_off_until=NOW + 3.5)),
     ]
     return status_document(spec, SetLayout(tmp_path), views, supervisor_pid=99, now=NOW)
@@ -44,7 +45,9 @@ def test_status_document_has_the_contract_fields(tmp_path: Path) -> None:
         "pid": 11, "phase": "running",
     }
     assert (second["role"], second["server_id"], second["restarts"]) == ("replica", 101, 2)
-    assert second["reason"] == "clone exited with code 1: refused"
+    # Why the live pod is not ready now; why its predecessor ended is kept apart.
+    assert second["reason"] == "replication IO thread not running; error 1045: Access denied"
+    assert second["last_end"] == "clone exited with code 1: refused"
     assert (third["phase"], third["pid"], third["reason"]) == ("failed", None, "sidecar exited")
     # Held back by the supervisor after a crash, as a kubelet's CrashLoopBackOff.
     assert (fourth["phase"], fourth["pid"], fourth["restarts"]) == ("back-off", None, 3)
@@ -64,7 +67,8 @@ def test_table_lists_every_pod_and_why_it_is_not_ready(tmp_path: Path) -> None:
                                 "RESTARTS"]
     assert lines[1].split() == ["mysql-0", "primary", "running", "yes", "100",
                                 "127.0.0.1:22300", "127.0.0.1:22302", "0"]
-    assert "mysql-1: clone exited with code 1: refused" in table
+    assert "mysql-1: replication IO thread not running; error 1045: Access denied" in table
+    assert "mysql-1: restarted after: clone exited with code 1: refused" in table
     assert lines[4].split()[:3] == ["mysql-3", "replica", "back-off"]
     assert "mysql-3: back-off 4s restarting the pod after: pod process ended" in table
     assert "supervisor running (pid 99)" in table
@@ -133,7 +137,7 @@ def test_up_refuses_ports_another_process_listens_on(tmp_path: Path) -> None:
 
 def test_status_once_the_back_off_is_over_shows_why_the_pod_ended(tmp_path: Path) -> None:
     supervised = SupervisedPod(alive=False, pid=None, ready=False, restarts=1,
-                               reason="pod process ended unexpectedly (signal 9)",
+                               last_end="pod process ended unexpectedly (signal 9)",
                                back_off_until=NOW - 0.1)
     view = PodView(0, alive=False, ready=False, record=PodRecord(11, 0, Phase.RUNNING),
                    supervised=supervised)
