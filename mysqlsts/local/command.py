@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from mysqlsts.errors import ConfigError
+from mysqlsts.errors import ConfigError, MysqlstsError
 from mysqlsts.local import control
 from mysqlsts.local.procs import console_script
 from mysqlsts.local.render import render_table
@@ -82,6 +82,7 @@ def up(
             base_port=base_port or DEFAULT_BASE_PORT,
             port_stride=peer_port_stride or DEFAULT_PORT_STRIDE,
         )
+    control.check_capacity(layout, spec)
     if control.supervisor_pid(layout) is None:
         control.check_ports(layout, spec)
     since = time.time()
@@ -89,8 +90,22 @@ def up(
     pid = control.start_supervisor(layout, console_script())
     click.echo(f"local: supervisor pid {pid} for {layout.root}; waiting for {spec.replicas} pods",
                err=True)
-    control.wait_converged(layout, spec, timeout, since)
+    _converge(layout, spec, timeout, since)
     click.echo(render_table(control.observe(layout, spec)))
+
+
+def _converge(layout: SetLayout, spec: SetSpec, timeout: float, since: float) -> None:
+    """Wait for the set; when that fails, the set stops growing where it is ready."""
+    try:
+        control.wait_converged(layout, spec, timeout, since)
+    except MysqlstsError as exc:
+        kept = control.settle_at_ready(layout, spec)
+        if kept < spec.replicas:
+            raise MysqlstsError(
+                f"{exc}; the set stays at {kept} ready pod(s) and creates no more: fix the "
+                f"cause, then ask again for {spec.replicas}"
+            ) from exc
+        raise
 
 
 @local.command()
@@ -103,9 +118,10 @@ def scale(directory: Path, replicas: int, timeout: float) -> None:
     spec = load_spec(layout).scaled(replicas)
     if control.supervisor_pid(layout) is None:
         raise ConfigError(f"no supervisor runs for {layout.root}; run `local up` first")
+    control.check_capacity(layout, spec)
     since = time.time()
     control.prepare(layout, spec, layout.config_map)
-    control.wait_converged(layout, spec, timeout, since)
+    _converge(layout, spec, timeout, since)
     click.echo(render_table(control.observe(layout, spec)))
 
 

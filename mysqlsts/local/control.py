@@ -20,6 +20,7 @@ import mysqlsts
 from mysqlsts.adapters.fs import atomic_write
 from mysqlsts.errors import ConfigError, MysqlstsError
 from mysqlsts.local import render
+from mysqlsts.local.capacity import capacity_problem
 from mysqlsts.local.procs import (
     Readiness,
     last_line,
@@ -111,6 +112,48 @@ def check_ports(layout: SetLayout, spec: SetSpec) -> None:
         raise ConfigError(
             f"port(s) {taken} on {HOST} are in use by another process; choose another --base-port"
         )
+
+
+def check_capacity(layout: SetLayout, spec: SetSpec) -> None:
+    """Before asking for more pods: the machine has the memory and disk they will take."""
+    running = {o for o, record in pod_records(layout).items() if _pod_alive(layout, record)}
+    new_pods = [o for o in range(spec.replicas) if o not in running]
+    new_data_dirs = [o for o in new_pods if not layout.pod(spec.pod_name(o)).data.exists()]
+    problem = capacity_problem(len(new_pods), len(new_data_dirs), _memory_available(),
+                               shutil.disk_usage(_existing_ancestor(layout.root)).free)
+    if problem:
+        raise ConfigError(f"{spec.replicas} replicas do not fit on this machine: {problem}")
+
+
+def _memory_available() -> int:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 2**62  # unknown: do not refuse on a guess
+
+
+def _existing_ancestor(path: Path) -> Path:
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def settle_at_ready(layout: SetLayout, spec: SetSpec) -> int:
+    """After `up`/`scale` gave up: keep the pods that are ready (the lowest ordinals, as
+    OrderedReady made them) and create no more, instead of trying on until `down`. Returns the
+    replicas the set now keeps."""
+    state = read_state(layout)
+    ready = 0
+    while state is not None and ready < spec.replicas and (
+        ready in state.pods and state.pods[ready].ready
+    ):
+        ready += 1
+    if ready < spec.replicas:
+        write_spec(layout, spec.scaled(ready))
+    return min(ready, spec.replicas)
 
 
 def supervisor_pid(layout: SetLayout) -> int | None:

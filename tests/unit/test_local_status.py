@@ -8,6 +8,7 @@ from click.testing import CliRunner
 
 from mysqlsts.cli import cli
 from mysqlsts.errors import ConfigError
+from mysqlsts.local.capacity import capacity_problem
 from mysqlsts.local.control import check_cnf_dir
 from mysqlsts.local.records import Phase, PodRecord, SupervisedPod
 from mysqlsts.local.render import PodView, render_table, status_document
@@ -178,3 +179,32 @@ def test_the_same_cnf_dir_for_an_existing_set_is_accepted(tmp_path: Path) -> Non
     (same / "master.cnf").write_text("[mysqld]\nlog_bin=other\n")
     with pytest.raises(ConfigError, match="another master.cnf"):
         check_cnf_dir(SetLayout(tmp_path), same)
+
+
+def test_capacity_counts_memory_then_disk() -> None:
+    gib = 2**30
+    assert capacity_problem(3, 3, memory_available=8 * gib, disk_free=8 * gib) is None
+    assert capacity_problem(40, 0, memory_available=8 * gib, disk_free=0) == (
+        "40 more pod(s) need about 10240 MiB of memory; 8192 MiB are available"
+    )
+    assert capacity_problem(4, 4, memory_available=8 * gib, disk_free=gib // 2) == (
+        "4 new data dir(s) need about 1024 MiB of disk; 512 MiB are free"
+    )
+
+
+def test_up_refuses_more_pods_than_the_machine_holds(tmp_path: Path) -> None:
+    # 6000 pods fit in the port range (1024 + 6000 × 10) but in no test machine's memory.
+    result = invoke("up", "--dir", str(tmp_path / "s"), "--replicas", "6000",
+                    "--base-port", "1024")
+    assert result.exit_code == 2, result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert "6000 replicas do not fit on this machine: 6000 more pod(s) need about" in result.output
+    assert not (tmp_path / "s").exists()
+
+
+def test_scale_refuses_more_pods_than_the_port_range_holds(tmp_path: Path) -> None:
+    (tmp_path / "spec.json").write_text(SetSpec(replicas=1, base_port=60000).to_json())
+    result = invoke("scale", "--dir", str(tmp_path), "--replicas", "600")
+    assert result.exit_code == 2, result.output
+    assert "outside 1024..65535" in result.output
+    assert SetSpec.from_json((tmp_path / "spec.json").read_text()).replicas == 1
