@@ -66,32 +66,42 @@ def up(
 ) -> None:
     """Create (or resume) the set and wait until REPLICAS pods are ready."""
     layout = _layout(directory)
-    if layout.spec.exists():
-        existing = load_spec(layout)
-        for flag, wanted, have in (("--base-port", base_port, existing.base_port),
-                                   ("--peer-port-stride", peer_port_stride, existing.port_stride)):
-            if wanted is not None and wanted != have:
-                raise ConfigError(f"{layout.root} was created with {flag} {have}, not {wanted}")
-        if cnf_dir is not None:
-            control.check_cnf_dir(layout, cnf_dir)
-        spec = existing.scaled(replicas or existing.replicas)
-        cnf_dir = layout.config_map  # the set keeps the ConfigMap it was made with
-    else:
+    with control.up_lock(layout):
+        spec, cnf_dir = _wanted(layout, replicas, base_port, peer_port_stride, cnf_dir)
+        control.check_capacity(layout, spec)
+        if control.supervisor_pid(layout) is None:
+            control.check_ports(layout, spec)
+        since = time.time()
+        control.prepare(layout, spec, cnf_dir)
+        pid = control.start_supervisor(layout, console_script())
+    click.echo(f"local: supervisor pid {pid} for {layout.root}; waiting for {spec.replicas} pods",
+               err=True)
+    _converge(layout, spec, timeout, since)
+    click.echo(render_table(control.observe(layout, spec)))
+
+
+def _wanted(
+    layout: SetLayout, replicas: int | None, base_port: int | None,
+    peer_port_stride: int | None, cnf_dir: Path | None,
+) -> tuple[SetSpec, Path]:
+    """The spec `up` asks for and the cnf dir it is made with: a new set's from the flags, an
+    existing set's own, where flags may only ask for other replicas."""
+    if not layout.spec.exists():
         spec = SetSpec(
             replicas=replicas or 3,
             base_port=base_port or DEFAULT_BASE_PORT,
             port_stride=peer_port_stride or DEFAULT_PORT_STRIDE,
         )
-    control.check_capacity(layout, spec)
-    if control.supervisor_pid(layout) is None:
-        control.check_ports(layout, spec)
-    since = time.time()
-    control.prepare(layout, spec, cnf_dir or control.default_cnf_dir())
-    pid = control.start_supervisor(layout, console_script())
-    click.echo(f"local: supervisor pid {pid} for {layout.root}; waiting for {spec.replicas} pods",
-               err=True)
-    _converge(layout, spec, timeout, since)
-    click.echo(render_table(control.observe(layout, spec)))
+        return spec, cnf_dir or control.default_cnf_dir()
+    existing = load_spec(layout)
+    for flag, wanted, have in (("--base-port", base_port, existing.base_port),
+                               ("--peer-port-stride", peer_port_stride, existing.port_stride)):
+        if wanted is not None and wanted != have:
+            raise ConfigError(f"{layout.root} was created with {flag} {have}, not {wanted}")
+    if cnf_dir is not None:
+        control.check_cnf_dir(layout, cnf_dir)
+    # The set keeps the ConfigMap it was made with.
+    return existing.scaled(replicas or existing.replicas), layout.config_map
 
 
 def _converge(layout: SetLayout, spec: SetSpec, timeout: float, since: float) -> None:

@@ -13,6 +13,7 @@ import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +57,42 @@ def default_cnf_dir() -> Path:
     raise ConfigError(
         "cannot find the default master.cnf/slave.cnf (images/cnf/mariadb); pass --cnf-dir"
     )
+
+
+@contextlib.contextmanager
+def up_lock(layout: SetLayout) -> Iterator[None]:
+    """One `up` at a time creates or resumes a set, until its supervisor runs. The loser of a
+    race on a new directory is told so (it would otherwise find a half-made set and take it
+    for a stranger's files); on an existing set it waits its turn, a few seconds at most.
+
+    The lock is an flock on the directory itself: a lock file would make a new directory
+    look non-empty. A directory this `up` made is removed again if it fails before using it.
+    """
+    made = not layout.root.exists()
+    try:
+        layout.root.mkdir(parents=True, exist_ok=True)
+        fd = os.open(layout.root, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError as exc:
+        raise ConfigError(f"cannot create {layout.root}: {exc.strerror}") from exc
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if not layout.spec.exists():
+                raise ConfigError(
+                    f"another `local up` is creating {layout.root}; wait for it, then run "
+                    "`local status`"
+                ) from None
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            yield
+        except BaseException:
+            if made:
+                with contextlib.suppress(OSError):
+                    layout.root.rmdir()  # only while empty: nothing else is touched
+            raise
+    finally:
+        os.close(fd)
 
 
 def check_cnf_dir(layout: SetLayout, cnf_dir: Path) -> None:

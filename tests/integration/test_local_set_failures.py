@@ -6,12 +6,13 @@ Ports: a free block of 50 at 22100, 22400 or 22700 (this suite's share of 22000-
 from __future__ import annotations
 
 import shutil
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from localset import LocalSet, processes_mentioning, reserved_base_port
+from localset import LocalSet, mysqlsts_command, processes_mentioning, reserved_base_port
 
 pytestmark = pytest.mark.integration
 
@@ -90,3 +91,25 @@ def test_a_failed_scale_reports_the_current_reason_not_an_earlier_one(
         last = done.stderr.strip().splitlines()[-1]
         assert "did not converge" in last and "mysql-1 is running" in last, last
         assert "Access denied" in last and "holds files" not in last, last
+
+
+def test_two_ups_on_one_new_directory_make_one_set(tmp_path: Path, base_port: int) -> None:
+    if shutil.which("mariadbd") is None:
+        pytest.skip("mariadbd is not installed (scripts/setup-host test)")
+    local = LocalSet(tmp_path / "set", base_port=base_port)
+    argv = [*mysqlsts_command(), "local", "up", "--dir", str(local.directory), "--replicas", "1",
+            "--base-port", str(base_port), "--timeout", "300"]
+    try:
+        racers = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   text=True) for _ in range(2)]
+        results = [(racer.wait(timeout=400), racer.communicate()[1]) for racer in racers]
+        for code, err in results:
+            last = err.strip().splitlines()[-1] if err.strip() else ""
+            # Each one either made (or resumed) the set, or was told another one is making it.
+            assert code == 0 or "another `local up` is creating" in last, (code, err[-2000:])
+            assert "holds no local set" not in err
+        assert any(code == 0 for code, _ in results)
+        assert [(p["name"], p["ready"]) for p in local.status()["pods"]] == [("mysql-0", True)]
+    finally:
+        local.run("down", "--dir", str(local.directory), "--purge", check=False, timeout=300)
+    assert local.processes() == []

@@ -1,6 +1,8 @@
 """`local status` rendering and the `local` commands' refusals of bad input."""
 
+import fcntl
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -208,3 +210,24 @@ def test_scale_refuses_more_pods_than_the_port_range_holds(tmp_path: Path) -> No
     assert result.exit_code == 2, result.output
     assert "outside 1024..65535" in result.output
     assert SetSpec.from_json((tmp_path / "spec.json").read_text()).replicas == 1
+
+
+def test_up_on_a_new_set_another_up_is_creating_is_refused(tmp_path: Path) -> None:
+    # What a concurrent `up` holds while it creates the set: an flock on the directory.
+    new = tmp_path / "set"
+    new.mkdir()
+    nowhere = tmp_path / "no-cnf"  # were the lock ignored, prepare would fail on this
+    nowhere.mkdir()
+    fd = os.open(new, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        result = invoke("up", "--dir", str(new), "--replicas", "1", "--base-port", "22950",
+                        "--cnf-dir", str(nowhere))
+    finally:
+        os.close(fd)
+    assert result.exit_code == 2, result.output
+    assert result.output.strip().splitlines() == [
+        f"Error: another `local up` is creating {new}; wait for it, then run `local status`"
+    ]
+    assert list(new.iterdir()) == []
+
