@@ -8,9 +8,9 @@ would fail later, one pod at a time, in a swapping or full machine.
 from __future__ import annotations
 
 MIB = 2**20
-# mariadbd (~130 MiB resident) + the sidecar (~35 MiB) + the pod process (~20 MiB).
+# mariadbd (100-190 MiB resident) + the sidecar (~35 MiB) + the pod process (~26 MiB).
 POD_MEMORY_BYTES = 256 * MIB
-# A bootstrapped data dir (~130 MiB: redo log, system tablespace, binary logs), before any data.
+# A data dir (~80 MiB: redo log, system tablespace, binary logs) before it holds much data.
 POD_DISK_BYTES = 256 * MIB
 
 

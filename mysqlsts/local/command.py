@@ -158,6 +158,36 @@ def kill(directory: Path, ordinal: int) -> None:
 
 @local.command()
 @_dir_option
+@click.argument("ordinal", type=click.IntRange(min=0))
+@click.option("--timeout", type=click.FloatRange(min=1), default=300, show_default=True,
+              help="Seconds to wait for the pod to stop.")
+def stop(directory: Path, ordinal: int, timeout: float) -> None:
+    """Keep one pod down, as if its node were gone, until `local start`; its data stays."""
+    layout = _layout(directory)
+    spec = load_spec(layout)
+    name = spec.pod_name(ordinal)
+    if control.stop_pod(layout, spec, ordinal, timeout):
+        click.echo(f"local: {name} is stopped and kept down; `local start --dir {layout.root} "
+                   f"{ordinal}` brings it back", err=True)
+    else:
+        click.echo(f"local: no supervisor runs for {layout.root}; {name} stays down when "
+                   "`local up` resumes the set", err=True)
+
+
+@local.command()
+@_dir_option
+@click.argument("ordinal", type=click.IntRange(min=0))
+@_timeout_option
+def start(directory: Path, ordinal: int, timeout: float) -> None:
+    """Bring back a pod that `local stop` keeps down, and wait until it is ready."""
+    layout = _layout(directory)
+    spec = load_spec(layout)
+    control.start_pod(layout, spec, ordinal, timeout)
+    click.echo(f"local: {spec.pod_name(ordinal)} is back and ready", err=True)
+
+
+@local.command()
+@_dir_option
 @click.option("--purge", is_flag=True, help="Then remove the directory, data and all.")
 @click.option("--timeout", type=click.FloatRange(min=1), default=300, show_default=True)
 def down(directory: Path, purge: bool, timeout: float) -> None:

@@ -13,7 +13,7 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -185,7 +185,7 @@ def settle_at_ready(layout: SetLayout, spec: SetSpec) -> int:
     state = read_state(layout)
     ready = 0
     while state is not None and ready < spec.replicas and (
-        ready in state.pods and state.pods[ready].ready
+        ready in state.pods and (state.pods[ready].ready or state.pods[ready].kept_down)
     ):
         ready += 1
     if ready < spec.replicas:
@@ -243,7 +243,7 @@ def wait_converged(layout: SetLayout, spec: SetSpec, timeout: float, since: floa
         fresh = state is not None and state.updated_at >= since and state.desired == spec.replicas
         pods = state.pods if state is not None and fresh else {}
         if state is not None and fresh and state.act is Act.STEADY and all(
-            o in pods and pods[o].ready for o in range(spec.replicas)
+            o in pods and (pods[o].ready or pods[o].kept_down) for o in range(spec.replicas)
         ) and not any(pod.alive for o, pod in pods.items() if o >= spec.replicas):
             return
         for ordinal, pod in pods.items():
@@ -272,7 +272,7 @@ def _pending_reason(layout: SetLayout, spec: SetSpec, pods: dict[int, Supervised
     now = time.time()
     for ordinal in range(spec.replicas):
         pod = pods.get(ordinal)
-        if pod is None or not pod.ready:
+        if pod is None or not (pod.ready or pod.kept_down):
             view = PodView(
                 ordinal, alive=pod is not None and pod.alive, ready=False,
                 record=read_pod_record(layout.pod(spec.pod_name(ordinal))), supervised=pod,
@@ -325,6 +325,72 @@ def kill_pod(layout: SetLayout, spec: SetSpec, ordinal: int) -> int:
     return record.pid
 
 
+def stop_pod(layout: SetLayout, spec: SetSpec, ordinal: int, timeout: float) -> bool:
+    """Keep one pod down, as if its node were gone: the supervisor stops it gracefully and
+    creates it no more until `start_pod`. Its data dir stays. Returns False when no
+    supervisor runs (the pod then stays down once one does)."""
+    paths = layout.pod(_member(spec, ordinal))
+    since = time.time()
+    try:
+        paths.root.mkdir(parents=True, exist_ok=True)
+        atomic_write(paths.keep_down, f"kept down by `local stop` at {since:.0f}\n")
+    except OSError as exc:
+        raise ConfigError(f"cannot stop {paths.root.name}: {exc}") from exc
+    if supervisor_pid(layout) is None:
+        return False
+    _wait_for_pod(layout, spec, ordinal, timeout, since, "stopped",
+                  lambda pod: pod.kept_down and not pod.alive)
+    return True
+
+
+def start_pod(layout: SetLayout, spec: SetSpec, ordinal: int, timeout: float) -> None:
+    """Bring back a pod `stop_pod` kept down, and wait until it is ready."""
+    paths = layout.pod(_member(spec, ordinal))
+    if supervisor_pid(layout) is None:
+        raise ConfigError(f"no supervisor runs for {layout.root}; run `local up` first")
+    since = time.time()
+    try:
+        paths.keep_down.unlink(missing_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot start {paths.root.name}: {exc}") from exc
+    _wait_for_pod(layout, spec, ordinal, timeout, since, "ready",
+                  lambda pod: pod.ready and not pod.kept_down)
+
+
+def _member(spec: SetSpec, ordinal: int) -> str:
+    if ordinal >= spec.replicas:
+        raise ConfigError(
+            f"{spec.pod_name(ordinal)} is not in the set (replicas: {spec.replicas})"
+        )
+    return spec.pod_name(ordinal)
+
+
+def _wait_for_pod(
+    layout: SetLayout, spec: SetSpec, ordinal: int, timeout: float, since: float, goal: str,
+    reached: Callable[[SupervisedPod], bool],
+) -> None:
+    """Until the supervisor reports the pod as `reached` in a cycle that began after `since`."""
+    name = spec.pod_name(ordinal)
+    deadline = time.monotonic() + timeout
+    while True:
+        state = read_state(layout)
+        pod = state.pods.get(ordinal) if state is not None and state.updated_at >= since else None
+        if pod is not None and reached(pod):
+            return
+        if pod is not None and pod.failures >= GIVE_UP_AFTER_FAILURES and (
+            pod.failed_at or 0
+        ) >= since:
+            raise MysqlstsError(f"{name} failed {pod.failures} times: {pod.last_end}")
+        if supervisor_pid(layout) is None:
+            tail = last_line(layout.supervisor_log) or "no output"
+            raise MysqlstsError(f"the supervisor is not running: {tail}")
+        if time.monotonic() > deadline:
+            why = (pod.not_ready or pod.last_end) if pod is not None else None
+            raise MysqlstsError(f"{name} is not {goal} after {timeout:.0f}s"
+                                + (f": {why}" if why else ""))
+        time.sleep(0.3)
+
+
 def observe(layout: SetLayout, spec: SetSpec) -> dict[str, Any]:
     """A status document from a live look: pod records, process liveness, readiness probes."""
     records = pod_records(layout)
@@ -341,6 +407,7 @@ def observe(layout: SetLayout, spec: SetSpec) -> dict[str, Any]:
         views.append(PodView(
             ordinal=ordinal, alive=alive, ready=probe.ready, record=record,
             supervised=supervised.get(ordinal), not_ready=probe.reason,
+            kept_down=layout.pod(spec.pod_name(ordinal)).keep_down.exists(),
         ))
     return status_document(spec, layout, views, supervisor_pid(layout), time.time())
 

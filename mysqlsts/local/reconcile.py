@@ -31,6 +31,7 @@ class Observed:
     ready: bool = False
     terminating: bool = False
     not_before: float = 0.0  # earliest re-creation time after a failure
+    kept_down: bool = False  # by `local stop`: its node is gone until `local start`
 
 
 @dataclass(frozen=True)
@@ -89,8 +90,15 @@ def decide(
         return Decision(
             Act.TERMINATE, surplus[-1], f"scaling down to {desired}, highest ordinal first"
         )
+    kept_down = [o for o in alive if pods[o].kept_down]
+    if kept_down:
+        return Decision(Act.TERMINATE, kept_down[-1], "`local stop` keeps the pod down")
+    down = 0
     for ordinal in range(desired):
         pod = pods.get(ordinal, Observed(ordinal, alive=False))
+        if pod.kept_down:
+            down += 1  # not created, and not waited for: the pods after it go on
+            continue
         if pod.alive:
             if not pod.ready:
                 return Decision(Act.WAIT, ordinal, "waiting for the pod to be ready")
@@ -100,4 +108,6 @@ def decide(
                 Act.WAIT, ordinal, f"backing off for {pod.not_before - now:.0f}s after a failure"
             )
         return Decision(Act.CREATE, ordinal, "every lower ordinal is ready")
-    return Decision(Act.STEADY, None, f"{desired} pods ready")
+    return Decision(Act.STEADY, None, f"{desired - down} pods ready" + (
+        f", {down} kept down by `local stop`" if down else ""
+    ))

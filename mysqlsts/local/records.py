@@ -66,6 +66,7 @@ class SupervisedPod:
     failed_at: float | None = None
     terminating: bool = False
     back_off_until: float | None = None  # not re-created before then
+    kept_down: bool = False  # by `local stop`, until `local start`
 
 
 @dataclass(frozen=True)

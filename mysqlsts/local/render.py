@@ -11,6 +11,8 @@ from mysqlsts.core.identity import identify
 from mysqlsts.local.records import Phase, PodRecord, SupervisedPod
 from mysqlsts.local.spec import SetLayout, SetSpec
 
+KEPT_DOWN = "kept down by `local stop`; `local start` brings it back"
+
 
 @dataclass(frozen=True)
 class PodView:
@@ -22,6 +24,7 @@ class PodView:
     record: PodRecord | None = None
     supervised: SupervisedPod | None = None
     not_ready: str | None = None  # the live pod's readiness answer
+    kept_down: bool = False  # by `local stop`
 
 
 def _back_off(view: PodView, now: float) -> float:
@@ -33,6 +36,8 @@ def _back_off(view: PodView, now: float) -> float:
 def phase(view: PodView, now: float) -> Phase:
     if view.alive:
         return view.record.phase if view.record else Phase.CREATING
+    if view.kept_down:
+        return Phase.STOPPED
     if _back_off(view, now) > 0:
         return Phase.BACK_OFF
     if view.record is not None and view.record.phase is Phase.FAILED:
@@ -45,6 +50,8 @@ def reason(view: PodView, now: float) -> str | None:
     one is `last_end`); for a pod that is gone, why it ended."""
     if view.ready:
         return None
+    if view.kept_down:
+        return KEPT_DOWN if not view.alive else f"stopping: {KEPT_DOWN}"
     if view.alive:
         return view.not_ready
     ended = (view.supervised.last_end if view.supervised else None) or (
@@ -75,6 +82,7 @@ def pod_document(spec: SetSpec, layout: SetLayout, view: PodView, now: float) ->
         "pid": view.record.pid if view.record and view.alive else None,
         "restarts": view.supervised.restarts if view.supervised else 0,
         "reason": reason(view, now),
+        "kept_down": view.kept_down,
         "last_end": view.supervised.last_end if view.supervised else None,
         "mysql": {"host": address.host, "port": address.mysql_port},
         "clone": {"host": address.host, "port": address.clone_port},

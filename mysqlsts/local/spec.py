@@ -98,6 +98,11 @@ class PodPaths:
         """Written by the pod process: its pid (= process group), phase, failure reason."""
         return self.root / "pod.json"
 
+    @property
+    def keep_down(self) -> Path:
+        """Present while `local stop` keeps the pod down, as if its node were gone."""
+        return self.root / "keep-down"
+
     def log(self, container: str) -> Path:
         return self.logs / f"{container}.log"
 

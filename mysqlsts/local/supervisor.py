@@ -45,6 +45,7 @@ class _Pod:
     terminate_by: float | None = None
     ready: bool = False
     not_ready: str | None = None  # the live pod's readiness answer
+    kept_down: bool = False
 
 
 def _pod_command(tool: tuple[str, ...], layout: SetLayout, ordinal: int) -> list[str]:
@@ -119,6 +120,7 @@ class Supervisor:
         observed: dict[int, Observed] = {}
         for ordinal in sorted(set(range(spec.replicas)) | set(self.pods)):
             pod = self.pods.setdefault(ordinal, _Pod())
+            pod.kept_down = self.layout.pod(spec.pod_name(ordinal)).keep_down.exists()
             if pod.pid is not None and not self._alive(pod):
                 self._reap(spec, ordinal, pod, now)
             alive = pod.pid is not None
@@ -131,6 +133,7 @@ class Supervisor:
             observed[ordinal] = Observed(
                 ordinal, alive=alive, ready=pod.ready,
                 terminating=pod.terminate_by is not None, not_before=pod.crash_loop.not_before,
+                kept_down=pod.kept_down,
             )
         return observed
 
@@ -172,6 +175,7 @@ class Supervisor:
                 failures=pod.failures,
                 last_end=pod.last_end,
                 not_ready=pod.not_ready,
+                kept_down=pod.kept_down,
                 failed_at=pod.failed_at,
                 terminating=pod.terminate_by is not None,
                 back_off_until=(pod.crash_loop.not_before

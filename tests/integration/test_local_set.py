@@ -2,7 +2,8 @@
 init → clone → server → sidecar exactly as in Kubernetes.
 
 One set is shared by the tests of this module, which build on each other in file order
-(3 pods → kill → a crash loop → 4 pods → scale down and up → 5 pods with a clone killed mid-stream).
+(3 pods → kill → a crash loop → the primary stopped and started → 4 pods → scale down and up
+→ 5 pods with a clone killed mid-stream).
 Ports: a free block of 50 at 22000, 22300 or 22600 (this suite's share of 22000-22999).
 """
 
@@ -147,6 +148,37 @@ def test_a_damaged_spec_is_one_line_and_the_supervisor_keeps_the_set(local: Loca
         spec.write_bytes(good)
     assert len(local.wait_ready(3, timeout=60)) == 3
     assert local.status()["supervisor"]["pid"] == supervisor
+
+
+def test_stop_keeps_the_primary_down_and_start_brings_it_back(local: LocalSet) -> None:
+    insert_items(local, 100, "before-stop")
+    assert_converged(local, [0, 1, 2])
+    before = checksums(local, 0)
+    done = local.run("stop", "--dir", str(local.directory), "0", timeout=400)
+    assert "mysql-0 is stopped and kept down" in done.stderr
+    pod = local.pod(0)
+    assert (pod["phase"], pod["alive"], pod["ready"], pod["pid"]) == ("stopped", False, False,
+                                                                      None)
+    assert "`local start` brings it back" in pod["reason"]
+    assert "mysql-0  primary  stopped" in local.run("status", "--dir", str(local.directory)).stdout
+    # Kept down: not re-created over many supervisor cycles, nothing of it runs.
+    watched_until = time.monotonic() + 8
+    while time.monotonic() < watched_until:
+        assert local.pod(0)["pid"] is None, "the supervisor re-created a pod kept down"
+        time.sleep(0.5)
+    assert not any("--ordinal 0" in cmd or "mysql-0/" in cmd for _, cmd in local.processes())
+    # The replicas run on and still serve what they had.
+    for ordinal in (1, 2):
+        assert local.pod(ordinal)["alive"]
+        assert checksums(local, ordinal) == before
+    done = local.run("start", "--dir", str(local.directory), "0", timeout=700)
+    assert "mysql-0 is back and ready" in done.stderr
+    pod = local.pod(0)
+    assert (pod["phase"], pod["ready"], pod["kept_down"]) == ("running", True, False)
+    assert checksums(local, 0) == before  # its data dir was kept
+    assert "bootstrap: already initialised" in local.runs(0, "bootstrap")[-1]
+    insert_items(local, 100, "after-start")
+    assert_converged(local, [0, 1, 2])
 
 
 def test_wrong_token_is_refused_and_nothing_is_written(local: LocalSet, tmp_path: Path) -> None:

@@ -103,3 +103,21 @@ def test_readiness_must_last_to_leave_the_crash_loop() -> None:
     loop = loop.seen(True, NOW + 10).seen(False, NOW + 20)
     loop = loop.seen(True, NOW + 30).seen(True, NOW + 10 + BACKOFF_RESET_SECONDS)
     assert loop.ends == 2  # the clock restarted when the pod turned unready
+
+
+def test_a_pod_kept_down_is_stopped_and_not_recreated() -> None:
+    kept = {0: Observed(0, alive=True, ready=True, kept_down=True),
+            1: Observed(1, alive=True, ready=True), 2: Observed(2, alive=True, ready=True)}
+    decision = decide(3, False, kept, NOW)
+    assert (decision.act, decision.ordinal) == (Act.TERMINATE, 0)
+    down = {**kept, 0: Observed(0, alive=False, kept_down=True)}
+    decision = decide(3, False, down, NOW)
+    assert decision.act is Act.STEADY
+    assert decision.reason == "2 pods ready, 1 kept down by `local stop`"
+
+
+def test_pods_after_one_kept_down_are_still_recreated() -> None:
+    pods = {0: Observed(0, alive=False, kept_down=True), 1: Observed(1, alive=True, ready=True),
+            2: Observed(2, alive=False)}
+    decision = decide(3, False, pods, NOW)
+    assert (decision.act, decision.ordinal) == (Act.CREATE, 2)

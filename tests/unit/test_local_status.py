@@ -231,3 +231,32 @@ def test_up_on_a_new_set_another_up_is_creating_is_refused(tmp_path: Path) -> No
     ]
     assert list(new.iterdir()) == []
 
+
+
+def test_a_pod_kept_down_shows_as_stopped(tmp_path: Path) -> None:
+    supervised = SupervisedPod(alive=False, pid=None, ready=False, kept_down=True)
+    view = PodView(0, alive=False, ready=False, record=PodRecord(11, 0, Phase.STOPPED),
+                   supervised=supervised, kept_down=True)
+    (pod,) = status_document(SetSpec(replicas=1), SetLayout(tmp_path), [view], None, NOW)["pods"]
+    assert (pod["phase"], pod["kept_down"]) == ("stopped", True)
+    assert pod["reason"] == "kept down by `local stop`; `local start` brings it back"
+
+
+def test_stop_and_start_refuse_a_pod_outside_the_set(tmp_path: Path) -> None:
+    (tmp_path / "spec.json").write_text(SetSpec(replicas=2, base_port=22500).to_json())
+    for command in ("stop", "start"):
+        result = invoke(command, "--dir", str(tmp_path), "2")
+        assert result.exit_code == 2, result.output
+        assert "mysql-2 is not in the set (replicas: 2)" in result.output
+    assert not (tmp_path / "pods").exists()
+
+
+def test_start_without_a_supervisor_says_so_and_keeps_the_pod_down(tmp_path: Path) -> None:
+    (tmp_path / "spec.json").write_text(SetSpec(replicas=2, base_port=22500).to_json())
+    stopped = invoke("stop", "--dir", str(tmp_path), "1")
+    assert stopped.exit_code == 0, stopped.output
+    assert "stays down when `local up` resumes the set" in stopped.output
+    started = invoke("start", "--dir", str(tmp_path), "1")
+    assert started.exit_code == 2
+    assert "no supervisor runs" in started.output
+    assert (tmp_path / "pods" / "mysql-1" / "keep-down").exists()
