@@ -13,7 +13,7 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-from mysqlsts.adapters.fs import atomic_write, fsync_dir
+from mysqlsts.adapters.fs import atomic_write, fsync_dir, read_back
 from mysqlsts.core.clone_record import CLONE_RECORD, CloneRecord
 from mysqlsts.core.datadir import (
     CLONE_FAILURES,
@@ -25,6 +25,7 @@ from mysqlsts.core.datadir import (
     move_order,
     parse_failure_count,
 )
+from mysqlsts.core.records import RecordError
 from mysqlsts.errors import CloneError
 
 
@@ -67,10 +68,12 @@ def fill_data_dir(data_dir: Path, populate: Callable[[Path], None]) -> None:
 
 
 def read_clone_failures(data_dir: Path) -> int:
+    """The volume's clone-failure count; a damaged counter is one CloneError, never a traceback."""
     try:
-        return parse_failure_count((data_dir / CLONE_FAILURES).read_text())
-    except FileNotFoundError:
-        return 0
+        count = read_back(data_dir / CLONE_FAILURES, _parse_count)
+    except RecordError as exc:
+        raise CloneError(str(exc)) from exc
+    return count or 0
 
 
 def count_clone_failure(data_dir: Path) -> int:
@@ -86,15 +89,17 @@ def write_clone_record(directory: Path, record: CloneRecord) -> None:
 
 
 def read_clone_record(data_dir: Path) -> CloneRecord | None:
-    """The record, or None when this data dir was not made by a clone (e.g. ordinal 0)."""
-    path = data_dir / CLONE_RECORD
+    """The record, or None when this data dir was not made by a clone (e.g. ordinal 0). An
+    unreadable, undecodable or malformed record is one CloneError naming the file."""
     try:
-        text = path.read_text()
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        raise CloneError(f"cannot read clone record {path}: {exc.strerror}") from exc
-    try:
-        return CloneRecord.from_json(text)
-    except ValueError as exc:
-        raise CloneError(f"clone record {path} is unreadable: {exc}") from exc
+        return read_back(data_dir / CLONE_RECORD, _parse_record)
+    except RecordError as exc:
+        raise CloneError(f"clone record unreadable: {exc}") from exc
+
+
+def _parse_count(data: bytes, _name: str) -> int:
+    return parse_failure_count(data.decode())
+
+
+def _parse_record(data: bytes, _name: str) -> CloneRecord:
+    return CloneRecord.from_json(data.decode())

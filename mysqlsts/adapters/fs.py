@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
+from mysqlsts.core.records import RecordError
 from mysqlsts.errors import ConfigError
+
+T = TypeVar("T")
 
 
 def fsync_dir(directory: Path) -> None:
@@ -44,3 +49,23 @@ def read_secret(path: Path, what: str) -> str:
     if not value:
         raise ConfigError(f"{what} file {path} is empty")
     return value
+
+
+def read_back(path: Path, parse: Callable[[bytes, str], T]) -> T | None:
+    """A file the tool wrote earlier and now reads back (a record, a counter, a pid), parsed by
+    `parse(bytes, name)`; None when there is no such file. A file that cannot be read (a
+    directory, no permission) or whose content `parse` refuses (undecodable bytes, a truncated
+    or wrongly typed record) is one `RecordError` naming it: the caller warns or stops, it
+    never meets a traceback."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise RecordError(f"cannot read {path}: {exc.strerror}") from exc
+    try:
+        return parse(data, str(path))
+    except RecordError:
+        raise
+    except (ValueError, TypeError) as exc:  # a parser that was not written for this reader
+        raise RecordError(f"{path} does not hold what it should: {exc}") from exc

@@ -11,11 +11,12 @@ from pathlib import Path
 
 import click
 
-from mysqlsts.errors import ConfigError
+from mysqlsts.errors import ConfigError, MysqlstsError
 from mysqlsts.local import control
 from mysqlsts.local.procs import console_script
 from mysqlsts.local.render import render_table
 from mysqlsts.local.spec import DEFAULT_BASE_PORT, DEFAULT_PORT_STRIDE, SetLayout, SetSpec
+from mysqlsts.local.store import load_spec
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,8 @@ def local() -> None:
 )
 @click.option(
     "--cnf-dir", type=click.Path(path_type=Path, file_okay=False, exists=True), default=None,
-    help="master.cnf and slave.cnf for the ConfigMap  [default: the project's images/cnf/mariadb]",
+    help="master.cnf and slave.cnf for a new set's ConfigMap (an existing set keeps its own)  "
+    "[default: the project's images/cnf/mariadb]",
 )
 @_timeout_option
 def up(
@@ -64,29 +66,56 @@ def up(
 ) -> None:
     """Create (or resume) the set and wait until REPLICAS pods are ready."""
     layout = _layout(directory)
-    if layout.spec.exists():
-        existing = control.load_spec(layout)
-        for flag, wanted, have in (("--base-port", base_port, existing.base_port),
-                                   ("--peer-port-stride", peer_port_stride, existing.port_stride)):
-            if wanted is not None and wanted != have:
-                raise ConfigError(f"{layout.root} was created with {flag} {have}, not {wanted}")
-        spec = existing.scaled(replicas or existing.replicas)
-        cnf_dir = cnf_dir or layout.config_map  # the set keeps the ConfigMap it was made with
-    else:
+    with control.up_lock(layout):
+        spec, cnf_dir = _wanted(layout, replicas, base_port, peer_port_stride, cnf_dir)
+        control.check_capacity(layout, spec)
+        if control.supervisor_pid(layout) is None:
+            control.check_ports(layout, spec)
+        since = time.time()
+        control.prepare(layout, spec, cnf_dir)
+        pid = control.start_supervisor(layout, console_script())
+    click.echo(f"local: supervisor pid {pid} for {layout.root}; waiting for {spec.replicas} pods",
+               err=True)
+    _converge(layout, spec, timeout, since)
+    click.echo(render_table(control.observe(layout, spec)))
+
+
+def _wanted(
+    layout: SetLayout, replicas: int | None, base_port: int | None,
+    peer_port_stride: int | None, cnf_dir: Path | None,
+) -> tuple[SetSpec, Path]:
+    """The spec `up` asks for and the cnf dir it is made with: a new set's from the flags, an
+    existing set's own, where flags may only ask for other replicas."""
+    if not layout.spec.exists():
         spec = SetSpec(
             replicas=replicas or 3,
             base_port=base_port or DEFAULT_BASE_PORT,
             port_stride=peer_port_stride or DEFAULT_PORT_STRIDE,
         )
-    if control.supervisor_pid(layout) is None:
-        control.check_ports(layout, spec)
-    since = time.time()
-    control.prepare(layout, spec, cnf_dir or control.default_cnf_dir())
-    pid = control.start_supervisor(layout, console_script())
-    click.echo(f"local: supervisor pid {pid} for {layout.root}; waiting for {spec.replicas} pods",
-               err=True)
-    control.wait_converged(layout, spec, timeout, since)
-    click.echo(render_table(control.observe(layout, spec)))
+        return spec, cnf_dir or control.default_cnf_dir()
+    existing = load_spec(layout)
+    for flag, wanted, have in (("--base-port", base_port, existing.base_port),
+                               ("--peer-port-stride", peer_port_stride, existing.port_stride)):
+        if wanted is not None and wanted != have:
+            raise ConfigError(f"{layout.root} was created with {flag} {have}, not {wanted}")
+    if cnf_dir is not None:
+        control.check_cnf_dir(layout, cnf_dir)
+    # The set keeps the ConfigMap it was made with.
+    return existing.scaled(replicas or existing.replicas), layout.config_map
+
+
+def _converge(layout: SetLayout, spec: SetSpec, timeout: float, since: float) -> None:
+    """Wait for the set; when that fails, the set stops growing where it is ready."""
+    try:
+        control.wait_converged(layout, spec, timeout, since)
+    except MysqlstsError as exc:
+        kept = control.settle_at_ready(layout, spec)
+        if kept < spec.replicas:
+            raise MysqlstsError(
+                f"{exc}; the set stays at {kept} ready pod(s) and creates no more: fix the "
+                f"cause, then ask again for {spec.replicas}"
+            ) from exc
+        raise
 
 
 @local.command()
@@ -96,12 +125,13 @@ def up(
 def scale(directory: Path, replicas: int, timeout: float) -> None:
     """Change the number of pods and wait until the set has converged."""
     layout = _layout(directory)
-    spec = control.load_spec(layout).scaled(replicas)
+    spec = load_spec(layout).scaled(replicas)
     if control.supervisor_pid(layout) is None:
         raise ConfigError(f"no supervisor runs for {layout.root}; run `local up` first")
+    control.check_capacity(layout, spec)
     since = time.time()
     control.prepare(layout, spec, layout.config_map)
-    control.wait_converged(layout, spec, timeout, since)
+    _converge(layout, spec, timeout, since)
     click.echo(render_table(control.observe(layout, spec)))
 
 
@@ -111,7 +141,7 @@ def scale(directory: Path, replicas: int, timeout: float) -> None:
 def status(directory: Path, as_json: bool) -> None:
     """Show every pod: role, phase, readiness, addresses."""
     layout = _layout(directory)
-    document = control.observe(layout, control.load_spec(layout))
+    document = control.observe(layout, load_spec(layout))
     click.echo(json.dumps(document, indent=2) if as_json else render_table(document))
 
 
@@ -121,9 +151,39 @@ def status(directory: Path, as_json: bool) -> None:
 def kill(directory: Path, ordinal: int) -> None:
     """SIGKILL every process of one pod at once, like a node crash."""
     layout = _layout(directory)
-    spec = control.load_spec(layout)
+    spec = load_spec(layout)
     pgid = control.kill_pod(layout, spec, ordinal)
     click.echo(f"local: killed {spec.pod_name(ordinal)} (process group {pgid})", err=True)
+
+
+@local.command()
+@_dir_option
+@click.argument("ordinal", type=click.IntRange(min=0))
+@click.option("--timeout", type=click.FloatRange(min=1), default=300, show_default=True,
+              help="Seconds to wait for the pod to stop.")
+def stop(directory: Path, ordinal: int, timeout: float) -> None:
+    """Keep one pod down, as if its node were gone, until `local start`; its data stays."""
+    layout = _layout(directory)
+    spec = load_spec(layout)
+    name = spec.pod_name(ordinal)
+    if control.stop_pod(layout, spec, ordinal, timeout):
+        click.echo(f"local: {name} is stopped and kept down; `local start --dir {layout.root} "
+                   f"{ordinal}` brings it back", err=True)
+    else:
+        click.echo(f"local: no supervisor runs for {layout.root}; {name} stays down when "
+                   "`local up` resumes the set", err=True)
+
+
+@local.command()
+@_dir_option
+@click.argument("ordinal", type=click.IntRange(min=0))
+@_timeout_option
+def start(directory: Path, ordinal: int, timeout: float) -> None:
+    """Bring back a pod that `local stop` keeps down, and wait until it is ready."""
+    layout = _layout(directory)
+    spec = load_spec(layout)
+    control.start_pod(layout, spec, ordinal, timeout)
+    click.echo(f"local: {spec.pod_name(ordinal)} is back and ready", err=True)
 
 
 @local.command()
@@ -133,7 +193,7 @@ def kill(directory: Path, ordinal: int) -> None:
 def down(directory: Path, purge: bool, timeout: float) -> None:
     """Stop every pod gracefully (highest ordinal first), then the supervisor."""
     layout = _layout(directory)
-    control.load_spec(layout)  # refuses a directory that is not a set, before touching it
+    load_spec(layout)  # refuses a directory that is not a set, before touching it
     control.stop_supervisor(layout, timeout)
     orphans = control.stop_orphans(layout)
     if orphans:
@@ -161,6 +221,6 @@ def pod(directory: Path, ordinal: int) -> None:
     from mysqlsts.local.pod import PodRunner
 
     layout = _layout(directory)
-    spec = control.load_spec(layout)
+    spec = load_spec(layout)
     plan = plan_pod(spec, layout, ordinal, console_script())
     raise SystemExit(PodRunner(plan, layout.pod(plan.name), os.environ).run())

@@ -13,21 +13,33 @@ import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import mysqlsts
 from mysqlsts.adapters.fs import atomic_write
 from mysqlsts.errors import ConfigError, MysqlstsError
+from mysqlsts.local import render
+from mysqlsts.local.capacity import capacity_problem
 from mysqlsts.local.procs import (
+    Readiness,
     last_line,
     ports_in_use,
-    probe_ready,
+    probe_readiness,
     process_alive,
-    read_json,
 )
+from mysqlsts.local.reconcile import Act
+from mysqlsts.local.records import PodRecord, SupervisedPod
 from mysqlsts.local.render import PodView, status_document
 from mysqlsts.local.spec import HOST, SECRET_NAMES, SetLayout, SetSpec
+from mysqlsts.local.store import (
+    pod_records,
+    read_pod_record,
+    read_state,
+    read_supervisor_pid,
+    write_spec,
+)
 
 log = logging.getLogger(__name__)
 
@@ -47,13 +59,60 @@ def default_cnf_dir() -> Path:
     )
 
 
-def load_spec(layout: SetLayout) -> SetSpec:
-    if not layout.spec.is_file():
-        raise ConfigError(f"{layout.root} is not a local set (no spec.json); run `local up`")
+@contextlib.contextmanager
+def up_lock(layout: SetLayout) -> Iterator[None]:
+    """One `up` at a time creates or resumes a set, until its supervisor runs. The loser of a
+    race on a new directory is told so (it would otherwise find a half-made set and take it
+    for a stranger's files); on an existing set it waits its turn, a few seconds at most.
+
+    The lock is an flock on the directory itself: a lock file would make a new directory
+    look non-empty. A directory this `up` made is removed again if it fails before using it.
+    """
+    made = not layout.root.exists()
     try:
-        return SetSpec.from_json(layout.spec.read_text())
+        layout.root.mkdir(parents=True, exist_ok=True)
+        fd = os.open(layout.root, os.O_RDONLY | os.O_DIRECTORY)
     except OSError as exc:
-        raise ConfigError(f"cannot read {layout.spec}: {exc.strerror}") from exc
+        raise ConfigError(f"cannot create {layout.root}: {exc.strerror}") from exc
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if not layout.spec.exists():
+                raise ConfigError(
+                    f"another `local up` is creating {layout.root}; wait for it, then run "
+                    "`local status`"
+                ) from None
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            yield
+        except BaseException:
+            if made:
+                with contextlib.suppress(OSError):
+                    layout.root.rmdir()  # only while empty: nothing else is touched
+            raise
+    finally:
+        os.close(fd)
+
+
+def check_cnf_dir(layout: SetLayout, cnf_dir: Path) -> None:
+    """An existing set keeps the ConfigMap it was created with: `--cnf-dir` applied to a running
+    set would reach only the pods created after it, so a different one is refused."""
+    differing = [name for name in CNF_NAMES
+                 if _read_cnf(cnf_dir / name) != _read_cnf(layout.config_map / name)]
+    if differing:
+        raise ConfigError(
+            f"{layout.root} keeps the cnf it was created with; --cnf-dir {cnf_dir} has another "
+            f"{' and '.join(differing)} (edit {layout.config_map} instead: pods read it when "
+            "they are created)"
+        )
+
+
+def _read_cnf(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
 
 
 def prepare(layout: SetLayout, spec: SetSpec, cnf_dir: Path) -> None:
@@ -72,7 +131,7 @@ def prepare(layout: SetLayout, spec: SetSpec, cnf_dir: Path) -> None:
             if not (layout.config_map / name).exists():
                 atomic_write(layout.config_map / name, (cnf_dir / name).read_bytes())
         layout.pods.mkdir(exist_ok=True)
-        atomic_write(layout.spec, spec.to_json())
+        write_spec(layout, spec)
     except OSError as exc:
         raise ConfigError(f"cannot prepare {layout.root}: {exc}") from exc
 
@@ -92,6 +151,48 @@ def check_ports(layout: SetLayout, spec: SetSpec) -> None:
         )
 
 
+def check_capacity(layout: SetLayout, spec: SetSpec) -> None:
+    """Before asking for more pods: the machine has the memory and disk they will take."""
+    running = {o for o, record in pod_records(layout).items() if _pod_alive(layout, record)}
+    new_pods = [o for o in range(spec.replicas) if o not in running]
+    new_data_dirs = [o for o in new_pods if not layout.pod(spec.pod_name(o)).data.exists()]
+    problem = capacity_problem(len(new_pods), len(new_data_dirs), _memory_available(),
+                               shutil.disk_usage(_existing_ancestor(layout.root)).free)
+    if problem:
+        raise ConfigError(f"{spec.replicas} replicas do not fit on this machine: {problem}")
+
+
+def _memory_available() -> int:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 2**62  # unknown: do not refuse on a guess
+
+
+def _existing_ancestor(path: Path) -> Path:
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def settle_at_ready(layout: SetLayout, spec: SetSpec) -> int:
+    """After `up`/`scale` gave up: keep the pods that are ready (the lowest ordinals, as
+    OrderedReady made them) and create no more, instead of trying on until `down`. Returns the
+    replicas the set now keeps."""
+    state = read_state(layout)
+    ready = 0
+    while state is not None and ready < spec.replicas and (
+        ready in state.pods and (state.pods[ready].ready or state.pods[ready].kept_down)
+    ):
+        ready += 1
+    if ready < spec.replicas:
+        write_spec(layout, spec.scaled(ready))
+    return min(ready, spec.replicas)
+
+
 def supervisor_pid(layout: SetLayout) -> int | None:
     """The running supervisor's pid: it holds the lock for as long as it lives."""
     if not layout.supervisor_lock.exists():
@@ -105,10 +206,10 @@ def supervisor_pid(layout: SetLayout) -> int | None:
             fcntl.flock(lock, fcntl.LOCK_UN)
             return None
     for _ in range(50):  # the lock is taken just before the pid file is written
-        try:
-            return int(layout.supervisor_pid.read_text())
-        except (OSError, ValueError):
-            time.sleep(0.1)
+        pid = read_supervisor_pid(layout)
+        if pid is not None:
+            return pid
+        time.sleep(0.1)
     return None
 
 
@@ -138,24 +239,23 @@ def wait_converged(layout: SetLayout, spec: SetSpec, timeout: float, since: floa
     deadline = time.monotonic() + timeout
     last_note = ""
     while True:
-        state = read_json(layout.state) or {}
-        fresh = float(state.get("updated_at", 0)) >= since and state.get("desired") == spec.replicas
-        pods: dict[str, Any] = state.get("pods", {}) if fresh else {}
-        if fresh and state.get("act") == "steady" and all(
-            pods.get(str(o), {}).get("ready") for o in range(spec.replicas)
-        ) and not any(p.get("alive") for o, p in pods.items() if int(o) >= spec.replicas):
+        state = read_state(layout)
+        fresh = state is not None and state.updated_at >= since and state.desired == spec.replicas
+        pods = state.pods if state is not None and fresh else {}
+        if state is not None and fresh and state.act is Act.STEADY and all(
+            o in pods and (pods[o].ready or pods[o].kept_down) for o in range(spec.replicas)
+        ) and not any(pod.alive for o, pod in pods.items() if o >= spec.replicas):
             return
         for ordinal, pod in pods.items():
             # Failures from before this call (an earlier `up`) do not count against it.
-            if (int(pod.get("failures", 0)) >= GIVE_UP_AFTER_FAILURES
-                    and float(pod.get("failed_at") or 0) >= since):
+            if pod.failures >= GIVE_UP_AFTER_FAILURES and (pod.failed_at or 0) >= since:
                 raise MysqlstsError(
-                    f"{spec.pod_name(int(ordinal))} failed {pod['failures']} times: {pod['reason']}"
+                    f"{spec.pod_name(ordinal)} failed {pod.failures} times: {pod.last_end}"
                 )
         if supervisor_pid(layout) is None:
             tail = last_line(layout.supervisor_log) or "no output"
             raise MysqlstsError(f"the supervisor is not running: {tail}")
-        note = str(state.get("decision", "")) if fresh else ""
+        note = state.decision if state is not None and fresh else ""
         if note and note != last_note:
             log.info("%s", note)
             last_note = note
@@ -167,14 +267,21 @@ def wait_converged(layout: SetLayout, spec: SetSpec, timeout: float, since: floa
         time.sleep(0.5)
 
 
-def _pending_reason(layout: SetLayout, spec: SetSpec, pods: dict[str, Any]) -> str:
+def _pending_reason(layout: SetLayout, spec: SetSpec, pods: dict[int, SupervisedPod]) -> str:
+    """The first pod that is not ready, and why it is not now (not why an earlier one ended)."""
+    now = time.time()
     for ordinal in range(spec.replicas):
-        pod = pods.get(str(ordinal), {})
-        if not pod.get("ready"):
-            record = read_json(layout.pod(spec.pod_name(ordinal)).record) or {}
-            reason = pod.get("reason") or record.get("reason")
-            phase = record.get("phase", "absent")
-            return f"; {spec.pod_name(ordinal)} is {phase}" + (f" ({reason})" if reason else "")
+        pod = pods.get(ordinal)
+        if pod is None or not (pod.ready or pod.kept_down):
+            view = PodView(
+                ordinal, alive=pod is not None and pod.alive, ready=False,
+                record=read_pod_record(layout.pod(spec.pod_name(ordinal))), supervised=pod,
+                not_ready=pod.not_ready if pod else None,
+            )
+            why = render.reason(view, now)
+            return f"; {spec.pod_name(ordinal)} is {render.phase(view, now)}" + (
+                f": {why}" if why else ""
+            )
     return ""
 
 
@@ -190,24 +297,13 @@ def stop_supervisor(layout: SetLayout, timeout: float) -> None:
         time.sleep(0.2)
 
 
-def pod_records(layout: SetLayout) -> dict[int, dict[str, Any]]:
-    records: dict[int, dict[str, Any]] = {}
-    if layout.pods.exists():
-        for directory in layout.pods.iterdir():
-            record = read_json(directory / "pod.json")
-            if record is not None and isinstance(record.get("ordinal"), int):
-                records[record["ordinal"]] = record
-    return records
-
-
-def _pod_alive(layout: SetLayout, record: dict[str, Any] | None) -> bool:
-    pid = record.get("pid") if record else None
-    return isinstance(pid, int) and process_alive(pid, str(layout.root))
+def _pod_alive(layout: SetLayout, record: PodRecord | None) -> bool:
+    return record is not None and process_alive(record.pid, str(layout.root))
 
 
 def stop_orphans(layout: SetLayout, grace: float = 90.0) -> list[int]:
     """Stop pods no supervisor watches (it crashed): SIGTERM, then SIGKILL their groups."""
-    alive = {o: r["pid"] for o, r in pod_records(layout).items() if _pod_alive(layout, r)}
+    alive = {o: r.pid for o, r in pod_records(layout).items() if _pod_alive(layout, r)}
     for pid in alive.values():
         os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + grace
@@ -225,16 +321,81 @@ def kill_pod(layout: SetLayout, spec: SetSpec, ordinal: int) -> int:
     record = pod_records(layout).get(ordinal)
     if record is None or not _pod_alive(layout, record):
         raise ConfigError(f"{spec.pod_name(ordinal)} is not running in {layout.root}")
-    pgid = int(record["pid"])
-    os.killpg(pgid, signal.SIGKILL)
-    return pgid
+    os.killpg(record.pid, signal.SIGKILL)
+    return record.pid
+
+
+def stop_pod(layout: SetLayout, spec: SetSpec, ordinal: int, timeout: float) -> bool:
+    """Keep one pod down, as if its node were gone: the supervisor stops it gracefully and
+    creates it no more until `start_pod`. Its data dir stays. Returns False when no
+    supervisor runs (the pod then stays down once one does)."""
+    paths = layout.pod(_member(spec, ordinal))
+    since = time.time()
+    try:
+        paths.root.mkdir(parents=True, exist_ok=True)
+        atomic_write(paths.keep_down, f"kept down by `local stop` at {since:.0f}\n")
+    except OSError as exc:
+        raise ConfigError(f"cannot stop {paths.root.name}: {exc}") from exc
+    if supervisor_pid(layout) is None:
+        return False
+    _wait_for_pod(layout, spec, ordinal, timeout, since, "stopped",
+                  lambda pod: pod.kept_down and not pod.alive)
+    return True
+
+
+def start_pod(layout: SetLayout, spec: SetSpec, ordinal: int, timeout: float) -> None:
+    """Bring back a pod `stop_pod` kept down, and wait until it is ready."""
+    paths = layout.pod(_member(spec, ordinal))
+    if supervisor_pid(layout) is None:
+        raise ConfigError(f"no supervisor runs for {layout.root}; run `local up` first")
+    since = time.time()
+    try:
+        paths.keep_down.unlink(missing_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot start {paths.root.name}: {exc}") from exc
+    _wait_for_pod(layout, spec, ordinal, timeout, since, "ready",
+                  lambda pod: pod.ready and not pod.kept_down)
+
+
+def _member(spec: SetSpec, ordinal: int) -> str:
+    if ordinal >= spec.replicas:
+        raise ConfigError(
+            f"{spec.pod_name(ordinal)} is not in the set (replicas: {spec.replicas})"
+        )
+    return spec.pod_name(ordinal)
+
+
+def _wait_for_pod(
+    layout: SetLayout, spec: SetSpec, ordinal: int, timeout: float, since: float, goal: str,
+    reached: Callable[[SupervisedPod], bool],
+) -> None:
+    """Until the supervisor reports the pod as `reached` in a cycle that began after `since`."""
+    name = spec.pod_name(ordinal)
+    deadline = time.monotonic() + timeout
+    while True:
+        state = read_state(layout)
+        pod = state.pods.get(ordinal) if state is not None and state.updated_at >= since else None
+        if pod is not None and reached(pod):
+            return
+        if pod is not None and pod.failures >= GIVE_UP_AFTER_FAILURES and (
+            pod.failed_at or 0
+        ) >= since:
+            raise MysqlstsError(f"{name} failed {pod.failures} times: {pod.last_end}")
+        if supervisor_pid(layout) is None:
+            tail = last_line(layout.supervisor_log) or "no output"
+            raise MysqlstsError(f"the supervisor is not running: {tail}")
+        if time.monotonic() > deadline:
+            why = (pod.not_ready or pod.last_end) if pod is not None else None
+            raise MysqlstsError(f"{name} is not {goal} after {timeout:.0f}s"
+                                + (f": {why}" if why else ""))
+        time.sleep(0.3)
 
 
 def observe(layout: SetLayout, spec: SetSpec) -> dict[str, Any]:
     """A status document from a live look: pod records, process liveness, readiness probes."""
     records = pod_records(layout)
-    state = read_json(layout.state) or {}
-    supervised: dict[str, Any] = state.get("pods", {})
+    state = read_state(layout)
+    supervised = state.pods if state is not None else {}
     views = []
     for ordinal in sorted(set(range(spec.replicas)) | set(records)):
         record = records.get(ordinal)
@@ -242,11 +403,13 @@ def observe(layout: SetLayout, spec: SetSpec) -> dict[str, Any]:
         if not alive and ordinal >= spec.replicas:
             continue  # a scaled-down pod: its data dir stays, the pod is gone
         port = spec.peers().address(ordinal).http_port
+        probe = probe_readiness(HOST, port) if alive else Readiness(False)
         views.append(PodView(
-            ordinal=ordinal, alive=alive, ready=alive and probe_ready(HOST, port),
-            record=record, supervised=supervised.get(str(ordinal)),
+            ordinal=ordinal, alive=alive, ready=probe.ready, record=record,
+            supervised=supervised.get(ordinal), not_ready=probe.reason,
+            kept_down=layout.pod(spec.pod_name(ordinal)).keep_down.exists(),
         ))
-    return status_document(spec, layout, views, supervisor_pid(layout))
+    return status_document(spec, layout, views, supervisor_pid(layout), time.time())
 
 
 def purge(layout: SetLayout) -> None:

@@ -20,8 +20,10 @@ from typing import IO
 
 from mysqlsts.local.mariadbd import start_server
 from mysqlsts.local.plan import PodPlan, Step, merged_env
-from mysqlsts.local.procs import last_line, ports_in_use, write_json
+from mysqlsts.local.procs import last_line, ports_in_use
+from mysqlsts.local.records import Phase, PodRecord
 from mysqlsts.local.spec import PodPaths
+from mysqlsts.local.store import write_pod_record
 
 log = logging.getLogger(__name__)
 
@@ -64,15 +66,11 @@ class PodRunner:
         self.stop = _Stop()
         self.started_at = time.time()
 
-    def _record(self, phase: str, reason: str | None = None) -> None:
-        write_json(self.paths.record, {
-            "pid": os.getpid(),
-            "ordinal": self.plan.ordinal,
-            "phase": phase,
-            "reason": reason,
-            "started_at": self.started_at,
-            "updated_at": time.time(),
-        })
+    def _record(self, phase: Phase, reason: str | None = None) -> None:
+        write_pod_record(self.paths, PodRecord(
+            pid=os.getpid(), ordinal=self.plan.ordinal, phase=phase, reason=reason,
+            started_at=self.started_at, updated_at=time.time(),
+        ))
         if reason:
             log.warning("pod %s is %s: %s", self.plan.name, phase, reason)
         else:
@@ -109,36 +107,36 @@ class PodRunner:
         taken = ports_in_use(address.host, [address.mysql_port, address.clone_port,
                                             address.http_port])
         if taken:
-            self._record("failed", f"port(s) {taken} on {address.host} are in use by another "
+            self._record(Phase.FAILED, f"port(s) {taken} on {address.host} are in use by another "
                                    "process; choose another --base-port")
             return 1
         for step in self.plan.init_steps:
-            self._record(step.name)
+            self._record(Phase(step.name))
             container = self._spawn(step)
             while container.process.poll() is None:
                 if self.stop.requested:
                     self._terminate(container, SIDECAR_GRACE_SECONDS)
-                    self._record("stopped")
+                    self._record(Phase.STOPPED)
                     return 0
                 time.sleep(POLL_SECONDS)
             if container.process.returncode != 0:
-                self._record("failed", container.failure())
+                self._record(Phase.FAILED, container.failure())
                 return 1
-        self._record("starting")
+        self._record(Phase.STARTING)
         server = self._start_server()
         sidecar = self._spawn(self.plan.sidecar)
-        self._record("running")
+        self._record(Phase.RUNNING)
         while not self.stop.requested:
             for container in (server, sidecar):
                 if container.process.poll() is not None:
                     reason = container.failure()
                     self._shutdown(sidecar, server)
-                    self._record("failed", reason)
+                    self._record(Phase.FAILED, reason)
                     return 1
             time.sleep(POLL_SECONDS)
-        self._record("terminating")
+        self._record(Phase.TERMINATING)
         self._shutdown(sidecar, server)
-        self._record("stopped")
+        self._record(Phase.STOPPED)
         return 0
 
     def _shutdown(self, sidecar: _Container, server: _Container) -> None:

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 import socket
 import sys
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from mysqlsts.adapters import tools
-from mysqlsts.adapters.fs import atomic_write
 
 
 def console_script() -> tuple[str, ...]:
@@ -38,18 +36,6 @@ def process_alive(pid: int, marker: str) -> bool:
     return state not in ("Z", "X") and marker in cmdline
 
 
-def read_json(path: Path) -> dict[str, Any] | None:
-    try:
-        loaded = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return loaded if isinstance(loaded, dict) else None
-
-
-def write_json(path: Path, data: dict[str, Any]) -> None:
-    atomic_write(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
-
-
 def last_line(path: Path, since: int = 0, skip: tuple[str, ...] = ()) -> str | None:
     """The last non-empty line written to `path` after byte offset `since`, passing over lines
     that contain any of `skip` (e.g. mariadbd's closing "Aborting", which says nothing)."""
@@ -63,15 +49,27 @@ def last_line(path: Path, since: int = 0, skip: tuple[str, ...] = ()) -> str | N
     return tools.last_line(tail, skip)
 
 
-def probe_ready(host: str, port: int, timeout: float = 1.0) -> bool:
-    """The kubelet's readiness probe: GET /readyz answers 200."""
+@dataclass(frozen=True)
+class Readiness:
+    """The kubelet's readiness probe: GET /readyz answered 200, else why not (its one-line
+    answer; None when nothing answered, e.g. while the pod is still in its init steps)."""
+
+    ready: bool
+    reason: str | None = None
+
+
+def probe_readiness(host: str, port: int, timeout: float = 1.0) -> Readiness:
     try:
         with urllib.request.urlopen(  # noqa: S310 (loopback http)
             f"http://{host}:{port}/readyz", timeout=timeout
         ) as response:
-            return bool(response.status == 200)
+            return Readiness(response.status == 200)
+    except urllib.error.HTTPError as exc:
+        with exc:
+            answer = exc.read(1024).decode(errors="replace").strip().splitlines()
+        return Readiness(False, answer[0] if answer else f"/readyz answered {exc.code}")
     except (urllib.error.URLError, OSError, ValueError):
-        return False
+        return Readiness(False)
 
 
 def ports_in_use(host: str, ports: list[int]) -> list[int]:

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from mysqlsts.core.backoff import backoff
 
-# CrashLoopBackOff: a pod that failed is re-created after 0, 1, 2, 4 … at most 30 s.
+# CrashLoopBackOff: a pod that ended is re-created after 0, 1, 2, 4 … at most 30 s; once it has
+# been ready this long, the count starts over (a kubelet waits 10 minutes; a local set is small).
 BACKOFF_MAX_SECONDS = 30.0
+BACKOFF_RESET_SECONDS = 60.0
 
 
 class Act(enum.StrEnum):
@@ -31,6 +33,7 @@ class Observed:
     ready: bool = False
     terminating: bool = False
     not_before: float = 0.0  # earliest re-creation time after a failure
+    kept_down: bool = False  # by `local stop`: its node is gone until `local start`
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,29 @@ def backoff_seconds(consecutive_failures: int) -> float:
     return backoff(consecutive_failures - 1, 1.0, BACKOFF_MAX_SECONDS)
 
 
+@dataclass(frozen=True)
+class CrashLoop:
+    """One ordinal's CrashLoopBackOff: every end nobody asked for (a failure the pod recorded,
+    a crash, a kill) delays the next pod by `backoff_seconds` of the ends so far."""
+
+    ends: int = 0
+    ready_since: float | None = None
+    not_before: float = 0.0
+
+    def ended(self, now: float) -> CrashLoop:
+        ends = self.ends + 1
+        return CrashLoop(ends, None, now + backoff_seconds(ends))
+
+    def seen(self, ready: bool, now: float) -> CrashLoop:
+        """A cycle's look at the pod: ready long enough, it is out of the loop."""
+        if not ready:
+            return replace(self, ready_since=None)
+        since = now if self.ready_since is None else self.ready_since
+        if now - since >= BACKOFF_RESET_SECONDS:
+            return CrashLoop(0, since, 0.0)
+        return replace(self, ready_since=since)
+
+
 def decide(
     desired: int, stopping: bool, pods: Mapping[int, Observed], now: float
 ) -> Decision:
@@ -65,8 +91,15 @@ def decide(
         return Decision(
             Act.TERMINATE, surplus[-1], f"scaling down to {desired}, highest ordinal first"
         )
+    kept_down = [o for o in alive if pods[o].kept_down]
+    if kept_down:
+        return Decision(Act.TERMINATE, kept_down[-1], "`local stop` keeps the pod down")
+    down = 0
     for ordinal in range(desired):
         pod = pods.get(ordinal, Observed(ordinal, alive=False))
+        if pod.kept_down:
+            down += 1  # not created, and not waited for: the pods after it go on
+            continue
         if pod.alive:
             if not pod.ready:
                 return Decision(Act.WAIT, ordinal, "waiting for the pod to be ready")
@@ -76,4 +109,6 @@ def decide(
                 Act.WAIT, ordinal, f"backing off for {pod.not_before - now:.0f}s after a failure"
             )
         return Decision(Act.CREATE, ordinal, "every lower ordinal is ready")
-    return Decision(Act.STEADY, None, f"{desired} pods ready")
+    return Decision(Act.STEADY, None, f"{desired - down} pods ready" + (
+        f", {down} kept down by `local stop`" if down else ""
+    ))

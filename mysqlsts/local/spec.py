@@ -5,12 +5,11 @@ Pure: paths are computed, never touched, here.
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 from mysqlsts.core.peers import PeerDirectory
+from mysqlsts.core.records import decode, encode
 from mysqlsts.errors import ConfigError
 
 DEFAULT_BASE_PORT = 13306
@@ -66,15 +65,11 @@ class SetSpec:
         return f"{self.statefulset}-{ordinal}"
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
+        return encode(self)
 
     @classmethod
-    def from_json(cls, text: str) -> SetSpec:
-        try:
-            data: dict[str, Any] = json.loads(text)
-            return cls(**data)
-        except (ValueError, TypeError) as exc:
-            raise ConfigError(f"spec file is not a valid local set spec: {exc}") from exc
+    def from_json(cls, data: bytes | str, what: str = "local set spec") -> SetSpec:
+        return decode(cls, data, what)
 
 
 @dataclass(frozen=True)
@@ -102,6 +97,11 @@ class PodPaths:
     def record(self) -> Path:
         """Written by the pod process: its pid (= process group), phase, failure reason."""
         return self.root / "pod.json"
+
+    @property
+    def keep_down(self) -> Path:
+        """Present while `local stop` keeps the pod down, as if its node were gone."""
+        return self.root / "keep-down"
 
     def log(self, container: str) -> Path:
         return self.logs / f"{container}.log"

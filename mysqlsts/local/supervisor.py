@@ -14,15 +14,16 @@ import os
 import signal
 import subprocess
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import FrameType
-from typing import Any
 
 from mysqlsts.adapters.fs import atomic_write
 from mysqlsts.errors import ConfigError
-from mysqlsts.local.procs import probe_ready, process_alive, read_json, write_json
-from mysqlsts.local.reconcile import Act, Decision, Observed, backoff_seconds, decide
+from mysqlsts.local.procs import probe_readiness, process_alive
+from mysqlsts.local.reconcile import Act, CrashLoop, Decision, Observed, decide
+from mysqlsts.local.records import Phase, SupervisedPod, SupervisorState
 from mysqlsts.local.spec import HOST, SetLayout, SetSpec
+from mysqlsts.local.store import load_spec, pod_records, read_pod_record, write_state
 
 log = logging.getLogger(__name__)
 
@@ -37,12 +38,14 @@ class _Pod:
     pid: int | None = None
     process: subprocess.Popen[bytes] | None = None  # None when adopted from an earlier run
     restarts: int = 0
-    failures: int = 0
-    not_before: float = 0.0
-    reason: str | None = None
+    failures: int = 0  # ends in a row without becoming ready: `up` gives up after a few
+    crash_loop: CrashLoop = field(default_factory=CrashLoop)
+    last_end: str | None = None  # why the last pod process ended
     failed_at: float | None = None
     terminate_by: float | None = None
     ready: bool = False
+    not_ready: str | None = None  # the live pod's readiness answer
+    kept_down: bool = False
 
 
 def _pod_command(tool: tuple[str, ...], layout: SetLayout, ordinal: int) -> list[str]:
@@ -57,30 +60,29 @@ class Supervisor:
         self.pods: dict[int, _Pod] = {}
         self.stopping = False
         self.last_sentence = ""
+        self.spec_problem = ""
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         self.stopping = True
 
-    def _spec(self, previous: SetSpec | None) -> SetSpec:
+    def _spec(self, previous: SetSpec) -> SetSpec:
+        """The spec as `up`/`scale` last wrote it; a damaged one keeps the set as it was."""
         try:
-            return SetSpec.from_json(self.layout.spec.read_text())
-        except (OSError, ConfigError) as exc:
-            if previous is None:
-                raise ConfigError(f"cannot read {self.layout.spec}: {exc}") from exc
+            spec = load_spec(self.layout)
+        except ConfigError as exc:
+            if str(exc) != self.spec_problem:
+                log.warning("keeping replicas=%d: %s", previous.replicas, exc)
+                self.spec_problem = str(exc)
             return previous
+        self.spec_problem = ""
+        return spec
 
     def _adopt(self) -> None:
         """Pods left running by an earlier supervisor keep running; watch them by pid."""
-        if not self.layout.pods.exists():
-            return
-        for directory in sorted(self.layout.pods.iterdir()):
-            record = read_json(directory / "pod.json")
-            if record is None or not isinstance(record.get("pid"), int):
-                continue
-            if process_alive(record["pid"], self.marker):
-                ordinal = int(record["ordinal"])
-                self.pods[ordinal] = _Pod(pid=record["pid"])
-                log.info("adopted running pod ordinal=%d pid=%d", ordinal, record["pid"])
+        for ordinal, record in pod_records(self.layout).items():
+            if process_alive(record.pid, self.marker):
+                self.pods[ordinal] = _Pod(pid=record.pid)
+                log.info("adopted running pod ordinal=%d pid=%d", ordinal, record.pid)
 
     def _alive(self, pod: _Pod) -> bool:
         if pod.pid is None:
@@ -95,23 +97,22 @@ class Supervisor:
         # sidecar holding the pod's ports; the pod's process group goes with it, as in a kubelet.
         assert pod.pid is not None
         _killpg(pod.pid)
-        record = read_json(self.layout.pod(spec.pod_name(ordinal)).record) or {}
+        record = read_pod_record(self.layout.pod(spec.pod_name(ordinal)))
         code = pod.process.returncode if pod.process is not None else None
         if pod.terminate_by is not None:
             log.info("pod ordinal=%d stopped", ordinal)
-        elif record.get("pid") == pod.pid and record.get("phase") == "failed":
+        else:
+            if record is not None and record.pid == pod.pid and record.phase is Phase.FAILED:
+                pod.last_end = record.reason or "the pod failed"
+            else:
+                how = f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
+                pod.last_end = f"pod process ended unexpectedly ({how})"
             pod.failures += 1
             pod.restarts += 1
-            pod.reason = str(record.get("reason"))
             pod.failed_at = now
-            pod.not_before = now + backoff_seconds(pod.failures)
-            log.warning("pod ordinal=%d failed (%d in a row): %s", ordinal, pod.failures,
-                        pod.reason)
-        else:
-            how = f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
-            pod.restarts += 1
-            pod.reason = f"pod process ended unexpectedly ({how})"
-            log.warning("pod ordinal=%d ended unexpectedly (%s); re-creating it", ordinal, how)
+            pod.crash_loop = pod.crash_loop.ended(now)
+            log.warning("pod ordinal=%d ended (%d in a row; back-off %.0fs): %s", ordinal,
+                        pod.failures, pod.crash_loop.not_before - now, pod.last_end)
         pod.pid, pod.process, pod.terminate_by, pod.ready = None, None, None, False
 
     def _observe(self, spec: SetSpec, now: float) -> dict[int, Observed]:
@@ -119,15 +120,20 @@ class Supervisor:
         observed: dict[int, Observed] = {}
         for ordinal in sorted(set(range(spec.replicas)) | set(self.pods)):
             pod = self.pods.setdefault(ordinal, _Pod())
+            pod.kept_down = self.layout.pod(spec.pod_name(ordinal)).keep_down.exists()
             if pod.pid is not None and not self._alive(pod):
                 self._reap(spec, ordinal, pod, now)
             alive = pod.pid is not None
-            pod.ready = alive and probe_ready(HOST, peers.address(ordinal).http_port)
+            probe = probe_readiness(HOST, peers.address(ordinal).http_port) if alive else None
+            pod.ready = probe is not None and probe.ready
+            pod.not_ready = probe.reason if probe is not None else None
             if pod.ready:
-                pod.failures, pod.reason = 0, None
+                pod.failures, pod.last_end = 0, None
+            pod.crash_loop = pod.crash_loop.seen(pod.ready, now)
             observed[ordinal] = Observed(
                 ordinal, alive=alive, ready=pod.ready,
-                terminating=pod.terminate_by is not None, not_before=pod.not_before,
+                terminating=pod.terminate_by is not None, not_before=pod.crash_loop.not_before,
+                kept_down=pod.kept_down,
             )
         return observed
 
@@ -154,28 +160,28 @@ class Supervisor:
             _killpg(pod.pid)
 
     def _publish(self, spec: SetSpec, decision: Decision, now: float) -> None:
-        pods: dict[str, Any] = {
-            str(ordinal): {
-                "alive": pod.pid is not None,
-                "pid": pod.pid,
-                "ready": pod.ready,
-                "restarts": pod.restarts,
-                "failures": pod.failures,
-                "reason": pod.reason,
-                "failed_at": pod.failed_at,
-                "terminating": pod.terminate_by is not None,
-            }
-            for ordinal, pod in sorted(self.pods.items())
-        }
-        write_json(self.layout.state, {
-            "supervisor_pid": os.getpid(),
-            "desired": spec.replicas,
-            "stopping": self.stopping,
-            "decision": decision.sentence(),
-            "act": str(decision.act),
-            "pods": pods,
-            "updated_at": now,
-        })
+        write_state(self.layout, SupervisorState(
+            supervisor_pid=os.getpid(),
+            desired=spec.replicas,
+            stopping=self.stopping,
+            decision=decision.sentence(),
+            act=decision.act,
+            updated_at=now,
+            pods={ordinal: SupervisedPod(
+                alive=pod.pid is not None,
+                pid=pod.pid,
+                ready=pod.ready,
+                restarts=pod.restarts,
+                failures=pod.failures,
+                last_end=pod.last_end,
+                not_ready=pod.not_ready,
+                kept_down=pod.kept_down,
+                failed_at=pod.failed_at,
+                terminating=pod.terminate_by is not None,
+                back_off_until=(pod.crash_loop.not_before
+                                if pod.pid is None and pod.crash_loop.not_before > now else None),
+            ) for ordinal, pod in sorted(self.pods.items())},
+        ))
 
     def run(self) -> int:
         lock = self.layout.supervisor_lock.open("a")
@@ -190,13 +196,18 @@ class Supervisor:
         atomic_write(self.layout.supervisor_pid, f"{os.getpid()}\n")
         log.info("supervisor started pid=%d dir=%s", os.getpid(), self.layout.root)
         self._adopt()
-        spec: SetSpec | None = None
+        spec = load_spec(self.layout)
         while True:
             now = time.time()
             spec = self._spec(spec)
-            decision = decide(spec.replicas, self.stopping, self._observe(spec, now), now)
-            self._act(decision, spec, now)
-            self._publish(spec, decision, now)
+            try:
+                decision = decide(spec.replicas, self.stopping, self._observe(spec, now), now)
+                self._act(decision, spec, now)
+                self._publish(spec, decision, now)
+            except Exception:  # the loop's edge: a bug or a full disk must not orphan the pods
+                log.exception("supervisor cycle failed; retrying")
+                time.sleep(CYCLE_SECONDS)
+                continue
             if decision.sentence() != self.last_sentence:
                 log.info("%s", decision.sentence())
                 self.last_sentence = decision.sentence()

@@ -2,7 +2,8 @@
 init → clone → server → sidecar exactly as in Kubernetes.
 
 One set is shared by the tests of this module, which build on each other in file order
-(3 pods → kill → 4 pods → scale down and up → 5 pods with a clone killed mid-stream).
+(3 pods → kill → a crash loop → the primary stopped and started → 4 pods → scale down and up
+→ 5 pods with a clone killed mid-stream).
 Ports: a free block of 50 at 22000, 22300 or 22600 (this suite's share of 22000-22999).
 """
 
@@ -19,6 +20,8 @@ from pathlib import Path
 
 import pytest
 from localset import LocalSet, mysqlsts_command, reserved_base_port
+
+from mysqlsts.local.procs import process_alive
 
 pytestmark = pytest.mark.integration
 
@@ -96,6 +99,85 @@ def test_killed_pod_is_recreated_with_its_data_and_no_new_clone(local: LocalSet)
     assert "clone skipped" in runs[-1] and "already holds a server's data" in runs[-1]
     assert clone_record(local, 1) == record_before
     insert_items(local, 100, "after-kill")
+    assert_converged(local, [0, 1, 2])
+
+
+def test_a_pod_that_keeps_ending_is_backed_off_and_status_says_so(local: LocalSet) -> None:
+    restarts_before = local.pod(2)["restarts"]
+    for kills in range(5):  # the 5th end holds the next pod back 8 s (0, 1, 2, 4, 8)
+        deadline = time.monotonic() + 120
+        while local.pod(2)["pid"] is None:
+            assert time.monotonic() < deadline, f"mysql-2 not re-created after {kills} kills"
+            time.sleep(0.2)
+        local.kill(2)
+    held = []
+    deadline = time.monotonic() + 120
+    while (pod := local.pod(2))["pid"] is None:
+        held.append((pod["phase"], pod["reason"]))
+        assert time.monotonic() < deadline, f"mysql-2 not re-created after 5 kills: {held[-1]}"
+        time.sleep(0.2)
+    assert any(phase == "back-off" for phase, _ in held), held
+    assert any(reason and reason.startswith("back-off ") and reason.endswith(
+        "s restarting the pod after: pod process ended unexpectedly (signal 9)")
+        for _, reason in held), held
+    local.wait_ready(3, timeout=180)
+    assert local.pod(2)["restarts"] == restarts_before + 5
+    insert_items(local, 10, "after-back-off")
+    assert_converged(local, [0, 1, 2])
+
+
+def test_a_damaged_spec_is_one_line_and_the_supervisor_keeps_the_set(local: LocalSet) -> None:
+    spec = local.directory / "spec.json"
+    good = spec.read_bytes()
+    supervisor = int((local.directory / "supervisor.pid").read_text())
+    log = local.directory / "supervisor.log"
+    logged = len(log.read_bytes())
+    spec.write_bytes(good.replace(b'"replicas": 3', b'"replicas": 3\xff'))
+    try:
+        done = local.run("status", "--dir", str(local.directory), check=False, timeout=60)
+        assert done.returncode == 2
+        (line,) = done.stderr.strip().splitlines()
+        assert f"{spec} is not UTF-8 text" in line
+        deadline = time.monotonic() + 30
+        while b"keeping replicas=3" not in log.read_bytes()[logged:]:
+            assert time.monotonic() < deadline, "the supervisor never noticed the damaged spec"
+            time.sleep(0.2)
+        time.sleep(2)  # a few more cycles on the damaged spec
+        assert process_alive(supervisor, str(local.directory)), "the supervisor died"
+    finally:
+        spec.write_bytes(good)
+    assert len(local.wait_ready(3, timeout=60)) == 3
+    assert local.status()["supervisor"]["pid"] == supervisor
+
+
+def test_stop_keeps_the_primary_down_and_start_brings_it_back(local: LocalSet) -> None:
+    insert_items(local, 100, "before-stop")
+    assert_converged(local, [0, 1, 2])
+    before = checksums(local, 0)
+    done = local.run("stop", "--dir", str(local.directory), "0", timeout=400)
+    assert "mysql-0 is stopped and kept down" in done.stderr
+    pod = local.pod(0)
+    assert (pod["phase"], pod["alive"], pod["ready"], pod["pid"]) == ("stopped", False, False,
+                                                                      None)
+    assert "`local start` brings it back" in pod["reason"]
+    assert "mysql-0  primary  stopped" in local.run("status", "--dir", str(local.directory)).stdout
+    # Kept down: not re-created over many supervisor cycles, nothing of it runs.
+    watched_until = time.monotonic() + 8
+    while time.monotonic() < watched_until:
+        assert local.pod(0)["pid"] is None, "the supervisor re-created a pod kept down"
+        time.sleep(0.5)
+    assert not any("--ordinal 0" in cmd or "mysql-0/" in cmd for _, cmd in local.processes())
+    # The replicas run on and still serve what they had.
+    for ordinal in (1, 2):
+        assert local.pod(ordinal)["alive"]
+        assert checksums(local, ordinal) == before
+    done = local.run("start", "--dir", str(local.directory), "0", timeout=700)
+    assert "mysql-0 is back and ready" in done.stderr
+    pod = local.pod(0)
+    assert (pod["phase"], pod["ready"], pod["kept_down"]) == ("running", True, False)
+    assert checksums(local, 0) == before  # its data dir was kept
+    assert "bootstrap: already initialised" in local.runs(0, "bootstrap")[-1]
+    insert_items(local, 100, "after-start")
     assert_converged(local, [0, 1, 2])
 
 

@@ -1,11 +1,13 @@
 import json
+from pathlib import Path
 
 import pytest
 
-from mysqlsts.adapters.datadir import read_clone_record, write_clone_record
+from mysqlsts.adapters.datadir import read_clone_failures, read_clone_record, write_clone_record
 from mysqlsts.core.backupinfo import BackupCoordinates
 from mysqlsts.core.clone_record import CLONE_RECORD, CloneRecord, DonorAddress, record_clone
 from mysqlsts.core.coordinates import Coordinates
+from mysqlsts.core.datadir import CLONE_FAILURES
 from mysqlsts.errors import CloneError
 
 DONOR = DonorAddress(1, "mysql-1.mysql", 3307)
@@ -63,3 +65,13 @@ def test_read_clone_record(tmp_path):
     (tmp_path / CLONE_RECORD).write_text("{")
     with pytest.raises(CloneError, match="unreadable"):
         read_clone_record(tmp_path)
+
+
+def test_a_record_or_counter_with_an_undecodable_byte_is_one_clone_error(tmp_path: Path) -> None:
+    # #13 item 8: one non-UTF-8 byte used to be an uncaught UnicodeDecodeError (a crash loop).
+    (tmp_path / CLONE_RECORD).write_bytes(b'{"donor": "\xff"}')
+    with pytest.raises(CloneError, match="unreadable"):
+        read_clone_record(tmp_path)
+    (tmp_path / CLONE_FAILURES).write_bytes(b"\xff\n")
+    with pytest.raises(CloneError, match=CLONE_FAILURES):
+        read_clone_failures(tmp_path)

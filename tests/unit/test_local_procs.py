@@ -1,11 +1,13 @@
 """Helpers the local pods and supervisor lean on: reasons from logs, process liveness."""
 
+import http.server
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
-from mysqlsts.local.procs import last_line, process_alive
+from mysqlsts.local.procs import Readiness, last_line, probe_readiness, process_alive
 
 
 def test_last_line_reports_the_telling_line_of_the_latest_run(tmp_path: Path) -> None:
@@ -38,3 +40,34 @@ def test_process_alive_checks_the_marker_and_ignores_zombies(tmp_path: Path) -> 
     finally:
         child.kill()
         child.communicate()
+
+
+def test_readiness_probe_reports_the_sidecars_answer() -> None:
+    answers = {"/readyz": (503, b"replication IO thread not running; error 1045: denied\n")}
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            status, body = answers[self.path]
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        port = server.server_address[1]
+        assert probe_readiness("127.0.0.1", port) == Readiness(
+            False, "replication IO thread not running; error 1045: denied")
+        answers["/readyz"] = (200, b"ok\n")
+        assert probe_readiness("127.0.0.1", port) == Readiness(True)
+        answers["/readyz"] = (503, b"")
+        assert probe_readiness("127.0.0.1", port) == Readiness(False, "/readyz answered 503")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert probe_readiness("127.0.0.1", port) == Readiness(False, None)  # nothing listens

@@ -2,7 +2,14 @@
 
 import pytest
 
-from mysqlsts.local.reconcile import Act, Observed, backoff_seconds, decide
+from mysqlsts.local.reconcile import (
+    BACKOFF_RESET_SECONDS,
+    Act,
+    CrashLoop,
+    Observed,
+    backoff_seconds,
+    decide,
+)
 
 NOW = 1000.0
 
@@ -66,3 +73,51 @@ def test_backs_off_after_failures() -> None:
                          [(0, 0), (1, 0), (2, 1), (3, 2), (4, 4), (10, 30), (50, 30)])
 def test_backoff_grows_and_is_capped(failures: int, seconds: float) -> None:
     assert backoff_seconds(failures) == seconds
+
+
+def test_each_end_backs_the_next_pod_off_longer() -> None:
+    loop = CrashLoop()
+    delays = []
+    for step in range(5):
+        loop = loop.ended(NOW + step)
+        delays.append(loop.not_before - (NOW + step))
+    assert delays == [0, 1, 2, 4, 8]
+
+
+def test_a_pod_ready_briefly_stays_in_the_crash_loop() -> None:
+    loop = CrashLoop().ended(NOW).ended(NOW + 1)
+    loop = loop.seen(True, NOW + 5).seen(True, NOW + 5 + BACKOFF_RESET_SECONDS - 1)
+    assert loop.ends == 2
+    assert loop.ended(NOW + 70).not_before == NOW + 70 + 2  # the third end: 2 s
+
+
+def test_a_pod_ready_long_enough_leaves_the_crash_loop() -> None:
+    loop = CrashLoop().ended(NOW).ended(NOW + 1).ended(NOW + 2)
+    loop = loop.seen(True, NOW + 10).seen(True, NOW + 10 + BACKOFF_RESET_SECONDS)
+    assert loop.ends == 0
+    assert loop.ended(NOW + 100).not_before == NOW + 100  # first end again: no delay
+
+
+def test_readiness_must_last_to_leave_the_crash_loop() -> None:
+    loop = CrashLoop().ended(NOW).ended(NOW + 1)
+    loop = loop.seen(True, NOW + 10).seen(False, NOW + 20)
+    loop = loop.seen(True, NOW + 30).seen(True, NOW + 10 + BACKOFF_RESET_SECONDS)
+    assert loop.ends == 2  # the clock restarted when the pod turned unready
+
+
+def test_a_pod_kept_down_is_stopped_and_not_recreated() -> None:
+    kept = {0: Observed(0, alive=True, ready=True, kept_down=True),
+            1: Observed(1, alive=True, ready=True), 2: Observed(2, alive=True, ready=True)}
+    decision = decide(3, False, kept, NOW)
+    assert (decision.act, decision.ordinal) == (Act.TERMINATE, 0)
+    down = {**kept, 0: Observed(0, alive=False, kept_down=True)}
+    decision = decide(3, False, down, NOW)
+    assert decision.act is Act.STEADY
+    assert decision.reason == "2 pods ready, 1 kept down by `local stop`"
+
+
+def test_pods_after_one_kept_down_are_still_recreated() -> None:
+    pods = {0: Observed(0, alive=False, kept_down=True), 1: Observed(1, alive=True, ready=True),
+            2: Observed(2, alive=False)}
+    decision = decide(3, False, pods, NOW)
+    assert (decision.act, decision.ordinal) == (Act.CREATE, 2)

@@ -1,30 +1,45 @@
 """`local status` rendering and the `local` commands' refusals of bad input."""
 
+import fcntl
 import json
+import os
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from mysqlsts.cli import cli
+from mysqlsts.errors import ConfigError
+from mysqlsts.local.capacity import capacity_problem
+from mysqlsts.local.control import check_cnf_dir
+from mysqlsts.local.records import Phase, PodRecord, SupervisedPod
 from mysqlsts.local.render import PodView, render_table, status_document
 from mysqlsts.local.spec import SetLayout, SetSpec
 
+NOW = 1000.0
+
 
 def document(tmp_path: Path) -> dict:
-    spec = SetSpec(replicas=3, base_port=22300)
+    spec = SetSpec(replicas=4, base_port=22300)
     views = [
-        PodView(0, alive=True, ready=True, record={"pid": 11, "phase": "running"}),
-        PodView(1, alive=True, ready=False, record={"pid": 12, "phase": "clone"},
-                supervised={"restarts": 2, "reason": "clone exited with code 1: refused"}),
-        PodView(2, alive=False, ready=False, record={"pid": 13, "phase": "failed",
-                                                      "reason": "sidecar exited"}),
+        PodView(0, alive=True, ready=True, record=PodRecord(11, 0, Phase.RUNNING)),
+        PodView(1, alive=True, ready=False, record=PodRecord(12, 1, Phase.RUNNING),
+                supervised=SupervisedPod(alive=True, pid=12, ready=False, restarts=2,
+                                         last_end="clone exited with code 1: refused"),
+                not_ready="replication IO thread not running; error 1045: Access denied"),
+        PodView(2, alive=False, ready=False,
+                record=PodRecord(13, 2, Phase.FAILED, reason="sidecar exited")),
+        PodView(3, alive=False, ready=False, record=PodRecord(14, 3, Phase.RUNNING),
+                supervised=SupervisedPod(alive=False, pid=None, ready=False, restarts=3,
+                                         last_end="pod process ended unexpectedly (signal 9)",
+                                         back_off_until=NOW + 3.5)),
     ]
-    return status_document(spec, SetLayout(tmp_path), views, supervisor_pid=99)
+    return status_document(spec, SetLayout(tmp_path), views, supervisor_pid=99, now=NOW)
 
 
 def test_status_document_has_the_contract_fields(tmp_path: Path) -> None:
     doc = document(tmp_path)
-    first, second, third = doc["pods"]
+    first, second, third, fourth = doc["pods"]
     assert first == {
         **first,
         "ordinal": 0, "name": "mysql-0", "role": "primary", "ready": True, "server_id": 100,
@@ -33,8 +48,15 @@ def test_status_document_has_the_contract_fields(tmp_path: Path) -> None:
         "pid": 11, "phase": "running",
     }
     assert (second["role"], second["server_id"], second["restarts"]) == ("replica", 101, 2)
-    assert second["reason"] == "clone exited with code 1: refused"
+    # Why the live pod is not ready now; why its predecessor ended is kept apart.
+    assert second["reason"] == "replication IO thread not running; error 1045: Access denied"
+    assert second["last_end"] == "clone exited with code 1: refused"
     assert (third["phase"], third["pid"], third["reason"]) == ("failed", None, "sidecar exited")
+    # Held back by the supervisor after a crash, as a kubelet's CrashLoopBackOff.
+    assert (fourth["phase"], fourth["pid"], fourth["restarts"]) == ("back-off", None, 3)
+    assert fourth["reason"] == (
+        "back-off 4s restarting the pod after: pod process ended unexpectedly (signal 9)"
+    )
     assert doc["credentials"] == {
         "user": "root", "password_file": str(tmp_path / "secrets" / "root-password")
     }
@@ -48,7 +70,10 @@ def test_table_lists_every_pod_and_why_it_is_not_ready(tmp_path: Path) -> None:
                                 "RESTARTS"]
     assert lines[1].split() == ["mysql-0", "primary", "running", "yes", "100",
                                 "127.0.0.1:22300", "127.0.0.1:22302", "0"]
-    assert "mysql-1: clone exited with code 1: refused" in table
+    assert "mysql-1: replication IO thread not running; error 1045: Access denied" in table
+    assert "mysql-1: restarted after: clone exited with code 1: refused" in table
+    assert lines[4].split()[:3] == ["mysql-3", "replica", "back-off"]
+    assert "mysql-3: back-off 4s restarting the pod after: pod process ended" in table
     assert "supervisor running (pid 99)" in table
 
 
@@ -111,3 +136,127 @@ def test_up_refuses_ports_another_process_listens_on(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "port(s) [22912] on 127.0.0.1 are in use" in result.output
     assert not (tmp_path / "s").exists()
+
+
+def test_status_once_the_back_off_is_over_shows_why_the_pod_ended(tmp_path: Path) -> None:
+    supervised = SupervisedPod(alive=False, pid=None, ready=False, restarts=1,
+                               last_end="pod process ended unexpectedly (signal 9)",
+                               back_off_until=NOW - 0.1)
+    view = PodView(0, alive=False, ready=False, record=PodRecord(11, 0, Phase.RUNNING),
+                   supervised=supervised)
+    (pod,) = status_document(SetSpec(replicas=1), SetLayout(tmp_path), [view], None, NOW)["pods"]
+    assert (pod["phase"], pod["reason"]) == ("absent", "pod process ended unexpectedly (signal 9)")
+
+
+def write_set(tmp_path: Path, master: str = "[mysqld]\n", slave: str = "[mysqld]\n") -> None:
+    tmp_path.mkdir(exist_ok=True)
+    (tmp_path / "spec.json").write_text(SetSpec(replicas=1, base_port=22500).to_json())
+    (tmp_path / "config-map").mkdir()
+    (tmp_path / "config-map" / "master.cnf").write_text(master)
+    (tmp_path / "config-map" / "slave.cnf").write_text(slave)
+
+
+def test_up_refuses_a_different_cnf_dir_for_an_existing_set(tmp_path: Path) -> None:
+    write_set(tmp_path / "set")
+    other = tmp_path / "cnf"
+    other.mkdir()
+    (other / "master.cnf").write_text("[mysqld]\n")
+    (other / "slave.cnf").write_text("[mysqld]\nread_only=OFF\n")
+    result = invoke("up", "--dir", str(tmp_path / "set"), "--cnf-dir", str(other))
+    assert result.exit_code == 2
+    assert len(result.output.strip().splitlines()) == 1
+    assert "keeps the cnf it was created with" in result.output
+    assert "another slave.cnf" in result.output
+    assert (tmp_path / "set" / "config-map" / "slave.cnf").read_text() == "[mysqld]\n"
+    assert not (tmp_path / "set" / "supervisor.pid").exists()
+
+
+def test_the_same_cnf_dir_for_an_existing_set_is_accepted(tmp_path: Path) -> None:
+    write_set(tmp_path, slave="[mysqld]\nread_only=ON\n")
+    same = tmp_path / "same"
+    same.mkdir()
+    (same / "master.cnf").write_text("[mysqld]\n")
+    (same / "slave.cnf").write_text("[mysqld]\nread_only=ON\n")
+    check_cnf_dir(SetLayout(tmp_path), same)  # no error
+    (same / "master.cnf").write_text("[mysqld]\nlog_bin=other\n")
+    with pytest.raises(ConfigError, match="another master.cnf"):
+        check_cnf_dir(SetLayout(tmp_path), same)
+
+
+def test_capacity_counts_memory_then_disk() -> None:
+    gib = 2**30
+    assert capacity_problem(3, 3, memory_available=8 * gib, disk_free=8 * gib) is None
+    assert capacity_problem(40, 0, memory_available=8 * gib, disk_free=0) == (
+        "40 more pod(s) need about 10240 MiB of memory; 8192 MiB are available"
+    )
+    assert capacity_problem(4, 4, memory_available=8 * gib, disk_free=gib // 2) == (
+        "4 new data dir(s) need about 1024 MiB of disk; 512 MiB are free"
+    )
+
+
+def test_up_refuses_more_pods_than_the_machine_holds(tmp_path: Path) -> None:
+    # 6000 pods fit in the port range (1024 + 6000 × 10) but in no test machine's memory.
+    result = invoke("up", "--dir", str(tmp_path / "s"), "--replicas", "6000",
+                    "--base-port", "1024")
+    assert result.exit_code == 2, result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert "6000 replicas do not fit on this machine: 6000 more pod(s) need about" in result.output
+    assert not (tmp_path / "s").exists()
+
+
+def test_scale_refuses_more_pods_than_the_port_range_holds(tmp_path: Path) -> None:
+    (tmp_path / "spec.json").write_text(SetSpec(replicas=1, base_port=60000).to_json())
+    result = invoke("scale", "--dir", str(tmp_path), "--replicas", "600")
+    assert result.exit_code == 2, result.output
+    assert "outside 1024..65535" in result.output
+    assert SetSpec.from_json((tmp_path / "spec.json").read_text()).replicas == 1
+
+
+def test_up_on_a_new_set_another_up_is_creating_is_refused(tmp_path: Path) -> None:
+    # What a concurrent `up` holds while it creates the set: an flock on the directory.
+    new = tmp_path / "set"
+    new.mkdir()
+    nowhere = tmp_path / "no-cnf"  # were the lock ignored, prepare would fail on this
+    nowhere.mkdir()
+    fd = os.open(new, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        result = invoke("up", "--dir", str(new), "--replicas", "1", "--base-port", "22950",
+                        "--cnf-dir", str(nowhere))
+    finally:
+        os.close(fd)
+    assert result.exit_code == 2, result.output
+    assert result.output.strip().splitlines() == [
+        f"Error: another `local up` is creating {new}; wait for it, then run `local status`"
+    ]
+    assert list(new.iterdir()) == []
+
+
+
+def test_a_pod_kept_down_shows_as_stopped(tmp_path: Path) -> None:
+    supervised = SupervisedPod(alive=False, pid=None, ready=False, kept_down=True)
+    view = PodView(0, alive=False, ready=False, record=PodRecord(11, 0, Phase.STOPPED),
+                   supervised=supervised, kept_down=True)
+    (pod,) = status_document(SetSpec(replicas=1), SetLayout(tmp_path), [view], None, NOW)["pods"]
+    assert (pod["phase"], pod["kept_down"]) == ("stopped", True)
+    assert pod["reason"] == "kept down by `local stop`; `local start` brings it back"
+
+
+def test_stop_and_start_refuse_a_pod_outside_the_set(tmp_path: Path) -> None:
+    (tmp_path / "spec.json").write_text(SetSpec(replicas=2, base_port=22500).to_json())
+    for command in ("stop", "start"):
+        result = invoke(command, "--dir", str(tmp_path), "2")
+        assert result.exit_code == 2, result.output
+        assert "mysql-2 is not in the set (replicas: 2)" in result.output
+    assert not (tmp_path / "pods").exists()
+
+
+def test_start_without_a_supervisor_says_so_and_keeps_the_pod_down(tmp_path: Path) -> None:
+    (tmp_path / "spec.json").write_text(SetSpec(replicas=2, base_port=22500).to_json())
+    stopped = invoke("stop", "--dir", str(tmp_path), "1")
+    assert stopped.exit_code == 0, stopped.output
+    assert "stays down when `local up` resumes the set" in stopped.output
+    started = invoke("start", "--dir", str(tmp_path), "1")
+    assert started.exit_code == 2
+    assert "no supervisor runs" in started.output
+    assert (tmp_path / "pods" / "mysql-1" / "keep-down").exists()
