@@ -8,13 +8,13 @@ started as a server with no root password.
 from __future__ import annotations
 
 import logging
-import os
 import subprocess
 from pathlib import Path
 
 from mysqlsts.adapters.datadir import fill_data_dir, state_of, wipe_incomplete
-from mysqlsts.adapters.tools import program
+from mysqlsts.adapters.tools import program, user_args
 from mysqlsts.core.datadir import DataDirState
+from mysqlsts.core.sql import quote_literal
 from mysqlsts.errors import ConfigError, MysqlstsError
 
 log = logging.getLogger(__name__)
@@ -22,22 +22,17 @@ log = logging.getLogger(__name__)
 
 def root_account_sql(password: str) -> bytes:
     """SQL for `mariadbd --bootstrap`: a root that logs in with the password, from anywhere."""
-    quoted = password.replace("\\", "\\\\").replace("'", "\\'")
+    quoted = quote_literal(password)
     return (
         # install-db also creates password-less root@127.0.0.1, @::1 and @<hostname>, which
         # would match before root@'%'; and anonymous users. Neither may survive.
         "DELETE FROM mysql.global_priv WHERE User = '' "
         "OR (User = 'root' AND Host <> 'localhost');\n"
         "FLUSH PRIVILEGES;\n"
-        f"ALTER USER 'root'@'localhost' IDENTIFIED BY '{quoted}';\n"
-        f"CREATE USER 'root'@'%' IDENTIFIED BY '{quoted}';\n"
+        f"ALTER USER 'root'@'localhost' IDENTIFIED BY {quoted};\n"
+        f"CREATE USER 'root'@'%' IDENTIFIED BY {quoted};\n"
         "GRANT ALL PRIVILEGES ON *.* TO 'root'@'%' WITH GRANT OPTION;\n"
     ).encode()
-
-
-def _user_args() -> list[str]:
-    # mariadbd refuses to run as root unless told to; in images we already are `mysql`.
-    return ["--user=root"] if os.geteuid() == 0 else []
 
 
 def _run(argv: list[str], stdin: bytes | None, what: str) -> None:
@@ -49,7 +44,7 @@ def _run(argv: list[str], stdin: bytes | None, what: str) -> None:
 
 def _initialise(staging: Path, root_password: str) -> None:
     _run(
-        [program("mariadb-install-db"), "--no-defaults", f"--datadir={staging}", *_user_args(),
+        [program("mariadb-install-db"), "--no-defaults", f"--datadir={staging}", *user_args(),
          "--auth-root-authentication-method=normal", "--skip-test-db"],
         None,
         "mariadb-install-db",
@@ -58,7 +53,7 @@ def _initialise(staging: Path, root_password: str) -> None:
     _run(
         # No --log-error: the server's complaints go to stderr, where _run reports them.
         [program("mariadbd"), "--no-defaults", "--bootstrap", f"--datadir={staging}",
-         *_user_args()],
+         *user_args()],
         root_account_sql(root_password),
         "setting the root password",
     )

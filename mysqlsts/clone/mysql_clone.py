@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from mysqlsts.core.sql import quote_literal as _quote
 from mysqlsts.core.version import ServerVersion
 from mysqlsts.errors import CloneError
 
@@ -30,10 +31,6 @@ class Statement:
     def redacted(self) -> str:
         return self.sql if self.secret is None else self.sql.replace(
             _quote(self.secret), "'***'")
-
-
-def _quote(value: str) -> str:
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def supports_clone_plugin(version: ServerVersion) -> bool:
