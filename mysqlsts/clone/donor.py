@@ -40,6 +40,7 @@ from mysqlsts.clone.pipes import CHUNK, Progress, widen_pipe
 from mysqlsts.clone.tools import backup_argv, credentials_cnf, tool_for
 from mysqlsts.clone.wire import PeerClosed, Wire
 from mysqlsts.core.clone_protocol import (
+    IDLE_TIMEOUT,
     NONCE_BYTES,
     PROTOCOL_VERSION,
     ErrorCode,
@@ -96,7 +97,7 @@ class DonorServer:
         backup_command_factory: CommandFactory,
         on_stream_done: StreamDone | None = None,
         *,
-        idle_timeout: float = 120.0,
+        idle_timeout: float = IDLE_TIMEOUT,
         handshake_timeout: float = 10.0,
         keepalive_interval: float = 5.0,
         progress_interval: float = 5.0,

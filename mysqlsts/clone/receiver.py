@@ -32,6 +32,7 @@ from mysqlsts.core.backupinfo import (
     coordinates_from_files,
 )
 from mysqlsts.core.clone_protocol import (
+    IDLE_TIMEOUT,
     NONCE_BYTES,
     PROTOCOL_VERSION,
     ErrorCode,
@@ -58,7 +59,7 @@ class Timeouts:
     connect: float = 5.0
     handshake: float = 30.0
     # Silence, not total time: the donor sends keepalives while its tool is quiet.
-    idle: float = 120.0
+    idle: float = IDLE_TIMEOUT
     progress_interval: float = 5.0
 
 

@@ -37,6 +37,8 @@ from hashlib import sha256
 from typing import Any
 
 PROTOCOL_VERSION = 1
+# Silence after which either side counts the stream as broken (keepalives flow every few s).
+IDLE_TIMEOUT = 120.0
 HEADER = struct.Struct(">BI")
 NONCE_BYTES = 32
 # Large enough for any DATA chunk we send; larger lengths mean a peer speaking something else.

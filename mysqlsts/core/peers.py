@@ -25,13 +25,14 @@ class PeerAddress:
 class PeerDirectory:
     statefulset: str
     service: str
-    host_template: str = "{statefulset}-{ordinal}.{service}"
-    mysql_port: int = 3306
-    clone_port: int = 3307
-    http_port: int = 8080
+    # Defaults live with the options (options.PeerOptions), not here.
+    host_template: str
+    mysql_port: int
+    clone_port: int
+    http_port: int
     # Added per ordinal to every port: 0 in Kubernetes (each pod has its own IP),
     # non-zero when all pods share one loopback address.
-    port_stride: int = 0
+    port_stride: int
 
     def __post_init__(self) -> None:
         try:
