@@ -24,6 +24,7 @@ import click
 from mysqlsts.core.clone_protocol import IDLE_TIMEOUT
 from mysqlsts.core.identity import Identity, identify
 from mysqlsts.core.peers import PeerDirectory
+from mysqlsts.errors import ConfigError
 from mysqlsts.settings import Accounts, Flavor, LocalServer, SecretFiles
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -99,7 +100,10 @@ def use(group: type[Any], param: str) -> Callable[[F], F]:
     def decorate(func: F) -> F:
         @functools.wraps(func)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            kwargs[param] = group(**{f.name: kwargs.pop(f.name) for f in fields})
+            value = group(**{f.name: kwargs.pop(f.name) for f in fields})
+            if hasattr(value, "check"):
+                value.check()  # what a type cannot say, e.g. "a directory if it exists"
+            kwargs[param] = value
             return func(*args, **kwargs)
 
         for field in reversed(fields):  # click lists options in the order they are declared
@@ -168,6 +172,10 @@ class PeerOptions:
 class DataDirOptions:
     data_dir: Path = _option(Path("/var/lib/mysql"), "The server's data directory.",
                              type=PATH)
+
+    def check(self) -> None:
+        if self.data_dir.exists() and not self.data_dir.is_dir():
+            raise ConfigError(f"data dir {self.data_dir} is not a directory")
 
 
 @dataclass(frozen=True)

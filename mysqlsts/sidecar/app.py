@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pymysql
@@ -48,6 +49,16 @@ def _sentence_key(verdict: Verdict) -> tuple[bool, str]:
     return verdict.ok, _DURATION.sub("#s", verdict.reason)
 
 
+def _clone_failures(data_dir: Path) -> int:
+    """The volume's clone-failure count for the metrics; unreadable, it is 0 and a warning,
+    never a sidecar that cannot start."""
+    try:
+        return read_clone_failures(data_dir)
+    except (OSError, ValueError, MysqlstsError) as exc:
+        log.warning("ignoring the clone-failure count in %s: %s", data_dir, describe(exc))
+        return 0
+
+
 class SidecarApp:
     def __init__(
         self,
@@ -68,7 +79,7 @@ class SidecarApp:
         )
         self._heartbeat_written_at: float | None = None
         self._clone, self._coordinates = read_clone_summary(settings.data_dir)
-        self._clone_failures = read_clone_failures(settings.data_dir)
+        self._clone_failures = _clone_failures(settings.data_dir)
         self._donor_stats = DonorStats()
         self.metrics = Metrics(self.registry, self._metrics_view)
         self._observer = ServerObserver(
