@@ -49,6 +49,7 @@ from mysqlsts.clone.tools import backup_argv, credentials_cnf, tool_for
 from mysqlsts.clone.wire import PeerClosed, Wire
 from mysqlsts.core.clone_protocol import (
     CHUNK,
+    IDLE_TIMEOUT,
     NONCE_BYTES,
     PROTOCOL_VERSION,
     ErrorCode,
@@ -110,7 +111,7 @@ class DonorServer:
         backup_command_factory: CommandFactory,
         on_stream_done: StreamDone | None = None,
         *,
-        idle_timeout: float = 120.0,
+        idle_timeout: float = IDLE_TIMEOUT,
         handshake_timeout: float = 10.0,
         keepalive_interval: float = 5.0,
         progress_interval: float = 5.0,
