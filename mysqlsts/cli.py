@@ -26,6 +26,7 @@ _LAZY_COMMANDS = {
     "clone": "mysqlsts.clone.command:clone",
     "sidecar": "mysqlsts.sidecar.command:sidecar",
     "local": "mysqlsts.local.command:local",
+    "takeover": "mysqlsts.takeover.command:takeover",
 }
 
 
