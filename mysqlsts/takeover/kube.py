@@ -3,7 +3,7 @@
 It turns API objects into the plain views of `model` and carries out decisions. Every write
 carries what it changes and nothing more: node patches are JSON merge patches with the Node's
 resourceVersion (a concurrent change makes it fail, never silently lose a taint), Lease updates
-replace with the read resourceVersion.
+carry the read resourceVersion too.
 """
 
 from __future__ import annotations
@@ -218,19 +218,17 @@ class Kube:
         }
         if step is not Leadership.RENEW:
             spec["acquireTime"] = _micro_time(now)
-        body: dict[str, Any] = {
-            "apiVersion": "coordination.k8s.io/v1",
-            "kind": "Lease",
-            "metadata": {"name": self.lease_name, "namespace": self.own_namespace},
-            "spec": spec,
-        }
         if step is Leadership.CREATE:
+            body = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+                    "metadata": {"name": self.lease_name, "namespace": self.own_namespace},
+                    "spec": spec}
             self.coordination.create_namespaced_lease(self.own_namespace, _as_sent(body))
             return
         assert record is not None
-        body["metadata"]["resourceVersion"] = record.resource_version
-        self.coordination.replace_namespaced_lease(self.lease_name, self.own_namespace,
-                                                   _as_sent(body))
+        # A merge patch carrying the read resourceVersion: a concurrent writer makes it fail.
+        changes = {"metadata": {"resourceVersion": record.resource_version}, "spec": spec}
+        self.coordination.patch_namespaced_lease(self.lease_name, self.own_namespace, changes,
+                                                 _content_type=_MERGE_PATCH)
 
     # --- act -----------------------------------------------------------------------------
 

@@ -22,6 +22,7 @@ class Outcome:
     cluster: FakeCluster
     decisions: list[Decision]
     standby: list[Decision] = field(default_factory=list)  # a second controller's, if any
+    successor: list[Decision] = field(default_factory=list)  # the second, once the Lease expired
 
 
 Scenario = Callable[[kmock.KubernetesEmulator], Awaitable[Outcome]]
@@ -98,7 +99,12 @@ async def two_controllers(server: kmock.KubernetesEmulator) -> Outcome:
     second = controller(str(server.url), identity="takeover-b")
     leader = await asyncio.to_thread(first.run_pass, True)
     standby = await asyncio.to_thread(second.run_pass, True)
-    return Outcome(cluster, leader, standby)
+    await asyncio.to_thread(first.run_pass, True)  # renews its Lease
+    # The first replica dies; the second takes the Lease once it is 30 s old.
+    successor = controller(str(server.url), identity="takeover-b",
+                           clock_at=NOW + timedelta(seconds=31))
+    after = await asyncio.to_thread(successor.run_pass, True)
+    return Outcome(cluster, leader, standby, after)
 
 
 async def dry_run(server: kmock.KubernetesEmulator) -> Outcome:

@@ -100,14 +100,23 @@ async def test_only_the_leader_acts(kmock: kmock.KubernetesEmulator) -> None:
     outcome = await two_controllers(kmock)
     assert [d.action for d in outcome.decisions] == [Action.TAINT]
     assert outcome.standby == []
-    by_writer = [(c.verb, c.resource, c.name) for c in writes(kmock)]
-    # The leader created the Lease and tainted; the standby read the Lease and wrote nothing.
-    assert by_writer[0] == ("create", "leases", None)
-    assert by_writer.count(("patch", "nodes", "node-b")) == 1
+    # The leader created the Lease and tainted; the standby read the Lease and wrote nothing;
+    # the leader renewed; after it died, the standby took the Lease (and found nothing to do).
+    lease_calls = [(c.verb, c.body["spec"]["holderIdentity"] if c.body else None)
+                   for c in calls(kmock) if c.resource == "leases" and c.namespace == OWN_NS]
+    assert lease_calls == [
+        ("get", None), ("create", "takeover-a"),
+        ("get", None),
+        ("get", None), ("patch", "takeover-a"),
+        ("get", None), ("patch", "takeover-b"),
+    ]
+    assert node_writes(kmock) == ["patch nodes/node-b"]
+    assert [d.action for d in outcome.successor] == [Action.WAIT]
     lease = kmock.objects["coordination.k8s.io/v1/leases", OWN_NS, "mysqlsts-takeover"]
-    assert lease["spec"]["holderIdentity"] == "takeover-a"
-    reads = [c for c in calls(kmock) if c.resource == "leases" and c.name == "mysqlsts-takeover"]
-    assert [c.verb for c in reads] == ["get", "get"]
+    assert lease["spec"]["holderIdentity"] == "takeover-b"
+    assert lease["spec"]["leaseTransitions"] == 1
+    # MicroTime with its six digits even at a whole second: the API server requires them.
+    assert lease["spec"]["renewTime"] == "2026-03-01T12:00:31.000000Z"
 
 
 async def test_dry_run_writes_nothing(kmock: kmock.KubernetesEmulator) -> None:
