@@ -140,6 +140,7 @@ def _run(kube: Any, settings: Settings, kw: dict[str, Any]) -> None:
     controller.run(stop)
     if server is not None:
         server.shutdown()
+        server.server_close()
 
 
 @takeover.command()

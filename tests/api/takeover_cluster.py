@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import kmock
@@ -190,14 +191,14 @@ def settings(**overrides: Any) -> Settings:
 
 
 def controller(url: str, identity: str = "takeover-a", clock_at: datetime = NOW,
-               **overrides: Any) -> Controller:
+               fence_command: Path | None = None, **overrides: Any) -> Controller:
     api = client.ApiClient(client.Configuration(host=url))
     chosen = settings(**overrides)
     kube = Kube(api, namespace=SET_NS, selector=SELECTOR, own_namespace=OWN_NS,
                 lease_name="mysqlsts-takeover", identity=identity,
                 read_attachments=chosen.action is Action.DELETE_PODS)
     loop = Loop(interval=timedelta(seconds=10), lease_duration=timedelta(seconds=30),
-                fence_command=None, fence_timeout=timedelta(seconds=10))
+                fence_command=fence_command, fence_timeout=timedelta(seconds=10))
     return Controller(kube, chosen, loop, TakeoverMetrics(), clock=lambda: clock_at)
 
 

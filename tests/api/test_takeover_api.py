@@ -11,7 +11,7 @@ from pathlib import Path
 import kmock
 import pytest
 import yaml
-from takeover_cluster import OWN_NS, SET_NS, FakeCluster, calls, writes
+from takeover_cluster import OWN_NS, SET_NS, FakeCluster, calls, controller, writes
 from takeover_scenarios import (
     delete_node,
     delete_pods,
@@ -189,3 +189,92 @@ async def test_cli_once_against_a_kubeconfig(
     assert node_writes(kmock) == ["patch nodes/node-b"]
     assert json.loads(FakeCluster(kmock).node("node-b")["metadata"]["annotations"][
         TAKEOVER_ANNOTATION])["action"] == "taint"
+
+
+@pytest.mark.parametrize(("exit_code", "expected"), [(0, Action.TAINT), (3, Action.SKIP)])
+async def test_fence_command_must_say_powered_off(
+    kmock: kmock.KubernetesEmulator, tmp_path: Path, exit_code: int, expected: Action
+) -> None:
+    script = tmp_path / "fence"
+    script.write_text(f"#!/bin/sh\necho \"$1 state=checked\" >> {tmp_path}/asked\n"
+                      f"echo instance-state\nexit {exit_code}\n")
+    script.chmod(0o755)
+    cluster = FakeCluster(kmock)
+    three_nodes(cluster, timedelta(seconds=400))
+    cluster.serve_fixed()
+    ctl = controller(str(kmock.url), fence_command=script)
+    [decision] = await asyncio.to_thread(ctl.run_pass, True)
+    assert (tmp_path / "asked").read_text() == "node-b state=checked\n"
+    assert decision.action is expected
+    if expected is Action.SKIP:
+        assert decision.guard == "fence" and "exited 3: instance-state" in decision.reason
+        assert node_writes(kmock) == []
+    else:
+        assert node_writes(kmock) == ["patch nodes/node-b"]
+
+
+async def test_probes_and_metrics_after_a_takeover(kmock: kmock.KubernetesEmulator) -> None:
+    from mysqlsts.takeover.http import serve
+
+    cluster = FakeCluster(kmock)
+    three_nodes(cluster, timedelta(seconds=400))
+    cluster.serve_fixed()
+    ctl = controller(str(kmock.url))
+    server = serve("127.0.0.1", 0, ctl.livez, ctl.readyz, ctl.metrics.render)
+    try:
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        ready_before = await asyncio.to_thread(lambda: _status(f"{base}/readyz"))
+        await asyncio.to_thread(ctl.run_pass)
+        ready_after = await asyncio.to_thread(lambda: _status(f"{base}/readyz"))
+        metrics = await asyncio.to_thread(lambda: _body(f"{base}/metrics"))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert ready_before == (503, "no recent view of the API")
+    assert ready_after == (200, "leader")
+    for line in ('mysqlsts_takeover_actions_total{action="taint",result="ok"} 1.0',
+                 "mysqlsts_takeover_nodes_down 1.0", "mysqlsts_takeover_leader 1.0"):
+        assert line in metrics.splitlines(), line
+
+
+def _body(url: str) -> str:
+    from urllib.request import urlopen
+
+    with urlopen(url) as response:
+        return str(response.read().decode())
+
+
+def _status(url: str) -> tuple[int, str]:
+    from urllib.error import HTTPError
+    from urllib.request import urlopen
+
+    try:
+        with urlopen(url) as response:
+            return response.status, response.read().decode().strip()
+    except HTTPError as error:
+        return error.code, error.read().decode().strip()
+
+
+async def test_fence_command_line_writes_the_annotation(
+    kmock: kmock.KubernetesEmulator, tmp_path: Path
+) -> None:
+    cluster = FakeCluster(kmock)
+    three_nodes(cluster, timedelta(seconds=30))
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "fake",
+        "clusters": [{"name": "fake", "cluster": {"server": str(kmock.url)}}],
+        "users": [{"name": "me", "user": {}}],
+        "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "me"}}],
+    }))
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "mysqlsts", "takeover", "fence", "node-b", "--by", "alice",
+        env={"KUBECONFIG": str(kubeconfig), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
+    assert proc.returncode == 0, err.decode()
+    assert "node-b" in out.decode()
+    assert node_writes(kmock) == ["patch nodes/node-b"]
+    fenced = cluster.node("node-b")["metadata"]["annotations"]["mysqlsts.io/fenced"]
+    assert fenced.endswith(" by alice")
