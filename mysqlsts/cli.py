@@ -43,10 +43,17 @@ def _local() -> click.Command:
     return local
 
 
+def _takeover() -> click.Command:
+    from mysqlsts.takeover.command import takeover
+
+    return takeover
+
+
 _CAPABILITIES: dict[str, Callable[[], click.Command]] = {
     "clone": _clone,
     "sidecar": _sidecar,
     "local": _local,
+    "takeover": _takeover,
 }
 
 
