@@ -260,6 +260,24 @@ class CloneOptions:
 
 
 @dataclass(frozen=True)
+class IsolationOptions:
+    """The isolation fence of a primary's sidecar (docs/sidecar.md, "Isolation fence")."""
+
+    isolation_fence_after: int = _option(
+        60, "A primary that reaches neither the API endpoint nor any peer's sidecar for this "
+            "long (seconds) turns read-only.", type=click.IntRange(min=1),
+    )
+    isolation_api_endpoint: str = _option(
+        "kubernetes.default.svc:443", "host:port the fence probes with a TLS handshake (no "
+        "credentials); empty: only the peers count.", empty=True,
+    )
+    replicas: int = _option(
+        1, "Pods in the set (the StatefulSet's replicas): the fence probes ordinals 0..N-1 "
+           "but its own; 1 never fences.", type=click.IntRange(min=1),
+    )
+
+
+@dataclass(frozen=True)
 class SidecarOptions:
     listen_address: str = _option("0.0.0.0", "Address the HTTP endpoints and the donor bind.")
     primary_host: str | None = _option(None, "Where replicas replicate from.",

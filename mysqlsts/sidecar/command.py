@@ -10,6 +10,7 @@ import click
 from mysqlsts.options import (
     DataDirOptions,
     FlavorOptions,
+    IsolationOptions,
     LocalServerOptions,
     PeerOptions,
     PodOptions,
@@ -25,8 +26,9 @@ from mysqlsts.sidecar.settings import Endpoint, SidecarSettings
 def build_settings(
     pod: PodOptions, peer: PeerOptions, root: RootPasswordOptions, secret: SecretOptions,
     data: DataDirOptions, flavor: FlavorOptions, local: LocalServerOptions,
-    options: SidecarOptions,
+    options: SidecarOptions, isolation: IsolationOptions | None = None,
 ) -> SidecarSettings:
+    isolation = IsolationOptions() if isolation is None else isolation
     identity = pod.identity()
     peers = peer.directory(identity)
     primary = peers.primary()
@@ -59,6 +61,10 @@ def build_settings(
         max_lag=options.max_lag,
         liveness_threshold=options.liveness_threshold,
         connect_retry=options.connect_retry,
+        isolation_fence_after=isolation.isolation_fence_after,
+        isolation_api_endpoint=isolation.isolation_api_endpoint,
+        peers=tuple(peers.address(n) for n in range(isolation.replicas)
+                    if n != identity.ordinal),
     )
 
 
@@ -71,15 +77,17 @@ def build_settings(
 @use(FlavorOptions, "flavor")
 @use(LocalServerOptions, "local")
 @use(SidecarOptions, "options")
+@use(IsolationOptions, "isolation")
 def sidecar(
     pod: PodOptions, peer: PeerOptions, root: RootPasswordOptions, secret: SecretOptions,
     data: DataDirOptions, flavor: FlavorOptions, local: LocalServerOptions,
-    options: SidecarOptions,
+    options: SidecarOptions, isolation: IsolationOptions,
 ) -> None:
     """Set up replication, write heartbeats, serve clones, probes and metrics."""
     from mysqlsts.sidecar.app import SidecarApp
 
-    settings = build_settings(pod, peer, root, secret, data, flavor, local, options)
+    settings = build_settings(pod, peer, root, secret, data, flavor, local, options,
+                              isolation)
     app = SidecarApp(settings)
 
     def on_signal(signum: int, frame: Any) -> None:

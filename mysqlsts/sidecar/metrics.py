@@ -34,6 +34,7 @@ class MetricsView:
     heartbeat_written_at: float | None
     clone: CloneRecord | None
     clone_failures: int
+    fenced: bool = False
 
 
 class Metrics:
@@ -76,6 +77,9 @@ class _StateCollector(Collector):
         info.add_metric([view.role, str(view.server_id), view.flavor, obs.version], 1)
         yield info
         if view.is_primary:
+            yield _gauge("mysqlsts_isolation_fenced",
+                         "1 while the isolation fence holds this primary read-only.",
+                         1 if view.fenced else 0)
             if view.heartbeat_written_at is not None:
                 yield _gauge("mysqlsts_heartbeat_last_write_timestamp_seconds",
                              "Unix time of the last successful heartbeat write.",

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import click
 
 from mysqlsts.errors import ConfigError
-from mysqlsts.options import env
+from mysqlsts.options import IsolationOptions, env
 from mysqlsts.takeover.fence import window_problem
 from mysqlsts.takeover.model import TAKEOVER_ACTIONS, Action, Settings
 
@@ -46,7 +46,8 @@ def _option(*args: str, **kwargs: Any) -> Callable[[F], F]:
 @_seconds("NODE_DOWN_AFTER", 300, "A node is down once not Ready and its Lease silent this long")
 @click.option(
     "--isolation-fence-after", envvar=env("ISOLATION_FENCE_AFTER"), show_envvar=True,
-    type=click.IntRange(min=1), default=60, show_default=True,
+    type=click.IntRange(min=1), default=IsolationOptions().isolation_fence_after,
+    show_default=True,
     help="The sidecars' isolation fence window (seconds): an isolated primary turns read-only "
     "after it. --node-down-after must be at least twice this plus 60.",
 )
