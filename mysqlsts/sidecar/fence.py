@@ -92,9 +92,9 @@ def _kill_writers(conn: pymysql.connections.Connection[Any]) -> int:
     killed = 0
     with conn.cursor() as cur:
         cur.execute(_WRITERS, _SYSTEM_COMMANDS)
-        for (thread_id,) in cur.fetchall():
+        for row in cur.fetchall():
             try:
-                cur.execute("KILL %s", (int(thread_id),))
+                cur.execute("KILL %s", (int(row["trx_mysql_thread_id"]),))
                 killed += 1
             except pymysql.MySQLError:
                 pass  # ended on its own meanwhile
