@@ -14,10 +14,12 @@ import click
 from mysqlsts import __version__
 from mysqlsts.errors import MysqlstsError
 from mysqlsts.logs import configure
+from mysqlsts.core.cnf import ServerMemory, parse_memory_quantity
 from mysqlsts.options import (
     build_identity,
     data_dir_option,
     env,
+    flavor_option,
     pod_options,
     root_password_file_option,
 )
@@ -35,6 +37,18 @@ class OperatorError(click.ClickException):
     def __init__(self, error: MysqlstsError) -> None:
         super().__init__(str(error))
         self.exit_code = error.exit_code  # type: ignore[misc]  # per instance, by error kind
+
+
+class MemoryQuantity(click.ParamType):
+    name = "bytes"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int):
+            return value
+        try:
+            return parse_memory_quantity(str(value))
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
 
 
 class _Group(click.Group):
@@ -78,15 +92,35 @@ def cli(log_level: str) -> None:
     default=Path("/mnt/conf.d"), show_default=True,
     help="Where the server reads extra cnf files (its conf.d).",
 )
-def init(config_map_dir: Path, conf_dir: Path, **kw: Any) -> None:
-    """Write the role's cnf and server-id.cnf for this pod (init container)."""
+@click.option(
+    "--server-memory-limit", envvar=env("SERVER_MEMORY_LIMIT"), type=MemoryQuantity(),
+    default=None, show_envvar=True,
+    help="The server container's memory limit (downward API limits.memory, or e.g. 2Gi); "
+    "sizes innodb_buffer_pool_size. Unset: the server's default.",
+)
+@click.option(
+    "--buffer-pool-percent", envvar=env("BUFFER_POOL_PERCENT"), type=click.IntRange(5, 90),
+    default=60, show_default=True, show_envvar=True,
+    help="Share of --server-memory-limit given to the InnoDB buffer pool.",
+)
+@flavor_option
+def init(
+    config_map_dir: Path, conf_dir: Path, server_memory_limit: int | None,
+    buffer_pool_percent: int, flavor: str, **kw: Any,
+) -> None:
+    """Write the role's cnf, server-id.cnf and the buffer pool size for this pod (init
+    container)."""
     from mysqlsts.init import run_init
 
     identity = build_identity(kw)
-    result = run_init(identity, config_map_dir, conf_dir)
+    memory = None
+    if server_memory_limit:
+        memory = ServerMemory(server_memory_limit, buffer_pool_percent, flavor)
+    result = run_init(identity, config_map_dir, conf_dir, memory)
+    pool = "" if result.memory_cnf is None else f" buffer_pool={result.memory_cnf.name}"
     click.echo(
         f"init: {identity.pod_name} is {identity.role} server_id={identity.server_id} "
-        f"cnf={result.role_cnf.name} conf_dir={conf_dir}",
+        f"cnf={result.role_cnf.name}{pool} conf_dir={conf_dir}",
         err=True,
     )
 
