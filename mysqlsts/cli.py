@@ -12,9 +12,9 @@ from typing import Any
 import click
 
 from mysqlsts import __version__
+from mysqlsts.core.cnf import ServerMemory, parse_memory_quantity
 from mysqlsts.errors import MysqlstsError
 from mysqlsts.logs import configure
-from mysqlsts.core.cnf import ServerMemory, parse_memory_quantity
 from mysqlsts.options import (
     build_identity,
     data_dir_option,

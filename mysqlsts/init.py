@@ -61,6 +61,5 @@ def run_init(
             atomic_write(conf_dir / MEMORY_CNF, render_memory_cnf(memory))
     except OSError as exc:
         raise ConfigError(f"cannot write to conf dir {conf_dir}: {exc.strerror}") from exc
-    return InitResult(
-        conf_dir / chosen, conf_dir / SERVER_ID_CNF, None if memory is None else conf_dir / MEMORY_CNF
-    )
+    memory_cnf = None if memory is None else conf_dir / MEMORY_CNF
+    return InitResult(conf_dir / chosen, conf_dir / SERVER_ID_CNF, memory_cnf)
