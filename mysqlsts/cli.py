@@ -39,16 +39,13 @@ class OperatorError(click.ClickException):
         self.exit_code = error.exit_code  # type: ignore[misc]  # per instance, by error kind
 
 
-class MemoryQuantity(click.ParamType):
-    name = "bytes"
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
-        if isinstance(value, int):
-            return value
-        try:
-            return parse_memory_quantity(str(value))
-        except ValueError as exc:
-            self.fail(str(exc), param, ctx)
+def _memory_quantity(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
+    if value is None or value == "":
+        return None
+    try:
+        return parse_memory_quantity(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), ctx, param) from exc
 
 
 class _Group(click.Group):
@@ -93,8 +90,8 @@ def cli(log_level: str) -> None:
     help="Where the server reads extra cnf files (its conf.d).",
 )
 @click.option(
-    "--server-memory-limit", envvar=env("SERVER_MEMORY_LIMIT"), type=MemoryQuantity(),
-    default=None, show_envvar=True,
+    "--server-memory-limit", envvar=env("SERVER_MEMORY_LIMIT"), callback=_memory_quantity,
+    metavar="BYTES", default=None, show_envvar=True,
     help="The server container's memory limit (downward API limits.memory, or e.g. 2Gi); "
     "sizes innodb_buffer_pool_size. Unset: the server's default.",
 )
