@@ -65,12 +65,9 @@ class Flavor:
                 "environment": {"MYSQL_ROOT_PASSWORD_FILE": f"{SECRETS_MOUNT}/root-password"},
                 "user": "999:999",
             }
-        # Our MariaDB image has no entrypoint of its own: bootstrap, then the server.
-        return {
-            "entrypoint": ["sh", "-c"],
-            "command": ["mysqlsts bootstrap && exec mariadbd"],
-            "environment": {},
-        }
+        # mysqlsts-server as the manifests run it: its own entrypoint (bootstrap, then exec
+        # mariadbd), its own user.
+        return {"environment": {}}
 
 
 @dataclass(frozen=True)
