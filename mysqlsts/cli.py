@@ -28,6 +28,7 @@ _LAZY_COMMANDS = {
     "clone": "mysqlsts.clone.command:clone",
     "sidecar": "mysqlsts.sidecar.command:sidecar",
     "local": "mysqlsts.local.command:local",
+    "status": "mysqlsts.status.command:status",
 }
 
 
