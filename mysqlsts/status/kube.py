@@ -42,6 +42,8 @@ def connect(kubeconfig: Path | None, context: str | None) -> tuple[client.ApiCli
         except ConfigException as inner:
             raise ConfigError(f"no kubeconfig and not in a cluster: {exc}") from inner
         namespace = IN_CLUSTER_NAMESPACE.read_text().strip()
+    # One attempt per request: a watch refreshes anyway, and urllib3's retries would log warnings.
+    configuration.retries = 0
     return client.ApiClient(configuration), namespace
 
 
@@ -53,6 +55,8 @@ def _reason(exc: Exception) -> str:
             text = str(json.loads(text).get("message", text))
         first = text.strip().splitlines()[0] if text.strip() else ""
         return f"HTTP {exc.status} {exc.reason or ''}{': ' + first if first else ''}".strip()
+    if isinstance(exc, urllib3.exceptions.MaxRetryError) and exc.reason is not None:
+        exc = exc.reason  # the cause, without urllib3's retry bookkeeping
     return " ".join(str(exc).split()) or type(exc).__name__
 
 
