@@ -417,3 +417,17 @@ def test_pods_get_no_api_credentials(rendered: dict[str, list[Doc]], render: str
     assert account["automountServiceAccountToken"] is False
     assert pod["automountServiceAccountToken"] is False
     assert not [d for d in docs if d["kind"] in {"Role", "ClusterRole", "RoleBinding"}]
+
+
+def test_deploy_doc_loads_exactly_the_images_the_minikube_overlay_runs(
+    rendered: dict[str, list[Doc]],
+) -> None:
+    """docs/deploy.md's one `minikube image load` line names every image the overlay runs."""
+    text = (REPO / "docs" / "deploy.md").read_text()
+    loads = [line for line in text.splitlines() if line.startswith("minikube image load ")]
+    assert len(loads) == 1, loads
+    loaded = set(loads[0].split()[3:])
+    running = {c["image"] for c in containers(one(rendered["minikube"], "StatefulSet")).values()}
+    assert loaded == running
+    assert "make secrets" in text and "kubectl apply -n db -k k8s/overlays/minikube" in text
+    assert "kubectl mysqlsts status -n db" in text
