@@ -489,3 +489,13 @@ def test_deploy_doc_loads_exactly_the_images_the_minikube_overlay_runs(
     assert loaded == running
     assert "make secrets" in text and "kubectl apply -n db -k k8s/overlays/minikube" in text
     assert "kubectl mysqlsts status -n db" in text
+
+
+@pytest.mark.parametrize("render", RENDERS)
+def test_the_isolation_fence_knows_the_set_size(rendered: dict[str, list[Doc]],
+                                                render: str) -> None:
+    """The sidecar's MYSQLSTS_REPLICAS is the StatefulSet's replicas: fewer would leave pods
+    unprobed (a set of one never fences), more would probe pods that do not exist."""
+    sts = one(rendered[render], "StatefulSet")
+    sidecar_env = env(containers(sts)["sidecar"])
+    assert sidecar_env["MYSQLSTS_REPLICAS"]["value"] == str(sts["spec"]["replicas"])
