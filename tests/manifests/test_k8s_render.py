@@ -351,7 +351,9 @@ def test_network_policy(rendered: dict[str, list[Doc]]) -> None:
     assert "from" not in by_port["mysql"]  # clients from anywhere
     clone_from = by_port["clone"]["from"]
     assert clone_from == [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "mysql"}}}]
-    assert "namespaceSelector" in by_port["http"]["from"][0]
+    http_from = by_port["http"]["from"]
+    assert clone_from[0] in http_from  # the set's own pods: the isolation fence's peer probes
+    assert any("namespaceSelector" in peer for peer in http_from)  # the monitoring namespace
 
 
 @pytest.mark.parametrize(
