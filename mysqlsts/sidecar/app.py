@@ -33,7 +33,7 @@ from mysqlsts.sidecar import setup
 from mysqlsts.sidecar.donor import Donor, DonorConfig, DonorStats, completed_clone
 from mysqlsts.sidecar.fence import FenceConfig, IsolationFence
 from mysqlsts.sidecar.heartbeat import HeartbeatWriter
-from mysqlsts.sidecar.http import Endpoints, HttpServer
+from mysqlsts.adapters.http import Endpoints, HttpServer
 from mysqlsts.sidecar.metrics import Metrics, MetricsView
 from mysqlsts.sidecar.observe import ServerObserver
 from mysqlsts.sidecar.report import StatusContext, status_document
