@@ -263,6 +263,14 @@ class InitOptions:
 
 
 @dataclass(frozen=True)
+class ListenOptions:
+    listen_address: str = _option(
+        "0.0.0.0", "Address the HTTP endpoints bind (the sidecar's, its donor's, and the clone "
+                   "step's progress endpoints on the same http port).",
+    )
+
+
+@dataclass(frozen=True)
 class CloneOptions:
     srv_name: str | None = _option(
         None, "DNS SRV name listing the peers, tried when the previous ordinal is not ready; "
@@ -303,7 +311,6 @@ class IsolationOptions:
 
 @dataclass(frozen=True)
 class SidecarOptions:
-    listen_address: str = _option("0.0.0.0", "Address the HTTP endpoints and the donor bind.")
     primary_host: str | None = _option(None, "Where replicas replicate from.",
                                        show_default="ordinal 0's peer host")
     primary_port: int | None = _option(None, "The primary's server port.", type=PORT,

@@ -22,6 +22,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from mysqlsts.adapters.datadir import read_clone_failures
 from mysqlsts.adapters.db import connect
+from mysqlsts.adapters.http import Endpoints, HttpServer
 from mysqlsts.core.backoff import backoff
 from mysqlsts.core.health import ReadinessInputs, Verdict, liveness, readiness
 from mysqlsts.core.replication import Source
@@ -33,7 +34,6 @@ from mysqlsts.sidecar import setup
 from mysqlsts.sidecar.donor import Donor, DonorConfig, DonorStats, completed_clone
 from mysqlsts.sidecar.fence import FenceConfig, IsolationFence
 from mysqlsts.sidecar.heartbeat import HeartbeatWriter
-from mysqlsts.adapters.http import Endpoints, HttpServer
 from mysqlsts.sidecar.metrics import Metrics, MetricsView
 from mysqlsts.sidecar.observe import ServerObserver
 from mysqlsts.sidecar.report import StatusContext, status_document

@@ -11,6 +11,7 @@ from mysqlsts.options import (
     DataDirOptions,
     FlavorOptions,
     IsolationOptions,
+    ListenOptions,
     LocalServerOptions,
     PeerOptions,
     PodOptions,
@@ -27,8 +28,10 @@ def build_settings(
     pod: PodOptions, peer: PeerOptions, root: RootPasswordOptions, secret: SecretOptions,
     data: DataDirOptions, flavor: FlavorOptions, local: LocalServerOptions,
     options: SidecarOptions, isolation: IsolationOptions | None = None,
+    listen: ListenOptions | None = None,
 ) -> SidecarSettings:
     isolation = IsolationOptions() if isolation is None else isolation
+    listen = ListenOptions() if listen is None else listen
     identity = pod.identity()
     peers = peer.directory(identity)
     primary = peers.primary()
@@ -52,7 +55,7 @@ def build_settings(
         data_dir=data.data_dir,
         flavor=flavor.flavor,
         accounts=secret.accounts(),
-        listen_address=options.listen_address,
+        listen_address=listen.listen_address,
         http_port=own.http_port,
         clone_port=None if options.no_donor else own.clone_port,
         poll_interval=options.poll_interval,
@@ -78,16 +81,17 @@ def build_settings(
 @use(LocalServerOptions, "local")
 @use(SidecarOptions, "options")
 @use(IsolationOptions, "isolation")
+@use(ListenOptions, "listen")
 def sidecar(
     pod: PodOptions, peer: PeerOptions, root: RootPasswordOptions, secret: SecretOptions,
     data: DataDirOptions, flavor: FlavorOptions, local: LocalServerOptions,
-    options: SidecarOptions, isolation: IsolationOptions,
+    options: SidecarOptions, isolation: IsolationOptions, listen: ListenOptions,
 ) -> None:
     """Set up replication, write heartbeats, serve clones, probes and metrics."""
     from mysqlsts.sidecar.app import SidecarApp
 
     settings = build_settings(pod, peer, root, secret, data, flavor, local, options,
-                              isolation)
+                              isolation, listen)
     app = SidecarApp(settings)
 
     def on_signal(signum: int, frame: Any) -> None:

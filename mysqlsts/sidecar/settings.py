@@ -12,6 +12,7 @@ from mysqlsts.errors import ConfigError
 from mysqlsts.options import (
     FlavorOptions,
     IsolationOptions,
+    ListenOptions,
     PeerOptions,
     SecretOptions,
     SidecarOptions,
@@ -44,7 +45,7 @@ class SidecarSettings:
     data_dir: Path
     flavor: str = FlavorOptions().flavor
     accounts: Accounts = field(default_factory=lambda: SecretOptions().accounts())
-    listen_address: str = _OPTIONS.listen_address
+    listen_address: str = ListenOptions().listen_address
     http_port: int = _PEERS.http_port  # 0 picks a free port (tests)
     # The backup donor's port; None runs no donor.
     clone_port: int | None = _PEERS.clone_port
