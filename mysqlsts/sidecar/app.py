@@ -361,6 +361,7 @@ class SidecarApp:
             flavor=state.observation.flavor or self.settings.flavor,
             heartbeat_written_at=self._heartbeat_written_at,
             clone=self._clone, clone_failures=self._clone_failures, fenced=self.fenced,
+            max_lag=self.settings.max_lag,
         )
 
     def _metrics_view(self) -> MetricsView:

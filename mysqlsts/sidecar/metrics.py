@@ -35,6 +35,7 @@ class MetricsView:
     clone: CloneRecord | None
     clone_failures: int
     fenced: bool = False
+    max_lag: float = 0.0  # --max-lag, exported so dashboards draw the real threshold
 
 
 class Metrics:
@@ -100,6 +101,8 @@ def _replication(view: MetricsView) -> Iterator[Metric]:
         yield _gauge("mysqlsts_replication_seconds_behind_source",
                      "The server's Seconds_Behind_Master / Seconds_Behind_Source.",
                      status.seconds_behind_source)
+    yield _gauge("mysqlsts_replication_max_lag_seconds",
+                 "--max-lag: above this heartbeat lag the replica is not ready.", view.max_lag)
     yield _gauge("mysqlsts_replication_io_running", "1 while the I/O thread runs.",
                  1 if status is not None and status.io_running else 0)
     yield _gauge("mysqlsts_replication_sql_running", "1 while the SQL thread runs.",
