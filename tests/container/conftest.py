@@ -127,8 +127,9 @@ def make_cluster(
     """Clusters for one test module; each is torn down (containers and volumes) at its end."""
     made: list[Cluster] = []
 
-    def make(prefix: str, dns: bool = False) -> Cluster:
-        cluster = Cluster(engine, flavor, secrets, f"mysqlsts-test-{prefix}", dns=dns)
+    def make(prefix: str, dns: bool = False, env: dict[str, str] | None = None) -> Cluster:
+        cluster = Cluster(engine, flavor, secrets, f"mysqlsts-test-{prefix}", dns=dns,
+                          env=dict(env or {}))
         cluster.close()  # whatever a killed earlier run left under this name
         made.append(cluster)
         return cluster
