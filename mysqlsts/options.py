@@ -308,6 +308,14 @@ class IsolationOptions:
            "but its own; 1 never fences.", type=click.IntRange(min=1),
     )
 
+    def check(self) -> None:
+        endpoint = self.isolation_api_endpoint
+        if not endpoint:
+            return
+        host, _, port = endpoint.rpartition(":")
+        if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+            raise ConfigError(f"isolation API endpoint {endpoint!r} must be host:port, or empty")
+
 
 @dataclass(frozen=True)
 class SidecarOptions:

@@ -105,3 +105,16 @@ def test_each_default_is_stated_once() -> None:
         assert fields[name].default == getattr(options, name)
     assert fields["listen_address"].default == ListenOptions().listen_address
     assert fields["http_port"].default == PeerOptions().http_port
+
+
+def test_the_isolation_api_endpoint_is_host_port_or_empty() -> None:
+    from mysqlsts.errors import ConfigError
+    from mysqlsts.options import IsolationOptions
+
+    IsolationOptions().check()
+    IsolationOptions(isolation_api_endpoint="").check()  # empty: peers only
+    for bad in ("kubernetes.default.svc", ":443", "api:0", "api:https"):
+        with pytest.raises(ConfigError, match="must be host:port"):
+            IsolationOptions(isolation_api_endpoint=bad).check()
+    env = {"POD_NAME": "mysql-3", "MYSQLSTS_ISOLATION_API_ENDPOINT": ""}
+    assert _parse(env)["IsolationOptions"].isolation_api_endpoint == ""
