@@ -71,10 +71,11 @@ def cluster(make_cluster: Callable[..., Cluster], api_standin: Any) -> Iterator[
 
 
 def _app_user(cluster: Cluster) -> None:
+    # %% : Pod.query always formats its statement
     for sql in ("CREATE DATABASE IF NOT EXISTS fence",
                 "CREATE TABLE IF NOT EXISTS fence.t (id INT AUTO_INCREMENT PRIMARY KEY, v INT)",
-                "CREATE USER IF NOT EXISTS 'app'@'%' IDENTIFIED BY 'app-password'",
-                "GRANT ALL ON fence.* TO 'app'@'%'"):
+                "CREATE USER IF NOT EXISTS 'app'@'%%' IDENTIFIED BY 'app-password'",
+                "GRANT ALL ON fence.* TO 'app'@'%%'"):
         cluster.pod(0).query(sql)
 
 
