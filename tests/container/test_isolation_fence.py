@@ -79,11 +79,19 @@ def _app_user(cluster: Cluster) -> None:
         cluster.pod(0).query(sql)
 
 
+# The image's Python packages live beside the `mysqlsts` launcher (images/install_wheels.py).
+_PACKAGE_PATH = (
+    "import re, shutil, sys\n"
+    "sys.path.insert(0, re.search(r\"sys.path.insert\\(0, '([^']+)'\\)\", "
+    "open(shutil.which('mysqlsts')).read()).group(1))\n"
+)
+
+
 def _write_inside(cluster: Cluster) -> str:
     """An app write from inside mysql-0's pod (its published ports go with its network): ""
     when it commits, else the error."""
     sidecar = cluster.pod(0).containers["sidecar"]
-    script = ("import os, pymysql\n"
+    script = (_PACKAGE_PATH + "import os, pymysql\n"
               "try:\n"
               " c = pymysql.connect(host='127.0.0.1', user='app', password=os.environ['PW'],"
               " connect_timeout=5, read_timeout=10, autocommit=True)\n"
