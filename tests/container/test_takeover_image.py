@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from docker.types import Mount
 from container_pods import Engine, start_container
+from docker.types import Mount
 
 
 def run(image: str, command: list[str], **kwargs: Any) -> tuple[int, str, str]:
