@@ -1,8 +1,8 @@
 """Install pure-Python wheels into a private prefix and write the `mysqlsts` launcher.
 
 Images built from plain Debian packages have no pip, and a wheel is a zip file: unpacking the
-pure-Python wheels we ship is all an install needs. Binary wheels (cryptography and its cffi)
-are not unpacked: the base image's own package provides them (prepare-runtime.sh), and the
+pure-Python wheels we ship is all an install needs. Binary wheels (cryptography and its cffi,
+zstandard) are not unpacked: the base image's own package provides them (prepare-runtime.sh), and the
 install fails if mysqlsts then cannot import what it needs. Runs inside the image build, as root.
 Usage: python3 install_wheels.py WHEEL_DIR PREFIX
 """
