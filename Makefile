@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 DEMO_DIR ?= .demo
 REPLICAS ?= 3
 
-.PHONY: demo demo-down test unit integration container manifests lint images bench setup
+.PHONY: demo demo-down test unit api integration container manifests lint images bench setup
 
 demo:
 	scripts/setup-host demo
@@ -21,7 +21,7 @@ test: setup
 	scripts/test
 
 # One tier each; scripts/test holds what a tier runs.
-unit integration manifests container lint: setup
+unit api integration manifests container lint: setup
 	scripts/test $@
 
 images: setup

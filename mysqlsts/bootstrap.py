@@ -8,12 +8,12 @@ started as a server with no root password.
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 from mysqlsts.adapters.datadir import fill_data_dir, state_of, wipe_incomplete
-from mysqlsts.adapters.tools import program, run_tool
+from mysqlsts.adapters.tools import program, run_tool, user_args
 from mysqlsts.core.datadir import Fill, plan_fill
+from mysqlsts.core.sql import quote_literal
 from mysqlsts.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -24,27 +24,22 @@ _UNTELLING = ("[ERROR] Aborting",)
 
 def root_account_sql(password: str) -> bytes:
     """SQL for `mariadbd --bootstrap`: a root that logs in with the password, from anywhere."""
-    quoted = password.replace("\\", "\\\\").replace("'", "\\'")
+    quoted = quote_literal(password)
     return (
         # install-db also creates password-less root@127.0.0.1, @::1 and @<hostname>, which
         # would match before root@'%'; and anonymous users. Neither may survive.
         "DELETE FROM mysql.global_priv WHERE User = '' "
         "OR (User = 'root' AND Host <> 'localhost');\n"
         "FLUSH PRIVILEGES;\n"
-        f"ALTER USER 'root'@'localhost' IDENTIFIED BY '{quoted}';\n"
-        f"CREATE USER 'root'@'%' IDENTIFIED BY '{quoted}';\n"
+        f"ALTER USER 'root'@'localhost' IDENTIFIED BY {quoted};\n"
+        f"CREATE USER 'root'@'%' IDENTIFIED BY {quoted};\n"
         "GRANT ALL PRIVILEGES ON *.* TO 'root'@'%' WITH GRANT OPTION;\n"
     ).encode()
 
 
-def _user_args() -> list[str]:
-    # mariadbd refuses to run as root unless told to; in images we already are `mysql`.
-    return ["--user=root"] if os.geteuid() == 0 else []
-
-
 def _initialise(staging: Path, root_password: str) -> None:
     run_tool(
-        [program("mariadb-install-db"), "--no-defaults", f"--datadir={staging}", *_user_args(),
+        [program("mariadb-install-db"), "--no-defaults", f"--datadir={staging}", *user_args(),
          "--auth-root-authentication-method=normal", "--skip-test-db"],
         "mariadb-install-db",
         skip=_UNTELLING,
@@ -53,7 +48,7 @@ def _initialise(staging: Path, root_password: str) -> None:
     run_tool(
         # No --log-error: the server's complaints go to stderr, where run_tool reports them.
         [program("mariadbd"), "--no-defaults", "--bootstrap", f"--datadir={staging}",
-         *_user_args()],
+         *user_args()],
         "setting the root password",
         stdin=root_account_sql(root_password),
         skip=_UNTELLING,

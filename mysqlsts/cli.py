@@ -1,12 +1,13 @@
 """The `mysqlsts` command: parses and wires only; each command lives with its capability.
 
-Commands are imported on first use so the long-running sidecar never loads what it does not run.
+A capability's command is imported when that command runs (plain imports, in the loaders
+below), so the long-running sidecar never loads the local set, the clone receiver or a client
+it does not use.
 """
 
 from __future__ import annotations
 
-import importlib
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -15,17 +16,44 @@ from mysqlsts import __version__
 from mysqlsts.errors import MysqlstsError
 from mysqlsts.logs import configure
 from mysqlsts.options import (
-    build_identity,
-    data_dir_option,
+    DataDirOptions,
+    InitOptions,
+    PodOptions,
+    RootPasswordOptions,
     env,
-    pod_options,
-    root_password_file_option,
+    use,
 )
 
-_LAZY_COMMANDS = {
-    "clone": "mysqlsts.clone.command:clone",
-    "sidecar": "mysqlsts.sidecar.command:sidecar",
-    "local": "mysqlsts.local.command:local",
+
+def _clone() -> click.Command:
+    from mysqlsts.clone.command import clone
+
+    return clone
+
+
+def _sidecar() -> click.Command:
+    from mysqlsts.sidecar.command import sidecar
+
+    return sidecar
+
+
+def _local() -> click.Command:
+    from mysqlsts.local.command import local
+
+    return local
+
+
+def _takeover() -> click.Command:
+    from mysqlsts.takeover.command import takeover
+
+    return takeover
+
+
+_CAPABILITIES: dict[str, Callable[[], click.Command]] = {
+    "clone": _clone,
+    "sidecar": _sidecar,
+    "local": _local,
+    "takeover": _takeover,
 }
 
 
@@ -39,13 +67,11 @@ class OperatorError(click.ClickException):
 
 class _Group(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted([*super().list_commands(ctx), *_LAZY_COMMANDS])
+        return sorted([*super().list_commands(ctx), *_CAPABILITIES])
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
-        if name in _LAZY_COMMANDS:
-            module, attr = _LAZY_COMMANDS[name].split(":")
-            command: click.Command = getattr(importlib.import_module(module), attr)
-            return command
+        if name in _CAPABILITIES:
+            return _CAPABILITIES[name]()
         return super().get_command(ctx, name)
 
     def invoke(self, ctx: click.Context) -> Any:
@@ -58,8 +84,9 @@ class _Group(click.Group):
 @click.group(cls=_Group)
 @click.version_option(__version__)
 @click.option(
-    "--log-level", envvar=env("LOG_LEVEL"), default="info", show_default=True,
-    type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
+    "--log-level", envvar=env("LOG_LEVEL"), show_envvar=True, default="info",
+    show_default=True, type=click.Choice(["debug", "info", "warning", "error"],
+                                         case_sensitive=False),
 )
 def cli(log_level: str) -> None:
     """Init, clone and replication sidecar for MySQL/MariaDB StatefulSets."""
@@ -67,41 +94,34 @@ def cli(log_level: str) -> None:
 
 
 @cli.command()
-@pod_options
-@click.option(
-    "--config-map-dir", envvar=env("CONFIG_MAP_DIR"), type=click.Path(path_type=Path),
-    default=Path("/mnt/config-map"), show_default=True,
-    help="Mounted ConfigMap with master.cnf and slave.cnf.",
-)
-@click.option(
-    "--conf-dir", envvar=env("CONF_DIR"), type=click.Path(path_type=Path),
-    default=Path("/mnt/conf.d"), show_default=True,
-    help="Where the server reads extra cnf files (its conf.d).",
-)
-def init(config_map_dir: Path, conf_dir: Path, **kw: Any) -> None:
+@use(PodOptions, "pod")
+@use(InitOptions, "options")
+def init(pod: PodOptions, options: InitOptions) -> None:
     """Write the role's cnf and server-id.cnf for this pod (init container)."""
     from mysqlsts.init import run_init
 
-    identity = build_identity(kw)
-    result = run_init(identity, config_map_dir, conf_dir)
+    identity = pod.identity()
+    result = run_init(identity, options.config_map_dir, options.conf_dir)
     click.echo(
         f"init: {identity.pod_name} is {identity.role} server_id={identity.server_id} "
-        f"cnf={result.role_cnf.name} conf_dir={conf_dir}",
+        f"cnf={result.role_cnf.name} conf_dir={options.conf_dir}",
         err=True,
     )
 
 
 @cli.command()
-@data_dir_option
-@root_password_file_option
-def bootstrap(data_dir: Path, root_password_file: Path) -> None:
+@use(DataDirOptions, "data")
+@use(RootPasswordOptions, "root")
+def bootstrap(data: DataDirOptions, root: RootPasswordOptions) -> None:
     """Initialise an empty data dir with a root password (MariaDB; before mariadbd starts)."""
     from mysqlsts.adapters.fs import read_secret
     from mysqlsts.bootstrap import bootstrap_data_dir
 
-    done = bootstrap_data_dir(data_dir, read_secret(root_password_file, "root password"))
+    done = bootstrap_data_dir(data.data_dir, read_secret(root.root_password_file,
+                                                         "root password"))
     click.echo(
-        f"bootstrap: {'initialised' if done else 'already initialised'} data_dir={data_dir}",
+        f"bootstrap: {'initialised' if done else 'already initialised'} "
+        f"data_dir={data.data_dir}",
         err=True,
     )
 

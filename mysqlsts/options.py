@@ -1,157 +1,284 @@
-"""Click options shared by the commands, each also an environment variable.
+"""Every option of the pod commands, defined once: flag, environment variable, default, help.
 
-Env names are explicit (`MYSQLSTS_DATA_DIR`, not click's per-command auto names) so one
-Kubernetes env block serves every container of the pod.
+Options come in groups, each a frozen dataclass whose fields are the options: `@use(Group,
+"name")` adds the group's flags to a command and hands the command one `Group` value instead of
+loose keyword arguments. The dataclass default is the option's default (so `Group()` is the
+defaults, e.g. for tests), and `to_env(*groups)` turns values back into the environment a pod
+runs with (the local set's pods). Env names are explicit (`MYSQLSTS_DATA_DIR`, not click's
+per-command auto names) so one Kubernetes env block serves every container of the pod.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import os
 import socket
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
+from mysqlsts.core.clone_protocol import IDLE_TIMEOUT
 from mysqlsts.core.identity import Identity, identify
 from mysqlsts.core.peers import PeerDirectory
+from mysqlsts.errors import ConfigError
 from mysqlsts.settings import Accounts, Flavor, LocalServer, SecretFiles
 
 F = TypeVar("F", bound=Callable[..., Any])
-
+ENV_PREFIX = "MYSQLSTS_"
 SECRETS_DIR = Path("/etc/mysqlsts/secrets")
+PORT = click.IntRange(1, 65535)
+PATH = click.Path(path_type=Path)
+POSITIVE = click.FloatRange(min=0, min_open=True)
 
 
 def env(name: str) -> str:
-    return f"MYSQLSTS_{name}"
+    return f"{ENV_PREFIX}{name}"
 
 
-def _stack(*decorators: Callable[[F], F]) -> Callable[[F], F]:
-    def apply(func: F) -> F:
-        for decorator in reversed(decorators):
-            func = decorator(func)
-        return func
-
-    return apply
-
-
-pod_options = _stack(
-    click.option(
-        "--pod-name",
-        envvar=[env("POD_NAME"), "POD_NAME"],
-        default=socket.gethostname,
-        show_default="$POD_NAME, else the hostname",
-        help="This pod's name, <statefulset>-<ordinal>.",
-    ),
-    click.option(
-        "--service", envvar=env("SERVICE"), default="mysql", show_default=True,
-        help="The headless Service that names the pods.",
-    ),
-    click.option(
-        "--server-id-base", envvar=env("SERVER_ID_BASE"), type=click.IntRange(min=1),
-        default=100, show_default=True, help="server-id = base + ordinal.",
-    ),
-)
-
-peer_options = _stack(
-    click.option(
-        "--peer-host-template", envvar=env("PEER_HOST_TEMPLATE"),
-        default="{statefulset}-{ordinal}.{service}", show_default=True,
-        help="How a peer's host is named from {statefulset}, {ordinal}, {service}.",
-    ),
-    click.option(
-        "--mysql-port", envvar=env("MYSQL_PORT"), type=click.IntRange(1, 65535),
-        default=3306, show_default=True, help="Server port (ordinal 0's, with a stride).",
-    ),
-    click.option(
-        "--clone-port", envvar=env("CLONE_PORT"), type=click.IntRange(1, 65535),
-        default=3307, show_default=True, help="Port of the sidecar's backup stream.",
-    ),
-    click.option(
-        "--http-port", envvar=env("HTTP_PORT"), type=click.IntRange(1, 65535),
-        default=8080, show_default=True, help="Port of the sidecar's probes and metrics.",
-    ),
-    click.option(
-        "--peer-port-stride", envvar=env("PEER_PORT_STRIDE"), type=click.IntRange(min=0),
-        default=0, show_default=True,
-        help="Added per ordinal to every port (local sets on one address).",
-    ),
-)
-
-root_password_file_option = click.option(
-    "--root-password-file", envvar=env("ROOT_PASSWORD_FILE"), type=click.Path(path_type=Path),
-    default=SECRETS_DIR / "root-password", show_default=True,
-)
-
-secret_options = _stack(
-    root_password_file_option,
-    click.option(
-        "--replication-password-file", envvar=env("REPLICATION_PASSWORD_FILE"),
-        type=click.Path(path_type=Path), default=SECRETS_DIR / "replication-password",
-        show_default=True,
-    ),
-    click.option(
-        "--backup-password-file", envvar=env("BACKUP_PASSWORD_FILE"),
-        type=click.Path(path_type=Path), default=SECRETS_DIR / "backup-password",
-        show_default=True,
-    ),
-    click.option(
-        "--clone-token-file", envvar=env("CLONE_TOKEN_FILE"), type=click.Path(path_type=Path),
-        default=SECRETS_DIR / "clone-token", show_default=True,
-    ),
-    click.option("--replication-user", envvar=env("REPLICATION_USER"), default="repl",
-                 show_default=True),
-    click.option("--backup-user", envvar=env("BACKUP_USER"), default="mysqlsts_backup",
-                 show_default=True),
-)
-
-data_dir_option = click.option(
-    "--data-dir", envvar=env("DATA_DIR"), type=click.Path(path_type=Path),
-    default=Path("/var/lib/mysql"), show_default=True, help="The server's data directory.",
-)
-
-flavor_option = click.option(
-    "--flavor", envvar=env("FLAVOR"), type=click.Choice(Flavor.ALL), default=Flavor.MARIADB,
-    show_default=True, help="Server family; selects the backup tool and SQL dialect.",
-)
-
-local_server_options = _stack(
-    click.option(
-        "--local-host", envvar=env("LOCAL_HOST"), default="127.0.0.1", show_default=True,
-        help="Where this pod's own server listens.",
-    ),
-)
+@dataclass(frozen=True)
+class _Spec:
+    help: str
+    type: Any
+    env: str | None  # None: the field's name in capitals
+    also: tuple[str, ...]  # further env names, tried after ours
+    show_default: bool | str
+    is_flag: bool
+    empty: bool  # an empty variable is a value, not "unset"
 
 
-def build_identity(kw: dict[str, Any]) -> Identity:
-    return identify(kw["pod_name"], kw["service"], kw["server_id_base"])
+class _EmptyIsAValue(click.Option):
+    """click skips empty variables; for `--srv-name` empty means "disabled"."""
+
+    def resolve_envvar_value(self, ctx: click.Context) -> str | None:
+        names = [self.envvar] if isinstance(self.envvar, str) else list(self.envvar or ())
+        for name in names:
+            if name in os.environ:
+                return os.environ[name]
+        return None
 
 
-def build_peers(kw: dict[str, Any], identity: Identity) -> PeerDirectory:
-    return PeerDirectory(
-        statefulset=identity.statefulset,
-        service=identity.service,
-        host_template=kw["peer_host_template"],
-        mysql_port=kw["mysql_port"],
-        clone_port=kw["clone_port"],
-        http_port=kw["http_port"],
-        port_stride=kw["peer_port_stride"],
+def _option(
+    default: Any, help: str, *, type: Any = None, env: str | None = None,  # noqa: A002
+    also: tuple[str, ...] = (), show_default: bool | str = True, is_flag: bool = False,
+    empty: bool = False, factory: Callable[[], Any] | None = None,
+) -> Any:
+    spec = _Spec(help, type, env, also, show_default, is_flag, empty)
+    if factory is not None:
+        return dataclasses.field(default_factory=factory, metadata={"option": spec})
+    return dataclasses.field(default=default, metadata={"option": spec})
+
+
+def _spec(field: dataclasses.Field[Any]) -> _Spec:
+    spec: _Spec = field.metadata["option"]
+    return spec
+
+
+def env_name(field: dataclasses.Field[Any]) -> str:
+    return env(_spec(field).env or field.name.upper())
+
+
+def _click_option(field: dataclasses.Field[Any]) -> Callable[[F], F]:
+    spec = _spec(field)
+    has_factory = field.default_factory is not dataclasses.MISSING
+    default = field.default_factory if has_factory else field.default
+    return click.option(
+        "--" + field.name.replace("_", "-"), field.name,
+        envvar=[env_name(field), *spec.also], show_envvar=True, default=default,
+        show_default=spec.show_default, type=spec.type, is_flag=spec.is_flag, help=spec.help,
+        cls=_EmptyIsAValue if spec.empty else click.Option,
     )
 
 
-def build_secrets(kw: dict[str, Any]) -> SecretFiles:
-    return SecretFiles(
-        root_password=kw["root_password_file"],
-        replication_password=kw["replication_password_file"],
-        backup_password=kw["backup_password_file"],
-        clone_token=kw["clone_token_file"],
+def use(group: type[Any], param: str) -> Callable[[F], F]:
+    """Add `group`'s options to a command, which receives them as one value named `param`."""
+    fields = dataclasses.fields(group)
+
+    def decorate(func: F) -> F:
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            value = group(**{f.name: kwargs.pop(f.name) for f in fields})
+            if hasattr(value, "check"):
+                value.check()  # what a type cannot say, e.g. "a directory if it exists"
+            kwargs[param] = value
+            return func(*args, **kwargs)
+
+        for field in reversed(fields):  # click lists options in the order they are declared
+            _click_option(field)(wrapper)
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+def to_env(*groups: Any) -> dict[str, str]:
+    """The environment that gives the commands these option values: every value that differs
+    from its option's default (a default needs no variable)."""
+    result: dict[str, str] = {}
+    for group in groups:
+        for field in dataclasses.fields(group):
+            value = getattr(group, field.name)
+            if value != field.default:
+                result[env_name(field)] = str(value)
+    return result
+
+
+# -- the groups --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PodOptions:
+    pod_name: str = _option(
+        None, "This pod's name, <statefulset>-<ordinal>.", also=("POD_NAME",),
+        show_default="$POD_NAME, else the hostname", factory=socket.gethostname,
+    )
+    service: str = _option("mysql", "The headless Service that names the pods.")
+    server_id_base: int = _option(100, "server-id = base + ordinal.",
+                                  type=click.IntRange(min=1))
+
+    def identity(self) -> Identity:
+        return identify(self.pod_name, self.service, self.server_id_base)
+
+
+@dataclass(frozen=True)
+class PeerOptions:
+    peer_host_template: str = _option(
+        "{statefulset}-{ordinal}.{service}",
+        "How a peer's host is named from {statefulset}, {ordinal}, {service}.",
+    )
+    mysql_port: int = _option(3306, "Server port (ordinal 0's, with a stride).", type=PORT)
+    clone_port: int = _option(3307, "Port of the sidecar's backup stream.", type=PORT)
+    http_port: int = _option(8080, "Port of the sidecar's probes and metrics.", type=PORT)
+    peer_port_stride: int = _option(0, "Added per ordinal to every port (local sets on one "
+                                       "address).", type=click.IntRange(min=0))
+
+    def directory(self, identity: Identity) -> PeerDirectory:
+        return PeerDirectory(
+            statefulset=identity.statefulset, service=identity.service,
+            host_template=self.peer_host_template, mysql_port=self.mysql_port,
+            clone_port=self.clone_port, http_port=self.http_port,
+            port_stride=self.peer_port_stride,
+        )
+
+    @classmethod
+    def of(cls, peers: PeerDirectory) -> PeerOptions:
+        return cls(peers.host_template, peers.mysql_port, peers.clone_port, peers.http_port,
+                   peers.port_stride)
+
+
+@dataclass(frozen=True)
+class DataDirOptions:
+    data_dir: Path = _option(Path("/var/lib/mysql"), "The server's data directory.",
+                             type=PATH)
+
+    def check(self) -> None:
+        if self.data_dir.exists() and not self.data_dir.is_dir():
+            raise ConfigError(f"data dir {self.data_dir} is not a directory")
+
+
+@dataclass(frozen=True)
+class FlavorOptions:
+    flavor: str = _option(Flavor.MARIADB,
+                          "Server family; selects the backup tool and SQL dialect.",
+                          type=click.Choice(Flavor.ALL))
+
+
+@dataclass(frozen=True)
+class RootPasswordOptions:
+    root_password_file: Path = _option(
+        SECRETS_DIR / "root-password", "File holding the server's root password.", type=PATH,
     )
 
 
-def build_accounts(kw: dict[str, Any]) -> Accounts:
-    return Accounts(replication_user=kw["replication_user"], backup_user=kw["backup_user"])
+@dataclass(frozen=True)
+class SecretOptions:
+    replication_password_file: Path = _option(
+        SECRETS_DIR / "replication-password",
+        "File holding the replication account's password.", type=PATH,
+    )
+    backup_password_file: Path = _option(
+        SECRETS_DIR / "backup-password",
+        "File holding the backup account's password (the donor's backup tool).", type=PATH,
+    )
+    clone_token_file: Path = _option(
+        SECRETS_DIR / "clone-token",
+        "File holding the token donor and receiver authenticate each other with.", type=PATH,
+    )
+    replication_user: str = _option("repl", "Account replicas connect with.")
+    backup_user: str = _option("mysqlsts_backup", "Account the donor's backup tool uses.")
+
+    def files(self, root: RootPasswordOptions) -> SecretFiles:
+        return SecretFiles(
+            root_password=root.root_password_file,
+            replication_password=self.replication_password_file,
+            backup_password=self.backup_password_file,
+            clone_token=self.clone_token_file,
+        )
+
+    def accounts(self) -> Accounts:
+        return Accounts(replication_user=self.replication_user, backup_user=self.backup_user)
 
 
-def build_local_server(kw: dict[str, Any], identity: Identity, peers: PeerDirectory) -> LocalServer:
-    """The pod's own server: on its own host, at its own ordinal's port."""
-    return LocalServer(host=kw["local_host"], port=peers.address(identity.ordinal).mysql_port)
+@dataclass(frozen=True)
+class LocalServerOptions:
+    local_host: str = _option("127.0.0.1", "Where this pod's own server listens.")
+
+    def server(self, identity: Identity, peers: PeerDirectory) -> LocalServer:
+        """The pod's own server: on its own host, at its own ordinal's port."""
+        return LocalServer(host=self.local_host, port=peers.address(identity.ordinal).mysql_port)
+
+
+@dataclass(frozen=True)
+class InitOptions:
+    config_map_dir: Path = _option(Path("/mnt/config-map"),
+                                   "Mounted ConfigMap with master.cnf and slave.cnf.", type=PATH)
+    conf_dir: Path = _option(Path("/mnt/conf.d"),
+                             "Where the server reads extra cnf files (its conf.d).", type=PATH)
+
+
+@dataclass(frozen=True)
+class CloneOptions:
+    srv_name: str | None = _option(
+        None, "DNS SRV name listing the peers, tried when the previous ordinal is not ready; "
+              "empty disables.", show_default="_mysql._tcp.<service>", empty=True,
+    )
+    clone_deadline: float = _option(900.0, "Seconds to wait for a ready donor before failing.",
+                                    type=click.FloatRange(min=0))
+    clone_idle_timeout: float = _option(
+        IDLE_TIMEOUT, "Seconds of silence from the donor after which the stream counts as broken.",
+        type=click.FloatRange(min=1),
+    )
+    clone_parallel: int = _option(2, "Extraction threads (mbstream/xbstream --parallel).",
+                                  type=click.IntRange(1, 64))
+    clone_progress_interval: float = _option(
+        5.0, "Seconds between progress log lines.", type=click.FloatRange(min=0.1),
+    )
+    prepare_memory: str = _option("256M", "--use-memory for the backup tool's prepare step.",
+                                  env="CLONE_PREPARE_MEMORY")
+
+
+@dataclass(frozen=True)
+class SidecarOptions:
+    listen_address: str = _option("0.0.0.0", "Address the HTTP endpoints and the donor bind.")
+    primary_host: str | None = _option(None, "Where replicas replicate from.",
+                                       show_default="ordinal 0's peer host")
+    primary_port: int | None = _option(None, "The primary's server port.", type=PORT,
+                                       show_default="ordinal 0's server port")
+    max_lag: float = _option(30.0, "A replica whose heartbeat lag exceeds this (seconds) is "
+                                   "not ready.", type=POSITIVE)
+    liveness_threshold: float = _option(
+        30.0, "/livez fails when the server has not answered for this long (seconds).",
+        type=POSITIVE,
+    )
+    heartbeat_interval: float = _option(1.0, "Seconds between the primary's heartbeat writes.",
+                                        type=click.FloatRange(min=0.05))
+    heartbeat_database: str = _option("mysqlsts",
+                                      "Database of the pt-heartbeat compatible table.")
+    poll_interval: float = _option(1.0, "Seconds between observations of the local server.",
+                                   type=click.FloatRange(min=0.1))
+    connect_retry: int = _option(10, "MASTER_CONNECT_RETRY: seconds between a replica's "
+                                     "reconnects.", type=click.IntRange(1, 86400))
+    no_donor: bool = _option(False, "Do not serve backup streams on the clone port.",
+                             is_flag=True, show_default=False)

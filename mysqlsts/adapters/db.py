@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import pymysql
@@ -31,6 +32,13 @@ def connect(
         autocommit=True,
         cursorclass=pymysql.cursors.DictCursor,
     )
+
+
+def close_quietly(conn: pymysql.connections.Connection[Any] | None) -> None:
+    """Close a connection that may already be broken; nothing left to report then."""
+    if conn is not None:
+        with contextlib.suppress(Exception):
+            conn.close()
 
 
 def query(conn: pymysql.connections.Connection[Any], sql: str, args: Any = None) -> list[Row]:

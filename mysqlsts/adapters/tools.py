@@ -76,3 +76,9 @@ def die_with_this_process() -> Callable[[], None]:
             os._exit(1)
 
     return in_child
+
+
+def user_args(euid: int | None = None) -> list[str]:
+    """`--user=root` when running as root: mariadbd and mariadb-install-db refuse root unless
+    told to. In the images we already are `mysql` (uid 999) and pass nothing."""
+    return ["--user=root"] if (os.geteuid() if euid is None else euid) == 0 else []

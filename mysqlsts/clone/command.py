@@ -40,15 +40,14 @@ from mysqlsts.core.identity import Identity
 from mysqlsts.core.peers import PeerDirectory
 from mysqlsts.errors import CloneError, ConfigError
 from mysqlsts.options import (
-    build_identity,
-    build_peers,
-    build_secrets,
-    data_dir_option,
-    env,
-    flavor_option,
-    peer_options,
-    pod_options,
-    secret_options,
+    CloneOptions,
+    DataDirOptions,
+    FlavorOptions,
+    PeerOptions,
+    PodOptions,
+    RootPasswordOptions,
+    SecretOptions,
+    use,
 )
 
 log = logging.getLogger(__name__)
@@ -141,56 +140,31 @@ def run_clone(settings: CloneSettings) -> str:
 
 
 @click.command()
-@pod_options
-@peer_options
-@secret_options
-@data_dir_option
-@flavor_option
-@click.option(
-    "--srv-name", envvar=env("SRV_NAME"), default=None,
-    show_default="_mysql._tcp.<service>",
-    help="DNS SRV name listing the peers, tried when the previous ordinal is not ready; "
-         "empty disables.",
-)
-@click.option(
-    "--clone-deadline", envvar=env("CLONE_DEADLINE"), type=click.FloatRange(min=0),
-    default=900.0, show_default=True, help="Seconds to wait for a ready donor before failing.",
-)
-@click.option(
-    "--clone-idle-timeout", envvar=env("CLONE_IDLE_TIMEOUT"), type=click.FloatRange(min=1),
-    default=120.0, show_default=True,
-    help="Seconds of silence from the donor after which the stream counts as broken.",
-)
-@click.option(
-    "--clone-parallel", envvar=env("CLONE_PARALLEL"), type=click.IntRange(1, 64),
-    default=2, show_default=True, help="Extraction threads (mbstream/xbstream --parallel).",
-)
-@click.option(
-    "--clone-progress-interval", envvar=env("CLONE_PROGRESS_INTERVAL"),
-    type=click.FloatRange(min=0.1), default=5.0, show_default=True,
-    help="Seconds between progress log lines.",
-)
-@click.option(
-    "--prepare-memory", envvar=env("CLONE_PREPARE_MEMORY"), default="256M",
-    show_default=True, help="--use-memory for the backup tool's prepare step.",
-)
+@use(PodOptions, "pod")
+@use(PeerOptions, "peer")
+@use(RootPasswordOptions, "root")
+@use(SecretOptions, "secret")
+@use(DataDirOptions, "data")
+@use(FlavorOptions, "flavor")
+@use(CloneOptions, "options")
 def clone(
-    data_dir: Path, flavor: str, srv_name: str | None, clone_deadline: float,
-    clone_idle_timeout: float, clone_parallel: int, clone_progress_interval: float,
-    prepare_memory: str, **kw: Any,
+    pod: PodOptions, peer: PeerOptions, root: RootPasswordOptions, secret: SecretOptions,
+    data: DataDirOptions, flavor: FlavorOptions, options: CloneOptions,
 ) -> None:
     """Receive, verify and prepare a physical backup from a peer (init container)."""
-    identity = build_identity(kw)
+    identity = pod.identity()
+    srv_name = options.srv_name
     settings = CloneSettings(
         identity=identity,
-        peers=build_peers(kw, identity),
-        data_dir=data_dir,
-        flavor=flavor,
-        token_file=build_secrets(kw).clone_token,
+        peers=peer.directory(identity),
+        data_dir=data.data_dir,
+        flavor=flavor.flavor,
+        token_file=secret.clone_token_file,
         srv_name=f"_mysql._tcp.{identity.service}" if srv_name is None else srv_name,
-        deadline_seconds=clone_deadline,
-        timeouts=Timeouts(idle=clone_idle_timeout, progress_interval=clone_progress_interval),
-        parallel=clone_parallel,
-        prepare_memory=prepare_memory,
+        deadline_seconds=options.clone_deadline,
+        timeouts=Timeouts(idle=options.clone_idle_timeout,
+                          progress_interval=options.clone_progress_interval),
+        parallel=options.clone_parallel,
+        prepare_memory=options.prepare_memory,
     )
     log.info("%s", run_clone(settings))

@@ -52,6 +52,7 @@ from mysqlsts.core.clone_compression import ChunkCompressor
 from mysqlsts.core.clone_protocol import (
     CHUNK,
     HEADER,
+    IDLE_TIMEOUT,
     NONCE_BYTES,
     PROTOCOL_VERSION,
     ErrorCode,
@@ -115,7 +116,7 @@ class DonorServer:
         backup_command_factory: CommandFactory,
         on_stream_done: StreamDone | None = None,
         *,
-        idle_timeout: float = 120.0,
+        idle_timeout: float = IDLE_TIMEOUT,
         handshake_timeout: float = 10.0,
         keepalive_interval: float = 5.0,
         progress_interval: float = 5.0,

@@ -35,6 +35,7 @@ from mysqlsts.core.backupinfo import (
 from mysqlsts.core.clone_protocol import (
     CHUNK,
     HANDSHAKE_FRAME_MAX,
+    IDLE_TIMEOUT,
     NONCE_BYTES,
     PROTOCOL_VERSION,
     ErrorCode,
@@ -64,7 +65,7 @@ class Timeouts:
     connect: float = 5.0
     handshake: float = 30.0  # in total, until the donor has started its stream
     # Silence, not total time: the donor sends keepalives while its tool is quiet.
-    idle: float = 120.0
+    idle: float = IDLE_TIMEOUT
     progress_interval: float = 5.0
 
 

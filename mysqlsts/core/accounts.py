@@ -2,14 +2,24 @@
 
 Idempotent and password-following: CREATE USER IF NOT EXISTS makes the account once, ALTER USER
 sets the current password from the Secret (so a rotated password takes effect on the next sidecar
-start), GRANT adds what is missing. User, host and password are bound arguments, never pasted
+start), GRANT adds what is missing. User, host and credential are bound arguments, never pasted
 into SQL text: `'repl'@'%'` is a valid account name written as two string literals.
 
 The statements run with the binary log on, on purpose: replicas receive the accounts through
-replication (or a clone), so every pod can serve as a backup donor with the same account.
+replication (or a clone), so every pod can serve as a backup donor with the same account. Turning
+the binary log off for them (`sql_log_bin=0`) would leave a replica, and so every clone taken
+from it, without the backup account it needs as the next pod's donor. So what reaches the
+binary log, and from there every relay log, clone and backup, must not be the password:
+- MariaDB logs the statement as written: it gets only the mysql_native_password hash
+  (`IDENTIFIED BY PASSWORD '*…'`, computed here), which a holder of the logs cannot log in with;
+- MySQL rewrites `IDENTIFIED BY '…'` in CREATE/ALTER USER to the stored hash before logging
+  (refman "Passwords and Logging"), and its default caching_sha2_password hash is salted, so it
+  is computed by the server.
 """
 
 from __future__ import annotations
+
+import hashlib
 
 from mysqlsts.core.replication import Statement
 from mysqlsts.core.version import ServerVersion
@@ -40,13 +50,27 @@ def backup_grants(version: ServerVersion) -> tuple[tuple[str, str], ...]:
     return tuple(grants)
 
 
+def native_password_hash(password: str) -> str:
+    """mysql_native_password's stored form: '*' + upper hex of SHA1(SHA1(password))."""
+    inner = hashlib.sha1(password.encode()).digest()  # noqa: S324 (the protocol's, not ours)
+    return "*" + hashlib.sha1(inner).hexdigest().upper()  # noqa: S324
+
+
+def credential_clause(version: ServerVersion, password: str) -> tuple[str, str]:
+    """`IDENTIFIED …` and its argument, such that the binary log never holds the password."""
+    if version.is_mariadb:
+        return "IDENTIFIED BY PASSWORD %s", native_password_hash(password)
+    return "IDENTIFIED BY %s", password  # the server logs its hash instead
+
+
 def account_statements(
-    user: str, password: str, grants: tuple[tuple[str, str], ...]
+    version: ServerVersion, user: str, password: str, grants: tuple[tuple[str, str], ...]
 ) -> list[Statement]:
     account = (user, ANY_HOST)
+    clause, credential = credential_clause(version, password)
     statements = [
-        Statement("CREATE USER IF NOT EXISTS %s@%s IDENTIFIED BY %s", (*account, password)),
-        Statement("ALTER USER %s@%s IDENTIFIED BY %s", (*account, password)),
+        Statement(f"CREATE USER IF NOT EXISTS %s@%s {clause}", (*account, credential)),
+        Statement(f"ALTER USER %s@%s {clause}", (*account, credential)),
     ]
     statements += [Statement(f"GRANT {privileges} ON {target} TO %s@%s", account)
                    for privileges, target in grants]
@@ -55,8 +79,8 @@ def account_statements(
 
 def replication_account(version: ServerVersion, user: str, password: str) -> list[Statement]:
     grants = ((", ".join(replication_privileges(version)), "*.*"),)
-    return account_statements(user, password, grants)
+    return account_statements(version, user, password, grants)
 
 
 def backup_account(version: ServerVersion, user: str, password: str) -> list[Statement]:
-    return account_statements(user, password, backup_grants(version))
+    return account_statements(version, user, password, backup_grants(version))

@@ -54,6 +54,8 @@ from cryptography.hazmat.primitives.hashes import SHA256
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 PROTOCOL_VERSION = 2
+# Silence after which either side counts the stream as broken (keepalives flow every few s).
+IDLE_TIMEOUT = 120.0
 HEADER = struct.Struct(">BI")
 NONCE_BYTES = 32
 TAG_BYTES = 16

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 from mysqlsts.errors import ConfigError
 
+PORT_MAX = 65535
+
 
 @dataclass(frozen=True)
 class PeerAddress:
@@ -25,13 +27,14 @@ class PeerAddress:
 class PeerDirectory:
     statefulset: str
     service: str
-    host_template: str = "{statefulset}-{ordinal}.{service}"
-    mysql_port: int = 3306
-    clone_port: int = 3307
-    http_port: int = 8080
+    # Defaults live with the options (options.PeerOptions), not here.
+    host_template: str
+    mysql_port: int
+    clone_port: int
+    http_port: int
     # Added per ordinal to every port: 0 in Kubernetes (each pod has its own IP),
     # non-zero when all pods share one loopback address.
-    port_stride: int = 0
+    port_stride: int
 
     def __post_init__(self) -> None:
         try:
@@ -49,13 +52,15 @@ class PeerDirectory:
             statefulset=self.statefulset, ordinal=ordinal, service=self.service
         )
         offset = ordinal * self.port_stride
-        return PeerAddress(
-            ordinal=ordinal,
-            host=host,
-            mysql_port=self.mysql_port + offset,
-            clone_port=self.clone_port + offset,
-            http_port=self.http_port + offset,
-        )
+        ports = {name: getattr(self, name) + offset
+                 for name in ("mysql_port", "clone_port", "http_port")}
+        for name, port in ports.items():
+            if port > PORT_MAX:
+                raise ConfigError(
+                    f"{name.replace('_', ' ')} {getattr(self, name)} + ordinal {ordinal} × "
+                    f"stride {self.port_stride} = {port} is past {PORT_MAX}"
+                )
+        return PeerAddress(ordinal=ordinal, host=host, **ports)
 
     def primary(self) -> PeerAddress:
         return self.address(0)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pymysql
 
-from mysqlsts.adapters.tools import program
+from mysqlsts.adapters.tools import program, user_args
 from mysqlsts.errors import MysqlstsError, describe
 
 
@@ -51,10 +51,7 @@ def render_my_cnf(spec: ServerSpec) -> str:
 
 
 def server_argv(spec: ServerSpec, euid: int, mariadbd: str = "mariadbd") -> list[str]:
-    argv = [mariadbd, f"--defaults-file={spec.defaults_file}"]
-    if euid == 0:
-        argv.append("--user=root")  # mariadbd refuses root unless told
-    return argv
+    return [mariadbd, f"--defaults-file={spec.defaults_file}", *user_args(euid)]
 
 
 def start_server(spec: ServerSpec, new_session: bool = True) -> subprocess.Popen[bytes]:

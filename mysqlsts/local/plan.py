@@ -9,11 +9,26 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from mysqlsts.core.peers import PeerAddress
+from mysqlsts.core.version import Flavor
 from mysqlsts.local.mariadbd import ServerSpec
 from mysqlsts.local.spec import HOST, SetLayout, SetSpec
+from mysqlsts.options import (
+    ENV_PREFIX,
+    CloneOptions,
+    DataDirOptions,
+    FlavorOptions,
+    InitOptions,
+    LocalServerOptions,
+    PeerOptions,
+    PodOptions,
+    RootPasswordOptions,
+    SecretOptions,
+    SidecarOptions,
+    to_env,
+)
 
 # Inherited variables we never pass on: a pod's env is exactly what its StatefulSet gives.
-_PREFIX = "MYSQLSTS_"
+_PREFIX = ENV_PREFIX
 _PASSED_THROUGH = frozenset({"MYSQLSTS_LOG_LEVEL"})
 
 
@@ -39,30 +54,23 @@ class PodPlan:
 def pod_env(spec: SetSpec, layout: SetLayout, ordinal: int) -> dict[str, str]:
     """The env block of the StatefulSet, pointed at this set's files and loopback ports."""
     pod = layout.pod(spec.pod_name(ordinal))
-    peers = spec.peers()
-    return {
-        "MYSQLSTS_POD_NAME": spec.pod_name(ordinal),
-        "MYSQLSTS_SERVICE": spec.service,
-        "MYSQLSTS_SERVER_ID_BASE": str(spec.server_id_base),
-        "MYSQLSTS_FLAVOR": "mariadb",
-        "MYSQLSTS_PEER_HOST_TEMPLATE": peers.host_template,
-        "MYSQLSTS_PEER_PORT_STRIDE": str(peers.port_stride),
+    return to_env(
+        PodOptions(spec.pod_name(ordinal), spec.service, spec.server_id_base),
+        FlavorOptions(Flavor.MARIADB),
         # Ordinal 0's ports: every command adds ordinal × stride through PeerDirectory.
-        "MYSQLSTS_MYSQL_PORT": str(peers.mysql_port),
-        "MYSQLSTS_CLONE_PORT": str(peers.clone_port),
-        "MYSQLSTS_HTTP_PORT": str(peers.http_port),
-        "MYSQLSTS_LOCAL_HOST": HOST,
-        "MYSQLSTS_LISTEN_ADDRESS": HOST,
-        # No DNS here: the clone falls back to no SRV lookup.
-        "MYSQLSTS_SRV_NAME": "",
-        "MYSQLSTS_DATA_DIR": str(pod.data),
-        "MYSQLSTS_CONF_DIR": str(pod.conf),
-        "MYSQLSTS_CONFIG_MAP_DIR": str(layout.config_map),
-        "MYSQLSTS_ROOT_PASSWORD_FILE": str(layout.secret("root-password")),
-        "MYSQLSTS_REPLICATION_PASSWORD_FILE": str(layout.secret("replication-password")),
-        "MYSQLSTS_BACKUP_PASSWORD_FILE": str(layout.secret("backup-password")),
-        "MYSQLSTS_CLONE_TOKEN_FILE": str(layout.secret("clone-token")),
-    }
+        PeerOptions.of(spec.peers()),
+        LocalServerOptions(local_host=HOST),
+        SidecarOptions(listen_address=HOST),
+        CloneOptions(srv_name=""),  # no DNS here: the clone tries no SRV lookup
+        DataDirOptions(pod.data),
+        InitOptions(config_map_dir=layout.config_map, conf_dir=pod.conf),
+        RootPasswordOptions(layout.secret("root-password")),
+        SecretOptions(
+            replication_password_file=layout.secret("replication-password"),
+            backup_password_file=layout.secret("backup-password"),
+            clone_token_file=layout.secret("clone-token"),
+        ),
+    )
 
 
 def merged_env(inherited: Mapping[str, str], pod: Mapping[str, str]) -> dict[str, str]:

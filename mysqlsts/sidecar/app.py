@@ -13,7 +13,8 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pymysql
@@ -22,16 +23,18 @@ from prometheus_client import CollectorRegistry, generate_latest
 from mysqlsts.adapters.datadir import read_clone_failures
 from mysqlsts.adapters.db import connect
 from mysqlsts.core.backoff import backoff
-from mysqlsts.core.health import ReadinessInputs, Verdict, liveness, readiness, replication_lag
+from mysqlsts.core.health import ReadinessInputs, Verdict, liveness, readiness
 from mysqlsts.core.replication import Source
 from mysqlsts.core.status import Observation
 from mysqlsts.errors import MysqlstsError, describe
+from mysqlsts.secrets import Secrets
 from mysqlsts.sidecar import setup
 from mysqlsts.sidecar.donor import Donor, DonorConfig, DonorStats, completed_clone
 from mysqlsts.sidecar.heartbeat import HeartbeatWriter
 from mysqlsts.sidecar.http import Endpoints, HttpServer
 from mysqlsts.sidecar.metrics import Metrics, MetricsView
 from mysqlsts.sidecar.observe import ServerObserver
+from mysqlsts.sidecar.report import StatusContext, status_document
 from mysqlsts.sidecar.settings import SidecarSettings
 from mysqlsts.sidecar.state import LoopState
 
@@ -47,10 +50,14 @@ def _sentence_key(verdict: Verdict) -> tuple[bool, str]:
     return verdict.ok, _DURATION.sub("#s", verdict.reason)
 
 
-def _iso(unix_time: float | None) -> str | None:
-    if unix_time is None:
-        return None
-    return datetime.fromtimestamp(unix_time, UTC).isoformat(timespec="milliseconds")
+def _clone_failures(data_dir: Path) -> int:
+    """The volume's clone-failure count for the metrics; unreadable, it is 0 and a warning,
+    never a sidecar that cannot start."""
+    try:
+        return read_clone_failures(data_dir)
+    except (OSError, ValueError, MysqlstsError) as exc:
+        log.warning("ignoring the clone-failure count in %s: %s", data_dir, describe(exc))
+        return 0
 
 
 class SidecarApp:
@@ -62,6 +69,7 @@ class SidecarApp:
         clock: Clock = time.time,
     ) -> None:
         self.settings = settings
+        self._secrets = Secrets(settings.secrets)
         self.registry = registry if registry is not None else CollectorRegistry()
         self._clock = clock
         self._stop = threading.Event()
@@ -72,7 +80,7 @@ class SidecarApp:
         )
         self._heartbeat_written_at: float | None = None
         self._clone = completed_clone(settings.data_dir)
-        self._clone_failures = read_clone_failures(settings.data_dir)
+        self._clone_failures = _clone_failures(settings.data_dir)
         self._donor_stats = DonorStats()
         self.metrics = Metrics(self.registry, self._metrics_view)
         self._observer = ServerObserver(
@@ -167,7 +175,7 @@ class SidecarApp:
     def _connect(self, read_timeout: float) -> pymysql.connections.Connection[Any]:
         s = self.settings
         return connect(
-            s.local.host, s.local.port, s.accounts.root_user, s.secrets.root(),
+            s.local.host, s.local.port, s.accounts.root_user, self._secrets.root(),
             connect_timeout=s.connect_timeout, read_timeout=read_timeout,
             write_timeout=read_timeout,
         )
@@ -197,13 +205,9 @@ class SidecarApp:
         """Observe once, then decide (set-up, verdicts), then publish and log what changed."""
         observation = self._observer.observe(self._clock)
         previous = self._state
-        state = LoopState(
-            started_at=previous.started_at,
-            loop_tick_at=observation.taken_at,
-            observation=observation,
+        state = replace(
+            previous, loop_tick_at=observation.taken_at, observation=observation,
             last_answer_at=observation.taken_at if observation.up else previous.last_answer_at,
-            setup_done=previous.setup_done,
-            setup_message=previous.setup_message,
         )
         if observation.up:
             self._down_since = None
@@ -211,8 +215,7 @@ class SidecarApp:
                 done, message = self._set_up(observation)
                 if message != state.setup_message:
                     (log.info if done else log.warning)("%s", message)
-                state = LoopState(state.started_at, state.loop_tick_at, observation,
-                                  state.last_answer_at, done, message)
+                state = replace(state, setup_done=done, setup_message=message)
         else:
             self.metrics.scrape_errors.inc()
             self._log_waiting(observation)
@@ -232,7 +235,8 @@ class SidecarApp:
             self._flavor_warned = True
         passwords: tuple[str, ...] = ()
         try:
-            passwords = (s.secrets.replication(), s.secrets.backup() if s.is_primary else "")
+            passwords = (self._secrets.replication(),
+                         self._secrets.backup() if s.is_primary else "")
             conn = self._connect(s.setup_timeout)
             try:
                 if s.is_primary:
@@ -268,13 +272,10 @@ class SidecarApp:
         if before == key:
             return
         self._logged[what] = key
-        obs = self._state.observation
-        identity = self.settings.identity
         (log.info if verdict.ok else log.warning)(
             "%s: %s (%s) role=%s server_id=%d server=%s:%d", what,
-            "ok" if verdict.ok else "failing", verdict.reason, identity.role,
-            obs.server_id if obs.server_id is not None else identity.server_id,
-            self.settings.local.host, self.settings.local.port,
+            "ok" if verdict.ok else "failing", verdict.reason, self.settings.identity.role,
+            self._server_id(self._state), self.settings.local.host, self.settings.local.port,
         )
 
     # -- heartbeat and donor callbacks ---------------------------------------------------
@@ -301,7 +302,7 @@ class SidecarApp:
             listen_address=s.listen_address, port=s.clone_port, flavor=s.flavor,
             host=s.local.host, mysql_port=s.local.port, data_dir=s.data_dir,
             user=s.accounts.backup_user, password_file=s.secrets.backup_password,
-            token=s.secrets.token,
+            token=self._secrets.token,
         )
 
     # -- what the endpoints answer -------------------------------------------------------
@@ -323,15 +324,23 @@ class SidecarApp:
         )
         return readiness(self._clock() if now is None else now, state.observation, inputs)
 
-    def _metrics_view(self) -> MetricsView:
-        now, state = self._clock(), self._state
+    def _server_id(self, state: LoopState) -> int:
+        """The server's own server_id once it answered; the pod's configured one until then."""
+        reported = state.observation.server_id
+        return self.settings.identity.server_id if reported is None else reported
+
+    def _view(self, now: float, state: LoopState) -> MetricsView:
         identity = self.settings.identity
         return MetricsView(
             now=now, state=state, ready=self.readiness(now, state), role=str(identity.role),
-            is_primary=identity.is_primary, server_id=identity.server_id,
-            flavor=self.settings.flavor, heartbeat_written_at=self._heartbeat_written_at,
+            is_primary=identity.is_primary, server_id=self._server_id(state),
+            flavor=state.observation.flavor or self.settings.flavor,
+            heartbeat_written_at=self._heartbeat_written_at,
             clone=self._clone, clone_failures=self._clone_failures,
         )
+
+    def _metrics_view(self) -> MetricsView:
+        return self._view(self._clock(), self._state)
 
     def endpoints(self) -> Endpoints:
         return Endpoints(
@@ -340,62 +349,11 @@ class SidecarApp:
         )
 
     def status(self) -> dict[str, Any]:
-        now = self._clock()
-        state = self._state
-        obs = state.observation
-        identity = self.settings.identity
-        live, ready = self.liveness(now, state), self.readiness(now, state)
-        body: dict[str, Any] = {
-            "pod": identity.pod_name,
-            "role": str(identity.role),
-            "server_id": obs.server_id if obs.server_id is not None else identity.server_id,
-            "flavor": obs.flavor or self.settings.flavor,
-            "version": obs.version,
-            "up": obs.up,
-            "error": obs.error or None,
-            "read_only": obs.read_only,
-            "observed_at": _iso(obs.taken_at),
-            "live": {"ok": live.ok, "reason": live.reason},
-            "ready": {"ok": ready.ok, "reason": ready.reason},
-            "setup": {"done": state.setup_done, "message": state.setup_message},
-            "gtid": dict(obs.gtid),
-            "replication": None,
-            "heartbeat": {"database": self.settings.heartbeat_database},
-            "clone": {"record": None if self._clone is None else self._clone.summary(),
-                      "donor": {"port": self.clone_port, **self._donor_stats.as_dict()}},
-        }
-        if identity.is_primary:
-            body["heartbeat"]["last_write"] = _iso(self._heartbeat_written_at)
-        else:
-            body["heartbeat"]["last_applied"] = _iso(obs.heartbeat_ts)
-            body["replication"] = _replication_status(now, obs, self.settings.primary)
-        return body
-
-
-def _replication_status(now: float, obs: Observation, primary: object) -> dict[str, Any]:
-    status = obs.replica
-    lag = replication_lag(now, obs.heartbeat_ts)
-    body: dict[str, Any] = {
-        "configured": obs.replica_configured,
-        "primary": str(primary),
-        "lag_seconds": None if lag is None else round(lag, 3),
-    }
-    if status is not None:
-        body.update({
-            "source": f"{status.source_host}:{status.source_port}",
-            "io_running": status.io_state,
-            "sql_running": status.sql_state,
-            "last_io_errno": status.last_io_errno,
-            "last_io_error": status.last_io_error or None,
-            "last_sql_errno": status.last_sql_errno,
-            "last_sql_error": status.last_sql_error or None,
-            "seconds_behind_source": status.seconds_behind_source,
-            "gtid_mode": status.gtid_mode,
-            "retrieved_gtid": status.retrieved_gtid,
-            "executed_gtid": status.executed_gtid or None,
-            "relay_log_file": status.relay_log_file,
-            "relay_log_pos": status.relay_log_pos,
-            "relay_source_log_file": status.relay_source_log_file,
-            "exec_source_log_pos": status.exec_source_log_pos,
-        })
-    return body
+        now, state = self._clock(), self._state
+        context = StatusContext(
+            pod=self.settings.identity.pod_name, live=self.liveness(now, state),
+            primary=str(self.settings.primary),
+            heartbeat_database=self.settings.heartbeat_database,
+            donor={"port": self.clone_port, **self._donor_stats.as_dict()},
+        )
+        return status_document(self._view(now, state), context)

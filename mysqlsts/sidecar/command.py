@@ -8,94 +8,79 @@ from typing import Any
 import click
 
 from mysqlsts.options import (
-    build_accounts,
-    build_identity,
-    build_local_server,
-    build_peers,
-    build_secrets,
-    data_dir_option,
-    env,
-    flavor_option,
-    local_server_options,
-    peer_options,
-    pod_options,
-    secret_options,
+    DataDirOptions,
+    FlavorOptions,
+    LocalServerOptions,
+    PeerOptions,
+    PodOptions,
+    RootPasswordOptions,
+    SecretOptions,
+    SidecarOptions,
+    use,
 )
+from mysqlsts.secrets import Secrets
 from mysqlsts.sidecar.settings import Endpoint, SidecarSettings
 
 
-def build_settings(kw: dict[str, Any]) -> SidecarSettings:
-    identity = build_identity(kw)
-    peers = build_peers(kw, identity)
+def build_settings(
+    pod: PodOptions, peer: PeerOptions, root: RootPasswordOptions, secret: SecretOptions,
+    data: DataDirOptions, flavor: FlavorOptions, local: LocalServerOptions,
+    options: SidecarOptions,
+) -> SidecarSettings:
+    identity = pod.identity()
+    peers = peer.directory(identity)
     primary = peers.primary()
     own = peers.address(identity.ordinal)
-    secrets = build_secrets(kw)
+    files = secret.files(root)
     # Fail now, as one line, on a missing or empty Secret file; read again where used so a
     # rotated value takes effect without a restart.
+    secrets = Secrets(files)
     secrets.root()
     secrets.replication()
-    if identity.is_primary or not kw["no_donor"]:
+    if identity.is_primary or not options.no_donor:
         secrets.backup()
-    if not kw["no_donor"]:
+    if not options.no_donor:
         secrets.token()
     return SidecarSettings(
         identity=identity,
-        local=build_local_server(kw, identity, peers),
-        secrets=secrets,
-        primary=Endpoint(kw["primary_host"] or primary.host,
-                         kw["primary_port"] or primary.mysql_port),
-        data_dir=kw["data_dir"],
-        flavor=kw["flavor"],
-        accounts=build_accounts(kw),
-        listen_address=kw["listen_address"],
+        local=local.server(identity, peers),
+        secrets=files,
+        primary=Endpoint(options.primary_host or primary.host,
+                         options.primary_port or primary.mysql_port),
+        data_dir=data.data_dir,
+        flavor=flavor.flavor,
+        accounts=secret.accounts(),
+        listen_address=options.listen_address,
         http_port=own.http_port,
-        clone_port=None if kw["no_donor"] else own.clone_port,
-        poll_interval=kw["poll_interval"],
-        heartbeat_interval=kw["heartbeat_interval"],
-        heartbeat_database=kw["heartbeat_database"],
-        max_lag=kw["max_lag"],
-        liveness_threshold=kw["liveness_threshold"],
-        connect_retry=kw["connect_retry"],
+        clone_port=None if options.no_donor else own.clone_port,
+        poll_interval=options.poll_interval,
+        heartbeat_interval=options.heartbeat_interval,
+        heartbeat_database=options.heartbeat_database,
+        max_lag=options.max_lag,
+        liveness_threshold=options.liveness_threshold,
+        connect_retry=options.connect_retry,
     )
 
 
 @click.command()
-@pod_options
-@peer_options
-@secret_options
-@data_dir_option
-@flavor_option
-@local_server_options
-@click.option("--listen-address", envvar=env("LISTEN_ADDRESS"), default="0.0.0.0",
-              show_default=True, help="Address the HTTP endpoints and the donor bind.")
-@click.option("--primary-host", envvar=env("PRIMARY_HOST"), default=None,
-              show_default="ordinal 0's peer host", help="Where replicas replicate from.")
-@click.option("--primary-port", envvar=env("PRIMARY_PORT"), type=click.IntRange(1, 65535),
-              default=None, show_default="ordinal 0's server port")
-@click.option("--max-lag", envvar=env("MAX_LAG"), type=click.FloatRange(min=0, min_open=True),
-              default=30.0, show_default=True,
-              help="A replica whose heartbeat lag exceeds this (seconds) is not ready.")
-@click.option("--liveness-threshold", envvar=env("LIVENESS_THRESHOLD"),
-              type=click.FloatRange(min=0, min_open=True), default=30.0, show_default=True,
-              help="/livez fails when the server has not answered for this long (seconds).")
-@click.option("--heartbeat-interval", envvar=env("HEARTBEAT_INTERVAL"),
-              type=click.FloatRange(min=0.05), default=1.0, show_default=True,
-              help="Seconds between the primary's heartbeat writes.")
-@click.option("--heartbeat-database", envvar=env("HEARTBEAT_DATABASE"), default="mysqlsts",
-              show_default=True, help="Database of the pt-heartbeat compatible table.")
-@click.option("--poll-interval", envvar=env("POLL_INTERVAL"),
-              type=click.FloatRange(min=0.1), default=1.0, show_default=True,
-              help="Seconds between observations of the local server.")
-@click.option("--connect-retry", envvar=env("CONNECT_RETRY"), type=click.IntRange(1, 86400),
-              default=10, show_default=True,
-              help="MASTER_CONNECT_RETRY: seconds between a replica's reconnects.")
-@click.option("--no-donor", envvar=env("NO_DONOR"), is_flag=True, default=False,
-              help="Do not serve backup streams on the clone port.")
-def sidecar(**kw: Any) -> None:
+@use(PodOptions, "pod")
+@use(PeerOptions, "peer")
+@use(RootPasswordOptions, "root")
+@use(SecretOptions, "secret")
+@use(DataDirOptions, "data")
+@use(FlavorOptions, "flavor")
+@use(LocalServerOptions, "local")
+@use(SidecarOptions, "options")
+def sidecar(
+    pod: PodOptions, peer: PeerOptions, root: RootPasswordOptions, secret: SecretOptions,
+    data: DataDirOptions, flavor: FlavorOptions, local: LocalServerOptions,
+    options: SidecarOptions,
+) -> None:
     """Set up replication, write heartbeats, serve clones, probes and metrics."""
     from mysqlsts.sidecar.app import SidecarApp
 
-    app = SidecarApp(build_settings(kw))
+    settings = build_settings(pod, peer, root, secret, data, flavor, local, options)
+    app = SidecarApp(settings)
 
     def on_signal(signum: int, frame: Any) -> None:
         app.request_stop()  # only a flag: the main thread does the stopping
@@ -108,5 +93,4 @@ def sidecar(**kw: Any) -> None:
             pass
     finally:
         app.stop()
-    click.echo(f"sidecar: stopped pod={kw['pod_name']}", err=True)
-
+    click.echo(f"sidecar: stopped pod={settings.identity.pod_name}", err=True)

@@ -12,7 +12,6 @@ compares it with its own, so lag assumes the nodes' clocks are synchronised (NTP
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 from collections.abc import Callable
@@ -21,7 +20,9 @@ from typing import Any
 
 import pymysql
 
+from mysqlsts.adapters.db import close_quietly
 from mysqlsts.core.replication import Statement
+from mysqlsts.core.sql import quote_identifier
 from mysqlsts.errors import MysqlstsError, describe
 
 log = logging.getLogger(__name__)
@@ -33,9 +34,9 @@ _TS_FORMATS = ("%Y-%m-%dT%H:%M:%S.%f", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S.%
 def table_statements(database: str) -> list[Statement]:
     """pt-heartbeat's own DDL (its --create-table), in our database; `database` is validated."""
     return [
-        Statement(f"CREATE DATABASE IF NOT EXISTS `{database}`"),
+        Statement(f"CREATE DATABASE IF NOT EXISTS {quote_identifier(database)}"),
         Statement(
-            f"CREATE TABLE IF NOT EXISTS `{database}`.`heartbeat` ("
+            f"CREATE TABLE IF NOT EXISTS {quote_identifier(database)}.`heartbeat` ("
             "ts varchar(26) NOT NULL, "
             "server_id int unsigned NOT NULL PRIMARY KEY, "
             "file varchar(255) DEFAULT NULL, "
@@ -65,7 +66,7 @@ def write_statement(database: str, unix_time: float, server_id: int) -> Statemen
     # Every value is computed here and bound: the statement replays identically on replicas
     # whatever the binlog format.
     return Statement(
-        f"REPLACE INTO `{database}`.`heartbeat` (ts, server_id) VALUES (%s, %s)",
+        f"REPLACE INTO {quote_identifier(database)}.`heartbeat` (ts, server_id) VALUES (%s, %s)",
         (format_ts(unix_time), server_id),
     )
 
@@ -73,7 +74,7 @@ def write_statement(database: str, unix_time: float, server_id: int) -> Statemen
 def read_statement(database: str, own_server_id: int) -> Statement:
     """The newest heartbeat another server wrote (ts sorts as text: fixed-width ISO format)."""
     return Statement(
-        f"SELECT ts FROM `{database}`.`heartbeat` WHERE server_id <> %s "
+        f"SELECT ts FROM {quote_identifier(database)}.`heartbeat` WHERE server_id <> %s "
         "ORDER BY ts DESC LIMIT 1",
         (own_server_id,),
     )
@@ -151,7 +152,5 @@ class HeartbeatWriter:
         return True
 
     def _close(self) -> None:
-        if self._conn is not None:
-            with contextlib.suppress(Exception):  # best effort on a broken connection
-                self._conn.close()
-            self._conn = None
+        close_quietly(self._conn)
+        self._conn = None

@@ -29,8 +29,8 @@ class MetricsView:
     ready: Verdict
     role: str
     is_primary: bool
-    server_id: int  # from the pod's identity, until the server tells its own
-    flavor: str  # configured, until the server tells its own
+    server_id: int  # the server's own, else the pod's configured one
+    flavor: str  # likewise
     heartbeat_written_at: float | None
     clone: CloneRecord | None
     clone_failures: int
@@ -73,8 +73,7 @@ class _StateCollector(Collector):
             "mysqlsts_info", "The pod's role and its server's id, flavor and version.",
             labels=["role", "server_id", "flavor", "version"],
         )
-        server_id = obs.server_id if obs.server_id is not None else view.server_id
-        info.add_metric([view.role, str(server_id), obs.flavor or view.flavor, obs.version], 1)
+        info.add_metric([view.role, str(view.server_id), view.flavor, obs.version], 1)
         yield info
         if view.is_primary:
             if view.heartbeat_written_at is not None:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pymysql
 
-from mysqlsts.adapters.db import query
+from mysqlsts.adapters.db import close_quietly, query
 from mysqlsts.core.datadir import IN_PROGRESS
 from mysqlsts.core.replication import gtid_variables, status_statement
 from mysqlsts.core.status import Observation, parse_replica_status
@@ -103,7 +102,5 @@ class ServerObserver:
         return parse_ts(ts.decode() if isinstance(ts, bytes) else str(ts))
 
     def close(self) -> None:
-        if self._conn is not None:
-            with contextlib.suppress(Exception):  # best effort on a broken connection
-                self._conn.close()
-            self._conn = None
+        close_quietly(self._conn)
+        self._conn = None

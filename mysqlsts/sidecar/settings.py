@@ -8,9 +8,12 @@ from pathlib import Path
 
 from mysqlsts.core.identity import Identity
 from mysqlsts.errors import ConfigError
+from mysqlsts.options import FlavorOptions, PeerOptions, SecretOptions, SidecarOptions
 from mysqlsts.settings import Accounts, LocalServer, SecretFiles
 
 _IDENTIFIER = re.compile(r"^[A-Za-z0-9_]{1,64}$")
+# Fields that have an option take its default from there: a default is stated once.
+_OPTIONS, _PEERS = SidecarOptions(), PeerOptions()
 
 
 @dataclass(frozen=True)
@@ -24,7 +27,7 @@ class Endpoint:
 
 @dataclass(frozen=True)
 class SidecarSettings:
-    """What the sidecar does and where; every field has a flag and an env var in command.py."""
+    """What the sidecar does and where; every field with a flag is defined in options.py."""
 
     identity: Identity
     local: LocalServer
@@ -32,25 +35,25 @@ class SidecarSettings:
     # The primary replicas connect to (`mysql-0.mysql:3306` by default).
     primary: Endpoint
     data_dir: Path
-    flavor: str = "mariadb"
-    accounts: Accounts = field(default_factory=Accounts)
-    listen_address: str = "0.0.0.0"
-    http_port: int = 8080  # 0 picks a free port (tests)
+    flavor: str = FlavorOptions().flavor
+    accounts: Accounts = field(default_factory=lambda: SecretOptions().accounts())
+    listen_address: str = _OPTIONS.listen_address
+    http_port: int = _PEERS.http_port  # 0 picks a free port (tests)
     # The backup donor's port; None runs no donor.
-    clone_port: int | None = 3307
-    poll_interval: float = 1.0
+    clone_port: int | None = _PEERS.clone_port
+    poll_interval: float = _OPTIONS.poll_interval
     # Per-query timeouts of the poller and the heartbeat writer: a hung server costs a probe
     # at most this, never a hang.
     connect_timeout: float = 1.0
     read_timeout: float = 1.0
     # Set-up statements (CREATE USER, CHANGE MASTER) may wait for locks; longer than a poll.
     setup_timeout: float = 10.0
-    heartbeat_interval: float = 1.0
-    heartbeat_database: str = "mysqlsts"
-    max_lag: float = 30.0
-    liveness_threshold: float = 30.0
+    heartbeat_interval: float = _OPTIONS.heartbeat_interval
+    heartbeat_database: str = _OPTIONS.heartbeat_database
+    max_lag: float = _OPTIONS.max_lag
+    liveness_threshold: float = _OPTIONS.liveness_threshold
     # MASTER_CONNECT_RETRY: seconds between a replica's attempts to reach its primary.
-    connect_retry: int = 10
+    connect_retry: int = _OPTIONS.connect_retry
     # Longest pause between connection attempts while the server is down.
     max_backoff: float = 5.0
     # How often a still-unreachable server is logged again.

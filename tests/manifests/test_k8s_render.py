@@ -324,4 +324,62 @@ def test_pods_get_no_api_credentials(rendered: dict[str, list[Doc]], render: str
     account = one(docs, "ServiceAccount", pod["serviceAccountName"])
     assert account["automountServiceAccountToken"] is False
     assert pod["automountServiceAccountToken"] is False
-    assert not [d for d in docs if d["kind"] in {"Role", "ClusterRole", "RoleBinding"}]
+    # Only the takeover controller (overlays/takeover) is granted anything, on its own account.
+    for binding in (d for d in docs if d["kind"] in {"RoleBinding", "ClusterRoleBinding"}):
+        assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "mysqlsts-takeover",
+                                        "namespace": "mysqlsts-takeover"}], render
+    roles = [d for d in docs if d["kind"] in {"Role", "ClusterRole"}]
+    assert bool(roles) == (render == "takeover"), render
+
+
+def test_takeover_deployment(rendered: dict[str, list[Doc]]) -> None:
+    """Two replicas on different nodes, non-root, read-only root, probes on its own HTTP port,
+    a PDB; the variants add their action and nothing else to the plain component."""
+    docs = rendered["takeover"]
+    deployment = one(docs, "Deployment", "mysqlsts-takeover")
+    spec = deployment["spec"]
+    pod = spec["template"]["spec"]
+    assert spec["replicas"] == 2
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["topologySpreadConstraints"][0]["topologyKey"] == "kubernetes.io/hostname"
+    [container] = pod["containers"]
+    assert container["command"] == ["mysqlsts", "takeover"]
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert container["securityContext"]["allowPrivilegeEscalation"] is False
+    assert container["livenessProbe"]["httpGet"]["path"] == "/livez"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert {e["name"] for e in container["env"]} >= {"POD_NAME", "POD_NAMESPACE",
+                                                     "MYSQLSTS_TAKEOVER_NAMESPACE"}
+    assert not any(e["name"] == "MYSQLSTS_TAKEOVER_ACTION" for e in container["env"])
+    pdb = one(docs, "PodDisruptionBudget", "mysqlsts-takeover")["spec"]
+    assert pdb["minAvailable"] == 1
+    assert pdb["selector"]["matchLabels"] == pod_labels(deployment)
+    assert one(docs, "ServiceAccount", "mysqlsts-takeover")["metadata"]["namespace"] == (
+        "mysqlsts-takeover")
+
+
+def pod_labels(workload: Doc) -> dict[str, str]:
+    labels: dict[str, str] = workload["spec"]["template"]["metadata"]["labels"]
+    return labels
+
+
+@pytest.mark.parametrize(("variant", "action"), [("takeover-delete-pods", "delete-pods"),
+                                                 ("takeover-delete-node", "delete-node")])
+def test_takeover_variants_validate(
+    kubectl: str, k8s_copy: tuple[Path, dict[str, str]], tmp_path: Path, variant: str,
+    action: str,
+) -> None:
+    root, _ = k8s_copy
+    overlay = root / "overlays" / f"check-{variant}"
+    overlay.mkdir()
+    (overlay / "kustomization.yaml").write_text(yaml.safe_dump({
+        "apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
+        "resources": ["../../base"],
+        "components": ["../../secrets", "../../components/takeover",
+                       f"../../components/{variant}"]}))
+    docs = kustomize(kubectl, overlay)
+    for doc in docs:
+        validate_object(doc)
+    [container] = one(docs, "Deployment", "mysqlsts-takeover")["spec"]["template"]["spec"][
+        "containers"]
+    assert {"name": "MYSQLSTS_TAKEOVER_ACTION", "value": action} in container["env"]

@@ -49,3 +49,16 @@ def test_ordinal_zero_is_primary_others_replicas():
 
 def test_report_host_is_stable_dns_name():
     assert identify("mysql-2", "mysql", 100).report_host == "mysql-2.mysql"
+
+
+@pytest.mark.parametrize("name", ["mysql-0\n", "mysql-0\nlog_bin=x", "a" * 62 + "-1"])
+def test_pod_name_must_be_a_whole_dns_label(name):
+    with pytest.raises(ConfigError, match="not a DNS label"):
+        parse_pod_name(name)
+
+
+@pytest.mark.parametrize("service", ["mysql\n", "mysql\n[mysqld]\nskip-grant-tables", "My",
+                                     "svc.ns", "", "-x", "a" * 64])
+def test_service_must_be_a_dns_label(service):
+    with pytest.raises(ConfigError, match="not a DNS label"):
+        identify("mysql-1", service, 100)

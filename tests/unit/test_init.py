@@ -104,3 +104,17 @@ def test_server_id_cnf_is_world_readable(config_map, tmp_path):
     assert run_init("mysql-1", config_map, conf).exit_code == 0
     mode = stat.S_IMODE((conf / "server-id.cnf").stat().st_mode)
     assert mode == 0o644
+
+
+@pytest.mark.parametrize("flag", [["--service", "mysql\n[mysqld]\nskip-grant-tables"],
+                                  ["--pod-name", "mysql-1\nskip-grant-tables"]])
+def test_a_name_with_a_newline_is_refused_in_one_line_and_writes_nothing(config_map, tmp_path,
+                                                                          flag):
+    conf = tmp_path / "conf.d"
+    args = ["init", "--pod-name", "mysql-1", "--config-map-dir", str(config_map), "--conf-dir",
+            str(conf), *flag]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2
+    assert len(result.output.strip().splitlines()) == 1
+    assert "not a DNS label" in result.output
+    assert not conf.exists()

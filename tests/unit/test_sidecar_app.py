@@ -48,7 +48,7 @@ def app(tmp_path: Path) -> Iterator[tuple[SidecarApp, FakeClock]]:
     clock = FakeClock(1_700_000_000.0)
     settings = SidecarSettings(
         identity=identify("mysql-1", "mysql", 100),
-        local=LocalServer(port=_closed_port()), secrets=_secrets(tmp_path),
+        local=LocalServer("127.0.0.1", _closed_port()), secrets=_secrets(tmp_path),
         primary=Endpoint("127.0.0.1", 3306), data_dir=tmp_path, listen_address="127.0.0.1",
         http_port=0, clone_port=None, liveness_threshold=30,
     )
@@ -108,7 +108,7 @@ def test_a_port_in_use_is_one_line(tmp_path: Path) -> None:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         settings = SidecarSettings(
-            identity=identify("mysql-0", "mysql", 100), local=LocalServer(port=1),
+            identity=identify("mysql-0", "mysql", 100), local=LocalServer("127.0.0.1", 1),
             secrets=_secrets(tmp_path), primary=Endpoint("h", 1), data_dir=tmp_path,
             listen_address="127.0.0.1", http_port=busy.getsockname()[1], clone_port=None,
         )
@@ -161,8 +161,11 @@ def test_the_sidecar_imports_no_heavy_modules() -> None:
     import subprocess
     import sys
 
-    code = ("import sys, mysqlsts.cli, mysqlsts.sidecar.command, mysqlsts.sidecar.app; "
-            "print(sorted(m for m in ('kubernetes', 'dns', 'yaml', 'testcontainers') "
+    # The command as `mysqlsts sidecar` resolves it, then everything the app runs.
+    code = ("import sys, click, mysqlsts.cli as c; c.cli.get_command(click.Context(c.cli), "
+            "'sidecar'); import mysqlsts.sidecar.app; "
+            "print(sorted(m for m in ('kubernetes', 'dns', 'yaml', 'testcontainers', "
+            "'mysqlsts.local', 'mysqlsts.clone.receiver', 'mysqlsts.clone.command') "
             "if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True)

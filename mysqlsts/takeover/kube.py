@@ -1,0 +1,313 @@
+"""The thin adapter over the official `kubernetes` client: the only module that imports it.
+
+It turns API objects into the plain views of `model` and carries out decisions. Every write
+carries what it changes and nothing more: node patches are JSON merge patches with the Node's
+resourceVersion (a concurrent change makes it fail, never silently lose a taint), Lease updates
+carry the read resourceVersion too.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+
+from mysqlsts.errors import ConfigError
+from mysqlsts.takeover.leader import Leadership, LeaseRecord
+from mysqlsts.takeover.model import (
+    FENCED_ANNOTATION,
+    OUT_OF_SERVICE,
+    PAUSE_ANNOTATION,
+    TAKEOVER_ANNOTATION,
+    Action,
+    ClusterView,
+    Decision,
+    NodeView,
+    PodView,
+    Record,
+    Taint,
+    VolumeAttachmentView,
+)
+
+NODE_LEASE_NAMESPACE = "kube-node-lease"
+COMPONENT = "mysqlsts-takeover"
+_MERGE_PATCH = "application/merge-patch+json"
+_HOSTNAME_LABEL = "kubernetes.io/hostname"
+
+ApiError = ApiException
+
+
+def connect() -> Any:
+    """An ApiClient as every client finds its cluster: in-cluster, else KUBECONFIG or
+    ~/.kube/config."""
+    configuration = client.Configuration()
+    try:
+        config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+        return client.ApiClient(configuration)
+    except config.ConfigException:
+        pass
+    try:
+        return config.new_client_from_config()  # type: ignore[no-untyped-call]
+    except (config.ConfigException, OSError) as exc:
+        raise ConfigError(f"no cluster to talk to: not in a pod and no kubeconfig ({exc})") from exc
+
+
+def _micro_time(when: datetime) -> str:
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _time(when: datetime) -> str:
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _version(info: Any) -> tuple[int, int]:
+    # Managed clusters say e.g. minor "28+".
+    return int(info.major.rstrip("+")), int(info.minor.rstrip("+"))
+
+
+def _node_view(node: Any, lease_renewed: datetime | None) -> NodeView:
+    meta, spec, status = node.metadata, node.spec, node.status
+    conditions = (status.conditions if status else None) or []
+    ready = next((c for c in conditions if c.type == "Ready"), None)
+    taints = tuple(
+        Taint(t.key, t.value, t.effect, _time(t.time_added) if t.time_added else None)
+        for t in ((spec.taints if spec else None) or [])
+    )
+    return NodeView(
+        name=meta.name,
+        ready=ready.status if ready else "Unknown",
+        ready_since=ready.last_transition_time if ready else None,
+        lease_renewed=lease_renewed,
+        labels=dict(meta.labels or {}),
+        annotations=dict(meta.annotations or {}),
+        taints=taints,
+        resource_version=meta.resource_version or "",
+    )
+
+
+def _pinned_to(pv: Any) -> tuple[str, ...]:
+    """The nodes a PV lives on when it cannot follow a pod: local and hostPath volumes, by their
+    required node affinity on the hostname label."""
+    spec = pv.spec
+    if spec is None or (spec.local is None and spec.host_path is None):
+        return ()
+    required = spec.node_affinity.required if spec.node_affinity else None
+    nodes: list[str] = []
+    for term in (required.node_selector_terms if required else None) or []:
+        for expr in term.match_expressions or []:
+            if expr.key == _HOSTNAME_LABEL and expr.operator == "In":
+                nodes.extend(expr.values or [])
+    return tuple(nodes)
+
+
+def _as_sent(body: dict[str, Any]) -> Any:
+    """A body sent as the dict it is: the client's models would re-render a MicroTime without
+    its fraction when the microseconds are 0, which the API server rejects."""
+    return body
+
+
+def _taint_body(taints: Iterable[Taint]) -> list[dict[str, Any]]:
+    out = []
+    for t in taints:
+        body: dict[str, Any] = {"key": t.key, "effect": t.effect}
+        if t.value is not None:
+            body["value"] = t.value
+        if t.time_added is not None:
+            body["timeAdded"] = t.time_added
+        out.append(body)
+    return out
+
+
+class Kube:
+    """The calls the controller makes, named after what they mean."""
+
+    def __init__(self, api: Any, *, namespace: str, selector: str, own_namespace: str,
+                 lease_name: str, identity: str, read_attachments: bool) -> None:
+        self.core = client.CoreV1Api(api)
+        self.coordination = client.CoordinationV1Api(api)
+        self.storage = client.StorageV1Api(api)
+        self.version = client.VersionApi(api)
+        self.namespace = namespace
+        self.selector = selector
+        self.own_namespace = own_namespace
+        self.lease_name = lease_name
+        self.identity = identity
+        self.read_attachments = read_attachments
+
+    # --- observe -------------------------------------------------------------------------
+
+    # The client's models type every field optional; the API server fills the ones read here,
+    # so the objects are handled as Any rather than with a None check per field.
+
+    def observe(self) -> ClusterView:
+        node_leases: list[Any] = self.coordination.list_namespaced_lease(NODE_LEASE_NAMESPACE).items
+        leases = {lease.metadata.name: lease.spec.renew_time if lease.spec else None
+                  for lease in node_leases}
+        api_nodes: list[Any] = self.core.list_node().items
+        nodes = tuple(_node_view(n, leases.get(n.metadata.name)) for n in api_nodes)
+        unready = {n.name for n in nodes if n.ready != "True"}
+        api_pods: list[Any] = self.core.list_namespaced_pod(
+            self.namespace, label_selector=self.selector).items
+        pods = tuple(self._pod_view(p, p.spec.node_name in unready) for p in api_pods)
+        namespace: Any = self.core.read_namespace(self.namespace)
+        attachments: tuple[VolumeAttachmentView, ...] = ()
+        if self.read_attachments:
+            api_attachments: list[Any] = self.storage.list_volume_attachment().items
+            attachments = tuple(
+                VolumeAttachmentView(a.metadata.name, a.spec.node_name,
+                                     a.spec.source.persistent_volume_name or "")
+                for a in api_attachments
+            )
+        return ClusterView(
+            nodes=nodes,
+            pods=pods,
+            version=_version(self.version.get_code()),
+            paused=PAUSE_ANNOTATION in (namespace.metadata.annotations or {}),
+            attachments=attachments,
+        )
+
+    def _pod_view(self, pod: Any, on_unready_node: bool) -> PodView:
+        claims = tuple(v.persistent_volume_claim.claim_name for v in (pod.spec.volumes or [])
+                       if v.persistent_volume_claim)
+        volumes: list[str] = []
+        pinned: list[str] = []
+        # Volumes only matter for pods that may move: read them for pods on unready nodes.
+        for claim in claims if on_unready_node else ():
+            pvc = self.core.read_namespaced_persistent_volume_claim(claim, self.namespace)
+            if pvc.spec and pvc.spec.volume_name:
+                volumes.append(pvc.spec.volume_name)
+                pinned.extend(_pinned_to(self.core.read_persistent_volume(pvc.spec.volume_name)))
+        return PodView(pod.metadata.namespace or self.namespace, pod.metadata.name,
+                       pod.spec.node_name, claims, tuple(volumes), tuple(pinned))
+
+    # --- leader election -----------------------------------------------------------------
+
+    def read_lease(self) -> LeaseRecord | None:
+        try:
+            lease: Any = self.coordination.read_namespaced_lease(self.lease_name,
+                                                                 self.own_namespace)
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        spec = lease.spec
+        return LeaseRecord(
+            holder=spec.holder_identity if spec else None,
+            renewed=spec.renew_time if spec else None,
+            duration=timedelta(seconds=(spec.lease_duration_seconds or 0) if spec else 0),
+            transitions=(spec.lease_transitions or 0) if spec else 0,
+            resource_version=lease.metadata.resource_version or "",
+        )
+
+    def write_lease(self, step: Leadership, record: LeaseRecord | None, now: datetime,
+                    duration: timedelta) -> None:
+        """Create, renew or acquire the Lease; raises ApiException 409 when another candidate
+        wrote it first."""
+        transitions = record.transitions if record else 0
+        if step is Leadership.ACQUIRE:
+            transitions += 1
+        spec: dict[str, Any] = {
+            "holderIdentity": self.identity,
+            "leaseDurationSeconds": int(duration.total_seconds()),
+            "renewTime": _micro_time(now),
+            "leaseTransitions": transitions,
+        }
+        if step is not Leadership.RENEW:
+            spec["acquireTime"] = _micro_time(now)
+        if step is Leadership.CREATE:
+            body = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+                    "metadata": {"name": self.lease_name, "namespace": self.own_namespace},
+                    "spec": spec}
+            self.coordination.create_namespaced_lease(self.own_namespace, _as_sent(body))
+            return
+        assert record is not None
+        # A merge patch carrying the read resourceVersion: a concurrent writer makes it fail.
+        changes = {"metadata": {"resourceVersion": record.resource_version}, "spec": spec}
+        self.coordination.patch_namespaced_lease(self.lease_name, self.own_namespace, changes,
+                                                 _content_type=_MERGE_PATCH)
+
+    # --- act -----------------------------------------------------------------------------
+
+    def _patch_node(self, node: NodeView, changes: dict[str, Any]) -> None:
+        changes.setdefault("metadata", {})["resourceVersion"] = node.resource_version
+        self.core.patch_node(node.name, changes, _content_type=_MERGE_PATCH)
+
+    def taint(self, node: NodeView, now: datetime) -> None:
+        """Add the out-of-service taint (unless already there) and record what we did."""
+        added = not node.has_out_of_service_taint()
+        record = Record(Action.TAINT, now, taint_added=added)
+        changes: dict[str, Any] = {"metadata": {"annotations": {TAKEOVER_ANNOTATION:
+                                                                record.to_json()}}}
+        if added:
+            changes["spec"] = {"taints": _taint_body((*node.taints, OUT_OF_SERVICE))}
+        self._patch_node(node, changes)
+
+    def untaint(self, node: NodeView) -> None:
+        """Remove only the taint our record says we added, and the record and manual fence."""
+        record = node.record()
+        changes: dict[str, Any] = {"metadata": {"annotations": {TAKEOVER_ANNOTATION: None,
+                                                                FENCED_ANNOTATION: None}}}
+        if record is not None and record.taint_added and node.has_out_of_service_taint():
+            kept = [t for t in node.taints if not t.same(OUT_OF_SERVICE)]
+            changes["spec"] = {"taints": _taint_body(kept) or None}
+        self._patch_node(node, changes)
+
+    def record(self, node: NodeView, action: Action, now: datetime) -> None:
+        note = Record(action, now, taint_added=False).to_json()
+        self._patch_node(node, {"metadata": {"annotations": {TAKEOVER_ANNOTATION: note}}})
+
+    def delete_pods(self, decision: Decision) -> None:
+        for pod in decision.pods:
+            try:
+                self.core.delete_namespaced_pod(pod.name, pod.namespace, grace_period_seconds=0)
+            except ApiException as exc:
+                if exc.status != 404:
+                    raise
+        for name in decision.attachments:
+            try:
+                self.storage.delete_volume_attachment(name)
+            except ApiException as exc:
+                if exc.status != 404:
+                    raise
+
+    def delete_node(self, node: str) -> None:
+        self.core.delete_node(node)
+
+    def fence(self, node: str, by: str, now: datetime) -> None:
+        """A person's confirmation that the machine is off, as the node annotation."""
+        value = f"{_time(now)} by {by}"
+        self.core.patch_node(node, {"metadata": {"annotations": {FENCED_ANNOTATION: value}}},
+                             _content_type=_MERGE_PATCH)
+
+    def event(self, decision: Decision, now: datetime) -> None:
+        """A Kubernetes Event on the node (shown by `kubectl describe node`)."""
+        warning = decision.action in (Action.SKIP, Action.DELETE_NODE)
+        reason = {
+            Action.TAINT: "TakeoverTainted",
+            Action.DELETE_PODS: "TakeoverDeletedPods",
+            Action.DELETE_NODE: "TakeoverDeletedNode",
+            Action.UNTAINT: "TakeoverReleased",
+            Action.SKIP: "TakeoverSkipped",
+        }[decision.action]
+        stamp = _time(now)
+        body = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"name": f"{decision.node}.{secrets.token_hex(8)}",
+                         "namespace": self.own_namespace},
+            "involvedObject": {"apiVersion": "v1", "kind": "Node", "name": decision.node},
+            "reason": reason,
+            "message": decision.sentence(),
+            "type": "Warning" if warning else "Normal",
+            "source": {"component": COMPONENT},
+            "reportingComponent": COMPONENT,
+            "reportingInstance": self.identity,
+            "firstTimestamp": stamp,
+            "lastTimestamp": stamp,
+            "count": 1,
+        }
+        self.core.create_namespaced_event(self.own_namespace, _as_sent(body))

@@ -1,0 +1,280 @@
+"""The controller against a fake API server: what it decides, and the requests it sends."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import kmock
+import pytest
+import yaml
+from takeover_cluster import OWN_NS, SET_NS, FakeCluster, calls, controller, writes
+from takeover_scenarios import (
+    delete_node,
+    delete_pods,
+    down_299s,
+    down_301s,
+    dry_run,
+    lease_renewing,
+    local_volume,
+    node_back,
+    old_api_server,
+    paused,
+    three_nodes,
+    two_controllers,
+    two_of_three_down,
+)
+
+from mysqlsts.takeover.model import TAKEOVER_ANNOTATION, Action, Record
+
+pytestmark = pytest.mark.asyncio
+
+OUT_OF_SERVICE = {"key": "node.kubernetes.io/out-of-service", "value": "nodeshutdown",
+                  "effect": "NoExecute"}
+
+
+def node_writes(server: kmock.KubernetesEmulator) -> list[str]:
+    """Writes outside the controller's own Lease and Events: the ones that change the cluster."""
+    return [f"{c.verb} {c.resource}/{c.name}" for c in writes(server)
+            if c.resource not in ("leases", "events")]
+
+
+def events(server: kmock.KubernetesEmulator) -> list[dict[str, object]]:
+    return [c.body for c in writes(server) if c.resource == "events"]
+
+
+async def test_down_299s_does_nothing(kmock: kmock.KubernetesEmulator) -> None:
+    outcome = await down_299s(kmock)
+    assert node_writes(kmock) == []
+    assert events(kmock) == []
+    [wait] = outcome.decisions
+    assert (wait.node, wait.action) == ("node-b", Action.WAIT)
+
+
+async def test_down_301s_taints_that_node_and_no_other(kmock: kmock.KubernetesEmulator) -> None:
+    outcome = await down_301s(kmock)
+    assert [(d.node, d.action) for d in outcome.decisions] == [("node-b", Action.TAINT)]
+    assert node_writes(kmock) == ["patch nodes/node-b"]
+    patch = next(c for c in writes(kmock) if c.resource == "nodes")
+    assert patch.body["spec"]["taints"] == [OUT_OF_SERVICE]
+    assert patch.body["metadata"]["resourceVersion"] == "1001"  # optimistic concurrency
+    record = Record.parse(patch.body["metadata"]["annotations"][TAKEOVER_ANNOTATION])
+    assert record is not None and record.taint_added and record.action is Action.TAINT
+    # The request carried the label selector: only the set's pods are considered.
+    pod_lists = [r for r in kmock if r.url.path == f"/api/v1/namespaces/{SET_NS}/pods"]
+    assert [r.params.get("labelSelector") for r in pod_lists] == ["app.kubernetes.io/name=mysql"]
+    [event] = events(kmock)
+    assert event["involvedObject"] == {"apiVersion": "v1", "kind": "Node", "name": "node-b"}
+    assert event["reason"] == "TakeoverTainted"
+    assert OUT_OF_SERVICE in FakeCluster(kmock).node("node-b")["spec"]["taints"]
+
+
+async def test_renewing_lease_means_not_down(kmock: kmock.KubernetesEmulator) -> None:
+    outcome = await lease_renewing(kmock)
+    assert node_writes(kmock) == []
+    assert "Lease renewed 4s ago" in outcome.decisions[0].reason
+
+
+async def test_two_of_three_down_is_a_guard(kmock: kmock.KubernetesEmulator) -> None:
+    outcome = await two_of_three_down(kmock)
+    assert node_writes(kmock) == []
+    assert {(d.node, d.action, d.guard) for d in outcome.decisions} == {
+        ("node-b", Action.SKIP, "max-unhealthy"), ("node-c", Action.SKIP, "max-unhealthy")}
+    assert [e["reason"] for e in events(kmock)] == ["TakeoverSkipped"] * 2
+
+
+async def test_node_back_loses_only_our_taint(kmock: kmock.KubernetesEmulator) -> None:
+    outcome = await node_back(kmock)
+    assert [(d.node, d.action) for d in outcome.decisions] == [("node-b", Action.UNTAINT)]
+    assert node_writes(kmock) == ["patch nodes/node-b"]
+    after = FakeCluster(kmock).node("node-b")
+    assert after["spec"]["taints"] == [
+        {"key": "node.kubernetes.io/unreachable", "effect": "NoSchedule"}]
+    assert TAKEOVER_ANNOTATION not in after["metadata"]["annotations"]
+
+
+async def test_only_the_leader_acts(kmock: kmock.KubernetesEmulator) -> None:
+    outcome = await two_controllers(kmock)
+    assert [d.action for d in outcome.decisions] == [Action.TAINT]
+    assert outcome.standby == []
+    # The leader created the Lease and tainted; the standby read the Lease and wrote nothing;
+    # the leader renewed; after it died, the standby took the Lease (and found nothing to do).
+    lease_calls = [(c.verb, c.body["spec"]["holderIdentity"] if c.body else None)
+                   for c in calls(kmock) if c.resource == "leases" and c.namespace == OWN_NS]
+    assert lease_calls == [
+        ("get", None), ("create", "takeover-a"),
+        ("get", None),
+        ("get", None), ("patch", "takeover-a"),
+        ("get", None), ("patch", "takeover-b"),
+    ]
+    assert node_writes(kmock) == ["patch nodes/node-b"]
+    assert [d.action for d in outcome.successor] == [Action.WAIT]
+    lease = kmock.objects["coordination.k8s.io/v1/leases", OWN_NS, "mysqlsts-takeover"]
+    assert lease["spec"]["holderIdentity"] == "takeover-b"
+    assert lease["spec"]["leaseTransitions"] == 1
+    # MicroTime with its six digits even at a whole second: the API server requires them.
+    assert lease["spec"]["renewTime"] == "2026-03-01T12:00:31.000000Z"
+
+
+async def test_dry_run_writes_nothing(kmock: kmock.KubernetesEmulator) -> None:
+    outcome = await dry_run(kmock)
+    assert writes(kmock) == []
+    [skip] = outcome.decisions
+    assert (skip.action, skip.guard, skip.would) == (Action.SKIP, "dry-run", Action.TAINT)
+
+
+async def test_taint_needs_kubernetes_1_28(kmock: kmock.KubernetesEmulator) -> None:
+    outcome = await old_api_server(kmock)
+    assert node_writes(kmock) == []
+    assert outcome.decisions[0].guard == "version"
+    assert "1.27" in outcome.decisions[0].reason
+
+
+async def test_local_volume_is_reported_not_moved(kmock: kmock.KubernetesEmulator) -> None:
+    outcome = await local_volume(kmock)
+    assert node_writes(kmock) == []
+    assert outcome.decisions[0].guard == "local-volume"
+
+
+async def test_paused_namespace(kmock: kmock.KubernetesEmulator) -> None:
+    outcome = await paused(kmock)
+    assert node_writes(kmock) == []
+    assert outcome.decisions[0].guard == "paused"
+
+
+async def test_delete_pods_removes_pod_and_its_attachment(
+    kmock: kmock.KubernetesEmulator,
+) -> None:
+    outcome = await delete_pods(kmock)
+    assert [d.action for d in outcome.decisions] == [Action.DELETE_PODS]
+    assert node_writes(kmock) == [
+        "delete pods/mysql-0", "delete volumeattachments/csi-b0", "patch nodes/node-b"]
+    pod_delete = next(r for r in kmock if r.method == "DELETE" and "/pods/" in r.url.path)
+    assert pod_delete.params.get("gracePeriodSeconds") == "0"
+
+
+async def test_delete_node(kmock: kmock.KubernetesEmulator) -> None:
+    await delete_node(kmock)
+    assert node_writes(kmock) == ["delete nodes/node-b"]
+
+
+async def test_cli_once_against_a_kubeconfig(
+    kmock: kmock.KubernetesEmulator, tmp_path: Path
+) -> None:
+    """`mysqlsts takeover --once` as an operator runs it: a kubeconfig, real time, stdout."""
+    cluster = FakeCluster(kmock)
+    # Real time here: a node down for an hour is past the window whenever the CLI runs.
+    three_nodes(cluster, timedelta(hours=1), now=datetime.now(UTC))
+    cluster.serve_fixed()
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "fake",
+        "clusters": [{"name": "fake", "cluster": {"server": str(kmock.url)}}],
+        "users": [{"name": "me", "user": {"token": "not-a-secret"}}],
+        "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "me"}}],
+    }))
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "mysqlsts", "takeover", "--once", "--namespace", SET_NS,
+        "--lease-namespace", OWN_NS,
+        env={"KUBECONFIG": str(kubeconfig), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
+    assert proc.returncode == 0, err.decode()
+    lines = out.decode().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("node=node-b taint: "), lines
+    assert node_writes(kmock) == ["patch nodes/node-b"]
+    assert json.loads(FakeCluster(kmock).node("node-b")["metadata"]["annotations"][
+        TAKEOVER_ANNOTATION])["action"] == "taint"
+
+
+@pytest.mark.parametrize(("exit_code", "expected"), [(0, Action.TAINT), (3, Action.SKIP)])
+async def test_fence_command_must_say_powered_off(
+    kmock: kmock.KubernetesEmulator, tmp_path: Path, exit_code: int, expected: Action
+) -> None:
+    script = tmp_path / "fence"
+    script.write_text(f"#!/bin/sh\necho \"$1 state=checked\" >> {tmp_path}/asked\n"
+                      f"echo instance-state\nexit {exit_code}\n")
+    script.chmod(0o755)
+    cluster = FakeCluster(kmock)
+    three_nodes(cluster, timedelta(seconds=400))
+    cluster.serve_fixed()
+    ctl = controller(str(kmock.url), fence_command=script)
+    [decision] = await asyncio.to_thread(ctl.run_pass, True)
+    assert (tmp_path / "asked").read_text() == "node-b state=checked\n"
+    assert decision.action is expected
+    if expected is Action.SKIP:
+        assert decision.guard == "fence" and "exited 3: instance-state" in decision.reason
+        assert node_writes(kmock) == []
+    else:
+        assert node_writes(kmock) == ["patch nodes/node-b"]
+
+
+async def test_probes_and_metrics_after_a_takeover(kmock: kmock.KubernetesEmulator) -> None:
+    from mysqlsts.takeover.http import serve
+
+    cluster = FakeCluster(kmock)
+    three_nodes(cluster, timedelta(seconds=400))
+    cluster.serve_fixed()
+    ctl = controller(str(kmock.url))
+    server = serve("127.0.0.1", 0, ctl.livez, ctl.readyz, ctl.metrics.render)
+    try:
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        ready_before = await asyncio.to_thread(lambda: _status(f"{base}/readyz"))
+        await asyncio.to_thread(ctl.run_pass)
+        ready_after = await asyncio.to_thread(lambda: _status(f"{base}/readyz"))
+        metrics = await asyncio.to_thread(lambda: _body(f"{base}/metrics"))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert ready_before == (503, "no recent view of the API")
+    assert ready_after == (200, "leader")
+    for line in ('mysqlsts_takeover_actions_total{action="taint",result="ok"} 1.0',
+                 "mysqlsts_takeover_nodes_down 1.0", "mysqlsts_takeover_leader 1.0"):
+        assert line in metrics.splitlines(), line
+
+
+def _body(url: str) -> str:
+    from urllib.request import urlopen
+
+    with urlopen(url) as response:
+        return str(response.read().decode())
+
+
+def _status(url: str) -> tuple[int, str]:
+    from urllib.error import HTTPError
+    from urllib.request import urlopen
+
+    try:
+        with urlopen(url) as response:
+            return response.status, response.read().decode().strip()
+    except HTTPError as error:
+        return error.code, error.read().decode().strip()
+
+
+async def test_fence_command_line_writes_the_annotation(
+    kmock: kmock.KubernetesEmulator, tmp_path: Path
+) -> None:
+    cluster = FakeCluster(kmock)
+    three_nodes(cluster, timedelta(seconds=30))
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "fake",
+        "clusters": [{"name": "fake", "cluster": {"server": str(kmock.url)}}],
+        "users": [{"name": "me", "user": {}}],
+        "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "me"}}],
+    }))
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "mysqlsts", "takeover", "fence", "node-b", "--by", "alice",
+        env={"KUBECONFIG": str(kubeconfig), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
+    assert proc.returncode == 0, err.decode()
+    assert "node-b" in out.decode()
+    assert node_writes(kmock) == ["patch nodes/node-b"]
+    fenced = cluster.node("node-b")["metadata"]["annotations"]["mysqlsts.io/fenced"]
+    assert fenced.endswith(" by alice")

@@ -1,0 +1,83 @@
+"""RBAC: the (resource, verb) pairs the controller sent in every API scenario of a variant, per
+namespace, against the rules the manifests grant, in both directions: nothing missing (the
+controller would be refused), nothing extra (more power than it uses)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import kmock
+import pytest
+import yaml
+from takeover_cluster import calls
+from takeover_scenarios import VARIANT_SCENARIOS
+
+pytestmark = pytest.mark.asyncio
+
+REPO = Path(__file__).resolve().parents[2]
+COMPONENTS = REPO / "k8s" / "components"
+CLUSTER = "*"  # scope of a ClusterRole rule, or of a request to a cluster-scoped resource
+
+Grant = tuple[str, str, str, str]  # scope (namespace or CLUSTER), apiGroup, resource, verb
+
+
+def render(variant: str, tmp_path: Path) -> list[dict[str, Any]]:
+    components = ["takeover"] if variant == "takeover" else ["takeover", variant]
+    root = tmp_path / variant
+    root.mkdir()
+    (root / "kustomization.yaml").write_text(yaml.safe_dump({
+        "apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
+        "components": [os.path.relpath(COMPONENTS / c, root) for c in components]}))
+    kubectl = Path(sys.executable).parent / "kubectl"
+    done = subprocess.run([str(kubectl), "kustomize", str(root)], capture_output=True,
+                          text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    return [d for d in yaml.safe_load_all(done.stdout) if d]
+
+
+def granted(docs: list[dict[str, Any]]) -> set[Grant]:
+    """What the takeover's ServiceAccount may do: bound roles' rules, with their scope."""
+    roles = {(d["kind"], d["metadata"].get("namespace"), d["metadata"]["name"]): d
+             for d in docs if d["kind"] in ("Role", "ClusterRole")}
+    out: set[Grant] = set()
+    for binding in (d for d in docs if d["kind"] in ("RoleBinding", "ClusterRoleBinding")):
+        assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "mysqlsts-takeover",
+                                        "namespace": "mysqlsts-takeover"}]
+        ref = binding["roleRef"]
+        namespace = binding["metadata"].get("namespace")
+        role = roles[(ref["kind"], namespace if ref["kind"] == "Role" else None, ref["name"])]
+        scope = namespace if binding["kind"] == "RoleBinding" else CLUSTER
+        for rule in role["rules"]:
+            assert "resourceNames" not in rule and "nonResourceURLs" not in rule
+            out |= {(scope, g, r, v) for g in rule["apiGroups"] for r in rule["resources"]
+                    for v in rule["verbs"]}
+    return out
+
+
+def allowed(grants: set[Grant], request: Grant) -> Grant | None:
+    """The grant that allows `request`, or None."""
+    scope, group, resource, verb = request
+    for candidate in ((scope, group, resource, verb), (CLUSTER, group, resource, verb)):
+        if candidate in grants:
+            return candidate
+    return None
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANT_SCENARIOS))
+async def test_roles_match_the_requests(variant: str, tmp_path: Path) -> None:
+    sent: set[Grant] = set()
+    for scenario in VARIANT_SCENARIOS[variant]:
+        async with kmock.KubernetesEmulator() as server, kmock.Server(server):
+            await scenario(server)
+            sent |= {(c.namespace or CLUSTER, c.group, c.resource, c.verb)
+                     for c in calls(server)}
+    grants = granted(render(variant, tmp_path))
+    missing = sorted(r for r in sent if allowed(grants, r) is None)
+    assert not missing, f"{variant}: the controller sends requests its roles refuse: {missing}"
+    used = {allowed(grants, r) for r in sent}
+    extra = sorted(grants - used)
+    assert not extra, f"{variant}: roles grant what the controller never uses: {extra}"

@@ -1,0 +1,103 @@
+"""Options are defined once (options.py): help, env var and default per flag; groups round-trip
+through the environment a pod is given."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from mysqlsts.cli import cli
+from mysqlsts.local.plan import pod_env
+from mysqlsts.local.spec import SetLayout, SetSpec
+from mysqlsts.options import (
+    CloneOptions,
+    DataDirOptions,
+    FlavorOptions,
+    InitOptions,
+    LocalServerOptions,
+    PeerOptions,
+    PodOptions,
+    RootPasswordOptions,
+    SecretOptions,
+    SidecarOptions,
+    to_env,
+    use,
+)
+
+GROUPS = (PodOptions, PeerOptions, DataDirOptions, FlavorOptions, RootPasswordOptions,
+          SecretOptions, LocalServerOptions, InitOptions, CloneOptions, SidecarOptions)
+
+
+def _parse(env: dict[str, str]) -> dict[str, Any]:
+    """Every group as a command built with `use` receives it, from `env` alone."""
+    seen: dict[str, Any] = {}
+
+    def command(**groups: Any) -> None:
+        seen.update(groups)
+
+    for index, group in enumerate(GROUPS):
+        command = use(group, f"g{index}")(command)
+    result = CliRunner().invoke(click.command()(command), [], env=env, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return {type(value).__name__: value for value in seen.values()}
+
+
+@pytest.mark.parametrize("name", ["init", "bootstrap", "clone", "sidecar"])
+def test_every_pod_command_option_has_help_and_names_its_env_var(name: str) -> None:
+    command = cli.get_command(click.Context(cli), name)
+    assert command is not None
+    options = [p for p in command.params if isinstance(p, click.Option) and p.name != "help"]
+    assert options
+    for option in options:
+        assert option.help, option.name
+        assert option.show_envvar and str(option.envvar).count("MYSQLSTS_"), option.name
+    text = " ".join(CliRunner().invoke(cli, [name, "--help"]).output.split())
+    assert text.count("env var: MYSQLSTS_") == len(options)
+
+
+def test_group_defaults_are_the_option_defaults() -> None:
+    parsed = _parse({"POD_NAME": "mysql-3"})
+    for group in GROUPS:
+        expected = group(pod_name="mysql-3") if group is PodOptions else group()
+        assert parsed[group.__name__] == expected
+
+
+def test_pod_env_round_trips_through_the_options(tmp_path: Path) -> None:
+    spec, layout = SetSpec(replicas=3, base_port=23000, service="db"), SetLayout(tmp_path)
+    env = pod_env(spec, layout, 2)
+    parsed = _parse(env)
+    assert parsed["PodOptions"].identity().pod_name == "mysql-2"
+    assert parsed["PodOptions"].service == "db"
+    peers = parsed["PeerOptions"].directory(parsed["PodOptions"].identity())
+    assert peers == spec.peers() and peers.address(2).http_port == 23022
+    assert parsed["DataDirOptions"].data_dir == layout.pod("mysql-2").data
+    assert parsed["CloneOptions"].srv_name == ""
+    assert parsed["SidecarOptions"].listen_address == "127.0.0.1"
+    assert parsed["SecretOptions"].clone_token_file == layout.secret("clone-token")
+    # Nothing set to its default travels: the env holds what differs, nothing else.
+    assert to_env(*(parsed[g.__name__] for g in GROUPS)) == env
+
+
+def test_to_env_skips_defaults_and_names_each_variable() -> None:
+    assert to_env(SidecarOptions()) == {}
+    assert to_env(SidecarOptions(max_lag=5.0, no_donor=True)) == {
+        "MYSQLSTS_MAX_LAG": "5.0", "MYSQLSTS_NO_DONOR": "True",
+    }
+    assert to_env(CloneOptions(prepare_memory="1G")) == {"MYSQLSTS_CLONE_PREPARE_MEMORY": "1G"}
+
+
+def test_each_default_is_stated_once() -> None:
+    """The settings the sidecar builds take their defaults from the options, not a copy."""
+    from mysqlsts.sidecar.settings import SidecarSettings
+
+    fields = {f.name: f for f in dataclasses.fields(SidecarSettings)}
+    options = SidecarOptions()
+    for name in ("max_lag", "liveness_threshold", "poll_interval", "heartbeat_interval",
+                 "heartbeat_database", "connect_retry", "listen_address"):
+        assert fields[name].default == getattr(options, name)
+    assert fields["http_port"].default == PeerOptions().http_port

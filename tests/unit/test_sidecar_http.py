@@ -1,0 +1,142 @@
+"""The sidecar's HTTP port against hostile clients: resets, floods of idle connections, slow
+and oversized requests. Loops are bounded in count and time."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import struct
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from mysqlsts.core.health import Verdict
+from mysqlsts.sidecar.http import Endpoints, HttpLimits, HttpServer
+
+METRICS = b"# a large scrape\n" + b"mysqlsts_x 1\n" * 50_000  # ~650 KB: writes meet the reset
+
+
+def _endpoints() -> Endpoints:
+    return Endpoints(livez=lambda: Verdict(True, "alive"), readyz=lambda: Verdict(True, "ready"),
+                     metrics=lambda: METRICS, status=lambda: {"pod": "mysql-0"})
+
+
+@pytest.fixture
+def server() -> Iterator[HttpServer]:
+    made = HttpServer("127.0.0.1", 0, _endpoints(),
+                      HttpLimits(max_connections=32, request_timeout=1.0))
+    made.start()
+    try:
+        yield made
+    finally:
+        made.stop()
+
+
+def _get(port: int, path: str, timeout: float = 5.0) -> tuple[int, bytes]:
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as conn:
+        conn.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+        data = b""
+        while chunk := conn.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split(b" ")[1]), body
+
+
+def _reset(conn: socket.socket) -> None:
+    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    conn.close()  # linger 0: the kernel sends RST instead of FIN
+
+
+def test_probes_and_keep_alive(server: HttpServer) -> None:
+    assert _get(server.port, "/readyz") == (200, b"ready\n")
+    assert _get(server.port, "/nope")[0] == 404
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as conn:
+        for _ in range(3):  # one connection, three answers
+            conn.sendall(b"GET /livez HTTP/1.1\r\nHost: x\r\n\r\n")
+            reply = conn.recv(65536)
+            assert reply.startswith(b"HTTP/1.1 200 OK\r\n") and reply.endswith(b"\r\n\r\nalive\n")
+
+
+def test_resetting_clients_add_no_log_lines(
+    server: HttpServer, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str],
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    for index in range(200):
+        conn = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+        if index % 3:  # most send a whole request first; the others reset before or mid-way
+            conn.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n" if index % 3 == 1
+                         else b"GET /met")
+        _reset(conn)
+    assert _get(server.port, "/readyz") == (200, b"ready\n")  # and it still answers
+    time.sleep(0.2)
+    records = [r for r in caplog.records if r.name.startswith("mysqlsts") or r.name == "asyncio"]
+    assert [r.getMessage() for r in records if r.levelno > logging.DEBUG] == []
+    assert len(records) <= 200  # at most one debug line per reset
+    assert capfd.readouterr().err == ""  # and no stack trace printed past the logger
+
+
+def test_a_flood_of_idle_connections_neither_blocks_probes_nor_grows_threads(
+    server: HttpServer,
+) -> None:
+    threads_before = threading.active_count()
+    flood: list[socket.socket] = []
+    try:
+        for index in range(1000):
+            conn = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+            if index % 2:
+                conn.sendall(b"GET /readyz HTTP/1.1\r\n")  # a request that never ends
+            flood.append(conn)
+        started = time.monotonic()
+        assert _get(server.port, "/readyz", timeout=1.0) == (200, b"ready\n")
+        assert time.monotonic() - started < 1.0
+        assert threading.active_count() <= threads_before
+        # Over the cap the longest idle were closed; the rest within the request timeout.
+        deadline = time.monotonic() + 5.0
+        open_ones = list(flood)
+        while open_ones and time.monotonic() < deadline:
+            still = []
+            for conn in open_ones:
+                conn.settimeout(0.0)
+                try:
+                    if conn.recv(1) == b"":
+                        continue
+                except BlockingIOError:
+                    still.append(conn)
+                except OSError:
+                    continue
+            open_ones = still
+            time.sleep(0.1)
+        assert open_ones == []
+    finally:
+        for conn in flood:
+            conn.close()
+
+
+def test_a_dripping_request_is_cut_at_the_total_deadline(server: HttpServer) -> None:
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as conn:
+        started = time.monotonic()
+        closed = False
+        for byte in b"GET /readyz HTTP/1.1\r\nHost: x\r\n":  # one byte every 0.1 s
+            try:
+                conn.sendall(bytes([byte]))
+            except OSError:
+                closed = True
+                break
+            time.sleep(0.1)
+            conn.settimeout(0.0)
+            try:
+                if conn.recv(1) == b"":
+                    closed = True
+                    break
+            except BlockingIOError:
+                pass
+            conn.settimeout(5)
+        assert closed and time.monotonic() - started < 2.0  # request_timeout is 1 s
+
+
+def test_an_oversized_request_head_is_refused(server: HttpServer) -> None:
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as conn:
+        conn.sendall(b"GET /readyz HTTP/1.1\r\nX-Pad: " + b"a" * 20_000 + b"\r\n\r\n")
+        assert conn.recv(65536).startswith(b"HTTP/1.1 431 ")
