@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 import click
 
+from mysqlsts.core import clone_compression
 from mysqlsts.core.clone_protocol import IDLE_TIMEOUT
 from mysqlsts.core.identity import Identity, identify
 from mysqlsts.core.peers import PeerDirectory
@@ -260,6 +261,18 @@ class CloneOptions:
 
 
 @dataclass(frozen=True)
+class StreamOptions:
+    """The clone stream, on both ends: one environment variable serves the pod's init
+    container (the receiver) and its sidecar (the donor)."""
+
+    clone_compression: str = _option(
+        clone_compression.AUTO, "zstd on the clone stream: auto and zstd compress when both "
+        "ends can (chunks that do not shrink go raw), none never does.",
+        type=click.Choice(clone_compression.CHOICES),
+    )
+
+
+@dataclass(frozen=True)
 class SidecarOptions:
     listen_address: str = _option("0.0.0.0", "Address the HTTP endpoints and the donor bind.")
     primary_host: str | None = _option(None, "Where replicas replicate from.",
@@ -282,3 +295,7 @@ class SidecarOptions:
                                      "reconnects.", type=click.IntRange(1, 86400))
     no_donor: bool = _option(False, "Do not serve backup streams on the clone port.",
                              is_flag=True, show_default=False)
+    clone_max_rate: float | None = _option(
+        None, "Cap on a clone stream's bytes per second on the wire, to spare the donor's "
+              "disk and network.", type=POSITIVE, show_default="unlimited",
+    )

@@ -47,6 +47,7 @@ from mysqlsts.options import (
     PodOptions,
     RootPasswordOptions,
     SecretOptions,
+    StreamOptions,
     use,
 )
 
@@ -65,6 +66,7 @@ class CloneSettings:
     timeouts: Timeouts
     parallel: int
     prepare_memory: str
+    compression: str = "auto"  # what we offer the donor: auto|zstd|none
 
 
 def _srv_discovery(settings: CloneSettings) -> list[DonorAddress]:
@@ -115,7 +117,8 @@ def run_clone(settings: CloneSettings) -> str:
     session = find_donor(
         DonorAddress(previous.ordinal, previous.host, previous.clone_port),
         lambda: _srv_discovery(settings),
-        lambda candidate: open_session(candidate, token, settings.timeouts),
+        lambda candidate: open_session(candidate, token, settings.timeouts,
+                                       settings.compression),
         settings.deadline_seconds,
     )
     try:
@@ -147,9 +150,10 @@ def run_clone(settings: CloneSettings) -> str:
 @use(DataDirOptions, "data")
 @use(FlavorOptions, "flavor")
 @use(CloneOptions, "options")
+@use(StreamOptions, "stream")
 def clone(
     pod: PodOptions, peer: PeerOptions, root: RootPasswordOptions, secret: SecretOptions,
-    data: DataDirOptions, flavor: FlavorOptions, options: CloneOptions,
+    data: DataDirOptions, flavor: FlavorOptions, options: CloneOptions, stream: StreamOptions,
 ) -> None:
     """Receive, verify and prepare a physical backup from a peer (init container)."""
     identity = pod.identity()
@@ -166,5 +170,6 @@ def clone(
                           progress_interval=options.clone_progress_interval),
         parallel=options.clone_parallel,
         prepare_memory=options.prepare_memory,
+        compression=stream.clone_compression,
     )
     log.info("%s", run_clone(settings))

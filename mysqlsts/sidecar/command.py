@@ -16,6 +16,7 @@ from mysqlsts.options import (
     RootPasswordOptions,
     SecretOptions,
     SidecarOptions,
+    StreamOptions,
     use,
 )
 from mysqlsts.secrets import Secrets
@@ -25,7 +26,7 @@ from mysqlsts.sidecar.settings import Endpoint, SidecarSettings
 def build_settings(
     pod: PodOptions, peer: PeerOptions, root: RootPasswordOptions, secret: SecretOptions,
     data: DataDirOptions, flavor: FlavorOptions, local: LocalServerOptions,
-    options: SidecarOptions,
+    options: SidecarOptions, stream: StreamOptions,
 ) -> SidecarSettings:
     identity = pod.identity()
     peers = peer.directory(identity)
@@ -53,6 +54,8 @@ def build_settings(
         listen_address=options.listen_address,
         http_port=own.http_port,
         clone_port=None if options.no_donor else own.clone_port,
+        clone_max_rate=options.clone_max_rate,
+        clone_compression=stream.clone_compression,
         poll_interval=options.poll_interval,
         heartbeat_interval=options.heartbeat_interval,
         heartbeat_database=options.heartbeat_database,
@@ -71,15 +74,16 @@ def build_settings(
 @use(FlavorOptions, "flavor")
 @use(LocalServerOptions, "local")
 @use(SidecarOptions, "options")
+@use(StreamOptions, "stream")
 def sidecar(
     pod: PodOptions, peer: PeerOptions, root: RootPasswordOptions, secret: SecretOptions,
     data: DataDirOptions, flavor: FlavorOptions, local: LocalServerOptions,
-    options: SidecarOptions,
+    options: SidecarOptions, stream: StreamOptions,
 ) -> None:
     """Set up replication, write heartbeats, serve clones, probes and metrics."""
     from mysqlsts.sidecar.app import SidecarApp
 
-    settings = build_settings(pod, peer, root, secret, data, flavor, local, options)
+    settings = build_settings(pod, peer, root, secret, data, flavor, local, options, stream)
     app = SidecarApp(settings)
 
     def on_signal(signum: int, frame: Any) -> None:
