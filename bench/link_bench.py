@@ -342,7 +342,7 @@ def max_id() -> int:
 def data_set(kind: type[Bench], label: str, gib: float, link: Link,
              gentle: bool) -> tuple[list[str], list[str]]:
     """The methods table of one data set, and (if `gentle`) the rate cap and latency lines."""
-    root = Path(tempfile.mkdtemp(prefix=f"mysqlsts-link-{label}-",
+    root = Path(tempfile.mkdtemp(prefix=f"mysqlsts-link-{kind.__name__.lower()}-",
                                  dir=os.environ.get("MYSQLSTS_BENCH_DIR")))
     bench = kind(root, gib)
     try:
