@@ -39,6 +39,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -342,6 +343,7 @@ class DonorServer:
                         pipe.close()
                 with self._guard:
                     self._procs.discard(proc)
+            out.close()
             _empty_private_dir(workdir)
 
     def _pump(self, proc: subprocess.Popen[bytes], out: _Stream, peer: str) -> int:
@@ -356,19 +358,27 @@ class DonorServer:
                 raise OSError("the donor is shutting down")
             if not ready:
                 # The tool is silent (e.g. waiting for backup locks): tell the receiver we live.
+                out.flush()
                 out.send(FrameType.KEEPALIVE, b"")
                 progress.maybe_log(total)
                 continue
             chunk = os.read(fd, CHUNK)
             if not chunk:
+                out.flush()
                 return total
             total += len(chunk)
             out.send_data(chunk)
             progress.maybe_log(total)
 
 
+# Chunks compressed ahead of the one being sent: zstd (which releases the GIL) then overlaps
+# the backup tool's reads and the sealing and sending of earlier chunks.
+_AHEAD = 2
+
+
 class _Stream:
-    """The sealed frames of one stream, compressed when negotiated and paced when capped."""
+    """The sealed frames of one stream, compressed when negotiated (on a worker thread, in
+    order) and paced when capped."""
 
     def __init__(self, wire: Wire, sealer: Sealer, compression: str, max_rate: float | None,
                  stopping: threading.Event) -> None:
@@ -377,17 +387,33 @@ class _Stream:
         self._wire = wire
         self._sealer = sealer
         self._compressor = ChunkCompressor() if compression == clone_compression.ZSTD else None
+        self._pool = (ThreadPoolExecutor(1, "clone-compress") if self._compressor is not None
+                      else None)
+        self._ahead: collections.deque[Future[tuple[bool, bytes]]] = collections.deque()
         now = time.monotonic()
         self._bucket = TokenBucket(max_rate, burst_for(max_rate), now) if max_rate else None
         self._stopping = stopping
 
     def send_data(self, chunk: bytes) -> None:
-        if self._compressor is not None:
-            packed, payload = self._compressor.pack(chunk)
-            if packed:
-                self.send(FrameType.DATA_ZSTD, payload)
-                return
-        self.send(FrameType.DATA, chunk)
+        if self._pool is None or self._compressor is None:
+            self.send(FrameType.DATA, chunk)
+            return
+        self._ahead.append(self._pool.submit(self._compressor.pack, chunk))
+        while len(self._ahead) > _AHEAD:
+            self._send_packed(self._ahead.popleft().result())
+
+    def flush(self) -> None:
+        """Send every chunk still being compressed."""
+        while self._ahead:
+            self._send_packed(self._ahead.popleft().result())
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def _send_packed(self, packed: tuple[bool, bytes]) -> None:
+        compressed, payload = packed
+        self.send(FrameType.DATA_ZSTD if compressed else FrameType.DATA, payload)
 
     def send(self, kind: FrameType, payload: bytes) -> None:
         size = len(payload) + TAG_BYTES + HEADER.size
