@@ -353,12 +353,16 @@ class DonorServer:
         progress = Progress("clone donor streaming", peer, self._progress)
         total = 0
         while True:
-            ready, _, _ = select.select([fd], [], [], self._keepalive)
+            ready, _, _ = select.select([fd], [], [], 0)
+            if not ready:
+                # Nothing more to read right now: chunks still being compressed go out before
+                # we wait, so no data waits on the tool.
+                out.flush()
+                ready, _, _ = select.select([fd], [], [], self._keepalive)
             if self._stopping.is_set():
                 raise OSError("the donor is shutting down")
             if not ready:
                 # The tool is silent (e.g. waiting for backup locks): tell the receiver we live.
-                out.flush()
                 out.send(FrameType.KEEPALIVE, b"")
                 progress.maybe_log(total)
                 continue
