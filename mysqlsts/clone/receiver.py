@@ -133,8 +133,8 @@ class Session:
                     trailer = Trailer.decode(data)
                     elapsed = time.monotonic() - progress.started
                     log.info("clone stream complete bytes=%d mb_per_s=%.1f elapsed=%.0fs "
-                             "donor=%s", total, total / 1e6 / max(elapsed, 1e-9), elapsed,
-                             self.candidate)
+                             "compression=%s donor=%s", total, total / 1e6 / max(elapsed, 1e-9),
+                             elapsed, self.compression, self.candidate)
                     return total, trailer
                 else:
                     raise ProtocolError(f"unexpected {kind.name} frame in the stream")
