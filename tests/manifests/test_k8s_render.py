@@ -295,6 +295,13 @@ def test_one_version_everywhere() -> None:
     assert "registry=${MYSQLSTS_IMAGE_REGISTRY:-ghcr.io/mysqlsts}" in build
     assert 'image="$registry/mysqlsts-$kind:$tag"' in build
     assert 'mysql) suffix="-mysql8" ;;' in build
+    # The takeover component names its image in full; build.sh tags it the same way.
+    takeover = yaml.safe_load_all((K8S / "components" / "takeover" / "deployment.yaml").read_text())
+    [container] = next(d for d in takeover if d["kind"] == "Deployment")["spec"]["template"][
+        "spec"]["containers"]
+    assert container["image"] == f"ghcr.io/mysqlsts/mysqlsts-takeover:{VERSION}"
+    assert 'image="$registry/mysqlsts-takeover:$tag"' in build
+    assert "-f Dockerfile.takeover" in build
 
 
 def test_minikube_never_pulls(rendered: dict[str, list[Doc]]) -> None:
