@@ -163,11 +163,13 @@ def test_the_stream_crosses_the_network_encrypted(donors, extractor, tmp_path):
 
 
 def _mixed_source(path):
-    """Text rows (compress well), then random bytes (do not), then text again: 6 MB."""
+    """Text rows (compress well), then random bytes (do not), then text again: 6 MB. After
+    the random stretch the donor may skip up to 32 chunks before trying again, so the last
+    text may go raw; the first 4 MB always go compressed, whatever the tool's read sizes."""
     rows = b"".join(b"%08d,order-%d,2024-03-%02d,%d.%02d,shipped\n" % (i, i * 13, i % 28 + 1, i,
                                                                        i % 100)
-                    for i in range(50000))[:2_000_000]
-    path.write_bytes(rows + os.urandom(2_000_000) + rows)
+                    for i in range(100000))[:4_000_000]
+    path.write_bytes(rows + os.urandom(1_000_000) + rows[:1_000_000])
     return path
 
 
@@ -190,7 +192,7 @@ def test_compression_is_negotiated_and_the_data_arrives_identical(
     assert received == source.stat().st_size  # the trailer counts the tool's bytes
     assert (tmp_path / "stream.bin").read_bytes() == source.read_bytes()
     if chosen == "zstd":  # the text shrank; the random middle crossed at its own size
-        assert 2_000_000 < len(tamperer.seen) < received * 0.5
+        assert 1_000_000 < len(tamperer.seen) < received * 0.6
     else:
         assert len(tamperer.seen) > received
 
