@@ -69,6 +69,12 @@ def dir_bytes(path: Path) -> int:
 
 
 class Bench:
+    # The data set: one table filled batch by batch (bench.seq_1_to_N is the sequence engine).
+    TABLE = ("CREATE TABLE bench.rows (id BIGINT AUTO_INCREMENT PRIMARY KEY, "
+             "payload VARBINARY(1024) NOT NULL) ENGINE=InnoDB")
+    INSERT = (f"INSERT INTO bench.rows (payload) SELECT RANDOM_BYTES(1000) "
+              f"FROM bench.seq_1_to_{ROWS_PER_BATCH}")
+
     def __init__(self, root: Path, gib: float) -> None:
         self.root, self.gib = root, gib
         self.data = root / "donor-data"
@@ -108,8 +114,7 @@ class Bench:
             f"GRANT RELOAD, PROCESS, LOCK TABLES, BINLOG MONITOR, SLAVE MONITOR ON *.* "
             f"TO {BACKUP_USER}@'%'",
             "CREATE DATABASE bench",
-            "CREATE TABLE bench.rows (id BIGINT AUTO_INCREMENT PRIMARY KEY, "
-            "payload VARBINARY(1024) NOT NULL) ENGINE=InnoDB",
+            self.TABLE,
         )
         target = int(self.gib * 1024**3)
         started = time.monotonic()
@@ -118,8 +123,7 @@ class Bench:
             if dir_bytes(self.data / "bench") >= target:
                 break
             for _ in range(20):
-                self.sql(f"INSERT INTO bench.rows (payload) SELECT RANDOM_BYTES(1000) "
-                         f"FROM bench.seq_1_to_{ROWS_PER_BATCH}")
+                self.sql(self.INSERT)
         # The binary log holds a second copy of every row; no backup method copies it, so it
         # would only inflate the data dir (and the tar floor). Purge it (MariaDB keeps a file
         # until its binlog checkpoint has passed, hence the retries); tar also excludes it.

@@ -9,7 +9,8 @@ image=${1:-mysqlsts-base:bookworm}
 suite=bookworm
 # python3-cffi-backend: named, as debootstrap does not resolve the virtual package
 # python3-cryptography depends on.
-packages=(mariadb-server mariadb-backup python3 python3-cryptography python3-cffi-backend)
+packages=(mariadb-server mariadb-backup python3 python3-cryptography python3-cffi-backend
+  python3-zstandard)
 
 # The stamp covers everything that decides the image's content, so editing this script or the
 # package list rebuilds it and nothing else does.

@@ -2,8 +2,8 @@
 
 Images built from plain Debian packages have no pip, and a wheel is a zip file: unpacking the
 wheels we ship is all an install needs. By default only pure-Python wheels are unpacked: the
-base image's own packages provide the binary ones (cryptography and its cffi, see
-prepare-runtime.sh). With --binary (the takeover image: the `kubernetes` client needs
+base image's own packages provide the binary ones (cryptography and its cffi, zstandard;
+see prepare-runtime.sh). With --binary (the takeover image: the `kubernetes` client needs
 pydantic-core, aiohttp, ...) binary wheels are unpacked too, each only if its tags fit this
 interpreter (CPython 3.x ABI, glibc version, machine), else the install fails. Either way it fails
 if the --check modules cannot then be imported. Runs inside the image build, as root.

@@ -59,6 +59,28 @@ if [ "$flavor" != none ] && ! has_cryptography; then
   }
 fi
 
+# The clone stream's optional compression: the distribution's build of `zstandard` (binary).
+has_zstandard() {
+  mysqlsts-python -c 'import zstandard' 2>/dev/null
+}
+if ! has_zstandard; then
+  echo "prepare-runtime: installing python3-zstandard" >&2
+  if command -v apt-get >/dev/null 2>&1; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+      python3-zstandard
+    rm -rf /var/lib/apt/lists/* /var/cache/apt/*
+  elif command -v microdnf >/dev/null 2>&1; then
+    microdnf install -y python3.11-zstandard && microdnf clean all
+  elif command -v dnf >/dev/null 2>&1; then
+    dnf install -y python3.11-zstandard && dnf clean all
+  fi
+  has_zstandard || {
+    echo "prepare-runtime: no zstandard (>= 0.20) for $(mysqlsts-python --version)" >&2
+    exit 1
+  }
+fi
+
 # uid/gid 999 as in the official mariadb and mysql images, so files a clone writes belong to
 # the server that later opens them.
 if ! getent group mysql >/dev/null; then groupadd -r -g 999 mysql; fi

@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 import click
 
+from mysqlsts.core import clone_compression
 from mysqlsts.core.clone_protocol import IDLE_TIMEOUT
 from mysqlsts.core.cnf import parse_memory_quantity
 from mysqlsts.core.identity import Identity, identify
@@ -318,6 +319,18 @@ class IsolationOptions:
 
 
 @dataclass(frozen=True)
+class StreamOptions:
+    """The clone stream, on both ends: one environment variable serves the pod's init
+    container (the receiver) and its sidecar (the donor)."""
+
+    clone_compression: str = _option(
+        clone_compression.AUTO, "zstd on the clone stream: auto and zstd compress when both "
+        "ends can (chunks that do not shrink go raw), none never does.",
+        type=click.Choice(clone_compression.CHOICES),
+    )
+
+
+@dataclass(frozen=True)
 class SidecarOptions:
     primary_host: str | None = _option(None, "Where replicas replicate from.",
                                        show_default="ordinal 0's peer host")
@@ -339,3 +352,7 @@ class SidecarOptions:
                                      "reconnects.", type=click.IntRange(1, 86400))
     no_donor: bool = _option(False, "Do not serve backup streams on the clone port.",
                              is_flag=True, show_default=False)
+    clone_max_rate: float | None = _option(
+        None, "Cap on a clone stream's bytes per second on the wire, to spare the donor's "
+              "disk and network.", type=POSITIVE, show_default="unlimited",
+    )

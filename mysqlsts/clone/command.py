@@ -55,6 +55,7 @@ from mysqlsts.options import (
     PodOptions,
     RootPasswordOptions,
     SecretOptions,
+    StreamOptions,
     use,
 )
 
@@ -73,6 +74,7 @@ class CloneSettings:
     timeouts: Timeouts
     parallel: int
     prepare_memory: str
+    compression: str = "auto"  # what we offer the donor: auto|zstd|none
 
 
 def _srv_discovery(settings: CloneSettings) -> list[DonorAddress]:
@@ -172,9 +174,11 @@ def run_clone(settings: CloneSettings, progress: CloneProgress | None = None) ->
 @use(FlavorOptions, "flavor")
 @use(CloneOptions, "options")
 @use(ListenOptions, "listen")
+@use(StreamOptions, "stream")
 def clone(
     pod: PodOptions, peer: PeerOptions, root: RootPasswordOptions, secret: SecretOptions,
     data: DataDirOptions, flavor: FlavorOptions, options: CloneOptions, listen: ListenOptions,
+    stream: StreamOptions,
 ) -> None:
     """Receive, verify and prepare a physical backup from a peer (init container)."""
     identity = pod.identity()
@@ -191,6 +195,7 @@ def clone(
                           progress_interval=options.clone_progress_interval),
         parallel=options.clone_parallel,
         prepare_memory=options.prepare_memory,
+        compression=stream.clone_compression,
     )
     progress = CloneProgress(failures=_volume_failures(data.data_dir))
     own = settings.peers.address(identity.ordinal)

@@ -39,6 +39,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,11 +48,15 @@ from mysqlsts.adapters.tools import die_with_this_process
 from mysqlsts.clone.pipes import Progress, widen_pipe
 from mysqlsts.clone.tools import backup_argv, credentials_cnf, tool_for
 from mysqlsts.clone.wire import PeerClosed, Wire
+from mysqlsts.core import clone_compression
+from mysqlsts.core.clone_compression import ChunkCompressor
 from mysqlsts.core.clone_protocol import (
     CHUNK,
+    HEADER,
     IDLE_TIMEOUT,
     NONCE_BYTES,
     PROTOCOL_VERSION,
+    TAG_BYTES,
     ErrorCode,
     FrameType,
     ProtocolError,
@@ -64,6 +69,7 @@ from mysqlsts.core.clone_protocol import (
     receiver_proof,
     stream_key,
 )
+from mysqlsts.core.pacing import TokenBucket, burst_for
 from mysqlsts.errors import MysqlstsError
 
 log = logging.getLogger(__name__)
@@ -116,7 +122,11 @@ class DonorServer:
         keepalive_interval: float = 5.0,
         progress_interval: float = 5.0,
         max_handshakes: int = 8,
+        max_rate: float | None = None,
+        compression: str = clone_compression.AUTO,
     ) -> None:
+        """`max_rate`: bytes per second on the wire for a stream (None: as fast as the link
+        and the receiver take them). `compression`: auto|zstd|none, see clone_compression."""
         self._token = token if callable(token) else (lambda: token)
         self._factory = backup_command_factory
         self._done = on_stream_done or (lambda result, count, seconds: None)
@@ -125,6 +135,8 @@ class DonorServer:
         self._keepalive = keepalive_interval
         self._progress = progress_interval
         self._max_handshakes = max_handshakes
+        self._max_rate = max_rate
+        self._compression = compression
         # Connection threads at most: the handshakes, the stream, refusals and closing evictees.
         self._max_threads = 2 * max_handshakes + 2
         # Unauthenticated connections, oldest first.
@@ -266,12 +278,14 @@ class DonorServer:
             self._refuse(wire, ErrorCode.BUSY, "another clone stream is running")
             return "refused", 0
         try:
-            return self._stream(wire, peer, Sealer(stream_key(token, receiver_nonce,
-                                                              donor_nonce)))
+            sealer = Sealer(stream_key(token, receiver_nonce, donor_nonce))
+            codec = clone_compression.choose(self._compression, hello.get("compression"))
+            return self._stream(wire, peer, _Stream(wire, sealer, codec, self._max_rate,
+                                                   self._stopping))
         finally:
             self._stream_lock.release()
 
-    def _stream(self, wire: Wire, peer: str, sealer: Sealer) -> tuple[str, int]:
+    def _stream(self, wire: Wire, peer: str, out: _Stream) -> tuple[str, int]:
         workdir = self.work_dir
         _empty_private_dir(workdir)
         total = 0
@@ -293,24 +307,27 @@ class DonorServer:
                 return "failed", 0
             with self._guard:
                 self._procs.add(proc)
-            log.info("clone donor streaming a backup peer=%s tool=%s", peer, argv[0])
+            log.info("clone donor streaming a backup peer=%s tool=%s compression=%s "
+                     "max_rate=%s", peer, argv[0], out.compression, self._max_rate or "none")
             wire.set_timeout(self._idle_timeout)
-            wire.send_sealed(sealer, FrameType.START, json_payload({"tool": Path(argv[0]).name}))
+            out.send(FrameType.START, json_payload({"tool": Path(argv[0]).name,
+                                                    "compression": out.compression}))
             stderr_tail: collections.deque[str] = collections.deque(maxlen=40)
             drain = threading.Thread(target=_drain, args=(proc, stderr_tail), daemon=True)
             drain.start()
-            total = self._pump(proc, wire, peer, sealer)
+            total = self._pump(proc, out, peer)
             exit_code = proc.wait()
             drain.join(timeout=10)
             if self._stopping.is_set():
                 raise OSError("the donor is shutting down")
             tail = _failure_tail(stderr_tail) if exit_code != 0 else ""
-            wire.send_sealed(sealer, FrameType.TRAILER, Trailer(exit_code, total, tail).payload())
+            out.send(FrameType.TRAILER, Trailer(exit_code, total, tail).payload())
             if exit_code != 0:
                 log.error("clone donor's backup failed peer=%s exit_code=%d bytes=%d reason=%s",
                           peer, exit_code, total, tail)
                 return "failed", total
-            log.info("clone donor finished a stream peer=%s bytes=%d", peer, total)
+            log.info("clone donor finished a stream peer=%s bytes=%d wire_bytes=%d", peer, total,
+                     out.wire_bytes)
             return "ok", total
         except (OSError, PeerClosed) as exc:
             log.warning("clone donor's stream broke off peer=%s bytes=%d reason=%s",
@@ -326,30 +343,89 @@ class DonorServer:
                         pipe.close()
                 with self._guard:
                     self._procs.discard(proc)
+            out.close()
             _empty_private_dir(workdir)
 
-    def _pump(self, proc: subprocess.Popen[bytes], wire: Wire, peer: str,
-              sealer: Sealer) -> int:
+    def _pump(self, proc: subprocess.Popen[bytes], out: _Stream, peer: str) -> int:
         assert proc.stdout is not None
         fd = proc.stdout.fileno()
         widen_pipe(fd)
         progress = Progress("clone donor streaming", peer, self._progress)
         total = 0
         while True:
-            ready, _, _ = select.select([fd], [], [], self._keepalive)
+            ready, _, _ = select.select([fd], [], [], 0)
+            if not ready:
+                # Nothing more to read right now: chunks still being compressed go out before
+                # we wait, so no data waits on the tool.
+                out.flush()
+                ready, _, _ = select.select([fd], [], [], self._keepalive)
             if self._stopping.is_set():
                 raise OSError("the donor is shutting down")
             if not ready:
                 # The tool is silent (e.g. waiting for backup locks): tell the receiver we live.
-                wire.send_sealed(sealer, FrameType.KEEPALIVE, b"")
+                out.send(FrameType.KEEPALIVE, b"")
                 progress.maybe_log(total)
                 continue
             chunk = os.read(fd, CHUNK)
             if not chunk:
+                out.flush()
                 return total
             total += len(chunk)
-            wire.send_sealed(sealer, FrameType.DATA, chunk)
+            out.send_data(chunk)
             progress.maybe_log(total)
+
+
+# Chunks compressed ahead of the one being sent: zstd (which releases the GIL) then overlaps
+# the backup tool's reads and the sealing and sending of earlier chunks.
+_AHEAD = 2
+
+
+class _Stream:
+    """The sealed frames of one stream, compressed when negotiated (on a worker thread, in
+    order) and paced when capped."""
+
+    def __init__(self, wire: Wire, sealer: Sealer, compression: str, max_rate: float | None,
+                 stopping: threading.Event) -> None:
+        self.compression = compression
+        self.wire_bytes = 0
+        self._wire = wire
+        self._sealer = sealer
+        self._compressor = ChunkCompressor() if compression == clone_compression.ZSTD else None
+        self._pool = (ThreadPoolExecutor(1, "clone-compress") if self._compressor is not None
+                      else None)
+        self._ahead: collections.deque[Future[tuple[bool, bytes]]] = collections.deque()
+        now = time.monotonic()
+        self._bucket = TokenBucket(max_rate, burst_for(max_rate), now) if max_rate else None
+        self._stopping = stopping
+
+    def send_data(self, chunk: bytes) -> None:
+        if self._pool is None or self._compressor is None:
+            self.send(FrameType.DATA, chunk)
+            return
+        self._ahead.append(self._pool.submit(self._compressor.pack, chunk))
+        while len(self._ahead) > _AHEAD:
+            self._send_packed(self._ahead.popleft().result())
+
+    def flush(self) -> None:
+        """Send every chunk still being compressed."""
+        while self._ahead:
+            self._send_packed(self._ahead.popleft().result())
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def _send_packed(self, packed: tuple[bool, bytes]) -> None:
+        compressed, payload = packed
+        self.send(FrameType.DATA_ZSTD if compressed else FrameType.DATA, payload)
+
+    def send(self, kind: FrameType, payload: bytes) -> None:
+        size = len(payload) + TAG_BYTES + HEADER.size
+        if self._bucket is not None:
+            # An Event wait, not a sleep: a donor shutting down does not sit out the pause.
+            self._stopping.wait(self._bucket.delay(time.monotonic(), size))
+        self._wire.send_sealed(self._sealer, kind, payload)
+        self.wire_bytes += size
 
 
 def _drain(proc: subprocess.Popen[bytes], tail: collections.deque[str]) -> None:

@@ -24,6 +24,7 @@ from mysqlsts.clone.pipes import Progress, widen_pipe
 from mysqlsts.clone.plan import RETRY_CAP, RETRY_FIRST
 from mysqlsts.clone.tools import BackupTool, extract_argv, prepare_argv
 from mysqlsts.clone.wire import PeerClosed, Wire
+from mysqlsts.core import clone_compression
 from mysqlsts.core.backoff import backoff
 from mysqlsts.core.backupinfo import (
     BINLOG_INFO_NAMES,
@@ -71,9 +72,11 @@ class Timeouts:
 class Session:
     """An authenticated connection whose donor has started streaming."""
 
-    def __init__(self, wire: Wire, candidate: DonorAddress, opener: Opener) -> None:
+    def __init__(self, wire: Wire, candidate: DonorAddress, opener: Opener,
+                 compression: str = clone_compression.NONE) -> None:
         self.wire = wire
         self.candidate = candidate
+        self.compression = compression  # what the donor chose
         self._opener = opener
 
     def close(self) -> None:
@@ -116,11 +119,15 @@ class Session:
         wire.set_timeout(timeouts.idle)
         progress = Progress("clone receiving", str(self.candidate), timeouts.progress_interval)
         buffer = bytearray(CHUNK)
+        unpacker = clone_compression.ChunkDecompressor(CHUNK)
+        compressed = self.compression == clone_compression.ZSTD
         total = 0
         try:
             while True:
                 kind, data = wire.read_sealed(self._opener, buffer)
-                if kind is FrameType.DATA:
+                if kind is FrameType.DATA or (kind is FrameType.DATA_ZSTD and compressed):
+                    if kind is FrameType.DATA_ZSTD:
+                        data = _unpack(unpacker, data)
                     total += len(data)
                     _write_all(sink, memoryview(data))
                     on_bytes(total)
@@ -130,8 +137,8 @@ class Session:
                     trailer = Trailer.decode(data)
                     elapsed = time.monotonic() - progress.started
                     log.info("clone stream complete bytes=%d mb_per_s=%.1f elapsed=%.0fs "
-                             "donor=%s", total, total / 1e6 / max(elapsed, 1e-9), elapsed,
-                             self.candidate)
+                             "compression=%s donor=%s", total, total / 1e6 / max(elapsed, 1e-9),
+                             elapsed, self.compression, self.candidate)
                     return total, trailer
                 else:
                     raise ProtocolError(f"unexpected {kind.name} frame in the stream")
@@ -151,6 +158,13 @@ class Session:
                              f"{exc}") from None
 
 
+def _unpack(unpacker: clone_compression.ChunkDecompressor, data: bytes) -> bytes:
+    try:
+        return unpacker.unpack(data)
+    except (ValueError, clone_compression.ZstdError) as exc:
+        raise ProtocolError(f"a compressed chunk does not decompress: {exc}") from None
+
+
 def _write_all(fd: int, view: memoryview) -> None:
     while view:
         written = os.write(fd, view)
@@ -163,8 +177,10 @@ def _kill(proc: subprocess.Popen[bytes]) -> None:
     proc.wait()
 
 
-def open_session(candidate: DonorAddress, token: str, timeouts: Timeouts) -> Session:
-    """Connect and authenticate both ways; DonorUnavailable or CloneError (wrong token)."""
+def open_session(candidate: DonorAddress, token: str, timeouts: Timeouts,
+                 compression: str = clone_compression.AUTO) -> Session:
+    """Connect and authenticate both ways; DonorUnavailable or CloneError (wrong token).
+    `compression` (auto|zstd|none) decides what we offer; the donor chooses."""
     try:
         sock = socket.create_connection((candidate.host, candidate.port), timeout=timeouts.connect)
     except OSError as exc:
@@ -174,7 +190,8 @@ def open_session(candidate: DonorAddress, token: str, timeouts: Timeouts) -> Ses
         wire.set_deadline(timeouts.handshake)
         receiver_nonce = secrets.token_bytes(NONCE_BYTES)
         wire.send_json(FrameType.HELLO, {"protocol": PROTOCOL_VERSION,
-                                         "nonce": receiver_nonce.hex()})
+                                         "nonce": receiver_nonce.hex(),
+                                         "compression": clone_compression.offer(compression)})
         kind, body = wire.read_json(FrameType.CHALLENGE, FrameType.ERROR)
         if kind is FrameType.ERROR:
             raise DonorUnavailable(f"answered {body.get('code')}: {body.get('message')}")
@@ -188,7 +205,10 @@ def open_session(candidate: DonorAddress, token: str, timeouts: Timeouts) -> Ses
         opener = Opener(stream_key(token, receiver_nonce, donor_nonce))
         kind, length = wire.read_header(HANDSHAKE_FRAME_MAX)
         if kind is FrameType.START:
-            opener.open(kind, wire.read_payload(length))
+            start = decode_json(opener.open(kind, wire.read_payload(length)))
+            chosen = start.get("compression", clone_compression.NONE)
+            if chosen not in (clone_compression.NONE, *clone_compression.offer(compression)):
+                raise ProtocolError(f"the donor chose compression {chosen!r}, not offered")
         elif kind is not FrameType.ERROR:
             raise ProtocolError(f"expected START/ERROR, got {kind.name}")
         else:
@@ -206,7 +226,7 @@ def open_session(candidate: DonorAddress, token: str, timeouts: Timeouts) -> Ses
     except (ProtocolError, PeerClosed, OSError) as exc:
         wire.close()
         raise DonorUnavailable(f"not a clone donor or not ready ({exc})") from None
-    return Session(wire, candidate, opener)
+    return Session(wire, candidate, opener, chosen)
 
 
 def find_donor(

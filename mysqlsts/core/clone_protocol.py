@@ -3,14 +3,16 @@
 Every message is a frame: a 5-byte header (`>BI`: type, payload length) and the payload.
 
     receiver                                   donor
-    HELLO     {"protocol": 2, "nonce": Nc}  →
+    HELLO     {"protocol": 2, "nonce": Nc,
+               "compression": ["zstd"]}     →   (the offer: optional, see clone_compression)
                                             ←  CHALLENGE {"nonce": Nd, "proof": P_d}
       (the receiver checks P_d: a donor without the token learns nothing and gets nothing)
     AUTH      {"proof": P_r}                →
                                             ←  ERROR {"code": "refused"|"busy"|"failed", …}
                                                or, sealed from here on:
-                                            ←  START {"tool": …}
-                                            ←  DATA (backup-tool bytes) …, KEEPALIVE …
+                                            ←  START {"tool": …, "compression": "zstd"|"none"}
+                                            ←  DATA (backup-tool bytes) or DATA_ZSTD …,
+                                               KEEPALIVE …
                                             ←  TRAILER {"exit_code", "bytes", "stderr_tail"}
 
 P_d = HMAC-SHA256(token, "mysqlsts-clone/2 donor" | Nc | Nd) and
@@ -76,6 +78,7 @@ class FrameType(IntEnum):
     DATA = 6
     KEEPALIVE = 7
     TRAILER = 8
+    DATA_ZSTD = 9  # a DATA chunk compressed with zstd (core.clone_compression)
 
 
 class ErrorCode:

@@ -323,7 +323,8 @@ class SidecarApp:
             listen_address=s.listen_address, port=s.clone_port, flavor=s.flavor,
             host=s.local.host, mysql_port=s.local.port, data_dir=s.data_dir,
             user=s.accounts.backup_user, password_file=s.secrets.backup_password,
-            token=self._secrets.token,
+            token=self._secrets.token, max_rate=s.clone_max_rate,
+            compression=s.clone_compression,
         )
 
     # -- what the endpoints answer -------------------------------------------------------

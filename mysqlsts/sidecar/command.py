@@ -18,6 +18,7 @@ from mysqlsts.options import (
     RootPasswordOptions,
     SecretOptions,
     SidecarOptions,
+    StreamOptions,
     use,
 )
 from mysqlsts.secrets import Secrets
@@ -28,10 +29,11 @@ def build_settings(
     pod: PodOptions, peer: PeerOptions, root: RootPasswordOptions, secret: SecretOptions,
     data: DataDirOptions, flavor: FlavorOptions, local: LocalServerOptions,
     options: SidecarOptions, isolation: IsolationOptions | None = None,
-    listen: ListenOptions | None = None,
+    listen: ListenOptions | None = None, stream: StreamOptions | None = None,
 ) -> SidecarSettings:
     isolation = IsolationOptions() if isolation is None else isolation
     listen = ListenOptions() if listen is None else listen
+    stream = StreamOptions() if stream is None else stream
     identity = pod.identity()
     peers = peer.directory(identity)
     primary = peers.primary()
@@ -58,6 +60,8 @@ def build_settings(
         listen_address=listen.listen_address,
         http_port=own.http_port,
         clone_port=None if options.no_donor else own.clone_port,
+        clone_max_rate=options.clone_max_rate,
+        clone_compression=stream.clone_compression,
         poll_interval=options.poll_interval,
         heartbeat_interval=options.heartbeat_interval,
         heartbeat_database=options.heartbeat_database,
@@ -82,16 +86,18 @@ def build_settings(
 @use(SidecarOptions, "options")
 @use(IsolationOptions, "isolation")
 @use(ListenOptions, "listen")
+@use(StreamOptions, "stream")
 def sidecar(
     pod: PodOptions, peer: PeerOptions, root: RootPasswordOptions, secret: SecretOptions,
     data: DataDirOptions, flavor: FlavorOptions, local: LocalServerOptions,
     options: SidecarOptions, isolation: IsolationOptions, listen: ListenOptions,
+    stream: StreamOptions,
 ) -> None:
     """Set up replication, write heartbeats, serve clones, probes and metrics."""
     from mysqlsts.sidecar.app import SidecarApp
 
     settings = build_settings(pod, peer, root, secret, data, flavor, local, options,
-                              isolation, listen)
+                              isolation, listen, stream)
     app = SidecarApp(settings)
 
     def on_signal(signum: int, frame: Any) -> None:

@@ -55,6 +55,8 @@ class DonorConfig:
     user: str
     password_file: Path
     token: Callable[[], str]
+    max_rate: float | None = None
+    compression: str = "auto"
 
 
 class Donor:
@@ -70,6 +72,7 @@ class Donor:
         self._server = DonorServer(
             config.listen_address, config.port, token=config.token,
             backup_command_factory=source.command_factory(), on_stream_done=on_stream_done,
+            max_rate=config.max_rate, compression=config.compression,
         )
         self._thread = threading.Thread(target=self._server.serve_forever, name="clone-donor",
                                         daemon=True)

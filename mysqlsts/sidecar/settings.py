@@ -16,6 +16,7 @@ from mysqlsts.options import (
     PeerOptions,
     SecretOptions,
     SidecarOptions,
+    StreamOptions,
 )
 from mysqlsts.settings import Accounts, LocalServer, SecretFiles
 
@@ -49,6 +50,8 @@ class SidecarSettings:
     http_port: int = _PEERS.http_port  # 0 picks a free port (tests)
     # The backup donor's port; None runs no donor.
     clone_port: int | None = _PEERS.clone_port
+    clone_max_rate: float | None = _OPTIONS.clone_max_rate
+    clone_compression: str = StreamOptions().clone_compression
     poll_interval: float = _OPTIONS.poll_interval
     # Per-query timeouts of the poller and the heartbeat writer: a hung server costs a probe
     # at most this, never a hang.

@@ -41,7 +41,8 @@ class Donor:
     """A DonorServer (as the sidecar embeds it) backing up `server`, in a thread."""
 
     def __init__(self, server: Server, port: int, secrets_dir: Path,
-                 password: str = BACKUP_PASSWORD, token: str = TOKEN) -> None:
+                 password: str = BACKUP_PASSWORD, token: str = TOKEN,
+                 compression: str = "auto") -> None:
         password_file = secrets_dir / f"backup-password-{port}"
         password_file.write_text(password + "\n")
         source = BackupSource("mariadb", server.host, server.port, server.data_dir,
@@ -49,7 +50,7 @@ class Donor:
         self.results: list[tuple[str, int, float]] = []
         self.server = DonorServer("127.0.0.1", port, token, source.command_factory(),
                                   self._done,
-                                  progress_interval=1.0)
+                                  progress_interval=1.0, compression=compression)
         self.port = port
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
@@ -165,6 +166,7 @@ def test_clone_from_the_primary_copies_rows_and_records_its_gtid(
     # Progress lines at the configured interval (5 s by default; 0.3 s here).
     assert record.duration_seconds > 0.6
     assert err.count("clone receiving bytes=") >= 2 and "mb_per_s=" in err
+    assert "compression=zstd" in err  # both ends default to auto
     assert donor.results[0][:2] == ("ok", record.bytes)
     assert state_of(data_dir) is DataDirState.INITIALIZED
 
@@ -180,6 +182,20 @@ def test_clone_from_the_primary_copies_rows_and_records_its_gtid(
     assert "clone skipped" in err
     assert (data_dir / CLONE_RECORD).stat().st_mtime_ns == before
     assert len(donor.results) == 1
+
+
+def test_a_donor_that_refuses_compression_still_clones_verified_data(
+    primary: Server, donors: Callable[..., Donor], mariadb: MakeServer, tmp_path: Path,
+    secrets_dir: Path,
+) -> None:
+    donor = donors(primary, compression="none")
+    data_dir = tmp_path / "mysql-1"
+    code, err = run_clone(data_dir, 1, donor.port, secrets_dir)
+    assert code == 0, err
+    assert "compression=none" in err
+    clone = mariadb("mysql-1", server_id=101, data_dir=data_dir)
+    assert clone.checksum("bench.big") == primary.checksum("bench.big")
+    assert clone.checksum("app.notes") == primary.checksum("app.notes")
 
 
 def test_clone_from_a_replica_records_the_primarys_coordinates(

@@ -5,6 +5,7 @@ DonorServer and receiver over loopback, as in test_clone_wire."""
 
 from __future__ import annotations
 
+import os
 import socket
 import struct
 import time
@@ -18,7 +19,7 @@ from test_clone_wire import FAST, TOKEN, Candidate, donors, extractor, free_port
 from mysqlsts.clone.receiver import open_session
 from mysqlsts.errors import CloneError
 
-HELLO, ERROR, DATA = 1, 4, 6
+HELLO, ERROR, DATA, DATA_ZSTD = 1, 4, 6, 9
 
 
 def test_a_slow_handshake_is_cut_at_a_total_deadline(donors):
@@ -107,7 +108,7 @@ class Tamperer:
         offset = 0
         while offset + 5 <= len(self.seen):
             kind, length = struct.unpack(">BI", self.seen[offset:offset + 5])
-            if kind == DATA and length > 64:
+            if kind in (DATA, DATA_ZSTD) and length > 64:
                 return offset + 5 + 32
             offset += 5 + length
         return None
@@ -148,7 +149,9 @@ def test_the_stream_crosses_the_network_encrypted(donors, extractor, tmp_path):
     tamperer = Tamperer(None)
     proxy = _through(tamperer, donor.candidate.port)
     try:
-        session = open_session(Candidate(0, "127.0.0.1", proxy.listen[1]), TOKEN, FAST)
+        # Uncompressed, so the size check below sees every byte framed and sealed.
+        session = open_session(Candidate(0, "127.0.0.1", proxy.listen[1]), TOKEN, FAST,
+                               compression="none")
         received = session.receive_into(tmp_path, extractor, 1, FAST)
         session.close()
     finally:
@@ -157,3 +160,54 @@ def test_the_stream_crosses_the_network_encrypted(donors, extractor, tmp_path):
     assert (tmp_path / "stream.bin").read_bytes() == source.read_bytes()
     in_clear = marker in tamperer.seen
     assert len(tamperer.seen) > received and not in_clear
+
+
+def _mixed_source(path):
+    """Text rows (compress well), then random bytes (do not), then text again: 6 MB. After
+    the random stretch the donor may skip up to 32 chunks before trying again, so the last
+    text may go raw; the first 4 MB always go compressed, whatever the tool's read sizes."""
+    rows = b"".join(b"%08d,order-%d,2024-03-%02d,%d.%02d,shipped\n" % (i, i * 13, i % 28 + 1, i,
+                                                                       i % 100)
+                    for i in range(100000))[:4_000_000]
+    path.write_bytes(rows + os.urandom(1_000_000) + rows[:1_000_000])
+    return path
+
+
+@pytest.mark.parametrize(("receiver", "donor", "chosen"), [
+    ("auto", "auto", "zstd"), ("none", "auto", "none"), ("auto", "none", "none")])
+def test_compression_is_negotiated_and_the_data_arrives_identical(
+        donors, extractor, tmp_path, receiver, donor, chosen):
+    source = _mixed_source(tmp_path / "source.bin")
+    served = donors(f"cat {source}", compression=donor)
+    tamperer = Tamperer(None)
+    proxy = _through(tamperer, served.candidate.port)
+    try:
+        session = open_session(Candidate(0, "127.0.0.1", proxy.listen[1]), TOKEN, FAST,
+                               compression=receiver)
+        received = session.receive_into(tmp_path, extractor, 1, FAST)
+        session.close()
+    finally:
+        proxy.close()
+    assert session.compression == chosen
+    assert received == source.stat().st_size  # the trailer counts the tool's bytes
+    assert (tmp_path / "stream.bin").read_bytes() == source.read_bytes()
+    if chosen == "zstd":  # the text shrank; the random middle crossed at its own size
+        assert 1_000_000 < len(tamperer.seen) < received * 0.6
+    else:
+        assert len(tamperer.seen) > received
+
+
+def test_a_compressed_frame_altered_on_the_way_fails_the_clone(donors, extractor, tmp_path):
+    source = _mixed_source(tmp_path / "source.bin")
+    served = donors(f"cat {source}", compression="zstd")
+    tamperer = Tamperer(_crc_neutral_patch(0x01))
+    proxy = _through(tamperer, served.candidate.port)
+    try:
+        session = open_session(Candidate(0, "127.0.0.1", proxy.listen[1]), TOKEN, FAST)
+        (tmp_path / "staging").mkdir()
+        with pytest.raises(CloneError, match="fails authentication"):
+            session.receive_into(tmp_path / "staging", extractor, 1, FAST)
+        session.close()
+    finally:
+        proxy.close()
+    assert tamperer.patched

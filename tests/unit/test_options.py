@@ -27,13 +27,14 @@ from mysqlsts.options import (
     RootPasswordOptions,
     SecretOptions,
     SidecarOptions,
+    StreamOptions,
     to_env,
     use,
 )
 
 GROUPS = (PodOptions, PeerOptions, DataDirOptions, FlavorOptions, RootPasswordOptions,
           SecretOptions, LocalServerOptions, InitOptions, CloneOptions, SidecarOptions,
-          IsolationOptions, ListenOptions)
+          IsolationOptions, ListenOptions, StreamOptions)
 
 
 def _parse(env: dict[str, str]) -> dict[str, Any]:
@@ -94,6 +95,25 @@ def test_to_env_skips_defaults_and_names_each_variable() -> None:
     assert to_env(CloneOptions(prepare_memory="1G")) == {"MYSQLSTS_CLONE_PREPARE_MEMORY": "1G"}
 
 
+def test_the_clone_stream_options_come_from_their_variables() -> None:
+    parsed = _parse({"POD_NAME": "mysql-1", "MYSQLSTS_CLONE_MAX_RATE": "50000000",
+                     "MYSQLSTS_CLONE_COMPRESSION": "none"})
+    assert parsed["SidecarOptions"].clone_max_rate == 50e6
+    assert parsed["StreamOptions"].clone_compression == "none"
+    assert _parse({"POD_NAME": "mysql-1"})["SidecarOptions"].clone_max_rate is None
+
+
+@pytest.mark.parametrize(("env", "words"), [
+    ({"MYSQLSTS_CLONE_COMPRESSION": "lz4"}, "clone-compression"),
+    ({"MYSQLSTS_CLONE_MAX_RATE": "0"}, "clone-max-rate"),
+    ({"MYSQLSTS_CLONE_MAX_RATE": "fast"}, "clone-max-rate"),
+])
+def test_bad_clone_stream_values_are_refused_by_the_sidecar(env: dict[str, str],
+                                                            words: str) -> None:
+    result = CliRunner().invoke(cli, ["sidecar"], env={"POD_NAME": "mysql-1", **env})
+    assert result.exit_code == 2 and words in result.output
+
+
 def test_each_default_is_stated_once() -> None:
     """The settings the sidecar builds take their defaults from the options, not a copy."""
     from mysqlsts.sidecar.settings import SidecarSettings
@@ -101,7 +121,7 @@ def test_each_default_is_stated_once() -> None:
     fields = {f.name: f for f in dataclasses.fields(SidecarSettings)}
     options = SidecarOptions()
     for name in ("max_lag", "liveness_threshold", "poll_interval", "heartbeat_interval",
-                 "heartbeat_database", "connect_retry"):
+                 "heartbeat_database", "connect_retry", "clone_max_rate"):
         assert fields[name].default == getattr(options, name)
     assert fields["listen_address"].default == ListenOptions().listen_address
     assert fields["http_port"].default == PeerOptions().http_port
