@@ -269,7 +269,7 @@ class SidecarOptions:
     max_lag: float = _option(30.0, "A replica whose heartbeat lag exceeds this (seconds) is "
                                    "not ready.", type=POSITIVE)
     liveness_threshold: float = _option(
-        30.0, "/livez fails when the server has not answered for this long (seconds).",
+        30.0, "/livez fails when the sidecar's own loop has not run for this long (seconds).",
         type=POSITIVE,
     )
     heartbeat_interval: float = _option(1.0, "Seconds between the primary's heartbeat writes.",

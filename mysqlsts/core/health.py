@@ -1,7 +1,8 @@
 """Liveness and readiness verdicts: pure functions of one observation and `now`.
 
-Liveness asks "is the sidecar's loop alive and has the server answered lately?" and never looks
-at replication, so replication trouble cannot get a healthy server restarted. Readiness asks
+Liveness asks "is the sidecar's own loop alive?" and nothing else: the server's health is the
+mysql container's own probes, so a long crash recovery (or replication trouble) can never get
+the sidecar restarted in a loop. Readiness asks
 "should this pod serve reads?" as an ordered list, first failing rule wins (after moco-agent).
 """
 
@@ -25,23 +26,10 @@ def replication_lag(now: float, heartbeat_ts: float | None) -> float | None:
     return max(0.0, now - heartbeat_ts)
 
 
-def liveness(
-    now: float,
-    *,
-    started_at: float,
-    loop_tick_at: float,
-    last_answer_at: float | None,
-    threshold: float,
-) -> Verdict:
+def liveness(now: float, *, loop_tick_at: float, threshold: float) -> Verdict:
     loop_idle = now - loop_tick_at
     if loop_idle > threshold:
         return Verdict(False, f"the sidecar's loop has not run for {loop_idle:.0f}s")
-    # A server that never answered gets the threshold's grace from the sidecar's start.
-    silent = now - (last_answer_at if last_answer_at is not None else started_at)
-    if silent > threshold:
-        return Verdict(
-            False, f"the server has not answered for {silent:.0f}s (threshold {threshold:.0f}s)"
-        )
     return Verdict(True, "alive")
 
 

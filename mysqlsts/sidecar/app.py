@@ -311,8 +311,7 @@ class SidecarApp:
         state = self._state if state is None else state
         return liveness(
             self._clock() if now is None else now,
-            started_at=state.started_at, loop_tick_at=state.loop_tick_at,
-            last_answer_at=state.last_answer_at, threshold=self.settings.liveness_threshold,
+            loop_tick_at=state.loop_tick_at, threshold=self.settings.liveness_threshold,
         )
 
     def readiness(self, now: float | None = None, state: LoopState | None = None) -> Verdict:

@@ -98,22 +98,13 @@ def test_lag_is_never_negative() -> None:
     assert replication_lag(NOW, NOW - 2.5) == 2.5
 
 
-def test_liveness_threshold_from_last_answer() -> None:
-    kw = dict(started_at=NOW - 100, loop_tick_at=NOW - 1, threshold=30.0)
-    assert liveness(NOW, last_answer_at=NOW - 29, **kw).ok
-    verdict = liveness(NOW, last_answer_at=NOW - 31, **kw)
-    assert not verdict.ok and "has not answered for 31s" in verdict.reason
-
-
-def test_liveness_grace_from_start_when_never_answered() -> None:
-    assert liveness(NOW, started_at=NOW - 10, loop_tick_at=NOW, last_answer_at=None,
-                    threshold=30).ok
-    assert not liveness(NOW, started_at=NOW - 40, loop_tick_at=NOW, last_answer_at=None,
-                        threshold=30).ok
+def test_liveness_ignores_a_silent_server() -> None:
+    # A crash recovery longer than the threshold is the mysql container's startup probe's
+    # business: the sidecar's loop runs, so the sidecar is alive.
+    assert liveness(NOW, loop_tick_at=NOW - 1, threshold=30.0).ok
 
 
 def test_liveness_fails_when_the_loop_stalls() -> None:
-    verdict = liveness(NOW, started_at=NOW - 100, loop_tick_at=NOW - 45, last_answer_at=NOW,
-                       threshold=30)
+    verdict = liveness(NOW, loop_tick_at=NOW - 45, threshold=30)
     assert not verdict.ok and "loop has not run for 45s" in verdict.reason
 
