@@ -23,9 +23,15 @@ from prometheus_client import CollectorRegistry, generate_latest
 from mysqlsts.adapters.datadir import read_clone_failures
 from mysqlsts.adapters.db import connect
 from mysqlsts.core.backoff import backoff
-from mysqlsts.core.health import ReadinessInputs, Verdict, liveness, readiness
+from mysqlsts.core.health import (
+    ReadinessInputs,
+    Verdict,
+    lag_when_source_lost,
+    liveness,
+    readiness,
+)
 from mysqlsts.core.replication import Source
-from mysqlsts.core.status import Observation
+from mysqlsts.core.status import Observation, errant_transactions
 from mysqlsts.errors import MysqlstsError, describe
 from mysqlsts.secrets import Secrets
 from mysqlsts.sidecar import setup
@@ -208,6 +214,7 @@ class SidecarApp:
         state = replace(
             previous, loop_tick_at=observation.taken_at, observation=observation,
             last_answer_at=observation.taken_at if observation.up else previous.last_answer_at,
+            lag_when_source_lost=lag_when_source_lost(previous.lag_when_source_lost, observation),
         )
         if observation.up:
             self._down_since = None
@@ -320,6 +327,8 @@ class SidecarApp:
             is_primary=self.settings.is_primary, setup_done=state.setup_done,
             setup_message=state.setup_message, max_lag=self.settings.max_lag,
             stale_after=self.settings.stale_after,
+            max_staleness_primary_down=self.settings.max_staleness_primary_down,
+            lag_when_source_lost=state.lag_when_source_lost,
         )
         return readiness(self._clock() if now is None else now, state.observation, inputs)
 
@@ -336,6 +345,7 @@ class SidecarApp:
             flavor=state.observation.flavor or self.settings.flavor,
             heartbeat_written_at=self._heartbeat_written_at,
             clone=self._clone, clone_failures=self._clone_failures,
+            errant=() if identity.is_primary else tuple(errant_transactions(state.observation)),
         )
 
     def _metrics_view(self) -> MetricsView:
