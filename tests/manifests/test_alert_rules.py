@@ -28,6 +28,7 @@ REQUIRED_ALERTS = {
     "MysqlstsReplicationLagHigh",
     "MysqlstsReplicationStopped",
     "MysqlstsReplicationError",
+    "MysqlstsErrantTransactions",
     "MysqlstsServerDown",
     "MysqlstsPrimaryHeartbeatStale",
     "MysqlstsFewerReadyPods",
