@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 DEMO_DIR ?= .demo
 REPLICAS ?= 3
 
-.PHONY: demo demo-down test unit api integration container manifests lint images bench setup
+.PHONY: demo demo-down test unit api integration container manifests lint images secrets bench setup
 
 demo:
 	scripts/setup-host demo
@@ -24,8 +24,13 @@ test: setup
 unit api integration manifests container lint: setup
 	scripts/test $@
 
+# The images the manifests name (ghcr.io/mysqlsts/mysqlsts-{server,init,sidecar}:<version>).
 images: setup
 	images/build.sh
+
+# The Secret's files in k8s/secrets/ that are missing: random, mode 0600, never printed.
+secrets:
+	scripts/make-secrets
 
 bench: setup
 	scripts/bench

@@ -1,23 +1,37 @@
 #!/usr/bin/env bash
-# `make images`: the local base image, the wheels, mysqlsts-init and mysqlsts-sidecar (and the
-# test-only DNS image), printing each image's size and build time.
+# `make images`: the local base image, the wheels, and the images the manifests name --
+# mysqlsts-server (MariaDB only), mysqlsts-init, mysqlsts-sidecar -- under exactly the names and
+# tags k8s/base/kustomization.yaml uses (plus the test-only DNS image), printing each image's
+# size and build time.
 # Env: MYSQLSTS_BASE_IMAGE (default: build mysqlsts-base:bookworm here; set e.g. mariadb:10.11
 # or percona/percona-xtrabackup:8.4 where images can be pulled), MYSQLSTS_FLAVOR (mariadb|mysql),
-# MYSQLSTS_IMAGE_TAG (dev).
+# MYSQLSTS_IMAGE_REGISTRY (ghcr.io/mysqlsts), MYSQLSTS_IMAGE_TAG (the package version from
+# pyproject.toml, with -mysql8 for the mysql flavor), MYSQLSTS_PLATFORM (e.g. linux/arm64).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+python=.venv/bin/python; [ -x "$python" ] || python=python3
 base=${MYSQLSTS_BASE_IMAGE:-mysqlsts-base:bookworm}
 flavor=${MYSQLSTS_FLAVOR:-mariadb}
-tag=${MYSQLSTS_IMAGE_TAG:-dev}
+# The one version source: pyproject.toml. The manifests pin the same tag (tests/manifests
+# checks it) and the release workflow refuses a git tag that differs from it.
+version=$("$python" -c 'import tomllib; print(tomllib.load(open("pyproject.toml", "rb"))["project"]["version"])')
+case "$flavor" in
+  mariadb) suffix="" ;;
+  mysql) suffix="-mysql8" ;;
+  *) echo "images: MYSQLSTS_FLAVOR must be mariadb or mysql, not $flavor" >&2; exit 2 ;;
+esac
+registry=${MYSQLSTS_IMAGE_REGISTRY:-ghcr.io/mysqlsts}
+tag=${MYSQLSTS_IMAGE_TAG:-$version$suffix}
+platform=()
+[ -z "${MYSQLSTS_PLATFORM:-}" ] || platform=(--platform "$MYSQLSTS_PLATFORM")
 wheels=build/images/wheels
 mkdir -p build/images
-python=.venv/bin/python; [ -x "$python" ] || python=python3
 
 report() {  # image seconds
   local size
   size=$(docker image inspect -f '{{.Size}}' "$1" | awk '{ printf "%.0f MB", $1 / 1000000 }')
-  printf 'images: %-28s %8s  built in %ss\n' "$1" "$size" "$2"
+  printf 'images: %-44s %8s  built in %ss\n' "$1" "$size" "$2"
 }
 
 log=build/images/build.log
@@ -48,9 +62,13 @@ if ! "$python" -m pip wheel -q --disable-pip-version-check -w "$wheels" . >"$log
 fi
 echo "images: wheels $(cd "$wheels" && ls | tr '\n' ' ')in $((SECONDS - start))s"
 
-for kind in init sidecar; do
-  timed "mysqlsts-$kind:$tag" docker build -f "Dockerfile.$kind" \
-    --build-arg BASE_IMAGE="$base" --build-arg FLAVOR="$flavor" -t "mysqlsts-$kind:$tag" .
+# The server only where the base carries it (MariaDB's); MySQL 8.4 runs the official image.
+kinds=(init sidecar)
+[ "$flavor" = mysql ] || kinds=(server init sidecar)
+for kind in "${kinds[@]}"; do
+  image="$registry/mysqlsts-$kind:$tag"
+  timed "$image" docker build "${platform[@]}" -f "Dockerfile.$kind" \
+    --build-arg BASE_IMAGE="$base" --build-arg FLAVOR="$flavor" -t "$image" .
 done
 # The images these builds replaced, now untagged: repeated runs must not fill the disk.
 docker image prune -f --filter dangling=true --filter label=io.mysqlsts.image >/dev/null
@@ -70,6 +88,6 @@ if [ "$base" = mysqlsts-base:bookworm ]; then
     install -s -qq --no-install-recommends dnsmasq-base | awk '/^Inst /{print $2}')
   (cd "$dns_context/debs" && apt-get download -qq "${dns_packages[@]}") >"$log" 2>&1 \
     || { tail -n 25 "$log" >&2; echo "images: downloading dnsmasq-base failed" >&2; exit 1; }
-  timed "mysqlsts-dns:$tag" docker build --build-arg BASE_IMAGE="$base" \
-    -t "mysqlsts-dns:$tag" "$dns_context"
+  timed "mysqlsts-dns:test" docker build --build-arg BASE_IMAGE="$base" \
+    -t "mysqlsts-dns:test" "$dns_context"
 fi

@@ -13,10 +13,12 @@ from typing import Any
 import click
 
 from mysqlsts import __version__
+from mysqlsts.core.cnf import ServerMemory
 from mysqlsts.errors import MysqlstsError
 from mysqlsts.logs import configure
 from mysqlsts.options import (
     DataDirOptions,
+    FlavorOptions,
     InitOptions,
     PodOptions,
     RootPasswordOptions,
@@ -49,11 +51,18 @@ def _takeover() -> click.Command:
     return takeover
 
 
+def _status() -> click.Command:
+    from mysqlsts.status.command import status
+
+    return status
+
+
 _CAPABILITIES: dict[str, Callable[[], click.Command]] = {
     "clone": _clone,
     "sidecar": _sidecar,
     "local": _local,
     "takeover": _takeover,
+    "status": _status,
 }
 
 
@@ -96,15 +105,23 @@ def cli(log_level: str) -> None:
 @cli.command()
 @use(PodOptions, "pod")
 @use(InitOptions, "options")
-def init(pod: PodOptions, options: InitOptions) -> None:
-    """Write the role's cnf and server-id.cnf for this pod (init container)."""
+@use(FlavorOptions, "flavor")
+def init(pod: PodOptions, options: InitOptions, flavor: FlavorOptions) -> None:
+    """Write the role's cnf, server-id.cnf and the buffer pool size for this pod (init
+    container)."""
     from mysqlsts.init import run_init
 
     identity = pod.identity()
-    result = run_init(identity, options.config_map_dir, options.conf_dir)
+    memory = None
+    if options.server_memory_limit:
+        memory = ServerMemory(
+            options.server_memory_limit, options.buffer_pool_percent, flavor.flavor
+        )
+    result = run_init(identity, options.config_map_dir, options.conf_dir, memory)
+    pool = "" if result.memory_cnf is None else f" buffer_pool={result.memory_cnf.name}"
     click.echo(
         f"init: {identity.pod_name} is {identity.role} server_id={identity.server_id} "
-        f"cnf={result.role_cnf.name} conf_dir={options.conf_dir}",
+        f"cnf={result.role_cnf.name}{pool} conf_dir={options.conf_dir}",
         err=True,
     )
 
@@ -128,3 +145,23 @@ def bootstrap(data: DataDirOptions, root: RootPasswordOptions) -> None:
 
 def main() -> None:
     cli(prog_name="mysqlsts")
+
+
+class _KubectlPlugin(_Group):
+    """`kubectl mysqlsts ...`: only the commands that make sense beside kubectl."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return ["status"]
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        return _status() if name == "status" else None
+
+
+@click.group(cls=_KubectlPlugin)
+def _kubectl_plugin() -> None:
+    """mysqlsts as a kubectl plugin: `kubectl mysqlsts status`."""
+
+
+def kubectl_main() -> None:
+    """The `kubectl-mysqlsts` console script, which kubectl runs as a plugin."""
+    _kubectl_plugin(prog_name="kubectl mysqlsts")

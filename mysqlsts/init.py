@@ -8,9 +8,12 @@ from pathlib import Path
 
 from mysqlsts.adapters.fs import atomic_write
 from mysqlsts.core.cnf import (
+    MEMORY_CNF,
     ROLE_CNF_NAMES,
     SERVER_ID_CNF,
+    ServerMemory,
     choose_role_cnf,
+    render_memory_cnf,
     render_server_id_cnf,
     stale_role_cnfs,
 )
@@ -22,10 +25,14 @@ from mysqlsts.errors import ConfigError
 class InitResult:
     role_cnf: Path
     server_id_cnf: Path
+    memory_cnf: Path | None
 
 
-def run_init(identity: Identity, config_map_dir: Path, conf_dir: Path) -> InitResult:
-    """Copy the role's cnf from the ConfigMap mount and write server-id.cnf into conf_dir.
+def run_init(
+    identity: Identity, config_map_dir: Path, conf_dir: Path, memory: ServerMemory | None = None
+) -> InitResult:
+    """Copy the role's cnf from the ConfigMap mount and write server-id.cnf into conf_dir,
+    and the buffer pool's size when the server's memory limit is known (else no such file).
 
     Safe to re-run at any point: every write is atomic and the outcome depends only on inputs.
     """
@@ -48,6 +55,11 @@ def run_init(identity: Identity, config_map_dir: Path, conf_dir: Path) -> InitRe
         atomic_write(conf_dir / SERVER_ID_CNF, render_server_id_cnf(identity))
         for stale in stale_role_cnfs(chosen):
             (conf_dir / stale).unlink(missing_ok=True)
+        if memory is None:
+            (conf_dir / MEMORY_CNF).unlink(missing_ok=True)
+        else:
+            atomic_write(conf_dir / MEMORY_CNF, render_memory_cnf(memory))
     except OSError as exc:
         raise ConfigError(f"cannot write to conf dir {conf_dir}: {exc.strerror}") from exc
-    return InitResult(conf_dir / chosen, conf_dir / SERVER_ID_CNF)
+    memory_cnf = None if memory is None else conf_dir / MEMORY_CNF
+    return InitResult(conf_dir / chosen, conf_dir / SERVER_ID_CNF, memory_cnf)

@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 import click
 
 from mysqlsts.core.clone_protocol import IDLE_TIMEOUT
+from mysqlsts.core.cnf import parse_memory_quantity
 from mysqlsts.core.identity import Identity, identify
 from mysqlsts.core.peers import PeerDirectory
 from mysqlsts.errors import ConfigError
@@ -230,12 +231,35 @@ class LocalServerOptions:
         return LocalServer(host=self.local_host, port=peers.address(identity.ordinal).mysql_port)
 
 
+class _MemoryQuantity(click.ParamType):  # type: ignore[type-arg]  # generic in click 8.2+ only
+    """A Kubernetes memory quantity (`2Gi`, `512M`, or bytes as the downward API gives them)."""
+
+    name = "BYTES"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if value is None or value == "" or isinstance(value, int):
+            return value or None
+        try:
+            return parse_memory_quantity(str(value))
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
 @dataclass(frozen=True)
 class InitOptions:
     config_map_dir: Path = _option(Path("/mnt/config-map"),
                                    "Mounted ConfigMap with master.cnf and slave.cnf.", type=PATH)
     conf_dir: Path = _option(Path("/mnt/conf.d"),
                              "Where the server reads extra cnf files (its conf.d).", type=PATH)
+    server_memory_limit: int | None = _option(
+        None, "The server container's memory limit (downward API limits.memory, or e.g. 2Gi); "
+              "sizes innodb_buffer_pool_size. Unset: the server's default.",
+        type=_MemoryQuantity(),
+    )
+    buffer_pool_percent: int = _option(
+        60, "Share of --server-memory-limit given to the InnoDB buffer pool.",
+        type=click.IntRange(5, 90),
+    )
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection
+from dataclasses import dataclass
 
 from mysqlsts.core.identity import Identity, Role
 
@@ -33,3 +35,76 @@ def render_server_id_cnf(identity: Identity) -> str:
         f"server_id={identity.server_id}\n"
         f"report_host={identity.report_host}\n"
     )
+
+
+# --- innodb_buffer_pool_size from the server container's memory limit -------------------------
+
+MEMORY_CNF = "buffer-pool.cnf"  # sorts before the role cnf, so a value set there wins
+MiB = 1024 * 1024
+GiB = 1024 * MiB
+# InnoDB sizes its buffer pool in chunks of 128 MiB (MySQL's default chunk size; MariaDB 10.11
+# rounds likewise) and rounds a size that is no multiple *up*: rounding down ourselves keeps the
+# pool inside the share of the limit we chose.
+POOL_CHUNK = 128 * MiB
+# Below this a pool is not worth shrinking further: the server's other buffers dominate.
+POOL_FLOOR = 32 * MiB
+_QUANTITY_SUFFIXES = {
+    "": 1, "k": 1000, "M": 1000**2, "G": 1000**3, "T": 1000**4,
+    "Ki": 1024, "Mi": 1024**2, "Gi": 1024**3, "Ti": 1024**4,
+}
+_QUANTITY = re.compile(r"^\s*(\d+)\s*(|k|M|G|T|Ki|Mi|Gi|Ti)\s*$")
+
+
+def parse_memory_quantity(text: str) -> int:
+    """Bytes from a Kubernetes memory quantity: what the downward API gives (`2147483648`, with
+    the default divisor 1) or what a person writes (`2Gi`, `512M`). ValueError otherwise."""
+    match = _QUANTITY.match(text)
+    if match is None:
+        raise ValueError(f"not a memory quantity: {text!r} (e.g. 2147483648, 2Gi, 512Mi)")
+    return int(match.group(1)) * _QUANTITY_SUFFIXES[match.group(2)]
+
+
+@dataclass(frozen=True)
+class BufferPool:
+    size: int  # bytes
+    instances: int | None  # MySQL only; MariaDB 10.11 has a single pool and no such variable
+
+
+def buffer_pool_for(memory_limit: int, percent: int, flavor: str) -> BufferPool:
+    """`percent` of the server container's memory limit for InnoDB's buffer pool.
+
+    The rest of the limit is left to connections, sort and join buffers and the server itself.
+    MySQL splits a pool of 1 GiB or more into 8 instances by default and rounds the size up to a
+    multiple of chunk x instances (1152 MiB would become 2 GiB, over the limit): there we choose
+    one instance per GiB, at most 8, and round to that multiple.
+    """
+    wanted = memory_limit * percent // 100
+    if wanted < POOL_CHUNK:
+        return BufferPool(max(POOL_FLOOR, wanted // MiB * MiB), 1 if flavor == "mysql" else None)
+    if flavor != "mysql":
+        return BufferPool(wanted // POOL_CHUNK * POOL_CHUNK, None)
+    instances = max(1, min(8, wanted // GiB))
+    step = POOL_CHUNK * instances
+    return BufferPool(wanted // step * step, instances)
+
+
+@dataclass(frozen=True)
+class ServerMemory:
+    limit: int  # bytes: the server container's limits.memory
+    buffer_pool_percent: int
+    flavor: str
+
+
+def render_memory_cnf(memory: ServerMemory) -> str:
+    pool = buffer_pool_for(memory.limit, memory.buffer_pool_percent, memory.flavor)
+    lines = [
+        "# Written by mysqlsts init from the server container's memory limit "
+        f"({memory.limit // MiB} MiB x {memory.buffer_pool_percent} %); regenerated on every "
+        "pod start.",
+        "# Set innodb_buffer_pool_size in the role cnf (ConfigMap) to override it.",
+        "[mysqld]",
+        f"innodb_buffer_pool_size={pool.size}",
+    ]
+    if pool.instances is not None:
+        lines.append(f"innodb_buffer_pool_instances={pool.instances}")
+    return "\n".join(lines) + "\n"

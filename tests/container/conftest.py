@@ -1,7 +1,8 @@
 """Fixtures of the container suite: the engine, the images under test, secrets, clusters.
 
-Env: MYSQLSTS_TEST_FLAVOR (mariadb | mysql), MYSQLSTS_TEST_SERVER_IMAGE (mysql: `mysql:8.4`;
-mariadb: the sidecar image, which carries mariadbd), MYSQLSTS_TEST_IMAGE_TAG (`dev`).
+The images under test are exactly those the manifests run: their names and tags are read from
+k8s/base/kustomization.yaml (and k8s/overlays/mysql8 for MySQL), which images/build.sh builds.
+Env: MYSQLSTS_TEST_FLAVOR (mariadb | mysql).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 from container_pods import REPO, Cluster, DnsServer, Engine, Flavor, Secrets
 
 pytestmark = pytest.mark.container
@@ -27,20 +29,36 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.container)
 
 
+def manifest_images(overlay: str | None = None) -> dict[str, str]:
+    """Image name in the StatefulSet -> the reference kustomize renders it to, as the base (and
+    `overlay`, when given) pin it. Read from the kustomization files, not rendered: the suite
+    needs no kubectl."""
+    def entries(path: Path) -> list[dict[str, str]]:
+        return list(yaml.safe_load(path.read_text()).get("images", []))
+
+    pinned: dict[str, str] = {}
+    for entry in entries(REPO / "k8s" / "base" / "kustomization.yaml"):
+        pinned[entry["name"]] = f"{entry.get('newName', entry['name'])}:{entry['newTag']}"
+    if overlay is not None:
+        for entry in entries(REPO / "k8s" / "overlays" / overlay / "kustomization.yaml"):
+            for name, ref in pinned.items():  # an overlay names an image by its base newName
+                repo, tag = ref.rsplit(":", 1)
+                if entry["name"] in (name, repo):
+                    pinned[name] = f"{entry.get('newName', repo)}:{entry.get('newTag', tag)}"
+    return pinned
+
+
 @pytest.fixture(scope="session")
 def flavor() -> Flavor:
-    server_image = os.environ.get("MYSQLSTS_TEST_SERVER_IMAGE", "")
-    default_flavor = "mysql" if server_image.startswith("mysql") else "mariadb"
-    name = os.environ.get("MYSQLSTS_TEST_FLAVOR", default_flavor)
+    name = os.environ.get("MYSQLSTS_TEST_FLAVOR", "mariadb")
     if name not in ("mariadb", "mysql"):
         raise pytest.UsageError(f"MYSQLSTS_TEST_FLAVOR must be mariadb or mysql, not {name}")
-    tag = os.environ.get("MYSQLSTS_TEST_IMAGE_TAG", "dev")
-    sidecar = f"mysqlsts-sidecar:{tag}"
+    images = manifest_images("mysql8" if name == "mysql" else None)
     return Flavor(
         name=name,
-        init_image=f"mysqlsts-init:{tag}",
-        sidecar_image=sidecar,
-        server_image=server_image or ("mysql:8.4" if name == "mysql" else sidecar),
+        init_image=images["mysqlsts-init"],
+        sidecar_image=images["mysqlsts-sidecar"],
+        server_image=images["mysqlsts-server"],
         cnf_dir=REPO / "images" / "cnf" / name,
     )
 
@@ -124,7 +142,7 @@ def make_cluster(
 
 @pytest.fixture(scope="module")
 def dns_server(engine: Engine, flavor: Flavor) -> Iterator[DnsServer]:
-    server = DnsServer(engine, flavor.init_image.replace("mysqlsts-init", "mysqlsts-dns"))
+    server = DnsServer(engine, "mysqlsts-dns:test")  # images/build.sh, local base only
     if engine.missing_images(Flavor("dns", server.image, server.image, server.image, REPO)):
         pytest.skip(f"image {server.image} not available here (run `make images`)")
     try:

@@ -39,6 +39,9 @@ CLONE_RECORD = "mysqlsts-clone.json"
 # How long a run-to-completion container may take: a clone waits for its donor with backoff.
 INIT_TIMEOUT = 240.0
 READY_TIMEOUT = 180.0
+# The server container's memory limit, as the StatefulSet sets it (smaller, for a shared test
+# machine); init reads it from the environment, where the downward API puts it in a pod.
+SERVER_MEMORY_LIMIT = 1024 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -65,12 +68,9 @@ class Flavor:
                 "environment": {"MYSQL_ROOT_PASSWORD_FILE": f"{SECRETS_MOUNT}/root-password"},
                 "user": "999:999",
             }
-        # Our MariaDB image has no entrypoint of its own: bootstrap, then the server.
-        return {
-            "entrypoint": ["sh", "-c"],
-            "command": ["mysqlsts bootstrap && exec mariadbd"],
-            "environment": {},
-        }
+        # mysqlsts-server as the manifests run it: its own entrypoint (bootstrap, then exec
+        # mariadbd), its own user.
+        return {"environment": {}}
 
 
 @dataclass(frozen=True)
@@ -196,7 +196,8 @@ class Pod:
         # One env block for every container of the pod, as the StatefulSet has.
         # A clone gives up well within INIT_TIMEOUT, so a missing donor fails with its reason.
         return {"POD_NAME": self.name, "MYSQLSTS_FLAVOR": self.cluster.flavor.name,
-                "MYSQLSTS_LOG_LEVEL": "info", "MYSQLSTS_CLONE_DEADLINE": "120"}
+                "MYSQLSTS_LOG_LEVEL": "info", "MYSQLSTS_CLONE_DEADLINE": "120",
+                "MYSQLSTS_SERVER_MEMORY_LIMIT": str(SERVER_MEMORY_LIMIT)}
 
     def _mounts(self, *, data: bool = True, conf: tuple[str, ...] = ("/mnt/conf.d",),
                 secrets: bool = True, config_map: bool = False) -> list[Mount]:
@@ -283,8 +284,8 @@ class Pod:
         env = {**self._env(), **spec.pop("environment")}
         self.containers["server"] = start_container(
             flavor.server_image, self._cname("server"), environment=env,
-            mounts=self._mounts(conf=("/etc/mysql/conf.d",)), **spec,
-            **self._joined("/run/mysqld"),
+            mounts=self._mounts(conf=("/etc/mysql/conf.d",)), mem_limit=SERVER_MEMORY_LIMIT,
+            **spec, **self._joined("/run/mysqld"),
         )
 
     def start_sidecar(self) -> None:

@@ -20,7 +20,7 @@ PLAIN_RULES = MONITORING / "mysqlsts.rules.yaml"
 DASHBOARD = MONITORING / "dashboards" / "mysqlsts-replication.json"
 METRICS_DOC = REPO / "docs" / "metrics.md"
 SECRET_KEYS = ("root-password", "replication-password", "backup-password", "clone-token")
-OVERLAYS = ("demo", "minikube", "eks", "mysql8", "monitoring", "takeover")
+OVERLAYS = ("demo", "minikube", "eks", "mysql8", "monitoring", "official-mariadb", "takeover")
 
 # Metrics the alerts may use that mysqlsts does not export (kube-state-metrics).
 EXTERNAL_METRICS = frozenset(

@@ -4,6 +4,7 @@ use is in the metrics contract."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -15,6 +16,7 @@ from manifest_support import (
     EXTERNAL_METRICS,
     PLAIN_RULES,
     PROMETHEUS_RULE,
+    REPO,
     contract_metrics,
     plain_rules_text,
     promql_metric_names,
@@ -113,11 +115,49 @@ def test_every_alert_has_its_runbook_in_the_docs() -> None:
         annotations = rule["annotations"]
         assert annotations.get("summary"), name
         assert name in documented, f"docs/metrics.md has no section for {name}"
-        assert " ".join(annotations["runbook"].split()) == documented[name], (
-            f"{name}: runbook annotation and docs/metrics.md differ"
+        assert " ".join(annotations["description"].split()) == documented[name], (
+            f"{name}: description annotation and docs/metrics.md differ"
         )
+        assert annotations["runbook_url"].endswith(f"docs/metrics.md#{name.lower()}"), name
         assert rule["labels"]["severity"] in {"warning", "critical"}
     assert set(documented) == {rule["alert"] for rule in alert_rules()}
+
+
+def github_anchors(markdown: str) -> set[str]:
+    """The anchors GitHub gives a Markdown file's headings: lower case, punctuation dropped,
+    spaces to hyphens, repeats numbered."""
+    anchors: set[str] = set()
+    seen: dict[str, int] = {}
+    in_code = False
+    for line in markdown.splitlines():
+        if line.startswith("```"):
+            in_code = not in_code
+        match = None if in_code else re.match(r"#{1,6}\s+(.*?)\s*#*\s*$", line)
+        if match is None:
+            continue
+        slug = re.sub(r"[^\w\- ]", "", match.group(1).strip().lower()).replace(" ", "-")
+        count = seen.get(slug, 0)
+        seen[slug] = count + 1
+        anchors.add(slug if count == 0 else f"{slug}-{count}")
+    return anchors
+
+
+def test_github_anchors() -> None:
+    text = "# Title\n## Stopping and draining: mysql-0\n```\n# not a heading\n```\n## Title\n"
+    assert github_anchors(text) == {"title", "stopping-and-draining-mysql-0", "title-1"}
+
+
+def test_every_runbook_url_points_at_a_section_that_exists() -> None:
+    prefix = "https://github.com/mysqlsts/mysqlsts/blob/main/"
+    for rule in alert_rules():
+        url = rule["annotations"]["runbook_url"]
+        assert url.startswith(prefix), f"{rule['alert']}: {url} is not in this repository"
+        path, _, anchor = url[len(prefix):].partition("#")
+        target = REPO / path
+        assert target.is_file(), f"{rule['alert']}: {path} does not exist"
+        assert anchor in github_anchors(target.read_text()), (
+            f"{rule['alert']}: no heading in {path} has the anchor #{anchor}"
+        )
 
 
 def test_alerts_use_only_contract_metrics() -> None:

@@ -6,8 +6,11 @@ from __future__ import annotations
 import base64
 import copy
 import json
+import os
 import shutil
+import stat
 import subprocess
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -104,6 +107,33 @@ def test_kubernetes_validate_cli_strict(rendered: dict[str, list[Doc]], tmp_path
     assert done.returncode == 0, done.stdout + done.stderr
 
 
+def test_make_secrets_creates_private_random_files_and_keeps_existing_ones(
+    kubectl: str, tmp_path: Path
+) -> None:
+    root = tmp_path / "k8s"
+    shutil.copytree(K8S, root, ignore=shutil.ignore_patterns(*SECRET_KEYS))
+    (root / "secrets" / "clone-token").write_text("kept-token")
+    script = REPO / "scripts" / "make-secrets"
+    done = subprocess.run([str(script), str(root / "secrets")], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    values = {key: (root / "secrets" / key).read_text() for key in SECRET_KEYS}
+    assert values["clone-token"] == "kept-token"
+    created = [values[key] for key in SECRET_KEYS if key != "clone-token"]
+    assert len(set(created)) == 3 and all(len(value) >= 40 for value in created)
+    for key in SECRET_KEYS:
+        if key != "clone-token":
+            assert stat.S_IMODE(os.stat(root / "secrets" / key).st_mode) == 0o600, key
+    for value in values.values():  # never echoed
+        assert value not in done.stdout + done.stderr
+    docs = kustomize(kubectl, root)
+    secret = one(docs, "Secret", "mysql-secrets")
+    assert base64.b64decode(secret["data"]["clone-token"]).decode() == "kept-token"
+    bad = subprocess.run([str(script), str(tmp_path / "nowhere")], capture_output=True,
+                         text=True, timeout=60)
+    assert bad.returncode == 2 and len(bad.stderr.splitlines()) == 1, bad.stderr
+
+
 def test_root_needs_the_secret_files(kubectl: str, tmp_path: Path) -> None:
     """Without the user's files `kubectl apply -k k8s/` must fail, naming the missing file,
     rather than deploy a set with no Secret."""
@@ -113,7 +143,9 @@ def test_root_needs_the_secret_files(kubectl: str, tmp_path: Path) -> None:
         kustomize(kubectl, root)
 
 
-@pytest.mark.parametrize("render", ["root", "minikube", "eks", "mysql8", "monitoring"])
+@pytest.mark.parametrize(
+    "render", ["root", "minikube", "eks", "mysql8", "monitoring", "official-mariadb"]
+)
 def test_secret_comes_from_the_users_files(
     rendered: dict[str, list[Doc]], k8s_copy: tuple[Path, dict[str, str]], render: str
 ) -> None:
@@ -145,7 +177,7 @@ def test_statefulset_wiring(rendered: dict[str, list[Doc]], render: str) -> None
     assert [t["metadata"]["name"] for t in spec["volumeClaimTemplates"]] == ["data"]
     assert [c["name"] for c in pod["initContainers"]] == ["init", "clone"]
     assert [c["name"] for c in pod["containers"]] == ["mysql", "sidecar"]
-    assert pod["terminationGracePeriodSeconds"] >= 30
+    assert pod["terminationGracePeriodSeconds"] >= 90  # preStop (<= 65 s) + a clean shutdown
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["securityContext"]["runAsUser"] == 999
     assert pod["securityContext"]["fsGroup"] == 999
@@ -208,17 +240,27 @@ def test_probes_keep_mysqld_independent_of_the_sidecar(
     assert ports == {"clone": 3307, "http": 8080}
 
 
+VERSION = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
+OUR_SERVER = f"ghcr.io/mysqlsts/mysqlsts-server:{VERSION}"
+
+
 @pytest.mark.parametrize(
-    ("render", "flavor", "server", "tag"),
+    ("render", "flavor", "server", "tag", "root_env"),
     [
-        ("root", "mariadb", "mariadb:10.11", "0.1.0"),
-        ("minikube", "mariadb", "mariadb:10.11", "0.1.0"),
-        ("mysql8", "mysql", "mysql:8.4", "0.1.0-mysql8"),
+        ("root", "mariadb", OUR_SERVER, VERSION, None),
+        ("minikube", "mariadb", OUR_SERVER, VERSION, None),
+        ("demo", "mariadb", OUR_SERVER, VERSION, None),
+        ("eks", "mariadb", OUR_SERVER, VERSION, None),
+        ("official-mariadb", "mariadb", "mariadb:10.11", VERSION, "MARIADB_ROOT_PASSWORD_FILE"),
+        ("mysql8", "mysql", "mysql:8.4", f"{VERSION}-mysql8", "MYSQL_ROOT_PASSWORD_FILE"),
     ],
 )
 def test_flavor_and_images(
-    rendered: dict[str, list[Doc]], render: str, flavor: str, server: str, tag: str
+    rendered: dict[str, list[Doc]], render: str, flavor: str, server: str, tag: str,
+    root_env: str | None,
 ) -> None:
+    """Our images at the package's version (what images/build.sh tags), the official server
+    images only in their overlays, each with the variable its entrypoint reads."""
     by_name = containers(one(rendered[render], "StatefulSet", "mysql"))
     assert by_name["mysql"]["image"] == server
     assert by_name["init"]["image"] == f"ghcr.io/mysqlsts/mysqlsts-init:{tag}"
@@ -226,12 +268,53 @@ def test_flavor_and_images(
     assert by_name["sidecar"]["image"] == f"ghcr.io/mysqlsts/mysqlsts-sidecar:{tag}"
     for name in ("init", "clone", "sidecar"):
         assert env(by_name[name])["MYSQLSTS_FLAVOR"]["value"] == flavor, name
-    root_env = "MYSQL_ROOT_PASSWORD_FILE" if flavor == "mysql" else "MARIADB_ROOT_PASSWORD_FILE"
     server_env = env(by_name["mysql"])
-    assert list(server_env) == [root_env]
-    assert server_env[root_env]["value"] == "/etc/mysqlsts/secrets/root-password"
+    if root_env is None:  # mysqlsts-server reads the Secret's file itself (mysqlsts bootstrap)
+        assert server_env == {}
+    else:
+        assert list(server_env) == [root_env]
+        assert server_env[root_env]["value"] == "/etc/mysqlsts/secrets/root-password"
+    client = "mysql" if flavor == "mysql" else "mariadb"
     admin = "mysqladmin" if flavor == "mysql" else "mariadb-admin"
     assert admin in " ".join(by_name["mysql"]["livenessProbe"]["exec"]["command"])
+    pre_stop = " ".join(by_name["mysql"]["lifecycle"]["preStop"]["exec"]["command"])
+    assert f"timeout 10 {client} --defaults-extra-file" in pre_stop
+    assert ("STOP REPLICA" if flavor == "mysql" else "STOP ALL SLAVES") in pre_stop
+
+
+def test_one_version_everywhere() -> None:
+    """pyproject's version is the tag the manifests pin, the package reports and build.sh
+    builds under the registry the manifests name."""
+    import mysqlsts
+
+    assert mysqlsts.__version__ == VERSION
+    base = yaml.safe_load((K8S / "base" / "kustomization.yaml").read_text())
+    pinned = {entry["name"]: entry for entry in base["images"]}
+    assert set(pinned) == {"mysqlsts-server", "mysqlsts-init", "mysqlsts-sidecar"}
+    for name, entry in pinned.items():
+        assert (entry["newName"], entry["newTag"]) == (f"ghcr.io/mysqlsts/{name}", VERSION)
+    build = (REPO / "images" / "build.sh").read_text()
+    assert "registry=${MYSQLSTS_IMAGE_REGISTRY:-ghcr.io/mysqlsts}" in build
+    assert 'image="$registry/mysqlsts-$kind:$tag"' in build
+    assert 'mysql) suffix="-mysql8" ;;' in build
+
+
+def test_minikube_never_pulls(rendered: dict[str, list[Doc]]) -> None:
+    """The images are loaded into the node by hand (`minikube image load`), not pulled."""
+    for name, container in containers(one(rendered["minikube"], "StatefulSet")).items():
+        assert container["imagePullPolicy"] == "Never", name
+    for name, container in containers(one(rendered["root"], "StatefulSet")).items():
+        assert "imagePullPolicy" not in container, name  # a pinned tag: IfNotPresent
+
+
+@pytest.mark.parametrize("render", RENDERS)
+def test_buffer_pool_follows_the_servers_memory_limit(
+    rendered: dict[str, list[Doc]], render: str
+) -> None:
+    by_name = containers(one(rendered[render], "StatefulSet"))
+    limit = env(by_name["init"])["MYSQLSTS_SERVER_MEMORY_LIMIT"]["valueFrom"]["resourceFieldRef"]
+    assert limit == {"containerName": "mysql", "resource": "limits.memory"}
+    assert "memory" in by_name["mysql"]["resources"]["limits"]  # else: the node's memory
 
 
 def test_services(rendered: dict[str, list[Doc]]) -> None:
@@ -246,6 +329,15 @@ def test_services(rendered: dict[str, list[Doc]]) -> None:
     assert [p["port"] for p in read["ports"]] == [3306]
     for service in (headless, read):
         assert service["selector"].items() <= pod_labels.items()
+    primary = one(docs, "Service", "mysql-primary")["spec"]
+    assert primary.get("type", "ClusterIP") == "ClusterIP" and "clusterIP" not in primary
+    assert primary.get("publishNotReadyAddresses") is not True
+    assert [(p["port"], p["targetPort"]) for p in primary["ports"]] == [(3306, "mysql")]
+    # mysql-0 only: the label the StatefulSet controller sets on each of its pods.
+    assert primary["selector"] == {
+        "app.kubernetes.io/name": "mysql",
+        "statefulset.kubernetes.io/pod-name": "mysql-0",
+    }
     pdb = one(docs, "PodDisruptionBudget")["spec"]
     assert pdb["maxUnavailable"] == 1
     assert pdb["selector"]["matchLabels"].items() <= pod_labels.items()
@@ -385,3 +477,17 @@ def test_takeover_variants_validate(
     [container] = one(docs, "Deployment", "mysqlsts-takeover")["spec"]["template"]["spec"][
         "containers"]
     assert {"name": "MYSQLSTS_TAKEOVER_ACTION", "value": action} in container["env"]
+
+
+def test_deploy_doc_loads_exactly_the_images_the_minikube_overlay_runs(
+    rendered: dict[str, list[Doc]],
+) -> None:
+    """docs/deploy.md's one `minikube image load` line names every image the overlay runs."""
+    text = (REPO / "docs" / "deploy.md").read_text()
+    loads = [line for line in text.splitlines() if line.startswith("minikube image load ")]
+    assert len(loads) == 1, loads
+    loaded = set(loads[0].split()[3:])
+    running = {c["image"] for c in containers(one(rendered["minikube"], "StatefulSet")).values()}
+    assert loaded == running
+    assert "make secrets" in text and "kubectl apply -n db -k k8s/overlays/minikube" in text
+    assert "kubectl mysqlsts status -n db" in text
