@@ -3,8 +3,8 @@
 One set of 3 pods, its sidecars run with a short `--max-staleness-primary-down` (WINDOW). The
 tests build on each other in file order: a healthy set has no errant transactions → mysql-0
 stopped, the replicas serve reads within the window and turn unready after it → mysql-0 started,
-writes resume, every pod converges → a write on a replica is detected as errant (last: that
-replica stays diverged).
+writes resume, every pod converges → mysql-0 SIGKILLed three times, the replicas serve throughout
+→ a write on a replica is detected as errant (last: that replica stays diverged).
 Ports: a free block of 50 at 22850, 22900 or 22950 (this suite's share of 22000-22999).
 """
 
@@ -139,6 +139,28 @@ def test_replicas_serve_reads_while_the_primary_is_down_then_follow_the_window(
         wait(f"mysql-{ordinal} ready again", lambda o=ordinal: get(local, o, "/readyz")[0] == 200,
              30)
         assert metric(local, ordinal, "mysqlsts_replication_source_reachable") == 1
+
+
+def test_replicas_stay_ready_while_the_primary_is_sigkilled_repeatedly(local: LocalSet) -> None:
+    insert(local, "before-kills")
+    assert_converged(local, [0, 1, 2])
+    for round_ in range(3):
+        before = local.pod(0)["pid"]
+        local.kill(0)
+        # Until the supervisor has re-created mysql-0 and it serves again, the replicas serve.
+        deadline = time.monotonic() + 180
+        while not (local.pod(0)["ready"] and local.pod(0)["pid"] not in (None, before)):
+            assert time.monotonic() < deadline, f"mysql-0 not back (round {round_})"
+            for ordinal in (1, 2):
+                code, reason = get(local, ordinal, "/readyz")
+                assert code == 200, f"round {round_}: mysql-{ordinal} unready: {reason}"
+                assert local.value(ordinal, "SELECT COUNT(*) FROM app.items") > 0
+            time.sleep(0.5)
+        insert(local, f"after-kill-{round_}", 10)
+    assert_converged(local, [0, 1, 2])
+    for ordinal in (1, 2):
+        wait(f"mysql-{ordinal} reconnected", lambda o=ordinal: metric(
+            local, o, "mysqlsts_replication_source_reachable") == 1, 30)
 
 
 def test_a_write_on_a_replica_is_an_errant_transaction(local: LocalSet) -> None:
