@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # `make images`: the local base image, the wheels, and the images the manifests name --
-# mysqlsts-server (MariaDB only), mysqlsts-init, mysqlsts-sidecar -- under exactly the names and
-# tags k8s/base/kustomization.yaml uses (plus the test-only DNS image), printing each image's
-# size and build time.
+# mysqlsts-server (MariaDB only), mysqlsts-init, mysqlsts-sidecar, and mysqlsts-takeover (mariadb
+# flavor only; k8s/components/takeover) -- under exactly the names and tags
+# k8s/base/kustomization.yaml and the takeover Deployment use (plus the test-only DNS image),
+# printing each image's size and build time.
 # Env: MYSQLSTS_BASE_IMAGE (default: build mysqlsts-base:bookworm here; set e.g. mariadb:10.11
 # or percona/percona-xtrabackup:8.4 where images can be pulled), MYSQLSTS_FLAVOR (mariadb|mysql),
 # MYSQLSTS_IMAGE_REGISTRY (ghcr.io/mysqlsts), MYSQLSTS_IMAGE_TAG (the package version from
@@ -70,6 +71,25 @@ for kind in "${kinds[@]}"; do
   timed "$image" docker build "${platform[@]}" -f "Dockerfile.$kind" \
     --build-arg BASE_IMAGE="$base" --build-arg FLAVOR="$flavor" -t "$image" .
 done
+# The takeover controller: flavor-independent, so built once, with the mariadb flavor's plain
+# version tag the takeover Deployment names. Its own wheel set, `.[takeover]`, binary wheels
+# included (the `kubernetes` client's pydantic-core, aiohttp, ...), built for this host's
+# Python and machine: install_wheels.py refuses any whose tags do not fit the image.
+if [ "$flavor" = mariadb ]; then
+  start=$SECONDS
+  rm -rf "$wheels-takeover"
+  mkdir -p "$wheels-takeover"
+  if ! "$python" -m pip wheel -q --disable-pip-version-check -w "$wheels-takeover" '.[takeover]' \
+      >"$log" 2>&1; then
+    tail -n 25 "$log" >&2
+    echo "images: building the takeover wheels failed (log $log)" >&2
+    exit 1
+  fi
+  echo "images: takeover wheels ($(ls "$wheels-takeover" | wc -l)) in $((SECONDS - start))s"
+  image="$registry/mysqlsts-takeover:$tag"
+  timed "$image" docker build "${platform[@]}" -f Dockerfile.takeover \
+    --build-arg BASE_IMAGE="$base" -t "$image" .
+fi
 # The images these builds replaced, now untagged: repeated runs must not fill the disk.
 docker image prune -f --filter dangling=true --filter label=io.mysqlsts.image >/dev/null
 

@@ -2,6 +2,8 @@
 # Make a base image fit to run mysqlsts: python3 >= 3.11, the `mysql` user as uid/gid 999, the
 # backup tool of FLAVOR, and the mount points the pod's volumes land on. Runs as root during
 # `docker build`; on the local Debian base it needs no network, elsewhere it installs python3.
+# FLAVOR `none` (the takeover image) skips what only the database pod needs: the backup tool,
+# Debian's cryptography (the takeover image unpacks its binary wheels) and the mount points.
 # Usage: prepare-runtime.sh FLAVOR
 set -eu
 flavor=$1
@@ -39,7 +41,7 @@ fi
 has_cryptography() {
   mysqlsts-python -c 'import cryptography.hazmat.primitives.ciphers.aead' 2>/dev/null
 }
-if ! has_cryptography; then
+if [ "$flavor" != none ] && ! has_cryptography; then
   echo "prepare-runtime: installing python3-cryptography" >&2
   if command -v apt-get >/dev/null 2>&1; then
     apt-get update -qq
@@ -71,7 +73,8 @@ fi
 case "$flavor" in
   mariadb) tools="mariabackup mbstream" ;;
   mysql) tools="xtrabackup xbstream" ;;
-  *) echo "prepare-runtime: FLAVOR must be mariadb or mysql, not $flavor" >&2; exit 1 ;;
+  none) exit 0 ;;
+  *) echo "prepare-runtime: FLAVOR must be mariadb, mysql or none, not $flavor" >&2; exit 1 ;;
 esac
 for tool in $tools; do
   command -v "$tool" >/dev/null 2>&1 || {

@@ -263,6 +263,14 @@ class InitOptions:
 
 
 @dataclass(frozen=True)
+class ListenOptions:
+    listen_address: str = _option(
+        "0.0.0.0", "Address the HTTP endpoints bind (the sidecar's, its donor's, and the clone "
+                   "step's progress endpoints on the same http port).",
+    )
+
+
+@dataclass(frozen=True)
 class CloneOptions:
     srv_name: str | None = _option(
         None, "DNS SRV name listing the peers, tried when the previous ordinal is not ready; "
@@ -284,8 +292,33 @@ class CloneOptions:
 
 
 @dataclass(frozen=True)
+class IsolationOptions:
+    """The isolation fence of a primary's sidecar (docs/sidecar.md, "Isolation fence")."""
+
+    isolation_fence_after: int = _option(
+        60, "A primary that reaches neither the API endpoint nor any peer's sidecar for this "
+            "long (seconds) turns read-only.", type=click.IntRange(min=1),
+    )
+    isolation_api_endpoint: str = _option(
+        "kubernetes.default.svc:443", "host:port the fence probes with a TLS handshake (no "
+        "credentials); empty: only the peers count.", empty=True,
+    )
+    replicas: int = _option(
+        1, "Pods in the set (the StatefulSet's replicas): the fence probes ordinals 0..N-1 "
+           "but its own; 1 never fences.", type=click.IntRange(min=1),
+    )
+
+    def check(self) -> None:
+        endpoint = self.isolation_api_endpoint
+        if not endpoint:
+            return
+        host, _, port = endpoint.rpartition(":")
+        if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+            raise ConfigError(f"isolation API endpoint {endpoint!r} must be host:port, or empty")
+
+
+@dataclass(frozen=True)
 class SidecarOptions:
-    listen_address: str = _option("0.0.0.0", "Address the HTTP endpoints and the donor bind.")
     primary_host: str | None = _option(None, "Where replicas replicate from.",
                                        show_default="ordinal 0's peer host")
     primary_port: int | None = _option(None, "The primary's server port.", type=PORT,

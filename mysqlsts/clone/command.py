@@ -7,24 +7,30 @@ through `fill_data_dir` (marker → staging → prepare → record → move → 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import click
+from prometheus_client import CollectorRegistry, generate_latest
 
 from mysqlsts.adapters.datadir import (
     count_clone_failure,
     fill_data_dir,
+    read_clone_failures,
     state_of,
     wipe_incomplete,
     write_clone_record,
 )
 from mysqlsts.adapters.fs import read_secret
+from mysqlsts.adapters.http import Endpoints, HttpServer
 from mysqlsts.clone.plan import decide, srv_candidates
+from mysqlsts.clone.progress import ClonePhase, CloneProgress, ProgressCollector
 from mysqlsts.clone.receiver import (
     Session,
     Timeouts,
@@ -36,13 +42,15 @@ from mysqlsts.clone.receiver import (
 from mysqlsts.clone.tools import BackupTool, tool_for
 from mysqlsts.core.clone_record import DonorAddress, record_clone
 from mysqlsts.core.datadir import Fill
+from mysqlsts.core.health import Verdict
 from mysqlsts.core.identity import Identity
 from mysqlsts.core.peers import PeerDirectory
-from mysqlsts.errors import CloneError, ConfigError
+from mysqlsts.errors import CloneError, ConfigError, MysqlstsError, describe
 from mysqlsts.options import (
     CloneOptions,
     DataDirOptions,
     FlavorOptions,
+    ListenOptions,
     PeerOptions,
     PodOptions,
     RootPasswordOptions,
@@ -79,10 +87,16 @@ def _srv_discovery(settings: CloneSettings) -> list[DonorAddress]:
 
 
 def _populate(settings: CloneSettings, session: Session, tool: BackupTool,
-              started: float) -> Any:
+              started: float, progress: CloneProgress) -> Any:
+    def on_bytes(total: int) -> None:
+        progress.bytes = total
+
     def populate(staging: Path) -> None:
-        received = session.receive_into(staging, tool, settings.parallel, settings.timeouts)
+        progress.phase = ClonePhase.STREAMING
+        received = session.receive_into(staging, tool, settings.parallel, settings.timeouts,
+                                        on_bytes)
         session.close()
+        progress.phase = ClonePhase.PREPARING
         prepare(staging, tool, settings.prepare_memory)
         record = record_clone(
             read_coordinates(staging), session.candidate, settings.flavor, received,
@@ -93,12 +107,14 @@ def _populate(settings: CloneSettings, session: Session, tool: BackupTool,
         log.info("clone recorded coordinates gtid=%s binlog_file=%s binlog_position=%s "
                  "origin=%s", position.gtid, position.binlog_file, position.binlog_position,
                  record.coordinates_origin)
+        progress.phase = ClonePhase.MOVING  # fill_data_dir moves the staging dir next
 
     return populate
 
 
-def run_clone(settings: CloneSettings) -> str:
-    """Clone if this pod needs it; returns the sentence to log."""
+def run_clone(settings: CloneSettings, progress: CloneProgress | None = None) -> str:
+    """Clone if this pod needs it; returns the sentence to log. `progress` follows it."""
+    progress = CloneProgress(failures=0) if progress is None else progress
     identity, data_dir = settings.identity, settings.data_dir
     try:
         fill = decide(identity.ordinal, state_of(data_dir))
@@ -112,22 +128,29 @@ def run_clone(settings: CloneSettings) -> str:
     token = read_secret(settings.token_file, "clone token")
     previous = settings.peers.address(identity.ordinal - 1)
     started = time.monotonic()
+
+    def attempt(candidate: DonorAddress) -> Session:
+        progress.donor_attempts += 1
+        return open_session(candidate, token, settings.timeouts)
+
+    progress.phase = ClonePhase.WAITING_FOR_DONOR
     session = find_donor(
         DonorAddress(previous.ordinal, previous.host, previous.clone_port),
-        lambda: _srv_discovery(settings),
-        lambda candidate: open_session(candidate, token, settings.timeouts),
-        settings.deadline_seconds,
+        lambda: _srv_discovery(settings), attempt, settings.deadline_seconds,
     )
+    progress.donor = str(session.candidate)
     try:
         log.info("clone authenticated with donor=%s data_dir=%s", session.candidate, data_dir)
         if fill is Fill.REDO:
             log.warning("data dir %s holds an interrupted clone; wiping it", data_dir)
             wipe_incomplete(data_dir)
-        fill_data_dir(data_dir, _populate(settings, session, tool, started))
+        fill_data_dir(data_dir, _populate(settings, session, tool, started, progress))
     except Exception:
+        progress.phase = ClonePhase.FAILED
         # Counted only once the donor is authenticated: before that nothing may be written here.
         try:
             failures = count_clone_failure(data_dir)
+            progress.failures = failures
             log.warning("clone failed after authentication failures=%d data_dir=%s",
                         failures, data_dir)
         except OSError as exc:
@@ -135,6 +158,7 @@ def run_clone(settings: CloneSettings) -> str:
         raise
     finally:
         session.close()
+    progress.phase = ClonePhase.DONE
     return (f"clone complete: {identity.pod_name} from {session.candidate} "
             f"in {time.monotonic() - started:.0f}s data_dir={data_dir}")
 
@@ -147,9 +171,10 @@ def run_clone(settings: CloneSettings) -> str:
 @use(DataDirOptions, "data")
 @use(FlavorOptions, "flavor")
 @use(CloneOptions, "options")
+@use(ListenOptions, "listen")
 def clone(
     pod: PodOptions, peer: PeerOptions, root: RootPasswordOptions, secret: SecretOptions,
-    data: DataDirOptions, flavor: FlavorOptions, options: CloneOptions,
+    data: DataDirOptions, flavor: FlavorOptions, options: CloneOptions, listen: ListenOptions,
 ) -> None:
     """Receive, verify and prepare a physical backup from a peer (init container)."""
     identity = pod.identity()
@@ -167,4 +192,47 @@ def clone(
         parallel=options.clone_parallel,
         prepare_memory=options.prepare_memory,
     )
-    log.info("%s", run_clone(settings))
+    progress = CloneProgress(failures=_volume_failures(data.data_dir))
+    own = settings.peers.address(identity.ordinal)
+    with _serving(listen.listen_address, own.http_port, progress):
+        log.info("%s", run_clone(settings, progress))
+
+
+def _volume_failures(data_dir: Path) -> int:
+    try:
+        return read_clone_failures(data_dir)
+    except (OSError, MysqlstsError) as exc:
+        log.warning("ignoring the clone-failure count in %s: %s", data_dir, describe(exc))
+        return 0
+
+
+def clone_endpoints(progress: CloneProgress, registry: CollectorRegistry) -> Endpoints:
+    """The sidecar's endpoints, answered by the clone step: alive, not ready, progress."""
+    def readyz() -> Verdict:
+        return Verdict(False, f"clone in progress: {progress.snapshot().phase}")
+
+    return Endpoints(
+        livez=lambda: Verdict(True, "alive: clone in progress"), readyz=readyz,
+        metrics=lambda: generate_latest(registry),
+        status=lambda: {"clone": progress.snapshot().as_dict()},
+    )
+
+
+@contextlib.contextmanager
+def _serving(address: str, port: int, progress: CloneProgress) -> Iterator[None]:
+    """/metrics and /readyz on the sidecar's port while the clone runs, so the PodMonitor
+    scrapes it unchanged; a port in use is a warning, never a failed clone."""
+    registry = CollectorRegistry()
+    registry.register(ProgressCollector(progress))
+    try:
+        server = HttpServer(address, port, clone_endpoints(progress, registry))
+    except OSError as exc:
+        log.warning("clone progress not served: cannot listen on %s:%d: %s", address, port,
+                    exc.strerror or exc)
+        yield
+        return
+    server.start()
+    try:
+        yield
+    finally:
+        server.stop()

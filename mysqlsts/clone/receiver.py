@@ -80,14 +80,16 @@ class Session:
         self.wire.close()
 
     def receive_into(self, staging: Path, tool: BackupTool, parallel: int,
-                     timeouts: Timeouts) -> int:
-        """Extract the stream into `staging`; the byte count, once verified against the trailer."""
+                     timeouts: Timeouts, on_bytes: Callable[[int], None] = lambda total: None,
+                     ) -> int:
+        """Extract the stream into `staging`; the byte count, once verified against the trailer.
+        `on_bytes(total so far)` follows every data frame (the clone step's metrics)."""
         with tempfile.TemporaryFile() as stderr:
             proc = subprocess.Popen(extract_argv(tool, staging, parallel),
                                     stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                                     stderr=stderr)
             try:
-                received, trailer = self._pump(proc, timeouts)
+                received, trailer = self._pump(proc, timeouts, on_bytes)
             except BaseException:
                 _kill(proc)
                 raise
@@ -105,7 +107,8 @@ class Session:
                 raise CloneError(failure(tool.stream, code, stderr))
         return received
 
-    def _pump(self, proc: subprocess.Popen[bytes], timeouts: Timeouts) -> tuple[int, Trailer]:
+    def _pump(self, proc: subprocess.Popen[bytes], timeouts: Timeouts,
+              on_bytes: Callable[[int], None]) -> tuple[int, Trailer]:
         assert proc.stdin is not None
         sink = proc.stdin.fileno()
         widen_pipe(sink)
@@ -120,6 +123,7 @@ class Session:
                 if kind is FrameType.DATA:
                     total += len(data)
                     _write_all(sink, memoryview(data))
+                    on_bytes(total)
                 elif kind is FrameType.KEEPALIVE:
                     pass
                 elif kind is FrameType.TRAILER:

@@ -18,12 +18,12 @@ from mysqlsts.options import (
     DataDirOptions,
     FlavorOptions,
     InitOptions,
+    ListenOptions,
     LocalServerOptions,
     PeerOptions,
     PodOptions,
     RootPasswordOptions,
     SecretOptions,
-    SidecarOptions,
     to_env,
 )
 
@@ -62,7 +62,7 @@ def pod_env(spec: SetSpec, layout: SetLayout, ordinal: int) -> dict[str, str]:
         # Ordinal 0's ports: every command adds ordinal × stride through PeerDirectory.
         PeerOptions.of(spec.peers()),
         LocalServerOptions(local_host=HOST),
-        SidecarOptions(listen_address=HOST),
+        ListenOptions(listen_address=HOST),
         CloneOptions(srv_name=""),  # no DNS here: the clone tries no SRV lookup
         DataDirOptions(pod.data),
         InitOptions(config_map_dir=layout.config_map, conf_dir=pod.conf),

@@ -22,6 +22,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from mysqlsts.adapters.datadir import read_clone_failures
 from mysqlsts.adapters.db import connect
+from mysqlsts.adapters.http import Endpoints, HttpServer
 from mysqlsts.core.backoff import backoff
 from mysqlsts.core.health import (
     ReadinessInputs,
@@ -34,10 +35,11 @@ from mysqlsts.core.replication import Source
 from mysqlsts.core.status import Observation, errant_transactions
 from mysqlsts.errors import MysqlstsError, describe
 from mysqlsts.secrets import Secrets
+from mysqlsts.settings import Flavor
 from mysqlsts.sidecar import setup
 from mysqlsts.sidecar.donor import Donor, DonorConfig, DonorStats, completed_clone
+from mysqlsts.sidecar.fence import FenceConfig, IsolationFence
 from mysqlsts.sidecar.heartbeat import HeartbeatWriter
-from mysqlsts.sidecar.http import Endpoints, HttpServer
 from mysqlsts.sidecar.metrics import Metrics, MetricsView
 from mysqlsts.sidecar.observe import ServerObserver
 from mysqlsts.sidecar.report import StatusContext, status_document
@@ -99,6 +101,7 @@ class SidecarApp:
         self._http: HttpServer | None = None
         self._donor: Donor | None = None
         self._heartbeat: HeartbeatWriter | None = None
+        self._fence = self._isolation_fence() if settings.is_primary else None
         self._logged: dict[str, tuple[bool, str]] = {}
         self._down_since: float | None = None
         self._down_logged_at = 0.0
@@ -135,6 +138,8 @@ class SidecarApp:
                 on_written=self._heartbeat_written, clock=self._clock, stop=self._stop,
             )
             self._heartbeat.start()
+        if self._fence is not None:
+            self._fence.start()
 
     def request_stop(self) -> None:
         """Safe from a signal handler: only sets a flag."""
@@ -150,6 +155,8 @@ class SidecarApp:
             self._loop_thread.join(max(0.1, deadline - time.monotonic()))
         if self._heartbeat is not None:
             self._heartbeat.thread.join(max(0.1, deadline - time.monotonic()))
+        if self._fence is not None and self._fence.thread.ident:
+            self._fence.thread.join(max(0.1, deadline - time.monotonic()))
         self._close_listeners(max(0.1, deadline - time.monotonic()))
         if self._loop_thread.is_alive():
             log.warning("sidecar loop still busy at shutdown (a set-up statement?); leaving it")
@@ -302,6 +309,20 @@ class SidecarApp:
         self.metrics.stream_served(result)
         self._donor_stats.add(result, count)
 
+    def _isolation_fence(self) -> IsolationFence:
+        s = self.settings
+        config = FenceConfig(
+            window=s.isolation_fence_after, api_endpoint=s.isolation_api_endpoint,
+            peers=s.peers, set_size=len(s.peers) + 1, interval=s.poll_interval,
+            probe_timeout=min(2.0, s.isolation_fence_after / 4), is_mysql=s.flavor == Flavor.MYSQL,
+        )
+        return IsolationFence(config, lambda: self._connect(s.setup_timeout), self._clock,
+                              self._stop)
+
+    @property
+    def fenced(self) -> bool:
+        return self._fence is not None and self._fence.fenced
+
     def _donor_config(self) -> DonorConfig:
         s = self.settings
         assert s.clone_port is not None
@@ -330,6 +351,9 @@ class SidecarApp:
             max_staleness_primary_down=self.settings.max_staleness_primary_down,
             lag_when_source_lost=state.lag_when_source_lost,
         )
+        if self.fenced:
+            return Verdict(False, "isolation fence: read-only until the API or a peer is "
+                                  "reachable again")
         return readiness(self._clock() if now is None else now, state.observation, inputs)
 
     def _server_id(self, state: LoopState) -> int:
@@ -344,7 +368,8 @@ class SidecarApp:
             is_primary=identity.is_primary, server_id=self._server_id(state),
             flavor=state.observation.flavor or self.settings.flavor,
             heartbeat_written_at=self._heartbeat_written_at,
-            clone=self._clone, clone_failures=self._clone_failures,
+            clone=self._clone, clone_failures=self._clone_failures, fenced=self.fenced,
+            max_lag=self.settings.max_lag,
             errant=() if identity.is_primary else tuple(errant_transactions(state.observation)),
         )
 

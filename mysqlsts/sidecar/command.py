@@ -10,6 +10,8 @@ import click
 from mysqlsts.options import (
     DataDirOptions,
     FlavorOptions,
+    IsolationOptions,
+    ListenOptions,
     LocalServerOptions,
     PeerOptions,
     PodOptions,
@@ -25,8 +27,11 @@ from mysqlsts.sidecar.settings import Endpoint, SidecarSettings
 def build_settings(
     pod: PodOptions, peer: PeerOptions, root: RootPasswordOptions, secret: SecretOptions,
     data: DataDirOptions, flavor: FlavorOptions, local: LocalServerOptions,
-    options: SidecarOptions,
+    options: SidecarOptions, isolation: IsolationOptions | None = None,
+    listen: ListenOptions | None = None,
 ) -> SidecarSettings:
+    isolation = IsolationOptions() if isolation is None else isolation
+    listen = ListenOptions() if listen is None else listen
     identity = pod.identity()
     peers = peer.directory(identity)
     primary = peers.primary()
@@ -50,7 +55,7 @@ def build_settings(
         data_dir=data.data_dir,
         flavor=flavor.flavor,
         accounts=secret.accounts(),
-        listen_address=options.listen_address,
+        listen_address=listen.listen_address,
         http_port=own.http_port,
         clone_port=None if options.no_donor else own.clone_port,
         poll_interval=options.poll_interval,
@@ -60,6 +65,10 @@ def build_settings(
         max_staleness_primary_down=options.max_staleness_primary_down,
         liveness_threshold=options.liveness_threshold,
         connect_retry=options.connect_retry,
+        isolation_fence_after=isolation.isolation_fence_after,
+        isolation_api_endpoint=isolation.isolation_api_endpoint,
+        peers=tuple(peers.address(n) for n in range(isolation.replicas)
+                    if n != identity.ordinal),
     )
 
 
@@ -72,15 +81,18 @@ def build_settings(
 @use(FlavorOptions, "flavor")
 @use(LocalServerOptions, "local")
 @use(SidecarOptions, "options")
+@use(IsolationOptions, "isolation")
+@use(ListenOptions, "listen")
 def sidecar(
     pod: PodOptions, peer: PeerOptions, root: RootPasswordOptions, secret: SecretOptions,
     data: DataDirOptions, flavor: FlavorOptions, local: LocalServerOptions,
-    options: SidecarOptions,
+    options: SidecarOptions, isolation: IsolationOptions, listen: ListenOptions,
 ) -> None:
     """Set up replication, write heartbeats, serve clones, probes and metrics."""
     from mysqlsts.sidecar.app import SidecarApp
 
-    settings = build_settings(pod, peer, root, secret, data, flavor, local, options)
+    settings = build_settings(pod, peer, root, secret, data, flavor, local, options,
+                              isolation, listen)
     app = SidecarApp(settings)
 
     def on_signal(signum: int, frame: Any) -> None:

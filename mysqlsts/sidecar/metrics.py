@@ -35,6 +35,8 @@ class MetricsView:
     heartbeat_written_at: float | None
     clone: CloneRecord | None
     clone_failures: int
+    fenced: bool = False
+    max_lag: float = 0.0  # --max-lag, exported so dashboards draw the real threshold
     # This replica's transactions the primary never had ([] on the primary, or unknown).
     errant: tuple[str, ...] = ()
 
@@ -83,6 +85,9 @@ class _StateCollector(Collector):
         info.add_metric([view.role, str(view.server_id), view.flavor, obs.version], 1)
         yield info
         if view.is_primary:
+            yield _gauge("mysqlsts_isolation_fenced",
+                         "1 while the isolation fence holds this primary read-only.",
+                         1 if view.fenced else 0)
             if view.heartbeat_written_at is not None:
                 yield _gauge("mysqlsts_heartbeat_last_write_timestamp_seconds",
                              "Unix time of the last successful heartbeat write.",
@@ -103,6 +108,8 @@ def _replication(view: MetricsView) -> Iterator[Metric]:
         yield _gauge("mysqlsts_replication_seconds_behind_source",
                      "The server's Seconds_Behind_Master / Seconds_Behind_Source.",
                      status.seconds_behind_source)
+    yield _gauge("mysqlsts_replication_max_lag_seconds",
+                 "--max-lag: above this heartbeat lag the replica is not ready.", view.max_lag)
     yield _gauge("mysqlsts_replication_io_running", "1 while the I/O thread runs.",
                  1 if status is not None and status.io_running else 0)
     yield _gauge("mysqlsts_replication_sql_running", "1 while the SQL thread runs.",

@@ -7,13 +7,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mysqlsts.core.identity import Identity
+from mysqlsts.core.peers import PeerAddress
 from mysqlsts.errors import ConfigError
-from mysqlsts.options import FlavorOptions, PeerOptions, SecretOptions, SidecarOptions
+from mysqlsts.options import (
+    FlavorOptions,
+    IsolationOptions,
+    ListenOptions,
+    PeerOptions,
+    SecretOptions,
+    SidecarOptions,
+)
 from mysqlsts.settings import Accounts, LocalServer, SecretFiles
 
 _IDENTIFIER = re.compile(r"^[A-Za-z0-9_]{1,64}$")
 # Fields that have an option take its default from there: a default is stated once.
-_OPTIONS, _PEERS = SidecarOptions(), PeerOptions()
+_OPTIONS, _PEERS, _ISOLATION = SidecarOptions(), PeerOptions(), IsolationOptions()
 
 
 @dataclass(frozen=True)
@@ -37,7 +45,7 @@ class SidecarSettings:
     data_dir: Path
     flavor: str = FlavorOptions().flavor
     accounts: Accounts = field(default_factory=lambda: SecretOptions().accounts())
-    listen_address: str = _OPTIONS.listen_address
+    listen_address: str = ListenOptions().listen_address
     http_port: int = _PEERS.http_port  # 0 picks a free port (tests)
     # The backup donor's port; None runs no donor.
     clone_port: int | None = _PEERS.clone_port
@@ -59,6 +67,11 @@ class SidecarSettings:
     max_backoff: float = 5.0
     # How often a still-unreachable server is logged again.
     waiting_log_every: float = 30.0
+    # The isolation fence (a primary's only): its window, the API endpoint it probes ("" not),
+    # and the peers' sidecars it probes (every other pod of the set; none never fences).
+    isolation_fence_after: float = _ISOLATION.isolation_fence_after
+    isolation_api_endpoint: str = _ISOLATION.isolation_api_endpoint
+    peers: tuple[PeerAddress, ...] = ()
 
     def __post_init__(self) -> None:
         if not _IDENTIFIER.match(self.heartbeat_database):

@@ -16,8 +16,8 @@ from typing import Any, TypeVar
 
 import click
 
-from mysqlsts.errors import ConfigError
-from mysqlsts.options import env
+from mysqlsts.errors import ConfigError, MysqlstsError, describe
+from mysqlsts.options import IsolationOptions, env
 from mysqlsts.takeover.fence import window_problem
 from mysqlsts.takeover.model import TAKEOVER_ACTIONS, Action, Settings
 
@@ -46,7 +46,8 @@ def _option(*args: str, **kwargs: Any) -> Callable[[F], F]:
 @_seconds("NODE_DOWN_AFTER", 300, "A node is down once not Ready and its Lease silent this long")
 @click.option(
     "--isolation-fence-after", envvar=env("ISOLATION_FENCE_AFTER"), show_envvar=True,
-    type=click.IntRange(min=1), default=60, show_default=True,
+    type=click.IntRange(min=1), default=IsolationOptions().isolation_fence_after,
+    show_default=True,
     help="The sidecars' isolation fence window (seconds): an isolated primary turns read-only "
     "after it. --node-down-after must be at least twice this plus 60.",
 )
@@ -103,6 +104,24 @@ def takeover(ctx: click.Context, /, **kw: Any) -> None:
     _run(kube, settings, kw)
 
 
+def _one_pass(controller: Any) -> list[Any]:
+    """--once: an API server that cannot be reached or refuses is one line, not a traceback
+    (the loop instead logs it and tries again next pass)."""
+    from mysqlsts.takeover.kube import API_FAILURES
+
+    # urllib3's warning per retry would bury that line.
+    logging.getLogger("urllib3").setLevel(logging.ERROR)
+    try:
+        decisions: list[Any] = controller.run_pass(report_all=True)
+    except API_FAILURES as exc:
+        # An ApiException's text carries the response's headers and body; a MaxRetryError's
+        # the whole URL: the status, or the last connection error, says it.
+        status, reason = getattr(exc, "status", None), getattr(exc, "reason", None)
+        why = f"HTTP {status} {reason}" if status else describe(reason or exc)
+        raise MysqlstsError(f"the Kubernetes API failed: {why}") from exc
+    return decisions
+
+
 def _run(kube: Any, settings: Settings, kw: dict[str, Any]) -> None:
     from mysqlsts.takeover.controller import Controller, Loop
     from mysqlsts.takeover.http import serve
@@ -114,7 +133,7 @@ def _run(kube: Any, settings: Settings, kw: dict[str, Any]) -> None:
                 fence_timeout=timedelta(seconds=kw["fence_timeout"]))
     controller = Controller(kube, settings, loop, TakeoverMetrics())
     if kw["once"]:
-        decisions = controller.run_pass(report_all=True)
+        decisions = _one_pass(controller)
         if not controller.leading:
             click.echo(f"standby: the Lease {kw['lease_name']} is held by another replica")
         for decision in decisions:

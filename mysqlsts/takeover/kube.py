@@ -15,6 +15,7 @@ from typing import Any
 
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
+from urllib3.exceptions import HTTPError as TransportError
 
 from mysqlsts.errors import ConfigError
 from mysqlsts.takeover.leader import Leadership, LeaseRecord
@@ -39,6 +40,8 @@ _MERGE_PATCH = "application/merge-patch+json"
 _HOSTNAME_LABEL = "kubernetes.io/hostname"
 
 ApiError = ApiException
+# What a call to an API server that refuses, errs or does not answer raises.
+API_FAILURES: tuple[type[Exception], ...] = (ApiException, TransportError)
 
 
 def connect() -> Any:

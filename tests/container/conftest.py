@@ -48,6 +48,26 @@ def manifest_images(overlay: str | None = None) -> dict[str, str]:
     return pinned
 
 
+def takeover_manifest_image() -> str:
+    """The image the takeover component's Deployment runs (it names it in full: the component
+    is added to an overlay, not to the base whose `images:` pin the others)."""
+    path = REPO / "k8s" / "components" / "takeover" / "deployment.yaml"
+    deployment = next(d for d in yaml.safe_load_all(path.read_text())
+                      if d and d["kind"] == "Deployment")
+    [container] = deployment["spec"]["template"]["spec"]["containers"]
+    return str(container["image"])
+
+
+@pytest.fixture(scope="session")
+def takeover_image(engine: Engine) -> str:
+    """Built by images/build.sh for the mariadb flavor only (it has no MySQL variant)."""
+    image = takeover_manifest_image()
+    missing = engine.missing_images(Flavor("takeover", image, image, image, REPO))
+    if missing:
+        _skip_unless_required(f"image {image} not available here (run `make images`)")
+    return image
+
+
 @pytest.fixture(scope="session")
 def flavor() -> Flavor:
     name = os.environ.get("MYSQLSTS_TEST_FLAVOR", "mariadb")
@@ -127,8 +147,9 @@ def make_cluster(
     """Clusters for one test module; each is torn down (containers and volumes) at its end."""
     made: list[Cluster] = []
 
-    def make(prefix: str, dns: bool = False) -> Cluster:
-        cluster = Cluster(engine, flavor, secrets, f"mysqlsts-test-{prefix}", dns=dns)
+    def make(prefix: str, dns: bool = False, env: dict[str, str] | None = None) -> Cluster:
+        cluster = Cluster(engine, flavor, secrets, f"mysqlsts-test-{prefix}", dns=dns,
+                          env=dict(env or {}))
         cluster.close()  # whatever a killed earlier run left under this name
         made.append(cluster)
         return cluster

@@ -197,7 +197,7 @@ class Pod:
         # A clone gives up well within INIT_TIMEOUT, so a missing donor fails with its reason.
         return {"POD_NAME": self.name, "MYSQLSTS_FLAVOR": self.cluster.flavor.name,
                 "MYSQLSTS_LOG_LEVEL": "info", "MYSQLSTS_CLONE_DEADLINE": "120",
-                "MYSQLSTS_SERVER_MEMORY_LIMIT": str(SERVER_MEMORY_LIMIT)}
+                "MYSQLSTS_SERVER_MEMORY_LIMIT": str(SERVER_MEMORY_LIMIT), **self.cluster.env}
 
     def _mounts(self, *, data: bool = True, conf: tuple[str, ...] = ("/mnt/conf.d",),
                 secrets: bool = True, config_map: bool = False) -> list[Mount]:
@@ -401,6 +401,7 @@ class Cluster:
     prefix: str
     dns: bool = False
     pods: dict[int, Pod] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)  # added to every container's env
 
     def pod(self, ordinal: int) -> Pod:
         return self.pods.setdefault(ordinal, Pod(self, ordinal))

@@ -71,6 +71,16 @@ def contract_metrics() -> dict[str, str]:
     return found
 
 
+def clone_step_only_metrics() -> frozenset[str]:
+    """Metrics only the clone init container exports, while it clones (docs/metrics.md, "While a
+    clone runs"): a settled set has none; tests/integration/test_clone_progress.py scrapes them."""
+    text = METRICS_DOC.read_text()
+    section = text.split("## While a clone runs", 1)[1].split("\n## ", 1)[0]
+    sidecar = text.split("## Metrics", 1)[1].split("\n## ", 1)[0]
+    names = re.compile(r"^\|\s*`(mysqlsts_[a-z0-9_]+)`", re.M)
+    return frozenset(names.findall(section)) - frozenset(names.findall(sidecar))
+
+
 def runbooks_in_doc() -> dict[str, str]:
     """Alert name -> its runbook paragraph (whitespace-normalised) from docs/metrics.md."""
     text = METRICS_DOC.read_text()

@@ -297,6 +297,13 @@ def test_one_version_everywhere() -> None:
     assert "registry=${MYSQLSTS_IMAGE_REGISTRY:-ghcr.io/mysqlsts}" in build
     assert 'image="$registry/mysqlsts-$kind:$tag"' in build
     assert 'mysql) suffix="-mysql8" ;;' in build
+    # The takeover component names its image in full; build.sh tags it the same way.
+    takeover = yaml.safe_load_all((K8S / "components" / "takeover" / "deployment.yaml").read_text())
+    [container] = next(d for d in takeover if d["kind"] == "Deployment")["spec"]["template"][
+        "spec"]["containers"]
+    assert container["image"] == f"ghcr.io/mysqlsts/mysqlsts-takeover:{VERSION}"
+    assert 'image="$registry/mysqlsts-takeover:$tag"' in build
+    assert "-f Dockerfile.takeover" in build
 
 
 def test_minikube_never_pulls(rendered: dict[str, list[Doc]]) -> None:
@@ -353,7 +360,9 @@ def test_network_policy(rendered: dict[str, list[Doc]]) -> None:
     assert "from" not in by_port["mysql"]  # clients from anywhere
     clone_from = by_port["clone"]["from"]
     assert clone_from == [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "mysql"}}}]
-    assert "namespaceSelector" in by_port["http"]["from"][0]
+    http_from = by_port["http"]["from"]
+    assert clone_from[0] in http_from  # the set's own pods: the isolation fence's peer probes
+    assert any("namespaceSelector" in peer for peer in http_from)  # the monitoring namespace
 
 
 @pytest.mark.parametrize(
@@ -491,3 +500,13 @@ def test_deploy_doc_loads_exactly_the_images_the_minikube_overlay_runs(
     assert loaded == running
     assert "make secrets" in text and "kubectl apply -n db -k k8s/overlays/minikube" in text
     assert "kubectl mysqlsts status -n db" in text
+
+
+@pytest.mark.parametrize("render", RENDERS)
+def test_the_isolation_fence_knows_the_set_size(rendered: dict[str, list[Doc]],
+                                                render: str) -> None:
+    """The sidecar's MYSQLSTS_REPLICAS is the StatefulSet's replicas: fewer would leave pods
+    unprobed (a set of one never fences), more would probe pods that do not exist."""
+    sts = one(rendered[render], "StatefulSet")
+    sidecar_env = env(containers(sts)["sidecar"])
+    assert sidecar_env["MYSQLSTS_REPLICAS"]["value"] == str(sts["spec"]["replicas"])

@@ -52,3 +52,13 @@ def test_release_on_version_tags_for_both_architectures() -> None:
     assert "tests/container" in text
     assert "kustomize edit set image" in text and "@$digest" in text
     assert 'if [ "v$version" != "$GITHUB_REF_NAME" ]' in text
+
+
+def test_every_image_build_sh_builds_is_tested_pushed_and_pinned() -> None:
+    """The loops over image kinds name all four, the takeover controller's included, and its
+    digest is pinned where its Deployment lives (the takeover component, not the base)."""
+    text = WORKFLOW.read_text()
+    loops = [line.strip() for line in text.splitlines() if line.strip().startswith("for kind in")]
+    assert len(loops) == 3, loops  # tag for the tests, push, multi-arch manifest
+    assert all(loop == "for kind in server init sidecar takeover; do" for loop in loops), loops
+    assert "components/takeover" in text and "kustomize edit set image" in text

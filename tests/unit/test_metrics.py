@@ -125,9 +125,14 @@ def test_primary_metrics() -> None:
     assert got["mysqlsts_clone_bytes_total"] == 0
 
 
-def _documented() -> dict[str, set[str]]:
-    rows = re.findall(r"^\| `(mysqlsts_[a-z_]+)` \| (\w+) \|([^|]*)\|", DOC.read_text(), re.M)
-    return {name: set(re.findall(r"`(\w+)`", labels)) - {"ok", "failed", "refused"}
+CLONE_STEP = "## While a clone runs"
+
+
+def _documented(section: str = "## Metrics") -> dict[str, set[str]]:
+    """The metric table under `section` (up to the next heading)."""
+    text = DOC.read_text().split(section + "\n", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| `(mysqlsts_[a-z_]+)` \| (\w+) \|([^|]*)\|", text, re.M)
+    return {name: set(re.findall(r"`(\w+)`", labels.split("=")[0]))
             for name, _, labels in rows}
 
 
@@ -143,3 +148,32 @@ def test_every_documented_metric_is_exported_with_its_labels_and_nothing_else() 
                     continue
                 exported.setdefault(sample.name, set()).update(sample.labels)
     assert exported == documented
+
+
+def test_the_clone_step_exports_its_documented_metrics_and_follows_the_clone() -> None:
+    from mysqlsts.clone.progress import ClonePhase, CloneProgress, ProgressCollector
+
+    progress = CloneProgress(failures=2)
+    registry = CollectorRegistry()
+    registry.register(ProgressCollector(progress))
+
+    def scrape() -> dict[tuple[str, str], float]:
+        text = generate_latest(registry).decode()
+        return {(s.name, s.labels.get("phase", "")): s.value
+                for f in text_string_to_metric_families(text) for s in f.samples}
+
+    exported: dict[str, set[str]] = {}
+    for family in text_string_to_metric_families(generate_latest(registry).decode()):
+        for sample in family.samples:
+            exported.setdefault(sample.name, set()).update(sample.labels)
+    assert exported == _documented(CLONE_STEP)
+
+    first = scrape()
+    assert first[("mysqlsts_clone_phase", "waiting_for_donor")] == 1
+    assert first[("mysqlsts_clone_failures_total", "")] == 2
+    progress.donor_attempts, progress.phase, progress.bytes = 3, ClonePhase.STREAMING, 4096
+    later = scrape()
+    assert later[("mysqlsts_clone_bytes_total", "")] == 4096
+    assert later[("mysqlsts_clone_donor_attempts_total", "")] == 3
+    assert later[("mysqlsts_clone_phase", "streaming")] == 1
+    assert sum(v for (name, _), v in later.items() if name == "mysqlsts_clone_phase") == 1

@@ -19,6 +19,8 @@ from mysqlsts.options import (
     DataDirOptions,
     FlavorOptions,
     InitOptions,
+    IsolationOptions,
+    ListenOptions,
     LocalServerOptions,
     PeerOptions,
     PodOptions,
@@ -30,7 +32,8 @@ from mysqlsts.options import (
 )
 
 GROUPS = (PodOptions, PeerOptions, DataDirOptions, FlavorOptions, RootPasswordOptions,
-          SecretOptions, LocalServerOptions, InitOptions, CloneOptions, SidecarOptions)
+          SecretOptions, LocalServerOptions, InitOptions, CloneOptions, SidecarOptions,
+          IsolationOptions, ListenOptions)
 
 
 def _parse(env: dict[str, str]) -> dict[str, Any]:
@@ -77,7 +80,7 @@ def test_pod_env_round_trips_through_the_options(tmp_path: Path) -> None:
     assert peers == spec.peers() and peers.address(2).http_port == 23022
     assert parsed["DataDirOptions"].data_dir == layout.pod("mysql-2").data
     assert parsed["CloneOptions"].srv_name == ""
-    assert parsed["SidecarOptions"].listen_address == "127.0.0.1"
+    assert parsed["ListenOptions"].listen_address == "127.0.0.1"
     assert parsed["SecretOptions"].clone_token_file == layout.secret("clone-token")
     # Nothing set to its default travels: the env holds what differs, nothing else.
     assert to_env(*(parsed[g.__name__] for g in GROUPS)) == env
@@ -98,6 +101,20 @@ def test_each_default_is_stated_once() -> None:
     fields = {f.name: f for f in dataclasses.fields(SidecarSettings)}
     options = SidecarOptions()
     for name in ("max_lag", "liveness_threshold", "poll_interval", "heartbeat_interval",
-                 "heartbeat_database", "connect_retry", "listen_address"):
+                 "heartbeat_database", "connect_retry"):
         assert fields[name].default == getattr(options, name)
+    assert fields["listen_address"].default == ListenOptions().listen_address
     assert fields["http_port"].default == PeerOptions().http_port
+
+
+def test_the_isolation_api_endpoint_is_host_port_or_empty() -> None:
+    from mysqlsts.errors import ConfigError
+    from mysqlsts.options import IsolationOptions
+
+    IsolationOptions().check()
+    IsolationOptions(isolation_api_endpoint="").check()  # empty: peers only
+    for bad in ("kubernetes.default.svc", ":443", "api:0", "api:https"):
+        with pytest.raises(ConfigError, match="must be host:port"):
+            IsolationOptions(isolation_api_endpoint=bad).check()
+    env = {"POD_NAME": "mysql-3", "MYSQLSTS_ISOLATION_API_ENDPOINT": ""}
+    assert _parse(env)["IsolationOptions"].isolation_api_endpoint == ""

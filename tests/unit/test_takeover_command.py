@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
+import yaml
 from click.testing import CliRunner
 
 from mysqlsts.cli import cli
@@ -53,3 +57,28 @@ def test_metrics_match_docs_takeover_md() -> None:
     text = TakeoverMetrics().render().decode()
     exported = dict(re.findall(r"^# TYPE (\S+) (\w+)$", text, re.M))  # counters: with _total
     assert documented == exported
+
+
+def test_an_api_server_that_does_not_answer_is_one_line(tmp_path: Path) -> None:
+    """--once against a kubeconfig whose server refuses connections (a closed loopback port):
+    one line on stderr after the client's retries, no traceback, exit 1."""
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "gone",
+        "clusters": [{"name": "gone", "cluster": {"server": f"http://127.0.0.1:{port}"}}],
+        "users": [{"name": "me", "user": {"token": "not-a-secret"}}],
+        "contexts": [{"name": "gone", "context": {"cluster": "gone", "user": "me"}}],
+    }))
+    done = subprocess.run(
+        [sys.executable, "-m", "mysqlsts", "takeover", "--once"],
+        env={"KUBECONFIG": str(kubeconfig), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+        capture_output=True, text=True, timeout=60,
+    )
+    assert done.returncode == 1, done.stderr
+    assert done.stdout == ""
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("Error: the Kubernetes API failed: ") and "refused" in lines[0]

@@ -12,8 +12,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from mysqlsts.adapters.http import Endpoints, HttpLimits, HttpServer
 from mysqlsts.core.health import Verdict
-from mysqlsts.sidecar.http import Endpoints, HttpLimits, HttpServer
 
 METRICS = b"# a large scrape\n" + b"mysqlsts_x 1\n" * 50_000  # ~650 KB: writes meet the reset
 

@@ -1,4 +1,4 @@
-"""The sidecar's HTTP endpoints: /livez, /readyz, /metrics, /status.
+"""The HTTP endpoints of the sidecar and of the clone step: /livez, /readyz, /metrics, /status.
 
 Handlers only read the latest immutable state (no query to the server), so every answer is
 immediate even while the server hangs. The port is open to the pod network, so the server is

@@ -1,0 +1,74 @@
+"""What the clone step is doing, for its /metrics and /readyz while the sidecar does not exist.
+
+The clone thread writes, the HTTP thread reads: plain attribute writes of immutable values
+(atomic under the GIL), read as one `snapshot()`.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+
+class ClonePhase(enum.StrEnum):
+    WAITING_FOR_DONOR = "waiting_for_donor"
+    STREAMING = "streaming"
+    PREPARING = "preparing"
+    MOVING = "moving"
+    DONE = "done"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class ProgressSnapshot:
+    phase: ClonePhase
+    bytes: int
+    donor_attempts: int
+    failures: int  # the volume's count, including this run's if it failed
+    donor: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "phase": str(self.phase)}
+
+
+class CloneProgress:
+    def __init__(self, failures: int) -> None:
+        self.phase = ClonePhase.WAITING_FOR_DONOR
+        self.bytes = 0
+        self.donor_attempts = 0
+        self.failures = failures
+        self.donor = ""
+
+    def snapshot(self) -> ProgressSnapshot:
+        return ProgressSnapshot(self.phase, self.bytes, self.donor_attempts, self.failures,
+                                self.donor)
+
+
+class ProgressCollector(Collector):
+    """The clone step's metrics (docs/metrics.md); `mysqlsts_clone_bytes_total` and
+    `mysqlsts_clone_failures_total` carry on in the sidecar, from the clone record."""
+
+    def __init__(self, progress: CloneProgress) -> None:
+        self._progress = progress
+
+    def collect(self) -> Iterator[Metric]:
+        now = self._progress.snapshot()
+        yield CounterMetricFamily("mysqlsts_clone_bytes",
+                                  "Bytes this pod received by its clone so far.", value=now.bytes)
+        phase = GaugeMetricFamily("mysqlsts_clone_phase",
+                                  "1 for the clone step's current phase, 0 for the others.",
+                                  labels=["phase"])
+        for each in ClonePhase:
+            phase.add_metric([str(each)], 1 if each is now.phase else 0)
+        yield phase
+        yield CounterMetricFamily("mysqlsts_clone_donor_attempts",
+                                  "Connection attempts to clone donors by this clone step.",
+                                  value=now.donor_attempts)
+        yield CounterMetricFamily("mysqlsts_clone_failures",
+                                  "Clones into this pod that failed and were rolled back.",
+                                  value=now.failures)

@@ -1,0 +1,175 @@
+"""The isolation fence's I/O: probe the API endpoint and the peers, and fence or lift.
+
+A thread of its own (a probe round can take a few timeouts, the sidecar's loop must not wait
+for it): each round probes, updates `last_contact_at`, asks core.fence.decide and acts. What it
+publishes (`fenced`, the reason) is read by /readyz and the metrics.
+"""
+
+from __future__ import annotations
+
+import http.client
+import logging
+import socket
+import ssl
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import pymysql
+
+from mysqlsts.core.fence import FenceAction, FenceDecision, Reachability, decide, last_contact
+from mysqlsts.core.peers import PeerAddress
+from mysqlsts.errors import describe
+
+log = logging.getLogger(__name__)
+
+Connect = Callable[[], "pymysql.connections.Connection[Any]"]
+
+# Threads that are the server's own or replication's: never killed by the fence.
+_SYSTEM_COMMANDS = ("Binlog Dump", "Binlog Dump GTID", "Slave_IO", "Slave_SQL", "Slave_worker",
+                    "Daemon", "Connect")
+_WRITERS = (
+    "SELECT t.trx_mysql_thread_id FROM information_schema.innodb_trx t "
+    "JOIN information_schema.processlist p ON p.id = t.trx_mysql_thread_id "
+    "WHERE t.trx_rows_modified > 0 AND p.id <> CONNECTION_ID() "
+    "AND p.user NOT IN ('system user', 'event_scheduler') "
+    f"AND p.command NOT IN ({', '.join(['%s'] * len(_SYSTEM_COMMANDS))})"
+)
+
+
+def api_reachable(endpoint: str, timeout: float) -> bool:
+    """A TCP connection and a TLS handshake to host:port; no credentials, no certificate check
+    (reaching the API server at all is the question, not trusting it)."""
+    host, _, port = endpoint.rpartition(":")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout) as raw, \
+                context.wrap_socket(raw, server_hostname=host):
+            return True
+    except (OSError, ValueError):
+        return False
+
+
+def peer_reachable(peer: PeerAddress, timeout: float) -> bool:
+    """Any HTTP answer from the peer's sidecar /livez (even a 503: the network reaches it)."""
+    conn = http.client.HTTPConnection(peer.host, peer.http_port, timeout=timeout)
+    try:
+        conn.request("GET", "/livez")
+        conn.getresponse().read()
+        return True
+    except (OSError, http.client.HTTPException):
+        return False
+    finally:
+        conn.close()
+
+
+@dataclass(frozen=True)
+class FenceConfig:
+    window: float
+    api_endpoint: str  # "" disables the API check
+    peers: Sequence[PeerAddress]  # every other pod of the set
+    set_size: int
+    interval: float
+    probe_timeout: float
+    is_mysql: bool  # MySQL also has super_read_only
+
+
+def _set_read_only(conn: pymysql.connections.Connection[Any], on: bool, is_mysql: bool) -> None:
+    value = "ON" if on else "OFF"
+    with conn.cursor() as cur:
+        if is_mysql and not on:
+            cur.execute("SET GLOBAL super_read_only = OFF")
+        cur.execute(f"SET GLOBAL read_only = {value}")
+        if is_mysql and on:
+            cur.execute("SET GLOBAL super_read_only = ON")
+
+
+def _kill_writers(conn: pymysql.connections.Connection[Any]) -> int:
+    killed = 0
+    with conn.cursor() as cur:
+        cur.execute(_WRITERS, _SYSTEM_COMMANDS)
+        for row in cur.fetchall():
+            try:
+                cur.execute("KILL %s", (int(row["trx_mysql_thread_id"]),))
+                killed += 1
+            except pymysql.MySQLError:
+                pass  # ended on its own meanwhile
+    return killed
+
+
+class IsolationFence:
+    def __init__(self, config: FenceConfig, connect: Connect, clock: Callable[[], float],
+                 stop: threading.Event) -> None:
+        self.config = config
+        self._connect = connect
+        self._clock = clock
+        self._stop = stop
+        self.fenced = False  # True only while a fence WE set is in place
+        self.last_contact_at = clock()
+        self.latest: Reachability | None = None
+        self.thread = threading.Thread(target=self._run, name="fence", daemon=True)
+        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="fence-probe")
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.is_set():
+                try:
+                    self.round()
+                except Exception:  # the thread's edge: a bug must not end the fence
+                    log.exception("isolation fence round failed unexpectedly")
+                self._stop.wait(self.config.interval)
+        finally:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def probe(self) -> Reachability:
+        c = self.config
+        api = (self._pool.submit(api_reachable, c.api_endpoint, c.probe_timeout)
+               if c.api_endpoint else None)
+        peers = [self._pool.submit(peer_reachable, p, c.probe_timeout) for p in c.peers]
+        return Reachability(at=self._clock(), api=api.result() if api is not None else None,
+                            peers=sum(1 for f in peers if f.result()))
+
+    def round(self) -> FenceDecision:
+        """Probe, decide, act: one round."""
+        c = self.config
+        probe = self.probe() if c.set_size > 1 else None
+        if probe is not None:
+            self.latest = probe
+            self.last_contact_at = last_contact(self.last_contact_at, probe)
+        decision = decide(self._clock(), last_contact_at=self.last_contact_at, latest=probe,
+                          window=c.window, set_size=c.set_size, fenced=self.fenced)
+        if decision.action is not FenceAction.NONE:
+            self._act(decision)
+        return decision
+
+    def _act(self, decision: FenceDecision) -> None:
+        fence = decision.action is FenceAction.FENCE
+        try:
+            conn = self._connect()
+            try:
+                if fence:
+                    # Read-only first (no new writes), then end the transactions holding
+                    # writes, which read_only does not stop from committing.
+                    _set_read_only(conn, True, self.config.is_mysql)
+                    self.fenced = True
+                    killed = _kill_writers(conn)
+                    log.warning("isolation fence: server set read-only, %d write transaction(s) "
+                                "killed: %s", killed, decision.reason)
+                else:
+                    _set_read_only(conn, False, self.config.is_mysql)
+                    self.fenced = False
+                    log.warning("isolation fence lifted, server writable again: %s",
+                                decision.reason)
+            finally:
+                conn.close()
+        except (pymysql.MySQLError, OSError) as exc:
+            # Retried next round: the decision is the same while nothing changes.
+            log.warning("isolation fence could not %s the server: %s",
+                        "fence" if fence else "lift the fence on", describe(exc))
