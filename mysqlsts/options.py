@@ -338,8 +338,13 @@ class SidecarOptions:
                                        show_default="ordinal 0's server port")
     max_lag: float = _option(30.0, "A replica whose heartbeat lag exceeds this (seconds) is "
                                    "not ready.", type=POSITIVE)
+    max_staleness_primary_down: float = _option(
+        300.0, "While its primary is unreachable, a replica that was current and has applied all "
+               "it received serves reads until its last heartbeat is this old (seconds).",
+        type=POSITIVE,
+    )
     liveness_threshold: float = _option(
-        30.0, "/livez fails when the server has not answered for this long (seconds).",
+        30.0, "/livez fails when the sidecar's own loop has not run for this long (seconds).",
         type=POSITIVE,
     )
     heartbeat_interval: float = _option(1.0, "Seconds between the primary's heartbeat writes.",

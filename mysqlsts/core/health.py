@@ -1,7 +1,8 @@
 """Liveness and readiness verdicts: pure functions of one observation and `now`.
 
-Liveness asks "is the sidecar's loop alive and has the server answered lately?" and never looks
-at replication, so replication trouble cannot get a healthy server restarted. Readiness asks
+Liveness asks "is the sidecar's own loop alive?" and nothing else: the server's health is the
+mysql container's own probes, so a long crash recovery (or replication trouble) can never get
+the sidecar restarted in a loop. Readiness asks
 "should this pod serve reads?" as an ordered list, first failing rule wins (after moco-agent).
 """
 
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mysqlsts.core.status import Observation
+from mysqlsts.core.status import Observation, applied_everything, errant_transactions
 
 
 @dataclass(frozen=True)
@@ -25,24 +26,24 @@ def replication_lag(now: float, heartbeat_ts: float | None) -> float | None:
     return max(0.0, now - heartbeat_ts)
 
 
-def liveness(
-    now: float,
-    *,
-    started_at: float,
-    loop_tick_at: float,
-    last_answer_at: float | None,
-    threshold: float,
-) -> Verdict:
+def liveness(now: float, *, loop_tick_at: float, threshold: float) -> Verdict:
     loop_idle = now - loop_tick_at
     if loop_idle > threshold:
         return Verdict(False, f"the sidecar's loop has not run for {loop_idle:.0f}s")
-    # A server that never answered gets the threshold's grace from the sidecar's start.
-    silent = now - (last_answer_at if last_answer_at is not None else started_at)
-    if silent > threshold:
-        return Verdict(
-            False, f"the server has not answered for {silent:.0f}s (threshold {threshold:.0f}s)"
-        )
     return Verdict(True, "alive")
+
+
+def lag_when_source_lost(before: float | None, observation: Observation) -> float | None:
+    """The heartbeat lag at the first observation that saw the source unreachable, kept until it
+    is reachable again (a down local server tells nothing either way: keep what was known)."""
+    if not observation.up:
+        return before
+    status = observation.replica
+    if status is None or not status.source_unreachable:
+        return None
+    if before is not None:
+        return before
+    return replication_lag(observation.taken_at, observation.heartbeat_ts)
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,11 @@ class ReadinessInputs:
     max_lag: float
     # An observation older than this is not trusted (the loop is stuck or slow).
     stale_after: float
+    # How stale a replica may serve reads while its source is unreachable.
+    max_staleness_primary_down: float = 300.0
+    # Heartbeat lag when the source was first seen unreachable (None: it is reachable, or the
+    # loop has not seen it lost): a replica already lagging then stays unready.
+    lag_when_source_lost: float | None = None
 
 
 def readiness(now: float, observation: Observation, inputs: ReadinessInputs) -> Verdict:
@@ -81,7 +87,13 @@ def _replica(now: float, observation: Observation, inputs: ReadinessInputs) -> V
     if status is None or not status.configured:
         why = "" if inputs.setup_done else f" ({inputs.setup_message})"
         return Verdict(False, f"replication not configured{why}")
+    errant = errant_transactions(observation)
+    if errant:
+        shown = ", ".join(errant[:3]) + (", ..." if len(errant) > 3 else "")
+        return Verdict(False, f"errant transactions the primary never had: {shown}")
     error = f"; error {status.last_errno}: {status.last_error}" if status.last_errno else ""
+    if status.source_unreachable:
+        return _source_unreachable(now, observation, inputs)
     if not (status.io_running and status.sql_running):
         return Verdict(
             False, f"replication stopped: io={status.io_state} sql={status.sql_state}{error}"
@@ -101,3 +113,29 @@ def _replica(now: float, observation: Observation, inputs: ReadinessInputs) -> V
     if behind > inputs.max_lag:
         return Verdict(False, f"seconds behind source {behind}s > max {inputs.max_lag:g}s")
     return Verdict(True, f"ready: replica, {behind}s behind source (no heartbeat yet)")
+
+
+def _source_unreachable(now: float, observation: Observation, inputs: ReadinessInputs) -> Verdict:
+    """Reads go on through a primary outage, as stale as the window allows, if this replica
+    was current when the source went away and has applied all it received."""
+    status = observation.replica
+    assert status is not None
+    why = "source unreachable"
+    if status.last_io_errno:
+        why += f" (error {status.last_io_errno}: {status.last_io_error})"
+    lag = replication_lag(now, observation.heartbeat_ts)
+    if lag is None:
+        return Verdict(False, f"{why}; no heartbeat applied yet")
+    lost_at = inputs.lag_when_source_lost
+    if lost_at is None:
+        return Verdict(False, f"{why}; lag when it was lost unknown")
+    if lost_at > inputs.max_lag:
+        return Verdict(False, f"{why}; this replica was lagging ({lost_at:.0f}s) when it was lost")
+    if not applied_everything(observation):
+        return Verdict(False, f"{why}; relay log not fully applied")
+    window = inputs.max_staleness_primary_down
+    if lag > window:
+        return Verdict(False, f"{why}; last heartbeat {lag:.0f}s ago > "
+                              f"max staleness while the primary is down {window:g}s")
+    return Verdict(True, f"ready: replica, {why}; serving reads {lag:.0f}s stale "
+                         f"(max {window:g}s)")

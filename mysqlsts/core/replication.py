@@ -59,9 +59,10 @@ def start_statement(version: ServerVersion) -> Statement:
 
 
 def gtid_variables(version: ServerVersion) -> tuple[str, ...]:
-    """The GTID positions worth reporting for the flavor."""
+    """The GTID positions worth reporting for the flavor; the first is the executed set that
+    errant transactions are looked for in (MariaDB: newest per domain and server)."""
     if version.is_mariadb:
-        return ("gtid_current_pos", "gtid_slave_pos", "gtid_binlog_pos")
+        return ("gtid_binlog_state", "gtid_current_pos", "gtid_slave_pos", "gtid_binlog_pos")
     return ("gtid_executed",)
 
 

@@ -28,8 +28,10 @@ from mysqlsts.options import (
 )
 
 # Inherited variables we never pass on: a pod's env is exactly what its StatefulSet gives.
+# Except the log level and the outage window, which one edits in the StatefulSet's env too
+# (tests shorten the window to see a set cross it).
 _PREFIX = ENV_PREFIX
-_PASSED_THROUGH = frozenset({"MYSQLSTS_LOG_LEVEL"})
+_PASSED_THROUGH = frozenset({"MYSQLSTS_LOG_LEVEL", "MYSQLSTS_MAX_STALENESS_PRIMARY_DOWN"})
 
 
 @dataclass(frozen=True)

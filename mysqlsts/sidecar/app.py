@@ -24,9 +24,15 @@ from mysqlsts.adapters.datadir import read_clone_failures
 from mysqlsts.adapters.db import connect
 from mysqlsts.adapters.http import Endpoints, HttpServer
 from mysqlsts.core.backoff import backoff
-from mysqlsts.core.health import ReadinessInputs, Verdict, liveness, readiness
+from mysqlsts.core.health import (
+    ReadinessInputs,
+    Verdict,
+    lag_when_source_lost,
+    liveness,
+    readiness,
+)
 from mysqlsts.core.replication import Source
-from mysqlsts.core.status import Observation
+from mysqlsts.core.status import Observation, errant_transactions
 from mysqlsts.errors import MysqlstsError, describe
 from mysqlsts.secrets import Secrets
 from mysqlsts.settings import Flavor
@@ -215,6 +221,7 @@ class SidecarApp:
         state = replace(
             previous, loop_tick_at=observation.taken_at, observation=observation,
             last_answer_at=observation.taken_at if observation.up else previous.last_answer_at,
+            lag_when_source_lost=lag_when_source_lost(previous.lag_when_source_lost, observation),
         )
         if observation.up:
             self._down_since = None
@@ -333,8 +340,7 @@ class SidecarApp:
         state = self._state if state is None else state
         return liveness(
             self._clock() if now is None else now,
-            started_at=state.started_at, loop_tick_at=state.loop_tick_at,
-            last_answer_at=state.last_answer_at, threshold=self.settings.liveness_threshold,
+            loop_tick_at=state.loop_tick_at, threshold=self.settings.liveness_threshold,
         )
 
     def readiness(self, now: float | None = None, state: LoopState | None = None) -> Verdict:
@@ -343,6 +349,8 @@ class SidecarApp:
             is_primary=self.settings.is_primary, setup_done=state.setup_done,
             setup_message=state.setup_message, max_lag=self.settings.max_lag,
             stale_after=self.settings.stale_after,
+            max_staleness_primary_down=self.settings.max_staleness_primary_down,
+            lag_when_source_lost=state.lag_when_source_lost,
         )
         if self.fenced:
             return Verdict(False, "isolation fence: read-only until the API or a peer is "
@@ -363,6 +371,7 @@ class SidecarApp:
             heartbeat_written_at=self._heartbeat_written_at,
             clone=self._clone, clone_failures=self._clone_failures, fenced=self.fenced,
             max_lag=self.settings.max_lag,
+            errant=() if identity.is_primary else tuple(errant_transactions(state.observation)),
         )
 
     def _metrics_view(self) -> MetricsView:

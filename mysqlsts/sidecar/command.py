@@ -66,6 +66,7 @@ def build_settings(
         heartbeat_interval=options.heartbeat_interval,
         heartbeat_database=options.heartbeat_database,
         max_lag=options.max_lag,
+        max_staleness_primary_down=options.max_staleness_primary_down,
         liveness_threshold=options.liveness_threshold,
         connect_retry=options.connect_retry,
         isolation_fence_after=isolation.isolation_fence_after,

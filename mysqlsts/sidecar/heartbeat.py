@@ -6,6 +6,10 @@ The table is pt-heartbeat's (`pt-heartbeat --create-table`), and the row is what
 `--monitor`) can read our rows, and a replica's lag is `now - ts` of the newest row applied
 there, which keeps growing when replication silently stalls.
 
+Our rows also carry the primary's executed GTIDs (`gtid`, an extra column pt-heartbeat ignores),
+so a replica can tell which of its own transactions the primary never had (errant ones) without
+a connection to the primary.
+
 The time comes from the primary's clock (the sidecar runs beside the server); a replica
 compares it with its own, so lag assumes the nodes' clocks are synchronised (NTP).
 """
@@ -20,9 +24,10 @@ from typing import Any
 
 import pymysql
 
-from mysqlsts.adapters.db import close_quietly
-from mysqlsts.core.replication import Statement
+from mysqlsts.adapters.db import close_quietly, query
+from mysqlsts.core.replication import Statement, gtid_variables
 from mysqlsts.core.sql import quote_identifier
+from mysqlsts.core.version import ServerVersion, parse_version
 from mysqlsts.errors import MysqlstsError, describe
 
 log = logging.getLogger(__name__)
@@ -42,10 +47,24 @@ def table_statements(database: str) -> list[Statement]:
             "file varchar(255) DEFAULT NULL, "
             "position bigint unsigned DEFAULT NULL, "
             "relay_master_log_file varchar(255) DEFAULT NULL, "
-            "exec_master_log_pos bigint unsigned DEFAULT NULL"
+            "exec_master_log_pos bigint unsigned DEFAULT NULL, "
+            "gtid text DEFAULT NULL"
             ") ENGINE=InnoDB"
         ),
     ]
+
+
+def upgrade_statements(database: str, version: ServerVersion) -> list[Statement]:
+    """A table created before the `gtid` column gets it (MariaDB only: MySQL has no
+    ADD COLUMN IF NOT EXISTS, and its tables were created with the column)."""
+    if not version.is_mariadb:
+        return []
+    return [Statement(f"ALTER TABLE {quote_identifier(database)}.`heartbeat` "
+                      "ADD COLUMN IF NOT EXISTS gtid text DEFAULT NULL")]
+
+
+def executed_gtid_variable(version: ServerVersion) -> str:
+    return gtid_variables(version)[0]
 
 
 def format_ts(unix_time: float) -> str:
@@ -62,20 +81,25 @@ def parse_ts(text: str) -> float:
     raise ValueError(f"unrecognised heartbeat timestamp {text!r}")
 
 
-def write_statement(database: str, unix_time: float, server_id: int) -> Statement:
+def write_statement(database: str, unix_time: float, server_id: int, gtid: str) -> Statement:
     # Every value is computed here and bound: the statement replays identically on replicas
     # whatever the binlog format.
     return Statement(
-        f"REPLACE INTO {quote_identifier(database)}.`heartbeat` (ts, server_id) VALUES (%s, %s)",
-        (format_ts(unix_time), server_id),
+        f"REPLACE INTO {quote_identifier(database)}.`heartbeat` (ts, server_id, gtid) "
+        "VALUES (%s, %s, %s)",
+        (format_ts(unix_time), server_id, gtid),
     )
 
 
-def read_statement(database: str, own_server_id: int) -> Statement:
-    """The newest heartbeat another server wrote (ts sorts as text: fixed-width ISO format)."""
+def read_statement(database: str, own_server_id: int, *, with_gtid: bool = True) -> Statement:
+    """The newest heartbeat another server wrote (ts sorts as text: fixed-width ISO format).
+
+    `with_gtid=False` reads a table an older primary created without the `gtid` column (a
+    rolling update replaces the replicas first)."""
+    gtid = "gtid" if with_gtid else "NULL AS gtid"
     return Statement(
-        f"SELECT ts FROM {quote_identifier(database)}.`heartbeat` WHERE server_id <> %s "
-        "ORDER BY ts DESC LIMIT 1",
+        f"SELECT ts, server_id, {gtid} FROM {quote_identifier(database)}.`heartbeat` "
+        "WHERE server_id <> %s ORDER BY ts DESC LIMIT 1",
         (own_server_id,),
     )
 
@@ -109,6 +133,7 @@ class HeartbeatWriter:
         self._clock = clock
         self._stop = stop
         self._conn: pymysql.connections.Connection[Any] | None = None
+        self._gtid_variable = ""
         self._failing = ""
         self.thread = threading.Thread(target=self._run, name="heartbeat", daemon=True)
 
@@ -130,10 +155,14 @@ class HeartbeatWriter:
         if server_id is None:
             return False
         now = self._clock()
-        statement = write_statement(self._database, now, server_id)
         try:
             if self._conn is None:
                 self._conn = self._connect()
+                version = str(query(self._conn, "SELECT VERSION() AS v")[0]["v"])
+                self._gtid_variable = executed_gtid_variable(parse_version(version))
+            # Read just before the write: the row carries what the primary had executed.
+            gtid = query(self._conn, f"SELECT @@global.{self._gtid_variable} AS g")[0]["g"]
+            statement = write_statement(self._database, now, server_id, str(gtid or ""))
             with self._conn.cursor() as cursor:
                 cursor.execute(statement.sql, statement.args)
         except (pymysql.MySQLError, OSError, MysqlstsError) as exc:

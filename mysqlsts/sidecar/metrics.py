@@ -16,6 +16,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from mysqlsts.core.clone_record import CloneRecord
+from mysqlsts.core.gtid import count_errant
 from mysqlsts.core.health import Verdict, replication_lag
 from mysqlsts.sidecar.state import LoopState
 
@@ -36,6 +37,12 @@ class MetricsView:
     clone_failures: int
     fenced: bool = False
     max_lag: float = 0.0  # --max-lag, exported so dashboards draw the real threshold
+    # This replica's transactions the primary never had ([] on the primary, or unknown).
+    errant: tuple[str, ...] = ()
+
+    @property
+    def errant_count(self) -> int:
+        return count_errant(self.flavor == "mariadb", list(self.errant))
 
 
 class Metrics:
@@ -107,6 +114,14 @@ def _replication(view: MetricsView) -> Iterator[Metric]:
                  1 if status is not None and status.io_running else 0)
     yield _gauge("mysqlsts_replication_sql_running", "1 while the SQL thread runs.",
                  1 if status is not None and status.sql_running else 0)
+    if status is not None and (status.io_running or status.source_unreachable):
+        # Absent while the I/O thread is stopped or failing: then reachability is unknown.
+        yield _gauge("mysqlsts_replication_source_reachable",
+                     "1 while the I/O thread is connected to its source, 0 while it only "
+                     "retries a source it cannot reach.", 1 if status.io_running else 0)
+    yield _gauge("mysqlsts_replication_errant_transactions",
+                 "Transactions executed here that the primary never had (MariaDB: one per "
+                 "domain and server).", view.errant_count)
     yield _gauge("mysqlsts_replication_last_errno",
                  "The last I/O or SQL error number; 0 when none.",
                  status.last_errno if status is not None else 0)

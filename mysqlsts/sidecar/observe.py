@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,21 @@ from mysqlsts.sidecar.heartbeat import parse_ts, read_statement
 
 # "Table doesn't exist", "Unknown database": no heartbeat has reached this server yet.
 _NO_HEARTBEAT_TABLE = {1146, 1049}
+# "Unknown column": a table from before the `gtid` column.
+_UNKNOWN_COLUMN = 1054
+
+
+@dataclass(frozen=True)
+class _Heartbeat:
+    """The newest heartbeat row another server wrote, as applied here."""
+
+    ts: float | None = None
+    server_id: int | None = None
+    gtid: str | None = None
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def clone_in_progress(data_dir: Path) -> bool:
@@ -70,11 +86,11 @@ class ServerObserver:
         row = query(conn, "SELECT @@global.server_id AS server_id, "
                           f"@@global.read_only AS read_only, {selected}")[0]
         server_id = int(row["server_id"])
-        replica = heartbeat_ts = None
+        replica, heartbeat = None, _Heartbeat()
         if not self._is_primary:
             rows = query(conn, status_statement(version).sql)
             replica = parse_replica_status(rows[0] if rows else None)
-            heartbeat_ts = self._heartbeat(conn, server_id)
+            heartbeat = self._heartbeat(conn, server_id)
         return Observation(
             taken_at=now(),
             up=True,
@@ -84,22 +100,32 @@ class ServerObserver:
             read_only=bool(int(row["read_only"])),
             gtid={name: str(row[name] or "") for name in names},
             replica=replica,
-            heartbeat_ts=heartbeat_ts,
+            heartbeat_ts=heartbeat.ts,
+            heartbeat_server_id=heartbeat.server_id,
+            source_gtid=heartbeat.gtid,
             clone_in_progress=in_clone,
         )
 
-    def _heartbeat(self, conn: pymysql.connections.Connection[Any], server_id: int) -> float | None:
+    def _heartbeat(self, conn: pymysql.connections.Connection[Any], server_id: int) -> _Heartbeat:
         statement = read_statement(self._heartbeat_database, server_id)
         try:
-            rows = query(conn, statement.sql, statement.args)
+            try:
+                rows = query(conn, statement.sql, statement.args)
+            except pymysql.MySQLError as exc:
+                if not (exc.args and exc.args[0] == _UNKNOWN_COLUMN):
+                    raise
+                statement = read_statement(self._heartbeat_database, server_id, with_gtid=False)
+                rows = query(conn, statement.sql, statement.args)
         except pymysql.MySQLError as exc:
             if exc.args and exc.args[0] in _NO_HEARTBEAT_TABLE:
-                return None
+                return _Heartbeat()
             raise
         if not rows:
-            return None
-        ts = rows[0]["ts"]
-        return parse_ts(ts.decode() if isinstance(ts, bytes) else str(ts))
+            return _Heartbeat()
+        row = rows[0]
+        gtid = row["gtid"]
+        return _Heartbeat(ts=parse_ts(_text(row["ts"])), server_id=int(row["server_id"]),
+                          gtid=None if gtid is None else _text(gtid))
 
     def close(self) -> None:
         close_quietly(self._conn)

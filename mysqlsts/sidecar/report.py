@@ -54,6 +54,7 @@ def status_document(view: MetricsView, context: StatusContext) -> dict[str, Any]
     else:
         body["heartbeat"]["last_applied"] = iso(obs.heartbeat_ts)
         body["replication"] = _replication(view.now, obs, context.primary)
+        body["replication"]["errant_transactions"] = list(view.errant)
     return body
 
 
@@ -74,6 +75,10 @@ def _replication(now: float, obs: Observation, primary: str) -> dict[str, Any]:
             "last_io_error": status.last_io_error or None,
             "last_sql_errno": status.last_sql_errno,
             "last_sql_error": status.last_sql_error or None,
+            # False while the I/O thread only retries a source it cannot reach; None while
+            # the thread is stopped or failing (then nobody knows).
+            "source_reachable": True if status.io_running else (
+                False if status.source_unreachable else None),
             "seconds_behind_source": status.seconds_behind_source,
             "gtid_mode": status.gtid_mode,
             "retrieved_gtid": status.retrieved_gtid,

@@ -62,6 +62,7 @@ class SidecarSettings:
     heartbeat_interval: float = _OPTIONS.heartbeat_interval
     heartbeat_database: str = _OPTIONS.heartbeat_database
     max_lag: float = _OPTIONS.max_lag
+    max_staleness_primary_down: float = _OPTIONS.max_staleness_primary_down
     liveness_threshold: float = _OPTIONS.liveness_threshold
     # MASTER_CONNECT_RETRY: seconds between a replica's attempts to reach its primary.
     connect_retry: int = _OPTIONS.connect_retry
@@ -82,7 +83,7 @@ class SidecarSettings:
                 "digits or underscores"
             )
         for name in ("poll_interval", "connect_timeout", "read_timeout", "heartbeat_interval",
-                     "max_lag", "liveness_threshold"):
+                     "max_lag", "max_staleness_primary_down", "liveness_threshold"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name.replace('_', '-')} must be positive")
 

@@ -17,7 +17,7 @@ from mysqlsts.core.replication import Action, Plan, Source, Statement, plan_repl
 from mysqlsts.core.status import Observation
 from mysqlsts.core.version import ServerVersion
 from mysqlsts.settings import Accounts
-from mysqlsts.sidecar.heartbeat import table_statements
+from mysqlsts.sidecar.heartbeat import table_statements, upgrade_statements
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,7 @@ def set_up_primary(
         *replication_account(version, accounts.replication_user, replication_password),
         *backup_account(version, accounts.backup_user, backup_password),
         *table_statements(heartbeat_database),
+        *upgrade_statements(heartbeat_database, version),
     ])
     return (
         f"primary set up: accounts {accounts.replication_user} (replication) and "

@@ -18,3 +18,5 @@ class LoopState:
     last_answer_at: float | None = None
     setup_done: bool = False
     setup_message: str = "waiting for the local server"
+    # Heartbeat lag when the replica's source was first seen unreachable; None while reachable.
+    lag_when_source_lost: float | None = None

@@ -289,7 +289,7 @@ def test_silently_dead_link_shows_heartbeat_lag_while_sbm_reads_0(healthy: Pair)
     assert healthy.metrics()[LAG] < 2.0
 
 
-def test_frozen_server_unready_fast_probes_answer_liveness_after_threshold(
+def test_frozen_server_unready_fast_probes_and_alive_past_the_threshold(
     healthy: Pair,
 ) -> None:
     """The walkthrough's "1/2 READY" experiment: SIGSTOP the replica's server."""
@@ -312,8 +312,6 @@ def test_frozen_server_unready_fast_probes_answer_liveness_after_threshold(
                     live_seen.append((now, reply.status))
                 if path == "/metrics":
                     assert reply.status == 200
-            if live_seen[-1][1] == 503:
-                break
             time.sleep(0.2)
         metrics = sidecar.metrics()
         assert metrics["mysqlsts_up"] == 0 and metrics["mysqlsts_ready"] == 0
@@ -322,12 +320,10 @@ def test_frozen_server_unready_fast_probes_answer_liveness_after_threshold(
         healthy.replica.thaw()
     assert unready_at is not None and unready_at <= 3.0, unready_at
     assert slowest < 1.0, f"a probe took {slowest:.2f}s while the server was frozen"
-    # Alive until the threshold, dead soon after it.
-    assert all(status == 200 for at, status in live_seen if at < LIVENESS_THRESHOLD - 0.5)
-    first_dead = next((at for at, status in live_seen if status == 503), None)
-    assert first_dead is not None, f"liveness never failed: {live_seen[-3:]}"
-    assert LIVENESS_THRESHOLD - 0.5 <= first_dead <= LIVENESS_THRESHOLD + 3, first_dead
-    wait_until(lambda: sidecar.get("/livez").status == 200, 8, what="alive after SIGCONT")
+    # A server silent past the threshold (a long crash recovery) never fails /livez: the
+    # sidecar's loop runs on, and the mysql container's own probes answer for the server.
+    assert live_seen[-1][0] > LIVENESS_THRESHOLD + 3
+    assert all(status == 200 for _, status in live_seen), live_seen
     healthy.wait_healthy(15)
 
 

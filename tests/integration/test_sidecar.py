@@ -202,10 +202,11 @@ def test_a_frozen_server_makes_the_replica_unready_but_not_dead(harness: Harness
         assert code == 200 and took < 1.0
         metrics_code, metrics, took = http_get(r_app.http_port, "/metrics")
         assert metrics_code == 200 and "mysqlsts_up 0.0" in metrics and took < 1.0
-        # Liveness fails only once the server has been silent past the threshold.
-        wait_for("liveness fails after the threshold",
-                 lambda: http_get(r_app.http_port, "/livez")[0] == 503, 10)
-        assert time.monotonic() - frozen_at >= 5.0
+        # A server silent past the threshold (a long crash recovery) is the mysql container's
+        # probes' business: the sidecar's loop runs, so /livez stays 200.
+        while time.monotonic() - frozen_at < 8.0:
+            assert http_get(r_app.http_port, "/livez")[0] == 200
+            time.sleep(0.5)
         scrape_errors = float(next(
             line.split()[1] for line in http_get(r_app.http_port, "/metrics")[1].splitlines()
             if line.startswith("mysqlsts_scrape_errors_total ")))

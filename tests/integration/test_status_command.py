@@ -125,9 +125,9 @@ async def test_json_rows_come_from_the_sidecars_real_status(
     assert replica["lag"].endswith("s") and float(replica["lag"][:-1]) < 30
     assert replica["last_error"] == "-"
     assert replica["clone"] == "cloned from " + replica["status"]["clone"]["record"]["donor"]
-    # Not reported by this sidecar release yet: shown as absent, not invented.
-    assert "errant_transactions" not in replica["status"]
-    assert replica["errant"] == "-"
+    # The sidecar compares the replica's GTIDs with the primary's: none on a healthy set.
+    assert replica["status"]["replication"]["errant_transactions"] == []
+    assert replica["errant"] == "none"
 
     assert dead["role"] == "unknown" and dead["ready"] == "no"
     assert "HTTP 503" in dead["last_error"] and "connection refused" in dead["last_error"]

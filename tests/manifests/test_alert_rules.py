@@ -30,6 +30,7 @@ REQUIRED_ALERTS = {
     "MysqlstsReplicationLagHigh",
     "MysqlstsReplicationStopped",
     "MysqlstsReplicationError",
+    "MysqlstsErrantTransactions",
     "MysqlstsServerDown",
     "MysqlstsPrimaryHeartbeatStale",
     "MysqlstsFewerReadyPods",

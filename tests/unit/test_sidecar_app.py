@@ -84,15 +84,17 @@ def test_down_server(app: tuple[SidecarApp, FakeClock]) -> None:
     assert _get(sidecar.http_port, "/nope")[0] == 404
 
 
-def test_liveness_follows_the_clock(app: tuple[SidecarApp, FakeClock]) -> None:
+def test_liveness_follows_the_loop_not_the_server(app: tuple[SidecarApp, FakeClock]) -> None:
     sidecar, clock = app
-    clock.now += 29
+    # The server has never answered for far longer than the threshold: still alive.
+    clock.now += 300
     sidecar.cycle()
     assert sidecar.liveness().ok
-    clock.now += 2
-    sidecar.cycle()
+    assert _get(sidecar.http_port, "/livez")[0] == 200
+    # No cycle for longer than the threshold: the loop is stuck.
+    clock.now += 31
     verdict = sidecar.liveness()
-    assert not verdict.ok and "has not answered for 31s" in verdict.reason
+    assert not verdict.ok and "loop has not run for 31s" in verdict.reason
     assert _get(sidecar.http_port, "/livez")[0] == 503
 
 
