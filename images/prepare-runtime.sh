@@ -36,50 +36,34 @@ if ! python_ok; then
   python_ok || { echo "prepare-runtime: no python3 >= 3.11 in this base image" >&2; exit 1; }
 fi
 
-# The clone stream's cipher (AES-GCM, HKDF): the distribution's build of `cryptography`, as
-# install_wheels.py unpacks only pure-Python wheels.
-has_cryptography() {
-  mysqlsts-python -c 'import cryptography.hazmat.primitives.ciphers.aead' 2>/dev/null
-}
-if [ "$flavor" != none ] && ! has_cryptography; then
-  echo "prepare-runtime: installing python3-cryptography" >&2
+# ensure_module MODULE PACKAGE VERSION: the distribution's build of a binary Python package
+# (Debian's python3-PACKAGE, or python3.11-PACKAGE on RPM bases) unless MODULE imports already.
+ensure_module() {
+  local module=$1 package=$2 version=$3
+  mysqlsts-python -c "import $module" 2>/dev/null && return 0
+  echo "prepare-runtime: installing python3-$package" >&2
   if command -v apt-get >/dev/null 2>&1; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-      python3-cryptography
+      "python3-$package"
     rm -rf /var/lib/apt/lists/* /var/cache/apt/*
   elif command -v microdnf >/dev/null 2>&1; then
-    microdnf install -y python3.11-cryptography && microdnf clean all
+    microdnf install -y "python3.11-$package" && microdnf clean all
   elif command -v dnf >/dev/null 2>&1; then
-    dnf install -y python3.11-cryptography && dnf clean all
+    dnf install -y "python3.11-$package" && dnf clean all
   fi
-  has_cryptography || {
-    echo "prepare-runtime: no cryptography (>= 38) for $(mysqlsts-python --version)" >&2
+  mysqlsts-python -c "import $module" 2>/dev/null || {
+    echo "prepare-runtime: no $package ($version) for $(mysqlsts-python --version)" >&2
     exit 1
   }
-fi
-
-# The clone stream's optional compression: the distribution's build of `zstandard` (binary).
-has_zstandard() {
-  mysqlsts-python -c 'import zstandard' 2>/dev/null
 }
-if ! has_zstandard; then
-  echo "prepare-runtime: installing python3-zstandard" >&2
-  if command -v apt-get >/dev/null 2>&1; then
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-      python3-zstandard
-    rm -rf /var/lib/apt/lists/* /var/cache/apt/*
-  elif command -v microdnf >/dev/null 2>&1; then
-    microdnf install -y python3.11-zstandard && microdnf clean all
-  elif command -v dnf >/dev/null 2>&1; then
-    dnf install -y python3.11-zstandard && dnf clean all
-  fi
-  has_zstandard || {
-    echo "prepare-runtime: no zstandard (>= 0.20) for $(mysqlsts-python --version)" >&2
-    exit 1
-  }
+# The clone stream's cipher (AES-GCM, HKDF); install_wheels.py unpacks only pure-Python wheels
+# for these images. The takeover image (flavor none) brings its own binary wheels.
+if [ "$flavor" != none ]; then
+  ensure_module cryptography.hazmat.primitives.ciphers.aead cryptography ">= 38"
 fi
+# The clone stream's optional compression.
+ensure_module zstandard zstandard ">= 0.20"
 
 # uid/gid 999 as in the official mariadb and mysql images, so files a clone writes belong to
 # the server that later opens them.
