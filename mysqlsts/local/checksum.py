@@ -11,7 +11,9 @@ from mysqlsts.local.spec import SetLayout, SetSpec
 from mysqlsts.options import SidecarOptions
 
 
-def checksum(layout: SetLayout, spec: SetSpec, timeout: float) -> SetResult:
+def checksum(
+    layout: SetLayout, spec: SetSpec, timeout: float, chunk_rows: int | None = None,
+) -> SetResult:
     """The pods' sidecars run with the default options: the pass uses theirs."""
     pods = {pod["ordinal"]: pod for pod in control.observe(layout, spec)["pods"]}
     primary = pods.get(0)
@@ -23,6 +25,7 @@ def checksum(layout: SetLayout, spec: SetSpec, timeout: float) -> SetResult:
     return check_set(
         Pod(primary["name"], primary["mysql"]["host"], primary["mysql"]["port"]), replicas,
         password=read_secret(layout.secret("root-password"), "root password"),
-        database=options.heartbeat_database, chunk_rows=options.consistency_chunk_rows,
+        database=options.heartbeat_database,
+        chunk_rows=chunk_rows or options.consistency_chunk_rows,
         duty_cycle=options.consistency_duty_cycle, wait_timeout=timeout,
     )
