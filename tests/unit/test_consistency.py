@@ -318,3 +318,23 @@ def test_set_result_lines_and_exit_code() -> None:
     assert unread.lines()[1] == "mysql-2: not checked: did not apply the pass"
     stopped = PassResult(3, 5, 0, 2.0, 0.5, stopped="stop requested")
     assert stopped.sentence().startswith("stopped after 3 tables, 5 chunks")
+
+
+# -- the commands' refusals ----------------------------------------------------------------
+
+
+def test_the_cluster_command_refuses_a_replica_and_a_missing_secret(tmp_path: Any) -> None:
+    from click.testing import CliRunner
+
+    from mysqlsts.cli import cli
+
+    result = CliRunner().invoke(cli, ["checksum"], env={"POD_NAME": "mysql-2"})
+    assert result.exit_code == 2
+    assert "mysql-2 is a replica: run `mysqlsts checksum` in the primary's sidecar" in (
+        result.output)
+    missing = tmp_path / "nope"
+    result = CliRunner().invoke(cli, ["checksum"], env={
+        "POD_NAME": "mysql-0", "MYSQLSTS_ROOT_PASSWORD_FILE": str(missing)})
+    assert result.exit_code == 2
+    assert f"cannot read root password file {missing}" in result.output
+    assert "Traceback" not in result.output
