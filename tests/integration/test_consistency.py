@@ -48,16 +48,20 @@ def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSet]:
             "n INT, price DECIMAL(10,2), at TIMESTAMP(3) NULL)",
             # No primary key: checked as one chunk.
             "CREATE TABLE app.events (happened DATETIME, what TEXT, weight DOUBLE)",
-            # A composite key whose first column repeats; columns of two collations.
+            # A composite key whose first column repeats; columns of two collations, and of
+            # types that are not strings (all enter the checksum as binary strings).
             "CREATE TABLE app.pairs (tenant INT, id INT, v VARCHAR(20) COLLATE utf8mb4_bin, "
             "w VARCHAR(20) COLLATE utf8mb4_unicode_ci, blob_col VARBINARY(16), "
+            "doc JSON, ip INET6, u UUID, flags SET('a', 'b'), bits BIT(5), pt POINT, "
             "PRIMARY KEY (tenant, id))",
             f"INSERT INTO app.items (tag, n, price, at) SELECT CONCAT('t', seq), seq, seq / 7, "
             f"FROM_UNIXTIME(1700000000 + seq) FROM app.seq_1_to_{ROWS}",
             "INSERT INTO app.events VALUES (NOW(), 'start', 0.5), (NOW(), NULL, NULL), "
             "(NULL, 'x', 1e-300)",
             f"INSERT INTO app.pairs SELECT seq % 4, seq, CONCAT('v', seq), CONCAT('W', seq), "
-            f"UNHEX(MD5(seq)) FROM app.seq_1_to_{ROWS}",
+            "UNHEX(MD5(seq)), JSON_OBJECT('n', seq), CONCAT('::ffff:10.0.0.', seq % 250), "
+            "UUID(), IF(seq % 2, 'a', 'a,b'), seq % 32, POINT(seq, seq / 3) "
+            f"FROM app.seq_1_to_{ROWS}",
         )
         started.wait_caught_up([1, 2])
         yield started
