@@ -363,3 +363,17 @@ class SidecarOptions:
         None, "Cap on a clone stream's bytes per second on the wire, to spare the donor's "
               "disk and network.", type=POSITIVE, show_default="unlimited",
     )
+    consistency_check_interval: int = option(
+        86400, "Seconds between the primary's consistency passes (pt-table-checksum style, "
+               "docs/sidecar.md), counted from the last completed one; 0 disables them.",
+        type=click.IntRange(min=0),
+    )
+    consistency_chunk_rows: int = option(
+        1000, "Rows per chunk of a consistency pass (ranges of the primary key's first column).",
+        type=click.IntRange(min=1),
+    )
+    consistency_duty_cycle: float = option(
+        0.25, "Largest share of wall time a consistency pass keeps the primary busy: it pauses "
+              "after each chunk in proportion to the chunk's own time.",
+        type=click.FloatRange(0, 1, min_open=True),
+    )
