@@ -14,7 +14,7 @@ with the data, not how fast a link is (bench/link_bench.py does that). Four part
           tablespace: a count above the hard open-files limit (less 1 000) is lowered to fit,
           and the output says so.
   steps   For every clone of both parts, each step's seconds from its own log (`clone step done
-          step=NAME seconds=S`: donor, stream, prepare, record, move, marker; "other" is the
+          step=NAME seconds=S`: donor, stream, prepare, record, sync, move, marker; "other" is the
           process's start and exit), the backup tools' peak open descriptors, and a check per
           step that its time grows no faster than the number of files (tables) or bytes (sizes).
   scale   `mysqlsts local scale` from one pod to two, to the new pod's /readyz 200, against
@@ -85,7 +85,7 @@ TABLES_PER_SCHEMA = 1000
 CREATE_BATCH = 200  # CREATE TABLE + INSERT pairs per round trip
 CREATORS = 2  # connections creating tables at once: the server's DDL is CPU-bound, 2 cores
 SMALL_TABLE_BYTES = 64 * 1024 + 4096  # the smallest .ibd, and the .frm's block
-STEPS = ("donor", "stream", "prepare", "record", "move", "marker")
+STEPS = ("donor", "stream", "prepare", "record", "sync", "move", "marker")
 # A step is flagged when its time grows by more than the files (or bytes) did, times this:
 # runs on this shared 2-core machine vary by +-30 %.
 TOLERANCE = 1.5

@@ -2,7 +2,7 @@
 
 Observe (ordinal, data dir state) → decide (skip, clone, wipe and clone, refuse) → act:
 find a donor and authenticate, and only then wipe an interrupted clone and fill the data dir
-through `fill_data_dir` (marker → staging → prepare → record → move → remove marker).
+through `fill_data_dir` (marker → staging → prepare → record → sync → move → remove marker).
 """
 
 from __future__ import annotations

@@ -81,7 +81,7 @@ class ProgressCollector(Collector):
 
 
 class StepTimes:
-    """Seconds each step of one clone took (donor, stream, prepare, record, move, marker), in
+    """Seconds each step of one clone took (donor, stream, prepare, record, sync, move, marker), in
     the order they ran. Each step that completes is one log line, `clone step done step=prepare
     seconds=3.210`, so that how a step grows with the data (bytes, files) can be read from any
     clone's log (bench/scale_bench.py does)."""

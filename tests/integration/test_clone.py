@@ -159,7 +159,7 @@ def test_clone_from_the_primary_copies_rows_and_records_its_gtid(
     assert "clone complete" in err
     # Every step's duration, in the order they ran (docs/clone.md; bench/scale_bench.py).
     steps = re.findall(r"clone step done step=(\w+) seconds=\d+\.\d{3}\n", err)
-    assert steps == ["donor", "stream", "prepare", "record", "move", "marker"]
+    assert steps == ["donor", "stream", "prepare", "record", "sync", "move", "marker"]
 
     record = read_clone_record(data_dir)
     assert record is not None

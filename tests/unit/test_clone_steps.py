@@ -9,7 +9,7 @@ import pytest
 
 from mysqlsts.adapters.datadir import fill_data_dir, state_of
 from mysqlsts.clone.progress import StepTimes
-from mysqlsts.core.datadir import IN_PROGRESS, DataDirState
+from mysqlsts.core.datadir import IN_PROGRESS, STAGING, DataDirState
 
 
 class FakeClock:
@@ -64,10 +64,11 @@ def test_fill_times_move_then_marker_after_populate(tmp_path):
     fill_data_dir(data, populate, steps.step)
     assert events == [
         "populate",
+        "sync starts, marker present=True, moved=False",
         "move starts, marker present=True, moved=False",
         "marker starts, marker present=True, moved=True",
     ]
-    assert list(steps.seconds) == ["move", "marker"]
+    assert list(steps.seconds) == ["sync", "move", "marker"]
     assert state_of(data) is DataDirState.INITIALIZED
 
 
@@ -80,3 +81,34 @@ def test_a_failed_populate_times_nothing(tmp_path):
     with pytest.raises(RuntimeError):
         fill_data_dir(tmp_path / "data", populate, steps.step)
     assert steps.seconds == {}
+
+
+def test_the_staged_files_are_on_disk_before_they_move(tmp_path, monkeypatch):
+    """A power loss after the marker went must not leave a finished-looking data dir with
+    files the kernel had not written yet: the volume is synced before anything moves."""
+    import mysqlsts.adapters.datadir as datadir
+
+    data = tmp_path / "data"
+    events: list[str] = []
+
+    def populate(staging):
+        (staging / "ibdata1").write_bytes(b"x" * 4096)
+        events.append("populate")
+
+    def synced(path):
+        events.append(f"sync {path.name}, moved={(data / 'ibdata1').exists()}")
+
+    monkeypatch.setattr(datadir, "sync_filesystem", synced)
+    steps = StepTimes()
+    fill_data_dir(data, populate, steps.step)
+    assert events == ["populate", f"sync {STAGING}, moved=False"]
+    assert list(steps.seconds) == ["sync", "move", "marker"]
+
+
+def test_sync_filesystem_flushes_a_real_directory(tmp_path):
+    from mysqlsts.adapters.fs import sync_filesystem
+
+    (tmp_path / "f").write_bytes(b"data")
+    sync_filesystem(tmp_path)  # syncfs(2) on this file system: no error
+    with pytest.raises(OSError):
+        sync_filesystem(tmp_path / "missing")
