@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import select
 import socket
 import time
 from typing import Any
@@ -92,6 +93,13 @@ class Wire:
         sent = self.sock.sendmsg([header, sealed])
         if sent < len(header) + len(sealed):  # a partial send: finish it the slow way
             self.sock.sendall((header + sealed)[sent:])
+
+    def wait_writable(self) -> None:
+        """Until the socket's send buffer has room (Linux: half of it free), within the send
+        timeout (TimeoutError)."""
+        _, ready, _ = select.select([], [self.sock], [], self.sock.gettimeout())
+        if not ready:
+            raise TimeoutError("the peer has taken nothing for the whole timeout")
 
     def read_sealed(self, opener: Opener, buffer: bytearray,
                     limit: int = MAX_FRAME) -> tuple[FrameType, bytes]:
