@@ -12,7 +12,9 @@ exit, also on failure.
 For each data set (MYSQLSTS_BENCH_GIB GiB, default 1.0; "random": 1000-byte random rows,
 incompressible; "realistic": sysbench-like rows of digits, words, numbers and dates):
 
-  (a) mysqlsts clone (compression auto, i.e. zstd) and (a0) with compression none;
+  (a) mysqlsts clone (compression auto: zstd while the link, not the compressor, is the
+      bottleneck), (a1) with compression zstd (every chunk that shrinks, waiting for the
+      compressor) and (a0) with compression none; the donor's chunk counts (zstd / raw);
   (b) the Kubernetes example's pipeline (ncat + mbstream, then prepare);
   (c) tar of the stopped data dir through ncat;
 
@@ -55,6 +57,7 @@ from clone_bench import (
 )
 
 from mysqlsts.clone.donor import BackupSource, DonorServer
+from mysqlsts.core.clone_window import ChunkCounts
 
 DONOR_PORT, NCAT_PORT = 20811, 20812
 SUBNET = "10.231.77"
@@ -139,6 +142,7 @@ class Run:
     seconds: float
     data_bytes: int  # what the backup tool / tar produced
     wire_bytes: int  # payload bytes the donor side put on the link (headers excluded)
+    chunks: ChunkCounts | None = None  # a mysqlsts clone's: how its chunks went
 
 
 class WireMeter:
@@ -189,10 +193,10 @@ class LinkBench:
         self.root = bench.root
 
     @contextlib.contextmanager
-    def donor(self, **kw: object) -> Iterator[list[tuple[str, int, float]]]:
+    def donor(self, **kw: object) -> Iterator[list[tuple[str, int, float, ChunkCounts]]]:
         source = BackupSource("mariadb", "127.0.0.1", SERVER_PORT, self.bench.data, BACKUP_USER,
                               self.bench.secrets / "backup-password", parallel=2)
-        done: list[tuple[str, int, float]] = []
+        done: list[tuple[str, int, float, ChunkCounts]] = []
         server = DonorServer(DONOR_IP, DONOR_PORT, TOKEN, source.command_factory(),
                              lambda *r: done.append(r), **kw)  # type: ignore[arg-type]
         thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -221,7 +225,7 @@ class LinkBench:
             seconds = time.monotonic() - started
         assert done and done[0][0] == "ok", done
         shutil.rmtree(target)
-        return Run(name, seconds, done[0][1], meter.total)
+        return Run(name, seconds, done[0][1], meter.total, done[0][3])
 
     def example(self) -> Run:
         target = self.root / "clone-b"
@@ -268,19 +272,27 @@ class LinkBench:
 
 
 def reported(run: Run) -> Run:
-    log(f"{run.name}: {run.seconds:.2f}s data={run.data_bytes} wire={run.wire_bytes}")
+    log(f"{run.name}: {run.seconds:.2f}s data={run.data_bytes} wire={run.wire_bytes} "
+        f"chunks={run.chunks}")
     return run
+
+
+def chunk_split(chunks: ChunkCounts | None) -> str:
+    if chunks is None:
+        return ""
+    return f"{chunks.compressed} / {chunks.raw}"
 
 
 def methods_table(label: str, data_bytes: int, runs: list[Run]) -> list[str]:
     c = runs[-1]
     lines = [f"**{label}** ({data_bytes / 1024**3:.2f} GiB data dir)", "",
-             "| method | wall time | bytes on the link | wire / data | time / (c) |",
-             "|---|---|---|---|---|"]
+             "| method | wall time | bytes on the link | wire / data | time / (c) "
+             "| chunks zstd / raw |",
+             "|---|---|---|---|---|---|"]
     for run in runs:
         lines.append(f"| {run.name} | {run.seconds:.2f} s | {run.wire_bytes / 1e6:.0f} MB | "
                      f"{run.wire_bytes / max(run.data_bytes, 1):.2f} | "
-                     f"{run.seconds / c.seconds:.2f} |")
+                     f"{run.seconds / c.seconds:.2f} | {chunk_split(run.chunks)} |")
     return lines
 
 
@@ -339,6 +351,29 @@ def max_id() -> int:
         conn.close()
 
 
+def settle() -> None:
+    """Wait until InnoDB has written back the pages the build dirtied: the first clone would
+    otherwise compete with that flushing (in earlier runs it took up to twice the others')."""
+    conn = pymysql.connect(host="127.0.0.1", port=SERVER_PORT, user="root",
+                           password=ROOT_PASSWORD, autocommit=True)
+    started = time.monotonic()
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute("SELECT @@GLOBAL.innodb_max_dirty_pages_pct")
+            (previous,) = cursor.fetchone()
+            cursor.execute("SET GLOBAL innodb_max_dirty_pages_pct = 0")
+            dirty = -1
+            while dirty != 0 and time.monotonic() - started < 300:
+                cursor.execute("SHOW GLOBAL STATUS LIKE 'Innodb_buffer_pool_pages_dirty'")
+                dirty = int(cursor.fetchone()[1])
+                time.sleep(0.5)
+            cursor.execute("SET GLOBAL innodb_max_dirty_pages_pct = %s", (previous,))
+    finally:
+        conn.close()
+    os.sync()
+    log(f"settled: dirty pages {dirty} after {time.monotonic() - started:.0f}s")
+
+
 def data_set(kind: type[Bench], label: str, gib: float, link: Link,
              gentle: bool) -> tuple[list[str], list[str]]:
     """The methods table of one data set, and (if `gentle`) the rate cap and latency lines."""
@@ -347,9 +382,13 @@ def data_set(kind: type[Bench], label: str, gib: float, link: Link,
     bench = kind(root, gib)
     try:
         bench.build()
+        settle()
         data_bytes = dir_bytes(bench.data)
         lb = LinkBench(bench, link)
-        runs = [reported(lb.clone("(a) mysqlsts clone, compression auto (zstd)", "auto")),
+        runs = [reported(lb.clone("(a) mysqlsts clone, compression auto (link-aware zstd)",
+                                  "auto")),
+                reported(lb.clone("(a1) mysqlsts clone, compression zstd (every chunk)",
+                                  "zstd")),
                 reported(lb.clone("(a0) mysqlsts clone, compression none", "none")),
                 reported(lb.example())]
         gentle_lines: list[str] = []
@@ -410,7 +449,8 @@ def main() -> None:
     load_after = os.getloadavg()
     text = "\n".join([
         f"Link: veth pair into a network namespace, `tc tbf rate {args.rate}` both ways, no "
-        "added delay (no sch_netem in this kernel). Wall time of (a), (a0) and (b) includes "
+        "added delay (no sch_netem in this kernel). Wall time of (a), (a1), (a0) and (b) "
+        "includes "
         "`--prepare`; the donor's page cache is warm. One run per method (the 2-core machine is "
         f"shared: load average {load_before[0]:.1f} before, {load_after[0]:.1f} after; bench "
         f"took {time.monotonic() - started:.0f} s).",

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import select
 import socket
+import struct
 import time
 from typing import Any
 
@@ -20,6 +22,8 @@ from mysqlsts.core.clone_protocol import (
     decode_json,
     encode_json,
 )
+
+_SIOCOUTQNSD = 0x894B  # linux/sockios.h: output queue bytes not yet sent
 
 
 class PeerClosed(Exception):
@@ -93,6 +97,24 @@ class Wire:
         sent = self.sock.sendmsg([header, sealed])
         if sent < len(header) + len(sealed):  # a partial send: finish it the slow way
             self.sock.sendall((header + sealed)[sent:])
+
+    def limit_unsent(self, size: int) -> None:
+        """Keep at most about `size` bytes queued in the kernel that the link has not sent yet
+        (TCP_NOTSENT_LOWAT, Linux; best effort): the socket is then writable only when the link
+        is about to need more, and the next frame is chosen late."""
+        option = getattr(socket, "TCP_NOTSENT_LOWAT", None)
+        if option is not None:
+            with contextlib.suppress(OSError):
+                self.sock.setsockopt(socket.IPPROTO_TCP, option, size)
+
+    def unsent(self) -> int:
+        """Bytes queued in the kernel that the link has not sent yet (Linux SIOCOUTQNSD);
+        0 where that cannot be known."""
+        try:
+            raw = fcntl.ioctl(self.sock.fileno(), _SIOCOUTQNSD, b"\0" * 4)
+        except OSError:
+            return 0
+        return int(struct.unpack("i", raw)[0])
 
     def wait_writable(self) -> None:
         """Until the socket's send buffer has room (Linux: half of it free), within the send

@@ -5,11 +5,13 @@ threads and the I/O).
 The donor reads up to `CAPACITY` chunks ahead of the socket; one worker compresses them (zstd
 releases the GIL) and the sender takes them in order. `Mode.ALWAYS` ("zstd"): the worker takes
 the oldest chunk and the sender waits for each compressed form. `Mode.LINK_AWARE` ("auto"): the
-sender never waits for the worker. A chunk whose compressed form is not ready when the sender
-reaches it goes raw, so whoever is ready first decides, and no estimate has to be right for the
-stream to run at least at the raw path's pace:
+sender does not wait for the worker. It is ready for a chunk when the link is about to need one
+(the donor lets the kernel hold ~2 MiB the link has not sent, and chooses when half of that is
+left); a chunk not compressed by then goes raw, unless the worker is on it and should finish
+before the link has sent what it holds (`busy_until`). So whoever is ready first decides, and
+no estimate has to be right for the stream to run at least at the raw path's pace:
 
-- while the socket is the bottleneck, chunks queue here and the worker, ahead of the sender,
+- while the link is the bottleneck, chunks queue here and the worker, ahead of the sender,
   has them compressed before their turn: DATA_ZSTD;
 - while the compressor is (a busy donor, a fast link), the sender overtakes it and sends raw;
   what the worker still compresses ahead comes on top, up to R + C * (1 - r) raw bytes per
@@ -17,21 +19,23 @@ stream to run at least at the raw path's pace:
 - while the backup tool is, the window stays short and the worker idles (below).
 
 So that the worker spends no CPU on a chunk the sender will overtake, it takes the oldest chunk
-the sender is expected to reach only after the compression, with a margin: the bytes to be sent
-before it × the sender's seconds per byte on the wire must cover `MARGIN` × its size × the
-worker's seconds per byte, both moving averages of measured times. None qualifies: it waits.
-After `PROBE_EVERY` chunks sent without an attempt it tries the newest anyway and takes that
-probe's time as the new estimate, so an estimate from one slow moment cannot switch compression
-off for the rest of the stream.
+the sender is expected to reach only after the compression, with a margin: the time the sender
+needs for what is before it (its measured seconds per byte on the wire) must cover `MARGIN` ×
+the chunk's size × the worker's seconds per byte; both are moving averages. None qualifies: it
+waits. After `PROBE_EVERY` chunks sent without an attempt it tries the newest anyway and takes
+that probe's time as the new estimate, so an estimate from one slow moment cannot switch
+compression off for the rest of the stream.
 
 From the donor's side a slow receiver looks like a slow link: the window fills and chunks go
-compressed, which costs the donor CPU but no time.
+compressed, which costs the donor CPU (only spare CPU: clone.outbound runs the worker at the
+lowest priority) but no time.
 """
 
 from __future__ import annotations
 
 import collections
 import enum
+import math
 from dataclasses import dataclass
 
 from mysqlsts.core.clone_compression import AdaptivePolicy, Mode
@@ -60,6 +64,7 @@ class _Slot:
     data: bytes
     state: _State = _State.NEW
     packed: bytes | None = None  # the compressed form, once worth sending
+    started: float = 0.0  # when the worker took it
 
     @property
     def wire_size(self) -> int:
@@ -150,6 +155,7 @@ class SendWindow:
         while (slot := self._candidate(now)) is not None:
             if self._data.should_try():
                 slot.state = _State.WORKING
+                slot.started = now
                 self._working[slot.seq] = slot
                 if self._since_attempt >= self._probe_every:
                     self._probes.add(slot.seq)
@@ -179,7 +185,9 @@ class SendWindow:
         compress = self._compress_cost.value
         if compress is None or self._since_attempt >= self._probe_every:
             return fresh[-1]  # measure: on the chunk the sender reaches last
-        send = self._send_cost.value or 0.0
+        # Before the first frame is sent the link could be slow: then anything the sender is
+        # not about to take qualifies.
+        send = self._send_cost.value if self._send_cost.value is not None else math.inf
         # Seconds until the sender reaches each chunk: what is left of the frame it is sending,
         # then every frame before the chunk (raw unless compressed: the one worker would be
         # busy with this chunk).
@@ -193,12 +201,21 @@ class SendWindow:
 
     # -- the sender ----------------------------------------------------------------------
 
-    def take(self, now: float) -> Outgoing | None:
-        """The next frame, in order; None while there is none (in ALWAYS: also while the
-        oldest chunk is still being compressed)."""
+    def busy_until(self, now: float, unsent: int) -> float:
+        """When the link, with `unsent` bytes still queued for it, will need the next frame
+        (by the measured pace)."""
+        return now + unsent * (self._send_cost.value or 0.0)
+
+    def take(self, now: float, wait_until: float = 0.0) -> Outgoing | None:
+        """The next frame, in order; None while there is none, in ALWAYS while the oldest
+        chunk is still being compressed, and in LINK_AWARE while the link is busy until
+        `wait_until` (see `busy_until`) and the worker should finish the oldest chunk by then."""
         if not self._slots:
             return None
         head = self._slots[0]
+        if (self.mode is Mode.LINK_AWARE and head.state is _State.WORKING and now < wait_until
+                and self._done_at(head) <= wait_until):
+            return None
         if head.state is _State.READY:
             if head.packed is not None:
                 self.counts.compressed += 1
@@ -217,6 +234,9 @@ class SendWindow:
         self._taken_at = now
         self._since_attempt += 1
         return Outgoing(payload, head.packed is not None, len(head.data))
+
+    def _done_at(self, slot: _Slot) -> float:
+        return slot.started + len(slot.data) * (self._compress_cost.value or 0.0)
 
     def sent(self, seconds: float) -> None:
         """The frame last taken took `seconds` to send (waiting for the socket to take it,

@@ -172,3 +172,44 @@ def test_the_window_holds_at_most_its_capacity():
         assert window.has_room()
         window.add(b"x")
     assert not window.has_room() and len(window) == CAPACITY
+
+
+def _measured_window() -> SendWindow:
+    """The worker needs 1e-5 s a byte (0.01 s a chunk), the link 1e-5 s a byte on the wire;
+    with a probe every chunk, so the next claim takes the newest chunk whatever its lead."""
+    window = SendWindow(Mode.LINK_AWARE, probe_every=1)
+    window.add(b"x" * SIZE)
+    job = window.claim(0.0)
+    assert job is not None
+    window.record(job.seq, b"z" * 400, 0.010)
+    assert window.take(0.0) is not None
+    window.sent(0.004)
+    return window
+
+
+@pytest.mark.parametrize(("unsent", "waits"), [(2000, True), (500, False)])
+def test_the_sender_waits_for_a_compression_due_before_the_link_runs_dry(unsent, waits):
+    window = _measured_window()
+    window.add(b"y" * SIZE)
+    job = window.claim(1.0)  # the head, due at 1.01
+    assert job is not None and job.seq == 1
+    busy_until = window.busy_until(1.0, unsent)  # the link sends what it holds by then
+    assert busy_until == pytest.approx(1.0 + unsent * 1e-5)
+    if not waits:  # due after the link runs dry: raw now
+        out = window.take(1.0, busy_until)
+        assert out is not None and not out.compressed and window.counts.behind == 1
+        return
+    assert window.take(1.0, busy_until) is None
+    assert window.take(1.009, busy_until) is None
+    window.record(job.seq, b"z" * 400, 0.010)
+    out = window.take(1.011, busy_until)
+    assert out is not None and out.compressed and window.counts.behind == 0
+
+
+def test_a_compression_late_past_the_links_deadline_is_not_waited_for():
+    window = _measured_window()
+    window.add(b"y" * SIZE)
+    assert window.claim(1.0) is not None
+    busy_until = window.busy_until(1.0, 2000)
+    out = window.take(busy_until, busy_until)  # the worker is late: the link must not idle
+    assert out is not None and not out.compressed and window.counts.behind == 1
