@@ -283,14 +283,23 @@ def chunk_split(chunks: ChunkCounts | None) -> str:
     return f"{chunks.compressed} / {chunks.raw}"
 
 
-def methods_table(label: str, data_bytes: int, runs: list[Run]) -> list[str]:
-    c = runs[-1]
+def median_run(runs: list[Run]) -> Run:
+    """The run with the median wall time (the lower middle one of an even count)."""
+    return sorted(runs, key=lambda run: run.seconds)[(len(runs) - 1) // 2]
+
+
+def methods_table(label: str, data_bytes: int, methods: list[list[Run]]) -> list[str]:
+    """One row per method, from the run with its median time; the last method is (c)."""
+    c = median_run(methods[-1])
     lines = [f"**{label}** ({data_bytes / 1024**3:.2f} GiB data dir)", "",
-             "| method | wall time | bytes on the link | wire / data | time / (c) "
-             "| chunks zstd / raw |",
-             "|---|---|---|---|---|---|"]
-    for run in runs:
-        lines.append(f"| {run.name} | {run.seconds:.2f} s | {run.wire_bytes / 1e6:.0f} MB | "
+             "| method | wall time (median) | runs (s) | bytes on the link | wire / data "
+             "| time / (c) | chunks zstd / raw |",
+             "|---|---|---|---|---|---|---|"]
+    for runs in methods:
+        run = median_run(runs)
+        lines.append(f"| {run.name} | {run.seconds:.2f} s | "
+                     f"{', '.join(f'{r.seconds:.1f}' for r in runs)} | "
+                     f"{run.wire_bytes / 1e6:.0f} MB | "
                      f"{run.wire_bytes / max(run.data_bytes, 1):.2f} | "
                      f"{run.seconds / c.seconds:.2f} | {chunk_split(run.chunks)} |")
     return lines
@@ -374,9 +383,11 @@ def settle() -> None:
     log(f"settled: dirty pages {dirty} after {time.monotonic() - started:.0f}s")
 
 
-def data_set(kind: type[Bench], label: str, gib: float, link: Link,
-             gentle: bool) -> tuple[list[str], list[str]]:
-    """The methods table of one data set, and (if `gentle`) the rate cap and latency lines."""
+def data_set(kind: type[Bench], label: str, gib: float, link: Link, gentle: bool,
+             repeat: int) -> tuple[list[str], list[str]]:
+    """The methods table of one data set, and (if `gentle`) the rate cap and latency lines.
+    The methods run `repeat` times, in rounds (a, a1, a0, b; then c with the server stopped),
+    so a slow spell of the shared machine does not fall on one method only."""
     root = Path(tempfile.mkdtemp(prefix=f"mysqlsts-link-{kind.__name__.lower()}-",
                                  dir=os.environ.get("MYSQLSTS_BENCH_DIR")))
     bench = kind(root, gib)
@@ -385,20 +396,26 @@ def data_set(kind: type[Bench], label: str, gib: float, link: Link,
         settle()
         data_bytes = dir_bytes(bench.data)
         lb = LinkBench(bench, link)
-        runs = [reported(lb.clone("(a) mysqlsts clone, compression auto (link-aware zstd)",
-                                  "auto")),
-                reported(lb.clone("(a1) mysqlsts clone, compression zstd (every chunk)",
-                                  "zstd")),
-                reported(lb.clone("(a0) mysqlsts clone, compression none", "none")),
-                reported(lb.example())]
+        runners: list[Callable[[], Run]] = [
+            lambda: lb.clone("(a) mysqlsts clone, compression auto (link-aware zstd)", "auto"),
+            lambda: lb.clone("(a1) mysqlsts clone, compression zstd (every chunk)", "zstd"),
+            lambda: lb.clone("(a0) mysqlsts clone, compression none", "none"),
+            lb.example,
+        ]
+        methods: list[list[Run]] = [[] for _ in range(len(runners) + 1)]
+        for _ in range(repeat):
+            for runs, runner in zip(methods, runners, strict=False):
+                runs.append(reported(runner()))
         gentle_lines: list[str] = []
         if gentle:
             gentle_lines = rate_and_latency(lb)
         bench.stop_server()
-        runs.append(reported(lb.tar()))
-        table = methods_table(label, data_bytes, runs)
-        a, c = runs[0], runs[-1]
-        table += ["", f"a/c = {a.seconds / c.seconds:.2f} (wall time of (a) over (c))"]
+        for _ in range(repeat):
+            methods[-1].append(reported(lb.tar()))
+        table = methods_table(label, data_bytes, methods)
+        a, a0, c = (median_run(methods[i]) for i in (0, 2, -1))
+        table += ["", f"a/c = {a.seconds / c.seconds:.2f}, a/a0 = {a.seconds / a0.seconds:.2f} "
+                  "(median wall times)"]
         return table, gentle_lines
     finally:
         bench.stop_server()
@@ -433,6 +450,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--write-docs", type=Path)
     parser.add_argument("--rate", default="1gbit", help="tc tbf rate of the link")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each method")
     args = parser.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("link_bench: needs root (network namespaces and tc)")
@@ -441,9 +459,10 @@ def main() -> None:
     load_before = os.getloadavg()
     link = Link(args.rate)
     try:
-        random_table, gentle = data_set(Bench, "random rows (incompressible)", gib, link, True)
+        random_table, gentle = data_set(Bench, "random rows (incompressible)", gib, link, True,
+                                        args.repeat)
         realistic_table, _ = data_set(RealisticBench, "realistic rows (sysbench-like)", gib,
-                                      link, False)
+                                      link, False, args.repeat)
     finally:
         link.close()
     load_after = os.getloadavg()
@@ -451,9 +470,10 @@ def main() -> None:
         f"Link: veth pair into a network namespace, `tc tbf rate {args.rate}` both ways, no "
         "added delay (no sch_netem in this kernel). Wall time of (a), (a1), (a0) and (b) "
         "includes "
-        "`--prepare`; the donor's page cache is warm. One run per method (the 2-core machine is "
-        f"shared: load average {load_before[0]:.1f} before, {load_after[0]:.1f} after; bench "
-        f"took {time.monotonic() - started:.0f} s).",
+        "`--prepare`; the donor's page cache is warm and InnoDB's dirty pages are flushed "
+        f"before the first run. {args.repeat} runs per method, in rounds (the 2-core machine "
+        f"is shared: load average {load_before[0]:.1f} before, {load_after[0]:.1f} after; "
+        f"bench took {time.monotonic() - started:.0f} s).",
         "", *random_table, "", *realistic_table, "",
         "Targets: realistic (a) <= 0.6 x (c); incompressible (a) <= 1.1 x (c).", "",
         "**Rate cap** (compression none, random rows; measured from the veth's counters, "

@@ -5,7 +5,6 @@ decision; this module only measures the times it asks for and moves the bytes.""
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import os
 import select
@@ -21,10 +20,6 @@ from mysqlsts.core.clone_protocol import CHUNK, HEADER, TAG_BYTES, FrameType, Se
 from mysqlsts.core.clone_window import ChunkCounts, Job, Outgoing, SendWindow
 from mysqlsts.core.pacing import TokenBucket, burst_for
 
-# Unsent bytes the kernel may hold with auto: when the socket can take more, the link has about
-# half of this left to send (~9 ms at 1 Gbit/s), and the next chunk is chosen then.
-_UNSENT = 2 * CHUNK
-_LOWEST = 19  # nice
 # How often the reader looks up from a silent tool to see whether the stream was closed.
 _POLL = 0.5
 
@@ -82,8 +77,6 @@ class Outbound:
         """Send what the tool writes to `fd` until its EOF, as DATA or DATA_ZSTD frames, and a
         KEEPALIVE after each `keepalive` seconds with nothing to send; the tool's byte count."""
         widen_pipe(fd)
-        if self.mode is Mode.LINK_AWARE:
-            self._wire.limit_unsent(_UNSENT)
         threads = [threading.Thread(target=self._read, args=(fd,), name="clone-read",
                                     daemon=True)]
         if self.mode is not Mode.NEVER:
@@ -94,12 +87,14 @@ class Outbound:
         total = 0
         try:
             while True:
-                # The sender is ready for a chunk when the socket can take one: only then is
-                # a chunk that is not compressed yet sent raw.
+                # The sender is ready for a chunk when the socket can take one; what the link
+                # still has to send then is time the compressor may use.
                 started = time.monotonic()
                 self._wire.wait_writable()
                 waited = time.monotonic() - started
-                frame = self._next(keepalive, self._wire.unsent())
+                with self._cond:
+                    self._window.observe_link(time.monotonic(), self._wire.unsent())
+                frame = self._next(keepalive)
                 if self._stopping.is_set():
                     raise OSError("the donor is shutting down")
                 if frame is _END:
@@ -123,27 +118,27 @@ class Outbound:
             for thread in threads:
                 thread.join()
 
-    def _next(self, keepalive: float, unsent: int) -> Outgoing | _End | None:
-        """The next frame to send; None when `keepalive` seconds pass without one. `unsent`:
-        bytes the link has yet to send, during which a chunk being compressed may finish."""
-        now = time.monotonic()
-        deadline = now + keepalive
+    def _next(self, keepalive: float) -> Outgoing | _End | None:
+        """The next frame to send; None when `keepalive` seconds pass without one."""
+        deadline = time.monotonic() + keepalive
         with self._cond:
-            busy_until = self._window.busy_until(now, unsent)
             while True:
                 if self._failure is not None:
                     raise self._failure
                 now = time.monotonic()
-                frame = self._window.take(now, busy_until)
+                frame = self._window.take(now)
+                # A frame taken: room for the reader, a new lead for the worker. None while
+                # chunks wait: the worker may be about to start the oldest.
+                self._cond.notify_all()
                 if frame is not None:
-                    self._cond.notify_all()  # room for the reader, a new lead for the worker
                     return frame
                 if self._eof and not self._window:
                     return _END
                 if now >= deadline or self._stopping.is_set():
                     return None
                 # Woken by a new chunk or a finished compression, else at the first deadline.
-                wake = busy_until if now < busy_until else deadline
+                patience = self._window.wait_until
+                wake = patience if patience is not None and now < patience else deadline
                 self._cond.wait(min(wake, deadline) - now)
 
     def _read(self, fd: int) -> None:
@@ -172,8 +167,6 @@ class Outbound:
 
     def _compress(self) -> None:
         try:
-            if self.mode is Mode.LINK_AWARE:
-                _spare_cpu_only()
             compress = self._compressor()
             while (job := self._claim()) is not None:
                 started = time.monotonic()
@@ -200,11 +193,3 @@ class Outbound:
             self._failure = exc
             self._cond.notify_all()
 
-
-def _spare_cpu_only() -> None:
-    """Give this thread the lowest priority (Linux: nice is per thread): it then compresses
-    with CPU that the backup tool, the server and everything else leave over. With auto the
-    sender never waits for it, so a starved compressor means raw chunks, not a slower stream;
-    with zstd it does wait, and keeps its priority."""
-    with contextlib.suppress(OSError):
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), _LOWEST)

@@ -98,15 +98,6 @@ class Wire:
         if sent < len(header) + len(sealed):  # a partial send: finish it the slow way
             self.sock.sendall((header + sealed)[sent:])
 
-    def limit_unsent(self, size: int) -> None:
-        """Keep at most about `size` bytes queued in the kernel that the link has not sent yet
-        (TCP_NOTSENT_LOWAT, Linux; best effort): the socket is then writable only when the link
-        is about to need more, and the next frame is chosen late."""
-        option = getattr(socket, "TCP_NOTSENT_LOWAT", None)
-        if option is not None:
-            with contextlib.suppress(OSError):
-                self.sock.setsockopt(socket.IPPROTO_TCP, option, size)
-
     def unsent(self) -> int:
         """Bytes queued in the kernel that the link has not sent yet (Linux SIOCOUTQNSD);
         0 where that cannot be known."""

@@ -4,31 +4,32 @@ threads and the I/O).
 
 The donor reads up to `CAPACITY` chunks ahead of the socket; one worker compresses them (zstd
 releases the GIL) and the sender takes them in order. `Mode.ALWAYS` ("zstd"): the worker takes
-the oldest chunk and the sender waits for each compressed form. `Mode.LINK_AWARE` ("auto"): the
-sender does not wait for the worker. It is ready for a chunk when the link is about to need one
-(the donor lets the kernel hold ~2 MiB the link has not sent, and chooses when half of that is
-left); a chunk not compressed by then goes raw, unless the worker is on it and should finish
-before the link has sent what it holds (`busy_until`). So whoever is ready first decides, and
-no estimate has to be right for the stream to run at least at the raw path's pace:
+the oldest chunk and the sender waits for each compressed form. `Mode.LINK_AWARE` ("auto"): when
+the socket can take the next chunk and it is not compressed yet, the sender waits for the worker
+only while the compressed frame would still leave the link sooner than the raw one: until the
+link has sent what the kernel holds for it, plus the link time the compression saves (size ×
+the measured seconds per byte on the wire × (1 - the measured ratio)). After that, or when the
+worker is not about to finish it, the chunk goes raw (DATA); a late worker costs at most that
+wait. So:
 
 - while the link is the bottleneck, chunks queue here and the worker, ahead of the sender,
   has them compressed before their turn: DATA_ZSTD;
 - while the compressor is (a busy donor, a fast link), the sender overtakes it and sends raw;
   what the worker still compresses ahead comes on top, up to R + C * (1 - r) raw bytes per
   second (link R, compressor C, ratio r) where waiting for it would give min(C, R / r);
-- while the backup tool is, the window stays short and the worker idles (below).
+- while the backup tool is, the window stays short and the worker idles (below);
+- for data that does not compress, the ratio is ~1: nothing is worth waiting for.
 
 So that the worker spends no CPU on a chunk the sender will overtake, it takes the oldest chunk
-the sender is expected to reach only after the compression, with a margin: the time the sender
-needs for what is before it (its measured seconds per byte on the wire) must cover `MARGIN` ×
-the chunk's size × the worker's seconds per byte; both are moving averages. None qualifies: it
+whose compression, with a margin (`MARGIN`), should be done before the sender gives up on it:
+the link's time for what it holds and for the frames before the chunk, plus the sender's wait
+for it, against the chunk's size × the worker's measured seconds per byte. None qualifies: it
 waits. After `PROBE_EVERY` chunks sent without an attempt it tries the newest anyway and takes
 that probe's time as the new estimate, so an estimate from one slow moment cannot switch
-compression off for the rest of the stream.
+compression off for the rest of the stream. Estimates are moving averages.
 
 From the donor's side a slow receiver looks like a slow link: the window fills and chunks go
-compressed, which costs the donor CPU (only spare CPU: clone.outbound runs the worker at the
-lowest priority) but no time.
+compressed, which costs the donor CPU but no time.
 """
 
 from __future__ import annotations
@@ -129,11 +130,21 @@ class SendWindow:
         self._next_seq = 0
         self._data = AdaptivePolicy()
         self._compress_cost = _Average()  # worker seconds per raw byte
-        self._send_cost = _Average()  # sender seconds per byte on the wire
+        # Seconds per byte on the wire, two ways: the sender's time per frame (pacing, and
+        # the socket's wait once its buffer is full) and the link's drain while it was busy.
+        self._send_cost = _Average()
+        self._link_cost = _Average()
+        self._ratio = _Average()  # compressed / raw size of the chunks tried
+        self._handed = 0  # bytes of all frames taken so far
+        self._link_sample: tuple[float, int, int] | None = None  # (when, drained, unsent)
+        self._link_free = 0.0  # when the link will have sent what the kernel holds
         self._in_flight = 0  # wire bytes of the frame the sender is sending
-        self._taken_at = 0.0  # when it took that frame
+        # When the link will have sent every frame taken so far (infinite until the link's
+        # pace is known: it could be slow).
+        self._link_free_at = 0.0
         self._since_attempt = 0  # chunks taken since the worker last started one
         self._probes: set[int] = set()  # chunks started only to measure the worker again
+        self._patience: tuple[int, float] | None = None  # (head's seq, wait for it until)
 
     def __len__(self) -> int:
         return len(self._slots)
@@ -171,6 +182,7 @@ class SendWindow:
         probe = seq in self._probes
         self._probes.discard(seq)
         self._compress_cost.add(seconds / max(len(slot.data), 1), fresh=probe)
+        self._ratio.add(min(1.0, len(packed) / max(len(slot.data), 1)))
         worth = self._data.record(len(slot.data), len(packed))
         if slot.state is _State.WORKING:  # else the sender went ahead without it
             slot.state = _State.READY
@@ -185,36 +197,50 @@ class SendWindow:
         compress = self._compress_cost.value
         if compress is None or self._since_attempt >= self._probe_every:
             return fresh[-1]  # measure: on the chunk the sender reaches last
-        # Before the first frame is sent the link could be slow: then anything the sender is
-        # not about to take qualifies.
-        send = self._send_cost.value if self._send_cost.value is not None else math.inf
-        # Seconds until the sender reaches each chunk: what is left of the frame it is sending,
-        # then every frame before the chunk (raw unless compressed: the one worker would be
-        # busy with this chunk).
-        ahead = max(0.0, self._taken_at + self._in_flight * send - now) if self._in_flight \
-            else 0.0
+        cost = self._wire_cost()
+        send = cost if cost is not None else math.inf
+        # Seconds until the link needs each chunk: what it still has to send, then every
+        # frame before the chunk (raw unless compressed: the one worker would be busy with
+        # this chunk), then what the sender would wait for the chunk (`_saving`).
+        ahead = max(0.0, self._link_free_at - now)
         for slot in self._slots:
-            if slot.state is _State.NEW and ahead >= MARGIN * len(slot.data) * compress:
+            if (slot.state is _State.NEW
+                    and ahead + self._saving(slot) >= MARGIN * len(slot.data) * compress):
                 return slot
             ahead += slot.wire_size * send
         return None
 
     # -- the sender ----------------------------------------------------------------------
 
-    def busy_until(self, now: float, unsent: int) -> float:
-        """When the link, with `unsent` bytes still queued for it, will need the next frame
-        (by the measured pace)."""
-        return now + unsent * (self._send_cost.value or 0.0)
+    def observe_link(self, now: float, unsent: int) -> None:
+        """The kernel holds `unsent` bytes the link has not sent yet (once per frame, before
+        taking it). While the link stays busy, what left between two looks is its pace."""
+        drained = self._handed - unsent
+        last = self._link_sample
+        if last is not None and last[2] > 0 and unsent > 0 and now > last[0] \
+                and drained > last[1]:
+            self._link_cost.add((now - last[0]) / (drained - last[1]))
+        self._link_sample = (now, drained, unsent)
+        self._link_free = now + unsent * (self._wire_cost() or 0.0)
 
-    def take(self, now: float, wait_until: float = 0.0) -> Outgoing | None:
-        """The next frame, in order; None while there is none, in ALWAYS while the oldest
-        chunk is still being compressed, and in LINK_AWARE while the link is busy until
-        `wait_until` (see `busy_until`) and the worker should finish the oldest chunk by then."""
+    @property
+    def wire_seconds_per_byte(self) -> float | None:
+        """The slower of the sender's pace (a rate cap shows there) and the link's drain (a
+        socket buffer with room hides it from the sender); None until measured."""
+        costs = [c for c in (self._send_cost.value, self._link_cost.value) if c is not None]
+        return max(costs) if costs else None
+
+    def _wire_cost(self) -> float | None:
+        return self.wire_seconds_per_byte
+
+    def take(self, now: float) -> Outgoing | None:
+        """The next frame, in order, or None: there is none; in ALWAYS the oldest chunk is
+        still being compressed; in LINK_AWARE it is worth waiting for (until `wait_until`)."""
         if not self._slots:
             return None
         head = self._slots[0]
-        if (self.mode is Mode.LINK_AWARE and head.state is _State.WORKING and now < wait_until
-                and self._done_at(head) <= wait_until):
+        if self.mode is Mode.LINK_AWARE and head.state is not _State.READY \
+                and self._worth_waiting(head, now):
             return None
         if head.state is _State.READY:
             if head.packed is not None:
@@ -226,14 +252,43 @@ class SendWindow:
         elif self.mode is Mode.ALWAYS:
             return None
         else:
-            self.counts.behind += 1  # not (yet) compressed: raw rather than wait
+            self.counts.behind += 1  # not compressed in time: raw rather than wait
         self._slots.popleft()
         head.state = _State.TAKEN
         payload = head.packed if head.packed is not None else head.data
         self._in_flight = len(payload)
-        self._taken_at = now
+        self._handed += len(payload)
+        cost = self._wire_cost()
+        self._link_free_at = math.inf if cost is None else \
+            max(now, self._link_free) + len(payload) * cost
         self._since_attempt += 1
         return Outgoing(payload, head.packed is not None, len(head.data))
+
+    @property
+    def wait_until(self) -> float | None:
+        """Until when `take` waits for the oldest chunk's compression (then sends it raw)."""
+        return self._patience[1] if self._patience is not None else None
+
+    def _worth_waiting(self, head: _Slot, now: float) -> bool:
+        """Whether the head, compressed, should still leave the link sooner than raw: decided
+        at the first look, as a deadline for the worker, so a late worker costs at most
+        that much (the raw frame then leaves at the deadline)."""
+        if self._patience is None or self._patience[0] != head.seq:
+            self._patience = (head.seq, max(now, self._link_free) + self._saving(head))
+        until = self._patience[1]
+        if now >= until:
+            return False
+        if head.state is _State.WORKING:
+            return self._done_at(head) <= until
+        # Not started: wait only when the idle worker is about to start it.
+        return not self._working and self._candidate(now) is head
+
+    def _saving(self, slot: _Slot) -> float:
+        """Seconds of link time the chunk's compression saves, by the measured ratio."""
+        cost, ratio = self._wire_cost(), self._ratio.value
+        if cost is None or ratio is None:
+            return 0.0
+        return len(slot.data) * cost * (1.0 - ratio)
 
     def _done_at(self, slot: _Slot) -> float:
         return slot.started + len(slot.data) * (self._compress_cost.value or 0.0)

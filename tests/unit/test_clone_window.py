@@ -56,6 +56,8 @@ def simulate(mode: Mode, *, link: float, compress: float | Callable[[int], float
                 seconds = link * len(out.payload) / SIZE
                 sender, progressed = (now + seconds, seconds), True
         due = [t for t in (worker and worker[0], sender and sender[0]) if t]
+        if sender is None and window.wait_until is not None and window.wait_until > now:
+            due.append(window.wait_until)  # the sender gives up waiting for the worker
         if produced < chunks and window.has_room():
             due.append(next_chunk_at)
         assert due, "the simulation stalled"
@@ -174,42 +176,87 @@ def test_the_window_holds_at_most_its_capacity():
     assert not window.has_room() and len(window) == CAPACITY
 
 
-def _measured_window() -> SendWindow:
-    """The worker needs 1e-5 s a byte (0.01 s a chunk), the link 1e-5 s a byte on the wire;
-    with a probe every chunk, so the next claim takes the newest chunk whatever its lead."""
+def _measured_window(packed: int = 400) -> SendWindow:
+    """The worker needs 1e-5 s a byte (0.01 s a chunk), the link 1e-5 s a byte on the wire,
+    chunks shrink to `packed` of SIZE bytes; with a probe every chunk, so the next claim takes
+    the newest chunk whatever its lead."""
     window = SendWindow(Mode.LINK_AWARE, probe_every=1)
     window.add(b"x" * SIZE)
     job = window.claim(0.0)
     assert job is not None
-    window.record(job.seq, b"z" * 400, 0.010)
-    assert window.take(0.0) is not None
-    window.sent(0.004)
+    window.record(job.seq, b"z" * packed, 0.010)
+    out = window.take(0.0)
+    assert out is not None
+    window.sent(0.00001 * len(out.payload))
     return window
 
 
-@pytest.mark.parametrize(("unsent", "waits"), [(2000, True), (500, False)])
-def test_the_sender_waits_for_a_compression_due_before_the_link_runs_dry(unsent, waits):
+@pytest.mark.parametrize(("unsent", "waits"), [(2000, True), (500, True), (0, False)])
+def test_the_sender_waits_for_a_compression_that_still_beats_the_raw_frame(unsent, waits):
     window = _measured_window()
     window.add(b"y" * SIZE)
     job = window.claim(1.0)  # the head, due at 1.01
     assert job is not None and job.seq == 1
-    busy_until = window.busy_until(1.0, unsent)  # the link sends what it holds by then
-    assert busy_until == pytest.approx(1.0 + unsent * 1e-5)
-    if not waits:  # due after the link runs dry: raw now
-        out = window.take(1.0, busy_until)
+    window.observe_link(1.0, unsent)  # the link sends what the kernel holds by 1 + unsent/1e5
+    # Compressed it leaves at max(1.01, that) + 0.004 s, raw at that + 0.01 s.
+    if not waits:
+        out = window.take(1.0)
         assert out is not None and not out.compressed and window.counts.behind == 1
         return
-    assert window.take(1.0, busy_until) is None
-    assert window.take(1.009, busy_until) is None
+    assert window.take(1.0) is None
+    assert window.wait_until == pytest.approx(1.0 + unsent * 1e-5 + 0.006)
+    assert window.take(1.009) is None
     window.record(job.seq, b"z" * 400, 0.010)
-    out = window.take(1.011, busy_until)
+    out = window.take(1.011)
     assert out is not None and out.compressed and window.counts.behind == 0
 
 
-def test_a_compression_late_past_the_links_deadline_is_not_waited_for():
+def test_a_late_compression_is_waited_for_until_the_raw_frame_would_have_won():
     window = _measured_window()
     window.add(b"y" * SIZE)
     assert window.claim(1.0) is not None
-    busy_until = window.busy_until(1.0, 2000)
-    out = window.take(busy_until, busy_until)  # the worker is late: the link must not idle
+    window.observe_link(1.0, 2000)
+    assert window.take(1.0) is None
+    out = window.take(1.026)  # the worker is late: no more waiting
     assert out is not None and not out.compressed and window.counts.behind == 1
+
+
+def test_the_sender_waits_for_the_idle_worker_to_start_the_oldest_chunk():
+    window = _measured_window()
+    window.add(b"y" * SIZE)
+    window.observe_link(1.0, 2000)  # 0.02 s: the worker's 0.015 s (with margin) fit
+    assert window.take(1.0) is None
+    job = window.claim(1.0)
+    assert job is not None and job.seq == 1
+
+
+def test_a_compression_that_saves_little_is_not_waited_for():
+    window = _measured_window(packed=940)  # 6 % less: 0.0006 s of link time for 0.01 s
+    window.add(b"y" * SIZE)
+    assert window.claim(1.0) is not None
+    out = window.take(1.0)
+    assert out is not None and not out.compressed and window.counts.behind == 1
+
+
+def test_the_links_pace_is_what_drains_while_it_is_busy_not_the_senders():
+    window = SendWindow(Mode.NEVER)
+    for _ in range(4):
+        window.add(b"x" * SIZE)
+    # Each frame goes into a socket buffer with room: the sender measures 1e-7 s a byte.
+    window.observe_link(0.000, 0)
+    for now, unsent in ((0.001, 900), (0.002, 1800), (0.003, 2700)):
+        assert window.take(now) is not None
+        window.sent(0.0001)
+        window.observe_link(now, unsent)
+    # The link sent 100 bytes a millisecond while it had bytes queued (the first look, with
+    # nothing queued, does not count): 1e-5 s a byte.
+    assert window.wire_seconds_per_byte == pytest.approx(1e-5)
+
+
+def test_a_rate_cap_shows_in_the_senders_pace():
+    window = SendWindow(Mode.NEVER)
+    window.add(b"x" * SIZE)
+    assert window.take(0.0) is not None
+    window.sent(0.1)  # the frame, then the cap's pause: 1e-4 s a byte
+    window.observe_link(0.1, 0)  # the socket is empty: the link is not what limits
+    assert window.wire_seconds_per_byte == pytest.approx(1e-4)

@@ -273,9 +273,8 @@ def test_a_compressor_slower_than_the_consumer_is_not_waited_for(donors, extract
 def test_a_link_slower_than_the_compressor_gets_compressed_frames(donors, extractor, tmp_path):
     size = 24 * 1024 * 1024
     # At the cap (3 MB/s) a raw chunk takes 0.35 s on the wire, the compressor 0.01 s (zeros
-    # cost zstd next to no CPU, so this holds on a busy machine too, where the compressor's
-    # low priority leaves it little): it keeps ahead, and only the first chunks go raw,
-    # before there is a queue to work ahead of.
+    # cost zstd next to no CPU, so this holds on a busy machine too): it keeps ahead, and only
+    # the first chunks go raw, before there is a queue to work ahead of.
     donor = donors(f"head -c {size} /dev/zero", compression="auto",
                    compressor=_slowed(0.01), max_rate=3e6)
     received, seconds, chunks = _clone(donor, extractor, tmp_path, "capped")
