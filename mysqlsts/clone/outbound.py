@@ -93,7 +93,7 @@ class Outbound:
                 self._wire.wait_writable()
                 waited = time.monotonic() - started
                 with self._cond:
-                    self._window.observe_link(time.monotonic(), self._wire.unsent())
+                    self._window.observe_link(time.monotonic(), *self._wire.link_state())
                 frame = self._next(keepalive)
                 if self._stopping.is_set():
                     raise OSError("the donor is shutting down")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import select
 import socket
 import struct
@@ -23,7 +22,9 @@ from mysqlsts.core.clone_protocol import (
     encode_json,
 )
 
-_SIOCOUTQNSD = 0x894B  # linux/sockios.h: output queue bytes not yet sent
+# struct tcp_info (linux/tcp.h): the byte whose low bit is tcpi_delivery_rate_app_limited,
+# tcpi_notsent_bytes and tcpi_delivery_rate, at their fixed offsets.
+_TCP_INFO = struct.Struct("=7xB136xI12xQ")
 
 
 class PeerClosed(Exception):
@@ -98,14 +99,19 @@ class Wire:
         if sent < len(header) + len(sealed):  # a partial send: finish it the slow way
             self.sock.sendall((header + sealed)[sent:])
 
-    def unsent(self) -> int:
-        """Bytes queued in the kernel that the link has not sent yet (Linux SIOCOUTQNSD);
-        0 where that cannot be known."""
+    def link_state(self) -> tuple[int, float | None]:
+        """What the kernel knows of the link (Linux TCP_INFO): the bytes it holds that the
+        link has not sent yet, and its latest delivery rate in bytes per second when that was
+        measured with the network, not us, as the limit (else None). (0, None) elsewhere."""
         try:
-            raw = fcntl.ioctl(self.sock.fileno(), _SIOCOUTQNSD, b"\0" * 4)
-        except OSError:
-            return 0
-        return int(struct.unpack("i", raw)[0])
+            raw = self.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, _TCP_INFO.size)
+        except (OSError, AttributeError):
+            return 0, None
+        if len(raw) < _TCP_INFO.size:
+            return 0, None
+        flags, unsent, rate = _TCP_INFO.unpack(raw)
+        app_limited = flags & 1
+        return unsent, None if app_limited or not rate else float(rate)
 
     def wait_writable(self) -> None:
         """Until the socket's send buffer has room (Linux: half of it free), within the send

@@ -26,7 +26,8 @@ the link's time for what it holds and for the frames before the chunk, plus the 
 for it, against the chunk's size × the worker's measured seconds per byte. None qualifies: it
 waits. After `PROBE_EVERY` chunks sent without an attempt it tries the newest anyway and takes
 that probe's time as the new estimate, so an estimate from one slow moment cannot switch
-compression off for the rest of the stream. Estimates are moving averages.
+compression off for the rest of the stream. Estimates are moving averages, the link's
+delivery rate a running median.
 
 From the donor's side a slow receiver looks like a slow link: the window fills and chunks go
 compressed, which costs the donor CPU but no time.
@@ -37,6 +38,7 @@ from __future__ import annotations
 import collections
 import enum
 import math
+import statistics
 from dataclasses import dataclass
 
 from mysqlsts.core.clone_compression import AdaptivePolicy, Mode
@@ -48,8 +50,9 @@ PROBE_EVERY = 32
 # Compression times vary (other threads, other processes): a chunk is started only when the
 # sender should need this much more time than the worker to get to it.
 MARGIN = 1.5
-# Weight of the newest sample in the moving averages: a few chunks follow a change of pace.
-_WEIGHT = 0.25
+# What the moving averages keep of the past at each sample: a few chunks follow a change of
+# pace.
+_KEEP = 0.75
 
 
 class _State(enum.Enum):
@@ -104,18 +107,39 @@ class ChunkCounts:
         return self.incompressible + self.behind + self.uncompressed
 
 
-class _Average:
-    """An exponentially weighted moving average; None until the first sample."""
+class _Median:
+    """The median of the last few samples: the kernel's delivery rate jumps now and then (a
+    delayed ACK, a burst), and one odd sample must not steer the choice."""
+
+    def __init__(self, size: int = 15) -> None:
+        self._samples: collections.deque[float] = collections.deque(maxlen=size)
+
+    def add(self, sample: float) -> None:
+        self._samples.append(sample)
+
+    @property
+    def value(self) -> float | None:
+        return statistics.median(self._samples) if self._samples else None
+
+
+class _Ratio:
+    """A quotient over the recent past (seconds per byte, bytes per byte) from decayed sums,
+    so each sample counts by its size: a frame of a few hundred bytes, whose time is all fixed
+    cost, does not pass for a slow link."""
 
     def __init__(self) -> None:
-        self.value: float | None = None
+        self._over = 0.0
+        self._under = 0.0
 
-    def add(self, sample: float, *, fresh: bool = False) -> None:
+    def add(self, over: float, under: float, *, fresh: bool = False) -> None:
         """`fresh`: the old samples are stale; start again from this one."""
-        if self.value is None or fresh:
-            self.value = sample
-        else:
-            self.value += _WEIGHT * (sample - self.value)
+        keep = 0.0 if fresh else _KEEP
+        self._over = self._over * keep + over
+        self._under = self._under * keep + under
+
+    @property
+    def value(self) -> float | None:
+        return self._over / self._under if self._under > 0 else None
 
 
 class SendWindow:
@@ -129,14 +153,12 @@ class SendWindow:
         self._working: dict[int, _Slot] = {}
         self._next_seq = 0
         self._data = AdaptivePolicy()
-        self._compress_cost = _Average()  # worker seconds per raw byte
+        self._compress_cost = _Ratio()  # worker seconds per raw byte
         # Seconds per byte on the wire, two ways: the sender's time per frame (pacing, and
-        # the socket's wait once its buffer is full) and the link's drain while it was busy.
-        self._send_cost = _Average()
-        self._link_cost = _Average()
-        self._ratio = _Average()  # compressed / raw size of the chunks tried
-        self._handed = 0  # bytes of all frames taken so far
-        self._link_sample: tuple[float, int, int] | None = None  # (when, drained, unsent)
+        # the socket's wait once its buffer is full) and the link's delivery rate.
+        self._send_cost = _Ratio()
+        self._link_cost = _Median()
+        self._ratio = _Ratio()  # compressed / raw size of the chunks tried
         self._link_free = 0.0  # when the link will have sent what the kernel holds
         self._in_flight = 0  # wire bytes of the frame the sender is sending
         # When the link will have sent every frame taken so far (infinite until the link's
@@ -181,8 +203,8 @@ class SendWindow:
         slot = self._working.pop(seq)
         probe = seq in self._probes
         self._probes.discard(seq)
-        self._compress_cost.add(seconds / max(len(slot.data), 1), fresh=probe)
-        self._ratio.add(min(1.0, len(packed) / max(len(slot.data), 1)))
+        self._compress_cost.add(seconds, len(slot.data), fresh=probe)
+        self._ratio.add(min(len(packed), len(slot.data)), len(slot.data))
         worth = self._data.record(len(slot.data), len(packed))
         if slot.state is _State.WORKING:  # else the sender went ahead without it
             slot.state = _State.READY
@@ -212,21 +234,17 @@ class SendWindow:
 
     # -- the sender ----------------------------------------------------------------------
 
-    def observe_link(self, now: float, unsent: int) -> None:
-        """The kernel holds `unsent` bytes the link has not sent yet (once per frame, before
-        taking it). While the link stays busy, what left between two looks is its pace."""
-        drained = self._handed - unsent
-        last = self._link_sample
-        if last is not None and last[2] > 0 and unsent > 0 and now > last[0] \
-                and drained > last[1]:
-            self._link_cost.add((now - last[0]) / (drained - last[1]))
-        self._link_sample = (now, drained, unsent)
+    def observe_link(self, now: float, unsent: int, rate: float | None) -> None:
+        """Before taking a frame: the kernel holds `unsent` bytes the link has not sent yet,
+        and measured its delivery rate (bytes/s) with the link as the limit (None: not)."""
+        if rate:
+            self._link_cost.add(1.0 / rate)
         self._link_free = now + unsent * (self._wire_cost() or 0.0)
 
     @property
     def wire_seconds_per_byte(self) -> float | None:
-        """The slower of the sender's pace (a rate cap shows there) and the link's drain (a
-        socket buffer with room hides it from the sender); None until measured."""
+        """The slower of the sender's pace (a rate cap shows there) and the link's delivery
+        rate (a socket buffer with room hides it from the sender); None until measured."""
         costs = [c for c in (self._send_cost.value, self._link_cost.value) if c is not None]
         return max(costs) if costs else None
 
@@ -257,7 +275,6 @@ class SendWindow:
         head.state = _State.TAKEN
         payload = head.packed if head.packed is not None else head.data
         self._in_flight = len(payload)
-        self._handed += len(payload)
         cost = self._wire_cost()
         self._link_free_at = math.inf if cost is None else \
             max(now, self._link_free) + len(payload) * cost
@@ -297,5 +314,5 @@ class SendWindow:
         """The frame last taken took `seconds` to send (waiting for the socket to take it,
         and for the rate cap)."""
         if self._in_flight:
-            self._send_cost.add(seconds / self._in_flight)
+            self._send_cost.add(seconds, self._in_flight)
         self._in_flight = 0

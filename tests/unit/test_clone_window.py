@@ -197,7 +197,7 @@ def test_the_sender_waits_for_a_compression_that_still_beats_the_raw_frame(unsen
     window.add(b"y" * SIZE)
     job = window.claim(1.0)  # the head, due at 1.01
     assert job is not None and job.seq == 1
-    window.observe_link(1.0, unsent)  # the link sends what the kernel holds by 1 + unsent/1e5
+    window.observe_link(1.0, unsent, None)  # the link sends what the kernel holds by 1 + unsent/1e5
     # Compressed it leaves at max(1.01, that) + 0.004 s, raw at that + 0.01 s.
     if not waits:
         out = window.take(1.0)
@@ -215,7 +215,7 @@ def test_a_late_compression_is_waited_for_until_the_raw_frame_would_have_won():
     window = _measured_window()
     window.add(b"y" * SIZE)
     assert window.claim(1.0) is not None
-    window.observe_link(1.0, 2000)
+    window.observe_link(1.0, 2000, None)
     assert window.take(1.0) is None
     out = window.take(1.026)  # the worker is late: no more waiting
     assert out is not None and not out.compressed and window.counts.behind == 1
@@ -224,7 +224,7 @@ def test_a_late_compression_is_waited_for_until_the_raw_frame_would_have_won():
 def test_the_sender_waits_for_the_idle_worker_to_start_the_oldest_chunk():
     window = _measured_window()
     window.add(b"y" * SIZE)
-    window.observe_link(1.0, 2000)  # 0.02 s: the worker's 0.015 s (with margin) fit
+    window.observe_link(1.0, 2000, None)  # 0.02 s: the worker's 0.015 s (with margin) fit
     assert window.take(1.0) is None
     job = window.claim(1.0)
     assert job is not None and job.seq == 1
@@ -238,18 +238,14 @@ def test_a_compression_that_saves_little_is_not_waited_for():
     assert out is not None and not out.compressed and window.counts.behind == 1
 
 
-def test_the_links_pace_is_what_drains_while_it_is_busy_not_the_senders():
+def test_the_links_delivery_rate_shows_what_a_socket_buffer_hides_from_the_sender():
     window = SendWindow(Mode.NEVER)
-    for _ in range(4):
-        window.add(b"x" * SIZE)
-    # Each frame goes into a socket buffer with room: the sender measures 1e-7 s a byte.
-    window.observe_link(0.000, 0)
-    for now, unsent in ((0.001, 900), (0.002, 1800), (0.003, 2700)):
-        assert window.take(now) is not None
-        window.sent(0.0001)
-        window.observe_link(now, unsent)
-    # The link sent 100 bytes a millisecond while it had bytes queued (the first look, with
-    # nothing queued, does not count): 1e-5 s a byte.
+    window.add(b"x" * SIZE)
+    assert window.take(0.0) is not None
+    window.sent(0.0001)  # into a socket buffer with room: 1e-7 s a byte
+    window.observe_link(0.001, 900, None)  # rate measured while we were the limit: not used
+    assert window.wire_seconds_per_byte == pytest.approx(1e-7)
+    window.observe_link(0.002, 900, 1e5)  # the link delivers 100 kB/s
     assert window.wire_seconds_per_byte == pytest.approx(1e-5)
 
 
@@ -258,5 +254,5 @@ def test_a_rate_cap_shows_in_the_senders_pace():
     window.add(b"x" * SIZE)
     assert window.take(0.0) is not None
     window.sent(0.1)  # the frame, then the cap's pause: 1e-4 s a byte
-    window.observe_link(0.1, 0)  # the socket is empty: the link is not what limits
+    window.observe_link(0.1, 0, 1e7)  # the link could do 10 MB/s: the cap limits
     assert window.wire_seconds_per_byte == pytest.approx(1e-4)
