@@ -76,20 +76,20 @@ class Bench:
     INSERT = (f"INSERT INTO bench.rows (payload) SELECT RANDOM_BYTES(1000) "
               f"FROM bench.seq_1_to_{ROWS_PER_BATCH}")
 
-    def __init__(self, root: Path, gib: float) -> None:
-        self.root, self.gib = root, gib
+    def __init__(self, root: Path, gib: float, port: int = SERVER_PORT) -> None:
+        self.root, self.gib, self.port = root, gib, port
         self.data = root / "donor-data"
         self.secrets = root / "secrets"
         self.server: subprocess.Popen[bytes] | None = None
         self.spec = ServerSpec(data_dir=self.data, conf_dir=root / "conf.d", run_dir=root / "run",
-                               port=SERVER_PORT)
+                               port=port)
 
     # -- the donor's server ------------------------------------------------------------
     def start_server(self) -> None:
         self.spec.conf_dir.mkdir(parents=True, exist_ok=True)
         (self.spec.conf_dir / "bench.cnf").write_text(CNF)
         self.server = start_server(self.spec)
-        wait_until_up("127.0.0.1", SERVER_PORT, "root", ROOT_PASSWORD, 60, self.server)
+        wait_until_up("127.0.0.1", self.port, "root", ROOT_PASSWORD, 60, self.server)
 
     def stop_server(self) -> None:
         if self.server is not None and self.server.poll() is None:
@@ -98,7 +98,7 @@ class Bench:
         self.server = None
 
     def sql(self, *statements: str) -> None:
-        conn = pymysql.connect(host="127.0.0.1", port=SERVER_PORT, user="root",
+        conn = pymysql.connect(host="127.0.0.1", port=self.port, user="root",
                                password=ROOT_PASSWORD, autocommit=True, read_timeout=600)
         try:
             with conn.cursor() as cursor:
@@ -108,6 +108,18 @@ class Bench:
             conn.close()
 
     def build(self) -> None:
+        started = time.monotonic()
+        self.setup()
+        self.fill(int(self.gib * 1024**3))
+        self.purge_binary_logs()
+        sizes = sorted(((dir_bytes(p) if p.is_dir() else p.stat().st_size, p.name)
+                        for p in self.data.iterdir()), reverse=True)[:6]
+        log(f"largest data dir entries {sizes}")
+        log(f"data dir built bytes={dir_bytes(self.data)} table_bytes="
+            f"{dir_bytes(self.data / 'bench')} seconds={time.monotonic() - started:.0f}")
+
+    def setup(self) -> None:
+        """A running server with the backup account, the empty table, and the secrets files."""
         bootstrap_data_dir(self.data, ROOT_PASSWORD)
         self.start_server()
         self.sql(
@@ -117,34 +129,31 @@ class Bench:
             "CREATE DATABASE bench",
             self.TABLE,
         )
-        target = int(self.gib * 1024**3)
-        started = time.monotonic()
-        # Bounded: one batch per round, stops at the size (or a hard cap of rounds).
-        for _ in range(10_000):
-            if dir_bytes(self.data / "bench") >= target:
-                break
-            for _ in range(20):
-                self.sql(self.INSERT)
-        # The binary log holds a second copy of every row; no backup method copies it, so it
-        # would only inflate the data dir (and the tar floor). Purge it (MariaDB keeps a file
-        # until its binlog checkpoint has passed, hence the retries); tar also excludes it.
-        self.sql("FLUSH BINARY LOGS")
-        for _ in range(40):
-            self.sql("PURGE BINARY LOGS BEFORE NOW() + INTERVAL 1 DAY")
-            if not (self.data / "mysql-bin.000001").exists():
-                break
-            time.sleep(0.5)
-        sizes = sorted(((dir_bytes(p) if p.is_dir() else p.stat().st_size, p.name)
-                        for p in self.data.iterdir()), reverse=True)[:6]
-        log(f"largest data dir entries {sizes}")
-        log(f"data dir built bytes={dir_bytes(self.data)} table_bytes="
-            f"{dir_bytes(self.data / 'bench')} seconds={time.monotonic() - started:.0f}")
         self.secrets.mkdir()
         (self.secrets / "token").write_text(TOKEN + "\n")
         (self.secrets / "backup-password").write_text(BACKUP_PASSWORD + "\n")
         extra = self.secrets / "backup.cnf"
         extra.write_text(f"[client]\nuser={BACKUP_USER}\npassword={BACKUP_PASSWORD}\n")
         extra.chmod(0o600)
+
+    def fill(self, table_bytes: int) -> None:
+        """Insert batches until the table's directory holds `table_bytes` (bounded rounds)."""
+        for _ in range(200_000):
+            if dir_bytes(self.data / "bench") >= table_bytes:
+                break
+            self.sql(self.INSERT)
+
+    def purge_binary_logs(self) -> None:
+        # The binary log holds a second copy of every row; no backup method copies it, so it
+        # would only inflate the data dir (and the tar floor). Purge it (MariaDB keeps a file
+        # until its binlog checkpoint has passed, hence the retries); tar also excludes it.
+        self.sql("FLUSH BINARY LOGS")
+        first = sorted(self.data.glob("mysql-bin.[0-9]*"))[0]
+        for _ in range(40):
+            self.sql("PURGE BINARY LOGS BEFORE NOW() + INTERVAL 1 DAY")
+            if not first.exists():
+                break
+            time.sleep(0.5)
 
     # -- (a) mysqlsts clone --------------------------------------------------------------
     def run_mysqlsts(self, backup_parallel: int, extract_parallel: int) -> Result:
@@ -275,14 +284,16 @@ def report(rows: list[tuple[Result, list[Result]]], data_bytes: int, ratios: lis
     return "\n".join([*lines, "", *ratios])
 
 
-def write_docs(path: Path, text: str) -> None:
-    begin, end = "<!-- clone-bench:begin -->", "<!-- clone-bench:end -->"
+def write_section(path: Path, name: str, heading: str, text: str) -> None:
+    """Replace the text between `<!-- NAME:begin -->` and `<!-- NAME:end -->` in `path`, or
+    append it under `heading` when the file has no such block yet."""
+    begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
     block = f"{begin}\n{text}\n{end}"
     current = path.read_text() if path.exists() else "# Benchmarks\n"
     if begin in current and end in current:
         current = current[:current.index(begin)] + block + current[current.index(end) + len(end):]
     else:
-        current = current.rstrip("\n") + "\n\n## Clone\n\n" + block + "\n"
+        current = current.rstrip("\n") + f"\n\n{heading}\n\n" + block + "\n"
     path.write_text(current)
 
 
@@ -323,7 +334,7 @@ def main() -> None:
         text = report(rows, data_bytes, ratios)
         print("\n".join(machine()) + "\n\n" + text)
         if args.write_docs:
-            write_docs(args.write_docs, "Machine:\n\n" + "\n".join(
+            write_section(args.write_docs, "clone-bench", "## Clone", "Machine:\n\n" + "\n".join(
                 f"- {line}" for line in machine()) + "\n\n" + text)
     finally:
         bench.stop_server()

@@ -54,6 +54,7 @@ from clone_bench import (
     dir_bytes,
     log,
     machine,
+    write_section,
 )
 
 from mysqlsts.clone.donor import BackupSource, DonorServer
@@ -63,7 +64,6 @@ DONOR_PORT, NCAT_PORT = 20811, 20812
 SUBNET = "10.231.77"
 DONOR_IP, RECEIVER_IP = f"{SUBNET}.1", f"{SUBNET}.2"
 PROBE_RATE = 200  # point SELECTs per second
-DOCS_BEGIN, DOCS_END = "<!-- link-bench:begin -->", "<!-- link-bench:end -->"
 
 
 class RealisticBench(Bench):
@@ -487,19 +487,9 @@ def main() -> None:
     ])
     print("\n".join(machine()) + "\n\n" + text)
     if args.write_docs:
-        write_section(args.write_docs, "Machine:\n\n" + "\n".join(
-            f"- {line}" for line in machine()) + "\n\n" + text)
-
-
-def write_section(path: Path, text: str) -> None:
-    block = f"{DOCS_BEGIN}\n{text}\n{DOCS_END}"
-    current = path.read_text() if path.exists() else "# Benchmarks\n"
-    if DOCS_BEGIN in current and DOCS_END in current:
-        current = (current[:current.index(DOCS_BEGIN)] + block
-                   + current[current.index(DOCS_END) + len(DOCS_END):])
-    else:
-        current = current.rstrip("\n") + "\n\n## Clone over a 1 Gbit/s link\n\n" + block + "\n"
-    path.write_text(current)
+        write_section(args.write_docs, "link-bench", "## Clone over a 1 Gbit/s link",
+                      "Machine:\n\n" + "\n".join(f"- {line}" for line in machine())
+                      + "\n\n" + text)
 
 
 if __name__ == "__main__":

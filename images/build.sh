@@ -72,14 +72,14 @@ for kind in "${kinds[@]}"; do
     --build-arg BASE_IMAGE="$base" --build-arg FLAVOR="$flavor" -t "$image" .
 done
 # The takeover controller: flavor-independent, so built once, with the mariadb flavor's plain
-# version tag the takeover Deployment names. Its own wheel set, `.[takeover]`, binary wheels
+# version tag the takeover Deployment names. Its own wheel set, `.[kube]`, binary wheels
 # included (the `kubernetes` client's pydantic-core, aiohttp, ...), built for this host's
 # Python and machine: install_wheels.py refuses any whose tags do not fit the image.
 if [ "$flavor" = mariadb ]; then
   start=$SECONDS
   rm -rf "$wheels-takeover"
   mkdir -p "$wheels-takeover"
-  if ! "$python" -m pip wheel -q --disable-pip-version-check -w "$wheels-takeover" '.[takeover]' \
+  if ! "$python" -m pip wheel -q --disable-pip-version-check -w "$wheels-takeover" '.[kube]' \
       >"$log" 2>&1; then
     tail -n 25 "$log" >&2
     echo "images: building the takeover wheels failed (log $log)" >&2

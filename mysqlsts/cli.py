@@ -39,6 +39,12 @@ def _sidecar() -> click.Command:
     return sidecar
 
 
+def _checksum() -> click.Command:
+    from mysqlsts.sidecar.command import checksum
+
+    return checksum
+
+
 def _local() -> click.Command:
     from mysqlsts.local.command import local
 
@@ -60,6 +66,7 @@ def _status() -> click.Command:
 _CAPABILITIES: dict[str, Callable[[], click.Command]] = {
     "clone": _clone,
     "sidecar": _sidecar,
+    "checksum": _checksum,
     "local": _local,
     "takeover": _takeover,
     "status": _status,

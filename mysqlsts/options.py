@@ -6,6 +6,8 @@ loose keyword arguments. The dataclass default is the option's default (so `Grou
 defaults, e.g. for tests), and `to_env(*groups)` turns values back into the environment a pod
 runs with (the local set's pods). Env names are explicit (`MYSQLSTS_DATA_DIR`, not click's
 per-command auto names) so one Kubernetes env block serves every container of the pod.
+Commands that run outside the pod (`takeover`) declare their groups beside them, with the
+same `option` and `use`.
 """
 
 from __future__ import annotations
@@ -63,7 +65,7 @@ class _EmptyIsAValue(click.Option):
         return None
 
 
-def _option(
+def option(
     default: Any, help: str, *, type: Any = None, env: str | None = None,  # noqa: A002
     also: tuple[str, ...] = (), show_default: bool | str = True, is_flag: bool = False,
     empty: bool = False, factory: Callable[[], Any] | None = None,
@@ -132,12 +134,12 @@ def to_env(*groups: Any) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class PodOptions:
-    pod_name: str = _option(
+    pod_name: str = option(
         None, "This pod's name, <statefulset>-<ordinal>.", also=("POD_NAME",),
         show_default="$POD_NAME, else the hostname", factory=socket.gethostname,
     )
-    service: str = _option("mysql", "The headless Service that names the pods.")
-    server_id_base: int = _option(100, "server-id = base + ordinal.",
+    service: str = option("mysql", "The headless Service that names the pods.")
+    server_id_base: int = option(100, "server-id = base + ordinal.",
                                   type=click.IntRange(min=1))
 
     def identity(self) -> Identity:
@@ -146,14 +148,14 @@ class PodOptions:
 
 @dataclass(frozen=True)
 class PeerOptions:
-    peer_host_template: str = _option(
+    peer_host_template: str = option(
         "{statefulset}-{ordinal}.{service}",
         "How a peer's host is named from {statefulset}, {ordinal}, {service}.",
     )
-    mysql_port: int = _option(3306, "Server port (ordinal 0's, with a stride).", type=PORT)
-    clone_port: int = _option(3307, "Port of the sidecar's backup stream.", type=PORT)
-    http_port: int = _option(8080, "Port of the sidecar's probes and metrics.", type=PORT)
-    peer_port_stride: int = _option(0, "Added per ordinal to every port (local sets on one "
+    mysql_port: int = option(3306, "Server port (ordinal 0's, with a stride).", type=PORT)
+    clone_port: int = option(3307, "Port of the sidecar's backup stream.", type=PORT)
+    http_port: int = option(8080, "Port of the sidecar's probes and metrics.", type=PORT)
+    peer_port_stride: int = option(0, "Added per ordinal to every port (local sets on one "
                                        "address).", type=click.IntRange(min=0))
 
     def directory(self, identity: Identity) -> PeerDirectory:
@@ -172,7 +174,7 @@ class PeerOptions:
 
 @dataclass(frozen=True)
 class DataDirOptions:
-    data_dir: Path = _option(Path("/var/lib/mysql"), "The server's data directory.",
+    data_dir: Path = option(Path("/var/lib/mysql"), "The server's data directory.",
                              type=PATH)
 
     def check(self) -> None:
@@ -182,34 +184,34 @@ class DataDirOptions:
 
 @dataclass(frozen=True)
 class FlavorOptions:
-    flavor: str = _option(Flavor.MARIADB,
+    flavor: str = option(Flavor.MARIADB,
                           "Server family; selects the backup tool and SQL dialect.",
                           type=click.Choice(Flavor.ALL))
 
 
 @dataclass(frozen=True)
 class RootPasswordOptions:
-    root_password_file: Path = _option(
+    root_password_file: Path = option(
         SECRETS_DIR / "root-password", "File holding the server's root password.", type=PATH,
     )
 
 
 @dataclass(frozen=True)
 class SecretOptions:
-    replication_password_file: Path = _option(
+    replication_password_file: Path = option(
         SECRETS_DIR / "replication-password",
         "File holding the replication account's password.", type=PATH,
     )
-    backup_password_file: Path = _option(
+    backup_password_file: Path = option(
         SECRETS_DIR / "backup-password",
         "File holding the backup account's password (the donor's backup tool).", type=PATH,
     )
-    clone_token_file: Path = _option(
+    clone_token_file: Path = option(
         SECRETS_DIR / "clone-token",
         "File holding the token donor and receiver authenticate each other with.", type=PATH,
     )
-    replication_user: str = _option("repl", "Account replicas connect with.")
-    backup_user: str = _option("mysqlsts_backup", "Account the donor's backup tool uses.")
+    replication_user: str = option("repl", "Account replicas connect with.")
+    backup_user: str = option("mysqlsts_backup", "Account the donor's backup tool uses.")
 
     def files(self, root: RootPasswordOptions) -> SecretFiles:
         return SecretFiles(
@@ -225,7 +227,7 @@ class SecretOptions:
 
 @dataclass(frozen=True)
 class LocalServerOptions:
-    local_host: str = _option("127.0.0.1", "Where this pod's own server listens.")
+    local_host: str = option("127.0.0.1", "Where this pod's own server listens.")
 
     def server(self, identity: Identity, peers: PeerDirectory) -> LocalServer:
         """The pod's own server: on its own host, at its own ordinal's port."""
@@ -248,16 +250,16 @@ class _MemoryQuantity(click.ParamType):  # type: ignore[type-arg]  # generic in 
 
 @dataclass(frozen=True)
 class InitOptions:
-    config_map_dir: Path = _option(Path("/mnt/config-map"),
+    config_map_dir: Path = option(Path("/mnt/config-map"),
                                    "Mounted ConfigMap with master.cnf and slave.cnf.", type=PATH)
-    conf_dir: Path = _option(Path("/mnt/conf.d"),
+    conf_dir: Path = option(Path("/mnt/conf.d"),
                              "Where the server reads extra cnf files (its conf.d).", type=PATH)
-    server_memory_limit: int | None = _option(
+    server_memory_limit: int | None = option(
         None, "The server container's memory limit (downward API limits.memory, or e.g. 2Gi); "
               "sizes innodb_buffer_pool_size. Unset: the server's default.",
         type=_MemoryQuantity(),
     )
-    buffer_pool_percent: int = _option(
+    buffer_pool_percent: int = option(
         60, "Share of --server-memory-limit given to the InnoDB buffer pool.",
         type=click.IntRange(5, 90),
     )
@@ -265,7 +267,7 @@ class InitOptions:
 
 @dataclass(frozen=True)
 class ListenOptions:
-    listen_address: str = _option(
+    listen_address: str = option(
         "0.0.0.0", "Address the HTTP endpoints bind (the sidecar's, its donor's, and the clone "
                    "step's progress endpoints on the same http port).",
     )
@@ -273,22 +275,22 @@ class ListenOptions:
 
 @dataclass(frozen=True)
 class CloneOptions:
-    srv_name: str | None = _option(
+    srv_name: str | None = option(
         None, "DNS SRV name listing the peers, tried when the previous ordinal is not ready; "
               "empty disables.", show_default="_mysql._tcp.<service>", empty=True,
     )
-    clone_deadline: float = _option(900.0, "Seconds to wait for a ready donor before failing.",
+    clone_deadline: float = option(900.0, "Seconds to wait for a ready donor before failing.",
                                     type=click.FloatRange(min=0))
-    clone_idle_timeout: float = _option(
+    clone_idle_timeout: float = option(
         IDLE_TIMEOUT, "Seconds of silence from the donor after which the stream counts as broken.",
         type=click.FloatRange(min=1),
     )
-    clone_parallel: int = _option(2, "Extraction threads (mbstream/xbstream --parallel).",
+    clone_parallel: int = option(2, "Extraction threads (mbstream/xbstream --parallel).",
                                   type=click.IntRange(1, 64))
-    clone_progress_interval: float = _option(
+    clone_progress_interval: float = option(
         5.0, "Seconds between progress log lines.", type=click.FloatRange(min=0.1),
     )
-    prepare_memory: str = _option("256M", "--use-memory for the backup tool's prepare step.",
+    prepare_memory: str = option("256M", "--use-memory for the backup tool's prepare step.",
                                   env="CLONE_PREPARE_MEMORY")
 
 
@@ -296,15 +298,15 @@ class CloneOptions:
 class IsolationOptions:
     """The isolation fence of a primary's sidecar (docs/sidecar.md, "Isolation fence")."""
 
-    isolation_fence_after: int = _option(
+    isolation_fence_after: int = option(
         60, "A primary that reaches neither the API endpoint nor any peer's sidecar for this "
             "long (seconds) turns read-only.", type=click.IntRange(min=1),
     )
-    isolation_api_endpoint: str = _option(
+    isolation_api_endpoint: str = option(
         "kubernetes.default.svc:443", "host:port the fence probes with a TLS handshake (no "
         "credentials); empty: only the peers count.", empty=True,
     )
-    replicas: int = _option(
+    replicas: int = option(
         1, "Pods in the set (the StatefulSet's replicas): the fence probes ordinals 0..N-1 "
            "but its own; 1 never fences.", type=click.IntRange(min=1),
     )
@@ -323,7 +325,7 @@ class StreamOptions:
     """The clone stream, on both ends: one environment variable serves the pod's init
     container (the receiver) and its sidecar (the donor)."""
 
-    clone_compression: str = _option(
+    clone_compression: str = option(
         clone_compression.AUTO, "zstd on the clone stream, when both ends allow it: auto "
         "compresses while the link, not the donor's CPU, is the bottleneck; zstd every chunk "
         "that shrinks; none never.",
@@ -333,32 +335,46 @@ class StreamOptions:
 
 @dataclass(frozen=True)
 class SidecarOptions:
-    primary_host: str | None = _option(None, "Where replicas replicate from.",
+    primary_host: str | None = option(None, "Where replicas replicate from.",
                                        show_default="ordinal 0's peer host")
-    primary_port: int | None = _option(None, "The primary's server port.", type=PORT,
+    primary_port: int | None = option(None, "The primary's server port.", type=PORT,
                                        show_default="ordinal 0's server port")
-    max_lag: float = _option(30.0, "A replica whose heartbeat lag exceeds this (seconds) is "
+    max_lag: float = option(30.0, "A replica whose heartbeat lag exceeds this (seconds) is "
                                    "not ready.", type=POSITIVE)
-    max_staleness_primary_down: float = _option(
+    max_staleness_primary_down: float = option(
         300.0, "While its primary is unreachable, a replica that was current and has applied all "
                "it received serves reads until its last heartbeat is this old (seconds).",
         type=POSITIVE,
     )
-    liveness_threshold: float = _option(
+    liveness_threshold: float = option(
         30.0, "/livez fails when the sidecar's own loop has not run for this long (seconds).",
         type=POSITIVE,
     )
-    heartbeat_interval: float = _option(1.0, "Seconds between the primary's heartbeat writes.",
+    heartbeat_interval: float = option(1.0, "Seconds between the primary's heartbeat writes.",
                                         type=click.FloatRange(min=0.05))
-    heartbeat_database: str = _option("mysqlsts",
+    heartbeat_database: str = option("mysqlsts",
                                       "Database of the pt-heartbeat compatible table.")
-    poll_interval: float = _option(1.0, "Seconds between observations of the local server.",
+    poll_interval: float = option(1.0, "Seconds between observations of the local server.",
                                    type=click.FloatRange(min=0.1))
-    connect_retry: int = _option(10, "MASTER_CONNECT_RETRY: seconds between a replica's "
+    connect_retry: int = option(10, "MASTER_CONNECT_RETRY: seconds between a replica's "
                                      "reconnects.", type=click.IntRange(1, 86400))
-    no_donor: bool = _option(False, "Do not serve backup streams on the clone port.",
+    no_donor: bool = option(False, "Do not serve backup streams on the clone port.",
                              is_flag=True, show_default=False)
-    clone_max_rate: float | None = _option(
+    clone_max_rate: float | None = option(
         None, "Cap on a clone stream's bytes per second on the wire, to spare the donor's "
               "disk and network.", type=POSITIVE, show_default="unlimited",
+    )
+    consistency_check_interval: int = option(
+        86400, "Seconds between the primary's consistency passes (pt-table-checksum style, "
+               "docs/sidecar.md), counted from the last completed one; 0 disables them.",
+        type=click.IntRange(min=0),
+    )
+    consistency_chunk_rows: int = option(
+        1000, "Rows per chunk of a consistency pass (ranges of the primary key's first column).",
+        type=click.IntRange(min=1),
+    )
+    consistency_duty_cycle: float = option(
+        0.25, "Largest share of wall time a consistency pass keeps the primary busy: it pauses "
+              "after each chunk in proportion to the chunk's own time.",
+        type=click.FloatRange(0, 1, min_open=True),
     )

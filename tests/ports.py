@@ -21,6 +21,8 @@ SHARES: dict[str, range] = {
     "local": range(22000, 23000),  # tests/localset.py blocks of 50
     "probes": range(23000, 23500),
     "probe-bench": range(23500, 23600),
+    "consistency-bench": range(23600, 23700),  # bench/consistency_bench.py's local set
+    "scale-bench": range(23700, 23800),  # bench/scale_bench.py: a donor and a local set
     "proxy-unit": range(23900, 24000),
 }
 

@@ -1,19 +1,24 @@
 """Fill an empty data dir atomically enough that no crash leaves a half-filled one looking done.
 
-Protocol: marker → stage on the same volume → move entries into place (system schema last) →
-remove marker. `classify` reads the result; `wipe_incomplete` undoes a run that was cut short.
+Protocol: marker → stage on the same volume → sync the volume → move entries into place (system
+schema last) → remove marker. The sync is what makes "no marker" mean "on disk": the tools that
+fill the staging dir write thousands of files and fsync none of them, so without it a power
+loss after the marker went could leave a data dir that looks finished with files still empty.
+`classify` reads the result; `wipe_incomplete` undoes a run that was cut short.
 The files mysqlsts itself keeps there (the clone record, the clone-failure count) are read and
 written here too.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 
-from mysqlsts.adapters.fs import atomic_write, fsync_dir, read_back
+from mysqlsts.adapters.fs import atomic_write, fsync_dir, read_back, sync_filesystem
 from mysqlsts.core.clone_record import CLONE_RECORD, CloneRecord
 from mysqlsts.core.datadir import (
     CLONE_FAILURES,
@@ -47,10 +52,20 @@ def wipe_incomplete(data_dir: Path) -> None:
     fsync_dir(data_dir)
 
 
-def fill_data_dir(data_dir: Path, populate: Callable[[Path], None]) -> None:
+# Times one named step of a fill (the clone's log lines); by default nothing is timed.
+StepTimer = Callable[[str], AbstractContextManager[object]]
+
+
+def _untimed(_step: str) -> AbstractContextManager[object]:
+    return contextlib.nullcontext()
+
+
+def fill_data_dir(data_dir: Path, populate: Callable[[Path], None],
+                  step: StepTimer = _untimed) -> None:
     """Run `populate(staging_dir)`, then move its result into the (empty) data dir.
 
-    The caller has checked that `data_dir` is EMPTY.
+    The caller has checked that `data_dir` is EMPTY. `step("sync")`, `step("move")` and
+    `step("marker")` wrap the three steps after `populate`, for a caller that times them.
     """
     data_dir.mkdir(parents=True, exist_ok=True)
     atomic_write(data_dir / IN_PROGRESS, b"")
@@ -59,12 +74,16 @@ def fill_data_dir(data_dir: Path, populate: Callable[[Path], None]) -> None:
         shutil.rmtree(staging)
     staging.mkdir()
     populate(staging)
-    for name in move_order(os.listdir(staging)):
-        os.rename(staging / name, data_dir / name)
-    fsync_dir(data_dir)
-    staging.rmdir()
-    (data_dir / IN_PROGRESS).unlink()
-    fsync_dir(data_dir)
+    with step("sync"):
+        sync_filesystem(staging)
+    with step("move"):
+        for name in move_order(os.listdir(staging)):
+            os.rename(staging / name, data_dir / name)
+        fsync_dir(data_dir)
+    with step("marker"):
+        staging.rmdir()
+        (data_dir / IN_PROGRESS).unlink()
+        fsync_dir(data_dir)
 
 
 def read_clone_failures(data_dir: Path) -> int:

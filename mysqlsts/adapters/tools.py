@@ -6,8 +6,10 @@ A tool that fails says why in its last words on stderr; that line is what mysqls
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
+import resource
 import shutil
 import signal
 import subprocess
@@ -82,3 +84,18 @@ def user_args(euid: int | None = None) -> list[str]:
     """`--user=root` when running as root: mariadbd and mariadb-install-db refuse root unless
     told to. In the images we already are `mysql` (uid 999) and pass nothing."""
     return ["--user=root"] if (os.geteuid() if euid is None else euid) == 0 else []
+
+
+def raise_open_files_limit() -> None:
+    """Raise this process's soft limit on open files to its hard limit, as Go's runtime does for
+    every program. Silent, for use as a `preexec_fn` between fork and exec.
+
+    mariabackup keeps every tablespace open while it backs up, one descriptor per table, so
+    under a container's usual soft limit (1024) a data dir with more tables than that fails
+    with "Too many open files" (docs/benchmarks.md, "How the clone's cost grows").
+    The hard limit is the container runtime's to set, and far higher by default.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and (hard == resource.RLIM_INFINITY or soft < hard):
+        with contextlib.suppress(ValueError, OSError):  # above what the kernel allows: keep it
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))

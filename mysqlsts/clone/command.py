@@ -2,7 +2,7 @@
 
 Observe (ordinal, data dir state) → decide (skip, clone, wipe and clone, refuse) → act:
 find a donor and authenticate, and only then wipe an interrupted clone and fill the data dir
-through `fill_data_dir` (marker → staging → prepare → record → move → remove marker).
+through `fill_data_dir` (marker → staging → prepare → record → sync → move → remove marker).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from mysqlsts.adapters.datadir import (
 from mysqlsts.adapters.fs import read_secret
 from mysqlsts.adapters.http import Endpoints, HttpServer
 from mysqlsts.clone.plan import decide, srv_candidates
-from mysqlsts.clone.progress import ClonePhase, CloneProgress, ProgressCollector
+from mysqlsts.clone.progress import ClonePhase, CloneProgress, ProgressCollector, StepTimes
 from mysqlsts.clone.receiver import (
     Session,
     Timeouts,
@@ -89,22 +89,25 @@ def _srv_discovery(settings: CloneSettings) -> list[DonorAddress]:
 
 
 def _populate(settings: CloneSettings, session: Session, tool: BackupTool,
-              started: float, progress: CloneProgress) -> Any:
+              started: float, progress: CloneProgress, steps: StepTimes) -> Any:
     def on_bytes(total: int) -> None:
         progress.bytes = total
 
     def populate(staging: Path) -> None:
         progress.phase = ClonePhase.STREAMING
-        received = session.receive_into(staging, tool, settings.parallel, settings.timeouts,
-                                        on_bytes)
-        session.close()
+        with steps.step("stream"):
+            received = session.receive_into(staging, tool, settings.parallel,
+                                            settings.timeouts, on_bytes)
+            session.close()
         progress.phase = ClonePhase.PREPARING
-        prepare(staging, tool, settings.prepare_memory)
-        record = record_clone(
-            read_coordinates(staging), session.candidate, settings.flavor, received,
-            time.monotonic() - started, datetime.now(UTC).isoformat(timespec="seconds"),
-        )
-        write_clone_record(staging, record)
+        with steps.step("prepare"):
+            prepare(staging, tool, settings.prepare_memory)
+        with steps.step("record"):
+            record = record_clone(
+                read_coordinates(staging), session.candidate, settings.flavor, received,
+                time.monotonic() - started, datetime.now(UTC).isoformat(timespec="seconds"),
+            )
+            write_clone_record(staging, record)
         position = record.coordinates
         log.info("clone recorded coordinates gtid=%s binlog_file=%s binlog_position=%s "
                  "origin=%s", position.gtid, position.binlog_file, position.binlog_position,
@@ -130,23 +133,26 @@ def run_clone(settings: CloneSettings, progress: CloneProgress | None = None) ->
     token = read_secret(settings.token_file, "clone token")
     previous = settings.peers.address(identity.ordinal - 1)
     started = time.monotonic()
+    steps = StepTimes()
 
     def attempt(candidate: DonorAddress) -> Session:
         progress.donor_attempts += 1
         return open_session(candidate, token, settings.timeouts)
 
     progress.phase = ClonePhase.WAITING_FOR_DONOR
-    session = find_donor(
-        DonorAddress(previous.ordinal, previous.host, previous.clone_port),
-        lambda: _srv_discovery(settings), attempt, settings.deadline_seconds,
-    )
+    with steps.step("donor"):
+        session = find_donor(
+            DonorAddress(previous.ordinal, previous.host, previous.clone_port),
+            lambda: _srv_discovery(settings), attempt, settings.deadline_seconds,
+        )
     progress.donor = str(session.candidate)
     try:
         log.info("clone authenticated with donor=%s data_dir=%s", session.candidate, data_dir)
         if fill is Fill.REDO:
             log.warning("data dir %s holds an interrupted clone; wiping it", data_dir)
             wipe_incomplete(data_dir)
-        fill_data_dir(data_dir, _populate(settings, session, tool, started, progress))
+        fill_data_dir(data_dir, _populate(settings, session, tool, started, progress, steps),
+                      steps.step)
     except Exception:
         progress.phase = ClonePhase.FAILED
         # Counted only once the donor is authenticated: before that nothing may be written here.
@@ -162,7 +168,7 @@ def run_clone(settings: CloneSettings, progress: CloneProgress | None = None) ->
         session.close()
     progress.phase = ClonePhase.DONE
     return (f"clone complete: {identity.pod_name} from {session.candidate} "
-            f"in {time.monotonic() - started:.0f}s data_dir={data_dir}")
+            f"in {time.monotonic() - started:.1f}s ({steps.summary()}) data_dir={data_dir}")
 
 
 @click.command()

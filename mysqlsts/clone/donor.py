@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mysqlsts.adapters.fs import read_secret
-from mysqlsts.adapters.tools import die_with_this_process
+from mysqlsts.adapters.tools import die_with_this_process, raise_open_files_limit
 from mysqlsts.clone.outbound import Outbound
 from mysqlsts.clone.pipes import Progress
 from mysqlsts.clone.tools import backup_argv, credentials_cnf, tool_for
@@ -103,6 +103,18 @@ class BackupSource:
                                self.host, self.port, self.parallel)
 
         return build
+
+
+def _backup_child() -> Callable[[], None]:
+    """The backup tool's `preexec_fn`: it dies with us, and may open as many files as the hard
+    limit allows, since it keeps every tablespace open at once."""
+    dies_with_us = die_with_this_process()
+
+    def in_child() -> None:
+        dies_with_us()
+        raise_open_files_limit()
+
+    return in_child
 
 
 class DonorServer:
@@ -300,8 +312,7 @@ class DonorServer:
                 # we are SIGKILLed, instead of streaming on as an orphan.
                 proc = subprocess.Popen(
                     argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                    stderr=subprocess.PIPE, process_group=0,
-                    preexec_fn=die_with_this_process(),
+                    stderr=subprocess.PIPE, process_group=0, preexec_fn=_backup_child(),
                 )
             except Exception as exc:
                 log.error("clone donor could not start its backup peer=%s reason=%s", peer, exc)

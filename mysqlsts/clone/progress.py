@@ -1,4 +1,5 @@
-"""What the clone step is doing, for its /metrics and /readyz while the sidecar does not exist.
+"""What the clone step is doing, for its /metrics and /readyz while the sidecar does not exist,
+and how long each of its steps took, for its log.
 
 The clone thread writes, the HTTP thread reads: plain attribute writes of immutable values
 (atomic under the GIL), read as one `snapshot()`.
@@ -6,13 +7,18 @@ The clone thread writes, the HTTP thread reads: plain attribute writes of immuta
 
 from __future__ import annotations
 
+import contextlib
 import enum
-from collections.abc import Iterator
+import logging
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+
+log = logging.getLogger(__name__)
 
 
 class ClonePhase(enum.StrEnum):
@@ -72,3 +78,25 @@ class ProgressCollector(Collector):
         yield CounterMetricFamily("mysqlsts_clone_failures",
                                   "Clones into this pod that failed and were rolled back.",
                                   value=now.failures)
+
+
+class StepTimes:
+    """Seconds each step of one clone took (donor, stream, prepare, record, sync, move, marker), in
+    the order they ran. Each step that completes is one log line, `clone step done step=prepare
+    seconds=3.210`, so that how a step grows with the data (bytes, files) can be read from any
+    clone's log (bench/scale_bench.py does)."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self.seconds: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        started = self._clock()
+        yield  # a step that raises is not timed: the clone failed, and its log says why
+        seconds = self._clock() - started
+        self.seconds[name] = seconds
+        log.info("clone step done step=%s seconds=%.3f", name, seconds)
+
+    def summary(self) -> str:
+        return " ".join(f"{name}={seconds:.1f}s" for name, seconds in self.seconds.items())

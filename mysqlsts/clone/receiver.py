@@ -268,10 +268,8 @@ def find_donor(
 
 
 def prepare(staging: Path, tool: BackupTool, use_memory: str) -> None:
-    started = time.monotonic()
     run_tool(prepare_argv(tool, staging, use_memory), f"{tool.backup} --prepare",
              error=CloneError)
-    log.info("clone prepared the backup elapsed=%.0fs", time.monotonic() - started)
 
 
 def read_coordinates(staging: Path) -> BackupCoordinates:

@@ -188,6 +188,25 @@ def start(directory: Path, ordinal: int, timeout: float) -> None:
 
 @local.command()
 @_dir_option
+@click.option("--timeout", type=click.FloatRange(min=1), default=300, show_default=True,
+              help="Seconds to wait for each replica to apply the pass.")
+@click.option("--chunk-rows", type=click.IntRange(min=1), default=None,
+              help="Rows per chunk  [default: the sidecar's --consistency-chunk-rows]")
+def checksum(directory: Path, timeout: float, chunk_rows: int | None) -> None:
+    """Run a consistency pass on mysql-0 now and print each running pod's result; exit 1 if
+    any pod differs from the primary or could not be read."""
+    from mysqlsts.local.checksum import checksum as check
+
+    layout = _layout(directory)
+    result = check(layout, load_spec(layout), timeout, chunk_rows)
+    click.echo(f"local: pass on mysql-0: {result.check.sentence()}", err=True)
+    for line in result.lines():
+        click.echo(line)
+    raise SystemExit(result.exit_code)
+
+
+@local.command()
+@_dir_option
 @click.option("--purge", is_flag=True, help="Then remove the directory, data and all.")
 @click.option("--timeout", type=click.FloatRange(min=1), default=300, show_default=True)
 def down(directory: Path, purge: bool, timeout: float) -> None:

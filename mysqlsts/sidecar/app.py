@@ -38,6 +38,7 @@ from mysqlsts.errors import MysqlstsError, describe
 from mysqlsts.secrets import Secrets
 from mysqlsts.settings import Flavor
 from mysqlsts.sidecar import setup
+from mysqlsts.sidecar.consistency import ConsistencyWorker
 from mysqlsts.sidecar.donor import Donor, DonorConfig, DonorStats, completed_clone
 from mysqlsts.sidecar.fence import FenceConfig, IsolationFence
 from mysqlsts.sidecar.heartbeat import HeartbeatWriter
@@ -102,6 +103,7 @@ class SidecarApp:
         self._http: HttpServer | None = None
         self._donor: Donor | None = None
         self._heartbeat: HeartbeatWriter | None = None
+        self._consistency = self._consistency_worker()
         self._fence = self._isolation_fence() if settings.is_primary else None
         self._logged: dict[str, tuple[bool, str]] = {}
         self._down_since: float | None = None
@@ -139,6 +141,7 @@ class SidecarApp:
                 on_written=self._heartbeat_written, clock=self._clock, stop=self._stop,
             )
             self._heartbeat.start()
+        self._consistency.start()
         if self._fence is not None:
             self._fence.start()
 
@@ -158,6 +161,10 @@ class SidecarApp:
             self._heartbeat.thread.join(max(0.1, deadline - time.monotonic()))
         if self._fence is not None and self._fence.thread.ident:
             self._fence.thread.join(max(0.1, deadline - time.monotonic()))
+        if self._consistency.thread.ident:
+            # A pass mid-chunk is not waited for: its connection dies with the process and
+            # the server rolls the chunk back; the next pass starts over.
+            self._consistency.thread.join(max(0.1, deadline - time.monotonic()))
         self._close_listeners(max(0.1, deadline - time.monotonic()))
         if self._loop_thread.is_alive():
             log.warning("sidecar loop still busy at shutdown (a set-up statement?); leaving it")
@@ -303,6 +310,27 @@ class SidecarApp:
             return None
         return obs.server_id
 
+    def _consistency_worker(self) -> ConsistencyWorker:
+        s = self.settings
+        return ConsistencyWorker(
+            database=s.heartbeat_database, is_primary=s.is_primary,
+            interval=s.consistency_check_interval, chunk_rows=s.consistency_chunk_rows,
+            duty_cycle=s.consistency_duty_cycle, connect=self._connect,
+            read_timeout=s.setup_timeout, pass_timeout=s.consistency_timeout,
+            server_up=lambda: self._state.observation.up, pass_blocked=self._pass_blocked,
+            clock=self._clock, stop=self._stop, poll=s.consistency_poll,
+            reread=s.consistency_reread,
+        )
+
+    def _pass_blocked(self) -> str:
+        """Why the primary may not run a consistency pass now; "" when it may: like the
+        heartbeat, only once set up, on a writable primary that answered lately, not fenced."""
+        if self.fenced:
+            return "the isolation fence holds the server read-only"
+        if self._heartbeat_target() is None:
+            return "the server is not a set-up, writable primary now"
+        return ""
+
     def _heartbeat_written(self, unix_time: float) -> None:
         self._heartbeat_written_at = unix_time
 
@@ -373,6 +401,7 @@ class SidecarApp:
             clone=self._clone, clone_failures=self._clone_failures, fenced=self.fenced,
             max_lag=self.settings.max_lag,
             errant=() if identity.is_primary else tuple(errant_transactions(state.observation)),
+            consistency=self._consistency.summary,
         )
 
     def _metrics_view(self) -> MetricsView:
@@ -391,5 +420,6 @@ class SidecarApp:
             primary=str(self.settings.primary),
             heartbeat_database=self.settings.heartbeat_database,
             donor={"port": self.clone_port, **self._donor_stats.as_dict()},
+            consistency_interval=self.settings.consistency_check_interval,
         )
         return status_document(self._view(now, state), context)

@@ -1,4 +1,5 @@
-"""`mysqlsts sidecar`: parse flags into SidecarSettings, run the app until SIGTERM/SIGINT."""
+"""`mysqlsts sidecar`: parse flags into SidecarSettings, run the app until SIGTERM/SIGINT.
+`mysqlsts checksum`: one consistency pass now, from the primary's sidecar container."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from typing import Any
 
 import click
 
+from mysqlsts.adapters.fs import read_secret
+from mysqlsts.errors import ConfigError
 from mysqlsts.options import (
     DataDirOptions,
     FlavorOptions,
@@ -69,6 +72,9 @@ def build_settings(
         max_staleness_primary_down=options.max_staleness_primary_down,
         liveness_threshold=options.liveness_threshold,
         connect_retry=options.connect_retry,
+        consistency_check_interval=options.consistency_check_interval,
+        consistency_chunk_rows=options.consistency_chunk_rows,
+        consistency_duty_cycle=options.consistency_duty_cycle,
         isolation_fence_after=isolation.isolation_fence_after,
         isolation_api_endpoint=isolation.isolation_api_endpoint,
         peers=tuple(peers.address(n) for n in range(isolation.replicas)
@@ -113,3 +119,42 @@ def sidecar(
     finally:
         app.stop()
     click.echo(f"sidecar: stopped pod={settings.identity.pod_name}", err=True)
+
+
+@click.command()
+@use(PodOptions, "pod")
+@use(PeerOptions, "peer")
+@use(RootPasswordOptions, "root")
+@use(LocalServerOptions, "local")
+@use(SidecarOptions, "options")
+@use(IsolationOptions, "isolation")
+@click.option("--timeout", type=click.FloatRange(min=1), default=300, show_default=True,
+              help="Seconds to wait for each replica to apply the pass.")
+def checksum(
+    pod: PodOptions, peer: PeerOptions, root: RootPasswordOptions, local: LocalServerOptions,
+    options: SidecarOptions, isolation: IsolationOptions, timeout: float,
+) -> None:
+    """Run one consistency pass now on the primary, wait for every replica to apply it, print
+    each pod's result; exit 1 if any pod differs or could not be read. Run it in the primary's
+    sidecar container, whose environment it reads:
+    `kubectl exec mysql-0 -c sidecar -- mysqlsts checksum`."""
+    from mysqlsts.consistency import Pod, check_set
+
+    identity = pod.identity()
+    if not identity.is_primary:
+        raise ConfigError(f"{identity.pod_name} is a replica: run `mysqlsts checksum` in the "
+                          f"primary's sidecar container ({identity.statefulset}-0)")
+    peers = peer.directory(identity)
+    server = local.server(identity, peers)
+    primary = Pod(identity.pod_name, server.host, server.port)
+    replicas = [Pod(f"{identity.statefulset}-{n}", peers.address(n).host,
+                    peers.address(n).mysql_port) for n in range(1, isolation.replicas)]
+    result = check_set(
+        primary, replicas, password=read_secret(root.root_password_file, "root password"),
+        database=options.heartbeat_database, chunk_rows=options.consistency_chunk_rows,
+        duty_cycle=options.consistency_duty_cycle, wait_timeout=timeout,
+    )
+    click.echo(f"checksum: pass on {primary.name}: {result.check.sentence()}", err=True)
+    for line in result.lines():
+        click.echo(line)
+    raise SystemExit(result.exit_code)

@@ -17,6 +17,7 @@ from prometheus_client.registry import Collector
 
 from mysqlsts.core.clone_record import CloneRecord
 from mysqlsts.core.clone_window import ChunkCounts
+from mysqlsts.core.consistency import Summary
 from mysqlsts.core.gtid import count_errant
 from mysqlsts.core.health import Verdict, replication_lag
 from mysqlsts.sidecar.state import LoopState
@@ -41,6 +42,8 @@ class MetricsView:
     max_lag: float = 0.0  # --max-lag, exported so dashboards draw the real threshold
     # This replica's transactions the primary never had ([] on the primary, or unknown).
     errant: tuple[str, ...] = ()
+    # This pod's checksum table, as the consistency check last read it; None until read.
+    consistency: Summary | None = None
 
     @property
     def errant_count(self) -> int:
@@ -106,6 +109,9 @@ class _StateCollector(Collector):
         elif obs.up:
             yield from _replication(view)
         yield from _clone(view)
+        if view.consistency is not None:
+            yield from _consistency(view.consistency)
+
 
 def _replication(view: MetricsView) -> Iterator[Metric]:
     obs = view.state.observation
@@ -136,6 +142,19 @@ def _replication(view: MetricsView) -> Iterator[Metric]:
     yield _gauge("mysqlsts_replication_last_errno",
                  "The last I/O or SQL error number; 0 when none.",
                  status.last_errno if status is not None else 0)
+
+
+def _consistency(summary: Summary) -> Iterator[Metric]:
+    yield _gauge("mysqlsts_consistency_checked_chunks",
+                 "Chunks in this server's checksum table (the consistency check).",
+                 summary.checked)
+    yield _gauge("mysqlsts_consistency_diverged_chunks",
+                 "Chunks whose rows here differ from the primary's at the same point of the "
+                 "replication stream.", summary.diverged)
+    if summary.last_pass is not None:
+        yield _gauge("mysqlsts_consistency_last_pass_timestamp_seconds",
+                     "Unix time the last completed consistency pass finished, as applied here.",
+                     summary.last_pass)
 
 
 def _clone(view: MetricsView) -> Iterator[Metric]:

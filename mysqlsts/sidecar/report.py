@@ -20,6 +20,7 @@ class StatusContext:
     primary: str
     heartbeat_database: str
     donor: dict[str, Any]
+    consistency_interval: float = 0.0  # --consistency-check-interval (the primary's schedule)
 
 
 def iso(unix_time: float | None) -> str | None:
@@ -48,7 +49,13 @@ def status_document(view: MetricsView, context: StatusContext) -> dict[str, Any]
         "heartbeat": {"database": context.heartbeat_database},
         "clone": {"record": None if view.clone is None else view.clone.summary(),
                   "donor": context.donor},
+        # Table names and counts only: chunk boundaries are key values, i.e. data.
+        "consistency": None,
     }
+    if view.consistency is not None:
+        body["consistency"] = view.consistency.as_dict()
+        if view.is_primary:
+            body["consistency"]["interval_seconds"] = context.consistency_interval
     if view.is_primary:
         body["heartbeat"]["last_write"] = iso(view.heartbeat_written_at)
     else:

@@ -72,6 +72,16 @@ class SidecarSettings:
     waiting_log_every: float = 30.0
     # The isolation fence (a primary's only): its window, the API endpoint it probes ("" not),
     # and the peers' sidecars it probes (every other pod of the set; none never fences).
+    # The consistency check (docs/sidecar.md): the primary's pass schedule and pace; every
+    # sidecar reads its checksum table's pass record every `consistency_poll` seconds and the
+    # whole summary when that changed, else every `consistency_reread`.
+    consistency_check_interval: float = _OPTIONS.consistency_check_interval
+    consistency_chunk_rows: int = _OPTIONS.consistency_chunk_rows
+    consistency_duty_cycle: float = _OPTIONS.consistency_duty_cycle
+    consistency_poll: float = 5.0
+    consistency_reread: float = 60.0
+    # A pass's statements may wait for a chunk's scan: far longer than a poll.
+    consistency_timeout: float = 600.0
     isolation_fence_after: float = _ISOLATION.isolation_fence_after
     isolation_api_endpoint: str = _ISOLATION.isolation_api_endpoint
     peers: tuple[PeerAddress, ...] = ()

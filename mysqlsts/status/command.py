@@ -40,15 +40,16 @@ def status(
     replication threads, errant transactions, last error and clone, from its sidecar's /status
     (read through the API server's pod proxy; a pod that cannot be read shows as unknown)."""
     try:
-        from mysqlsts.status.kube import KubeCluster, connect
+        from mysqlsts.kubeapi import connect
+        from mysqlsts.status.kube import KubeCluster
     except ImportError as exc:
         raise ConfigError(
             f"the kubernetes client is not installed ({exc.name}): pip install 'mysqlsts[kube]'"
         ) from exc
 
-    api, default_namespace = connect(kubeconfig, context)
-    ns = namespace or default_namespace
-    cluster = KubeCluster(api, timeout=timeout)
+    connection = connect(kubeconfig=kubeconfig, context=context, request_timeout=timeout)
+    ns = namespace or connection.namespace
+    cluster = KubeCluster(connection.api)
     shown = 0
     while True:
         pods = cluster.pods(ns, selector)

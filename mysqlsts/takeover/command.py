@@ -8,134 +8,150 @@ import logging
 import signal
 import socket
 import threading
-from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from types import FrameType
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
-from mysqlsts.errors import ConfigError, MysqlstsError, describe
-from mysqlsts.options import IsolationOptions, env
+from mysqlsts.errors import ConfigError, MysqlstsError
+from mysqlsts.options import IsolationOptions, option, use
 from mysqlsts.takeover.fence import window_problem
 from mysqlsts.takeover.model import TAKEOVER_ACTIONS, Action, Settings
 
 log = logging.getLogger(__name__)
-F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _seconds(name: str, default: int, help_text: str, minimum: int = 0) -> Callable[[F], F]:
-    flag = "--" + name.lower().replace("_", "-")
-    return click.option(
-        flag, name.lower(), envvar=env(f"TAKEOVER_{name}"), show_envvar=True,
-        type=click.IntRange(min=minimum), default=default, show_default=True,
-        help=f"{help_text} (seconds).",
+def _own(name: str, default: Any, help_text: str, **kwargs: Any) -> Any:
+    """An option of the controller's own, read from MYSQLSTS_TAKEOVER_<NAME>."""
+    return option(default, help_text, env=f"TAKEOVER_{name}", **kwargs)
+
+
+def _seconds(name: str, default: int, help_text: str, minimum: int = 0) -> Any:
+    return _own(name, default, f"{help_text} (seconds).", type=click.IntRange(min=minimum))
+
+
+@dataclass(frozen=True)
+class TakeoverOptions:
+    namespace: str = _own("NAMESPACE", "default", "Namespace of the watched StatefulSet's pods.")
+    selector: str = _own("SELECTOR", "app.kubernetes.io/name=mysql",
+                         "Label selector of the watched pods.")
+    node_down_after: int = _seconds("NODE_DOWN_AFTER", 300, "A node is down once not Ready "
+                                    "and its Lease silent this long")
+    # The sidecars' own option and variable: one value for both sides of the fence.
+    isolation_fence_after: int = option(
+        IsolationOptions().isolation_fence_after,
+        "The sidecars' isolation fence window (seconds): an isolated primary turns read-only "
+        "after it. --node-down-after must be at least twice this plus 60.",
+        type=click.IntRange(min=1),
     )
+    healthy_after: int = _seconds("HEALTHY_AFTER", 60, "Ready this long before our taint comes "
+                                  "off a returned node")
+    max_unhealthy: int = _own("MAX_UNHEALTHY", 1, "Act only while at most this many nodes are "
+                              "down (and never more than half).", type=click.IntRange(min=0))
+    cooldown: int = _seconds("COOLDOWN", 300, "At most one takeover per this long")
+    action: str = _own(
+        "ACTION", str(Action.TAINT),
+        "taint: the out-of-service taint (Kubernetes >= 1.28); delete-pods: force-delete the "
+        "pods and their VolumeAttachments; delete-node: UNSAFE, see docs/takeover.md.",
+        type=click.Choice([str(a) for a in TAKEOVER_ACTIONS]),
+    )
+    dry_run: bool = _own("DRY_RUN", False, "Decide and report, write nothing (no Lease, no "
+                         "Event).", is_flag=True, show_default=False)
+    fence_command: Path | None = _own(
+        "FENCE_COMMAND", None, "Run as `PATH NODE` before a takeover; it must exit 0 only when "
+        "the machine is off.", type=click.Path(path_type=Path, dir_okay=False, exists=True),
+        show_default=False,
+    )
+    fence_timeout: int = _seconds("FENCE_TIMEOUT", 60, "How long the fence command may take",
+                                  minimum=1)
+    once: bool = _own("ONCE", False, "One reconcile pass: one line per decision on stdout, then "
+                      "exit.", is_flag=True, show_default=False)
+    interval: int = _seconds("INTERVAL", 10, "Between passes", minimum=1)
+    lease_duration: int = _seconds("LEASE_DURATION", 30, "The leader Lease's duration",
+                                   minimum=2)
+    lease_name: str = _own("LEASE_NAME", "mysqlsts-takeover", "The leader-election Lease.")
+    lease_namespace: str = _own(
+        "LEASE_NAMESPACE", "default", "Namespace of the leader Lease and the Events (the "
+        "controller's own).", also=("POD_NAMESPACE",),
+    )
+    identity: str = _own("IDENTITY", None, "This replica's name in the Lease.",
+                         also=("POD_NAME",), factory=socket.gethostname,
+                         show_default="$POD_NAME, else the hostname")
+    api_timeout: float = _own(
+        "API_TIMEOUT", 10.0, "Deadline of each Kubernetes API request (seconds); keep it well "
+        "under --lease-duration.", type=click.FloatRange(min=0.5),
+    )
+    http_port: int = _own("HTTP_PORT", 8080, "/livez, /readyz, /metrics; 0 for none.",
+                          type=click.IntRange(0, 65535))
+
+    def settings(self) -> Settings:
+        return Settings(
+            node_down_after=timedelta(seconds=self.node_down_after),
+            healthy_after=timedelta(seconds=self.healthy_after),
+            max_unhealthy=self.max_unhealthy,
+            cooldown=timedelta(seconds=self.cooldown),
+            action=Action(self.action),
+            dry_run=self.dry_run,
+        )
 
 
-def _option(*args: str, **kwargs: Any) -> Callable[[F], F]:
-    return click.option(*args, show_envvar=True, **kwargs)
+@dataclass(frozen=True)
+class ManualFenceOptions:
+    by: str = _own("FENCED_BY", None, "Who confirms it (kept in the annotation).",
+                   factory=getpass.getuser, show_default="the current user")
 
 
 @click.group(invoke_without_command=True)
-@_option("--namespace", envvar=env("TAKEOVER_NAMESPACE"), default="default", show_default=True,
-         help="Namespace of the watched StatefulSet's pods.")
-@_option("--selector", envvar=env("TAKEOVER_SELECTOR"), default="app.kubernetes.io/name=mysql",
-         show_default=True, help="Label selector of the watched pods.")
-@_seconds("NODE_DOWN_AFTER", 300, "A node is down once not Ready and its Lease silent this long")
-@click.option(
-    "--isolation-fence-after", envvar=env("ISOLATION_FENCE_AFTER"), show_envvar=True,
-    type=click.IntRange(min=1), default=IsolationOptions().isolation_fence_after,
-    show_default=True,
-    help="The sidecars' isolation fence window (seconds): an isolated primary turns read-only "
-    "after it. --node-down-after must be at least twice this plus 60.",
-)
-@_seconds("HEALTHY_AFTER", 60, "Ready this long before our taint comes off a returned node")
-@_option("--max-unhealthy", envvar=env("TAKEOVER_MAX_UNHEALTHY"), type=click.IntRange(min=0),
-         default=1, show_default=True,
-         help="Act only while at most this many nodes are down (and never more than half).")
-@_seconds("COOLDOWN", 300, "At most one takeover per this long")
-@_option("--action", envvar=env("TAKEOVER_ACTION"), default=str(Action.TAINT), show_default=True,
-         type=click.Choice([str(a) for a in TAKEOVER_ACTIONS]),
-         help="taint: the out-of-service taint (Kubernetes >= 1.28); delete-pods: force-delete "
-         "the pods and their VolumeAttachments; delete-node: UNSAFE, see docs/takeover.md.")
-@_option("--dry-run", envvar=env("TAKEOVER_DRY_RUN"), is_flag=True,
-         help="Decide and report, write nothing (no Lease, no Event).")
-@_option("--fence-command", envvar=env("TAKEOVER_FENCE_COMMAND"),
-         type=click.Path(path_type=Path, dir_okay=False, exists=True),
-         help="Run as `PATH NODE` before a takeover; it must exit 0 only when the machine is off.")
-@_seconds("FENCE_TIMEOUT", 60, "How long the fence command may take", minimum=1)
-@_option("--once", envvar=env("TAKEOVER_ONCE"), is_flag=True,
-         help="One reconcile pass: one line per decision on stdout, then exit.")
-@_seconds("INTERVAL", 10, "Between passes", minimum=1)
-@_seconds("LEASE_DURATION", 30, "The leader Lease's duration", minimum=2)
-@_option("--lease-name", envvar=env("TAKEOVER_LEASE_NAME"), default="mysqlsts-takeover",
-         show_default=True, help="The leader-election Lease.")
-@_option("--lease-namespace", envvar=[env("TAKEOVER_LEASE_NAMESPACE"), "POD_NAMESPACE"],
-         default="default", show_default=True,
-         help="Namespace of the leader Lease and the Events (the controller's own).")
-@_option("--identity", envvar=[env("TAKEOVER_IDENTITY"), "POD_NAME"], default=socket.gethostname,
-         show_default="$POD_NAME, else the hostname", help="This replica's name in the Lease.")
-@_option("--http-port", envvar=env("TAKEOVER_HTTP_PORT"), type=click.IntRange(0, 65535),
-         default=8080, show_default=True, help="/livez, /readyz, /metrics; 0 for none.")
+@use(TakeoverOptions, "options")
 @click.pass_context
-def takeover(ctx: click.Context, /, **kw: Any) -> None:
+def takeover(ctx: click.Context, /, options: TakeoverOptions) -> None:
     """Move the set's pods off a node that is really down (docs/takeover.md)."""
     if ctx.invoked_subcommand is not None:
         return
-    problem = window_problem(timedelta(seconds=kw["node_down_after"]),
-                             timedelta(seconds=kw["isolation_fence_after"]))
+    problem = window_problem(timedelta(seconds=options.node_down_after),
+                             timedelta(seconds=options.isolation_fence_after))
     if problem:
         raise ConfigError(problem)
-    from mysqlsts.takeover.kube import Kube, connect
+    from mysqlsts.kubeapi import connect
+    from mysqlsts.takeover.kube import Kube
 
-    settings = Settings(
-        node_down_after=timedelta(seconds=kw["node_down_after"]),
-        healthy_after=timedelta(seconds=kw["healthy_after"]),
-        max_unhealthy=kw["max_unhealthy"],
-        cooldown=timedelta(seconds=kw["cooldown"]),
-        action=Action(kw["action"]),
-        dry_run=kw["dry_run"],
-    )
-    kube = Kube(connect(), namespace=kw["namespace"], selector=kw["selector"],
-                own_namespace=kw["lease_namespace"], lease_name=kw["lease_name"],
-                identity=kw["identity"], read_attachments=settings.action is Action.DELETE_PODS)
-    _run(kube, settings, kw)
+    settings = options.settings()
+    api = connect(in_cluster_first=True, request_timeout=options.api_timeout).api
+    kube = Kube(api, namespace=options.namespace, selector=options.selector,
+                own_namespace=options.lease_namespace, lease_name=options.lease_name,
+                identity=options.identity, read_attachments=settings.action is Action.DELETE_PODS)
+    _run(kube, settings, options)
 
 
 def _one_pass(controller: Any) -> list[Any]:
     """--once: an API server that cannot be reached or refuses is one line, not a traceback
     (the loop instead logs it and tries again next pass)."""
-    from mysqlsts.takeover.kube import API_FAILURES
+    from mysqlsts.kubeapi import API_FAILURES, describe_failure
 
-    # urllib3's warning per retry would bury that line.
-    logging.getLogger("urllib3").setLevel(logging.ERROR)
     try:
         decisions: list[Any] = controller.run_pass(report_all=True)
     except API_FAILURES as exc:
-        # An ApiException's text carries the response's headers and body; a MaxRetryError's
-        # the whole URL: the status, or the last connection error, says it.
-        status, reason = getattr(exc, "status", None), getattr(exc, "reason", None)
-        why = f"HTTP {status} {reason}" if status else describe(reason or exc)
-        raise MysqlstsError(f"the Kubernetes API failed: {why}") from exc
+        raise MysqlstsError(f"the Kubernetes API failed: {describe_failure(exc)}") from exc
     return decisions
 
 
-def _run(kube: Any, settings: Settings, kw: dict[str, Any]) -> None:
+def _run(kube: Any, settings: Settings, options: TakeoverOptions) -> None:
     from mysqlsts.takeover.controller import Controller, Loop
     from mysqlsts.takeover.http import serve
     from mysqlsts.takeover.metrics import TakeoverMetrics
 
-    loop = Loop(interval=timedelta(seconds=kw["interval"]),
-                lease_duration=timedelta(seconds=kw["lease_duration"]),
-                fence_command=kw["fence_command"],
-                fence_timeout=timedelta(seconds=kw["fence_timeout"]))
+    loop = Loop(interval=timedelta(seconds=options.interval),
+                lease_duration=timedelta(seconds=options.lease_duration),
+                fence_command=options.fence_command,
+                fence_timeout=timedelta(seconds=options.fence_timeout))
     controller = Controller(kube, settings, loop, TakeoverMetrics())
-    if kw["once"]:
+    if options.once:
         decisions = _one_pass(controller)
         if not controller.leading:
-            click.echo(f"standby: the Lease {kw['lease_name']} is held by another replica")
+            click.echo(f"standby: the Lease {options.lease_name} is held by another replica")
         for decision in decisions:
             click.echo(decision.sentence())
         if not decisions and controller.leading:
@@ -151,11 +167,11 @@ def _run(kube: Any, settings: Settings, kw: dict[str, Any]) -> None:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     server = None
-    if kw["http_port"]:
-        server = serve("0.0.0.0", kw["http_port"], controller.livez, controller.readyz,
+    if options.http_port:
+        server = serve("0.0.0.0", options.http_port, controller.livez, controller.readyz,
                        controller.metrics.render)
     log.info("takeover: watching %s in namespace %s, action=%s dry_run=%s",
-             kw["selector"], kw["namespace"], settings.action, settings.dry_run)
+             options.selector, options.namespace, settings.action, settings.dry_run)
     controller.run(stop)
     if server is not None:
         server.shutdown()
@@ -164,15 +180,16 @@ def _run(kube: Any, settings: Settings, kw: dict[str, Any]) -> None:
 
 @takeover.command()
 @click.argument("node")
-@_option("--by", envvar=env("TAKEOVER_FENCED_BY"), default=getpass.getuser,
-         show_default="the current user", help="Who confirms it (kept in the annotation).")
-def fence(node: str, by: str) -> None:
+@use(ManualFenceOptions, "manual")
+def fence(node: str, manual: ManualFenceOptions) -> None:
     """Record that NODE's machine is powered off, so the controller may act at once."""
+    from mysqlsts.kubeapi import connect
     from mysqlsts.takeover.controller import utc_now
-    from mysqlsts.takeover.kube import Kube, connect
+    from mysqlsts.takeover.kube import Kube
 
-    kube = Kube(connect(), namespace="", selector="", own_namespace="", lease_name="",
-                identity=by, read_attachments=False)
-    kube.fence(node, by, utc_now())
-    click.echo(f"fenced: node {node} marked as powered off by {by}; the controller may now "
-               "move its pods")
+    api = connect(in_cluster_first=True).api
+    kube = Kube(api, namespace="", selector="", own_namespace="", lease_name="",
+                identity=manual.by, read_attachments=False)
+    kube.fence(node, manual.by, utc_now())
+    click.echo(f"fenced: node {node} marked as powered off by {manual.by}; the controller may "
+               "now move its pods")

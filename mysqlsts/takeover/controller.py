@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from mysqlsts.kubeapi import API_FAILURES, describe_failure
 from mysqlsts.takeover.decide import decide, manually_fenced, nodes_down
 from mysqlsts.takeover.fence import run_fence_command
 from mysqlsts.takeover.kube import ApiError, Kube
@@ -175,3 +176,16 @@ class Controller:
             except Exception as exc:  # the loop edge: log, keep going, probes tell the rest
                 log.warning("pass failed: %s: %s", type(exc).__name__, exc)
             stop.wait(self.loop.interval.total_seconds())
+        self._release()
+
+    def _release(self) -> None:
+        """On the way out (SIGTERM: a rollout, a drain), hand the Lease over now."""
+        if not self.leading or self.settings.dry_run:
+            return
+        try:
+            if self.kube.release_lease():
+                log.info("released the Lease %s", self.kube.lease_name)
+        except API_FAILURES as exc:  # it expires on its own after its duration
+            log.warning("could not release the Lease %s: %s", self.kube.lease_name,
+                        describe_failure(exc))
+        self.leading = False

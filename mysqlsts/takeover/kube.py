@@ -13,11 +13,9 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from kubernetes import client, config
+from kubernetes import client
 from kubernetes.client.exceptions import ApiException
-from urllib3.exceptions import HTTPError as TransportError
 
-from mysqlsts.errors import ConfigError
 from mysqlsts.takeover.leader import Leadership, LeaseRecord
 from mysqlsts.takeover.model import (
     FENCED_ANNOTATION,
@@ -40,23 +38,6 @@ _MERGE_PATCH = "application/merge-patch+json"
 _HOSTNAME_LABEL = "kubernetes.io/hostname"
 
 ApiError = ApiException
-# What a call to an API server that refuses, errs or does not answer raises.
-API_FAILURES: tuple[type[Exception], ...] = (ApiException, TransportError)
-
-
-def connect() -> Any:
-    """An ApiClient as every client finds its cluster: in-cluster, else KUBECONFIG or
-    ~/.kube/config."""
-    configuration = client.Configuration()
-    try:
-        config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
-        return client.ApiClient(configuration)
-    except config.ConfigException:
-        pass
-    try:
-        return config.new_client_from_config()  # type: ignore[no-untyped-call]
-    except (config.ConfigException, OSError) as exc:
-        raise ConfigError(f"no cluster to talk to: not in a pod and no kubeconfig ({exc})") from exc
 
 
 def _micro_time(when: datetime) -> str:
@@ -232,6 +213,18 @@ class Kube:
         changes = {"metadata": {"resourceVersion": record.resource_version}, "spec": spec}
         self.coordination.patch_namespaced_lease(self.lease_name, self.own_namespace, changes,
                                                  _content_type=_MERGE_PATCH)
+
+    def release_lease(self) -> bool:
+        """Give the Lease up if we still hold it, so a standby leads at once rather than after
+        the Lease's duration (client-go's ReleaseOnCancel). False: it was not ours."""
+        record = self.read_lease()
+        if record is None or record.holder != self.identity:
+            return False
+        changes = {"metadata": {"resourceVersion": record.resource_version},
+                   "spec": {"holderIdentity": None, "leaseDurationSeconds": 1}}
+        self.coordination.patch_namespaced_lease(self.lease_name, self.own_namespace, changes,
+                                                 _content_type=_MERGE_PATCH)
+        return True
 
     # --- act -----------------------------------------------------------------------------
 

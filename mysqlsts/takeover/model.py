@@ -123,7 +123,7 @@ class Record:
 
 @dataclass(frozen=True)
 class Settings:
-    """The decision core's settings; defaults live on the click options (command.py)."""
+    """The decision core's settings; defaults live on `TakeoverOptions` (command.py)."""
 
     node_down_after: timedelta
     healthy_after: timedelta

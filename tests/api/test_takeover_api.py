@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -278,3 +279,26 @@ async def test_fence_command_line_writes_the_annotation(
     assert node_writes(kmock) == ["patch nodes/node-b"]
     fenced = cluster.node("node-b")["metadata"]["annotations"]["mysqlsts.io/fenced"]
     assert fenced.endswith(" by alice")
+
+
+async def test_a_stopping_leader_hands_the_lease_over(kmock: kmock.KubernetesEmulator) -> None:
+    """SIGTERM (a rollout, a drain) releases the Lease: the standby leads on its next pass,
+    not a Lease duration later."""
+    cluster = FakeCluster(kmock)
+    three_nodes(cluster, timedelta(seconds=100))
+    cluster.serve_fixed()
+    leader = controller(str(kmock.url), identity="takeover-a")
+    standby = controller(str(kmock.url), identity="takeover-b")
+    await asyncio.to_thread(leader.run_pass, True)
+    await asyncio.to_thread(standby.run_pass, True)
+    assert not standby.leading
+    stop = threading.Event()
+    stop.set()
+    await asyncio.to_thread(leader.run, stop)  # the loop's exit path, as after SIGTERM
+    assert not leader.leading
+    lease = kmock.objects["coordination.k8s.io/v1/leases", OWN_NS, "mysqlsts-takeover"]
+    assert not lease["spec"].get("holderIdentity")
+    await asyncio.to_thread(standby.run_pass, True)  # same instant: no waiting for expiry
+    assert standby.leading
+    lease = kmock.objects["coordination.k8s.io/v1/leases", OWN_NS, "mysqlsts-takeover"]
+    assert lease["spec"]["holderIdentity"] == "takeover-b"

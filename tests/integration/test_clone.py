@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -157,6 +158,9 @@ def test_clone_from_the_primary_copies_rows_and_records_its_gtid(
     code, err = run_clone(data_dir, 1, donor.port, secrets_dir)
     assert code == 0, err
     assert "clone complete" in err
+    # Every step's duration, in the order they ran (docs/clone.md; bench/scale_bench.py).
+    steps = re.findall(r"clone step done step=(\w+) seconds=\d+\.\d{3}\n", err)
+    assert steps == ["donor", "stream", "prepare", "record", "sync", "move", "marker"]
 
     record = read_clone_record(data_dir)
     assert record is not None

@@ -31,6 +31,7 @@ REQUIRED_ALERTS = {
     "MysqlstsReplicationStopped",
     "MysqlstsReplicationError",
     "MysqlstsErrantTransactions",
+    "MysqlstsReplicaDiverged",
     "MysqlstsServerDown",
     "MysqlstsPrimaryHeartbeatStale",
     "MysqlstsFewerReadyPods",

@@ -58,6 +58,13 @@ def local_set(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[dict[st
     directory = tmp_path_factory.mktemp("live") / "set"
     with LocalSet.started(directory, BASE_PORT, REPLICAS) as local:
         pods = local.wait_ready(REPLICAS, timeout=180)
+        # The consistency metrics follow the sidecar's first read of its checksum table and
+        # the primary's first pass (seconds after set-up), not readiness.
+        deadline = time.monotonic() + 30
+        while not all("mysqlsts_consistency_last_pass_timestamp_seconds"
+                      in sample_names(scrape(pod)) for pod in pods):
+            assert time.monotonic() < deadline, "no consistency pass reached every pod in 30s"
+            time.sleep(0.5)
         yield sorted(pods, key=lambda pod: int(pod["ordinal"]))
 
 

@@ -104,3 +104,45 @@ def test_mariadbd_accepts_the_cnf(role: str, tmp_path: Path) -> None:
     bad.write_text(cnf.read_text() + "super_read_only=ON\n")
     with pytest.raises(AssertionError, match="super_read_only"):
         effective(mariadbd, bad)
+
+
+# -- relay-log recovery, per flavor (issue 13, item 14; docs/sidecar.md) ----------------------
+
+SHIPPED = {
+    "mariadb": [MARIADB, MARIADB.parents[3] / "images" / "cnf" / "mariadb"],
+    "mysql": [MYSQL, MYSQL.parents[3] / "images" / "cnf" / "mysql"],
+}
+
+
+@pytest.mark.parametrize("flavor", ["mariadb", "mysql"])
+def test_every_shipped_cnf_recovers_the_relay_log_from_the_applied_position(flavor: str) -> None:
+    """After a crash a replica discards its relay log and fetches again from the position it
+    has applied, which commits with the transactions themselves (MariaDB: mysql.gtid_slave_pos,
+    InnoDB; MySQL 8.4: the only repository is a table, and GTID auto-positioning)."""
+    from mysqlsts.core.replication import Source, configure_statements
+    from mysqlsts.core.version import parse_version
+
+    for directory in SHIPPED[flavor]:
+        for role in ("master.cnf", "slave.cnf"):
+            values = settings(directory / role)
+            assert values["relay_log_recovery"] == "ON", directory / role
+            # MySQL 8.4 removed these options (a server refuses to start with them), and
+            # MariaDB has no such repositories.
+            assert "relay_log_info_repository" not in values
+            assert "master_info_repository" not in values
+            if flavor == "mariadb":
+                assert values["gtid_strict_mode"] == "ON"
+                # gtid_slave_pos stays in the engine mariadb-install-db gives it (InnoDB,
+                # checked on a real replica in tests/integration/test_consistency.py).
+                assert values.get("gtid_pos_auto_engines", "") in ("", "InnoDB")
+            else:
+                assert values["gtid_mode"] == "ON"
+    version = parse_version("10.11.19-MariaDB" if flavor == "mariadb" else "8.4.3")
+    change = configure_statements(version, Source("mysql-0.mysql", 3306, "repl", "pw"),
+                                  None, "")[0][-2]
+    if flavor == "mariadb":
+        assert "MASTER_USE_GTID=slave_pos" in change.sql
+    else:
+        assert change.sql.startswith("CHANGE REPLICATION SOURCE TO ")
+        names = [part.split("=")[0] for part in change.sql.split(" TO ", 1)[1].split(", ")]
+        assert dict(zip(names, change.args, strict=True))["SOURCE_AUTO_POSITION"] == 1

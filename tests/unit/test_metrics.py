@@ -12,6 +12,7 @@ from test_status import MARIADB_ROW
 
 from mysqlsts.core.clone_record import CloneRecord, DonorAddress
 from mysqlsts.core.clone_window import ChunkCounts
+from mysqlsts.core.consistency import ChunkRow, Summary
 from mysqlsts.core.coordinates import Coordinates
 from mysqlsts.core.health import Verdict
 from mysqlsts.core.status import Observation, parse_replica_status
@@ -31,15 +32,20 @@ CLONE = CloneRecord(
     coordinates=Coordinates("0-100-9", "mysql-bin.000001", 4), coordinates_origin="binlog_info",
     donor_binlog=None, bytes=123456789, duration_seconds=42.5, completed_at="2024-05-01T10:00Z",
 )
+DIVERGED = Summary(
+    read_at=NOW - 5, last_pass=NOW - 3600, pass_started=NOW - 3700, checked=12, diverged=1,
+    first_diverged=(ChunkRow("app", "items", 3, 999, 1, 1000, 2),),
+)
 REPLICA_VIEW = MetricsView(
     now=NOW, state=LoopState(started_at=NOW - 60, loop_tick_at=NOW, observation=REPLICA_OBS,
                              last_answer_at=NOW, setup_done=True, setup_message="ok"),
     ready=Verdict(True, "ready"), role="replica", is_primary=False, server_id=101,
     flavor="mariadb", heartbeat_written_at=None, clone=CLONE, clone_failures=2,
+    consistency=DIVERGED,
 )
 PRIMARY_VIEW = replace(
     REPLICA_VIEW, role="primary", is_primary=True, server_id=100, clone=None,
-    heartbeat_written_at=NOW - 0.4,
+    heartbeat_written_at=NOW - 0.4, consistency=replace(DIVERGED, diverged=0, first_diverged=()),
     state=replace(REPLICA_VIEW.state, observation=replace(
         REPLICA_OBS, server_id=100, read_only=False, replica=None, heartbeat_ts=None)),
 )
@@ -121,6 +127,21 @@ def test_counters_count() -> None:
     assert got['mysqlsts_clone_streams_served_total{result="failed"}'] == 1
     assert got['mysqlsts_clone_chunks_served_total{encoding="zstd"}'] == 5
     assert got['mysqlsts_clone_chunks_served_total{encoding="raw"}'] == 9
+
+
+def test_consistency_metrics_once_the_checksum_table_was_read() -> None:
+    got, _, _ = render(REPLICA_VIEW)
+    assert got["mysqlsts_consistency_diverged_chunks"] == 1
+    assert got["mysqlsts_consistency_checked_chunks"] == 12
+    assert got["mysqlsts_consistency_last_pass_timestamp_seconds"] == NOW - 3600
+    assert render(PRIMARY_VIEW)[0]["mysqlsts_consistency_diverged_chunks"] == 0
+    unread, _, _ = render(replace(REPLICA_VIEW, consistency=None))
+    assert not [name for name in unread if name.startswith("mysqlsts_consistency_")]
+    # Read, but no pass has completed here: counts, and no timestamp.
+    never = Summary(read_at=NOW, last_pass=None, pass_started=None, checked=0, diverged=0)
+    before, _, _ = render(replace(REPLICA_VIEW, consistency=never))
+    assert before["mysqlsts_consistency_diverged_chunks"] == 0
+    assert "mysqlsts_consistency_last_pass_timestamp_seconds" not in before
 
 
 def test_primary_metrics() -> None:

@@ -70,3 +70,19 @@ def test_metrics_export_reachability_and_the_errant_count() -> None:
     assert lost["mysqlsts_replication_errant_transactions"] == 1
     primary, _, _ = render(PRIMARY_VIEW)
     assert "mysqlsts_replication_errant_transactions" not in primary
+
+
+def test_the_consistency_section_names_diverged_tables_and_chunks_not_boundaries() -> None:
+    body = status_document(REPLICA_VIEW, CONTEXT)
+    section = body["consistency"]
+    assert section["checked_chunks"] == 12 and section["diverged_chunks"] == 1
+    assert section["diverged_tables"] == ["app.items"]
+    assert section["first_diverged"] == [{"db": "app", "table": "items", "chunk": 3,
+                                          "this_cnt": 999, "master_cnt": 1000}]
+    assert section["last_pass"] == "2023-11-14T21:13:20.000+00:00"
+    assert "interval_seconds" not in section
+    primary = status_document(PRIMARY_VIEW, replace(CONTEXT, consistency_interval=86400))
+    assert primary["consistency"]["interval_seconds"] == 86400
+    assert primary["consistency"]["diverged_chunks"] == 0
+    assert status_document(replace(REPLICA_VIEW, consistency=None), CONTEXT)[
+        "consistency"] is None

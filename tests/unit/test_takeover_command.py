@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import yaml
@@ -59,12 +60,7 @@ def test_metrics_match_docs_takeover_md() -> None:
     assert documented == exported
 
 
-def test_an_api_server_that_does_not_answer_is_one_line(tmp_path: Path) -> None:
-    """--once against a kubeconfig whose server refuses connections (a closed loopback port):
-    one line on stderr after the client's retries, no traceback, exit 1."""
-    with socket.socket() as probe:  # a port nothing listens on
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+def _once_against(tmp_path: Path, port: int, *flags: str) -> subprocess.CompletedProcess[str]:
     kubeconfig = tmp_path / "kubeconfig"
     kubeconfig.write_text(yaml.safe_dump({
         "apiVersion": "v1", "kind": "Config", "current-context": "gone",
@@ -72,11 +68,36 @@ def test_an_api_server_that_does_not_answer_is_one_line(tmp_path: Path) -> None:
         "users": [{"name": "me", "user": {"token": "not-a-secret"}}],
         "contexts": [{"name": "gone", "context": {"cluster": "gone", "user": "me"}}],
     }))
-    done = subprocess.run(
-        [sys.executable, "-m", "mysqlsts", "takeover", "--once"],
+    return subprocess.run(
+        [sys.executable, "-m", "mysqlsts", "takeover", "--once", *flags],
         env={"KUBECONFIG": str(kubeconfig), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
         capture_output=True, text=True, timeout=60,
     )
+
+
+def test_an_api_server_that_accepts_and_never_answers_is_one_line(tmp_path: Path) -> None:
+    """Every request has a deadline (--api-timeout): a server that takes the connection and
+    stays silent ends the pass in about that long, not never."""
+    with socket.socket() as silent:  # the kernel accepts into the backlog; nothing answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        started = time.monotonic()
+        done = _once_against(tmp_path, silent.getsockname()[1], "--api-timeout", "1")
+        took = time.monotonic() - started
+    assert done.returncode == 1, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("Error: the Kubernetes API failed: ") and "timed out" in lines[0]
+    assert took < 20, f"took {took:.1f}s"
+
+
+def test_an_api_server_that_does_not_answer_is_one_line(tmp_path: Path) -> None:
+    """--once against a kubeconfig whose server refuses connections (a closed loopback port):
+    one line on stderr, no traceback, exit 1."""
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    done = _once_against(tmp_path, port)
     assert done.returncode == 1, done.stderr
     assert done.stdout == ""
     lines = done.stderr.strip().splitlines()

@@ -1,0 +1,230 @@
+"""Consistency check cost (issue 13, item 14): prints figures; not a test.
+
+A local set of 2 pods (`mysqlsts local up`: a primary and a replica, real mariadbd and
+sidecars), one table of --rows rows (about 100 bytes each). Then, with a client running point
+SELECTs by primary key on the primary at --rate per second the whole time:
+
+  - idle: the SELECTs' latency, and how fast the primary's binary log grows without a pass
+    (the heartbeat's rows);
+  - one pass per duty cycle (0.25, the default, and 1.0, no pauses) through
+    `mysqlsts.consistency.check_set`, as `mysqlsts checksum` runs it: the pass's wall and busy
+    time, how long the replica then took to have applied it, the SELECTs' latency during the
+    pass, and the binary log bytes the pass added per chunk.
+
+Run: .venv/bin/python bench/consistency_bench.py [--rows 1000000] [--write-docs docs/benchmarks.md]
+Loopback ports 23600-23699. The set and its files are removed at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO / "tests")]
+
+import pymysql  # noqa: E402
+from localset import LocalSet, mysqlsts_command  # noqa: E402
+
+from mysqlsts.consistency import Pod, check_set  # noqa: E402
+from mysqlsts.options import SidecarOptions  # noqa: E402
+
+BASE_PORT = 23600
+BEGIN, END = "<!-- consistency-bench:begin -->", "<!-- consistency-bench:end -->"
+HEADING = "## Consistency check"
+
+
+class Reader(threading.Thread):
+    """Point SELECTs on the primary at a fixed rate; latencies recorded per phase."""
+
+    def __init__(self, local: LocalSet, rows: int, rate: float) -> None:
+        super().__init__(daemon=True)
+        self._conn = local.connect(0)
+        self._rows, self._interval = rows, 1.0 / rate
+        self.phase = "warm-up"
+        self.latencies: dict[str, list[float]] = {}
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        rng = random.Random(14)
+        next_at = time.monotonic()
+        with self._conn.cursor() as cursor:
+            while not self.stop.is_set():
+                began = time.monotonic()
+                cursor.execute("SELECT b FROM app.t WHERE id = %s", (rng.randint(1, self._rows),))
+                cursor.fetchall()
+                self.latencies.setdefault(self.phase, []).append(time.monotonic() - began)
+                next_at += self._interval
+                self.stop.wait(max(0.0, next_at - time.monotonic()))
+        self._conn.close()
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+def binlog_bytes(local: LocalSet) -> int:
+    return sum(int(row[1]) for row in local.sql(0, "SHOW BINARY LOGS"))
+
+
+@dataclass
+class Pass:
+    duty: float
+    wall: float
+    busy: float
+    chunks: int
+    catch_up: float
+    binlog_per_chunk: float
+    p50_ms: float
+    p99_ms: float
+
+
+def one_pass(local: LocalSet, reader: Reader, duty: float, heartbeat_rate: float) -> Pass:
+    pods = local.status()["pods"]
+    password = local.root_password
+    options = SidecarOptions()
+    before = binlog_bytes(local)
+    reader.phase = f"pass {duty}"
+    began = time.monotonic()
+    result = check_set(
+        Pod("mysql-0", pods[0]["mysql"]["host"], pods[0]["mysql"]["port"]),
+        [Pod("mysql-1", pods[1]["mysql"]["host"], pods[1]["mysql"]["port"])],
+        password=password, database=options.heartbeat_database,
+        chunk_rows=options.consistency_chunk_rows, duty_cycle=duty, wait_timeout=3600,
+    )
+    total = time.monotonic() - began
+    reader.phase = "after"
+    assert result.exit_code == 0, result.lines()
+    grown = binlog_bytes(local) - before - heartbeat_rate * total
+    latencies = reader.latencies[f"pass {duty}"]
+    return Pass(duty, result.check.seconds, result.check.busy_seconds, result.check.chunks,
+                max(0.0, total - result.check.seconds), grown / max(result.check.chunks, 1),
+                percentile(latencies, 0.5) * 1000, percentile(latencies, 0.99) * 1000)
+
+
+def run(args: argparse.Namespace, root: Path) -> tuple[dict[str, Any], list[Pass]]:
+    local = LocalSet(root / "set", BASE_PORT)
+    figures: dict[str, Any] = {}
+    try:
+        local.up(2)
+        local.sql(0, "CREATE DATABASE app",
+                  "CREATE TABLE app.t (id BIGINT AUTO_INCREMENT PRIMARY KEY, a INT NOT NULL, "
+                  "b VARCHAR(64) NOT NULL, c DATETIME NOT NULL, d DOUBLE)")
+        began = time.monotonic()
+        for start in range(0, args.rows, 100_000):
+            count = min(100_000, args.rows - start)
+            local.sql(0, "INSERT INTO app.t (a, b, c, d) SELECT seq, MD5(seq), "
+                         "FROM_UNIXTIME(1700000000 + seq), seq / 3 "
+                         f"FROM app.seq_1_to_{count}")
+        local.wait_caught_up([1], timeout=3600)
+        figures["load_seconds"] = time.monotonic() - began
+        local.sql(0, "ANALYZE TABLE app.t")
+        figures["table_mib"] = float(local.value(
+            0, "SELECT (DATA_LENGTH + INDEX_LENGTH) / 1048576 FROM information_schema.TABLES "
+               "WHERE TABLE_SCHEMA = 'app' AND TABLE_NAME = 't'"))
+        reader = Reader(local, args.rows, args.rate)
+        reader.start()
+        time.sleep(2)
+        reader.phase = "idle"
+        idle_from, idle_bytes = time.monotonic(), binlog_bytes(local)
+        time.sleep(args.idle)
+        heartbeat_rate = (binlog_bytes(local) - idle_bytes) / (time.monotonic() - idle_from)
+        figures["heartbeat_binlog_bytes_per_s"] = heartbeat_rate
+        idle = reader.latencies["idle"]
+        figures["idle_p50_ms"] = percentile(idle, 0.5) * 1000
+        figures["idle_p99_ms"] = percentile(idle, 0.99) * 1000
+        passes = [one_pass(local, reader, duty, heartbeat_rate) for duty in (0.25, 1.0)]
+        reader.stop.set()
+        reader.join(10)
+        return figures, passes
+    finally:
+        if (local.directory / "spec.json").exists():
+            local.run("down", "--dir", str(local.directory), "--purge", timeout=400, check=False)
+
+
+def machine() -> list[str]:
+    cpu = next((line.split(":", 1)[1].strip() for line in
+                Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor() or "unknown")
+    server = subprocess.run(["mariadbd", "--version"], capture_output=True, text=True,
+                            check=False).stdout.strip()
+    return [f"- CPU: {cpu}, {os.cpu_count()} cores; kernel {platform.release()}",
+            f"- Server: {server}"]
+
+
+def report(figures: dict[str, Any], passes: list[Pass], args: argparse.Namespace) -> list[str]:
+    lines = [
+        "Machine:", "", *machine(), "",
+        f"A local set of 2 pods (primary and replica on the same machine, `sync_binlog=1`), one "
+        f"InnoDB table of {args.rows:,} rows ({figures['table_mib']:.0f} MiB with its primary "
+        f"key; loaded in {figures['load_seconds']:.0f} s), default chunks of "
+        f"{SidecarOptions().consistency_chunk_rows} rows. A client runs point SELECTs by primary "
+        f"key on the primary at {args.rate:.0f}/s throughout. `bench/consistency_bench.py`.",
+        "",
+        "| duty cycle | pass wall time | busy (chunk work) | chunks | replica applied it after "
+        "| binlog per chunk | point SELECT p50 / p99 during |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for p in passes:
+        lines.append(
+            f"| {p.duty:g} | {p.wall:.1f} s | {p.busy:.1f} s | {p.chunks} | "
+            f"{p.catch_up:.1f} s | {p.binlog_per_chunk:.0f} B | "
+            f"{p.p50_ms:.2f} / {p.p99_ms:.2f} ms |"
+        )
+    lines += [
+        "",
+        f"Idle (no pass): point SELECT p50 / p99 {figures['idle_p50_ms']:.2f} / "
+        f"{figures['idle_p99_ms']:.2f} ms; the heartbeat grows the binary log by "
+        f"{figures['heartbeat_binlog_bytes_per_s']:.0f} B/s (subtracted above).",
+    ]
+    return lines
+
+
+def write_docs(path: Path, lines: list[str]) -> None:
+    """Replace only this benchmark's block (between its markers), or append it."""
+    block = "\n".join([BEGIN, *lines, END])
+    text = path.read_text() if path.exists() else "# Benchmarks\n"
+    if BEGIN in text and END in text:
+        head, rest = text.split(BEGIN, 1)
+        text = head + block + rest.split(END, 1)[1]
+    else:
+        text = text.rstrip("\n") + f"\n\n{HEADING}\n\n{block}\n"
+    path.write_text(text)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--rate", type=float, default=200.0, help="point SELECTs per second")
+    parser.add_argument("--idle", type=float, default=10.0, help="idle seconds measured")
+    parser.add_argument("--write-docs", type=Path, default=None)
+    args = parser.parse_args()
+    if shutil.which("mariadbd") is None or not mysqlsts_command():
+        raise SystemExit("consistency_bench: needs mariadbd (scripts/setup-host test)")
+    root = Path(tempfile.mkdtemp(prefix="mysqlsts-consistency-bench-"))
+    try:
+        figures, passes = run(args, root)
+    except pymysql.MySQLError as exc:
+        raise SystemExit(f"consistency_bench: {exc}") from exc
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    lines = report(figures, passes, args)
+    print("\n".join(lines))
+    if args.write_docs is not None:
+        write_docs(args.write_docs, lines)
+
+
+if __name__ == "__main__":
+    main()
