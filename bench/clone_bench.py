@@ -35,6 +35,7 @@ import pymysql
 
 from mysqlsts.bootstrap import bootstrap_data_dir
 from mysqlsts.clone.donor import BackupSource, DonorServer
+from mysqlsts.core.clone_window import ChunkCounts
 from mysqlsts.local.mariadbd import ServerSpec, start_server, wait_until_up
 
 SERVER_PORT, DONOR_PORT, NCAT_PORT = 20800, 20801, 20802
@@ -158,7 +159,7 @@ class Bench:
     def run_mysqlsts(self, backup_parallel: int, extract_parallel: int) -> Result:
         source = BackupSource("mariadb", "127.0.0.1", SERVER_PORT, self.data, BACKUP_USER,
                               self.secrets / "backup-password", parallel=backup_parallel)
-        done: list[tuple[str, int, float]] = []
+        done: list[tuple[str, int, float, ChunkCounts]] = []
         donor = DonorServer("127.0.0.1", DONOR_PORT, TOKEN, source.command_factory(),
                             lambda *r: done.append(r))
         thread = threading.Thread(target=donor.serve_forever, daemon=True)

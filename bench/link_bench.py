@@ -12,7 +12,9 @@ exit, also on failure.
 For each data set (MYSQLSTS_BENCH_GIB GiB, default 1.0; "random": 1000-byte random rows,
 incompressible; "realistic": sysbench-like rows of digits, words, numbers and dates):
 
-  (a) mysqlsts clone (compression auto, i.e. zstd) and (a0) with compression none;
+  (a) mysqlsts clone (compression auto: zstd while the link, not the compressor, is the
+      bottleneck), (a1) with compression zstd (every chunk that shrinks, waiting for the
+      compressor) and (a0) with compression none; the donor's chunk counts (zstd / raw);
   (b) the Kubernetes example's pipeline (ncat + mbstream, then prepare);
   (c) tar of the stopped data dir through ncat;
 
@@ -56,6 +58,7 @@ from clone_bench import (
 )
 
 from mysqlsts.clone.donor import BackupSource, DonorServer
+from mysqlsts.core.clone_window import ChunkCounts
 
 DONOR_PORT, NCAT_PORT = 20811, 20812
 SUBNET = "10.231.77"
@@ -139,6 +142,7 @@ class Run:
     seconds: float
     data_bytes: int  # what the backup tool / tar produced
     wire_bytes: int  # payload bytes the donor side put on the link (headers excluded)
+    chunks: ChunkCounts | None = None  # a mysqlsts clone's: how its chunks went
 
 
 class WireMeter:
@@ -189,10 +193,10 @@ class LinkBench:
         self.root = bench.root
 
     @contextlib.contextmanager
-    def donor(self, **kw: object) -> Iterator[list[tuple[str, int, float]]]:
+    def donor(self, **kw: object) -> Iterator[list[tuple[str, int, float, ChunkCounts]]]:
         source = BackupSource("mariadb", "127.0.0.1", SERVER_PORT, self.bench.data, BACKUP_USER,
                               self.bench.secrets / "backup-password", parallel=2)
-        done: list[tuple[str, int, float]] = []
+        done: list[tuple[str, int, float, ChunkCounts]] = []
         server = DonorServer(DONOR_IP, DONOR_PORT, TOKEN, source.command_factory(),
                              lambda *r: done.append(r), **kw)  # type: ignore[arg-type]
         thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -221,7 +225,7 @@ class LinkBench:
             seconds = time.monotonic() - started
         assert done and done[0][0] == "ok", done
         shutil.rmtree(target)
-        return Run(name, seconds, done[0][1], meter.total)
+        return Run(name, seconds, done[0][1], meter.total, done[0][3])
 
     def example(self) -> Run:
         target = self.root / "clone-b"
@@ -268,19 +272,36 @@ class LinkBench:
 
 
 def reported(run: Run) -> Run:
-    log(f"{run.name}: {run.seconds:.2f}s data={run.data_bytes} wire={run.wire_bytes}")
+    log(f"{run.name}: {run.seconds:.2f}s data={run.data_bytes} wire={run.wire_bytes} "
+        f"chunks={run.chunks}")
     return run
 
 
-def methods_table(label: str, data_bytes: int, runs: list[Run]) -> list[str]:
-    c = runs[-1]
+def chunk_split(chunks: ChunkCounts | None) -> str:
+    if chunks is None:
+        return ""
+    return f"{chunks.compressed} / {chunks.raw}"
+
+
+def median_run(runs: list[Run]) -> Run:
+    """The run with the median wall time (the lower middle one of an even count)."""
+    return sorted(runs, key=lambda run: run.seconds)[(len(runs) - 1) // 2]
+
+
+def methods_table(label: str, data_bytes: int, methods: list[list[Run]]) -> list[str]:
+    """One row per method, from the run with its median time; the last method is (c)."""
+    c = median_run(methods[-1])
     lines = [f"**{label}** ({data_bytes / 1024**3:.2f} GiB data dir)", "",
-             "| method | wall time | bytes on the link | wire / data | time / (c) |",
-             "|---|---|---|---|---|"]
-    for run in runs:
-        lines.append(f"| {run.name} | {run.seconds:.2f} s | {run.wire_bytes / 1e6:.0f} MB | "
+             "| method | wall time (median) | runs (s) | bytes on the link | wire / data "
+             "| time / (c) | chunks zstd / raw |",
+             "|---|---|---|---|---|---|---|"]
+    for runs in methods:
+        run = median_run(runs)
+        lines.append(f"| {run.name} | {run.seconds:.2f} s | "
+                     f"{', '.join(f'{r.seconds:.1f}' for r in runs)} | "
+                     f"{run.wire_bytes / 1e6:.0f} MB | "
                      f"{run.wire_bytes / max(run.data_bytes, 1):.2f} | "
-                     f"{run.seconds / c.seconds:.2f} |")
+                     f"{run.seconds / c.seconds:.2f} | {chunk_split(run.chunks)} |")
     return lines
 
 
@@ -339,27 +360,67 @@ def max_id() -> int:
         conn.close()
 
 
-def data_set(kind: type[Bench], label: str, gib: float, link: Link,
-             gentle: bool) -> tuple[list[str], list[str]]:
-    """The methods table of one data set, and (if `gentle`) the rate cap and latency lines."""
+def settle() -> None:
+    """Wait until InnoDB has written back the pages the build dirtied: the first clone would
+    otherwise compete with that flushing (in earlier runs it took up to twice the others')."""
+    conn = pymysql.connect(host="127.0.0.1", port=SERVER_PORT, user="root",
+                           password=ROOT_PASSWORD, autocommit=True)
+    started = time.monotonic()
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute("SELECT @@GLOBAL.innodb_max_dirty_pages_pct")
+            (previous,) = cursor.fetchone()
+            cursor.execute("SET GLOBAL innodb_max_dirty_pages_pct = 0")
+            dirty = -1
+            while dirty != 0 and time.monotonic() - started < 300:
+                cursor.execute("SHOW GLOBAL STATUS LIKE 'Innodb_buffer_pool_pages_dirty'")
+                dirty = int(cursor.fetchone()[1])
+                time.sleep(0.5)
+            cursor.execute("SET GLOBAL innodb_max_dirty_pages_pct = %s", (previous,))
+    finally:
+        conn.close()
+    os.sync()
+    log(f"settled: dirty pages {dirty} after {time.monotonic() - started:.0f}s")
+
+
+def data_set(kind: type[Bench], label: str, gib: float, link: Link, gentle: bool,
+             repeat: int) -> tuple[list[str], list[str]]:
+    """The methods table of one data set, and (if `gentle`) the rate cap and latency lines.
+    The methods run `repeat` times, in rounds of a, a1, a0 and b (each round starting one
+    further on; then c with the server stopped), so a slow spell of the shared machine does
+    not fall on one method only."""
     root = Path(tempfile.mkdtemp(prefix=f"mysqlsts-link-{kind.__name__.lower()}-",
                                  dir=os.environ.get("MYSQLSTS_BENCH_DIR")))
     bench = kind(root, gib)
     try:
         bench.build()
+        settle()
         data_bytes = dir_bytes(bench.data)
         lb = LinkBench(bench, link)
-        runs = [reported(lb.clone("(a) mysqlsts clone, compression auto (zstd)", "auto")),
-                reported(lb.clone("(a0) mysqlsts clone, compression none", "none")),
-                reported(lb.example())]
+        runners: list[Callable[[], Run]] = [
+            lambda: lb.clone("(a) mysqlsts clone, compression auto (link-aware zstd)", "auto"),
+            lambda: lb.clone("(a1) mysqlsts clone, compression zstd (every chunk)", "zstd"),
+            lambda: lb.clone("(a0) mysqlsts clone, compression none", "none"),
+            lb.example,
+        ]
+        # The first clone after the build runs slower (~20 %, flushed dirty pages or not):
+        # one not reported, then rounds that each start with another method.
+        reported(lb.clone("warm-up, not counted", "none"))
+        methods: list[list[Run]] = [[] for _ in range(len(runners) + 1)]
+        for round_ in range(repeat):
+            for i in range(len(runners)):
+                method = (i + round_) % len(runners)
+                methods[method].append(reported(runners[method]()))
         gentle_lines: list[str] = []
         if gentle:
             gentle_lines = rate_and_latency(lb)
         bench.stop_server()
-        runs.append(reported(lb.tar()))
-        table = methods_table(label, data_bytes, runs)
-        a, c = runs[0], runs[-1]
-        table += ["", f"a/c = {a.seconds / c.seconds:.2f} (wall time of (a) over (c))"]
+        for _ in range(repeat):
+            methods[-1].append(reported(lb.tar()))
+        table = methods_table(label, data_bytes, methods)
+        a, a0, c = (median_run(methods[i]) for i in (0, 2, -1))
+        table += ["", f"a/c = {a.seconds / c.seconds:.2f}, a/a0 = {a.seconds / a0.seconds:.2f} "
+                  "(median wall times)"]
         return table, gentle_lines
     finally:
         bench.stop_server()
@@ -394,6 +455,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--write-docs", type=Path)
     parser.add_argument("--rate", default="1gbit", help="tc tbf rate of the link")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each method")
     args = parser.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("link_bench: needs root (network namespaces and tc)")
@@ -402,18 +464,22 @@ def main() -> None:
     load_before = os.getloadavg()
     link = Link(args.rate)
     try:
-        random_table, gentle = data_set(Bench, "random rows (incompressible)", gib, link, True)
+        random_table, gentle = data_set(Bench, "random rows (incompressible)", gib, link, True,
+                                        args.repeat)
         realistic_table, _ = data_set(RealisticBench, "realistic rows (sysbench-like)", gib,
-                                      link, False)
+                                      link, False, args.repeat)
     finally:
         link.close()
     load_after = os.getloadavg()
     text = "\n".join([
         f"Link: veth pair into a network namespace, `tc tbf rate {args.rate}` both ways, no "
-        "added delay (no sch_netem in this kernel). Wall time of (a), (a0) and (b) includes "
-        "`--prepare`; the donor's page cache is warm. One run per method (the 2-core machine is "
-        f"shared: load average {load_before[0]:.1f} before, {load_after[0]:.1f} after; bench "
-        f"took {time.monotonic() - started:.0f} s).",
+        "added delay (no sch_netem in this kernel). Wall time of (a), (a1), (a0) and (b) "
+        "includes "
+        "`--prepare`; the donor's page cache is warm, InnoDB's dirty pages are flushed and one "
+        f"clone is run before the first counted one. {args.repeat} runs per method, in rounds "
+        "(the 2-core machine "
+        f"is shared: load average {load_before[0]:.1f} before, {load_after[0]:.1f} after; "
+        f"bench took {time.monotonic() - started:.0f} s).",
         "", *random_table, "", *realistic_table, "",
         "Targets: realistic (a) <= 0.6 x (c); incompressible (a) <= 1.1 x (c).", "",
         "**Rate cap** (compression none, random rows; measured from the veth's counters, "

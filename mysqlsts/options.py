@@ -326,8 +326,9 @@ class StreamOptions:
     container (the receiver) and its sidecar (the donor)."""
 
     clone_compression: str = option(
-        clone_compression.AUTO, "zstd on the clone stream: auto and zstd compress when both "
-        "ends can (chunks that do not shrink go raw), none never does.",
+        clone_compression.AUTO, "zstd on the clone stream, when both ends allow it: auto "
+        "compresses while the link, not the donor's CPU, is the bottleneck; zstd every chunk "
+        "that shrinks; none never.",
         type=click.Choice(clone_compression.CHOICES),
     )
 

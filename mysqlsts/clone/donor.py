@@ -9,10 +9,11 @@ Embed it from a thread:
     ...
     donor.shutdown()  # on SIGTERM: stops accepting, ends a running stream, joins
 
-`on_stream_done(result, bytes, seconds)` is called once per authenticated-or-refused connection,
-from that connection's thread, with result "ok" (stream and trailer sent, backup tool exit 0),
-"failed" (the backup tool failed, or the stream broke off) or "refused" (bad token, protocol
-error, too slow a handshake, or busy). A TCP connection that closes before saying anything (a
+`on_stream_done(result, bytes, seconds, chunks)` is called once per authenticated-or-refused
+connection, from that connection's thread, with result "ok" (stream and trailer sent, backup tool
+exit 0), "failed" (the backup tool failed, or the stream broke off) or "refused" (bad token,
+protocol error, too slow a handshake, or busy), and how many chunks went compressed or raw
+(`ChunkCounts`, all 0 for a refusal). A TCP connection that closes before saying anything (a
 port probe) is not counted.
 
 What a client that has not authenticated may cost: at most `max_handshakes` such connections
@@ -29,7 +30,6 @@ import contextlib
 import logging
 import os
 import secrets
-import select
 import shutil
 import signal
 import socket
@@ -39,24 +39,21 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 from mysqlsts.adapters.fs import read_secret
 from mysqlsts.adapters.tools import die_with_this_process, raise_open_files_limit
-from mysqlsts.clone.pipes import Progress, widen_pipe
+from mysqlsts.clone.outbound import Outbound
+from mysqlsts.clone.pipes import Progress
 from mysqlsts.clone.tools import backup_argv, credentials_cnf, tool_for
 from mysqlsts.clone.wire import PeerClosed, Wire
 from mysqlsts.core import clone_compression
-from mysqlsts.core.clone_compression import ChunkCompressor
+from mysqlsts.core.clone_compression import Compress
 from mysqlsts.core.clone_protocol import (
-    CHUNK,
-    HEADER,
     IDLE_TIMEOUT,
     NONCE_BYTES,
     PROTOCOL_VERSION,
-    TAG_BYTES,
     ErrorCode,
     FrameType,
     ProtocolError,
@@ -69,12 +66,12 @@ from mysqlsts.core.clone_protocol import (
     receiver_proof,
     stream_key,
 )
-from mysqlsts.core.pacing import TokenBucket, burst_for
+from mysqlsts.core.clone_window import ChunkCounts
 from mysqlsts.errors import MysqlstsError
 
 log = logging.getLogger(__name__)
 
-StreamDone = Callable[[str, int, float], None]
+StreamDone = Callable[[str, int, float, ChunkCounts], None]
 # Called with the donor's private (0700) work dir, emptied before each stream; returns the backup
 # command's argv and may write files there (the credentials file). Emptied again after it.
 CommandFactory = Callable[[Path], Sequence[str]]
@@ -136,12 +133,14 @@ class DonorServer:
         max_handshakes: int = 8,
         max_rate: float | None = None,
         compression: str = clone_compression.AUTO,
+        compressor: Callable[[], Compress] = clone_compression.zstd_compressor,
     ) -> None:
         """`max_rate`: bytes per second on the wire for a stream (None: as fast as the link
-        and the receiver take them). `compression`: auto|zstd|none, see clone_compression."""
+        and the receiver take them). `compression`: auto|zstd|none, see clone_compression;
+        `compressor` makes each stream's codec (tests slow it down)."""
         self._token = token if callable(token) else (lambda: token)
         self._factory = backup_command_factory
-        self._done = on_stream_done or (lambda result, count, seconds: None)
+        self._done = on_stream_done or (lambda result, count, seconds, chunks: None)
         self._idle_timeout = idle_timeout
         self._handshake_timeout = handshake_timeout
         self._keepalive = keepalive_interval
@@ -149,6 +148,7 @@ class DonorServer:
         self._max_handshakes = max_handshakes
         self._max_rate = max_rate
         self._compression = compression
+        self._compressor = compressor
         # Connection threads at most: the handshakes, the stream, refusals and closing evictees.
         self._max_threads = 2 * max_handshakes + 2
         # Unauthenticated connections, oldest first.
@@ -234,10 +234,10 @@ class DonorServer:
         try:
             outcome = self._handshake_and_stream(wire, peer, started)
             if outcome is not None:
-                self._done(outcome[0], outcome[1], time.monotonic() - started)
+                self._done(*outcome[:2], time.monotonic() - started, outcome[2])
         except Exception:  # the edge of a connection thread: never take the donor down
             log.exception("clone donor connection failed unexpectedly peer=%s", peer)
-            self._done("failed", 0, time.monotonic() - started)
+            self._done("failed", 0, time.monotonic() - started, ChunkCounts())
         finally:
             wire.close()
             with self._guard:
@@ -250,7 +250,7 @@ class DonorServer:
             wire.send_json(FrameType.ERROR, {"code": code, "message": message})
 
     def _handshake_and_stream(self, wire: Wire, peer: str,
-                              started: float) -> tuple[str, int] | None:
+                              started: float) -> tuple[str, int, ChunkCounts] | None:
         wire.set_deadline(self._handshake_timeout - (time.monotonic() - started))
         try:
             _, hello = wire.read_json(FrameType.HELLO)
@@ -261,7 +261,7 @@ class DonorServer:
             log.warning("clone donor refused a client that broke the protocol peer=%s "
                         "reason=%s", peer, exc)
             self._refuse(wire, ErrorCode.PROTOCOL, "expected a mysqlsts clone hello")
-            return "refused", 0
+            return "refused", 0, ChunkCounts()
         try:
             if hello.get("protocol") != PROTOCOL_VERSION:
                 raise ProtocolError(f"protocol {hello.get('protocol')!r} is not supported")
@@ -278,26 +278,28 @@ class DonorServer:
             log.warning("clone donor refused a client during the handshake peer=%s reason=%s",
                         peer, exc)
             self._refuse(wire, ErrorCode.PROTOCOL, "handshake failed")
-            return "refused", 0
+            return "refused", 0, ChunkCounts()
         if not proof_matches(receiver_proof(token, receiver_nonce, donor_nonce), presented):
             log.warning("clone donor refused a client without the clone token peer=%s", peer)
             self._refuse(wire, ErrorCode.REFUSED, "the client did not prove the clone token")
-            return "refused", 0
+            return "refused", 0, ChunkCounts()
         with self._guard:
             self._handshakes.pop(wire.sock, None)
         if not self._stream_lock.acquire(blocking=False):
             log.info("clone donor is busy with another stream; refused peer=%s", peer)
             self._refuse(wire, ErrorCode.BUSY, "another clone stream is running")
-            return "refused", 0
+            return "refused", 0, ChunkCounts()
         try:
             sealer = Sealer(stream_key(token, receiver_nonce, donor_nonce))
             codec = clone_compression.choose(self._compression, hello.get("compression"))
-            return self._stream(wire, peer, _Stream(wire, sealer, codec, self._max_rate,
-                                                   self._stopping))
+            mode = clone_compression.mode(self._compression, codec)
+            out = Outbound(wire, sealer, mode, self._max_rate, self._stopping, self._compressor)
+            result, total = self._stream(wire, peer, out)
+            return result, total, out.counts
         finally:
             self._stream_lock.release()
 
-    def _stream(self, wire: Wire, peer: str, out: _Stream) -> tuple[str, int]:
+    def _stream(self, wire: Wire, peer: str, out: Outbound) -> tuple[str, int]:
         workdir = self.work_dir
         _empty_private_dir(workdir)
         total = 0
@@ -318,15 +320,18 @@ class DonorServer:
                 return "failed", 0
             with self._guard:
                 self._procs.add(proc)
-            log.info("clone donor streaming a backup peer=%s tool=%s compression=%s "
-                     "max_rate=%s", peer, argv[0], out.compression, self._max_rate or "none")
+            log.info("clone donor streaming a backup peer=%s tool=%s compression=%s mode=%s "
+                     "max_rate=%s", peer, argv[0], out.codec, out.mode.value,
+                     self._max_rate or "none")
             wire.set_timeout(self._idle_timeout)
             out.send(FrameType.START, json_payload({"tool": Path(argv[0]).name,
-                                                    "compression": out.compression}))
+                                                    "compression": out.codec}))
             stderr_tail: collections.deque[str] = collections.deque(maxlen=40)
             drain = threading.Thread(target=_drain, args=(proc, stderr_tail), daemon=True)
             drain.start()
-            total = self._pump(proc, out, peer)
+            assert proc.stdout is not None
+            total = out.pump(proc.stdout.fileno(), self._keepalive,
+                             Progress("clone donor streaming", peer, self._progress))
             exit_code = proc.wait()
             drain.join(timeout=10)
             if self._stopping.is_set():
@@ -337,8 +342,12 @@ class DonorServer:
                 log.error("clone donor's backup failed peer=%s exit_code=%d bytes=%d reason=%s",
                           peer, exit_code, total, tail)
                 return "failed", total
-            log.info("clone donor finished a stream peer=%s bytes=%d wire_bytes=%d", peer, total,
-                     out.wire_bytes)
+            chunks = out.counts
+            log.info("clone donor finished a stream peer=%s bytes=%d wire_bytes=%d "
+                     "chunks_zstd=%d chunks_raw=%d raw_behind_compressor=%d "
+                     "raw_incompressible=%d compress_attempts=%d", peer, total, out.wire_bytes,
+                     chunks.compressed, chunks.raw, chunks.behind, chunks.incompressible,
+                     chunks.attempts)
             return "ok", total
         except (OSError, PeerClosed) as exc:
             log.warning("clone donor's stream broke off peer=%s bytes=%d reason=%s",
@@ -354,89 +363,7 @@ class DonorServer:
                         pipe.close()
                 with self._guard:
                     self._procs.discard(proc)
-            out.close()
             _empty_private_dir(workdir)
-
-    def _pump(self, proc: subprocess.Popen[bytes], out: _Stream, peer: str) -> int:
-        assert proc.stdout is not None
-        fd = proc.stdout.fileno()
-        widen_pipe(fd)
-        progress = Progress("clone donor streaming", peer, self._progress)
-        total = 0
-        while True:
-            ready, _, _ = select.select([fd], [], [], 0)
-            if not ready:
-                # Nothing more to read right now: chunks still being compressed go out before
-                # we wait, so no data waits on the tool.
-                out.flush()
-                ready, _, _ = select.select([fd], [], [], self._keepalive)
-            if self._stopping.is_set():
-                raise OSError("the donor is shutting down")
-            if not ready:
-                # The tool is silent (e.g. waiting for backup locks): tell the receiver we live.
-                out.send(FrameType.KEEPALIVE, b"")
-                progress.maybe_log(total)
-                continue
-            chunk = os.read(fd, CHUNK)
-            if not chunk:
-                out.flush()
-                return total
-            total += len(chunk)
-            out.send_data(chunk)
-            progress.maybe_log(total)
-
-
-# Chunks compressed ahead of the one being sent: zstd (which releases the GIL) then overlaps
-# the backup tool's reads and the sealing and sending of earlier chunks.
-_AHEAD = 2
-
-
-class _Stream:
-    """The sealed frames of one stream, compressed when negotiated (on a worker thread, in
-    order) and paced when capped."""
-
-    def __init__(self, wire: Wire, sealer: Sealer, compression: str, max_rate: float | None,
-                 stopping: threading.Event) -> None:
-        self.compression = compression
-        self.wire_bytes = 0
-        self._wire = wire
-        self._sealer = sealer
-        self._compressor = ChunkCompressor() if compression == clone_compression.ZSTD else None
-        self._pool = (ThreadPoolExecutor(1, "clone-compress") if self._compressor is not None
-                      else None)
-        self._ahead: collections.deque[Future[tuple[bool, bytes]]] = collections.deque()
-        now = time.monotonic()
-        self._bucket = TokenBucket(max_rate, burst_for(max_rate), now) if max_rate else None
-        self._stopping = stopping
-
-    def send_data(self, chunk: bytes) -> None:
-        if self._pool is None or self._compressor is None:
-            self.send(FrameType.DATA, chunk)
-            return
-        self._ahead.append(self._pool.submit(self._compressor.pack, chunk))
-        while len(self._ahead) > _AHEAD:
-            self._send_packed(self._ahead.popleft().result())
-
-    def flush(self) -> None:
-        """Send every chunk still being compressed."""
-        while self._ahead:
-            self._send_packed(self._ahead.popleft().result())
-
-    def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-
-    def _send_packed(self, packed: tuple[bool, bytes]) -> None:
-        compressed, payload = packed
-        self.send(FrameType.DATA_ZSTD if compressed else FrameType.DATA, payload)
-
-    def send(self, kind: FrameType, payload: bytes) -> None:
-        size = len(payload) + TAG_BYTES + HEADER.size
-        if self._bucket is not None:
-            # An Event wait, not a sleep: a donor shutting down does not sit out the pause.
-            self._stopping.wait(self._bucket.delay(time.monotonic(), size))
-        self._wire.send_sealed(self._sealer, kind, payload)
-        self.wire_bytes += size
 
 
 def _drain(proc: subprocess.Popen[bytes], tail: collections.deque[str]) -> None:

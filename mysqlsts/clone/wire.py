@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import select
 import socket
+import struct
 import time
 from typing import Any
 
@@ -19,6 +21,10 @@ from mysqlsts.core.clone_protocol import (
     decode_json,
     encode_json,
 )
+
+# struct tcp_info (linux/tcp.h): the byte whose low bit is tcpi_delivery_rate_app_limited,
+# tcpi_notsent_bytes and tcpi_delivery_rate, at their fixed offsets.
+_TCP_INFO = struct.Struct("=7xB136xI12xQ")
 
 
 class PeerClosed(Exception):
@@ -92,6 +98,27 @@ class Wire:
         sent = self.sock.sendmsg([header, sealed])
         if sent < len(header) + len(sealed):  # a partial send: finish it the slow way
             self.sock.sendall((header + sealed)[sent:])
+
+    def link_state(self) -> tuple[int, float | None]:
+        """What the kernel knows of the link (Linux TCP_INFO): the bytes it holds that the
+        link has not sent yet, and its latest delivery rate in bytes per second when that was
+        measured with the network, not us, as the limit (else None). (0, None) elsewhere."""
+        try:
+            raw = self.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, _TCP_INFO.size)
+        except (OSError, AttributeError):
+            return 0, None
+        if len(raw) < _TCP_INFO.size:
+            return 0, None
+        flags, unsent, rate = _TCP_INFO.unpack(raw)
+        app_limited = flags & 1
+        return unsent, None if app_limited or not rate else float(rate)
+
+    def wait_writable(self) -> None:
+        """Until the socket's send buffer has room (Linux: half of it free), within the send
+        timeout (TimeoutError)."""
+        _, ready, _ = select.select([], [self.sock], [], self.sock.gettimeout())
+        if not ready:
+            raise TimeoutError("the peer has taken nothing for the whole timeout")
 
     def read_sealed(self, opener: Opener, buffer: bytearray,
                     limit: int = MAX_FRAME) -> tuple[FrameType, bytes]:

@@ -1,20 +1,27 @@
-"""Optional zstd compression of the clone stream: negotiation, the adaptive choice per chunk,
-and the codec. Compressed THEN sealed, so integrity and authentication are those of every frame.
+"""Optional zstd compression of the clone stream: negotiation, what the settings mean, the
+adaptive choice by data, and the codec. Compressed THEN sealed, so integrity and authentication
+are those of every frame.
 
 Negotiation: the receiver offers `{"compression": ["zstd"]}` in HELLO unless its setting is
 "none"; the donor picks zstd when its own setting allows it and the receiver offered it, and
 names its choice in the sealed START frame (so the choice itself is authentic; a stripped offer
-only costs speed). "auto" and "zstd" both mean "compress if the peer can"; "none" never does.
+only costs speed). Each frame says what it carries (DATA or DATA_ZSTD), so once zstd is chosen
+the donor may send any chunk either way and the receiver needs to know nothing more.
 
-Adaptive: a chunk that does not shrink below `WORTHWHILE` of its size goes raw (DATA) and the
-next chunks skip the attempt, the skip doubling (up to `MAX_SKIP`) while the data stays
-incompressible, so a stream of random or encrypted pages pays one compression in `MAX_SKIP`;
-a chunk that compresses (DATA_ZSTD) resets the skip.
+The donor's setting then decides how (`Mode`, carried out by core.clone_window): "auto"
+compresses while the link, not the compressor, is the bottleneck; "zstd" compresses every chunk
+that shrinks, waiting for the compressor if need be; "none" never compresses.
+
+Adaptive to the data: a chunk that does not shrink below `WORTHWHILE` of its size goes raw
+(DATA) and the next attempts are skipped, the skip doubling (up to `MAX_SKIP`) while the data
+stays incompressible, so a stream of random or encrypted pages pays one compression in
+`MAX_SKIP`; a chunk that compresses (DATA_ZSTD) resets the skip.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import enum
+from collections.abc import Callable, Sequence
 
 import zstandard
 
@@ -43,6 +50,19 @@ def choose(setting: str, offered: object) -> str:
     return ZSTD
 
 
+class Mode(enum.Enum):
+    NEVER = "never"  # zstd not negotiated: every chunk raw
+    ALWAYS = "always"  # "zstd": every chunk that shrinks goes compressed
+    LINK_AWARE = "link-aware"  # "auto": compressed only while the link is the bottleneck
+
+
+def mode(setting: str, chosen: str) -> Mode:
+    """How the donor compresses, from its setting and the negotiated codec (`choose`)."""
+    if chosen != ZSTD:
+        return Mode.NEVER
+    return Mode.ALWAYS if setting == ZSTD else Mode.LINK_AWARE
+
+
 class AdaptivePolicy:
     """Which chunks are worth trying to compress, from how the last attempts went."""
 
@@ -66,20 +86,13 @@ class AdaptivePolicy:
         return False
 
 
-class ChunkCompressor:
-    """The donor's half: each chunk as (compressed?, bytes to seal)."""
+Compress = Callable[[bytes], bytes]
 
-    def __init__(self) -> None:
-        self._zstd = zstandard.ZstdCompressor(level=LEVEL, write_content_size=True)
-        self._policy = AdaptivePolicy()
 
-    def pack(self, chunk: bytes) -> tuple[bool, bytes]:
-        if not self._policy.should_try():
-            return False, chunk
-        packed = self._zstd.compress(chunk)
-        if self._policy.record(len(chunk), len(packed)):
-            return True, packed
-        return False, chunk
+def zstd_compressor() -> Compress:
+    """The donor's half of the codec, for one thread (a ZstdCompressor is not thread-safe).
+    The frame states its content size, which the receiver checks before decompressing."""
+    return zstandard.ZstdCompressor(level=LEVEL, write_content_size=True).compress
 
 
 class ChunkDecompressor:

@@ -24,6 +24,7 @@ from mysqlsts.adapters.datadir import read_clone_failures
 from mysqlsts.adapters.db import connect
 from mysqlsts.adapters.http import Endpoints, HttpServer
 from mysqlsts.core.backoff import backoff
+from mysqlsts.core.clone_window import ChunkCounts
 from mysqlsts.core.health import (
     ReadinessInputs,
     Verdict,
@@ -333,9 +334,9 @@ class SidecarApp:
     def _heartbeat_written(self, unix_time: float) -> None:
         self._heartbeat_written_at = unix_time
 
-    def _stream_done(self, result: str, count: int, seconds: float) -> None:
-        self.metrics.stream_served(result)
-        self._donor_stats.add(result, count)
+    def _stream_done(self, result: str, count: int, seconds: float, chunks: ChunkCounts) -> None:
+        self.metrics.stream_served(result, chunks)
+        self._donor_stats.add(result, count, chunks)
 
     def _isolation_fence(self) -> IsolationFence:
         s = self.settings

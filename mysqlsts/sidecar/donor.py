@@ -10,6 +10,7 @@ from pathlib import Path
 
 from mysqlsts.adapters.datadir import read_clone_record
 from mysqlsts.core.clone_record import CloneRecord
+from mysqlsts.core.clone_window import ChunkCounts
 from mysqlsts.errors import CloneError
 
 log = logging.getLogger(__name__)
@@ -32,16 +33,21 @@ class DonorStats:
     streams: dict[str, int] = field(default_factory=lambda: {"ok": 0, "failed": 0,
                                                                "refused": 0})
     bytes_served: int = 0
+    # Chunks sent compressed (DATA_ZSTD) or raw (DATA): whether compression pays here.
+    chunks: dict[str, int] = field(default_factory=lambda: {"zstd": 0, "raw": 0})
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def add(self, result: str, count: int) -> None:
+    def add(self, result: str, count: int, chunks: ChunkCounts) -> None:
         with self.lock:
             self.streams[result] = self.streams.get(result, 0) + 1
             self.bytes_served += count
+            self.chunks["zstd"] += chunks.compressed
+            self.chunks["raw"] += chunks.raw
 
     def as_dict(self) -> dict[str, object]:
         with self.lock:
-            return {"streams": dict(self.streams), "bytes_served": self.bytes_served}
+            return {"streams": dict(self.streams), "bytes_served": self.bytes_served,
+                    "chunks": dict(self.chunks)}
 
 
 @dataclass(frozen=True)
@@ -62,7 +68,8 @@ class DonorConfig:
 class Donor:
     """The clone donor (mysqlsts.clone.donor) on its own thread."""
 
-    def __init__(self, config: DonorConfig, on_stream_done: Callable[[str, int, float], None]):
+    def __init__(self, config: DonorConfig,
+                 on_stream_done: Callable[[str, int, float, ChunkCounts], None]):
         from mysqlsts.clone.donor import BackupSource, DonorServer
 
         source = BackupSource(

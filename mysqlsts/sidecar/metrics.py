@@ -16,12 +16,14 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from mysqlsts.core.clone_record import CloneRecord
+from mysqlsts.core.clone_window import ChunkCounts
 from mysqlsts.core.consistency import Summary
 from mysqlsts.core.gtid import count_errant
 from mysqlsts.core.health import Verdict, replication_lag
 from mysqlsts.sidecar.state import LoopState
 
 STREAM_RESULTS = ("ok", "failed", "refused")
+CHUNK_ENCODINGS = ("zstd", "raw")
 
 
 @dataclass(frozen=True)
@@ -61,10 +63,19 @@ class Metrics:
         )
         for result in STREAM_RESULTS:
             self.clone_streams.labels(result=result)  # exported at 0 from the start
+        self.clone_chunks = Counter(
+            "mysqlsts_clone_chunks_served",
+            "Chunks of backup streams this pod's donor sent, by encoding (zstd, raw).",
+            ["encoding"], registry=registry,
+        )
+        for encoding in CHUNK_ENCODINGS:
+            self.clone_chunks.labels(encoding=encoding)
         registry.register(_StateCollector(view))
 
-    def stream_served(self, result: str) -> None:
+    def stream_served(self, result: str, chunks: ChunkCounts) -> None:
         self.clone_streams.labels(result=result).inc()
+        self.clone_chunks.labels(encoding="zstd").inc(chunks.compressed)
+        self.clone_chunks.labels(encoding="raw").inc(chunks.raw)
 
 
 def _gauge(name: str, doc: str, value: float) -> GaugeMetricFamily:

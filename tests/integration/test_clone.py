@@ -19,6 +19,7 @@ from dripfeed import DripFeeders
 from mysqlsts.adapters.datadir import read_clone_failures, read_clone_record, state_of
 from mysqlsts.clone.donor import BackupSource, DonorServer
 from mysqlsts.core.clone_record import CLONE_RECORD
+from mysqlsts.core.clone_window import ChunkCounts
 from mysqlsts.core.datadir import DataDirState
 
 if TYPE_CHECKING:
@@ -48,7 +49,7 @@ class Donor:
         password_file.write_text(password + "\n")
         source = BackupSource("mariadb", server.host, server.port, server.data_dir,
                               BACKUP_USER, password_file, parallel=2)
-        self.results: list[tuple[str, int, float]] = []
+        self.results: list[tuple[str, int, float, ChunkCounts]] = []
         self.server = DonorServer("127.0.0.1", port, token, source.command_factory(),
                                   self._done,
                                   progress_interval=1.0, compression=compression)
@@ -56,8 +57,8 @@ class Donor:
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
-    def _done(self, result: str, count: int, seconds: float) -> None:
-        self.results.append((result, count, seconds))
+    def _done(self, result: str, count: int, seconds: float, chunks: ChunkCounts) -> None:
+        self.results.append((result, count, seconds, chunks))
 
     def stop(self) -> None:
         self.server.shutdown()
@@ -172,6 +173,8 @@ def test_clone_from_the_primary_copies_rows_and_records_its_gtid(
     assert err.count("clone receiving bytes=") >= 2 and "mb_per_s=" in err
     assert "compression=zstd" in err  # both ends default to auto
     assert donor.results[0][:2] == ("ok", record.bytes)
+    chunks = donor.results[0][3]  # at most 1 MiB each, compressed or not as the link allowed
+    assert chunks.compressed + chunks.raw >= record.bytes / 2**20
     assert state_of(data_dir) is DataDirState.INITIALIZED
 
     clone = mariadb("mysql-1", server_id=101, data_dir=data_dir)
@@ -197,6 +200,7 @@ def test_a_donor_that_refuses_compression_still_clones_verified_data(
     code, err = run_clone(data_dir, 1, donor.port, secrets_dir)
     assert code == 0, err
     assert "compression=none" in err
+    assert donor.results[0][3].compressed == 0 and donor.results[0][3].uncompressed > 0
     clone = mariadb("mysql-1", server_id=101, data_dir=data_dir)
     assert clone.checksum("bench.big") == primary.checksum("bench.big")
     assert clone.checksum("app.notes") == primary.checksum("app.notes")

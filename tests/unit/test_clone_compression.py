@@ -9,11 +9,14 @@ from mysqlsts.core import clone_compression
 from mysqlsts.core.clone_compression import (
     MAX_SKIP,
     AdaptivePolicy,
-    ChunkCompressor,
     ChunkDecompressor,
+    Mode,
     choose,
+    mode,
     offer,
+    zstd_compressor,
 )
+from mysqlsts.core.clone_window import SendWindow
 
 CHUNK = 1024 * 1024
 
@@ -35,6 +38,17 @@ def test_zstd_is_used_only_when_both_ends_allow_it(receiver, donor, chosen):
 def test_an_old_or_odd_offer_gets_no_compression(offered):
     # A receiver from before compression sends no offer at all; it must get raw DATA.
     assert choose("auto", offered) == "none"
+
+
+@pytest.mark.parametrize(("setting", "chosen", "expected"), [
+    ("auto", "zstd", Mode.LINK_AWARE),
+    ("zstd", "zstd", Mode.ALWAYS),
+    ("auto", "none", Mode.NEVER),
+    ("zstd", "none", Mode.NEVER),
+    ("none", "none", Mode.NEVER),
+])
+def test_the_donors_setting_decides_how_a_negotiated_zstd_is_used(setting, chosen, expected):
+    assert mode(setting, chosen) is expected
 
 
 def test_a_chunk_that_does_not_shrink_enough_goes_raw_and_the_skip_doubles():
@@ -66,20 +80,34 @@ def test_a_chunk_that_compresses_resets_the_skip():
     assert policy.should_try()
 
 
+def _through_window(chunks: list[bytes]) -> tuple[SendWindow, list[tuple[bool, bytes]]]:
+    """Each chunk through a forced-zstd window and the real codec, one at a time."""
+    window, compress, sent = SendWindow(Mode.ALWAYS), zstd_compressor(), []
+    for chunk in chunks:
+        window.add(chunk)
+        if (job := window.claim(0.0)) is not None:
+            window.record(job.seq, compress(job.data), 0.001)
+        out = window.take(0.0)
+        assert out is not None
+        sent.append((out.compressed, out.payload))
+    return window, sent
+
+
 def test_text_goes_compressed_and_comes_back_identical():
     rows = b"".join(b"%08d,customer-%d,2024-01-%02d,%d.%02d\n" % (i, i * 7, i % 28 + 1, i, i % 100)
                     for i in range(30000))[:CHUNK]
-    packed, payload = ChunkCompressor().pack(rows)
+    _, [(packed, payload)] = _through_window([rows])
     assert packed and len(payload) < len(rows) / 3
     assert ChunkDecompressor(CHUNK).unpack(payload) == rows
 
 
 def test_random_data_goes_raw_and_mostly_untried():
-    compressor = ChunkCompressor()
     chunks = [os.urandom(64 * 1024) for _ in range(64)]
-    results = [compressor.pack(chunk) for chunk in chunks]
+    window, sent = _through_window(chunks)
     assert all(not packed and payload is chunk
-               for (packed, payload), chunk in zip(results, chunks, strict=True))
+               for (packed, payload), chunk in zip(sent, chunks, strict=True))
+    assert window.counts.attempts <= 7  # 1 + 2 + 4 + 8 + 16 + 32 chunks skipped between them
+    assert window.counts.incompressible == 64
 
 
 def test_a_chunk_claiming_more_than_the_limit_is_refused_before_decompressing():

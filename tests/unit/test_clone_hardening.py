@@ -179,7 +179,8 @@ def _mixed_source(path):
 
 
 @pytest.mark.parametrize(("receiver", "donor", "chosen"), [
-    ("auto", "auto", "zstd"), ("none", "auto", "none"), ("auto", "none", "none")])
+    ("auto", "zstd", "zstd"), ("auto", "auto", "zstd"), ("none", "auto", "none"),
+    ("auto", "none", "none")])
 def test_compression_is_negotiated_and_the_data_arrives_identical(
         donors, extractor, tmp_path, receiver, donor, chosen):
     source = _mixed_source(tmp_path / "source.bin")
@@ -196,10 +197,12 @@ def test_compression_is_negotiated_and_the_data_arrives_identical(
     assert session.compression == chosen
     assert received == source.stat().st_size  # the trailer counts the tool's bytes
     assert (tmp_path / "stream.bin").read_bytes() == source.read_bytes()
-    if chosen == "zstd":  # the text shrank; the random middle crossed at its own size
+    if donor == "zstd":  # the text shrank; the random middle crossed at its own size
         assert 1_000_000 < len(tamperer.seen) < received * 0.6
-    else:
+    elif chosen == "none":
         assert len(tamperer.seen) > received
+    # With auto, how much shrank depends on who kept up, the link or the compressor
+    # (test_clone_wire); either way the bytes arrive identical.
 
 
 def test_a_compressed_frame_altered_on_the_way_fails_the_clone(donors, extractor, tmp_path):

@@ -13,6 +13,7 @@ from ports import PortPool
 from mysqlsts.clone.donor import DonorServer
 from mysqlsts.clone.receiver import DonorUnavailable, Timeouts, open_session
 from mysqlsts.clone.tools import BackupTool
+from mysqlsts.core.clone_compression import zstd_compressor
 from mysqlsts.core.clone_record import DonorAddress as Candidate
 from mysqlsts.errors import CloneError, MysqlstsError
 
@@ -213,3 +214,71 @@ def test_the_credentials_live_in_the_work_dir_only_while_streaming(
     finally:
         server.shutdown()
         thread.join(10)
+
+
+# -- auto compression follows the bottleneck (core.clone_window decides; here: real threads) --
+
+def _rows(path, size):
+    """`size` bytes of text rows (zstd level 1 shrinks them several times)."""
+    rows = b"".join(b"%08d,order-%d,2024-03-%02d,%d.%02d,shipped,warehouse-%d\n"
+                    % (i, i * 13, i % 28 + 1, i, i % 100, i % 7) for i in range(200_000))
+    with path.open("wb") as handle:
+        for _ in range(0, size, len(rows)):
+            handle.write(rows)
+        handle.truncate(size)
+    return path
+
+
+def _slowed(seconds):
+    """A compressor that takes `seconds` more per MiB: a donor whose CPU is busy."""
+    def make():
+        compress = zstd_compressor()
+
+        def slow(chunk):
+            time.sleep(seconds * len(chunk) / 2**20)
+            return compress(chunk)
+        return slow
+    return make
+
+
+def _clone(donor, extractor, tmp_path, name):
+    staging = tmp_path / name
+    staging.mkdir()
+    started = time.monotonic()
+    session = open_session(donor.candidate, TOKEN, FAST)
+    received = session.receive_into(staging, extractor, 1, FAST)
+    session.close()
+    assert donor.wait_results(1) == ["ok"]
+    return received, time.monotonic() - started, donor.results[0][3]
+
+
+def test_a_compressor_slower_than_the_consumer_is_not_waited_for(donors, extractor, tmp_path,
+                                                                  caplog):
+    source = _rows(tmp_path / "source.bin", 32 * 1024 * 1024)
+    raw_size, raw_seconds, _ = _clone(donors(f"cat {source}", compression="none"), extractor,
+                                      tmp_path, "raw")
+    caplog.set_level("INFO", logger="mysqlsts.clone.donor")
+    # 0.15 s a MiB: waiting for it (zstd forced) would take 32 x 0.15 s = 4.8 s or more.
+    donor = donors(f"cat {source}", compression="auto", compressor=_slowed(0.15))
+    received, seconds, chunks = _clone(donor, extractor, tmp_path, "auto")
+    assert received == raw_size == source.stat().st_size
+    assert (tmp_path / "auto" / "stream.bin").read_bytes() == source.read_bytes()
+    assert chunks.raw >= 0.8 * (chunks.raw + chunks.compressed), chunks
+    assert chunks.behind >= 0.8 * chunks.raw, chunks  # raw for the link's sake, not the data's
+    assert seconds < 1.5 * raw_seconds + 1.0, (seconds, raw_seconds)
+    line = next(r.getMessage() for r in caplog.records if "finished a stream" in r.getMessage())
+    assert f"chunks_zstd={chunks.compressed} chunks_raw={chunks.raw} " in line
+
+
+def test_a_link_slower_than_the_compressor_gets_compressed_frames(donors, extractor, tmp_path):
+    size = 24 * 1024 * 1024
+    # At the cap (3 MB/s) a raw MiB takes 0.35 s on the wire, the compressor 0.01 s (zeros
+    # cost zstd next to no CPU, so this holds on a busy machine too): it keeps ahead, and only
+    # the first chunks go raw, before there is a queue to work ahead of.
+    donor = donors(f"head -c {size} /dev/zero", compression="auto",
+                   compressor=_slowed(0.01), max_rate=3e6)
+    received, seconds, chunks = _clone(donor, extractor, tmp_path, "capped")
+    assert received == size
+    assert (tmp_path / "capped" / "stream.bin").read_bytes() == bytes(size)
+    assert chunks.compressed >= 0.85 * (chunks.raw + chunks.compressed), chunks
+    assert seconds < 0.3 * size / 3e6  # raw at the cap: 8.4 s

@@ -11,6 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from test_status import MARIADB_ROW
 
 from mysqlsts.core.clone_record import CloneRecord, DonorAddress
+from mysqlsts.core.clone_window import ChunkCounts
 from mysqlsts.core.consistency import ChunkRow, Summary
 from mysqlsts.core.coordinates import Coordinates
 from mysqlsts.core.health import Verdict
@@ -81,6 +82,8 @@ def test_replica_metrics() -> None:
     assert got["mysqlsts_clone_failures_total"] == 2
     for result in ("ok", "failed", "refused"):
         assert got[f'mysqlsts_clone_streams_served_total{{result="{result}"}}'] == 0
+    for encoding in ("zstd", "raw"):
+        assert got[f'mysqlsts_clone_chunks_served_total{{encoding="{encoding}"}}'] == 0
     assert got["mysqlsts_scrape_errors_total"] == 0
     assert "mysqlsts_heartbeat_last_write_timestamp_seconds" not in got
 
@@ -113,14 +116,17 @@ def test_counters_count() -> None:
     registry = CollectorRegistry()
     metrics = Metrics(registry, lambda: REPLICA_VIEW)
     metrics.scrape_errors.inc()
-    metrics.stream_served("refused")
-    metrics.stream_served("refused")
-    metrics.stream_served("ok")
+    metrics.stream_served("refused", ChunkCounts())
+    metrics.stream_served("refused", ChunkCounts())
+    metrics.stream_served("ok", ChunkCounts(compressed=5, incompressible=2, behind=3))
+    metrics.stream_served("failed", ChunkCounts(uncompressed=4))
     got = samples(generate_latest(registry).decode())
     assert got["mysqlsts_scrape_errors_total"] == 1
     assert got['mysqlsts_clone_streams_served_total{result="refused"}'] == 2
     assert got['mysqlsts_clone_streams_served_total{result="ok"}'] == 1
-    assert got['mysqlsts_clone_streams_served_total{result="failed"}'] == 0
+    assert got['mysqlsts_clone_streams_served_total{result="failed"}'] == 1
+    assert got['mysqlsts_clone_chunks_served_total{encoding="zstd"}'] == 5
+    assert got['mysqlsts_clone_chunks_served_total{encoding="raw"}'] == 9
 
 
 def test_consistency_metrics_once_the_checksum_table_was_read() -> None:
