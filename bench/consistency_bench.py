@@ -35,13 +35,13 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / "tests")]
 
 import pymysql  # noqa: E402
+from clone_bench import write_section  # noqa: E402
 from localset import LocalSet, mysqlsts_command  # noqa: E402
 
 from mysqlsts.consistency import Pod, check_set  # noqa: E402
 from mysqlsts.options import SidecarOptions  # noqa: E402
 
 BASE_PORT = 23600
-BEGIN, END = "<!-- consistency-bench:begin -->", "<!-- consistency-bench:end -->"
 HEADING = "## Consistency check"
 
 
@@ -192,18 +192,6 @@ def report(figures: dict[str, Any], passes: list[Pass], args: argparse.Namespace
     return lines
 
 
-def write_docs(path: Path, lines: list[str]) -> None:
-    """Replace only this benchmark's block (between its markers), or append it."""
-    block = "\n".join([BEGIN, *lines, END])
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        text = head + block + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip("\n") + f"\n\n{HEADING}\n\n{block}\n"
-    path.write_text(text)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -223,7 +211,7 @@ def main() -> None:
     lines = report(figures, passes, args)
     print("\n".join(lines))
     if args.write_docs is not None:
-        write_docs(args.write_docs, lines)
+        write_section(args.write_docs, "consistency-bench", HEADING, "\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -37,6 +37,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / "tests" / "integration"), str(REPO / "tests")]
 
+from clone_bench import write_section  # noqa: E402
 from ports import port_is_free  # noqa: E402
 from probe_fixtures import (  # noqa: E402
     Ports,
@@ -53,7 +54,6 @@ PORT_FIRST = 23500
 EXPORTER_PORT = 23590
 EXPORTER = "prometheus-mysqld-exporter"
 MIB = 1024 * 1024
-BEGIN, END = "<!-- probe-bench:begin -->", "<!-- probe-bench:end -->"
 HEADING = "## Sidecar probes and metrics"
 
 
@@ -339,18 +339,6 @@ def report(figures: Figures, args: argparse.Namespace) -> list[str]:
     return ["Machine:", "", *machine(), "", method, "", *lines, "", *verdicts]
 
 
-def write_docs(path: Path, lines: list[str]) -> None:
-    """Replace only this benchmark's block (between its markers), or append it."""
-    block = "\n".join([BEGIN, *lines, END])
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        text = head + block + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip("\n") + f"\n\n{HEADING}\n\n{block}\n"
-    path.write_text(text)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--idle", type=float, default=10.0, help="idle sampling seconds")
@@ -367,7 +355,7 @@ def main() -> None:
         shutil.rmtree(root, ignore_errors=True)
     print("\n".join(lines))
     if args.write_docs is not None:
-        write_docs(args.write_docs, lines)
+        write_section(args.write_docs, "probe-bench", HEADING, "\n".join(lines))
 
 
 if __name__ == "__main__":
