@@ -7,9 +7,9 @@ SELECTs by primary key on the primary at --rate per second the whole time:
   - idle: the SELECTs' latency, and how fast the primary's binary log grows without a pass
     (the heartbeat's rows);
   - one pass per duty cycle (0.25, the default, and 1.0, no pauses) through
-    `mysqlsts.consistency.check_set`, as `mysqlsts checksum` runs it: the pass's wall and busy
-    time, how long the replica then took to have applied it, the SELECTs' latency during the
-    pass, and the binary log bytes the pass added per chunk.
+    `mysqlsts.consistency.on_demand.check_set`, as `mysqlsts checksum` runs it: the pass's
+    wall and busy time, how long the replica then took to have applied it, the SELECTs'
+    latency during the pass, and the binary log bytes the pass added per chunk.
 
 Run: .venv/bin/python bench/consistency_bench.py [--rows 1000000] [--write-docs docs/benchmarks.md]
 Loopback ports 23600-23699. The set and its files are removed at the end.
@@ -38,8 +38,9 @@ import pymysql  # noqa: E402
 from clone_bench import write_section  # noqa: E402
 from localset import LocalSet, mysqlsts_command  # noqa: E402
 
-from mysqlsts.consistency import Pod, check_set  # noqa: E402
-from mysqlsts.options import SidecarOptions  # noqa: E402
+from mysqlsts.consistency.on_demand import check_set  # noqa: E402
+from mysqlsts.core.peers import PeerAddress  # noqa: E402
+from mysqlsts.options import ConsistencyOptions, HeartbeatOptions  # noqa: E402
 
 BASE_PORT = 23600
 HEADING = "## Consistency check"
@@ -94,15 +95,15 @@ class Pass:
 def one_pass(local: LocalSet, reader: Reader, duty: float, heartbeat_rate: float) -> Pass:
     pods = local.status()["pods"]
     password = local.root_password
-    options = SidecarOptions()
     before = binlog_bytes(local)
     reader.phase = f"pass {duty}"
     began = time.monotonic()
+    primary, replica = (PeerAddress(n, pods[n]["mysql"]["host"], pods[n]["mysql"]["port"], 0, 0)
+                        for n in (0, 1))
     result = check_set(
-        Pod("mysql-0", pods[0]["mysql"]["host"], pods[0]["mysql"]["port"]),
-        [Pod("mysql-1", pods[1]["mysql"]["host"], pods[1]["mysql"]["port"])],
-        password=password, database=options.heartbeat_database,
-        chunk_rows=options.consistency_chunk_rows, duty_cycle=duty, wait_timeout=3600,
+        "mysql", primary, [replica], password=password,
+        database=HeartbeatOptions().heartbeat_database,
+        options=ConsistencyOptions(consistency_duty_cycle=duty), wait_timeout=3600,
     )
     total = time.monotonic() - began
     reader.phase = "after"
@@ -170,8 +171,9 @@ def report(figures: dict[str, Any], passes: list[Pass], args: argparse.Namespace
         f"A local set of 2 pods (primary and replica on the same machine, `sync_binlog=1`), one "
         f"InnoDB table of {args.rows:,} rows ({figures['table_mib']:.0f} MiB with its primary "
         f"key; loaded in {figures['load_seconds']:.0f} s), default chunks of "
-        f"{SidecarOptions().consistency_chunk_rows} rows. A client runs point SELECTs by primary "
-        f"key on the primary at {args.rate:.0f}/s throughout. `bench/consistency_bench.py`.",
+        f"{ConsistencyOptions().consistency_chunk_rows} rows. A client runs point SELECTs by "
+        f"primary key on the primary at {args.rate:.0f}/s throughout. "
+        "`bench/consistency_bench.py`.",
         "",
         "| duty cycle | pass wall time | busy (chunk work) | chunks | replica applied it after "
         "| binlog per chunk | point SELECT p50 / p99 during |",

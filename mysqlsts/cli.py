@@ -40,7 +40,7 @@ def _sidecar() -> click.Command:
 
 
 def _checksum() -> click.Command:
-    from mysqlsts.sidecar.command import checksum
+    from mysqlsts.consistency.command import checksum
 
     return checksum
 

@@ -1,13 +1,23 @@
 """Every option of the pod commands, defined once: flag, environment variable, default, help.
 
-Options come in groups, each a frozen dataclass whose fields are the options: `@use(Group,
-"name")` adds the group's flags to a command and hands the command one `Group` value instead of
-loose keyword arguments. The dataclass default is the option's default (so `Group()` is the
-defaults, e.g. for tests), and `to_env(*groups)` turns values back into the environment a pod
-runs with (the local set's pods). Env names are explicit (`MYSQLSTS_DATA_DIR`, not click's
-per-command auto names) so one Kubernetes env block serves every container of the pod.
-Commands that run outside the pod (`takeover`) declare their groups beside them, with the
-same `option` and `use`.
+Options come in groups by topic, each a frozen dataclass whose fields are the options:
+`@use(Group, "name")` adds the group's flags to a command and hands the command one `Group`
+value, which it passes whole to the one part that reads it (kopf's `OperatorSettings`). A new
+option is a field of its group plus the line that reads it; nothing in between copies fields.
+The dataclass default is the option's default (so `Group()` is the defaults, e.g. for tests), and
+`to_env(*groups)` turns values back into the environment a pod runs with (the local set's pods).
+A group may also hold plain fields without a flag (tunables tests shorten): `use` leaves them at
+their defaults. Env names are explicit (`MYSQLSTS_DATA_DIR`, not click's per-command auto names)
+so one Kubernetes env block serves every container of the pod. Commands that run outside the pod
+(`takeover`) declare their groups beside them, with the same `option` and `use`.
+
+Why not typed-settings (attrs/dataclass settings that generate click options): it names a
+variable `{PREFIX}{OPTION_NAME}` from the field, loads the environment itself when the decorator
+runs (at import) and hands click the result as the option's default. That loses what this module
+is for: an explicit name where the field's is not the contract (`CLONE_PREPARE_MEMORY`), a
+fallback variable the downward API sets (`POD_NAME`), an empty variable that means "disabled"
+rather than "unset" (`--srv-name`), click's own `show_envvar` help, and `to_env` for the local
+set. What is left here is ~100 lines; a dependency would not make it shorter.
 """
 
 from __future__ import annotations
@@ -15,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
+import re
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -48,10 +59,10 @@ class _Spec:
     help: str
     type: Any
     env: str | None  # None: the field's name in capitals
-    also: tuple[str, ...]  # further env names, tried after ours
+    fallback_env: tuple[str, ...]  # tried after ours, without our prefix
     show_default: bool | str
     is_flag: bool
-    empty: bool  # an empty variable is a value, not "unset"
+    empty_is_a_value: bool
 
 
 class _EmptyIsAValue(click.Option):
@@ -67,10 +78,11 @@ class _EmptyIsAValue(click.Option):
 
 def option(
     default: Any, help: str, *, type: Any = None, env: str | None = None,  # noqa: A002
-    also: tuple[str, ...] = (), show_default: bool | str = True, is_flag: bool = False,
-    empty: bool = False, factory: Callable[[], Any] | None = None,
+    fallback_env: tuple[str, ...] = (), show_default: bool | str = True,
+    is_flag: bool = False, empty_is_a_value: bool = False,
+    factory: Callable[[], Any] | None = None,
 ) -> Any:
-    spec = _Spec(help, type, env, also, show_default, is_flag, empty)
+    spec = _Spec(help, type, env, fallback_env, show_default, is_flag, empty_is_a_value)
     if factory is not None:
         return dataclasses.field(default_factory=factory, metadata={"option": spec})
     return dataclasses.field(default=default, metadata={"option": spec})
@@ -79,6 +91,11 @@ def option(
 def _spec(field: dataclasses.Field[Any]) -> _Spec:
     spec: _Spec = field.metadata["option"]
     return spec
+
+
+def option_fields(group: Any) -> list[dataclasses.Field[Any]]:
+    """The group's fields that are options (a plain field has no flag)."""
+    return [f for f in dataclasses.fields(group) if "option" in f.metadata]
 
 
 def env_name(field: dataclasses.Field[Any]) -> str:
@@ -91,15 +108,15 @@ def _click_option(field: dataclasses.Field[Any]) -> Callable[[F], F]:
     default = field.default_factory if has_factory else field.default
     return click.option(
         "--" + field.name.replace("_", "-"), field.name,
-        envvar=[env_name(field), *spec.also], show_envvar=True, default=default,
+        envvar=[env_name(field), *spec.fallback_env], show_envvar=True, default=default,
         show_default=spec.show_default, type=spec.type, is_flag=spec.is_flag, help=spec.help,
-        cls=_EmptyIsAValue if spec.empty else click.Option,
+        cls=_EmptyIsAValue if spec.empty_is_a_value else click.Option,
     )
 
 
 def use(group: type[Any], param: str) -> Callable[[F], F]:
     """Add `group`'s options to a command, which receives them as one value named `param`."""
-    fields = dataclasses.fields(group)
+    fields = option_fields(group)
 
     def decorate(func: F) -> F:
         @functools.wraps(func)
@@ -122,7 +139,7 @@ def to_env(*groups: Any) -> dict[str, str]:
     from its option's default (a default needs no variable)."""
     result: dict[str, str] = {}
     for group in groups:
-        for field in dataclasses.fields(group):
+        for field in option_fields(group):
             value = getattr(group, field.name)
             if value != field.default:
                 result[env_name(field)] = str(value)
@@ -135,7 +152,7 @@ def to_env(*groups: Any) -> dict[str, str]:
 @dataclass(frozen=True)
 class PodOptions:
     pod_name: str = option(
-        None, "This pod's name, <statefulset>-<ordinal>.", also=("POD_NAME",),
+        None, "This pod's name, <statefulset>-<ordinal>.", fallback_env=("POD_NAME",),
         show_default="$POD_NAME, else the hostname", factory=socket.gethostname,
     )
     service: str = option("mysql", "The headless Service that names the pods.")
@@ -277,7 +294,8 @@ class ListenOptions:
 class CloneOptions:
     srv_name: str | None = option(
         None, "DNS SRV name listing the peers, tried when the previous ordinal is not ready; "
-              "empty disables.", show_default="_mysql._tcp.<service>", empty=True,
+              "empty disables.", show_default="_mysql._tcp.<service>",
+        empty_is_a_value=True,
     )
     clone_deadline: float = option(900.0, "Seconds to wait for a ready donor before failing.",
                                     type=click.FloatRange(min=0))
@@ -304,7 +322,7 @@ class IsolationOptions:
     )
     isolation_api_endpoint: str = option(
         "kubernetes.default.svc:443", "host:port the fence probes with a TLS handshake (no "
-        "credentials); empty: only the peers count.", empty=True,
+        "credentials); empty: only the peers count.", empty_is_a_value=True,
     )
     replicas: int = option(
         1, "Pods in the set (the StatefulSet's replicas): the fence probes ordinals 0..N-1 "
@@ -334,11 +352,23 @@ class StreamOptions:
 
 
 @dataclass(frozen=True)
-class SidecarOptions:
+class ReplicationOptions:
+    """How a replica's sidecar points its server at the primary (once, at set-up)."""
+
     primary_host: str | None = option(None, "Where replicas replicate from.",
                                        show_default="ordinal 0's peer host")
     primary_port: int | None = option(None, "The primary's server port.", type=PORT,
                                        show_default="ordinal 0's server port")
+    connect_retry: int = option(10, "MASTER_CONNECT_RETRY: seconds between a replica's "
+                                     "reconnects.", type=click.IntRange(1, 86400))
+
+
+@dataclass(frozen=True)
+class LoopOptions:
+    """The sidecar's control loop and what its probes answer (docs/sidecar.md, "Readiness")."""
+
+    poll_interval: float = option(1.0, "Seconds between observations of the local server.",
+                                   type=click.FloatRange(min=0.1))
     max_lag: float = option(30.0, "A replica whose heartbeat lag exceeds this (seconds) is "
                                    "not ready.", type=POSITIVE)
     max_staleness_primary_down: float = option(
@@ -350,20 +380,71 @@ class SidecarOptions:
         30.0, "/livez fails when the sidecar's own loop has not run for this long (seconds).",
         type=POSITIVE,
     )
+    # Not options. Per-query timeouts of the loop and the workers on the local server: a hung
+    # server costs a probe at most this, never a hang.
+    connect_timeout: float = 1.0
+    read_timeout: float = 1.0
+    # Set-up statements (CREATE USER, CHANGE MASTER) may wait for locks; longer than a poll.
+    setup_timeout: float = 10.0
+    # Longest pause between connection attempts while the server is down.
+    max_backoff: float = 5.0
+    # How often a still-unreachable server is logged again.
+    waiting_log_every: float = 30.0
+
+    def check(self) -> None:
+        for name in ("poll_interval", "connect_timeout", "read_timeout", "max_lag",
+                     "max_staleness_primary_down", "liveness_threshold"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name.replace('_', '-')} must be positive")
+
+    @property
+    def stale_after(self) -> float:
+        """An observation older than this means the loop is stuck: not ready."""
+        longest_pause = max(self.max_backoff, self.poll_interval)
+        return longest_pause + 2 * self.poll_interval + self.connect_timeout + self.read_timeout
+
+
+_IDENTIFIER = re.compile(r"^[A-Za-z0-9_]{1,64}$")
+
+
+@dataclass(frozen=True)
+class HeartbeatOptions:
+    """The primary's heartbeat writer, and the database of the sidecar's own tables."""
+
     heartbeat_interval: float = option(1.0, "Seconds between the primary's heartbeat writes.",
                                         type=click.FloatRange(min=0.05))
-    heartbeat_database: str = option("mysqlsts",
-                                      "Database of the pt-heartbeat compatible table.")
-    poll_interval: float = option(1.0, "Seconds between observations of the local server.",
-                                   type=click.FloatRange(min=0.1))
-    connect_retry: int = option(10, "MASTER_CONNECT_RETRY: seconds between a replica's "
-                                     "reconnects.", type=click.IntRange(1, 86400))
+    # The flag keeps its first name; the database also holds the consistency check's tables.
+    heartbeat_database: str = option(
+        "mysqlsts", "Database of the sidecar's own tables: the pt-heartbeat compatible "
+        "heartbeat table and the consistency check's checksum tables.",
+    )
+
+    def check(self) -> None:
+        if not _IDENTIFIER.match(self.heartbeat_database):
+            raise ConfigError(
+                f"heartbeat database {self.heartbeat_database!r} must be 1-64 letters, "
+                "digits or underscores"
+            )
+        if self.heartbeat_interval <= 0:
+            raise ConfigError("heartbeat-interval must be positive")
+
+
+@dataclass(frozen=True)
+class DonorOptions:
+    """The sidecar's clone donor (the stream's compression is `StreamOptions`, both ends')."""
+
     no_donor: bool = option(False, "Do not serve backup streams on the clone port.",
                              is_flag=True, show_default=False)
     clone_max_rate: float | None = option(
         None, "Cap on a clone stream's bytes per second on the wire, to spare the donor's "
               "disk and network.", type=POSITIVE, show_default="unlimited",
     )
+
+
+@dataclass(frozen=True)
+class ConsistencyOptions:
+    """The consistency check (docs/sidecar.md, "Consistency check")."""
+
     consistency_check_interval: int = option(
         86400, "Seconds between the primary's consistency passes (pt-table-checksum style, "
                "docs/sidecar.md), counted from the last completed one; 0 disables them.",
@@ -378,3 +459,9 @@ class SidecarOptions:
               "after each chunk in proportion to the chunk's own time.",
         type=click.FloatRange(0, 1, min_open=True),
     )
+    # Not options. Every sidecar reads its checksum table's pass record every `poll` seconds
+    # and the whole summary when that changed, else every `reread`.
+    poll: float = 5.0
+    reread: float = 60.0
+    # A pass's statements may wait for a chunk's scan: far longer than a poll.
+    pass_timeout: float = 600.0

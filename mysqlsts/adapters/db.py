@@ -3,12 +3,25 @@
 from __future__ import annotations
 
 import contextlib
-from typing import Any
+import logging
+import socket
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 import pymysql
 import pymysql.cursors
 
+from mysqlsts.core.replication import Statement
+from mysqlsts.core.version import ServerVersion, parse_version
+
+log = logging.getLogger(__name__)
+
 Row = dict[str, Any]
+
+if TYPE_CHECKING:
+    from typing import TypeAlias
+
+    Connection: TypeAlias = pymysql.connections.Connection[Any]
 
 
 def connect(
@@ -45,3 +58,72 @@ def query(conn: pymysql.connections.Connection[Any], sql: str, args: Any = None)
     with conn.cursor() as cursor:
         cursor.execute(sql, args)
         return list(cursor.fetchall())
+
+
+# "Table doesn't exist", "Unknown database": a table some pass or writer creates is not here
+# (yet, or any more).
+MISSING_TABLE_ERRNOS = frozenset({1146, 1049})
+
+
+def is_missing_table(exc: pymysql.MySQLError) -> bool:
+    return bool(exc.args) and exc.args[0] in MISSING_TABLE_ERRNOS
+
+
+def run(conn: pymysql.connections.Connection[Any], statements: Iterable[Statement]) -> None:
+    """Execute statements in order; each is logged as its SQL only (arguments may be
+    passwords)."""
+    with conn.cursor() as cursor:
+        for statement in statements:
+            log.debug("running %s", statement)
+            cursor.execute(statement.sql, statement.args or None)
+
+
+def first_row(conn: pymysql.connections.Connection[Any], statement: Statement) -> Row | None:
+    """The statement's first row; None when it returned none."""
+    rows = query(conn, statement.sql, statement.args or None)
+    return rows[0] if rows else None
+
+
+def version_text(conn: pymysql.connections.Connection[Any]) -> str:
+    """`SELECT VERSION()`, as the server spells it."""
+    return str(query(conn, "SELECT VERSION() AS v")[0]["v"])
+
+
+def server_version(conn: pymysql.connections.Connection[Any]) -> ServerVersion:
+    return parse_version(version_text(conn))
+
+
+def accepts_connections(host: str, port: int, timeout: float) -> bool:
+    """A TCP connection to a server's port succeeds (it listens: up, or starting to)."""
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+class LocalConnection:
+    """The one connection a worker keeps to its local server: opened on first use, dropped
+    after a failure (the next use opens a new one), closed when the worker ends. Owned by one
+    thread."""
+
+    def __init__(self, connect: Callable[[], Connection]) -> None:
+        self._connect = connect
+        self._conn: Connection | None = None
+        self.version: ServerVersion | None = None
+        self.version_text = ""
+
+    def get(self) -> Connection:
+        if self._conn is None:
+            conn = self._connect()
+            try:
+                self.version_text = version_text(conn)
+            except BaseException:
+                close_quietly(conn)
+                raise
+            self._conn, self.version = conn, parse_version(self.version_text)
+        return self._conn
+
+    def close(self) -> None:
+        close_quietly(self._conn)
+        self._conn = None

@@ -74,7 +74,7 @@ class CloneSettings:
     timeouts: Timeouts
     parallel: int
     prepare_memory: str
-    compression: str = "auto"  # what we offer the donor: auto|zstd|none
+    compression: str  # what we offer the donor (--clone-compression)
 
 
 def _srv_discovery(settings: CloneSettings) -> list[DonorAddress]:

@@ -1,5 +1,5 @@
 """A consistency check across pods, in the spirit of pt-table-checksum (pure: statements,
-chunk planning, the comparison and the summary; `mysqlsts/consistency.py` runs them).
+chunk planning, the comparison and the summary; the `mysqlsts.consistency` package runs them).
 
 The check runs on the primary only, as statements written to its binary log in STATEMENT
 format. For each chunk of each table the primary runs, in one transaction,
@@ -34,6 +34,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from mysqlsts.core.gtid import gtid_names
 from mysqlsts.core.replication import Statement
 from mysqlsts.core.sql import quote_identifier
 from mysqlsts.core.version import ServerVersion
@@ -341,9 +342,8 @@ def pause_after(busy_seconds: float, duty_cycle: float) -> float:
 
 def position_statement(version: ServerVersion) -> Statement:
     """The primary's binary log position in GTIDs, after a pass."""
-    if version.is_mariadb:
-        return Statement("SELECT @@global.gtid_binlog_pos AS position")
-    return Statement("SELECT @@global.gtid_executed AS position")
+    return Statement(
+        f"SELECT @@global.{gtid_names(version.is_mariadb).binlog_position} AS position")
 
 
 def wait_statement(version: ServerVersion, position: str, timeout: float) -> Statement:
@@ -401,10 +401,6 @@ def summary_statements(database: str) -> tuple[Statement, Statement, Statement]:
                   f"FROM {target} WHERE {DIVERGED_SQL} ORDER BY db, tbl, chunk "
                   f"LIMIT {SUMMARY_CHUNKS}"),
     )
-
-
-def last_pass_statement(database: str) -> Statement:
-    return Statement(f"SELECT started, finished FROM {_table(database, PASS_TABLE)} WHERE id = 1")
 
 
 def unix_time(value: Any) -> float | None:

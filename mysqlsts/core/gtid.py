@@ -121,3 +121,35 @@ def count_errant(flavor_is_mariadb: bool, errant: list[str]) -> int:
         total += int(high or low) - int(low) + 1
     return total
 
+
+
+@dataclass(frozen=True)
+class GtidNames:
+    """Which server variable holds which GTID position, for one flavor: chosen here only."""
+
+    # Every transaction in the binary log, per domain and server (errant ones are looked for
+    # in it; the heartbeat row carries it).
+    executed: str
+    # The binary log's newest position: what a replica waits for after a consistency pass.
+    binlog_position: str
+    # The server's own replication position: what a clone record must not overwrite.
+    replica_position: str
+    # What a replica's start position is set through.
+    start_position: str
+    # Worth reporting in an observation (/status, metrics); `executed` first.
+    reported: tuple[str, ...]
+
+
+_MARIADB = GtidNames(
+    executed="gtid_binlog_state", binlog_position="gtid_binlog_pos",
+    replica_position="gtid_slave_pos", start_position="gtid_slave_pos",
+    reported=("gtid_binlog_state", "gtid_current_pos", "gtid_slave_pos", "gtid_binlog_pos"),
+)
+_MYSQL = GtidNames(
+    executed="gtid_executed", binlog_position="gtid_executed", replica_position="gtid_executed",
+    start_position="gtid_purged", reported=("gtid_executed",),
+)
+
+
+def gtid_names(is_mariadb: bool) -> GtidNames:
+    return _MARIADB if is_mariadb else _MYSQL

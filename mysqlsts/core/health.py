@@ -59,10 +59,15 @@ class ReadinessInputs:
     # Heartbeat lag when the source was first seen unreachable (None: it is reachable, or the
     # loop has not seen it lost): a replica already lagging then stays unready.
     lag_when_source_lost: float | None = None
+    # The isolation fence holds this primary read-only (docs/sidecar.md, "Isolation fence").
+    fenced: bool = False
 
 
 def readiness(now: float, observation: Observation, inputs: ReadinessInputs) -> Verdict:
     age = now - observation.taken_at
+    if inputs.fenced:
+        return Verdict(False, "isolation fence: read-only until the API or a peer is "
+                              "reachable again")
     if observation.clone_in_progress:
         return Verdict(False, "clone in progress")
     if age > inputs.stale_after:

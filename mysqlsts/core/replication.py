@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mysqlsts.core.coordinates import Coordinates
+from mysqlsts.core.gtid import gtid_names
 from mysqlsts.core.status import ReplicaStatus
 from mysqlsts.core.version import ServerVersion
 
@@ -58,12 +59,16 @@ def start_statement(version: ServerVersion) -> Statement:
     return Statement("START REPLICA" if _uses_replica_keywords(version) else "START SLAVE")
 
 
-def gtid_variables(version: ServerVersion) -> tuple[str, ...]:
-    """The GTID positions worth reporting for the flavor; the first is the executed set that
-    errant transactions are looked for in (MariaDB: newest per domain and server)."""
-    if version.is_mariadb:
-        return ("gtid_binlog_state", "gtid_current_pos", "gtid_slave_pos", "gtid_binlog_pos")
-    return ("gtid_executed",)
+def restart_io_statements(version: ServerVersion) -> list[Statement]:
+    """Restart the I/O thread alone: it connects at once instead of at its next retry."""
+    keyword = "REPLICA" if _uses_replica_keywords(version) else "SLAVE"
+    return [Statement(f"STOP {keyword} IO_THREAD"), Statement(f"START {keyword} IO_THREAD")]
+
+
+def io_restart_due(status: ReplicaStatus | None, source_reachable: bool) -> bool:
+    """After an outage the I/O thread reconnects only at its next MASTER_CONNECT_RETRY; once the
+    source accepts connections again, waiting for that serves nothing."""
+    return status is not None and status.source_unreachable and source_reachable
 
 
 def _change_source(version: ServerVersion, source: Source, position: list[tuple[str, Any]],
@@ -116,7 +121,7 @@ def configure_statements(
         position = [("LOG_FILE", record.binlog_file), ("LOG_POS", record.binlog_position or 4)]
         origin = f"binlog {record.binlog_file}:{record.binlog_position}"
     elif record is not None and record.gtid and not gtid_state:
-        variable = "gtid_slave_pos" if version.is_mariadb else "gtid_purged"
+        variable = gtid_names(version.is_mariadb).start_position
         statements.append(Statement(f"SET GLOBAL {variable} = %s", (record.gtid,)))
         origin = f"the clone record's GTID {record.gtid}"
     elif gtid_state:

@@ -3,29 +3,30 @@ result, as `mysqlsts checksum` does in a cluster (docs/sidecar.md, "Consistency 
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from mysqlsts.adapters.fs import read_secret
-from mysqlsts.consistency import Pod, SetResult, check_set
+from mysqlsts.consistency.on_demand import SetResult, check_set
 from mysqlsts.errors import MysqlstsError
 from mysqlsts.local import control
 from mysqlsts.local.spec import SetLayout, SetSpec
-from mysqlsts.options import SidecarOptions
+from mysqlsts.options import ConsistencyOptions, HeartbeatOptions
 
 
 def checksum(
     layout: SetLayout, spec: SetSpec, timeout: float, chunk_rows: int | None = None,
 ) -> SetResult:
     """The pods' sidecars run with the default options: the pass uses theirs."""
-    pods = {pod["ordinal"]: pod for pod in control.observe(layout, spec)["pods"]}
-    primary = pods.get(0)
-    if primary is None or not primary["alive"]:
+    alive = {pod["ordinal"] for pod in control.observe(layout, spec)["pods"] if pod["alive"]}
+    if 0 not in alive:
         raise MysqlstsError(f"{spec.pod_name(0)} is not running in {layout.root}")
-    replicas = [Pod(pod["name"], pod["mysql"]["host"], pod["mysql"]["port"])
-                for ordinal, pod in sorted(pods.items()) if ordinal > 0 and pod["alive"]]
-    options = SidecarOptions()
+    peers = spec.peers()
+    options = ConsistencyOptions()
+    if chunk_rows is not None:
+        options = replace(options, consistency_chunk_rows=chunk_rows)
     return check_set(
-        Pod(primary["name"], primary["mysql"]["host"], primary["mysql"]["port"]), replicas,
+        spec.statefulset, peers.address(0),
+        [peers.address(n) for n in sorted(alive) if n > 0],
         password=read_secret(layout.secret("root-password"), "root password"),
-        database=options.heartbeat_database,
-        chunk_rows=chunk_rows or options.consistency_chunk_rows,
-        duty_cycle=options.consistency_duty_cycle, wait_timeout=timeout,
+        database=HeartbeatOptions().heartbeat_database, options=options, wait_timeout=timeout,
     )

@@ -20,6 +20,9 @@ from mysqlsts.local.store import load_spec
 
 log = logging.getLogger(__name__)
 
+# A new set's size when `up` is not given --replicas (an existing set keeps its own).
+NEW_SET_REPLICAS = 3
+
 _dir_option = click.option(
     "--dir", "directory", required=True, type=click.Path(path_type=Path, file_okay=False),
     help="The set's directory: spec, secrets, pods' data dirs and logs.",
@@ -43,7 +46,7 @@ def local() -> None:
 @_dir_option
 @click.option(
     "--replicas", type=click.IntRange(min=1), default=None,
-    help="Number of pods  [default: 3 for a new set, else the set's own]",
+    help=f"Number of pods  [default: {NEW_SET_REPLICAS} for a new set, else the set's own]",
 )
 @click.option(
     "--base-port", type=click.IntRange(1024, 65535), default=None,
@@ -88,7 +91,7 @@ def _wanted(
     existing set's own, where flags may only ask for other replicas."""
     if not layout.spec.exists():
         spec = SetSpec(
-            replicas=replicas or 3,
+            replicas=replicas or NEW_SET_REPLICAS,
             base_port=base_port or DEFAULT_BASE_PORT,
             port_stride=peer_port_stride or DEFAULT_PORT_STRIDE,
         )

@@ -12,6 +12,7 @@ from mysqlsts.adapters.datadir import read_clone_record
 from mysqlsts.core.clone_record import CloneRecord
 from mysqlsts.core.clone_window import ChunkCounts
 from mysqlsts.errors import CloneError
+from mysqlsts.sidecar.settings import SidecarSettings
 
 log = logging.getLogger(__name__)
 
@@ -50,36 +51,25 @@ class DonorStats:
                     "chunks": dict(self.chunks)}
 
 
-@dataclass(frozen=True)
-class DonorConfig:
-    listen_address: str
-    port: int
-    flavor: str
-    host: str
-    mysql_port: int
-    data_dir: Path
-    user: str
-    password_file: Path
-    token: Callable[[], str]
-    max_rate: float | None = None
-    compression: str = "auto"
-
-
 class Donor:
-    """The clone donor (mysqlsts.clone.donor) on its own thread."""
+    """The clone donor (mysqlsts.clone.donor) on its own thread: `settings.donor` and
+    `settings.stream`, serving the pod's own server on `settings.clone_port`."""
 
-    def __init__(self, config: DonorConfig,
+    def __init__(self, settings: SidecarSettings, token: Callable[[], str],
                  on_stream_done: Callable[[str, int, float, ChunkCounts], None]):
         from mysqlsts.clone.donor import BackupSource, DonorServer
 
+        assert settings.clone_port is not None, "no donor without a clone port"
         source = BackupSource(
-            flavor=config.flavor, host=config.host, port=config.mysql_port,
-            data_dir=config.data_dir, user=config.user, password_file=config.password_file,
+            flavor=settings.flavor, host=settings.local.host, port=settings.local.port,
+            data_dir=settings.data_dir, user=settings.accounts.backup_user,
+            password_file=settings.secrets.backup_password,
         )
         self._server = DonorServer(
-            config.listen_address, config.port, token=config.token,
+            settings.listen_address, settings.clone_port, token=token,
             backup_command_factory=source.command_factory(), on_stream_done=on_stream_done,
-            max_rate=config.max_rate, compression=config.compression,
+            max_rate=settings.donor.clone_max_rate,
+            compression=settings.stream.clone_compression,
         )
         self._thread = threading.Thread(target=self._server.serve_forever, name="clone-donor",
                                         daemon=True)

@@ -1,6 +1,6 @@
 """The isolation fence's I/O: probe the API endpoint and the peers, and fence or lift.
 
-A thread of its own (a probe round can take a few timeouts, the sidecar's loop must not wait
+A worker of its own (a probe round can take a few timeouts, the sidecar's loop must not wait
 for it): each round probes, updates `last_contact_at`, asks core.fence.decide and acts. What it
 publishes (`fenced`, the reason) is read by /readyz and the metrics.
 """
@@ -14,7 +14,6 @@ import ssl
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any
 
 import pymysql
@@ -22,6 +21,8 @@ import pymysql
 from mysqlsts.core.fence import FenceAction, FenceDecision, Reachability, decide, last_contact
 from mysqlsts.core.peers import PeerAddress
 from mysqlsts.errors import describe
+from mysqlsts.options import IsolationOptions
+from mysqlsts.sidecar.worker import Worker
 
 log = logging.getLogger(__name__)
 
@@ -67,17 +68,6 @@ def peer_reachable(peer: PeerAddress, timeout: float) -> bool:
         conn.close()
 
 
-@dataclass(frozen=True)
-class FenceConfig:
-    window: float
-    api_endpoint: str  # "" disables the API check
-    peers: Sequence[PeerAddress]  # every other pod of the set
-    set_size: int
-    interval: float
-    probe_timeout: float
-    is_mysql: bool  # MySQL also has super_read_only
-
-
 def _set_read_only(conn: pymysql.connections.Connection[Any], on: bool, is_mysql: bool) -> None:
     value = "ON" if on else "OFF"
     with conn.cursor() as cur:
@@ -101,50 +91,53 @@ def _kill_writers(conn: pymysql.connections.Connection[Any]) -> int:
     return killed
 
 
-class IsolationFence:
-    def __init__(self, config: FenceConfig, connect: Connect, clock: Callable[[], float],
+class IsolationFence(Worker):
+    """A primary's fence: `--isolation-*` (IsolationOptions) and the peers it probes, every
+    `interval` seconds; `is_mysql`: MySQL also has super_read_only."""
+
+    def __init__(self, options: IsolationOptions, *, peers: Sequence[PeerAddress],
+                 interval: float, is_mysql: bool, connect: Connect, clock: Callable[[], float],
                  stop: threading.Event) -> None:
-        self.config = config
+        super().__init__("fence", stop)
+        self.options = options
+        self.peers = tuple(peers)  # every other pod of the set
+        self._interval = interval
+        self._is_mysql = is_mysql
+        self._probe_timeout = min(2.0, options.isolation_fence_after / 4)
         self._connect = connect
         self._clock = clock
-        self._stop = stop
         self.fenced = False  # True only while a fence WE set is in place
         self.last_contact_at = clock()
         self.latest: Reachability | None = None
-        self.thread = threading.Thread(target=self._run, name="fence", daemon=True)
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="fence-probe")
 
-    def start(self) -> None:
-        self.thread.start()
+    @property
+    def set_size(self) -> int:
+        return len(self.peers) + 1
 
-    def _run(self) -> None:
-        try:
-            while not self._stop.is_set():
-                try:
-                    self.round()
-                except Exception:  # the thread's edge: a bug must not end the fence
-                    log.exception("isolation fence round failed unexpectedly")
-                self._stop.wait(self.config.interval)
-        finally:
-            self._pool.shutdown(wait=False, cancel_futures=True)
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
     def probe(self) -> Reachability:
-        c = self.config
-        api = (self._pool.submit(api_reachable, c.api_endpoint, c.probe_timeout)
-               if c.api_endpoint else None)
-        peers = [self._pool.submit(peer_reachable, p, c.probe_timeout) for p in c.peers]
+        endpoint, timeout = self.options.isolation_api_endpoint, self._probe_timeout
+        api = self._pool.submit(api_reachable, endpoint, timeout) if endpoint else None
+        peers = [self._pool.submit(peer_reachable, p, timeout) for p in self.peers]
         return Reachability(at=self._clock(), api=api.result() if api is not None else None,
                             peers=sum(1 for f in peers if f.result()))
 
-    def round(self) -> FenceDecision:
+    def round(self) -> float:
+        self.decide()
+        return self._interval
+
+    def decide(self) -> FenceDecision:
         """Probe, decide, act: one round."""
-        c = self.config
-        probe = self.probe() if c.set_size > 1 else None
+        probe = self.probe() if self.set_size > 1 else None
         if probe is not None:
             self.latest = probe
             self.last_contact_at = last_contact(self.last_contact_at, probe)
         decision = decide(self._clock(), last_contact_at=self.last_contact_at, latest=probe,
-                          window=c.window, set_size=c.set_size, fenced=self.fenced)
+                          window=self.options.isolation_fence_after, set_size=self.set_size,
+                          fenced=self.fenced)
         if decision.action is not FenceAction.NONE:
             self._act(decision)
         return decision
@@ -157,13 +150,13 @@ class IsolationFence:
                 if fence:
                     # Read-only first (no new writes), then end the transactions holding
                     # writes, which read_only does not stop from committing.
-                    _set_read_only(conn, True, self.config.is_mysql)
+                    _set_read_only(conn, True, self._is_mysql)
                     self.fenced = True
                     killed = _kill_writers(conn)
                     log.warning("isolation fence: server set read-only, %d write transaction(s) "
                                 "killed: %s", killed, decision.reason)
                 else:
-                    _set_read_only(conn, False, self.config.is_mysql)
+                    _set_read_only(conn, False, self._is_mysql)
                     self.fenced = False
                     log.warning("isolation fence lifted, server writable again: %s",
                                 decision.reason)

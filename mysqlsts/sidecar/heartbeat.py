@@ -20,15 +20,17 @@ import logging
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
 
 import pymysql
 
-from mysqlsts.adapters.db import close_quietly, query
-from mysqlsts.core.replication import Statement, gtid_variables
+from mysqlsts.adapters.db import LocalConnection, query, run
+from mysqlsts.core.gtid import gtid_names
+from mysqlsts.core.replication import Statement
 from mysqlsts.core.sql import quote_identifier
-from mysqlsts.core.version import ServerVersion, parse_version
+from mysqlsts.core.version import ServerVersion
 from mysqlsts.errors import MysqlstsError, describe
+from mysqlsts.options import HeartbeatOptions
+from mysqlsts.sidecar.worker import Worker
 
 log = logging.getLogger(__name__)
 
@@ -61,10 +63,6 @@ def upgrade_statements(database: str, version: ServerVersion) -> list[Statement]
         return []
     return [Statement(f"ALTER TABLE {quote_identifier(database)}.`heartbeat` "
                       "ADD COLUMN IF NOT EXISTS gtid text DEFAULT NULL")]
-
-
-def executed_gtid_variable(version: ServerVersion) -> str:
-    return gtid_variables(version)[0]
 
 
 def format_ts(unix_time: float) -> str:
@@ -104,11 +102,8 @@ def read_statement(database: str, own_server_id: int, *, with_gtid: bool = True)
     )
 
 
-Connect = Callable[[], "pymysql.connections.Connection[Any]"]
-
-
-class HeartbeatWriter:
-    """A thread that writes the primary's heartbeat row every `interval` seconds.
+class HeartbeatWriter(Worker):
+    """The primary's heartbeat row, written every `--heartbeat-interval` seconds.
 
     `target()` says whether to write now and as which server_id (None: not now, e.g. before
     set-up is done or while the server is read-only). `on_written(unix_time)` records success.
@@ -116,38 +111,24 @@ class HeartbeatWriter:
 
     def __init__(
         self,
+        options: HeartbeatOptions,
         *,
-        database: str,
-        interval: float,
-        connect: Connect,
+        connection: LocalConnection,
         target: Callable[[], int | None],
         on_written: Callable[[float], None],
         clock: Callable[[], float],
         stop: threading.Event,
     ) -> None:
-        self._database = database
-        self._interval = interval
-        self._connect = connect
+        super().__init__("heartbeat", stop)
+        self.options = options
+        self._conn = connection
         self._target = target
         self._on_written = on_written
         self._clock = clock
-        self._stop = stop
-        self._conn: pymysql.connections.Connection[Any] | None = None
-        self._gtid_variable = ""
-        self._failing = ""
-        self.thread = threading.Thread(target=self._run, name="heartbeat", daemon=True)
 
-    def start(self) -> None:
-        self.thread.start()
-
-    def _run(self) -> None:
-        try:
-            while not self._stop.is_set():
-                started = self._clock()
-                self.beat()
-                self._stop.wait(max(0.0, self._interval - (self._clock() - started)))
-        finally:
-            self._close()
+    def round(self) -> float:
+        self.beat()
+        return self.options.heartbeat_interval
 
     def beat(self) -> bool:
         """Write one row now if there is a target; True when written."""
@@ -155,31 +136,23 @@ class HeartbeatWriter:
         if server_id is None:
             return False
         now = self._clock()
+        database = self.options.heartbeat_database
         try:
-            if self._conn is None:
-                self._conn = self._connect()
-                version = str(query(self._conn, "SELECT VERSION() AS v")[0]["v"])
-                self._gtid_variable = executed_gtid_variable(parse_version(version))
+            conn = self._conn.get()
+            assert self._conn.version is not None
+            executed = gtid_names(self._conn.version.is_mariadb).executed
             # Read just before the write: the row carries what the primary had executed.
-            gtid = query(self._conn, f"SELECT @@global.{self._gtid_variable} AS g")[0]["g"]
-            statement = write_statement(self._database, now, server_id, str(gtid or ""))
-            with self._conn.cursor() as cursor:
-                cursor.execute(statement.sql, statement.args)
+            gtid = query(conn, f"SELECT @@global.{executed} AS g")[0]["g"]
+            run(conn, [write_statement(database, now, server_id, str(gtid or ""))])
         except (pymysql.MySQLError, OSError, MysqlstsError) as exc:
             # MysqlstsError: an unreadable Secret file; the thread keeps beating once it is back.
-            self._close()
-            reason = describe(exc)
-            if reason != self._failing:
-                log.warning("heartbeat write failed, retrying every %gs: %s",
-                            self._interval, reason)
-                self._failing = reason
+            self._conn.close()
+            self.failed(f"heartbeat write failed, retrying every "
+                        f"{self.options.heartbeat_interval:g}s", describe(exc))
             return False
-        if self._failing:
-            log.info("heartbeat writes succeed again database=%s", self._database)
-            self._failing = ""
+        self.recovered(f"heartbeat writes succeed again database={database}")
         self._on_written(now)
         return True
 
-    def _close(self) -> None:
-        close_quietly(self._conn)
-        self._conn = None
+    def close(self) -> None:
+        self._conn.close()

@@ -9,16 +9,15 @@ from typing import Any
 
 import pymysql
 
-from mysqlsts.adapters.db import close_quietly, query
+from mysqlsts.adapters.db import LocalConnection, is_missing_table, query
 from mysqlsts.core.datadir import IN_PROGRESS
-from mysqlsts.core.replication import gtid_variables, status_statement
+from mysqlsts.core.gtid import gtid_names
+from mysqlsts.core.replication import status_statement
 from mysqlsts.core.status import Observation, parse_replica_status
-from mysqlsts.core.version import ServerVersion, parse_version
+from mysqlsts.core.version import ServerVersion
 from mysqlsts.errors import MysqlstsError, describe
 from mysqlsts.sidecar.heartbeat import parse_ts, read_statement
 
-# "Table doesn't exist", "Unknown database": no heartbeat has reached this server yet.
-_NO_HEARTBEAT_TABLE = {1146, 1049}
 # "Unknown column": a table from before the `gtid` column.
 _UNKNOWN_COLUMN = 1054
 
@@ -46,22 +45,19 @@ class ServerObserver:
     def __init__(
         self,
         *,
-        connect: Callable[[], pymysql.connections.Connection[Any]],
+        connection: LocalConnection,
         is_primary: bool,
         data_dir: Path,
         heartbeat_database: str,
     ) -> None:
-        self._connect = connect
+        self._conn = connection
         self._is_primary = is_primary
         self._data_dir = data_dir
         self._heartbeat_database = heartbeat_database
-        self._conn: pymysql.connections.Connection[Any] | None = None
-        self._version: ServerVersion | None = None
-        self._version_text = ""
 
     @property
     def version(self) -> ServerVersion | None:
-        return self._version
+        return self._conn.version
 
     def observe(self, now: Callable[[], float]) -> Observation:
         in_clone = clone_in_progress(self._data_dir)
@@ -75,13 +71,10 @@ class ServerObserver:
                                clone_in_progress=in_clone)
 
     def _observe(self, now: Callable[[], float], in_clone: bool) -> Observation:
-        if self._conn is None:
-            self._conn = self._connect()
-            self._version_text = str(query(self._conn, "SELECT VERSION() AS v")[0]["v"])
-            self._version = parse_version(self._version_text)
-        conn, version = self._conn, self._version
+        conn = self._conn.get()
+        version = self._conn.version
         assert version is not None
-        names = gtid_variables(version)
+        names = gtid_names(version.is_mariadb).reported
         selected = ", ".join(f"@@global.{name} AS {name}" for name in names)
         row = query(conn, "SELECT @@global.server_id AS server_id, "
                           f"@@global.read_only AS read_only, {selected}")[0]
@@ -94,7 +87,7 @@ class ServerObserver:
         return Observation(
             taken_at=now(),
             up=True,
-            version=self._version_text,
+            version=self._conn.version_text,
             flavor=version.flavor,
             server_id=server_id,
             read_only=bool(int(row["read_only"])),
@@ -117,7 +110,7 @@ class ServerObserver:
                 statement = read_statement(self._heartbeat_database, server_id, with_gtid=False)
                 rows = query(conn, statement.sql, statement.args)
         except pymysql.MySQLError as exc:
-            if exc.args and exc.args[0] in _NO_HEARTBEAT_TABLE:
+            if is_missing_table(exc):  # no heartbeat has reached this server yet
                 return _Heartbeat()
             raise
         if not rows:
@@ -128,5 +121,4 @@ class ServerObserver:
                           gtid=None if gtid is None else _text(gtid))
 
     def close(self) -> None:
-        close_quietly(self._conn)
-        self._conn = None
+        self._conn.close()

@@ -5,28 +5,19 @@ retries on a later cycle.
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Iterable
 from typing import Any
 
 import pymysql
 
+from mysqlsts.adapters.db import run
 from mysqlsts.core.accounts import backup_account, replication_account
 from mysqlsts.core.coordinates import Coordinates
-from mysqlsts.core.replication import Action, Plan, Source, Statement, plan_replication
+from mysqlsts.core.gtid import gtid_names
+from mysqlsts.core.replication import Action, Plan, Source, plan_replication
 from mysqlsts.core.status import Observation
 from mysqlsts.core.version import ServerVersion
 from mysqlsts.settings import Accounts
 from mysqlsts.sidecar.heartbeat import table_statements, upgrade_statements
-
-log = logging.getLogger(__name__)
-
-
-def run(conn: pymysql.connections.Connection[Any], statements: Iterable[Statement]) -> None:
-    with conn.cursor() as cursor:
-        for statement in statements:
-            log.debug("running %s", statement)  # SQL text only; arguments may be passwords
-            cursor.execute(statement.sql, statement.args or None)
 
 
 def set_up_primary(
@@ -53,8 +44,7 @@ def set_up_primary(
 
 def gtid_state(version: ServerVersion, observation: Observation) -> str:
     """The server's own replication position: what a clone record must not overwrite."""
-    name = "gtid_slave_pos" if version.is_mariadb else "gtid_executed"
-    return observation.gtid.get(name, "")
+    return observation.gtid.get(gtid_names(version.is_mariadb).replica_position, "")
 
 
 def plan_replica(

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from mysqlsts.errors import ConfigError, MysqlstsError
+from mysqlsts.options import PeerOptions
 from mysqlsts.status.table import Fetched, build_rows, render_json, render_table
 
 
@@ -17,7 +18,8 @@ from mysqlsts.status.table import Fetched, build_rows, render_json, render_table
               help="The set's namespace.  [default: the kubeconfig context's, else default]")
 @click.option("-l", "--selector", default="app.kubernetes.io/name=mysql", show_default=True,
               help="Label selector of the set's pods.")
-@click.option("--http-port", type=click.IntRange(1, 65535), default=8080, show_default=True,
+@click.option("--http-port", type=click.IntRange(1, 65535), default=PeerOptions().http_port,
+              show_default=True,
               help="The sidecar's HTTP port, reached through the API server's pod proxy.")
 @click.option("--kubeconfig", type=click.Path(path_type=Path), default=None,
               help="Kubeconfig file.  [default: $KUBECONFIG, else ~/.kube/config, else the "

@@ -75,10 +75,10 @@ class TakeoverOptions:
     lease_name: str = _own("LEASE_NAME", "mysqlsts-takeover", "The leader-election Lease.")
     lease_namespace: str = _own(
         "LEASE_NAMESPACE", "default", "Namespace of the leader Lease and the Events (the "
-        "controller's own).", also=("POD_NAMESPACE",),
+        "controller's own).", fallback_env=("POD_NAMESPACE",),
     )
     identity: str = _own("IDENTITY", None, "This replica's name in the Lease.",
-                         also=("POD_NAME",), factory=socket.gethostname,
+                         fallback_env=("POD_NAME",), factory=socket.gethostname,
                          show_default="$POD_NAME, else the hostname")
     api_timeout: float = _own(
         "API_TIMEOUT", 10.0, "Deadline of each Kubernetes API request (seconds); keep it well "

@@ -24,6 +24,7 @@ from servers import Server
 from mysqlsts.bootstrap import bootstrap_data_dir
 from mysqlsts.core.identity import identify
 from mysqlsts.local.mariadbd import ServerSpec
+from mysqlsts.options import LoopOptions, ReplicationOptions
 from mysqlsts.settings import LocalServer, SecretFiles
 from mysqlsts.sidecar.app import SidecarApp
 from mysqlsts.sidecar.settings import Endpoint, SidecarSettings
@@ -133,8 +134,8 @@ class Harness:
             listen_address="127.0.0.1",
             http_port=0,
             clone_port=None,
-            connect_retry=1,
-            max_backoff=1.0,
+            replication=ReplicationOptions(connect_retry=1),
+            loop=LoopOptions(max_backoff=1.0),
         )
         base.update(kw)
         return SidecarSettings(**base)  # type: ignore[arg-type]

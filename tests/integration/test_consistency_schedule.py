@@ -12,9 +12,11 @@ import pytest
 from conftest import MakeServer
 from servers import Server
 
-from mysqlsts.adapters.db import connect
-from mysqlsts.consistency import ChecksumPass, StopSignal, read_pass_record
+from mysqlsts.adapters.db import LocalConnection, connect
+from mysqlsts.consistency.checksum_pass import ChecksumPass, StopSignal
+from mysqlsts.consistency.reader import read_pass_record
 from mysqlsts.errors import MysqlstsError
+from mysqlsts.options import ConsistencyOptions
 from mysqlsts.sidecar.consistency import ConsistencyWorker
 
 pytestmark = pytest.mark.integration
@@ -28,6 +30,9 @@ class Clock:
         return self.now
 
 
+FAST = ConsistencyOptions(consistency_chunk_rows=100, consistency_duty_cycle=1.0)
+
+
 def worker(server: Server, clock: Clock, *, blocked: str = "", interval: float = 3600,
            ) -> ConsistencyWorker:
     def open_(timeout: float) -> pymysql.connections.Connection[Any]:
@@ -35,10 +40,11 @@ def worker(server: Server, clock: Clock, *, blocked: str = "", interval: float =
                        read_timeout=timeout)
 
     return ConsistencyWorker(
-        database="mysqlsts", is_primary=True, interval=interval, chunk_rows=100,
-        duty_cycle=1.0, connect=open_, read_timeout=10, pass_timeout=60,
-        server_up=lambda: True, pass_blocked=lambda: blocked, clock=clock,
-        stop=threading.Event(),
+        ConsistencyOptions(consistency_check_interval=interval, consistency_chunk_rows=100,
+                           consistency_duty_cycle=1.0),
+        database="mysqlsts", is_primary=True, connection=LocalConnection(lambda: open_(10)),
+        pass_connection=lambda: open_(60), server_up=lambda: True,
+        pass_blocked=lambda: blocked, clock=clock, stop=threading.Event(),
     )
 
 
@@ -91,11 +97,11 @@ def test_a_pass_refuses_a_read_only_server_and_stops_when_asked(mariadb: MakeSer
     conn = server.connect()
     try:
         with pytest.raises(MysqlstsError, match="read-only"):
-            ChecksumPass(conn, database="mysqlsts", chunk_rows=100, duty_cycle=1.0).run()
+            ChecksumPass(conn, database="mysqlsts", options=FAST).run()
         server.sql("SET GLOBAL read_only = OFF")
         stop = threading.Event()
         stop.set()
-        result = ChecksumPass(conn, database="mysqlsts", chunk_rows=100, duty_cycle=1.0,
+        result = ChecksumPass(conn, database="mysqlsts", options=FAST,
                               signal=StopSignal(stop)).run()
     finally:
         conn.close()

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from conftest import MakeServer
 
-from mysqlsts.adapters.db import connect
+from mysqlsts.adapters.db import LocalConnection, connect
 from mysqlsts.core.version import parse_version
+from mysqlsts.options import HeartbeatOptions
 from mysqlsts.sidecar.heartbeat import (
     HeartbeatWriter,
     table_statements,
@@ -31,7 +32,8 @@ def test_old_table_reads_as_unknown_then_gets_the_column(
                "INSERT INTO mysqlsts.heartbeat (ts, server_id) "
                "VALUES ('2026-01-01T00:00:00.000000', 7)")
     observer = ServerObserver(
-        connect=lambda: connect(server.host, server.port, "root", root_password),
+        connection=LocalConnection(
+            lambda: connect(server.host, server.port, "root", root_password)),
         is_primary=False, data_dir=tmp_path, heartbeat_database="mysqlsts")
     try:
         seen = observer.observe(lambda: 1.0)
@@ -61,8 +63,9 @@ def test_the_writer_carries_the_servers_binlog_state(mariadb: MakeServer,
         server.sql(statement.sql)
     written: list[float] = []
     writer = HeartbeatWriter(
-        database="mysqlsts", interval=1.0,
-        connect=lambda: connect(server.host, server.port, "root", root_password),
+        HeartbeatOptions(heartbeat_database="mysqlsts", heartbeat_interval=1.0),
+        connection=LocalConnection(
+            lambda: connect(server.host, server.port, "root", root_password)),
         target=lambda: 100, on_written=written.append, clock=lambda: 5.0,
         stop=threading.Event())
     assert writer.beat() and written == [5.0]

@@ -36,6 +36,7 @@ from sidecar_servers import (  # noqa: F401 (fixtures)
 )
 
 from mysqlsts.core.peers import PeerAddress
+from mysqlsts.options import IsolationOptions, LoopOptions
 from mysqlsts.sidecar.app import SidecarApp
 
 pytestmark = pytest.mark.integration
@@ -131,8 +132,10 @@ def _primary(harness: Harness, api_port: int, peers: tuple[PeerAddress, ...]) ->
         Server, SidecarApp]:
     primary = harness.server("p", 100)
     app = harness.sidecar(harness.settings(
-        0, primary, primary, poll_interval=0.2, isolation_fence_after=WINDOW,
-        isolation_api_endpoint=f"127.0.0.1:{api_port}", peers=peers))
+        0, primary, primary, loop=LoopOptions(poll_interval=0.2, max_backoff=1.0),
+        isolation=IsolationOptions(isolation_fence_after=WINDOW,
+                                   isolation_api_endpoint=f"127.0.0.1:{api_port}"),
+        peers=peers))
     _app_user(primary)
     return primary, app
 

@@ -20,6 +20,7 @@ from sidecar_servers import (  # noqa: F401 (fixtures)
     wait_for,
 )
 
+from mysqlsts.options import LoopOptions
 from mysqlsts.sidecar.app import SidecarApp
 
 pytestmark = pytest.mark.integration
@@ -197,7 +198,7 @@ def test_a_frozen_server_makes_the_replica_unready_but_not_dead(harness: Harness
     _, _, replica, r_app = _primary_and_replica(harness)
     harness.stop_sidecar(r_app)
     r_app = harness.sidecar(harness.settings(
-        1, replica, harness.servers[0], liveness_threshold=6.0))
+        1, replica, harness.servers[0], loop=LoopOptions(liveness_threshold=6.0, max_backoff=1.0)))
     wait_for("replica ready", lambda: _ready(r_app), 10)
     replica.signal(signal.SIGSTOP)
     frozen_at = time.monotonic()

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from mysqlsts.consistency import PassResult, PodResult, SetResult
+from mysqlsts.consistency.checksum_pass import PassResult
+from mysqlsts.consistency.on_demand import PodResult, SetResult
 from mysqlsts.core import consistency as c
 from mysqlsts.core.version import parse_version
 

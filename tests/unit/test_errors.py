@@ -2,7 +2,9 @@ import threading
 
 import pymysql
 
+from mysqlsts.adapters.db import LocalConnection
 from mysqlsts.errors import ConfigError, describe
+from mysqlsts.options import HeartbeatOptions
 from mysqlsts.sidecar.heartbeat import HeartbeatWriter
 from mysqlsts.sidecar.observe import ServerObserver
 
@@ -25,14 +27,14 @@ def _unreadable_secret():
 
 
 def test_an_unreadable_secret_is_a_failed_heartbeat_not_a_dead_thread():
-    writer = HeartbeatWriter(database="mysqlsts", interval=1, connect=_unreadable_secret,
+    writer = HeartbeatWriter(HeartbeatOptions(), connection=LocalConnection(_unreadable_secret),
                              target=lambda: 100, on_written=lambda at: None,
                              clock=lambda: 0.0, stop=threading.Event())
     assert writer.beat() is False
 
 
 def test_an_unreadable_secret_is_a_failed_observation_not_a_dead_loop(tmp_path):
-    observer = ServerObserver(connect=_unreadable_secret, is_primary=True, data_dir=tmp_path,
-                              heartbeat_database="mysqlsts")
+    observer = ServerObserver(connection=LocalConnection(_unreadable_secret), is_primary=True,
+                              data_dir=tmp_path, heartbeat_database="mysqlsts")
     observation = observer.observe(lambda: 5.0)
     assert observation.up is False and "is empty" in observation.error

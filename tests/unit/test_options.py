@@ -16,25 +16,32 @@ from mysqlsts.local.plan import pod_env
 from mysqlsts.local.spec import SetLayout, SetSpec
 from mysqlsts.options import (
     CloneOptions,
+    ConsistencyOptions,
     DataDirOptions,
+    DonorOptions,
     FlavorOptions,
+    HeartbeatOptions,
     InitOptions,
     IsolationOptions,
     ListenOptions,
     LocalServerOptions,
+    LoopOptions,
     PeerOptions,
     PodOptions,
+    ReplicationOptions,
     RootPasswordOptions,
     SecretOptions,
-    SidecarOptions,
     StreamOptions,
+    option_fields,
     to_env,
     use,
 )
 
+SIDECAR_GROUPS = (LoopOptions, ReplicationOptions, HeartbeatOptions, DonorOptions, StreamOptions,
+                  IsolationOptions, ConsistencyOptions)
 GROUPS = (PodOptions, PeerOptions, DataDirOptions, FlavorOptions, RootPasswordOptions,
-          SecretOptions, LocalServerOptions, InitOptions, CloneOptions, SidecarOptions,
-          IsolationOptions, ListenOptions, StreamOptions)
+          SecretOptions, LocalServerOptions, InitOptions, CloneOptions, ListenOptions,
+          *SIDECAR_GROUPS)
 
 
 def _parse(env: dict[str, str]) -> dict[str, Any]:
@@ -88,8 +95,8 @@ def test_pod_env_round_trips_through_the_options(tmp_path: Path) -> None:
 
 
 def test_to_env_skips_defaults_and_names_each_variable() -> None:
-    assert to_env(SidecarOptions()) == {}
-    assert to_env(SidecarOptions(max_lag=5.0, no_donor=True)) == {
+    assert to_env(LoopOptions(), DonorOptions()) == {}
+    assert to_env(LoopOptions(max_lag=5.0), DonorOptions(no_donor=True)) == {
         "MYSQLSTS_MAX_LAG": "5.0", "MYSQLSTS_NO_DONOR": "True",
     }
     assert to_env(CloneOptions(prepare_memory="1G")) == {"MYSQLSTS_CLONE_PREPARE_MEMORY": "1G"}
@@ -98,9 +105,9 @@ def test_to_env_skips_defaults_and_names_each_variable() -> None:
 def test_the_clone_stream_options_come_from_their_variables() -> None:
     parsed = _parse({"POD_NAME": "mysql-1", "MYSQLSTS_CLONE_MAX_RATE": "50000000",
                      "MYSQLSTS_CLONE_COMPRESSION": "none"})
-    assert parsed["SidecarOptions"].clone_max_rate == 50e6
+    assert parsed["DonorOptions"].clone_max_rate == 50e6
     assert parsed["StreamOptions"].clone_compression == "none"
-    assert _parse({"POD_NAME": "mysql-1"})["SidecarOptions"].clone_max_rate is None
+    assert _parse({"POD_NAME": "mysql-1"})["DonorOptions"].clone_max_rate is None
 
 
 @pytest.mark.parametrize(("env", "words"), [
@@ -115,16 +122,38 @@ def test_bad_clone_stream_values_are_refused_by_the_sidecar(env: dict[str, str],
 
 
 def test_each_default_is_stated_once() -> None:
-    """The settings the sidecar builds take their defaults from the options, not a copy."""
+    """The sidecar's settings hold the option groups whole, so every default is the option's:
+    nothing between the flag and the part that reads it restates or copies a field."""
     from mysqlsts.sidecar.settings import SidecarSettings
 
-    fields = {f.name: f for f in dataclasses.fields(SidecarSettings)}
-    options = SidecarOptions()
-    for name in ("max_lag", "liveness_threshold", "poll_interval", "heartbeat_interval",
-                 "heartbeat_database", "connect_retry", "clone_max_rate"):
-        assert fields[name].default == getattr(options, name)
-    assert fields["listen_address"].default == ListenOptions().listen_address
-    assert fields["http_port"].default == PeerOptions().http_port
+    factories = {f.default_factory for f in dataclasses.fields(SidecarSettings)}
+    for group in SIDECAR_GROUPS:
+        assert group in factories, group.__name__
+    names = [f.name for group in SIDECAR_GROUPS for f in dataclasses.fields(group)]
+    assert len(names) == len(set(names)), "a field name in two groups"
+    settings = {f.name for f in dataclasses.fields(SidecarSettings)}
+    assert not settings & set(names), "a group's field copied into SidecarSettings"
+
+
+def test_plain_fields_of_a_group_have_no_flag_and_no_variable() -> None:
+    """Tunables without a flag (tests shorten them) are left at their defaults by the command
+    line and never travel in a pod's environment."""
+    flags = {f.name for f in option_fields(ConsistencyOptions)}
+    assert flags == {"consistency_check_interval", "consistency_chunk_rows",
+                     "consistency_duty_cycle"}
+    assert to_env(ConsistencyOptions(poll=0.5, consistency_chunk_rows=10)) == {
+        "MYSQLSTS_CONSISTENCY_CHUNK_ROWS": "10"}
+    parsed = _parse({"POD_NAME": "mysql-1", "MYSQLSTS_POLL": "0.5"})
+    assert parsed["ConsistencyOptions"].poll == ConsistencyOptions().poll
+
+
+def test_bad_loop_and_heartbeat_values_are_one_line(tmp_path: Path) -> None:
+    from mysqlsts.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="max-lag must be positive"):
+        LoopOptions(max_lag=0).check()
+    with pytest.raises(ConfigError, match="heartbeat database 'a-b'"):
+        HeartbeatOptions(heartbeat_database="a-b").check()
 
 
 def test_the_isolation_api_endpoint_is_host_port_or_empty() -> None:

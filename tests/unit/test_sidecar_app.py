@@ -16,6 +16,7 @@ from prometheus_client import CollectorRegistry
 
 from mysqlsts.cli import cli
 from mysqlsts.core.identity import identify
+from mysqlsts.options import LoopOptions
 from mysqlsts.settings import LocalServer, SecretFiles
 from mysqlsts.sidecar.app import SidecarApp
 from mysqlsts.sidecar.settings import Endpoint, SidecarSettings
@@ -50,7 +51,7 @@ def app(tmp_path: Path) -> Iterator[tuple[SidecarApp, FakeClock]]:
         identity=identify("mysql-1", "mysql", 100),
         local=LocalServer("127.0.0.1", _closed_port()), secrets=_secrets(tmp_path),
         primary=Endpoint("127.0.0.1", 3306), data_dir=tmp_path, listen_address="127.0.0.1",
-        http_port=0, clone_port=None, liveness_threshold=30,
+        http_port=0, clone_port=None, loop=LoopOptions(liveness_threshold=30),
     )
     made = SidecarApp(settings, registry=CollectorRegistry(), clock=clock)
     made.start()

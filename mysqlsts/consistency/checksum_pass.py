@@ -1,40 +1,29 @@
-"""The consistency check's I/O: a pass on the primary, and reading what a server's checksum
-table says (the statements and the logic are `core/consistency.py`'s).
-
-Used by the primary's sidecar (a pass every `--consistency-check-interval`), by every sidecar
-(its summary, for metrics and /status), and by the on-demand commands (`mysqlsts checksum` in
-the primary's sidecar container, `mysqlsts local checksum`), which also wait for the replicas
-to apply the pass and then read each pod's result.
-"""
+"""One consistency pass on the primary: every user table, chunk by chunk, each chunk one
+transaction logged as statements that every replica re-executes on its own rows."""
 
 from __future__ import annotations
 
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pymysql
 
-from mysqlsts.adapters.db import close_quietly, connect, query
+from mysqlsts.adapters.db import first_row, is_missing_table, query, run
 from mysqlsts.core import consistency as core
-from mysqlsts.core.replication import Statement
-from mysqlsts.core.version import ServerVersion, parse_version
 from mysqlsts.errors import MysqlstsError, describe
+from mysqlsts.options import ConsistencyOptions
+
+if TYPE_CHECKING:
+    from mysqlsts.adapters.db import Connection
 
 log = logging.getLogger(__name__)
 
-if TYPE_CHECKING:
-    from typing import TypeAlias
-
-    Connection: TypeAlias = pymysql.connections.Connection[Any]
-
 # Lock wait timeout, deadlock: the chunk's transaction is rolled back and tried again.
 _RETRY_ERRNOS = frozenset({1205, 1213})
-# No such table or database: dropped while the pass walked; the next pass will not see it.
-_GONE_ERRNOS = frozenset({1146, 1049})
 # The server's warning for a statement unsafe for statement-based logging.
 _UNSAFE_WARNING = 1592
 _CHUNK_ATTEMPTS = 3
@@ -59,29 +48,19 @@ class PassResult:
         return f"stopped after {text}: {self.stopped}" if self.stopped else text
 
 
-def run(conn: Connection, statements: Sequence[Statement]) -> None:
-    with conn.cursor() as cursor:
-        for statement in statements:
-            cursor.execute(statement.sql, statement.args or None)
-
-
-def _one(conn: Connection, statement: Statement) -> dict[str, Any] | None:
-    rows = query(conn, statement.sql, statement.args or None)
-    return rows[0] if rows else None
-
-
 class StopSignal:
-    """What a pass checks between chunks: a stop request, and whether it may go on."""
+    """What a pass checks between chunks: a stop request, and `reason_to_stop()`, which says
+    why the pass may not go on ("" while it may)."""
 
     def __init__(self, stop: threading.Event | None = None,
-                 may_continue: Callable[[], str] | None = None) -> None:
+                 reason_to_stop: Callable[[], str] | None = None) -> None:
         self.event = stop if stop is not None else threading.Event()
-        self._may_continue = may_continue
+        self._reason_to_stop = reason_to_stop
 
     def reason(self) -> str:
         if self.event.is_set():
             return "stop requested"
-        return self._may_continue() if self._may_continue is not None else ""
+        return self._reason_to_stop() if self._reason_to_stop is not None else ""
 
 
 class ChecksumPass:
@@ -89,13 +68,13 @@ class ChecksumPass:
     session is set to statement logging: close it afterwards)."""
 
     def __init__(
-        self, conn: Connection, *, database: str, chunk_rows: int, duty_cycle: float,
+        self, conn: Connection, *, database: str, options: ConsistencyOptions,
         signal: StopSignal | None = None, clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._conn = conn
         self._database = database
-        self._rows = chunk_rows
-        self._duty = duty_cycle
+        self._rows = options.consistency_chunk_rows
+        self._duty = options.consistency_duty_cycle
         self._signal = signal if signal is not None else StopSignal()
         self._clock = clock
         self._busy = 0.0
@@ -148,7 +127,7 @@ class ChecksumPass:
 
     def _boundary(self, table: core.TableInfo, lower: Any, offset: int) -> Any:
         statement = core.boundary_statement(table, lower, offset)
-        row = self._timed(lambda: _one(self._conn, statement))
+        row = self._timed(lambda: first_row(self._conn, statement))
         return None if row is None else row["k"]
 
     def _table(self, table: core.TableInfo) -> str:
@@ -162,7 +141,7 @@ class ChecksumPass:
                     return reason
                 self._chunk(table, chunk)
         except pymysql.MySQLError as exc:
-            if not (exc.args and exc.args[0] in _GONE_ERRNOS):
+            if not is_missing_table(exc):
                 raise
             log.info("consistency: %s went away during the pass: %s", table, describe(exc))
         return ""
@@ -198,7 +177,7 @@ class ChecksumPass:
                 cursor.execute(statement.sql, statement.args)
         warnings = query(conn, "SHOW WARNINGS")
         self._unsafe += sum(1 for w in warnings if int(w["Code"]) == _UNSAFE_WARNING)
-        mine = _one(conn, core.read_back_statement(self._database, table, chunk))
+        mine = first_row(conn, core.read_back_statement(self._database, table, chunk))
         assert mine is not None, "the chunk's row was just inserted"
         run(conn, [core.master_statement(self._database, table, chunk, mine["this_crc"],
                                          mine["this_cnt"], self._clock() - began)])
@@ -210,131 +189,3 @@ class ChecksumPass:
         self._unpaused = 0.0
         if pause > 0:
             self._signal.event.wait(pause)
-
-
-def read_summary(conn: Connection, database: str, now: float) -> core.Summary | None:
-    """What this server's checksum table says; None when no pass has created it here."""
-    pass_row, counts, diverged = core.summary_statements(database)
-    try:
-        record = _one(conn, pass_row)
-        totals = _one(conn, counts)
-        rows = query(conn, diverged.sql)
-    except pymysql.MySQLError as exc:
-        if exc.args and exc.args[0] in _GONE_ERRNOS:
-            return None
-        raise
-    return core.summarize(now, record, totals, rows)
-
-
-def read_pass_record(conn: Connection, database: str) -> tuple[float | None, float | None]:
-    """(started, finished) of the latest pass as applied here; (None, None) without one."""
-    try:
-        record = _one(conn, core.summary_statements(database)[0])
-    except pymysql.MySQLError as exc:
-        if exc.args and exc.args[0] in _GONE_ERRNOS:
-            return None, None
-        raise
-    if record is None:
-        return None, None
-    return core.unix_time(record["started"]), core.unix_time(record["finished"])
-
-
-def server_version(conn: Connection) -> ServerVersion:
-    return parse_version(str(query(conn, "SELECT VERSION() AS v")[0]["v"]))
-
-
-# -- on demand: a pass, then every pod's result --------------------------------------------
-
-
-@dataclass(frozen=True)
-class Pod:
-    name: str
-    host: str
-    port: int
-
-
-@dataclass(frozen=True)
-class PodResult:
-    pod: str
-    summary: core.Summary | None = None
-    error: str = ""  # why this pod could not be read; "" when it was
-
-    @property
-    def diverged(self) -> bool:
-        return self.summary is not None and self.summary.diverged > 0
-
-    def line(self) -> str:
-        if self.error:
-            return f"{self.pod}: not checked: {self.error}"
-        assert self.summary is not None
-        return f"{self.pod}: {self.summary.sentence()}"
-
-
-@dataclass(frozen=True)
-class SetResult:
-    check: PassResult
-    pods: tuple[PodResult, ...]
-
-    @property
-    def exit_code(self) -> int:
-        """0 when every pod was read and none diverged; 1 otherwise."""
-        return 1 if any(p.diverged or p.error for p in self.pods) else 0
-
-    def lines(self) -> list[str]:
-        return [pod.line() for pod in self.pods]
-
-
-def check_set(
-    primary: Pod, replicas: Sequence[Pod], *, password: str, database: str, chunk_rows: int,
-    duty_cycle: float, wait_timeout: float, user: str = "root", connect_timeout: float = 5.0,
-) -> SetResult:
-    """Run one pass on `primary` now, wait (at most `wait_timeout` per replica) until each
-    replica has applied it, then read every pod's checksum table."""
-
-    def open_(pod: Pod, read_timeout: float) -> Connection:
-        return connect(pod.host, pod.port, user, password, connect_timeout=connect_timeout,
-                       read_timeout=read_timeout, write_timeout=read_timeout)
-
-    try:
-        conn = open_(primary, 3600.0)
-    except pymysql.MySQLError as exc:
-        raise MysqlstsError(f"cannot reach the primary {primary.name}: "
-                            f"{describe(exc, (password,))}") from exc
-    try:
-        check = ChecksumPass(conn, database=database, chunk_rows=chunk_rows,
-                             duty_cycle=duty_cycle).run()
-        version = server_version(conn)
-        row = _one(conn, core.position_statement(version))
-        position = str(row["position"] if row else "")
-    except pymysql.MySQLError as exc:
-        raise MysqlstsError(f"the pass on {primary.name} failed: "
-                            f"{describe(exc, (password,))}") from exc
-    finally:
-        close_quietly(conn)
-    results = [_read_pod(primary, open_, database, None)]
-    for pod in replicas:
-        results.append(_read_pod(pod, open_, database, (version, position, wait_timeout)))
-    return SetResult(check, tuple(results))
-
-
-def _read_pod(
-    pod: Pod, open_: Callable[[Pod, float], Connection], database: str,
-    wait: tuple[ServerVersion, str, float] | None,
-) -> PodResult:
-    conn = None
-    try:
-        conn = open_(pod, 60.0 if wait is None else wait[2] + 60.0)
-        if wait is not None:
-            version, position, timeout = wait
-            row = _one(conn, core.wait_statement(version, position, timeout))
-            if row is None or row["waited"] is None or int(row["waited"]) != 0:
-                return PodResult(pod.name, error=f"did not apply the pass ({position}) "
-                                                 f"within {timeout:.0f}s")
-        summary = read_summary(conn, database, time.time())
-    except pymysql.MySQLError as exc:
-        return PodResult(pod.name, error=describe(exc))
-    finally:
-        close_quietly(conn)
-    if summary is None:
-        return PodResult(pod.name, error="no checksum table here")
-    return PodResult(pod.name, summary)
