@@ -1,4 +1,5 @@
-"""The `mysqlsts` command: parses and wires only; each command lives with its capability.
+"""The `mysqlsts` command: parses and wires only; each command lives with its capability (the
+init container's two, `init` and `bootstrap`, in `podinit/`).
 
 A capability's command is imported when that command runs (plain imports, in the loaders
 below), so the long-running sidecar never loads the local set, the clone receiver or a client
@@ -13,18 +14,21 @@ from typing import Any
 import click
 
 from mysqlsts import __version__
-from mysqlsts.core.cnf import ServerMemory
 from mysqlsts.errors import MysqlstsError
 from mysqlsts.logs import configure
-from mysqlsts.options import (
-    DataDirOptions,
-    FlavorOptions,
-    InitOptions,
-    PodOptions,
-    RootPasswordOptions,
-    env,
-    use,
-)
+from mysqlsts.options import env
+
+
+def _init() -> click.Command:
+    from mysqlsts.podinit.command import init
+
+    return init
+
+
+def _bootstrap() -> click.Command:
+    from mysqlsts.podinit.command import bootstrap
+
+    return bootstrap
 
 
 def _clone() -> click.Command:
@@ -64,6 +68,8 @@ def _status() -> click.Command:
 
 
 _CAPABILITIES: dict[str, Callable[[], click.Command]] = {
+    "init": _init,
+    "bootstrap": _bootstrap,
     "clone": _clone,
     "sidecar": _sidecar,
     "checksum": _checksum,
@@ -107,47 +113,6 @@ class _Group(click.Group):
 def cli(log_level: str) -> None:
     """Init, clone and replication sidecar for MySQL/MariaDB StatefulSets."""
     configure(log_level)
-
-
-@cli.command()
-@use(PodOptions, "pod")
-@use(InitOptions, "options")
-@use(FlavorOptions, "flavor")
-def init(pod: PodOptions, options: InitOptions, flavor: FlavorOptions) -> None:
-    """Write the role's cnf, server-id.cnf and the buffer pool size for this pod (init
-    container)."""
-    from mysqlsts.init import run_init
-
-    identity = pod.identity()
-    memory = None
-    if options.server_memory_limit:
-        memory = ServerMemory(
-            options.server_memory_limit, options.buffer_pool_percent, flavor.flavor
-        )
-    result = run_init(identity, options.config_map_dir, options.conf_dir, memory)
-    pool = "" if result.memory_cnf is None else f" buffer_pool={result.memory_cnf.name}"
-    click.echo(
-        f"init: {identity.pod_name} is {identity.role} server_id={identity.server_id} "
-        f"cnf={result.role_cnf.name}{pool} conf_dir={options.conf_dir}",
-        err=True,
-    )
-
-
-@cli.command()
-@use(DataDirOptions, "data")
-@use(RootPasswordOptions, "root")
-def bootstrap(data: DataDirOptions, root: RootPasswordOptions) -> None:
-    """Initialise an empty data dir with a root password (MariaDB; before mariadbd starts)."""
-    from mysqlsts.adapters.fs import read_secret
-    from mysqlsts.bootstrap import bootstrap_data_dir
-
-    done = bootstrap_data_dir(data.data_dir, read_secret(root.root_password_file,
-                                                         "root password"))
-    click.echo(
-        f"bootstrap: {'initialised' if done else 'already initialised'} "
-        f"data_dir={data.data_dir}",
-        err=True,
-    )
 
 
 def main() -> None:

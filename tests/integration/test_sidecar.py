@@ -20,7 +20,7 @@ from sidecar_servers import (  # noqa: F401 (fixtures)
     wait_for,
 )
 
-from mysqlsts.options import LoopOptions
+from mysqlsts.options import LoopOptions, ReplicationOptions
 from mysqlsts.sidecar.app import SidecarApp
 
 pytestmark = pytest.mark.integration
@@ -248,3 +248,33 @@ def test_a_burst_of_probes_is_not_a_burst_of_queries(harness: Harness) -> None:
     # The loop's own cadence (observation, heartbeat) costs the same in both windows; 400 probe
     # requests answered from its snapshot add nothing but timing jitter of a cycle or two.
     assert busy - quiet < 20, (quiet, busy)
+
+
+def _io_running(replica: Server) -> bool:
+    rows = replica.sql("SHOW SLAVE STATUS")
+    return bool(rows) and rows[0]["Slave_IO_Running"] == "Yes"
+
+
+def test_a_replica_reconnects_as_soon_as_its_primary_listens_again(harness: Harness) -> None:
+    """Without the sidecar, the I/O thread would wait out MASTER_CONNECT_RETRY (60 s here)
+    after the primary is back, and the replica would say "source unreachable" meanwhile."""
+    primary = harness.server("p", 100)
+    replica = harness.server("r", 101, replica=True)
+    p_app = harness.sidecar(harness.settings(0, primary, primary))
+    wait_for("primary ready", lambda: _ready(p_app), 20)
+    r_app = harness.sidecar(harness.settings(
+        1, replica, primary, replication=ReplicationOptions(connect_retry=60)))
+    wait_for("replica ready", lambda: _ready(r_app), 30)
+    primary.stop()
+
+    def unreachable() -> bool:
+        status = r_app.state.observation.replica
+        return status is not None and status.source_unreachable
+
+    wait_for("the replica sees its source unreachable", unreachable, 30)
+    primary.start()
+    took = wait_for("the I/O thread reconnected", lambda: _io_running(replica), 10)
+    assert took < 5.0, f"reconnected {took:.1f}s after the primary was back"
+    primary.sql("CREATE DATABASE after_outage")
+    wait_for("the replica applies new writes",
+             lambda: bool(replica.sql("SHOW DATABASES LIKE 'after_outage'")), 10)

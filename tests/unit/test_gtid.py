@@ -6,6 +6,7 @@ import pytest
 
 from mysqlsts.core.gtid import (
     count_errant,
+    gtid_names,
     mariadb_applied,
     mariadb_errant,
     mysql_applied,
@@ -56,3 +57,15 @@ def test_mysql_errant_lists_runs_and_counts_transactions() -> None:
     assert errant == [f"{B}:1", f"{B}:3", f"{B}:8"]
     assert count_errant(False, mysql_errant(f"{B}:1-4", "", A)) == 4
     assert count_errant(True, ["0-101-51", "1-101-3"]) == 2
+
+
+def test_each_flavor_names_its_gtid_variables_in_one_place() -> None:
+    mariadb, mysql = gtid_names(True), gtid_names(False)
+    assert (mariadb.executed, mariadb.binlog_position, mariadb.replica_position,
+            mariadb.start_position) == ("gtid_binlog_state", "gtid_binlog_pos",
+                                        "gtid_slave_pos", "gtid_slave_pos")
+    assert (mysql.executed, mysql.binlog_position, mysql.replica_position,
+            mysql.start_position) == ("gtid_executed", "gtid_executed", "gtid_executed",
+                                      "gtid_purged")
+    # The executed set is reported first: errant transactions are looked for in it.
+    assert mariadb.reported[0] == mariadb.executed and mysql.reported == (mysql.executed,)

@@ -199,3 +199,11 @@ def test_errant_transactions_make_a_replica_unready() -> None:
     assert verdict.reason == "errant transactions the primary never had: 0-101-12"
     healthy = replace(obs, gtid={**ERRANT, "gtid_binlog_state": "0-100-11"})
     assert readiness(NOW, healthy, REPLICA).ok
+
+
+def test_the_isolation_fence_comes_first_on_a_primary() -> None:
+    fenced = replace(PRIMARY, fenced=True)
+    verdict = readiness(NOW, _obs(read_only=True, clone_in_progress=True, replica=None), fenced)
+    assert not verdict.ok and verdict.reason == (
+        "isolation fence: read-only until the API or a peer is reachable again")
+    assert readiness(NOW, _obs(read_only=False, replica=None), PRIMARY).ok

@@ -10,7 +10,9 @@ from mysqlsts.core.replication import (
     Action,
     Source,
     configure_statements,
+    io_restart_due,
     plan_replication,
+    restart_io_statements,
     start_statement,
     status_statement,
 )
@@ -157,3 +159,26 @@ def test_plan_mentions_a_different_source_but_keeps_it() -> None:
     plan = plan_replication(MARIADB, _status(MARIADB_ROW), SOURCE, None, "")
     assert plan.action is Action.LEAVE
     assert "127.0.0.1:21610" in plan.reason and "left unchanged" in plan.reason
+
+
+@pytest.mark.parametrize("version,keyword", [
+    (MARIADB, "SLAVE"), (MYSQL_8018, "SLAVE"), (MYSQL_8022, "REPLICA"), (MYSQL_84, "REPLICA"),
+])
+def test_the_io_thread_restarts_alone(version: ServerVersion, keyword: str) -> None:
+    assert [s.sql for s in restart_io_statements(version)] == [
+        f"STOP {keyword} IO_THREAD", f"START {keyword} IO_THREAD"]
+
+
+def test_the_io_thread_is_restarted_only_when_the_source_is_back() -> None:
+    waiting = parse_replica_status({**MARIADB_ROW, "Slave_IO_Running": "Connecting",
+                                    "Last_IO_Errno": 2003, "Last_IO_Error": "refused"})
+    assert io_restart_due(waiting, source_reachable=True)
+    assert not io_restart_due(waiting, source_reachable=False)
+    # Running, stopped by hand, or failing on an error an operator must see: left alone.
+    assert not io_restart_due(parse_replica_status(MARIADB_ROW), source_reachable=True)
+    stopped = parse_replica_status({**MARIADB_ROW, "Slave_IO_Running": "No"})
+    assert not io_restart_due(stopped, source_reachable=True)
+    denied = parse_replica_status({**MARIADB_ROW, "Slave_IO_Running": "Connecting",
+                                   "Last_IO_Errno": 1045, "Last_IO_Error": "denied"})
+    assert not io_restart_due(denied, source_reachable=True)
+    assert not io_restart_due(None, source_reachable=True)
