@@ -69,7 +69,7 @@ def is_missing_table(exc: pymysql.MySQLError) -> bool:
     return bool(exc.args) and exc.args[0] in MISSING_TABLE_ERRNOS
 
 
-def run(conn: pymysql.connections.Connection[Any], statements: Iterable[Statement]) -> None:
+def execute(conn: pymysql.connections.Connection[Any], statements: Iterable[Statement]) -> None:
     """Execute statements in order; each is logged as its SQL only (arguments may be
     passwords)."""
     with conn.cursor() as cursor:
@@ -117,11 +117,12 @@ class LocalConnection:
         if self._conn is None:
             conn = self._connect()
             try:
-                self.version_text = version_text(conn)
+                text = version_text(conn)
+                self.version = parse_version(text)
             except BaseException:
                 close_quietly(conn)
                 raise
-            self._conn, self.version = conn, parse_version(self.version_text)
+            self._conn, self.version_text = conn, text
         return self._conn
 
     def close(self) -> None:

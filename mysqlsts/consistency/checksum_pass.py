@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import pymysql
 
-from mysqlsts.adapters.db import first_row, is_missing_table, query, run
+from mysqlsts.adapters.db import execute, first_row, is_missing_table, query
 from mysqlsts.core import consistency as core
 from mysqlsts.errors import MysqlstsError, describe
 from mysqlsts.options import ConsistencyOptions
@@ -84,10 +84,10 @@ class ChecksumPass:
     def run(self) -> PassResult:
         began = self._clock()
         self._check_primary()
-        run(self._conn, core.session_statements())
-        run(self._conn, core.table_statements(self._database))
+        execute(self._conn, core.session_statements())
+        execute(self._conn, core.table_statements(self._database))
         started = query(self._conn, "SELECT UTC_TIMESTAMP(6) AS now")[0]["now"]
-        run(self._conn, [core.pass_started_statement(self._database, started)])
+        execute(self._conn, [core.pass_started_statement(self._database, started)])
         tables = self._tables()
         stopped = ""
         for table in tables:
@@ -95,7 +95,7 @@ class ChecksumPass:
             if stopped:
                 break
         if not stopped:
-            run(self._conn, core.pass_finished_statements(
+            execute(self._conn, core.pass_finished_statements(
                 self._database, started, len(tables), self._chunks, self._skipped))
         return PassResult(len(tables), self._chunks, self._skipped, self._clock() - began,
                           self._busy, self._unsafe, stopped)
@@ -179,7 +179,7 @@ class ChecksumPass:
         self._unsafe += sum(1 for w in warnings if int(w["Code"]) == _UNSAFE_WARNING)
         mine = first_row(conn, core.read_back_statement(self._database, table, chunk))
         assert mine is not None, "the chunk's row was just inserted"
-        run(conn, [core.master_statement(self._database, table, chunk, mine["this_crc"],
+        execute(conn, [core.master_statement(self._database, table, chunk, mine["this_crc"],
                                          mine["this_cnt"], self._clock() - began)])
         conn.commit()
 

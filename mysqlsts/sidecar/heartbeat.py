@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 
 import pymysql
 
-from mysqlsts.adapters.db import LocalConnection, query, run
+from mysqlsts.adapters.db import LocalConnection, execute, query
 from mysqlsts.core.gtid import gtid_names
 from mysqlsts.core.replication import Statement
 from mysqlsts.core.sql import quote_identifier
@@ -143,7 +143,7 @@ class HeartbeatWriter(Worker):
             executed = gtid_names(self._conn.version.is_mariadb).executed
             # Read just before the write: the row carries what the primary had executed.
             gtid = query(conn, f"SELECT @@global.{executed} AS g")[0]["g"]
-            run(conn, [write_statement(database, now, server_id, str(gtid or ""))])
+            execute(conn, [write_statement(database, now, server_id, str(gtid or ""))])
         except (pymysql.MySQLError, OSError, MysqlstsError) as exc:
             # MysqlstsError: an unreadable Secret file; the thread keeps beating once it is back.
             self._conn.close()

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import pymysql
 
-from mysqlsts.adapters.db import LocalConnection, accepts_connections, run
+from mysqlsts.adapters.db import LocalConnection, accepts_connections, execute
 from mysqlsts.core.backoff import backoff
 from mysqlsts.core.clone_record import CloneRecord
 from mysqlsts.core.health import Verdict, lag_when_source_lost
@@ -161,7 +161,7 @@ class ControlLoop(Worker):
         try:
             conn = self._connect(self.settings.loop.setup_timeout)
             try:
-                run(conn, restart_io_statements(version))
+                execute(conn, restart_io_statements(version))
             finally:
                 conn.close()
         except (pymysql.MySQLError, OSError, MysqlstsError) as exc:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pymysql
 
-from mysqlsts.adapters.db import run
+from mysqlsts.adapters.db import execute
 from mysqlsts.core.accounts import backup_account, replication_account
 from mysqlsts.core.coordinates import Coordinates
 from mysqlsts.core.gtid import gtid_names
@@ -29,7 +29,7 @@ def set_up_primary(
     heartbeat_database: str,
 ) -> str:
     # Binary logging stays on: the accounts and the table reach the replicas through it.
-    run(conn, [
+    execute(conn, [
         *replication_account(version, accounts.replication_user, replication_password),
         *backup_account(version, accounts.backup_user, backup_password),
         *table_statements(heartbeat_database),
@@ -56,5 +56,5 @@ def plan_replica(
 
 def set_up_replica(conn: pymysql.connections.Connection[Any], plan: Plan) -> str:
     if plan.action in (Action.CONFIGURE, Action.START):
-        run(conn, plan.statements)
+        execute(conn, plan.statements)
     return plan.reason
