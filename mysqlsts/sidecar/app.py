@@ -150,8 +150,8 @@ class SidecarApp:
         busy = join_all(self._workers, deadline)
         self._close_listeners(max(0.1, deadline - time.monotonic()))
         if busy:
-            log.warning("sidecar %s still busy at shutdown (a set-up statement?); leaving it",
-                        ", ".join(w.name for w in busy))
+            log.warning("sidecar threads still busy at shutdown, left to end with the process: "
+                        "%s", ", ".join(w.name for w in busy))
         if self.loop.thread.ident is None:
             self.loop.close()  # never started: nothing else will close it
         log.info("sidecar stopped pod=%s", self.settings.identity.pod_name)
