@@ -7,7 +7,6 @@ import base64
 import copy
 import json
 import os
-import shutil
 import stat
 import subprocess
 import tomllib
@@ -21,8 +20,8 @@ import yaml
 from manifest_support import (
     DASHBOARD,
     K8S,
-    OVERLAYS,
     MAKE_SECRETS,
+    OVERLAYS,
     REPO,
     ROOT_CLIENT_CNF,
     SECRET_FILES,
