@@ -4,8 +4,10 @@ and oversized requests. Loops are bounded in count and time."""
 from __future__ import annotations
 
 import logging
+import shutil
 import socket
 import struct
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -183,3 +185,13 @@ def test_headers_up_to_the_limit_are_served(server: HttpServer) -> None:
     reply, _ = _exchange(server.port, b"GET /readyz HTTP/1.1\r\nConnection: close\r\n"
                          + b"".join(b"X-H%d: v\r\n" % i for i in range(99)) + b"\r\n")
     assert reply.startswith(b"HTTP/1.1 200 OK\r\n") and reply.endswith(b"\r\n\r\nready\n")
+
+
+def test_the_listen_backlog_is_ours_not_asyncios(server: HttpServer) -> None:
+    """asyncio's start_server sets its own backlog (100) on the socket it is given; under a
+    connect flood a short queue drops SYNs, which the client retries only after 1 s."""
+    ss = shutil.which("ss")
+    assert ss, "ss not found: run scripts/setup-host test (iproute2)"
+    listing = subprocess.run([ss, "-ltnH", f"sport = :{server.port}"], capture_output=True,
+                             text=True, timeout=10, check=True).stdout.split()
+    assert listing[0] == "LISTEN" and int(listing[2]) == HttpLimits().backlog, listing
