@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 Clock = Callable[[], float]
 
 
+
 def _clone_failures(data_dir: Path) -> int:
     """The volume's clone-failure count for the metrics; unreadable, it is 0 and a warning,
     never a sidecar that cannot start."""
@@ -174,6 +175,11 @@ class SidecarApp:
     @property
     def state(self) -> LoopState:
         return self.loop.state
+
+    @property
+    def fatal(self) -> str | None:
+        """Why the sidecar stopped by itself (the command exits non-zero with it), else None."""
+        return self.loop.fatal
 
     def cycle(self) -> LoopState:
         return self.loop.cycle()

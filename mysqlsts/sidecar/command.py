@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from mysqlsts.errors import MysqlstsError
 from mysqlsts.options import (
     ConsistencyOptions,
     DataDirOptions,
@@ -98,4 +99,6 @@ def sidecar(
             pass
     finally:
         app.stop()
+    if app.fatal is not None:
+        raise MysqlstsError(app.fatal)
     click.echo(f"sidecar: stopped pod={settings.identity.pod_name}", err=True)

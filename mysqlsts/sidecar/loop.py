@@ -9,17 +9,20 @@ import re
 import threading
 from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pymysql
 
+from mysqlsts.adapters.datadir import read_set_record
 from mysqlsts.adapters.db import LocalConnection, accepts_connections, execute
 from mysqlsts.core.backoff import backoff
 from mysqlsts.core.clone_record import CloneRecord
 from mysqlsts.core.health import Verdict, lag_when_source_lost
 from mysqlsts.core.replication import Source, io_restart_due, restart_io_statements
+from mysqlsts.core.set_record import root_refused, set_name
 from mysqlsts.core.status import Observation
-from mysqlsts.errors import MysqlstsError, describe
+from mysqlsts.errors import CloneError, MysqlstsError, describe
 from mysqlsts.secrets import Secrets
 from mysqlsts.sidecar import setup
 from mysqlsts.sidecar.observe import ServerObserver
@@ -39,6 +42,14 @@ _DURATION = re.compile(r"\d+(\.\d+)?s\b")
 
 def _sentence_key(verdict: Verdict) -> tuple[bool, str]:
     return verdict.ok, _DURATION.sub("#s", verdict.reason)
+
+
+def _set_record(data_dir: Path) -> str | None:
+    try:
+        return read_set_record(data_dir)
+    except CloneError as exc:
+        log.warning("ignoring the set record: %s", exc)
+        return None
 
 
 class ControlLoop(Worker):
@@ -72,6 +83,8 @@ class ControlLoop(Worker):
         self._down_since: float | None = None
         self._down_logged_at = 0.0
         self._flavor_warned = False
+        # Why the sidecar stopped by itself (the command exits non-zero with it), else None.
+        self.fatal: str | None = None
 
     def round(self) -> float:
         try:
@@ -110,12 +123,23 @@ class ControlLoop(Worker):
         else:
             self._on_down()
             self._log_waiting(observation)
+            self._stop_on_foreign_data()
         self.state = state
         now = self._clock()
         probes = self._probes()
         self._log_change("readiness", probes.readiness(now))
         self._log_change("liveness", probes.liveness(now))
         return state
+
+    def _stop_on_foreign_data(self) -> None:
+        """A server that refuses this set's root password holds data that is not this set's
+        (or a password changed in the Secret only): say which, once, and stop; retrying
+        cannot help, and nothing here touches the data."""
+        verdict = root_refused(self._observer.errno, _set_record(self.settings.data_dir),
+                               set_name(self.settings.identity))
+        if verdict is not None:
+            self.fatal = verdict
+            self._stop.set()
 
     def _set_up(self, observation: Observation) -> tuple[bool, str]:
         s = self.settings

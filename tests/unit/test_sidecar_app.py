@@ -51,7 +51,11 @@ def app(tmp_path: Path) -> Iterator[tuple[SidecarApp, FakeClock]]:
         identity=identify("mysql-1", "mysql", 100),
         local=LocalServer("127.0.0.1", _closed_port()), secrets=_secrets(tmp_path),
         primary=Endpoint("127.0.0.1", 3306), data_dir=tmp_path, listen_address="127.0.0.1",
-        http_port=0, clone_port=None, loop=LoopOptions(liveness_threshold=30),
+        http_port=0, clone_port=None,
+        # The loop thread's own rounds wait minutes apart (a server that is down backs off from
+        # the poll interval): the tests drive cycles themselves against the injected clock,
+        # and a round of the thread between two steps of a test would move the loop's tick.
+        loop=LoopOptions(liveness_threshold=30, poll_interval=600, max_backoff=600),
     )
     made = SidecarApp(settings, registry=CollectorRegistry(), clock=clock)
     made.start()
