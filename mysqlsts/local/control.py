@@ -30,7 +30,7 @@ from mysqlsts.local.procs import (
     process_alive,
 )
 from mysqlsts.local.reconcile import Act
-from mysqlsts.local.records import PodRecord, SupervisedPod
+from mysqlsts.local.records import PodRecord, SupervisorPodState
 from mysqlsts.local.render import PodView, status_document
 from mysqlsts.local.spec import HOST, SECRET_NAMES, SetLayout, SetSpec
 from mysqlsts.local.store import (
@@ -267,7 +267,7 @@ def wait_converged(layout: SetLayout, spec: SetSpec, timeout: float, since: floa
         time.sleep(0.5)
 
 
-def _pending_reason(layout: SetLayout, spec: SetSpec, pods: dict[int, SupervisedPod]) -> str:
+def _pending_reason(layout: SetLayout, spec: SetSpec, pods: dict[int, SupervisorPodState]) -> str:
     """The first pod that is not ready, and why it is not now (not why an earlier one ended)."""
     now = time.time()
     for ordinal in range(spec.replicas):
@@ -367,7 +367,7 @@ def _member(spec: SetSpec, ordinal: int) -> str:
 
 def _wait_for_pod(
     layout: SetLayout, spec: SetSpec, ordinal: int, timeout: float, since: float, goal: str,
-    reached: Callable[[SupervisedPod], bool],
+    reached: Callable[[SupervisorPodState], bool],
 ) -> None:
     """Until the supervisor reports the pod as `reached` in a cycle that began after `since`."""
     name = spec.pod_name(ordinal)

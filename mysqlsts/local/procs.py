@@ -1,4 +1,5 @@
-"""Small process and file helpers shared by the pod, the supervisor and the CLI side."""
+"""Small helpers shared by the pod, the supervisor and the CLI side: the console script,
+log tails, the readiness probe, free ports."""
 
 from __future__ import annotations
 
@@ -20,20 +21,6 @@ def console_script() -> tuple[str, ...]:
         return (str(beside),)
     found = shutil.which("mysqlsts")
     return (found,) if found else (sys.executable, "-m", "mysqlsts")
-
-
-def process_alive(pid: int, marker: str) -> bool:
-    """True when `pid` runs (not a zombie) and its command line mentions `marker`.
-
-    The marker (the set's directory) guards against a recycled pid.
-    """
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-    except OSError:
-        return False
-    state = stat.rsplit(")", 1)[-1].split()[0]
-    return state not in ("Z", "X") and marker in cmdline
 
 
 def last_line(path: Path, since: int = 0, skip: tuple[str, ...] = ()) -> str | None:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mysqlsts.core.identity import identify
-from mysqlsts.local.records import Phase, PodRecord, SupervisedPod
+from mysqlsts.local.records import Phase, PodRecord, SupervisorPodState
 from mysqlsts.local.spec import SetLayout, SetSpec
 
 KEPT_DOWN = "kept down by `local stop`; `local start` brings it back"
@@ -22,7 +22,7 @@ class PodView:
     alive: bool
     ready: bool
     record: PodRecord | None = None
-    supervised: SupervisedPod | None = None
+    supervised: SupervisorPodState | None = None
     not_ready: str | None = None  # the live pod's readiness answer
     kept_down: bool = False  # by `local stop`
 

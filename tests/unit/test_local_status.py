@@ -12,7 +12,7 @@ from mysqlsts.cli import cli
 from mysqlsts.errors import ConfigError
 from mysqlsts.local.capacity import capacity_problem
 from mysqlsts.local.control import check_cnf_dir
-from mysqlsts.local.records import Phase, PodRecord, SupervisedPod
+from mysqlsts.local.records import Phase, PodRecord, SupervisorPodState
 from mysqlsts.local.render import PodView, render_table, status_document
 from mysqlsts.local.spec import SetLayout, SetSpec
 
@@ -24,13 +24,13 @@ def document(tmp_path: Path) -> dict:
     views = [
         PodView(0, alive=True, ready=True, record=PodRecord(11, 0, Phase.RUNNING)),
         PodView(1, alive=True, ready=False, record=PodRecord(12, 1, Phase.RUNNING),
-                supervised=SupervisedPod(alive=True, pid=12, ready=False, restarts=2,
+                supervised=SupervisorPodState(alive=True, pid=12, ready=False, restarts=2,
                                          last_end="clone exited with code 1: refused"),
                 not_ready="replication IO thread not running; error 1045: Access denied"),
         PodView(2, alive=False, ready=False,
                 record=PodRecord(13, 2, Phase.FAILED, reason="sidecar exited")),
         PodView(3, alive=False, ready=False, record=PodRecord(14, 3, Phase.RUNNING),
-                supervised=SupervisedPod(alive=False, pid=None, ready=False, restarts=3,
+                supervised=SupervisorPodState(alive=False, pid=None, ready=False, restarts=3,
                                          last_end="pod process ended unexpectedly (signal 9)",
                                          back_off_until=NOW + 3.5)),
     ]
@@ -139,7 +139,7 @@ def test_up_refuses_ports_another_process_listens_on(tmp_path: Path) -> None:
 
 
 def test_status_once_the_back_off_is_over_shows_why_the_pod_ended(tmp_path: Path) -> None:
-    supervised = SupervisedPod(alive=False, pid=None, ready=False, restarts=1,
+    supervised = SupervisorPodState(alive=False, pid=None, ready=False, restarts=1,
                                last_end="pod process ended unexpectedly (signal 9)",
                                back_off_until=NOW - 0.1)
     view = PodView(0, alive=False, ready=False, record=PodRecord(11, 0, Phase.RUNNING),
@@ -234,7 +234,7 @@ def test_up_on_a_new_set_another_up_is_creating_is_refused(tmp_path: Path) -> No
 
 
 def test_a_pod_kept_down_shows_as_stopped(tmp_path: Path) -> None:
-    supervised = SupervisedPod(alive=False, pid=None, ready=False, kept_down=True)
+    supervised = SupervisorPodState(alive=False, pid=None, ready=False, kept_down=True)
     view = PodView(0, alive=False, ready=False, record=PodRecord(11, 0, Phase.STOPPED),
                    supervised=supervised, kept_down=True)
     (pod,) = status_document(SetSpec(replicas=1), SetLayout(tmp_path), [view], None, NOW)["pods"]
