@@ -6,7 +6,7 @@ from __future__ import annotations
 from mysqlsts.adapters.fs import read_secret
 from mysqlsts.consistency import Pod, SetResult, check_set
 from mysqlsts.errors import MysqlstsError
-from mysqlsts.local import control
+from mysqlsts.local.observe import observe
 from mysqlsts.local.spec import SetLayout, SetSpec
 from mysqlsts.options import SidecarOptions
 
@@ -15,15 +15,15 @@ def checksum(
     layout: SetLayout, spec: SetSpec, timeout: float, chunk_rows: int | None = None,
 ) -> SetResult:
     """The pods' sidecars run with the default options: the pass uses theirs."""
-    pods = {pod["ordinal"]: pod for pod in control.observe(layout, spec)["pods"]}
+    pods = {pod.ordinal: pod for pod in observe(layout, spec).pods}
     primary = pods.get(0)
-    if primary is None or not primary["alive"]:
+    if primary is None or not primary.alive:
         raise MysqlstsError(f"{spec.pod_name(0)} is not running in {layout.root}")
-    replicas = [Pod(pod["name"], pod["mysql"]["host"], pod["mysql"]["port"])
-                for ordinal, pod in sorted(pods.items()) if ordinal > 0 and pod["alive"]]
+    replicas = [Pod(pod.name, pod.address.host, pod.address.mysql_port)
+                for ordinal, pod in sorted(pods.items()) if ordinal > 0 and pod.alive]
     options = SidecarOptions()
     return check_set(
-        Pod(primary["name"], primary["mysql"]["host"], primary["mysql"]["port"]), replicas,
+        Pod(primary.name, primary.address.host, primary.address.mysql_port), replicas,
         password=read_secret(layout.secret("root-password"), "root password"),
         database=options.heartbeat_database,
         chunk_rows=chunk_rows or options.consistency_chunk_rows,

@@ -27,7 +27,7 @@ def test_supervisor_state_round_trips_with_ordinal_keys() -> None:
         act=Act.STEADY, updated_at=3.0,
         pods={0: SupervisorPodState(alive=True, pid=11, ready=True),
               1: SupervisorPodState(alive=False, pid=None, ready=False, restarts=2, failures=1,
-                               last_end="killed", failed_at=2.5, back_off_until=4.0)},
+                                    last_end="killed", failed_at=2.5, back_off_until=4.0)},
     )
     assert SupervisorState.from_json(state.to_json()) == state
     assert SupervisorState.from_json(state.to_json()).pods[1].last_end == "killed"
