@@ -150,3 +150,11 @@ def test_stop_all_shares_one_grace_and_skips_what_already_ended(tmp_path: Path) 
     assert time.monotonic() - started < 1.5 + 2.5, "one grace for all, not one each"
     assert stopped == [first, second]
     assert first.returncode == second.returncode == -signal.SIGKILL
+
+
+def test_stop_reaps_a_leader_that_ended_on_its_own_without_signalling_it(tmp_path: Path) -> None:
+    group = ProcessGroup.start([sys.executable, "-c", "raise SystemExit(7)"])
+    assert wait_ended([group], 5)
+    assert group.returncode is None
+    assert stop_all([group], grace=5) == []
+    assert group.returncode == 7
