@@ -145,7 +145,7 @@ class Supervisor:
                     stdin=subprocess.DEVNULL, stdout=handle, stderr=subprocess.STDOUT,
                 )
         elif decision.act is Act.TERMINATE and pod.group is not None:
-            # The pod's leader stops its server and sidecar in order, as a kubelet's preStop.
+            # To the leader only: it stops the sidecar first, then the server (pod.py).
             pod.group.terminate(leader_only=True)
             pod.terminate_by = now + TERMINATE_GRACE_SECONDS
         elif (decision.act is Act.WAIT and pod.terminate_by is not None
