@@ -7,6 +7,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,15 @@ def read_all(fd: int) -> bytes:
     while chunk := os.read(fd, 65536):
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def until(condition: Callable[[], bool], timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
 
 
 def test_its_stdout_is_the_stream_and_stderr_says_why_it_failed() -> None:
@@ -54,7 +64,7 @@ def test_a_stop_from_another_thread_ends_the_tool_and_its_children(
     helper_argv = f"{sys.executable} -c 'import time; time.sleep(60)' {marker}"
     tool = BackupProcess(["sh", "-c", f"trap '' TERM; {helper_argv} & echo $!; wait"])
     helper = int(os.read(tool.stdout_fd, 64).split()[0])
-    assert process_alive(helper, marker)
+    assert until(lambda: process_alive(helper, marker)), "the helper runs (once it has exec'd)"
     read: list[bytes] = []
     reader = threading.Thread(target=lambda: read.append(read_all(tool.stdout_fd)))
     reader.start()
@@ -64,8 +74,5 @@ def test_a_stop_from_another_thread_ends_the_tool_and_its_children(
     assert not reader.is_alive() and read == [b""], "the reader saw the stream end"
     assert 0.5 <= time.monotonic() - started < 5
     assert tool.wait() == -signal.SIGKILL
-    deadline = time.monotonic() + 5
-    while process_alive(helper, marker) and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert not process_alive(helper, marker), "its helper went with its group"
+    assert until(lambda: not process_alive(helper, marker)), "its helper went with its group"
     tool.close()
