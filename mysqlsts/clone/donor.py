@@ -1,10 +1,12 @@
-"""The backup donor the sidecar serves on port 3307: one authenticated stream at a time.
+"""The backup donor the sidecar serves on port 3307: one authenticated stream at a time. The
+handshake is in clone.handshake, the backup tool's process in clone.backup_process.
 
 Embed it from a thread:
 
+    source = BackupSource(flavor, host, port, data_dir, user, password_file)
     donor = DonorServer("0.0.0.0", 3307, token=read_token,
                         backup_command_factory=source.command_factory(),
-                        on_stream_done=metrics.stream_done)
+                        on_stream_done=record_stream)
     threading.Thread(target=donor.serve_forever, daemon=True).start()
     ...
     donor.shutdown()  # on SIGTERM: stops accepting, ends a running stream, joins
@@ -25,16 +27,12 @@ receiver ever takes the one streaming slot.
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import logging
 import os
-import secrets
 import shutil
-import signal
 import socket
 import stat
-import subprocess
 import tempfile
 import threading
 import time
@@ -43,7 +41,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mysqlsts.adapters.fs import read_secret
-from mysqlsts.adapters.tools import die_with_this_process, raise_open_files_limit
+from mysqlsts.clone.backup_process import BackupProcess
+from mysqlsts.clone.handshake import Refused, donor_handshake, send_error
 from mysqlsts.clone.outbound import Outbound
 from mysqlsts.clone.pipes import Progress
 from mysqlsts.clone.tools import backup_argv, credentials_cnf, tool_for
@@ -52,19 +51,11 @@ from mysqlsts.core import clone_compression
 from mysqlsts.core.clone_compression import Compress
 from mysqlsts.core.clone_protocol import (
     IDLE_TIMEOUT,
-    NONCE_BYTES,
-    PROTOCOL_VERSION,
     ErrorCode,
     FrameType,
-    ProtocolError,
     Sealer,
     Trailer,
-    donor_proof,
-    hex_field,
     json_payload,
-    proof_matches,
-    receiver_proof,
-    stream_key,
 )
 from mysqlsts.core.clone_window import ChunkCounts
 from mysqlsts.errors import MysqlstsError
@@ -103,18 +94,6 @@ class BackupSource:
                                self.host, self.port, self.parallel)
 
         return build
-
-
-def _backup_child() -> Callable[[], None]:
-    """The backup tool's `preexec_fn`: it dies with us, and may open as many files as the hard
-    limit allows, since it keeps every tablespace open at once."""
-    dies_with_us = die_with_this_process()
-
-    def in_child() -> None:
-        dies_with_us()
-        raise_open_files_limit()
-
-    return in_child
 
 
 class DonorServer:
@@ -157,7 +136,7 @@ class DonorServer:
         self._stopping = threading.Event()
         self._threads: set[threading.Thread] = set()
         self._conns: set[socket.socket] = set()
-        self._procs: set[subprocess.Popen[bytes]] = set()
+        self._backups: set[BackupProcess] = set()
         self._guard = threading.Lock()
         self._listener = socket.create_server((listen_host, port), reuse_port=False, backlog=16)
         self._listener.settimeout(0.5)
@@ -217,9 +196,9 @@ class DonorServer:
         self._stopping.set()
         self._listener.close()
         with self._guard:
-            procs, conns, threads = list(self._procs), list(self._conns), list(self._threads)
-        for proc in procs:
-            _stop_process(proc)
+            backups, conns, threads = list(self._backups), list(self._conns), list(self._threads)
+        for backup in backups:
+            backup.stop()
         for conn in conns:
             with contextlib.suppress(OSError):
                 conn.shutdown(socket.SHUT_RDWR)
@@ -245,53 +224,24 @@ class DonorServer:
                 self._handshakes.pop(conn, None)
                 self._threads.discard(threading.current_thread())
 
-    def _refuse(self, wire: Wire, code: str, message: str) -> None:
-        with contextlib.suppress(OSError):
-            wire.send_json(FrameType.ERROR, {"code": code, "message": message})
-
     def _handshake_and_stream(self, wire: Wire, peer: str,
                               started: float) -> tuple[str, int, ChunkCounts] | None:
         wire.set_deadline(self._handshake_timeout - (time.monotonic() - started))
         try:
-            _, hello = wire.read_json(FrameType.HELLO)
-        except PeerClosed:
-            log.debug("clone donor connection closed before a hello peer=%s", peer)
+            proven = donor_handshake(wire, self._token, peer)
+        except Refused:
+            return "refused", 0, ChunkCounts()
+        if proven is None:
             return None
-        except (ProtocolError, OSError) as exc:
-            log.warning("clone donor refused a client that broke the protocol peer=%s "
-                        "reason=%s", peer, exc)
-            self._refuse(wire, ErrorCode.PROTOCOL, "expected a mysqlsts clone hello")
-            return "refused", 0, ChunkCounts()
-        try:
-            if hello.get("protocol") != PROTOCOL_VERSION:
-                raise ProtocolError(f"protocol {hello.get('protocol')!r} is not supported")
-            receiver_nonce = hex_field(hello, "nonce", NONCE_BYTES)
-            donor_nonce = secrets.token_bytes(NONCE_BYTES)
-            token = self._token()
-            wire.send_json(FrameType.CHALLENGE, {
-                "nonce": donor_nonce.hex(),
-                "proof": donor_proof(token, receiver_nonce, donor_nonce).hex(),
-            })
-            _, auth = wire.read_json(FrameType.AUTH)
-            presented = hex_field(auth, "proof", 32)
-        except (ProtocolError, PeerClosed, OSError) as exc:
-            log.warning("clone donor refused a client during the handshake peer=%s reason=%s",
-                        peer, exc)
-            self._refuse(wire, ErrorCode.PROTOCOL, "handshake failed")
-            return "refused", 0, ChunkCounts()
-        if not proof_matches(receiver_proof(token, receiver_nonce, donor_nonce), presented):
-            log.warning("clone donor refused a client without the clone token peer=%s", peer)
-            self._refuse(wire, ErrorCode.REFUSED, "the client did not prove the clone token")
-            return "refused", 0, ChunkCounts()
         with self._guard:
             self._handshakes.pop(wire.sock, None)
         if not self._stream_lock.acquire(blocking=False):
             log.info("clone donor is busy with another stream; refused peer=%s", peer)
-            self._refuse(wire, ErrorCode.BUSY, "another clone stream is running")
+            send_error(wire, ErrorCode.BUSY, "another clone stream is running")
             return "refused", 0, ChunkCounts()
         try:
-            sealer = Sealer(stream_key(token, receiver_nonce, donor_nonce))
-            codec = clone_compression.choose(self._compression, hello.get("compression"))
+            sealer = Sealer(proven.key)
+            codec = clone_compression.choose(self._compression, proven.offer)
             mode = clone_compression.mode(self._compression, codec)
             out = Outbound(wire, sealer, mode, self._max_rate, self._stopping, self._compressor)
             result, total = self._stream(wire, peer, out)
@@ -303,40 +253,29 @@ class DonorServer:
         workdir = self.work_dir
         _empty_private_dir(workdir)
         total = 0
-        proc: subprocess.Popen[bytes] | None = None
-        drain: threading.Thread | None = None
+        backup: BackupProcess | None = None
         try:
             try:
-                argv = list(self._factory(workdir))
-                # Its own process group, for stopping it whole; and it dies with us, even when
-                # we are SIGKILLed, instead of streaming on as an orphan.
-                proc = subprocess.Popen(
-                    argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                    stderr=subprocess.PIPE, process_group=0, preexec_fn=_backup_child(),
-                )
+                backup = BackupProcess(self._factory(workdir))
             except Exception as exc:
                 log.error("clone donor could not start its backup peer=%s reason=%s", peer, exc)
-                self._refuse(wire, ErrorCode.FAILED, f"the donor could not start its backup: {exc}")
+                send_error(wire, ErrorCode.FAILED,
+                           f"the donor could not start its backup: {exc}")
                 return "failed", 0
             with self._guard:
-                self._procs.add(proc)
+                self._backups.add(backup)
             log.info("clone donor streaming a backup peer=%s tool=%s compression=%s mode=%s "
-                     "max_rate=%s", peer, argv[0], out.codec, out.mode.value,
+                     "max_rate=%s", peer, backup.argv[0], out.codec, out.mode.value,
                      self._max_rate or "none")
             wire.set_timeout(self._idle_timeout)
-            out.send(FrameType.START, json_payload({"tool": Path(argv[0]).name,
+            out.send(FrameType.START, json_payload({"tool": Path(backup.argv[0]).name,
                                                     "compression": out.codec}))
-            stderr_tail: collections.deque[str] = collections.deque(maxlen=40)
-            drain = threading.Thread(target=_drain, args=(proc, stderr_tail), daemon=True)
-            drain.start()
-            assert proc.stdout is not None
-            total = out.pump(proc.stdout.fileno(), self._keepalive,
+            total = out.pump(backup.stdout_fd, self._keepalive,
                              Progress("clone donor streaming", peer, self._progress))
-            exit_code = proc.wait()
-            drain.join(timeout=10)
+            exit_code = backup.wait()
             if self._stopping.is_set():
                 raise OSError("the donor is shutting down")
-            tail = _failure_tail(stderr_tail) if exit_code != 0 else ""
+            tail = backup.failure_tail() if exit_code != 0 else ""
             out.send(FrameType.TRAILER, Trailer(exit_code, total, tail).payload())
             if exit_code != 0:
                 log.error("clone donor's backup failed peer=%s exit_code=%d bytes=%d reason=%s",
@@ -354,33 +293,11 @@ class DonorServer:
                         peer, total, exc)
             return "failed", total
         finally:
-            if proc is not None:
-                _stop_process(proc)
-                if drain is not None:
-                    drain.join(timeout=5)
-                for pipe in (proc.stdout, proc.stderr):
-                    if pipe is not None:
-                        pipe.close()
+            if backup is not None:
+                backup.close()
                 with self._guard:
-                    self._procs.discard(proc)
+                    self._backups.discard(backup)
             _empty_private_dir(workdir)
-
-
-def _drain(proc: subprocess.Popen[bytes], tail: collections.deque[str]) -> None:
-    assert proc.stderr is not None
-    with contextlib.suppress(ValueError, OSError):  # the pipe closed under us at shutdown
-        for raw in proc.stderr:
-            line = raw.decode(errors="replace").rstrip()
-            if line:
-                tail.append(line)
-                log.debug("backup tool: %s", line)
-
-
-def _failure_tail(lines: collections.deque[str]) -> str:
-    """The lines that say why: errors first, else the last few; bounded for the trailer."""
-    wanted = [line for line in lines if "error" in line.lower() or "fail" in line.lower()]
-    text = " | ".join((wanted or list(lines))[-5:])
-    return text[-2000:]
 
 
 def _peer_of(conn: socket.socket) -> str:
@@ -405,16 +322,3 @@ def _empty_private_dir(path: Path) -> None:
         shutil.rmtree(path)
     os.mkdir(path, 0o700)
     os.chmod(path, 0o700)  # mkdir's mode is masked by the umask
-
-
-def _stop_process(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)

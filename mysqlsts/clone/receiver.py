@@ -1,4 +1,5 @@
-"""The receiving side: find a donor, authenticate, extract the verified stream, prepare it.
+"""The receiving side: find a donor, authenticate (clone.handshake), extract the verified
+stream, prepare it.
 
 Nothing touches the data dir until a donor has proved it holds the token, accepted ours and
 started its stream (`open_session` returns); `Session.receive_into` then writes only into the
@@ -10,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import secrets
 import socket
 import subprocess
 import tempfile
@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mysqlsts.adapters.tools import failure, run_tool
+from mysqlsts.clone.handshake import DonorUnavailable, receiver_handshake
 from mysqlsts.clone.pipes import Progress, widen_pipe
 from mysqlsts.clone.plan import RETRY_CAP, RETRY_FIRST
 from mysqlsts.clone.tools import BackupTool, extract_argv, prepare_argv
@@ -34,30 +35,16 @@ from mysqlsts.core.backupinfo import (
 )
 from mysqlsts.core.clone_protocol import (
     CHUNK,
-    HANDSHAKE_FRAME_MAX,
     IDLE_TIMEOUT,
-    NONCE_BYTES,
-    PROTOCOL_VERSION,
-    ErrorCode,
     FrameType,
     Opener,
     ProtocolError,
     Trailer,
-    decode_json,
-    donor_proof,
-    hex_field,
-    proof_matches,
-    receiver_proof,
-    stream_key,
 )
 from mysqlsts.core.clone_record import DonorAddress
 from mysqlsts.errors import CloneError
 
 log = logging.getLogger(__name__)
-
-
-class DonorUnavailable(Exception):
-    """This donor cannot serve now (unreachable, not ready, busy); another may, or later."""
 
 
 @dataclass(frozen=True)
@@ -179,8 +166,8 @@ def _kill(proc: subprocess.Popen[bytes]) -> None:
 
 def open_session(candidate: DonorAddress, token: str, timeouts: Timeouts,
                  compression: str = clone_compression.AUTO) -> Session:
-    """Connect and authenticate both ways; DonorUnavailable or CloneError (wrong token).
-    `compression` (auto|zstd|none) decides what we offer; the donor chooses."""
+    """Connect and authenticate both ways (clone.handshake); DonorUnavailable or CloneError
+    (wrong token). `compression` (auto|zstd|none) decides what we offer; the donor chooses."""
     try:
         sock = socket.create_connection((candidate.host, candidate.port), timeout=timeouts.connect)
     except OSError as exc:
@@ -188,35 +175,7 @@ def open_session(candidate: DonorAddress, token: str, timeouts: Timeouts,
     wire = Wire(sock)
     try:
         wire.set_deadline(timeouts.handshake)
-        receiver_nonce = secrets.token_bytes(NONCE_BYTES)
-        wire.send_json(FrameType.HELLO, {"protocol": PROTOCOL_VERSION,
-                                         "nonce": receiver_nonce.hex(),
-                                         "compression": clone_compression.offer(compression)})
-        kind, body = wire.read_json(FrameType.CHALLENGE, FrameType.ERROR)
-        if kind is FrameType.ERROR:
-            raise DonorUnavailable(f"answered {body.get('code')}: {body.get('message')}")
-        donor_nonce = hex_field(body, "nonce", NONCE_BYTES)
-        if not proof_matches(donor_proof(token, receiver_nonce, donor_nonce),
-                             hex_field(body, "proof", 32)):
-            raise CloneError(f"donor {candidate} does not hold our clone token "
-                             "(the clone-token Secret differs between pods?)")
-        wire.send_json(FrameType.AUTH, {
-            "proof": receiver_proof(token, receiver_nonce, donor_nonce).hex()})
-        opener = Opener(stream_key(token, receiver_nonce, donor_nonce))
-        kind, length = wire.read_header(HANDSHAKE_FRAME_MAX)
-        if kind is FrameType.START:
-            start = decode_json(opener.open(kind, wire.read_payload(length)))
-            chosen = start.get("compression", clone_compression.NONE)
-            if chosen not in (clone_compression.NONE, *clone_compression.offer(compression)):
-                raise ProtocolError(f"the donor chose compression {chosen!r}, not offered")
-        elif kind is not FrameType.ERROR:
-            raise ProtocolError(f"expected START/ERROR, got {kind.name}")
-        else:
-            body = decode_json(wire.read_payload(length))
-            if body.get("code") == ErrorCode.REFUSED:
-                raise CloneError(f"donor {candidate} refused our clone token "
-                                 "(the clone-token Secret differs between pods?)")
-            raise DonorUnavailable(f"answered {body.get('code')}: {body.get('message')}")
+        started = receiver_handshake(wire, token, candidate, compression)
     except (DonorUnavailable, CloneError):
         wire.close()
         raise
@@ -226,7 +185,7 @@ def open_session(candidate: DonorAddress, token: str, timeouts: Timeouts,
     except (ProtocolError, PeerClosed, OSError) as exc:
         wire.close()
         raise DonorUnavailable(f"not a clone donor or not ready ({exc})") from None
-    return Session(wire, candidate, opener, chosen)
+    return Session(wire, candidate, started.opener, started.compression)
 
 
 def find_donor(

@@ -1,37 +1,6 @@
-"""Which chunks of a clone stream go compressed, and when: the chunks between the backup tool and
-the socket, as pure bookkeeping fed the times the donor measures (clone.outbound owns the
-threads and the I/O).
-
-The donor reads up to `CAPACITY` chunks ahead of the socket; one worker compresses them (zstd
-releases the GIL) and the sender takes them in order. `Mode.ALWAYS` ("zstd"): the worker takes
-the oldest chunk and the sender waits for each compressed form. `Mode.LINK_AWARE` ("auto"): when
-the socket can take the next chunk and it is not compressed yet, the sender waits for the worker
-only while the compressed frame would still leave the link sooner than the raw one: until the
-link has sent what the kernel holds for it, plus the link time the compression saves (size ×
-the measured seconds per byte on the wire × (1 - the measured ratio)). After that, or when the
-worker is not about to finish it, the chunk goes raw (DATA); a late worker costs at most that
-wait. So:
-
-- while the link is the bottleneck, chunks queue here and the worker, ahead of the sender,
-  has them compressed before their turn: DATA_ZSTD;
-- while the compressor is (a busy donor, a fast link), the sender overtakes it and sends raw;
-  what the worker still compresses ahead comes on top, up to R + C * (1 - r) raw bytes per
-  second (link R, compressor C, ratio r) where waiting for it would give min(C, R / r);
-- while the backup tool is, the window stays short and the worker idles (below);
-- for data that does not compress, the ratio is ~1: nothing is worth waiting for.
-
-So that the worker spends no CPU on a chunk the sender will overtake, it takes the oldest chunk
-whose compression, with a margin (`MARGIN`), should be done before the sender gives up on it:
-the link's time for what it holds and for the frames before the chunk, plus the sender's wait
-for it, against the chunk's size × the worker's measured seconds per byte. None qualifies: it
-waits. After `PROBE_EVERY` chunks sent without an attempt it tries the newest anyway and takes
-that probe's time as the new estimate, so an estimate from one slow moment cannot switch
-compression off for the rest of the stream. Estimates are moving averages, the link's
-delivery rate a running median.
-
-From the donor's side a slow receiver looks like a slow link: the window fills and chunks go
-compressed, which costs the donor CPU but no time.
-"""
+"""Which chunks of a clone stream go compressed, and when (`auto`, link-aware): pure bookkeeping
+fed the times the donor measures; clone.outbound owns the threads and the I/O. The derivation
+is in docs/clone.md, "How `auto` chooses chunk by chunk"."""
 
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ from dataclasses import replace
 from mysqlsts.adapters.fs import read_secret
 from mysqlsts.consistency.on_demand import SetResult, check_set
 from mysqlsts.errors import MysqlstsError
-from mysqlsts.local import control
+from mysqlsts.local.observe import observe
 from mysqlsts.local.spec import SetLayout, SetSpec
 from mysqlsts.options import ConsistencyOptions, HeartbeatOptions
 
@@ -17,16 +17,15 @@ def checksum(
     layout: SetLayout, spec: SetSpec, timeout: float, chunk_rows: int | None = None,
 ) -> SetResult:
     """The pods' sidecars run with the default options: the pass uses theirs."""
-    alive = {pod["ordinal"] for pod in control.observe(layout, spec)["pods"] if pod["alive"]}
+    alive = {pod.ordinal: pod for pod in observe(layout, spec).pods if pod.alive}
     if 0 not in alive:
         raise MysqlstsError(f"{spec.pod_name(0)} is not running in {layout.root}")
-    peers = spec.peers()
     options = ConsistencyOptions()
     if chunk_rows is not None:
         options = replace(options, consistency_chunk_rows=chunk_rows)
     return check_set(
-        spec.statefulset, peers.address(0),
-        [peers.address(n) for n in sorted(alive) if n > 0],
+        spec.statefulset, alive[0].address,
+        [pod.address for ordinal, pod in sorted(alive.items()) if ordinal > 0],
         password=read_secret(layout.secret("root-password"), "root password"),
         database=HeartbeatOptions().heartbeat_database, options=options, wait_timeout=timeout,
     )

@@ -1,5 +1,6 @@
 """`mysqlsts local`: a replica set of real servers on loopback, run through the pods' own
-commands. Parses and wires only; the work is in control, supervisor and pod."""
+commands. Parses and wires only; the work is in setdir, preflight, daemon, waiting, observe,
+pod_verbs, and in the supervisor and the pod processes."""
 
 from __future__ import annotations
 
@@ -12,9 +13,10 @@ from pathlib import Path
 import click
 
 from mysqlsts.errors import ConfigError, MysqlstsError
-from mysqlsts.local import control
+from mysqlsts.local import daemon, pod_verbs, preflight, setdir, waiting
+from mysqlsts.local.observe import observe
 from mysqlsts.local.procs import console_script
-from mysqlsts.local.render import render_table
+from mysqlsts.local.render import render_table, status_document
 from mysqlsts.local.spec import DEFAULT_BASE_PORT, DEFAULT_PORT_STRIDE, SetLayout, SetSpec
 from mysqlsts.local.store import load_spec
 
@@ -69,18 +71,18 @@ def up(
 ) -> None:
     """Create (or resume) the set and wait until REPLICAS pods are ready."""
     layout = _layout(directory)
-    with control.up_lock(layout):
+    with setdir.up_lock(layout):
         spec, cnf_dir = _wanted(layout, replicas, base_port, peer_port_stride, cnf_dir)
-        control.check_capacity(layout, spec)
-        if control.supervisor_pid(layout) is None:
-            control.check_ports(layout, spec)
+        preflight.check_capacity(layout, spec)
+        if daemon.supervisor_pid(layout) is None:
+            preflight.check_ports(layout, spec)
         since = time.time()
-        control.prepare(layout, spec, cnf_dir)
-        pid = control.start_supervisor(layout, console_script())
+        setdir.prepare(layout, spec, cnf_dir)
+        pid = daemon.start_supervisor(layout, console_script())
     click.echo(f"local: supervisor pid {pid} for {layout.root}; waiting for {spec.replicas} pods",
                err=True)
     _converge(layout, spec, timeout, since)
-    click.echo(render_table(control.observe(layout, spec)))
+    click.echo(render_table(observe(layout, spec)))
 
 
 def _wanted(
@@ -95,14 +97,14 @@ def _wanted(
             base_port=base_port or DEFAULT_BASE_PORT,
             port_stride=peer_port_stride or DEFAULT_PORT_STRIDE,
         )
-        return spec, cnf_dir or control.default_cnf_dir()
+        return spec, cnf_dir or setdir.default_cnf_dir()
     existing = load_spec(layout)
     for flag, wanted, have in (("--base-port", base_port, existing.base_port),
                                ("--peer-port-stride", peer_port_stride, existing.port_stride)):
         if wanted is not None and wanted != have:
             raise ConfigError(f"{layout.root} was created with {flag} {have}, not {wanted}")
     if cnf_dir is not None:
-        control.check_cnf_dir(layout, cnf_dir)
+        setdir.check_cnf_dir(layout, cnf_dir)
     # The set keeps the ConfigMap it was made with.
     return existing.scaled(replicas or existing.replicas), layout.config_map
 
@@ -110,9 +112,9 @@ def _wanted(
 def _converge(layout: SetLayout, spec: SetSpec, timeout: float, since: float) -> None:
     """Wait for the set; when that fails, the set stops growing where it is ready."""
     try:
-        control.wait_converged(layout, spec, timeout, since)
+        waiting.wait_converged(layout, spec, timeout, since)
     except MysqlstsError as exc:
-        kept = control.settle_at_ready(layout, spec)
+        kept = waiting.settle_at_ready(layout, spec)
         if kept < spec.replicas:
             raise MysqlstsError(
                 f"{exc}; the set stays at {kept} ready pod(s) and creates no more: fix the "
@@ -129,13 +131,13 @@ def scale(directory: Path, replicas: int, timeout: float) -> None:
     """Change the number of pods and wait until the set has converged."""
     layout = _layout(directory)
     spec = load_spec(layout).scaled(replicas)
-    if control.supervisor_pid(layout) is None:
+    if daemon.supervisor_pid(layout) is None:
         raise ConfigError(f"no supervisor runs for {layout.root}; run `local up` first")
-    control.check_capacity(layout, spec)
+    preflight.check_capacity(layout, spec)
     since = time.time()
-    control.prepare(layout, spec, layout.config_map)
+    setdir.prepare(layout, spec, layout.config_map)
     _converge(layout, spec, timeout, since)
-    click.echo(render_table(control.observe(layout, spec)))
+    click.echo(render_table(observe(layout, spec)))
 
 
 @local.command()
@@ -144,8 +146,8 @@ def scale(directory: Path, replicas: int, timeout: float) -> None:
 def status(directory: Path, as_json: bool) -> None:
     """Show every pod: role, phase, readiness, addresses."""
     layout = _layout(directory)
-    document = control.observe(layout, load_spec(layout))
-    click.echo(json.dumps(document, indent=2) if as_json else render_table(document))
+    view = observe(layout, load_spec(layout))
+    click.echo(json.dumps(status_document(view), indent=2) if as_json else render_table(view))
 
 
 @local.command()
@@ -155,7 +157,7 @@ def kill(directory: Path, ordinal: int) -> None:
     """SIGKILL every process of one pod at once, like a node crash."""
     layout = _layout(directory)
     spec = load_spec(layout)
-    pgid = control.kill_pod(layout, spec, ordinal)
+    pgid = pod_verbs.kill_pod(layout, spec, ordinal)
     click.echo(f"local: killed {spec.pod_name(ordinal)} (process group {pgid})", err=True)
 
 
@@ -169,7 +171,7 @@ def stop(directory: Path, ordinal: int, timeout: float) -> None:
     layout = _layout(directory)
     spec = load_spec(layout)
     name = spec.pod_name(ordinal)
-    if control.stop_pod(layout, spec, ordinal, timeout):
+    if pod_verbs.stop_pod(layout, spec, ordinal, timeout):
         click.echo(f"local: {name} is stopped and kept down; `local start --dir {layout.root} "
                    f"{ordinal}` brings it back", err=True)
     else:
@@ -185,7 +187,7 @@ def start(directory: Path, ordinal: int, timeout: float) -> None:
     """Bring back a pod that `local stop` keeps down, and wait until it is ready."""
     layout = _layout(directory)
     spec = load_spec(layout)
-    control.start_pod(layout, spec, ordinal, timeout)
+    pod_verbs.start_pod(layout, spec, ordinal, timeout)
     click.echo(f"local: {spec.pod_name(ordinal)} is back and ready", err=True)
 
 
@@ -216,12 +218,12 @@ def down(directory: Path, purge: bool, timeout: float) -> None:
     """Stop every pod gracefully (highest ordinal first), then the supervisor."""
     layout = _layout(directory)
     load_spec(layout)  # refuses a directory that is not a set, before touching it
-    control.stop_supervisor(layout, timeout)
-    orphans = control.stop_orphans(layout)
+    daemon.stop_supervisor(layout, timeout)
+    orphans = daemon.stop_orphans(layout)
     if orphans:
         click.echo(f"local: stopped pods no supervisor watched: {orphans}", err=True)
     if purge:
-        control.purge(layout)
+        setdir.purge(layout)
     click.echo(f"local: {layout.root} is down" + (" and removed" if purge else ""), err=True)
 
 

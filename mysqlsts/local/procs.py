@@ -1,4 +1,5 @@
-"""Small process and file helpers shared by the pod, the supervisor and the CLI side."""
+"""Small helpers shared by the pod, the supervisor and the CLI side: the console script,
+log tails, the readiness probe, free ports."""
 
 from __future__ import annotations
 
@@ -7,10 +8,15 @@ import socket
 import sys
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from mysqlsts.adapters import tools
+from mysqlsts.adapters.process import ProcessGroup
+from mysqlsts.local.records import PodRecord
+from mysqlsts.local.spec import SetLayout
+from mysqlsts.local.store import pod_records
 
 
 def console_script() -> tuple[str, ...]:
@@ -22,18 +28,15 @@ def console_script() -> tuple[str, ...]:
     return (found,) if found else (sys.executable, "-m", "mysqlsts")
 
 
-def process_alive(pid: int, marker: str) -> bool:
-    """True when `pid` runs (not a zombie) and its command line mentions `marker`.
-
-    The marker (the set's directory) guards against a recycled pid.
-    """
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-    except OSError:
-        return False
-    state = stat.rsplit(")", 1)[-1].split()[0]
-    return state not in ("Z", "X") and marker in cmdline
+def running_pods(layout: SetLayout, records: Mapping[int, PodRecord] | None = None,
+                 ) -> dict[int, ProcessGroup]:
+    """The pods whose process runs, by ordinal, whoever started them: their records (read now
+    unless given) name the leader of each pod's process group (the set's directory in its
+    command line guards against a recycled pid)."""
+    if records is None:
+        records = pod_records(layout)
+    groups = {o: ProcessGroup.adopt(r.pid, str(layout.root)) for o, r in records.items()}
+    return {o: group for o, group in groups.items() if group.running()}
 
 
 def last_line(path: Path, since: int = 0, skip: tuple[str, ...] = ()) -> str | None:

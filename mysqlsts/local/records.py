@@ -53,8 +53,9 @@ class PodRecord:
 
 
 @dataclass(frozen=True)
-class SupervisedPod:
-    """The supervisor's memory of one ordinal, across the pod processes it created."""
+class SupervisorPodState:
+    """One ordinal as the supervisor last published it in state.json: a snapshot of its memory
+    of that ordinal across the pod processes it created."""
 
     alive: bool
     pid: int | None
@@ -79,7 +80,7 @@ class SupervisorState:
     decision: str
     act: Act
     updated_at: float
-    pods: dict[int, SupervisedPod] = field(default_factory=dict)
+    pods: dict[int, SupervisorPodState] = field(default_factory=dict)
 
     def to_json(self) -> str:
         return encode(self)

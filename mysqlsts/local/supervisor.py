@@ -7,7 +7,6 @@ re-read from DIR/spec.json every cycle, so `scale` only has to rewrite that file
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import logging
 import os
@@ -18,10 +17,11 @@ from dataclasses import dataclass, field
 from types import FrameType
 
 from mysqlsts.adapters.fs import atomic_write
+from mysqlsts.adapters.process import ProcessGroup
 from mysqlsts.errors import ConfigError
-from mysqlsts.local.procs import probe_readiness, process_alive
+from mysqlsts.local.procs import probe_readiness
 from mysqlsts.local.reconcile import Act, CrashLoop, Decision, Observed, decide
-from mysqlsts.local.records import Phase, SupervisedPod, SupervisorState
+from mysqlsts.local.records import Phase, SupervisorPodState, SupervisorState
 from mysqlsts.local.spec import HOST, SetLayout, SetSpec
 from mysqlsts.local.store import load_spec, pod_records, read_pod_record, write_state
 
@@ -32,11 +32,11 @@ TERMINATE_GRACE_SECONDS = 150.0
 
 
 @dataclass
-class _Pod:
-    """The supervisor's memory of one ordinal across pod incarnations."""
+class _PodTracker:
+    """The supervisor's live, mutable memory of one ordinal across the pod processes it creates;
+    each cycle publishes it as a `SupervisorPodState` in state.json."""
 
-    pid: int | None = None
-    process: subprocess.Popen[bytes] | None = None  # None when adopted from an earlier run
+    group: ProcessGroup | None = None  # the pod process's group, ours or adopted
     restarts: int = 0
     failures: int = 0  # ends in a row without becoming ready: `up` gives up after a few
     crash_loop: CrashLoop = field(default_factory=CrashLoop)
@@ -57,7 +57,7 @@ class Supervisor:
         self.layout = layout
         self.tool = tool
         self.marker = str(layout.root)
-        self.pods: dict[int, _Pod] = {}
+        self.pods: dict[int, _PodTracker] = {}
         self.stopping = False
         self.last_sentence = ""
         self.spec_problem = ""
@@ -80,29 +80,24 @@ class Supervisor:
     def _adopt(self) -> None:
         """Pods left running by an earlier supervisor keep running; watch them by pid."""
         for ordinal, record in pod_records(self.layout).items():
-            if process_alive(record.pid, self.marker):
-                self.pods[ordinal] = _Pod(pid=record.pid)
+            group = ProcessGroup.adopt(record.pid, self.marker)
+            if group.running():
+                self.pods[ordinal] = _PodTracker(group=group)
                 log.info("adopted running pod ordinal=%d pid=%d", ordinal, record.pid)
 
-    def _alive(self, pod: _Pod) -> bool:
-        if pod.pid is None:
-            return False
-        if pod.process is not None:
-            return pod.process.poll() is None
-        return process_alive(pod.pid, self.marker)
-
-    def _reap(self, spec: SetSpec, ordinal: int, pod: _Pod, now: float) -> None:
+    def _reap(self, spec: SetSpec, ordinal: int, pod: _PodTracker, now: float) -> None:
         """A pod process ended: a stop we asked for, a failure it recorded, or a kill."""
         # A leader that died alone (an exception, a kill of its pid only) leaves its server and
         # sidecar holding the pod's ports; the pod's process group goes with it, as in a kubelet.
-        assert pod.pid is not None
-        _killpg(pod.pid)
+        group = pod.group
+        assert group is not None
+        group.kill()
+        code = group.reap()
         record = read_pod_record(self.layout.pod(spec.pod_name(ordinal)))
-        code = pod.process.returncode if pod.process is not None else None
         if pod.terminate_by is not None:
             log.info("pod ordinal=%d stopped", ordinal)
         else:
-            if record is not None and record.pid == pod.pid and record.phase is Phase.FAILED:
+            if record is not None and record.pid == group.pid and record.phase is Phase.FAILED:
                 pod.last_end = record.reason or "the pod failed"
             else:
                 how = f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
@@ -113,17 +108,17 @@ class Supervisor:
             pod.crash_loop = pod.crash_loop.ended(now)
             log.warning("pod ordinal=%d ended (%d in a row; back-off %.0fs): %s", ordinal,
                         pod.failures, pod.crash_loop.not_before - now, pod.last_end)
-        pod.pid, pod.process, pod.terminate_by, pod.ready = None, None, None, False
+        pod.group, pod.terminate_by, pod.ready = None, None, False
 
     def _observe(self, spec: SetSpec, now: float) -> dict[int, Observed]:
         peers = spec.peers()
         observed: dict[int, Observed] = {}
         for ordinal in sorted(set(range(spec.replicas)) | set(self.pods)):
-            pod = self.pods.setdefault(ordinal, _Pod())
+            pod = self.pods.setdefault(ordinal, _PodTracker())
             pod.kept_down = self.layout.pod(spec.pod_name(ordinal)).keep_down.exists()
-            if pod.pid is not None and not self._alive(pod):
+            if pod.group is not None and not pod.group.running():
                 self._reap(spec, ordinal, pod, now)
-            alive = pod.pid is not None
+            alive = pod.group is not None
             probe = probe_readiness(HOST, peers.address(ordinal).http_port) if alive else None
             pod.ready = probe is not None and probe.ready
             pod.not_ready = probe.reason if probe is not None else None
@@ -145,19 +140,18 @@ class Supervisor:
             paths = self.layout.pod(spec.pod_name(decision.ordinal))
             paths.logs.mkdir(parents=True, exist_ok=True)
             with paths.log("pod").open("ab") as handle:
-                pod.process = subprocess.Popen(
-                    _pod_command(self.tool, self.layout, decision.ordinal),
+                pod.group = ProcessGroup.start(
+                    _pod_command(self.tool, self.layout, decision.ordinal), new_session=True,
                     stdin=subprocess.DEVNULL, stdout=handle, stderr=subprocess.STDOUT,
-                    start_new_session=True,  # the pod's own process group
                 )
-            pod.pid = pod.process.pid
-        elif decision.act is Act.TERMINATE and pod.pid is not None:
-            os.kill(pod.pid, signal.SIGTERM)
+        elif decision.act is Act.TERMINATE and pod.group is not None:
+            # To the leader only: it stops the sidecar first, then the server (pod.py).
+            pod.group.terminate(leader_only=True)
             pod.terminate_by = now + TERMINATE_GRACE_SECONDS
         elif (decision.act is Act.WAIT and pod.terminate_by is not None
-              and pod.pid is not None and now > pod.terminate_by):
+              and pod.group is not None and now > pod.terminate_by):
             log.warning("pod ordinal=%d ignored SIGTERM; killing it", decision.ordinal)
-            _killpg(pod.pid)
+            pod.group.kill()
 
     def _publish(self, spec: SetSpec, decision: Decision, now: float) -> None:
         write_state(self.layout, SupervisorState(
@@ -167,9 +161,9 @@ class Supervisor:
             decision=decision.sentence(),
             act=decision.act,
             updated_at=now,
-            pods={ordinal: SupervisedPod(
-                alive=pod.pid is not None,
-                pid=pod.pid,
+            pods={ordinal: SupervisorPodState(
+                alive=pod.group is not None,
+                pid=pod.group.pid if pod.group is not None else None,
                 ready=pod.ready,
                 restarts=pod.restarts,
                 failures=pod.failures,
@@ -179,7 +173,7 @@ class Supervisor:
                 failed_at=pod.failed_at,
                 terminating=pod.terminate_by is not None,
                 back_off_until=(pod.crash_loop.not_before
-                                if pod.pid is None and pod.crash_loop.not_before > now else None),
+                                if pod.group is None and pod.crash_loop.not_before > now else None),
             ) for ordinal, pod in sorted(self.pods.items())},
         ))
 
@@ -217,8 +211,3 @@ class Supervisor:
         self.layout.supervisor_pid.unlink(missing_ok=True)
         log.info("supervisor stopped")
         return 0
-
-
-def _killpg(pgid: int) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pgid, signal.SIGKILL)

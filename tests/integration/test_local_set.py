@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from localset import LocalSet, mysqlsts_command, reserved_base_port
 
-from mysqlsts.local.procs import process_alive
+from mysqlsts.adapters.process import process_alive
 
 pytestmark = pytest.mark.integration
 

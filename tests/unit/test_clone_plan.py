@@ -1,7 +1,8 @@
 import pytest
 
+from mysqlsts.clone.handshake import DonorUnavailable
 from mysqlsts.clone.plan import decide, srv_candidates, srv_ordinal
-from mysqlsts.clone.receiver import DonorUnavailable, find_donor
+from mysqlsts.clone.receiver import find_donor
 from mysqlsts.core.clone_record import DonorAddress as Candidate
 from mysqlsts.core.datadir import DataDirState, Fill
 from mysqlsts.core.peers import SrvTarget

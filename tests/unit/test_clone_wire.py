@@ -11,7 +11,8 @@ import pytest
 from ports import PortPool
 
 from mysqlsts.clone.donor import DonorServer
-from mysqlsts.clone.receiver import DonorUnavailable, Timeouts, open_session
+from mysqlsts.clone.handshake import DonorUnavailable
+from mysqlsts.clone.receiver import Timeouts, open_session
 from mysqlsts.clone.tools import BackupTool
 from mysqlsts.core.clone_compression import zstd_compressor
 from mysqlsts.core.clone_record import DonorAddress as Candidate

@@ -1,13 +1,10 @@
-"""Helpers the local pods and supervisor lean on: reasons from logs, process liveness."""
+"""Helpers the local pods and supervisor lean on: reasons from logs, the readiness probe."""
 
 import http.server
-import os
-import subprocess
-import sys
 import threading
 from pathlib import Path
 
-from mysqlsts.local.procs import Readiness, last_line, probe_readiness, process_alive
+from mysqlsts.local.procs import Readiness, last_line, probe_readiness
 
 
 def test_last_line_reports_the_telling_line_of_the_latest_run(tmp_path: Path) -> None:
@@ -20,26 +17,6 @@ def test_last_line_reports_the_telling_line_of_the_latest_run(tmp_path: Path) ->
     assert last_line(log, since, skip=("Aborting",)) == "[ERROR] unknown variable 'x=1'"
     assert last_line(log, log.stat().st_size) is None
     assert last_line(tmp_path / "missing.log") is None
-
-
-def test_process_alive_checks_the_marker_and_ignores_zombies(tmp_path: Path) -> None:
-    marker = str(tmp_path)
-    child = subprocess.Popen(
-        [sys.executable, "-c", "import time; print('up', flush=True); time.sleep(30)", marker],
-        stdout=subprocess.PIPE, text=True,
-    )
-    try:
-        # Until the child has exec'd, /proc shows the parent's command line, without the marker.
-        assert child.stdout is not None and child.stdout.readline() == "up\n"
-        assert process_alive(child.pid, marker)
-        assert not process_alive(child.pid, marker + "-other-set")
-        child.kill()
-        # Killed but not reaped yet: a zombie is not a live pod.
-        os.waitid(os.P_PID, child.pid, os.WEXITED | os.WNOWAIT)
-        assert not process_alive(child.pid, marker)
-    finally:
-        child.kill()
-        child.communicate()
 
 
 def test_readiness_probe_reports_the_sidecars_answer() -> None:

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from mysqlsts.cli import cli
 from mysqlsts.core.records import RecordError
 from mysqlsts.local.reconcile import Act
-from mysqlsts.local.records import Phase, PodRecord, SupervisedPod, SupervisorState
+from mysqlsts.local.records import Phase, PodRecord, SupervisorPodState, SupervisorState
 from mysqlsts.local.spec import SetLayout, SetSpec
 from mysqlsts.local.store import pod_records, read_state, write_pod_record
 
@@ -25,9 +25,9 @@ def test_supervisor_state_round_trips_with_ordinal_keys() -> None:
     state = SupervisorState(
         supervisor_pid=7, desired=2, stopping=False, decision="steady: 2 pods ready",
         act=Act.STEADY, updated_at=3.0,
-        pods={0: SupervisedPod(alive=True, pid=11, ready=True),
-              1: SupervisedPod(alive=False, pid=None, ready=False, restarts=2, failures=1,
-                               last_end="killed", failed_at=2.5, back_off_until=4.0)},
+        pods={0: SupervisorPodState(alive=True, pid=11, ready=True),
+              1: SupervisorPodState(alive=False, pid=None, ready=False, restarts=2, failures=1,
+                                    last_end="killed", failed_at=2.5, back_off_until=4.0)},
     )
     assert SupervisorState.from_json(state.to_json()) == state
     assert SupervisorState.from_json(state.to_json()).pods[1].last_end == "killed"

@@ -11,30 +11,38 @@ from click.testing import CliRunner
 from mysqlsts.cli import cli
 from mysqlsts.errors import ConfigError
 from mysqlsts.local.capacity import capacity_problem
-from mysqlsts.local.control import check_cnf_dir
-from mysqlsts.local.records import Phase, PodRecord, SupervisedPod
-from mysqlsts.local.render import PodView, render_table, status_document
+from mysqlsts.local.records import Phase, PodRecord, SupervisorPodState
+from mysqlsts.local.render import PodObservation, SetView, render_table, set_view, status_document
+from mysqlsts.local.setdir import check_cnf_dir
 from mysqlsts.local.spec import SetLayout, SetSpec
 
 NOW = 1000.0
 
 
-def document(tmp_path: Path) -> dict:
+def view(tmp_path: Path) -> SetView:
     spec = SetSpec(replicas=4, base_port=22300)
-    views = [
-        PodView(0, alive=True, ready=True, record=PodRecord(11, 0, Phase.RUNNING)),
-        PodView(1, alive=True, ready=False, record=PodRecord(12, 1, Phase.RUNNING),
-                supervised=SupervisedPod(alive=True, pid=12, ready=False, restarts=2,
-                                         last_end="clone exited with code 1: refused"),
-                not_ready="replication IO thread not running; error 1045: Access denied"),
-        PodView(2, alive=False, ready=False,
-                record=PodRecord(13, 2, Phase.FAILED, reason="sidecar exited")),
-        PodView(3, alive=False, ready=False, record=PodRecord(14, 3, Phase.RUNNING),
-                supervised=SupervisedPod(alive=False, pid=None, ready=False, restarts=3,
-                                         last_end="pod process ended unexpectedly (signal 9)",
-                                         back_off_until=NOW + 3.5)),
+    seen = [
+        PodObservation(0, alive=True, ready=True, record=PodRecord(11, 0, Phase.RUNNING)),
+        PodObservation(
+            1, alive=True, ready=False, record=PodRecord(12, 1, Phase.RUNNING),
+            supervised=SupervisorPodState(alive=True, pid=12, ready=False, restarts=2,
+                                          last_end="clone exited with code 1: refused"),
+            not_ready="replication IO thread not running; error 1045: Access denied",
+        ),
+        PodObservation(2, alive=False, ready=False,
+                       record=PodRecord(13, 2, Phase.FAILED, reason="sidecar exited")),
+        PodObservation(
+            3, alive=False, ready=False, record=PodRecord(14, 3, Phase.RUNNING),
+            supervised=SupervisorPodState(alive=False, pid=None, ready=False, restarts=3,
+                                          last_end="pod process ended unexpectedly (signal 9)",
+                                          back_off_until=NOW + 3.5),
+        ),
     ]
-    return status_document(spec, SetLayout(tmp_path), views, supervisor_pid=99, now=NOW)
+    return set_view(spec, SetLayout(tmp_path), seen, supervisor_pid=99, now=NOW)
+
+
+def document(tmp_path: Path) -> dict:
+    return status_document(view(tmp_path))
 
 
 def test_status_document_has_the_contract_fields(tmp_path: Path) -> None:
@@ -64,7 +72,7 @@ def test_status_document_has_the_contract_fields(tmp_path: Path) -> None:
 
 
 def test_table_lists_every_pod_and_why_it_is_not_ready(tmp_path: Path) -> None:
-    table = render_table(document(tmp_path))
+    table = render_table(view(tmp_path))
     lines = table.splitlines()
     assert lines[0].split() == ["NAME", "ROLE", "PHASE", "READY", "SERVER_ID", "MYSQL", "HTTP",
                                 "RESTARTS"]
@@ -139,13 +147,13 @@ def test_up_refuses_ports_another_process_listens_on(tmp_path: Path) -> None:
 
 
 def test_status_once_the_back_off_is_over_shows_why_the_pod_ended(tmp_path: Path) -> None:
-    supervised = SupervisedPod(alive=False, pid=None, ready=False, restarts=1,
-                               last_end="pod process ended unexpectedly (signal 9)",
-                               back_off_until=NOW - 0.1)
-    view = PodView(0, alive=False, ready=False, record=PodRecord(11, 0, Phase.RUNNING),
-                   supervised=supervised)
-    (pod,) = status_document(SetSpec(replicas=1), SetLayout(tmp_path), [view], None, NOW)["pods"]
-    assert (pod["phase"], pod["reason"]) == ("absent", "pod process ended unexpectedly (signal 9)")
+    supervised = SupervisorPodState(alive=False, pid=None, ready=False, restarts=1,
+                                    last_end="pod process ended unexpectedly (signal 9)",
+                                    back_off_until=NOW - 0.1)
+    seen = PodObservation(0, alive=False, ready=False, record=PodRecord(11, 0, Phase.RUNNING),
+                          supervised=supervised)
+    (pod,) = set_view(SetSpec(replicas=1), SetLayout(tmp_path), [seen], None, NOW).pods
+    assert (pod.phase, pod.reason) == (Phase.ABSENT, "pod process ended unexpectedly (signal 9)")
 
 
 def write_set(tmp_path: Path, master: str = "[mysqld]\n", slave: str = "[mysqld]\n") -> None:
@@ -234,12 +242,12 @@ def test_up_on_a_new_set_another_up_is_creating_is_refused(tmp_path: Path) -> No
 
 
 def test_a_pod_kept_down_shows_as_stopped(tmp_path: Path) -> None:
-    supervised = SupervisedPod(alive=False, pid=None, ready=False, kept_down=True)
-    view = PodView(0, alive=False, ready=False, record=PodRecord(11, 0, Phase.STOPPED),
-                   supervised=supervised, kept_down=True)
-    (pod,) = status_document(SetSpec(replicas=1), SetLayout(tmp_path), [view], None, NOW)["pods"]
-    assert (pod["phase"], pod["kept_down"]) == ("stopped", True)
-    assert pod["reason"] == "kept down by `local stop`; `local start` brings it back"
+    supervised = SupervisorPodState(alive=False, pid=None, ready=False, kept_down=True)
+    seen = PodObservation(0, alive=False, ready=False, record=PodRecord(11, 0, Phase.STOPPED),
+                          supervised=supervised, kept_down=True)
+    (pod,) = set_view(SetSpec(replicas=1), SetLayout(tmp_path), [seen], None, NOW).pods
+    assert (pod.phase, pod.kept_down) == (Phase.STOPPED, True)
+    assert pod.reason == "kept down by `local stop`; `local start` brings it back"
 
 
 def test_stop_and_start_refuse_a_pod_outside_the_set(tmp_path: Path) -> None:
