@@ -176,8 +176,9 @@ class TakeoverApi:
         node_leases: list[Any] = self.coordination.list_namespaced_lease(NODE_LEASE_NAMESPACE).items
         leases = {lease.metadata.name: _micro_time(lease.spec.renew_time)
                   if lease.spec and lease.spec.renew_time else None for lease in node_leases}
-        listed: Any = self.core.list_node_with_http_info()
-        api_nodes: list[Any] = listed.data.items
+        # (data, status, headers): the headers carry the API server's Date.
+        listed, _, headers = self.core.list_node_with_http_info()
+        api_nodes: list[Any] = listed.items
         nodes = tuple(_node_view(n, leases.get(n.metadata.name)) for n in api_nodes)
         unready = {n.name for n in nodes if n.ready != "True"}
         api_pods: list[Any] = self.core.list_namespaced_pod(
@@ -201,7 +202,7 @@ class TakeoverApi:
             paused=PAUSE_ANNOTATION in (namespace.metadata.annotations or {}),
             attachments=attachments,
         )
-        return Observation(view, _api_time(listed.headers))
+        return Observation(view, _api_time(headers))
 
     def _pod_view(self, pod: Any, on_unready_node: bool) -> PodView:
         claims = tuple(v.persistent_volume_claim.claim_name for v in (pod.spec.volumes or [])

@@ -15,6 +15,7 @@ import pytest
 import yaml
 from takeover_cluster import calls
 from takeover_scenarios import VARIANT_SCENARIOS
+from validating_server import ValidatingApiServer
 
 pytestmark = pytest.mark.asyncio
 
@@ -71,7 +72,7 @@ def allowed(grants: set[Grant], request: Grant) -> Grant | None:
 async def test_roles_match_the_requests(variant: str, tmp_path: Path) -> None:
     sent: set[Grant] = set()
     for scenario in VARIANT_SCENARIOS[variant]:
-        async with kmock.KubernetesEmulator() as server, kmock.Server(server):
+        async with ValidatingApiServer() as server, kmock.Server(server):
             await scenario(server)
             sent |= {(c.namespace or CLUSTER, c.group, c.resource, c.verb)
                      for c in calls(server)}
