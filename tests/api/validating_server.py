@@ -11,7 +11,9 @@ safety depends on, which kmock itself skips:
   `ValidateEventCreate` does;
 - a body whose metadata.namespace differs from the request's is refused with 400;
 - the API server's clock: the Date header of every response can be pinned (`api_time`), so a
-  test decides what "now" is on the control plane.
+  test decides what "now" is on the control plane;
+- injected failures: `fail[("PATCH", "/api/v1/nodes/node-b")] = 500` answers that request with
+  that status, as an overloaded or broken API server would.
 """
 
 from __future__ import annotations
@@ -64,8 +66,14 @@ def selector_matches(selector: str, labels: dict[str, str]) -> bool:
 @attrs.define(kw_only=True)
 class ValidatingApiServer(kmock.KubernetesEmulator):
     api_time: datetime | None = None  # the Date header; None: the real time
+    fail: dict[tuple[str, str], int] = attrs.field(factory=dict)
 
     async def _handle(self, request: rendering.Request) -> aiohttp.web.StreamResponse:
+        method = str(getattr(request.method, "value", request.method)).upper()
+        status = self.fail.get((method, request.url.path))
+        if status is not None:
+            raise kmock.KubernetesError(status=status, reason="InternalError",
+                                        message=f"injected failure {status}")
         if request.resource is not None:
             self._validate(request)
         response = await super()._handle(request)
