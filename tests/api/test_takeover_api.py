@@ -356,3 +356,33 @@ async def test_a_stopping_leader_hands_the_lease_over(kmock: kmock.KubernetesEmu
     assert standby.leading
     lease = kmock.objects["coordination.k8s.io/v1/leases", OWN_NS, "mysqlsts-takeover"]
     assert lease["spec"]["holderIdentity"] == "takeover-b"
+
+
+async def test_once_in_the_leaders_pod_is_not_a_second_leader(
+    kmock: kmock.KubernetesEmulator, tmp_path: Path
+) -> None:
+    """`kubectl exec` into the leader's pod and `mysqlsts takeover --once`: the process
+    inherits POD_NAME. It runs as a candidate of its own, finds the Lease held, and neither
+    renews it nor acts."""
+    cluster = FakeCluster(kmock)
+    three_nodes(cluster, timedelta(hours=1), now=datetime.now(UTC))
+    cluster.add("coordination.k8s.io/v1/leases", {
+        "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+        "metadata": {"name": "mysqlsts-takeover", "namespace": OWN_NS, "uid": "uid-lease",
+                     "resourceVersion": "9001"},
+        "spec": {"holderIdentity": "takeover-a", "leaseDurationSeconds": 30,
+                 "renewTime": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")}})
+    cluster.serve_fixed(api_time=None)
+    kubeconfig = _kubeconfig(tmp_path, str(kmock.url))
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "mysqlsts", "takeover", "--once", "--namespace", SET_NS,
+        "--lease-namespace", OWN_NS,
+        env={"KUBECONFIG": str(kubeconfig), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path),
+             "POD_NAME": "takeover-a"},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
+    assert proc.returncode == 0, err.decode()
+    assert out.decode().splitlines() == [
+        "standby: the Lease mysqlsts-takeover is held by another replica"]
+    assert writes(kmock) == []
