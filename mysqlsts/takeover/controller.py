@@ -185,7 +185,7 @@ class Controller:
             if decision.action is Action.TAINT:
                 self.api.taint(node, now)
             elif decision.action is Action.DELETE_PODS:
-                self._delete_pods(decision, node, now)
+                self._delete_pods(decision, view, node, now)
             elif decision.action is Action.DELETE_NODE:
                 self.api.delete_node(node)
             elif decision.action is Action.UNTAINT:
@@ -200,15 +200,16 @@ class Controller:
         self.metrics.actions.labels(str(decision.action), "ok").inc()
         return decision
 
-    def _delete_pods(self, decision: Decision, node: NodeView, now: datetime) -> None:
+    def _delete_pods(self, decision: Decision, view: ClusterView, node: NodeView,
+                     now: datetime) -> None:
         """Each delete is a write of its own: leadership is confirmed before every one."""
         for index, pod in enumerate(decision.pods):
             if index:
                 self._confirm()
             self.api.delete_pod(pod)
-        for name in decision.attachments:
+        for attachment in (a for a in view.attachments if a.name in decision.attachments):
             self._confirm()
-            self.api.delete_attachment(name)
+            self.api.delete_attachment(attachment)
         self._confirm()
         self.api.record(node, Action.DELETE_PODS, now)
 

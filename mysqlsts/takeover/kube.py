@@ -192,7 +192,8 @@ class TakeoverApi:
             api_attachments: list[Any] = self.storage.list_volume_attachment().items
             attachments = tuple(
                 VolumeAttachmentView(a.metadata.name, a.spec.node_name,
-                                     a.spec.source.persistent_volume_name or "")
+                                     a.spec.source.persistent_volume_name or "",
+                                     a.metadata.uid or "")
                 for a in api_attachments
             )
         view = ClusterView(
@@ -338,9 +339,11 @@ class TakeoverApi:
             if exc.status != 404:
                 raise
 
-    def delete_attachment(self, name: str) -> None:
+    def delete_attachment(self, attachment: VolumeAttachmentView) -> None:
+        """Delete this very VolumeAttachment (its uid as the precondition)."""
+        options = {"preconditions": {"uid": attachment.uid}}
         try:
-            self.storage.delete_volume_attachment(name)
+            self.storage.delete_volume_attachment(attachment.name, body=_as_sent(options))
         except ApiException as exc:
             if exc.status != 404:
                 raise

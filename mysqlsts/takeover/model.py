@@ -112,6 +112,7 @@ class VolumeAttachmentView:
     name: str
     node: str
     volume: str  # PV name
+    uid: str = ""  # its delete's precondition
 
 
 @dataclass(frozen=True)

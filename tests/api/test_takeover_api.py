@@ -176,11 +176,16 @@ async def test_delete_pods_removes_pod_and_its_attachment(
         "delete pods/mysql-0", "delete volumeattachments/csi-b0", "patch nodes/node-b"]
     pod_delete = next(r for r in kmock if r.method == "DELETE" and "/pods/" in r.url.path)
     assert pod_delete.params.get("gracePeriodSeconds") == "0"
+    # Each delete names the object it was decided for.
+    preconditions = {c.name: c.body["preconditions"] for c in writes(kmock) if c.verb == "delete"}
+    assert preconditions == {"mysql-0": {"uid": "uid-mysql-0"}, "csi-b0": {"uid": "uid-csi-b0"}}
 
 
 async def test_delete_node(kmock: kmock.KubernetesEmulator) -> None:
     await delete_node(kmock)
     assert node_writes(kmock) == ["delete nodes/node-b"]
+    [delete] = [c for c in writes(kmock) if c.verb == "delete"]
+    assert delete.body["preconditions"] == {"uid": "uid-node-b", "resourceVersion": "1001"}
 
 
 async def test_cli_once_against_a_kubeconfig(
