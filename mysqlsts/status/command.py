@@ -43,7 +43,7 @@ def status(
     (read through the API server's pod proxy; a pod that cannot be read shows as unknown)."""
     try:
         from mysqlsts.kubeapi import connect
-        from mysqlsts.status.kube import KubeCluster
+        from mysqlsts.status.kube import StatusApi
     except ImportError as exc:
         raise ConfigError(
             f"the kubernetes client is not installed ({exc.name}): pip install 'mysqlsts[kube]'"
@@ -51,7 +51,7 @@ def status(
 
     connection = connect(kubeconfig=kubeconfig, context=context, request_timeout=timeout)
     ns = namespace or connection.namespace
-    cluster = KubeCluster(connection.api)
+    cluster = StatusApi(connection.api)
     shown = 0
     while True:
         pods = cluster.pods(ns, selector)

@@ -14,8 +14,9 @@ from mysqlsts.kubeapi import API_FAILURES, describe_failure
 from mysqlsts.status.table import Fetched, PodFacts
 
 
-class KubeCluster:
-    """Each call carries the connection's request deadline (`kubeapi.connect`)."""
+class StatusApi:
+    """The calls `mysqlsts status` makes; each carries the connection's request deadline
+    (`kubeapi.connect`)."""
 
     def __init__(self, api: client.ApiClient) -> None:
         self.core = client.CoreV1Api(api)

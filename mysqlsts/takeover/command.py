@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import getpass
 import logging
+import secrets
 import signal
 import socket
 import threading
@@ -38,8 +39,11 @@ class TakeoverOptions:
     namespace: str = _own("NAMESPACE", "default", "Namespace of the watched StatefulSet's pods.")
     selector: str = _own("SELECTOR", "app.kubernetes.io/name=mysql",
                          "Label selector of the watched pods.")
-    node_down_after: int = _seconds("NODE_DOWN_AFTER", 300, "A node is down once not Ready "
-                                    "and its Lease silent this long")
+    statefulset: str = _own("STATEFULSET", "mysql", "Only Running or Pending pods this "
+                            "StatefulSet controls count.")
+    node_down_after: int = _seconds("NODE_DOWN_AFTER", 300, "A node is down once Ready has "
+                                    "been Unknown and its Lease unchanged this long, as "
+                                    "observed by the controller")
     # The sidecars' own option and variable: one value for both sides of the fence.
     isolation_fence_after: int = option(
         IsolationOptions().isolation_fence_after,
@@ -72,6 +76,9 @@ class TakeoverOptions:
     interval: int = _seconds("INTERVAL", 10, "Between passes", minimum=1)
     lease_duration: int = _seconds("LEASE_DURATION", 30, "The leader Lease's duration",
                                    minimum=2)
+    renew_deadline: int = _seconds("RENEW_DEADLINE", 20, "The leader stops acting when it "
+                                   "could not renew its Lease for this long; shorter than "
+                                   "--lease-duration", minimum=1)
     lease_name: str = _own("LEASE_NAME", "mysqlsts-takeover", "The leader-election Lease.")
     lease_namespace: str = _own(
         "LEASE_NAMESPACE", "default", "Namespace of the leader Lease and the Events (the "
@@ -115,15 +122,25 @@ def takeover(ctx: click.Context, /, options: TakeoverOptions) -> None:
                              timedelta(seconds=options.isolation_fence_after))
     if problem:
         raise ConfigError(problem)
+    if options.renew_deadline >= options.lease_duration:
+        raise ConfigError(
+            f"--renew-deadline {options.renew_deadline}s must be shorter than --lease-duration "
+            f"{options.lease_duration}s: the leader must stop before a standby may start")
     from mysqlsts.kubeapi import connect
-    from mysqlsts.takeover.kube import Kube
+    from mysqlsts.takeover.kube import TakeoverApi
 
     settings = options.settings()
+    # `--once` inside the leader's pod inherits its POD_NAME: as that name it would renew the
+    # Deployment's Lease as a second leader. A one-off run is a candidate of its own.
+    identity = f"{options.identity}-once-{secrets.token_hex(3)}" if options.once else \
+        options.identity
     api = connect(in_cluster_first=True, request_timeout=options.api_timeout).api
-    kube = Kube(api, namespace=options.namespace, selector=options.selector,
-                own_namespace=options.lease_namespace, lease_name=options.lease_name,
-                identity=options.identity, read_attachments=settings.action is Action.DELETE_PODS)
-    _run(kube, settings, options)
+    takeover_api = TakeoverApi(
+        api, namespace=options.namespace, selector=options.selector,
+        statefulset=options.statefulset, own_namespace=options.lease_namespace,
+        lease_name=options.lease_name, identity=identity,
+        read_attachments=settings.action is Action.DELETE_PODS)
+    _run(takeover_api, settings, options)
 
 
 def _one_pass(controller: Any) -> list[Any]:
@@ -135,26 +152,31 @@ def _one_pass(controller: Any) -> list[Any]:
         decisions: list[Any] = controller.run_pass(report_all=True)
     except API_FAILURES as exc:
         raise MysqlstsError(f"the Kubernetes API failed: {describe_failure(exc)}") from exc
+    finally:
+        controller.release()
     return decisions
 
 
-def _run(kube: Any, settings: Settings, options: TakeoverOptions) -> None:
+def _run(takeover_api: Any, settings: Settings, options: TakeoverOptions) -> None:
     from mysqlsts.takeover.controller import Controller, Loop
     from mysqlsts.takeover.http import serve
     from mysqlsts.takeover.metrics import TakeoverMetrics
 
     loop = Loop(interval=timedelta(seconds=options.interval),
                 lease_duration=timedelta(seconds=options.lease_duration),
+                renew_deadline=timedelta(seconds=options.renew_deadline),
                 fence_command=options.fence_command,
-                fence_timeout=timedelta(seconds=options.fence_timeout))
-    controller = Controller(kube, settings, loop, TakeoverMetrics())
+                fence_timeout=timedelta(seconds=options.fence_timeout), once=options.once)
+    controller = Controller(takeover_api, settings, loop, TakeoverMetrics())
     if options.once:
         decisions = _one_pass(controller)
-        if not controller.leading:
-            click.echo(f"standby: the Lease {options.lease_name} is held by another replica")
+        standby = not settings.dry_run and (controller.lease is None or
+                                            controller.lease.holder != takeover_api.identity)
         for decision in decisions:
             click.echo(decision.sentence())
-        if not decisions and controller.leading:
+        if standby:
+            click.echo(f"standby: the Lease {options.lease_name} is held by another replica")
+        elif not decisions:
             click.echo("nothing to do: no watched pod on a node that is not Ready")
         if any(d.error for d in decisions):
             raise SystemExit(1)
@@ -182,14 +204,22 @@ def _run(kube: Any, settings: Settings, options: TakeoverOptions) -> None:
 @click.argument("node")
 @use(ManualFenceOptions, "manual")
 def fence(node: str, manual: ManualFenceOptions) -> None:
-    """Record that NODE's machine is powered off, so the controller may act at once."""
-    from mysqlsts.kubeapi import connect
+    """Record that NODE's machine is powered off for its current outage, so the controller may
+    act at once. The confirmation names the outage (the node's Ready=Unknown transition): it
+    is ignored once the node has been Ready since, and removed when it is Ready again."""
+    from mysqlsts.kubeapi import API_FAILURES, connect, describe_failure
     from mysqlsts.takeover.controller import utc_now
-    from mysqlsts.takeover.kube import Kube
+    from mysqlsts.takeover.kube import NotDown, TakeoverApi
 
     api = connect(in_cluster_first=True).api
-    kube = Kube(api, namespace="", selector="", own_namespace="", lease_name="",
-                identity=manual.by, read_attachments=False)
-    kube.fence(node, manual.by, utc_now())
-    click.echo(f"fenced: node {node} marked as powered off by {manual.by}; the controller may "
-               "now move its pods")
+    takeover_api = TakeoverApi(api, namespace="", selector="", statefulset="",
+                               own_namespace="", lease_name="", identity=manual.by,
+                               read_attachments=False)
+    try:
+        confirmed = takeover_api.fence(node, manual.by, utc_now())
+    except NotDown as exc:
+        raise MysqlstsError(str(exc)) from exc
+    except API_FAILURES as exc:
+        raise MysqlstsError(f"the Kubernetes API failed: {describe_failure(exc)}") from exc
+    click.echo(f"fenced: node {node} marked as powered off by {manual.by} for the outage "
+               f"since {confirmed.outage.isoformat()}; the controller may now move its pods")

@@ -9,18 +9,29 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from mysqlsts.kubeapi import API_FAILURES, describe_failure
-from mysqlsts.takeover.decide import decide, manually_fenced, nodes_down
+from mysqlsts.takeover.decide import decide, nodes_down
 from mysqlsts.takeover.fence import run_fence_command
-from mysqlsts.takeover.kube import ApiError, Kube
-from mysqlsts.takeover.leader import Leadership, leadership
+from mysqlsts.takeover.kube import ApiError, TakeoverApi
+from mysqlsts.takeover.leader import Elector, Leadership, LeaseRecord
 from mysqlsts.takeover.metrics import TakeoverMetrics
-from mysqlsts.takeover.model import TAKEOVER_ACTIONS, Action, ClusterView, Decision, Settings
+from mysqlsts.takeover.model import (
+    TAKEOVER_ACTIONS,
+    Action,
+    ClusterView,
+    Decision,
+    HistoryEntry,
+    NodeView,
+    Settings,
+    history_after,
+)
+from mysqlsts.takeover.silence import SilenceWatch, silence_by_control_plane
 
 log = logging.getLogger(__name__)
 
@@ -33,23 +44,39 @@ def utc_now() -> datetime:
 class Loop:
     interval: timedelta
     lease_duration: timedelta
+    renew_deadline: timedelta  # shorter than lease_duration: we stop before others may start
     fence_command: Path | None
     fence_timeout: timedelta
+    # One pass only (`--once`): silence is judged from the control plane's own stamps, since
+    # one observation cannot watch anything change.
+    once: bool = False
+
+
+class LostLeadership(Exception):
+    """The Lease is not ours any more (or not provably): no further write in this pass."""
 
 
 class Controller:
-    def __init__(self, kube: Kube, settings: Settings, loop: Loop, metrics: TakeoverMetrics,
-                 clock: Callable[[], datetime] = utc_now) -> None:
-        self.kube = kube
+    def __init__(self, api: TakeoverApi, settings: Settings, loop: Loop,
+                 metrics: TakeoverMetrics, clock: Callable[[], datetime] = utc_now,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.api = api
         self.settings = settings
         self.loop = loop
         self.metrics = metrics
         self.clock = clock
-        self.leading = False
+        self.monotonic = monotonic
+        self.elector = Elector(api.identity, loop.renew_deadline)
+        self.silence = SilenceWatch()
+        self.lease: LeaseRecord | None = None  # as last read or written
         self.last_observed: datetime | None = None  # last successful read of the cluster
         self.last_pass: datetime | None = None  # last pass that ended, well or not
-        self._remembered: datetime | None = None  # our last takeover (a deleted Node's record)
         self._reported: dict[str, tuple[Action, str, Action | None]] = {}
+
+    @property
+    def leading(self) -> bool:
+        # A dry run writes nothing, the Lease included, and decides as if it led.
+        return self.settings.dry_run or self.elector.leading(self.monotonic())
 
     # --- one pass ------------------------------------------------------------------------
 
@@ -57,49 +84,86 @@ class Controller:
         """One reconcile pass; returns the decisions carried out (or skipped) as reported."""
         now = self.clock()
         try:
-            self.leading = self._lead(now)
+            self._lead(now)
             self.metrics.leader.set(1 if self.leading and not self.settings.dry_run else 0)
-            view = self.kube.observe()
+            observed = self.api.observe()
+            view = observed.view
             self.last_observed = now
-            self.metrics.nodes_down.set(nodes_down(view, self.settings, now))
+            if self.loop.once:
+                # No Date header: no control-plane clock to judge by, so no silence at all.
+                silent = ({} if observed.api_time is None else
+                          silence_by_control_plane(view.nodes, observed.api_time))
+            else:
+                silent = self.silence.observe(view.nodes, self.monotonic())
+            self.metrics.nodes_down.set(nodes_down(view, self.settings, silent))
             if not self.leading:
                 return []
-            done = [self._act(d, view, now) for d in
-                    decide(view, self.settings, now, self._remembered)]
+            history = self.lease.history if self.lease else ()
+            done: list[Decision] = []
+            for decision in decide(view, self.settings, now, silent, history):
+                try:
+                    done.append(self._act(decision, view, now))
+                except LostLeadership as exc:
+                    log.warning("leadership lost, stopping the pass: %s", exc)
+                    done.append(Decision(decision.node, Action.SKIP, f"not the leader any more: "
+                                         f"{exc}", guard="leadership", would=decision.action))
+                    break
             for decision in done:
-                self._report(decision, now, report_all)
+                self._report(decision, view, now, report_all)
             return done
         finally:
             self.last_pass = self.clock()
 
-    def _lead(self, now: datetime) -> bool:
+    def _lead(self, now: datetime) -> None:
         if self.settings.dry_run:
-            return True  # a dry run writes nothing, the Lease included, and so never leads
-        record = self.kube.read_lease()
-        step = leadership(record, self.kube.identity, now)
+            return  # a dry run writes nothing, the Lease included
+        started = self.monotonic()
+        was_leading = self.elector.leading(started)
+        record = self.api.read_lease()
+        step = self.elector.step(record, started)
         if step is Leadership.STANDBY:
-            if self.leading or self.last_pass is None:
-                log.info("standby: the Lease %s is held by %s", self.kube.lease_name,
+            self.elector.lost()
+            self.lease = record
+            if was_leading or self.last_pass is None:
+                log.info("standby: the Lease %s is held by %s", self.api.lease_name,
                          record.holder if record else None)
-            return False
+            return
         try:
-            self.kube.write_lease(step, record, now, self.loop.lease_duration)
+            self.lease = self.api.write_lease(step, record, now, self.loop.lease_duration)
         except ApiError as exc:
+            self.elector.lost()
+            self.lease = record
             if exc.status == 409:  # another candidate wrote it first
-                return False
+                return
             raise
-        if not self.leading:
-            log.info("leader: %s the Lease %s as %s", step, self.kube.lease_name,
-                     self.kube.identity)
-        return True
+        self.elector.renewed(started)
+        if not was_leading:
+            log.info("leader: %s the Lease %s as %s", step, self.api.lease_name,
+                     self.api.identity)
 
-    def _proof(self, decision: Decision, view: ClusterView) -> Decision:
+    def _confirm(self, entry: HistoryEntry | None = None) -> None:
+        """Immediately before a write: still within the renew deadline, and the Lease renewed
+        as we last wrote it (compare-and-swap), with `entry` added to the history first. A
+        takeover is thus recorded (and its cooldown set) before it happens, and nothing is
+        written by a replica that lost the Lease."""
+        started = self.monotonic()
+        if not self.elector.leading(started) or self.lease is None:
+            raise LostLeadership("the Lease was not renewed within the renew deadline")
+        history = None if entry is None else history_after(self.lease.history, entry)
+        try:
+            self.lease = self.api.write_lease(Leadership.RENEW, self.lease, self.clock(),
+                                              self.loop.lease_duration, history)
+        except API_FAILURES as exc:
+            self.elector.lost()
+            raise LostLeadership(f"renewing the Lease failed: {describe_failure(exc)}") from exc
+        self.elector.renewed(started)
+
+    def _proof(self, decision: Decision, node: NodeView) -> Decision:
         """The fence command's word before a takeover (a person's fence counts as proof)."""
         command = self.loop.fence_command
-        node = next(n for n in view.nodes if n.name == decision.node)
         if command is None or decision.action not in TAKEOVER_ACTIONS:
             return decision
-        if manually_fenced(node):
+        if node.fenced_now():
             return decision
         off, why = run_fence_command(command, decision.node,
                                      self.loop.fence_timeout.total_seconds())
@@ -109,29 +173,48 @@ class Controller:
                         guard="fence", would=decision.action)
 
     def _act(self, decision: Decision, view: ClusterView, now: datetime) -> Decision:
-        decision = self._proof(decision, view)
         node = next((n for n in view.nodes if n.name == decision.node), None)
         if node is None or decision.action in (Action.SKIP, Action.WAIT):
             return decision
+        decision = self._proof(decision, node)
+        if decision.action is Action.SKIP:
+            return decision
+        takeover = decision.action in TAKEOVER_ACTIONS
+        self._confirm(HistoryEntry(node.name, decision.action, now) if takeover else None)
         try:
             if decision.action is Action.TAINT:
-                self.kube.taint(node, now)
+                self.api.taint(node, now)
             elif decision.action is Action.DELETE_PODS:
-                self.kube.delete_pods(decision)
-                self.kube.record(node, Action.DELETE_PODS, now)
+                self._delete_pods(decision, view, node, now)
             elif decision.action is Action.DELETE_NODE:
-                self.kube.delete_node(node.name)
+                self.api.delete_node(node)
             elif decision.action is Action.UNTAINT:
-                self.kube.untaint(node)
-        except ApiError as exc:  # the next pass decides again from what the API then says
+                self.api.untaint(node)
+            elif decision.action is Action.UNFENCE:
+                self.api.unfence(node)
+        except API_FAILURES as exc:  # the next pass decides again from what the API then says
+            why = describe_failure(exc)
             self.metrics.actions.labels(str(decision.action), "error").inc()
-            return replace(decision, error=f"{exc.status} {exc.reason}")
-        if decision.action in TAKEOVER_ACTIONS:
-            self._remembered = now
+            return Decision(decision.node, Action.SKIP, f"the API refused or failed: {why}",
+                            guard="api", would=decision.action, error=why)
         self.metrics.actions.labels(str(decision.action), "ok").inc()
         return decision
 
-    def _report(self, decision: Decision, now: datetime, report_all: bool) -> None:
+    def _delete_pods(self, decision: Decision, view: ClusterView, node: NodeView,
+                     now: datetime) -> None:
+        """Each delete is a write of its own: leadership is confirmed before every one."""
+        for index, pod in enumerate(decision.pods):
+            if index:
+                self._confirm()
+            self.api.delete_pod(pod)
+        for attachment in (a for a in view.attachments if a.name in decision.attachments):
+            self._confirm()
+            self.api.delete_attachment(attachment)
+        self._confirm()
+        self.api.record(node, Action.DELETE_PODS, now)
+
+    def _report(self, decision: Decision, view: ClusterView, now: datetime,
+                report_all: bool) -> None:
         key = (decision.action, decision.guard, decision.would)
         if not report_all and self._reported.get(decision.node) == key:
             log.debug("%s", decision.sentence())
@@ -143,13 +226,13 @@ class Controller:
         if decision.action is Action.SKIP:
             self.metrics.skips.labels(decision.guard).inc()
 
-        if decision.guard == "dry-run":
-            return  # a dry run writes nothing, Events included
+        if self.settings.dry_run or not self.elector.leading(self.monotonic()):
+            return  # a dry run writes nothing, and a replica that lost the Lease neither
+        uid = next((n.uid for n in view.nodes if n.name == decision.node), "")
         try:
-            self.kube.event(decision, now)
-        except ApiError as exc:  # an Event is a report, not the work: never fail a pass on it
-            log.warning("node=%s event not recorded: %s %s", decision.node, exc.status,
-                        exc.reason)
+            self.api.event(decision, uid, now)
+        except API_FAILURES as exc:  # an Event is a report, not the work: never fail a pass
+            log.warning("node=%s event not recorded: %s", decision.node, describe_failure(exc))
 
     # --- probes --------------------------------------------------------------------------
 
@@ -176,16 +259,17 @@ class Controller:
             except Exception as exc:  # the loop edge: log, keep going, probes tell the rest
                 log.warning("pass failed: %s: %s", type(exc).__name__, exc)
             stop.wait(self.loop.interval.total_seconds())
-        self._release()
+        self.release()
 
-    def _release(self) -> None:
-        """On the way out (SIGTERM: a rollout, a drain), hand the Lease over now."""
-        if not self.leading or self.settings.dry_run:
+    def release(self) -> None:
+        """On the way out (SIGTERM: a rollout, a drain; the end of `--once`), hand the Lease
+        over now."""
+        if self.settings.dry_run or not self.elector.leading(self.monotonic()):
             return
+        self.elector.lost()
         try:
-            if self.kube.release_lease():
-                log.info("released the Lease %s", self.kube.lease_name)
+            if self.api.release_lease(self.lease):
+                log.info("released the Lease %s", self.api.lease_name)
         except API_FAILURES as exc:  # it expires on its own after its duration
-            log.warning("could not release the Lease %s: %s", self.kube.lease_name,
+            log.warning("could not release the Lease %s: %s", self.api.lease_name,
                         describe_failure(exc))
-        self.leading = False

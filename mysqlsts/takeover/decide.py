@@ -7,8 +7,8 @@ like an action (log line, Event, metric). Nothing here does I/O.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from mysqlsts.takeover.model import (
@@ -20,6 +20,7 @@ from mysqlsts.takeover.model import (
     Action,
     ClusterView,
     Decision,
+    HistoryEntry,
     NodeView,
     Settings,
 )
@@ -29,32 +30,32 @@ def _seconds(delta: timedelta) -> str:
     return f"{int(delta.total_seconds())}s"
 
 
-def not_ready_for(node: NodeView, now: datetime) -> timedelta | None:
-    """How long the node has not been Ready; None while it is Ready (or says nothing)."""
-    if node.ready == "True" or node.ready_since is None:
-        return None
-    return now - node.ready_since
-
-
-def lease_silent_for(node: NodeView, now: datetime) -> timedelta:
-    # A node without a Lease has never renewed one: as silent as can be.
-    return timedelta.max if node.lease_renewed is None else now - node.lease_renewed
-
-
-def manually_fenced(node: NodeView) -> bool:
-    return FENCED_ANNOTATION in node.annotations
-
-
-def is_down(node: NodeView, settings: Settings, now: datetime) -> bool:
-    """Down: not Ready and its Lease not renewed, both for `node_down_after`; or not Ready and a
-    person confirmed (`takeover fence`) that the machine is off."""
-    silent = not_ready_for(node, now)
-    if silent is None:
+def is_down(node: NodeView, settings: Settings, silent: Mapping[str, timedelta]) -> bool:
+    """Down: Ready is Unknown (the node lifecycle controller's verdict that the kubelet went
+    silent; Ready=False is a living kubelet and never enough), and either a person confirmed
+    that the machine is off for this outage, or it has stayed Unknown with its node Lease
+    unchanged for `node_down_after` on a trusted clock (`silent`, measured by the caller on
+    the controller's monotonic clock or the control plane's stamps, never the kubelet's)."""
+    if node.ready != "Unknown":
         return False
-    if manually_fenced(node):
+    if node.fenced_now():
         return True
-    window = settings.node_down_after
-    return silent >= window and lease_silent_for(node, now) >= window
+    return silent.get(node.name, timedelta(0)) >= settings.node_down_after
+
+
+def deleted_nodes(view: ClusterView, history: tuple[HistoryEntry, ...]) -> frozenset[str]:
+    """Nodes we deleted that have not registered again: still unhealthy for the guard."""
+    present = {n.name for n in view.nodes}
+    return frozenset(e.node for e in history
+                     if e.action is Action.DELETE_NODE and e.node not in present)
+
+
+def unhealthy(view: ClusterView, history: tuple[HistoryEntry, ...]) -> tuple[int, int]:
+    """(unhealthy, total) as the node lifecycle controller counts them: every node that is
+    not Ready, whatever for how long, plus the nodes we deleted."""
+    gone = deleted_nodes(view, history)
+    bad = sum(1 for n in view.nodes if n.ready != "True") + len(gone)
+    return bad, len(view.nodes) + len(gone)
 
 
 @dataclass(frozen=True)
@@ -62,8 +63,10 @@ class Context:
     view: ClusterView
     settings: Settings
     now: datetime
+    silent: Mapping[str, timedelta]
     down: frozenset[str]
-    last_action: datetime | None  # the latest takeover, from the nodes' records or memory
+    unhealthy: tuple[int, int]  # (not Ready or deleted by us, all nodes)
+    last_action: datetime | None  # the latest takeover, from the nodes' records or the history
 
 
 Guard = Callable[[Context, NodeView], str | None]
@@ -82,12 +85,19 @@ def _excluded(ctx: Context, node: NodeView) -> str | None:
 
 
 def _max_unhealthy(ctx: Context, node: NodeView) -> str | None:
-    down, total, limit = len(ctx.down), len(ctx.view.nodes), ctx.settings.max_unhealthy
-    if down > limit or 2 * down > total:
+    (bad, total), limit = ctx.unhealthy, ctx.settings.max_unhealthy
+    if bad > limit or 2 * bad > total:
         return (
-            f"{down} of {total} nodes are down (at most {limit} and never more than half): "
-            "a partition or an API problem is likelier than dead machines"
+            f"{bad} of {total} nodes are not Ready or deleted by us (at most {limit} and never "
+            "more than half): a partition or an API problem is likelier than dead machines"
         )
+    return None
+
+
+def _unreadable(ctx: Context, node: NodeView) -> str | None:
+    failed = [f"{p.name}: {p.unreadable}" for p in ctx.view.pods_on(node.name) if p.unreadable]
+    if failed:
+        return f"could not read what its pods store: {'; '.join(failed)}"
     return None
 
 
@@ -134,6 +144,7 @@ TAKEOVER_GUARDS: tuple[tuple[str, Guard], ...] = (
     ("excluded", _excluded),
     ("max-unhealthy", _max_unhealthy),
     ("version", _version),
+    ("unreadable", _unreadable),
     ("local-volume", _local_volume),
     ("cooldown", _cooldown),
     ("dry-run", _dry_run),
@@ -155,10 +166,12 @@ def _takeover(ctx: Context, node: NodeView) -> Decision:
     action = ctx.settings.action
     pods = ctx.view.pods_on(node.name)
     names = ", ".join(p.name for p in pods)
-    silent = not_ready_for(node, ctx.now) or timedelta(0)
+    silent = ctx.silent.get(node.name, timedelta(0))
+    fence = node.fence()
     proof = (
-        "a person confirmed the machine is off (takeover fence)" if manually_fenced(node) else
-        f"not Ready for {_seconds(silent)} and its Lease silent as long"
+        f"{fence.by} confirmed the machine is off for this outage (takeover fence)"
+        if fence is not None and node.fenced_now() else
+        f"Ready=Unknown and its Lease unchanged for {_seconds(silent)}"
     )
     if action is Action.DELETE_PODS:
         volumes = {v for p in pods for v in p.volumes}
@@ -176,7 +189,11 @@ def _node_decision(ctx: Context, node: NodeView) -> Decision | None:
     pods = ctx.view.pods_on(node.name)
     if node.ready == "True":
         if record is None:
-            return None
+            if FENCED_ANNOTATION not in node.annotations:
+                return None
+            wanted = Decision(node.name, Action.UNFENCE,
+                              "Ready again; removing the manual fence of the last outage")
+            return _guarded(ctx, node, wanted, RETURN_GUARDS)
         ready_for = ctx.now - node.ready_since if node.ready_since else timedelta(0)
         if ready_for < ctx.settings.healthy_after:
             return Decision(node.name, Action.WAIT,
@@ -195,31 +212,38 @@ def _node_decision(ctx: Context, node: NodeView) -> Decision | None:
                         "waiting for it to return")
     if not pods:
         return None
-    if node.name not in ctx.down:
-        silent = not_ready_for(node, ctx.now) or timedelta(0)
-        lease = lease_silent_for(node, ctx.now)
-        lease_text = "never renewed" if lease == timedelta.max else f"renewed {_seconds(lease)} ago"
+    if node.ready != "Unknown":
         return Decision(node.name, Action.WAIT,
-                        f"not Ready for {_seconds(silent)}, Lease {lease_text}; acting when both "
-                        f"reach {_seconds(ctx.settings.node_down_after)}")
+                        f"Ready={node.ready}: its kubelet is alive and reporting, so its pods "
+                        "may be too; never a takeover")
+    if node.name not in ctx.down:
+        silent = ctx.silent.get(node.name, timedelta(0))
+        return Decision(node.name, Action.WAIT,
+                        f"Ready=Unknown and its Lease unchanged for {_seconds(silent)} as we "
+                        f"observed it; acting at {_seconds(ctx.settings.node_down_after)}")
     return _guarded(ctx, node, _takeover(ctx, node), TAKEOVER_GUARDS)
 
 
-def last_takeover(view: ClusterView, remembered: datetime | None) -> datetime | None:
-    """The latest takeover: from the nodes' records (they survive a restart or a new leader)
-    and from memory (a deleted Node takes its record with it)."""
+def last_takeover(view: ClusterView, history: tuple[HistoryEntry, ...]) -> datetime | None:
+    """The latest takeover: from the nodes' records and the leader Lease's history (both in
+    the API: they survive a restart or a new leader; the history outlives a deleted Node)."""
     times = [r.at for n in view.nodes if (r := n.record()) and r.action in TAKEOVER_ACTIONS]
-    if remembered is not None:
-        times.append(remembered)
+    times.extend(e.at for e in history if e.action in TAKEOVER_ACTIONS)
     return max(times, default=None)
 
 
 def decide(view: ClusterView, settings: Settings, now: datetime,
-           remembered: datetime | None = None) -> list[Decision]:
+           silent: Mapping[str, timedelta], history: tuple[HistoryEntry, ...] = ()
+           ) -> list[Decision]:
     """One decision per node that needs one, in node-name order. At most one takeover per call:
-    once one is decided, the cooldown guard holds back the rest."""
-    down = frozenset(n.name for n in view.nodes if is_down(n, settings, now))
-    ctx = Context(view, settings, now, down, last_takeover(view, remembered))
+    once one is decided, the cooldown guard holds back the rest.
+
+    `now` is the controller's wall clock, only compared with what the controllers themselves
+    stamped (records, history, fences); `silent` says for how long each node has been seen
+    Ready=Unknown with an unchanged Lease, on a trusted clock."""
+    down = frozenset(n.name for n in view.nodes if is_down(n, settings, silent))
+    ctx = Context(view, settings, now, silent, down, unhealthy(view, history),
+                  last_takeover(view, history))
     decisions = []
     for node in sorted(view.nodes, key=lambda n: n.name):
         decision = _node_decision(ctx, node)
@@ -227,9 +251,9 @@ def decide(view: ClusterView, settings: Settings, now: datetime,
             continue
         decisions.append(decision)
         if decision.action in TAKEOVER_ACTIONS and settings.cooldown > timedelta(0):
-            ctx = Context(view, settings, now, down, now)
+            ctx = replace(ctx, last_action=now)
     return decisions
 
 
-def nodes_down(view: ClusterView, settings: Settings, now: datetime) -> int:
-    return sum(1 for n in view.nodes if is_down(n, settings, now))
+def nodes_down(view: ClusterView, settings: Settings, silent: Mapping[str, timedelta]) -> int:
+    return sum(1 for n in view.nodes if is_down(n, settings, silent))

@@ -1,39 +1,53 @@
-"""The thin adapter over the official `kubernetes` client: the only module that imports it.
+"""The takeover's adapter over the official `kubernetes` client: the only takeover module that
+imports it (`mysqlsts.kubeapi` builds the client; `status` has its own adapter).
 
 It turns API objects into the plain views of `model` and carries out decisions. Every write
-carries what it changes and nothing more: node patches are JSON merge patches with the Node's
-resourceVersion (a concurrent change makes it fail, never silently lose a taint), Lease updates
-carry the read resourceVersion too.
+carries what it changes and nothing more, and a precondition: node patches are JSON merge
+patches with the Node's resourceVersion (a concurrent change makes it fail, never silently lose
+a taint), Lease updates carry the read resourceVersion, deletes carry the uid they were decided
+for (a replacement with the same name is never deleted).
 """
 
 from __future__ import annotations
 
 import secrets
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from mysqlsts.kubeapi import API_FAILURES, describe_failure
 from mysqlsts.takeover.leader import Leadership, LeaseRecord
 from mysqlsts.takeover.model import (
     FENCED_ANNOTATION,
+    HISTORY_ANNOTATION,
     OUT_OF_SERVICE,
     PAUSE_ANNOTATION,
     TAKEOVER_ANNOTATION,
     Action,
     ClusterView,
     Decision,
+    HistoryEntry,
+    ManualFence,
     NodeView,
     PodView,
     Record,
     Taint,
     VolumeAttachmentView,
+    history_parse,
+    history_to_json,
 )
 
 NODE_LEASE_NAMESPACE = "kube-node-lease"
+# kube-apiserver accepts a legacy Event about a cluster-scoped object (a Node) only in `default`.
+NODE_EVENT_NAMESPACE = "default"
 COMPONENT = "mysqlsts-takeover"
+# Only these pods hold a server: a Succeeded or Failed pod left behind holds nothing.
+_LIVE_PHASES = ("Running", "Pending")
 _MERGE_PATCH = "application/merge-patch+json"
 _HOSTNAME_LABEL = "kubernetes.io/hostname"
 
@@ -53,7 +67,27 @@ def _version(info: Any) -> tuple[int, int]:
     return int(info.major.rstrip("+")), int(info.minor.rstrip("+"))
 
 
-def _node_view(node: Any, lease_renewed: datetime | None) -> NodeView:
+class NotDown(Exception):
+    """`takeover fence` on a node whose kubelet still reports: nothing to confirm."""
+
+
+@dataclass(frozen=True)
+class Observation:
+    view: ClusterView
+    api_time: datetime | None  # the API server's Date header: the control plane's clock
+
+
+def _api_time(headers: Any) -> datetime | None:
+    date = (headers or {}).get("Date") or (headers or {}).get("date")
+    if not date:
+        return None
+    try:
+        return parsedate_to_datetime(str(date))
+    except (TypeError, ValueError):
+        return None
+
+
+def _node_view(node: Any, lease_renewal: str | None) -> NodeView:
     meta, spec, status = node.metadata, node.spec, node.status
     conditions = (status.conditions if status else None) or []
     ready = next((c for c in conditions if c.type == "Ready"), None)
@@ -65,11 +99,12 @@ def _node_view(node: Any, lease_renewed: datetime | None) -> NodeView:
         name=meta.name,
         ready=ready.status if ready else "Unknown",
         ready_since=ready.last_transition_time if ready else None,
-        lease_renewed=lease_renewed,
+        lease_renewal=lease_renewal,
         labels=dict(meta.labels or {}),
         annotations=dict(meta.annotations or {}),
         taints=taints,
         resource_version=meta.resource_version or "",
+        uid=meta.uid or "",
     )
 
 
@@ -106,17 +141,24 @@ def _taint_body(taints: Iterable[Taint]) -> list[dict[str, Any]]:
     return out
 
 
-class Kube:
-    """The calls the controller makes, named after what they mean."""
+def _owned_by(pod: Any, statefulset: str) -> bool:
+    return any(ref.kind == "StatefulSet" and ref.name == statefulset and ref.controller
+               for ref in (pod.metadata.owner_references or []))
 
-    def __init__(self, api: Any, *, namespace: str, selector: str, own_namespace: str,
-                 lease_name: str, identity: str, read_attachments: bool) -> None:
+
+class TakeoverApi:
+    """The calls the takeover controller makes, named after what they mean."""
+
+    def __init__(self, api: Any, *, namespace: str, selector: str, statefulset: str,
+                 own_namespace: str, lease_name: str, identity: str,
+                 read_attachments: bool) -> None:
         self.core = client.CoreV1Api(api)
         self.coordination = client.CoordinationV1Api(api)
         self.storage = client.StorageV1Api(api)
         self.version = client.VersionApi(api)
         self.namespace = namespace
         self.selector = selector
+        self.statefulset = statefulset
         self.own_namespace = own_namespace
         self.lease_name = lease_name
         self.identity = identity
@@ -127,46 +169,61 @@ class Kube:
     # The client's models type every field optional; the API server fills the ones read here,
     # so the objects are handled as Any rather than with a None check per field.
 
-    def observe(self) -> ClusterView:
+    def observe(self) -> Observation:
+        """The cluster as one view. A failed read of the nodes, the pods or the namespace ends
+        the pass (nothing can be decided without them); a failed read of one pod's volumes
+        marks that pod unreadable, and only its node is skipped."""
         node_leases: list[Any] = self.coordination.list_namespaced_lease(NODE_LEASE_NAMESPACE).items
-        leases = {lease.metadata.name: lease.spec.renew_time if lease.spec else None
-                  for lease in node_leases}
-        api_nodes: list[Any] = self.core.list_node().items
+        leases = {lease.metadata.name: _micro_time(lease.spec.renew_time)
+                  if lease.spec and lease.spec.renew_time else None for lease in node_leases}
+        # (data, status, headers): the headers carry the API server's Date.
+        listed, _, headers = self.core.list_node_with_http_info()
+        api_nodes: list[Any] = listed.items
         nodes = tuple(_node_view(n, leases.get(n.metadata.name)) for n in api_nodes)
         unready = {n.name for n in nodes if n.ready != "True"}
         api_pods: list[Any] = self.core.list_namespaced_pod(
             self.namespace, label_selector=self.selector).items
-        pods = tuple(self._pod_view(p, p.spec.node_name in unready) for p in api_pods)
+        pods = tuple(self._pod_view(p, p.spec.node_name in unready) for p in api_pods
+                     if (p.status and p.status.phase) in _LIVE_PHASES
+                     and _owned_by(p, self.statefulset))
         namespace: Any = self.core.read_namespace(self.namespace)
         attachments: tuple[VolumeAttachmentView, ...] = ()
         if self.read_attachments:
             api_attachments: list[Any] = self.storage.list_volume_attachment().items
             attachments = tuple(
                 VolumeAttachmentView(a.metadata.name, a.spec.node_name,
-                                     a.spec.source.persistent_volume_name or "")
+                                     a.spec.source.persistent_volume_name or "",
+                                     a.metadata.uid or "")
                 for a in api_attachments
             )
-        return ClusterView(
+        view = ClusterView(
             nodes=nodes,
             pods=pods,
             version=_version(self.version.get_code()),
             paused=PAUSE_ANNOTATION in (namespace.metadata.annotations or {}),
             attachments=attachments,
         )
+        return Observation(view, _api_time(headers))
 
     def _pod_view(self, pod: Any, on_unready_node: bool) -> PodView:
         claims = tuple(v.persistent_volume_claim.claim_name for v in (pod.spec.volumes or [])
                        if v.persistent_volume_claim)
         volumes: list[str] = []
         pinned: list[str] = []
+        unreadable = ""
         # Volumes only matter for pods that may move: read them for pods on unready nodes.
-        for claim in claims if on_unready_node else ():
-            pvc = self.core.read_namespaced_persistent_volume_claim(claim, self.namespace)
-            if pvc.spec and pvc.spec.volume_name:
-                volumes.append(pvc.spec.volume_name)
-                pinned.extend(_pinned_to(self.core.read_persistent_volume(pvc.spec.volume_name)))
+        try:
+            for claim in claims if on_unready_node else ():
+                pvc = self.core.read_namespaced_persistent_volume_claim(claim, self.namespace)
+                if pvc.spec and pvc.spec.volume_name:
+                    volumes.append(pvc.spec.volume_name)
+                    pinned.extend(_pinned_to(
+                        self.core.read_persistent_volume(pvc.spec.volume_name)))
+        except API_FAILURES as exc:
+            unreadable = describe_failure(exc)
         return PodView(pod.metadata.namespace or self.namespace, pod.metadata.name,
-                       pod.spec.node_name, claims, tuple(volumes), tuple(pinned))
+                       pod.spec.node_name, claims, tuple(volumes), tuple(pinned),
+                       uid=pod.metadata.uid or "", unreadable=unreadable)
 
     # --- leader election -----------------------------------------------------------------
 
@@ -185,12 +242,15 @@ class Kube:
             duration=timedelta(seconds=(spec.lease_duration_seconds or 0) if spec else 0),
             transitions=(spec.lease_transitions or 0) if spec else 0,
             resource_version=lease.metadata.resource_version or "",
+            history=history_parse((lease.metadata.annotations or {}).get(HISTORY_ANNOTATION)),
         )
 
     def write_lease(self, step: Leadership, record: LeaseRecord | None, now: datetime,
-                    duration: timedelta) -> None:
-        """Create, renew or acquire the Lease; raises ApiException 409 when another candidate
-        wrote it first."""
+                    duration: timedelta, history: tuple[HistoryEntry, ...] | None = None
+                    ) -> LeaseRecord:
+        """Create, renew or acquire the Lease (with `history`, when given, as its annotation);
+        raises ApiException 409 when anyone wrote it since `record` was read. Returns the
+        record as written, for the next compare-and-swap."""
         transitions = record.transitions if record else 0
         if step is Leadership.ACQUIRE:
             transitions += 1
@@ -202,22 +262,31 @@ class Kube:
         }
         if step is not Leadership.RENEW:
             spec["acquireTime"] = _micro_time(now)
+        metadata: dict[str, Any] = {}
+        if history is not None:
+            metadata["annotations"] = {HISTORY_ANNOTATION: history_to_json(history)}
+        written: Any
         if step is Leadership.CREATE:
+            metadata.update(name=self.lease_name, namespace=self.own_namespace)
             body = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
-                    "metadata": {"name": self.lease_name, "namespace": self.own_namespace},
-                    "spec": spec}
-            self.coordination.create_namespaced_lease(self.own_namespace, _as_sent(body))
-            return
-        assert record is not None
-        # A merge patch carrying the read resourceVersion: a concurrent writer makes it fail.
-        changes = {"metadata": {"resourceVersion": record.resource_version}, "spec": spec}
-        self.coordination.patch_namespaced_lease(self.lease_name, self.own_namespace, changes,
-                                                 _content_type=_MERGE_PATCH)
+                    "metadata": metadata, "spec": spec}
+            written = self.coordination.create_namespaced_lease(self.own_namespace,
+                                                                _as_sent(body))
+        else:
+            assert record is not None
+            # A merge patch carrying the read resourceVersion: a concurrent writer makes it fail.
+            changes = {"metadata": {**metadata, "resourceVersion": record.resource_version},
+                       "spec": spec}
+            written = self.coordination.patch_namespaced_lease(
+                self.lease_name, self.own_namespace, changes, _content_type=_MERGE_PATCH)
+        kept = history if history is not None else (record.history if record else ())
+        return LeaseRecord(self.identity, written.spec.renew_time, duration, transitions,
+                           written.metadata.resource_version or "", kept)
 
-    def release_lease(self) -> bool:
-        """Give the Lease up if we still hold it, so a standby leads at once rather than after
-        the Lease's duration (client-go's ReleaseOnCancel). False: it was not ours."""
-        record = self.read_lease()
+    def release_lease(self, record: LeaseRecord | None) -> bool:
+        """Give the Lease up if it is still as we last wrote it, so a standby leads at once
+        rather than after the Lease's duration (client-go's ReleaseOnCancel). False: it was
+        not ours any more."""
         if record is None or record.holder != self.identity:
             return False
         changes = {"metadata": {"resourceVersion": record.resource_version},
@@ -242,6 +311,9 @@ class Kube:
             changes["spec"] = {"taints": _taint_body((*node.taints, OUT_OF_SERVICE))}
         self._patch_node(node, changes)
 
+    def unfence(self, node: NodeView) -> None:
+        self._patch_node(node, {"metadata": {"annotations": {FENCED_ANNOTATION: None}}})
+
     def untaint(self, node: NodeView) -> None:
         """Remove only the taint our record says we added, and the record and manual fence."""
         record = node.record()
@@ -256,30 +328,47 @@ class Kube:
         note = Record(action, now, taint_added=False).to_json()
         self._patch_node(node, {"metadata": {"annotations": {TAKEOVER_ANNOTATION: note}}})
 
-    def delete_pods(self, decision: Decision) -> None:
-        for pod in decision.pods:
-            try:
-                self.core.delete_namespaced_pod(pod.name, pod.namespace, grace_period_seconds=0)
-            except ApiException as exc:
-                if exc.status != 404:
-                    raise
-        for name in decision.attachments:
-            try:
-                self.storage.delete_volume_attachment(name)
-            except ApiException as exc:
-                if exc.status != 404:
-                    raise
+    def delete_pod(self, pod: PodView) -> None:
+        """Force-delete this very pod (its uid as the precondition: a replacement of the same
+        name makes it fail with 409, never die). Gone already is done."""
+        options = {"gracePeriodSeconds": 0, "preconditions": {"uid": pod.uid}}
+        try:
+            self.core.delete_namespaced_pod(pod.name, pod.namespace, grace_period_seconds=0,
+                                            body=_as_sent(options))
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
 
-    def delete_node(self, node: str) -> None:
-        self.core.delete_node(node)
+    def delete_attachment(self, attachment: VolumeAttachmentView) -> None:
+        """Delete this very VolumeAttachment (its uid as the precondition)."""
+        options = {"preconditions": {"uid": attachment.uid}}
+        try:
+            self.storage.delete_volume_attachment(attachment.name, body=_as_sent(options))
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
 
-    def fence(self, node: str, by: str, now: datetime) -> None:
-        """A person's confirmation that the machine is off, as the node annotation."""
-        value = f"{_time(now)} by {by}"
-        self.core.patch_node(node, {"metadata": {"annotations": {FENCED_ANNOTATION: value}}},
-                             _content_type=_MERGE_PATCH)
+    def delete_node(self, node: NodeView) -> None:
+        """Delete the Node as observed: uid and resourceVersion as preconditions, so a Node
+        that re-registered or changed since is left alone."""
+        options = {"preconditions": {"uid": node.uid, "resourceVersion": node.resource_version}}
+        self.core.delete_node(node.name, body=_as_sent(options))
 
-    def event(self, decision: Decision, now: datetime) -> None:
+    def fence(self, node: str, by: str, now: datetime) -> ManualFence:
+        """A person's confirmation that the machine is off, for the outage the Node shows now
+        (its Ready=Unknown transition): it proves nothing for a later one."""
+        api_node: Any = self.core.read_node(node)
+        view = _node_view(api_node, None)
+        if view.ready != "Unknown" or view.ready_since is None:
+            raise NotDown(
+                f"node {node} reports Ready={view.ready}: its kubelet is alive, so there is no "
+                "outage to confirm (a fence is for a machine that has gone silent)")
+        fence = ManualFence(view.ready_since, by, now)
+        self._patch_node(view, {"metadata": {"annotations": {FENCED_ANNOTATION:
+                                                             fence.to_json()}}})
+        return fence
+
+    def event(self, decision: Decision, node_uid: str, now: datetime) -> None:
         """A Kubernetes Event on the node (shown by `kubectl describe node`)."""
         warning = decision.action in (Action.SKIP, Action.DELETE_NODE)
         reason = {
@@ -287,6 +376,7 @@ class Kube:
             Action.DELETE_PODS: "TakeoverDeletedPods",
             Action.DELETE_NODE: "TakeoverDeletedNode",
             Action.UNTAINT: "TakeoverReleased",
+            Action.UNFENCE: "TakeoverFenceCleared",
             Action.SKIP: "TakeoverSkipped",
         }[decision.action]
         stamp = _time(now)
@@ -294,8 +384,9 @@ class Kube:
             "apiVersion": "v1",
             "kind": "Event",
             "metadata": {"name": f"{decision.node}.{secrets.token_hex(8)}",
-                         "namespace": self.own_namespace},
-            "involvedObject": {"apiVersion": "v1", "kind": "Node", "name": decision.node},
+                         "namespace": NODE_EVENT_NAMESPACE},
+            "involvedObject": {"apiVersion": "v1", "kind": "Node", "name": decision.node,
+                               "uid": node_uid},
             "reason": reason,
             "message": decision.sentence(),
             "type": "Warning" if warning else "Normal",
@@ -306,4 +397,4 @@ class Kube:
             "lastTimestamp": stamp,
             "count": 1,
         }
-        self.core.create_namespaced_event(self.own_namespace, _as_sent(body))
+        self.core.create_namespaced_event(NODE_EVENT_NAMESPACE, _as_sent(body))

@@ -1,8 +1,11 @@
-"""Leader election on a coordination.k8s.io Lease, decided purely from the Lease's record.
+"""Leader election on a coordination.k8s.io Lease, as client-go does it.
 
-Only the holder acts; a standby takes over once the holder has not renewed for the Lease's
-duration. The adapter writes with the record's resourceVersion, so two candidates that decide
-to acquire at once cannot both succeed.
+Expiry is judged on this process's monotonic clock from the moment it saw the Lease's record
+change, never by comparing its clock with the holder's renewTime (another machine's clock). The
+holder counts itself leader only until its renew deadline (shorter than the Lease duration)
+after its last successful renewal, so it stops acting before anyone else may start. The adapter
+writes with the record's resourceVersion, so two candidates cannot both win. Pure: the
+monotonic clock is passed in.
 """
 
 from __future__ import annotations
@@ -11,14 +14,17 @@ import enum
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from mysqlsts.takeover.model import HistoryEntry
+
 
 @dataclass(frozen=True)
 class LeaseRecord:
     holder: str | None
-    renewed: datetime | None
+    renewed: datetime | None  # the holder's stamp: compared for change, never with a clock
     duration: timedelta
     transitions: int
     resource_version: str
+    history: tuple[HistoryEntry, ...] = ()  # our takeovers, inherited by every new leader
 
 
 class Leadership(enum.StrEnum):
@@ -28,11 +34,34 @@ class Leadership(enum.StrEnum):
     STANDBY = "standby"  # someone else holds it
 
 
-def leadership(record: LeaseRecord | None, me: str, now: datetime) -> Leadership:
-    if record is None:
-        return Leadership.CREATE
-    if record.holder == me:
-        return Leadership.RENEW
-    if not record.holder or record.renewed is None or now - record.renewed >= record.duration:
-        return Leadership.ACQUIRE
-    return Leadership.STANDBY
+class Elector:
+    def __init__(self, identity: str, renew_deadline: timedelta) -> None:
+        self.identity = identity
+        self.renew_deadline = renew_deadline
+        self._seen: tuple[str | None, datetime | None, str] | None = None
+        self._seen_at = 0.0
+        self._renewed_at: float | None = None
+
+    def step(self, record: LeaseRecord | None, monotonic: float) -> Leadership:
+        """What to do with the Lease as read now."""
+        if record is None:
+            return Leadership.CREATE
+        key = (record.holder, record.renewed, record.resource_version)
+        if key != self._seen:
+            self._seen, self._seen_at = key, monotonic
+        if record.holder == self.identity:
+            return Leadership.RENEW
+        if not record.holder or monotonic - self._seen_at >= record.duration.total_seconds():
+            return Leadership.ACQUIRE
+        return Leadership.STANDBY
+
+    def renewed(self, monotonic: float) -> None:
+        self._renewed_at = monotonic
+
+    def lost(self) -> None:
+        self._renewed_at = None
+
+    def leading(self, monotonic: float) -> bool:
+        """Ours to act on: renewed less than the renew deadline ago."""
+        return (self._renewed_at is not None
+                and monotonic - self._renewed_at < self.renew_deadline.total_seconds())

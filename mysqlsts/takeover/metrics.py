@@ -10,7 +10,8 @@ class TakeoverMetrics:
         self.registry = CollectorRegistry()
         self.nodes_down = Gauge(
             "mysqlsts_takeover_nodes_down",
-            "Nodes down past --node-down-after (not Ready and Lease silent), or fenced by hand.",
+            "Nodes down: Ready=Unknown past --node-down-after as the controller observed it, or "
+            "fenced by hand for this outage.",
             registry=self.registry,
         )
         self.actions = Counter(

@@ -15,7 +15,8 @@ TAINT_MIN_VERSION = (1, 28)
 
 # Annotations and labels this controller reads or writes.
 TAKEOVER_ANNOTATION = "mysqlsts.io/takeover"  # what we did to a node, and when (JSON)
-FENCED_ANNOTATION = "mysqlsts.io/fenced"  # a person confirmed the machine is off
+FENCED_ANNOTATION = "mysqlsts.io/fenced"  # a person confirmed the machine is off (JSON)
+HISTORY_ANNOTATION = "mysqlsts.io/takeover-history"  # on the leader Lease: our takeovers (JSON)
 EXCLUDE_LABEL = "mysqlsts.io/takeover-exclude"  # never act on this node
 PAUSE_ANNOTATION = "mysqlsts.io/takeover-paused"  # on the set's namespace: act on nothing
 
@@ -38,18 +39,60 @@ OUT_OF_SERVICE = Taint(OUT_OF_SERVICE_KEY, OUT_OF_SERVICE_VALUE, OUT_OF_SERVICE_
 class NodeView:
     name: str
     ready: str  # the Ready condition's status: "True", "False" or "Unknown"
-    ready_since: datetime | None  # its lastTransitionTime
-    lease_renewed: datetime | None  # the node Lease's renewTime in kube-node-lease
+    # Its lastTransitionTime. For Unknown it is stamped by the node lifecycle controller (the
+    # control plane's clock); it also names the outage: a new NotReady spell, a new stamp.
+    ready_since: datetime | None
+    # The node Lease's renewTime as written by the kubelet: compared for change only, never
+    # against a clock (the kubelet's clock may be anything).
+    lease_renewal: str | None = None
     labels: dict[str, str] = field(default_factory=dict)
     annotations: dict[str, str] = field(default_factory=dict)
     taints: tuple[Taint, ...] = ()
     resource_version: str = ""
+    uid: str = ""
 
     def has_out_of_service_taint(self) -> bool:
         return any(t.same(OUT_OF_SERVICE) for t in self.taints)
 
     def record(self) -> Record | None:
         return Record.parse(self.annotations.get(TAKEOVER_ANNOTATION))
+
+    def fence(self) -> ManualFence | None:
+        return ManualFence.parse(self.annotations.get(FENCED_ANNOTATION))
+
+    def fenced_now(self) -> bool:
+        """A person confirmed that the machine is off for this very outage: the fence names
+        the NotReady transition it confirms, and the node has not been Ready since."""
+        fence = self.fence()
+        return (fence is not None and self.ready == "Unknown" and self.ready_since is not None
+                and fence.outage >= self.ready_since)
+
+
+@dataclass(frozen=True)
+class ManualFence:
+    """`mysqlsts takeover fence NODE`: who confirmed that the machine is off, and for which
+    outage (the Ready condition's lastTransitionTime when they confirmed it)."""
+
+    outage: datetime
+    by: str
+    at: datetime
+
+    def to_json(self) -> str:
+        return json.dumps({"outage": self.outage.isoformat(), "by": self.by,
+                           "at": self.at.isoformat()}, sort_keys=True)
+
+    @staticmethod
+    def parse(text: str | None) -> ManualFence | None:
+        """None for a missing or unparseable annotation (the old `TIME by WHO` form included:
+        it names no outage, so it proves nothing about this one)."""
+        if not text:
+            return None
+        try:
+            raw = json.loads(text)
+            return ManualFence(datetime.fromisoformat(raw["outage"]), str(raw["by"]),
+                               datetime.fromisoformat(raw["at"]))
+        except (ValueError, KeyError, TypeError):
+            return None
 
 
 @dataclass(frozen=True)
@@ -60,6 +103,8 @@ class PodView:
     claims: tuple[str, ...] = ()  # PVC names
     volumes: tuple[str, ...] = ()  # the bound PV names
     pinned_to: tuple[str, ...] = ()  # nodes its local/hostPath volumes live on
+    uid: str = ""  # deletes carry it as a precondition: never the replacement of this pod
+    unreadable: str = ""  # why its volumes could not be read (its node is then skipped)
 
 
 @dataclass(frozen=True)
@@ -67,6 +112,7 @@ class VolumeAttachmentView:
     name: str
     node: str
     volume: str  # PV name
+    uid: str = ""  # its delete's precondition
 
 
 @dataclass(frozen=True)
@@ -86,6 +132,7 @@ class Action(enum.StrEnum):
     DELETE_PODS = "delete-pods"
     DELETE_NODE = "delete-node"
     UNTAINT = "untaint"
+    UNFENCE = "unfence"  # the node is Ready again: its manual fence has served
     SKIP = "skip"  # a guard stopped an action: reported like one
     WAIT = "wait"  # not down long enough yet: logged only
 
@@ -119,6 +166,43 @@ class Record:
                           bool(raw.get("taintAdded", False)))
         except (ValueError, KeyError, TypeError):
             return None
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One takeover, kept on the leader Lease so that a new leader inherits the cooldown and
+    still counts a deleted Node as unhealthy."""
+
+    node: str
+    action: Action
+    at: datetime
+
+
+HISTORY_KEPT = timedelta(hours=24)
+
+
+def history_to_json(entries: tuple[HistoryEntry, ...]) -> str:
+    return json.dumps([{"node": e.node, "action": str(e.action), "at": e.at.isoformat()}
+                       for e in entries], sort_keys=True)
+
+
+def history_parse(text: str | None) -> tuple[HistoryEntry, ...]:
+    """The entries that parse; a damaged annotation reads as no history (the nodes' own
+    records still hold the cooldown)."""
+    if not text:
+        return ()
+    try:
+        raw = json.loads(text)
+        return tuple(HistoryEntry(str(e["node"]), Action(e["action"]),
+                                  datetime.fromisoformat(e["at"])) for e in raw)
+    except (ValueError, KeyError, TypeError):
+        return ()
+
+
+def history_after(entries: tuple[HistoryEntry, ...], entry: HistoryEntry
+                  ) -> tuple[HistoryEntry, ...]:
+    """`entries` plus `entry`, without the ones older than HISTORY_KEPT."""
+    return tuple(e for e in (*entries, entry) if entry.at - e.at <= HISTORY_KEPT)
 
 
 @dataclass(frozen=True)

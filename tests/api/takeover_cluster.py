@@ -3,6 +3,7 @@ validates responses strictly), and a reader of the requests the server received.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -13,7 +14,7 @@ import kmock
 from kubernetes import client
 
 from mysqlsts.takeover.controller import Controller, Loop
-from mysqlsts.takeover.kube import Kube
+from mysqlsts.takeover.kube import TakeoverApi
 from mysqlsts.takeover.metrics import TakeoverMetrics
 from mysqlsts.takeover.model import Action, Settings
 
@@ -43,9 +44,14 @@ def version(minor: int = 30) -> Doc:
     }
 
 
-def node(name: str, *, ready: bool = True, since: timedelta = timedelta(hours=1),
+def node(name: str, *, ready: bool | str = True, since: timedelta = timedelta(hours=1),
          labels: dict[str, str] | None = None, annotations: dict[str, str] | None = None,
          taints: list[Doc] | None = None, now: datetime = NOW) -> Doc:
+    """`ready`: True, or the Ready status ("Unknown": the kubelet went silent and the node
+    lifecycle controller said so; "False": a living kubelet reports a problem). False means
+    "Unknown", the common case of a dead machine."""
+    status = "True" if ready is True else "Unknown" if ready is False else str(ready)
+    ready = status == "True"
     changed = stamp(now - since)
     spec: Doc = {"podCIDR": "10.244.1.0/24", "podCIDRs": ["10.244.1.0/24"]}
     if taints:
@@ -65,11 +71,13 @@ def node(name: str, *, ready: bool = True, since: timedelta = timedelta(hours=1)
                 {"type": "MemoryPressure", "status": "False" if ready else "Unknown",
                  "lastHeartbeatTime": changed, "lastTransitionTime": changed,
                  "reason": "KubeletHasSufficientMemory", "message": "ok"},
-                {"type": "Ready", "status": "True" if ready else "Unknown",
+                {"type": "Ready", "status": status,
                  "lastHeartbeatTime": changed, "lastTransitionTime": changed,
-                 "reason": "KubeletReady" if ready else "NodeStatusUnknown",
-                 "message": "kubelet is posting ready status" if ready else
-                 "Kubelet stopped posting node status."},
+                 "reason": {"True": "KubeletReady", "False": "KubeletNotReady"}.get(
+                     status, "NodeStatusUnknown"),
+                 "message": {"True": "kubelet is posting ready status",
+                             "False": "container runtime is down"}.get(
+                     status, "Kubelet stopped posting node status.")},
             ],
             "addresses": [{"type": "Hostname", "address": name}],
             "nodeInfo": {
@@ -92,16 +100,23 @@ def node_lease(name: str, renewed_ago: timedelta, now: datetime = NOW) -> Doc:
     }
 
 
-def pod(name: str, node_name: str, claim: str | None = None) -> Doc:
+def pod(name: str, node_name: str, claim: str | None = None, *, uid: str | None = None,
+        phase: str = "Running", owner: str | None = "mysql",
+        labels: dict[str, str] | None = None) -> Doc:
     volumes = [{"name": "data", "persistentVolumeClaim": {"claimName": claim}}] if claim else []
+    owners = [{"apiVersion": "apps/v1", "kind": "StatefulSet", "name": owner,
+               "uid": f"uid-sts-{owner}", "controller": True,
+               "blockOwnerDeletion": True}] if owner else []
     return {
         "apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": name, "namespace": SET_NS, "uid": f"uid-{name}",
-                     "resourceVersion": "3001", "labels": {"app.kubernetes.io/name": "mysql"},
+        "metadata": {"name": name, "namespace": SET_NS, "uid": uid or f"uid-{name}",
+                     "resourceVersion": "3001",
+                     "labels": labels or {"app.kubernetes.io/name": "mysql"},
+                     "ownerReferences": owners,
                      "creationTimestamp": "2026-01-01T00:00:00Z"},
         "spec": {"nodeName": node_name, "volumes": volumes,
                  "containers": [{"name": "mysql", "image": "mariadb:10.11"}]},
-        "status": {"phase": "Running"},
+        "status": {"phase": phase},
     }
 
 
@@ -155,8 +170,10 @@ class FakeCluster:
     minor: int = 30
     paused: bool = False
 
-    def serve_fixed(self) -> None:
+    def serve_fixed(self, api_time: datetime | None = NOW) -> None:
         # kmock has no /version of our choosing and reads /api/v1/namespaces/NAME as a list.
+        # The control plane's clock (the Date header) reads `api_time`.
+        self.server.api_time = api_time  # type: ignore[attr-defined]
         self.server["get /version/"] << version(self.minor)
         annotations = {"mysqlsts.io/takeover-paused": "true"} if self.paused else {}
         self.server[f"get /api/v1/namespaces/{SET_NS}"] << namespace(SET_NS, annotations)
@@ -190,16 +207,32 @@ def settings(**overrides: Any) -> Settings:
     return Settings(**values)
 
 
+class FakeMonotonic:
+    """The controller's monotonic clock, moved by the test."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def controller(url: str, identity: str = "takeover-a", clock_at: datetime = NOW,
-               fence_command: Path | None = None, **overrides: Any) -> Controller:
+               fence_command: Path | None = None, once: bool = True,
+               monotonic: FakeMonotonic | None = None, **overrides: Any) -> Controller:
+    """A controller as `--once` runs it by default (silence judged by the control plane's
+    stamps); `once=False` is the loop, which judges by what it observes on `monotonic`."""
     api = client.ApiClient(client.Configuration(host=url))
     chosen = settings(**overrides)
-    kube = Kube(api, namespace=SET_NS, selector=SELECTOR, own_namespace=OWN_NS,
-                lease_name="mysqlsts-takeover", identity=identity,
-                read_attachments=chosen.action is Action.DELETE_PODS)
+    takeover_api = TakeoverApi(api, namespace=SET_NS, selector=SELECTOR, statefulset="mysql",
+                               own_namespace=OWN_NS, lease_name="mysqlsts-takeover",
+                               identity=identity,
+                               read_attachments=chosen.action is Action.DELETE_PODS)
     loop = Loop(interval=timedelta(seconds=10), lease_duration=timedelta(seconds=30),
-                fence_command=fence_command, fence_timeout=timedelta(seconds=10))
-    return Controller(kube, chosen, loop, TakeoverMetrics(), clock=lambda: clock_at)
+                renew_deadline=timedelta(seconds=20), fence_command=fence_command,
+                fence_timeout=timedelta(seconds=10), once=once)
+    return Controller(takeover_api, chosen, loop, TakeoverMetrics(), clock=lambda: clock_at,
+                      monotonic=monotonic or FakeMonotonic())
 
 
 _PATH = re.compile(
@@ -241,7 +274,9 @@ def calls(server: kmock.KubernetesEmulator) -> list[Call]:
         method = str(request.method.value if hasattr(request.method, "value") else
                      request.method).upper()
         verb = _VERBS[(method, name is not None)]
-        out.append(Call(verb, match["group"] or "", resource or "", ns, name, request.data))
+        # The body as sent (the server stamps resourceVersion and uid into `request.data`).
+        body = json.loads(request.body) if request.body else None
+        out.append(Call(verb, match["group"] or "", resource or "", ns, name, body))
     return out
 
 

@@ -10,7 +10,15 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import kmock
-from takeover_cluster import NOW, FakeCluster, attachment, controller, node
+from takeover_cluster import (
+    NOW,
+    FakeCluster,
+    FakeMonotonic,
+    attachment,
+    controller,
+    node,
+    node_lease,
+)
 
 from mysqlsts.takeover.model import TAKEOVER_ANNOTATION, Action, Decision, Record
 
@@ -59,9 +67,22 @@ async def down_301s(server: kmock.KubernetesEmulator) -> Outcome:
 
 
 async def lease_renewing(server: kmock.KubernetesEmulator) -> Outcome:
+    """The loop: node-b Unknown for 15 minutes by the stamps, but this controller has only
+    just started (it watches a full window itself), and the kubelet renews its Lease in
+    between (alive: the count starts over)."""
     cluster = FakeCluster(server)
     three_nodes(cluster, timedelta(seconds=900), lease_b=timedelta(seconds=4))
-    return Outcome(cluster, await run(cluster))
+    cluster.serve_fixed()
+    clock = FakeMonotonic()
+    ctl = controller(str(server.url), once=False, monotonic=clock)
+    first = await asyncio.to_thread(ctl.run_pass, True)
+    clock.now += 200
+    renewed = node_lease("node-b", timedelta(seconds=0), NOW + timedelta(seconds=200))
+    cluster.add("coordination.k8s.io/v1/leases", renewed)
+    await asyncio.to_thread(ctl.run_pass, True)
+    clock.now += 299
+    last = await asyncio.to_thread(ctl.run_pass, True)
+    return Outcome(cluster, first, successor=last)
 
 
 async def two_of_three_down(server: kmock.KubernetesEmulator) -> Outcome:
@@ -95,15 +116,18 @@ async def two_controllers(server: kmock.KubernetesEmulator) -> Outcome:
     cluster = FakeCluster(server)
     three_nodes(cluster, timedelta(seconds=400))
     cluster.serve_fixed()
+    clock_b = FakeMonotonic()
     first = controller(str(server.url), identity="takeover-a")
-    second = controller(str(server.url), identity="takeover-b")
+    second = controller(str(server.url), identity="takeover-b", monotonic=clock_b)
     leader = await asyncio.to_thread(first.run_pass, True)
     standby = await asyncio.to_thread(second.run_pass, True)
     await asyncio.to_thread(first.run_pass, True)  # renews its Lease
-    # The first replica dies; the second takes the Lease once it is 30 s old.
-    successor = controller(str(server.url), identity="takeover-b",
-                           clock_at=NOW + timedelta(seconds=31))
-    after = await asyncio.to_thread(successor.run_pass, True)
+    clock_b.now += 10
+    await asyncio.to_thread(second.run_pass, True)  # sees the renewal: the Lease is alive
+    # The first replica dies; the second takes the Lease once it has seen it unchanged for
+    # the Lease's 30 s on its own clock (the stamps in it are the first replica's).
+    clock_b.now += 31
+    after = await asyncio.to_thread(second.run_pass, True)
     return Outcome(cluster, leader, standby, after)
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import kmock
 import pytest
 import yaml
-from takeover_cluster import OWN_NS, SET_NS, FakeCluster, calls, controller, writes
+from takeover_cluster import NOW, OWN_NS, SET_NS, FakeCluster, calls, controller, node, writes
 from takeover_scenarios import (
     delete_node,
     delete_pods,
@@ -29,7 +29,14 @@ from takeover_scenarios import (
     two_of_three_down,
 )
 
-from mysqlsts.takeover.model import TAKEOVER_ANNOTATION, Action, Record
+from mysqlsts.takeover.model import (
+    HISTORY_ANNOTATION,
+    TAKEOVER_ANNOTATION,
+    Action,
+    ManualFence,
+    Record,
+    history_parse,
+)
 
 pytestmark = pytest.mark.asyncio
 
@@ -68,15 +75,25 @@ async def test_down_301s_taints_that_node_and_no_other(kmock: kmock.KubernetesEm
     pod_lists = [r for r in kmock if r.url.path == f"/api/v1/namespaces/{SET_NS}/pods"]
     assert [r.params.get("labelSelector") for r in pod_lists] == ["app.kubernetes.io/name=mysql"]
     [event] = events(kmock)
-    assert event["involvedObject"] == {"apiVersion": "v1", "kind": "Node", "name": "node-b"}
+    assert event["involvedObject"] == {"apiVersion": "v1", "kind": "Node", "name": "node-b",
+                                       "uid": "uid-node-b"}
     assert event["reason"] == "TakeoverTainted"
+    # Accepted by the server's Event validation: a Node's Events live in `default`.
+    assert [c.namespace for c in writes(kmock) if c.resource == "events"] == ["default"]
+    stored = [key for key in kmock.objects if key[0].plural == "events"]
+    assert [(ns) for _, ns, _ in stored] == ["default"]
     assert OUT_OF_SERVICE in FakeCluster(kmock).node("node-b")["spec"]["taints"]
 
 
-async def test_renewing_lease_means_not_down(kmock: kmock.KubernetesEmulator) -> None:
+async def test_the_loop_watches_a_full_window_and_a_renewal_restarts_it(
+    kmock: kmock.KubernetesEmulator,
+) -> None:
     outcome = await lease_renewing(kmock)
     assert node_writes(kmock) == []
-    assert "Lease renewed 4s ago" in outcome.decisions[0].reason
+    assert "unchanged for 0s" in outcome.decisions[0].reason  # just started: it watches
+    # 499 s after it started, 299 s after the kubelet's last renewal: still waiting.
+    assert [d.action for d in outcome.successor] == [Action.WAIT]
+    assert "unchanged for 299s" in outcome.successor[0].reason
 
 
 async def test_two_of_three_down_is_a_guard(kmock: kmock.KubernetesEmulator) -> None:
@@ -106,9 +123,10 @@ async def test_only_the_leader_acts(kmock: kmock.KubernetesEmulator) -> None:
     lease_calls = [(c.verb, c.body["spec"]["holderIdentity"] if c.body else None)
                    for c in calls(kmock) if c.resource == "leases" and c.namespace == OWN_NS]
     assert lease_calls == [
-        ("get", None), ("create", "takeover-a"),
+        ("get", None), ("create", "takeover-a"), ("patch", "takeover-a"),  # confirm, then taint
         ("get", None),
         ("get", None), ("patch", "takeover-a"),
+        ("get", None),
         ("get", None), ("patch", "takeover-b"),
     ]
     assert node_writes(kmock) == ["patch nodes/node-b"]
@@ -117,7 +135,10 @@ async def test_only_the_leader_acts(kmock: kmock.KubernetesEmulator) -> None:
     assert lease["spec"]["holderIdentity"] == "takeover-b"
     assert lease["spec"]["leaseTransitions"] == 1
     # MicroTime with its six digits even at a whole second: the API server requires them.
-    assert lease["spec"]["renewTime"] == "2026-03-01T12:00:31.000000Z"
+    assert lease["spec"]["renewTime"] == "2026-03-01T12:00:00.000000Z"
+    # The takeover was written to the Lease before it happened: the successor inherits it.
+    history = history_parse(lease["metadata"]["annotations"][HISTORY_ANNOTATION])
+    assert [(e.node, e.action) for e in history] == [("node-b", Action.TAINT)]
 
 
 async def test_dry_run_writes_nothing(kmock: kmock.KubernetesEmulator) -> None:
@@ -155,11 +176,16 @@ async def test_delete_pods_removes_pod_and_its_attachment(
         "delete pods/mysql-0", "delete volumeattachments/csi-b0", "patch nodes/node-b"]
     pod_delete = next(r for r in kmock if r.method == "DELETE" and "/pods/" in r.url.path)
     assert pod_delete.params.get("gracePeriodSeconds") == "0"
+    # Each delete names the object it was decided for.
+    preconditions = {c.name: c.body["preconditions"] for c in writes(kmock) if c.verb == "delete"}
+    assert preconditions == {"mysql-0": {"uid": "uid-mysql-0"}, "csi-b0": {"uid": "uid-csi-b0"}}
 
 
 async def test_delete_node(kmock: kmock.KubernetesEmulator) -> None:
     await delete_node(kmock)
     assert node_writes(kmock) == ["delete nodes/node-b"]
+    [delete] = [c for c in writes(kmock) if c.verb == "delete"]
+    assert delete.body["preconditions"] == {"uid": "uid-node-b", "resourceVersion": "1001"}
 
 
 async def test_cli_once_against_a_kubeconfig(
@@ -169,7 +195,7 @@ async def test_cli_once_against_a_kubeconfig(
     cluster = FakeCluster(kmock)
     # Real time here: a node down for an hour is past the window whenever the CLI runs.
     three_nodes(cluster, timedelta(hours=1), now=datetime.now(UTC))
-    cluster.serve_fixed()
+    cluster.serve_fixed(api_time=None)  # the control plane's clock: the real one
     kubeconfig = tmp_path / "kubeconfig"
     kubeconfig.write_text(yaml.safe_dump({
         "apiVersion": "v1", "kind": "Config", "current-context": "fake",
@@ -277,8 +303,41 @@ async def test_fence_command_line_writes_the_annotation(
     assert proc.returncode == 0, err.decode()
     assert "node-b" in out.decode()
     assert node_writes(kmock) == ["patch nodes/node-b"]
-    fenced = cluster.node("node-b")["metadata"]["annotations"]["mysqlsts.io/fenced"]
-    assert fenced.endswith(" by alice")
+    fence = ManualFence.parse(cluster.node("node-b")["metadata"]["annotations"][
+        "mysqlsts.io/fenced"])
+    # It names the outage it confirms: node-b's Ready=Unknown transition, 30 s before NOW.
+    assert fence is not None and fence.by == "alice"
+    assert fence.outage == NOW - timedelta(seconds=30)
+
+
+async def test_fence_refuses_a_node_whose_kubelet_reports(
+    kmock: kmock.KubernetesEmulator, tmp_path: Path
+) -> None:
+    cluster = FakeCluster(kmock)
+    cluster.add_node(node("node-b", ready="False", since=timedelta(seconds=30)),
+                     timedelta(seconds=1))
+    kubeconfig = _kubeconfig(tmp_path, str(kmock.url))
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "mysqlsts", "takeover", "fence", "node-b", "--by", "alice",
+        env={"KUBECONFIG": str(kubeconfig), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
+    assert proc.returncode == 1, out.decode()
+    lines = err.decode().strip().splitlines()
+    assert len(lines) == 1 and "reports Ready=False" in lines[0], lines
+    assert node_writes(kmock) == []
+
+
+def _kubeconfig(tmp_path: Path, url: str) -> Path:
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "fake",
+        "clusters": [{"name": "fake", "cluster": {"server": url}}],
+        "users": [{"name": "me", "user": {}}],
+        "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "me"}}],
+    }))
+    return kubeconfig
 
 
 async def test_a_stopping_leader_hands_the_lease_over(kmock: kmock.KubernetesEmulator) -> None:
@@ -302,3 +361,33 @@ async def test_a_stopping_leader_hands_the_lease_over(kmock: kmock.KubernetesEmu
     assert standby.leading
     lease = kmock.objects["coordination.k8s.io/v1/leases", OWN_NS, "mysqlsts-takeover"]
     assert lease["spec"]["holderIdentity"] == "takeover-b"
+
+
+async def test_once_in_the_leaders_pod_is_not_a_second_leader(
+    kmock: kmock.KubernetesEmulator, tmp_path: Path
+) -> None:
+    """`kubectl exec` into the leader's pod and `mysqlsts takeover --once`: the process
+    inherits POD_NAME. It runs as a candidate of its own, finds the Lease held, and neither
+    renews it nor acts."""
+    cluster = FakeCluster(kmock)
+    three_nodes(cluster, timedelta(hours=1), now=datetime.now(UTC))
+    cluster.add("coordination.k8s.io/v1/leases", {
+        "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+        "metadata": {"name": "mysqlsts-takeover", "namespace": OWN_NS, "uid": "uid-lease",
+                     "resourceVersion": "9001"},
+        "spec": {"holderIdentity": "takeover-a", "leaseDurationSeconds": 30,
+                 "renewTime": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")}})
+    cluster.serve_fixed(api_time=None)
+    kubeconfig = _kubeconfig(tmp_path, str(kmock.url))
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "mysqlsts", "takeover", "--once", "--namespace", SET_NS,
+        "--lease-namespace", OWN_NS,
+        env={"KUBECONFIG": str(kubeconfig), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path),
+             "POD_NAME": "takeover-a"},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
+    assert proc.returncode == 0, err.decode()
+    assert out.decode().splitlines() == [
+        "standby: the Lease mysqlsts-takeover is held by another replica"]
+    assert writes(kmock) == []

@@ -103,3 +103,11 @@ def test_an_api_server_that_does_not_answer_is_one_line(tmp_path: Path) -> None:
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1, done.stderr
     assert lines[0].startswith("Error: the Kubernetes API failed: ") and "refused" in lines[0]
+
+
+def test_refuses_a_renew_deadline_not_shorter_than_the_lease() -> None:
+    result = CliRunner().invoke(
+        cli, ["takeover", "--once", "--lease-duration", "30", "--renew-deadline", "30"])
+    assert result.exit_code == 2
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and "--renew-deadline 30s must be shorter" in lines[0], lines

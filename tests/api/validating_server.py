@@ -1,0 +1,147 @@
+"""kmock's Kubernetes emulator with the checks kube-apiserver makes that the controller's
+safety depends on, which kmock itself skips:
+
+- optimistic concurrency: a write carrying a stale metadata.resourceVersion is refused with 409,
+  and every write bumps the object's resourceVersion (kmock keeps it unchanged);
+- delete preconditions: `preconditions.uid` / `preconditions.resourceVersion` that do not match
+  the stored object are refused with 409;
+- label selectors on lists (kmock ignores them and lists everything);
+- legacy Events: `involvedObject.namespace` must equal the Event's namespace, and an Event about
+  a cluster-scoped object (a Node) is accepted only in `default` (422 otherwise), as
+  `ValidateEventCreate` does;
+- a body whose metadata.namespace differs from the request's is refused with 400;
+- the API server's clock: the Date header of every response can be pinned (`api_time`), so a
+  test decides what "now" is on the control plane;
+- injected failures: `fail[("PATCH", "/api/v1/nodes/node-b")] = 500` answers that request with
+  that status, as an overloaded or broken API server would.
+"""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from typing import Any
+
+import aiohttp.web
+import attrs
+import kmock
+from kmock._internal import enums, rendering
+
+_versions = itertools.count(100000)
+
+
+def _invalid(kind: str, name: str, message: str) -> kmock.KubernetesError:
+    return kmock.KubernetesError(status=422, reason="Invalid",
+                                 message=f'{kind} "{name}" is invalid: {message}')
+
+
+def _conflict(message: str) -> kmock.KubernetesError:
+    return kmock.KubernetesError(status=409, reason="Conflict", message=message)
+
+
+def selector_matches(selector: str, labels: dict[str, str]) -> bool:
+    """Equality-based label selectors (`k=v`, `k==v`, `k!=v`, `k`, `!k`), comma-joined."""
+    for term in filter(None, (t.strip() for t in selector.split(","))):
+        if "!=" in term:
+            key, value = term.split("!=", 1)
+            if labels.get(key.strip()) == value.strip():
+                return False
+        elif "=" in term:
+            key, value = term.replace("==", "=").split("=", 1)
+            if labels.get(key.strip()) != value.strip():
+                return False
+        elif term.startswith("!"):
+            if term[1:] in labels:
+                return False
+        elif " in " in term or " notin " in term:
+            raise kmock.KubernetesError(status=400, reason="BadRequest",
+                                        message=f"set-based selector not emulated: {term}")
+        elif term not in labels:
+            return False
+    return True
+
+
+@attrs.define(kw_only=True)
+class ValidatingApiServer(kmock.KubernetesEmulator):
+    api_time: datetime | None = None  # the Date header; None: the real time
+    fail: dict[tuple[str, str], int] = attrs.field(factory=dict)
+
+    async def _handle(self, request: rendering.Request) -> aiohttp.web.StreamResponse:
+        method = str(getattr(request.method, "value", request.method)).upper()
+        status = self.fail.get((method, request.url.path))
+        if status is not None:
+            raise kmock.KubernetesError(status=status, reason="InternalError",
+                                        message=f"injected failure {status}")
+        if request.resource is not None:
+            self._validate(request)
+        response = await super()._handle(request)
+        if self.api_time is not None and not response.prepared:
+            response.headers["Date"] = format_datetime(self.api_time.astimezone(UTC),
+                                                       usegmt=True)
+        return response
+
+    async def _serve_list(self, request: rendering.Request) -> rendering.Payload:
+        listed: Any = await super()._serve_list(request)
+        selector = request.params.get("labelSelector")
+        if selector and isinstance(listed, dict):
+            listed["items"] = [i for i in listed["items"] if selector_matches(
+                selector, (i.get("metadata") or {}).get("labels") or {})]
+        return listed
+
+    def _stored(self, request: rendering.Request) -> Any:
+        key = (request.resource, request.namespace, request.name)
+        if key not in self.objects or self.objects[key].deleted:
+            return None
+        return self.objects[key]
+
+    def _validate(self, request: rendering.Request) -> None:
+        data = request.data if isinstance(request.data, dict) else {}
+        meta = data.setdefault("metadata", {}) if request.action in (
+            enums.action.CREATE, enums.action.UPDATE) else data.get("metadata") or {}
+        if request.action == enums.action.CREATE:
+            sent_ns = meta.get("namespace")
+            if sent_ns and request.namespace and sent_ns != request.namespace:
+                raise kmock.KubernetesError(
+                    status=400, reason="BadRequest",
+                    message="the namespace of the provided object does not match the namespace "
+                            "sent on the request")
+            assert request.resource is not None
+            if request.resource.plural == "events":
+                self._validate_event(data, request.namespace or sent_ns or "")
+            meta.setdefault("uid", str(uuid.uuid4()))
+            meta.setdefault("creationTimestamp",
+                            datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
+            meta["resourceVersion"] = str(next(_versions))
+        elif request.action == enums.action.UPDATE and request.name is not None:
+            stored = self._stored(request)
+            sent = meta.get("resourceVersion")
+            if stored is not None and sent and sent != stored["metadata"].get("resourceVersion"):
+                raise _conflict(f'Operation cannot be fulfilled on {request.resource.plural} '
+                                f'"{request.name}": the object has been modified; please apply '
+                                "your changes to the latest version and try again")
+            meta["resourceVersion"] = str(next(_versions))
+        elif request.action == enums.action.DELETE and request.name is not None:
+            stored = self._stored(request)
+            wanted = data.get("preconditions") or {}
+            if stored is None or not wanted:
+                return
+            have = stored["metadata"]
+            for field, label in (("uid", "UID"), ("resourceVersion", "ResourceVersion")):
+                if wanted.get(field) and wanted[field] != have.get(field):
+                    raise _conflict(f"Precondition failed: {label} in precondition: "
+                                    f"{wanted[field]}, {label} in object meta: {have.get(field)}")
+
+    @staticmethod
+    def _validate_event(event: dict[str, Any], namespace: str) -> None:
+        name = (event.get("metadata") or {}).get("name", "")
+        involved = event.get("involvedObject") or {}
+        involved_ns = involved.get("namespace") or ""
+        if involved_ns and involved_ns != namespace:
+            raise _invalid("Event", name, f'involvedObject.namespace: Invalid value: '
+                           f'"{involved_ns}": does not match event.namespace')
+        if not involved_ns and namespace not in ("", "default"):
+            raise _invalid("Event", name, f'involvedObject.namespace: Invalid value: "": does '
+                           f'not match event.namespace ({namespace}): an Event about a '
+                           "cluster-scoped object belongs in default")
