@@ -136,7 +136,7 @@ def guard(now: float, *, renew_started: float | None, renew_deadline: float, fen
             return GuardAction.WRITABLE, "the lease is held"
         return GuardAction.NONE, "the lease is held"
     if renew_started is None:
-        why = "the lease has not been held since the sidecar started"
+        why = "the lease is not held (another holder has it, or none renewed since start)"
     else:
         why = (f"the lease was last renewed {now - renew_started:.1f}s ago, past the "
                f"{renew_deadline:g}s renew deadline")

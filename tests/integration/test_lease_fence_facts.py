@@ -39,7 +39,8 @@ INSERT = "INSERT INTO f.t VALUES ()"
 
 
 def test_read_only_does_not_bind_root_and_root_lifts_it(server: Server) -> None:
-    with contextlib.closing(server.connect()) as admin, contextlib.closing(server.connect()) as root:
+    with contextlib.closing(server.connect()) as admin, \
+            contextlib.closing(server.connect()) as root:
         assert _run(admin, "SET GLOBAL read_only = ON") is None
         assert _run(root, INSERT) is None  # SUPER implies READ_ONLY ADMIN on 10.11
         assert _run(root, "SET GLOBAL read_only = OFF") is None
@@ -66,7 +67,8 @@ def test_a_read_lock_blocks_root_until_root_kills_its_holder(server: Server) -> 
 
 
 def test_an_open_transaction_commits_after_read_only_is_set(server: Server) -> None:
-    with contextlib.closing(server.connect()) as admin, contextlib.closing(server.connect()) as root:
+    with contextlib.closing(server.connect()) as admin, \
+            contextlib.closing(server.connect()) as root:
         assert _run(root, "BEGIN") is None
         assert _run(root, INSERT) is None
         assert _run(admin, "SET GLOBAL read_only = ON") is None
