@@ -358,6 +358,14 @@ class PrimaryLeaseOptions:
               "renewed again (monotonic clock); shorter than --lease-duration.", type=POSITIVE,
     )
     lease_renew_interval: float = option(2.0, "Seconds between renews.", type=POSITIVE)
+    lease_holder_uid: str = option(
+        "", "Added to the pod's name in the lease's holder, so a re-created pod of the same name "
+            "is another holder (the downward API's metadata.uid); a restarted container keeps it.",
+        fallback_env=("POD_UID",), show_default="$POD_UID, else none",
+    )
+
+    def holder(self, pod_name: str) -> str:
+        return f"{pod_name}/{self.lease_holder_uid}" if self.lease_holder_uid else pod_name
 
     @property
     def enabled(self) -> bool:

@@ -117,7 +117,7 @@ class SidecarApp:
         if not (s.is_primary and path is not None):
             return None
         return PrimaryLease(
-            FileLeaseStore(path), s.lease.timings(), holder=s.identity.pod_name,
+            FileLeaseStore(path), s.lease.timings(), holder=s.lease.holder(s.identity.pod_name),
             data_dir=s.data_dir, connect=lambda: self._connect(s.loop.setup_timeout),
             stop=self._stop,
         )

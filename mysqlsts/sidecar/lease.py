@@ -4,7 +4,7 @@ A worker of its own on the primary (when `--primary-lease` is set): every renew 
 reads the lease, asks core.lease.claim, writes with compare-and-swap, then acts on
 core.lease.guard. Not holding it inside the renew deadline (monotonic clock) fences the server:
 a marker file in the data dir first (a restarted sidecar reads it and keeps the server fenced
-until it holds the lease again), then `read_only = ON` and `SHUTDOWN`, the only statement that
+until it holds the lease again), then `SHUTDOWN`, the only statement that
 stops root's writes and outlives the sidecar (docs/takeover.md, "Writable only under a lease").
 While fenced every round stops the server again if something started it.
 """
@@ -173,8 +173,8 @@ class PrimaryLease(Worker):
             return  # down already: nothing takes writes
         try:
             with conn.cursor() as cur:
-                # read_only first: the other accounts stop at once while the server stops.
-                cur.execute("SET GLOBAL read_only = ON")
+                # SHUTDOWN alone: `SET GLOBAL read_only = ON` first would wait behind a
+                # LOCK TABLES or a long statement, past the deadline, and binds no SUPER.
                 cur.execute("SHUTDOWN")
             log.warning("primary lease fence: server shut down (%s)", why)
         except (pymysql.MySQLError, OSError) as exc:

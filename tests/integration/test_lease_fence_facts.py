@@ -86,3 +86,14 @@ def test_shutdown_ends_every_write_and_outlives_the_connection_that_asked(server
     assert server.process.wait(60) == 0
     with pytest.raises(pymysql.MySQLError):
         server.connect()
+
+
+def test_read_only_waits_behind_lock_tables_but_shutdown_does_not(server: Server) -> None:
+    with contextlib.closing(server.connect()) as holder, \
+            contextlib.closing(server.connect(read_timeout=10)) as fence:
+        assert _run(holder, "LOCK TABLES f.t WRITE") is None
+        assert _run(fence, "SET SESSION lock_wait_timeout = 1") is None
+        assert _run(fence, "SET GLOBAL read_only = ON") == 1205  # waited, and did not happen
+        assert _run(fence, "SHUTDOWN") is None
+    assert server.process is not None
+    assert server.process.wait(60) == 0
