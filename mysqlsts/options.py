@@ -38,6 +38,7 @@ from mysqlsts.core import clone_compression
 from mysqlsts.core.clone_protocol import IDLE_TIMEOUT
 from mysqlsts.core.cnf import parse_memory_quantity
 from mysqlsts.core.identity import Identity, identify
+from mysqlsts.core.lease import LeaseTimings
 from mysqlsts.core.peers import PeerDirectory
 from mysqlsts.errors import ConfigError
 from mysqlsts.settings import Accounts, Flavor, LocalServer, SecretFiles
@@ -336,6 +337,59 @@ class IsolationOptions:
         host, _, port = endpoint.rpartition(":")
         if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
             raise ConfigError(f"isolation API endpoint {endpoint!r} must be host:port, or empty")
+
+
+@dataclass(frozen=True)
+class PrimaryLeaseOptions:
+    """The primary's lease (docs/takeover.md, "Writable only under a lease"). Opt-in this round:
+    with `none` the server's writability is not gated by a lease."""
+
+    primary_lease: str = option(
+        "none", "Where the primary's lease lives: none (no lease), or file:PATH (a file every "
+        "contender locks; `mysqlsts local` and tests). The primary's server is writable only "
+        "while its sidecar holds the lease, and is shut down when it cannot renew in time.",
+    )
+    lease_duration: float = option(
+        15.0, "Seconds a lease lasts unrenewed: another holder may take it after watching it "
+              "unchanged this long.", type=POSITIVE,
+    )
+    lease_renew_deadline: float = option(
+        10.0, "Seconds after its last renew began that the holder fences its server unless it "
+              "renewed again (monotonic clock); shorter than --lease-duration.", type=POSITIVE,
+    )
+    lease_renew_interval: float = option(2.0, "Seconds between renews.", type=POSITIVE)
+    lease_holder_uid: str = option(
+        "", "Added to the pod's name in the lease's holder, so a re-created pod of the same name "
+            "is another holder (the downward API's metadata.uid); a restarted container keeps it.",
+        fallback_env=("POD_UID",), show_default="$POD_UID, else none",
+    )
+
+    def holder(self, pod_name: str) -> str:
+        return f"{pod_name}/{self.lease_holder_uid}" if self.lease_holder_uid else pod_name
+
+    @property
+    def enabled(self) -> bool:
+        return self.primary_lease != "none"
+
+    @property
+    def file(self) -> Path | None:
+        """The file store's path (file:PATH), else None."""
+        kind, _, rest = self.primary_lease.partition(":")
+        return Path(rest) if kind == "file" and rest else None
+
+    def timings(self) -> LeaseTimings:
+        return LeaseTimings(self.lease_duration, self.lease_renew_deadline,
+                            self.lease_renew_interval)
+
+    def check(self) -> None:
+        if self.enabled and self.file is None:
+            if self.primary_lease == "kubernetes":
+                raise ConfigError("primary lease 'kubernetes' is not available yet: use none "
+                                  "or file:PATH")
+            raise ConfigError(f"primary lease {self.primary_lease!r} must be none or file:PATH")
+        problems = self.timings().problems()
+        if problems:
+            raise ConfigError(f"primary lease: {problems[0]}")
 
 
 @dataclass(frozen=True)

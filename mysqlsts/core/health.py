@@ -61,10 +61,15 @@ class ReadinessInputs:
     lag_when_source_lost: float | None = None
     # The isolation fence holds this primary read-only (docs/sidecar.md, "Isolation fence").
     fenced: bool = False
+    # Why the primary lease's fence holds the server stopped; "" when it does not
+    # (docs/takeover.md, "Writable only under a lease").
+    lease_fence: str = ""
 
 
 def readiness(now: float, observation: Observation, inputs: ReadinessInputs) -> Verdict:
     age = now - observation.taken_at
+    if inputs.lease_fence:
+        return Verdict(False, f"primary lease fence: {inputs.lease_fence}")
     if inputs.fenced:
         return Verdict(False, "isolation fence: read-only until the API or a peer is "
                               "reachable again")

@@ -20,6 +20,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from mysqlsts.adapters.datadir import read_clone_failures
 from mysqlsts.adapters.db import LocalConnection, connect
 from mysqlsts.adapters.http import Endpoints, HttpServer
+from mysqlsts.adapters.lease_store import FileLeaseStore
 from mysqlsts.core.clone_window import ChunkCounts
 from mysqlsts.core.health import Verdict
 from mysqlsts.core.status import errant_transactions
@@ -30,6 +31,7 @@ from mysqlsts.sidecar.consistency import ConsistencyWorker
 from mysqlsts.sidecar.donor import Donor, DonorStats, completed_clone
 from mysqlsts.sidecar.fence import IsolationFence
 from mysqlsts.sidecar.heartbeat import HeartbeatWriter
+from mysqlsts.sidecar.lease import PrimaryLease
 from mysqlsts.sidecar.loop import ControlLoop
 from mysqlsts.sidecar.metrics import Metrics, MetricsView
 from mysqlsts.sidecar.probes import Probes
@@ -82,7 +84,9 @@ class SidecarApp:
             is_mysql=s.flavor == Flavor.MYSQL, connect=lambda: self._connect(s.loop.setup_timeout),
             clock=clock, stop=self._stop,
         ) if s.is_primary else None
-        self.probes = Probes(s, lambda: self.loop.state, lambda: self.fenced, clock)
+        self.lease = self._primary_lease()
+        self.probes = Probes(s, lambda: self.loop.state, lambda: self.fenced, clock,
+                             lease_fence=self._lease_fence)
         self.heartbeat = HeartbeatWriter(
             s.heartbeat, connection=self._local(s.loop.read_timeout), target=self._heartbeat_target,
             on_written=self._heartbeat_written, clock=clock, stop=self._stop,
@@ -95,7 +99,7 @@ class SidecarApp:
             clock=clock, stop=self._stop,
         )
         self._workers: list[Worker] = [w for w in (self.loop, self.heartbeat, self.consistency,
-                                                   self.fence) if w is not None]
+                                                   self.fence, self.lease) if w is not None]
         self._http: HttpServer | None = None
         self._donor: Donor | None = None
 
@@ -106,6 +110,24 @@ class SidecarApp:
             connect_timeout=s.loop.connect_timeout, read_timeout=read_timeout,
             write_timeout=read_timeout,
         )
+
+    def _primary_lease(self) -> PrimaryLease | None:
+        """The lease worker, on a primary whose --primary-lease names a store."""
+        s = self.settings
+        path = s.lease.file
+        if not (s.is_primary and path is not None):
+            return None
+        return PrimaryLease(
+            FileLeaseStore(path), s.lease.timings(), holder=s.lease.holder(s.identity.pod_name),
+            data_dir=s.data_dir, connect=lambda: self._connect(s.loop.setup_timeout),
+            stop=self._stop,
+        )
+
+    def _lease_fence(self) -> str:
+        """Why the lease fence holds the server stopped; "" when it does not."""
+        if self.lease is None or not self.lease.fenced:
+            return ""
+        return f"server stopped until the lease is held again ({self.lease.reason})"
 
     def _local(self, read_timeout: float) -> LocalConnection:
         return LocalConnection(lambda: self._connect(read_timeout))
@@ -233,6 +255,7 @@ class SidecarApp:
             max_lag=self.settings.loop.max_lag,
             errant=() if identity.is_primary else tuple(errant_transactions(state.observation)),
             consistency=self.consistency.summary,
+            lease_held=None if self.lease is None else self.lease.held,
         )
 
     def _metrics_view(self) -> MetricsView:
@@ -252,5 +275,6 @@ class SidecarApp:
             heartbeat_database=s.heartbeat.heartbeat_database,
             donor={"port": self.clone_port, **self._donor_stats.as_dict()},
             consistency_interval=s.consistency.consistency_check_interval,
+            lease=None if self.lease is None else self.lease.summary(),
         )
         return status_document(self._view(now, state), context)

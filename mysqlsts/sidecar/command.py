@@ -20,6 +20,7 @@ from mysqlsts.options import (
     LoopOptions,
     PeerOptions,
     PodOptions,
+    PrimaryLeaseOptions,
     ReplicationOptions,
     RootPasswordOptions,
     SecretOptions,
@@ -46,12 +47,13 @@ from mysqlsts.sidecar.settings import Endpoint, SidecarSettings
 @use(StreamOptions, "stream")
 @use(IsolationOptions, "isolation")
 @use(ConsistencyOptions, "consistency")
+@use(PrimaryLeaseOptions, "lease")
 def sidecar(
     pod: PodOptions, peer: PeerOptions, root: RootPasswordOptions, secret: SecretOptions,
     data: DataDirOptions, flavor: FlavorOptions, local: LocalServerOptions,
     listen: ListenOptions, loop: LoopOptions, replication: ReplicationOptions,
     heartbeat: HeartbeatOptions, donor: DonorOptions, stream: StreamOptions,
-    isolation: IsolationOptions, consistency: ConsistencyOptions,
+    isolation: IsolationOptions, consistency: ConsistencyOptions, lease: PrimaryLeaseOptions,
 ) -> None:
     """Set up replication, write heartbeats, serve clones, probes and metrics."""
     from mysqlsts.sidecar.app import SidecarApp
@@ -84,7 +86,7 @@ def sidecar(
         flavor=flavor.flavor,
         accounts=secret.accounts(),
         loop=loop, replication=replication, heartbeat=heartbeat, donor=donor, stream=stream,
-        isolation=isolation, consistency=consistency,
+        isolation=isolation, consistency=consistency, lease=lease,
     )
     app = SidecarApp(settings)
 

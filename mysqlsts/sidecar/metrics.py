@@ -39,6 +39,8 @@ class MetricsView:
     clone: CloneRecord | None
     clone_failures: int
     fenced: bool = False
+    # Whether the primary lease allows writes now; None without --primary-lease.
+    lease_held: bool | None = None
     max_lag: float = 0.0  # --max-lag, exported so dashboards draw the real threshold
     # This replica's transactions the primary never had ([] on the primary, or unknown).
     errant: tuple[str, ...] = ()
@@ -102,6 +104,11 @@ class _StateCollector(Collector):
             yield _gauge("mysqlsts_isolation_fenced",
                          "1 while the isolation fence holds this primary read-only.",
                          1 if view.fenced else 0)
+            if view.lease_held is not None:
+                yield _gauge("mysqlsts_primary_lease_held",
+                             "1 while this primary holds its lease inside the renew deadline "
+                             "(its server may be writable), 0 while the lease fence holds.",
+                             1 if view.lease_held else 0)
             if view.heartbeat_written_at is not None:
                 yield _gauge("mysqlsts_heartbeat_last_write_timestamp_seconds",
                              "Unix time of the last successful heartbeat write.",

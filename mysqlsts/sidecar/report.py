@@ -21,6 +21,7 @@ class StatusContext:
     heartbeat_database: str
     donor: dict[str, Any]
     consistency_interval: float = 0.0  # --consistency-check-interval (the primary's schedule)
+    lease: dict[str, Any] | None = None  # the primary lease's state; None without one
 
 
 def iso(unix_time: float | None) -> str | None:
@@ -56,6 +57,8 @@ def status_document(view: MetricsView, context: StatusContext) -> dict[str, Any]
         body["consistency"] = view.consistency.as_dict()
         if view.is_primary:
             body["consistency"]["interval_seconds"] = context.consistency_interval
+    if context.lease is not None:
+        body["lease"] = context.lease
     if view.is_primary:
         body["heartbeat"]["last_write"] = iso(view.heartbeat_written_at)
     else:

@@ -20,6 +20,7 @@ from mysqlsts.options import (
     HeartbeatOptions,
     IsolationOptions,
     LoopOptions,
+    PrimaryLeaseOptions,
     ReplicationOptions,
     SecretOptions,
     StreamOptions,
@@ -60,10 +61,11 @@ class SidecarSettings:
     stream: StreamOptions = field(default_factory=StreamOptions)
     isolation: IsolationOptions = field(default_factory=IsolationOptions)
     consistency: ConsistencyOptions = field(default_factory=ConsistencyOptions)
+    lease: PrimaryLeaseOptions = field(default_factory=PrimaryLeaseOptions)
 
     def __post_init__(self) -> None:
         # What a type cannot say, checked however the groups were made (flags or a test).
-        for group in (self.loop, self.heartbeat, self.isolation):
+        for group in (self.loop, self.heartbeat, self.isolation, self.lease):
             group.check()
 
     @property

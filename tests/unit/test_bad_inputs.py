@@ -83,3 +83,18 @@ def test_a_clone_failure_counter_that_is_a_directory_is_a_warning(
     assert "mysqlsts_clone_failures_total 0.0" in generate_latest(registry).decode()
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1 and "ignoring the clone-failure count" in warnings[0]
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--primary-lease", "kubernetes"],
+     "Error: primary lease 'kubernetes' is not available yet: use none or file:PATH"),
+    (["--primary-lease", "etcd://x"], "Error: primary lease 'etcd://x' must be none or file:PATH"),
+    (["--primary-lease", "file:"], "Error: primary lease 'file:' must be none or file:PATH"),
+    (["--lease-renew-deadline", "20"],
+     "Error: primary lease: the renew deadline (20s) must be shorter than the lease duration "
+     "(15s)"),
+])
+def test_a_bad_primary_lease_is_one_line(tmp_path: Path, args: list[str], message: str) -> None:
+    line = _one_line_failure(["sidecar", "--pod-name", "mysql-0", "--data-dir", str(tmp_path),
+                              *args, *_secret_args(tmp_path)])
+    assert line == message

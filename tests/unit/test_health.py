@@ -207,3 +207,9 @@ def test_the_isolation_fence_comes_first_on_a_primary() -> None:
     assert not verdict.ok and verdict.reason == (
         "isolation fence: read-only until the API or a peer is reachable again")
     assert readiness(NOW, _obs(read_only=False, replica=None), PRIMARY).ok
+
+
+def test_the_lease_fence_comes_first_and_says_why() -> None:
+    fenced = replace(PRIMARY, fenced=True, lease_fence="held by intruder")
+    verdict = readiness(NOW, _obs(up=False, replica=None), fenced)
+    assert not verdict.ok and verdict.reason == "primary lease fence: held by intruder"

@@ -45,7 +45,8 @@ REPLICA_VIEW = MetricsView(
 )
 PRIMARY_VIEW = replace(
     REPLICA_VIEW, role="primary", is_primary=True, server_id=100, clone=None,
-    heartbeat_written_at=NOW - 0.4, consistency=replace(DIVERGED, diverged=0, first_diverged=()),
+    heartbeat_written_at=NOW - 0.4, lease_held=True,
+    consistency=replace(DIVERGED, diverged=0, first_diverged=()),
     state=replace(REPLICA_VIEW.state, observation=replace(
         REPLICA_OBS, server_id=100, read_only=False, replica=None, heartbeat_ts=None)),
 )
@@ -204,3 +205,10 @@ def test_the_clone_step_exports_its_documented_metrics_and_follows_the_clone() -
     assert later[("mysqlsts_clone_donor_attempts_total", "")] == 3
     assert later[("mysqlsts_clone_phase", "streaming")] == 1
     assert sum(v for (name, _), v in later.items() if name == "mysqlsts_clone_phase") == 1
+
+
+def test_the_lease_gauge_only_with_a_lease_and_only_on_the_primary() -> None:
+    assert render(PRIMARY_VIEW)[0]["mysqlsts_primary_lease_held"] == 1
+    assert render(replace(PRIMARY_VIEW, lease_held=False))[0]["mysqlsts_primary_lease_held"] == 0
+    assert "mysqlsts_primary_lease_held" not in render(replace(PRIMARY_VIEW, lease_held=None))[0]
+    assert "mysqlsts_primary_lease_held" not in render(replace(REPLICA_VIEW, lease_held=True))[0]

@@ -1,0 +1,183 @@
+"""The primary lease's I/O: renew the lease, and keep the server writable only while it holds.
+
+A worker of its own on the primary (when `--primary-lease` is set): every renew interval it
+reads the lease, asks core.lease.claim, writes with compare-and-swap, then acts on
+core.lease.guard. Not holding it inside the renew deadline (monotonic clock) fences the server:
+a marker file in the data dir first (a restarted sidecar reads it and keeps the server fenced
+until it holds the lease again), then `SHUTDOWN`, the only statement that
+stops root's writes and outlives the sidecar (docs/takeover.md, "Writable only under a lease").
+While fenced every round stops the server again if something started it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pymysql
+
+from mysqlsts.adapters.db import close_quietly
+from mysqlsts.adapters.fs import atomic_write, fsync_dir
+from mysqlsts.adapters.lease_store import LeaseConflict, LeaseStore, LeaseUnavailable
+from mysqlsts.core.lease import (
+    Claim,
+    GuardAction,
+    LeaseTimings,
+    Seen,
+    claim,
+    guard,
+    may_write,
+    observe,
+)
+from mysqlsts.errors import describe
+from mysqlsts.sidecar.worker import Worker
+
+if TYPE_CHECKING:
+    from mysqlsts.adapters.db import Connection
+
+log = logging.getLogger(__name__)
+
+FENCE_FILE = ".mysqlsts-lease-fenced"  # in the data dir: it moves with the volume
+SMALLEST_WAIT = 0.05
+
+
+class PrimaryLease(Worker):
+    def __init__(self, store: LeaseStore, timings: LeaseTimings, *, holder: str,
+                 data_dir: Path, connect: Callable[[], Connection],
+                 wall: Callable[[], float] = time.time,
+                 monotonic: Callable[[], float] = time.monotonic,
+                 stop: threading.Event) -> None:
+        super().__init__("lease", stop)
+        self.store = store
+        self.timings = timings
+        self.holder = holder
+        self.fence_file = data_dir / FENCE_FILE
+        self._connect = connect
+        self._wall = wall
+        self._monotonic = monotonic
+        self._seen: Seen | None = None
+        self._renew_started: float | None = None  # none since start: no window inherited
+        self._writable = False  # we lifted read_only under the current lease
+        # A fence an earlier run persisted holds until we hold the lease again.
+        self.fenced = self.fence_file.exists()
+        self.holder_seen = ""  # who holds the lease, as last read ("" unknown or free)
+        self.reason = "not renewed yet"
+
+    @property
+    def held(self) -> bool:
+        """Whether the server may be writable now (the lease held inside the deadline)."""
+        return may_write(self._monotonic(), self._renew_started, self.timings.renew_deadline)
+
+    def summary(self) -> dict[str, Any]:
+        """What /status shows."""
+        return {"store": self.store.describe(), "held": self.held, "fenced": self.fenced,
+                "holder": self.holder_seen or None, "reason": self.reason}
+
+    def round(self) -> float:
+        self.renew()
+        self.enforce()
+        pause = self.timings.renew_interval
+        if self._renew_started is not None and not self.fenced:
+            # Wake at the deadline at the latest, so the fence is not an interval late.
+            left = self._renew_started + self.timings.renew_deadline - self._monotonic()
+            pause = min(pause, max(SMALLEST_WAIT, left))
+        return pause
+
+    def _timeout(self) -> float:
+        """How long the store may take: never past the renew deadline."""
+        budget = self.timings.renew_interval
+        if self._renew_started is not None:
+            left = self._renew_started + self.timings.renew_deadline - self._monotonic()
+            budget = min(budget, left)
+        return max(SMALLEST_WAIT, budget)
+
+    def renew(self) -> Claim | None:
+        """One read, decide, compare-and-swap; the claim written, or None."""
+        started = self._monotonic()  # a renew counts from before it began
+        try:
+            record, version = self.store.read(self._timeout())
+            now = self._monotonic()
+            self._seen = observe(self._seen, record, version, now)
+            decision = claim(self._seen, self.holder, now, self._wall(),
+                             self.timings.duration)
+            self.holder_seen = record.holder if record is not None else ""
+            if decision.record is None:
+                # Someone else holds it: ours is gone now, not at the deadline.
+                self._renew_started = None
+                self.reason = decision.reason
+                self.failed("primary lease not held", f"held by {self.holder_seen}")
+                return None
+            self.store.write(decision.record, version, self._timeout())
+        except (LeaseConflict, LeaseUnavailable) as exc:
+            # Conflict: someone wrote it meanwhile; the next read tells who. Either way the
+            # renew did not happen and the deadline runs on.
+            self.reason = describe(exc)
+            self.failed("primary lease not renewed", self.reason)
+            return None
+        self._renew_started = started
+        self.holder_seen = self.holder
+        self.reason = f"{decision.claim}: {decision.reason}"
+        if decision.claim is not Claim.RENEW:
+            log.warning("primary lease taken by %s (%s)", self.holder, self.reason)
+        self.recovered("primary lease renewed again")
+        return decision.claim
+
+    def enforce(self) -> GuardAction:
+        action, why = guard(self._monotonic(), renew_started=self._renew_started,
+                            renew_deadline=self.timings.renew_deadline, fenced=self.fenced,
+                            writable=self._writable)
+        if action is GuardAction.WRITABLE:
+            self._lift(why)
+        elif action is GuardAction.FENCE:
+            self._fence(why)
+        return action
+
+    def _lift(self, why: str) -> None:
+        if self.fenced:
+            self.fence_file.unlink(missing_ok=True)
+            fsync_dir(self.fence_file.parent)
+            self.fenced = False
+            log.warning("primary lease fence lifted: %s", why)
+        try:
+            conn = self._connect()
+            try:
+                with conn.cursor() as cur:
+                    cur.execute("SET GLOBAL read_only = OFF")
+            finally:
+                conn.close()
+        except (pymysql.MySQLError, OSError) as exc:
+            log.debug("cannot make the server writable yet: %s", describe(exc))
+            return  # retried next round (e.g. the server is still starting)
+        self._writable = True
+        log.info("primary lease held: server writable")
+
+    def _fence(self, why: str) -> None:
+        self._writable = False
+        if not self.fenced:
+            self.fenced = True
+            log.warning("primary lease fence: stopping the server: %s", why)
+            try:
+                atomic_write(self.fence_file, json.dumps({"fenced_at": self._wall(),
+                                                          "reason": why}) + "\n", 0o600)
+            except OSError as exc:  # still fence: the marker only outlives this run
+                log.warning("cannot persist the lease fence in %s: %s", self.fence_file,
+                            exc.strerror)
+        try:
+            conn = self._connect()
+        except (pymysql.MySQLError, OSError):
+            return  # down already: nothing takes writes
+        try:
+            with conn.cursor() as cur:
+                # SHUTDOWN alone: `SET GLOBAL read_only = ON` first would wait behind a
+                # LOCK TABLES or a long statement, past the deadline, and binds no SUPER.
+                cur.execute("SHUTDOWN")
+            log.warning("primary lease fence: server shut down (%s)", why)
+        except (pymysql.MySQLError, OSError) as exc:
+            log.warning("primary lease fence could not stop the server: %s", describe(exc))
+        finally:
+            close_quietly(conn)

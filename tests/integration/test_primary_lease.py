@@ -1,0 +1,267 @@
+# ruff: noqa: F401, F811 (pytest fixtures imported from sidecar_servers are parameters here)
+"""The primary lease on real servers, with the file-backed store: the server is writable only
+while its sidecar holds the lease; when another holder takes it, or the store stops answering,
+no account (root included) commits a write past the renew deadline, because the sidecar shuts
+the server down; a restarted sidecar without the lease keeps it stopped; holding the lease
+again makes it writable. The last test measures lease loss -> last accepted write over 20
+trials and prints min/median/max.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import statistics
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pymysql
+import pytest
+from sidecar_servers import (  # noqa: F401 (fixtures)
+    Harness,
+    Server,
+    harness,
+    http_get,
+    sidecar_ports,
+    sidecar_template,
+    wait_for,
+)
+
+from mysqlsts.adapters.lease_store import FileLeaseStore
+from mysqlsts.core.lease import LeaseRecord
+from mysqlsts.local.mariadbd import start_server
+from mysqlsts.options import PrimaryLeaseOptions
+from mysqlsts.sidecar.app import SidecarApp
+from mysqlsts.sidecar.lease import FENCE_FILE
+
+pytestmark = pytest.mark.integration
+
+DURATION, DEADLINE, INTERVAL = 3.0, 2.0, 0.25
+MARGIN = 1.5  # the shutdown itself: connect, read_only, SHUTDOWN, the last commit's flush
+READ_ONLY = 1290
+
+
+def _options(path: Path) -> PrimaryLeaseOptions:
+    return PrimaryLeaseOptions(primary_lease=f"file:{path}", lease_duration=DURATION,
+                               lease_renew_deadline=DEADLINE, lease_renew_interval=INTERVAL)
+
+
+def _root_write(server: Server) -> bool:
+    """Whether root commits one row now (connect and insert on a fresh connection)."""
+    try:
+        conn = server.connect(read_timeout=2, write_timeout=2)
+        try:
+            with conn.cursor() as cur:
+                cur.execute("INSERT INTO app.t (v) VALUES (1)")
+            return True
+        finally:
+            conn.close()
+    except pymysql.MySQLError:
+        return False
+
+
+def _app_write(server: Server) -> int | None:
+    """None when an account without SUPER commits, else the error number."""
+    try:
+        conn = pymysql.connect(host="127.0.0.1", port=server.port, user="app", password="app-pw",
+                               database="app", autocommit=True, connect_timeout=2, read_timeout=2)
+        try:
+            with conn.cursor() as cur:
+                cur.execute("INSERT INTO app.t (v) VALUES (1)")
+            return None
+        finally:
+            conn.close()
+    except pymysql.MySQLError as exc:
+        return int(exc.args[0])
+
+
+class Writer:
+    """Root inserting on one connection as fast as it can (reconnecting when dropped); the
+    monotonic time of the last commit the server acknowledged."""
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self.last_commit: float | None = None
+        self.commits = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        conn = None
+        while not self._stop.is_set():
+            try:
+                if conn is None:
+                    conn = self.server.connect(read_timeout=2, write_timeout=2)
+                with conn.cursor() as cur:
+                    cur.execute("INSERT INTO app.t (v) VALUES (2)")
+                self.last_commit = time.monotonic()
+                self.commits += 1
+            except pymysql.MySQLError:
+                conn = None
+                time.sleep(0.01)
+
+    def __enter__(self) -> Writer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+
+@contextmanager
+def _store_locked(store: FileLeaseStore) -> Iterator[None]:
+    """The store stops answering: someone holds its lock."""
+    fd = os.open(store.lock_path, os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _take(store: FileLeaseStore, holder: str = "intruder") -> None:
+    record, version = store.read(5)
+    transitions = 0 if record is None else record.transitions + 1
+    store.write(LeaseRecord(holder, time.time(), DURATION, transitions), version, 5)
+
+
+def _stopped(server: Server, timeout: float = 30) -> float:
+    assert server.process is not None
+    started = time.monotonic()
+    server.process.wait(timeout)
+    return time.monotonic() - started
+
+
+@pytest.fixture
+def lease_set(harness: Harness, tmp_path: Path) -> tuple[Harness, Server, FileLeaseStore]:
+    # Started read-only (the replica cnf): only the lease makes it writable.
+    primary = harness.server("mysql-0", 100, replica=True)
+    primary.sql("CREATE DATABASE IF NOT EXISTS app",
+                "CREATE TABLE app.t (id INT PRIMARY KEY AUTO_INCREMENT, v INT)",
+                "CREATE USER 'app'@'%' IDENTIFIED BY 'app-pw'", "GRANT ALL ON app.* TO 'app'@'%'")
+    return harness, primary, FileLeaseStore(tmp_path / "primary-lease")
+
+
+def _sidecar(h: Harness, primary: Server, store: FileLeaseStore) -> SidecarApp:
+    return h.sidecar(h.settings(0, primary, primary, lease=_options(store.path)))
+
+
+def _held(app: SidecarApp, primary: Server) -> None:
+    wait_for("lease held and server writable", lambda: _app_write(primary) is None, 30)
+    assert app.lease is not None and app.lease.held
+
+
+def test_writable_only_under_the_lease_and_fenced_when_another_holder_takes_it(
+        lease_set: tuple[Harness, Server, FileLeaseStore]) -> None:
+    h, primary, store = lease_set
+    assert _app_write(primary) == READ_ONLY  # nothing made it writable yet
+    app = _sidecar(h, primary, store)
+    _held(app, primary)
+    record, _ = store.read(1)
+    assert record is not None and record.holder == "mysql-0"
+    assert "mysqlsts_primary_lease_held 1.0" in http_get(app.http_port, "/metrics")[1]
+
+    with Writer(primary) as writer:
+        wait_for("root writing", lambda: writer.commits > 10, 10)
+        _take(store)
+        lost = time.monotonic()
+        _stopped(primary)
+    assert writer.last_commit is not None
+    assert writer.last_commit - lost < DEADLINE + MARGIN
+    assert not _root_write(primary)  # no account connects, root included
+    assert (primary.data_dir / FENCE_FILE).exists()
+    status, body, _ = http_get(app.http_port, "/readyz")
+    assert status == 503 and "primary lease fence" in body
+    assert "mysqlsts_primary_lease_held 0.0" in http_get(app.http_port, "/metrics")[1]
+    # the sidecar never took the lease back from a live holder
+    record, _ = store.read(1)
+    assert record is not None and record.holder == "intruder"
+
+
+def test_a_store_that_stops_answering_fences_within_the_deadline(
+        lease_set: tuple[Harness, Server, FileLeaseStore]) -> None:
+    h, primary, store = lease_set
+    app = _sidecar(h, primary, store)
+    _held(app, primary)
+    with Writer(primary) as writer, _store_locked(store):
+        wait_for("root writing", lambda: writer.commits > 10, 10)
+        lost = time.monotonic()  # the last renew began before this
+        _stopped(primary)
+        stopped_after = time.monotonic() - lost
+    assert writer.last_commit is not None
+    assert writer.last_commit - lost < DEADLINE + MARGIN
+    assert stopped_after > DEADLINE - 2 * INTERVAL - 0.2  # not before the deadline either
+    status, body, _ = http_get(app.http_port, "/status")
+    assert status == 200 and '"fenced": true' in body
+
+
+def test_a_restarted_sidecar_without_the_lease_keeps_its_server_fenced(
+        lease_set: tuple[Harness, Server, FileLeaseStore]) -> None:
+    h, primary, store = lease_set
+    app = _sidecar(h, primary, store)
+    _held(app, primary)
+    _take(store)
+    _stopped(primary)
+    h.stop_sidecar(app)
+
+    # Restarted without the lease: someone (a kubelet) starts the server again; the sidecar,
+    # reading its persisted fence, stops it again before long, and never lifts read_only.
+    second = _sidecar(h, primary, store)
+    assert second.lease is not None and second.lease.fenced  # read from the data dir at start
+    shutdowns = primary.spec.error_log.read_text().count("initiated by: root")
+    primary.process = start_server(primary.spec)  # not waited for: it may not stay up
+    assert _stopped(primary) < 2 * INTERVAL + 10
+    # it came up and was shut down over SQL by the sidecar (not a failed start)
+    assert primary.spec.error_log.read_text().count("initiated by: root") == shutdowns + 1
+    assert not _root_write(primary)
+    assert (primary.data_dir / FENCE_FILE).exists()
+    h.stop_sidecar(second)
+
+    # The intruder lets go (released): a third run takes the lease, lifts the fence, and the
+    # server, started again, becomes writable.
+    record, version = store.read(1)
+    assert record is not None
+    store.write(LeaseRecord("", time.time(), DURATION, record.transitions), version, 1)
+    third = _sidecar(h, primary, store)
+    wait_for("fence lifted", lambda: not (primary.data_dir / FENCE_FILE).exists(), 10)
+    primary.start()
+    _held(third, primary)
+    assert _root_write(primary)
+
+
+def test_seconds_from_lease_loss_to_the_last_accepted_write(
+        lease_set: tuple[Harness, Server, FileLeaseStore]) -> None:
+    """20 trials, alternating another holder and a store that stops answering; prints
+    min/median/max of (last accepted write - lease loss)."""
+    h, primary, store = lease_set
+    observed: list[float] = []
+    for trial in range(20):
+        app = _sidecar(h, primary, store)
+        if trial:
+            primary.start()
+        _held(app, primary)
+        with Writer(primary) as writer:
+            wait_for("root writing", lambda w=writer: w.commits > 5, 10)  # type: ignore[misc]
+            if trial % 2:
+                with _store_locked(store):
+                    lost = time.monotonic()
+                    _stopped(primary)
+            else:
+                _take(store)
+                lost = time.monotonic()
+                _stopped(primary)
+        assert writer.last_commit is not None
+        observed.append(writer.last_commit - lost)
+        h.stop_sidecar(app)
+        # hand the lease back for the next trial (released, as a finished intruder would)
+        record, version = store.read(5)
+        assert record is not None
+        store.write(LeaseRecord("", time.time(), DURATION, record.transitions), version, 5)
+    print(f"\nlease loss -> last accepted write over {len(observed)} trials (renew deadline "
+          f"{DEADLINE:g}s, interval {INTERVAL:g}s): min {min(observed):.3f}s median "
+          f"{statistics.median(observed):.3f}s max {max(observed):.3f}s")
+    assert max(observed) < DEADLINE + MARGIN

@@ -1,0 +1,106 @@
+"""The PrimaryLease worker's bookkeeping with the real file store and an injected monotonic
+clock; the server is a loopback port nothing listens on (what the server does under the fence is
+tests/integration/test_primary_lease.py's): acquire, renew, lose to another holder at once, lose
+to a silent store at the deadline, the fence persisted and read back by a restarted worker, and
+store timeouts that never reach past the deadline."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import threading
+from pathlib import Path
+
+import pymysql
+import pytest
+from ports import PortPool
+
+from mysqlsts.adapters.lease_store import FileLeaseStore
+from mysqlsts.core.lease import GuardAction, LeaseRecord, LeaseTimings
+from mysqlsts.options import PrimaryLeaseOptions
+from mysqlsts.sidecar.lease import FENCE_FILE, PrimaryLease
+
+TIMINGS = LeaseTimings(duration=15, renew_deadline=10, renew_interval=2)
+free_port = PortPool("sidecar-unit")
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def nothing_listens() -> int:
+    return free_port()
+
+
+def _worker(tmp_path: Path, clock: Clock, port: int) -> PrimaryLease:
+    def connect() -> pymysql.connections.Connection:  # type: ignore[type-arg]
+        return pymysql.connect(host="127.0.0.1", port=port, user="root", password="x",
+                               connect_timeout=0.5)
+
+    data = tmp_path / "data"
+    data.mkdir(exist_ok=True)
+    return PrimaryLease(FileLeaseStore(tmp_path / "lease"), TIMINGS, holder="mysql-0",
+                        data_dir=data, connect=connect, monotonic=clock,
+                        wall=lambda: 1.7e9, stop=threading.Event())
+
+
+def test_acquire_renew_and_the_deadline(tmp_path: Path, nothing_listens: int) -> None:
+    clock = Clock()
+    worker = _worker(tmp_path, clock, nothing_listens)
+    assert not worker.held
+    assert worker.round() == 2  # acquired: next renew in one interval
+    record, _ = worker.store.read(1)
+    assert record == LeaseRecord("mysql-0", 1.7e9, 15, 0)
+    assert worker.held and not worker.fenced
+    clock.now += 9.9
+    assert worker.held
+    # the store goes silent: no renew, and the deadline counts from the last renew's start
+    fd = os.open(worker.store.lock_path, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        assert worker._timeout() == pytest.approx(0.1)  # never waits past the deadline
+        assert worker.renew() is None
+        clock.now += 0.1
+        assert worker.enforce() is GuardAction.FENCE
+    finally:
+        os.close(fd)
+    assert worker.fenced and (worker.fence_file.parent / FENCE_FILE).exists()
+    assert "locked" in worker.summary()["reason"]
+
+
+def test_another_holder_ends_the_lease_at_once_and_the_fence_outlives_the_worker(
+        tmp_path: Path, nothing_listens: int) -> None:
+    clock = Clock()
+    worker = _worker(tmp_path, clock, nothing_listens)
+    worker.round()
+    record, version = worker.store.read(1)
+    assert record is not None
+    worker.store.write(LeaseRecord("intruder", 0.0, 15, 1), version, 1)
+    clock.now += 1  # well inside the deadline
+    worker.round()
+    assert not worker.held and worker.fenced
+    assert worker.summary()["holder"] == "intruder"
+    # a restarted worker reads the fence, and a live holder's record is not taken from it
+    again = _worker(tmp_path, clock, nothing_listens)
+    assert again.fenced
+    again.round()
+    clock.now += 14.9
+    again.round()
+    assert again.fenced and not again.held
+    # the holder stopped renewing: after watching it unchanged for its duration, take it
+    clock.now += 0.2
+    again.round()
+    assert again.held and not again.fenced
+    assert not (again.fence_file.parent / FENCE_FILE).exists()
+    record, _ = again.store.read(1)
+    assert record is not None and (record.holder, record.transitions) == ("mysql-0", 2)
+
+
+def test_the_holder_carries_the_pod_uid_when_there_is_one() -> None:
+    assert PrimaryLeaseOptions().holder("mysql-0") == "mysql-0"
+    assert PrimaryLeaseOptions(lease_holder_uid="3f2a").holder("mysql-0") == "mysql-0/3f2a"
