@@ -1,0 +1,139 @@
+"""The s3:// store against a real S3 HTTP server (moto's, tests/s3server.py) over HTTP."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import obstore
+import pytest
+from faultproxy import FaultProxy
+from obstore.store import S3Store as RawClient
+from ports import PortPool
+from s3server import ACCESS_KEY, REGION, SECRET_KEY, S3Server
+
+from mysqlsts.store.base import ObjectExists, ObjectInfo, ObjectMissing, StoreError, read_all
+from mysqlsts.store.open import open_store
+from mysqlsts.store.settings import S3Settings
+
+pytestmark = pytest.mark.integration
+
+BUCKET = "backups"
+
+
+@pytest.fixture(scope="module")
+def ports() -> PortPool:
+    return PortPool("store")
+
+
+@pytest.fixture(scope="module")
+def s3(ports: PortPool) -> Iterator[S3Server]:
+    with S3Server(ports.one()) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def key_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    directory = tmp_path_factory.mktemp("s3-secrets")
+    (directory / "access-key-id").write_text(ACCESS_KEY + "\n")
+    (directory / "secret-access-key").write_text(SECRET_KEY + "\n")
+    return directory / "access-key-id", directory / "secret-access-key"
+
+
+def settings(endpoint: str, keys: tuple[Path, Path], **more: float) -> S3Settings:
+    return S3Settings(endpoint=endpoint, region=REGION, path_style=True,
+                      access_key_file=keys[0], secret_key_file=keys[1], **more)
+
+
+@pytest.fixture(scope="module")
+def bucket(s3: S3Server) -> str:
+    """The bucket, made with a raw client: the store layer never creates buckets."""
+    raw = RawClient(BUCKET, endpoint=s3.endpoint, region=REGION, access_key_id=ACCESS_KEY,
+                    secret_access_key=SECRET_KEY, virtual_hosted_style_request=False,
+                    client_options={"allow_http": True})
+    # obstore has no bucket API: a PUT on the bucket's path is S3's CreateBucket.
+    import urllib.request
+
+    with urllib.request.urlopen(urllib.request.Request(f"{s3.endpoint}/{BUCKET}", method="PUT")):
+        pass
+    obstore.put(raw, "probe", b"ok")
+    return BUCKET
+
+
+def test_put_get_list_delete_under_a_prefix(s3: S3Server, bucket: str,
+                                            key_files: tuple[Path, Path]) -> None:
+    store = open_store(f"s3://{bucket}/sets/one", settings(s3.endpoint, key_files))
+    other = open_store(f"s3://{bucket}/sets/two", settings(s3.endpoint, key_files))
+    payload = bytes(range(256)) * 40_000  # ~10 MiB: more than one streamed chunk
+    store.put_new("b1/part-000001", payload)
+    store.put_new("b1/manifest.json", b"{}")
+    other.put_new("b1/part-000001", b"not ours")
+    assert read_all(store, "b1/part-000001") == payload
+    assert list(store.list("b1/")) == [ObjectInfo("b1/manifest.json", 2),
+                                       ObjectInfo("b1/part-000001", len(payload))]
+    store.delete("b1/manifest.json")
+    store.delete("b1/manifest.json")  # already gone: not an error
+    assert [info.name for info in store.list()] == ["b1/part-000001"]
+    assert read_all(other, "b1/part-000001") == b"not ours"
+    with pytest.raises(ObjectMissing):
+        read_all(store, "b1/manifest.json")
+
+
+def test_put_is_create_only_on_the_server(s3: S3Server, bucket: str,
+                                          key_files: tuple[Path, Path]) -> None:
+    store = open_store(f"s3://{bucket}/create-only", settings(s3.endpoint, key_files))
+    store.put_new("manifest.json", b"first")
+    with pytest.raises(ObjectExists):
+        store.put_new("manifest.json", b"second")  # If-None-Match: * refused by the server
+    assert read_all(store, "manifest.json") == b"first"
+
+
+def test_list_follows_pages(s3: S3Server, bucket: str, key_files: tuple[Path, Path]) -> None:
+    """S3 answers at most 1000 keys per page; the list must follow the continuation."""
+    store = open_store(f"s3://{bucket}/many", settings(s3.endpoint, key_files))
+    names = [f"seg/{n:06d}" for n in range(1010)]
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda name: store.put_new(name, b"x"), names))
+    assert [info.name for info in store.list("seg/")] == names
+
+
+def test_missing_bucket_is_one_line(s3: S3Server, key_files: tuple[Path, Path]) -> None:
+    store = open_store("s3://no-such-bucket/p", settings(s3.endpoint, key_files))
+    with pytest.raises(StoreError) as caught:
+        store.put_new("x", b"x")
+    assert str(caught.value) == ("store s3://no-such-bucket/p: cannot write x: "
+                                 "the bucket does not exist")
+
+
+def test_unreachable_service_is_one_line(ports: PortPool, key_files: tuple[Path, Path]) -> None:
+    store = open_store(f"s3://{BUCKET}", settings(f"http://127.0.0.1:{ports.one()}", key_files,
+                                                  timeout_seconds=2, retry_seconds=2))
+    with pytest.raises(StoreError) as caught:
+        list(store.list())
+    assert "the service did not answer" in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_half_given_credentials_are_refused(s3: S3Server, key_files: tuple[Path, Path]) -> None:
+    with pytest.raises(StoreError, match="both the access key file and the secret key file"):
+        open_store(f"s3://{BUCKET}", S3Settings(endpoint=s3.endpoint,
+                                                access_key_file=key_files[0]))
+
+
+def test_a_stalled_service_fails_within_the_timeout_and_writes_nothing(
+        s3: S3Server, bucket: str, ports: PortPool, key_files: tuple[Path, Path]) -> None:
+    with FaultProxy(ports.one(), s3.port) as proxy:
+        endpoint = f"http://127.0.0.1:{proxy.listen[1]}"
+        store = open_store(f"s3://{bucket}/stall",
+                           settings(endpoint, key_files, timeout_seconds=2, retry_seconds=3))
+        proxy.blackhole()
+        started = time.monotonic()
+        with pytest.raises(StoreError) as caught:
+            store.put_new("part", b"x" * 100_000)
+        assert time.monotonic() - started < 30
+        assert "\n" not in str(caught.value)
+        proxy.heal()
+    direct = open_store(f"s3://{bucket}/stall", settings(s3.endpoint, key_files))
+    assert list(direct.list()) == []
