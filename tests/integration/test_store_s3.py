@@ -137,3 +137,36 @@ def test_a_stalled_service_fails_within_the_timeout_and_writes_nothing(
         proxy.heal()
     direct = open_store(f"s3://{bucket}/stall", settings(s3.endpoint, key_files))
     assert list(direct.list()) == []
+
+
+def test_backup_list_over_s3(s3: S3Server, bucket: str, key_files: tuple[Path, Path]) -> None:
+    import hashlib
+    import json
+    from datetime import UTC, datetime
+
+    from click.testing import CliRunner
+
+    from mysqlsts.cli import cli
+    from mysqlsts.core.backup_layout import backup_id, manifest_name, part_name
+    from mysqlsts.core.backup_manifest import Manifest, Part, render_manifest
+
+    store = open_store(f"s3://{bucket}/listed", settings(s3.endpoint, key_files))
+    backup = backup_id(datetime(2026, 12, 4, 10, 0, tzinfo=UTC), "abcdef")
+    data = b"x" * 1000
+    store.put_new(part_name(backup, 1), data)
+    manifest = Manifest(backup, "mysql", "mariadb", "10.11.6", "0-100-7",
+                        "2026-12-04T10:00:00+00:00", "2026-12-04T10:01:00+00:00",
+                        (Part(part_name(backup, 1), 1000, hashlib.sha256(data).hexdigest()),),
+                        "zstd", "")
+    store.put_new(manifest_name(backup), render_manifest(manifest, None))
+    store.put_new(part_name(backup_id(datetime(2026, 12, 4, 11, 0, tzinfo=UTC), "000000"), 1),
+                  b"a part of a killed backup")
+    result = CliRunner().invoke(cli, [
+        "backup", "list", "--store", f"s3://{bucket}/listed", "--s3-endpoint", s3.endpoint,
+        "--s3-region", REGION, "--s3-path-style", "--s3-access-key-file", str(key_files[0]),
+        "--s3-secret-key-file", str(key_files[1]), "--json"])
+    assert result.exit_code == 0, result.output
+    listed = json.loads(result.output)
+    assert [(b["id"], b["gtid"], b["size"]) for b in listed["backups"]] == [
+        (backup, "0-100-7", 1000)]
+    assert listed["incomplete"] == ["20261204T110000Z-000000"]

@@ -1,0 +1,1 @@
+"""Backups to an object store: listing today; taking, restoring and verifying next (#17)."""
