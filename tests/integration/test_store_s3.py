@@ -170,3 +170,37 @@ def test_backup_list_over_s3(s3: S3Server, bucket: str, key_files: tuple[Path, P
     assert [(b["id"], b["gtid"], b["size"]) for b in listed["backups"]] == [
         (backup, "0-100-7", 1000)]
     assert listed["incomplete"] == ["20261204T110000Z-000000"]
+
+
+def test_parts_round_trip_over_s3_and_a_corrupt_part_is_refused(
+        s3: S3Server, bucket: str, key_files: tuple[Path, Path]) -> None:
+    import os
+    from datetime import UTC, datetime
+
+    from mysqlsts.backup.catalog import read_catalog
+    from mysqlsts.backup.parts import PartWriter, commit, read_parts
+    from mysqlsts.core.backup_layout import backup_id
+    from mysqlsts.core.backup_manifest import Manifest, ManifestError, Part
+    from mysqlsts.core.backup_parts import BackupKeys
+
+    store = open_store(f"s3://{bucket}/parts", settings(s3.endpoint, key_files))
+    keys = BackupKeys.from_secret(b"thirty-two bytes of backup key..")
+    backup = backup_id(datetime(2026, 12, 4, 12, 0, tzinfo=UTC), "fedcba")
+    data = os.urandom(3 * 1024 * 1024 + 17)
+    writer = PartWriter(store, backup, keys, part_size=1024 * 1024, parallel=3)
+    writer.write(data)
+    parts = writer.finish()
+    manifest = Manifest(backup, "mysql", "mariadb", "10.11.6", "0-100-9",
+                        "2026-12-04T12:00:00+00:00", "2026-12-04T12:00:05+00:00", parts,
+                        "zstd", keys.key_id)
+    commit(store, manifest, keys)
+    assert len(parts) == 4
+    assert b"".join(read_parts(store, manifest, keys)) == data
+    assert [m.backup_id for m in read_catalog(store, lambda key_id: keys.seal_key).backups] == [
+        backup]
+    # The server does not check our checksums; we do: a part replaced behind our back.
+    store.delete(parts[1].name)
+    store.put_new(parts[1].name, b"MSB0" + b"\0" * (parts[1].size - 4))
+    with pytest.raises(ManifestError, match="is corrupt"):
+        b"".join(read_parts(store, manifest, keys))
+    assert isinstance(parts[0], Part)
