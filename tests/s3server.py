@@ -37,6 +37,14 @@ SECRET_KEY = "moto-test-secret"
 REGION = "us-east-1"
 
 
+def create_bucket(endpoint: str, bucket: str) -> None:
+    """CreateBucket as a plain HTTP PUT (the store layer never creates buckets)."""
+    import urllib.request
+
+    with urllib.request.urlopen(urllib.request.Request(f"{endpoint}/{bucket}", method="PUT")):
+        pass
+
+
 class S3Server:
     """moto's S3 server on 127.0.0.1:`port` (0 = any free port), in a child process."""
 

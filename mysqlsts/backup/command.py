@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
 
-from mysqlsts.options import PATH, option, use
+from mysqlsts.adapters.fs import read_secret
+from mysqlsts.core.backup_parts import BackupKeys
+from mysqlsts.errors import ConfigError
+from mysqlsts.options import PATH, SECRETS_DIR, FlavorOptions, option, use
 from mysqlsts.store.settings import S3Settings
 
 
@@ -29,9 +33,10 @@ class StoreOptions:
     s3_secret_key_file: Path | None = option(None, "File holding the S3 secret key.",
                                              type=PATH, show_default=False)
 
-    def check(self) -> None:
+    def url(self) -> str:
         if not self.store:
             raise click.UsageError("--store is required (s3://bucket[/prefix] or file:///dir)")
+        return self.store
 
     def s3(self) -> S3Settings:
         return S3Settings(endpoint=self.s3_endpoint, region=self.s3_region,
@@ -41,9 +46,72 @@ class StoreOptions:
 
 
 
-@click.group()
-def backup() -> None:
-    """Backups in an object store (s3:// or file://)."""
+@dataclass(frozen=True)
+class TakeOptions:
+    donor: str = option("", "The donor's clone port, HOST:PORT (a replica's sidecar; the "
+                        "primary's only when the set has one pod).", show_default=False)
+    clone_token_file: Path = option(SECRETS_DIR / "clone-token", "File holding the clone "
+                                    "token the donor authenticates with.", type=PATH)
+    encryption_key_file: Path | None = option(
+        None, "File holding the key that encrypts the backup at rest (at least 16 bytes; its "
+        "id is recorded). None: not encrypted.", type=PATH, show_default=False)
+    set_name: str = option("mysql", "The set's name, recorded in the manifest.")
+    part_mib: int = option(32, "Size of each part before compression, MiB.",
+                           type=click.IntRange(1, 1024))
+    part_parallel: int = option(4, "Parts written at once.", type=click.IntRange(1, 32))
+    clone_compression: str = option("auto", "Compression of the stream from the donor.",
+                                    type=click.Choice(["auto", "zstd", "none"]))
+
+
+@click.group(invoke_without_command=True)
+@use(StoreOptions, "store")
+@use(TakeOptions, "take")
+@use(FlavorOptions, "flavor")
+@click.pass_context
+def backup(ctx: click.Context, store: StoreOptions, take: TakeOptions,
+           flavor: FlavorOptions) -> None:
+    """Take a base backup from a donor into an object store (s3:// or file://); with a
+    subcommand, work on the store's backups."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from mysqlsts.backup.take import remove_incomplete, take_backup
+    from mysqlsts.clone.receiver import Timeouts, open_session
+    from mysqlsts.core.clone_record import DonorAddress
+    from mysqlsts.store.open import open_store
+
+    host, _, port = take.donor.rpartition(":")
+    if not host or not port.isdigit():
+        raise click.UsageError("--donor HOST:PORT is required (the donor's clone port)")
+    objects = open_store(store.url(), store.s3())
+    keys = _keys(take.encryption_key_file)
+    removed = remove_incomplete(objects, datetime.now(UTC))
+    if removed:
+        click.echo(f"backup: removed incomplete backups {' '.join(removed)}", err=True)
+    timeouts = Timeouts()
+    session = open_session(DonorAddress(-1, host, int(port)),
+                           read_secret(take.clone_token_file, "clone token"), timeouts,
+                           take.clone_compression)
+    try:
+        manifest = take_backup(session, objects, keys, set_name=take.set_name,
+                               flavor=flavor.flavor, timeouts=timeouts,
+                               part_size=take.part_mib * 1024 * 1024,
+                               parallel=take.part_parallel)
+    finally:
+        session.close()
+    click.echo(f"backup: complete id={manifest.backup_id} gtid={manifest.gtid} "
+               f"bytes={manifest.size} parts={len(manifest.parts)} store={objects.describe()}",
+               err=True)
+    click.echo(manifest.backup_id)
+
+
+def _keys(path: Path | None) -> BackupKeys | None:
+    if path is None:
+        return None
+    try:
+        return BackupKeys.from_secret(path.read_bytes().strip())
+    except OSError as error:
+        raise ConfigError(f"cannot read backup encryption key file {path}: "
+                          f"{error.strerror}") from None
 
 
 @backup.command("list")
@@ -56,7 +124,7 @@ def list_backups(store: StoreOptions, as_json: bool) -> None:
     from mysqlsts.core.backup_catalog import catalog_json, catalog_table
     from mysqlsts.store.open import open_store
 
-    catalog = read_catalog(open_store(store.store, store.s3()))
+    catalog = read_catalog(open_store(store.url(), store.s3()))
     if as_json:
         click.echo(json.dumps(catalog_json(catalog), indent=2))
     else:

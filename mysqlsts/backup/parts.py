@@ -38,7 +38,7 @@ class PartWriter:
         self._number = 0
         self.plain_bytes = 0
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes | memoryview) -> None:
         self._buffer += data
         self.plain_bytes += len(data)
         while len(self._buffer) >= self.part_size:

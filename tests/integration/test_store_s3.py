@@ -12,7 +12,7 @@ import pytest
 from faultproxy import FaultProxy
 from obstore.store import S3Store as RawClient
 from ports import PortPool
-from s3server import ACCESS_KEY, REGION, SECRET_KEY, S3Server
+from s3server import ACCESS_KEY, REGION, SECRET_KEY, S3Server, create_bucket
 
 from mysqlsts.store.base import ObjectExists, ObjectInfo, ObjectMissing, StoreError, read_all
 from mysqlsts.store.open import open_store
@@ -53,11 +53,7 @@ def bucket(s3: S3Server) -> str:
     raw = RawClient(BUCKET, endpoint=s3.endpoint, region=REGION, access_key_id=ACCESS_KEY,
                     secret_access_key=SECRET_KEY, virtual_hosted_style_request=False,
                     client_options={"allow_http": True})
-    # obstore has no bucket API: a PUT on the bucket's path is S3's CreateBucket.
-    import urllib.request
-
-    with urllib.request.urlopen(urllib.request.Request(f"{s3.endpoint}/{BUCKET}", method="PUT")):
-        pass
+    create_bucket(s3.endpoint, BUCKET)
     obstore.put(raw, "probe", b"ok")
     return BUCKET
 
