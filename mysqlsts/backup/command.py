@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import click
 
 from mysqlsts.adapters.fs import read_secret
+from mysqlsts.core.backup_manifest import ManifestError
 from mysqlsts.core.backup_parts import BackupKeys
 from mysqlsts.errors import ConfigError
 from mysqlsts.options import PATH, SECRETS_DIR, FlavorOptions, option, use
@@ -116,16 +118,71 @@ def _keys(path: Path | None) -> BackupKeys | None:
 
 @backup.command("list")
 @use(StoreOptions, "store")
+@click.option("--encryption-key-file", type=PATH, default=None,
+              help="The backups' encryption key file: encrypted manifests are verified with "
+              "it (without it they are listed as damaged: no key given).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON document, for scripts.")
-def list_backups(store: StoreOptions, as_json: bool) -> None:
+def list_backups(store: StoreOptions, encryption_key_file: Path | None, as_json: bool) -> None:
     """The store's backups (those with a manifest), their GTID, time and size, and the
     recoverable window; damaged and incomplete ones are named."""
     from mysqlsts.backup.catalog import read_catalog
     from mysqlsts.core.backup_catalog import catalog_json, catalog_table
     from mysqlsts.store.open import open_store
 
-    catalog = read_catalog(open_store(store.url(), store.s3()))
+    catalog = read_catalog(open_store(store.url(), store.s3()),
+                           _seal_keys(_keys(encryption_key_file)))
     if as_json:
         click.echo(json.dumps(catalog_json(catalog), indent=2))
     else:
         click.echo("\n".join(catalog_table(catalog)))
+
+
+@backup.command("prune")
+@use(StoreOptions, "store")
+@click.option("--retain-window", default="7d", show_default=True,
+              help="Keep every backup a point of this recovery window needs (d, h or m).")
+@click.option("--retain-min", type=click.IntRange(min=1), default=2, show_default=True,
+              help="Keep at least this many backups, whatever their age.")
+@click.option("--encryption-key-file", type=PATH, default=None,
+              help="The backups' encryption key file (to verify encrypted manifests).")
+@click.option("--dry-run", is_flag=True, help="Say what would be deleted; delete nothing.")
+def prune(store: StoreOptions, retain_window: str, retain_min: int,
+          encryption_key_file: Path | None, dry_run: bool) -> None:
+    """Delete the backups retention no longer needs, computed over manifests (never by object
+    age); incomplete ones older than 6 hours go too. Damaged manifests are left alone."""
+    from mysqlsts.backup.catalog import read_catalog
+    from mysqlsts.backup.parts import remove_backup
+    from mysqlsts.backup.take import remove_incomplete
+    from mysqlsts.core.backup_retention import Retained, parse_window, plan_retention
+    from mysqlsts.store.open import open_store
+
+    try:
+        window = parse_window(retain_window)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+    objects = open_store(store.url(), store.s3())
+    catalog = read_catalog(objects, _seal_keys(_keys(encryption_key_file)))
+    now = datetime.now(UTC)
+    plan = plan_retention([Retained(m.backup_id, m.end) for m in catalog.backups], now,
+                          window, retain_min)
+    for backup_id in plan.delete:
+        if not dry_run:
+            remove_backup(objects, backup_id)
+        click.echo(f"backup prune: {'would delete' if dry_run else 'deleted'} {backup_id}",
+                   err=True)
+    removed = [] if dry_run else remove_incomplete(objects, now)
+    click.echo(f"backup prune: kept={len(plan.keep)} deleted={len(plan.delete)} "
+               f"incomplete_removed={len(removed)} oldest_needed={plan.oldest_needed} "
+               f"damaged={len(catalog.damaged)}", err=True)
+
+
+def _seal_keys(keys: BackupKeys | None) -> Callable[[str], bytes | None]:
+    def seal_key_for(key_id: str) -> bytes | None:
+        if keys is None:
+            return None
+        if keys.key_id != key_id:
+            raise ManifestError(f"encrypted with key id {key_id}; the key file gives key id "
+                                f"{keys.key_id}")
+        return keys.seal_key
+
+    return seal_key_for

@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -132,6 +133,14 @@ def test_an_encrypted_backup_to_s3_and_a_wrong_key(donor: tuple[Server, Donor],
         with pytest.raises(ManifestError, match="was encrypted with key id"):
             next(read_parts(store, manifest, other))
 
+        listed = backup_cli("list", *s3_args, "--json", "--encryption-key-file",
+                            str(secrets_dir / "other-key"))
+        damaged = json.loads(listed.stdout)["damaged"]
+        assert "encrypted with key id" in damaged[0]["reason"]
+        listed = backup_cli("list", *s3_args, "--json", "--encryption-key-file",
+                            str(secrets_dir / "backup-key"))
+        assert json.loads(listed.stdout)["backups"][0]["encrypted"] is True
+
         refused = backup_cli(*s3_args, "--donor", f"127.0.0.1:{running.port}",
                              "--clone-token-file", str(secrets_dir / "wrong-token"))
         assert refused.returncode != 0
@@ -145,3 +154,25 @@ def test_bad_input_is_one_line(secrets_dir: Path, tmp_path: Path) -> None:
     assert missing.returncode == 1
     assert missing.stderr.strip().splitlines() == [
         f"Error: store file://{tmp_path}/absent: no such directory"]
+
+
+def test_a_backup_killed_midway_leaves_no_backup(donor: tuple[Server, Donor], secrets_dir: Path,
+                                                 tmp_path: Path) -> None:
+    _, running = donor
+    store_dir = tmp_path / "store"
+    store_dir.mkdir()
+    url = f"file://{store_dir}"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mysqlsts", "backup", "--store", url, "--donor",
+         f"127.0.0.1:{running.port}", "--clone-token-file", str(secrets_dir / "clone-token"),
+         "--part-mib", "1", "--part-parallel", "1"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while not any(store_dir.rglob("part-000002")) and time.monotonic() < deadline:
+        assert proc.poll() is None, "the backup ended before it was killed"
+        time.sleep(0.01)
+    proc.kill()
+    proc.wait(timeout=10)
+    listed = json.loads(backup_cli("list", "--store", url, "--json").stdout)
+    assert listed["backups"] == [] and len(listed["incomplete"]) == 1
+    assert not any(store_dir.rglob("manifest.json"))

@@ -67,3 +67,35 @@ def test_list_table_and_bad_input(tmp_path: Path) -> None:
         f"Error: store file://{tmp_path}/absent: no such directory"]
     bad = runner.invoke(cli, ["backup", "list", "--store", "ftp://x"])
     assert bad.exit_code == 2 and "scheme must be s3:// or file://" in bad.output
+
+
+def test_prune_keeps_what_the_window_needs(tmp_path: Path) -> None:
+    store = FileStore(tmp_path)
+    now = datetime.now(UTC).replace(microsecond=0)
+    ages = [30, 20, 9, 6, 1]  # days; window 7d, minimum 2
+    ids = [write_backup(store, now - timedelta(days=age), f"00000{n}", f"0-100-{n}")
+           for n, age in enumerate(ages)]
+    killed = write_backup(store, now - timedelta(days=2), "ffffff", "", manifest=False)
+    fresh = write_backup(store, now - timedelta(minutes=5), "eeeeee", "", manifest=False)
+    runner = CliRunner()
+    args = ["backup", "prune", "--store", f"file://{tmp_path}", "--retain-window", "7d",
+            "--retain-min", "2"]
+    dry = runner.invoke(cli, [*args, "--dry-run"])
+    assert dry.exit_code == 0, dry.output
+    assert len(list(store.list())) == 5 * 2 + 2  # nothing deleted
+
+    done = runner.invoke(cli, args)
+    assert done.exit_code == 0, done.output
+    listed = json.loads(runner.invoke(cli, ["backup", "list", "--store", f"file://{tmp_path}",
+                                            "--json"]).output)
+    # 9 days old is the base for the point 7 days ago; 30 and 20 days go.
+    assert [b["id"] for b in listed["backups"]] == ids[2:]
+    assert listed["incomplete"] == [fresh]  # may still be running: kept
+    assert killed not in {info.name.split("/")[1] for info in store.list()}
+    assert "oldest_needed=" + ids[2] in done.output
+
+
+def test_prune_refuses_a_bad_window(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["backup", "prune", "--store", f"file://{tmp_path}",
+                                      "--retain-window", "7w"])
+    assert result.exit_code == 2 and "positive number with d, h or m" in result.output
