@@ -33,7 +33,8 @@ class ObjectStore(Protocol):
     """Names are relative to the store URL's prefix, '/'-separated, never empty."""
 
     def put_new(self, name: str, data: bytes) -> None:
-        """Write `data` as `name`, whole or not at all; ObjectExists if `name` exists."""
+        """Write `data` as `name`, whole or not at all; ObjectExists if `name` holds other
+        bytes (holding these same bytes, it is this write's own earlier attempt: done)."""
 
     def get(self, name: str) -> Iterator[bytes]:
         """The object's bytes as a stream of chunks; ObjectMissing if there is none."""

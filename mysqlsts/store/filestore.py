@@ -52,7 +52,8 @@ class FileStore:
             try:
                 os.link(temp, path)
             except FileExistsError:
-                raise ObjectExists(f"store {self.describe()}: {name} exists") from None
+                if path.read_bytes() != data:
+                    raise ObjectExists(f"store {self.describe()}: {name} exists") from None
             finally:
                 temp.unlink()
             _fsync_dir(path.parent)

@@ -1,7 +1,8 @@
 """An S3-compatible service as an object store (`s3://bucket/prefix`), through obstore.
 
 obstore (the Rust object_store crate) was chosen over boto3 by docs/backup.md's measurement.
-Create-only puts send `If-None-Match: *`; each request carries an `x-amz-checksum-sha256`
+Create-only puts send `If-None-Match: *` (a retry that meets an object holding exactly its
+bytes, written by its own first attempt whose answer was lost, is a success); each request carries an `x-amz-checksum-sha256`
 the service may check, but integrity never rests on it: the layout records every part's
 SHA-256 and readers check it themselves. 5xx answers and resets are retried for at most
 `retry_seconds`; a stalled request ends after `timeout_seconds`.
@@ -9,6 +10,7 @@ SHA-256 and readers check it themselves. 5xx answers and resets are retried for 
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -83,9 +85,20 @@ class S3Store:
             obstore.put(self._client, check_name(name), data, mode="create",
                         use_multipart=False)
         except _EXISTS:
+            # A retry after a lost answer meets the object its first attempt wrote: that is
+            # our write, done, when the object holds exactly these bytes.
+            if self._holds(name, data):
+                return
             raise ObjectExists(f"store {self.describe()}: {name} exists") from None
         except _FAILED as error:
             raise self._error(f"cannot write {name}", error) from error
+
+    def _holds(self, name: str, data: bytes) -> bool:
+        try:
+            return hashlib.sha256(b"".join(self.get(name))).digest() == hashlib.sha256(
+                data).digest()
+        except StoreError:
+            return False
 
     def get(self, name: str) -> Iterator[bytes]:
         try:

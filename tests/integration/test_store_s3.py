@@ -200,3 +200,47 @@ def test_parts_round_trip_over_s3_and_a_corrupt_part_is_refused(
     with pytest.raises(ManifestError, match="is corrupt"):
         b"".join(read_parts(store, manifest, keys))
     assert isinstance(parts[0], Part)
+
+
+class FailResponses:
+    """A man in the middle turning the next `count` 200 answers into 503s (same length, so
+    the rest of each response is intact): the service failed, or its answer was lost."""
+
+    def __init__(self, count: int) -> None:
+        self.left = count
+
+    def __call__(self, direction: str, data: bytes) -> bytes:
+        ok = b"HTTP/1.1 200 OK\r\n"
+        if direction == "down" and self.left > 0 and data.startswith(ok):
+            self.left -= 1
+            return b"HTTP/1.1 503 XX\r\n" + data[len(ok):]
+        return data
+
+
+def test_a_lost_answer_to_a_create_only_put_is_retried_without_a_false_conflict(
+        s3: S3Server, bucket: str, ports: PortPool, key_files: tuple[Path, Path]) -> None:
+    """The server stored the part but its 200 became a 503: the retry meets its own object
+    (412). That is success when the object holds exactly our bytes, a conflict otherwise."""
+    failing = FailResponses(1)
+    with FaultProxy(ports.one(), s3.port, rewrite=failing) as proxy:
+        store = open_store(f"s3://{bucket}/retry", settings(
+            f"http://127.0.0.1:{proxy.listen[1]}", key_files, retry_seconds=10))
+        store.put_new("part-1", b"our bytes")
+        assert failing.left == 0  # the 503 was seen and retried
+        failing.left = 1
+        with pytest.raises(ObjectExists):
+            store.put_new("part-1", b"other bytes")
+    assert read_all(open_store(f"s3://{bucket}/retry", settings(s3.endpoint, key_files)),
+                    "part-1") == b"our bytes"
+
+
+def test_persistent_5xx_is_one_line_after_the_retry_deadline(
+        s3: S3Server, bucket: str, ports: PortPool, key_files: tuple[Path, Path]) -> None:
+    with FaultProxy(ports.one(), s3.port, rewrite=FailResponses(10_000)) as proxy:
+        store = open_store(f"s3://{bucket}/down", settings(
+            f"http://127.0.0.1:{proxy.listen[1]}", key_files, retry_seconds=2))
+        started = time.monotonic()
+        with pytest.raises(StoreError) as caught:
+            list(store.list())
+        assert time.monotonic() - started < 30
+    assert "\n" not in str(caught.value) and "503" in str(caught.value)

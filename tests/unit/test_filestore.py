@@ -33,6 +33,7 @@ def test_create_only(tmp_path: Path) -> None:
     with pytest.raises(ObjectExists):
         store.put_new("manifest", b"second")
     assert read_all(store, "manifest") == b"first"
+    store.put_new("manifest", b"first")  # the same bytes again: a retried write, done
     assert [info.name for info in store.list()] == ["manifest"]  # no temporary file left
 
 
