@@ -3,9 +3,10 @@
 obstore (the Rust object_store crate) was chosen over boto3 by docs/backup.md's measurement.
 Create-only puts send `If-None-Match: *` (a retry that meets an object holding exactly its
 bytes, written by its own first attempt whose answer was lost, is a success); each request
-carries an `x-amz-checksum-sha256` the service may check, but integrity never rests on it: the layout records every part's
-SHA-256 and readers check it themselves. 5xx answers and resets are retried for at most
-`retry_seconds`; a stalled request ends after `timeout_seconds`.
+carries an `x-amz-checksum-sha256` the service may check, but integrity never rests on it:
+the layout records every part's SHA-256 and readers check it themselves. 5xx answers and
+resets are retried for at most `retry_seconds`; a stalled request ends after
+`timeout_seconds`.
 """
 
 from __future__ import annotations
