@@ -57,6 +57,8 @@ class TakeOptions:
     encryption_key_file: Path | None = option(
         None, "File holding the key that encrypts the backup at rest (at least 16 bytes; its "
         "id is recorded). None: not encrypted.", type=PATH, show_default=False)
+    donor_deadline: float = option(300.0, "Seconds to keep asking a busy or unreachable "
+                                   "donor.", type=click.FloatRange(min=1))
     set_name: str = option("mysql", "The set's name, recorded in the manifest.")
     part_mib: int = option(32, "Size of each part before compression, MiB.",
                            type=click.IntRange(1, 1024))
@@ -77,7 +79,7 @@ def backup(ctx: click.Context, store: StoreOptions, take: TakeOptions,
     if ctx.invoked_subcommand is not None:
         return
     from mysqlsts.backup.take import remove_incomplete, take_backup
-    from mysqlsts.clone.receiver import Timeouts, open_session
+    from mysqlsts.clone.receiver import Timeouts, find_donor, open_session
     from mysqlsts.core.clone_record import DonorAddress
     from mysqlsts.store.open import open_store
 
@@ -90,9 +92,12 @@ def backup(ctx: click.Context, store: StoreOptions, take: TakeOptions,
     if removed:
         click.echo(f"backup: removed incomplete backups {' '.join(removed)}", err=True)
     timeouts = Timeouts()
-    session = open_session(DonorAddress(-1, host, int(port)),
-                           read_secret(take.clone_token_file, "clone token"), timeouts,
-                           take.clone_compression)
+    token = read_secret(take.clone_token_file, "clone token")
+    # A busy or restarting donor is retried with backoff until the deadline (as a clone does).
+    session = find_donor(DonorAddress(-1, host, int(port)), lambda: [],
+                         lambda donor: open_session(donor, token, timeouts,
+                                                    take.clone_compression),
+                         take.donor_deadline)
     try:
         manifest = take_backup(session, objects, keys, set_name=take.set_name,
                                flavor=flavor.flavor, timeouts=timeouts,
@@ -174,6 +179,40 @@ def prune(store: StoreOptions, retain_window: str, retain_min: int,
     click.echo(f"backup prune: kept={len(plan.keep)} deleted={len(plan.delete)} "
                f"incomplete_removed={len(removed)} oldest_needed={plan.oldest_needed} "
                f"damaged={len(catalog.damaged)}", err=True)
+
+
+@backup.command("restore")
+@use(StoreOptions, "store")
+@click.option("--backup", "backup_id", default="",
+              help="The backup to restore.  [default: the newest]")
+@click.option("--data-dir", type=PATH, required=True,
+              help="The data dir to fill: empty, or holding an interrupted restore or clone.")
+@click.option("--encryption-key-file", type=PATH, default=None,
+              help="The key file the backup was encrypted with.")
+@click.option("--prepare-memory", default="256M", show_default=True,
+              help="Memory for the backup tool's prepare step.")
+def restore(store: StoreOptions, backup_id: str, data_dir: Path,
+            encryption_key_file: Path | None, prepare_memory: str) -> None:
+    """Restore a backup into an empty data dir, through the clone's staging dir, prepare,
+    record and marker; the whole backup is checked before anything is written."""
+    from mysqlsts.backup.catalog import read_catalog
+    from mysqlsts.backup.restore import restore_into
+    from mysqlsts.store.open import open_store
+
+    objects = open_store(store.url(), store.s3())
+    keys = _keys(encryption_key_file)
+    catalog = read_catalog(objects, _seal_keys(keys))
+    damaged = {d.backup_id: d.reason for d in catalog.damaged}
+    valid = {m.backup_id: m for m in catalog.backups}
+    # Ids sort by start time: the newest is the last, whether its manifest is valid or not
+    # (a wrong key must be named, not skipped for an older backup).
+    wanted = backup_id or max([*valid, *damaged], default="")
+    if wanted in damaged:
+        raise ManifestError(damaged[wanted])
+    if wanted not in valid:
+        raise ConfigError(f"store {objects.describe()} holds no backup {backup_id}".rstrip())
+    click.echo(restore_into(data_dir, objects, valid[wanted], keys,
+                            prepare_memory=prepare_memory), err=True)
 
 
 def _seal_keys(keys: BackupKeys | None) -> Callable[[str], bytes | None]:

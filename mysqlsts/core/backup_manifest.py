@@ -101,7 +101,10 @@ def parse_manifest(data: bytes, backup: str, seal_key_for: Any = None) -> Manife
     if manifest.format != FORMAT:
         raise ManifestError(f"backup {backup}: manifest format {manifest.format} is not "
                             f"{FORMAT}, which this version reads")
-    key = seal_key_for(manifest.key_id) if manifest.key_id else None
+    try:
+        key = seal_key_for(manifest.key_id) if manifest.key_id else None
+    except ManifestError as error:  # e.g. the key file holds another key
+        raise ManifestError(f"backup {backup} was {error}") from None
     if manifest.key_id and key is None:
         raise ManifestError(f"backup {backup} is encrypted (key id {manifest.key_id}): "
                             "no key given")

@@ -176,3 +176,68 @@ def test_a_backup_killed_midway_leaves_no_backup(donor: tuple[Server, Donor], se
     listed = json.loads(backup_cli("list", "--store", url, "--json").stdout)
     assert listed["backups"] == [] and len(listed["incomplete"]) == 1
     assert not any(store_dir.rglob("manifest.json"))
+
+
+def test_restore_gives_a_server_with_the_backups_rows_and_gtid(
+        donor: tuple[Server, Donor], secrets_dir: Path, tmp_path: Path,
+        mariadb: MakeServer) -> None:
+    server, running = donor
+    store_dir = tmp_path / "store"
+    store_dir.mkdir()
+    url = f"file://{store_dir}"
+    done = backup_cli("--store", url, "--donor", f"127.0.0.1:{running.port}",
+                      "--clone-token-file", str(secrets_dir / "clone-token"),
+                      "--encryption-key-file", str(secrets_dir / "backup-key"),
+                      "--part-mib", "4")
+    assert done.returncode == 0, done.stderr
+    backup = done.stdout.strip()
+    gtid = server.value("SELECT @@gtid_binlog_pos")
+    data_dir = tmp_path / "restored" / "data"
+
+    wrong = backup_cli("restore", "--store", url, "--data-dir", str(data_dir),
+                       "--encryption-key-file", str(secrets_dir / "other-key"))
+    assert wrong.returncode == 1
+    assert wrong.stderr.strip().splitlines()[-1].startswith("Error: backup ")
+    assert not data_dir.exists()  # refused before anything was written
+
+    restored = backup_cli("restore", "--store", url, "--backup", backup, "--data-dir",
+                          str(data_dir), "--encryption-key-file",
+                          str(secrets_dir / "backup-key"))
+    assert restored.returncode == 0, restored.stderr
+    assert f"restore complete: backup {backup} gtid={gtid}" in restored.stderr
+    record = json.loads((data_dir / "mysqlsts-clone.json").read_text())
+    assert record["gtid"] == gtid and record["donor"]["host"] == f"{url}@{backup}"
+    copy = mariadb("restored", server_id=150, data_dir=data_dir)
+    assert copy.checksum("app.rows") == server.checksum("app.rows")
+
+    again = backup_cli("restore", "--store", url, "--data-dir", str(data_dir),
+                       "--encryption-key-file", str(secrets_dir / "backup-key"))
+    assert again.returncode == 0 and "restore skipped" in again.stderr
+
+
+def test_a_damaged_backup_is_refused_before_anything_is_written(
+        donor: tuple[Server, Donor], secrets_dir: Path, tmp_path: Path) -> None:
+    _, running = donor
+    store_dir = tmp_path / "store"
+    store_dir.mkdir()
+    url = f"file://{store_dir}"
+    done = backup_cli("--store", url, "--donor", f"127.0.0.1:{running.port}",
+                      "--clone-token-file", str(secrets_dir / "clone-token"),
+                      "--part-mib", "4")
+    assert done.returncode == 0, done.stderr
+    backup = done.stdout.strip()
+    parts = sorted(store_dir.rglob("part-*"))
+    parts[1].unlink()
+    data_dir = tmp_path / "data"
+    missing = backup_cli("restore", "--store", url, "--data-dir", str(data_dir))
+    assert missing.returncode == 1
+    assert f"backup {backup} cannot be restored: " in missing.stderr
+    assert f"{parts[1].name} is missing" in missing.stderr
+    assert not data_dir.exists()
+
+    manifest = store_dir / "backups" / backup / "manifest.json"
+    manifest.write_text(manifest.read_text().replace('"gtid":"', '"gtid":"9'))
+    edited = backup_cli("restore", "--store", url, "--backup", backup, "--data-dir",
+                        str(data_dir))
+    assert edited.returncode == 1 and "altered" in edited.stderr
+    assert not data_dir.exists()
