@@ -130,8 +130,8 @@ def _keys(path: Path | None) -> BackupKeys | None:
 def list_backups(store: StoreOptions, encryption_key_file: Path | None, as_json: bool) -> None:
     """The store's backups (those with a manifest), their GTID, time and size, and the
     recoverable window; damaged and incomplete ones are named."""
-    from mysqlsts.backup.catalog import read_catalog
     from mysqlsts.core.backup_catalog import catalog_json, catalog_table
+    from mysqlsts.store.catalog import read_catalog
     from mysqlsts.store.open import open_store
 
     catalog = read_catalog(open_store(store.url(), store.s3()),
@@ -155,11 +155,11 @@ def prune(store: StoreOptions, retain_window: str, retain_min: int,
           encryption_key_file: Path | None, dry_run: bool) -> None:
     """Delete the backups retention no longer needs, computed over manifests (never by object
     age); incomplete ones older than 6 hours go too. Damaged manifests are left alone."""
-    from mysqlsts.backup.catalog import read_catalog
-    from mysqlsts.backup.parts import remove_backup
     from mysqlsts.backup.take import remove_incomplete
     from mysqlsts.core.backup_retention import Retained, parse_window, plan_retention
+    from mysqlsts.store.catalog import read_catalog
     from mysqlsts.store.open import open_store
+    from mysqlsts.store.parts import remove_backup
 
     try:
         window = parse_window(retain_window)
@@ -195,8 +195,8 @@ def restore(store: StoreOptions, backup_id: str, data_dir: Path,
             encryption_key_file: Path | None, prepare_memory: str) -> None:
     """Restore a backup into an empty data dir, through the clone's staging dir, prepare,
     record and marker; the whole backup is checked before anything is written."""
-    from mysqlsts.backup.catalog import read_catalog
-    from mysqlsts.backup.restore import restore_into
+    from mysqlsts.clone.from_backup import restore_into
+    from mysqlsts.store.catalog import read_catalog
     from mysqlsts.store.open import open_store
 
     objects = open_store(store.url(), store.s3())

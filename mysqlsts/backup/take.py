@@ -17,8 +17,6 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from mysqlsts.backup.catalog import read_catalog
-from mysqlsts.backup.parts import PARALLEL, PART_SIZE, PartWriter, commit, remove_backup
 from mysqlsts.clone.receiver import Session, Timeouts
 from mysqlsts.core.backup_layout import backup_id
 from mysqlsts.core.backup_manifest import Manifest
@@ -27,6 +25,8 @@ from mysqlsts.core.backupinfo import BINLOG_INFO_NAMES, SLAVE_INFO_NAMES, coordi
 from mysqlsts.core.xbstream import FileCatcher
 from mysqlsts.errors import MysqlstsError
 from mysqlsts.store.base import ObjectStore
+from mysqlsts.store.catalog import read_catalog
+from mysqlsts.store.parts import PARALLEL, PART_SIZE, PartWriter, commit, remove_backup
 
 log = logging.getLogger(__name__)
 

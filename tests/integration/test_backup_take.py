@@ -18,10 +18,10 @@ from ports import PortPool
 from s3server import ACCESS_KEY, REGION, SECRET_KEY, S3Server, create_bucket
 from test_clone import BACKUP_GRANTS, BACKUP_PASSWORD, BACKUP_USER, Donor
 
-from mysqlsts.backup.catalog import read_catalog
-from mysqlsts.backup.parts import read_parts
 from mysqlsts.core.backup_parts import BackupKeys
+from mysqlsts.store.catalog import read_catalog
 from mysqlsts.store.open import open_store
+from mysqlsts.store.parts import read_parts
 from mysqlsts.store.settings import S3Settings
 
 if TYPE_CHECKING:

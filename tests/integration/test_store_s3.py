@@ -173,11 +173,11 @@ def test_parts_round_trip_over_s3_and_a_corrupt_part_is_refused(
     import os
     from datetime import UTC, datetime
 
-    from mysqlsts.backup.catalog import read_catalog
-    from mysqlsts.backup.parts import PartWriter, commit, read_parts
     from mysqlsts.core.backup_layout import backup_id
     from mysqlsts.core.backup_manifest import Manifest, ManifestError, Part
     from mysqlsts.core.backup_parts import BackupKeys
+    from mysqlsts.store.catalog import read_catalog
+    from mysqlsts.store.parts import PartWriter, commit, read_parts
 
     store = open_store(f"s3://{bucket}/parts", settings(s3.endpoint, key_files))
     keys = BackupKeys.from_secret(b"thirty-two bytes of backup key..")

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from mysqlsts.backup.catalog import read_catalog
-from mysqlsts.backup.parts import PartWriter, commit, read_parts, remove_backup
 from mysqlsts.core.backup_layout import backup_id, manifest_name, part_name
 from mysqlsts.core.backup_manifest import Manifest, ManifestError, Part
 from mysqlsts.core.backup_parts import BackupKeys, PartError, pack_part, unpack_part
 from mysqlsts.store.base import ObjectInfo, StoreError
+from mysqlsts.store.catalog import read_catalog
 from mysqlsts.store.filestore import FileStore
+from mysqlsts.store.parts import PartWriter, commit, read_parts, remove_backup
 
 ID = backup_id(datetime(2026, 12, 4, 19, 0, tzinfo=UTC), "123abc")
 KEYS = BackupKeys.from_secret(b"a secret of thirty-two bytes....")

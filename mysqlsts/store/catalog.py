@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from mysqlsts.core.backup_catalog import Catalog, Damaged, build_catalog
-from mysqlsts.core.backup_layout import BACKUPS, MANIFEST, backup_of, manifest_name
+from mysqlsts.core.backup_layout import BACKUPS, backup_of, manifest_name
 from mysqlsts.core.backup_manifest import Manifest, ManifestError, parse_manifest
 from mysqlsts.store.base import ObjectMissing, ObjectStore, read_all
 
@@ -32,5 +32,3 @@ def read_catalog(store: ObjectStore,
                 damaged.append(Damaged(backup, str(error)))
     return build_catalog(manifests, damaged, sorted(ids))
 
-
-__all__ = ["MANIFEST", "read_catalog"]

@@ -20,7 +20,6 @@ from pathlib import Path
 
 from mysqlsts.adapters.datadir import fill_data_dir, state_of, wipe_incomplete, write_clone_record
 from mysqlsts.adapters.tools import failure
-from mysqlsts.backup.parts import read_parts
 from mysqlsts.clone.pipes import widen_pipe
 from mysqlsts.clone.receiver import prepare, read_coordinates
 from mysqlsts.clone.tools import extract_argv, tool_for
@@ -31,6 +30,7 @@ from mysqlsts.core.clone_record import DonorAddress, record_clone
 from mysqlsts.core.datadir import Fill, plan_fill
 from mysqlsts.errors import CloneError
 from mysqlsts.store.base import ObjectStore
+from mysqlsts.store.parts import read_parts
 
 log = logging.getLogger(__name__)
 
