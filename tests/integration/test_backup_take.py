@@ -241,3 +241,35 @@ def test_a_damaged_backup_is_refused_before_anything_is_written(
                         str(data_dir))
     assert edited.returncode == 1 and "altered" in edited.stderr
     assert not data_dir.exists()
+
+
+def test_a_restore_killed_midway_is_redone(donor: tuple[Server, Donor], secrets_dir: Path,
+                                           tmp_path: Path, mariadb: MakeServer) -> None:
+    server, running = donor
+    store_dir = tmp_path / "store"
+    store_dir.mkdir()
+    url = f"file://{store_dir}"
+    done = backup_cli("--store", url, "--donor", f"127.0.0.1:{running.port}",
+                      "--clone-token-file", str(secrets_dir / "clone-token"),
+                      "--part-mib", "1")
+    assert done.returncode == 0, done.stderr
+    data_dir = tmp_path / "data"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mysqlsts", "backup", "restore", "--store", url, "--data-dir",
+         str(data_dir)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    staging = data_dir / ".mysqlsts-staging"
+    deadline = time.monotonic() + 60
+    while not (staging.is_dir() and any(staging.iterdir())) and time.monotonic() < deadline:
+        assert proc.poll() is None, "the restore ended before it was killed"
+        time.sleep(0.005)
+    proc.kill()
+    proc.wait(timeout=10)
+    assert (data_dir / ".mysqlsts-in-progress").exists()  # never taken for finished
+    assert not (data_dir / "mysqlsts-clone.json").exists()
+
+    again = backup_cli("restore", "--store", url, "--data-dir", str(data_dir))
+    assert again.returncode == 0, again.stderr
+    assert "interrupted restore or clone; wiping it" in again.stderr
+    assert "restore complete" in again.stderr
+    copy = mariadb("redone", server_id=151, data_dir=data_dir)
+    assert copy.checksum("app.rows") == server.checksum("app.rows")
