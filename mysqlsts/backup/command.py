@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,41 +10,21 @@ from pathlib import Path
 import click
 
 from mysqlsts.adapters.fs import read_secret
-from mysqlsts.core.backup_manifest import ManifestError
-from mysqlsts.core.backup_parts import BackupKeys
+from mysqlsts.clone.from_backup import seal_keys
+from mysqlsts.clone.store_options import S3Options, keys_from_file
 from mysqlsts.errors import ConfigError
 from mysqlsts.options import PATH, SECRETS_DIR, FlavorOptions, option, use
-from mysqlsts.store.settings import S3Settings
 
 
 @dataclass(frozen=True)
 class StoreOptions:
     store: str = option("", "Object store URL: s3://bucket[/prefix] or file:///dir.",
                         show_default=False)
-    s3_endpoint: str = option("", "S3 endpoint URL (MinIO, Ceph RGW, GCS interop); empty: "
-                              "AWS.", show_default=False)
-    s3_region: str = option("", "S3 region; empty: AWS_REGION, else us-east-1.",
-                            show_default=False)
-    s3_path_style: bool = option(False, "Address the bucket in the path, not the host name "
-                                 "(MinIO, Ceph RGW).", is_flag=True)
-    s3_access_key_file: Path | None = option(
-        None, "File holding the S3 access key id; with --s3-secret-key-file. Neither: the "
-        "standard chain (environment, IRSA / workload identity, instance role).", type=PATH,
-        show_default=False)
-    s3_secret_key_file: Path | None = option(None, "File holding the S3 secret key.",
-                                             type=PATH, show_default=False)
 
     def url(self) -> str:
         if not self.store:
             raise click.UsageError("--store is required (s3://bucket[/prefix] or file:///dir)")
         return self.store
-
-    def s3(self) -> S3Settings:
-        return S3Settings(endpoint=self.s3_endpoint, region=self.s3_region,
-                          path_style=self.s3_path_style,
-                          access_key_file=self.s3_access_key_file,
-                          secret_key_file=self.s3_secret_key_file)
-
 
 
 @dataclass(frozen=True)
@@ -69,10 +48,11 @@ class TakeOptions:
 
 @click.group(invoke_without_command=True)
 @use(StoreOptions, "store")
+@use(S3Options, "s3")
 @use(TakeOptions, "take")
 @use(FlavorOptions, "flavor")
 @click.pass_context
-def backup(ctx: click.Context, store: StoreOptions, take: TakeOptions,
+def backup(ctx: click.Context, store: StoreOptions, s3: S3Options, take: TakeOptions,
            flavor: FlavorOptions) -> None:
     """Take a base backup from a donor into an object store (s3:// or file://); with a
     subcommand, work on the store's backups."""
@@ -86,8 +66,8 @@ def backup(ctx: click.Context, store: StoreOptions, take: TakeOptions,
     host, _, port = take.donor.rpartition(":")
     if not host or not port.isdigit():
         raise click.UsageError("--donor HOST:PORT is required (the donor's clone port)")
-    objects = open_store(store.url(), store.s3())
-    keys = _keys(take.encryption_key_file)
+    objects = open_store(store.url(), s3.settings())
+    keys = keys_from_file(take.encryption_key_file)
     removed = remove_incomplete(objects, datetime.now(UTC))
     if removed:
         click.echo(f"backup: removed incomplete backups {' '.join(removed)}", err=True)
@@ -111,31 +91,23 @@ def backup(ctx: click.Context, store: StoreOptions, take: TakeOptions,
     click.echo(manifest.backup_id)
 
 
-def _keys(path: Path | None) -> BackupKeys | None:
-    if path is None:
-        return None
-    try:
-        return BackupKeys.from_secret(path.read_bytes().strip())
-    except OSError as error:
-        raise ConfigError(f"cannot read backup encryption key file {path}: "
-                          f"{error.strerror}") from None
-
-
 @backup.command("list")
 @use(StoreOptions, "store")
+@use(S3Options, "s3")
 @click.option("--encryption-key-file", type=PATH, default=None,
               help="The backups' encryption key file: encrypted manifests are verified with "
               "it (without it they are listed as damaged: no key given).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON document, for scripts.")
-def list_backups(store: StoreOptions, encryption_key_file: Path | None, as_json: bool) -> None:
+def list_backups(store: StoreOptions, s3: S3Options, encryption_key_file: Path | None,
+                 as_json: bool) -> None:
     """The store's backups (those with a manifest), their GTID, time and size, and the
     recoverable window; damaged and incomplete ones are named."""
     from mysqlsts.core.backup_catalog import catalog_json, catalog_table
     from mysqlsts.store.catalog import read_catalog
     from mysqlsts.store.open import open_store
 
-    catalog = read_catalog(open_store(store.url(), store.s3()),
-                           _seal_keys(_keys(encryption_key_file)))
+    catalog = read_catalog(open_store(store.url(), s3.settings()),
+                           seal_keys(keys_from_file(encryption_key_file)))
     if as_json:
         click.echo(json.dumps(catalog_json(catalog), indent=2))
     else:
@@ -144,6 +116,7 @@ def list_backups(store: StoreOptions, encryption_key_file: Path | None, as_json:
 
 @backup.command("prune")
 @use(StoreOptions, "store")
+@use(S3Options, "s3")
 @click.option("--retain-window", default="7d", show_default=True,
               help="Keep every backup a point of this recovery window needs (d, h or m).")
 @click.option("--retain-min", type=click.IntRange(min=1), default=2, show_default=True,
@@ -151,7 +124,7 @@ def list_backups(store: StoreOptions, encryption_key_file: Path | None, as_json:
 @click.option("--encryption-key-file", type=PATH, default=None,
               help="The backups' encryption key file (to verify encrypted manifests).")
 @click.option("--dry-run", is_flag=True, help="Say what would be deleted; delete nothing.")
-def prune(store: StoreOptions, retain_window: str, retain_min: int,
+def prune(store: StoreOptions, s3: S3Options, retain_window: str, retain_min: int,
           encryption_key_file: Path | None, dry_run: bool) -> None:
     """Delete the backups retention no longer needs, computed over manifests (never by object
     age); incomplete ones older than 6 hours go too. Damaged manifests are left alone."""
@@ -165,8 +138,8 @@ def prune(store: StoreOptions, retain_window: str, retain_min: int,
         window = parse_window(retain_window)
     except ValueError as error:
         raise ConfigError(str(error)) from None
-    objects = open_store(store.url(), store.s3())
-    catalog = read_catalog(objects, _seal_keys(_keys(encryption_key_file)))
+    objects = open_store(store.url(), s3.settings())
+    catalog = read_catalog(objects, seal_keys(keys_from_file(encryption_key_file)))
     now = datetime.now(UTC)
     plan = plan_retention([Retained(m.backup_id, m.end) for m in catalog.backups], now,
                           window, retain_min)
@@ -183,6 +156,7 @@ def prune(store: StoreOptions, retain_window: str, retain_min: int,
 
 @backup.command("restore")
 @use(StoreOptions, "store")
+@use(S3Options, "s3")
 @click.option("--backup", "backup_id", default="",
               help="The backup to restore.  [default: the newest]")
 @click.option("--data-dir", type=PATH, required=True,
@@ -191,37 +165,14 @@ def prune(store: StoreOptions, retain_window: str, retain_min: int,
               help="The key file the backup was encrypted with.")
 @click.option("--prepare-memory", default="256M", show_default=True,
               help="Memory for the backup tool's prepare step.")
-def restore(store: StoreOptions, backup_id: str, data_dir: Path,
+def restore(store: StoreOptions, s3: S3Options, backup_id: str, data_dir: Path,
             encryption_key_file: Path | None, prepare_memory: str) -> None:
     """Restore a backup into an empty data dir, through the clone's staging dir, prepare,
     record and marker; the whole backup is checked before anything is written."""
-    from mysqlsts.clone.from_backup import restore_into
-    from mysqlsts.store.catalog import read_catalog
+    from mysqlsts.clone.from_backup import choose_backup, restore_into
     from mysqlsts.store.open import open_store
 
-    objects = open_store(store.url(), store.s3())
-    keys = _keys(encryption_key_file)
-    catalog = read_catalog(objects, _seal_keys(keys))
-    damaged = {d.backup_id: d.reason for d in catalog.damaged}
-    valid = {m.backup_id: m for m in catalog.backups}
-    # Ids sort by start time: the newest is the last, whether its manifest is valid or not
-    # (a wrong key must be named, not skipped for an older backup).
-    wanted = backup_id or max([*valid, *damaged], default="")
-    if wanted in damaged:
-        raise ManifestError(damaged[wanted])
-    if wanted not in valid:
-        raise ConfigError(f"store {objects.describe()} holds no backup {backup_id}".rstrip())
-    click.echo(restore_into(data_dir, objects, valid[wanted], keys,
+    objects = open_store(store.url(), s3.settings())
+    keys = keys_from_file(encryption_key_file)
+    click.echo(restore_into(data_dir, objects, choose_backup(objects, keys, backup_id), keys,
                             prepare_memory=prepare_memory), err=True)
-
-
-def _seal_keys(keys: BackupKeys | None) -> Callable[[str], bytes | None]:
-    def seal_key_for(key_id: str) -> bytes | None:
-        if keys is None:
-            return None
-        if keys.key_id != key_id:
-            raise ManifestError(f"encrypted with key id {key_id}; the key file gives key id "
-                                f"{keys.key_id}")
-        return keys.seal_key
-
-    return seal_key_for

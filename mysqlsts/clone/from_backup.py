@@ -15,6 +15,7 @@ import logging
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -28,11 +29,40 @@ from mysqlsts.core.backup_manifest import Manifest, ManifestError, missing_or_wr
 from mysqlsts.core.backup_parts import BackupKeys
 from mysqlsts.core.clone_record import DonorAddress, record_clone
 from mysqlsts.core.datadir import Fill, plan_fill
-from mysqlsts.errors import CloneError
+from mysqlsts.errors import CloneError, ConfigError
 from mysqlsts.store.base import ObjectStore
+from mysqlsts.store.catalog import read_catalog
 from mysqlsts.store.parts import read_parts
 
 log = logging.getLogger(__name__)
+
+
+def choose_backup(store: ObjectStore, keys: BackupKeys | None, wanted: str) -> Manifest:
+    """The backup `wanted`, or the newest: ids sort by start time, so the newest is the last
+    id whether its manifest verifies or not (a wrong key is named, never skipped for an older
+    backup). ManifestError or ConfigError naming the problem."""
+    catalog = read_catalog(store, seal_keys(keys))
+    damaged = {d.backup_id: d.reason for d in catalog.damaged}
+    valid = {m.backup_id: m for m in catalog.backups}
+    chosen = wanted or max([*valid, *damaged], default="")
+    if chosen in damaged:
+        raise ManifestError(damaged[chosen])
+    if chosen not in valid:
+        raise ConfigError(f"store {store.describe()} holds no backup {wanted}".rstrip())
+    return valid[chosen]
+
+
+def seal_keys(keys: BackupKeys | None) -> Callable[[str], bytes | None]:
+    """The manifest seal key for a key id, from the key file given (if any)."""
+    def seal_key_for(key_id: str) -> bytes | None:
+        if keys is None:
+            return None
+        if keys.key_id != key_id:
+            raise ManifestError(f"encrypted with key id {key_id}; the key file gives key id "
+                                f"{keys.key_id}")
+        return keys.seal_key
+
+    return seal_key_for
 
 
 def check_restorable(store: ObjectStore, manifest: Manifest, keys: BackupKeys | None) -> None:

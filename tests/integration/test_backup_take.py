@@ -273,3 +273,37 @@ def test_a_restore_killed_midway_is_redone(donor: tuple[Server, Donor], secrets_
     assert "restore complete" in again.stderr
     copy = mariadb("redone", server_id=151, data_dir=data_dir)
     assert copy.checksum("app.rows") == server.checksum("app.rows")
+
+
+def test_clone_from_backup_creates_ordinal_0_from_the_store(
+        donor: tuple[Server, Donor], secrets_dir: Path, tmp_path: Path,
+        mariadb: MakeServer) -> None:
+    """`mysqlsts clone --from-backup URL@ID`, as mysql-0's init container runs it when the
+    set is created from a backup: configuration through MYSQLSTS_* variables only."""
+    server, running = donor
+    store_dir = tmp_path / "store"
+    store_dir.mkdir()
+    url = f"file://{store_dir}"
+    done = backup_cli("--store", url, "--donor", f"127.0.0.1:{running.port}",
+                      "--clone-token-file", str(secrets_dir / "clone-token"),
+                      "--encryption-key-file", str(secrets_dir / "backup-key"))
+    assert done.returncode == 0, done.stderr
+    backup = done.stdout.strip()
+    data_dir = tmp_path / "mysql-0"
+    env = {"POD_NAME": "mysql-0", "MYSQLSTS_DATA_DIR": str(data_dir),
+           "MYSQLSTS_FROM_BACKUP": f"{url}@{backup}",
+           "MYSQLSTS_ENCRYPTION_KEY_FILE": str(secrets_dir / "backup-key"),
+           "MYSQLSTS_HTTP_PORT": str(PortPool("store").one()), "MYSQLSTS_SRV_NAME": ""}
+
+    def clone() -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "mysqlsts", "clone"], text=True,
+                              capture_output=True, timeout=300, env={**os.environ, **env})
+
+    first = clone()
+    assert first.returncode == 0, first.stderr
+    assert f"restore complete: backup {backup}" in first.stderr
+    copy = mariadb("mysql-0-restored", server_id=100, data_dir=data_dir)
+    assert copy.checksum("app.rows") == server.checksum("app.rows")
+    copy.stop()
+    again = clone()
+    assert again.returncode == 0 and "restore skipped" in again.stderr
