@@ -307,3 +307,22 @@ def test_clone_from_backup_creates_ordinal_0_from_the_store(
     copy.stop()
     again = clone()
     assert again.returncode == 0 and "restore skipped" in again.stderr
+
+
+def test_a_failed_backup_on_the_donor_leaves_nothing(
+        donor: tuple[Server, Donor], secrets_dir: Path, tmp_path: Path,
+        free_port: Callable[[], int]) -> None:
+    server, _ = donor
+    failing = Donor(server, free_port(), secrets_dir, password="not-the-password")
+    try:
+        store_dir = tmp_path / "store"
+        store_dir.mkdir()
+        done = backup_cli("--store", f"file://{store_dir}", "--donor",
+                          f"127.0.0.1:{failing.port}", "--clone-token-file",
+                          str(secrets_dir / "clone-token"))
+    finally:
+        failing.stop()
+    assert done.returncode == 1
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("Error: backup from 127.0.0.1:") and "failed" in last
+    assert not any(path.is_file() for path in store_dir.rglob("*"))  # parts removed
