@@ -15,7 +15,7 @@ import logging
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -94,8 +94,8 @@ def restore_into(data_dir: Path, store: ObjectStore, manifest: Manifest,
     started = time.monotonic()
 
     def populate(staging: Path) -> None:
-        received = _extract(read_parts(store, manifest, keys), staging, extract_argv(
-            tool, staging, parallel), tool.stream)
+        received = _extract(read_parts(store, manifest, keys),
+                            extract_argv(tool, staging, parallel), tool.stream)
         prepare(staging, tool, prepare_memory)
         record = record_clone(read_coordinates(staging), source, manifest.flavor, received,
                               time.monotonic() - started,
@@ -111,9 +111,8 @@ def restore_into(data_dir: Path, store: ObjectStore, manifest: Manifest,
             f"{data_dir} in {time.monotonic() - started:.1f}s")
 
 
-def _extract(chunks: object, staging: Path, argv: list[str], name: str) -> int:
+def _extract(chunks: Iterable[bytes], argv: list[str], name: str) -> int:
     """Feed `chunks` to the extractor; the byte count once it exited 0."""
-    assert hasattr(chunks, "__iter__")
     total = 0
     with tempfile.TemporaryFile() as stderr:
         proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
