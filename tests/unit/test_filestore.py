@@ -57,3 +57,12 @@ def test_missing_directory_is_one_line(tmp_path: Path) -> None:
 def test_bad_names_are_refused(tmp_path: Path, name: str) -> None:
     with pytest.raises(ValueError):
         FileStore(tmp_path).put_new(name, b"x")
+
+
+def test_s3_without_obstore_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "obstore", None)  # import obstore raises ImportError
+    monkeypatch.delitem(sys.modules, "mysqlsts.store.s3store", raising=False)
+    with pytest.raises(StoreError, match="s3:// needs the obstore package"):
+        open_store("s3://bucket/p", S3Settings())
