@@ -67,9 +67,16 @@ def _status() -> click.Command:
     return status
 
 
+def _backup() -> click.Command:
+    from mysqlsts.backup.command import backup
+
+    return backup
+
+
 _CAPABILITIES: dict[str, Callable[[], click.Command]] = {
     "init": _init,
     "bootstrap": _bootstrap,
+    "backup": _backup,
     "clone": _clone,
     "sidecar": _sidecar,
     "checksum": _checksum,

@@ -24,6 +24,8 @@ SHARES: dict[str, range] = {
     "consistency-bench": range(23600, 23700),  # bench/consistency_bench.py's local set
     "scale-bench": range(23700, 23800),  # bench/scale_bench.py: a donor and a local set
     "proxy-unit": range(23900, 24000),
+    "store": range(24000, 24200),  # the moto S3 server and fault proxies (tests/s3server.py)
+    "store-local": range(24200, 24300),  # test_backup_local_set.py's local set: blocks of 50
 }
 
 

@@ -41,6 +41,7 @@ from mysqlsts.clone.receiver import (
     prepare,
     read_coordinates,
 )
+from mysqlsts.clone.store_options import FromBackupOptions, S3Options
 from mysqlsts.clone.tools import BackupTool, tool_for
 from mysqlsts.core.clone_record import DonorAddress, record_clone
 from mysqlsts.core.datadir import Fill
@@ -61,6 +62,7 @@ from mysqlsts.options import (
     StreamOptions,
     use,
 )
+from mysqlsts.store.settings import S3Settings
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +80,10 @@ class CloneSettings:
     parallel: int
     prepare_memory: str
     compression: str  # what we offer the donor (--clone-compression)
+    # STORE_URL[@BACKUP_ID]: restore from a backup instead of cloning a peer ("" = clone).
+    from_backup: str = ""
+    s3: S3Settings = S3Settings()
+    encryption_key_file: Path | None = None
 
 
 def _srv_discovery(settings: CloneSettings) -> list[DonorAddress]:
@@ -121,15 +127,32 @@ def _populate(settings: CloneSettings, session: Session, tool: BackupTool,
     return populate
 
 
+def _restore(settings: CloneSettings) -> str:
+    """The clone step with a backup as its source: any ordinal, ordinal 0 included (a set
+    created from a backup); the same staging dir, prepare, record and marker."""
+    from mysqlsts.clone.from_backup import choose_backup, restore_into
+    from mysqlsts.clone.store_options import keys_from_file, split_backup_url
+    from mysqlsts.store.open import open_store
+
+    url, wanted = split_backup_url(settings.from_backup)
+    store = open_store(url, settings.s3)
+    keys = keys_from_file(settings.encryption_key_file)
+    return restore_into(settings.data_dir, store, choose_backup(store, keys, wanted), keys,
+                        parallel=settings.parallel, prepare_memory=settings.prepare_memory)
+
+
 def run_clone(settings: CloneSettings, progress: CloneProgress | None = None) -> str:
     """Clone if this pod needs it; returns the sentence to log. `progress` follows it."""
     progress = CloneProgress(failures=0) if progress is None else progress
     identity, data_dir = settings.identity, settings.data_dir
     try:
-        # Every pod, the primary too: the first look at the volume before a server starts.
+        # Every pod, the primary too, and a restore: the first look at the volume before a
+        # server starts.
         elsewhere = recorded_elsewhere(read_set_record(data_dir), set_name(identity))
         if elsewhere is not None:
             raise ConfigError(elsewhere)
+        if settings.from_backup:
+            return _restore(settings)
         fill = decide(identity.ordinal, state_of(data_dir))
     except ConfigError as exc:
         raise CloneError(f"{exc} (data dir {data_dir})") from exc
@@ -189,12 +212,15 @@ def run_clone(settings: CloneSettings, progress: CloneProgress | None = None) ->
 @use(CloneOptions, "options")
 @use(ListenOptions, "listen")
 @use(StreamOptions, "stream")
+@use(FromBackupOptions, "backup")
+@use(S3Options, "s3")
 def clone(
     pod: PodOptions, peer: PeerOptions, root: RootPasswordOptions, secret: SecretOptions,
     data: DataDirOptions, flavor: FlavorOptions, options: CloneOptions, listen: ListenOptions,
-    stream: StreamOptions,
+    stream: StreamOptions, backup: FromBackupOptions, s3: S3Options,
 ) -> None:
-    """Receive, verify and prepare a physical backup from a peer (init container)."""
+    """Receive, verify and prepare a physical backup from a peer, or restore one from an
+    object store with --from-backup (init container)."""
     identity = pod.identity()
     srv_name = options.srv_name
     settings = CloneSettings(
@@ -210,6 +236,9 @@ def clone(
         parallel=options.clone_parallel,
         prepare_memory=options.prepare_memory,
         compression=stream.clone_compression,
+        from_backup=backup.from_backup,
+        s3=s3.settings(),
+        encryption_key_file=backup.encryption_key_file,
     )
     progress = CloneProgress(failures=_volume_failures(data.data_dir))
     own = settings.peers.address(identity.ordinal)

@@ -78,8 +78,12 @@ class Session:
             proc = subprocess.Popen(extract_argv(tool, staging, parallel),
                                     stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                                     stderr=stderr)
+            assert proc.stdin is not None
+            sink = proc.stdin.fileno()
+            widen_pipe(sink)
             try:
-                received, trailer = self._pump(proc, timeouts, on_bytes)
+                received, trailer = self._pump(
+                    lambda view: _write_all(sink, view), timeouts, on_bytes)
             except BaseException:
                 _kill(proc)
                 raise
@@ -97,11 +101,17 @@ class Session:
                 raise CloneError(failure(tool.stream, code, stderr))
         return received
 
-    def _pump(self, proc: subprocess.Popen[bytes], timeouts: Timeouts,
+    def receive_to(self, write: Callable[[memoryview], None], timeouts: Timeouts) -> int:
+        """Hand the verified stream to `write` instead of an extractor (a backup to an object
+        store); the byte count, once the donor's trailer confirms it."""
+        received, trailer = self._pump(write, timeouts, lambda total: None)
+        problems = trailer.problems(received)
+        if problems:
+            raise CloneError(f"backup from {self.candidate} failed: {'; '.join(problems)}")
+        return received
+
+    def _pump(self, write: Callable[[memoryview], None], timeouts: Timeouts,
               on_bytes: Callable[[int], None]) -> tuple[int, Trailer]:
-        assert proc.stdin is not None
-        sink = proc.stdin.fileno()
-        widen_pipe(sink)
         wire = self.wire
         wire.set_timeout(timeouts.idle)
         progress = Progress("clone receiving", str(self.candidate), timeouts.progress_interval)
@@ -116,7 +126,7 @@ class Session:
                     if kind is FrameType.DATA_ZSTD:
                         data = _unpack(unpacker, data)
                     total += len(data)
-                    _write_all(sink, memoryview(data))
+                    write(memoryview(data))
                     on_bytes(total)
                 elif kind is FrameType.KEEPALIVE:
                     pass

@@ -1,0 +1,178 @@
+"""`mysqlsts backup ...`: parse, wire, print."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+
+from mysqlsts.adapters.fs import read_secret
+from mysqlsts.clone.from_backup import seal_keys
+from mysqlsts.clone.store_options import S3Options, keys_from_file
+from mysqlsts.errors import ConfigError
+from mysqlsts.options import PATH, SECRETS_DIR, FlavorOptions, option, use
+
+
+@dataclass(frozen=True)
+class StoreOptions:
+    store: str = option("", "Object store URL: s3://bucket[/prefix] or file:///dir.",
+                        show_default=False)
+
+    def url(self) -> str:
+        if not self.store:
+            raise click.UsageError("--store is required (s3://bucket[/prefix] or file:///dir)")
+        return self.store
+
+
+@dataclass(frozen=True)
+class TakeOptions:
+    donor: str = option("", "The donor's clone port, HOST:PORT (a replica's sidecar; the "
+                        "primary's only when the set has one pod).", show_default=False)
+    clone_token_file: Path = option(SECRETS_DIR / "clone-token", "File holding the clone "
+                                    "token the donor authenticates with.", type=PATH)
+    encryption_key_file: Path | None = option(
+        None, "File holding the key that encrypts the backup at rest (at least 16 bytes; its "
+        "id is recorded). None: not encrypted.", type=PATH, show_default=False)
+    donor_deadline: float = option(300.0, "Seconds to keep asking a busy or unreachable "
+                                   "donor.", type=click.FloatRange(min=1))
+    set_name: str = option("mysql", "The set's name, recorded in the manifest.")
+    part_mib: int = option(32, "Size of each part before compression, MiB.",
+                           type=click.IntRange(1, 1024))
+    part_parallel: int = option(4, "Parts written at once.", type=click.IntRange(1, 32))
+    clone_compression: str = option("auto", "Compression of the stream from the donor.",
+                                    type=click.Choice(["auto", "zstd", "none"]))
+
+
+@click.group(invoke_without_command=True)
+@use(StoreOptions, "store")
+@use(S3Options, "s3")
+@use(TakeOptions, "take")
+@use(FlavorOptions, "flavor")
+@click.pass_context
+def backup(ctx: click.Context, store: StoreOptions, s3: S3Options, take: TakeOptions,
+           flavor: FlavorOptions) -> None:
+    """Take a base backup from a donor into an object store (s3:// or file://); with a
+    subcommand, work on the store's backups."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from mysqlsts.backup.take import remove_incomplete, take_backup
+    from mysqlsts.clone.receiver import Timeouts, find_donor, open_session
+    from mysqlsts.core.clone_record import DonorAddress
+    from mysqlsts.store.open import open_store
+
+    host, _, port = take.donor.rpartition(":")
+    if not host or not port.isdigit():
+        raise click.UsageError("--donor HOST:PORT is required (the donor's clone port)")
+    objects = open_store(store.url(), s3.settings())
+    keys = keys_from_file(take.encryption_key_file)
+    removed = remove_incomplete(objects, datetime.now(UTC))
+    if removed:
+        click.echo(f"backup: removed incomplete backups {' '.join(removed)}", err=True)
+    timeouts = Timeouts()
+    token = read_secret(take.clone_token_file, "clone token")
+    # A busy or restarting donor is retried with backoff until the deadline (as a clone does).
+    session = find_donor(DonorAddress(-1, host, int(port)), lambda: [],
+                         lambda donor: open_session(donor, token, timeouts,
+                                                    take.clone_compression),
+                         take.donor_deadline)
+    try:
+        manifest = take_backup(session, objects, keys, set_name=take.set_name,
+                               flavor=flavor.flavor, timeouts=timeouts,
+                               part_size=take.part_mib * 1024 * 1024,
+                               parallel=take.part_parallel)
+    finally:
+        session.close()
+    click.echo(f"backup: complete id={manifest.backup_id} gtid={manifest.gtid} "
+               f"bytes={manifest.size} parts={len(manifest.parts)} store={objects.describe()}",
+               err=True)
+    click.echo(manifest.backup_id)
+
+
+@backup.command("list")
+@use(StoreOptions, "store")
+@use(S3Options, "s3")
+@click.option("--encryption-key-file", type=PATH, default=None,
+              help="The backups' encryption key file: encrypted manifests are verified with "
+              "it (without it they are listed as damaged: no key given).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON document, for scripts.")
+def list_backups(store: StoreOptions, s3: S3Options, encryption_key_file: Path | None,
+                 as_json: bool) -> None:
+    """The store's backups (those with a manifest), their GTID, time and size, and the
+    recoverable window; damaged and incomplete ones are named."""
+    from mysqlsts.core.backup_catalog import catalog_json, catalog_table
+    from mysqlsts.store.catalog import read_catalog
+    from mysqlsts.store.open import open_store
+
+    catalog = read_catalog(open_store(store.url(), s3.settings()),
+                           seal_keys(keys_from_file(encryption_key_file)))
+    if as_json:
+        click.echo(json.dumps(catalog_json(catalog), indent=2))
+    else:
+        click.echo("\n".join(catalog_table(catalog)))
+
+
+@backup.command("prune")
+@use(StoreOptions, "store")
+@use(S3Options, "s3")
+@click.option("--retain-window", default="7d", show_default=True,
+              help="Keep every backup a point of this recovery window needs (d, h or m).")
+@click.option("--retain-min", type=click.IntRange(min=1), default=2, show_default=True,
+              help="Keep at least this many backups, whatever their age.")
+@click.option("--encryption-key-file", type=PATH, default=None,
+              help="The backups' encryption key file (to verify encrypted manifests).")
+@click.option("--dry-run", is_flag=True, help="Say what would be deleted; delete nothing.")
+def prune(store: StoreOptions, s3: S3Options, retain_window: str, retain_min: int,
+          encryption_key_file: Path | None, dry_run: bool) -> None:
+    """Delete the backups retention no longer needs, computed over manifests (never by object
+    age); incomplete ones older than 6 hours go too. Damaged manifests are left alone."""
+    from mysqlsts.backup.take import remove_incomplete
+    from mysqlsts.core.backup_retention import Retained, parse_window, plan_retention
+    from mysqlsts.store.catalog import read_catalog
+    from mysqlsts.store.open import open_store
+    from mysqlsts.store.parts import remove_backup
+
+    try:
+        window = parse_window(retain_window)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+    objects = open_store(store.url(), s3.settings())
+    catalog = read_catalog(objects, seal_keys(keys_from_file(encryption_key_file)))
+    now = datetime.now(UTC)
+    plan = plan_retention([Retained(m.backup_id, m.end) for m in catalog.backups], now,
+                          window, retain_min)
+    for backup_id in plan.delete:
+        if not dry_run:
+            remove_backup(objects, backup_id)
+        click.echo(f"backup prune: {'would delete' if dry_run else 'deleted'} {backup_id}",
+                   err=True)
+    removed = [] if dry_run else remove_incomplete(objects, now)
+    click.echo(f"backup prune: kept={len(plan.keep)} deleted={len(plan.delete)} "
+               f"incomplete_removed={len(removed)} oldest_needed={plan.oldest_needed} "
+               f"damaged={len(catalog.damaged)}", err=True)
+
+
+@backup.command("restore")
+@use(StoreOptions, "store")
+@use(S3Options, "s3")
+@click.option("--backup", "backup_id", default="",
+              help="The backup to restore.  [default: the newest]")
+@click.option("--data-dir", type=PATH, required=True,
+              help="The data dir to fill: empty, or holding an interrupted restore or clone.")
+@click.option("--encryption-key-file", type=PATH, default=None,
+              help="The key file the backup was encrypted with.")
+@click.option("--prepare-memory", default="256M", show_default=True,
+              help="Memory for the backup tool's prepare step.")
+def restore(store: StoreOptions, s3: S3Options, backup_id: str, data_dir: Path,
+            encryption_key_file: Path | None, prepare_memory: str) -> None:
+    """Restore a backup into an empty data dir, through the clone's staging dir, prepare,
+    record and marker; the whole backup is checked before anything is written."""
+    from mysqlsts.clone.from_backup import choose_backup, restore_into
+    from mysqlsts.store.open import open_store
+
+    objects = open_store(store.url(), s3.settings())
+    keys = keys_from_file(encryption_key_file)
+    click.echo(restore_into(data_dir, objects, choose_backup(objects, keys, backup_id), keys,
+                            prepare_memory=prepare_memory), err=True)

@@ -1,0 +1,94 @@
+"""Take a base backup: the clone stream from a donor, into the store as parts, manifest last.
+
+The donor serves a backup exactly as it serves a clone (the same authenticated, compressed,
+sealed stream, at its own rate cap). Here the stream is not extracted: it is cut into parts as
+it arrives (backup.parts) while the GTID position and the server version are picked out of it
+(core.xbstream). Only when the donor's trailer has confirmed every byte and every part is
+written does the manifest go in, create-only; a failure removes what was written, and what a
+killed backup leaves behind (parts, no manifest) is removed by the next backup's cleanup.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from mysqlsts.clone.receiver import Session, Timeouts
+from mysqlsts.core.backup_layout import backup_id
+from mysqlsts.core.backup_manifest import Manifest
+from mysqlsts.core.backup_parts import COMPRESSION, BackupKeys
+from mysqlsts.core.backupinfo import BINLOG_INFO_NAMES, SLAVE_INFO_NAMES, coordinates_from_files
+from mysqlsts.core.xbstream import FileCatcher
+from mysqlsts.errors import MysqlstsError
+from mysqlsts.store.base import ObjectStore
+from mysqlsts.store.catalog import read_catalog
+from mysqlsts.store.parts import PARALLEL, PART_SIZE, PartWriter, commit, remove_backup
+
+log = logging.getLogger(__name__)
+
+INFO_NAMES = ("mariadb_backup_info", "xtrabackup_info")
+_VERSION = re.compile(r"^server_version\s*=\s*(\S+)", re.MULTILINE)
+INCOMPLETE_GRACE = timedelta(hours=6)  # an incomplete backup younger than this may be running
+
+
+def take_backup(session: Session, store: ObjectStore, keys: BackupKeys | None, *,
+                set_name: str, flavor: str, timeouts: Timeouts,
+                part_size: int = PART_SIZE, parallel: int = PARALLEL,
+                now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> Manifest:
+    start = now()
+    backup = backup_id(start, secrets.token_hex(3))
+    writer = PartWriter(store, backup, keys, part_size, parallel)
+    catcher = FileCatcher((*BINLOG_INFO_NAMES, *SLAVE_INFO_NAMES, *INFO_NAMES))
+
+    def write(view: memoryview) -> None:
+        catcher.feed(view)
+        writer.write(view)
+
+    clock = time.monotonic()
+    try:
+        received = session.receive_to(write, timeouts)
+        parts = writer.finish()
+        files = catcher.text()
+        coordinates = coordinates_from_files(files).donor_binlog
+        if coordinates is None or not coordinates.gtid:
+            raise MysqlstsError(f"backup {backup}: the stream holds no GTID position "
+                                "(no binlog info from the backup tool)")
+        info = next((files[name] for name in INFO_NAMES if name in files), "")
+        version = _VERSION.search(info)
+        manifest = Manifest(backup, set_name, flavor, version.group(1) if version else "",
+                            coordinates.gtid, start.isoformat(), now().isoformat(), parts,
+                            COMPRESSION, "" if keys is None else keys.key_id)
+        commit(store, manifest, keys)
+    except BaseException:
+        writer.abandon()
+        try:
+            remove_backup(store, backup)
+        except MysqlstsError as error:  # the next backup's cleanup removes them
+            log.warning("backup failed; its parts stay until the next cleanup backup=%s "
+                        "error=%s", backup, error)
+        raise
+    seconds = time.monotonic() - clock
+    log.info("backup complete backup=%s gtid=%s bytes=%d stored_bytes=%d parts=%d "
+             "seconds=%.1f mb_per_s=%.1f store=%s", backup, manifest.gtid, received,
+             manifest.size, len(parts), seconds, received / 1e6 / max(seconds, 1e-9),
+             store.describe())
+    return manifest
+
+
+def remove_incomplete(store: ObjectStore, now: datetime,
+                      grace: timedelta = INCOMPLETE_GRACE) -> list[str]:
+    """Remove the parts of backups that never got a manifest and started more than `grace`
+    ago (killed); the ids removed. A backup's id is its start time, so no clock of the
+    store's is trusted."""
+    removed = []
+    for backup in read_catalog(store).incomplete:
+        started = datetime.strptime(backup.split("-", 1)[0], "%Y%m%dT%H%M%SZ").replace(
+            tzinfo=UTC)
+        if started < now - grace:
+            remove_backup(store, backup)
+            removed.append(backup)
+    return removed

@@ -1,0 +1,70 @@
+"""What a store holds, as `mysqlsts backup list` shows it (pure).
+
+A backup exists once its manifest does: parts without one are leftovers of a backup still
+running or killed, never listed as a backup. The JSON shape is fixed by issue 18:
+`backups` (each with `id`, `gtid`, `end_time`, ...) and `recoverable` (`from`, `to`). Until the
+binlog archive exists, only the backups' own points are restorable: `continuous` says so, and
+`from`/`to` are the oldest and newest backup's end times (null with no backup).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from mysqlsts.core.backup_manifest import Manifest
+
+
+@dataclass(frozen=True)
+class Damaged:
+    backup_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Catalog:
+    backups: tuple[Manifest, ...]  # valid manifests, oldest first
+    damaged: tuple[Damaged, ...]  # manifests that did not parse
+    incomplete: tuple[str, ...]  # ids with parts but no manifest
+
+
+def build_catalog(manifests: Sequence[Manifest], damaged: Sequence[Damaged],
+                  ids_with_objects: Sequence[str]) -> Catalog:
+    named = {m.backup_id for m in manifests} | {d.backup_id for d in damaged}
+    return Catalog(
+        backups=tuple(sorted(manifests, key=lambda m: (m.end_time, m.backup_id))),
+        damaged=tuple(sorted(damaged, key=lambda d: d.backup_id)),
+        incomplete=tuple(sorted(set(ids_with_objects) - named)),
+    )
+
+
+def catalog_json(catalog: Catalog) -> dict[str, Any]:
+    backups = [
+        {"id": m.backup_id, "gtid": m.gtid, "start_time": m.start_time,
+         "end_time": m.end_time, "size": m.size, "parts": len(m.parts), "set": m.set_name,
+         "flavor": m.flavor, "server_version": m.server_version,
+         "compression": m.compression, "encrypted": bool(m.key_id)}
+        for m in catalog.backups
+    ]
+    ends = [m.end_time for m in catalog.backups]
+    return {
+        "backups": backups,
+        "recoverable": {"from": ends[0] if ends else None, "to": ends[-1] if ends else None,
+                        "continuous": False},
+        "damaged": [{"id": d.backup_id, "reason": d.reason} for d in catalog.damaged],
+        "incomplete": list(catalog.incomplete),
+    }
+
+
+def catalog_table(catalog: Catalog) -> list[str]:
+    lines = [f"{'ID':<24} {'END (UTC)':<26} {'GTID':<24} {'SIZE':>12} PARTS"]
+    for m in catalog.backups:
+        lines.append(f"{m.backup_id:<24} {m.end_time:<26} {m.gtid:<24} {m.size:>12} "
+                     f"{len(m.parts)}")
+    lines += [f"{d.backup_id:<24} DAMAGED: {d.reason}" for d in catalog.damaged]
+    lines += [f"{backup:<24} incomplete (no manifest: running or killed)"
+              for backup in catalog.incomplete]
+    if not catalog.backups:
+        lines.append("no backups")
+    return lines

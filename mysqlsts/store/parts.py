@@ -1,0 +1,120 @@
+"""A byte stream to checksummed parts in a store, several in flight, and back, checked.
+
+`PartWriter` cuts what it is given into parts of `part_size` plain bytes, packs each (zstd,
+then AES-GCM when keyed: core.backup_parts) and writes it create-only, at most `parallel` at
+once (a full pipeline blocks the producer: memory stays bounded). `finish()` returns the parts'
+records for the manifest; the manifest itself is written by `commit`, last. `read_parts`
+streams a backup back: each part is checked against the manifest's size and SHA-256 before it
+is opened, and the next one is fetched while the current one is consumed.
+"""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from mysqlsts.core.backup_layout import backup_prefix, manifest_name, part_name
+from mysqlsts.core.backup_manifest import Manifest, ManifestError, Part, render_manifest
+from mysqlsts.core.backup_parts import BackupKeys, pack_part, sha256_hex, unpack_part
+from mysqlsts.store.base import ObjectStore, read_all
+
+PART_SIZE = 32 * 1024 * 1024
+PARALLEL = 4
+
+
+class PartWriter:
+    def __init__(self, store: ObjectStore, backup: str, keys: BackupKeys | None,
+                 part_size: int = PART_SIZE, parallel: int = PARALLEL) -> None:
+        self.store = store
+        self.backup = backup
+        self.keys = keys
+        self.part_size = part_size
+        self.parallel = parallel
+        self._pool = ThreadPoolExecutor(parallel, thread_name_prefix="backup-part")
+        self._pending: collections.deque[Future[Part]] = collections.deque()
+        self._done: list[Part] = []
+        self._buffer = bytearray()
+        self._number = 0
+        self.plain_bytes = 0
+
+    def write(self, data: bytes | memoryview) -> None:
+        self._buffer += data
+        self.plain_bytes += len(data)
+        while len(self._buffer) >= self.part_size:
+            self._cut(bytes(self._buffer[:self.part_size]))
+            del self._buffer[:self.part_size]
+
+    def _cut(self, plain: bytes) -> None:
+        while len(self._pending) >= self.parallel:
+            self._done.append(self._pending.popleft().result())  # raises the part's failure
+        self._number += 1
+        self._pending.append(self._pool.submit(self._put, self._number, plain))
+
+    def _put(self, number: int, plain: bytes) -> Part:
+        name = part_name(self.backup, number)
+        stored = pack_part(name, plain, self.keys)
+        self.store.put_new(name, stored)
+        return Part(name, len(stored), sha256_hex(stored))
+
+    def finish(self) -> tuple[Part, ...]:
+        """Every part written (the last one may be short); raises the first failure."""
+        try:
+            if self._buffer or self._number == 0:
+                self._cut(bytes(self._buffer))
+                self._buffer.clear()
+            while self._pending:
+                self._done.append(self._pending.popleft().result())
+            return tuple(self._done)
+        finally:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def abandon(self) -> None:
+        """Stop: parts in flight finish or fail, none is started; no manifest is written."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def commit(store: ObjectStore, manifest: Manifest, keys: BackupKeys | None) -> None:
+    """Write the manifest, create-only: from now on the backup exists."""
+    store.put_new(manifest_name(manifest.backup_id), render_manifest(
+        manifest, None if keys is None else keys.seal_key))
+
+
+def read_parts(store: ObjectStore, manifest: Manifest, keys: BackupKeys | None,
+               ahead: int = 2) -> Iterator[bytes]:
+    """The backup's plain bytes, part by part, each checked before it is opened."""
+    if manifest.key_id and (keys is None or keys.key_id != manifest.key_id):
+        given = "no key" if keys is None else f"key id {keys.key_id}"
+        raise ManifestError(f"backup {manifest.backup_id} was encrypted with key id "
+                            f"{manifest.key_id}; {given} was given")
+
+    def fetch(part: Part) -> bytes:
+        stored = read_all(store, part.name)
+        if len(stored) != part.size or sha256_hex(stored) != part.sha256:
+            raise ManifestError(f"backup {manifest.backup_id}: {part.name} is corrupt "
+                                f"({len(stored)} bytes, checksum does not match the manifest)")
+        return unpack_part(part.name, stored, keys if manifest.key_id else None)
+
+    with ThreadPoolExecutor(ahead, thread_name_prefix="backup-read") as pool:
+        queue: collections.deque[Future[bytes]] = collections.deque()
+        parts = iter(manifest.parts)
+        for part in parts:
+            queue.append(pool.submit(fetch, part))
+            if len(queue) >= ahead:
+                break
+        while queue:
+            data = queue.popleft().result()
+            nxt = next(parts, None)
+            if nxt is not None:
+                queue.append(pool.submit(fetch, nxt))
+            yield data
+
+
+def remove_backup(store: ObjectStore, backup: str) -> int:
+    """Delete a backup's objects, its manifest first (so it stops existing before its parts
+    go); the number of objects deleted."""
+    names = [info.name for info in store.list(backup_prefix(backup))]
+    names.sort(key=lambda name: name != manifest_name(backup))
+    for name in names:
+        store.delete(name)
+    return len(names)

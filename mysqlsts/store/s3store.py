@@ -1,0 +1,156 @@
+"""An S3-compatible service as an object store (`s3://bucket/prefix`), through obstore.
+
+obstore (the Rust object_store crate) was chosen over boto3 by docs/backup.md's measurement.
+Create-only puts send `If-None-Match: *` (a retry that meets an object holding exactly its
+bytes, written by its own first attempt whose answer was lost, is a success); each request
+carries an `x-amz-checksum-sha256` the service may check, but integrity never rests on it:
+the layout records every part's SHA-256 and readers check it themselves. 5xx answers and
+resets are retried for at most `retry_seconds`; a stalled request ends after
+`timeout_seconds`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+import obstore
+from obstore.exceptions import (
+    AlreadyExistsError,
+    BaseError,
+    NotFoundError,
+    PermissionDeniedError,
+    PreconditionError,
+    UnauthenticatedError,
+)
+from obstore.store import S3Store as _Client
+
+from mysqlsts.adapters.fs import read_secret
+from mysqlsts.core.store_url import StoreURL
+from mysqlsts.store.base import (
+    CHUNK,
+    ObjectExists,
+    ObjectInfo,
+    ObjectMissing,
+    StoreError,
+    check_name,
+)
+from mysqlsts.store.settings import S3Settings
+
+if TYPE_CHECKING:
+    from obstore.store import S3Config
+
+# obstore raises its own exceptions, and the built-in ones for some (FileNotFoundError for a
+# missing object, FileExistsError, timeouts and connection errors as OSError).
+_FAILED = (BaseError, OSError)
+_MISSING = (NotFoundError, FileNotFoundError)
+_EXISTS = (AlreadyExistsError, PreconditionError, FileExistsError)
+
+
+class S3Store:
+    def __init__(self, url: StoreURL, settings: S3Settings) -> None:
+        self.url = url
+        config: S3Config = {"checksum_algorithm": "sha256"}
+        if settings.endpoint:
+            config["endpoint"] = settings.endpoint
+        if settings.region:
+            config["region"] = settings.region
+        config["virtual_hosted_style_request"] = not settings.path_style
+        if (settings.access_key_file is None) != (settings.secret_key_file is None):
+            raise StoreError("store: give both the access key file and the secret key file, "
+                             "or neither (the standard credential chain)")
+        if settings.access_key_file is not None and settings.secret_key_file is not None:
+            config["access_key_id"] = read_secret(settings.access_key_file, "S3 access key id")
+            config["secret_access_key"] = read_secret(settings.secret_key_file, "S3 secret key")
+        try:
+            self._client = _Client(
+                url.bucket, prefix=url.prefix or None, config=config,
+                client_options={
+                    "allow_http": settings.endpoint.startswith("http://"),
+                    "connect_timeout": timedelta(seconds=min(10.0, settings.timeout_seconds)),
+                    "timeout": timedelta(seconds=settings.timeout_seconds),
+                },
+                retry_config={"max_retries": 10,
+                              "retry_timeout": timedelta(seconds=settings.retry_seconds)},
+            )
+        except _FAILED as error:
+            raise StoreError(f"store {self.describe()}: {_reason(error)}") from error
+
+    def describe(self) -> str:
+        return str(self.url)
+
+    def put_new(self, name: str, data: bytes) -> None:
+        try:
+            obstore.put(self._client, check_name(name), data, mode="create",
+                        use_multipart=False)
+        except _EXISTS:
+            # A retry after a lost answer meets the object its first attempt wrote: that is
+            # our write, done, when the object holds exactly these bytes.
+            if self._holds(name, data):
+                return
+            raise ObjectExists(f"store {self.describe()}: {name} exists") from None
+        except _FAILED as error:
+            raise self._error(f"cannot write {name}", error) from error
+
+    def _holds(self, name: str, data: bytes) -> bool:
+        try:
+            return hashlib.sha256(b"".join(self.get(name))).digest() == hashlib.sha256(
+                data).digest()
+        except StoreError:
+            return False
+
+    def get(self, name: str) -> Iterator[bytes]:
+        try:
+            result = obstore.get(self._client, check_name(name))
+        except _MISSING:
+            raise ObjectMissing(f"store {self.describe()}: no object {name}") from None
+        except _FAILED as error:
+            raise self._error(f"cannot read {name}", error) from error
+        return self._stream(name, result.stream(min_chunk_size=CHUNK))
+
+    def _stream(self, name: str, chunks: Iterator[Any]) -> Iterator[bytes]:
+        try:
+            for chunk in chunks:
+                yield bytes(chunk)
+        except _FAILED as error:
+            raise self._error(f"reading {name} failed", error) from error
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        try:
+            for batch in obstore.list(self._client, prefix or None, chunk_size=1000):
+                for meta in batch:
+                    yield ObjectInfo(meta["path"], meta["size"])
+        except _FAILED as error:
+            raise self._error("cannot list", error) from error
+
+    def delete(self, name: str) -> None:
+        try:
+            obstore.delete(self._client, check_name(name))
+        except _MISSING:
+            return
+        except _FAILED as error:
+            raise self._error(f"cannot delete {name}", error) from error
+
+    def _error(self, what: str, error: Exception) -> StoreError:
+        return StoreError(f"store {self.describe()}: {what}: {_reason(error)}")
+
+
+def _reason(error: Exception) -> str:
+    """obstore's multi-line error chain as a short phrase an operator can act on."""
+    text = str(error)
+    if isinstance(error, (PermissionDeniedError, UnauthenticatedError)) or any(
+            code in text for code in ("InvalidAccessKeyId", "SignatureDoesNotMatch",
+                                      "AccessDenied", "ExpiredToken")):
+        return "access denied (check the credentials)"
+    if "NoSuchBucket" in text:
+        return "the bucket does not exist"
+    if "Missing region" in text or "region" in text.lower() and "missing" in text.lower():
+        return "no region configured"
+    for marker in ("error sending request", "Connection refused", "timed out",
+                   "operation timed out"):
+        if marker in text:
+            return f"the service did not answer ({marker})"
+    first = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    return " ".join(first.split())[:300] or type(error).__name__

@@ -1,0 +1,117 @@
+"""Parts written in parallel and read back checked, over a file:// store."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from mysqlsts.core.backup_layout import backup_id, manifest_name, part_name
+from mysqlsts.core.backup_manifest import Manifest, ManifestError, Part
+from mysqlsts.core.backup_parts import BackupKeys, PartError, pack_part, unpack_part
+from mysqlsts.store.base import ObjectInfo, StoreError
+from mysqlsts.store.catalog import read_catalog
+from mysqlsts.store.filestore import FileStore
+from mysqlsts.store.parts import PartWriter, commit, read_parts, remove_backup
+
+ID = backup_id(datetime(2026, 12, 4, 19, 0, tzinfo=UTC), "123abc")
+KEYS = BackupKeys.from_secret(b"a secret of thirty-two bytes....")
+
+
+def manifest(parts: tuple[Part, ...], keys: BackupKeys | None) -> Manifest:
+    return Manifest(ID, "mysql", "mariadb", "10.11.6", "0-100-5", "2026-12-04T19:00:00+00:00",
+                    "2026-12-04T19:01:00+00:00", parts, "zstd",
+                    "" if keys is None else keys.key_id)
+
+
+def write(store: FileStore, data: bytes, keys: BackupKeys | None) -> Manifest:
+    writer = PartWriter(store, ID, keys, part_size=1000, parallel=3)
+    for offset in range(0, len(data), 333):
+        writer.write(data[offset:offset + 333])
+    m = manifest(writer.finish(), keys)
+    commit(store, m, keys)
+    return m
+
+
+@pytest.mark.parametrize("keys", [None, KEYS])
+def test_round_trip(tmp_path: Path, keys: BackupKeys | None) -> None:
+    store = FileStore(tmp_path)
+    data = os.urandom(5000) + b"z" * 5500  # incompressible and compressible
+    m = write(store, data, keys)
+    assert [p.name for p in m.parts] == [part_name(ID, n) for n in range(1, 12)]
+    assert b"".join(read_parts(store, m, keys)) == data
+    catalog = read_catalog(store, lambda key_id: KEYS.seal_key)
+    assert [b.backup_id for b in catalog.backups] == [ID]
+    assert m.parts[-2].size < 100  # 1000 bytes of "z", compressed
+    if keys is not None:
+        assert data[:100] not in (tmp_path / part_name(ID, 1)).read_bytes()  # sealed
+
+
+def test_a_corrupt_part_is_refused(tmp_path: Path) -> None:
+    store = FileStore(tmp_path)
+    m = write(store, os.urandom(3000), KEYS)
+    path = tmp_path / part_name(ID, 2)
+    stored = bytearray(path.read_bytes())
+    stored[len(stored) // 2] ^= 1
+    path.write_bytes(stored)
+    with pytest.raises(ManifestError, match=f"{part_name(ID, 2)} is corrupt"):
+        b"".join(read_parts(store, m, KEYS))
+
+
+def test_a_wrong_key_is_one_line_before_any_part_is_read(tmp_path: Path) -> None:
+    store = FileStore(tmp_path)
+    m = write(store, os.urandom(3000), KEYS)
+    for part in m.parts:
+        store.delete(part.name)  # nothing to read: the key check must come first
+    other = BackupKeys.from_secret(b"another secret of 32 bytes......")
+    with pytest.raises(ManifestError) as caught:
+        next(read_parts(store, m, other))
+    assert str(caught.value) == (f"backup {ID} was encrypted with key id {KEYS.key_id}; "
+                                 f"key id {other.key_id} was given")
+
+
+def test_a_part_moved_to_another_name_does_not_open() -> None:
+    stored = pack_part(part_name(ID, 1), b"data", KEYS)
+    assert unpack_part(part_name(ID, 1), stored, KEYS) == b"data"
+    with pytest.raises(PartError, match="does not open"):
+        unpack_part(part_name(ID, 2), stored, KEYS)
+    with pytest.raises(PartError, match="no key"):
+        unpack_part(part_name(ID, 1), stored, None)
+
+
+class FailingStore(FileStore):
+    def put_new(self, name: str, data: bytes) -> None:
+        if name.endswith("part-000003"):
+            raise StoreError("store: cannot write (injected)")
+        super().put_new(name, data)
+
+
+def test_a_failed_part_fails_the_backup_and_no_manifest_is_written(tmp_path: Path) -> None:
+    store = FailingStore(tmp_path)
+    writer = PartWriter(store, ID, None, part_size=100, parallel=2)
+    with pytest.raises(StoreError, match="injected"):
+        for _ in range(10):
+            writer.write(os.urandom(100))
+        writer.finish()
+    writer.abandon()
+    catalog = read_catalog(store)
+    assert catalog.backups == () and catalog.incomplete == (ID,)
+    assert remove_backup(store, ID) >= 2
+    assert list(store.list()) == []
+
+
+def test_remove_deletes_the_manifest_first(tmp_path: Path) -> None:
+    deleted: list[str] = []
+
+    class Recording(FileStore):
+        def delete(self, name: str) -> None:
+            deleted.append(name)
+            super().delete(name)
+
+    store = Recording(tmp_path)
+    write(store, os.urandom(2500), None)
+    remove_backup(store, ID)
+    assert deleted[0] == manifest_name(ID) and len(deleted) == 4
+    assert list(store.list()) == list[ObjectInfo]()

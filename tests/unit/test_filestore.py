@@ -1,0 +1,68 @@
+"""The file:// store: create-only, whole or nothing, listed in name order."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mysqlsts.store.base import ObjectExists, ObjectInfo, ObjectMissing, StoreError, read_all
+from mysqlsts.store.filestore import FileStore
+from mysqlsts.store.open import open_store
+from mysqlsts.store.settings import S3Settings
+
+
+def test_put_get_list_delete(tmp_path: Path) -> None:
+    store = open_store(f"file://{tmp_path}", S3Settings())
+    store.put_new("backups/b/part-2", b"two")
+    store.put_new("backups/b/part-1", b"one" * 1_000_000)
+    store.put_new("other", b"")
+    assert read_all(store, "backups/b/part-1") == b"one" * 1_000_000
+    assert list(store.list("backups/")) == [ObjectInfo("backups/b/part-1", 3_000_000),
+                                            ObjectInfo("backups/b/part-2", 3)]
+    assert [info.name for info in store.list()] == ["backups/b/part-1", "backups/b/part-2",
+                                                    "other"]
+    store.delete("backups/b/part-2")
+    store.delete("backups/b/part-2")  # already gone: not an error
+    assert [info.name for info in store.list("backups/")] == ["backups/b/part-1"]
+
+
+def test_create_only(tmp_path: Path) -> None:
+    store = FileStore(tmp_path)
+    store.put_new("manifest", b"first")
+    with pytest.raises(ObjectExists):
+        store.put_new("manifest", b"second")
+    assert read_all(store, "manifest") == b"first"
+    store.put_new("manifest", b"first")  # the same bytes again: a retried write, done
+    assert [info.name for info in store.list()] == ["manifest"]  # no temporary file left
+
+
+def test_leftover_temporary_files_are_not_objects(tmp_path: Path) -> None:
+    store = FileStore(tmp_path)
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / ".tmp-part-1.123.456").write_bytes(b"half")  # a crash mid-put
+    assert list(store.list()) == []
+    with pytest.raises(ObjectMissing):
+        read_all(store, "b/part-1")
+
+
+def test_missing_directory_is_one_line(tmp_path: Path) -> None:
+    store = FileStore(tmp_path / "absent")
+    with pytest.raises(StoreError, match="no such directory"):
+        store.put_new("x", b"x")
+    assert not (tmp_path / "absent").exists()  # nothing created on a typo
+
+
+@pytest.mark.parametrize("name", ["", "/abs", "a/../b", "dir/", "a//b"])
+def test_bad_names_are_refused(tmp_path: Path, name: str) -> None:
+    with pytest.raises(ValueError):
+        FileStore(tmp_path).put_new(name, b"x")
+
+
+def test_s3_without_obstore_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "obstore", None)  # import obstore raises ImportError
+    monkeypatch.delitem(sys.modules, "mysqlsts.store.s3store", raising=False)
+    with pytest.raises(StoreError, match="s3:// needs the obstore package"):
+        open_store("s3://bucket/p", S3Settings())
