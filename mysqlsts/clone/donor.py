@@ -204,7 +204,10 @@ class DonorServer:
                 conn.shutdown(socket.SHUT_RDWR)
         deadline = time.monotonic() + timeout
         for thread in threads:
-            thread.join(max(0.0, deadline - time.monotonic()))
+            # Admitted but not yet started (the accept loop starts it outside the lock): its
+            # connection is shut down above, so it ends at once if it starts at all.
+            if thread.ident is not None:
+                thread.join(max(0.0, deadline - time.monotonic()))
 
     # -- one connection ------------------------------------------------------------------
 
