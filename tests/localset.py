@@ -1,32 +1,33 @@
-"""Drive a `mysqlsts local` replica set from tests, through the CLI as a user would.
+"""Drive a `mysqlsts local` replica set from tests and benches, through the CLI as a user would.
 
-    with LocalSet.started(tmp_path / "set", base_port=22000, replicas=3) as local:
+    with PortPool("local").reserved(LOCAL_SET_SPAN) as base_port, \
+            LocalSet.started(tmp_path / "set", base_port, replicas=3) as local:
         local.sql(0, "CREATE DATABASE t")
         assert local.status()["pods"][2]["ready"]
 
+Integration tests get sets from the `local_set` fixtures (tests/integration/conftest.py).
 Teardown runs `local down --purge` and fails the test if any process of the set survives.
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pymysql
 
-from mysqlsts.local.procs import ports_in_use
+# Ports a set may use from its base port: 5 pods at mysqlsts.local.spec's stride of 10.
+LOCAL_SET_SPAN = 50
 
 
 def mysqlsts_command() -> list[str]:
@@ -35,24 +36,6 @@ def mysqlsts_command() -> list[str]:
         return [str(beside)]
     found = shutil.which("mysqlsts")
     return [found] if found else [sys.executable, "-m", "mysqlsts"]
-
-
-@contextmanager
-def reserved_base_port(candidates: list[int], span: int = 50) -> Iterator[int]:
-    """The first candidate whose `span` ports are free and not reserved by another test run on
-    this machine (an flock per block, held until the block is released)."""
-    for base in candidates:
-        lock = Path(tempfile.gettempdir()) / f"mysqlsts-localset-{base}.lock"
-        with lock.open("a") as handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                continue
-            if ports_in_use("127.0.0.1", list(range(base, base + span))):
-                continue
-            yield base
-            return
-    raise AssertionError(f"no free block of {span} ports at any of {candidates}")
 
 
 def processes_mentioning(marker: str) -> list[tuple[int, str]]:
@@ -77,12 +60,18 @@ def processes_mentioning(marker: str) -> list[tuple[int, str]]:
 class LocalSet:
     directory: Path
     base_port: int
+    # Added to the environment of every `mysqlsts local` run, so the supervisor passes it on to
+    # every pod (as a StatefulSet's env would).
+    env: dict[str, str] = field(default_factory=dict)
+
+    def command_env(self) -> dict[str, str]:
+        return {**os.environ, **self.env}
 
     def run(self, *args: str, timeout: float = 600, check: bool = True,
             ) -> subprocess.CompletedProcess[str]:
         done = subprocess.run(
             [*mysqlsts_command(), "local", *args], capture_output=True, text=True,
-            timeout=timeout,
+            timeout=timeout, env=self.command_env(),
         )
         if check and done.returncode != 0:
             raise AssertionError(
@@ -104,7 +93,7 @@ class LocalSet:
         return subprocess.Popen(
             [*mysqlsts_command(), "local", "scale", "--dir", str(self.directory),
              "--replicas", str(replicas), "--timeout", str(timeout)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=self.command_env(),
         )
 
     def kill(self, ordinal: int) -> None:
@@ -210,9 +199,9 @@ class LocalSet:
 
     @classmethod
     @contextmanager
-    def started(cls, directory: Path, base_port: int, replicas: int,
-                timeout: float = 600) -> Iterator[LocalSet]:
-        local = cls(directory.absolute(), base_port)
+    def started(cls, directory: Path, base_port: int, replicas: int, timeout: float = 600,
+                env: dict[str, str] | None = None) -> Iterator[LocalSet]:
+        local = cls(directory.absolute(), base_port, dict(env or {}))
         try:
             local.up(replicas, timeout)
             yield local

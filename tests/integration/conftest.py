@@ -1,23 +1,26 @@
 """Real mariadbd servers on loopback for integration tests.
 
 `mariadb` (a factory fixture) starts servers from a data dir bootstrapped once per session and
-copied, so each test gets fresh servers in about a second. Every process started here is stopped
-at teardown. Ports come from the clone share of tests/ports.py.
+copied, so each test gets fresh servers in about a second. `local_set` starts whole `mysqlsts
+local` replica sets. Every process started here is stopped at teardown. Ports come from
+tests/ports.py's pool: servers from the clone share, sets from the local share.
 """
 
 from __future__ import annotations
 
 import secrets
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
-from ports import PortPool
-from servers import Server
 
 from mysqlsts.bootstrap import bootstrap_data_dir
 from mysqlsts.local.mariadbd import ServerSpec
+from tests.localset import LOCAL_SET_SPAN, LocalSet
+from tests.ports import PortPool
+from tests.servers import Server
 
 pytestmark = pytest.mark.integration
 
@@ -115,3 +118,57 @@ def mariadb_module(
                             root_password, free_port)
     yield factory
     factory.stop_all()
+
+
+def need_mariadb() -> None:
+    if shutil.which("mariadbd") is None or shutil.which("mariabackup") is None:
+        pytest.skip("mariadbd and mariabackup are not installed (scripts/setup-host test)")
+
+
+@pytest.fixture(scope="session")
+def local_ports() -> PortPool:
+    return PortPool("local")
+
+
+class LocalSetFactory:
+    """Starts `mysqlsts local` sets under `base`, each on its own block of the local share; each
+    is brought down (and checked for leftover processes) and its ports released at the end."""
+
+    def __init__(self, base: Path, ports: PortPool, stack: ExitStack) -> None:
+        self.base, self.ports, self.stack = base, ports, stack
+        self.count = 0
+
+    def __call__(self, replicas: int = 3, env: dict[str, str] | None = None,
+                 setup_sql: Sequence[str] = ()) -> LocalSet:
+        """A set of `replicas` pods, up and ready; `env` reaches every pod (as a StatefulSet's
+        env would); `setup_sql` runs on the primary before the set is handed out."""
+        need_mariadb()
+        base_port = self.stack.enter_context(self.ports.reserved(LOCAL_SET_SPAN))
+        self.count += 1
+        directory = self.base / f"local-set-{self.count}"
+        local = self.stack.enter_context(
+            LocalSet.started(directory, base_port, replicas=replicas, env=env))
+        if setup_sql:
+            local.sql(0, *setup_sql)
+        return local
+
+    def base_port(self) -> int:
+        """A reserved block for a test that drives `mysqlsts local up` itself."""
+        need_mariadb()
+        return self.stack.enter_context(self.ports.reserved(LOCAL_SET_SPAN))
+
+
+@pytest.fixture
+def local_set(tmp_path: Path, local_ports: PortPool) -> Iterator[LocalSetFactory]:
+    """Factory: `local_set(replicas=1)` is a started set for this test."""
+    with ExitStack() as stack:
+        yield LocalSetFactory(tmp_path, local_ports, stack)
+
+
+@pytest.fixture(scope="module")
+def local_set_module(
+    tmp_path_factory: pytest.TempPathFactory, local_ports: PortPool
+) -> Iterator[LocalSetFactory]:
+    """Like `local_set`, for a set the tests of a module share."""
+    with ExitStack() as stack:
+        yield LocalSetFactory(tmp_path_factory.mktemp("local"), local_ports, stack)

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 from conftest import MakeServer
-from localset import mysqlsts_command
+
+from tests.localset import mysqlsts_command
 
 pytestmark = pytest.mark.integration
 

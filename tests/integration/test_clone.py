@@ -14,13 +14,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from dripfeed import DripFeeders
 
 from mysqlsts.adapters.datadir import read_clone_failures, read_clone_record, state_of
 from mysqlsts.clone.donor import BackupSource, DonorServer
 from mysqlsts.core.clone_record import CLONE_RECORD
 from mysqlsts.core.clone_window import ChunkCounts
 from mysqlsts.core.datadir import DataDirState
+from tests.dripfeed import DripFeeders
 
 if TYPE_CHECKING:
     from conftest import MakeServer, Server

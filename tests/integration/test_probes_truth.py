@@ -18,8 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from faultproxy import FaultProxy
-from ports import PortPool
 from probe_fixtures import (
     Ports,
     Secrets,
@@ -31,6 +29,9 @@ from probe_fixtures import (
     prepare_pod,
     wait_until,
 )
+
+from tests.faultproxy import FaultProxy
+from tests.ports import PortPool
 
 pytestmark = pytest.mark.integration
 
