@@ -18,13 +18,16 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pymysql
+import pytest
+
+from tests.ports import PortPool
 
 # Ports a set may use from its base port: 5 pods at mysqlsts.local.spec's stride of 10.
 LOCAL_SET_SPAN = 50
@@ -215,3 +218,36 @@ class LocalSet:
                 with suppress(OSError):
                     os.kill(pid, signal.SIGKILL)
             assert leftovers == [], f"processes survived `local down`: {leftovers}"
+
+
+def need_mariadb() -> None:
+    if shutil.which("mariadbd") is None or shutil.which("mariabackup") is None:
+        pytest.skip("mariadbd and mariabackup are not installed (scripts/setup-host test)")
+
+
+class LocalSetFactory:
+    """Starts `mysqlsts local` sets under `base`, each on its own block of the local share; each
+    is brought down (and checked for leftover processes) and its ports released at the end."""
+
+    def __init__(self, base: Path, ports: PortPool, stack: ExitStack) -> None:
+        self.base, self.ports, self.stack = base, ports, stack
+        self.count = 0
+
+    def __call__(self, replicas: int = 3, env: dict[str, str] | None = None,
+                 setup_sql: Sequence[str] = ()) -> LocalSet:
+        """A set of `replicas` pods, up and ready; `env` reaches every pod (as a StatefulSet's
+        env would); `setup_sql` runs on the primary before the set is handed out."""
+        need_mariadb()
+        base_port = self.stack.enter_context(self.ports.reserved(LOCAL_SET_SPAN))
+        self.count += 1
+        directory = self.base / f"local-set-{self.count}"
+        local = self.stack.enter_context(
+            LocalSet.started(directory, base_port, replicas=replicas, env=env))
+        if setup_sql:
+            local.sql(0, *setup_sql)
+        return local
+
+    def base_port(self) -> int:
+        """A reserved block for a test that drives `mysqlsts local up` itself."""
+        need_mariadb()
+        return self.stack.enter_context(self.ports.reserved(LOCAL_SET_SPAN))

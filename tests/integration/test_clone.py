@@ -23,7 +23,7 @@ from mysqlsts.core.datadir import DataDirState
 from tests.dripfeed import DripFeeders
 
 if TYPE_CHECKING:
-    from conftest import MakeServer, Server
+    from tests.servers import MakeServer, Server
 
 pytestmark = pytest.mark.integration
 

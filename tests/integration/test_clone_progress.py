@@ -11,10 +11,9 @@ import urllib.error
 import urllib.request
 
 import pytest
-from conftest import LocalSetFactory
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.localset import LocalSet
+from tests.localset import LocalSet, LocalSetFactory
 
 pytestmark = pytest.mark.integration
 

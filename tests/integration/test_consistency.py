@@ -21,11 +21,10 @@ from typing import Any
 
 import pymysql
 import pytest
-from conftest import LocalSetFactory
 
 from mysqlsts.local.plan import pod_env
 from mysqlsts.local.spec import SetLayout, SetSpec
-from tests.localset import LocalSet, mysqlsts_command
+from tests.localset import LocalSet, LocalSetFactory, mysqlsts_command
 
 pytestmark = pytest.mark.integration
 

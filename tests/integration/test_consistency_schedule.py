@@ -9,13 +9,12 @@ from typing import Any
 
 import pymysql
 import pytest
-from conftest import MakeServer
 
 from mysqlsts.adapters.db import connect
 from mysqlsts.consistency import ChecksumPass, StopSignal, read_pass_record
 from mysqlsts.errors import MysqlstsError
 from mysqlsts.sidecar.consistency import ConsistencyWorker
-from tests.servers import Server
+from tests.servers import MakeServer, Server
 
 pytestmark = pytest.mark.integration
 

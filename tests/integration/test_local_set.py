@@ -16,10 +16,9 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import LocalSetFactory
 
 from mysqlsts.local.procs import process_alive
-from tests.localset import LocalSet, mysqlsts_command
+from tests.localset import LocalSet, LocalSetFactory, mysqlsts_command
 
 pytestmark = pytest.mark.integration
 

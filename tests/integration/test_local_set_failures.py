@@ -8,9 +8,8 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import LocalSetFactory
 
-from tests.localset import LocalSet, mysqlsts_command, processes_mentioning
+from tests.localset import LocalSet, LocalSetFactory, mysqlsts_command, processes_mentioning
 
 pytestmark = pytest.mark.integration
 

@@ -17,10 +17,9 @@ from datetime import datetime
 from typing import Any
 
 import pytest
-from conftest import LocalSetFactory
 from test_local_set import assert_converged, checksums
 
-from tests.localset import LocalSet
+from tests.localset import LocalSet, LocalSetFactory
 
 pytestmark = pytest.mark.integration
 

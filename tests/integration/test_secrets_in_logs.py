@@ -11,10 +11,9 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import LocalSetFactory
 
 from mysqlsts.core.accounts import native_password_hash
-from tests.localset import LocalSet
+from tests.localset import LocalSet, LocalSetFactory
 
 pytestmark = pytest.mark.integration
 

@@ -15,9 +15,8 @@ from typing import Any
 import aiohttp
 import kmock
 import pytest
-from conftest import LocalSetFactory
 
-from tests.localset import LocalSet
+from tests.localset import LocalSet, LocalSetFactory
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio]
 
