@@ -92,8 +92,8 @@ class LoadWatch:
     def describe(self) -> str:
         self.sample()
         minutes = (time.monotonic() - self.started) / 60
-        return (f"Machine load (1-minute load average, 2 cores shared with other work) during "
-                f"the {minutes:.0f}-minute run: min {min(self.samples):.1f}, max "
+        return (f"Machine load (1-minute load average; {os.cpu_count()} cores shared with other "
+                f"work) during the run of {minutes:.1f} min: min {min(self.samples):.1f}, max "
                 f"{max(self.samples):.1f}, at the end {self.samples[-1]:.1f}.")
 
 

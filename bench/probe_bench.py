@@ -188,24 +188,23 @@ class Flood:
     seconds: float
     connects: int
     failed: int  # connects refused or timed out
-    readyz: list[float]  # probe latencies; a probe that failed counts as its timeout
-    probe_errors: int
+    readyz: list[float]  # probe latencies; a failed probe counts with the time it took to fail
+    probe_errors: list[str]  # what each failed probe got
 
 
 def flood(port: int, seconds: float) -> Flood:
     """/readyz probed at FLOOD_PROBE_RATE while FLOODERS processes connect and close."""
     flooders = [subprocess.Popen([sys.executable, "-c", FLOOD, str(port), str(seconds)],
                                  stdout=subprocess.PIPE, text=True) for _ in range(FLOODERS)]
-    errors = 0
+    errors: list[str] = []
     probe = fresh_getter(port, "/readyz", timeout=10)
 
     def tolerant() -> float:
-        nonlocal errors
         started = time.perf_counter()
         try:
             return probe()
-        except (OSError, RuntimeError, http.client.HTTPException):
-            errors += 1
+        except (OSError, RuntimeError, http.client.HTTPException) as exc:
+            errors.append(f"{type(exc).__name__}: {exc}")
             return time.perf_counter() - started
 
     try:
@@ -344,8 +343,12 @@ def report(figures: Figures, args: argparse.Namespace) -> list[str]:
         "|---|---|---|---|---|---|---|",
         f"| {len(fl.readyz)} | {percentile(fl.readyz, 50) * ms:.2f} ms | "
         f"{percentile(fl.readyz, 99) * ms:.2f} ms | {max(fl.readyz) * ms:.2f} ms | {slow} | "
-        f"{sum(1 for took in fl.readyz if took > 1)} | {fl.probe_errors} |",
+        f"{sum(1 for took in fl.readyz if took > 1)} | {len(fl.probe_errors)} |",
     ]
+    if fl.probe_errors:
+        kinds = sorted(set(fl.probe_errors))
+        flood_lines += ["", "Failed probes got: " + "; ".join(
+            f"{kind} ({fl.probe_errors.count(kind)}x)" for kind in kinds) + "."]
     verdicts.append(f"- /readyz max under the connect flood {max(fl.readyz) * ms:.2f} ms "
                     f"(target < 100 ms): {'met' if max(fl.readyz) < 0.1 else 'MISSED'}")
     method = (
