@@ -85,3 +85,12 @@ def local_set_module(
     """Like `local_set`, for a set the tests of a module share."""
     with ExitStack() as stack:
         yield LocalSetFactory(tmp_path_factory.mktemp("local"), local_ports, stack)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Modules with a local set first: they take the longest (tens of seconds to minutes per
+    test), so with pytest-xdist the short server tests fill the other workers' gaps instead of
+    one worker finishing a long module alone at the end. Order within a module is kept."""
+    with_sets = {item.path for item in items
+                 if {"local_set", "local_set_module"} & set(getattr(item, "fixturenames", ()))}
+    items.sort(key=lambda item: item.path not in with_sets)
