@@ -240,14 +240,17 @@ class LocalSetFactory:
         need_mariadb()
         base_port = self.stack.enter_context(self.ports.reserved(LOCAL_SET_SPAN))
         self.count += 1
-        directory = self.base / f"local-set-{self.count}"
+        directory = self.base / f"set{self.count}"
         local = self.stack.enter_context(
             LocalSet.started(directory, base_port, replicas=replicas, env=env))
         if setup_sql:
             local.sql(0, *setup_sql)
         return local
 
-    def base_port(self) -> int:
-        """A reserved block for a test that drives `mysqlsts local up` itself."""
+    def unstarted(self) -> LocalSet:
+        """A set's directory and reserved ports, for a test that runs `local up` itself (and
+        brings the set down itself)."""
         need_mariadb()
-        return self.stack.enter_context(self.ports.reserved(LOCAL_SET_SPAN))
+        self.count += 1
+        base_port = self.stack.enter_context(self.ports.reserved(LOCAL_SET_SPAN))
+        return LocalSet(self.base / f"set{self.count}", base_port)

@@ -23,6 +23,17 @@ from tests.servers import MakeServer, ServerFactory
 pytestmark = pytest.mark.integration
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_tmpdir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """This session's own TMPDIR, so every server started from here (mariadbd's tmpdir
+    defaults to it) keeps its temporary tables where no other work on the machine cleans up:
+    files `#sql-temptable-*` in the shared /tmp were seen deleted under running servers."""
+    directory = tmp_path_factory.mktemp("tmp")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TMPDIR", str(directory))
+        yield directory
+
+
 @pytest.fixture(scope="session")
 def free_port() -> PortPool:
     return PortPool("clone")
@@ -72,10 +83,14 @@ def local_ports() -> PortPool:
 
 
 @pytest.fixture
-def local_set(tmp_path: Path, local_ports: PortPool) -> Iterator[LocalSetFactory]:
+def local_set(
+    tmp_path_factory: pytest.TempPathFactory, local_ports: PortPool
+) -> Iterator[LocalSetFactory]:
     """Factory: `local_set(replicas=1)` is a started set for this test."""
+    # A short directory, not tmp_path (named after the test): a pod's socket path must stay
+    # within the kernel's 107 bytes.
     with ExitStack() as stack:
-        yield LocalSetFactory(tmp_path, local_ports, stack)
+        yield LocalSetFactory(tmp_path_factory.mktemp("ls"), local_ports, stack)
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +99,7 @@ def local_set_module(
 ) -> Iterator[LocalSetFactory]:
     """Like `local_set`, for a set the tests of a module share."""
     with ExitStack() as stack:
-        yield LocalSetFactory(tmp_path_factory.mktemp("local"), local_ports, stack)
+        yield LocalSetFactory(tmp_path_factory.mktemp("ls"), local_ports, stack)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -25,13 +25,12 @@ def pod_processes(local: LocalSet, ordinal: int) -> list[tuple[int, str]]:
 def test_up_fails_with_the_failing_containers_reason(
     tmp_path: Path, local_set: LocalSetFactory
 ) -> None:
-    base_port = local_set.base_port()
+    local = local_set.unstarted()
     cnf = tmp_path / "cnf"
     cnf.mkdir()
     shutil.copy(REPO_CNF / "master.cnf", cnf / "master.cnf")
     # A replica cnf the server refuses: mysql-1's server exits at start, every time.
     (cnf / "slave.cnf").write_text("[mysqld]\nno_such_variable_here=1\n")
-    local = LocalSet(tmp_path / "set", base_port=base_port)
     try:
         started = time.monotonic()
         done = local.run("up", "--dir", str(local.directory), "--replicas", "2",
@@ -83,13 +82,10 @@ def test_a_failed_scale_reports_the_current_reason_not_an_earlier_one(
     assert "Access denied" in last and "holds files" not in last, last
 
 
-def test_two_ups_on_one_new_directory_make_one_set(
-    tmp_path: Path, local_set: LocalSetFactory
-) -> None:
-    base_port = local_set.base_port()
-    local = LocalSet(tmp_path / "set", base_port=base_port)
+def test_two_ups_on_one_new_directory_make_one_set(local_set: LocalSetFactory) -> None:
+    local = local_set.unstarted()
     argv = [*mysqlsts_command(), "local", "up", "--dir", str(local.directory), "--replicas", "1",
-            "--base-port", str(base_port), "--timeout", "300"]
+            "--base-port", str(local.base_port), "--timeout", "300"]
     try:
         racers = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                    text=True) for _ in range(2)]
