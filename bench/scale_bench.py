@@ -485,11 +485,17 @@ def size_report(runs: list[CloneRun]) -> list[str]:
         lines.append(f"| {run.data_bytes / GIB:.2f} GiB | {run.files} | {run.wall:.2f} s | "
                      f"{run.data_bytes / 1e6 / run.wall:.0f} | {seconds:.2f} | "
                      f"{seconds / per_gib[0]:.2f} |")
-    check, flagged = growth_check(runs, lambda r: r.data_bytes, "bytes")
-    return [*lines, "", "Per step (seconds, from each clone's log):", "",
-            *steps_table(runs, "data"), "",
-            "Growth per step between consecutive sizes:", "", *check, "",
-            verdict(flagged, "bytes")]
+    return [*lines, *per_step(runs, "data", lambda r: r.data_bytes, "bytes",
+                              "Growth per step between consecutive sizes:")]
+
+
+def per_step(runs: list[CloneRun], first: str, count: Callable[[CloneRun], float], unit: str,
+             growth: str) -> list[str]:
+    """The tail of an axis's report: each step's seconds, their growth against `count`, and
+    the verdict."""
+    check, flagged = growth_check(runs, count, unit)
+    return ["", "Per step (seconds, from each clone's log):", "", *steps_table(runs, first),
+            "", growth, "", *check, "", verdict(flagged, unit)]
 
 
 def tables_report(runs: list[CloneRun], creation: dict[int, float], gib: float) -> list[str]:
@@ -502,11 +508,9 @@ def tables_report(runs: list[CloneRun], creation: dict[int, float], gib: float) 
         lines.append(f"| {count} | {run.files} | {run.data_bytes / GIB:.2f} GiB | "
                      f"{creation[count]:.0f} s | {run.wall:.2f} s | "
                      f"{run.data_bytes / 1e6 / run.wall:.0f} | {run.wall / runs[0].wall:.2f} |")
-    check, flagged = growth_check(runs, lambda r: r.files, "files")
-    return [*lines, "", "Per step (seconds, from each clone's log):", "",
-            *steps_table(runs, "tables"), "",
-            "Growth per step between consecutive table counts (time ratio; the file ratio in "
-            "the header):", "", *check, "", verdict(flagged, "files"), "",
+    return [*lines, *per_step(runs, "tables", lambda r: r.files, "files",
+                              "Growth per step between consecutive table counts (time ratio; "
+                              "the file ratio in the header):"), "",
             f"Each step's time above the {runs[0].label} clone's, in ms per 1 000 files added "
             "(about constant for a step that is linear in files):", "", *per_file_cost(runs)]
 

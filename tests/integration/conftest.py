@@ -16,6 +16,11 @@ from pathlib import Path
 import pytest
 
 from mysqlsts.bootstrap import bootstrap_data_dir
+from tests.integration.sidecar_servers import (  # noqa: F401 (fixtures of the sidecar modules)
+    harness,
+    sidecar_ports,
+    sidecar_template,
+)
 from tests.localset import LocalSetFactory, need_mariadb
 from tests.ports import PortPool
 from tests.servers import MakeServer, ServerFactory
