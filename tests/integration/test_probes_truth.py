@@ -18,7 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from probe_fixtures import (
+
+from tests.faultproxy import FaultProxy
+from tests.integration.probe_fixtures import (
     Ports,
     Secrets,
     Server,
@@ -29,8 +31,6 @@ from probe_fixtures import (
     prepare_pod,
     wait_until,
 )
-
-from tests.faultproxy import FaultProxy
 from tests.ports import PortPool
 
 pytestmark = pytest.mark.integration
