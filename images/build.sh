@@ -5,7 +5,9 @@
 # k8s/base/kustomization.yaml and the takeover Deployment use (plus the test-only DNS image),
 # printing each image's size and build time.
 # Env: MYSQLSTS_BASE_IMAGE (default: build mysqlsts-base:bookworm here; set e.g. mariadb:10.11
-# or percona/percona-xtrabackup:8.4 where images can be pulled), MYSQLSTS_FLAVOR (mariadb|mysql),
+# or percona/percona-xtrabackup:8.4 where images can be pulled), MYSQLSTS_TAKEOVER_BASE_IMAGE
+# (python3 only; default: build mysqlsts-python-base:bookworm here, or python:3.11-slim-bookworm
+# when MYSQLSTS_BASE_IMAGE names a pulled base), MYSQLSTS_FLAVOR (mariadb|mysql),
 # MYSQLSTS_IMAGE_REGISTRY (ghcr.io/mysqlsts), MYSQLSTS_IMAGE_TAG (the package version from
 # pyproject.toml, with -mysql8 for the mysql flavor), MYSQLSTS_PLATFORM (e.g. linux/arm64).
 set -euo pipefail
@@ -13,6 +15,12 @@ cd "$(dirname "$0")/.."
 
 python=.venv/bin/python; [ -x "$python" ] || python=python3
 base=${MYSQLSTS_BASE_IMAGE:-mysqlsts-base:bookworm}
+# The takeover controller needs python3 and nothing of the database: its own, smaller base.
+if [ "$base" = mysqlsts-base:bookworm ]; then
+  takeover_base=${MYSQLSTS_TAKEOVER_BASE_IMAGE:-mysqlsts-python-base:bookworm}
+else
+  takeover_base=${MYSQLSTS_TAKEOVER_BASE_IMAGE:-python:3.11-slim-bookworm}
+fi
 flavor=${MYSQLSTS_FLAVOR:-mariadb}
 # The one version source: pyproject.toml. The manifests pin the same tag (tests/manifests
 # checks it) and the release workflow refuses a git tag that differs from it.
@@ -86,9 +94,12 @@ if [ "$flavor" = mariadb ]; then
     exit 1
   fi
   echo "images: takeover wheels ($(ls "$wheels-takeover" | wc -l)) in $((SECONDS - start))s"
+  if [ "$takeover_base" = mysqlsts-python-base:bookworm ]; then
+    timed "$takeover_base" images/build-base.sh "$takeover_base" python
+  fi
   image="$registry/mysqlsts-takeover:$tag"
   timed "$image" docker build "${platform[@]}" -f Dockerfile.takeover \
-    --build-arg BASE_IMAGE="$base" -t "$image" .
+    --build-arg BASE_IMAGE="$takeover_base" -t "$image" .
 fi
 # The images these builds replaced, now untagged: repeated runs must not fill the disk.
 docker image prune -f --filter dangling=true --filter label=io.mysqlsts.image >/dev/null

@@ -3,7 +3,8 @@
 # backup tool of FLAVOR, and the mount points the pod's volumes land on. Runs as root during
 # `docker build`; on the local Debian base it needs no network, elsewhere it installs python3.
 # FLAVOR `none` (the takeover image) skips what only the database pod needs: the backup tool,
-# Debian's cryptography (the takeover image unpacks its binary wheels) and the mount points.
+# Debian's cryptography and zstandard (the takeover image unpacks its binary wheels) and the
+# mount points.
 # Usage: prepare-runtime.sh FLAVOR
 set -eu
 flavor=$1
@@ -62,8 +63,10 @@ ensure_module() {
 if [ "$flavor" != none ]; then
   ensure_module cryptography.hazmat.primitives.ciphers.aead cryptography ">= 38"
 fi
-# The clone stream's optional compression.
-ensure_module zstandard zstandard ">= 0.20"
+# The clone stream's optional compression (the takeover image unpacks its binary wheel).
+if [ "$flavor" != none ]; then
+  ensure_module zstandard zstandard ">= 0.20"
+fi
 
 # uid/gid 999 as in the official mariadb and mysql images, so files a clone writes belong to
 # the server that later opens them.

@@ -5,8 +5,8 @@ schema last) → remove marker. The sync is what makes "no marker" mean "on disk
 fill the staging dir write thousands of files and fsync none of them, so without it a power
 loss after the marker went could leave a data dir that looks finished with files still empty.
 `classify` reads the result; `wipe_incomplete` undoes a run that was cut short.
-The files mysqlsts itself keeps there (the clone record, the clone-failure count) are read and
-written here too.
+The files mysqlsts itself keeps there (the clone record, the set record, the clone-failure
+count) are read and written here too.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from mysqlsts.core.datadir import (
     parse_failure_count,
 )
 from mysqlsts.core.records import RecordError
+from mysqlsts.core.set_record import SET_RECORD, parse_set_record, render_set_record
 from mysqlsts.errors import CloneError
 
 
@@ -107,6 +108,20 @@ def write_clone_record(directory: Path, record: CloneRecord) -> None:
     atomic_write(directory / CLONE_RECORD, record.to_json())
 
 
+def write_set_record(directory: Path, name: str) -> None:
+    """Into the staging dir, with the clone record: the set whose data this is."""
+    atomic_write(directory / SET_RECORD, render_set_record(name))
+
+
+def read_set_record(data_dir: Path) -> str | None:
+    """The set recorded in the data dir, None without a record; an unreadable one is one
+    CloneError naming the file."""
+    try:
+        return read_back(data_dir / SET_RECORD, _parse_set)
+    except RecordError as exc:
+        raise CloneError(f"set record unreadable: {exc}") from exc
+
+
 def read_clone_record(data_dir: Path) -> CloneRecord | None:
     """The record, or None when this data dir was not made by a clone (e.g. ordinal 0). An
     unreadable, undecodable or malformed record is one CloneError naming the file."""
@@ -118,6 +133,10 @@ def read_clone_record(data_dir: Path) -> CloneRecord | None:
 
 def _parse_count(data: bytes, _name: str) -> int:
     return parse_failure_count(data.decode())
+
+
+def _parse_set(data: bytes, _name: str) -> str:
+    return parse_set_record(data.decode())
 
 
 def _parse_record(data: bytes, _name: str) -> CloneRecord:

@@ -8,7 +8,10 @@ built to shrug off what a client can do to it (docs/sidecar.md, "HTTP limits"):
   idle connections cannot keep a probe out;
 - a request must arrive whole within `request_timeout` of the connection opening or of the
   previous answer (a total deadline, so dripping bytes does not keep it open), and its head is
-  at most `max_request_bytes`;
+  at most `max_request_bytes` in at most `max_headers` header lines;
+- whatever it will not serve is answered at once and the connection closed: a request line
+  that is not HTTP/1.x (400, as soon as that line is in), a method other than GET and HEAD (405
+  with Allow), too large a head (431); a client is never left waiting for a timeout;
 - a client that resets or vanishes is one debug line, never a traceback.
 """
 
@@ -53,9 +56,16 @@ class HttpLimits:
     # scrapes every 15-60 s and simply reconnects when we closed first.
     request_timeout: float = 10.0
     max_request_bytes: int = 8192
+    # Probes send two or three; 100 is what Python's own HTTP client accepts in an answer.
+    max_headers: int = 100
     # Connections the kernel queues before we accept them (the stdlib server's was 5: a burst
     # saw 1 s SYN retries). The kernel caps it at net.core.somaxconn.
     backlog: int = 1024
+    # Connections accepted per event-loop round; well under max_connections (see _serve).
+    accept_batch: int = 16
+
+
+_METHODS = ("GET", "HEAD")
 
 
 @dataclass(frozen=True)
@@ -63,12 +73,19 @@ class Response:
     code: int
     body: bytes
     content_type: str = _TEXT
+    headers: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def closes(self) -> bool:
+        """Whether the connection ends after it: a refused request may have a body we would
+        read as the next request, or come from a client that speaks something else."""
+        return self.code in (400, 405, 431)
 
 
 def answer(endpoints: Endpoints, method: str, target: str) -> Response:
     """What a request gets: a pure mapping from its method and path to a response."""
-    if method not in ("GET", "HEAD"):
-        return Response(405, b"only GET\n")
+    if method not in _METHODS:
+        return Response(405, b"only GET and HEAD\n", headers=(("Allow", ", ".join(_METHODS)),))
     path = target.split("?", 1)[0]
     if path in ("/livez", "/readyz"):
         verdict = (endpoints.livez if path == "/livez" else endpoints.readyz)()
@@ -82,35 +99,45 @@ def answer(endpoints: Endpoints, method: str, target: str) -> Response:
 
 
 @dataclass(frozen=True)
-class _Request:
+class _RequestLine:
     method: str
     target: str
-    keep_alive: bool
+    version: str
 
 
-def _parse_head(head: bytes) -> _Request | None:
-    """The request line and the headers that matter; None when it is not HTTP/1.x."""
-    lines = head.decode("latin-1").split("\r\n")
-    parts = lines[0].split(" ")
-    if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
+def _parse_request_line(line: bytes) -> _RequestLine | None:
+    """`METHOD TARGET HTTP/1.x`; None for anything else (HTTP/0.9's `GET /`, binary noise)."""
+    parts = line.decode("latin-1").rstrip("\r\n").split(" ")
+    if len(parts) != 3 or parts[2] not in ("HTTP/1.0", "HTTP/1.1") or not parts[0].isalpha():
         return None
+    return _RequestLine(parts[0], parts[1], parts[2])
+
+
+def _keep_alive(version: str, header_lines: list[bytes]) -> bool:
+    """Whether the connection stays open after the answer, from the headers that matter."""
     headers = {}
-    for line in lines[1:]:
-        name, sep, value = line.partition(":")
+    for line in header_lines:
+        name, sep, value = line.decode("latin-1").partition(":")
         if sep:
             headers[name.strip().lower()] = value.strip().lower()
     # A body would be read as the next request: we take none, so such a connection ends.
     has_body = headers.get("content-length", "0") != "0" or "transfer-encoding" in headers
     connection = headers.get("connection", "")
-    keep_alive = (connection != "close" if parts[2] == "HTTP/1.1" else connection == "keep-alive")
-    return _Request(parts[0], parts[1], keep_alive and not has_body)
+    keep_alive = connection != "close" if version == "HTTP/1.1" else connection == "keep-alive"
+    return keep_alive and not has_body
+
+
+class _HeadTooLarge(Exception):
+    """The request head passed a limit: 431."""
 
 
 def _encode(response: Response, keep_alive: bool, head_only: bool) -> bytes:
+    extra = "".join(f"{name}: {value}\r\n" for name, value in response.headers)
     head = (
         f"HTTP/1.1 {response.code} {_REASONS.get(response.code, '')}\r\n"
         f"Content-Type: {response.content_type}\r\n"
         f"Content-Length: {len(response.body)}\r\n"
+        f"{extra}"
         "Cache-Control: no-store\r\n"
         f"Connection: {'keep-alive' if keep_alive else 'close'}\r\n\r\n"
     ).encode("latin-1")
@@ -153,9 +180,18 @@ class HttpServer:
         self._loop.run_until_complete(self._serve())
 
     async def _serve(self) -> None:
+        # asyncio takes one number for two things: how many connections one loop round
+        # accepts, and the listen backlog it sets again on our socket (100 by default, silently
+        # replacing ours). A small batch lets the handlers of the connections already accepted
+        # run (and those a flood opened and closed at once go) before more are accepted, so
+        # they do not push a probe's connection out as "idle the longest"; the kernel's queue
+        # then gets our backlog back, so a burst of connects is queued, not dropped into 1 s
+        # SYN retries.
         server = await asyncio.start_server(
             self._connection, sock=self._socket, limit=self._limits.max_request_bytes,
+            backlog=self._limits.accept_batch,
         )
+        self._socket.listen(self._limits.backlog)
         await self._stopping.wait()
         server.close()
         handlers = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
@@ -189,25 +225,43 @@ class HttpServer:
 
     async def _serve_requests(self, reader: asyncio.StreamReader,
                               writer: asyncio.StreamWriter) -> None:
-        timeout = self._limits.request_timeout
         while True:
             self._idle[writer] = None
             try:
-                head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout)
-            except asyncio.LimitOverrunError:
+                # One deadline for the whole head, however it is dripped in.
+                async with asyncio.timeout(self._limits.request_timeout):
+                    line = await reader.readuntil(b"\n")
+                    request = _parse_request_line(line)
+                    if request is None:  # answered before any header: it may never send one
+                        await self._write(writer, Response(400, b"not an HTTP/1.x request\n"),
+                                          False)
+                        return
+                    header_lines = await self._read_headers(reader, len(line))
+            except (asyncio.LimitOverrunError, _HeadTooLarge):
                 await self._write(writer, Response(431, b"request head too large\n"), False)
                 return
             except asyncio.IncompleteReadError:
                 return  # the client closed
             self._idle.pop(writer, None)
-            request = _parse_head(head)
-            if request is None:
-                await self._write(writer, Response(400, b"not an HTTP/1.x request\n"), False)
-                return
             response = answer(self._endpoints, request.method, request.target)
-            await self._write(writer, response, request.keep_alive, request.method == "HEAD")
-            if not request.keep_alive:
+            keep_alive = _keep_alive(request.version, header_lines) and not response.closes
+            await self._write(writer, response, keep_alive, request.method == "HEAD")
+            if not keep_alive:
                 return
+
+    async def _read_headers(self, reader: asyncio.StreamReader, size: int) -> list[bytes]:
+        """The header lines up to the blank one; _HeadTooLarge past either limit."""
+        lines: list[bytes] = []
+        while True:
+            line = await reader.readuntil(b"\n")
+            size += len(line)
+            if size > self._limits.max_request_bytes:
+                raise _HeadTooLarge
+            if line in (b"\r\n", b"\n"):
+                return lines
+            lines.append(line)
+            if len(lines) > self._limits.max_headers:
+                raise _HeadTooLarge
 
     async def _write(self, writer: asyncio.StreamWriter, response: Response, keep_alive: bool,
                      head_only: bool = False) -> None:

@@ -23,9 +23,11 @@ from mysqlsts.adapters.datadir import (
     count_clone_failure,
     fill_data_dir,
     read_clone_failures,
+    read_set_record,
     state_of,
     wipe_incomplete,
     write_clone_record,
+    write_set_record,
 )
 from mysqlsts.adapters.fs import read_secret
 from mysqlsts.adapters.http import Endpoints, HttpServer
@@ -45,6 +47,7 @@ from mysqlsts.core.datadir import Fill
 from mysqlsts.core.health import Verdict
 from mysqlsts.core.identity import Identity
 from mysqlsts.core.peers import PeerDirectory
+from mysqlsts.core.set_record import recorded_elsewhere, set_name
 from mysqlsts.errors import CloneError, ConfigError, MysqlstsError, describe
 from mysqlsts.options import (
     CloneOptions,
@@ -108,6 +111,7 @@ def _populate(settings: CloneSettings, session: Session, tool: BackupTool,
                 time.monotonic() - started, datetime.now(UTC).isoformat(timespec="seconds"),
             )
             write_clone_record(staging, record)
+            write_set_record(staging, set_name(settings.identity))
         position = record.coordinates
         log.info("clone recorded coordinates gtid=%s binlog_file=%s binlog_position=%s "
                  "origin=%s", position.gtid, position.binlog_file, position.binlog_position,
@@ -122,6 +126,10 @@ def run_clone(settings: CloneSettings, progress: CloneProgress | None = None) ->
     progress = CloneProgress(failures=0) if progress is None else progress
     identity, data_dir = settings.identity, settings.data_dir
     try:
+        # Every pod, the primary too: the first look at the volume before a server starts.
+        elsewhere = recorded_elsewhere(read_set_record(data_dir), set_name(identity))
+        if elsewhere is not None:
+            raise ConfigError(elsewhere)
         fill = decide(identity.ordinal, state_of(data_dir))
     except ConfigError as exc:
         raise CloneError(f"{exc} (data dir {data_dir})") from exc

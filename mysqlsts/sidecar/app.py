@@ -20,7 +20,7 @@ from typing import Any
 import pymysql
 from prometheus_client import CollectorRegistry, generate_latest
 
-from mysqlsts.adapters.datadir import read_clone_failures
+from mysqlsts.adapters.datadir import read_clone_failures, read_set_record
 from mysqlsts.adapters.db import connect
 from mysqlsts.adapters.http import Endpoints, HttpServer
 from mysqlsts.core.backoff import backoff
@@ -33,8 +33,9 @@ from mysqlsts.core.health import (
     readiness,
 )
 from mysqlsts.core.replication import Source
+from mysqlsts.core.set_record import root_refused, set_name
 from mysqlsts.core.status import Observation, errant_transactions
-from mysqlsts.errors import MysqlstsError, describe
+from mysqlsts.errors import CloneError, MysqlstsError, describe
 from mysqlsts.secrets import Secrets
 from mysqlsts.settings import Flavor
 from mysqlsts.sidecar import setup
@@ -58,6 +59,14 @@ _DURATION = re.compile(r"\d+(\.\d+)?s\b")
 
 def _sentence_key(verdict: Verdict) -> tuple[bool, str]:
     return verdict.ok, _DURATION.sub("#s", verdict.reason)
+
+
+def _set_record(data_dir: Path) -> str | None:
+    try:
+        return read_set_record(data_dir)
+    except CloneError as exc:
+        log.warning("ignoring the set record: %s", exc)
+        return None
 
 
 def _clone_failures(data_dir: Path) -> int:
@@ -109,6 +118,8 @@ class SidecarApp:
         self._down_since: float | None = None
         self._down_logged_at = 0.0
         self._flavor_warned = False
+        # Why the sidecar stopped by itself (the command exits non-zero with it), else None.
+        self.fatal: str | None = None
 
     # -- life cycle ----------------------------------------------------------------------
 
@@ -241,11 +252,22 @@ class SidecarApp:
         else:
             self.metrics.scrape_errors.inc()
             self._log_waiting(observation)
+            self._stop_on_foreign_data()
         self._state = state
         now = self._clock()
         self._log_change("readiness", self.readiness(now))
         self._log_change("liveness", self.liveness(now))
         return state
+
+    def _stop_on_foreign_data(self) -> None:
+        """A server that refuses this set's root password holds data that is not this set's
+        (or a password changed in the Secret only): say which, once, and stop; retrying
+        cannot help, and nothing here touches the data."""
+        verdict = root_refused(self._observer.errno, _set_record(self.settings.data_dir),
+                               set_name(self.settings.identity))
+        if verdict is not None:
+            self.fatal = verdict
+            self._stop.set()
 
     def _set_up(self, observation: Observation) -> tuple[bool, str]:
         s = self.settings

@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from mysqlsts.adapters.fs import read_secret
-from mysqlsts.errors import ConfigError
+from mysqlsts.errors import ConfigError, MysqlstsError
 from mysqlsts.options import (
     DataDirOptions,
     FlavorOptions,
@@ -118,6 +118,8 @@ def sidecar(
             pass
     finally:
         app.stop()
+    if app.fatal is not None:
+        raise MysqlstsError(app.fatal)
     click.echo(f"sidecar: stopped pod={settings.identity.pod_name}", err=True)
 
 

@@ -56,6 +56,8 @@ class ServerObserver:
         self._data_dir = data_dir
         self._heartbeat_database = heartbeat_database
         self._conn: pymysql.connections.Connection[Any] | None = None
+        # The server's error number when the last look failed on one (1045: root refused).
+        self.errno: int | None = None
         self._version: ServerVersion | None = None
         self._version_text = ""
 
@@ -65,12 +67,15 @@ class ServerObserver:
 
     def observe(self, now: Callable[[], float]) -> Observation:
         in_clone = clone_in_progress(self._data_dir)
+        self.errno = None
         try:
             return self._observe(now, in_clone)
         # MysqlstsError: an unreadable Secret file (e.g. mid-rotation); ValueError: a heartbeat
         # row we cannot parse. Either is a failed look, retried next cycle, never a dead loop.
         except (pymysql.MySQLError, OSError, MysqlstsError, ValueError) as exc:
             self.close()
+            if isinstance(exc, pymysql.MySQLError) and exc.args and isinstance(exc.args[0], int):
+                self.errno = exc.args[0]
             return Observation(taken_at=now(), up=False, error=describe(exc),
                                clone_in_progress=in_clone)
 

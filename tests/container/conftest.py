@@ -127,9 +127,13 @@ def secrets() -> Iterator[Secrets]:
         directory.chmod(0o755)
         values = {key: random.token_hex(16) for key in
                   ("root-password", "replication-password", "backup-password", "clone-token")}
-        for key, value in values.items():
+        files = {key: f"{value}\n" for key, value in values.items()}
+        # As `make secrets` writes it: the mysql container's preStop logs in with it.
+        files["root-client.cnf"] = (
+            f'[client]\nuser=root\npassword="{values["root-password"]}"\n')
+        for key, content in files.items():
             path = directory / key
-            path.write_text(value + "\n")
+            path.write_text(content)
             # As the manifests' Secret volume (defaultMode 0440, fsGroup 999) when we may chown;
             # else world-readable, as a Secret's default mode is.
             try:

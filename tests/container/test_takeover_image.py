@@ -35,15 +35,21 @@ def test_image_runs_takeover_as_non_root(engine: Engine, takeover_image: str) ->
 
     # Non-root, nothing of the build left, and the client (binary wheels included) imports.
     code, out, err = run(takeover_image, ["-c", "; ".join([
-        "import os, sys",
+        "import os, shutil, sys",
         "sys.path.insert(0, '/opt/mysqlsts/lib')",
         "import kubernetes, pydantic_core, yaml, mysqlsts.takeover.kube",
-        "print(os.getuid(), os.getgid(), os.path.exists('/tmp/wheels'), kubernetes.__file__)",
+        "found = [t for t in ('mariadbd', 'mariadb', 'mariabackup') if shutil.which(t)]",
+        "print(os.getuid(), os.getgid(), os.path.exists('/tmp/wheels'), kubernetes.__file__,"
+        " found)",
     ])], entrypoint=["mysqlsts-python"])
     assert code == 0, err
-    uid, gid, leftover, client = out.split()
+    uid, gid, leftover, client, database = out.split(maxsplit=4)
     assert (uid, gid, leftover) == ("999", "999", "False"), out
     assert client.startswith("/opt/mysqlsts/lib/kubernetes/"), out
+    # Python and the `kube` extra only: nothing of the database's base (that made it 596 MB).
+    assert database.strip() == "[]", out
+    size = engine.client.images.get(takeover_image).attrs["Size"]
+    assert size < 350_000_000, f"{size / 1e6:.0f} MB"
 
 
 def test_once_without_a_usable_cluster_is_one_line(

@@ -15,11 +15,17 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from mysqlsts.adapters.datadir import read_clone_failures, read_clone_record, state_of
+from mysqlsts.adapters.datadir import (
+    read_clone_failures,
+    read_clone_record,
+    read_set_record,
+    state_of,
+)
 from mysqlsts.clone.donor import BackupSource, DonorServer
 from mysqlsts.core.clone_record import CLONE_RECORD
 from mysqlsts.core.clone_window import ChunkCounts
 from mysqlsts.core.datadir import DataDirState
+from mysqlsts.core.set_record import SET_RECORD
 from tests.dripfeed import DripFeeders
 
 if TYPE_CHECKING:
@@ -188,6 +194,19 @@ def test_clone_from_the_primary_copies_rows_and_records_its_gtid(
     assert code == 0, err
     assert "clone skipped" in err
     assert (data_dir / CLONE_RECORD).stat().st_mtime_ns == before
+    assert len(donor.results) == 1
+
+    # The clone recorded its set; the same volume under a pod of another set (a reused PVC)
+    # is refused in one line before any donor is asked, and nothing in it changes.
+    assert read_set_record(data_dir) == "mysql.mysql"
+    (data_dir / SET_RECORD).write_text("orders.orders\n")
+    files = {p: (p.stat().st_size, p.stat().st_mtime_ns) for p in data_dir.rglob("*")}
+    code, err = run_clone(data_dir, 1, donor.port, secrets_dir)
+    assert code == 1
+    [line] = err.strip().splitlines()
+    assert line.startswith("Error: data dir is not this set's: set 'orders.orders' made it, "
+                           "this pod is in set 'mysql.mysql'"), line
+    assert {p: (p.stat().st_size, p.stat().st_mtime_ns) for p in data_dir.rglob("*")} == files
     assert len(donor.results) == 1
 
 

@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import secrets
-import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from manifest_support import K8S, OVERLAYS, SECRET_KEYS, find_tool, kustomize
+from manifest_support import (
+    MAKE_SECRETS,
+    OVERLAYS,
+    ROOT_CLIENT_CNF,
+    SECRET_KEYS,
+    copy_k8s_without_secrets,
+    find_tool,
+    kustomize,
+)
 
 
 @pytest.fixture(scope="session")
@@ -33,10 +41,14 @@ def k8s_copy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, d
     """k8s/ copied to a temporary directory with the secret files a user would create, so the
     tests never write into (or depend on) the working tree's k8s/secrets/."""
     root = tmp_path_factory.mktemp("k8s") / "k8s"
-    shutil.copytree(K8S, root, ignore=shutil.ignore_patterns(*SECRET_KEYS))
+    copy_k8s_without_secrets(root)
     values = {key: secrets.token_urlsafe(24) for key in SECRET_KEYS}
     for key, value in values.items():
         (root / "secrets" / key).write_text(value + "\n")
+    # The client cnf as `make secrets` writes it from root-password.
+    subprocess.run([str(MAKE_SECRETS), str(root / "secrets")], check=True, capture_output=True,
+                   timeout=60)
+    values[ROOT_CLIENT_CNF] = (root / "secrets" / ROOT_CLIENT_CNF).read_text().rstrip("\n")
     yield root, values
 
 

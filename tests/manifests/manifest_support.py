@@ -20,6 +20,10 @@ PLAIN_RULES = MONITORING / "mysqlsts.rules.yaml"
 DASHBOARD = MONITORING / "dashboards" / "mysqlsts-replication.json"
 METRICS_DOC = REPO / "docs" / "metrics.md"
 SECRET_KEYS = ("root-password", "replication-password", "backup-password", "clone-token")
+# root-password in a client option file (scripts/make-secrets writes it from root-password).
+ROOT_CLIENT_CNF = "root-client.cnf"
+SECRET_FILES = (*SECRET_KEYS, ROOT_CLIENT_CNF)
+MAKE_SECRETS = REPO / "scripts" / "make-secrets"
 OVERLAYS = ("demo", "minikube", "eks", "mysql8", "monitoring", "official-mariadb", "takeover")
 
 # Metrics the alerts may use that mysqlsts does not export (kube-state-metrics).
@@ -37,6 +41,28 @@ def find_tool(name: str, env_var: str) -> str | None:
     if beside.is_file() and os.access(beside, os.X_OK):
         return str(beside)
     return shutil.which(name)
+
+
+def copy_k8s_without_secrets(destination: Path) -> None:
+    """k8s/ copied to `destination` without the user's secret files in k8s/secrets/ (the demo
+    overlay's committed throwaway ones stay)."""
+    def ignore(directory: str, names: list[str]) -> set[str]:
+        return set(SECRET_FILES) & set(names) if Path(directory) == K8S / "secrets" else set()
+
+    shutil.copytree(K8S, destination, ignore=ignore)
+
+
+def client_cnf_options(text: str, tmp_dir: Path) -> list[str]:
+    """The options MariaDB's clients read from a [client] option file, by its own parser
+    (my_print_defaults), so quoting and escapes are judged as the preStop's client judges them."""
+    tool = shutil.which("my_print_defaults")
+    assert tool, "my_print_defaults not found: run scripts/setup-host test (mariadb-server)"
+    path = tmp_dir / "client.cnf"
+    path.write_text(text)
+    done = subprocess.run([tool, f"--defaults-file={path}", "client"], capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.splitlines()
 
 
 def kustomize(kubectl: str, directory: Path) -> list[dict[str, Any]]:

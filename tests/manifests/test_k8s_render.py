@@ -7,7 +7,6 @@ import base64
 import copy
 import json
 import os
-import shutil
 import stat
 import subprocess
 import tomllib
@@ -21,9 +20,14 @@ import yaml
 from manifest_support import (
     DASHBOARD,
     K8S,
+    MAKE_SECRETS,
     OVERLAYS,
     REPO,
+    ROOT_CLIENT_CNF,
+    SECRET_FILES,
     SECRET_KEYS,
+    client_cnf_options,
+    copy_k8s_without_secrets,
     find_tool,
     kustomize,
 )
@@ -111,34 +115,58 @@ def test_make_secrets_creates_private_random_files_and_keeps_existing_ones(
     kubectl: str, tmp_path: Path
 ) -> None:
     root = tmp_path / "k8s"
-    shutil.copytree(K8S, root, ignore=shutil.ignore_patterns(*SECRET_KEYS))
+    copy_k8s_without_secrets(root)
     (root / "secrets" / "clone-token").write_text("kept-token")
-    script = REPO / "scripts" / "make-secrets"
-    done = subprocess.run([str(script), str(root / "secrets")], capture_output=True, text=True,
+    script = str(MAKE_SECRETS)
+    done = subprocess.run([script, str(root / "secrets")], capture_output=True, text=True,
                           timeout=60)
     assert done.returncode == 0, done.stderr
-    values = {key: (root / "secrets" / key).read_text() for key in SECRET_KEYS}
+    values = {key: (root / "secrets" / key).read_text() for key in SECRET_FILES}
     assert values["clone-token"] == "kept-token"
     created = [values[key] for key in SECRET_KEYS if key != "clone-token"]
     assert len(set(created)) == 3 and all(len(value) >= 40 for value in created)
-    for key in SECRET_KEYS:
+    for key in SECRET_FILES:
         if key != "clone-token":
             assert stat.S_IMODE(os.stat(root / "secrets" / key).st_mode) == 0o600, key
     for value in values.values():  # never echoed
         assert value not in done.stdout + done.stderr
+    # The client cnf logs in as root with root-password, as the client's own parser reads it.
+    assert client_cnf_options(values[ROOT_CLIENT_CNF], tmp_path) == [
+        "--user=root", f"--password={values['root-password']}"]
     docs = kustomize(kubectl, root)
     secret = one(docs, "Secret", "mysql-secrets")
     assert base64.b64decode(secret["data"]["clone-token"]).decode() == "kept-token"
-    bad = subprocess.run([str(script), str(tmp_path / "nowhere")], capture_output=True,
+    bad = subprocess.run([script, str(tmp_path / "nowhere")], capture_output=True,
                          text=True, timeout=60)
     assert bad.returncode == 2 and len(bad.stderr.splitlines()) == 1, bad.stderr
+
+
+def test_make_secrets_quotes_any_root_password_and_reports_a_stale_cnf(tmp_path: Path) -> None:
+    """A password of the user's own, with the characters an option file treats specially, is
+    read back intact; a kept cnf that no longer holds root-password is one line and exit 1,
+    and is not rewritten (the user may have meant it)."""
+    password = 'a"b\\c#d e\'f;g'
+    (tmp_path / "root-password").write_text(password + "\n")
+    done = subprocess.run([str(MAKE_SECRETS), str(tmp_path)], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    cnf = (tmp_path / ROOT_CLIENT_CNF).read_text()
+    assert client_cnf_options(cnf, tmp_path) == ["--user=root", f"--password={password}"]
+    (tmp_path / "root-password").write_text("changed-password")
+    again = subprocess.run([str(MAKE_SECRETS), str(tmp_path)], capture_output=True, text=True,
+                           timeout=60)
+    assert again.returncode == 1
+    [line] = [x for x in again.stderr.splitlines() if "kept" not in x]
+    assert ROOT_CLIENT_CNF in line and "root-password" in line
+    assert password not in again.stderr and "changed-password" not in again.stderr
+    assert (tmp_path / ROOT_CLIENT_CNF).read_text() == cnf
 
 
 def test_root_needs_the_secret_files(kubectl: str, tmp_path: Path) -> None:
     """Without the user's files `kubectl apply -k k8s/` must fail, naming the missing file,
     rather than deploy a set with no Secret."""
     root = tmp_path / "k8s"
-    shutil.copytree(K8S, root, ignore=shutil.ignore_patterns(*SECRET_KEYS))
+    copy_k8s_without_secrets(root)
     with pytest.raises(AssertionError, match="root-password"):
         kustomize(kubectl, root)
 
@@ -157,9 +185,28 @@ def test_secret_comes_from_the_users_files(
 
 def test_demo_secrets_are_marked_throwaway(rendered: dict[str, list[Doc]]) -> None:
     secret = one(rendered["demo"], "Secret", "mysql-secrets")
-    assert sorted(secret["data"]) == sorted(SECRET_KEYS)
+    assert sorted(secret["data"]) == sorted(SECRET_FILES)
     assert secret["metadata"]["labels"]["mysqlsts.dev/throwaway"] == "true"
     assert "DEMO ONLY" in (K8S / "overlays" / "demo" / "kustomization.yaml").read_text()
+
+
+@pytest.mark.parametrize("render", RENDERS)
+def test_pre_stop_logs_in_with_the_secrets_client_cnf(
+    rendered: dict[str, list[Doc]], render: str, tmp_path: Path
+) -> None:
+    """No password on a command line or in a temp file of the hook's: the client reads the
+    Secret's cnf, which holds the Secret's own root-password."""
+    docs = rendered[render]
+    mysql = containers(one(docs, "StatefulSet", "mysql"))["mysql"]
+    pre_stop = " ".join(mysql["lifecycle"]["preStop"]["exec"]["command"])
+    assert "--defaults-extra-file=/etc/mysqlsts/secrets/root-client.cnf" in pre_stop
+    for leak in ("root-password", "password", "mktemp", "printf"):
+        assert leak not in pre_stop.replace("root-client.cnf", ""), leak
+    assert mounts(mysql)["/etc/mysqlsts/secrets"]["name"] == "secrets"
+    secret = one(docs, "Secret", "mysql-secrets")
+    data = {k: base64.b64decode(v).decode() for k, v in secret["data"].items()}
+    assert client_cnf_options(data[ROOT_CLIENT_CNF], tmp_path) == [
+        "--user=root", f"--password={data['root-password'].rstrip()}"]
 
 
 @pytest.mark.parametrize("render", RENDERS)

@@ -4,8 +4,10 @@ and oversized requests. Loops are bounded in count and time."""
 from __future__ import annotations
 
 import logging
+import shutil
 import socket
 import struct
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -140,3 +142,56 @@ def test_an_oversized_request_head_is_refused(server: HttpServer) -> None:
     with socket.create_connection(("127.0.0.1", server.port), timeout=5) as conn:
         conn.sendall(b"GET /readyz HTTP/1.1\r\nX-Pad: " + b"a" * 20_000 + b"\r\n\r\n")
         assert conn.recv(65536).startswith(b"HTTP/1.1 431 ")
+
+
+def _exchange(port: int, request: bytes) -> tuple[bytes, float]:
+    """Send `request` and read until the server closes; the reply and how long it took."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
+        started = time.monotonic()
+        conn.sendall(request)
+        data = b""
+        while chunk := conn.recv(65536):
+            data += chunk
+        return data, time.monotonic() - started
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status", "header"),
+    [
+        # Each header small, the head well under the byte limit: too many of them.
+        (b"GET /readyz HTTP/1.1\r\n" + b"".join(b"X-H%d: v\r\n" % i for i in range(150))
+         + b"\r\n", b"431", None),
+        (b"DELETE /readyz HTTP/1.1\r\nHost: x\r\n\r\n", b"405", b"Allow: GET, HEAD"),
+        # Keep-alive asked for, but a refused method ends the connection all the same.
+        (b"POST /readyz HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\n\r\n", b"405", None),
+        (b"GET /readyz\r\n", b"400", None),  # HTTP/0.9: no version, no headers will follow
+        (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n", b"400", None),  # TLS-ish noise
+    ],
+    ids=["150-headers", "delete", "post-keep-alive", "http-0.9", "noise"],
+)
+def test_a_refused_request_is_answered_at_once_and_closed(
+    server: HttpServer, request_bytes: bytes, status: bytes, header: bytes | None
+) -> None:
+    reply, took = _exchange(server.port, request_bytes)
+    head = reply.partition(b"\r\n\r\n")[0].split(b"\r\n")
+    assert head[0].split(b" ")[:2] == [b"HTTP/1.1", status], reply
+    assert b"Connection: close" in head
+    assert header is None or header in head, reply
+    assert took < 0.5  # the request timeout is 1 s: this is the answer, not the timeout
+    assert _get(server.port, "/readyz") == (200, b"ready\n")
+
+
+def test_headers_up_to_the_limit_are_served(server: HttpServer) -> None:
+    reply, _ = _exchange(server.port, b"GET /readyz HTTP/1.1\r\nConnection: close\r\n"
+                         + b"".join(b"X-H%d: v\r\n" % i for i in range(99)) + b"\r\n")
+    assert reply.startswith(b"HTTP/1.1 200 OK\r\n") and reply.endswith(b"\r\n\r\nready\n")
+
+
+def test_the_listen_backlog_is_ours_not_asyncios(server: HttpServer) -> None:
+    """asyncio's start_server sets its own backlog (100) on the socket it is given; under a
+    connect flood a short queue drops SYNs, which the client retries only after 1 s."""
+    ss = shutil.which("ss")
+    assert ss, "ss not found: run scripts/setup-host test (iproute2)"
+    listing = subprocess.run([ss, "-ltnH", f"sport = :{server.port}"], capture_output=True,
+                             text=True, timeout=10, check=True).stdout.split()
+    assert listing[0] == "LISTEN" and int(listing[2]) == HttpLimits().backlog, listing
