@@ -106,10 +106,15 @@ class PortPool:
 
     def block(self, size: int) -> int:
         """The first of `size` consecutive free ports (a set's port stride), reserved."""
-        for _ in range(len(self.ports) // size + 1):
-            start = self._advance(size)
-            if self._reserve(start, size):
-                return start
+        for _ in range(2):
+            for _ in range(len(self.ports) // size + 1):
+                start = self._advance(size)
+                if self._reserve(start, size):
+                    return start
+            # A whole round found none: take back this pool's reservations that nobody listens
+            # on any more (handed out long ago, their servers gone), then go round once more.
+            for port in [port for port in self._held if port_is_free(port)]:
+                self.release(port)
         raise RuntimeError(f"no {size} free consecutive ports in {self.ports}")
 
     def one(self) -> int:

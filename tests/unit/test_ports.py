@@ -57,3 +57,16 @@ def test_a_reserved_port_is_not_handed_out_by_another_process_until_released():
     assert handed_out_elsewhere() not in (first, first + 1)
     pool.release(first, 2)
     assert handed_out_elsewhere() == first
+
+
+def test_a_pool_that_went_round_reuses_its_own_ports_nobody_listens_on():
+    pool = PortPool("proxy-unit")
+    free = [port for port in SHARES["proxy-unit"] if port_is_free(port)]
+    handed = [pool.one() for _ in free]
+    assert sorted(handed) == free  # every free port once, none twice
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", handed[0]))
+        listener.listen()
+        # The share is used up: the pool takes back what nobody listens on, not the busy one.
+        again = [pool.one() for _ in range(len(free) - 1)]
+        assert sorted(again) == sorted(set(free) - {handed[0]})
