@@ -11,69 +11,31 @@ SELECTs by primary key on the primary at --rate per second the whole time:
     wall and busy time, how long the replica then took to have applied it, the SELECTs'
     latency during the pass, and the binary log bytes the pass added per chunk.
 
-Run: .venv/bin/python bench/consistency_bench.py [--rows 1000000] [--write-docs docs/benchmarks.md]
-Loopback ports 23600-23699. The set and its files are removed at the end.
+Run: .venv/bin/python -m bench.consistency_bench [--rows 1000000] [--write-docs docs/benchmarks.md]
+Loopback ports from the consistency-bench share (tests/ports.py). The set and its files are
+removed at the end.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import platform
-import random
 import shutil
-import subprocess
-import sys
-import tempfile
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO / "tests")]
+import pymysql
 
-import pymysql  # noqa: E402
-from clone_bench import write_section  # noqa: E402
-from localset import LocalSet, mysqlsts_command  # noqa: E402
+from bench.harness import LoadWatch, PointSelects, percentile, publish, scratch
+from mysqlsts.consistency.on_demand import check_set
+from mysqlsts.core.peers import PeerAddress
+from mysqlsts.options import ConsistencyOptions, HeartbeatOptions
+from tests.localset import LOCAL_SET_SPAN, LocalSet, mysqlsts_command
+from tests.ports import PortPool
 
-from mysqlsts.consistency.on_demand import check_set  # noqa: E402
-from mysqlsts.core.peers import PeerAddress  # noqa: E402
-from mysqlsts.options import ConsistencyOptions, HeartbeatOptions  # noqa: E402
-
-BASE_PORT = 23600
 HEADING = "## Consistency check"
-
-
-class Reader(threading.Thread):
-    """Point SELECTs on the primary at a fixed rate; latencies recorded per phase."""
-
-    def __init__(self, local: LocalSet, rows: int, rate: float) -> None:
-        super().__init__(daemon=True)
-        self._conn = local.connect(0)
-        self._rows, self._interval = rows, 1.0 / rate
-        self.phase = "warm-up"
-        self.latencies: dict[str, list[float]] = {}
-        self.stop = threading.Event()
-
-    def run(self) -> None:
-        rng = random.Random(14)
-        next_at = time.monotonic()
-        with self._conn.cursor() as cursor:
-            while not self.stop.is_set():
-                began = time.monotonic()
-                cursor.execute("SELECT b FROM app.t WHERE id = %s", (rng.randint(1, self._rows),))
-                cursor.fetchall()
-                self.latencies.setdefault(self.phase, []).append(time.monotonic() - began)
-                next_at += self._interval
-                self.stop.wait(max(0.0, next_at - time.monotonic()))
-        self._conn.close()
-
-
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+POINT_SELECT = "SELECT b FROM app.t WHERE id = %s"
 
 
 def binlog_bytes(local: LocalSet) -> int:
@@ -92,7 +54,7 @@ class Pass:
     p99_ms: float
 
 
-def one_pass(local: LocalSet, reader: Reader, duty: float, heartbeat_rate: float) -> Pass:
+def one_pass(local: LocalSet, reader: PointSelects, duty: float, heartbeat_rate: float) -> Pass:
     pods = local.status()["pods"]
     password = local.root_password
     before = binlog_bytes(local)
@@ -112,11 +74,12 @@ def one_pass(local: LocalSet, reader: Reader, duty: float, heartbeat_rate: float
     latencies = reader.latencies[f"pass {duty}"]
     return Pass(duty, result.check.seconds, result.check.busy_seconds, result.check.chunks,
                 max(0.0, total - result.check.seconds), grown / max(result.check.chunks, 1),
-                percentile(latencies, 0.5) * 1000, percentile(latencies, 0.99) * 1000)
+                percentile(latencies, 50) * 1000, percentile(latencies, 99) * 1000)
 
 
-def run(args: argparse.Namespace, root: Path) -> tuple[dict[str, Any], list[Pass]]:
-    local = LocalSet(root / "set", BASE_PORT)
+def run(args: argparse.Namespace, root: Path, load: LoadWatch,
+        ) -> tuple[dict[str, Any], list[Pass]]:
+    local = LocalSet(root / "set", PortPool("consistency-bench").block(LOCAL_SET_SPAN))
     figures: dict[str, Any] = {}
     try:
         local.up(2)
@@ -135,7 +98,9 @@ def run(args: argparse.Namespace, root: Path) -> tuple[dict[str, Any], list[Pass
         figures["table_mib"] = float(local.value(
             0, "SELECT (DATA_LENGTH + INDEX_LENGTH) / 1048576 FROM information_schema.TABLES "
                "WHERE TABLE_SCHEMA = 'app' AND TABLE_NAME = 't'"))
-        reader = Reader(local, args.rows, args.rate)
+        load.sample()
+        reader = PointSelects(lambda: local.connect(0), POINT_SELECT, args.rows, args.rate, 14)
+        reader.phase = "warm-up"
         reader.start()
         time.sleep(2)
         reader.phase = "idle"
@@ -144,10 +109,13 @@ def run(args: argparse.Namespace, root: Path) -> tuple[dict[str, Any], list[Pass
         heartbeat_rate = (binlog_bytes(local) - idle_bytes) / (time.monotonic() - idle_from)
         figures["heartbeat_binlog_bytes_per_s"] = heartbeat_rate
         idle = reader.latencies["idle"]
-        figures["idle_p50_ms"] = percentile(idle, 0.5) * 1000
-        figures["idle_p99_ms"] = percentile(idle, 0.99) * 1000
-        passes = [one_pass(local, reader, duty, heartbeat_rate) for duty in (0.25, 1.0)]
-        reader.stop.set()
+        figures["idle_p50_ms"] = percentile(idle, 50) * 1000
+        figures["idle_p99_ms"] = percentile(idle, 99) * 1000
+        passes = []
+        for duty in (0.25, 1.0):
+            passes.append(one_pass(local, reader, duty, heartbeat_rate))
+            load.sample()
+        reader.halt.set()
         reader.join(10)
         return figures, passes
     finally:
@@ -155,19 +123,8 @@ def run(args: argparse.Namespace, root: Path) -> tuple[dict[str, Any], list[Pass
             local.run("down", "--dir", str(local.directory), "--purge", timeout=400, check=False)
 
 
-def machine() -> list[str]:
-    cpu = next((line.split(":", 1)[1].strip() for line in
-                Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor() or "unknown")
-    server = subprocess.run(["mariadbd", "--version"], capture_output=True, text=True,
-                            check=False).stdout.strip()
-    return [f"- CPU: {cpu}, {os.cpu_count()} cores; kernel {platform.release()}",
-            f"- Server: {server}"]
-
-
 def report(figures: dict[str, Any], passes: list[Pass], args: argparse.Namespace) -> list[str]:
     lines = [
-        "Machine:", "", *machine(), "",
         f"A local set of 2 pods (primary and replica on the same machine, `sync_binlog=1`), one "
         f"InnoDB table of {args.rows:,} rows ({figures['table_mib']:.0f} MiB with its primary "
         f"key; loaded in {figures['load_seconds']:.0f} s), default chunks of "
@@ -203,17 +160,16 @@ def main() -> None:
     args = parser.parse_args()
     if shutil.which("mariadbd") is None or not mysqlsts_command():
         raise SystemExit("consistency_bench: needs mariadbd (scripts/setup-host test)")
-    root = Path(tempfile.mkdtemp(prefix="mysqlsts-consistency-bench-"))
+    root = scratch("mysqlsts-consistency-bench-")
+    load = LoadWatch()
     try:
-        figures, passes = run(args, root)
+        figures, passes = run(args, root, load)
     except pymysql.MySQLError as exc:
         raise SystemExit(f"consistency_bench: {exc}") from exc
     finally:
         shutil.rmtree(root, ignore_errors=True)
-    lines = report(figures, passes, args)
-    print("\n".join(lines))
-    if args.write_docs is not None:
-        write_section(args.write_docs, "consistency-bench", HEADING, "\n".join(lines))
+    publish("\n".join(report(figures, passes, args)), section="consistency-bench",
+            heading=HEADING, load=load, write_docs=args.write_docs)
 
 
 if __name__ == "__main__":

@@ -22,51 +22,60 @@ then, on the random set: the rate cap (--clone-max-rate) target vs the rate meas
 veth, and the donor's point-SELECT latency (p50/p99 at a fixed rate) idle, during an
 unthrottled clone and during a throttled one.
 
-Run (root): .venv/bin/python bench/link_bench.py [--write-docs docs/benchmarks.md]
+Run (root): .venv/bin/python -m bench.link_bench [--write-docs docs/benchmarks.md]
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import os
-import random
 import shutil
 import signal
-import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import pymysql
-from clone_bench import (
-    BACKUP_USER,
-    ROOT_PASSWORD,
+from bench.harness import (
     ROWS_PER_BATCH,
-    SERVER_PORT,
-    TOKEN,
-    Bench,
+    DonorHost,
+    LoadWatch,
+    PointSelects,
     dir_bytes,
+    latency_ms,
     log,
-    machine,
-    write_section,
+    publish,
+    scratch,
 )
-
-from mysqlsts.clone.donor import BackupSource, DonorServer
 from mysqlsts.core.clone_window import ChunkCounts
+from tests.ports import PortPool
 
-DONOR_PORT, NCAT_PORT = 20811, 20812
+
+@dataclass(frozen=True)
+class Ports:
+    server: int  # the donor's mariadbd, on loopback
+    donor: int  # the DonorServer, on the veth's address
+    ncat: int  # the ncat senders of (b) and (c), on the veth's address
+
+
+@functools.cache
+def ports() -> Ports:
+    """Reserved once per run, on first use (not on import)."""
+    pool = PortPool("clone-bench")
+    return Ports(pool.one(), pool.one(), pool.one())
+
 SUBNET = "10.231.77"
 DONOR_IP, RECEIVER_IP = f"{SUBNET}.1", f"{SUBNET}.2"
 PROBE_RATE = 200  # point SELECTs per second
+POINT_SELECT = "SELECT id, LENGTH(payload) FROM bench.rows WHERE id = %s"
 
 
-class RealisticBench(Bench):
+class RealisticDonor(DonorHost):
     """Rows like sysbench's sbtest (k, c of digit groups, pad) plus a date, an amount and a
     note of words from a small vocabulary: what an OLTP table's pages hold."""
 
@@ -188,34 +197,17 @@ class WireMeter:
 
 
 class LinkBench:
-    def __init__(self, bench: Bench, link: Link) -> None:
+    def __init__(self, bench: DonorHost, link: Link) -> None:
         self.bench, self.link = bench, link
         self.root = bench.root
-
-    @contextlib.contextmanager
-    def donor(self, **kw: object) -> Iterator[list[tuple[str, int, float, ChunkCounts]]]:
-        source = BackupSource("mariadb", "127.0.0.1", SERVER_PORT, self.bench.data, BACKUP_USER,
-                              self.bench.secrets / "backup-password", parallel=2)
-        done: list[tuple[str, int, float, ChunkCounts]] = []
-        server = DonorServer(DONOR_IP, DONOR_PORT, TOKEN, source.command_factory(),
-                             lambda *r: done.append(r), **kw)  # type: ignore[arg-type]
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        try:
-            yield done
-        finally:
-            server.shutdown()
-            thread.join(30)
 
     def clone(self, name: str, compression: str, max_rate: float | None = None,
               meter: WireMeter | None = None) -> Run:
         target = self.root / "clone-a"
-        env = {**os.environ, "POD_NAME": "mysql-1", "MYSQLSTS_PEER_HOST_TEMPLATE": DONOR_IP,
-               "MYSQLSTS_CLONE_PORT": str(DONOR_PORT), "MYSQLSTS_SRV_NAME": "",
-               "MYSQLSTS_CLONE_TOKEN_FILE": str(self.bench.secrets / "token"),
-               "MYSQLSTS_DATA_DIR": str(target), "MYSQLSTS_CLONE_PARALLEL": "2",
-               "MYSQLSTS_CLONE_COMPRESSION": compression, "MYSQLSTS_LOG_LEVEL": "warning"}
-        with self.donor(compression=compression, max_rate=max_rate) as done:
+        env = self.bench.clone_env(target, DONOR_IP, ports().donor, CLONE_PARALLEL="2",
+                                   CLONE_COMPRESSION=compression)
+        with self.bench.donor(DONOR_IP, ports().donor, parallel=2, compression=compression,
+                              max_rate=max_rate) as done:
             meter = meter or WireMeter(self.link)
             os.sync()
             started = time.monotonic()
@@ -231,11 +223,12 @@ class LinkBench:
         target = self.root / "clone-b"
         target.mkdir()
         backup = (f"mariabackup --defaults-extra-file={self.bench.secrets / 'backup.cnf'} "
-                  f"--backup --slave-info --stream=xbstream --host=127.0.0.1 --port={SERVER_PORT} "
+                  "--backup --slave-info --stream=xbstream --host=127.0.0.1 "
+                  f"--port={ports().server} "
                   f"--target-dir={self.root / 'example-tmp'} --datadir={self.bench.data}")
         return self._through_ncat(
             "(b) k8s example: ncat + mbstream, then prepare", f"{backup} 2>/dev/null",
-            f"ncat --recv-only {DONOR_IP} {NCAT_PORT} | mbstream -x -C {target}",
+            f"ncat --recv-only {DONOR_IP} {ports().ncat} | mbstream -x -C {target}",
             lambda: subprocess.run(["mariabackup", "--prepare", f"--target-dir={target}"],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                    check=True), target)
@@ -246,13 +239,13 @@ class LinkBench:
         return self._through_ncat(
             "(c) tar of the stopped data dir through ncat",
             f"tar -C {self.bench.data} --exclude=./mysql-bin.* -cf - .",
-            f"set -o pipefail; ncat --recv-only {DONOR_IP} {NCAT_PORT} | tar -xf - -C {target}",
+            f"set -o pipefail; ncat --recv-only {DONOR_IP} {ports().ncat} | tar -xf - -C {target}",
             lambda: None, target)
 
     def _through_ncat(self, name: str, send: str, receive: str, after: Callable[[], object],
                       target: Path) -> Run:
         server = subprocess.Popen(
-            ["ncat", "--listen", "--send-only", "--max-conns=1", DONOR_IP, str(NCAT_PORT),
+            ["ncat", "--listen", "--send-only", "--max-conns=1", DONOR_IP, str(ports().ncat),
              "-c", send], start_new_session=True, stderr=subprocess.DEVNULL)
         try:
             time.sleep(0.5)
@@ -305,66 +298,10 @@ def methods_table(label: str, data_bytes: int, methods: list[list[Run]]) -> list
     return lines
 
 
-class LatencyProbe:
-    """Point SELECTs on the donor's server at a fixed rate, from a thread; the latencies."""
-
-    def __init__(self, max_id: int) -> None:
-        self.max_id = max_id
-        self.latencies: list[float] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        conn = pymysql.connect(host="127.0.0.1", port=SERVER_PORT, user="root",
-                               password=ROOT_PASSWORD, autocommit=True, read_timeout=30)
-        rng = random.Random(12)
-        interval = 1 / PROBE_RATE
-        next_at = time.monotonic()
-        try:
-            with conn.cursor() as cursor:
-                while not self._stop.is_set():
-                    next_at += interval
-                    started = time.monotonic()
-                    cursor.execute("SELECT id, LENGTH(payload) FROM bench.rows WHERE id = %s",
-                                   (rng.randint(1, self.max_id),))
-                    cursor.fetchall()
-                    self.latencies.append(time.monotonic() - started)
-                    # A fixed schedule: a slow answer does not lower the offered rate much.
-                    self._stop.wait(max(0.0, next_at - time.monotonic()))
-        finally:
-            conn.close()
-
-    def __enter__(self) -> LatencyProbe:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(60)
-
-    def summary(self) -> str:
-        ordered = sorted(self.latencies)
-        p50 = statistics.median(ordered) * 1000
-        p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000
-        return f"{len(ordered)} | {p50:.2f} ms | {p99:.2f} ms"
-
-
-def max_id() -> int:
-    conn = pymysql.connect(host="127.0.0.1", port=SERVER_PORT, user="root",
-                           password=ROOT_PASSWORD)
-    try:
-        with conn.cursor() as cursor:
-            cursor.execute("SELECT MAX(id) FROM bench.rows")
-            return int(cursor.fetchone()[0])
-    finally:
-        conn.close()
-
-
-def settle() -> None:
+def settle(bench: DonorHost) -> None:
     """Wait until InnoDB has written back the pages the build dirtied: the first clone would
     otherwise compete with that flushing (in earlier runs it took up to twice the others')."""
-    conn = pymysql.connect(host="127.0.0.1", port=SERVER_PORT, user="root",
-                           password=ROOT_PASSWORD, autocommit=True)
+    conn = bench.connect()
     started = time.monotonic()
     try:
         with conn.cursor() as cursor:
@@ -383,18 +320,17 @@ def settle() -> None:
     log(f"settled: dirty pages {dirty} after {time.monotonic() - started:.0f}s")
 
 
-def data_set(kind: type[Bench], label: str, gib: float, link: Link, gentle: bool,
+def data_set(kind: type[DonorHost], label: str, gib: float, link: Link, gentle: bool,
              repeat: int) -> tuple[list[str], list[str]]:
     """The methods table of one data set, and (if `gentle`) the rate cap and latency lines.
     The methods run `repeat` times, in rounds of a, a1, a0 and b (each round starting one
     further on; then c with the server stopped), so a slow spell of the shared machine does
     not fall on one method only."""
-    root = Path(tempfile.mkdtemp(prefix=f"mysqlsts-link-{kind.__name__.lower()}-",
-                                 dir=os.environ.get("MYSQLSTS_BENCH_DIR")))
-    bench = kind(root, gib)
+    root = scratch(f"mysqlsts-link-{kind.__name__.lower()}-")
+    bench = kind(root, gib, ports().server)
     try:
         bench.build()
-        settle()
+        settle(bench)
         data_bytes = dir_bytes(bench.data)
         lb = LinkBench(bench, link)
         runners: list[Callable[[], Run]] = [
@@ -437,17 +373,22 @@ def rate_and_latency(lb: LinkBench) -> list[str]:
         lines.append(f"| {target / 1e6:.1f} MB/s | {measured / 1e6:.2f} MB/s | "
                      f"{(measured - target) / target * 100:+.1f} % |")
         log(f"rate cap target={target / 1e6:.1f} MB/s measured={measured / 1e6:.2f} MB/s")
-    highest = max_id()
+    highest = lb.bench.max_id()
+
+    def reads() -> PointSelects:
+        return PointSelects(lb.bench.connect, POINT_SELECT, highest, PROBE_RATE)
+
     lines += ["", f"Donor point-SELECT latency at {PROBE_RATE}/s (same server, same 2 cores as "
               "the receiver):", "",
-              "| donor state | queries | p50 | p99 |", "|---|---|---|---|"]
-    with LatencyProbe(highest) as idle:
+              "| donor state | queries | p50 / p99 / max |", "|---|---|---|"]
+    with reads() as idle:
         time.sleep(10)
-    lines.append(f"| idle (10 s) | {idle.summary()} |")
+    lines.append(f"| idle (10 s) | {len(idle.all())} | {latency_ms(idle.all())} |")
     for name, rate in (("clone, unthrottled", None), ("clone, --clone-max-rate 30 MB/s", 30e6)):
-        with LatencyProbe(highest) as probe:
+        with reads() as probe:
             run = reported(lb.clone(f"(a) {name}", "auto", rate))
-        lines.append(f"| {name} ({run.seconds:.0f} s) | {probe.summary()} |")
+        lines.append(f"| {name} ({run.seconds:.0f} s) | {len(probe.all())} | "
+                     f"{latency_ms(probe.all())} |")
     return lines
 
 
@@ -460,36 +401,28 @@ def main() -> None:
     if os.geteuid() != 0:
         raise SystemExit("link_bench: needs root (network namespaces and tc)")
     gib = float(os.environ.get("MYSQLSTS_BENCH_GIB", "1.0"))
-    started = time.monotonic()
-    load_before = os.getloadavg()
+    load = LoadWatch()
     link = Link(args.rate)
     try:
-        random_table, gentle = data_set(Bench, "random rows (incompressible)", gib, link, True,
+        random_table, gentle = data_set(DonorHost, "random rows (incompressible)", gib, link, True,
                                         args.repeat)
-        realistic_table, _ = data_set(RealisticBench, "realistic rows (sysbench-like)", gib,
+        realistic_table, _ = data_set(RealisticDonor, "realistic rows (sysbench-like)", gib,
                                       link, False, args.repeat)
     finally:
         link.close()
-    load_after = os.getloadavg()
     text = "\n".join([
         f"Link: veth pair into a network namespace, `tc tbf rate {args.rate}` both ways, no "
         "added delay (no sch_netem in this kernel). Wall time of (a), (a1), (a0) and (b) "
         "includes "
         "`--prepare`; the donor's page cache is warm, InnoDB's dirty pages are flushed and one "
-        f"clone is run before the first counted one. {args.repeat} runs per method, in rounds "
-        "(the 2-core machine "
-        f"is shared: load average {load_before[0]:.1f} before, {load_after[0]:.1f} after; "
-        f"bench took {time.monotonic() - started:.0f} s).",
+        f"clone is run before the first counted one. {args.repeat} runs per method, in rounds.",
         "", *random_table, "", *realistic_table, "",
         "Targets: realistic (a) <= 0.6 x (c); incompressible (a) <= 1.1 x (c).", "",
         "**Rate cap** (compression none, random rows; measured from the veth's counters, "
         "headers excluded):", "", *gentle,
     ])
-    print("\n".join(machine()) + "\n\n" + text)
-    if args.write_docs:
-        write_section(args.write_docs, "link-bench", "## Clone over a 1 Gbit/s link",
-                      "Machine:\n\n" + "\n".join(f"- {line}" for line in machine())
-                      + "\n\n" + text)
+    publish(text, section="link-bench", heading="## Clone over a 1 Gbit/s link", load=load,
+            write_docs=args.write_docs, tools=[["mariabackup", "--version"]])
 
 
 if __name__ == "__main__":

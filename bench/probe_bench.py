@@ -8,12 +8,16 @@ credentials in a 0600 my.cnf passed by --config.my-cnf) are measured side by sid
   - /metrics latency p50/p99 at 20 scrapes/s over one keep-alive connection, as Prometheus
     scrapes (--scrapes requests, paced);
   - /readyz p99 at 50 requests/s, a new connection per request, as the kubelet probes
-    (sidecar only: the exporter has no readiness endpoint).
+    (sidecar only: the exporter has no readiness endpoint);
+  - /readyz p50/p99/max during a connect flood on the sidecar's http port (--flood seconds,
+    4 client processes connecting and closing as fast as they can), probed at 4/s.
 
-Targets: /readyz p99 <= 10 ms; sidecar /metrics p99 <= exporter's; sidecar RSS <= 40 MiB.
+Targets: /readyz p99 <= 10 ms; sidecar /metrics p99 <= exporter's; sidecar RSS <= 40 MiB;
+/readyz under the flood: max < 100 ms (the kubelet's default probe timeout is 1 s).
 
-Run: .venv/bin/python bench/probe_bench.py [--write-docs docs/benchmarks.md]
-Loopback ports 23500-23599. Every process it starts is stopped and its files removed at the end.
+Run: .venv/bin/python -m bench.probe_bench [--write-docs docs/benchmarks.md]
+Loopback ports from the probe-bench share (tests/ports.py). Every process it starts is stopped
+and its files removed at the end.
 """
 
 from __future__ import annotations
@@ -21,25 +25,19 @@ from __future__ import annotations
 import argparse
 import http.client
 import os
-import platform
 import re
 import shutil
 import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO / "tests" / "integration"), str(REPO / "tests")]
-
-from clone_bench import write_section  # noqa: E402
-from ports import port_is_free  # noqa: E402
-from probe_fixtures import (  # noqa: E402
+from bench.harness import LoadWatch, paced, percentile, publish, scratch
+from tests.integration.probe_fixtures import (
     Ports,
     Secrets,
     Server,
@@ -49,10 +47,26 @@ from probe_fixtures import (  # noqa: E402
     prepare_pod,
     wait_until,
 )
+from tests.ports import PortPool
 
-PORT_FIRST = 23500
-EXPORTER_PORT = 23590
 EXPORTER = "prometheus-mysqld-exporter"
+FLOODERS = 4
+FLOOD_PROBE_RATE = 4.0  # /readyz per second during the flood
+# One flooder: connect to the port and close at once, as fast as it can, for `seconds`; prints
+# how many connects it made and how many failed.
+FLOOD = """
+import socket, sys, time
+port, seconds = int(sys.argv[1]), float(sys.argv[2])
+made = failed = 0
+end = time.monotonic() + seconds
+while time.monotonic() < end:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=5).close()
+        made += 1
+    except OSError:
+        failed += 1
+print(made, failed)
+"""
 MIB = 1024 * 1024
 HEADING = "## Sidecar probes and metrics"
 
@@ -122,19 +136,6 @@ class Exporter:
 # -- load --------------------------------------------------------------------------------
 
 
-def paced(count: int, rate: float, request: Callable[[], float]) -> list[float]:
-    """`count` requests at `rate` per second (open loop: a slow answer does not delay the
-    schedule); the latency of each in seconds."""
-    latencies = []
-    started = time.perf_counter()
-    for i in range(count):
-        delay = started + i / rate - time.perf_counter()
-        if delay > 0:
-            time.sleep(delay)
-        latencies.append(request())
-    return latencies
-
-
 def keepalive_getter(port: int, path: str) -> Callable[[], float]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
 
@@ -151,10 +152,10 @@ def keepalive_getter(port: int, path: str) -> Callable[[], float]:
     return get
 
 
-def fresh_getter(port: int, path: str) -> Callable[[], float]:
+def fresh_getter(port: int, path: str, timeout: float = 10) -> Callable[[], float]:
     def get() -> float:
         started = time.perf_counter()
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
         try:
             conn.request("GET", path, headers={"Connection": "close"})
             reply = conn.getresponse()
@@ -169,40 +170,6 @@ def fresh_getter(port: int, path: str) -> Callable[[], float]:
     return get
 
 
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
-
-
-# -- the machine -------------------------------------------------------------------------
-
-
-def machine() -> list[str]:
-    cpu = next((line.split(":", 1)[1].strip() for line in
-                Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor() or "unknown")
-    mem_kib = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text())
-                  .group(1))  # type: ignore[union-attr]
-
-    def version(argv: list[str]) -> str:
-        out = subprocess.run(argv, capture_output=True, text=True, check=False)
-        return ((out.stdout or out.stderr).strip().splitlines() or ["unknown"])[0]
-
-    import prometheus_client
-    try:
-        from importlib.metadata import version as dist_version
-        client = dist_version("prometheus-client")
-    except Exception:  # noqa: BLE001 (only a label)
-        client = getattr(prometheus_client, "__version__", "unknown")
-    return [
-        f"- CPU: {cpu}, {os.cpu_count()} cores; memory {mem_kib / MIB:.0f} GiB",
-        f"- Kernel {platform.release()}; Python {platform.python_version()}; "
-        f"prometheus-client {client}",
-        f"- Server: {version(['mariadbd', '--version'])}",
-        f"- Exporter: {version([EXPORTER, '--version'])}",
-    ]
-
-
 # -- the run -----------------------------------------------------------------------------
 
 
@@ -213,15 +180,47 @@ class Figures:
     readyz: list[float]
     metrics_bytes: dict[str, int]
     rss_after: dict[str, int]
-    loads: list[float]  # 1-minute load average around the load phases (a shared machine)
+    flood: Flood
 
 
-def run(args: argparse.Namespace, root: Path) -> Figures:
-    ports = Ports(mysql=PORT_FIRST, clone=PORT_FIRST + 1, http=PORT_FIRST + 2, stride=10)
-    needed = [*ports.of(0), *ports.of(1), EXPORTER_PORT]
-    busy = [p for p in needed if not port_is_free(p)]
-    if busy:
-        raise SystemExit(f"probe_bench: ports in use: {busy}")
+@dataclass
+class Flood:
+    seconds: float
+    connects: int
+    failed: int  # connects refused or timed out
+    readyz: list[float]  # probe latencies; a failed probe counts with the time it took to fail
+    probe_errors: list[str]  # what each failed probe got
+
+
+def flood(port: int, seconds: float) -> Flood:
+    """/readyz probed at FLOOD_PROBE_RATE while FLOODERS processes connect and close."""
+    flooders = [subprocess.Popen([sys.executable, "-c", FLOOD, str(port), str(seconds)],
+                                 stdout=subprocess.PIPE, text=True) for _ in range(FLOODERS)]
+    errors: list[str] = []
+    probe = fresh_getter(port, "/readyz", timeout=10)
+
+    def tolerant() -> float:
+        started = time.perf_counter()
+        try:
+            return probe()
+        except (OSError, RuntimeError, http.client.HTTPException) as exc:
+            errors.append(f"{type(exc).__name__}: {exc}")
+            return time.perf_counter() - started
+
+    try:
+        time.sleep(1)  # the flood is on before the first probe
+        latencies = paced(int((seconds - 2) * FLOOD_PROBE_RATE), FLOOD_PROBE_RATE, tolerant)
+    finally:
+        counts = [flooder.communicate(timeout=seconds + 60)[0].split() for flooder in flooders]
+    return Flood(seconds, sum(int(c[0]) for c in counts), sum(int(c[1]) for c in counts),
+                 latencies, errors)
+
+
+def run(args: argparse.Namespace, root: Path, load: LoadWatch) -> Figures:
+    pool = PortPool("probe-bench")
+    first = pool.block(2 * 10)
+    ports = Ports(mysql=first, clone=first + 1, http=first + 2, stride=10)
+    exporter_port = pool.one()
     secrets = Secrets.create(root / "secrets")
     template = bootstrap_template(root, secrets)
     primary = prepare_pod(root, "mysql-0", ports.of(0)[0], secrets, template)
@@ -243,9 +242,9 @@ def run(args: argparse.Namespace, root: Path) -> Figures:
             sidecars.append(sidecar)
         target = sidecars[1]
         wait_until(lambda: target.get("/readyz").status == 200, 60, what="replica ready")
-        exporter = Exporter(root, replica, EXPORTER_PORT)
+        exporter = Exporter(root, replica, exporter_port)
         stoppable.append(exporter)
-        wait_until(lambda: b"mysql_up 1" in _get(EXPORTER_PORT, "/metrics"), 30,
+        wait_until(lambda: b"mysql_up 1" in _get(exporter_port, "/metrics"), 30,
                    what="exporter up")
         assert target.process is not None
         pids = {"sidecar": target.process.pid, "exporter": exporter.process.pid}
@@ -253,7 +252,7 @@ def run(args: argparse.Namespace, root: Path) -> Figures:
         time.sleep(2)
         print(f"idle sampling for {args.idle:.0f}s ...", file=sys.stderr)
         idle = sample_idle(pids, args.idle)
-        endpoints = {"sidecar": target.http_port, "exporter": EXPORTER_PORT}
+        endpoints = {"sidecar": target.http_port, "exporter": exporter_port}
         sizes = {name: len(_get(port, "/metrics")) for name, port in endpoints.items()}
         print(f"{args.scrapes} scrapes of /metrics at 20/s from each, interleaved ...",
               file=sys.stderr)
@@ -266,14 +265,18 @@ def run(args: argparse.Namespace, root: Path) -> Figures:
                 metrics[name].append(get())
             return 0.0
 
-        loads = [os.getloadavg()[0]]
+        load.sample()
         paced(args.scrapes, 20, both)
-        loads.append(os.getloadavg()[0])
+        load.sample()
         print(f"sidecar: {args.probes} /readyz at 50/s ...", file=sys.stderr)
         readyz = paced(args.probes, 50, fresh_getter(target.http_port, "/readyz"))
-        loads.append(os.getloadavg()[0])
+        load.sample()
         rss_after = {name: proc_sample(pid)[0] for name, pid in pids.items()}
-        return Figures(idle, metrics, readyz, sizes, rss_after, loads)
+        print(f"sidecar: /readyz at {FLOOD_PROBE_RATE:.0f}/s during a {args.flood:.0f} s "
+              f"connect flood by {FLOODERS} clients ...", file=sys.stderr)
+        flooded = flood(target.http_port, args.flood)
+        load.sample()
+        return Figures(idle, metrics, readyz, sizes, rss_after, flooded)
     finally:
         for thing in reversed(stoppable):
             thing.stop()
@@ -300,8 +303,8 @@ def report(figures: Figures, args: argparse.Namespace) -> list[str]:
         ("RSS after the load (MiB)", figures.rss_after[side] / MIB,
          figures.rss_after[exp] / MIB),
         ("CPU at idle (% of one core)", idle[side].cpu_percent, idle[exp].cpu_percent),
-        ("/metrics p50 (ms)", pct(m[side], 50) * ms, pct(m[exp], 50) * ms),
-        ("/metrics p99 (ms)", pct(m[side], 99) * ms, pct(m[exp], 99) * ms),
+        ("/metrics p50 (ms)", percentile(m[side], 50) * ms, percentile(m[exp], 50) * ms),
+        ("/metrics p99 (ms)", percentile(m[side], 99) * ms, percentile(m[exp], 99) * ms),
         ("/metrics max (ms)", max(m[side]) * ms, max(m[exp]) * ms),
         ("/metrics body (KiB)", figures.metrics_bytes[side] / 1024,
          figures.metrics_bytes[exp] / 1024),
@@ -313,30 +316,50 @@ def report(figures: Figures, args: argparse.Namespace) -> list[str]:
     for label, a, b in rows:
         ratio = f"{a / b:.2f}" if b else "n/a"
         lines.append(f"| {label} | {a:.2f} | {b:.2f} | {ratio} |")
-    readyz_p50, readyz_p99 = pct(figures.readyz, 50) * ms, pct(figures.readyz, 99) * ms
+    readyz_p50 = percentile(figures.readyz, 50) * ms
+    readyz_p99 = percentile(figures.readyz, 99) * ms
     lines.append(f"| /readyz p50 / p99 (ms), new connection each | {readyz_p50:.2f} / "
                  f"{readyz_p99:.2f} | (no such endpoint) | |")
     verdicts = [
         f"- /readyz p99 {readyz_p99:.2f} ms (target <= 10 ms): "
         f"{'met' if readyz_p99 <= 10 else 'MISSED'}",
-        f"- /metrics p99 {pct(m[side], 99) * ms:.2f} ms vs exporter's "
-        f"{pct(m[exp], 99) * ms:.2f} ms (target: no worse): "
-        f"{'met' if pct(m[side], 99) <= pct(m[exp], 99) else 'MISSED'}",
+        f"- /metrics p99 {percentile(m[side], 99) * ms:.2f} ms vs exporter's "
+        f"{percentile(m[exp], 99) * ms:.2f} ms (target: no worse): "
+        f"{'met' if percentile(m[side], 99) <= percentile(m[exp], 99) else 'MISSED'}",
         f"- sidecar RSS {max(idle[side].rss_max, figures.rss_after[side]) / MIB:.1f} MiB "
         f"(target <= 40 MiB): "
         f"{'met' if max(idle[side].rss_max, figures.rss_after[side]) <= 40 * MIB else 'MISSED'}",
     ]
-    loads = ", ".join(f"{load:.2f}" for load in figures.loads)
+    fl = figures.flood
+    slow = sum(1 for took in fl.readyz if took > 0.1)
+    flood_lines = [
+        f"**/readyz during a connect flood**: {FLOODERS} client processes connecting to the "
+        f"sidecar's http port and closing at once, for {fl.seconds:.0f} s "
+        f"({fl.connects} connects, {fl.failed} refused or timed out), on the same 2 cores; "
+        f"meanwhile {len(fl.readyz)} `/readyz` probes at {FLOOD_PROBE_RATE:.0f}/s, a new "
+        "connection each.",
+        "",
+        "| probes | p50 | p99 | max | over 100 ms | over 1 s | failed |",
+        "|---|---|---|---|---|---|---|",
+        f"| {len(fl.readyz)} | {percentile(fl.readyz, 50) * ms:.2f} ms | "
+        f"{percentile(fl.readyz, 99) * ms:.2f} ms | {max(fl.readyz) * ms:.2f} ms | {slow} | "
+        f"{sum(1 for took in fl.readyz if took > 1)} | {len(fl.probe_errors)} |",
+    ]
+    if fl.probe_errors:
+        kinds = sorted(set(fl.probe_errors))
+        flood_lines += ["", "Failed probes got: " + "; ".join(
+            f"{kind} ({fl.probe_errors.count(kind)}x)" for kind in kinds) + "."]
+    verdicts.append(f"- /readyz max under the connect flood {max(fl.readyz) * ms:.2f} ms "
+                    f"(target < 100 ms): {'met' if max(fl.readyz) < 0.1 else 'MISSED'}")
     method = (
         f"One replica (mariadbd, with a primary and its heartbeat-writing sidecar), measured by "
         f"its sidecar and by `{EXPORTER}` with its default collectors. Idle sampled over "
         f"{args.idle:.0f} s. {args.scrapes} `/metrics` scrapes of each at 20/s, interleaved, "
         f"each over one keep-alive connection (as Prometheus). Then {args.probes} `/readyz` at "
         "50/s, a new connection each (as the kubelet). The load generator runs on the same "
-        f"machine; its 1-minute load average during the run: {loads}. "
-        "`bench/probe_bench.py`."
+        "machine. Percentiles are nearest-rank (bench/harness.py). `bench/probe_bench.py`."
     )
-    return ["Machine:", "", *machine(), "", method, "", *lines, "", *verdicts]
+    return [method, "", *lines, "", *flood_lines, "", *verdicts]
 
 
 def main() -> None:
@@ -344,18 +367,20 @@ def main() -> None:
     parser.add_argument("--idle", type=float, default=10.0, help="idle sampling seconds")
     parser.add_argument("--scrapes", type=int, default=400, help="/metrics requests per target")
     parser.add_argument("--probes", type=int, default=500, help="/readyz requests")
+    parser.add_argument("--flood", type=float, default=30.0,
+                        help="seconds of connect flood while /readyz is probed")
     parser.add_argument("--write-docs", type=Path, default=None)
     args = parser.parse_args()
     if not have_mariadb() or shutil.which(EXPORTER) is None:
         raise SystemExit(f"probe_bench: needs mariadbd and {EXPORTER} (scripts/setup-host test)")
-    root = Path(tempfile.mkdtemp(prefix="mysqlsts-probe-bench-"))
+    root = scratch("mysqlsts-probe-bench-")
+    load = LoadWatch()
     try:
-        lines = report(run(args, root), args)
+        lines = report(run(args, root, load), args)
     finally:
         shutil.rmtree(root, ignore_errors=True)
-    print("\n".join(lines))
-    if args.write_docs is not None:
-        write_section(args.write_docs, "probe-bench", HEADING, "\n".join(lines))
+    publish("\n".join(lines), section="probe-bench", heading=HEADING, load=load,
+            write_docs=args.write_docs, tools=[[EXPORTER, "--version"]])
 
 
 if __name__ == "__main__":

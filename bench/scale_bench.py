@@ -25,17 +25,19 @@ with the data, not how fast a link is (bench/link_bench.py does that). Four part
 Everything runs with the soft open-files limit a container gets (--nofile-soft, 1024) under
 this machine's hard limit. Every option has an environment variable, so a quick run is e.g.
   MYSQLSTS_BENCH_SIZES=0.1,0.2,0.4 MYSQLSTS_BENCH_TABLES=1,100,1000,2000 \
-  MYSQLSTS_BENCH_TABLES_GIB=0.5 .venv/bin/python bench/scale_bench.py --repeat 1
+  MYSQLSTS_BENCH_TABLES_GIB=0.5 .venv/bin/python -m bench.scale_bench --repeat 1
 
-Run: .venv/bin/python bench/scale_bench.py [--parts sizes,tables,scale] [--repeat N]
+Run: .venv/bin/python -m bench.scale_bench [--parts sizes,tables,scale] [--repeat N]
      [--write-docs docs/benchmarks.md]
-Loopback ports 23700-23749. MYSQLSTS_BENCH_DIR picks the scratch parent; every data dir and
-process the bench creates is removed at exit, also on an error, Ctrl-C or SIGTERM.
+Loopback ports from the scale-bench share (tests/ports.py). MYSQLSTS_BENCH_DIR picks the scratch
+parent; every data dir and process the bench creates is removed at exit, also on an error,
+Ctrl-C or SIGTERM.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 import os
 import re
@@ -45,7 +47,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -55,30 +56,31 @@ from pathlib import Path
 from types import FrameType
 
 import pymysql
-from clone_bench import (
-    BACKUP_USER,
-    ROOT_PASSWORD,
-    TOKEN,
-    Bench,
-    dir_bytes,
-    log,
-    machine,
-    write_section,
-)
 from pymysql.constants import CLIENT
 
-from mysqlsts.clone.donor import BackupSource, DonorServer
-from mysqlsts.local.procs import ports_in_use, probe_readiness
+from bench.harness import ROOT_PASSWORD, DonorHost, LoadWatch, dir_bytes, log, publish, scratch
+from mysqlsts.local.procs import probe_readiness
 from mysqlsts.local.records import Phase
 from mysqlsts.local.spec import SetLayout
 from mysqlsts.local.store import read_pod_record
+from tests.localset import LOCAL_SET_SPAN, LocalSet, processes_mentioning
+from tests.ports import PortPool
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))
-from localset import LocalSet, processes_mentioning  # noqa: E402
 
-SERVER_PORT, DONOR_PORT, CLONE_HTTP_PORT = 23700, 23701, 23702
-SET_BASE_PORT = 23720  # two pods, stride 10: 23720-23722 and 23730-23732
+@dataclass(frozen=True)
+class Ports:
+    server: int  # the donor's mariadbd
+    donor: int  # its DonorServer
+    clone_http: int  # the receiving `mysqlsts clone`'s http port
+    set_base: int  # the local set's (two pods, stride 10)
+
+
+@functools.cache
+def ports() -> Ports:
+    """Reserved once per run, on first use (not on import: the unit tests import this)."""
+    pool = PortPool("scale-bench")
+    return Ports(pool.one(), pool.one(), pool.one(), pool.block(LOCAL_SET_SPAN))
+
 GIB = 1024**3
 MIB = 1024**2
 TABLES_PER_SCHEMA = 1000
@@ -189,33 +191,22 @@ def parse_steps(log_text: str) -> dict[str, float]:
     return steps
 
 
-def clone(bench: Bench, label: str) -> CloneRun:
+def clone(bench: DonorHost, label: str) -> CloneRun:
     """`mysqlsts clone` of `bench`'s server as mysql-1 would, product defaults throughout."""
     data_bytes, files = footprint(bench.data)
-    source = BackupSource("mariadb", "127.0.0.1", bench.port, bench.data, BACKUP_USER,
-                          bench.secrets / "backup-password")
-    done: list[tuple[str, int, float]] = []
-    donor = DonorServer("127.0.0.1", DONOR_PORT, TOKEN, source.command_factory(),
-                        lambda *result: done.append(result))
-    thread = threading.Thread(target=donor.serve_forever, daemon=True)
-    thread.start()
     target = bench.root / "clone"
-    env = {**os.environ, "POD_NAME": "mysql-1", "MYSQLSTS_PEER_HOST_TEMPLATE": "127.0.0.1",
-           "MYSQLSTS_CLONE_PORT": str(DONOR_PORT), "MYSQLSTS_SRV_NAME": "",
-           "MYSQLSTS_HTTP_PORT": str(CLONE_HTTP_PORT), "MYSQLSTS_LISTEN_ADDRESS": "127.0.0.1",
-           "MYSQLSTS_CLONE_TOKEN_FILE": str(bench.secrets / "token"),
-           "MYSQLSTS_DATA_DIR": str(target), "MYSQLSTS_LOG_LEVEL": "info"}
+    env = bench.clone_env(target, "127.0.0.1", ports().donor, HTTP_PORT=str(ports().clone_http),
+                          LISTEN_ADDRESS="127.0.0.1", LOG_LEVEL="info")
     try:
-        os.sync()  # the build's dirty pages must not be written back during the clone
-        load = os.getloadavg()[0]
-        started = time.monotonic()
-        with OpenFiles(bench.root) as open_files:
-            finished = subprocess.run([sys.executable, "-m", "mysqlsts", "clone"], env=env,
-                                      capture_output=True, text=True)
-        wall = time.monotonic() - started
+        with bench.donor("127.0.0.1", ports().donor) as done:
+            os.sync()  # the build's dirty pages must not be written back during the clone
+            load = os.getloadavg()[0]
+            started = time.monotonic()
+            with OpenFiles(bench.root) as open_files:
+                finished = subprocess.run([sys.executable, "-m", "mysqlsts", "clone"], env=env,
+                                          capture_output=True, text=True)
+            wall = time.monotonic() - started
     finally:
-        donor.shutdown()
-        thread.join(30)
         shutil.rmtree(target, ignore_errors=True)
     if finished.returncode != 0 or not done or done[0][0] != "ok":
         raise SystemExit(f"scale_bench: the clone failed ({done}):\n{finished.stderr[-3000:]}")
@@ -226,21 +217,17 @@ def clone(bench: Bench, label: str) -> CloneRun:
     return run
 
 
-def best_of(times: int, bench: Bench, label: str) -> CloneRun:
+def best_of(times: int, bench: DonorHost, label: str) -> CloneRun:
     return min((clone(bench, label) for _ in range(times)), key=lambda r: r.wall)
 
 
 # -- the data sets ----------------------------------------------------------------------------
 
 
-def scratch(prefix: str) -> Path:
-    return Path(tempfile.mkdtemp(prefix=prefix, dir=os.environ.get("MYSQLSTS_BENCH_DIR")))
-
-
 def size_axis(sizes: Sequence[float], repeat: int) -> list[CloneRun]:
     """One donor grown to each size in turn (the sizes ascend), cloned at each."""
     root = scratch("mysqlsts-scale-sizes-")
-    bench = Bench(root, 0, port=SERVER_PORT)
+    bench = DonorHost(root, 0, port=ports().server)
     try:
         bench.setup()
         runs = []
@@ -255,7 +242,7 @@ def size_axis(sizes: Sequence[float], repeat: int) -> list[CloneRun]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def fill_data_dir_to(bench: Bench, total_bytes: int) -> None:
+def fill_data_dir_to(bench: DonorHost, total_bytes: int) -> None:
     """Grow bench.rows until the data dir (binary logs left out) holds `total_bytes`."""
     others = footprint(bench.data)[0] - dir_bytes(bench.data / "bench")
     bench.fill(total_bytes - others)
@@ -295,9 +282,9 @@ def create_small_tables(port: int, count: int) -> None:
             future.result()
 
 
-class TablesDonor(Bench):
+class TablesDonor(DonorHost):
     """A donor of `tables` tables whose data dir holds `total_bytes`: N-1 of one row each and
-    bench.rows (Bench's own table) holding the rest."""
+    bench.rows (DonorHost's own table) holding the rest."""
 
     def build_tables(self, tables: int, total_bytes: int) -> float:
         """Build it; the seconds spent creating the small tables (counted in no clone)."""
@@ -320,7 +307,7 @@ def tables_axis(counts: Sequence[int], gib: float, repeat: int,
     runs, creation = [], {}
     for count in counts:
         root = scratch(f"mysqlsts-scale-{count}-tables-")
-        bench = TablesDonor(root, 0, port=SERVER_PORT)
+        bench = TablesDonor(root, 0, port=ports().server)
         try:
             creation[count] = bench.build_tables(count, int(gib * GIB))
             runs.append(best_of(repeat, bench, f"{count} table" + "s" * (count != 1)))
@@ -362,13 +349,13 @@ def accepting(port: int) -> bool:
 
 def scale_to_ready(gib: float) -> ScaleRun:
     root = scratch("mysqlsts-scale-set-")
-    local = LocalSet(root / "set", SET_BASE_PORT)
+    local = LocalSet(root / "set", ports().set_base)
     try:
         local.up(1)
-        local.sql(0, "CREATE DATABASE bench", Bench.TABLE)
+        local.sql(0, "CREATE DATABASE bench", DonorHost.TABLE)
         started = time.monotonic()
         while footprint(local.data_dir(0))[0] < gib * GIB:
-            local.sql(0, Bench.INSERT)
+            local.sql(0, DonorHost.INSERT)
         data_bytes = footprint(local.data_dir(0))[0]
         log(f"primary holds {data_bytes / GIB:.2f} GiB (filled in "
             f"{time.monotonic() - started:.0f}s); scaling to 2")
@@ -387,7 +374,7 @@ def _watch_scale(local: LocalSet, data_bytes: int) -> ScaleRun:
     """Start `local scale --replicas 2` and watch mysql-1 until its /readyz answers 200: its
     pod record's phases (each stamped by the pod), its server's port, its /readyz."""
     paths = SetLayout(local.directory).pod("mysql-1")
-    mysql_port, http_port = SET_BASE_PORT + 10, SET_BASE_PORT + 12
+    mysql_port, http_port = ports().set_base + 10, ports().set_base + 12
     wall_start, started = time.time(), time.monotonic()
     scale = local.scale_in_background(2)
     timeline: dict[str, float] = {}
@@ -498,11 +485,17 @@ def size_report(runs: list[CloneRun]) -> list[str]:
         lines.append(f"| {run.data_bytes / GIB:.2f} GiB | {run.files} | {run.wall:.2f} s | "
                      f"{run.data_bytes / 1e6 / run.wall:.0f} | {seconds:.2f} | "
                      f"{seconds / per_gib[0]:.2f} |")
-    check, flagged = growth_check(runs, lambda r: r.data_bytes, "bytes")
-    return [*lines, "", "Per step (seconds, from each clone's log):", "",
-            *steps_table(runs, "data"), "",
-            "Growth per step between consecutive sizes:", "", *check, "",
-            verdict(flagged, "bytes")]
+    return [*lines, *per_step(runs, "data", lambda r: r.data_bytes, "bytes",
+                              "Growth per step between consecutive sizes:")]
+
+
+def per_step(runs: list[CloneRun], first: str, count: Callable[[CloneRun], float], unit: str,
+             growth: str) -> list[str]:
+    """The tail of an axis's report: each step's seconds, their growth against `count`, and
+    the verdict."""
+    check, flagged = growth_check(runs, count, unit)
+    return ["", "Per step (seconds, from each clone's log):", "", *steps_table(runs, first),
+            "", growth, "", *check, "", verdict(flagged, unit)]
 
 
 def tables_report(runs: list[CloneRun], creation: dict[int, float], gib: float) -> list[str]:
@@ -515,11 +508,9 @@ def tables_report(runs: list[CloneRun], creation: dict[int, float], gib: float) 
         lines.append(f"| {count} | {run.files} | {run.data_bytes / GIB:.2f} GiB | "
                      f"{creation[count]:.0f} s | {run.wall:.2f} s | "
                      f"{run.data_bytes / 1e6 / run.wall:.0f} | {run.wall / runs[0].wall:.2f} |")
-    check, flagged = growth_check(runs, lambda r: r.files, "files")
-    return [*lines, "", "Per step (seconds, from each clone's log):", "",
-            *steps_table(runs, "tables"), "",
-            "Growth per step between consecutive table counts (time ratio; the file ratio in "
-            "the header):", "", *check, "", verdict(flagged, "files"), "",
+    return [*lines, *per_step(runs, "tables", lambda r: r.files, "files",
+                              "Growth per step between consecutive table counts (time ratio; "
+                              "the file ratio in the header):"), "",
             f"Each step's time above the {runs[0].label} clone's, in ms per 1 000 files added "
             "(about constant for a step that is linear in files):", "", *per_file_cost(runs)]
 
@@ -600,10 +591,6 @@ def main() -> None:
     sizes = option_list(args.sizes, float)
     counts = [int(c) for c in option_list(args.tables, int)]
     parts = set(args.parts.split(","))
-    busy = ports_in_use("127.0.0.1", [SERVER_PORT, DONOR_PORT, CLONE_HTTP_PORT,
-                                      *range(SET_BASE_PORT, SET_BASE_PORT + 13)])
-    if busy:
-        raise SystemExit(f"scale_bench: loopback ports in use: {busy}")
     soft, hard = container_soft_limit(args.nofile_soft)
     counts, reduced = within_hard_limit(counts, hard)
     tables_gib = args.tables_gib or float(math.ceil(smallest_total(counts)))
@@ -612,7 +599,7 @@ def main() -> None:
                          f"{smallest_total(counts):.2f} (each takes at least "
                          f"{SMALL_TABLE_BYTES // 1024} KiB on disk)")
     signal.signal(signal.SIGTERM, _stop)
-    load_before, started = os.getloadavg(), time.monotonic()
+    load = LoadWatch()
     sections: list[str] = []
     if "sizes" in parts:
         sections += ["", *size_report(size_axis(sizes, args.repeat))]
@@ -623,7 +610,6 @@ def main() -> None:
             sections += ["", reduced]
     if "scale" in parts:
         sections += ["", *scale_report(scale_to_ready(args.scale_gib or sizes[0]))]
-    load_after = os.getloadavg()
     text = "\n".join([
         "Real MariaDB servers and `mysqlsts clone` processes on this machine, over loopback: "
         "these figures are about how the cost grows, not about a link's speed. Product "
@@ -633,17 +619,12 @@ def main() -> None:
         "from the clone's own log lines. "
         + (f"The fastest of {args.repeat} clones per point. " if args.repeat > 1 else
            "One clone per point. ")
-        + "The 2-core machine is shared with other engineers' test runs: load average "
-        f"{load_before[0]:.1f} before, {load_after[0]:.1f} after (and per clone in the "
-        "tables); ratios within one run are what compare. The bench took "
-        f"{(time.monotonic() - started) / 60:.0f} min.",
+        + "The 2-core machine is shared with other engineers' test runs (its load is above, "
+        "and per clone in the tables); ratios within one run are what compare.",
         *sections,
     ])
-    machine_lines = "\n".join(f"- {line}" for line in machine())
-    print(f"{machine_lines}\n\n{text}")
-    if args.write_docs:
-        write_section(args.write_docs, "scale-bench", HEADING,
-                      f"Machine:\n\n{machine_lines}\n\n{text}")
+    publish(text, section="scale-bench", heading=HEADING, load=load, write_docs=args.write_docs,
+            tools=[["mariabackup", "--version"]])
 
 
 if __name__ == "__main__":

@@ -1,32 +1,36 @@
-"""Drive a `mysqlsts local` replica set from tests, through the CLI as a user would.
+"""Drive a `mysqlsts local` replica set from tests and benches, through the CLI as a user would.
 
-    with LocalSet.started(tmp_path / "set", base_port=22000, replicas=3) as local:
+    with PortPool("local").reserved(LOCAL_SET_SPAN) as base_port, \
+            LocalSet.started(tmp_path / "set", base_port, replicas=3) as local:
         local.sql(0, "CREATE DATABASE t")
         assert local.status()["pods"][2]["ready"]
 
+Integration tests get sets from the `local_set` fixtures (tests/integration/conftest.py).
 Teardown runs `local down --purge` and fails the test if any process of the set survives.
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager, suppress
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pymysql
+import pytest
 
-from mysqlsts.local.procs import ports_in_use
+from tests.ports import PortPool
+
+# Ports a set may use from its base port: 5 pods at mysqlsts.local.spec's stride of 10.
+LOCAL_SET_SPAN = 50
 
 
 def mysqlsts_command() -> list[str]:
@@ -35,24 +39,6 @@ def mysqlsts_command() -> list[str]:
         return [str(beside)]
     found = shutil.which("mysqlsts")
     return [found] if found else [sys.executable, "-m", "mysqlsts"]
-
-
-@contextmanager
-def reserved_base_port(candidates: list[int], span: int = 50) -> Iterator[int]:
-    """The first candidate whose `span` ports are free and not reserved by another test run on
-    this machine (an flock per block, held until the block is released)."""
-    for base in candidates:
-        lock = Path(tempfile.gettempdir()) / f"mysqlsts-localset-{base}.lock"
-        with lock.open("a") as handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                continue
-            if ports_in_use("127.0.0.1", list(range(base, base + span))):
-                continue
-            yield base
-            return
-    raise AssertionError(f"no free block of {span} ports at any of {candidates}")
 
 
 def processes_mentioning(marker: str) -> list[tuple[int, str]]:
@@ -77,12 +63,18 @@ def processes_mentioning(marker: str) -> list[tuple[int, str]]:
 class LocalSet:
     directory: Path
     base_port: int
+    # Added to the environment of every `mysqlsts local` run, so the supervisor passes it on to
+    # every pod (as a StatefulSet's env would).
+    env: dict[str, str] = field(default_factory=dict)
+
+    def command_env(self) -> dict[str, str]:
+        return {**os.environ, **self.env}
 
     def run(self, *args: str, timeout: float = 600, check: bool = True,
             ) -> subprocess.CompletedProcess[str]:
         done = subprocess.run(
             [*mysqlsts_command(), "local", *args], capture_output=True, text=True,
-            timeout=timeout,
+            timeout=timeout, env=self.command_env(),
         )
         if check and done.returncode != 0:
             raise AssertionError(
@@ -104,7 +96,7 @@ class LocalSet:
         return subprocess.Popen(
             [*mysqlsts_command(), "local", "scale", "--dir", str(self.directory),
              "--replicas", str(replicas), "--timeout", str(timeout)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=self.command_env(),
         )
 
     def kill(self, ordinal: int) -> None:
@@ -210,9 +202,9 @@ class LocalSet:
 
     @classmethod
     @contextmanager
-    def started(cls, directory: Path, base_port: int, replicas: int,
-                timeout: float = 600) -> Iterator[LocalSet]:
-        local = cls(directory.absolute(), base_port)
+    def started(cls, directory: Path, base_port: int, replicas: int, timeout: float = 600,
+                env: dict[str, str] | None = None) -> Iterator[LocalSet]:
+        local = cls(directory.absolute(), base_port, dict(env or {}))
         try:
             local.up(replicas, timeout)
             yield local
@@ -226,3 +218,39 @@ class LocalSet:
                 with suppress(OSError):
                     os.kill(pid, signal.SIGKILL)
             assert leftovers == [], f"processes survived `local down`: {leftovers}"
+
+
+def need_mariadb() -> None:
+    if shutil.which("mariadbd") is None or shutil.which("mariabackup") is None:
+        pytest.skip("mariadbd and mariabackup are not installed (scripts/setup-host test)")
+
+
+class LocalSetFactory:
+    """Starts `mysqlsts local` sets under `base`, each on its own block of the local share; each
+    is brought down (and checked for leftover processes) and its ports released at the end."""
+
+    def __init__(self, base: Path, ports: PortPool, stack: ExitStack) -> None:
+        self.base, self.ports, self.stack = base, ports, stack
+        self.count = 0
+
+    def __call__(self, replicas: int = 3, env: dict[str, str] | None = None,
+                 setup_sql: Sequence[str] = ()) -> LocalSet:
+        """A set of `replicas` pods, up and ready; `env` reaches every pod (as a StatefulSet's
+        env would); `setup_sql` runs on the primary before the set is handed out."""
+        need_mariadb()
+        base_port = self.stack.enter_context(self.ports.reserved(LOCAL_SET_SPAN))
+        self.count += 1
+        directory = self.base / f"set{self.count}"
+        local = self.stack.enter_context(
+            LocalSet.started(directory, base_port, replicas=replicas, env=env))
+        if setup_sql:
+            local.sql(0, *setup_sql)
+        return local
+
+    def unstarted(self) -> LocalSet:
+        """A set's directory and reserved ports, for a test that runs `local up` itself (and
+        brings the set down itself)."""
+        need_mariadb()
+        self.count += 1
+        base_port = self.stack.enter_context(self.ports.reserved(LOCAL_SET_SPAN))
+        return LocalSet(self.base / f"set{self.count}", base_port)

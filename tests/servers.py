@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,7 @@ import pymysql
 import pymysql.cursors
 
 from mysqlsts.local.mariadbd import ServerSpec, start_server, wait_until_up
+from tests.ports import PortPool
 
 
 @dataclass
@@ -128,3 +131,54 @@ def stop_process(process: subprocess.Popen[Any] | None, grace: float) -> None:
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=10)
+
+
+ROLE_CNF = (
+    "[mysqld]\n"
+    "log_bin=mysql-bin\n"
+    "relay_log=relay-bin\n"
+    "binlog_format=ROW\n"
+    "log_slave_updates=ON\n"
+    "gtid_strict_mode=ON\n"
+    "relay_log_recovery=ON\n"
+    # Tests write bounded data sets; durability costs only time here.
+    "sync_binlog=0\n"
+    "innodb_flush_log_at_trx_commit=2\n"
+)
+
+
+MakeServer = Callable[..., Server]
+
+
+class ServerFactory:
+    """Starts servers under `base` from copies of the template; stops them all at the end."""
+
+    def __init__(self, base: Path, template: Path, root_password: str,
+                 free_port: PortPool) -> None:
+        self.base, self.template, self.root_password = base, template, root_password
+        self.free_port = free_port
+        self.servers: list[Server] = []
+
+    def __call__(
+        self, name: str, server_id: int = 100, data_dir: Path | None = None, start: bool = True,
+        extra_cnf: str = "",
+    ) -> Server:
+        base = self.base / name
+        conf_dir = base / "conf.d"
+        conf_dir.mkdir(parents=True, exist_ok=True)
+        (conf_dir / "role.cnf").write_text(ROLE_CNF + extra_cnf)
+        (conf_dir / "server-id.cnf").write_text(f"[mysqld]\nserver_id={server_id}\n")
+        if data_dir is None:
+            data_dir = base / "data"
+            shutil.copytree(self.template, data_dir)
+        spec = ServerSpec(data_dir=data_dir, conf_dir=conf_dir, run_dir=base / "run",
+                          port=self.free_port())
+        server = Server(spec=spec, root_password=self.root_password, name=name)
+        self.servers.append(server)
+        if start:
+            server.start()
+        return server
+
+    def stop_all(self) -> None:
+        for server in reversed(self.servers):
+            server.stop()

@@ -22,10 +22,10 @@ from typing import Any
 
 import pymysql
 from prometheus_client.parser import text_string_to_metric_families
-from servers import Server, stop_process
 
 from mysqlsts.core.peers import PeerDirectory
 from mysqlsts.local.mariadbd import ServerSpec
+from tests.servers import Server, stop_process
 
 REPO = Path(__file__).resolve().parents[2]
 ROLE_CNF_DIR = REPO / "k8s" / "base" / "cnf" / "mariadb"

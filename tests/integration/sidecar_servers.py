@@ -17,9 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ports import PortPool
 from prometheus_client import CollectorRegistry
-from servers import Server
 
 from mysqlsts.bootstrap import bootstrap_data_dir
 from mysqlsts.core.identity import identify
@@ -28,6 +26,8 @@ from mysqlsts.options import LoopOptions, ReplicationOptions
 from mysqlsts.settings import LocalServer, SecretFiles
 from mysqlsts.sidecar.app import SidecarApp
 from mysqlsts.sidecar.settings import Endpoint, SidecarSettings
+from tests.ports import PortPool
+from tests.servers import Server
 
 ROLE_CNF = (
     "[mysqld]\n"

@@ -4,29 +4,21 @@ restored into a new data dir whose server holds the primary's rows at the backup
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import ServerFactory
-from localset import LocalSet, mysqlsts_command, reserved_base_port
-from ports import SHARES, PortPool
+
+from tests.localset import LocalSet, LocalSetFactory, mysqlsts_command
+from tests.ports import PortPool
+from tests.servers import ServerFactory
 
 pytestmark = pytest.mark.integration
 
-BASE_PORTS = list(range(SHARES["store-local"].start, SHARES["store-local"].stop, 50))
-
 
 @pytest.fixture(scope="module")
-def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSet]:
-    if shutil.which("mariadbd") is None or shutil.which("mariabackup") is None:
-        pytest.skip("mariadbd and mariabackup are not installed (scripts/setup-host test)")
-    directory = tmp_path_factory.mktemp("backup-set") / "set"
-    with (reserved_base_port(BASE_PORTS) as base_port,
-          LocalSet.started(directory, base_port=base_port, replicas=2) as started):
-        yield started
+def local(local_set_module: LocalSetFactory) -> LocalSet:
+    return local_set_module(replicas=2)
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:

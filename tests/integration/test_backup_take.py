@@ -14,8 +14,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from ports import PortPool
-from s3server import ACCESS_KEY, REGION, SECRET_KEY, S3Server, create_bucket
 from test_clone import BACKUP_GRANTS, BACKUP_PASSWORD, BACKUP_USER, Donor
 
 from mysqlsts.core.backup_parts import BackupKeys
@@ -23,9 +21,11 @@ from mysqlsts.store.catalog import read_catalog
 from mysqlsts.store.open import open_store
 from mysqlsts.store.parts import read_parts
 from mysqlsts.store.settings import S3Settings
+from tests.ports import PortPool
+from tests.s3server import ACCESS_KEY, REGION, SECRET_KEY, S3Server, create_bucket
 
 if TYPE_CHECKING:
-    from conftest import MakeServer, Server
+    from tests.servers import MakeServer, Server
 
 pytestmark = pytest.mark.integration
 

@@ -7,8 +7,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import MakeServer
-from localset import mysqlsts_command
+
+from tests.localset import mysqlsts_command
+from tests.servers import MakeServer
 
 pytestmark = pytest.mark.integration
 

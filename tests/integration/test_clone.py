@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from dripfeed import DripFeeders
 
 from mysqlsts.adapters.datadir import (
     read_clone_failures,
@@ -27,9 +26,10 @@ from mysqlsts.core.clone_record import CLONE_RECORD
 from mysqlsts.core.clone_window import ChunkCounts
 from mysqlsts.core.datadir import DataDirState
 from mysqlsts.core.set_record import SET_RECORD
+from tests.dripfeed import DripFeeders
 
 if TYPE_CHECKING:
-    from conftest import MakeServer, Server
+    from tests.servers import MakeServer, Server
 
 pytestmark = pytest.mark.integration
 

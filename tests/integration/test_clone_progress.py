@@ -9,25 +9,21 @@ from __future__ import annotations
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 
 import pytest
-from localset import LocalSet, reserved_base_port
 from prometheus_client.parser import text_string_to_metric_families
+
+from tests.localset import LocalSet, LocalSetFactory
 
 pytestmark = pytest.mark.integration
 
-BASE_PORTS = [22450, 22750, 22900]
 STRIDE = 10  # mysqlsts.local.spec.DEFAULT_PORT_STRIDE
 PAYLOAD_MB = 120  # enough for a stream that lasts more than a few scrapes
 
 
 @pytest.fixture(scope="module")
-def one_pod_set(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSet]:
-    directory = tmp_path_factory.mktemp("clone-progress") / "set"
-    with (reserved_base_port(BASE_PORTS) as base_port,
-          LocalSet.started(directory, base_port=base_port, replicas=1) as started):
-        yield started
+def one_pod_set(local_set_module: LocalSetFactory) -> LocalSet:
+    return local_set_module(replicas=1)
 
 
 def _get(port: int, path: str) -> tuple[int, str]:

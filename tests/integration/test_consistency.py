@@ -3,8 +3,7 @@ a pass that finds nothing on a healthy set (also under concurrent writes), and r
 silently lost or changed rows named by `local checksum`, /metrics and /status.
 
 One set of 3 pods; the tests build on each other in file order (the last leaves two replicas
-diverged). Ports: a free block of 50 at 22050, 22350 or 22650 (this suite's share of
-22000-22999).
+diverged).
 """
 
 from __future__ import annotations
@@ -13,21 +12,19 @@ import json
 import os
 import random
 import re
-import shutil
 import subprocess
 import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from typing import Any
 
 import pymysql
 import pytest
-from localset import LocalSet, mysqlsts_command, reserved_base_port
 
 from mysqlsts.local.plan import pod_env
 from mysqlsts.local.spec import SetLayout, SetSpec
+from tests.localset import LocalSet, LocalSetFactory, mysqlsts_command
 
 pytestmark = pytest.mark.integration
 
@@ -36,14 +33,9 @@ ROWS = 6000
 
 
 @pytest.fixture(scope="module")
-def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSet]:
-    if shutil.which("mariadbd") is None or shutil.which("mariabackup") is None:
-        pytest.skip("mariadbd and mariabackup are not installed (scripts/setup-host test)")
-    directory = tmp_path_factory.mktemp("consistency-set") / "set"
-    with (reserved_base_port([22050, 22350, 22650]) as base_port,
-          LocalSet.started(directory, base_port=base_port, replicas=3) as started):
-        started.sql(
-            0, "CREATE DATABASE app",
+def local(local_set_module: LocalSetFactory) -> LocalSet:
+    started = local_set_module(replicas=3, setup_sql=[
+            "CREATE DATABASE app",
             "CREATE TABLE app.items (id INT AUTO_INCREMENT PRIMARY KEY, tag VARCHAR(32), "
             "n INT, price DECIMAL(10,2), at TIMESTAMP(3) NULL)",
             # No primary key: checked as one chunk.
@@ -62,9 +54,9 @@ def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSet]:
             "UNHEX(MD5(seq)), JSON_OBJECT('n', seq), CONCAT('::ffff:10.0.0.', seq % 250), "
             "UUID(), IF(seq % 2, 'a', 'a,b'), seq % 32, POINT(seq, seq / 3) "
             f"FROM app.seq_1_to_{ROWS}",
-        )
-        started.wait_caught_up([1, 2])
-        yield started
+    ])
+    started.wait_caught_up([1, 2])
+    return started
 
 
 def checksum(local: LocalSet, *args: str, timeout: float = 300,

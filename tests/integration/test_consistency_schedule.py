@@ -9,8 +9,6 @@ from typing import Any
 
 import pymysql
 import pytest
-from conftest import MakeServer
-from servers import Server
 
 from mysqlsts.adapters.db import LocalConnection, connect
 from mysqlsts.consistency.checksum_pass import ChecksumPass, StopSignal
@@ -18,6 +16,7 @@ from mysqlsts.consistency.reader import read_pass_record
 from mysqlsts.errors import MysqlstsError
 from mysqlsts.options import ConsistencyOptions
 from mysqlsts.sidecar.consistency import ConsistencyWorker
+from tests.servers import MakeServer, Server
 
 pytestmark = pytest.mark.integration
 

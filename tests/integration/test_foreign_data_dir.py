@@ -1,4 +1,3 @@
-# ruff: noqa: F401, F811 (pytest fixtures imported from sidecar_servers are parameters here)
 """A data dir that is not this set's, met by the sidecar on a real server: the server refuses
 the set's root password, and the sidecar says in one line whose data it is and exits non-zero,
 rather than retrying forever; it writes nothing into the data dir."""
@@ -11,9 +10,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from sidecar_servers import Harness, harness, sidecar_ports, sidecar_template
 
 from mysqlsts.core.set_record import SET_RECORD
+from tests.integration.sidecar_servers import Harness
 
 pytestmark = pytest.mark.integration
 

@@ -7,7 +7,6 @@ import threading
 from pathlib import Path
 
 import pytest
-from conftest import MakeServer
 
 from mysqlsts.adapters.db import LocalConnection, connect
 from mysqlsts.core.version import parse_version
@@ -19,6 +18,7 @@ from mysqlsts.sidecar.heartbeat import (
     write_statement,
 )
 from mysqlsts.sidecar.observe import ServerObserver
+from tests.servers import MakeServer
 
 pytestmark = pytest.mark.integration
 

@@ -1,4 +1,3 @@
-# ruff: noqa: F401, F811 (pytest fixtures imported from sidecar_servers are parameters here)
 """The isolation fence on loopback, against a real mariadbd: a primary whose sidecar reaches
 neither the "API endpoint" (a local TLS listener the test opens and closes) nor a peer's sidecar
 turns read-only within the window and kills a write transaction; reaching the API again lifts
@@ -25,19 +24,11 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from sidecar_servers import (  # noqa: F401 (fixtures)
-    Harness,
-    Server,
-    harness,
-    http_get,
-    sidecar_ports,
-    sidecar_template,
-    wait_for,
-)
 
 from mysqlsts.core.peers import PeerAddress
 from mysqlsts.options import IsolationOptions, LoopOptions
 from mysqlsts.sidecar.app import SidecarApp
+from tests.integration.sidecar_servers import Harness, Server, http_get, wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -12,8 +12,8 @@ from typing import Any
 
 import pymysql
 import pytest
-from conftest import MakeServer
-from servers import Server
+
+from tests.servers import MakeServer, Server
 
 pytestmark = pytest.mark.integration
 

@@ -4,7 +4,6 @@ init → clone → server → sidecar exactly as in Kubernetes.
 One set is shared by the tests of this module, which build on each other in file order
 (3 pods → kill → a crash loop → the primary stopped and started → 4 pods → scale down and up
 → 5 pods with a clone killed mid-stream).
-Ports: a free block of 50 at 22000, 22300 or 22600 (this suite's share of 22000-22999).
 """
 
 from __future__ import annotations
@@ -12,31 +11,23 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from localset import LocalSet, mysqlsts_command, reserved_base_port
 
 from mysqlsts.adapters.process import process_alive
+from tests.localset import LocalSet, LocalSetFactory, mysqlsts_command
 
 pytestmark = pytest.mark.integration
 
-BASE_PORTS = [22000, 22300, 22600]
 TABLES = ("app.items",)
 
 
 @pytest.fixture(scope="module")
-def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSet]:
-    if shutil.which("mariadbd") is None or shutil.which("mariabackup") is None:
-        pytest.skip("mariadbd and mariabackup are not installed (scripts/setup-host test)")
-    directory = tmp_path_factory.mktemp("local-set") / "set"
-    with (reserved_base_port(BASE_PORTS) as base_port,
-          LocalSet.started(directory, base_port=base_port, replicas=3) as started):
-        yield started
+def local(local_set_module: LocalSetFactory) -> LocalSet:
+    return local_set_module(replicas=3)
 
 
 def checksums(local: LocalSet, ordinal: int, tables: tuple[str, ...] = TABLES) -> dict[str, int]:

@@ -1,28 +1,19 @@
-"""`mysqlsts local` reports a pod that cannot come up, with the reason, and leaves no process.
-
-Ports: a free block of 50 at 22100, 22400 or 22700 (this suite's share of 22000-22999).
-"""
+"""`mysqlsts local` reports a pod that cannot come up, with the reason, and leaves no process."""
 
 from __future__ import annotations
 
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from localset import LocalSet, mysqlsts_command, processes_mentioning, reserved_base_port
+
+from tests.localset import LocalSet, LocalSetFactory, mysqlsts_command, processes_mentioning
 
 pytestmark = pytest.mark.integration
 
 REPO_CNF = Path(__file__).resolve().parents[2] / "images" / "cnf" / "mariadb"
-
-
-@pytest.fixture
-def base_port() -> Iterator[int]:
-    with reserved_base_port([22100, 22400, 22700]) as base:
-        yield base
 
 
 def pod_processes(local: LocalSet, ordinal: int) -> list[tuple[int, str]]:
@@ -31,15 +22,15 @@ def pod_processes(local: LocalSet, ordinal: int) -> list[tuple[int, str]]:
     return leaders + processes_mentioning(str(local.pod_dir(ordinal)))
 
 
-def test_up_fails_with_the_failing_containers_reason(tmp_path: Path, base_port: int) -> None:
-    if shutil.which("mariadbd") is None:
-        pytest.skip("mariadbd is not installed (scripts/setup-host test)")
+def test_up_fails_with_the_failing_containers_reason(
+    tmp_path: Path, local_set: LocalSetFactory
+) -> None:
+    local = local_set.unstarted()
     cnf = tmp_path / "cnf"
     cnf.mkdir()
     shutil.copy(REPO_CNF / "master.cnf", cnf / "master.cnf")
     # A replica cnf the server refuses: mysql-1's server exits at start, every time.
     (cnf / "slave.cnf").write_text("[mysqld]\nno_such_variable_here=1\n")
-    local = LocalSet(tmp_path / "set", base_port=base_port)
     try:
         started = time.monotonic()
         done = local.run("up", "--dir", str(local.directory), "--replicas", "2",
@@ -67,38 +58,34 @@ def test_up_fails_with_the_failing_containers_reason(tmp_path: Path, base_port: 
 
 
 def test_a_failed_scale_reports_the_current_reason_not_an_earlier_one(
-    tmp_path: Path, base_port: int
+    local_set: LocalSetFactory,
 ) -> None:
-    if shutil.which("mariadbd") is None or shutil.which("mariabackup") is None:
-        pytest.skip("mariadbd and mariabackup are not installed (scripts/setup-host test)")
-    with LocalSet.started(tmp_path / "set", base_port=base_port, replicas=1) as local:
-        # First failure: mysql-1's volume holds a stranger's file, so its clone refuses it.
-        local.data_dir(1).mkdir(parents=True)
-        (local.data_dir(1) / "stranger.txt").write_text("not a server's data\n")
-        done = local.run("scale", "--dir", str(local.directory), "--replicas", "2",
-                         "--timeout", "120", check=False, timeout=200)
-        assert done.returncode != 0
-        first = done.stderr.strip().splitlines()[-1]
-        assert "mysql-1 failed 3 times" in first and "holds files" in first, first
-        # Then another trouble: the volume is fixed, but the replication password no longer
-        # matches the account the primary made, so mysql-1 runs and is never ready.
-        (local.data_dir(1) / "stranger.txt").unlink()
-        secret = local.directory / "secrets" / "replication-password"
-        secret.write_text("not-the-password-the-primary-knows\n")
-        done = local.run("scale", "--dir", str(local.directory), "--replicas", "2",
-                         "--timeout", "90", check=False, timeout=200)
-        assert done.returncode != 0
-        last = done.stderr.strip().splitlines()[-1]
-        assert "did not converge" in last and "mysql-1 is running" in last, last
-        assert "Access denied" in last and "holds files" not in last, last
+    local = local_set(replicas=1)
+    # First failure: mysql-1's volume holds a stranger's file, so its clone refuses it.
+    local.data_dir(1).mkdir(parents=True)
+    (local.data_dir(1) / "stranger.txt").write_text("not a server's data\n")
+    done = local.run("scale", "--dir", str(local.directory), "--replicas", "2",
+                     "--timeout", "120", check=False, timeout=200)
+    assert done.returncode != 0
+    first = done.stderr.strip().splitlines()[-1]
+    assert "mysql-1 failed 3 times" in first and "holds files" in first, first
+    # Then another trouble: the volume is fixed, but the replication password no longer
+    # matches the account the primary made, so mysql-1 runs and is never ready.
+    (local.data_dir(1) / "stranger.txt").unlink()
+    secret = local.directory / "secrets" / "replication-password"
+    secret.write_text("not-the-password-the-primary-knows\n")
+    done = local.run("scale", "--dir", str(local.directory), "--replicas", "2",
+                     "--timeout", "90", check=False, timeout=200)
+    assert done.returncode != 0
+    last = done.stderr.strip().splitlines()[-1]
+    assert "did not converge" in last and "mysql-1 is running" in last, last
+    assert "Access denied" in last and "holds files" not in last, last
 
 
-def test_two_ups_on_one_new_directory_make_one_set(tmp_path: Path, base_port: int) -> None:
-    if shutil.which("mariadbd") is None:
-        pytest.skip("mariadbd is not installed (scripts/setup-host test)")
-    local = LocalSet(tmp_path / "set", base_port=base_port)
+def test_two_ups_on_one_new_directory_make_one_set(local_set: LocalSetFactory) -> None:
+    local = local_set.unstarted()
     argv = [*mysqlsts_command(), "local", "up", "--dir", str(local.directory), "--replicas", "1",
-            "--base-port", str(base_port), "--timeout", "300"]
+            "--base-port", str(local.base_port), "--timeout", "300"]
     try:
         racers = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                    text=True) for _ in range(2)]

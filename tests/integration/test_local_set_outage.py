@@ -5,23 +5,21 @@ tests build on each other in file order: a healthy set has no errant transaction
 stopped, the replicas serve reads within the window and turn unready after it → mysql-0 started,
 writes resume, every pod converges → mysql-0 SIGKILLed three times, the replicas serve throughout
 → a write on a replica is detected as errant (last: that replica stays diverged).
-Ports: a free block of 50 at 22850, 22900 or 22950 (this suite's share of 22000-22999).
 """
 
 from __future__ import annotations
 
 import json
-import shutil
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
 import pytest
-from localset import LocalSet, reserved_base_port
 from test_local_set import assert_converged, checksums
+
+from tests.localset import LocalSet, LocalSetFactory
 
 pytestmark = pytest.mark.integration
 
@@ -29,19 +27,12 @@ WINDOW = 40.0
 
 
 @pytest.fixture(scope="module")
-def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSet]:
-    if shutil.which("mariadbd") is None or shutil.which("mariabackup") is None:
-        pytest.skip("mariadbd and mariabackup are not installed (scripts/setup-host test)")
-    directory = tmp_path_factory.mktemp("outage-set") / "set"
-    with (pytest.MonkeyPatch.context() as patch,
-          reserved_base_port([22850, 22900, 22950]) as base_port):
-        # The supervisor passes this on to every pod, as a StatefulSet's env would.
-        patch.setenv("MYSQLSTS_MAX_STALENESS_PRIMARY_DOWN", str(WINDOW))
-        with LocalSet.started(directory, base_port=base_port, replicas=3) as started:
-            started.sql(0, "CREATE DATABASE IF NOT EXISTS app",
-                        "CREATE TABLE IF NOT EXISTS app.items (id INT AUTO_INCREMENT PRIMARY KEY,"
-                        " tag VARCHAR(32), n INT)")
-            yield started
+def local(local_set_module: LocalSetFactory) -> LocalSet:
+    return local_set_module(
+        replicas=3, env={"MYSQLSTS_MAX_STALENESS_PRIMARY_DOWN": str(WINDOW)},
+        setup_sql=["CREATE DATABASE IF NOT EXISTS app",
+                   "CREATE TABLE IF NOT EXISTS app.items (id INT AUTO_INCREMENT PRIMARY KEY,"
+                   " tag VARCHAR(32), n INT)"])
 
 
 def get(local: LocalSet, ordinal: int, path: str) -> tuple[int, str]:

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import MakeServer
+
+from tests.servers import MakeServer
 
 pytestmark = pytest.mark.integration
 

@@ -20,15 +20,6 @@ from pathlib import Path
 
 import pymysql
 import pytest
-from sidecar_servers import (  # noqa: F401 (fixtures)
-    Harness,
-    Server,
-    harness,
-    http_get,
-    sidecar_ports,
-    sidecar_template,
-    wait_for,
-)
 
 from mysqlsts.adapters.lease_store import FileLeaseStore
 from mysqlsts.core.lease import LeaseRecord
@@ -36,6 +27,7 @@ from mysqlsts.local.mariadbd import start_server
 from mysqlsts.options import PrimaryLeaseOptions
 from mysqlsts.sidecar.app import SidecarApp
 from mysqlsts.sidecar.lease import FENCE_FILE
+from tests.integration.sidecar_servers import Harness, Server, http_get, wait_for
 
 pytestmark = pytest.mark.integration
 

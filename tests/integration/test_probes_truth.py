@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from faultproxy import FaultProxy
-from ports import PortPool
-from probe_fixtures import (
+
+from tests.faultproxy import FaultProxy
+from tests.integration.probe_fixtures import (
     Ports,
     Secrets,
     Server,
@@ -31,6 +31,7 @@ from probe_fixtures import (
     prepare_pod,
     wait_until,
 )
+from tests.ports import PortPool
 
 pytestmark = pytest.mark.integration
 

@@ -3,20 +3,17 @@
 A real local set of 3 pods (mysql-2 cloned from mysql-1, itself cloned from mysql-0); the
 primary is killed and re-created, so its sidecar runs the account set-up a second time. Then
 every byte of every pod's binary logs and relay logs is searched for each secret value.
-Ports: a block of 50 at 22200, 22500 or 22800 (this suite's share of 22000-22999).
 """
 
 from __future__ import annotations
 
-import shutil
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from localset import LocalSet, reserved_base_port
 
 from mysqlsts.core.accounts import native_password_hash
+from tests.localset import LocalSet, LocalSetFactory
 
 pytestmark = pytest.mark.integration
 
@@ -24,13 +21,8 @@ SECRETS = ("root-password", "replication-password", "backup-password", "clone-to
 
 
 @pytest.fixture(scope="module")
-def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSet]:
-    if shutil.which("mariadbd") is None or shutil.which("mariabackup") is None:
-        pytest.skip("mariadbd and mariabackup are not installed (scripts/setup-host test)")
-    directory = tmp_path_factory.mktemp("secrets-set") / "set"
-    with (reserved_base_port([22200, 22500, 22800]) as base_port,
-          LocalSet.started(directory, base_port=base_port, replicas=3) as started):
-        yield started
+def local(local_set_module: LocalSetFactory) -> LocalSet:
+    return local_set_module(replicas=3)
 
 
 def _logs(data_dir: Path) -> list[Path]:

@@ -1,4 +1,3 @@
-# ruff: noqa: F401, F811 (pytest fixtures imported from sidecar_servers are parameters here)
 """The sidecar against real mariadbd servers: set-up on the primary, replication on a replica,
 idempotent restarts, probes and metrics that follow the server's real state."""
 
@@ -10,18 +9,10 @@ import time
 from typing import Any
 
 import pytest
-from sidecar_servers import (  # noqa: F401 (fixtures)
-    Harness,
-    Server,
-    harness,
-    http_get,
-    sidecar_ports,
-    sidecar_template,
-    wait_for,
-)
 
 from mysqlsts.options import LoopOptions, ReplicationOptions
 from mysqlsts.sidecar.app import SidecarApp
+from tests.integration.sidecar_servers import Harness, Server, http_get, wait_for
 
 pytestmark = pytest.mark.integration
 

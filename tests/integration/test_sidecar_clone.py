@@ -1,4 +1,3 @@
-# ruff: noqa: F401, F811 (pytest fixtures imported from sidecar_servers are parameters here)
 """The sidecar's donor serves `mysqlsts clone`; the clone's replica is then set up from the
 record by its own sidecar, and both sides' clone metrics count what happened."""
 
@@ -11,14 +10,8 @@ import subprocess
 import sys
 
 import pytest
-from sidecar_servers import (
-    Harness,
-    harness,
-    http_get,
-    sidecar_ports,
-    sidecar_template,
-    wait_for,
-)
+
+from tests.integration.sidecar_servers import Harness, http_get, wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -1,4 +1,3 @@
-# ruff: noqa: F401, F811 (pytest fixtures imported from sidecar_servers are parameters here)
 """`mysqlsts sidecar` as a process (env configuration, logs, SIGTERM), and pt-heartbeat
 reading the rows the sidecar writes."""
 
@@ -14,14 +13,8 @@ import time
 from pathlib import Path
 
 import pytest
-from sidecar_servers import (
-    Harness,
-    harness,
-    http_get,
-    sidecar_ports,
-    sidecar_template,
-    wait_for,
-)
+
+from tests.integration.sidecar_servers import Harness, http_get, wait_for
 
 pytestmark = pytest.mark.integration
 

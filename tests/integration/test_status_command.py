@@ -8,16 +8,15 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import kmock
 import pytest
-from localset import LocalSet, reserved_base_port
+
+from tests.localset import LocalSet, LocalSetFactory
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio]
 
@@ -26,14 +25,10 @@ BIN = Path(sys.executable).parent
 
 
 @pytest.fixture(scope="module")
-def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSet]:
-    if shutil.which("mariadbd") is None or shutil.which("mariabackup") is None:
-        pytest.skip("mariadbd and mariabackup are not installed (scripts/setup-host test)")
-    directory = tmp_path_factory.mktemp("status-set") / "set"
-    with (reserved_base_port([22200, 22500, 22800]) as base_port,
-          LocalSet.started(directory, base_port=base_port, replicas=2) as started):
-        started.wait_ready(2)
-        yield started
+def local(local_set_module: LocalSetFactory) -> LocalSet:
+    started = local_set_module(replicas=2)
+    started.wait_ready(2)
+    return started
 
 
 def pod_object(name: str, node: str, ready: bool) -> dict[str, Any]:

@@ -9,14 +9,14 @@ from pathlib import Path
 
 import obstore
 import pytest
-from faultproxy import FaultProxy
 from obstore.store import S3Store as RawClient
-from ports import PortPool
-from s3server import ACCESS_KEY, REGION, SECRET_KEY, S3Server, create_bucket
 
 from mysqlsts.store.base import ObjectExists, ObjectInfo, ObjectMissing, StoreError, read_all
 from mysqlsts.store.open import open_store
 from mysqlsts.store.settings import S3Settings
+from tests.faultproxy import FaultProxy
+from tests.ports import PortPool
+from tests.s3server import ACCESS_KEY, REGION, SECRET_KEY, S3Server, create_bucket
 
 pytestmark = pytest.mark.integration
 

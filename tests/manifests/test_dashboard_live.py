@@ -2,7 +2,7 @@
 processes and sidecars on loopback) exports every metric a panel uses, and a real Prometheus
 scraping that set answers every panel query and variable query with data.
 
-Ports: the local set from 19000, Prometheus on 19400 (this suite's loopback range 19000-19499).
+Ports: the local set's and Prometheus's, reserved from the manifests share of tests/ports.py.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from typing import Any
 
 import pytest
 import yaml
-from localset import LocalSet
 from manifest_support import (
     DASHBOARD,
     clone_step_only_metrics,
@@ -30,11 +29,13 @@ from manifest_support import (
 )
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.localset import LOCAL_SET_SPAN, LocalSet
+from tests.ports import PortPool
+
 pytestmark = pytest.mark.manifests
 
 REPLICAS = 2
-BASE_PORT = 19000
-PROMETHEUS_PORT = 19400
+PORTS = PortPool("manifests")
 LABELS = {"namespace": "local", "statefulset": "mysql"}
 SUBSTITUTES = {
     "$__rate_interval": "20s",
@@ -56,7 +57,8 @@ def get(url: str, timeout: float = 5) -> bytes:
 def local_set(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[dict[str, Any]]]:
     """A running local set with every pod ready; torn down (and purged) afterwards."""
     directory = tmp_path_factory.mktemp("live") / "set"
-    with LocalSet.started(directory, BASE_PORT, REPLICAS) as local:
+    with (PORTS.reserved(LOCAL_SET_SPAN) as base_port,
+          LocalSet.started(directory, base_port, REPLICAS) as local):
         pods = local.wait_ready(REPLICAS, timeout=180)
         # The consistency metrics follow the sidecar's first read of its checksum table and
         # the primary's first pass (seconds after set-up), not readiness.
@@ -137,18 +139,19 @@ def prometheus(
         ],
     }
     (work / "prometheus.yml").write_text(yaml.safe_dump(config))
+    port = PORTS.one()
     log = (work / "prometheus.log").open("w")
     process = subprocess.Popen(
         [
             binary,
             f"--config.file={work / 'prometheus.yml'}",
             f"--storage.tsdb.path={work / 'data'}",
-            f"--web.listen-address=127.0.0.1:{PROMETHEUS_PORT}",
+            f"--web.listen-address=127.0.0.1:{port}",
         ],
         stdout=log,
         stderr=subprocess.STDOUT,
     )
-    url = f"http://127.0.0.1:{PROMETHEUS_PORT}"
+    url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
         while True:

@@ -4,16 +4,12 @@ flags a step that grows faster than the files and only such a step."""
 from __future__ import annotations
 
 import logging
-import sys
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
-import scale_bench  # noqa: E402
-from scale_bench import STEPS, CloneRun, growth_check, parse_steps, within_hard_limit  # noqa: E402
-
-from mysqlsts.clone.progress import StepTimes  # noqa: E402
+from bench import scale_bench
+from bench.scale_bench import STEPS, CloneRun, growth_check, parse_steps, within_hard_limit
+from mysqlsts.clone.progress import StepTimes
 
 
 def run(files: int, **seconds: float) -> CloneRun:

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pymysql
 import pytest
-from ports import PortPool
 
 from mysqlsts.adapters.lease_store import FileLeaseStore
 from mysqlsts.core.lease import GuardAction, LeaseRecord, LeaseTimings
 from mysqlsts.options import PrimaryLeaseOptions
 from mysqlsts.sidecar.lease import FENCE_FILE, PrimaryLease
+from tests.ports import PortPool
 
 TIMINGS = LeaseTimings(duration=15, renew_deadline=10, renew_interval=2)
 free_port = PortPool("sidecar-unit")
