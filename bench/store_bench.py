@@ -8,7 +8,7 @@ CPU is read from /proc for the same intervals: it is the same server for both, a
 of the wall time is the server's. Libraries alternate (A B A B ...) so warm-up and the other
 load on the machine fall on both; the best of --repeat runs is reported, with every run listed.
 
-Run: .venv/bin/python bench/store_bench.py [--gib 1] [--repeat 2] [--write-docs docs/benchmarks.md]
+Run: .venv/bin/python -m bench.store_bench [--gib 1] [--repeat 2] [--write-docs docs/benchmarks.md]
 The workers run under .venv-s3/bin/python, which has boto3, obstore and moto (scripts/setup-host).
 """
 
@@ -157,9 +157,9 @@ class Run:
 def run_worker(library: str, endpoint: str, server_pid: int, total: int, n: int) -> Run:
     s3_python = REPO / ".venv-s3" / "bin" / "python"
     child = subprocess.Popen(
-        [str(s3_python), __file__, "--worker", library, "--endpoint", endpoint,
+        [str(s3_python), "-m", "bench.store_bench", "--worker", library, "--endpoint", endpoint,
          "--bucket", f"bench-{library}-{n}", "--bytes", str(total)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=REPO,
     )
     assert child.stdin is not None and child.stdout is not None
     server_cpu: dict[str, float] = {}
@@ -240,9 +240,12 @@ def main() -> None:
     if args.worker:
         worker(args.worker, args.endpoint, args.bucket, args.bytes)
         return
-    sys.path.insert(0, str(REPO / "tests"))
-    from s3server import S3Server
+    # Imported here, not at the top: the workers run under .venv-s3, which has neither the
+    # harness's nor the test helpers' dependencies.
+    from bench.harness import LoadWatch, publish
+    from tests.s3server import S3Server
 
+    load = LoadWatch()
     total = int(args.gib * GIB)
     runs: list[Run] = []
     with S3Server(0) as server:
@@ -251,13 +254,9 @@ def main() -> None:
                 run = run_worker(library, server.endpoint, server.pid, total, n)
                 print(run, flush=True)
                 runs.append(run)
-    text = report(runs, total)
-    print(text)
-    if args.write_docs:
-        sys.path.insert(0, str(REPO / "bench"))
-        from clone_bench import write_section
-
-        write_section(args.write_docs, "store-bench", "## Object store client", text)
+                load.sample()
+    publish(report(runs, total), section="store-bench", heading="## Object store client",
+            load=load, write_docs=args.write_docs)
 
 
 if __name__ == "__main__":

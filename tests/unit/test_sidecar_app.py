@@ -4,6 +4,7 @@ injected clock, a down server is `mysqlsts_up 0`. And the command's bad-input pa
 from __future__ import annotations
 
 import socket
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -59,6 +60,12 @@ def app(tmp_path: Path) -> Iterator[tuple[SidecarApp, FakeClock]]:
     )
     made = SidecarApp(settings, registry=CollectorRegistry(), clock=clock)
     made.start()
+    # The thread's first round runs at once: let it end before a test cycles, or its late
+    # publication overwrites the test's.
+    for _ in range(100):
+        if made.state.observation.error != "not observed yet":
+            break
+        time.sleep(0.05)
     try:
         yield made, clock
     finally:
