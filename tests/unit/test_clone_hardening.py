@@ -12,12 +12,12 @@ import time
 import zlib
 
 import pytest
-from dripfeed import DripFeeders
-from faultproxy import FaultProxy
 from test_clone_wire import FAST, TOKEN, Candidate, donors, extractor, free_port
 
 from mysqlsts.clone.receiver import open_session
 from mysqlsts.errors import CloneError
+from tests.dripfeed import DripFeeders
+from tests.faultproxy import FaultProxy
 
 HELLO, ERROR, DATA, DATA_ZSTD = 1, 4, 6, 9
 

@@ -8,7 +8,6 @@ import threading
 import time
 
 import pytest
-from ports import PortPool
 
 from mysqlsts.clone.donor import DonorServer
 from mysqlsts.clone.handshake import DonorUnavailable
@@ -17,6 +16,7 @@ from mysqlsts.clone.tools import BackupTool
 from mysqlsts.core.clone_compression import zstd_compressor
 from mysqlsts.core.clone_record import DonorAddress as Candidate
 from mysqlsts.errors import CloneError, MysqlstsError
+from tests.ports import PortPool
 
 TOKEN = "clone-token-for-tests"
 FAST = Timeouts(connect=2, handshake=5, idle=5, progress_interval=0.2)

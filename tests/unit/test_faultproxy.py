@@ -9,8 +9,9 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from faultproxy import FaultProxy, Mode
-from ports import PortPool
+
+from tests.faultproxy import FaultProxy, Mode
+from tests.ports import PortPool
 
 free_port = PortPool("proxy-unit")
 

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from ports import PortPool
 from prometheus_client import CollectorRegistry
 
 from mysqlsts.cli import cli
@@ -21,6 +20,7 @@ from mysqlsts.options import LoopOptions
 from mysqlsts.settings import LocalServer, SecretFiles
 from mysqlsts.sidecar.app import SidecarApp
 from mysqlsts.sidecar.settings import Endpoint, SidecarSettings
+from tests.ports import PortPool
 
 
 def _closed_port() -> int:
