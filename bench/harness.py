@@ -29,6 +29,7 @@ from mysqlsts.bootstrap import bootstrap_data_dir
 from mysqlsts.clone.donor import BackupSource, DonorServer
 from mysqlsts.core.clone_window import ChunkCounts
 from mysqlsts.local.mariadbd import ServerSpec, start_server, wait_until_up
+from tests.localset import run_statements
 
 ROOT_PASSWORD = "bench-root"
 BACKUP_USER, BACKUP_PASSWORD = "mysqlsts_backup", "bench-backup"
@@ -246,16 +247,7 @@ class DonorHost:
 
     def sql(self, *statements: str) -> list[tuple[Any, ...]]:
         """Run statements on one connection; the rows of the last one."""
-        rows: list[tuple[Any, ...]] = []
-        conn = self.connect()
-        try:
-            with conn.cursor() as cursor:
-                for statement in statements:
-                    cursor.execute(statement)
-                    rows = list(cursor.fetchall())
-        finally:
-            conn.close()
-        return rows
+        return run_statements(self.connect(), statements)
 
     def build(self) -> None:
         started = time.monotonic()

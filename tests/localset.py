@@ -33,6 +33,20 @@ from tests.ports import PortPool
 LOCAL_SET_SPAN = 50
 
 
+def run_statements(conn: pymysql.connections.Connection[Any],
+                   statements: Sequence[str]) -> list[tuple[Any, ...]]:
+    """Run statements in order on `conn`, then close it; the rows of the last one."""
+    rows: list[tuple[Any, ...]] = []
+    try:
+        with conn.cursor() as cursor:
+            for statement in statements:
+                cursor.execute(statement)
+                rows = list(cursor.fetchall())
+    finally:
+        conn.close()
+    return rows
+
+
 def mysqlsts_command() -> list[str]:
     beside = Path(sys.executable).parent / "mysqlsts"
     if beside.exists():
@@ -156,16 +170,7 @@ class LocalSet:
 
     def sql(self, ordinal: int, *statements: str) -> list[tuple[Any, ...]]:
         """Run statements on one pod; the rows of the last one."""
-        rows: list[tuple[Any, ...]] = []
-        conn = self.connect(ordinal)
-        try:
-            with conn.cursor() as cursor:
-                for statement in statements:
-                    cursor.execute(statement)
-                    rows = list(cursor.fetchall())
-        finally:
-            conn.close()
-        return rows
+        return run_statements(self.connect(ordinal), statements)
 
     def value(self, ordinal: int, statement: str) -> Any:
         rows = self.sql(ordinal, statement)

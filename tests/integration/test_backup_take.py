@@ -62,6 +62,18 @@ def backup_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Comp
                           capture_output=True, timeout=300, env={**os.environ, **(env or {})})
 
 
+def backup_to_directory(store_dir: Path, donor_port: int, secrets_dir: Path,
+                        *extra: str) -> tuple[str, str]:
+    """Take a backup from the donor on `donor_port` into a new file:// store at `store_dir`:
+    (the store's URL, the backup's id)."""
+    store_dir.mkdir()
+    url = f"file://{store_dir}"
+    done = backup_cli("--store", url, "--donor", f"127.0.0.1:{donor_port}",
+                      "--clone-token-file", str(secrets_dir / "clone-token"), *extra)
+    assert done.returncode == 0, done.stderr
+    return url, done.stdout.strip()
+
+
 def extract(stream: Iterator[bytes], into: Path) -> None:
     into.mkdir()
     proc = subprocess.Popen(["mbstream", "-x", "-C", str(into)], stdin=subprocess.PIPE)
@@ -183,14 +195,9 @@ def test_restore_gives_a_server_with_the_backups_rows_and_gtid(
         mariadb: MakeServer) -> None:
     server, running = donor
     store_dir = tmp_path / "store"
-    store_dir.mkdir()
-    url = f"file://{store_dir}"
-    done = backup_cli("--store", url, "--donor", f"127.0.0.1:{running.port}",
-                      "--clone-token-file", str(secrets_dir / "clone-token"),
-                      "--encryption-key-file", str(secrets_dir / "backup-key"),
-                      "--part-mib", "4")
-    assert done.returncode == 0, done.stderr
-    backup = done.stdout.strip()
+    url, backup = backup_to_directory(store_dir, running.port, secrets_dir,
+                                      "--encryption-key-file", str(secrets_dir / "backup-key"),
+                                      "--part-mib", "4")
     gtid = server.value("SELECT @@gtid_binlog_pos")
     data_dir = tmp_path / "restored" / "data"
 
@@ -219,13 +226,7 @@ def test_a_damaged_backup_is_refused_before_anything_is_written(
         donor: tuple[Server, Donor], secrets_dir: Path, tmp_path: Path) -> None:
     _, running = donor
     store_dir = tmp_path / "store"
-    store_dir.mkdir()
-    url = f"file://{store_dir}"
-    done = backup_cli("--store", url, "--donor", f"127.0.0.1:{running.port}",
-                      "--clone-token-file", str(secrets_dir / "clone-token"),
-                      "--part-mib", "4")
-    assert done.returncode == 0, done.stderr
-    backup = done.stdout.strip()
+    url, backup = backup_to_directory(store_dir, running.port, secrets_dir, "--part-mib", "4")
     parts = sorted(store_dir.rglob("part-*"))
     parts[1].unlink()
     data_dir = tmp_path / "data"
@@ -247,12 +248,7 @@ def test_a_restore_killed_midway_is_redone(donor: tuple[Server, Donor], secrets_
                                            tmp_path: Path, mariadb: MakeServer) -> None:
     server, running = donor
     store_dir = tmp_path / "store"
-    store_dir.mkdir()
-    url = f"file://{store_dir}"
-    done = backup_cli("--store", url, "--donor", f"127.0.0.1:{running.port}",
-                      "--clone-token-file", str(secrets_dir / "clone-token"),
-                      "--part-mib", "1")
-    assert done.returncode == 0, done.stderr
+    url, _ = backup_to_directory(store_dir, running.port, secrets_dir, "--part-mib", "1")
     data_dir = tmp_path / "data"
     proc = subprocess.Popen(
         [sys.executable, "-m", "mysqlsts", "backup", "restore", "--store", url, "--data-dir",
@@ -282,13 +278,8 @@ def test_clone_from_backup_creates_ordinal_0_from_the_store(
     set is created from a backup: configuration through MYSQLSTS_* variables only."""
     server, running = donor
     store_dir = tmp_path / "store"
-    store_dir.mkdir()
-    url = f"file://{store_dir}"
-    done = backup_cli("--store", url, "--donor", f"127.0.0.1:{running.port}",
-                      "--clone-token-file", str(secrets_dir / "clone-token"),
-                      "--encryption-key-file", str(secrets_dir / "backup-key"))
-    assert done.returncode == 0, done.stderr
-    backup = done.stdout.strip()
+    url, backup = backup_to_directory(store_dir, running.port, secrets_dir,
+                                      "--encryption-key-file", str(secrets_dir / "backup-key"))
     data_dir = tmp_path / "mysql-0"
     env = {"POD_NAME": "mysql-0", "MYSQLSTS_DATA_DIR": str(data_dir),
            "MYSQLSTS_FROM_BACKUP": f"{url}@{backup}",
