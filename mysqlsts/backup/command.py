@@ -12,6 +12,7 @@ import click
 from mysqlsts.adapters.fs import read_secret
 from mysqlsts.clone.from_backup import seal_keys
 from mysqlsts.clone.store_options import S3Options, keys_from_file
+from mysqlsts.core.backup_parts import BackupKeys
 from mysqlsts.errors import ConfigError
 from mysqlsts.options import PATH, SECRETS_DIR, FlavorOptions, option, use
 
@@ -91,23 +92,52 @@ def backup(ctx: click.Context, store: StoreOptions, s3: S3Options, take: TakeOpt
     click.echo(manifest.backup_id)
 
 
+@dataclass(frozen=True)
+class KeyOptions:
+    encryption_key_file: Path | None = option(
+        None, "The backups' encryption key file: encrypted manifests are verified with it, "
+        "and with it given an unencrypted backup is not restored. None: no key.", type=PATH,
+        show_default=False)
+
+    def keys(self) -> BackupKeys | None:
+        return keys_from_file(self.encryption_key_file)
+
+
+@dataclass(frozen=True)
+class RetentionOptions:
+    retain_window: str = option("7d", "Keep every backup a point of this recovery window "
+                                "needs (d, h or m).")
+    retain_min: int = option(2, "Keep at least this many backups, whatever their age.",
+                             type=click.IntRange(min=1))
+
+
+@dataclass(frozen=True)
+class RestoreOptions:
+    data_dir: Path | None = option(None, "The data dir to fill: empty, or holding an "
+                                   "interrupted restore or clone (required).", type=PATH,
+                                   show_default=False)
+    backup: str = option("", "The backup to restore.", show_default="the newest")
+    prepare_memory: str = option("256M", "Memory for the backup tool's prepare step.")
+
+    def target(self) -> Path:
+        if self.data_dir is None:
+            raise click.UsageError("--data-dir is required")
+        return self.data_dir
+
+
 @backup.command("list")
 @use(StoreOptions, "store")
 @use(S3Options, "s3")
-@click.option("--encryption-key-file", type=PATH, default=None,
-              help="The backups' encryption key file: encrypted manifests are verified with "
-              "it (without it they are listed as damaged: no key given).")
+@use(KeyOptions, "key")
 @click.option("--json", "as_json", is_flag=True, help="One JSON document, for scripts.")
-def list_backups(store: StoreOptions, s3: S3Options, encryption_key_file: Path | None,
-                 as_json: bool) -> None:
+def list_backups(store: StoreOptions, s3: S3Options, key: KeyOptions, as_json: bool) -> None:
     """The store's backups (those with a manifest), their GTID, time and size, and the
     recoverable window; damaged and incomplete ones are named."""
     from mysqlsts.core.backup_catalog import catalog_json, catalog_table
     from mysqlsts.store.catalog import read_catalog
     from mysqlsts.store.open import open_store
 
-    catalog = read_catalog(open_store(store.url(), s3.settings()),
-                           seal_keys(keys_from_file(encryption_key_file)))
+    catalog = read_catalog(open_store(store.url(), s3.settings()), seal_keys(key.keys()))
     if as_json:
         click.echo(json.dumps(catalog_json(catalog), indent=2))
     else:
@@ -117,15 +147,11 @@ def list_backups(store: StoreOptions, s3: S3Options, encryption_key_file: Path |
 @backup.command("prune")
 @use(StoreOptions, "store")
 @use(S3Options, "s3")
-@click.option("--retain-window", default="7d", show_default=True,
-              help="Keep every backup a point of this recovery window needs (d, h or m).")
-@click.option("--retain-min", type=click.IntRange(min=1), default=2, show_default=True,
-              help="Keep at least this many backups, whatever their age.")
-@click.option("--encryption-key-file", type=PATH, default=None,
-              help="The backups' encryption key file (to verify encrypted manifests).")
+@use(RetentionOptions, "retention")
+@use(KeyOptions, "key")
 @click.option("--dry-run", is_flag=True, help="Say what would be deleted; delete nothing.")
-def prune(store: StoreOptions, s3: S3Options, retain_window: str, retain_min: int,
-          encryption_key_file: Path | None, dry_run: bool) -> None:
+def prune(store: StoreOptions, s3: S3Options, retention: RetentionOptions, key: KeyOptions,
+          dry_run: bool) -> None:
     """Delete the backups retention no longer needs, computed over manifests (never by object
     age); incomplete ones older than 6 hours go too. Damaged manifests are left alone."""
     from mysqlsts.backup.take import remove_incomplete
@@ -135,14 +161,14 @@ def prune(store: StoreOptions, s3: S3Options, retain_window: str, retain_min: in
     from mysqlsts.store.parts import remove_backup
 
     try:
-        window = parse_window(retain_window)
+        window = parse_window(retention.retain_window)
     except ValueError as error:
         raise ConfigError(str(error)) from None
     objects = open_store(store.url(), s3.settings())
-    catalog = read_catalog(objects, seal_keys(keys_from_file(encryption_key_file)))
+    catalog = read_catalog(objects, seal_keys(key.keys()))
     now = datetime.now(UTC)
     plan = plan_retention([Retained(m.backup_id, m.end) for m in catalog.backups], now,
-                          window, retain_min)
+                          window, retention.retain_min)
     for backup_id in plan.delete:
         if not dry_run:
             remove_backup(objects, backup_id)
@@ -157,22 +183,17 @@ def prune(store: StoreOptions, s3: S3Options, retain_window: str, retain_min: in
 @backup.command("restore")
 @use(StoreOptions, "store")
 @use(S3Options, "s3")
-@click.option("--backup", "backup_id", default="",
-              help="The backup to restore.  [default: the newest]")
-@click.option("--data-dir", type=PATH, required=True,
-              help="The data dir to fill: empty, or holding an interrupted restore or clone.")
-@click.option("--encryption-key-file", type=PATH, default=None,
-              help="The key file the backup was encrypted with.")
-@click.option("--prepare-memory", default="256M", show_default=True,
-              help="Memory for the backup tool's prepare step.")
-def restore(store: StoreOptions, s3: S3Options, backup_id: str, data_dir: Path,
-            encryption_key_file: Path | None, prepare_memory: str) -> None:
+@use(RestoreOptions, "target")
+@use(KeyOptions, "key")
+def restore(store: StoreOptions, s3: S3Options, target: RestoreOptions,
+            key: KeyOptions) -> None:
     """Restore a backup into an empty data dir, through the clone's staging dir, prepare,
     record and marker; the whole backup is checked before anything is written."""
     from mysqlsts.clone.from_backup import choose_backup, restore_into
     from mysqlsts.store.open import open_store
 
+    data_dir = target.target()
     objects = open_store(store.url(), s3.settings())
-    keys = keys_from_file(encryption_key_file)
-    click.echo(restore_into(data_dir, objects, choose_backup(objects, keys, backup_id), keys,
-                            prepare_memory=prepare_memory), err=True)
+    keys = key.keys()
+    click.echo(restore_into(data_dir, objects, choose_backup(objects, keys, target.backup),
+                            keys, prepare_memory=target.prepare_memory), err=True)

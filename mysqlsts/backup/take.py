@@ -18,15 +18,27 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from mysqlsts.clone.receiver import Session, Timeouts
-from mysqlsts.core.backup_layout import backup_id
+from mysqlsts.core.backup_layout import backup_id, backup_started
 from mysqlsts.core.backup_manifest import Manifest
 from mysqlsts.core.backup_parts import COMPRESSION, BackupKeys
-from mysqlsts.core.backupinfo import BINLOG_INFO_NAMES, SLAVE_INFO_NAMES, coordinates_from_files
+from mysqlsts.core.backupinfo import (
+    BINLOG_INFO_NAMES,
+    SLAVE_INFO_NAMES,
+    coordinates_from_files,
+    flavor_of_version,
+)
 from mysqlsts.core.xbstream import FileCatcher
 from mysqlsts.errors import MysqlstsError
 from mysqlsts.store.base import ObjectStore
 from mysqlsts.store.catalog import read_catalog
-from mysqlsts.store.parts import PARALLEL, PART_SIZE, PartWriter, commit, remove_backup
+from mysqlsts.store.parts import (
+    PARALLEL,
+    PART_SIZE,
+    PartWriter,
+    commit,
+    parts_not_stored,
+    remove_backup,
+)
 
 log = logging.getLogger(__name__)
 
@@ -58,10 +70,16 @@ def take_backup(session: Session, store: ObjectStore, keys: BackupKeys | None, *
             raise MysqlstsError(f"backup {backup}: the stream holds no GTID position "
                                 "(no binlog info from the backup tool)")
         info = next((files[name] for name in INFO_NAMES if name in files), "")
-        version = _VERSION.search(info)
-        manifest = Manifest(backup, set_name, flavor, version.group(1) if version else "",
+        found = _VERSION.search(info)
+        version = found.group(1) if found else ""
+        if flavor_of_version(version) not in (None, flavor):
+            # A restore picks its backup tool by the manifest's flavor: it must be the data's.
+            raise MysqlstsError(f"backup {backup}: the donor runs {version}, not {flavor} "
+                                "(--flavor)")
+        manifest = Manifest(backup, set_name, flavor, version,
                             coordinates.gtid, start.isoformat(), now().isoformat(), parts,
                             COMPRESSION, "" if keys is None else keys.key_id)
+        _check_parts_still_there(store, manifest)
         commit(store, manifest, keys)
     except BaseException:
         writer.abandon()
@@ -79,6 +97,17 @@ def take_backup(session: Session, store: ObjectStore, keys: BackupKeys | None, *
     return manifest
 
 
+def _check_parts_still_there(store: ObjectStore, manifest: Manifest) -> None:
+    """Before the manifest goes in: every part listed at its size. A backup that ran longer
+    than INCOMPLETE_GRACE looks killed to another backup's cleanup, which may have removed
+    parts under it; such a backup must fail, never commit a manifest naming missing parts."""
+    problems = parts_not_stored(store, manifest)
+    if problems:
+        raise MysqlstsError(f"backup {manifest.backup_id} lost parts while it ran (removed by "
+                            f"a cleanup that took it for a killed backup?): "
+                            + "; ".join(problems))
+
+
 def remove_incomplete(store: ObjectStore, now: datetime,
                       grace: timedelta = INCOMPLETE_GRACE) -> list[str]:
     """Remove the parts of backups that never got a manifest and started more than `grace`
@@ -86,9 +115,8 @@ def remove_incomplete(store: ObjectStore, now: datetime,
     store's is trusted."""
     removed = []
     for backup in read_catalog(store).incomplete:
-        started = datetime.strptime(backup.split("-", 1)[0], "%Y%m%dT%H%M%SZ").replace(
-            tzinfo=UTC)
-        if started < now - grace:
+        started = backup_started(backup)
+        if started is not None and started < now - grace:
             remove_backup(store, backup)
             removed.append(backup)
     return removed

@@ -130,15 +130,21 @@ def _populate(settings: CloneSettings, session: Session, tool: BackupTool,
 def _restore(settings: CloneSettings) -> str:
     """The clone step with a backup as its source: any ordinal, ordinal 0 included (a set
     created from a backup); the same staging dir, prepare, record and marker."""
-    from mysqlsts.clone.from_backup import choose_backup, restore_into
+    from mysqlsts.clone.from_backup import choose_backup, restore_into, restore_skipped
     from mysqlsts.clone.store_options import keys_from_file, split_backup_url
     from mysqlsts.store.open import open_store
 
+    # The init step runs at every pod start: a pod whose data is in place starts whether or
+    # not the store answers (and its key file is readable) today.
+    skipped = restore_skipped(settings.data_dir)
+    if skipped:
+        return skipped
     url, wanted = split_backup_url(settings.from_backup)
     store = open_store(url, settings.s3)
     keys = keys_from_file(settings.encryption_key_file)
     return restore_into(settings.data_dir, store, choose_backup(store, keys, wanted), keys,
-                        parallel=settings.parallel, prepare_memory=settings.prepare_memory)
+                        parallel=settings.parallel, prepare_memory=settings.prepare_memory,
+                        set_record=set_name(settings.identity))
 
 
 def run_clone(settings: CloneSettings, progress: CloneProgress | None = None) -> str:

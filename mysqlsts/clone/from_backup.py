@@ -19,20 +19,25 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from mysqlsts.adapters.datadir import fill_data_dir, state_of, wipe_incomplete, write_clone_record
+from mysqlsts.adapters.datadir import (
+    fill_data_dir,
+    state_of,
+    wipe_incomplete,
+    write_clone_record,
+    write_set_record,
+)
 from mysqlsts.adapters.tools import failure
 from mysqlsts.clone.pipes import widen_pipe
 from mysqlsts.clone.receiver import prepare, read_coordinates
 from mysqlsts.clone.tools import extract_argv, tool_for
-from mysqlsts.core.backup_layout import backup_prefix
-from mysqlsts.core.backup_manifest import Manifest, ManifestError, missing_or_wrong
+from mysqlsts.core.backup_manifest import Manifest, ManifestError
 from mysqlsts.core.backup_parts import BackupKeys
 from mysqlsts.core.clone_record import DonorAddress, record_clone
 from mysqlsts.core.datadir import Fill, plan_fill
 from mysqlsts.errors import CloneError, ConfigError
 from mysqlsts.store.base import ObjectStore
 from mysqlsts.store.catalog import read_catalog
-from mysqlsts.store.parts import read_parts
+from mysqlsts.store.parts import parts_not_stored, read_parts
 
 log = logging.getLogger(__name__)
 
@@ -67,24 +72,42 @@ def seal_keys(keys: BackupKeys | None) -> Callable[[str], bytes | None]:
 
 def check_restorable(store: ObjectStore, manifest: Manifest, keys: BackupKeys | None) -> None:
     """ManifestError naming what is wrong, before anything is downloaded or written."""
+    if keys is not None and not manifest.key_id:
+        # Whoever can write to the store can write an unencrypted manifest with a plain
+        # SHA-256 seal; with a key given, only a backup sealed under that key is trusted.
+        raise ManifestError(f"backup {manifest.backup_id} is not encrypted, yet a key was "
+                            "given: refused, as an unencrypted manifest proves nothing about "
+                            "who wrote it")
     if manifest.key_id and (keys is None or keys.key_id != manifest.key_id):
         given = "no key" if keys is None else f"key id {keys.key_id}"
         raise ManifestError(f"backup {manifest.backup_id} was encrypted with key id "
                             f"{manifest.key_id}; {given} was given")
-    listed = {info.name: info.size for info in store.list(backup_prefix(manifest.backup_id))}
-    problems = missing_or_wrong(manifest, listed)
+    problems = parts_not_stored(store, manifest)
     if problems:
         raise ManifestError(f"backup {manifest.backup_id} cannot be restored: "
                             + "; ".join(problems))
 
 
+def restore_skipped(data_dir: Path) -> str | None:
+    """The sentence to log when `data_dir` already holds a server's data (a restore never
+    overwrites it), else None."""
+    if plan_fill(state_of(data_dir), "restore") is Fill.SKIP:
+        return _skipped(data_dir)
+    return None
+
+
+def _skipped(data_dir: Path) -> str:
+    return f"restore skipped: data dir {data_dir} already holds a server's data"
+
+
 def restore_into(data_dir: Path, store: ObjectStore, manifest: Manifest,
                  keys: BackupKeys | None, *, parallel: int = 2,
-                 prepare_memory: str = "256M") -> str:
-    """Restore `manifest`'s backup into `data_dir`; the sentence to log."""
+                 prepare_memory: str = "256M", set_record: str = "") -> str:
+    """Restore `manifest`'s backup into `data_dir`; the sentence to log. `set_record` names
+    the set the data then belongs to (as a clone records it); "" writes no record."""
     fill = plan_fill(state_of(data_dir), "restore")
     if fill is Fill.SKIP:
-        return f"restore skipped: data dir {data_dir} already holds a server's data"
+        return _skipped(data_dir)
     check_restorable(store, manifest, keys)
     if fill is Fill.REDO:
         log.warning("data dir %s holds an interrupted restore or clone; wiping it", data_dir)
@@ -105,6 +128,8 @@ def restore_into(data_dir: Path, store: ObjectStore, manifest: Manifest,
             raise CloneError(f"backup {manifest.backup_id}: the data holds GTID {held}, "
                              f"the manifest says {manifest.gtid}")
         write_clone_record(staging, record)
+        if set_record:
+            write_set_record(staging, set_record)
 
     fill_data_dir(data_dir, populate)
     return (f"restore complete: backup {manifest.backup_id} gtid={manifest.gtid} into "

@@ -34,6 +34,17 @@ def is_backup_id(text: str) -> bool:
     return bool(_ID.match(text))
 
 
+def backup_started(backup: str) -> datetime | None:
+    """When a backup started, from its id; None when the id names no real time (written by
+    hand or by something else: never taken as old enough to remove)."""
+    if not is_backup_id(backup):
+        return None
+    try:
+        return datetime.strptime(backup[:16], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    except ValueError:
+        return None
+
+
 def backup_prefix(backup: str) -> str:
     return f"{BACKUPS}{backup}/"
 

@@ -105,3 +105,16 @@ def coordinates_from_files(files: Mapping[str, str]) -> BackupCoordinates:
     if source is not None and source.empty:
         source = None
     return BackupCoordinates(donor_binlog=donor, source=source)
+
+
+def flavor_of_version(version: str) -> str | None:
+    """The flavor a server version string names ("10.11.6-MariaDB-log" → mariadb, "8.4.3" →
+    mysql), None when it names none (empty). MariaDB's majors are 10 and up, MySQL's below."""
+    if not version:
+        return None
+    if "mariadb" in version.lower():
+        return "mariadb"
+    major = version.split(".", 1)[0]
+    if not major.isdigit():
+        return None
+    return "mariadb" if int(major) >= 10 else "mysql"

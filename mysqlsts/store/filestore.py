@@ -45,17 +45,19 @@ class FileStore:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             temp = path.parent / f"{_TEMP}{path.name}.{os.getpid()}.{id(data)}"
-            with open(temp, "wb") as out:
-                out.write(data)
-                out.flush()
-                os.fsync(out.fileno())
-            try:
-                os.link(temp, path)
-            except FileExistsError:
-                if path.read_bytes() != data:
-                    raise ObjectExists(f"store {self.describe()}: {name} exists") from None
+            try:  # a failed write (disk full) leaves no temp file behind either
+                with open(temp, "wb") as out:
+                    out.write(data)
+                    out.flush()
+                    os.fsync(out.fileno())
+                try:
+                    os.link(temp, path)
+                except FileExistsError:
+                    if path.read_bytes() != data:
+                        raise ObjectExists(f"store {self.describe()}: {name} exists") from None
             finally:
-                temp.unlink()
+                with contextlib.suppress(FileNotFoundError):
+                    temp.unlink()
             _fsync_dir(path.parent)
         except OSError as error:
             raise StoreError(f"store {self.describe()}: cannot write {name}: "

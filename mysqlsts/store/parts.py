@@ -15,7 +15,13 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from mysqlsts.core.backup_layout import backup_prefix, manifest_name, part_name
-from mysqlsts.core.backup_manifest import Manifest, ManifestError, Part, render_manifest
+from mysqlsts.core.backup_manifest import (
+    Manifest,
+    ManifestError,
+    Part,
+    missing_or_wrong,
+    render_manifest,
+)
 from mysqlsts.core.backup_parts import BackupKeys, pack_part, sha256_hex, unpack_part
 from mysqlsts.store.base import ObjectStore, read_all
 
@@ -72,6 +78,13 @@ class PartWriter:
     def abandon(self) -> None:
         """Stop: parts in flight finish or fail, none is started; no manifest is written."""
         self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def parts_not_stored(store: ObjectStore, manifest: Manifest) -> list[str]:
+    """What the store's listing of the backup lacks or holds at another size than the
+    manifest says ([] when every part is there)."""
+    listed = {info.name: info.size for info in store.list(backup_prefix(manifest.backup_id))}
+    return missing_or_wrong(manifest, listed)
 
 
 def commit(store: ObjectStore, manifest: Manifest, keys: BackupKeys | None) -> None:

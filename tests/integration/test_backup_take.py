@@ -227,9 +227,16 @@ def test_a_damaged_backup_is_refused_before_anything_is_written(
     _, running = donor
     store_dir = tmp_path / "store"
     url, backup = backup_to_directory(store_dir, running.port, secrets_dir, "--part-mib", "4")
+    data_dir = tmp_path / "data"
+    # With a key given, an unencrypted backup is anyone's (its seal is a plain SHA-256).
+    keyed = backup_cli("restore", "--store", url, "--data-dir", str(data_dir),
+                       "--encryption-key-file", str(secrets_dir / "backup-key"))
+    assert keyed.returncode == 1
+    assert f"backup {backup} is not encrypted, yet a key was given" in keyed.stderr
+    assert not data_dir.exists()
+
     parts = sorted(store_dir.rglob("part-*"))
     parts[1].unlink()
-    data_dir = tmp_path / "data"
     missing = backup_cli("restore", "--store", url, "--data-dir", str(data_dir))
     assert missing.returncode == 1
     assert f"backup {backup} cannot be restored: " in missing.stderr
@@ -293,11 +300,15 @@ def test_clone_from_backup_creates_ordinal_0_from_the_store(
     first = clone()
     assert first.returncode == 0, first.stderr
     assert f"restore complete: backup {backup}" in first.stderr
+    assert (data_dir / "mysqlsts-set").read_text() == "mysql.mysql\n"  # as after a clone
     copy = mariadb("mysql-0-restored", server_id=100, data_dir=data_dir)
     assert copy.checksum("app.rows") == server.checksum("app.rows")
     copy.stop()
+    # Every later start of the pod: its data is in place, so the store is not even opened.
+    store_dir.rename(tmp_path / "store-gone")
     again = clone()
-    assert again.returncode == 0 and "restore skipped" in again.stderr
+    assert again.returncode == 0, again.stderr
+    assert "restore skipped" in again.stderr
 
 
 def test_a_failed_backup_on_the_donor_leaves_nothing(

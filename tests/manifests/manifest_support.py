@@ -97,14 +97,22 @@ def contract_metrics() -> dict[str, str]:
     return found
 
 
+def _section_metrics(title: str) -> frozenset[str]:
+    """The metric names in the table of docs/metrics.md's section `title`."""
+    section = METRICS_DOC.read_text().split(f"## {title}", 1)[1].split("\n## ", 1)[0]
+    return frozenset(re.findall(r"^\|\s*`(mysqlsts_[a-z0-9_]+)`", section, re.M))
+
+
 def clone_step_only_metrics() -> frozenset[str]:
     """Metrics only the clone init container exports, while it clones (docs/metrics.md, "While a
     clone runs"): a settled set has none; tests/integration/test_clone_progress.py scrapes them."""
-    text = METRICS_DOC.read_text()
-    section = text.split("## While a clone runs", 1)[1].split("\n## ", 1)[0]
-    sidecar = text.split("## Metrics", 1)[1].split("\n## ", 1)[0]
-    names = re.compile(r"^\|\s*`(mysqlsts_[a-z0-9_]+)`", re.M)
-    return frozenset(names.findall(section)) - frozenset(names.findall(sidecar))
+    return _section_metrics("While a clone runs") - _section_metrics("Metrics")
+
+
+def opt_in_metrics() -> frozenset[str]:
+    """Metrics a sidecar exports only with an opt-in option (docs/metrics.md, "With a primary
+    lease"): the default set has none; tests/integration/test_primary_lease.py scrapes them."""
+    return _section_metrics("With a primary lease")
 
 
 def runbooks_in_doc() -> dict[str, str]:

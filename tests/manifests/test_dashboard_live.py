@@ -24,6 +24,7 @@ from manifest_support import (
     contract_metrics,
     dashboard_queries,
     label_values_metric,
+    opt_in_metrics,
     promql_metric_names,
     variable_queries,
 )
@@ -106,9 +107,12 @@ def test_live_scrape_has_every_dashboard_metric(local_set: list[dict[str, Any]])
     assert wanted, "the dashboard has no queries"
     cloning = clone_step_only_metrics()
     assert cloning == {"mysqlsts_clone_phase", "mysqlsts_clone_donor_attempts_total"}
-    assert wanted - names - cloning == set(), "metrics the dashboard uses but no sidecar exports"
-    assert set(contract_metrics()) - names - cloning == set(), "contract metrics not exported"
-    assert cloning & names == set(), "the sidecar exports a clone-step metric"
+    opt_in = opt_in_metrics()
+    assert opt_in == {"mysqlsts_primary_lease_held"}
+    elsewhere = cloning | opt_in  # scraped by test_clone_progress.py, test_primary_lease.py
+    assert wanted - names - elsewhere == set(), "metrics the dashboard uses but no sidecar exports"
+    assert set(contract_metrics()) - names - elsewhere == set(), "contract metrics not exported"
+    assert elsewhere & names == set(), "the default sidecar exports a clone-step or opt-in metric"
     roles = {pod["role"] for pod in local_set}
     assert roles == {"primary", "replica"}
 
@@ -185,10 +189,12 @@ def query(url: str, expr: str) -> list[dict[str, Any]]:
 
 def test_every_panel_query_returns_data(prometheus: str) -> None:
     empty = []
-    cloning = clone_step_only_metrics()
+    elsewhere = clone_step_only_metrics() | opt_in_metrics()
     for title, expr in dashboard_queries(dashboard()):
-        if promql_metric_names(expr) <= cloning:
-            continue  # no clone runs in a settled set: test_clone_progress.py scrapes these
+        if promql_metric_names(expr) <= elsewhere:
+            # No clone runs in a settled set and no option is opted into:
+            # test_clone_progress.py and test_primary_lease.py scrape these.
+            continue
         concrete = substitute(expr)
         deadline = time.monotonic() + 20
         while not query(prometheus, concrete) and time.monotonic() < deadline:

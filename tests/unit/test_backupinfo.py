@@ -1,7 +1,10 @@
+from __future__ import annotations
+
 import pytest
 
 from mysqlsts.core.backupinfo import (
     coordinates_from_files,
+    flavor_of_version,
     parse_binlog_info,
     parse_slave_info,
 )
@@ -106,3 +109,12 @@ def test_mariadb_11_names_win_over_legacy_names():
 def test_no_files_means_no_coordinates():
     coords = coordinates_from_files({})
     assert coords.for_replication is None
+
+
+@pytest.mark.parametrize(("version", "flavor"), [
+    ("10.11.6-MariaDB-0+deb12u1-log", "mariadb"), ("11.4.2-MariaDB", "mariadb"),
+    ("10.11.6", "mariadb"), ("8.4.3", "mysql"), ("8.0.36-28", "mysql"), ("5.7.44-log", "mysql"),
+    ("", None), ("unknown", None),
+])
+def test_flavor_of_version(version: str, flavor: str | None) -> None:
+    assert flavor_of_version(version) == flavor

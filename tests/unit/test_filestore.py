@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -44,6 +46,30 @@ def test_leftover_temporary_files_are_not_objects(tmp_path: Path) -> None:
     assert list(store.list()) == []
     with pytest.raises(ObjectMissing):
         read_all(store, "b/part-1")
+
+
+FULL_DISK = """
+import resource, signal, sys
+from pathlib import Path
+from mysqlsts.store.base import StoreError
+from mysqlsts.store.filestore import FileStore
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # writes past the limit fail with EFBIG instead
+resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
+try:
+    FileStore(Path(sys.argv[1])).put_new("backups/b/part-000001", b"x" * 100_000)
+except StoreError as error:
+    print(error)
+"""
+
+
+def test_a_failed_write_leaves_neither_object_nor_temporary_file(tmp_path: Path) -> None:
+    """A write the disk refuses (a file size limit stands in for a full disk) is a StoreError,
+    and nothing of it stays in the store's directory."""
+    done = subprocess.run([sys.executable, "-c", FULL_DISK, str(tmp_path)], text=True,
+                          capture_output=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "cannot write backups/b/part-000001: File too large" in done.stdout
+    assert [path for path in tmp_path.rglob("*") if path.is_file()] == []
 
 
 def test_missing_directory_is_one_line(tmp_path: Path) -> None:
