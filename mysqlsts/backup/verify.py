@@ -130,7 +130,8 @@ def server_argv(data_dir: Path, run_dir: Path, buffer_pool: str) -> list[str]:
         f"--socket={run_dir / 'mysqld.sock'}", f"--pid-file={run_dir / 'mysqld.pid'}",
         f"--log-error={run_dir / 'mariadbd.err'}", f"--innodb-buffer-pool-size={buffer_pool}",
         "--skip-networking", "--skip-grant-tables", "--skip-slave-start", "--skip-log-bin",
-        "--server-id=1", *user_args(),
+        "--myisam-recover-options=OFF", "--aria-recover-options=OFF", "--server-id=1",
+        *user_args(),
     ]
 
 

@@ -116,8 +116,11 @@ def check_failure(rows: Sequence[Mapping[str, Any]]) -> str | None:
     """What is wrong with a table, from its `CHECK TABLE` rows (Msg_type, Msg_text); None when
     it passed. An error row fails it, and so does a status other than OK; notes (an engine that
     cannot check) and warnings with an OK status do not."""
-    errors = [str(row["Msg_text"]) for row in rows if str(row["Msg_type"]).lower() == "error"]
-    status = [str(row["Msg_text"]) for row in rows if str(row["Msg_type"]).lower() == "status"]
+    def said(kind: str) -> list[str]:
+        return [" ".join(str(row["Msg_text"]).split()) for row in rows
+                if str(row["Msg_type"]).lower() == kind]
+
+    errors, status = said("error"), said("status")
     bad_status = [text for text in status if text.lower() not in _STATUS_OK]
     if errors or bad_status:
         return "; ".join(errors + bad_status)

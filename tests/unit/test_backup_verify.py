@@ -94,7 +94,7 @@ def rows(*pairs: tuple[str, str]) -> list[dict[str, str]]:
     (rows(("note", "The storage engine for the table doesn't support check")), None),
     (rows(("warning", "1 client is using or hasn't closed the table properly"),
           ("status", "OK")), None),
-    (rows(("error", "Size of datafile is: 100 Should be: 200"), ("error", "Corrupt")),
+    (rows(("error", "Size of datafile is:    100      Should be: 200"), ("error", "Corrupt")),
      "Size of datafile is: 100 Should be: 200; Corrupt"),
     (rows(("status", "Operation failed")), "Operation failed"),
     (rows(("Error", "Table 'app.t' doesn't exist"), ("status", "Operation failed")),
