@@ -50,7 +50,7 @@ from mysqlsts.core.backup_verify import (
 )
 from mysqlsts.core.sql import quote_identifier
 from mysqlsts.errors import ConfigError, MysqlstsError, describe
-from mysqlsts.store.base import ObjectStore
+from mysqlsts.store.base import ObjectMissing, ObjectStore, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -92,16 +92,31 @@ def verify_backup(store: ObjectStore, manifest: Manifest, keys: BackupKeys | Non
             with _scratch_server(data_dir, run_dir, settings.buffer_pool) as conn:
                 gtid = _gtid(conn, data_dir, manifest)
                 tables = _check_tables(conn)
+                failed = [table for table in tables if table.failure]
+                if failed:
+                    more = f" (and {len(failed) - 1} more tables)" if len(failed) > 1 else ""
+                    raise DrillFailed(f"CHECK TABLE {failed[0].name} failed: "
+                                      f"{failed[0].failure}{more}")
                 heartbeat = _heartbeat(conn, settings.heartbeat_database, manifest)
-    except DrillFailed as error:
-        return Verdict(manifest.backup_id, FAILED, str(error), started,
-                       time.monotonic() - clock, gtid, tables, heartbeat)
     except (MysqlstsError, pymysql.MySQLError) as error:
+        if _not_the_backups(error):
+            raise
         reason = describe(error) if isinstance(error, pymysql.MySQLError) else str(error)
         return Verdict(manifest.backup_id, FAILED, reason, started,
                        time.monotonic() - clock, gtid, tables, heartbeat)
+    except OSError as error:  # a full scratch disk, a missing mariadbd: not the backup's fault
+        raise MysqlstsError(f"the drill of backup {manifest.backup_id} could not run: "
+                            f"{error}") from None
     return Verdict(manifest.backup_id, OK, "", started, time.monotonic() - clock, gtid,
                    tables, heartbeat)
+
+
+def _not_the_backups(error: Exception) -> bool:
+    """A failure that says nothing about the backup, so no verdict is recorded: the store not
+    answering (but an object of the backup missing is the backup's), bad configuration."""
+    if isinstance(error, StoreError):
+        return not isinstance(error, ObjectMissing)
+    return isinstance(error, ConfigError)
 
 
 def record_verdict(store: ObjectStore, verdict: Verdict) -> str:
@@ -220,6 +235,8 @@ def _gtid(conn: pymysql.connections.Connection[Any], data_dir: Path,
 
 
 def _check_tables(conn: pymysql.connections.Connection[Any]) -> tuple[CheckedTable, ...]:
+    """Every table checked (a failure does not stop the others: the verdict names them all),
+    with the checksum of each that passed."""
     names = tables_to_check(query(
         conn, "SELECT TABLE_SCHEMA, TABLE_NAME, TABLE_TYPE FROM information_schema.TABLES"))
     checked = []
@@ -227,10 +244,12 @@ def _check_tables(conn: pymysql.connections.Connection[Any]) -> tuple[CheckedTab
         quoted = ".".join(quote_identifier(part) for part in name.split(".", 1))
         failure = check_failure(query(conn, f"CHECK TABLE {quoted}"))
         if failure:
-            raise DrillFailed(f"CHECK TABLE {name} failed: {failure}")
+            checked.append(CheckedTable(name, None, failure))
+            continue
         checksum = query(conn, f"CHECKSUM TABLE {quoted}")[0]["Checksum"]
         checked.append(CheckedTable(name, None if checksum is None else int(checksum)))
-    log.info("verify: CHECK TABLE passed on %d tables", len(checked))
+    log.info("verify: CHECK TABLE on %d tables, %d failed", len(checked),
+             sum(1 for table in checked if table.failure))
     return tuple(checked)
 
 

@@ -45,6 +45,7 @@ class Verification:
 class CheckedTable:
     name: str  # schema.table
     checksum: int | None  # CHECKSUM TABLE; None when the table failed its check
+    failure: str = ""  # what CHECK TABLE said was wrong, "" when it passed
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,9 @@ def render_verdict(verdict: Verdict) -> bytes:
         "started": verdict.started.astimezone(UTC).isoformat(timespec="seconds"),
         "duration_seconds": round(verdict.seconds, 3), "gtid": verdict.gtid,
         "heartbeat_gtid": verdict.heartbeat,
-        "tables": [{"name": t.name, "checksum": t.checksum} for t in verdict.tables],
+        "tables": [{"name": t.name, "checksum": t.checksum, **({"failure": t.failure}
+                                                                if t.failure else {})}
+                   for t in verdict.tables],
     }, indent=1).encode() + b"\n"
 
 

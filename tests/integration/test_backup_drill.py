@@ -160,6 +160,10 @@ def test_a_backup_of_corrupt_data_fails_and_is_recorded(
                            "app.broken failed: "), done.stderr
     [verdict] = verdicts(tmp_path / "store", backup)
     assert verdict["result"] == "failed" and "app.broken" in verdict["reason"]
+    tables = {t["name"]: t for t in verdict["tables"]}
+    assert "Corrupt" in tables["app.broken"]["failure"]
+    assert tables["app.broken"]["checksum"] is None
+    assert tables["app.rows"]["checksum"] == server.checksum("app.rows")[1]  # the others ran
     assert listed_verification(url) == {"time": verdict["started"], "result": "failed"}
     assert list(scratch.iterdir()) == [] and scratch_servers(scratch) == []
 

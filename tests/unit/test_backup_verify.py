@@ -67,12 +67,14 @@ def test_latest_takes_each_backups_newest() -> None:
 
 def test_render_verdict() -> None:
     verdict = Verdict(ID, FAILED, "CHECK TABLE app.t failed: Corrupt", AT, 12.3456, "0-100-5",
-                      (CheckedTable("app.a", 42),), "0-100-4")
+                      (CheckedTable("app.a", 42), CheckedTable("app.t", None, "Corrupt")),
+                      "0-100-4")
     assert json.loads(render_verdict(verdict)) == {
         "backup_id": ID, "result": "failed", "reason": "CHECK TABLE app.t failed: Corrupt",
         "started": "2026-12-04T20:15:07+00:00", "duration_seconds": 12.346,
         "gtid": "0-100-5", "heartbeat_gtid": "0-100-4",
-        "tables": [{"name": "app.a", "checksum": 42}]}
+        "tables": [{"name": "app.a", "checksum": 42},
+                   {"name": "app.t", "checksum": None, "failure": "Corrupt"}]}
 
 
 def test_tables_to_check() -> None:
@@ -186,3 +188,39 @@ def test_verify_bad_input_is_one_line(tmp_path: Path) -> None:
         f"Error: scratch dir {tmp_path}/nowhere: no such directory"]
     # A bad scratch dir says nothing about the backup: no verdict is recorded.
     assert not [n for n in FileStore(tmp_path).list("backups/") if "verify-" in n.name]
+
+
+def test_a_backup_missing_a_part_fails_before_any_server_and_is_recorded(
+        tmp_path: Path) -> None:
+    """The restore's own check refuses the backup before anything is extracted: the drill
+    records that verdict; an edited manifest is no backup at all (one line, nothing recorded).
+    """
+    store_dir, scratch = tmp_path / "store", tmp_path / "scratch"
+    store_dir.mkdir()
+    scratch.mkdir()
+    store = FileStore(store_dir)
+    backup = write_backup(store, START, "aaaaaa", "0-100-10")
+    (store_dir / "backups" / backup / "part-000001").unlink()
+    runner = CliRunner()
+    url = f"file://{store_dir}"
+    failed = runner.invoke(cli, ["backup", "verify", "--store", url, "--scratch-dir",
+                                 str(scratch)])
+    assert failed.exit_code == 1
+    [line] = [line for line in failed.output.splitlines() if line.startswith("Error:")]
+    assert line.startswith(f"Error: backup {backup} failed verification: backup {backup} "
+                           "cannot be restored: ")
+    assert "part-000001 is missing" in line
+    [verdict] = [info.name for info in store.list("backups/") if "/verify-" in info.name]
+    assert verdict.endswith("-failed.json")
+    assert json.loads(b"".join(store.get(verdict)))["result"] == "failed"
+    assert list(scratch.iterdir()) == []
+
+    edited = write_backup(store, START + timedelta(days=1), "bbbbbb", "0-100-20")
+    path = store_dir / manifest_name(edited)
+    path.write_text(path.read_text().replace("0-100-20", "0-100-21"))
+    refused = runner.invoke(cli, ["backup", "verify", "--store", url, "--scratch-dir",
+                                  str(scratch)])
+    assert refused.exit_code == 1
+    assert refused.output.strip().splitlines()[-1].startswith(f"Error: backup {edited}: ")
+    assert "altered" in refused.output
+    assert not list(store.list(f"backups/{edited}/verify-"))
