@@ -91,7 +91,7 @@ def verify_backup(store: ObjectStore, manifest: Manifest, keys: BackupKeys | Non
                                                 prepare_memory=settings.prepare_memory))
             with _scratch_server(data_dir, run_dir, settings.buffer_pool) as conn:
                 gtid = _gtid(conn, data_dir, manifest)
-                tables = _check_tables(conn)
+                tables = _check_tables(conn, lambda: _error_log_tail(run_dir))
                 failed = [table for table in tables if table.failure]
                 if failed:
                     more = f" (and {len(failed) - 1} more tables)" if len(failed) > 1 else ""
@@ -234,19 +234,25 @@ def _gtid(conn: pymysql.connections.Connection[Any], data_dir: Path,
     return position
 
 
-def _check_tables(conn: pymysql.connections.Connection[Any]) -> tuple[CheckedTable, ...]:
+def _check_tables(conn: pymysql.connections.Connection[Any],
+                  error_log: Callable[[], str]) -> tuple[CheckedTable, ...]:
     """Every table checked (a failure does not stop the others: the verdict names them all),
-    with the checksum of each that passed."""
+    with the checksum of each that passed. A server that fails on a table (InnoDB aborts on a
+    page it cannot read) fails the drill naming that table and the server's last words."""
     names = tables_to_check(query(
         conn, "SELECT TABLE_SCHEMA, TABLE_NAME, TABLE_TYPE FROM information_schema.TABLES"))
     checked = []
     for name in names:
         quoted = ".".join(quote_identifier(part) for part in name.split(".", 1))
-        failure = check_failure(query(conn, f"CHECK TABLE {quoted}"))
-        if failure:
-            checked.append(CheckedTable(name, None, failure))
-            continue
-        checksum = query(conn, f"CHECKSUM TABLE {quoted}")[0]["Checksum"]
+        try:
+            failure = check_failure(query(conn, f"CHECK TABLE {quoted}"))
+            if failure:
+                checked.append(CheckedTable(name, None, failure))
+                continue
+            checksum = query(conn, f"CHECKSUM TABLE {quoted}")[0]["Checksum"]
+        except pymysql.MySQLError as error:
+            raise DrillFailed(f"the scratch server failed on table {name}: {describe(error)} "
+                              f"(its error log: {error_log()})") from None
         checked.append(CheckedTable(name, None if checksum is None else int(checksum)))
     log.info("verify: CHECK TABLE on %d tables, %d failed", len(checked),
              sum(1 for table in checked if table.failure))
