@@ -197,3 +197,43 @@ def restore(store: StoreOptions, s3: S3Options, target: RestoreOptions,
     keys = key.keys()
     click.echo(restore_into(data_dir, objects, choose_backup(objects, keys, target.backup),
                             keys, prepare_memory=target.prepare_memory), err=True)
+
+
+@dataclass(frozen=True)
+class VerifyOptions:
+    backup: str = option("", "The backup to verify.", show_default="the newest")
+    scratch_dir: Path | None = option(
+        None, "Directory under which the scratch data dir is made and removed (room for the "
+        "whole restored backup).", type=PATH, show_default="the system's temp dir")
+    prepare_memory: str = option("256M", "Memory for the backup tool's prepare step.")
+    heartbeat_database: str = option(
+        "mysqlsts", "Database of the sidecar's heartbeat table, whose row the restored data "
+        "must hold at or before the backup's GTID (checked when the table is there).")
+
+
+@backup.command("verify")
+@use(StoreOptions, "store")
+@use(S3Options, "s3")
+@use(VerifyOptions, "drill")
+@use(KeyOptions, "key")
+def verify(store: StoreOptions, s3: S3Options, drill: VerifyOptions, key: KeyOptions) -> None:
+    """The restore drill: restore a backup into a scratch server (as a restore does), start
+    it, CHECK TABLE every table, prove it stands at the backup's GTID, record the verdict
+    beside the backup; exit 1 with the reason when it fails."""
+    from mysqlsts.backup.verify import DrillSettings, record_verdict, verify_backup
+    from mysqlsts.clone.from_backup import choose_backup
+    from mysqlsts.errors import MysqlstsError
+    from mysqlsts.store.open import open_store
+
+    objects = open_store(store.url(), s3.settings())
+    keys = key.keys()
+    manifest = choose_backup(objects, keys, drill.backup)
+    verdict = verify_backup(objects, manifest, keys, DrillSettings(
+        drill.scratch_dir, drill.heartbeat_database, drill.prepare_memory))
+    name = record_verdict(objects, verdict)
+    if verdict.reason:
+        raise MysqlstsError(f"backup {manifest.backup_id} failed verification: "
+                            f"{verdict.reason} (recorded as {name})")
+    click.echo(f"backup verify: backup {manifest.backup_id} verified: restored, started, "
+               f"{len(verdict.tables)} tables passed CHECK TABLE, gtid={verdict.gtid}, "
+               f"in {verdict.seconds:.1f}s (recorded as {name})", err=True)

@@ -4,16 +4,18 @@ A backup exists once its manifest does: parts without one are leftovers of a bac
 running or killed, never listed as a backup. The JSON shape is fixed by issue 18:
 `backups` (each with `id`, `gtid`, `end_time`, ...) and `recoverable` (`from`, `to`). Until the
 binlog archive exists, only the backups' own points are restorable: `continuous` says so, and
-`from`/`to` are the oldest and newest backup's end times (null with no backup).
+`from`/`to` are the oldest and newest backup's end times (null with no backup). Each backup's
+`verified` is its last restore drill (`time`, `result`), null when none ran.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from mysqlsts.core.backup_manifest import Manifest
+from mysqlsts.core.backup_verify import Verification
 
 
 @dataclass(frozen=True)
@@ -27,16 +29,26 @@ class Catalog:
     backups: tuple[Manifest, ...]  # valid manifests, oldest first
     damaged: tuple[Damaged, ...]  # manifests that did not parse
     incomplete: tuple[str, ...]  # ids with parts but no manifest
+    verified: Mapping[str, Verification] = field(default_factory=dict)  # the last drill by id
 
 
 def build_catalog(manifests: Sequence[Manifest], damaged: Sequence[Damaged],
-                  ids_with_objects: Sequence[str]) -> Catalog:
+                  ids_with_objects: Sequence[str],
+                  verified: Mapping[str, Verification] | None = None) -> Catalog:
     named = {m.backup_id for m in manifests} | {d.backup_id for d in damaged}
     return Catalog(
         backups=tuple(sorted(manifests, key=lambda m: (m.end_time, m.backup_id))),
         damaged=tuple(sorted(damaged, key=lambda d: d.backup_id)),
         incomplete=tuple(sorted(set(ids_with_objects) - named)),
+        verified={backup: verification for backup, verification in (verified or {}).items()
+                  if backup in named},
     )
+
+
+def _verified_json(verification: Verification | None) -> dict[str, str] | None:
+    if verification is None:
+        return None
+    return {"time": verification.time, "result": verification.result}
 
 
 def catalog_json(catalog: Catalog) -> dict[str, Any]:
@@ -44,7 +56,8 @@ def catalog_json(catalog: Catalog) -> dict[str, Any]:
         {"id": m.backup_id, "gtid": m.gtid, "start_time": m.start_time,
          "end_time": m.end_time, "size": m.size, "parts": len(m.parts), "set": m.set_name,
          "flavor": m.flavor, "server_version": m.server_version,
-         "compression": m.compression, "encrypted": bool(m.key_id)}
+         "compression": m.compression, "encrypted": bool(m.key_id),
+         "verified": _verified_json(catalog.verified.get(m.backup_id))}
         for m in catalog.backups
     ]
     ends = [m.end_time for m in catalog.backups]
@@ -58,10 +71,12 @@ def catalog_json(catalog: Catalog) -> dict[str, Any]:
 
 
 def catalog_table(catalog: Catalog) -> list[str]:
-    lines = [f"{'ID':<24} {'END (UTC)':<26} {'GTID':<24} {'SIZE':>12} PARTS"]
+    lines = [f"{'ID':<24} {'END (UTC)':<26} {'GTID':<24} {'SIZE':>12} {'PARTS':>5} VERIFIED"]
     for m in catalog.backups:
+        last = catalog.verified.get(m.backup_id)
+        verified = f"{last.result} {last.time}" if last else "never"
         lines.append(f"{m.backup_id:<24} {m.end_time:<26} {m.gtid:<24} {m.size:>12} "
-                     f"{len(m.parts)}")
+                     f"{len(m.parts):>5} {verified}")
     lines += [f"{d.backup_id:<24} DAMAGED: {d.reason}" for d in catalog.damaged]
     lines += [f"{backup:<24} incomplete (no manifest: running or killed)"
               for backup in catalog.incomplete]
