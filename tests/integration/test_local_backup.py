@@ -48,6 +48,12 @@ def one_line(done: subprocess.CompletedProcess[str]) -> str:
     return lines[0]
 
 
+def positions(gtid: str) -> dict[int, tuple[int, int]]:
+    """A MariaDB GTID position as {domain: (server_id, seq)}."""
+    parsed = [tuple(int(n) for n in one.split("-")) for one in gtid.split(",") if one]
+    return {domain: (server, seq) for domain, server, seq in parsed}
+
+
 def test_status_shows_the_store(source: LocalSet, store: Path) -> None:
     assert source.status()["store"] == f"file://{store}"
     assert store.is_dir()
@@ -57,7 +63,10 @@ def test_backup_then_restore_into_a_new_set(source: LocalSet, store: Path,
                                             restored_set: LocalSet) -> None:
     source.sql(0, "CREATE DATABASE app",
                "CREATE TABLE app.items (id INT PRIMARY KEY, name VARCHAR(40))",
-               "INSERT INTO app.items SELECT seq, CONCAT('item-', seq) FROM app.seq_1_to_3000")
+               "INSERT INTO app.items SELECT seq, CONCAT('item-', seq) FROM app.seq_1_to_3000",
+               # A second GTID domain: the restored primary must carry it in its binlog state.
+               "SET SESSION gtid_domain_id = 7",
+               "INSERT INTO app.items VALUES (3001, 'domain 7')")
     source.wait_caught_up([1])
     rows_sum = source.sql(0, "CHECKSUM TABLE app.items")[0][1]
 
@@ -85,15 +94,27 @@ def test_backup_then_restore_into_a_new_set(source: LocalSet, store: Path,
     assert restored_set.sql(0, "CHECKSUM TABLE app.items")[0][1] == rows_sum
     record = json.loads((restored_set.data_dir(0) / "mysqlsts-clone.json").read_text())
     assert record["gtid"] == backup["gtid"]
-    domain_server, seq = backup["gtid"].rsplit("-", 1)
-    position = restored_set.value(0, "SELECT @@gtid_binlog_pos")
-    assert position.rsplit("-", 1)[0] == domain_server, position
-    assert int(position.rsplit("-", 1)[1]) > int(seq), position
+    backed_up = positions(backup["gtid"])
+    assert backed_up[7] == (100, 1), backup
+    now = positions(restored_set.value(0, "SELECT @@gtid_binlog_pos"))
+    assert now[7] == (100, 1), now  # a domain the restored primary never wrote to itself
+    assert now[0][0] == 100 and now[0][1] > backed_up[0][1], now  # its writes continue
+    seq = backed_up[0][1]
 
     # A set without a store: `local backup` is one line.
     line = one_line(restored_set.run("backup", "--dir", str(restored_set.directory),
                                      check=False))
     assert "has no store" in line and "local up --store" in line, line
+    # Given one by `up`, the one-pod set backs up from its primary, past the backup's GTID.
+    second_store = store.parent / "restored-store"
+    restored_set.run("up", "--dir", str(restored_set.directory), "--store",
+                     f"file://{second_store}")
+    second = restored_set.run("backup", "--dir", str(restored_set.directory))
+    assert "donor=mysql-0" in second.stderr, second.stderr
+    [again] = json.loads(cli("backup", "list", "--store", f"file://{second_store}",
+                             "--json").stdout)["backups"]
+    assert again["id"] == second.stdout.strip()
+    assert positions(again["gtid"])[0][1] > seq, again
 
 
 def test_restore_into_an_existing_set_is_refused(source: LocalSet, store: Path) -> None:
