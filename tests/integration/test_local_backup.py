@@ -5,6 +5,7 @@ logs in and whose data is the backup's; bad input is one line and creates nothin
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -149,3 +150,33 @@ def test_up_with_a_bad_store_url_creates_nothing(source: LocalSet, tmp_path: Pat
                                check=False))
     assert "s3:// or file://" in line, line
     assert not target.exists()
+
+
+@pytest.fixture
+def failed_set(local_set_module: LocalSetFactory) -> Iterator[LocalSet]:
+    target = local_set_module.unstarted()
+    with target.brought_down():
+        yield target
+
+
+def test_a_restore_of_a_corrupt_part_fails_in_one_line_and_never_looks_finished(
+        source: LocalSet, store: Path, failed_set: LocalSet, tmp_path: Path) -> None:
+    backup_id = source.run("backup", "--dir", str(source.directory)).stdout.strip()
+    copy = tmp_path / "corrupt-store"
+    shutil.copytree(store, copy)
+    part = copy / "backups" / backup_id / "part-000001"
+    data = bytearray(part.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # the same size: only the checksum can tell
+    part.write_bytes(bytes(data))
+
+    done = failed_set.run(
+        "restore", "--dir", str(failed_set.directory), "--from", f"file://{copy}",
+        "--base-port", str(failed_set.base_port), "--timeout", "300", check=False)
+    # The sizes check out, so the set is made; its progress goes to stderr, then one error.
+    assert done.returncode != 0, done.stdout
+    line = done.stderr.strip().splitlines()[-1]
+    assert line.startswith("Error: mysql-0 failed"), done.stderr
+    assert "part-000001 is corrupt" in line, line
+    data_dir = failed_set.data_dir(0)
+    assert not (data_dir / "mysqlsts-clone.json").exists()  # nothing passes for restored
+    assert not any(pod["ready"] for pod in failed_set.status()["pods"])
