@@ -1,5 +1,6 @@
 """`mysqlsts bootstrap`: initialise the primary's empty data dir, as the official images'
-entrypoints do, for images and local sets that have no such entrypoint (MariaDB only).
+entrypoints do, for images and local sets that have no such entrypoint (MariaDB only); and
+`adopt_root`, which gives restored data this set's root password the same way.
 
 Crash-safe through `fill_data_dir`: a bootstrap killed halfway is wiped and redone, never
 started as a server with no root password.
@@ -35,6 +36,31 @@ def root_account_sql(password: str) -> bytes:
         f"CREATE USER 'root'@'%' IDENTIFIED BY {quoted};\n"
         "GRANT ALL PRIVILEGES ON *.* TO 'root'@'%' WITH GRANT OPTION;\n"
     ).encode()
+
+
+def adopt_root_sql(password: str) -> bytes:
+    """SQL for `mariadbd --bootstrap` on restored data: root (localhost and '%') opens with
+    this set's password, as if this set had bootstrapped it; other accounts stay as they were
+    (the sidecar sets the replication and backup accounts' passwords from its Secret)."""
+    quoted = quote_literal(password)
+    return b"FLUSH PRIVILEGES;\n" + b"".join(
+        (f"CREATE USER IF NOT EXISTS 'root'@{host} IDENTIFIED BY {quoted};\n"
+         f"ALTER USER 'root'@{host} IDENTIFIED BY {quoted};\n"
+         f"GRANT ALL PRIVILEGES ON *.* TO 'root'@{host} WITH GRANT OPTION;\n").encode()
+        for host in ("'localhost'", "'%'"))
+
+
+def adopt_root(data_dir: Path, root_password: str) -> None:
+    """Set root's password in a prepared data dir no server runs on (a restore's staging dir).
+    No binary log is open (--no-defaults), so nothing of this reaches a binlog or the GTID
+    state; the password travels on stdin, never on a command line."""
+    run_tool(
+        [program("mariadbd"), "--no-defaults", "--bootstrap", f"--datadir={data_dir}",
+         *user_args()],
+        "adopting the restored data (setting this set's root password)",
+        stdin=adopt_root_sql(root_password),
+        skip=_UNTELLING,
+    )
 
 
 def _initialise(staging: Path, root_password: str) -> None:

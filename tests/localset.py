@@ -97,10 +97,11 @@ class LocalSet:
             )
         return done
 
-    def up(self, replicas: int, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    def up(self, replicas: int, timeout: float = 600,
+           up_args: Sequence[str] = ()) -> subprocess.CompletedProcess[str]:
         return self.run("up", "--dir", str(self.directory), "--replicas", str(replicas),
                         "--base-port", str(self.base_port), "--timeout", str(timeout),
-                        timeout=timeout + 60)
+                        *up_args, timeout=timeout + 60)
 
     def scale(self, replicas: int, timeout: float = 600) -> subprocess.CompletedProcess[str]:
         return self.run("scale", "--dir", str(self.directory), "--replicas", str(replicas),
@@ -208,11 +209,19 @@ class LocalSet:
     @classmethod
     @contextmanager
     def started(cls, directory: Path, base_port: int, replicas: int, timeout: float = 600,
-                env: dict[str, str] | None = None) -> Iterator[LocalSet]:
+                env: dict[str, str] | None = None,
+                up_args: Sequence[str] = ()) -> Iterator[LocalSet]:
         local = cls(directory.absolute(), base_port, dict(env or {}))
-        try:
-            local.up(replicas, timeout)
+        with local.brought_down():
+            local.up(replicas, timeout, up_args)
             yield local
+
+    @contextmanager
+    def brought_down(self) -> Iterator[None]:
+        """At the end: logs kept, `down --purge` if a set was made, no process left over."""
+        local = self
+        try:
+            yield
         finally:
             local.keep_logs(local.directory.parent / f"{local.directory.name}-logs")
             if (local.directory / "spec.json").exists():
@@ -239,15 +248,16 @@ class LocalSetFactory:
         self.count = 0
 
     def __call__(self, replicas: int = 3, env: dict[str, str] | None = None,
-                 setup_sql: Sequence[str] = ()) -> LocalSet:
+                 setup_sql: Sequence[str] = (), up_args: Sequence[str] = ()) -> LocalSet:
         """A set of `replicas` pods, up and ready; `env` reaches every pod (as a StatefulSet's
-        env would); `setup_sql` runs on the primary before the set is handed out."""
+        env would); `setup_sql` runs on the primary before the set is handed out; `up_args`
+        are more `local up` flags (e.g. --store)."""
         need_mariadb()
         base_port = self.stack.enter_context(self.ports.reserved(LOCAL_SET_SPAN))
         self.count += 1
         directory = self.base / f"set{self.count}"
         local = self.stack.enter_context(
-            LocalSet.started(directory, base_port, replicas=replicas, env=env))
+            LocalSet.started(directory, base_port, replicas=replicas, env=env, up_args=up_args))
         if setup_sql:
             local.sql(0, *setup_sql)
         return local

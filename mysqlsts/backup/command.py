@@ -59,8 +59,7 @@ def backup(ctx: click.Context, store: StoreOptions, s3: S3Options, take: TakeOpt
     subcommand, work on the store's backups."""
     if ctx.invoked_subcommand is not None:
         return
-    from mysqlsts.backup.take import remove_incomplete, take_backup
-    from mysqlsts.clone.receiver import Timeouts, find_donor, open_session
+    from mysqlsts.clone.to_backup import backup_from_donor
     from mysqlsts.core.clone_record import DonorAddress
     from mysqlsts.store.open import open_store
 
@@ -68,24 +67,12 @@ def backup(ctx: click.Context, store: StoreOptions, s3: S3Options, take: TakeOpt
     if not host or not port.isdigit():
         raise click.UsageError("--donor HOST:PORT is required (the donor's clone port)")
     objects = open_store(store.url(), s3.settings())
-    keys = keys_from_file(take.encryption_key_file)
-    removed = remove_incomplete(objects, datetime.now(UTC))
-    if removed:
-        click.echo(f"backup: removed incomplete backups {' '.join(removed)}", err=True)
-    timeouts = Timeouts()
-    token = read_secret(take.clone_token_file, "clone token")
-    # A busy or restarting donor is retried with backoff until the deadline (as a clone does).
-    session = find_donor(DonorAddress(-1, host, int(port)), lambda: [],
-                         lambda donor: open_session(donor, token, timeouts,
-                                                    take.clone_compression),
-                         take.donor_deadline)
-    try:
-        manifest = take_backup(session, objects, keys, set_name=take.set_name,
-                               flavor=flavor.flavor, timeouts=timeouts,
-                               part_size=take.part_mib * 1024 * 1024,
-                               parallel=take.part_parallel)
-    finally:
-        session.close()
+    manifest = backup_from_donor(
+        objects, keys_from_file(take.encryption_key_file), DonorAddress(-1, host, int(port)),
+        read_secret(take.clone_token_file, "clone token"), set_name=take.set_name,
+        flavor=flavor.flavor, deadline_seconds=take.donor_deadline,
+        compression=take.clone_compression, part_size=take.part_mib * 1024 * 1024,
+        parallel=take.part_parallel)
     click.echo(f"backup: complete id={manifest.backup_id} gtid={manifest.gtid} "
                f"bytes={manifest.size} parts={len(manifest.parts)} store={objects.describe()}",
                err=True)
@@ -154,7 +141,7 @@ def prune(store: StoreOptions, s3: S3Options, retention: RetentionOptions, key: 
           dry_run: bool) -> None:
     """Delete the backups retention no longer needs, computed over manifests (never by object
     age); incomplete ones older than 6 hours go too. Damaged manifests are left alone."""
-    from mysqlsts.backup.take import remove_incomplete
+    from mysqlsts.clone.to_backup import remove_incomplete
     from mysqlsts.core.backup_retention import Retained, parse_window, plan_retention
     from mysqlsts.store.catalog import read_catalog
     from mysqlsts.store.open import open_store

@@ -49,6 +49,7 @@ from mysqlsts.core.health import Verdict
 from mysqlsts.core.identity import Identity
 from mysqlsts.core.peers import PeerDirectory
 from mysqlsts.core.set_record import recorded_elsewhere, set_name
+from mysqlsts.core.version import Flavor
 from mysqlsts.errors import CloneError, ConfigError, MysqlstsError, describe
 from mysqlsts.options import (
     CloneOptions,
@@ -84,6 +85,8 @@ class CloneSettings:
     from_backup: str = ""
     s3: S3Settings = S3Settings()
     encryption_key_file: Path | None = None
+    # The set's root password file: restored MariaDB data is adopted with it (from_backup).
+    root_password_file: Path | None = None
 
 
 def _srv_discovery(settings: CloneSettings) -> list[DonorAddress]:
@@ -142,9 +145,16 @@ def _restore(settings: CloneSettings) -> str:
     url, wanted = split_backup_url(settings.from_backup)
     store = open_store(url, settings.s3)
     keys = keys_from_file(settings.encryption_key_file)
-    return restore_into(settings.data_dir, store, choose_backup(store, keys, wanted), keys,
+    manifest = choose_backup(store, keys, wanted)
+    # Restored data carries the backup's accounts; this set's sidecar logs in with this set's
+    # root password, so the restore adopts the data (docs/backup.md, "Adopting restored data").
+    # MySQL data keeps the backup's root password (no adoption built for it yet).
+    root_password = None
+    if settings.root_password_file is not None and manifest.flavor == Flavor.MARIADB:
+        root_password = read_secret(settings.root_password_file, "root password")
+    return restore_into(settings.data_dir, store, manifest, keys,
                         parallel=settings.parallel, prepare_memory=settings.prepare_memory,
-                        set_record=set_name(settings.identity))
+                        set_record=set_name(settings.identity), root_password=root_password)
 
 
 def run_clone(settings: CloneSettings, progress: CloneProgress | None = None) -> str:
@@ -245,6 +255,7 @@ def clone(
         from_backup=backup.from_backup,
         s3=s3.settings(),
         encryption_key_file=backup.encryption_key_file,
+        root_password_file=root.root_password_file,
     )
     progress = CloneProgress(failures=_volume_failures(data.data_dir))
     own = settings.peers.address(identity.ordinal)

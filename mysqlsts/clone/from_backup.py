@@ -27,6 +27,7 @@ from mysqlsts.adapters.datadir import (
     write_set_record,
 )
 from mysqlsts.adapters.tools import failure
+from mysqlsts.bootstrap import adopt_root
 from mysqlsts.clone.pipes import widen_pipe
 from mysqlsts.clone.receiver import prepare, read_coordinates
 from mysqlsts.clone.tools import extract_argv, tool_for
@@ -34,6 +35,7 @@ from mysqlsts.core.backup_manifest import Manifest, ManifestError
 from mysqlsts.core.backup_parts import BackupKeys
 from mysqlsts.core.clone_record import DonorAddress, record_clone
 from mysqlsts.core.datadir import Fill, plan_fill
+from mysqlsts.core.version import Flavor
 from mysqlsts.errors import CloneError, ConfigError
 from mysqlsts.store.base import ObjectStore
 from mysqlsts.store.catalog import read_catalog
@@ -102,12 +104,19 @@ def _skipped(data_dir: Path) -> str:
 
 def restore_into(data_dir: Path, store: ObjectStore, manifest: Manifest,
                  keys: BackupKeys | None, *, parallel: int = 2,
-                 prepare_memory: str = "256M", set_record: str = "") -> str:
+                 prepare_memory: str = "256M", set_record: str = "",
+                 root_password: str | None = None) -> str:
     """Restore `manifest`'s backup into `data_dir`; the sentence to log. `set_record` names
-    the set the data then belongs to (as a clone records it); "" writes no record."""
+    the set the data then belongs to (as a clone records it); "" writes no record.
+    `root_password`: the data is adopted, its root accounts given this password (the
+    restoring set's Secret) before the marker goes; None leaves the backup's accounts as they
+    are. MariaDB only: a MySQL backup with a password is refused before anything is written."""
     fill = plan_fill(state_of(data_dir), "restore")
     if fill is Fill.SKIP:
         return _skipped(data_dir)
+    if root_password is not None and manifest.flavor != Flavor.MARIADB:
+        raise ConfigError(f"backup {manifest.backup_id} is {manifest.flavor}: adopting its "
+                          "root password is built for mariadb only")
     check_restorable(store, manifest, keys)
     if fill is Fill.REDO:
         log.warning("data dir %s holds an interrupted restore or clone; wiping it", data_dir)
@@ -130,10 +139,15 @@ def restore_into(data_dir: Path, store: ObjectStore, manifest: Manifest,
         write_clone_record(staging, record)
         if set_record:
             write_set_record(staging, set_record)
+        if root_password is not None:
+            # Before the marker goes: a restore killed here is redone whole, never started
+            # with the backup's root password.
+            adopt_root(staging, root_password)
 
     fill_data_dir(data_dir, populate)
+    adopted = "; root password is this set's" if root_password is not None else ""
     return (f"restore complete: backup {manifest.backup_id} gtid={manifest.gtid} into "
-            f"{data_dir} in {time.monotonic() - started:.1f}s")
+            f"{data_dir}{adopted} in {time.monotonic() - started:.1f}s")
 
 
 def _extract(chunks: Iterable[bytes], argv: list[str], name: str) -> int:

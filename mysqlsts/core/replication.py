@@ -59,6 +59,18 @@ def start_statement(version: ServerVersion) -> Statement:
     return Statement("START REPLICA" if _uses_replica_keywords(version) else "START SLAVE")
 
 
+def restored_primary_statements(version: ServerVersion, binlog_state: str,
+                                record: Coordinates | None) -> list[Statement]:
+    """A primary whose data came from a backup (its clone record's GTID) and whose binary log
+    holds no GTID yet: the binary log's GTID state is set to the backup's before the primary
+    logs anything, so its own writes, every replica cloned from it and a later replay continue
+    the backup's sequence instead of starting over at 1. MariaDB; once anything is logged
+    (`binlog_state` not empty) nothing is done, so a restart never rewinds it."""
+    if not version.is_mariadb or binlog_state or record is None or not record.gtid:
+        return []
+    return [Statement("SET GLOBAL gtid_binlog_state = %s", (record.gtid,))]
+
+
 def restart_io_statements(version: ServerVersion) -> list[Statement]:
     """Restart the I/O thread alone: it connects at once instead of at its next retry."""
     keyword = "REPLICA" if _uses_replica_keywords(version) else "SLAVE"

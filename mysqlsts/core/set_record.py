@@ -58,4 +58,6 @@ def root_refused(errno: int | None, recorded: str | None, this_set: str) -> str 
                 f"volume?); {_LEAVE}")
     return (f"data dir was cloned in set {this_set!r} but its server refuses the Secret's root "
             "password: root-password changed in the Secret only (change it in the server "
-            "first, docs/deploy.md), or a set of the same name left this volume; " + _LEAVE)
+            "first, docs/deploy.md), a set of the same name left this volume, or MySQL data "
+            "restored from a backup, which keeps the backup's root password (docs/backup.md); "
+            + _LEAVE)

@@ -8,12 +8,13 @@ import json
 import logging
 import os
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import click
 
 from mysqlsts.errors import ConfigError, MysqlstsError
-from mysqlsts.local import daemon, pod_verbs, preflight, setdir, waiting
+from mysqlsts.local import backups, daemon, pod_verbs, preflight, setdir, waiting
 from mysqlsts.local.observe import observe
 from mysqlsts.local.procs import console_script
 from mysqlsts.local.render import render_table, status_document
@@ -64,38 +65,53 @@ def local() -> None:
     help="master.cnf and slave.cnf for a new set's ConfigMap (an existing set keeps its own)  "
     "[default: the project's images/cnf/mariadb]",
 )
+@click.option(
+    "--store", default=None,
+    help="Object store for `local backup`: file:///dir (made if missing) or "
+    "s3://bucket[/prefix]  [default: none for a new set, else the set's own]",
+)
 @_timeout_option
 def up(
     directory: Path, replicas: int | None, base_port: int | None, peer_port_stride: int | None,
-    cnf_dir: Path | None, timeout: float,
+    cnf_dir: Path | None, store: str | None, timeout: float,
 ) -> None:
     """Create (or resume) the set and wait until REPLICAS pods are ready."""
     layout = _layout(directory)
+    if store is not None:
+        backups.prepare_store(store)  # a bad URL is one line before anything is made
     with setdir.up_lock(layout):
-        spec, cnf_dir = _wanted(layout, replicas, base_port, peer_port_stride, cnf_dir)
-        preflight.check_capacity(layout, spec)
-        if daemon.supervisor_pid(layout) is None:
-            preflight.check_ports(layout, spec)
-        since = time.time()
-        setdir.prepare(layout, spec, cnf_dir)
-        pid = daemon.start_supervisor(layout, console_script())
-    click.echo(f"local: supervisor pid {pid} for {layout.root}; waiting for {spec.replicas} pods",
-               err=True)
+        spec, cnf_dir = _wanted(layout, replicas, base_port, peer_port_stride, cnf_dir, store)
+        since = _start_supervisor(layout, spec, cnf_dir)
     _converge(layout, spec, timeout, since)
     click.echo(render_table(observe(layout, spec)))
 
 
+def _start_supervisor(layout: SetLayout, spec: SetSpec, cnf_dir: Path) -> float:
+    """Under `up_lock`: make or resume the set's files and start its supervisor; when."""
+    preflight.check_capacity(layout, spec)
+    if daemon.supervisor_pid(layout) is None:
+        preflight.check_ports(layout, spec)
+    since = time.time()
+    setdir.prepare(layout, spec, cnf_dir)
+    pid = daemon.start_supervisor(layout, console_script())
+    click.echo(f"local: supervisor pid {pid} for {layout.root}; waiting for {spec.replicas} pods",
+               err=True)
+    return since
+
+
 def _wanted(
     layout: SetLayout, replicas: int | None, base_port: int | None,
-    peer_port_stride: int | None, cnf_dir: Path | None,
+    peer_port_stride: int | None, cnf_dir: Path | None, store: str | None,
 ) -> tuple[SetSpec, Path]:
     """The spec `up` asks for and the cnf dir it is made with: a new set's from the flags, an
-    existing set's own, where flags may only ask for other replicas."""
+    existing set's own, where flags may only ask for other replicas (or give a set without a
+    store one)."""
     if not layout.spec.exists():
         spec = SetSpec(
             replicas=replicas or NEW_SET_REPLICAS,
             base_port=base_port or DEFAULT_BASE_PORT,
             port_stride=peer_port_stride or DEFAULT_PORT_STRIDE,
+            store=store or "",
         )
         return spec, cnf_dir or setdir.default_cnf_dir()
     existing = load_spec(layout)
@@ -103,10 +119,15 @@ def _wanted(
                                ("--peer-port-stride", peer_port_stride, existing.port_stride)):
         if wanted is not None and wanted != have:
             raise ConfigError(f"{layout.root} was created with {flag} {have}, not {wanted}")
+    if store is not None and existing.store and store != existing.store:
+        raise ConfigError(f"{layout.root} was created with --store {existing.store}, not "
+                          f"{store}")
     if cnf_dir is not None:
         setdir.check_cnf_dir(layout, cnf_dir)
     # The set keeps the ConfigMap it was made with.
-    return existing.scaled(replicas or existing.replicas), layout.config_map
+    wanted_spec = replace(existing.scaled(replicas or existing.replicas),
+                          store=existing.store or store or "")
+    return wanted_spec, layout.config_map
 
 
 def _converge(layout: SetLayout, spec: SetSpec, timeout: float, since: float) -> None:
@@ -208,6 +229,54 @@ def checksum(directory: Path, timeout: float, chunk_rows: int | None) -> None:
     for line in result.lines():
         click.echo(line)
     raise SystemExit(result.exit_code)
+
+
+@local.command("backup")
+@_dir_option
+def backup_command(directory: Path) -> None:
+    """A base backup of the set into its store (`up --store`), taken from the highest-ordinal
+    ready replica (mysql-0 only in a one-pod set); prints the backup id."""
+    layout = _layout(directory)
+    spec = load_spec(layout)
+    store = backups.the_store(spec, layout)  # no store: one line before any donor is asked
+    donor = backups.choose_donor(observe(layout, spec).pods, spec.replicas)
+    manifest = backups.take(layout, spec, donor)
+    click.echo(f"local backup: complete id={manifest.backup_id} gtid={manifest.gtid} "
+               f"bytes={manifest.size} parts={len(manifest.parts)} donor={donor.name} "
+               f"store={store.describe()}", err=True)
+    click.echo(manifest.backup_id)
+
+
+@local.command("restore")
+@_dir_option
+@click.option("--from", "source", required=True,
+              help="The store to restore from: file:///dir or s3://bucket[/prefix].")
+@click.option("--backup", "backup_id", default="", show_default="the newest",
+              help="The backup to restore.")
+@click.option(
+    "--base-port", type=click.IntRange(1024, 65535), default=DEFAULT_BASE_PORT,
+    show_default=True, help="mysql port of the new set's mysql-0 (clone +1, http +2).",
+)
+@_timeout_option
+def restore_command(directory: Path, source: str, backup_id: str, base_port: int,
+                    timeout: float) -> None:
+    """Create and start a one-pod set in DIR whose mysql-0 is restored from a backup, and wait
+    until it is ready. DIR must not be a set already."""
+    layout = _layout(directory)
+    if layout.spec.exists():
+        raise ConfigError(f"{layout.root} is already a local set; restore into a new directory")
+    # The backup is chosen and checked whole before anything is made.
+    restore_from = backups.backup_to_restore(source, backup_id)
+    spec = SetSpec(replicas=1, base_port=base_port, restore_from=restore_from)
+    with setdir.up_lock(layout):
+        if layout.spec.exists():
+            raise ConfigError(f"{layout.root} is already a local set; restore into a new "
+                              "directory")
+        since = _start_supervisor(layout, spec, setdir.default_cnf_dir())
+    _converge(layout, spec, timeout, since)
+    click.echo(f"local restore: {layout.root} runs mysql-0 restored from {restore_from}",
+               err=True)
+    click.echo(render_table(observe(layout, spec)))
 
 
 @local.command()

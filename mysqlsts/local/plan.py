@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from mysqlsts.clone.store_options import FromBackupOptions
 from mysqlsts.core.peers import PeerAddress
 from mysqlsts.core.version import Flavor
 from mysqlsts.local.mariadbd import ServerSpec
@@ -72,6 +73,9 @@ def pod_env(spec: SetSpec, layout: SetLayout, ordinal: int) -> dict[str, str]:
             backup_password_file=layout.secret("backup-password"),
             clone_token_file=layout.secret("clone-token"),
         ),
+        # A restored set: mysql-0's clone step restores (once; later starts skip it), the
+        # others clone from their peers as in any set.
+        FromBackupOptions(from_backup=spec.restore_from if ordinal == 0 else ""),
     )
 
 

@@ -99,6 +99,8 @@ class SetView:
     pods: tuple[PodView, ...]  # by ordinal
     password_file: Path  # root's
     user: str = "root"
+    store: str = ""  # where `local backup` writes ("" = none)
+    restored_from: str = ""  # the backup mysql-0 was restored from ("" = none)
 
 
 def pod_view(spec: SetSpec, layout: SetLayout, seen: PodObservation, now: float) -> PodView:
@@ -135,6 +137,8 @@ def set_view(
         pods=tuple(pod_view(spec, layout, one, now)
                    for one in sorted(seen, key=lambda one: one.ordinal)),
         password_file=layout.secret("root-password"),
+        store=spec.store,
+        restored_from=spec.restore_from,
     )
 
 
@@ -146,6 +150,8 @@ def status_document(view: SetView) -> dict[str, Any]:
         "supervisor": {"running": view.supervisor_pid is not None, "pid": view.supervisor_pid},
         "pods": [_pod_document(pod) for pod in view.pods],
         "credentials": {"user": view.user, "password_file": str(view.password_file)},
+        "store": view.store,
+        "restored_from": view.restored_from,
     }
 
 

@@ -31,6 +31,10 @@ class SetSpec:
     statefulset: str = "mysql"
     service: str = "mysql"
     server_id_base: int = 100
+    # The object store `local backup` writes base backups to (`local up --store`); "" = none.
+    store: str = ""
+    # STORE_URL@BACKUP_ID mysql-0's clone step restores from (`local restore`); "" = none.
+    restore_from: str = ""
 
     def __post_init__(self) -> None:
         if self.replicas < 0:

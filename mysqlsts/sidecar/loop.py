@@ -19,7 +19,12 @@ from mysqlsts.adapters.db import LocalConnection, accepts_connections, execute
 from mysqlsts.core.backoff import backoff
 from mysqlsts.core.clone_record import CloneRecord
 from mysqlsts.core.health import Verdict, lag_when_source_lost
-from mysqlsts.core.replication import Source, io_restart_due, restart_io_statements
+from mysqlsts.core.replication import (
+    Source,
+    io_restart_due,
+    restart_io_statements,
+    restored_primary_statements,
+)
 from mysqlsts.core.set_record import root_refused, set_name
 from mysqlsts.core.status import Observation
 from mysqlsts.errors import CloneError, MysqlstsError, describe
@@ -156,8 +161,12 @@ class ControlLoop(Worker):
             conn = self._connect(s.loop.setup_timeout)
             try:
                 if s.is_primary:
+                    restored = restored_primary_statements(
+                        version, setup.binlog_state(version, observation),
+                        None if self._clone is None else self._clone.coordinates)
                     return True, setup.set_up_primary(
                         conn, version, s.accounts, *passwords, s.heartbeat.heartbeat_database,
+                        restored,
                     )
                 source = Source(s.primary.host, s.primary.port, s.accounts.replication_user,
                                 passwords[0], s.replication.connect_retry)

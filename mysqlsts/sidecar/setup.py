@@ -13,7 +13,7 @@ from mysqlsts.adapters.db import execute
 from mysqlsts.core.accounts import backup_account, replication_account
 from mysqlsts.core.coordinates import Coordinates
 from mysqlsts.core.gtid import gtid_names
-from mysqlsts.core.replication import Action, Plan, Source, plan_replication
+from mysqlsts.core.replication import Action, Plan, Source, Statement, plan_replication
 from mysqlsts.core.status import Observation
 from mysqlsts.core.version import ServerVersion
 from mysqlsts.settings import Accounts
@@ -27,19 +27,28 @@ def set_up_primary(
     replication_password: str,
     backup_password: str,
     heartbeat_database: str,
+    restored: list[Statement] | None = None,
 ) -> str:
-    # Binary logging stays on: the accounts and the table reach the replicas through it.
+    # First the GTID state of a primary restored from a backup (before anything is logged);
+    # binary logging stays on: the accounts and the table reach the replicas through it.
     execute(conn, [
+        *(restored or []),
         *replication_account(version, accounts.replication_user, replication_password),
         *backup_account(version, accounts.backup_user, backup_password),
         *table_statements(heartbeat_database),
         *upgrade_statements(heartbeat_database, version),
     ])
+    position = f"binlog GTID state set to the backup's {restored[0].args[0]}, " if restored else ""
     return (
-        f"primary set up: accounts {accounts.replication_user} (replication) and "
+        f"primary set up: {position}accounts {accounts.replication_user} (replication) and "
         f"{accounts.backup_user} (backup) are current, heartbeat table "
         f"{heartbeat_database}.heartbeat exists"
     )
+
+
+def binlog_state(version: ServerVersion, observation: Observation) -> str:
+    """The GTIDs the server's binary log holds (MariaDB `gtid_binlog_state`)."""
+    return observation.gtid.get(gtid_names(version.is_mariadb).executed, "")
 
 
 def gtid_state(version: ServerVersion, observation: Observation) -> str:

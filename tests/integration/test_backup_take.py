@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import pymysql
 import pytest
 from test_clone import BACKUP_GRANTS, BACKUP_PASSWORD, BACKUP_USER, Donor
 
@@ -23,6 +24,7 @@ from mysqlsts.store.parts import read_parts
 from mysqlsts.store.settings import S3Settings
 from tests.ports import PortPool
 from tests.s3server import ACCESS_KEY, REGION, SECRET_KEY, S3Server, create_bucket
+from tests.servers import ServerFactory
 
 if TYPE_CHECKING:
     from tests.servers import MakeServer, Server
@@ -280,16 +282,21 @@ def test_a_restore_killed_midway_is_redone(donor: tuple[Server, Donor], secrets_
 
 def test_clone_from_backup_creates_ordinal_0_from_the_store(
         donor: tuple[Server, Donor], secrets_dir: Path, tmp_path: Path,
-        mariadb: MakeServer) -> None:
+        free_port: PortPool) -> None:
     """`mysqlsts clone --from-backup URL@ID`, as mysql-0's init container runs it when the
-    set is created from a backup: configuration through MYSQLSTS_* variables only."""
+    set is created from a backup (re-created with new Secrets): configuration through
+    MYSQLSTS_* variables only; the data is adopted with the new set's root password."""
     server, running = donor
     store_dir = tmp_path / "store"
     url, backup = backup_to_directory(store_dir, running.port, secrets_dir,
                                       "--encryption-key-file", str(secrets_dir / "backup-key"))
     data_dir = tmp_path / "mysql-0"
+    new_password = "new-set's \\ root"  # a quote and a backslash: the SQL literal holds
+    password_file = tmp_path / "root-password"
+    password_file.write_text(new_password + "\n")
     env = {"POD_NAME": "mysql-0", "MYSQLSTS_DATA_DIR": str(data_dir),
            "MYSQLSTS_FROM_BACKUP": f"{url}@{backup}",
+           "MYSQLSTS_ROOT_PASSWORD_FILE": str(password_file),
            "MYSQLSTS_ENCRYPTION_KEY_FILE": str(secrets_dir / "backup-key"),
            "MYSQLSTS_HTTP_PORT": str(PortPool("store").one()), "MYSQLSTS_SRV_NAME": ""}
 
@@ -300,10 +307,19 @@ def test_clone_from_backup_creates_ordinal_0_from_the_store(
     first = clone()
     assert first.returncode == 0, first.stderr
     assert f"restore complete: backup {backup}" in first.stderr
+    assert "root password is this set's" in first.stderr
+    assert new_password not in first.stderr
     assert (data_dir / "mysqlsts-set").read_text() == "mysql.mysql\n"  # as after a clone
-    copy = mariadb("mysql-0-restored", server_id=100, data_dir=data_dir)
-    assert copy.checksum("app.rows") == server.checksum("app.rows")
-    copy.stop()
+    adopted = ServerFactory(tmp_path / "adopted", Path("/nonexistent"), new_password, free_port)
+    copy = adopted("mysql-0-restored", server_id=100, data_dir=data_dir)
+    try:
+        assert copy.checksum("app.rows") == server.checksum("app.rows")
+        with pytest.raises(pymysql.err.OperationalError) as refused:  # the backup's password
+            pymysql.connect(host="127.0.0.1", port=copy.spec.port, user="root",
+                            password=server.root_password, connect_timeout=5)
+        assert refused.value.args[0] == 1045
+    finally:
+        adopted.stop_all()
     # Every later start of the pod: its data is in place, so the store is not even opened.
     store_dir.rename(tmp_path / "store-gone")
     again = clone()

@@ -15,8 +15,8 @@ from typing import Any, cast
 
 import pytest
 
-from mysqlsts.backup.take import remove_incomplete, take_backup
 from mysqlsts.clone.receiver import Session, Timeouts
+from mysqlsts.clone.to_backup import remove_incomplete, take_backup
 from mysqlsts.core.backup_layout import BACKUPS, backup_started, part_name
 from mysqlsts.errors import MysqlstsError
 from mysqlsts.store.catalog import read_catalog

@@ -89,3 +89,15 @@ def test_spec_round_trips_through_json() -> None:
     assert SetSpec.from_json(spec.to_json()) == spec
     with pytest.raises(ConfigError):
         SetSpec.from_json('{"replicas": 1, "colour": "blue"}')
+
+
+def test_a_restored_set_restores_mysql_0_only(layout: SetLayout) -> None:
+    spec = SetSpec(replicas=2, restore_from="file:///bk@20261204T184553Z-0a1b2c")
+    assert plan_pod(spec, layout, 0, TOOL).env["MYSQLSTS_FROM_BACKUP"] == spec.restore_from
+    assert "MYSQLSTS_FROM_BACKUP" not in plan_pod(spec, layout, 1, TOOL).env
+    assert "MYSQLSTS_FROM_BACKUP" not in plan_pod(SetSpec(replicas=1), layout, 0, TOOL).env
+
+
+def test_a_spec_from_before_stores_reads_as_one_without() -> None:
+    spec = SetSpec.from_json('{"replicas": 2, "base_port": 22000}')
+    assert (spec.store, spec.restore_from) == ("", "")

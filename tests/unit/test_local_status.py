@@ -268,3 +268,32 @@ def test_start_without_a_supervisor_says_so_and_keeps_the_pod_down(tmp_path: Pat
     assert started.exit_code == 2
     assert "no supervisor runs" in started.output
     assert (tmp_path / "pods" / "mysql-1" / "keep-down").exists()
+
+
+def test_status_shows_the_store_and_the_restore_source(tmp_path: Path) -> None:
+    assert (document(tmp_path)["store"], document(tmp_path)["restored_from"]) == ("", "")
+    spec = SetSpec(replicas=1, base_port=22300, store="file:///bk", restore_from="file:///a@x")
+    doc = status_document(set_view(spec, SetLayout(tmp_path), [], supervisor_pid=None, now=NOW))
+    assert (doc["store"], doc["restored_from"]) == ("file:///bk", "file:///a@x")
+
+
+def test_up_refuses_another_store_for_a_set_that_has_one(tmp_path: Path) -> None:
+    (tmp_path / "spec.json").write_text(
+        SetSpec(replicas=1, base_port=22500, store=f"file://{tmp_path}/a").to_json())
+    result = invoke("up", "--dir", str(tmp_path), "--store", f"file://{tmp_path}/b")
+    assert result.exit_code == 2
+    assert f"created with --store file://{tmp_path}/a" in result.output
+
+
+def test_backup_of_a_set_without_a_store_fails_in_one_line(tmp_path: Path) -> None:
+    (tmp_path / "spec.json").write_text(SetSpec(replicas=1, base_port=22500).to_json())
+    result = invoke("backup", "--dir", str(tmp_path))
+    assert result.exit_code == 2
+    assert "has no store" in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def test_restore_into_an_existing_set_fails_before_the_store_is_read(tmp_path: Path) -> None:
+    (tmp_path / "spec.json").write_text(SetSpec(replicas=1, base_port=22500).to_json())
+    result = invoke("restore", "--dir", str(tmp_path), "--from", "file:///nonexistent")
+    assert result.exit_code == 2
+    assert "already a local set" in result.output

@@ -182,3 +182,18 @@ def test_the_io_thread_is_restarted_only_when_the_source_is_back() -> None:
                                    "Last_IO_Errno": 1045, "Last_IO_Error": "denied"})
     assert not io_restart_due(denied, source_reachable=True)
     assert not io_restart_due(None, source_reachable=True)
+
+
+def test_a_restored_primary_takes_the_backups_gtid_before_it_logs_anything() -> None:
+    from mysqlsts.core.coordinates import Coordinates
+    from mysqlsts.core.replication import restored_primary_statements
+
+    record = Coordinates(gtid="0-100-42")
+    [statement] = restored_primary_statements(MARIADB, "", record)
+    assert (statement.sql, statement.args) == ("SET GLOBAL gtid_binlog_state = %s",
+                                               ("0-100-42",))
+    # Once anything is logged the binlog is the truth: a restart never rewinds it.
+    assert restored_primary_statements(MARIADB, "0-100-43", record) == []
+    assert restored_primary_statements(MARIADB, "", None) == []
+    assert restored_primary_statements(MARIADB, "", Coordinates(binlog_file="b.1")) == []
+    assert restored_primary_statements(MYSQL_84, "", record) == []

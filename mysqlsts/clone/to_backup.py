@@ -1,5 +1,8 @@
 """Take a base backup: the clone stream from a donor, into the store as parts, manifest last.
 
+Here, below the capabilities, so `mysqlsts backup` and `mysqlsts local backup` run the same
+code (`backup_from_donor`).
+
 The donor serves a backup exactly as it serves a clone (the same authenticated, compressed,
 sealed stream, at its own rate cap). Here the stream is not extracted: it is cut into parts as
 it arrives (backup.parts) while the GTID position and the server version are picked out of it
@@ -17,7 +20,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from mysqlsts.clone.receiver import Session, Timeouts
+from mysqlsts.clone.receiver import Session, Timeouts, find_donor, open_session
 from mysqlsts.core.backup_layout import backup_id, backup_started
 from mysqlsts.core.backup_manifest import Manifest
 from mysqlsts.core.backup_parts import COMPRESSION, BackupKeys
@@ -27,6 +30,7 @@ from mysqlsts.core.backupinfo import (
     coordinates_from_files,
     flavor_of_version,
 )
+from mysqlsts.core.clone_record import DonorAddress
 from mysqlsts.core.xbstream import FileCatcher
 from mysqlsts.errors import MysqlstsError
 from mysqlsts.store.base import ObjectStore
@@ -45,6 +49,26 @@ log = logging.getLogger(__name__)
 INFO_NAMES = ("mariadb_backup_info", "xtrabackup_info")
 _VERSION = re.compile(r"^server_version\s*=\s*(\S+)", re.MULTILINE)
 INCOMPLETE_GRACE = timedelta(hours=6)  # an incomplete backup younger than this may be running
+
+
+def backup_from_donor(store: ObjectStore, keys: BackupKeys | None, donor: DonorAddress,
+                      token: str, *, set_name: str, flavor: str, deadline_seconds: float,
+                      compression: str, part_size: int = PART_SIZE,
+                      parallel: int = PARALLEL) -> Manifest:
+    """Remove killed backups' leftovers, then take a backup from `donor` (retried with backoff
+    while it is busy or unreachable, until `deadline_seconds`, as a clone does)."""
+    removed = remove_incomplete(store, datetime.now(UTC))
+    if removed:
+        log.info("removed incomplete backups %s", " ".join(removed))
+    timeouts = Timeouts()
+    session = find_donor(donor, lambda: [],
+                         lambda candidate: open_session(candidate, token, timeouts, compression),
+                         deadline_seconds)
+    try:
+        return take_backup(session, store, keys, set_name=set_name, flavor=flavor,
+                           timeouts=timeouts, part_size=part_size, parallel=parallel)
+    finally:
+        session.close()
 
 
 def take_backup(session: Session, store: ObjectStore, keys: BackupKeys | None, *,

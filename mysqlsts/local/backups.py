@@ -1,0 +1,79 @@
+"""The local set's backups: `local backup` takes one from a replica's donor into the set's
+store (through clone.to_backup, as `mysqlsts backup` does); `local restore` checks a store's
+backup before a new one-pod set is made whose mysql-0 restores it (clone.from_backup, in the
+pod's own clone step)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from mysqlsts.adapters.fs import read_secret
+from mysqlsts.clone.from_backup import check_restorable, choose_backup
+from mysqlsts.clone.to_backup import backup_from_donor
+from mysqlsts.core.backup_manifest import Manifest
+from mysqlsts.core.clone_record import DonorAddress
+from mysqlsts.core.store_url import parse_store_url
+from mysqlsts.core.version import Flavor
+from mysqlsts.errors import ConfigError
+from mysqlsts.local.render import PodView
+from mysqlsts.local.spec import HOST, SetLayout, SetSpec
+from mysqlsts.store.base import ObjectStore
+from mysqlsts.store.open import open_store
+from mysqlsts.store.settings import S3Settings
+
+# Seconds `local backup` keeps asking a busy donor (one that serves a clone right now).
+DONOR_DEADLINE = 120.0
+
+
+def choose_donor(pods: Sequence[PodView], replicas: int) -> PodView:
+    """The highest-ordinal ready replica; the primary only when the set has one pod, so a
+    backup never loads the server that takes the writes when a replica can serve it."""
+    ready = [pod for pod in pods if pod.ready and pod.ordinal < replicas]
+    candidates = [pod for pod in ready if pod.ordinal > 0] if replicas > 1 else ready
+    if not candidates:
+        wanted = "a ready replica" if replicas > 1 else "mysql-0 ready"
+        raise ConfigError(f"no donor for a backup: the set of {replicas} pod(s) has not "
+                          f"{wanted}; see `local status`")
+    return max(candidates, key=lambda pod: pod.ordinal)
+
+
+def the_store(spec: SetSpec, layout: SetLayout) -> ObjectStore:
+    if not spec.store:
+        raise ConfigError(f"{layout.root} has no store: create the set with `local up --store "
+                          "URL` (a file:///dir or s3://bucket/prefix)")
+    return open_store(spec.store, S3Settings())
+
+
+def take(layout: SetLayout, spec: SetSpec, donor: PodView) -> Manifest:
+    store = the_store(spec, layout)
+    return backup_from_donor(
+        store, None, DonorAddress(donor.ordinal, HOST, donor.address.clone_port),
+        read_secret(layout.secret("clone-token"), "clone token"),
+        set_name=spec.statefulset, flavor=Flavor.MARIADB, deadline_seconds=DONOR_DEADLINE,
+        compression="auto")
+
+
+def prepare_store(url: str) -> None:
+    """`local up --store`: a file:// store's directory is made if missing (the local set's
+    embedded store); an s3:// one is only parsed here."""
+    parsed = parse_store_url(url)
+    if parsed.scheme == "file":
+        directory = Path("/" + parsed.prefix)
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"cannot create the store directory {directory}: "
+                              f"{exc.strerror}") from None
+
+
+def backup_to_restore(url: str, wanted: str) -> str:
+    """`STORE_URL@BACKUP_ID` of the backup `local restore` is to restore (the newest unless
+    `wanted`), checked whole (manifest, every part) before any set is made."""
+    store = open_store(url, S3Settings())
+    manifest = choose_backup(store, None, wanted)
+    check_restorable(store, manifest, None)
+    if manifest.flavor != Flavor.MARIADB:
+        raise ConfigError(f"backup {manifest.backup_id} is {manifest.flavor}; a local set "
+                          "runs mariadb")
+    return f"{url}@{manifest.backup_id}"
