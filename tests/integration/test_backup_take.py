@@ -310,8 +310,8 @@ def test_clone_from_backup_creates_ordinal_0_from_the_store(
     assert "root password is this set's" in first.stderr
     assert new_password not in first.stderr
     assert (data_dir / "mysqlsts-set").read_text() == "mysql.mysql\n"  # as after a clone
-    adopted = ServerFactory(tmp_path / "adopted", Path("/nonexistent"), new_password, free_port)
-    copy = adopted("mysql-0-restored", server_id=100, data_dir=data_dir)
+    adopted = ServerFactory(tmp_path / "a", Path("/nonexistent"), new_password, free_port)
+    copy = adopted("m0", server_id=100, data_dir=data_dir)
     try:
         assert copy.checksum("app.rows") == server.checksum("app.rows")
         with pytest.raises(pymysql.err.OperationalError) as refused:  # the backup's password
