@@ -32,7 +32,11 @@ BACKUP_SECRET_FILES = ("encryption-key", "s3-access-key", "s3-secret-key")
 
 # Metrics the alerts may use that mysqlsts does not export (kube-state-metrics).
 EXTERNAL_METRICS = frozenset(
-    {"kube_statefulset_replicas", "kube_statefulset_status_replicas_ready"}
+    {"kube_statefulset_replicas", "kube_statefulset_status_replicas_ready",
+     # The backup CronJob's (k8s/components/backup) runs.
+     "kube_cronjob_created", "kube_cronjob_status_last_successful_time",
+     "kube_job_status_start_time", "kube_job_status_active", "kube_job_status_succeeded",
+     "kube_job_status_failed"}
 )
 
 
