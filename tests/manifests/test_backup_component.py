@@ -9,12 +9,15 @@ import os
 import re
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 from typing import Any
 
 import click
+import kubernetes_validate
 import pytest
-from manifest_support import BACKUP_SECRET_FILES, K8S
+import yaml
+from manifest_support import BACKUP_SECRET_FILES, K8S, kustomize
 
 from mysqlsts.cli import cli
 
@@ -302,3 +305,79 @@ def test_the_steps_accept_their_rendered_environment(
     assert last.startswith("Error: ") and "127.0.0.1:9" in last, taken.stderr
     assert "Traceback" not in taken.stderr
     assert not any(store.rglob("manifest.json"))
+
+
+def doc_patches(heading: str) -> list[Doc]:
+    """The `patches:` of the yaml block under `### heading` in docs/backup.md."""
+    text = (K8S.parent / "docs" / "backup.md").read_text()
+    section = text.split(f"### {heading}\n", 1)[1].split("\n### ", 1)[0]
+    match = re.search(r"```yaml\n(.*?)\n\s*```", section, re.S)
+    assert match, f"no yaml block under {heading}"
+    patches: list[Doc] = yaml.safe_load(textwrap.dedent(match.group(1)))["patches"]
+    return patches
+
+
+def render_with(kubectl: str, root: Path, name: str, patches: list[Doc]) -> list[Doc]:
+    overlay = root / "overlays" / name
+    overlay.mkdir(exist_ok=True)
+    (overlay / "kustomization.yaml").write_text(yaml.safe_dump({
+        "apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
+        "resources": ["../backup"], "patches": patches}))
+    docs = kustomize(kubectl, overlay)
+    for doc in docs:
+        if doc["kind"] not in {"PodMonitor", "PrometheusRule"}:
+            kubernetes_validate.validate(doc, kubernetes_validate.latest_version(), strict=True)
+    return docs
+
+
+def test_the_docs_patch_for_ambient_credentials(
+    kubectl: str, k8s_copy: tuple[Path, dict[str, str]]
+) -> None:
+    """docs/backup.md's IRSA / workload identity patch leaves the steps with no S3 key file,
+    each still reading exactly what is mounted."""
+    root, _ = k8s_copy
+    docs = render_with(kubectl, root, "check-backup-ambient",
+                       doc_patches("Credentials: EKS and GKE"))
+    job = one(docs, "CronJob", "mysql-backup")
+    data = config_map(docs, job)["data"]
+    for name, container in steps(job).items():
+        environment = env_values(container, data)
+        assert not [v for v in environment if v.startswith("MYSQLSTS_S3_") and
+                    v.endswith("_FILE")], name
+        assert environment["MYSQLSTS_ENCRYPTION_KEY_FILE"] == "/etc/mysqlsts/backup/encryption-key"
+        files = mounted_secret_files(job, container)
+        assert ("mysql-backup", "encryption-key") in files.values(), name
+        assert not [f for f in files.values() if f[1].startswith("s3-")], name
+
+
+def test_the_docs_patch_for_a_restore_from_nothing(
+    kubectl: str, k8s_copy: tuple[Path, dict[str, str]]
+) -> None:
+    """docs/backup.md's patch makes a one-pod set whose clone step restores from the store,
+    with variables the clone command has and key files that are mounted."""
+    root, _ = k8s_copy
+    docs = render_with(kubectl, root, "check-restore", doc_patches(
+        "Restoring a whole set from nothing"))
+    sts = one(docs, "StatefulSet", "mysql")
+    spec = sts["spec"]["template"]["spec"]
+    assert sts["spec"]["replicas"] == 1
+    sidecar = next(c for c in spec["containers"] if c["name"] == "sidecar")
+    assert {"name": "MYSQLSTS_REPLICAS", "value": "1"} in sidecar["env"]
+    clone = next(c for c in spec["initContainers"] if c["name"] == "clone")
+    assert clone["command"] == ["mysqlsts", "clone"]
+    environment = {e["name"]: e.get("value") for e in clone["env"]}
+    assert environment["MYSQLSTS_FROM_BACKUP"].startswith("s3://")
+    known = {var for p in command_params(clone["command"]) for var in envvars(p)}
+    assert set(environment) - {"POD_NAME"} <= known
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    mounted = {}
+    for mount in clone["volumeMounts"]:
+        secret = volumes.get(mount["name"], {}).get("secret")  # data: a PVC
+        if secret and secret["secretName"] == "mysql-backup":
+            mounted[mount["mountPath"]] = secret
+    [(path, secret)] = mounted.items()
+    for name in ("MYSQLSTS_ENCRYPTION_KEY_FILE", "MYSQLSTS_S3_ACCESS_KEY_FILE",
+                 "MYSQLSTS_S3_SECRET_KEY_FILE"):
+        directory, _, key = str(environment[name]).rpartition("/")
+        assert directory == path and key in BACKUP_SECRET_FILES, name
+    assert one(docs, "Secret", "mysql-backup")
