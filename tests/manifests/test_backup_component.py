@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import os
 import re
+import stat
 import subprocess
 import sys
 import textwrap
@@ -381,3 +382,22 @@ def test_the_docs_patch_for_a_restore_from_nothing(
         directory, _, key = str(environment[name]).rpartition("/")
         assert directory == path and key in BACKUP_SECRET_FILES, name
     assert one(docs, "Secret", "mysql-backup")
+
+
+def test_make_secrets_creates_the_backup_encryption_key_once(tmp_path: Path) -> None:
+    script = str(K8S.parent / "scripts" / "make-secrets")
+    done = subprocess.run([script, "--backup", str(tmp_path)], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    key = tmp_path / "encryption-key"
+    value = key.read_text()
+    assert len(base64.b64decode(value, validate=True)) == 32
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    assert value not in done.stdout + done.stderr
+    again = subprocess.run([script, "--backup", str(tmp_path)], capture_output=True, text=True,
+                           timeout=60)
+    assert again.returncode == 0 and key.read_text() == value  # never replaced
+    assert not {p.name for p in tmp_path.iterdir()} - {"encryption-key"}
+    bad = subprocess.run([script, "--backup", str(tmp_path / "nowhere")], capture_output=True,
+                         text=True, timeout=60)
+    assert bad.returncode == 2 and len(bad.stderr.splitlines()) == 1, bad.stderr
