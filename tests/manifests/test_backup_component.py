@@ -401,3 +401,34 @@ def test_make_secrets_creates_the_backup_encryption_key_once(tmp_path: Path) -> 
     bad = subprocess.run([script, "--backup", str(tmp_path / "nowhere")], capture_output=True,
                          text=True, timeout=60)
     assert bad.returncode == 2 and len(bad.stderr.splitlines()) == 1, bad.stderr
+
+
+def schedule_interval_seconds(schedule: str) -> int:
+    """The interval of the simple cron schedules this component may use: hourly (`M * * * *`),
+    every N hours (`M */N * * *`), daily (`M H * * *`)."""
+    minute, hour, *rest = schedule.split()
+    assert minute.isdigit() and rest == ["*", "*", "*"], f"not a simple schedule: {schedule}"
+    if hour == "*":
+        return 3600
+    if hour.startswith("*/"):
+        return int(hour[2:]) * 3600
+    assert hour.isdigit(), schedule
+    return 86400
+
+
+def test_the_too_old_alert_is_one_and_a_half_schedules(cronjob: Doc) -> None:
+    """MysqlstsBackupTooOld's threshold (k8s/components/monitoring) follows the schedule."""
+    assert schedule_interval_seconds("0 */6 * * *") == 21600  # the parser itself
+    interval = schedule_interval_seconds(cronjob["spec"]["schedule"])
+    rules = yaml.safe_load((K8S / "components" / "monitoring" / "prometheusrule.yaml")
+                           .read_text())["spec"]["groups"]
+    [rule] = [r for g in rules for r in g["rules"] if r.get("alert") == "MysqlstsBackupTooOld"]
+    thresholds = {int(t) for t in re.findall(r"> (\d+)", rule["expr"])}
+    assert thresholds == {interval * 3 // 2}, rule["expr"]
+    name = cronjob["metadata"]["name"]
+    assert f'cronjob="{name}"' in rule["expr"]
+    # MysqlstsBackupJobFailed selects the Jobs the CronJob names <cronjob>-<minutes>.
+    [failed] = [r for g in rules for r in g["rules"] if r.get("alert") == "MysqlstsBackupJobFailed"]
+    assert set(re.findall(r'job_name=~"([^"]+)"', failed["expr"])) == {f"{name}-[0-9]+"}
+    job = cronjob["spec"]["jobTemplate"]["spec"]
+    assert job["activeDeadlineSeconds"] < interval
