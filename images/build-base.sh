@@ -13,9 +13,10 @@ kind=${2:-server}
 suite=bookworm
 case "$kind" in
   # python3-cffi-backend: named, as debootstrap does not resolve the virtual package
-  # python3-cryptography depends on.
+  # python3-cryptography depends on. ca-certificates: the s3:// store client (obstore) cannot
+  # even build its HTTP client without the system's CA bundle, http endpoints included.
   server) packages=(mariadb-server mariadb-backup python3 python3-cryptography
-            python3-cffi-backend python3-zstandard) ;;
+            python3-cffi-backend python3-zstandard ca-certificates) ;;
   python) packages=(python3) ;;
   *) echo "build-base: KIND must be server or python, not $kind" >&2; exit 2 ;;
 esac

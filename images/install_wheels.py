@@ -3,11 +3,14 @@
 Images built from plain Debian packages have no pip, and a wheel is a zip file: unpacking the
 wheels we ship is all an install needs. By default only pure-Python wheels are unpacked: the
 base image's own packages provide the binary ones (cryptography and its cffi, zstandard;
-see prepare-runtime.sh). With --binary (the takeover image: the `kubernetes` client needs
-pydantic-core, aiohttp, ...) binary wheels are unpacked too, each only if its tags fit this
-interpreter (CPython 3.x ABI, glibc version, machine), else the install fails. Either way it fails
-if the --check modules cannot then be imported. Runs inside the image build, as root.
-Usage: python3 install_wheels.py [--binary] [--check MODULE]... WHEEL_DIR PREFIX
+see prepare-runtime.sh). `--binary-wheel NAME` (the init and sidecar images: obstore, which
+Debian does not package, for s3:// stores) unpacks that one binary wheel too, and imports it
+afterwards. With --binary (the takeover image: the `kubernetes` client needs pydantic-core,
+aiohttp, ...) every binary wheel is unpacked. A binary wheel is unpacked only if its tags fit
+this interpreter (CPython 3.x ABI, glibc version, machine), else the install fails. Either way it
+fails if the --check modules cannot then be imported. Runs inside the image build, as root.
+Usage: python3 install_wheels.py [--binary | --binary-wheel NAME...] [--check MODULE]...
+                                 WHEEL_DIR PREFIX
 """
 
 from __future__ import annotations
@@ -85,16 +88,31 @@ def wheel_fits(filename: str, version: tuple[int, int], machine: str,
     )
 
 
-def install(wheel_dir: Path, prefix: Path, binary: bool, checks: tuple[str, ...]) -> None:
+def normalise(name: str) -> str:
+    """A distribution name as PEP 503 compares them: `Fake_Obstore` → fake-obstore."""
+    return name.lower().replace("_", "-").replace(".", "-")
+
+
+def distribution(filename: str) -> str:
+    """A wheel's distribution name, normalised: `obstore-0.12.1-cp311-...` → obstore."""
+    return normalise(filename.split("-")[0])
+
+
+def install(wheel_dir: Path, prefix: Path, binary: bool, checks: tuple[str, ...],
+            binary_wheels: tuple[str, ...] = ()) -> None:
     lib = prefix / "lib"
     wheels = sorted(wheel_dir.glob("*.whl"))
     if not any(w.name.startswith("mysqlsts-") for w in wheels):
         raise SystemExit(f"install_wheels: no mysqlsts wheel in {wheel_dir}")
+    wanted = {normalise(name) for name in binary_wheels}
+    missing = wanted - {distribution(w.name) for w in wheels}
+    if missing:
+        raise SystemExit(f"install_wheels: no wheel of {', '.join(sorted(missing))} in {wheel_dir}")
     version = sys.version_info[:2]
     machine, glibc = platform.machine(), glibc_version()
     for wheel in wheels:
         if not wheel.name.endswith("-none-any.whl"):
-            if not binary:
+            if not binary and distribution(wheel.name) not in wanted:
                 print(f"install_wheels: {wheel.name} is binary; the base image provides it")
                 continue
             if not wheel_fits(wheel.name, version, machine, glibc):
@@ -107,7 +125,8 @@ def install(wheel_dir: Path, prefix: Path, binary: bool, checks: tuple[str, ...]
     if not compileall.compile_dir(str(lib), quiet=1):
         raise SystemExit("install_wheels: byte-compiling failed")
     sys.path.insert(0, str(lib))
-    for module in checks:
+    # A binary wheel named on purpose must load here (its shared library, its glibc).
+    for module in (*checks, *(name.replace("-", "_") for name in sorted(wanted))):
         try:
             importlib.import_module(module)
         except ImportError as exc:
@@ -122,12 +141,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--binary", action="store_true",
                         help="also unpack binary wheels whose tags fit this interpreter")
+    parser.add_argument("--binary-wheel", action="append", metavar="NAME", default=[],
+                        help="also unpack this distribution's binary wheel (it must fit)")
     parser.add_argument("--check", action="append", metavar="MODULE",
                         help=f"import this after installing (default: {', '.join(DEFAULT_CHECKS)})")
     parser.add_argument("wheel_dir", type=Path)
     parser.add_argument("prefix", type=Path)
     args = parser.parse_args()
-    install(args.wheel_dir, args.prefix, args.binary, tuple(args.check or DEFAULT_CHECKS))
+    install(args.wheel_dir, args.prefix, args.binary, tuple(args.check or DEFAULT_CHECKS),
+            tuple(args.binary_wheel))
 
 
 if __name__ == "__main__":

@@ -68,6 +68,26 @@ if [ "$flavor" != none ]; then
   ensure_module zstandard zstandard ">= 0.20"
 fi
 
+# The CA bundle the s3:// store client (obstore, unpacked by install_wheels.py) loads: without
+# one it cannot build its HTTP client at all, so every s3:// store fails (the container tests
+# prove it works). Debian's path, then the RPM bases'.
+has_ca_bundle() {
+  [ -s /etc/ssl/certs/ca-certificates.crt ] || [ -s /etc/pki/tls/certs/ca-bundle.crt ]
+}
+if [ "$flavor" != none ] && ! has_ca_bundle; then
+  echo "prepare-runtime: installing ca-certificates" >&2
+  if command -v apt-get >/dev/null 2>&1; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends ca-certificates
+    rm -rf /var/lib/apt/lists/* /var/cache/apt/*
+  elif command -v microdnf >/dev/null 2>&1; then
+    microdnf install -y ca-certificates && microdnf clean all
+  elif command -v dnf >/dev/null 2>&1; then
+    dnf install -y ca-certificates && dnf clean all
+  fi
+  has_ca_bundle || { echo "prepare-runtime: no CA certificate bundle in this base image" >&2; exit 1; }
+fi
+
 # uid/gid 999 as in the official mariadb and mysql images, so files a clone writes belong to
 # the server that later opens them.
 if ! getent group mysql >/dev/null; then groupadd -r -g 999 mysql; fi

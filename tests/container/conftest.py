@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 from container_pods import REPO, Cluster, DnsServer, Engine, Flavor, Secrets
+from docker.types import Mount
 
 pytestmark = pytest.mark.container
 
@@ -151,9 +152,10 @@ def make_cluster(
     """Clusters for one test module; each is torn down (containers and volumes) at its end."""
     made: list[Cluster] = []
 
-    def make(prefix: str, dns: bool = False, env: dict[str, str] | None = None) -> Cluster:
+    def make(prefix: str, dns: bool = False, env: dict[str, str] | None = None,
+             mounts: list[Mount] | None = None) -> Cluster:
         cluster = Cluster(engine, flavor, secrets, f"mysqlsts-test-{prefix}", dns=dns,
-                          env=dict(env or {}))
+                          env=dict(env or {}), mounts=list(mounts or []))
         cluster.close()  # whatever a killed earlier run left under this name
         made.append(cluster)
         return cluster

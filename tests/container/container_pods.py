@@ -210,7 +210,7 @@ class Pod:
         if config_map:
             mounts.append(Mount("/mnt/config-map", str(self.cluster.flavor.cnf_dir), type="bind",
                                 read_only=True))
-        return mounts
+        return [*mounts, *self.cluster.mounts]
 
     def _joined(self, *writable: str) -> dict[str, Any]:
         """Join the pod's network namespace, with the manifests' container security: read-only
@@ -402,6 +402,8 @@ class Cluster:
     dns: bool = False
     pods: dict[int, Pod] = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=dict)  # added to every container's env
+    # Added to every container of every pod (e.g. an object store volume and its key files).
+    mounts: list[Mount] = field(default_factory=list)
 
     def pod(self, ordinal: int) -> Pod:
         return self.pods.setdefault(ordinal, Pod(self, ordinal))

@@ -97,3 +97,28 @@ def test_init_refuses_a_pod_name_without_ordinal_in_one_line(
     assert len(err.splitlines()) == 1 and "mysql" in err, err
     assert "Traceback" not in err
     assert cluster.run_on_volume(pod.conf_volume, "ls -A /v") == ""
+
+
+@pytest.mark.parametrize("kind", ["init", "sidecar"])
+def test_image_carries_the_s3_store_client(engine: Engine, flavor: Flavor, kind: str) -> None:
+    """obstore's binary wheel is in the image and loads (the backup CronJob runs the init image):
+    `backup list` reads a file:// store, and an s3:// store gets as far as the network, where an
+    endpoint on the container's own loopback (no network at all: network_mode none) refuses it
+    with one line, not "obstore not installed"."""
+    image = getattr(flavor, f"{kind}_image")
+    code, out = run(engine, image, """
+        export PYTHONPATH=/opt/mysqlsts/lib  # the launcher runs with -I: not for it
+        mysqlsts-python -c 'import obstore as o; print("obstore", o.__version__)'
+        mkdir /tmp/store && mysqlsts backup list --store file:///tmp/store --json; echo "rc=$?"
+        echo AK > /tmp/ak; echo SK > /tmp/sk
+        MYSQLSTS_S3_ENDPOINT=http://127.0.0.1:9 MYSQLSTS_S3_ACCESS_KEY_FILE=/tmp/ak \
+        MYSQLSTS_S3_SECRET_KEY_FILE=/tmp/sk mysqlsts backup list --store s3://bucket/prefix 2>&1
+        echo "rc=$?"
+    """, network_mode="none", tmpfs={"/tmp": "rw,size=16m,mode=1777"})
+    assert code == 0, out
+    assert "obstore 0." in out, out
+    assert '"backups": []' in out and "rc=0" in out, out
+    s3_lines = out.split("rc=0", 1)[1].strip().splitlines()
+    assert len(s3_lines) == 2 and s3_lines[1] == "rc=1", out
+    assert "store s3://bucket/prefix: cannot list" in s3_lines[0], out
+    assert "obstore" not in s3_lines[0] and "Traceback" not in out, out

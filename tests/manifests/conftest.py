@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from manifest_support import (
+    BACKUP_SECRET_FILES,
     MAKE_SECRETS,
     OVERLAYS,
     ROOT_CLIENT_CNF,
@@ -49,6 +50,9 @@ def k8s_copy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, d
     subprocess.run([str(MAKE_SECRETS), str(root / "secrets")], check=True, capture_output=True,
                    timeout=60)
     values[ROOT_CLIENT_CNF] = (root / "secrets" / ROOT_CLIENT_CNF).read_text().rstrip("\n")
+    # The backup overlay's Secret (k8s/overlays/backup), kept apart from the set's values.
+    for key in BACKUP_SECRET_FILES:
+        (root / "overlays" / "backup" / key).write_text(secrets.token_urlsafe(32) + "\n")
     yield root, values
 
 

@@ -24,11 +24,19 @@ SECRET_KEYS = ("root-password", "replication-password", "backup-password", "clon
 ROOT_CLIENT_CNF = "root-client.cnf"
 SECRET_FILES = (*SECRET_KEYS, ROOT_CLIENT_CNF)
 MAKE_SECRETS = REPO / "scripts" / "make-secrets"
-OVERLAYS = ("demo", "minikube", "eks", "mysql8", "monitoring", "official-mariadb", "takeover")
+OVERLAYS = ("demo", "minikube", "eks", "mysql8", "monitoring", "official-mariadb", "takeover",
+            "backup")
+# The backup overlay's Secret `mysql-backup`, from files the user creates beside it.
+BACKUP_OVERLAY = K8S / "overlays" / "backup"
+BACKUP_SECRET_FILES = ("encryption-key", "s3-access-key", "s3-secret-key")
 
 # Metrics the alerts may use that mysqlsts does not export (kube-state-metrics).
 EXTERNAL_METRICS = frozenset(
-    {"kube_statefulset_replicas", "kube_statefulset_status_replicas_ready"}
+    {"kube_statefulset_replicas", "kube_statefulset_status_replicas_ready",
+     # The backup CronJob's (k8s/components/backup) runs.
+     "kube_cronjob_created", "kube_cronjob_status_last_successful_time",
+     "kube_job_status_start_time", "kube_job_status_active", "kube_job_status_succeeded",
+     "kube_job_status_failed"}
 )
 
 
@@ -44,10 +52,14 @@ def find_tool(name: str, env_var: str) -> str | None:
 
 
 def copy_k8s_without_secrets(destination: Path) -> None:
-    """k8s/ copied to `destination` without the user's secret files in k8s/secrets/ (the demo
-    overlay's committed throwaway ones stay)."""
+    """k8s/ copied to `destination` without the user's secret files in k8s/secrets/ and
+    k8s/overlays/backup/ (the demo overlay's committed throwaway ones stay)."""
     def ignore(directory: str, names: list[str]) -> set[str]:
-        return set(SECRET_FILES) & set(names) if Path(directory) == K8S / "secrets" else set()
+        if Path(directory) == K8S / "secrets":
+            return set(SECRET_FILES) & set(names)
+        if Path(directory) == BACKUP_OVERLAY:
+            return set(BACKUP_SECRET_FILES) & set(names)
+        return set()
 
     shutil.copytree(K8S, destination, ignore=ignore)
 

@@ -36,6 +36,8 @@ REQUIRED_ALERTS = {
     "MysqlstsPrimaryHeartbeatStale",
     "MysqlstsFewerReadyPods",
     "MysqlstsCloneFailing",
+    "MysqlstsBackupTooOld",
+    "MysqlstsBackupJobFailed",
 }
 
 
@@ -96,6 +98,27 @@ def test_promtool_unit_tests_can_fail(promtool: str, tmp_path: Path) -> None:
     done = run([promtool, "test", "rules", str(tests)])
     assert done.returncode != 0
     assert "MysqlstsReplicationLagHigh" in done.stdout + done.stderr
+
+
+@pytest.mark.parametrize(("alert", "cut"), [
+    # Without "the newest Job", an old failed Job keeps firing after a newer one succeeded.
+    ("MysqlstsBackupJobFailed", " and on (namespace, job_name)"),
+    # Without "never succeeded since created", a backup that never ran stays silent.
+    ("MysqlstsBackupTooOld", " or (time() - kube_cronjob_created"),
+])
+def test_promtool_unit_tests_catch_a_backup_alert_cut_short(
+    promtool: str, tmp_path: Path, alert: str, cut: str
+) -> None:
+    tests = _prepare_unit_tests(tmp_path)
+    rules_path = tmp_path / "rules-under-test.yaml"
+    rules = yaml.safe_load(rules_path.read_text())
+    [rule] = [r for g in rules["groups"] for r in g["rules"] if r.get("alert") == alert]
+    assert cut in rule["expr"]
+    rule["expr"] = rule["expr"].split(cut)[0]
+    rules_path.write_text(yaml.safe_dump(rules, sort_keys=False))
+    done = run([promtool, "test", "rules", str(tests)])
+    assert done.returncode != 0
+    assert alert in done.stdout + done.stderr
 
 
 def test_every_alert_is_tested_firing_and_not_firing() -> None:
