@@ -1,0 +1,91 @@
+"""`mysqlsts archive`: stream the primary's binary log into a store until stopped."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+
+import click
+
+from mysqlsts.adapters.fs import read_secret
+from mysqlsts.clone.store_options import S3Options, keys_from_file
+from mysqlsts.core.gtid import parse_mariadb
+from mysqlsts.options import PATH, SECRETS_DIR, option, use
+
+
+@dataclass(frozen=True)
+class ArchiveOptions:
+    store: str = option("", "Object store URL the archive is written to: s3://bucket[/prefix] "
+                        "or file:///dir (the backups' store).", show_default=False)
+    primary: str = option("", "The primary's server, HOST:PORT, whose binary log is "
+                          "archived.", show_default=False)
+    replication_user: str = option("repl", "Account the archiver reads the binary log with "
+                                   "(REPLICATION SLAVE).")
+    replication_password_file: Path = option(
+        SECRETS_DIR / "replication-password", "File holding that account's password.",
+        type=PATH)
+    encryption_key_file: Path | None = option(
+        None, "File holding the key that encrypts segments at rest (the backups' key). "
+        "None: not encrypted.", type=PATH, show_default=False)
+    archive_server_id: int = option(
+        4000000001, "The server id the archiver announces to the primary: unique among its "
+        "replicas (a second client with the same id ends the first one's stream).",
+        type=click.IntRange(1, 4294967295))
+    start_gtid: str = option("current", "Where an empty archive starts: after this MariaDB "
+                             "GTID position; `current`: the primary's gtid_binlog_pos when it "
+                             "starts; `oldest`: the primary's oldest binary log.")
+    segment_seconds: float = option(1.0, "A segment is written at most this long after its "
+                                    "first transaction arrived (seconds).",
+                                    type=click.FloatRange(0.05, 60))
+    segment_mib: int = option(8, "A segment is written once it holds this much (MiB).",
+                              type=click.IntRange(1, 128))
+
+    def check(self) -> None:
+        if not self.store:
+            raise click.UsageError("--store is required (s3://bucket[/prefix] or file:///dir)")
+        host, _, port = self.primary.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise click.UsageError("--primary HOST:PORT is required (the primary's server)")
+        try:
+            if self.start_gtid not in ("current", "oldest"):
+                parse_mariadb(self.start_gtid)
+        except ValueError as error:
+            raise click.UsageError(f"--start-gtid: {error}") from None
+
+    def address(self) -> tuple[str, int]:
+        host, _, port = self.primary.rpartition(":")
+        return host, int(port)
+
+
+@click.command()
+@use(ArchiveOptions, "archive")
+@use(S3Options, "s3")
+def archive(archive: ArchiveOptions, s3: S3Options) -> None:
+    """Archive the primary's binary log continuously into a store, in segments cut at
+    transaction boundaries, resuming where the store's archive ends. Runs until stopped."""
+    from mysqlsts.adapters.binlog_stream import BinlogStream, StreamSource, primary_position
+    from mysqlsts.archive.archiver import Archiver, ArchiveSettings
+    from mysqlsts.store.open import open_store
+
+    objects = open_store(archive.store, s3.settings())
+    keys = keys_from_file(archive.encryption_key_file)
+    password = read_secret(archive.replication_password_file, "replication password")
+    host, port = archive.address()
+    source = StreamSource(host=host, port=port, user=archive.replication_user,
+                          server_id=archive.archive_server_id)
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()  # the loop writes what it holds whole and ends
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    settings = ArchiveSettings(max_seconds=archive.segment_seconds,
+                               max_bytes=archive.segment_mib * 1024 * 1024,
+                               start_position=archive.start_gtid)
+    # `oldest` asks for an empty position: the primary streams from its oldest binary log.
+    Archiver(objects, keys, lambda: BinlogStream(source, password),
+             lambda: primary_position(source, password), settings, stop).run()

@@ -1,0 +1,274 @@
+"""The binlog archive on real MariaDB: the replication client, the archiver writing segments
+to a file:// store, replay of the segments into a second server, kills and store failures."""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from mysqlsts.adapters.binlog_stream import BinlogStream, StreamSource, primary_position
+from mysqlsts.archive.archiver import Archiver, ArchiveSettings
+from mysqlsts.core import binlog_event as ev
+from mysqlsts.core.backup_parts import BackupKeys
+from mysqlsts.core.binlog_index import SegmentRecord, archived_position, breaks, position_text
+from mysqlsts.core.binlog_segment import Grouper
+from mysqlsts.core.gtid import parse_mariadb
+from mysqlsts.store.base import ObjectStore, StoreError
+from mysqlsts.store.binlog_archive import load_records, read_segment
+from mysqlsts.store.filestore import FileStore
+from tests.servers import MakeServer, Server
+
+
+def source(server: Server, server_id: int = 4000000001) -> StreamSource:
+    return StreamSource(host=server.host, port=server.port, user="root", server_id=server_id)
+
+
+def write_rows(server: Server, first: int, count: int) -> None:
+    with contextlib.closing(server.connect()) as conn, conn.cursor() as cursor:
+        for n in range(first, first + count):
+            cursor.execute("INSERT INTO app.t (id, v) VALUES (%s, %s)", (n, f"row {n}"))
+
+
+def test_the_stream_starts_after_the_position_and_yields_whole_transactions(
+        mariadb: MakeServer) -> None:
+    primary = mariadb("p", server_id=100)
+    primary.sql("CREATE DATABASE app", "CREATE TABLE app.t (id INT PRIMARY KEY, v TEXT)")
+    write_rows(primary, 1, 3)
+    start = primary.value("SELECT @@gtid_binlog_pos")
+    write_rows(primary, 4, 2)
+    primary.sql("ALTER TABLE app.t ADD COLUMN w INT")
+    stream = BinlogStream(source(primary), primary.root_password)
+    stream.open(start)
+    grouper, seen = Grouper(), []
+    try:
+        for event in itertools.islice(stream.events(), 200):
+            transaction = grouper.feed(event)
+            if transaction is not None:
+                seen.append(transaction)
+            if len(seen) == 3:
+                break
+    finally:
+        stream.close()
+    base = int(start.split("-")[2])
+    assert [str(t.gtid) for t in seen] == [f"0-100-{base + n}" for n in (1, 2, 3)]
+    assert all(t.data.startswith(t.data[:19]) for t in seen)
+    assert grouper.description is not None and grouper.description.checksum
+
+
+def test_a_quiet_primary_sends_heartbeats(mariadb: MakeServer) -> None:
+    primary = mariadb("p", server_id=100)
+    stream = BinlogStream(source(primary), primary.root_password)
+    stream.open(primary.value("SELECT @@gtid_binlog_pos"))
+    try:
+        kinds = [e.type for e in itertools.islice(stream.events(), 8)]
+    finally:
+        stream.close()
+    assert ev.HEARTBEAT in kinds
+
+
+
+# -- the archiver --------------------------------------------------------------------------
+
+def make_app_table(server: Server) -> None:
+    server.sql("CREATE DATABASE IF NOT EXISTS app",
+               "CREATE TABLE IF NOT EXISTS app.t (id INT PRIMARY KEY, v TEXT)")
+
+
+@contextlib.contextmanager
+def running(archiver: Archiver, stop: threading.Event) -> Iterator[threading.Thread]:
+    thread = threading.Thread(target=archiver.run, name="archiver", daemon=True)
+    thread.start()
+    try:
+        yield thread
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+        assert not thread.is_alive(), "the archiver did not stop"
+
+
+def archiver_for(primary: Server, store: ObjectStore, keys: BackupKeys | None = None,
+                 start: str = "current") -> tuple[Archiver, threading.Event]:
+    stop = threading.Event()
+    src = source(primary)
+    password = primary.root_password
+    archiver = Archiver(store, keys, lambda: BinlogStream(src, password),
+                        lambda: primary_position(src, password),
+                        ArchiveSettings(start_position=start), stop)
+    return archiver, stop
+
+
+def wait_archived(store: ObjectStore, keys: BackupKeys | None, position: str,
+                  timeout: float = 20.0) -> list[SegmentRecord]:
+    """The index once it holds `position` (every domain's GTID), else AssertionError."""
+    wanted = {g.domain: g.seq for g in parse_mariadb(position)}
+    deadline = time.monotonic() + timeout
+    while True:
+        records = load_records(store, keys)
+        have = archived_position(records)
+        if all(d in have and have[d].seq >= seq for d, seq in wanted.items()):
+            return records
+        if time.monotonic() > deadline:
+            raise AssertionError(f"archive reached {position_text(have)}, not {position}")
+        time.sleep(0.05)
+
+
+def replay(records: list[SegmentRecord], store: ObjectStore, keys: BackupKeys | None,
+           target: Server, work: Path) -> None:
+    """`mariadb-binlog SEGMENT... | mariadb` on the decoded segments, in sequence order."""
+    work.mkdir(parents=True, exist_ok=True)
+    files = []
+    for n, record in enumerate(sorted(records, key=lambda r: r.domains[0].first_seq)):
+        path = work / f"segment-{n:06d}.bin"
+        path.write_bytes(read_segment(store, record, keys))
+        files.append(str(path))
+    defaults = work / "client.cnf"
+    defaults.write_text(f"[client]\nuser=root\npassword=\"{target.root_password}\"\n")
+    decoded = subprocess.run(["mariadb-binlog", *files], check=True, capture_output=True)
+    subprocess.run(["mariadb", f"--defaults-extra-file={defaults}", "-h", target.host, "-P",
+                    str(target.port), "--protocol=TCP"], input=decoded.stdout, check=True,
+                   capture_output=True)
+
+
+def test_segments_appear_within_two_seconds_and_replay_to_equal_tables(
+        mariadb: MakeServer, tmp_path: Path) -> None:
+    primary = mariadb("p", server_id=100)
+    restored = mariadb("r", server_id=200)  # the same starting point: the same template
+    assert primary.value("SELECT @@gtid_binlog_pos") == restored.value(
+        "SELECT @@gtid_binlog_pos")
+    store = FileStore(tmp_path / "store")
+    (tmp_path / "store").mkdir()
+    keys = BackupKeys.from_secret(b"k" * 32)
+    archiver, stop = archiver_for(primary, store, keys)
+    with running(archiver, stop):
+        time.sleep(0.5)
+        make_app_table(primary)
+        delays = []
+        for n in range(1, 6):
+            write_rows(primary, n * 100, 20)
+            committed = time.monotonic()
+            wait_archived(store, keys, primary.value("SELECT @@gtid_binlog_pos"))
+            delays.append(time.monotonic() - committed)
+        primary.sql("UPDATE app.t SET v = CONCAT(v, '!') WHERE id % 3 = 0",
+                    "DELETE FROM app.t WHERE id % 7 = 0",
+                    # Not CREATE ... SELECT: one group on the primary, which `mariadb-binlog |
+                    # mariadb` replays as two (the DDL commits), one GTID more than archived.
+                    "CREATE TABLE app.u (k INT PRIMARY KEY)",
+                    "INSERT INTO app.u SELECT id FROM app.t")
+        records = wait_archived(store, keys, primary.value("SELECT @@gtid_binlog_pos"))
+    assert max(delays) < 2.5, delays
+    assert breaks(records) == []
+    assert sum(r.transactions for r in records) == archiver.state.transactions
+    replay(records, store, keys, restored, tmp_path / "replay")
+    for table in ("app.t", "app.u"):
+        assert restored.checksum(table) == primary.checksum(table)
+    assert restored.value("SELECT @@gtid_binlog_pos") == primary.value(
+        "SELECT @@gtid_binlog_pos")
+
+
+class FlakyStore:
+    """A real file store that fails the first writes of each kind it is told to."""
+
+    def __init__(self, inner: FileStore, fail_segments: int, fail_index: int) -> None:
+        self.inner = inner
+        self.left = {"binlog/segments/": fail_segments, "binlog/index/": fail_index}
+        self.failed = 0
+
+    def put_new(self, name: str, data: bytes) -> None:
+        for prefix, left in self.left.items():
+            if name.startswith(prefix) and left > 0:
+                self.left[prefix] = left - 1
+                self.failed += 1
+                raise StoreError(f"store {self.describe()}: 503 Slow Down (injected)")
+        self.inner.put_new(name, data)
+
+    def __getattr__(self, name: str) -> Callable[..., object]:
+        return getattr(self.inner, name)  # type: ignore[no-any-return]
+
+
+def test_store_failures_are_retried_and_no_half_segment_is_taken_for_whole(
+        mariadb: MakeServer, tmp_path: Path) -> None:
+    primary = mariadb("p", server_id=100)
+    (tmp_path / "store").mkdir()
+    flaky = FlakyStore(FileStore(tmp_path / "store"), fail_segments=2, fail_index=3)
+    make_app_table(primary)
+    archiver, stop = archiver_for(primary, flaky,  # type: ignore[arg-type]
+                                  None, start=primary.value("SELECT @@gtid_binlog_pos"))
+    with running(archiver, stop):
+        write_rows(primary, 1, 50)
+        records = wait_archived(flaky.inner, None, primary.value("SELECT @@gtid_binlog_pos"))
+    assert flaky.failed == 5 and archiver.state.store_failures == 5
+    assert breaks(records) == []
+    assert sum(r.transactions for r in records) == 50
+    # Every segment a record names opens; a segment without a record is not in the archive.
+    for record in records:
+        assert read_segment(flaky.inner, record, None)
+
+
+def test_a_killed_archiver_resumes_without_duplicates_gaps_or_overwrites(
+        mariadb: MakeServer, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    primary = mariadb("p", server_id=100)
+    restored = mariadb("r", server_id=200)
+    (tmp_path / "store").mkdir()
+    store = FileStore(tmp_path / "store")
+    password_file = tmp_path / "password"
+    password_file.write_text(primary.root_password)
+    env = {**os.environ, "MYSQLSTS_STORE": f"file://{tmp_path / 'store'}",
+           "MYSQLSTS_PRIMARY": f"{primary.host}:{primary.port}",
+           "MYSQLSTS_REPLICATION_USER": "root",
+           "MYSQLSTS_REPLICATION_PASSWORD_FILE": str(password_file),
+           "MYSQLSTS_START_GTID": primary.value("SELECT @@gtid_binlog_pos") or "oldest"}
+    log = (tmp_path / "archiver.log").open("ab")
+    request.addfinalizer(log.close)
+
+    def start() -> subprocess.Popen[bytes]:
+        return subprocess.Popen([sys.executable, "-m", "mysqlsts", "archive"], env=env,
+                                stdout=log, stderr=log, start_new_session=True)
+
+    make_app_table(primary)
+    done = threading.Event()
+    written = [0]
+
+    def writer() -> None:
+        with contextlib.closing(primary.connect()) as conn, conn.cursor() as cursor:
+            while not done.is_set():
+                written[0] += 1
+                cursor.execute("INSERT INTO app.t (id, v) VALUES (%s, REPEAT('x', 300))",
+                               (written[0],))
+                time.sleep(0.002)
+
+    thread = threading.Thread(target=writer, daemon=True)
+    thread.start()
+    rng = random.Random(18)
+    process = start()
+    try:
+        for _ in range(12):  # some before the first segment, most while segments are written
+            time.sleep(rng.uniform(0.2, 1.5))
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+            process = start()
+        done.set()
+        thread.join(timeout=10)
+        records = wait_archived(store, None, primary.value("SELECT @@gtid_binlog_pos"), 60)
+    finally:
+        done.set()
+        if process.poll() is None:
+            process.terminate()
+            assert process.wait(timeout=30) == 0
+    assert breaks(records) == []
+    assert sum(r.transactions for r in records) == written[0] + 2  # + CREATE DATABASE/TABLE
+    replay(records, store, None, restored, tmp_path / "replay")
+    assert restored.checksum("app.t") == primary.checksum("app.t")
+    assert restored.value("SELECT @@gtid_binlog_pos") == primary.value(
+        "SELECT @@gtid_binlog_pos")
+
