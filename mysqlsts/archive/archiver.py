@@ -23,7 +23,6 @@ from mysqlsts.core import binlog_event as ev
 from mysqlsts.core.backoff import backoff
 from mysqlsts.core.backup_parts import BackupKeys
 from mysqlsts.core.binlog_index import (
-    SegmentRecord,
     archived_position,
     breaks,
     position_text,
@@ -77,8 +76,9 @@ class Archiver:
 
     def resume(self) -> str:
         """The position to ask the primary for, from the store's index (every break in it
-        reported), else the start position."""
-        records = self.store_records()
+        reported), else the start position. A store that cannot be read at start is an error,
+        not retried: a wrong URL, bucket or credential is one line, not a loop."""
+        records = load_records(self.store, self.keys)
         for found in breaks(records):
             self.state.gaps += 1
             log.warning("archive: the store's archive is not contiguous: %s", found)
@@ -97,10 +97,6 @@ class Archiver:
         log.info("archive: empty archive in %s, starting after %s", self.store.describe(),
                  start or "the oldest binary log")
         return start
-
-    def store_records(self) -> list[SegmentRecord]:
-        return self._retry("read the archive index", lambda: load_records(self.store,
-                                                                           self.keys))
 
     def run(self) -> None:
         """Archive until stopped; a stream that breaks is reopened from the position."""

@@ -13,6 +13,7 @@ import click
 from mysqlsts.adapters.fs import read_secret
 from mysqlsts.clone.store_options import S3Options, keys_from_file
 from mysqlsts.core.gtid import parse_mariadb
+from mysqlsts.errors import ConfigError
 from mysqlsts.options import PATH, SECRETS_DIR, option, use
 
 
@@ -45,15 +46,16 @@ class ArchiveOptions:
 
     def check(self) -> None:
         if not self.store:
-            raise click.UsageError("--store is required (s3://bucket[/prefix] or file:///dir)")
+            raise ConfigError("--store is required (s3://bucket[/prefix] or file:///dir)")
         host, _, port = self.primary.rpartition(":")
         if not host or not port.isdigit() or not 0 < int(port) < 65536:
-            raise click.UsageError("--primary HOST:PORT is required (the primary's server)")
+            raise ConfigError(f"--primary must be HOST:PORT (the primary's server), not "
+                              f"{self.primary!r}")
         try:
             if self.start_gtid not in ("current", "oldest"):
                 parse_mariadb(self.start_gtid)
         except ValueError as error:
-            raise click.UsageError(f"--start-gtid: {error}") from None
+            raise ConfigError(f"--start-gtid: {error}") from None
 
     def address(self) -> tuple[str, int]:
         host, _, port = self.primary.rpartition(":")

@@ -272,3 +272,66 @@ def test_a_killed_archiver_resumes_without_duplicates_gaps_or_overwrites(
     assert restored.value("SELECT @@gtid_binlog_pos") == primary.value(
         "SELECT @@gtid_binlog_pos")
 
+
+
+def test_a_new_primary_continues_the_same_archive_by_gtid(
+        mariadb: MakeServer, tmp_path: Path) -> None:
+    """mysql-0 goes, its replica takes over: the archive follows the GTIDs, not file names."""
+    old = mariadb("old", server_id=100)
+    new = mariadb("new", server_id=101)
+    restored = mariadb("r", server_id=200)
+    start = old.value("SELECT @@gtid_binlog_pos")
+    new.sql("STOP SLAVE", f"SET GLOBAL gtid_slave_pos = '{start}'",
+            f"CHANGE MASTER TO master_host='{old.host}', master_port={old.port}, "
+            f"master_user='root', master_password='{old.root_password}', "
+            "master_use_gtid=slave_pos", "START SLAVE")
+    (tmp_path / "store").mkdir()
+    store = FileStore(tmp_path / "store")
+    archiver, stop = archiver_for(old, store, start=start or "oldest")
+    with running(archiver, stop):
+        make_app_table(old)
+        write_rows(old, 1, 30)
+        wait_archived(store, None, old.value("SELECT @@gtid_binlog_pos"))
+    deadline = time.monotonic() + 30
+    while new.value("SELECT @@gtid_slave_pos") != old.value("SELECT @@gtid_binlog_pos"):
+        assert time.monotonic() < deadline, new.sql("SHOW SLAVE STATUS")
+        time.sleep(0.1)
+    old.stop()
+    new.sql("STOP SLAVE", "RESET SLAVE ALL")
+    write_rows(new, 100, 30)  # 0-101-N, continuing domain 0's sequence
+    archiver, stop = archiver_for(new, store)
+    with running(archiver, stop):
+        records = wait_archived(store, None, new.value("SELECT @@gtid_binlog_pos"))
+    assert archiver.state.duplicates == 0 and archiver.state.gaps == 0
+    assert breaks(records) == []
+    servers = {parse_mariadb(r.domains[0].first)[0].server_id for r in records}
+    assert servers == {100, 101}
+    replay(records, store, None, restored, tmp_path / "replay")
+    assert restored.checksum("app.t") == new.checksum("app.t")
+    assert restored.value("SELECT @@gtid_binlog_pos") == new.value("SELECT @@gtid_binlog_pos")
+
+
+def test_a_lost_segment_is_a_named_gap_when_the_archiver_resumes(
+        mariadb: MakeServer, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    primary = mariadb("p", server_id=100)
+    (tmp_path / "store").mkdir()
+    store = FileStore(tmp_path / "store")
+    make_app_table(primary)
+    archiver, stop = archiver_for(primary, store,
+                                  start=primary.value("SELECT @@gtid_binlog_pos"))
+    with running(archiver, stop):
+        for n in range(3):
+            write_rows(primary, n * 10, 5)
+            wait_archived(store, None, primary.value("SELECT @@gtid_binlog_pos"))
+            time.sleep(1.2)  # one segment per batch
+        records = load_records(store, None)
+    assert len(records) >= 3
+    lost = records[1]
+    store.delete(lost.index_name)
+    store.delete(lost.segment)
+    archiver, stop = archiver_for(primary, store)
+    with caplog.at_level("WARNING"):
+        archiver.resume()
+    assert archiver.state.gaps == 1
+    expected = f"gap, seq {lost.domains[0].first_seq}..{lost.domains[0].last_seq} missing"
+    assert expected in caplog.text
