@@ -30,6 +30,8 @@ from mysqlsts.errors import MysqlstsError, describe
 
 COM_BINLOG_DUMP = 0x12
 _GTID_CAPABILITY = 4  # MARIA_SLAVE_CAPABILITY_GTID
+# The primary refuses the position: purged binlogs, a GTID it never had (a gap or divergence).
+_ER_MASTER_FATAL_READING_BINLOG = 1236
 
 
 class StreamError(MysqlstsError):
@@ -101,8 +103,12 @@ class BinlogStream:
             try:
                 packet = conn._read_packet()
             except (pymysql.MySQLError, OSError) as error:
+                reason = describe(error, (self._password,))
+                if getattr(error, "args", (None,))[0] == _ER_MASTER_FATAL_READING_BINLOG:
+                    raise StreamError(f"the primary {self.source.host}:{self.source.port} "
+                                      f"cannot stream from this position: {reason}") from None
                 raise StreamError(f"binlog stream from {self.source.host}:{self.source.port} "
-                                  f"broke: {describe(error, (self._password,))}") from None
+                                  f"broke: {reason}") from None
             data = packet.get_all_data()
             if packet.is_eof_packet():
                 raise StreamError(f"the primary {self.source.host}:{self.source.port} ended "

@@ -335,3 +335,27 @@ def test_a_lost_segment_is_a_named_gap_when_the_archiver_resumes(
     assert archiver.state.gaps == 1
     expected = f"gap, seq {lost.domains[0].first_seq}..{lost.domains[0].last_seq} missing"
     assert expected in caplog.text
+
+
+def test_a_purged_position_is_reported_with_the_servers_reason(
+        mariadb: MakeServer, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    primary = mariadb("p", server_id=100)
+    make_app_table(primary)
+    old = primary.value("SELECT @@gtid_binlog_pos")
+    write_rows(primary, 1, 5)
+    primary.sql("FLUSH BINARY LOGS")
+    current = primary.sql("SHOW MASTER STATUS")[0]["File"]
+    deadline = time.monotonic() + 10  # purged once InnoDB's binlog checkpoint has moved on
+    while len(primary.sql(f"PURGE BINARY LOGS TO '{current}'", "SHOW BINARY LOGS")) > 1:
+        assert time.monotonic() < deadline, primary.sql("SHOW BINARY LOGS")
+        time.sleep(0.1)
+    (tmp_path / "store").mkdir()
+    store = FileStore(tmp_path / "store")
+    archiver, stop = archiver_for(primary, store, start=old)
+    with caplog.at_level("WARNING"), running(archiver, stop):
+        deadline = time.monotonic() + 10
+        while "cannot stream from this position: (1236)" not in caplog.text:
+            assert time.monotonic() < deadline, (caplog.text, archiver.state)
+            time.sleep(0.1)
+    assert list(store.list()) == []
+    assert primary.root_password not in caplog.text
