@@ -27,7 +27,7 @@ from mysqlsts.core.binlog_index import (
     breaks,
     position_text,
 )
-from mysqlsts.core.binlog_segment import Segment, Segmenter
+from mysqlsts.core.binlog_segment import Segment, Segmenter, Transaction
 from mysqlsts.core.gtid import MariadbGtid, parse_mariadb
 from mysqlsts.store.base import ObjectExists, ObjectStore, StoreError
 from mysqlsts.store.binlog_archive import load_records, seal_segment, write_segment
@@ -141,8 +141,11 @@ class Archiver:
                 self._write(segment)
 
     def _write(self, segment: Segment) -> None:
+        """Write the segment's new transactions: duplicates dropped, and the segment split at
+        a gap, so that a gap always falls between two index records, where `breaks` names
+        it exactly."""
         position = dict(self.position)
-        kept = []
+        runs: list[list[Transaction]] = [[]]
         for transaction in segment.transactions:
             gtid = transaction.gtid
             last = position.get(gtid.domain)
@@ -154,20 +157,25 @@ class Archiver:
                 self.state.gaps += 1
                 log.warning("archive: gap in domain %d: seq %d..%d missing between %s and %s",
                             gtid.domain, last.seq + 1, gtid.seq - 1, last, gtid)
+                if runs[-1]:
+                    runs.append([])
             position[gtid.domain] = gtid
-            kept.append(transaction)
-        if not kept:
-            return
-        segment = Segment(segment.description, tuple(kept))
+            runs[-1].append(transaction)
+        for run in runs:
+            if run:
+                self._store(Segment(segment.description, tuple(run)))
+
+    def _store(self, segment: Segment) -> None:
         record, stored = seal_segment(segment, self.keys)
         self._retry(f"write {record.segment}",
                     lambda: write_segment(self.store, record, stored, self.keys))
-        self.position = position
+        for transaction in segment.transactions:
+            self.position[transaction.gtid.domain] = transaction.gtid
         self.state.segments += 1
-        self.state.transactions += len(kept)
-        self.state.last_commit = kept[-1].commit_time
+        self.state.transactions += len(segment.transactions)
+        self.state.last_commit = segment.transactions[-1].commit_time
         log.debug("archive: wrote %s transactions=%d bytes=%d last=%s", record.segment,
-                  len(kept), record.size, kept[-1].gtid)
+                  len(segment.transactions), record.size, segment.transactions[-1].gtid)
 
     def _retry(self, what: str, action: Callable[[], _T]) -> _T:
         failures = 0

@@ -359,3 +359,31 @@ def test_a_purged_position_is_reported_with_the_servers_reason(
             time.sleep(0.1)
     assert list(store.list()) == []
     assert primary.root_password not in caplog.text
+
+
+def test_a_jump_in_the_sequence_is_archived_and_named_as_a_gap_between_records(
+        mariadb: MakeServer, tmp_path: Path) -> None:
+    """A transaction that does not follow the archived one in its domain (here the primary's
+    own `SET gtid_seq_no` jump; a lost range looks the same) is archived, never skipped, and
+    the gap falls between two records."""
+    primary = mariadb("p", server_id=100)
+    (tmp_path / "store").mkdir()
+    store = FileStore(tmp_path / "store")
+    make_app_table(primary)
+    archiver, stop = archiver_for(primary, store,
+                                  start=primary.value("SELECT @@gtid_binlog_pos"))
+    base = int(primary.value("SELECT @@gtid_binlog_pos").split("-")[2])
+    with running(archiver, stop):
+        time.sleep(0.5)
+        with contextlib.closing(primary.connect()) as conn, conn.cursor() as cursor:
+            # One burst, well inside one segment's second: the archiver splits it at the gap.
+            cursor.execute("INSERT INTO app.t VALUES (1, 'a')")
+            cursor.execute(f"SET SESSION gtid_seq_no = {base + 10}")
+            cursor.execute("INSERT INTO app.t VALUES (2, 'b')")
+            cursor.execute("INSERT INTO app.t VALUES (3, 'c')")
+        records = wait_archived(store, None, primary.value("SELECT @@gtid_binlog_pos"))
+    assert archiver.state.gaps == 1
+    assert sum(r.transactions for r in records) == 3
+    [gap] = breaks(records)
+    assert str(gap) == (f"domain 0: gap, seq {base + 2}..{base + 9} missing between "
+                        f"0-100-{base + 1} and 0-100-{base + 10}")
