@@ -45,6 +45,7 @@ class ArchiveSettings:
     start_position: str = "current"
     retry_first: float = 0.2
     retry_cap: float = 5.0
+    progress_every: float = 60.0  # seconds between "how far" log lines while archiving
 
 
 @dataclass
@@ -67,10 +68,12 @@ class Archiver:
     def __init__(self, store: ObjectStore, keys: BackupKeys | None,
                  open_stream: Callable[[], BinlogStream], primary_position: Callable[[], str],
                  settings: ArchiveSettings, stop: threading.Event,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 wall: Callable[[], float] = time.time) -> None:
         self.store, self.keys, self.settings = store, keys, settings
         self._open_stream, self._primary_position = open_stream, primary_position
-        self._stop, self._clock = stop, clock
+        self._stop, self._clock, self._wall = stop, clock, wall
+        self._reported_at = clock()
         self.state = ArchiveState()
         self.position: dict[int, MariadbGtid] = {}
 
@@ -176,6 +179,13 @@ class Archiver:
         self.state.last_commit = segment.transactions[-1].commit_time
         log.debug("archive: wrote %s transactions=%d bytes=%d last=%s", record.segment,
                   len(segment.transactions), record.size, segment.transactions[-1].gtid)
+        now = self._clock()
+        if now - self._reported_at >= self.settings.progress_every:
+            self._reported_at = now
+            # The lag compares the primary's stamp with our clock: a report, not a decision.
+            log.info("archive: %d segments, %d transactions archived, position %s, newest "
+                     "commit %.1fs ago", self.state.segments, self.state.transactions,
+                     position_text(self.position), self._wall() - self.state.last_commit)
 
     def _retry(self, what: str, action: Callable[[], _T]) -> _T:
         failures = 0

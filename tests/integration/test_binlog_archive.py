@@ -98,13 +98,15 @@ def running(archiver: Archiver, stop: threading.Event) -> Iterator[threading.Thr
 
 
 def archiver_for(primary: Server, store: ObjectStore, keys: BackupKeys | None = None,
-                 start: str = "current") -> tuple[Archiver, threading.Event]:
+                 start: str = "current", progress_every: float = 60.0,
+                 ) -> tuple[Archiver, threading.Event]:
     stop = threading.Event()
     src = source(primary)
     password = primary.root_password
     archiver = Archiver(store, keys, lambda: BinlogStream(src, password),
                         lambda: primary_position(src, password),
-                        ArchiveSettings(start_position=start), stop)
+                        ArchiveSettings(start_position=start, progress_every=progress_every),
+                        stop)
     return archiver, stop
 
 
@@ -317,15 +319,17 @@ def test_a_lost_segment_is_a_named_gap_when_the_archiver_resumes(
     (tmp_path / "store").mkdir()
     store = FileStore(tmp_path / "store")
     make_app_table(primary)
-    archiver, stop = archiver_for(primary, store,
+    archiver, stop = archiver_for(primary, store, progress_every=0,
                                   start=primary.value("SELECT @@gtid_binlog_pos"))
-    with running(archiver, stop):
+    with caplog.at_level("INFO"), running(archiver, stop):
         for n in range(3):
             write_rows(primary, n * 10, 5)
             wait_archived(store, None, primary.value("SELECT @@gtid_binlog_pos"))
             time.sleep(1.2)  # one segment per batch
         records = load_records(store, None)
     assert len(records) >= 3
+    newest = primary.value("SELECT @@gtid_binlog_pos")
+    assert f"transactions archived, position {newest}, newest commit" in caplog.text
     lost = records[1]
     store.delete(lost.index_name)
     store.delete(lost.segment)
