@@ -137,7 +137,8 @@ def replay(records: list[SegmentRecord], store: ObjectStore, keys: BackupKeys | 
     defaults = work / "client.cnf"
     defaults.write_text(f"[client]\nuser=root\npassword=\"{target.root_password}\"\n")
     decoded = subprocess.run(["mariadb-binlog", *files], check=True, capture_output=True)
-    subprocess.run(["mariadb", f"--defaults-extra-file={defaults}", "-h", target.host, "-P",
+    subprocess.run(["mariadb", f"--defaults-extra-file={defaults}", "--max-allowed-packet=1G",
+                    "-h", target.host, "-P",
                     str(target.port), "--protocol=TCP"], input=decoded.stdout, check=True,
                    capture_output=True)
 
@@ -391,3 +392,61 @@ def test_a_jump_in_the_sequence_is_archived_and_named_as_a_gap_between_records(
     [gap] = breaks(records)
     assert str(gap) == (f"domain 0: gap, seq {base + 2}..{base + 9} missing between "
                         f"0-100-{base + 1} and 0-100-{base + 10}")
+
+
+def test_xa_transactions_and_statements_of_every_kind_are_archived_whole(
+        mariadb: MakeServer, tmp_path: Path) -> None:
+    """XA (PREPARE, then COMMIT or ROLLBACK by xid), DDL, non-transactional writes (Aria),
+    explicit ROLLBACK: every group the primary logs ends where the archiver thinks it does."""
+    primary = mariadb("p", server_id=100)
+    restored = mariadb("r", server_id=200)
+    (tmp_path / "store").mkdir()
+    store = FileStore(tmp_path / "store")
+    archiver, stop = archiver_for(primary, store,
+                                  start=primary.value("SELECT @@gtid_binlog_pos") or "oldest")
+    with running(archiver, stop):
+        make_app_table(primary)
+        primary.sql("CREATE TABLE app.aria (id INT PRIMARY KEY) ENGINE=Aria",
+                    "INSERT INTO app.aria VALUES (1), (2)",
+                    "XA START 'x1'", "INSERT INTO app.t VALUES (1, 'xa')", "XA END 'x1'",
+                    "XA PREPARE 'x1'", "XA COMMIT 'x1'",
+                    "XA START 'x2'", "INSERT INTO app.t VALUES (2, 'xa')", "XA END 'x2'",
+                    "XA PREPARE 'x2'", "XA ROLLBACK 'x2'",
+                    "XA START 'x3'", "INSERT INTO app.t VALUES (3, 'one phase')",
+                    "XA END 'x3'", "XA COMMIT 'x3' ONE PHASE",
+                    "BEGIN", "INSERT INTO app.t VALUES (4, 'b')", "INSERT INTO app.aria "
+                    "VALUES (3)", "ROLLBACK",
+                    "ALTER TABLE app.t ADD COLUMN w INT DEFAULT 7")
+        records = wait_archived(store, None, primary.value("SELECT @@gtid_binlog_pos"))
+    assert breaks(records) == []
+    assert archiver.state.gaps == 0
+    replay(records, store, None, restored, tmp_path / "replay")
+    for table in ("app.t", "app.aria"):
+        assert restored.checksum(table) == primary.checksum(table)
+    assert restored.value("SELECT @@gtid_binlog_pos") == primary.value(
+        "SELECT @@gtid_binlog_pos")
+
+
+def test_transactions_larger_than_a_segment_and_a_packet_are_archived_whole(
+        mariadb: MakeServer, tmp_path: Path) -> None:
+    """A 24 MiB transaction (more than a segment's 8 MiB) and a 17 MiB row (one event split
+    over several protocol packets) each land whole in one segment."""
+    primary = mariadb("p", server_id=100, extra_cnf="max_allowed_packet=256M\n")
+    restored = mariadb("r", server_id=200, extra_cnf="max_allowed_packet=256M\n")
+    (tmp_path / "store").mkdir()
+    store = FileStore(tmp_path / "store")
+    archiver, stop = archiver_for(primary, store,
+                                  start=primary.value("SELECT @@gtid_binlog_pos") or "oldest")
+    with running(archiver, stop):
+        primary.sql("CREATE DATABASE app",
+                    "CREATE TABLE app.big (id INT PRIMARY KEY, v LONGBLOB)")
+        primary.sql("BEGIN", *(f"INSERT INTO app.big VALUES ({n}, REPEAT(SHA2({n}, 256), "
+                                f"{1024 * 1024 // 64}))" for n in range(1, 25)), "COMMIT")
+        primary.sql(f"INSERT INTO app.big VALUES (100, REPEAT('z', {17 * 1024 * 1024}))")
+        records = wait_archived(store, None, primary.value("SELECT @@gtid_binlog_pos"), 60)
+    assert breaks(records) == []
+    assert max(r.plain_size for r in records) > 17 * 1024 * 1024
+    replay(records, store, None, restored, tmp_path / "replay")
+    assert restored.checksum("app.big") == primary.checksum("app.big")
+    assert restored.value("SELECT @@gtid_binlog_pos") == primary.value(
+        "SELECT @@gtid_binlog_pos")
