@@ -12,32 +12,30 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from mysqlsts.adapters.binlog_stream import BinlogStream, StreamSource, primary_position
-from mysqlsts.archive.archiver import Archiver, ArchiveSettings
+from mysqlsts.adapters.binlog_stream import BinlogStream
 from mysqlsts.core import binlog_event as ev
 from mysqlsts.core.backup_parts import BackupKeys
-from mysqlsts.core.binlog_index import SegmentRecord, archived_position, breaks, position_text
+from mysqlsts.core.binlog_index import breaks
 from mysqlsts.core.binlog_segment import Grouper
 from mysqlsts.core.gtid import parse_mariadb
-from mysqlsts.store.base import ObjectStore, StoreError
+from mysqlsts.store.base import StoreError
 from mysqlsts.store.binlog_archive import load_records, read_segment
 from mysqlsts.store.filestore import FileStore
-from tests.servers import MakeServer, Server
-
-
-def source(server: Server, server_id: int = 4000000001) -> StreamSource:
-    return StreamSource(host=server.host, port=server.port, user="root", server_id=server_id)
-
-
-def write_rows(server: Server, first: int, count: int) -> None:
-    with contextlib.closing(server.connect()) as conn, conn.cursor() as cursor:
-        for n in range(first, first + count):
-            cursor.execute("INSERT INTO app.t (id, v) VALUES (%s, %s)", (n, f"row {n}"))
+from tests.integration.archive_helpers import (
+    archiver_for,
+    make_app_table,
+    replay,
+    running,
+    source,
+    wait_archived,
+    write_rows,
+)
+from tests.servers import MakeServer
 
 
 def test_the_stream_starts_after_the_position_and_yields_whole_transactions(
@@ -79,69 +77,6 @@ def test_a_quiet_primary_sends_heartbeats(mariadb: MakeServer) -> None:
 
 
 # -- the archiver --------------------------------------------------------------------------
-
-def make_app_table(server: Server) -> None:
-    server.sql("CREATE DATABASE IF NOT EXISTS app",
-               "CREATE TABLE IF NOT EXISTS app.t (id INT PRIMARY KEY, v TEXT)")
-
-
-@contextlib.contextmanager
-def running(archiver: Archiver, stop: threading.Event) -> Iterator[threading.Thread]:
-    thread = threading.Thread(target=archiver.run, name="archiver", daemon=True)
-    thread.start()
-    try:
-        yield thread
-    finally:
-        stop.set()
-        thread.join(timeout=30)
-        assert not thread.is_alive(), "the archiver did not stop"
-
-
-def archiver_for(primary: Server, store: ObjectStore, keys: BackupKeys | None = None,
-                 start: str = "current", progress_every: float = 60.0,
-                 ) -> tuple[Archiver, threading.Event]:
-    stop = threading.Event()
-    src = source(primary)
-    password = primary.root_password
-    archiver = Archiver(store, keys, lambda: BinlogStream(src, password),
-                        lambda: primary_position(src, password),
-                        ArchiveSettings(start_position=start, progress_every=progress_every),
-                        stop)
-    return archiver, stop
-
-
-def wait_archived(store: ObjectStore, keys: BackupKeys | None, position: str,
-                  timeout: float = 20.0) -> list[SegmentRecord]:
-    """The index once it holds `position` (every domain's GTID), else AssertionError."""
-    wanted = {g.domain: g.seq for g in parse_mariadb(position)}
-    deadline = time.monotonic() + timeout
-    while True:
-        records = load_records(store, keys)
-        have = archived_position(records)
-        if all(d in have and have[d].seq >= seq for d, seq in wanted.items()):
-            return records
-        if time.monotonic() > deadline:
-            raise AssertionError(f"archive reached {position_text(have)}, not {position}")
-        time.sleep(0.05)
-
-
-def replay(records: list[SegmentRecord], store: ObjectStore, keys: BackupKeys | None,
-           target: Server, work: Path) -> None:
-    """`mariadb-binlog SEGMENT... | mariadb` on the decoded segments, in sequence order."""
-    work.mkdir(parents=True, exist_ok=True)
-    files = []
-    for n, record in enumerate(sorted(records, key=lambda r: r.domains[0].first_seq)):
-        path = work / f"segment-{n:06d}.bin"
-        path.write_bytes(read_segment(store, record, keys))
-        files.append(str(path))
-    defaults = work / "client.cnf"
-    defaults.write_text(f"[client]\nuser=root\npassword=\"{target.root_password}\"\n")
-    decoded = subprocess.run(["mariadb-binlog", *files], check=True, capture_output=True)
-    subprocess.run(["mariadb", f"--defaults-extra-file={defaults}", "--max-allowed-packet=1G",
-                    "-h", target.host, "-P",
-                    str(target.port), "--protocol=TCP"], input=decoded.stdout, check=True,
-                   capture_output=True)
-
 
 def test_segments_appear_within_two_seconds_and_replay_to_equal_tables(
         mariadb: MakeServer, tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from mysqlsts.core.binlog_index import breaks
 from mysqlsts.store.open import open_store
 from mysqlsts.store.settings import S3Settings
 from tests.faultproxy import FaultProxy
-from tests.integration.test_binlog_archive import (
+from tests.integration.archive_helpers import (
     archiver_for,
     make_app_table,
     replay,
@@ -31,8 +31,13 @@ BUCKET = "archive"
 
 
 @pytest.fixture(scope="module")
-def s3() -> Iterator[S3Server]:
-    with S3Server(PortPool("store").one()) as server:
+def ports() -> PortPool:
+    return PortPool("store")
+
+
+@pytest.fixture(scope="module")
+def s3(ports: PortPool) -> Iterator[S3Server]:
+    with S3Server(ports.one()) as server:
         create_bucket(server.endpoint, BUCKET)
         yield server
 
@@ -46,12 +51,12 @@ def s3_settings(endpoint: str, directory: Path) -> S3Settings:
 
 
 def test_a_stalled_store_delays_the_archive_and_loses_nothing(
-        s3: S3Server, mariadb: MakeServer, tmp_path: Path) -> None:
+        s3: S3Server, ports: PortPool, mariadb: MakeServer, tmp_path: Path) -> None:
     primary = mariadb("p", server_id=100)
     restored = mariadb("r", server_id=200)
     keys = BackupKeys.from_secret(b"s" * 32)
     start = primary.value("SELECT @@gtid_binlog_pos") or "oldest"
-    with FaultProxy(PortPool("store").one(), s3.port) as proxy:
+    with FaultProxy(ports.one(), s3.port) as proxy:
         store = open_store(f"s3://{BUCKET}/set-a",
                            s3_settings(f"http://127.0.0.1:{proxy.listen[1]}", tmp_path))
         archiver, stop = archiver_for(primary, store, keys, start=start)
