@@ -13,7 +13,7 @@ import click
 from mysqlsts.adapters.fs import read_secret
 from mysqlsts.clone.store_options import S3Options, keys_from_file
 from mysqlsts.core.gtid import parse_mariadb
-from mysqlsts.errors import ConfigError
+from mysqlsts.errors import ConfigError, MysqlstsError
 from mysqlsts.options import PATH, SECRETS_DIR, option, use
 
 
@@ -45,10 +45,10 @@ class ArchiveOptions:
                               type=click.IntRange(1, 128))
 
     def check(self) -> None:
-        if not self.store:
-            raise ConfigError("--store is required (s3://bucket[/prefix] or file:///dir)")
+        """What a type cannot say (presence is checked where it is needed: `archive check`
+        needs no primary)."""
         host, _, port = self.primary.rpartition(":")
-        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        if self.primary and (not host or not port.isdigit() or not 0 < int(port) < 65536):
             raise ConfigError(f"--primary must be HOST:PORT (the primary's server), not "
                               f"{self.primary!r}")
         try:
@@ -62,15 +62,29 @@ class ArchiveOptions:
         return host, int(port)
 
 
-@click.command()
+def _required_store(url: str) -> str:
+    if not url:
+        raise ConfigError("--store is required (s3://bucket[/prefix] or file:///dir)")
+    return url
+
+
+@click.group(invoke_without_command=True)
 @use(ArchiveOptions, "archive")
 @use(S3Options, "s3")
-def archive(archive: ArchiveOptions, s3: S3Options) -> None:
+@click.pass_context
+def archive(ctx: click.Context, archive: ArchiveOptions, s3: S3Options) -> None:
     """Archive the primary's binary log continuously into a store, in segments cut at
-    transaction boundaries, resuming where the store's archive ends. Runs until stopped."""
+    transaction boundaries, resuming where the store's archive ends. Runs until stopped.
+    With a subcommand, look at the store's archive."""
+    if ctx.invoked_subcommand is not None:
+        return
     from mysqlsts.adapters.binlog_stream import BinlogStream, StreamSource, primary_position
     from mysqlsts.archive.archiver import Archiver, ArchiveSettings
     from mysqlsts.store.open import open_store
+
+    _required_store(archive.store)
+    if not archive.primary:
+        raise ConfigError("--primary HOST:PORT is required (the primary's server)")
 
     objects = open_store(archive.store, s3.settings())
     keys = keys_from_file(archive.encryption_key_file)
@@ -91,3 +105,32 @@ def archive(archive: ArchiveOptions, s3: S3Options) -> None:
     # `oldest` asks for an empty position: the primary streams from its oldest binary log.
     Archiver(objects, keys, lambda: BinlogStream(source, password),
              lambda: primary_position(source, password), settings, stop).run()
+
+
+@dataclass(frozen=True)
+class CheckOptions:
+    store: str = option("", "Object store URL holding the archive.", show_default=False)
+    encryption_key_file: Path | None = option(
+        None, "File holding the key the archive is encrypted with. None: not encrypted.",
+        type=PATH, show_default=False)
+    verify: bool = option(False, "Also read every segment and check it against its index "
+                          "record (size, SHA-256, opens with the key).", is_flag=True)
+
+
+@archive.command("check")
+@use(CheckOptions, "check")
+@use(S3Options, "s3")
+def check(check: CheckOptions, s3: S3Options) -> None:
+    """What the store's archive holds per domain, and every gap, overlap or (with --verify)
+    unreadable segment; exit 1 when there is one."""
+    from mysqlsts.archive.inspect import inspect_archive
+    from mysqlsts.store.open import open_store
+
+    objects = open_store(_required_store(check.store), s3.settings())
+    report = inspect_archive(objects, keys_from_file(check.encryption_key_file),
+                             verify=check.verify)
+    for line in report.lines:
+        click.echo(line)
+    if report.problems:
+        raise MysqlstsError(f"archive check: {report.problems} problems in "
+                            f"{objects.describe()}")

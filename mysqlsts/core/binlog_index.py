@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from mysqlsts.core.backup_layout import BINLOG_INDEX, BINLOG_SEGMENTS
-from mysqlsts.core.binlog_segment import Segment
+from mysqlsts.core.binlog_segment import Segment, Transaction
 from mysqlsts.core.gtid import MariadbGtid, parse_mariadb
 from mysqlsts.errors import MysqlstsError
 
@@ -43,6 +43,8 @@ class DomainRange:
     first: str  # GTID text, domain-server-seq
     last: str
     count: int
+    first_commit: str  # ISO-8601 UTC, of the domain's first and last transaction here
+    last_commit: str
 
     @property
     def first_seq(self) -> int:
@@ -91,15 +93,12 @@ def _iso(timestamp: int) -> str:
 
 
 def domain_ranges(segment: Segment) -> tuple[DomainRange, ...]:
-    firsts: dict[int, MariadbGtid] = {}
-    lasts: dict[int, MariadbGtid] = {}
-    counts: dict[int, int] = {}
+    by_domain: dict[int, list[Transaction]] = {}
     for transaction in segment.transactions:
-        gtid = transaction.gtid
-        firsts.setdefault(gtid.domain, gtid)
-        lasts[gtid.domain] = gtid
-        counts[gtid.domain] = counts.get(gtid.domain, 0) + 1
-    return tuple(DomainRange(d, str(firsts[d]), str(lasts[d]), counts[d]) for d in sorted(firsts))
+        by_domain.setdefault(transaction.gtid.domain, []).append(transaction)
+    return tuple(DomainRange(d, str(ts[0].gtid), str(ts[-1].gtid), len(ts),
+                             _iso(ts[0].commit_time), _iso(ts[-1].commit_time))
+                 for d, ts in sorted(by_domain.items()))
 
 
 def make_record(segment: Segment, name: str, stored: bytes, plain_size: int,
@@ -209,3 +208,37 @@ def archived_position(records: list[SegmentRecord]) -> dict[int, MariadbGtid]:
 
 def position_text(position: dict[int, MariadbGtid]) -> str:
     return ",".join(str(position[d]) for d in sorted(position))
+
+
+@dataclass(frozen=True)
+class DomainSpan:
+    """What the archive holds of one domain, end to end (breaks aside)."""
+
+    domain: int
+    first: str
+    last: str
+    transactions: int
+    segments: int
+    first_commit: str
+    last_commit: str
+
+    def __str__(self) -> str:
+        return (f"domain {self.domain}: {self.first} .. {self.last}, {self.transactions} "
+                f"transactions in {self.segments} segments, commits {self.first_commit} .. "
+                f"{self.last_commit}")
+
+
+def spans(records: list[SegmentRecord]) -> list[DomainSpan]:
+    """Per domain, the archive's first and last GTID, counts and commit times."""
+    by_domain: dict[int, list[DomainRange]] = {}
+    for record in records:
+        for dr in record.domains:
+            by_domain.setdefault(dr.domain, []).append(dr)
+    result = []
+    for domain in sorted(by_domain):
+        ranges = sorted(by_domain[domain], key=lambda r: (r.first_seq, r.last_seq))
+        result.append(DomainSpan(
+            domain, ranges[0].first, max(ranges, key=lambda r: r.last_seq).last,
+            sum(r.count for r in ranges), len(ranges),
+            min(r.first_commit for r in ranges), max(r.last_commit for r in ranges)))
+    return result

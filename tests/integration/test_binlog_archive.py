@@ -16,8 +16,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from mysqlsts.adapters.binlog_stream import BinlogStream
+from mysqlsts.cli import cli
 from mysqlsts.core import binlog_event as ev
 from mysqlsts.core.backup_parts import BackupKeys
 from mysqlsts.core.binlog_index import breaks
@@ -275,6 +277,25 @@ def test_a_lost_segment_is_a_named_gap_when_the_archiver_resumes(
     assert archiver.state.gaps == 1
     expected = f"gap, seq {lost.domains[0].first_seq}..{lost.domains[0].last_seq} missing"
     assert expected in caplog.text
+    # `archive check` names it too, and with --verify a segment that does not match its record.
+    url = f"file://{tmp_path / 'store'}"
+    result = CliRunner().invoke(cli, ["archive", "check", "--store", url])
+    assert result.exit_code == 1
+    assert result.output.startswith(f"domain 0: {records[0].domains[0].first} .. "
+                                    f"{newest}, ")
+    assert expected in result.output
+    assert result.output.strip().splitlines()[-1] == (
+        f"Error: archive check: 1 problems in {url}")
+    damaged = records[2].segment
+    data = bytearray((tmp_path / "store" / damaged).read_bytes())
+    (tmp_path / "store" / damaged).unlink()
+    data[-1] ^= 1
+    store.put_new(damaged, bytes(data))
+    result = CliRunner().invoke(cli, ["archive", "check", "--store", url, "--verify"])
+    assert result.exit_code == 1
+    assert f"segment {damaged}: archive segment {damaged} is not the one its index record " \
+           "describes" in result.output
+    assert "2 problems" in result.output
 
 
 def test_a_purged_position_is_reported_with_the_servers_reason(

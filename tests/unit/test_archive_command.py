@@ -22,8 +22,8 @@ def one_line_failure(args: list[str]) -> str:
 
 @pytest.mark.parametrize(("args", "expected"), [
     ([], "Error: --store is required (s3://bucket[/prefix] or file:///dir)"),
-    (["--store", "file:///x"], "Error: --primary must be HOST:PORT (the primary's server), "
-                               "not ''"),
+    (["--store", "file:///x"], "Error: --primary HOST:PORT is required (the primary's "
+                               "server)"),
     (["--store", "file:///x", "--primary", "db:99999"], "Error: --primary must be HOST:PORT "
                                                          "(the primary's server), not 'db:99999'"),
     (["--store", "file:///x", "--primary", "db:3306", "--start-gtid", "0-1"],
@@ -54,3 +54,11 @@ def test_a_missing_password_file_or_store_is_one_line_and_writes_nothing(
     assert result.exit_code != 0
     assert "absent" in result.output and "secret-value" not in result.output
     assert len(result.output.strip().splitlines()) == 1, result.output
+
+
+def test_check_needs_a_store_and_says_when_there_is_no_archive(tmp_path: Path) -> None:
+    assert one_line_failure(["check"]) == ("Error: --store is required "
+                                           "(s3://bucket[/prefix] or file:///dir)")
+    result = CliRunner().invoke(cli, ["archive", "check", "--store", f"file://{tmp_path}"])
+    assert result.exit_code == 0, result.output
+    assert result.output == f"no archive in file://{tmp_path}\n"

@@ -21,6 +21,7 @@ from mysqlsts.core.binlog_index import (
     position_text,
     render_record,
     segment_name,
+    spans,
 )
 from mysqlsts.core.binlog_segment import Segment, Segmenter, Transaction
 from mysqlsts.core.gtid import MariadbGtid
@@ -216,6 +217,8 @@ def test_a_record_round_trips_and_refuses_edits_and_wrong_keys() -> None:
     record = record_of([(0, 1), (0, 2), (1, 7)])
     assert [(d.domain, d.first, d.last, d.count) for d in record.domains] == [
         (0, "0-100-1", "0-100-2", 2), (1, "1-100-7", "1-100-7", 1)]
+    assert [(d.first_commit[11:19], d.last_commit[11:19]) for d in record.domains] == [
+        ("22:13:21", "22:13:22"), ("22:13:27", "22:13:27")]
     assert record.first_commit.startswith("2023-11-14T22:13:21")
     data = render_record(record, None)
     assert parse_record(record.index_name, data, None) == record
@@ -267,3 +270,13 @@ def test_removing_any_record_but_the_last_is_a_named_gap(
         lost = data.draw(st.integers(1, len(records) - 2))
         [gap] = breaks(records[:lost] + records[lost + 1:])
         assert gap.kind == "gap" and gap.before == records[lost + 1].domains[0].first
+
+
+def test_spans_sum_up_each_domain() -> None:
+    records = [record_of([(0, 3)], server=101), record_of([(0, 1), (0, 2), (1, 7)])]
+    assert [str(s) for s in spans(records)] == [
+        "domain 0: 0-100-1 .. 0-101-3, 3 transactions in 2 segments, commits "
+        "2023-11-14T22:13:21+00:00 .. 2023-11-14T22:13:23+00:00",
+        "domain 1: 1-100-7 .. 1-100-7, 1 transactions in 1 segments, commits "
+        "2023-11-14T22:13:27+00:00 .. 2023-11-14T22:13:27+00:00"]
+    assert spans([]) == []
