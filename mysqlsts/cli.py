@@ -67,6 +67,12 @@ def _status() -> click.Command:
     return status
 
 
+def _archive() -> click.Command:
+    from mysqlsts.archive.command import archive
+
+    return archive
+
+
 def _backup() -> click.Command:
     from mysqlsts.backup.command import backup
 
@@ -76,6 +82,7 @@ def _backup() -> click.Command:
 _CAPABILITIES: dict[str, Callable[[], click.Command]] = {
     "init": _init,
     "bootstrap": _bootstrap,
+    "archive": _archive,
     "backup": _backup,
     "clone": _clone,
     "sidecar": _sidecar,

@@ -496,6 +496,25 @@ class DonorOptions:
 
 
 @dataclass(frozen=True)
+class ArchiveWorkerOptions:
+    """The sidecar's binlog archiver (docs/backup.md, "The binlog archive"): opt-in, on one
+    pod of the set."""
+
+    archive_store: str = option(
+        "", "Archive the primary's binary log into this object store (s3:// or file://) from "
+        "the sidecar of --archive-ordinal; empty: no archiver.", show_default=False)
+    archive_ordinal: int = option(
+        1, "The one pod whose sidecar archives: a replica by default, so the primary carries "
+        "one more replication client only; 0 in a one-pod set.", type=click.IntRange(min=0))
+    archive_encryption_key_file: Path | None = option(
+        None, "File holding the key segments are encrypted with at rest (the backups' key). "
+        "None: not encrypted.", type=PATH, show_default=False)
+    archive_server_id: int = option(
+        4000000001, "The server id the archiver announces to the primary: unique among its "
+        "replicas.", type=click.IntRange(1, 4294967295))
+
+
+@dataclass(frozen=True)
 class ConsistencyOptions:
     """The consistency check (docs/sidecar.md, "Consistency check")."""
 

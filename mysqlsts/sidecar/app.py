@@ -17,16 +17,20 @@ from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, generate_latest
 
+from mysqlsts.adapters.binlog_stream import BinlogStream, StreamSource, primary_position
 from mysqlsts.adapters.datadir import read_clone_failures
 from mysqlsts.adapters.db import LocalConnection, connect
 from mysqlsts.adapters.http import Endpoints, HttpServer
 from mysqlsts.adapters.lease_store import FileLeaseStore
+from mysqlsts.archive.archiver import Archiver, ArchiveSettings
+from mysqlsts.clone.store_options import keys_from_file
 from mysqlsts.core.clone_window import ChunkCounts
 from mysqlsts.core.health import Verdict
 from mysqlsts.core.status import errant_transactions
 from mysqlsts.errors import MysqlstsError, describe
 from mysqlsts.secrets import Secrets
 from mysqlsts.settings import Flavor
+from mysqlsts.sidecar.archive import ArchiveWorker
 from mysqlsts.sidecar.consistency import ConsistencyWorker
 from mysqlsts.sidecar.donor import Donor, DonorStats, completed_clone
 from mysqlsts.sidecar.fence import IsolationFence
@@ -39,6 +43,7 @@ from mysqlsts.sidecar.report import StatusContext, status_document
 from mysqlsts.sidecar.settings import SidecarSettings
 from mysqlsts.sidecar.state import LoopState
 from mysqlsts.sidecar.worker import Worker, join_all
+from mysqlsts.store.open import open_store
 
 if TYPE_CHECKING:
     from mysqlsts.adapters.db import Connection
@@ -98,8 +103,10 @@ class SidecarApp:
             server_up=lambda: self.loop.state.observation.up, pass_blocked=self._pass_blocked,
             clock=clock, stop=self._stop,
         )
+        self.archive = self._archive_worker()
         self._workers: list[Worker] = [w for w in (self.loop, self.heartbeat, self.consistency,
-                                                   self.fence, self.lease) if w is not None]
+                                                   self.fence, self.lease, self.archive)
+                                       if w is not None]
         self._http: HttpServer | None = None
         self._donor: Donor | None = None
 
@@ -122,6 +129,23 @@ class SidecarApp:
             data_dir=s.data_dir, connect=lambda: self._connect(s.loop.setup_timeout),
             stop=self._stop,
         )
+
+    def _archive_worker(self) -> ArchiveWorker | None:
+        """The binlog archiver, on the pod --archive-ordinal names when --archive-store is set;
+        a bad store URL or key file fails the sidecar's start, as one line."""
+        s = self.settings
+        if not s.archive.archive_store or s.identity.ordinal != s.archive.archive_ordinal:
+            return None
+        store = open_store(s.archive.archive_store, s.s3)
+        keys = keys_from_file(s.archive.archive_encryption_key_file)
+        source = StreamSource(host=s.primary.host, port=s.primary.port,
+                              user=s.accounts.replication_user,
+                              server_id=s.archive.archive_server_id)
+        # The password is read at each connection, so a rotated Secret takes effect.
+        return ArchiveWorker(lambda: Archiver(
+            store, keys, lambda: BinlogStream(source, self._secrets.replication()),
+            lambda: primary_position(source, self._secrets.replication()), ArchiveSettings(),
+            self._stop), self._stop)
 
     def _lease_fence(self) -> str:
         """Why the lease fence holds the server stopped; "" when it does not."""

@@ -7,8 +7,10 @@ from typing import Any
 
 import click
 
+from mysqlsts.clone.store_options import S3Options
 from mysqlsts.errors import MysqlstsError
 from mysqlsts.options import (
+    ArchiveWorkerOptions,
     ConsistencyOptions,
     DataDirOptions,
     DonorOptions,
@@ -48,12 +50,15 @@ from mysqlsts.sidecar.settings import Endpoint, SidecarSettings
 @use(IsolationOptions, "isolation")
 @use(ConsistencyOptions, "consistency")
 @use(PrimaryLeaseOptions, "lease")
+@use(ArchiveWorkerOptions, "archive")
+@use(S3Options, "s3")
 def sidecar(
     pod: PodOptions, peer: PeerOptions, root: RootPasswordOptions, secret: SecretOptions,
     data: DataDirOptions, flavor: FlavorOptions, local: LocalServerOptions,
     listen: ListenOptions, loop: LoopOptions, replication: ReplicationOptions,
     heartbeat: HeartbeatOptions, donor: DonorOptions, stream: StreamOptions,
     isolation: IsolationOptions, consistency: ConsistencyOptions, lease: PrimaryLeaseOptions,
+    archive: ArchiveWorkerOptions, s3: S3Options,
 ) -> None:
     """Set up replication, write heartbeats, serve clones, probes and metrics."""
     from mysqlsts.sidecar.app import SidecarApp
@@ -86,7 +91,8 @@ def sidecar(
         flavor=flavor.flavor,
         accounts=secret.accounts(),
         loop=loop, replication=replication, heartbeat=heartbeat, donor=donor, stream=stream,
-        isolation=isolation, consistency=consistency, lease=lease,
+        isolation=isolation, consistency=consistency, lease=lease, archive=archive,
+        s3=s3.settings(),
     )
     app = SidecarApp(settings)
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from mysqlsts.core.identity import Identity
 from mysqlsts.core.peers import PeerAddress
 from mysqlsts.options import (
+    ArchiveWorkerOptions,
     ConsistencyOptions,
     DonorOptions,
     FlavorOptions,
@@ -26,6 +27,7 @@ from mysqlsts.options import (
     StreamOptions,
 )
 from mysqlsts.settings import Accounts, LocalServer, SecretFiles
+from mysqlsts.store.settings import S3Settings
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,8 @@ class SidecarSettings:
     isolation: IsolationOptions = field(default_factory=IsolationOptions)
     consistency: ConsistencyOptions = field(default_factory=ConsistencyOptions)
     lease: PrimaryLeaseOptions = field(default_factory=PrimaryLeaseOptions)
+    archive: ArchiveWorkerOptions = field(default_factory=ArchiveWorkerOptions)
+    s3: S3Settings = field(default_factory=S3Settings)  # how the archive's store is reached
 
     def __post_init__(self) -> None:
         # What a type cannot say, checked however the groups were made (flags or a test).

@@ -1,0 +1,208 @@
+"""The archiver: the primary's binary log stream → segments → the store, until stopped.
+
+It resumes from what the store holds (the newest archived GTID per domain, read from the
+index), so a restarted archiver, a re-created primary or a new primary after a takeover
+continues the same archive: the stream is asked for what follows that position, a transaction
+at or before it is dropped as a duplicate, and one that does not follow it is archived and
+reported as a gap (named, never skipped; the index shows it to every reader). A segment is
+written before its record; a store write that fails is retried with backoff until it succeeds
+or the archiver is stopped, and the position moves only once both are written.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from mysqlsts.adapters.binlog_stream import BinlogStream, StreamError
+from mysqlsts.core import binlog_event as ev
+from mysqlsts.core.backoff import backoff
+from mysqlsts.core.backup_parts import BackupKeys
+from mysqlsts.core.binlog_index import (
+    archived_position,
+    breaks,
+    position_text,
+)
+from mysqlsts.core.binlog_segment import Segment, Segmenter, Transaction
+from mysqlsts.core.gtid import MariadbGtid, parse_mariadb
+from mysqlsts.store.base import ObjectExists, ObjectStore, StoreError
+from mysqlsts.store.binlog_archive import load_records, seal_segment, write_segment
+
+log = logging.getLogger(__name__)
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True)
+class ArchiveSettings:
+    max_seconds: float = 1.0
+    max_bytes: int = 8 * 1024 * 1024
+    # An empty archive starts after this GTID position; "current": the primary's at start;
+    # "oldest": from the primary's oldest binary log.
+    start_position: str = "current"
+    retry_first: float = 0.2
+    retry_cap: float = 5.0
+    progress_every: float = 60.0  # seconds between "how far" log lines while archiving
+
+
+@dataclass
+class ArchiveState:
+    """What the archiver has done, for its log lines and (later) its metrics."""
+
+    segments: int = 0
+    transactions: int = 0
+    duplicates: int = 0
+    gaps: int = 0
+    store_failures: int = 0
+    last_commit: int = 0  # server timestamp of the newest archived transaction
+
+
+class Stopped(Exception):  # noqa: N818 (a signal, not an error)
+    """The archiver was asked to stop while it waited."""
+
+
+class Archiver:
+    def __init__(self, store: ObjectStore, keys: BackupKeys | None,
+                 open_stream: Callable[[], BinlogStream], primary_position: Callable[[], str],
+                 settings: ArchiveSettings, stop: threading.Event,
+                 clock: Callable[[], float] = time.monotonic,
+                 wall: Callable[[], float] = time.time) -> None:
+        self.store, self.keys, self.settings = store, keys, settings
+        self._open_stream, self._primary_position = open_stream, primary_position
+        self._stop, self._clock, self._wall = stop, clock, wall
+        self._reported_at = clock()
+        self.state = ArchiveState()
+        self.position: dict[int, MariadbGtid] = {}
+
+    def resume(self) -> str:
+        """The position to ask the primary for, from the store's index (every break in it
+        reported), else the start position. A store that cannot be read at start is an error,
+        not retried: a wrong URL, bucket or credential is one line, not a loop."""
+        records = load_records(self.store, self.keys)
+        for found in breaks(records):
+            self.state.gaps += 1
+            log.warning("archive: the store's archive is not contiguous: %s", found)
+        self.position = archived_position(records)
+        if self.position:
+            text = position_text(self.position)
+            log.info("archive: resuming after %s (%d segments in %s)", text, len(records),
+                     self.store.describe())
+            return text
+        start = self.settings.start_position
+        if start == "current":
+            start = self._primary_position()
+        elif start == "oldest":
+            start = ""
+        self.position = {g.domain: g for g in parse_mariadb(start)}
+        log.info("archive: empty archive in %s, starting after %s", self.store.describe(),
+                 start or "the oldest binary log")
+        return start
+
+    def run(self) -> None:
+        """Archive until stopped; a stream that breaks is reopened from the position."""
+        try:
+            start = self.resume()
+            failures = 0
+            while not self._stop.is_set():
+                stream = self._open_stream()
+                try:
+                    stream.open(position_text(self.position) or start)
+                    if failures:
+                        log.info("archive: streaming again from the primary after %d "
+                                 "failures", failures)
+                    failures = 0
+                    self._follow(stream)
+                except StreamError as error:
+                    failures += 1
+                    log.warning("archive: %s; reconnecting", error)
+                    self._stop.wait(backoff(failures, self.settings.retry_first,
+                                            self.settings.retry_cap))
+                finally:
+                    stream.close()
+        except Stopped:
+            pass
+        log.info("archive: stopped after %d segments, %d transactions, position %s",
+                 self.state.segments, self.state.transactions,
+                 position_text(self.position) or "none")
+
+    def _follow(self, stream: BinlogStream) -> None:
+        segmenter = Segmenter(self.settings.max_seconds, self.settings.max_bytes)
+        try:
+            for event in stream.events():
+                for segment in segmenter.feed(event, self._clock()):
+                    self._write(segment)
+                if self._stop.is_set():
+                    break
+        except ev.EventError as error:
+            raise StreamError(f"binlog stream: {error}") from None
+        finally:
+            # What is pending is whole transactions: written, not lost with the link.
+            for segment in segmenter.flush():
+                self._write(segment)
+
+    def _write(self, segment: Segment) -> None:
+        """Write the segment's new transactions: duplicates dropped, and the segment split at
+        a gap, so that a gap always falls between two index records, where `breaks` names
+        it exactly."""
+        position = dict(self.position)
+        runs: list[list[Transaction]] = [[]]
+        for transaction in segment.transactions:
+            gtid = transaction.gtid
+            last = position.get(gtid.domain)
+            if last is not None and gtid.seq <= last.seq:
+                self.state.duplicates += 1
+                log.info("archive: %s is archived already (up to %s); not again", gtid, last)
+                continue
+            if last is not None and gtid.seq != last.seq + 1:
+                self.state.gaps += 1
+                log.warning("archive: gap in domain %d: seq %d..%d missing between %s and %s",
+                            gtid.domain, last.seq + 1, gtid.seq - 1, last, gtid)
+                if runs[-1]:
+                    runs.append([])
+            position[gtid.domain] = gtid
+            runs[-1].append(transaction)
+        for run in runs:
+            if run:
+                self._store(Segment(segment.description, tuple(run)))
+
+    def _store(self, segment: Segment) -> None:
+        record, stored = seal_segment(segment, self.keys)
+        self._retry(f"write {record.segment}",
+                    lambda: write_segment(self.store, record, stored, self.keys))
+        for transaction in segment.transactions:
+            self.position[transaction.gtid.domain] = transaction.gtid
+        self.state.segments += 1
+        self.state.transactions += len(segment.transactions)
+        self.state.last_commit = segment.transactions[-1].commit_time
+        log.debug("archive: wrote %s transactions=%d bytes=%d last=%s", record.segment,
+                  len(segment.transactions), record.size, segment.transactions[-1].gtid)
+        now = self._clock()
+        if now - self._reported_at >= self.settings.progress_every:
+            self._reported_at = now
+            # The lag compares the primary's stamp with our clock: a report, not a decision.
+            log.info("archive: %d segments, %d transactions archived, position %s, newest "
+                     "commit %.1fs ago", self.state.segments, self.state.transactions,
+                     position_text(self.position), self._wall() - self.state.last_commit)
+
+    def _retry(self, what: str, action: Callable[[], _T]) -> _T:
+        failures = 0
+        while True:
+            try:
+                result = action()
+            except ObjectExists:
+                raise  # other bytes under a content-hashed name: never retried, never replaced
+            except StoreError as error:
+                failures += 1
+                self.state.store_failures += 1
+                pause = backoff(failures, self.settings.retry_first, self.settings.retry_cap)
+                log.warning("archive: could not %s (%s); retry %d in %.1fs", what, error,
+                            failures, pause)
+                if self._stop.wait(pause):
+                    raise Stopped from None
+                continue
+            if failures:
+                log.info("archive: %s succeeded after %d failures", what, failures)
+            return result

@@ -1,0 +1,31 @@
+"""What a store's archive holds, as lines for a person: per domain its span, then every break
+and (when asked) every segment that does not match its record."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mysqlsts.core.backup_parts import BackupKeys
+from mysqlsts.core.binlog_index import breaks, spans
+from mysqlsts.errors import MysqlstsError
+from mysqlsts.store.base import ObjectStore
+from mysqlsts.store.binlog_archive import load_records, read_segment
+
+
+@dataclass(frozen=True)
+class Report:
+    lines: tuple[str, ...]
+    problems: int
+
+
+def inspect_archive(store: ObjectStore, keys: BackupKeys | None, *, verify: bool) -> Report:
+    records = load_records(store, keys)
+    lines = [str(span) for span in spans(records)] or [f"no archive in {store.describe()}"]
+    problems = [str(found) for found in breaks(records)]
+    if verify:
+        for record in records:
+            try:
+                read_segment(store, record, keys)
+            except MysqlstsError as error:  # missing, corrupt, or sealed with another key
+                problems.append(f"segment {record.segment}: {error}")
+    return Report(tuple(lines + problems), len(problems))

@@ -1,0 +1,244 @@
+"""The archive's object names, its index records, and what they say together: where to resume,
+and every gap (pure).
+
+    binlog/segments/<domain>-<seq>-<server_id>-<hash>        a segment, sealed like a part
+    binlog/index/<domain>-<seq>-<server_id>-<hash>.json      its record, written after it
+
+named by the segment's first transaction (domain, sequence number and server id, zero-padded
+so names sort by sequence within a domain) and the first 16 hex digits of the SHA-256 of its
+content: a primary restarted, re-created or taken over continues the same names without ever
+meeting one already taken by other bytes. The record is the commit marker: a segment without
+one does not exist for any reader (it is what a write cut short leaves).
+
+A record lists, per domain, its first and last GTID and how many transactions it holds; the
+archive is contiguous in a domain when each record's sequence numbers follow the previous
+record's without a hole or an overlap. A break is named, never skipped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from mysqlsts.core.backup_layout import BINLOG_INDEX, BINLOG_SEGMENTS
+from mysqlsts.core.binlog_segment import Segment, Transaction
+from mysqlsts.core.gtid import MariadbGtid, parse_mariadb
+from mysqlsts.errors import MysqlstsError
+
+FORMAT = 1
+INDEX_SUFFIX = ".json"
+
+
+class IndexError_(MysqlstsError):  # noqa: N801 (IndexError is a builtin)
+    """An index record that is not exactly as written."""
+
+
+@dataclass(frozen=True)
+class DomainRange:
+    domain: int
+    first: str  # GTID text, domain-server-seq
+    last: str
+    count: int
+    first_commit: str  # ISO-8601 UTC, of the domain's first and last transaction here
+    last_commit: str
+
+    @property
+    def first_seq(self) -> int:
+        return parse_mariadb(self.first)[0].seq
+
+    @property
+    def last_seq(self) -> int:
+        return parse_mariadb(self.last)[0].seq
+
+
+@dataclass(frozen=True)
+class SegmentRecord:
+    segment: str  # the segment's object name
+    size: int  # bytes as stored
+    sha256: str  # of the bytes as stored
+    plain_size: int  # bytes of the binary log file inside
+    transactions: int
+    first_commit: str  # ISO-8601 UTC, of its first and last transaction
+    last_commit: str
+    domains: tuple[DomainRange, ...]
+    key_id: str  # "" when not encrypted at rest
+    format: int = FORMAT
+
+    @property
+    def index_name(self) -> str:
+        return index_name(self.segment)
+
+
+def content_hash(content: bytes) -> str:
+    return hashlib.sha256(content).hexdigest()[:16]
+
+
+def segment_name(first: MariadbGtid, content: bytes) -> str:
+    return (f"{BINLOG_SEGMENTS}{first.domain:010d}-{first.seq:020d}-{first.server_id:010d}-"
+            f"{content_hash(content)}")
+
+
+def index_name(segment: str) -> str:
+    if not segment.startswith(BINLOG_SEGMENTS):
+        raise ValueError(f"{segment!r} is not a segment name")
+    return BINLOG_INDEX + segment[len(BINLOG_SEGMENTS):] + INDEX_SUFFIX
+
+
+def _iso(timestamp: int) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).isoformat()
+
+
+def domain_ranges(segment: Segment) -> tuple[DomainRange, ...]:
+    by_domain: dict[int, list[Transaction]] = {}
+    for transaction in segment.transactions:
+        by_domain.setdefault(transaction.gtid.domain, []).append(transaction)
+    return tuple(DomainRange(d, str(ts[0].gtid), str(ts[-1].gtid), len(ts),
+                             _iso(ts[0].commit_time), _iso(ts[-1].commit_time))
+                 for d, ts in sorted(by_domain.items()))
+
+
+def make_record(segment: Segment, name: str, stored: bytes, plain_size: int,
+                key_id: str) -> SegmentRecord:
+    transactions = segment.transactions
+    return SegmentRecord(
+        segment=name, size=len(stored), sha256=hashlib.sha256(stored).hexdigest(),
+        plain_size=plain_size, transactions=len(transactions),
+        first_commit=_iso(transactions[0].commit_time),
+        last_commit=_iso(transactions[-1].commit_time),
+        domains=domain_ranges(segment), key_id=key_id)
+
+
+def _canonical(body: dict[str, Any]) -> bytes:
+    return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+
+
+def _seal(body: dict[str, Any], seal_key: bytes | None) -> str:
+    data = _canonical(body)
+    if seal_key is None:
+        return "sha256:" + hashlib.sha256(data).hexdigest()
+    return "hmac-sha256:" + hmac.new(seal_key, data, hashlib.sha256).hexdigest()
+
+
+def render_record(record: SegmentRecord, seal_key: bytes | None) -> bytes:
+    """The record's bytes, sealed like a manifest: with the key's HMAC when encrypted."""
+    if bool(record.key_id) != (seal_key is not None):
+        raise ValueError("an encrypted segment's record is sealed with its key, only then")
+    body = asdict(record)
+    return _canonical({**body, "seal": _seal(body, seal_key)})
+
+
+def parse_record(name: str, data: bytes, seal_key: bytes | None) -> SegmentRecord:
+    """A record exactly as written, or IndexError_ naming it."""
+    try:
+        body = json.loads(data)
+        seal = body.pop("seal")
+        domains = tuple(DomainRange(**d) for d in body.pop("domains"))
+        record = SegmentRecord(**body, domains=domains)
+    except (ValueError, TypeError, KeyError, AttributeError) as error:
+        raise IndexError_(f"archive index record {name} does not parse: {error}") from None
+    if record.format != FORMAT:
+        raise IndexError_(f"archive index record {name} has format {record.format}, this "
+                          f"version reads {FORMAT}")
+    if record.key_id and seal_key is None:
+        raise IndexError_(f"archive index record {name} is encrypted (key id "
+                          f"{record.key_id}) and no key was given")
+    if not hmac.compare_digest(seal, _seal(asdict(record), seal_key if record.key_id
+                                            else None)):
+        raise IndexError_(f"archive index record {name} fails its seal (edited, torn, or "
+                          "sealed with another key)")
+    if record.index_name != name:
+        raise IndexError_(f"archive index record {name} names another segment, "
+                          f"{record.segment}")
+    return record
+
+
+@dataclass(frozen=True)
+class Break:
+    """Where the archive is not contiguous in a domain."""
+
+    domain: int
+    after: str  # the last GTID before the break ("" at a record's own inside)
+    before: str  # the first GTID after it
+    kind: str  # "gap": transactions missing; "overlap": held twice
+
+    def __str__(self) -> str:
+        if self.kind == "gap":
+            low = parse_mariadb(self.after)[0].seq + 1 if self.after else "?"
+            high = parse_mariadb(self.before)[0].seq - 1
+            return (f"domain {self.domain}: gap, seq {low}..{high} missing between "
+                    f"{self.after or '?'} and {self.before}")
+        return (f"domain {self.domain}: overlap, {self.before} is archived again after "
+                f"{self.after}")
+
+
+def breaks(records: list[SegmentRecord]) -> list[Break]:
+    """Every gap and overlap, per domain, in sequence order."""
+    found: list[Break] = []
+    by_domain: dict[int, list[DomainRange]] = {}
+    for record in records:
+        for dr in record.domains:
+            by_domain.setdefault(dr.domain, []).append(dr)
+            if dr.last_seq - dr.first_seq + 1 != dr.count:
+                found.append(Break(dr.domain, "", dr.last, "gap" if
+                                   dr.last_seq - dr.first_seq + 1 > dr.count else "overlap"))
+    for domain in sorted(by_domain):
+        ranges = sorted(by_domain[domain], key=lambda r: (r.first_seq, r.last_seq))
+        for prev, nxt in zip(ranges, ranges[1:], strict=False):
+            if nxt.first_seq > prev.last_seq + 1:
+                found.append(Break(domain, prev.last, nxt.first, "gap"))
+            elif nxt.first_seq <= prev.last_seq:
+                found.append(Break(domain, prev.last, nxt.first, "overlap"))
+    return found
+
+
+def archived_position(records: list[SegmentRecord]) -> dict[int, MariadbGtid]:
+    """The newest archived GTID per domain: where the stream resumes."""
+    newest: dict[int, MariadbGtid] = {}
+    for record in records:
+        for dr in record.domains:
+            last = parse_mariadb(dr.last)[0]
+            if dr.domain not in newest or last.seq > newest[dr.domain].seq:
+                newest[dr.domain] = last
+    return newest
+
+
+def position_text(position: dict[int, MariadbGtid]) -> str:
+    return ",".join(str(position[d]) for d in sorted(position))
+
+
+@dataclass(frozen=True)
+class DomainSpan:
+    """What the archive holds of one domain, end to end (breaks aside)."""
+
+    domain: int
+    first: str
+    last: str
+    transactions: int
+    segments: int
+    first_commit: str
+    last_commit: str
+
+    def __str__(self) -> str:
+        return (f"domain {self.domain}: {self.first} .. {self.last}, {self.transactions} "
+                f"transactions in {self.segments} segments, commits {self.first_commit} .. "
+                f"{self.last_commit}")
+
+
+def spans(records: list[SegmentRecord]) -> list[DomainSpan]:
+    """Per domain, the archive's first and last GTID, counts and commit times."""
+    by_domain: dict[int, list[DomainRange]] = {}
+    for record in records:
+        for dr in record.domains:
+            by_domain.setdefault(dr.domain, []).append(dr)
+    result = []
+    for domain in sorted(by_domain):
+        ranges = sorted(by_domain[domain], key=lambda r: (r.first_seq, r.last_seq))
+        result.append(DomainSpan(
+            domain, ranges[0].first, max(ranges, key=lambda r: r.last_seq).last,
+            sum(r.count for r in ranges), len(ranges),
+            min(r.first_commit for r in ranges), max(r.last_commit for r in ranges)))
+    return result

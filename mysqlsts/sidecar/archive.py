@@ -1,0 +1,34 @@
+"""The binlog archiver as a sidecar worker (opt-in, on the one pod `--archive-ordinal` names).
+
+Its one round runs the archiver until the sidecar stops (the archiver has its own loop, its
+reconnects and its store retries). What ends it early is what a person must fix (the store
+cannot be read, an index record is damaged, a name holds other bytes): said once, retried
+every `RETRY` seconds, and the rest of the sidecar carries on.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+from mysqlsts.archive.archiver import Archiver
+from mysqlsts.errors import MysqlstsError, describe
+from mysqlsts.sidecar.worker import Worker
+
+RETRY = 30.0
+
+
+class ArchiveWorker(Worker):
+    def __init__(self, make: Callable[[], Archiver], stop: threading.Event) -> None:
+        super().__init__("archive", stop)
+        self._make = make
+        self.archiver: Archiver | None = None
+
+    def round(self) -> float:
+        try:
+            self.archiver = self._make()
+            self.archiver.run()
+        except MysqlstsError as error:
+            self.failed("archive: the archiver stopped, retrying in 30s", describe(error))
+            return RETRY
+        return 0.0

@@ -1,0 +1,74 @@
+"""The binlog archive in a store: write a segment and then its index record, list the records,
+read a segment back checked (sealed like backup parts: zstd, then AES-256-GCM when keyed).
+
+A segment's bytes depend only on its content and the key (the nonce is derived from both), so
+a write repeated after a crash or a lost reply meets its own earlier bytes and is done, and
+never a second object for the same transactions under the same name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Iterator
+
+from mysqlsts.core.backup_layout import BINLOG_INDEX
+from mysqlsts.core.backup_parts import BackupKeys, pack_part, unpack_part
+from mysqlsts.core.binlog_index import (
+    INDEX_SUFFIX,
+    SegmentRecord,
+    make_record,
+    parse_record,
+    render_record,
+    segment_name,
+)
+from mysqlsts.core.binlog_segment import Segment
+from mysqlsts.store.base import ObjectStore, StoreError, read_all
+
+
+class SegmentError(StoreError):
+    """A segment missing, corrupt, or not the one its record describes."""
+
+
+def seal_segment(segment: Segment, keys: BackupKeys | None) -> tuple[SegmentRecord, bytes]:
+    """The segment's record and stored bytes (nothing written)."""
+    content = segment.content()
+    name = segment_name(segment.transactions[0].gtid, content)
+    nonce = None
+    if keys is not None:
+        nonce = hmac.new(keys.seal_key, name.encode() + content, hashlib.sha256).digest()[:12]
+    stored = pack_part(name, content, keys, nonce)
+    return make_record(segment, name, stored, len(content), keys.key_id if keys else ""), stored
+
+
+def write_segment(store: ObjectStore, record: SegmentRecord, stored: bytes,
+                  keys: BackupKeys | None) -> None:
+    """The segment, then its record: a reader sees both or neither. Create-only; a repeat of
+    a write that already succeeded is done, not an error."""
+    store.put_new(record.segment, stored)
+    store.put_new(record.index_name, render_record(record, keys.seal_key if keys else None))
+
+
+def index_names(store: ObjectStore) -> Iterator[str]:
+    for info in store.list(BINLOG_INDEX):
+        if info.name.endswith(INDEX_SUFFIX):
+            yield info.name
+
+
+def load_records(store: ObjectStore, keys: BackupKeys | None) -> list[SegmentRecord]:
+    """Every index record, in name order; one that does not parse is an error naming it."""
+    seal_key = keys.seal_key if keys else None
+    return [parse_record(name, read_all(store, name), seal_key) for name in index_names(store)]
+
+
+def read_segment(store: ObjectStore, record: SegmentRecord, keys: BackupKeys | None) -> bytes:
+    """The segment's binary log file, checked against its record before it is opened."""
+    stored = read_all(store, record.segment)
+    if len(stored) != record.size or hashlib.sha256(stored).hexdigest() != record.sha256:
+        raise SegmentError(f"archive segment {record.segment} is not the one its index "
+                           f"record describes ({len(stored)} bytes, expected {record.size})")
+    content = unpack_part(record.segment, stored, keys)
+    if len(content) != record.plain_size:
+        raise SegmentError(f"archive segment {record.segment} opens to {len(content)} bytes, "
+                           f"expected {record.plain_size}")
+    return content

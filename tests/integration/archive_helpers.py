@@ -1,0 +1,94 @@
+"""What the binlog archive's integration modules share: a stream source, rows, an archiver
+run in a thread, waiting for the index to reach a position, and replay of the archived
+segments with `mariadb-binlog | mariadb`."""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from mysqlsts.adapters.binlog_stream import BinlogStream, StreamSource, primary_position
+from mysqlsts.archive.archiver import Archiver, ArchiveSettings
+from mysqlsts.core.backup_parts import BackupKeys
+from mysqlsts.core.binlog_index import SegmentRecord, archived_position, position_text
+from mysqlsts.core.gtid import parse_mariadb
+from mysqlsts.store.base import ObjectStore
+from mysqlsts.store.binlog_archive import load_records, read_segment
+from tests.servers import Server
+
+
+def source(server: Server, server_id: int = 4000000001) -> StreamSource:
+    return StreamSource(host=server.host, port=server.port, user="root", server_id=server_id)
+
+
+def write_rows(server: Server, first: int, count: int) -> None:
+    with contextlib.closing(server.connect()) as conn, conn.cursor() as cursor:
+        for n in range(first, first + count):
+            cursor.execute("INSERT INTO app.t (id, v) VALUES (%s, %s)", (n, f"row {n}"))
+
+
+def make_app_table(server: Server) -> None:
+    server.sql("CREATE DATABASE IF NOT EXISTS app",
+               "CREATE TABLE IF NOT EXISTS app.t (id INT PRIMARY KEY, v TEXT)")
+
+
+@contextlib.contextmanager
+def running(archiver: Archiver, stop: threading.Event) -> Iterator[threading.Thread]:
+    thread = threading.Thread(target=archiver.run, name="archiver", daemon=True)
+    thread.start()
+    try:
+        yield thread
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+        assert not thread.is_alive(), "the archiver did not stop"
+
+
+def archiver_for(primary: Server, store: ObjectStore, keys: BackupKeys | None = None,
+                 start: str = "current", progress_every: float = 60.0,
+                 ) -> tuple[Archiver, threading.Event]:
+    stop = threading.Event()
+    src = source(primary)
+    password = primary.root_password
+    archiver = Archiver(store, keys, lambda: BinlogStream(src, password),
+                        lambda: primary_position(src, password),
+                        ArchiveSettings(start_position=start, progress_every=progress_every),
+                        stop)
+    return archiver, stop
+
+
+def wait_archived(store: ObjectStore, keys: BackupKeys | None, position: str,
+                  timeout: float = 20.0) -> list[SegmentRecord]:
+    """The index once it holds `position` (every domain's GTID), else AssertionError."""
+    wanted = {g.domain: g.seq for g in parse_mariadb(position)}
+    deadline = time.monotonic() + timeout
+    while True:
+        records = load_records(store, keys)
+        have = archived_position(records)
+        if all(d in have and have[d].seq >= seq for d, seq in wanted.items()):
+            return records
+        if time.monotonic() > deadline:
+            raise AssertionError(f"archive reached {position_text(have)}, not {position}")
+        time.sleep(0.05)
+
+
+def replay(records: list[SegmentRecord], store: ObjectStore, keys: BackupKeys | None,
+           target: Server, work: Path) -> None:
+    """`mariadb-binlog SEGMENT... | mariadb` on the decoded segments, in sequence order."""
+    work.mkdir(parents=True, exist_ok=True)
+    files = []
+    for n, record in enumerate(sorted(records, key=lambda r: r.domains[0].first_seq)):
+        path = work / f"segment-{n:06d}.bin"
+        path.write_bytes(read_segment(store, record, keys))
+        files.append(str(path))
+    defaults = work / "client.cnf"
+    defaults.write_text(f"[client]\nuser=root\npassword=\"{target.root_password}\"\n")
+    decoded = subprocess.run(["mariadb-binlog", *files], check=True, capture_output=True)
+    subprocess.run(["mariadb", f"--defaults-extra-file={defaults}", "--max-allowed-packet=1G",
+                    "-h", target.host, "-P",
+                    str(target.port), "--protocol=TCP"], input=decoded.stdout, check=True,
+                   capture_output=True)

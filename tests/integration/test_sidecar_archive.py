@@ -1,0 +1,55 @@
+"""The sidecar's opt-in binlog archiver on real servers: only the pod --archive-ordinal names
+runs it, with the set's replication account, and it stops with the sidecar."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mysqlsts.core.binlog_index import breaks
+from mysqlsts.errors import ConfigError
+from mysqlsts.options import ArchiveWorkerOptions
+from mysqlsts.sidecar.app import SidecarApp
+from mysqlsts.store.filestore import FileStore
+from tests.integration.archive_helpers import make_app_table, wait_archived, write_rows
+from tests.integration.sidecar_servers import Harness, http_get, wait_for
+
+pytestmark = pytest.mark.integration
+
+
+def _ready(app: SidecarApp) -> bool:
+    return http_get(app.http_port, "/readyz")[0] == 200
+
+
+def test_the_replica_named_archives_the_primarys_binlog(harness: Harness,
+                                                         tmp_path: Path) -> None:
+    (tmp_path / "store").mkdir()
+    store = FileStore(tmp_path / "store")
+    archive = ArchiveWorkerOptions(archive_store=f"file://{tmp_path / 'store'}",
+                                   archive_ordinal=1)
+    primary = harness.server("p", 100)
+    replica = harness.server("r", 101, replica=True)
+    p_app = harness.sidecar(harness.settings(0, primary, primary, archive=archive))
+    wait_for("primary ready", lambda: _ready(p_app), 20)
+    r_app = harness.sidecar(harness.settings(1, replica, primary, archive=archive))
+    wait_for("replica ready", lambda: _ready(r_app), 30)
+    assert p_app.archive is None and r_app.archive is not None
+    make_app_table(primary)
+    write_rows(primary, 1, 20)
+    records = wait_archived(store, None, primary.value("SELECT @@gtid_binlog_pos"))
+    assert breaks(records) == []
+    dumps = primary.sql("SELECT user FROM information_schema.processlist "
+                        "WHERE command LIKE 'Binlog Dump%'")
+    assert sorted(row["user"] for row in dumps) == ["repl", "repl"]  # the replica and archiver
+    harness.stop_sidecar(r_app)
+    assert not r_app.archive.thread.is_alive()
+    assert r_app.archive.archiver is not None
+    assert r_app.archive.archiver.state.transactions >= 21
+
+
+def test_a_bad_archive_store_fails_the_sidecars_start(harness: Harness) -> None:
+    primary = harness.server("p", 100)
+    with pytest.raises(ConfigError, match="store URL"):
+        SidecarApp(harness.settings(0, primary, primary, archive=ArchiveWorkerOptions(
+            archive_store="ftp://nowhere", archive_ordinal=0)))
