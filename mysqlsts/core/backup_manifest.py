@@ -10,14 +10,13 @@ prepares anything. Each part's SHA-256 is checked again as the part is read.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
 from mysqlsts.core.backup_layout import is_backup_id, part_name
+from mysqlsts.core.sealed_json import seal_holds, sealed
 from mysqlsts.errors import MysqlstsError
 
 FORMAT = 1
@@ -63,24 +62,13 @@ def _body(manifest: Manifest) -> dict[str, Any]:
     return body
 
 
-def _canonical(body: dict[str, Any]) -> bytes:
-    return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
-
-
-def _seal(body: dict[str, Any], seal_key: bytes | None) -> str:
-    data = _canonical(body)
-    if seal_key is None:
-        return "sha256:" + hashlib.sha256(data).hexdigest()
-    return "hmac-sha256:" + hmac.new(seal_key, data, hashlib.sha256).hexdigest()
-
-
 def render_manifest(manifest: Manifest, seal_key: bytes | None) -> bytes:
     """The manifest's bytes; `seal_key` is required exactly when the backup has a key id."""
     if bool(manifest.key_id) != (seal_key is not None):
         raise ValueError("an encrypted backup's manifest is sealed with its key, only then")
     _check(manifest)
     body = _body(manifest)
-    return _canonical({**body, "seal": _seal(body, seal_key)}) + b"\n"
+    return sealed(body, seal_key) + b"\n"
 
 
 def parse_manifest(data: bytes, backup: str, seal_key_for: Any = None) -> Manifest:
@@ -108,7 +96,7 @@ def parse_manifest(data: bytes, backup: str, seal_key_for: Any = None) -> Manife
     if manifest.key_id and key is None:
         raise ManifestError(f"backup {backup} is encrypted (key id {manifest.key_id}): "
                             "no key given")
-    if not hmac.compare_digest(str(seal), _seal(_body(manifest), key)):
+    if not seal_holds(_body(manifest), seal, key):
         raise ManifestError(f"backup {backup}: the manifest was altered or written with "
                             "another key (its seal does not match)")
     if manifest.backup_id != backup:

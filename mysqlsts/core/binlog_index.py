@@ -18,15 +18,14 @@ record's without a hole or an overlap. A break is named, never skipped.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from mysqlsts.core.backup_layout import BINLOG_INDEX, BINLOG_SEGMENTS
 from mysqlsts.core.binlog_segment import Segment, Transaction
 from mysqlsts.core.gtid import MariadbGtid, parse_mariadb
+from mysqlsts.core.sealed_json import seal_holds, sealed
 from mysqlsts.errors import MysqlstsError
 
 FORMAT = 1
@@ -112,23 +111,12 @@ def make_record(segment: Segment, name: str, stored: bytes, plain_size: int,
         domains=domain_ranges(segment), key_id=key_id)
 
 
-def _canonical(body: dict[str, Any]) -> bytes:
-    return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
-
-
-def _seal(body: dict[str, Any], seal_key: bytes | None) -> str:
-    data = _canonical(body)
-    if seal_key is None:
-        return "sha256:" + hashlib.sha256(data).hexdigest()
-    return "hmac-sha256:" + hmac.new(seal_key, data, hashlib.sha256).hexdigest()
-
-
 def render_record(record: SegmentRecord, seal_key: bytes | None) -> bytes:
     """The record's bytes, sealed like a manifest: with the key's HMAC when encrypted."""
     if bool(record.key_id) != (seal_key is not None):
         raise ValueError("an encrypted segment's record is sealed with its key, only then")
     body = asdict(record)
-    return _canonical({**body, "seal": _seal(body, seal_key)})
+    return sealed(body, seal_key)
 
 
 def parse_record(name: str, data: bytes, seal_key: bytes | None) -> SegmentRecord:
@@ -146,8 +134,7 @@ def parse_record(name: str, data: bytes, seal_key: bytes | None) -> SegmentRecor
     if record.key_id and seal_key is None:
         raise IndexError_(f"archive index record {name} is encrypted (key id "
                           f"{record.key_id}) and no key was given")
-    if not hmac.compare_digest(seal, _seal(asdict(record), seal_key if record.key_id
-                                            else None)):
+    if not seal_holds(asdict(record), seal, seal_key if record.key_id else None):
         raise IndexError_(f"archive index record {name} fails its seal (edited, torn, or "
                           "sealed with another key)")
     if record.index_name != name:
