@@ -60,6 +60,7 @@ def adopt_root(data_dir: Path, root_password: str) -> None:
         "adopting the restored data (setting this set's root password)",
         stdin=adopt_root_sql(root_password),
         skip=_UNTELLING,
+        secrets=(root_password,),
     )
 
 
@@ -78,6 +79,7 @@ def _initialise(staging: Path, root_password: str) -> None:
         "setting the root password",
         stdin=root_account_sql(root_password),
         skip=_UNTELLING,
+        secrets=(root_password,),
     )
 
 

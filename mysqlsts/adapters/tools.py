@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import re
 import resource
 import shutil
 import signal
@@ -17,6 +18,7 @@ import tempfile
 from collections.abc import Callable, Sequence
 from typing import IO
 
+from mysqlsts.core.sql import quote_literal
 from mysqlsts.errors import MysqlstsError
 
 _SBIN = os.pathsep.join(("/usr/sbin", "/usr/local/sbin"))
@@ -49,16 +51,31 @@ def failure(what: str, exit_code: int, stderr: IO[bytes], skip: tuple[str, ...] 
 def run_tool(
     argv: Sequence[str], what: str, *, stdin: bytes | None = None,
     error: type[MysqlstsError] = MysqlstsError, skip: tuple[str, ...] = (),
+    secrets: tuple[str, ...] = (),
 ) -> None:
     """Run a tool to completion; `error` with its last stderr line when it fails. Its stderr
-    goes to a temporary file, so a chatty tool costs no memory."""
+    goes to a temporary file, so a chatty tool costs no memory. `secrets` (what `stdin`
+    carries) never reach the message: a server echoes the statement it failed on."""
     with tempfile.TemporaryFile() as stderr:
         code = subprocess.run(
             argv, input=stdin, stdin=None if stdin is not None else subprocess.DEVNULL,
             stdout=subprocess.DEVNULL, stderr=stderr, check=False,
         ).returncode
         if code != 0:
-            raise error(failure(what, code, stderr, skip))
+            raise error(redact(failure(what, code, stderr, skip), secrets))
+
+
+def redact(message: str, secrets: tuple[str, ...]) -> str:
+    """`message` without any secret, raw or quoted, and without the echo of a statement
+    ("... near '<statement>'"), which may hold a cut-off piece of one."""
+    if not secrets:
+        return message
+    message = re.split(r" near ['\"`]", message, maxsplit=1)[0]
+    for secret in secrets:
+        if secret:
+            for form in (secret, quote_literal(secret)[1:-1]):
+                message = message.replace(form, "<secret>")
+    return message
 
 
 def die_with_this_process() -> Callable[[], None]:

@@ -34,7 +34,7 @@ from mysqlsts.adapters.db import close_quietly, query
 from mysqlsts.adapters.process import ProcessGroup
 from mysqlsts.adapters.tools import die_with_this_process, last_line, program, user_args
 from mysqlsts.clone.from_backup import restore_into
-from mysqlsts.core.backup_manifest import Manifest
+from mysqlsts.core.backup_manifest import Manifest, key_problem
 from mysqlsts.core.backup_parts import BackupKeys
 from mysqlsts.core.backup_verify import (
     FAILED,
@@ -48,6 +48,7 @@ from mysqlsts.core.backup_verify import (
     render_verdict,
     tables_to_check,
 )
+from mysqlsts.core.gtid import start_from_record
 from mysqlsts.core.sql import quote_identifier
 from mysqlsts.errors import ConfigError, MysqlstsError, describe
 from mysqlsts.store.base import ObjectMissing, ObjectStore, StoreError
@@ -79,6 +80,9 @@ def verify_backup(store: ObjectStore, manifest: Manifest, keys: BackupKeys | Non
     if manifest.flavor != "mariadb":
         raise ConfigError(f"backup {manifest.backup_id} is a {manifest.flavor} backup: the "
                           "drill restores MariaDB backups only")
+    wrong_key = key_problem(manifest, None if keys is None else keys.key_id)
+    if wrong_key:  # the caller's mistake, not the backup's: no verdict is recorded
+        raise ConfigError(wrong_key)
     if settings.scratch_dir is not None and not settings.scratch_dir.is_dir():
         raise ConfigError(f"scratch dir {settings.scratch_dir}: no such directory")
     started, clock = now(), time.monotonic()
@@ -221,7 +225,7 @@ def _gtid(conn: pymysql.connections.Connection[Any], data_dir: Path,
     startup = str(query(conn, "SELECT @@global.gtid_slave_pos AS p")[0]["p"] or "")
     record = read_clone_record(data_dir)
     recorded = record.donor_binlog.gtid if record and record.donor_binlog else None
-    if recorded and not startup:
+    if recorded and start_from_record(startup, recorded, is_mariadb=True):
         with conn.cursor() as cursor:
             cursor.execute("SET GLOBAL gtid_slave_pos = %s", (recorded,))
     position = str(query(conn, "SELECT @@global.gtid_current_pos AS p")[0]["p"] or "")

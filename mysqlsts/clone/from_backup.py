@@ -31,7 +31,7 @@ from mysqlsts.bootstrap import adopt_root
 from mysqlsts.clone.pipes import widen_pipe
 from mysqlsts.clone.receiver import prepare, read_coordinates
 from mysqlsts.clone.tools import extract_argv, tool_for
-from mysqlsts.core.backup_manifest import Manifest, ManifestError
+from mysqlsts.core.backup_manifest import Manifest, ManifestError, key_problem
 from mysqlsts.core.backup_parts import BackupKeys
 from mysqlsts.core.clone_record import DonorAddress, record_clone
 from mysqlsts.core.datadir import Fill, plan_fill
@@ -74,16 +74,9 @@ def seal_keys(keys: BackupKeys | None) -> Callable[[str], bytes | None]:
 
 def check_restorable(store: ObjectStore, manifest: Manifest, keys: BackupKeys | None) -> None:
     """ManifestError naming what is wrong, before anything is downloaded or written."""
-    if keys is not None and not manifest.key_id:
-        # Whoever can write to the store can write an unencrypted manifest with a plain
-        # SHA-256 seal; with a key given, only a backup sealed under that key is trusted.
-        raise ManifestError(f"backup {manifest.backup_id} is not encrypted, yet a key was "
-                            "given: refused, as an unencrypted manifest proves nothing about "
-                            "who wrote it")
-    if manifest.key_id and (keys is None or keys.key_id != manifest.key_id):
-        given = "no key" if keys is None else f"key id {keys.key_id}"
-        raise ManifestError(f"backup {manifest.backup_id} was encrypted with key id "
-                            f"{manifest.key_id}; {given} was given")
+    problem = key_problem(manifest, None if keys is None else keys.key_id)
+    if problem:
+        raise ManifestError(problem)
     problems = parts_not_stored(store, manifest)
     if problems:
         raise ManifestError(f"backup {manifest.backup_id} cannot be restored: "

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from mysqlsts.clone.receiver import Session, Timeouts, find_donor, open_session
-from mysqlsts.core.backup_layout import backup_id, backup_started
+from mysqlsts.core.backup_layout import backup_id, backup_started, manifest_name
 from mysqlsts.core.backup_manifest import Manifest
 from mysqlsts.core.backup_parts import COMPRESSION, BackupKeys
 from mysqlsts.core.backupinfo import (
@@ -49,6 +49,7 @@ log = logging.getLogger(__name__)
 INFO_NAMES = ("mariadb_backup_info", "xtrabackup_info")
 _VERSION = re.compile(r"^server_version\s*=\s*(\S+)", re.MULTILINE)
 INCOMPLETE_GRACE = timedelta(hours=6)  # an incomplete backup younger than this may be running
+COMMIT_MARGIN = timedelta(minutes=10)  # a backup commits this long before a cleanup may start
 
 
 def backup_from_donor(store: ObjectStore, keys: BackupKeys | None, donor: DonorAddress,
@@ -103,6 +104,7 @@ def take_backup(session: Session, store: ObjectStore, keys: BackupKeys | None, *
         manifest = Manifest(backup, set_name, flavor, version,
                             coordinates.gtid, start.isoformat(), now().isoformat(), parts,
                             COMPRESSION, "" if keys is None else keys.key_id)
+        _check_in_time(manifest, start, now())
         _check_parts_still_there(store, manifest)
         commit(store, manifest, keys)
     except BaseException:
@@ -119,6 +121,16 @@ def take_backup(session: Session, store: ObjectStore, keys: BackupKeys | None, *
              manifest.size, len(parts), seconds, received / 1e6 / max(seconds, 1e-9),
              store.describe())
     return manifest
+
+
+def _check_in_time(manifest: Manifest, start: datetime, end: datetime) -> None:
+    """A backup must commit within the cleanup's grace: past it, any other backup's cleanup
+    may be removing its parts, so it can no longer vouch for them (it fails in one line)."""
+    if end - start >= INCOMPLETE_GRACE - COMMIT_MARGIN:
+        raise MysqlstsError(f"backup {manifest.backup_id} took {end - start}, past the "
+                            f"{INCOMPLETE_GRACE} after which a cleanup takes an unfinished "
+                            "backup for killed: not committed (raise the donor's rate cap, "
+                            "or take it from a faster donor)")
 
 
 def _check_parts_still_there(store: ObjectStore, manifest: Manifest) -> None:
@@ -141,6 +153,8 @@ def remove_incomplete(store: ObjectStore, now: datetime,
     for backup in read_catalog(store).incomplete:
         started = backup_started(backup)
         if started is not None and started < now - grace:
+            if any(True for _ in store.list(manifest_name(backup))):
+                continue  # committed since the listing: a backup, not leftovers
             remove_backup(store, backup)
             removed.append(backup)
     return removed

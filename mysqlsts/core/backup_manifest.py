@@ -138,3 +138,17 @@ def missing_or_wrong(manifest: Manifest, listed: dict[str, int]) -> list[str]:
         elif size != part.size:
             problems.append(f"{part.name} holds {size} bytes, the manifest says {part.size}")
     return problems
+
+
+def key_problem(manifest: Manifest, key_id: str | None) -> str | None:
+    """Why the key given (its id; None: no key) cannot open this backup, or None. With a key
+    given, an unencrypted backup is refused too: its plain SHA-256 seal can be written by
+    anyone who can write to the store, so it proves nothing about who wrote it."""
+    if key_id is not None and not manifest.key_id:
+        return (f"backup {manifest.backup_id} is not encrypted, yet a key was given: refused, "
+                "as an unencrypted manifest proves nothing about who wrote it")
+    if manifest.key_id and key_id != manifest.key_id:
+        given = "no key" if key_id is None else f"key id {key_id}"
+        return (f"backup {manifest.backup_id} was encrypted with key id {manifest.key_id}; "
+                f"{given} was given")
+    return None

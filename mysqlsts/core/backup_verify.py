@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from mysqlsts.core.backup_layout import BACKUPS, backup_prefix, is_backup_id
-from mysqlsts.core.gtid import mariadb_applied, parse_mariadb
+from mysqlsts.core.gtid import mariadb_applied, mariadb_same_position
 
 OK = "ok"
 FAILED = "failed"
@@ -130,27 +130,18 @@ def check_failure(rows: Sequence[Mapping[str, Any]]) -> str | None:
     return None
 
 
-def _positions(text: str) -> dict[int, tuple[int, int]]:
-    return {g.domain: (g.server_id, g.seq) for g in parse_mariadb(text)}
-
-
-def same_position(a: str, b: str) -> bool:
-    """Two MariaDB GTID positions name the same newest transaction in every domain (order and
-    spacing aside)."""
-    return _positions(a) == _positions(b)
-
-
 def gtid_problem(manifest_gtid: str, startup_position: str, restored_position: str) -> str | None:
     """Why the restored server does not stand at the backup's GTID, or None.
 
     `startup_position` is the server's own position as it started on the restored data
     (`gtid_slave_pos`, from its mysql.gtid_slave_pos table): it may lag the backup (a donor
-    that was the primary) but never lead it. `restored_position` is its `gtid_current_pos`
-    once the restore's recorded position was applied, as a replica's set-up applies it."""
+    that was the primary, or a restored one) but never lead it. `restored_position` is its
+    `gtid_current_pos` once the restore's recorded position was applied, as a replica's
+    set-up applies it."""
     if not mariadb_applied(startup_position, manifest_gtid):
         return (f"the restored data's own GTID position {startup_position} is ahead of the "
                 f"backup's {manifest_gtid}")
-    if not same_position(restored_position, manifest_gtid):
+    if not mariadb_same_position(restored_position, manifest_gtid):
         return (f"the restored server stands at GTID {restored_position or '(none)'}, the "
                 f"backup's manifest says {manifest_gtid}")
     return None

@@ -76,9 +76,11 @@ def content_hash(content: bytes) -> str:
     return hashlib.sha256(content).hexdigest()[:16]
 
 
-def segment_name(first: MariadbGtid, content: bytes) -> str:
+def segment_name(first: MariadbGtid, content: bytes, key_id: str = "") -> str:
+    """Sortable by domain and sequence; the hash covers the key id too, so a segment sealed
+    under another key (or none) never meets an orphan of the same transactions by name."""
     return (f"{BINLOG_SEGMENTS}{first.domain:010d}-{first.seq:020d}-{first.server_id:010d}-"
-            f"{content_hash(content)}")
+            f"{content_hash(key_id.encode() + b'/' + content if key_id else content)}")
 
 
 def index_name(segment: str) -> str:
@@ -131,6 +133,12 @@ def parse_record(name: str, data: bytes, seal_key: bytes | None) -> SegmentRecor
     if record.format != FORMAT:
         raise IndexError_(f"archive index record {name} has format {record.format}, this "
                           f"version reads {FORMAT}")
+    if seal_key is not None and not record.key_id:
+        # A plain SHA-256 seal can be written by anyone who can write to the store: with a
+        # key given, only records sealed under it are the archive's.
+        raise IndexError_(f"archive index record {name} is not encrypted, yet a key was "
+                          "given: refused, as an unencrypted record proves nothing about who "
+                          "wrote it")
     if record.key_id and seal_key is None:
         raise IndexError_(f"archive index record {name} is encrypted (key id "
                           f"{record.key_id}) and no key was given")

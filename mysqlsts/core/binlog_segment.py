@@ -21,6 +21,10 @@ from mysqlsts.core.gtid import MariadbGtid
 
 MAX_SECONDS = 1.0
 MAX_BYTES = 8 * 1024 * 1024
+# A transaction is held whole until it ends, and in the sidecar three or four times over
+# (events, segment, compressed and sealed copies): the bound keeps that inside its 1 GiB, and
+# under the 256 MiB a part may open to (core.backup_parts.MAX_PART).
+MAX_TRANSACTION = 128 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -44,14 +48,16 @@ class Segment:
 class _Group:
     gtid: ev.GtidEvent
     events: list[bytes] = field(default_factory=list)
+    size: int = 0
 
 
 class Grouper:
     """Events in, whole transactions out; remembers the stream's FORMAT_DESCRIPTION."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_transaction: int = MAX_TRANSACTION) -> None:
         self.description: ev.Event | None = None
         self._group: _Group | None = None
+        self.max_transaction = max_transaction
 
     @property
     def in_transaction(self) -> bool:
@@ -64,7 +70,7 @@ class Grouper:
                 if self.description is None:
                     raise ev.EventError("a transaction arrived before any FORMAT_DESCRIPTION "
                                         "event")
-                self._group = _Group(ev.parse_gtid(event), [event.data])
+                self._group = _Group(ev.parse_gtid(event), [event.data], len(event.data))
                 return None
             if event.type == ev.FORMAT_DESCRIPTION:
                 self.description = event
@@ -79,6 +85,13 @@ class Grouper:
         if event.type == ev.HEARTBEAT:
             return None
         group.events.append(event.data)
+        group.size += len(event.data)
+        if group.size > self.max_transaction:
+            # Held whole until it ends (a segment never splits one): refuse it in a sentence
+            # rather than be OOM-killed on it at every restart.
+            raise ev.EventError(f"transaction {group.gtid.gtid} is over "
+                                f"{self.max_transaction >> 20} MiB, more than the archive holds "
+                                "in one segment")
         if group.gtid.standalone or ev.ends_group(event):
             self._group = None
             return Transaction(group.gtid.gtid, b"".join(group.events), event.timestamp)
@@ -88,9 +101,10 @@ class Grouper:
 class Segmenter:
     """Events in (with the caller's monotonic `now`), segments out, in stream order."""
 
-    def __init__(self, max_seconds: float = MAX_SECONDS, max_bytes: int = MAX_BYTES) -> None:
+    def __init__(self, max_seconds: float = MAX_SECONDS, max_bytes: int = MAX_BYTES,
+                 max_transaction: int = MAX_TRANSACTION) -> None:
         self.max_seconds, self.max_bytes = max_seconds, max_bytes
-        self._grouper = Grouper()
+        self._grouper = Grouper(max_transaction)
         self._pending: list[Transaction] = []
         self._pending_bytes = 0
         self._opened_at = 0.0

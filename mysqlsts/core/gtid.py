@@ -44,6 +44,28 @@ def mariadb_applied(retrieved: str, executed: str) -> bool:
     return all(applied.get(gtid.domain, 0) >= gtid.seq for gtid in parse_mariadb(retrieved))
 
 
+def mariadb_same_position(a: str, b: str) -> bool:
+    """Two MariaDB GTID positions name the same newest transaction in every domain (order and
+    spacing aside)."""
+    def newest(text: str) -> dict[int, tuple[int, int]]:
+        return {g.domain: (g.server_id, g.seq) for g in parse_mariadb(text)}
+
+    return newest(a) == newest(b)
+
+
+def start_from_record(own_position: str, recorded: str, is_mariadb: bool) -> bool:
+    """Whether a replica set-up (or the drill) sets its start position to the clone or restore
+    record's GTID rather than keep the server's own: when it has none, and on MariaDB also when
+    its own is strictly behind the record. A restored primary keeps the gtid_slave_pos of the
+    replica its backup came from while its binlog moves on, so a backup of it carries a stale
+    one; starting there would apply its transactions twice. A position ahead of the record, or
+    beside it, is the server's own truth and stays."""
+    if not own_position:
+        return True
+    return (is_mariadb and mariadb_applied(own_position, recorded)
+            and not mariadb_same_position(own_position, recorded))
+
+
 def mariadb_errant(replica_state: str, primary_state: str, primary_server_id: int) -> list[str]:
     """The replica's binlog-state entries the primary never had: written by a server that is not
     the primary, and newer than anything the primary holds from that server in that domain.

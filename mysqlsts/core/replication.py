@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mysqlsts.core.coordinates import Coordinates
-from mysqlsts.core.gtid import gtid_names
+from mysqlsts.core.gtid import gtid_names, start_from_record
 from mysqlsts.core.status import ReplicaStatus
 from mysqlsts.core.version import ServerVersion
 
@@ -118,9 +118,9 @@ def configure_statements(
     """Statements that point an unconfigured replica at `source`, and where it starts from.
 
     `gtid_state` is the server's own position (MariaDB `gtid_slave_pos`, MySQL `gtid_executed`).
-    The clone record's GTID is applied only while that is empty: a non-empty position is the
-    server's own truth (a restored replica's `mysql.gtid_slave_pos`, or replication that ran
-    before a RESET SLAVE ALL), and rewinding it would replay transactions.
+    The clone record's GTID is applied while that is empty or (MariaDB) strictly behind the
+    record (`core.gtid.start_from_record`): a position ahead of it is the server's own truth
+    (replication that ran before a RESET SLAVE ALL), and rewinding it would replay transactions.
     A replica with no clone record (a data dir initialised on its own) starts from its own
     position, which on a fresh data dir is empty: the primary's whole binlog.
     """
@@ -132,7 +132,8 @@ def configure_statements(
         gtid = False
         position = [("LOG_FILE", record.binlog_file), ("LOG_POS", record.binlog_position or 4)]
         origin = f"binlog {record.binlog_file}:{record.binlog_position}"
-    elif record is not None and record.gtid and not gtid_state:
+    elif record is not None and record.gtid and start_from_record(
+            gtid_state, record.gtid, version.is_mariadb):
         variable = gtid_names(version.is_mariadb).start_position
         statements.append(Statement(f"SET GLOBAL {variable} = %s", (record.gtid,)))
         origin = f"the clone record's GTID {record.gtid}"

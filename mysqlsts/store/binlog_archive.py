@@ -33,7 +33,7 @@ class SegmentError(StoreError):
 def seal_segment(segment: Segment, keys: BackupKeys | None) -> tuple[SegmentRecord, bytes]:
     """The segment's record and stored bytes (nothing written)."""
     content = segment.content()
-    name = segment_name(segment.transactions[0].gtid, content)
+    name = segment_name(segment.transactions[0].gtid, content, keys.key_id if keys else "")
     nonce = None
     if keys is not None:
         nonce = hmac.new(keys.seal_key, name.encode() + content, hashlib.sha256).digest()[:12]

@@ -19,6 +19,7 @@ from mysqlsts.core.backup_manifest import (
     Manifest,
     ManifestError,
     Part,
+    key_problem,
     missing_or_wrong,
     render_manifest,
 )
@@ -96,10 +97,9 @@ def commit(store: ObjectStore, manifest: Manifest, keys: BackupKeys | None) -> N
 def read_parts(store: ObjectStore, manifest: Manifest, keys: BackupKeys | None,
                ahead: int = 2) -> Iterator[bytes]:
     """The backup's plain bytes, part by part, each checked before it is opened."""
-    if manifest.key_id and (keys is None or keys.key_id != manifest.key_id):
-        given = "no key" if keys is None else f"key id {keys.key_id}"
-        raise ManifestError(f"backup {manifest.backup_id} was encrypted with key id "
-                            f"{manifest.key_id}; {given} was given")
+    problem = key_problem(manifest, None if keys is None else keys.key_id)
+    if problem:
+        raise ManifestError(problem)
 
     def fetch(part: Part) -> bytes:
         stored = read_all(store, part.name)

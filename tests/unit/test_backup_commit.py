@@ -16,8 +16,8 @@ from typing import Any, cast
 import pytest
 
 from mysqlsts.clone.receiver import Session, Timeouts
-from mysqlsts.clone.to_backup import remove_incomplete, take_backup
-from mysqlsts.core.backup_layout import BACKUPS, backup_started, part_name
+from mysqlsts.clone.to_backup import INCOMPLETE_GRACE, remove_incomplete, take_backup
+from mysqlsts.core.backup_layout import BACKUPS, backup_started, manifest_name, part_name
 from mysqlsts.errors import MysqlstsError
 from mysqlsts.store.catalog import read_catalog
 from mysqlsts.store.filestore import FileStore
@@ -110,3 +110,45 @@ def test_a_flavor_other_than_the_donors_is_refused(stream: bytes, tmp_path: Path
     with pytest.raises(MysqlstsError, match="the donor runs 10.11.6-MariaDB, not mysql"):
         take(store, StreamSession(stream), flavor="mysql")
     assert list(store.list()) == []
+
+
+def test_a_backup_that_outlasts_the_cleanup_grace_is_not_committed(stream: bytes,
+                                                                  tmp_path: Path) -> None:
+    (tmp_path / "store").mkdir()
+    store = FileStore(tmp_path / "store")
+    start = datetime(2026, 12, 4, 3, 0, tzinfo=UTC)
+    calls: list[datetime] = []
+
+    def clock() -> datetime:  # the start, then six hours on
+        calls.append(start)
+        return start if len(calls) == 1 else start + INCOMPLETE_GRACE
+
+    with pytest.raises(MysqlstsError, match="took 6:00:00, past the 6:00:00 after which"):
+        take_backup(cast(Session, StreamSession(stream)), store, None, set_name="mysql.mysql",
+                    flavor="mariadb", timeouts=Timeouts(), part_size=512 * 1024,
+                    now=clock)
+    catalog = read_catalog(store)
+    assert (catalog.backups, catalog.incomplete) == ((), ())
+
+
+class CommitsWhileListed(FileStore):
+    """A store in which a backup commits its manifest just after a cleanup listed it."""
+
+    def __init__(self, root: Path, manifest: tuple[str, bytes]) -> None:
+        super().__init__(root)
+        self.manifest = manifest
+
+    def list(self, prefix: str = "") -> Any:
+        listed = list(super().list(prefix))
+        if prefix == BACKUPS and self.manifest:
+            self.put_new(*self.manifest)
+            self.manifest = ("", b"")
+        return iter(listed)
+
+
+def test_the_cleanup_leaves_a_backup_that_committed_after_its_listing(tmp_path: Path) -> None:
+    old = "20200101T000000Z-cccccc"
+    store = CommitsWhileListed(tmp_path, (manifest_name(old), b"{}"))
+    store.put_new(part_name(old, 1), b"part")
+    assert remove_incomplete(store, datetime.now(UTC)) == []
+    assert (tmp_path / part_name(old, 1)).exists()

@@ -25,9 +25,9 @@ from mysqlsts.core.backup_verify import (
     parse_record_name,
     record_name,
     render_verdict,
-    same_position,
     tables_to_check,
 )
+from mysqlsts.core.gtid import mariadb_same_position
 from mysqlsts.store.catalog import read_catalog
 from mysqlsts.store.filestore import FileStore
 from mysqlsts.store.parts import parts_not_stored, remove_backup
@@ -107,10 +107,10 @@ def test_check_failure(result: list[dict[str, str]], failure: str | None) -> Non
 
 
 def test_gtid_positions() -> None:
-    assert same_position("0-100-5,1-101-7", "1-101-7, 0-100-5")
-    assert not same_position("0-100-5", "0-100-6")
-    assert not same_position("0-100-5", "0-101-5")  # another server wrote it
-    assert not same_position("", "0-100-5")
+    assert mariadb_same_position("0-100-5,1-101-7", "1-101-7, 0-100-5")
+    assert not mariadb_same_position("0-100-5", "0-100-6")
+    assert not mariadb_same_position("0-100-5", "0-101-5")  # another server wrote it
+    assert not mariadb_same_position("", "0-100-5")
     # A primary's backup: its gtid_slave_pos is empty, the recorded position is applied.
     assert gtid_problem("0-100-5", "", "0-100-5") is None
     # A replica's backup: its own position came with the data.
@@ -187,6 +187,13 @@ def test_verify_bad_input_is_one_line(tmp_path: Path) -> None:
     assert scratch.output.strip().splitlines() == [
         f"Error: scratch dir {tmp_path}/nowhere: no such directory"]
     # A bad scratch dir says nothing about the backup: no verdict is recorded.
+    assert not [n for n in FileStore(tmp_path).list("backups/") if "verify-" in n.name]
+    # Nor does a key given for an unencrypted backup: the caller's mistake.
+    (tmp_path / "key").write_bytes(b"k" * 32)
+    keyed = runner.invoke(cli, ["backup", "verify", "--store", f"file://{tmp_path}",
+                                "--encryption-key-file", str(tmp_path / "key")])
+    assert keyed.exit_code == 2
+    assert "is not encrypted, yet a key was given" in keyed.output.strip().splitlines()[-1]
     assert not [n for n in FileStore(tmp_path).list("backups/") if "verify-" in n.name]
 
 

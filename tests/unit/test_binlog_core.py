@@ -235,6 +235,22 @@ def test_a_record_round_trips_and_refuses_edits_and_wrong_keys() -> None:
         parse_record(keyed.index_name, sealed, b"j" * 32)
     with pytest.raises(IndexError_, match="no key"):
         parse_record(keyed.index_name, sealed, None)
+    # With a key given, a record with a plain seal is anyone's: refused.
+    with pytest.raises(IndexError_, match="not encrypted, yet a key was given"):
+        parse_record(record.index_name, data, b"k" * 32)
+
+
+def test_a_segment_name_differs_by_key() -> None:
+    first = MariadbGtid(0, 100, 9)
+    names = {segment_name(first, b"same bytes", key_id) for key_id in ("", "abc", "abd")}
+    assert len(names) == 3
+
+
+def test_a_transaction_over_the_bound_is_refused_in_a_sentence() -> None:
+    big = [gtid(1), query(b"BEGIN"), rows(600), rows(600), xid()]
+    assert len(feed_all(Segmenter(max_transaction=2000), [fde(), *big])) == 0  # held, fits
+    with pytest.raises(ev.EventError, match="transaction 0-100-1 is over 0 MiB"):
+        feed_all(Segmenter(max_transaction=1000), [fde(), *big])
 
 
 def test_breaks_name_gaps_and_overlaps_per_domain() -> None:

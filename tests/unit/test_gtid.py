@@ -13,6 +13,7 @@ from mysqlsts.core.gtid import (
     mysql_errant,
     parse_mariadb,
     parse_mysql,
+    start_from_record,
 )
 
 A = "3e11fa47-71ca-11e1-9e33-c80aa9429562"
@@ -69,3 +70,13 @@ def test_each_flavor_names_its_gtid_variables_in_one_place() -> None:
                                       "gtid_purged")
     # The executed set is reported first: errant transactions are looked for in it.
     assert mariadb.reported[0] == mariadb.executed and mysql.reported == (mysql.executed,)
+
+
+def test_start_from_the_record_when_empty_or_strictly_behind() -> None:
+    assert start_from_record("", "0-100-5", is_mariadb=True)
+    assert start_from_record("", "uuid:1-5", is_mariadb=False)
+    assert start_from_record("0-100-3", "0-100-5", is_mariadb=True)
+    assert not start_from_record("0-100-5", "0-100-5", is_mariadb=True)  # the same
+    assert not start_from_record("0-100-6", "0-100-5", is_mariadb=True)  # ahead
+    assert not start_from_record("0-100-3,1-100-1", "0-100-5", is_mariadb=True)  # beside
+    assert not start_from_record("uuid:1-3", "uuid:1-5", is_mariadb=False)

@@ -92,6 +92,25 @@ def test_the_servers_own_position_is_never_overwritten() -> None:
     assert "0-100-80" in origin
 
 
+def test_a_position_behind_the_record_is_moved_to_it() -> None:
+    """A backup of a restored primary carries the stale gtid_slave_pos of the replica its own
+    backup came from: a replica restored from it starts at the record, never replays."""
+    statements, origin = configure_statements(
+        MARIADB, SOURCE, Coordinates(gtid="0-100-57,7-100-3"), gtid_state="0-100-20")
+    assert statements[0].sql == "SET GLOBAL gtid_slave_pos = %s"
+    assert statements[0].args == ("0-100-57,7-100-3",)
+    assert "the clone record's GTID" in origin
+    # Beside it (another domain ahead) is not behind it: the server's own stays.
+    beside, _ = configure_statements(MARIADB, SOURCE, Coordinates(gtid="0-100-57"),
+                                     gtid_state="0-100-20,1-100-4")
+    assert not any("gtid_slave_pos" in s.sql for s in beside)
+    # MySQL keeps a non-empty gtid_executed whatever the record says.
+    uuid = "5b1a2f0e-8c1d-11ef-9f0a-0242ac110002"
+    mysql, _ = configure_statements(MYSQL_84, SOURCE, Coordinates(gtid=f"{uuid}:1-9"),
+                                    gtid_state=f"{uuid}:1-3")
+    assert not any("gtid_purged" in s.sql for s in mysql)
+
+
 def test_no_record_starts_from_an_empty_position() -> None:
     statements, origin = configure_statements(MARIADB, SOURCE, None, "")
     assert [s.sql.split()[0] for s in statements] == ["CHANGE", "START"]
