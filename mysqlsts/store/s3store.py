@@ -95,10 +95,12 @@ class S3Store:
             raise self._error(f"cannot write {name}", error) from error
 
     def _holds(self, name: str, data: bytes) -> bool:
+        """Whether the object holds exactly `data`. A store that cannot answer says so (its
+        StoreError), rather than pass for a conflict."""
         try:
             return hashlib.sha256(b"".join(self.get(name))).digest() == hashlib.sha256(
                 data).digest()
-        except StoreError:
+        except ObjectMissing:
             return False
 
     def get(self, name: str) -> Iterator[bytes]:

@@ -1,0 +1,209 @@
+"""Faults during `mysqlsts backup`, through the real CLI against a real donor (a DonorServer over
+a real mariadbd): the backup job SIGKILLed at random instants, and the S3 server (moto, behind a
+fault-injecting proxy) failing in the middle of a backup. Whatever happens, no manifest is
+written without every part it names, and a backup that completes restores whole."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+from test_backup_take import KEY, backup_cli
+from test_clone import BACKUP_GRANTS, BACKUP_PASSWORD, BACKUP_USER, TOKEN, Donor
+
+from mysqlsts.store.base import ObjectStore
+from mysqlsts.store.catalog import read_catalog
+from mysqlsts.store.open import open_store
+from mysqlsts.store.parts import parts_not_stored
+from mysqlsts.store.settings import S3Settings
+from tests.faultproxy import FaultProxy
+from tests.ports import PortPool
+from tests.s3server import ACCESS_KEY, REGION, SECRET_KEY, S3Server, create_bucket
+
+if TYPE_CHECKING:
+    from tests.servers import MakeServer, Server
+
+pytestmark = pytest.mark.integration
+
+KILLS = 20
+SEED = int(os.environ.get("MYSQLSTS_KILL_SEED", "20261204"))
+
+
+@pytest.fixture(scope="module")
+def secrets_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("secrets")
+    (path / "clone-token").write_text(TOKEN + "\n")
+    (path / "backup-key").write_bytes(KEY)
+    (path / "s3-access").write_text(ACCESS_KEY)
+    (path / "s3-secret").write_text(SECRET_KEY)
+    return path
+
+
+@pytest.fixture(scope="module")
+def donor(mariadb_module: MakeServer, free_port: Callable[[], int],
+          secrets_dir: Path) -> Iterator[tuple[Server, Donor]]:
+    server = mariadb_module("mysql-0", server_id=100)
+    server.sql(f"CREATE USER {BACKUP_USER}@'%' IDENTIFIED BY '{BACKUP_PASSWORD}'",
+               f"GRANT {BACKUP_GRANTS} ON *.* TO {BACKUP_USER}@'%'")
+    server.fill("app.rows", 20_000, payload_bytes=300)
+    running = Donor(server, free_port(), secrets_dir)
+    yield server, running
+    running.stop()
+
+
+def backup_argv(url: str, donor_port: int, secrets_dir: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "mysqlsts", "backup", "--store", url, "--donor",
+            f"127.0.0.1:{donor_port}", "--clone-token-file", str(secrets_dir / "clone-token"),
+            "--encryption-key-file", str(secrets_dir / "backup-key"), "--part-mib", "1",
+            *extra]
+
+
+def every_manifest_is_whole(store: ObjectStore) -> list[str]:
+    """The ids of the store's backups; fails the test if any names a part the store lacks."""
+    catalog = read_catalog(store, lambda key_id: None if not key_id else _seal_key())
+    assert catalog.damaged == (), catalog.damaged
+    for manifest in catalog.backups:
+        assert parts_not_stored(store, manifest) == [], manifest.backup_id
+    return [manifest.backup_id for manifest in catalog.backups]
+
+
+def _seal_key() -> bytes:
+    from mysqlsts.core.backup_parts import BackupKeys
+
+    return BackupKeys.from_secret(KEY).seal_key
+
+
+def test_twenty_kills_at_random_instants_leave_no_manifest_without_its_parts(
+        donor: tuple[Server, Donor], secrets_dir: Path, tmp_path: Path,
+        mariadb: MakeServer) -> None:
+    server, running = donor
+    store_dir = tmp_path / "store"
+    store_dir.mkdir()
+    url = f"file://{store_dir}"
+    store = open_store(url, S3Settings())
+    started = time.monotonic()
+    whole = subprocess.run(backup_argv(url, running.port, secrets_dir), capture_output=True,
+                           text=True, timeout=300, check=False)
+    assert whole.returncode == 0, whole.stderr
+    duration = time.monotonic() - started
+    assert every_manifest_is_whole(store) == [whole.stdout.strip()]
+
+    rng = random.Random(SEED)
+    backups = 1
+    cut_short = 0
+    for kill in range(KILLS):
+        streams = len(running.results)
+        proc = subprocess.Popen(backup_argv(url, running.port, secrets_dir),
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        # Anywhere from the connection to the manifest's write (and now and then after).
+        time.sleep(rng.uniform(0, duration * 1.1))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        now = len(every_manifest_is_whole(store))
+        # Killed before its manifest: no backup; after it (even before the process ended):
+        # one whole backup more. Never half of one.
+        assert now - backups in ((1,) if proc.returncode == 0 else (0, 1)), \
+            f"kill {kill} (seed {SEED})"
+        cut_short += now == backups
+        backups = now
+        # A stream the kill broke ends on the donor within moments; the next backup would
+        # only wait for it (the donor serves one at a time), so give it those moments.
+        deadline = time.monotonic() + 5
+        while len(running.results) == streams and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert cut_short >= KILLS // 2, f"only {cut_short} kills landed before the manifest"
+
+    # The newest complete backup restores whole after all that.
+    data_dir = tmp_path / "restored"
+    restored = backup_cli("restore", "--store", url, "--data-dir", str(data_dir),
+                          "--encryption-key-file", str(secrets_dir / "backup-key"))
+    assert restored.returncode == 0, restored.stderr
+    copy = mariadb("after-kills", server_id=160, data_dir=data_dir)
+    assert copy.checksum("app.rows") == server.checksum("app.rows")
+
+
+class FailAfter:
+    """A man in the middle that passes the first `ok` 200 answers, then turns the next `fail`
+    of them into 503s (same length, so each response stays well formed)."""
+
+    def __init__(self, ok: int, fail: int) -> None:
+        self.ok, self.fail = ok, fail
+
+    def __call__(self, direction: str, data: bytes) -> bytes:
+        status = b"HTTP/1.1 200 OK\r\n"
+        if direction != "down" or not data.startswith(status):
+            return data
+        if self.ok > 0:
+            self.ok -= 1
+            return data
+        if self.fail > 0:
+            self.fail -= 1
+            return b"HTTP/1.1 503 XX\r\n" + data[len(status):]
+        return data
+
+
+@pytest.fixture(scope="module")
+def s3() -> Iterator[S3Server]:
+    with S3Server(PortPool("store").one()) as server:
+        create_bucket(server.endpoint, "faults")
+        yield server
+
+
+def s3_args(endpoint: str, secrets_dir: Path) -> list[str]:
+    return ["--s3-endpoint", endpoint, "--s3-region", REGION, "--s3-path-style",
+            "--s3-access-key-file", str(secrets_dir / "s3-access"), "--s3-secret-key-file",
+            str(secrets_dir / "s3-secret")]
+
+
+def direct_store(s3: S3Server, secrets_dir: Path, prefix: str) -> ObjectStore:
+    return open_store(f"s3://faults/{prefix}", S3Settings(
+        endpoint=s3.endpoint, region=REGION, path_style=True,
+        access_key_file=secrets_dir / "s3-access", secret_key_file=secrets_dir / "s3-secret"))
+
+
+def test_5xx_in_the_middle_of_a_backup_is_retried_and_the_backup_is_whole(
+        donor: tuple[Server, Donor], secrets_dir: Path, s3: S3Server) -> None:
+    _, running = donor
+    failing = FailAfter(ok=3, fail=4)
+    with FaultProxy(PortPool("store").one(), s3.port, rewrite=failing) as proxy:
+        endpoint = f"http://127.0.0.1:{proxy.listen[1]}"
+        done = subprocess.run(
+            backup_argv("s3://faults/transient", running.port, secrets_dir,
+                        *s3_args(endpoint, secrets_dir)),
+            capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    assert failing.fail == 0  # every 503 was met, and retried
+    assert every_manifest_is_whole(direct_store(s3, secrets_dir, "transient")) == [
+        done.stdout.strip()]
+
+
+def test_a_store_that_keeps_failing_fails_the_backup_in_one_line_and_commits_nothing(
+        donor: tuple[Server, Donor], secrets_dir: Path, s3: S3Server) -> None:
+    """The store answers 503 to everything after the first parts, past the client's retry
+    deadline (60 s): the backup fails in one line, and no manifest goes in."""
+    _, running = donor
+    with FaultProxy(PortPool("store").one(), s3.port,
+                    rewrite=FailAfter(ok=3, fail=1_000_000)) as proxy:
+        endpoint = f"http://127.0.0.1:{proxy.listen[1]}"
+        done = subprocess.run(
+            backup_argv("s3://faults/down", running.port, secrets_dir,
+                        *s3_args(endpoint, secrets_dir)),
+            capture_output=True, text=True, timeout=400, check=False)
+    assert done.returncode == 1
+    last = done.stderr.strip().splitlines()[-1]
+    # The store's failure, named as such (not a conflict: the part's first write landed,
+    # and only the check that it holds our bytes could not be answered).
+    assert last.startswith("Error: store s3://faults/down: cannot "), last
+    assert " exists" not in last
+    assert done.stdout == ""  # no backup id printed
+    store = direct_store(s3, secrets_dir, "down")
+    assert every_manifest_is_whole(store) == []
+    assert not [info.name for info in store.list() if info.name.endswith("manifest.json")]
