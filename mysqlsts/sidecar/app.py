@@ -280,6 +280,8 @@ class SidecarApp:
             errant=() if identity.is_primary else tuple(errant_transactions(state.observation)),
             consistency=self.consistency.summary,
             lease_held=None if self.lease is None else self.lease.held,
+            archive=None if self.archive is None or self.archive.archiver is None
+            else self.archive.archiver.state,
         )
 
     def _metrics_view(self) -> MetricsView:

@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry, Counter
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from mysqlsts.archive.archiver import ArchiveState
 from mysqlsts.core.clone_record import CloneRecord
 from mysqlsts.core.clone_window import ChunkCounts
 from mysqlsts.core.consistency import Summary
@@ -46,6 +47,8 @@ class MetricsView:
     errant: tuple[str, ...] = ()
     # This pod's checksum table, as the consistency check last read it; None until read.
     consistency: Summary | None = None
+    # The binlog archiver's counts, on the pod that archives (--archive-store); else None.
+    archive: ArchiveState | None = None
 
     @property
     def errant_count(self) -> int:
@@ -118,6 +121,8 @@ class _StateCollector(Collector):
         yield from _clone(view)
         if view.consistency is not None:
             yield from _consistency(view.consistency)
+        if view.archive is not None:
+            yield from _archive(view.archive)
 
 
 def _replication(view: MetricsView) -> Iterator[Metric]:
@@ -162,6 +167,24 @@ def _consistency(summary: Summary) -> Iterator[Metric]:
         yield _gauge("mysqlsts_consistency_last_pass_timestamp_seconds",
                      "Unix time the last completed consistency pass finished, as applied here.",
                      summary.last_pass)
+
+
+def _archive(state: ArchiveState) -> Iterator[Metric]:
+    yield CounterMetricFamily("mysqlsts_archive_segments",
+                              "Binlog segments this pod's archiver wrote (with their records).",
+                              value=state.segments)
+    yield CounterMetricFamily("mysqlsts_archive_transactions",
+                              "Transactions in those segments.", value=state.transactions)
+    yield CounterMetricFamily("mysqlsts_archive_gaps",
+                              "Gaps the archiver saw: in the store's index at its start, and "
+                              "in the stream.", value=state.gaps)
+    yield CounterMetricFamily("mysqlsts_archive_store_failures",
+                              "Store reads and writes of the archiver that failed (retried).",
+                              value=state.store_failures)
+    if state.last_commit:
+        yield _gauge("mysqlsts_archive_last_commit_timestamp_seconds",
+                     "The primary's timestamp of the newest archived transaction.",
+                     state.last_commit)
 
 
 def _clone(view: MetricsView) -> Iterator[Metric]:

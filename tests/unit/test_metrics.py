@@ -213,3 +213,22 @@ def test_the_lease_gauge_only_with_a_lease_and_only_on_the_primary() -> None:
     assert render(replace(PRIMARY_VIEW, lease_held=False))[0]["mysqlsts_primary_lease_held"] == 0
     assert "mysqlsts_primary_lease_held" not in render(replace(PRIMARY_VIEW, lease_held=None))[0]
     assert "mysqlsts_primary_lease_held" not in render(replace(REPLICA_VIEW, lease_held=True))[0]
+
+
+def test_the_archive_metrics_only_on_the_archiving_pod_and_as_documented() -> None:
+    from mysqlsts.archive.archiver import ArchiveState
+
+    state = ArchiveState(segments=3, transactions=40, gaps=1, store_failures=2,
+                         last_commit=int(NOW) - 1)
+    values, _, text = render(replace(REPLICA_VIEW, archive=state))
+    assert values["mysqlsts_archive_segments_total"] == 3
+    assert values["mysqlsts_archive_transactions_total"] == 40
+    assert values["mysqlsts_archive_gaps_total"] == 1
+    assert values["mysqlsts_archive_store_failures_total"] == 2
+    assert values["mysqlsts_archive_last_commit_timestamp_seconds"] == int(NOW) - 1
+    exported = {sample.name for family in text_string_to_metric_families(text)
+                for sample in family.samples if sample.name.startswith("mysqlsts_archive")}
+    assert exported == set(_documented("## With an archive"))
+    assert not any(name.startswith("mysqlsts_archive") for name in render(REPLICA_VIEW)[0])
+    assert "mysqlsts_archive_last_commit_timestamp_seconds" not in render(
+        replace(REPLICA_VIEW, archive=ArchiveState()))[0]
