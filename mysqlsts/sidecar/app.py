@@ -23,6 +23,7 @@ from mysqlsts.adapters.db import LocalConnection, connect
 from mysqlsts.adapters.http import Endpoints, HttpServer
 from mysqlsts.adapters.lease_store import FileLeaseStore
 from mysqlsts.archive.archiver import Archiver, ArchiveSettings
+from mysqlsts.clone.from_backup import seal_keys
 from mysqlsts.clone.store_options import keys_from_file
 from mysqlsts.core.clone_window import ChunkCounts
 from mysqlsts.core.health import Verdict
@@ -31,6 +32,7 @@ from mysqlsts.errors import MysqlstsError, describe
 from mysqlsts.secrets import Secrets
 from mysqlsts.settings import Flavor
 from mysqlsts.sidecar.archive import ArchiveWorker
+from mysqlsts.sidecar.backup_catalog import BackupCatalogWorker
 from mysqlsts.sidecar.consistency import ConsistencyWorker
 from mysqlsts.sidecar.donor import Donor, DonorStats, completed_clone
 from mysqlsts.sidecar.fence import IsolationFence
@@ -43,6 +45,7 @@ from mysqlsts.sidecar.report import StatusContext, status_document
 from mysqlsts.sidecar.settings import SidecarSettings
 from mysqlsts.sidecar.state import LoopState
 from mysqlsts.sidecar.worker import Worker, join_all
+from mysqlsts.store.catalog import read_catalog
 from mysqlsts.store.open import open_store
 
 if TYPE_CHECKING:
@@ -104,8 +107,10 @@ class SidecarApp:
             clock=clock, stop=self._stop,
         )
         self.archive = self._archive_worker()
+        self.backups = self._backup_catalog_worker()
         self._workers: list[Worker] = [w for w in (self.loop, self.heartbeat, self.consistency,
-                                                   self.fence, self.lease, self.archive)
+                                                   self.fence, self.lease, self.archive,
+                                                   self.backups)
                                        if w is not None]
         self._http: HttpServer | None = None
         self._donor: Donor | None = None
@@ -146,6 +151,16 @@ class SidecarApp:
             store, keys, lambda: BinlogStream(source, self._secrets.replication()),
             lambda: primary_position(source, self._secrets.replication()), ArchiveSettings(),
             self._stop), self._stop)
+
+    def _backup_catalog_worker(self) -> BackupCatalogWorker | None:
+        """The periodic read of the archive store's backups for the metrics, beside the
+        archiver (same store and key file, so one pod of the set reads it)."""
+        s = self.settings
+        if not s.archive.archive_store or s.identity.ordinal != s.archive.archive_ordinal:
+            return None
+        store = open_store(s.archive.archive_store, s.s3)
+        keys = seal_keys(keys_from_file(s.archive.archive_encryption_key_file))
+        return BackupCatalogWorker(lambda: read_catalog(store, keys), self._stop)
 
     def _lease_fence(self) -> str:
         """Why the lease fence holds the server stopped; "" when it does not."""
@@ -280,6 +295,9 @@ class SidecarApp:
             errant=() if identity.is_primary else tuple(errant_transactions(state.observation)),
             consistency=self.consistency.summary,
             lease_held=None if self.lease is None else self.lease.held,
+            archive=None if self.archive is None or self.archive.archiver is None
+            else self.archive.archiver.state,
+            backups=None if self.backups is None else self.backups.state,
         )
 
     def _metrics_view(self) -> MetricsView:

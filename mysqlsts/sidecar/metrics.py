@@ -15,11 +15,13 @@ from prometheus_client import CollectorRegistry, Counter
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from mysqlsts.archive.archiver import ArchiveState
 from mysqlsts.core.clone_record import CloneRecord
 from mysqlsts.core.clone_window import ChunkCounts
 from mysqlsts.core.consistency import Summary
 from mysqlsts.core.gtid import count_errant
 from mysqlsts.core.health import Verdict, replication_lag
+from mysqlsts.sidecar.backup_catalog import CatalogState
 from mysqlsts.sidecar.state import LoopState
 
 STREAM_RESULTS = ("ok", "failed", "refused")
@@ -46,6 +48,10 @@ class MetricsView:
     errant: tuple[str, ...] = ()
     # This pod's checksum table, as the consistency check last read it; None until read.
     consistency: Summary | None = None
+    # The binlog archiver's counts, on the pod that archives (--archive-store); else None.
+    archive: ArchiveState | None = None
+    # The archive store's backups, as the last catalog read found them; None off that pod.
+    backups: CatalogState | None = None
 
     @property
     def errant_count(self) -> int:
@@ -118,6 +124,10 @@ class _StateCollector(Collector):
         yield from _clone(view)
         if view.consistency is not None:
             yield from _consistency(view.consistency)
+        if view.archive is not None:
+            yield from _archive(view.archive)
+        if view.backups is not None:
+            yield from _backups(view.backups)
 
 
 def _replication(view: MetricsView) -> Iterator[Metric]:
@@ -162,6 +172,63 @@ def _consistency(summary: Summary) -> Iterator[Metric]:
         yield _gauge("mysqlsts_consistency_last_pass_timestamp_seconds",
                      "Unix time the last completed consistency pass finished, as applied here.",
                      summary.last_pass)
+
+
+def _archive(state: ArchiveState) -> Iterator[Metric]:
+    yield CounterMetricFamily("mysqlsts_archive_segments",
+                              "Binlog segments this pod's archiver wrote (with their records).",
+                              value=state.segments)
+    yield CounterMetricFamily("mysqlsts_archive_transactions",
+                              "Transactions in those segments.", value=state.transactions)
+    yield CounterMetricFamily("mysqlsts_archive_gaps",
+                              "Gaps the archiver saw: in the store's index at its start, and "
+                              "in the stream.", value=state.gaps)
+    yield CounterMetricFamily("mysqlsts_archive_store_failures",
+                              "Store reads and writes of the archiver that failed (retried).",
+                              value=state.store_failures)
+    if state.last_commit:
+        yield _gauge("mysqlsts_archive_last_commit_timestamp_seconds",
+                     "The primary's timestamp of the newest archived transaction.",
+                     state.last_commit)
+
+
+def _backups(state: CatalogState) -> Iterator[Metric]:
+    reads = CounterMetricFamily("mysqlsts_backup_catalog_reads",
+                                "Reads of the store's backup catalog, by result.",
+                                labels=["result"])
+    reads.add_metric(["ok"], state.reads_ok)
+    reads.add_metric(["failed"], state.reads_failed)
+    yield reads
+    figures = state.figures
+    if figures is None or state.read_at is None:
+        return
+    yield _gauge("mysqlsts_backup_catalog_read_timestamp_seconds",
+                 "Unix time of the last good read of the store's backup catalog.", state.read_at)
+    yield _gauge("mysqlsts_backup_count", "Backups with a valid manifest in the store.",
+                 figures.count)
+    yield _gauge("mysqlsts_backup_damaged_count", "Backup manifests in the store that do not "
+                 "parse or do not verify.", figures.damaged)
+    optional = (
+        ("mysqlsts_backup_last_end_timestamp_seconds", "End time of the newest backup.",
+         figures.last_end),
+        ("mysqlsts_backup_last_size_bytes", "Size in the store of the newest backup.",
+         figures.last_size),
+        ("mysqlsts_backup_last_verification_timestamp_seconds",
+         "Time of the newest restore drill (backup verify) of any backup.",
+         figures.last_verification),
+        ("mysqlsts_backup_last_verification_ok", "1 when the newest restore drill passed, "
+         "0 when it failed.", None if figures.last_verification_ok is None
+         else int(figures.last_verification_ok)),
+        ("mysqlsts_backup_recoverable_from_timestamp_seconds",
+         "Oldest point the store can restore (as backup list gives it).",
+         figures.recoverable_from),
+        ("mysqlsts_backup_recoverable_to_timestamp_seconds",
+         "Newest point the store can restore (as backup list gives it).",
+         figures.recoverable_to),
+    )
+    for name, doc, value in optional:
+        if value is not None:
+            yield _gauge(name, doc, value)
 
 
 def _clone(view: MetricsView) -> Iterator[Metric]:

@@ -3,6 +3,7 @@ runs it, with the set's replication account, and it stops with the sidecar."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -42,6 +43,14 @@ def test_the_replica_named_archives_the_primarys_binlog(harness: Harness,
     dumps = primary.sql("SELECT user FROM information_schema.processlist "
                         "WHERE command LIKE 'Binlog Dump%'")
     assert sorted(row["user"] for row in dumps) == ["repl", "repl"]  # the replica and archiver
+    metrics = http_get(r_app.http_port, "/metrics")[1]
+    values = {line.split()[0]: float(line.split()[1]) for line in metrics.splitlines()
+              if line.startswith("mysqlsts_archive_")}
+    assert values["mysqlsts_archive_segments_total"] >= 1
+    assert values["mysqlsts_archive_transactions_total"] >= 21
+    assert values["mysqlsts_archive_gaps_total"] == 0
+    assert abs(values["mysqlsts_archive_last_commit_timestamp_seconds"] - time.time()) < 30
+    assert "mysqlsts_archive_" not in http_get(p_app.http_port, "/metrics")[1]
     harness.stop_sidecar(r_app)
     assert not r_app.archive.thread.is_alive()
     assert r_app.archive.archiver is not None

@@ -123,8 +123,11 @@ def clone_step_only_metrics() -> frozenset[str]:
 
 def opt_in_metrics() -> frozenset[str]:
     """Metrics a sidecar exports only with an opt-in option (docs/metrics.md, "With a primary
-    lease"): the default set has none; tests/integration/test_primary_lease.py scrapes them."""
-    return _section_metrics("With a primary lease")
+    lease", "With an archive", "Backups in the archive's store"): the default set has none;
+    tests/integration/test_primary_lease.py, test_sidecar_archive.py and
+    test_sidecar_backup_metrics.py scrape them."""
+    return (_section_metrics("With a primary lease") | _section_metrics("With an archive")
+            | _section_metrics("Backups in the archive's store"))
 
 
 def runbooks_in_doc() -> dict[str, str]:

@@ -38,6 +38,10 @@ REQUIRED_ALERTS = {
     "MysqlstsCloneFailing",
     "MysqlstsBackupTooOld",
     "MysqlstsBackupJobFailed",
+    "MysqlstsArchiveLagHigh",
+    "MysqlstsArchiveGap",
+    "MysqlstsBackupVerificationFailed",
+    "MysqlstsBackupVerificationTooOld",
 }
 
 

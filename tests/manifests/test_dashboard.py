@@ -79,13 +79,16 @@ def test_dashboard_structure() -> None:
         "error",
         "clone",
         "Donor streams",
+        "Archive lag",
+        "restore drill",
+        "Recoverable window",
     ):
         assert words.lower() in titles.lower(), words
 
 
 def test_every_panel_query_uses_contract_metrics_and_the_variables() -> None:
     contract = set(contract_metrics())
-    assert len(contract) == 25
+    assert len(contract) == 40
     used: set[str] = set()
     queries = dashboard_queries(load())
     assert len(queries) >= 14

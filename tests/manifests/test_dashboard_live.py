@@ -108,8 +108,12 @@ def test_live_scrape_has_every_dashboard_metric(local_set: list[dict[str, Any]])
     cloning = clone_step_only_metrics()
     assert cloning == {"mysqlsts_clone_phase", "mysqlsts_clone_donor_attempts_total"}
     opt_in = opt_in_metrics()
-    assert opt_in == {"mysqlsts_primary_lease_held"}
-    elsewhere = cloning | opt_in  # scraped by test_clone_progress.py, test_primary_lease.py
+    assert "mysqlsts_primary_lease_held" in opt_in
+    assert {"mysqlsts_archive_gaps_total", "mysqlsts_backup_last_verification_ok"} <= opt_in
+    assert len(opt_in) == 16
+    # Scraped by test_clone_progress.py, test_primary_lease.py, test_sidecar_archive.py and
+    # test_sidecar_backup_metrics.py.
+    elsewhere = cloning | opt_in
     assert wanted - names - elsewhere == set(), "metrics the dashboard uses but no sidecar exports"
     assert set(contract_metrics()) - names - elsewhere == set(), "contract metrics not exported"
     assert elsewhere & names == set(), "the default sidecar exports a clone-step or opt-in metric"
@@ -193,7 +197,8 @@ def test_every_panel_query_returns_data(prometheus: str) -> None:
     for title, expr in dashboard_queries(dashboard()):
         if promql_metric_names(expr) <= elsewhere:
             # No clone runs in a settled set and no option is opted into:
-            # test_clone_progress.py and test_primary_lease.py scrape these.
+            # test_clone_progress.py, test_primary_lease.py, test_sidecar_archive.py and
+            # test_sidecar_backup_metrics.py scrape these.
             continue
         concrete = substitute(expr)
         deadline = time.monotonic() + 20

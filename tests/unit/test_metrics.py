@@ -213,3 +213,66 @@ def test_the_lease_gauge_only_with_a_lease_and_only_on_the_primary() -> None:
     assert render(replace(PRIMARY_VIEW, lease_held=False))[0]["mysqlsts_primary_lease_held"] == 0
     assert "mysqlsts_primary_lease_held" not in render(replace(PRIMARY_VIEW, lease_held=None))[0]
     assert "mysqlsts_primary_lease_held" not in render(replace(REPLICA_VIEW, lease_held=True))[0]
+
+
+def test_the_archive_metrics_only_on_the_archiving_pod_and_as_documented() -> None:
+    from mysqlsts.archive.archiver import ArchiveState
+
+    state = ArchiveState(segments=3, transactions=40, gaps=1, store_failures=2,
+                         last_commit=int(NOW) - 1)
+    values, _, text = render(replace(REPLICA_VIEW, archive=state))
+    assert values["mysqlsts_archive_segments_total"] == 3
+    assert values["mysqlsts_archive_transactions_total"] == 40
+    assert values["mysqlsts_archive_gaps_total"] == 1
+    assert values["mysqlsts_archive_store_failures_total"] == 2
+    assert values["mysqlsts_archive_last_commit_timestamp_seconds"] == int(NOW) - 1
+    exported = {sample.name for family in text_string_to_metric_families(text)
+                for sample in family.samples if sample.name.startswith("mysqlsts_archive")}
+    assert exported == set(_documented("## With an archive"))
+    assert not any(name.startswith("mysqlsts_archive") for name in render(REPLICA_VIEW)[0])
+    assert "mysqlsts_archive_last_commit_timestamp_seconds" not in render(
+        replace(REPLICA_VIEW, archive=ArchiveState()))[0]
+
+
+def test_the_backup_metrics_only_with_a_catalog_and_as_documented() -> None:
+    from mysqlsts.core.backup_metrics import BackupFigures
+    from mysqlsts.sidecar.backup_catalog import CatalogState
+
+    section = set(_documented("## Backups in the archive's store"))
+    assert len(section) == 10
+    # Before the first good read: only the read counters, both results at 0.
+    values, _, _ = render(replace(REPLICA_VIEW, backups=CatalogState(reads_failed=3)))
+    assert {name for name in values if name.startswith("mysqlsts_backup")} == {
+        'mysqlsts_backup_catalog_reads_total{result="ok"}',
+        'mysqlsts_backup_catalog_reads_total{result="failed"}'}
+    assert values['mysqlsts_backup_catalog_reads_total{result="failed"}'] == 3
+    figures = BackupFigures(count=4, damaged=1, last_end=NOW - 600, last_size=12345,
+                            last_verification=NOW - 3600, last_verification_ok=False,
+                            recoverable_from=NOW - 86400, recoverable_to=NOW - 600)
+    state = CatalogState(figures, NOW - 30, reads_ok=7, reads_failed=3)
+    values, _, text = render(replace(REPLICA_VIEW, backups=state))
+    assert values["mysqlsts_backup_count"] == 4
+    assert values["mysqlsts_backup_damaged_count"] == 1
+    assert values["mysqlsts_backup_last_end_timestamp_seconds"] == NOW - 600
+    assert values["mysqlsts_backup_last_size_bytes"] == 12345
+    assert values["mysqlsts_backup_last_verification_timestamp_seconds"] == NOW - 3600
+    assert values["mysqlsts_backup_last_verification_ok"] == 0
+    assert values["mysqlsts_backup_recoverable_from_timestamp_seconds"] == NOW - 86400
+    assert values["mysqlsts_backup_recoverable_to_timestamp_seconds"] == NOW - 600
+    assert values["mysqlsts_backup_catalog_read_timestamp_seconds"] == NOW - 30
+    families = {family.name: family for family in text_string_to_metric_families(text)}
+    reads = {sample.labels["result"]: sample.value
+             for sample in families["mysqlsts_backup_catalog_reads"].samples
+             if sample.name.endswith("_total")}
+    assert reads == {"ok": 7, "failed": 3}
+    exported = {sample.name for family in families.values() for sample in family.samples
+                if sample.name.startswith("mysqlsts_backup") and not
+                sample.name.endswith("_created")}
+    assert exported == section
+    # A store with no backup and no drill: counts, no times, never a 0 time.
+    empty = BackupFigures(0, 0, None, None, None, None, None, None)
+    values = render(replace(REPLICA_VIEW, backups=CatalogState(empty, NOW, 1, 0)))[0]
+    assert values["mysqlsts_backup_count"] == 0
+    assert "mysqlsts_backup_last_end_timestamp_seconds" not in values
+    assert "mysqlsts_backup_last_verification_ok" not in values
+    assert not any(name.startswith("mysqlsts_backup") for name in render(REPLICA_VIEW)[0])

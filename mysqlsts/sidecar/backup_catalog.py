@@ -1,0 +1,53 @@
+"""The backups of the archive's store, read for the metrics (on the archiving pod only).
+
+Every `EVERY` seconds one catalog read (one listing and one GET per manifest, as `backup list`)
+gives the figures `mysqlsts_backup_*` export (core.backup_metrics). A read that fails is
+counted and said once; the figures of the last good read stay, with its time, so an alert on
+their age still fires while the store cannot be read. It runs on its own thread: a slow or
+stalled store never holds a probe or a scrape, which only read the last figures.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from mysqlsts.core.backup_catalog import Catalog
+from mysqlsts.core.backup_metrics import BackupFigures, backup_figures
+from mysqlsts.errors import describe
+from mysqlsts.sidecar.worker import Worker
+
+EVERY = 300.0  # seconds between catalog reads: about 290 listings a day, plus one GET a backup
+
+
+@dataclass(frozen=True)
+class CatalogState:
+    """What the scrape shows: the last good read's figures (None before one) and the counts."""
+
+    figures: BackupFigures | None = None
+    read_at: float | None = None  # Unix time of the last good read
+    reads_ok: int = 0
+    reads_failed: int = 0
+
+
+class BackupCatalogWorker(Worker):
+    def __init__(self, read: Callable[[], Catalog], stop: threading.Event,
+                 every: float = EVERY, wall: Callable[[], float] = time.time) -> None:
+        super().__init__("backup-catalog", stop)
+        self._read, self._every, self._wall = read, every, wall
+        self.state = CatalogState()  # replaced whole, so a scrape never sees half a read
+
+    def round(self) -> float:
+        s = self.state
+        try:
+            figures = backup_figures(self._read())
+        except Exception as error:  # noqa: BLE001 (any store or manifest failure is one count)
+            self.state = CatalogState(s.figures, s.read_at, s.reads_ok, s.reads_failed + 1)
+            self.failed("backup-catalog: cannot read the store's backups, figures kept from "
+                        "the last read", describe(error))
+            return self._every
+        self.state = CatalogState(figures, self._wall(), s.reads_ok + 1, s.reads_failed)
+        self.recovered("backup-catalog: the store's backups are read again")
+        return self._every

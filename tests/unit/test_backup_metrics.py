@@ -1,0 +1,102 @@
+"""The figures the archiving sidecar exports from its store's backups: read from a real file://
+store (manifests, a damaged one, a running backup, drills' verdicts), and the worker that reads
+them every few minutes, keeping the last good figures when a read fails."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+from pathlib import Path
+
+from test_backup_list import START, write_backup
+
+from mysqlsts.core.backup_catalog import Catalog
+from mysqlsts.core.backup_layout import manifest_name
+from mysqlsts.core.backup_metrics import backup_figures
+from mysqlsts.core.backup_verify import FAILED, OK, record_name
+from mysqlsts.errors import MysqlstsError
+from mysqlsts.sidecar.backup_catalog import BackupCatalogWorker
+from mysqlsts.store.catalog import read_catalog
+from mysqlsts.store.filestore import FileStore
+
+DAY1_END = (START + timedelta(minutes=2)).timestamp()
+DAY2_END = (START + timedelta(days=1, minutes=2)).timestamp()
+
+
+def test_an_empty_store_has_counts_and_no_times(tmp_path: Path) -> None:
+    figures = backup_figures(read_catalog(FileStore(tmp_path)))
+    assert (figures.count, figures.damaged) == (0, 0)
+    assert figures.last_end is None and figures.last_size is None
+    assert figures.last_verification is None and figures.last_verification_ok is None
+    assert figures.recoverable_from is None and figures.recoverable_to is None
+
+
+def test_figures_from_manifests_and_verdicts(tmp_path: Path) -> None:
+    store = FileStore(tmp_path)
+    older = write_backup(store, START, "aaaaaa", "0-100-10")
+    newer = write_backup(store, START + timedelta(days=1), "bbbbbb", "0-100-20")
+    write_backup(store, START + timedelta(days=2), "cccccc", "", manifest=False)  # running
+    edited = write_backup(store, START + timedelta(days=3), "dddddd", "0-100-30")
+    path = tmp_path / manifest_name(edited)
+    path.write_text(path.read_text().replace("0-100-30", "0-100-31"))
+    # The older backup's drill passed on day 2; the newer one's failed on day 3.
+    store.put_new(record_name(older, START + timedelta(days=1, hours=1), OK), b"{}")
+    figures = backup_figures(read_catalog(store))
+    assert (figures.count, figures.damaged) == (2, 1)
+    assert figures.last_end == DAY2_END  # the damaged and the running one are not backups
+    assert figures.last_size == len(f"data of {newer}")
+    assert figures.recoverable_from == DAY1_END and figures.recoverable_to == DAY2_END
+    assert figures.last_verification == (START + timedelta(days=1, hours=1)).timestamp()
+    assert figures.last_verification_ok is True
+
+    failed_at = START + timedelta(days=3)
+    store.put_new(record_name(newer, failed_at, FAILED), b"{}")
+    figures = backup_figures(read_catalog(store))
+    assert figures.last_verification == failed_at.timestamp()
+    assert figures.last_verification_ok is False
+    # A drill of the older backup passing later is the newest verdict again.
+    store.put_new(record_name(older, failed_at + timedelta(seconds=1), OK), b"{}")
+    assert backup_figures(read_catalog(store)).last_verification_ok is True
+
+
+def test_of_two_drills_in_one_second_the_failed_one_counts(tmp_path: Path) -> None:
+    store = FileStore(tmp_path)
+    one = write_backup(store, START, "aaaaaa", "0-100-10")
+    two = write_backup(store, START + timedelta(hours=1), "bbbbbb", "0-100-20")
+    at = START + timedelta(hours=2)
+    store.put_new(record_name(one, at, OK), b"{}")
+    store.put_new(record_name(two, at, FAILED), b"{}")
+    assert backup_figures(read_catalog(store)).last_verification_ok is False
+
+
+def test_the_worker_counts_reads_and_keeps_the_last_good_figures(tmp_path: Path) -> None:
+    store = FileStore(tmp_path)
+    write_backup(store, START, "aaaaaa", "0-100-10")
+    broken = {"now": False}
+
+    def read() -> Catalog:
+        if broken["now"]:
+            raise MysqlstsError("store unreachable")
+        return read_catalog(store)
+
+    walls = iter([1000.0, 2000.0, 3000.0])
+    worker = BackupCatalogWorker(read, threading.Event(), every=300.0, wall=lambda: next(walls))
+    assert worker.state.figures is None and worker.state.read_at is None
+    assert worker.round() == 300.0
+    first = worker.state
+    assert (first.reads_ok, first.reads_failed, first.read_at) == (1, 0, 1000.0)
+    assert first.figures is not None and first.figures.count == 1
+
+    broken["now"] = True
+    assert worker.round() == 300.0
+    assert worker.round() == 300.0
+    kept = worker.state
+    assert (kept.reads_ok, kept.reads_failed) == (1, 2)
+    assert kept.figures == first.figures and kept.read_at == 1000.0
+
+    broken["now"] = False
+    write_backup(store, START + timedelta(days=1), "bbbbbb", "0-100-20")
+    worker.round()
+    assert worker.state.figures is not None and worker.state.figures.count == 2
+    assert (worker.state.reads_ok, worker.state.reads_failed, worker.state.read_at) == (
+        2, 2, 2000.0)
