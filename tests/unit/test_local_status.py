@@ -15,6 +15,8 @@ from mysqlsts.local.records import Phase, PodRecord, SupervisorPodState
 from mysqlsts.local.render import PodObservation, SetView, render_table, set_view, status_document
 from mysqlsts.local.setdir import check_cnf_dir
 from mysqlsts.local.spec import SetLayout, SetSpec
+from tests.localset import LOCAL_SET_SPAN
+from tests.ports import PortPool
 
 NOW = 1000.0
 
@@ -136,13 +138,14 @@ def test_kill_of_a_pod_that_is_not_running_fails(tmp_path: Path) -> None:
 def test_up_refuses_ports_another_process_listens_on(tmp_path: Path) -> None:
     import socket
 
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 22912))
+    # A block of the local share, so no other test run holds these ports meanwhile.
+    with PortPool("local").reserved(LOCAL_SET_SPAN) as base, socket.socket() as taken:
+        taken.bind(("127.0.0.1", base + 12))
         taken.listen()
         result = invoke("up", "--dir", str(tmp_path / "s"), "--replicas", "2",
-                        "--base-port", "22900")
+                        "--base-port", str(base))
     assert result.exit_code == 2
-    assert "port(s) [22912] on 127.0.0.1 are in use" in result.output
+    assert f"port(s) [{base + 12}] on 127.0.0.1 are in use" in result.output
     assert not (tmp_path / "s").exists()
 
 
