@@ -23,7 +23,6 @@ from mysqlsts.adapters.db import LocalConnection, connect
 from mysqlsts.adapters.http import Endpoints, HttpServer
 from mysqlsts.adapters.lease_store import FileLeaseStore
 from mysqlsts.archive.archiver import Archiver, ArchiveSettings
-from mysqlsts.clone.from_backup import seal_keys
 from mysqlsts.clone.store_options import keys_from_file
 from mysqlsts.core.clone_window import ChunkCounts
 from mysqlsts.core.health import Verdict
@@ -155,6 +154,10 @@ class SidecarApp:
     def _backup_catalog_worker(self) -> BackupCatalogWorker | None:
         """The periodic read of the archive store's backups for the metrics, beside the
         archiver (same store and key file, so one pod of the set reads it)."""
+        # Imported here: the restore's module brings the clone receiver, which a sidecar
+        # that reads no catalog never loads.
+        from mysqlsts.clone.from_backup import seal_keys
+
         s = self.settings
         if not s.archive.archive_store or s.identity.ordinal != s.archive.archive_ordinal:
             return None
