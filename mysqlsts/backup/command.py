@@ -13,6 +13,7 @@ from mysqlsts.adapters.fs import read_secret
 from mysqlsts.clone.from_backup import seal_keys
 from mysqlsts.clone.store_options import S3Options, keys_from_file
 from mysqlsts.core.backup_parts import BackupKeys
+from mysqlsts.core.pitr import Target
 from mysqlsts.errors import ConfigError
 from mysqlsts.options import PATH, SECRETS_DIR, FlavorOptions, option, use
 
@@ -105,6 +106,12 @@ class RestoreOptions:
                                    show_default=False)
     backup: str = option("", "The backup to restore.", show_default="the newest")
     prepare_memory: str = option("256M", "Memory for the backup tool's prepare step.")
+    to_gtid: str = option("", "Point-in-time recovery through this GTID (inclusive), from "
+                          "the newest backup before it and the binlog archive.",
+                          show_default=False)
+    to_time: str = option("", "Point-in-time recovery to the last transaction committed at "
+                          "or before this ISO-8601 time (with Z or an offset).",
+                          show_default=False)
 
     def target(self) -> Path:
         if self.data_dir is None:
@@ -175,15 +182,40 @@ def prune(store: StoreOptions, s3: S3Options, retention: RetentionOptions, key: 
 def restore(store: StoreOptions, s3: S3Options, target: RestoreOptions,
             key: KeyOptions) -> None:
     """Restore a backup into an empty data dir, through the clone's staging dir, prepare,
-    record and marker; the whole backup is checked before anything is written."""
+    record and marker; the whole backup is checked before anything is written. With --to-gtid
+    or --to-time: point-in-time recovery from the newest backup before the target and the
+    binlog archive, refused before anything is read when the target is outside the window."""
     from mysqlsts.clone.from_backup import choose_backup, restore_into
     from mysqlsts.store.open import open_store
 
     data_dir = target.target()
     objects = open_store(store.url(), s3.settings())
     keys = key.keys()
+    if target.to_gtid or target.to_time:
+        from mysqlsts.archive.recover import recover_into
+        if target.backup:
+            raise click.UsageError("--backup and --to-gtid/--to-time exclude each other: a "
+                                   "recovery chooses its backup")
+        click.echo(recover_into(data_dir, objects, keys, point_target(target.to_gtid,
+                                                                     target.to_time),
+                                prepare_memory=target.prepare_memory), err=True)
+        return
     click.echo(restore_into(data_dir, objects, choose_backup(objects, keys, target.backup),
                             keys, prepare_memory=target.prepare_memory), err=True)
+
+
+def point_target(to_gtid: str, to_time: str) -> Target:
+    """The recovery target of --to-gtid or --to-time (one of them), or UsageError."""
+    from mysqlsts.core.pitr import parse_target_gtid, parse_time
+
+    if to_gtid and to_time:
+        raise click.UsageError("give --to-gtid or --to-time, not both")
+    try:
+        if to_gtid:
+            return Target(gtid=parse_target_gtid(to_gtid))
+        return Target(time=parse_time(to_time))
+    except ValueError as error:
+        raise click.UsageError(str(error)) from None
 
 
 @dataclass(frozen=True)
