@@ -11,9 +11,8 @@ import click
 
 from mysqlsts.adapters.fs import read_secret
 from mysqlsts.clone.from_backup import seal_keys
-from mysqlsts.clone.store_options import S3Options, keys_from_file
+from mysqlsts.clone.store_options import S3Options, keys_from_file, recovery_target
 from mysqlsts.core.backup_parts import BackupKeys
-from mysqlsts.core.pitr import Target
 from mysqlsts.errors import ConfigError
 from mysqlsts.options import PATH, SECRETS_DIR, FlavorOptions, option, use
 
@@ -191,31 +190,17 @@ def restore(store: StoreOptions, s3: S3Options, target: RestoreOptions,
     data_dir = target.target()
     objects = open_store(store.url(), s3.settings())
     keys = key.keys()
-    if target.to_gtid or target.to_time:
-        from mysqlsts.archive.recover import recover_into
+    point = recovery_target(target.to_gtid, target.to_time)
+    if point is not None:
+        from mysqlsts.clone.point_in_time import recover_into
         if target.backup:
             raise click.UsageError("--backup and --to-gtid/--to-time exclude each other: a "
                                    "recovery chooses its backup")
-        click.echo(recover_into(data_dir, objects, keys, point_target(target.to_gtid,
-                                                                     target.to_time),
+        click.echo(recover_into(data_dir, objects, keys, point,
                                 prepare_memory=target.prepare_memory), err=True)
         return
     click.echo(restore_into(data_dir, objects, choose_backup(objects, keys, target.backup),
                             keys, prepare_memory=target.prepare_memory), err=True)
-
-
-def point_target(to_gtid: str, to_time: str) -> Target:
-    """The recovery target of --to-gtid or --to-time (one of them), or UsageError."""
-    from mysqlsts.core.pitr import parse_target_gtid, parse_time
-
-    if to_gtid and to_time:
-        raise click.UsageError("give --to-gtid or --to-time, not both")
-    try:
-        if to_gtid:
-            return Target(gtid=parse_target_gtid(to_gtid))
-        return Target(time=parse_time(to_time))
-    except ValueError as error:
-        raise click.UsageError(str(error)) from None
 
 
 @dataclass(frozen=True)
