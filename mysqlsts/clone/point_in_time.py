@@ -3,16 +3,17 @@
 backup (clone.from_backup's `restore_into`) and, before its in-progress marker goes, apply
 exactly the chosen transactions on a scratch server over a socket.
 
-The apply: the chosen transactions are written as binary log files of their own (each
-segment's FORMAT_DESCRIPTION, then only the chosen transactions, so nothing after the target
-can be applied whatever the tool does), decoded by `mariadb-binlog` and piped to the `mariadb`
-client on the scratch server's socket. The scratch server has no network and no grant tables,
-so no password exists to pass. It writes its binary log into the data dir (`mysql-bin`, the
-set's name) under `gtid_strict_mode=ON`, its binlog state set first to the backup's position:
-a transaction at or before it is refused by the server itself. Afterwards `gtid_slave_pos` is
-set to the same position, and `gtid_binlog_pos`, `gtid_slave_pos` and `gtid_current_pos` must
-all name the target's transaction, else the recovery fails (and the data dir stays marked
-unfinished).
+The apply is the server's own: on a scratch server over the restored data (no network, no
+grant tables, so no password exists to pass), the chosen transactions are written as relay log
+files (each segment's FORMAT_DESCRIPTION, then only the chosen transactions, so nothing after
+the target can be applied whatever the server does) and its SQL thread applies them, with
+parallel workers, as a replica applies its primary's (MyHoard's and WAL-G's method; unlike
+`mariadb-binlog | mariadb`, a row-format `CREATE TABLE ... SELECT` stays one transaction). It
+writes its binary log into the data dir (`mysql-bin`, the set's name) under
+`gtid_strict_mode=ON`, its binlog state and `gtid_slave_pos` set first to the backup's position:
+a transaction at or before it is refused by the server itself. Afterwards `gtid_binlog_pos`,
+`gtid_slave_pos` and `gtid_current_pos` must all name the target's transaction, else the
+recovery fails (and the data dir stays marked unfinished).
 
 A recovery killed at any instant leaves the restore's in-progress marker: the next run wipes
 the data dir and starts over.
@@ -23,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import shutil
-import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
@@ -35,7 +35,6 @@ import pymysql
 
 from mysqlsts.adapters.db import query
 from mysqlsts.adapters.scratch import error_log_tail, scratch_server
-from mysqlsts.adapters.tools import failure, program
 from mysqlsts.clone.from_backup import check_restorable, restore_into, restore_skipped, seal_keys
 from mysqlsts.core.backup_layout import BINLOG_SEGMENTS
 from mysqlsts.core.backup_manifest import Manifest
@@ -51,6 +50,7 @@ from mysqlsts.core.pitr import (
     cut,
     plan_recovery,
     position_after,
+    relay_log,
     transactions_of,
 )
 from mysqlsts.core.version import Flavor
@@ -140,27 +140,95 @@ def recover_into(data_dir: Path, store: ObjectStore, keys: BackupKeys | None, ta
 
 
 def apply(data_dir: Path, recovery: Recovery, buffer_pool: str) -> str:
-    """Apply the recovery's transactions on a scratch server over `data_dir`; the position."""
-    binlog = (f"--log-bin={BINLOG_BASENAME}", "--gtid-strict-mode=ON", "--log-slave-updates",
-              "--binlog-format=ROW")
-    with _run_dir() as run_dir, scratch_server(data_dir, run_dir, buffer_pool, binlog) as conn:
-        try:
-            base = recovery.plan.base_gtid
-            with conn.cursor() as cursor:
-                cursor.execute("RESET MASTER")
-                if base:
-                    cursor.execute("SET GLOBAL gtid_binlog_state = %s", (base,))
-            if recovery.segments:
-                _replay(recovery.segments, run_dir)
-            with conn.cursor() as cursor:
-                cursor.execute("SET GLOBAL gtid_slave_pos = %s", (recovery.position,))
-            _check_position(conn, recovery.position)
-            with conn.cursor() as cursor:
-                cursor.execute("FLUSH BINARY LOGS")
-        except pymysql.MySQLError as error:
-            raise RecoveryFailed(f"applying the archive failed: {describe(error)} (the "
-                                 f"scratch server's log: {error_log_tail(run_dir)})") from None
+    """Apply the recovery's transactions on a scratch server over `data_dir` through its own
+    SQL thread, the chosen transactions presented as relay logs; the position."""
+    with _run_dir() as run_dir:
+        relay = run_dir / "pitr-relay"
+        files = _write_relay_logs(relay, recovery.segments)
+        options = (f"--log-bin={BINLOG_BASENAME}", "--gtid-strict-mode=ON",
+                   "--log-slave-updates", "--binlog-format=ROW", f"--relay-log={relay}",
+                   f"--relay-log-index={relay}.index", "--relay-log-purge=OFF",
+                   f"--server-id={_own_server_id(recovery.segments)}",
+                   f"--slave-parallel-threads={PARALLEL}")
+        with scratch_server(data_dir, run_dir, buffer_pool, options) as conn:
+            try:
+                base = recovery.plan.base_gtid
+                with conn.cursor() as cursor:
+                    cursor.execute("RESET MASTER")
+                    if base:
+                        cursor.execute("SET GLOBAL gtid_binlog_state = %s", (base,))
+                    cursor.execute("SET GLOBAL gtid_slave_pos = %s", (base,))
+                if files:
+                    _run_sql_thread(conn, files[0], recovery.position, run_dir)
+                _check_position(conn, recovery.position)
+                with conn.cursor() as cursor:
+                    cursor.execute("FLUSH BINARY LOGS")
+            except pymysql.MySQLError as error:
+                raise RecoveryFailed(f"applying the archive failed: {describe(error)} (the "
+                                     f"scratch server's log: {error_log_tail(run_dir)})"
+                                     ) from None
     return recovery.position
+
+
+# The SQL thread's workers (MariaDB 10.11's default optimistic mode: conflicts are retried,
+# commits stay in the relay log's order).
+PARALLEL = 4
+
+
+def _write_relay_logs(relay: Path, segments: tuple[Segment, ...]) -> list[Path]:
+    """The chosen transactions as relay log files and their index: one file per run of
+    segments under the same FORMAT_DESCRIPTION (normally one)."""
+    groups: list[list[Segment]] = []
+    for segment in segments:
+        if groups and groups[-1][0].description.body == segment.description.body:
+            groups[-1].append(segment)
+        else:
+            groups.append([segment])
+    files = []
+    for n, group in enumerate(groups, start=1):
+        path = relay.with_name(f"{relay.name}.{n:06d}")
+        joined = Segment(group[0].description,
+                         tuple(t for s in group for t in s.transactions))
+        path.write_bytes(relay_log(joined, n))
+        files.append(path)
+    relay.with_name(relay.name + ".index").write_text("".join(f"{p}\n" for p in files))
+    return files
+
+
+def _own_server_id(segments: tuple[Segment, ...]) -> int:
+    """A server id no applied transaction carries (the SQL thread skips its own id's)."""
+    taken = {t.gtid.server_id for s in segments for t in s.transactions}
+    return next(n for n in range(4294967295, 0, -1) if n not in taken)
+
+
+def _run_sql_thread(conn: pymysql.connections.Connection[Any], first: Path, position: str,
+                    run_dir: Path) -> None:
+    """CHANGE MASTER to the first relay log, START SLAVE SQL_THREAD, wait for `position`
+    (the files hold nothing after it), stop, forget the replication set-up."""
+    with conn.cursor() as cursor:
+        cursor.execute("CHANGE MASTER TO MASTER_HOST='pitr.invalid', MASTER_USER='pitr', "
+                       "MASTER_USE_GTID=no, RELAY_LOG_FILE=%s, RELAY_LOG_POS=4",
+                       (first.name,))
+        cursor.execute("START SLAVE SQL_THREAD")
+    deadline = time.monotonic() + APPLY_SECONDS
+    try:
+        while True:
+            status = query(conn, "SHOW SLAVE STATUS")[0]
+            reached = str(query(conn, "SELECT @@global.gtid_slave_pos AS p")[0]["p"] or "")
+            if mariadb_same_position(reached, position):
+                break
+            if status.get("Last_SQL_Errno"):
+                raise RecoveryFailed(f"applying the archive failed after {reached or 'none'}: "
+                                     f"{status.get('Last_SQL_Error')}")
+            if status.get("Slave_SQL_Running") != "Yes" or time.monotonic() > deadline:
+                raise RecoveryFailed("the SQL thread stopped before reaching "
+                                     f"{position} (the scratch server's log: "
+                                     f"{error_log_tail(run_dir)})")
+            time.sleep(0.1)
+    finally:
+        with conn.cursor() as cursor:
+            cursor.execute("STOP SLAVE")
+            cursor.execute("RESET SLAVE ALL")
 
 
 @contextlib.contextmanager
@@ -171,33 +239,6 @@ def _run_dir() -> Iterator[Path]:
         yield run_dir
     finally:
         shutil.rmtree(run_dir, ignore_errors=True)
-
-
-def _replay(segments: tuple[Segment, ...], run_dir: Path) -> None:
-    """`mariadb-binlog FILE... | mariadb` over the scratch server's socket."""
-    files = []
-    for n, segment in enumerate(segments):
-        path = run_dir / f"apply-{n:06d}.bin"
-        path.write_bytes(segment.content())
-        files.append(str(path))
-    with tempfile.TemporaryFile() as decode_err, tempfile.TemporaryFile() as client_err:
-        decoder = subprocess.Popen([program("mariadb-binlog"), "--no-defaults", *files],
-                                   stdout=subprocess.PIPE, stderr=decode_err)
-        assert decoder.stdout is not None
-        try:
-            client = subprocess.run(
-                [program("mariadb"), "--no-defaults", f"--socket={run_dir / 'mysqld.sock'}",
-                 "--user=root", "--binary-mode", "--max-allowed-packet=1G", "--batch"],
-                stdin=decoder.stdout, stdout=subprocess.DEVNULL, stderr=client_err,
-                timeout=APPLY_SECONDS, check=False)
-        finally:
-            decoder.stdout.close()
-            decoded = decoder.wait()
-        if decoded != 0:
-            raise RecoveryFailed(failure("mariadb-binlog", decoded, decode_err))
-        if client.returncode != 0:
-            raise RecoveryFailed(failure("mariadb (applying the archive)", client.returncode,
-                                         client_err))
 
 
 def _check_position(conn: pymysql.connections.Connection[Any], position: str) -> None:

@@ -24,6 +24,7 @@ itself when the archive holds nothing after it).
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -69,17 +70,22 @@ class Target:
 @dataclass(frozen=True)
 class Window:
     """What can be recovered from one backup: every GTID from `first` (the backup itself) to
-    `last`, committed from `start` to `end`."""
+    `last`; by time, from `start` (the backup's end) to just before `end`, the second the
+    archive's last transaction there committed in (a transaction after it, not archived or
+    lost in a gap, may have committed in that same second, so a time in it is not exact).
+    `end` is None when no time is recoverable (nothing archived after the backup)."""
 
     backup_id: str
     first: str
     last: str
     start: datetime
-    end: datetime
+    end: datetime | None
 
     def __str__(self) -> str:
         first = self.first or "(no transaction)"
-        return f"{first} .. {self.last or first} ({_iso(self.start)} .. {_iso(self.end)})"
+        times = (f"from {_iso(self.start)} to before {_iso(self.end)}"
+                 if self.end is not None and self.end > self.start else "none")
+        return f"{first} .. {self.last or first} (by time: {times})"
 
 
 @dataclass(frozen=True)
@@ -173,11 +179,11 @@ def _windows(backups: Sequence[BaseBackup], runs: list[_Run],
         run = next((r for r in runs if r.last >= 0 and r.first <= base + 1 <= r.last), None)
         start = _time(backup.end_time)
         if run is None:
-            window = Window(backup.backup_id, backup.gtid, backup.gtid, start, start)
+            window = Window(backup.backup_id, backup.gtid, backup.gtid, start, None)
         else:
             end_record = run.records[-1]
             window = Window(backup.backup_id, backup.gtid, end_record.domains[0].last, start,
-                            max(start, _time(end_record.last_commit)))
+                            _time(end_record.last_commit))
         result.append((backup, window, run))
     return result
 
@@ -243,7 +249,7 @@ def _plan_from(backup: BaseBackup, window: Window, run: _Run | None, domain: int
                     str(wanted), None)
     if target.time is not None:
         when = target.time.astimezone(UTC)
-        if not window.start <= when <= window.end:
+        if window.end is None or not window.start <= when < window.end:
             return None
         chosen_records = []
         for record in after:
@@ -283,6 +289,18 @@ def transactions_of(content: bytes, name: str = "segment") -> Segment:
     if grouper.description is None:
         raise ev.EventError(f"{name} has no FORMAT_DESCRIPTION event")
     return Segment(grouper.description, tuple(transactions))
+
+
+def relay_log(segment: Segment, number: int) -> bytes:
+    """The segment as a relay log file for the server's SQL thread: its FORMAT_DESCRIPTION, an
+    artificial ROTATE naming a master binlog (`archive-bin.<number>`: parallel apply compares
+    master log names, and a relay log without one crashes MariaDB 10.11's parallel workers),
+    then its transactions."""
+    description = segment.description
+    rotate = ev.make_event(ev.ROTATE, struct.pack("<Q", 4) + f"archive-bin.{number:06d}".encode(),
+                           server_id=description.server_id, flags=ev.ARTIFICIAL,
+                           checksum=description.checksum)
+    return ev.file_header(description) + rotate + b"".join(t.data for t in segment.transactions)
 
 
 def cut(plan: Plan, segments: Sequence[Segment]) -> tuple[Transaction, ...]:

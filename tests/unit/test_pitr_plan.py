@@ -22,6 +22,7 @@ from mysqlsts.core.pitr import (
     parse_time,
     plan_recovery,
     position_after,
+    relay_log,
     transactions_of,
 )
 from tests.unit.test_binlog_core import fde, txn
@@ -102,8 +103,12 @@ def test_a_time_target_stops_before_the_first_later_commit() -> None:
     assert held == {1, 2, 3, 4}
     _, held = history.apply(Target(time=at(EPOCH + 2) + timedelta(milliseconds=999)), backups)
     assert held == {1, 2, 3, 4}
-    _, held = history.apply(Target(time=at(EPOCH + 7)), backups)
-    assert held == set(range(1, 8))
+    _, held = history.apply(Target(time=at(EPOCH + 6)), backups)
+    assert held == set(range(1, 7))
+    # The second of the archive's last commit is not exact: a transaction after it, not
+    # archived yet, may have committed in that same second.
+    with pytest.raises(RecoveryRefused, match="to before 2027-01-15T08:00:07Z"):
+        plan_recovery(backups, history.records, Target(time=at(EPOCH + 7)))
 
 
 def test_the_latest_is_the_end_of_the_contiguous_archive() -> None:
@@ -163,6 +168,16 @@ def test_segments_round_trip_through_their_file_and_a_torn_file_is_refused() -> 
         transactions_of(b"garbage")
 
 
+def test_a_relay_log_holds_the_transactions_after_a_rotate_naming_a_master_log() -> None:
+    segment = make_segment([transaction(1, EPOCH), transaction(2, EPOCH + 1)])
+    data = relay_log(segment, 3)
+    assert transactions_of(data).transactions == segment.transactions
+    rotate_at = len(ev.MAGIC) + len(segment.description.data)
+    size = int.from_bytes(data[rotate_at + 9:rotate_at + 13], "little")
+    rotate = ev.parse_event(data[rotate_at:rotate_at + size], checksum=True)
+    assert rotate.type == ev.ROTATE and rotate.body.endswith(b"archive-bin.000003")
+
+
 def test_targets_parse_or_say_why() -> None:
     assert parse_target_gtid(" 0-1-5 ") == "0-1-5"
     with pytest.raises(ValueError, match="one GTID"):
@@ -214,13 +229,15 @@ def _oracle(history: History, backups: list[BaseBackup],
         while end + 1 in archived:
             end += 1
         start_time = datetime.fromisoformat(b.end_time)
-        end_time = max(start_time, at(history.commit(end))) if end > base else start_time
+        # By time: up to, not into, the second of the last archived commit (a transaction
+        # after it may share that second).
+        end_time = at(history.commit(end)) if end > base else None
         if target.gtid:
             seq = int(target.gtid.rsplit("-", 1)[1])
             if base <= seq <= end:
                 ok.append((b, set(range(1, seq + 1))))
         elif target.time is not None:
-            if start_time <= target.time <= end_time:
+            if end_time is not None and start_time <= target.time < end_time:
                 ok.append((b, {s for s in range(1, len(history.times) + 1)
                                if at(history.commit(s)) <= target.time}))
         else:
