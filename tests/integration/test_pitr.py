@@ -9,7 +9,11 @@ segment missing, are refused in one line naming it before anything is written.""
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -20,6 +24,8 @@ import pytest
 from test_backup_take import backup_cli
 from test_clone import BACKUP_GRANTS, BACKUP_PASSWORD, BACKUP_USER, TOKEN, Donor
 
+from mysqlsts.adapters.datadir import state_of
+from mysqlsts.core.datadir import IN_PROGRESS, DataDirState
 from mysqlsts.core.gtid import parse_mariadb
 from mysqlsts.store.binlog_archive import load_records
 from mysqlsts.store.filestore import FileStore
@@ -204,3 +210,52 @@ def test_bad_targets_are_refused_in_one_line(history: History, tmp_path: Path) -
                           str(tmp_path / "data"), *extra)
         assert done.returncode != 0
         assert not (tmp_path / "data").exists()
+
+
+def test_a_corrupt_segment_in_the_range_is_refused_naming_it(
+        history: History, tmp_path: Path) -> None:
+    copy = tmp_path / "store"
+    shutil.copytree(history.store_dir, copy)
+    records = sorted(load_records(FileStore(copy), None), key=lambda r: r.domains[0].first_seq)
+    inside = next(r for r in records if r.domains[0].first_seq > seq(history.backup_gtid))
+    damaged = bytearray((copy / inside.segment).read_bytes())
+    damaged[len(damaged) // 2] ^= 0xFF  # same size: only its checksum tells
+    (copy / inside.segment).write_bytes(bytes(damaged))
+    data_dir = tmp_path / "data"
+    done = backup_cli("restore", "--store", f"file://{copy}", "--data-dir", str(data_dir),
+                      "--to-gtid", history.ledger[-1].gtid)
+    assert done.returncode != 0
+    assert inside.segment in done.stderr.strip().splitlines()[-1], done.stderr
+    assert not data_dir.exists()
+
+
+def test_a_recovery_killed_while_applying_never_looks_finished_and_is_redone(
+        history: History, mariadb_module: MakeServer, tmp_path: Path) -> None:
+    target = history.ledger[-5]
+    data_dir, scratch = tmp_path / "data", tmp_path / "tmp"
+    scratch.mkdir()
+    argv = [sys.executable, "-m", "mysqlsts", "backup", "restore", "--store", history.url,
+            "--data-dir", str(data_dir), "--to-gtid", target.gtid]
+    proc = subprocess.Popen(argv, env={**os.environ, "TMPDIR": str(scratch)},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not list(scratch.glob("mysqlsts-pitr-run-*")):  # the apply is starting
+            assert proc.poll() is None, "the recovery ended before its apply was seen"
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    assert state_of(data_dir) is DataDirState.INCOMPLETE
+    assert (data_dir / IN_PROGRESS).exists()
+    done = backup_cli("restore", "--store", history.url, "--data-dir", str(data_dir),
+                      "--to-gtid", target.gtid)
+    assert done.returncode == 0, done.stderr
+    server = recovered(mariadb_module, "killed", data_dir)
+    try:
+        assert ids(server) == {e.id for e in history.ledger if e.id <= target.id}
+        assert positions(server) == (target.gtid, target.gtid)
+    finally:
+        server.stop()
