@@ -149,7 +149,11 @@ def apply(data_dir: Path, recovery: Recovery, buffer_pool: str) -> str:
                    "--log-slave-updates", "--binlog-format=ROW", f"--relay-log={relay}",
                    f"--relay-log-index={relay}.index", "--relay-log-purge=OFF",
                    f"--server-id={_own_server_id(recovery.segments)}",
-                   f"--slave-parallel-threads={PARALLEL}")
+                   f"--slave-parallel-threads={PARALLEL}",
+                   # Each commit reaches the OS, not the disk: a server killed loses nothing,
+                   # and restore_into syncs the whole data dir before its marker goes (a
+                   # machine lost meanwhile leaves the marker: the recovery is redone).
+                   "--innodb-flush-log-at-trx-commit=2", "--sync-binlog=0")
         with scratch_server(data_dir, run_dir, buffer_pool, options) as conn:
             try:
                 base = recovery.plan.base_gtid
