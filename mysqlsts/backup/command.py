@@ -194,8 +194,8 @@ def restore(store: StoreOptions, s3: S3Options, target: RestoreOptions,
     if point is not None:
         from mysqlsts.clone.point_in_time import recover_into
         if target.backup:
-            raise click.UsageError("--backup and --to-gtid/--to-time exclude each other: a "
-                                   "recovery chooses its backup")
+            raise ConfigError("--backup and --to-gtid/--to-time exclude each other: a "
+                              "recovery chooses its backup")
         click.echo(recover_into(data_dir, objects, keys, point,
                                 prepare_memory=target.prepare_memory), err=True)
         return

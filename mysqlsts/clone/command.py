@@ -282,6 +282,8 @@ def clone(
         root_password_file=root.root_password_file,
         recovery_target=recovery_target(backup.to_gtid, backup.to_time),
     )
+    if settings.recovery_target is not None and not settings.from_backup:
+        raise ConfigError("--to-gtid/--to-time recover from a store: give --from-backup URL")
     progress = CloneProgress(failures=_volume_failures(data.data_dir))
     own = settings.peers.address(identity.ordinal)
     with _serving(listen.listen_address, own.http_port, progress):
