@@ -99,10 +99,6 @@ class Plan:
     stop_gtid: str  # that transaction's GTID, checked as it is applied ("" for a time)
     stop_time: datetime | None  # a time target: apply while commits are at or before it
 
-    @property
-    def nothing_to_apply(self) -> bool:
-        return not self.segments
-
 
 def parse_time(text: str) -> datetime:
     """An ISO-8601 time with its zone (Z or an offset), or ValueError in a sentence."""
@@ -174,7 +170,8 @@ def _seq(gtid: str, domain: int) -> tuple[int, int | None]:
 def _windows(backups: Sequence[BaseBackup], runs: list[_Run],
              domain: int) -> list[tuple[BaseBackup, Window, _Run | None]]:
     result = []
-    for backup in sorted(backups, key=lambda b: (b.end_time, b.backup_id), reverse=True):
+    for backup in sorted(backups, key=lambda b: (_time(b.end_time), b.backup_id),
+                         reverse=True):
         base, _ = _seq(backup.gtid, domain)
         run = next((r for r in runs if r.last >= 0 and r.first <= base + 1 <= r.last), None)
         start = _time(backup.end_time)
@@ -186,13 +183,6 @@ def _windows(backups: Sequence[BaseBackup], runs: list[_Run],
                             _time(end_record.last_commit))
         result.append((backup, window, run))
     return result
-
-
-def windows(backups: Sequence[BaseBackup], records: Sequence[SegmentRecord]) -> list[Window]:
-    """Every backup's recoverable window, newest backup first (one domain)."""
-    domains = _domains(backups, records)
-    domain = min(domains) if domains else 0
-    return [w for _, w, _ in _windows(backups, _runs(_in(records, domain)), domain)]
 
 
 def _in(records: Sequence[SegmentRecord], domain: int) -> list[SegmentRecord]:
@@ -227,8 +217,6 @@ def plan_recovery(backups: Sequence[BaseBackup], records: Sequence[SegmentRecord
         plan = _plan_from(backup, window, run, domain, target)
         if plan is not None:
             return plan
-    if not target.gtid and target.time is None:
-        raise RecoveryRefused("no backup to recover from")  # not reached: found is not empty
     raise RecoveryRefused(f"cannot recover to {target}: outside the recoverable window, "
                           f"{describe_windows([w for _, w, _ in found])}")
 
