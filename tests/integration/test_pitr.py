@@ -21,10 +21,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from test_backup_take import backup_cli
+from test_backup_take import KEY, backup_cli
 from test_clone import BACKUP_GRANTS, BACKUP_PASSWORD, BACKUP_USER, TOKEN, Donor
 
 from mysqlsts.adapters.datadir import state_of
+from mysqlsts.core.backup_parts import BackupKeys
 from mysqlsts.core.datadir import IN_PROGRESS, DataDirState
 from mysqlsts.core.gtid import parse_mariadb
 from mysqlsts.store.binlog_archive import load_records
@@ -49,6 +50,8 @@ class History:
     store_dir: Path
     backup_gtid: str
     ledger: tuple[Entry, ...]
+    donor_port: int
+    secrets_dir: Path
 
 
 def write(server: Server, first: int, count: int, ledger: list[Entry]) -> None:
@@ -92,7 +95,8 @@ def history(mariadb_module: MakeServer, free_port: Callable[[], int],
                     # replays as two: the SQL thread applies it as one.
                     primary.sql("CREATE TABLE app.copy SELECT * FROM app.ledger")
             wait_archived(store, None, str(primary.value("SELECT @@gtid_binlog_pos")))
-        yield History(primary, url, store_dir, backup_gtid, tuple(ledger))
+        yield History(primary, url, store_dir, backup_gtid, tuple(ledger), donor.port,
+                      secrets_dir)
     finally:
         donor.stop()
 
@@ -256,6 +260,43 @@ def test_a_recovery_killed_while_applying_never_looks_finished_and_is_redone(
     server = recovered(mariadb_module, "killed", data_dir)
     try:
         assert ids(server) == {e.id for e in history.ledger if e.id <= target.id}
+        assert positions(server) == (target.gtid, target.gtid)
+    finally:
+        server.stop()
+
+
+def test_an_encrypted_backup_and_archive_recover_with_their_key_only(
+        history: History, mariadb_module: MakeServer, tmp_path: Path) -> None:
+    key_file = tmp_path / "key"
+    key_file.write_bytes(KEY)
+    keys = BackupKeys.from_secret(KEY)
+    store_dir = tmp_path / "keyed"
+    store_dir.mkdir()
+    url = f"file://{store_dir}"
+    store = FileStore(store_dir)
+    archiver, stop = archiver_for(history.primary, store, keys)
+    ledger: list[Entry] = []
+    with running(archiver, stop):
+        done = backup_cli("--store", url, "--donor", f"127.0.0.1:{history.donor_port}",
+                          "--clone-token-file", str(history.secrets_dir / "clone-token"),
+                          "--encryption-key-file", str(key_file))
+        assert done.returncode == 0, done.stderr
+        write(history.primary, 1000, 6, ledger)
+        wait_archived(store, keys, ledger[-1].gtid)
+    target = ledger[3]
+    data_dir = tmp_path / "data"
+    refused = backup_cli("restore", "--store", url, "--data-dir", str(data_dir), "--to-gtid",
+                         target.gtid)
+    assert refused.returncode != 0 and len(refused.stderr.strip().splitlines()) == 1, \
+        refused.stderr
+    assert not data_dir.exists()
+    done = backup_cli("restore", "--store", url, "--data-dir", str(data_dir), "--to-gtid",
+                      target.gtid, "--encryption-key-file", str(key_file))
+    assert done.returncode == 0, done.stderr
+    server = recovered(mariadb_module, "keyed", data_dir)
+    try:
+        held = ids(server)
+        assert {n for n in held if n >= 1000} == {1000, 1001, 1002, 1003}
         assert positions(server) == (target.gtid, target.gtid)
     finally:
         server.stop()
