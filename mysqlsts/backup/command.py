@@ -11,7 +11,7 @@ import click
 
 from mysqlsts.adapters.fs import read_secret
 from mysqlsts.clone.from_backup import seal_keys
-from mysqlsts.clone.store_options import S3Options, keys_from_file
+from mysqlsts.clone.store_options import S3Options, keys_from_file, recovery_target
 from mysqlsts.core.backup_parts import BackupKeys
 from mysqlsts.errors import ConfigError
 from mysqlsts.options import PATH, SECRETS_DIR, FlavorOptions, option, use
@@ -105,6 +105,12 @@ class RestoreOptions:
                                    show_default=False)
     backup: str = option("", "The backup to restore.", show_default="the newest")
     prepare_memory: str = option("256M", "Memory for the backup tool's prepare step.")
+    to_gtid: str = option("", "Point-in-time recovery through this GTID (inclusive), from "
+                          "the newest backup before it and the binlog archive.",
+                          show_default=False)
+    to_time: str = option("", "Point-in-time recovery to the last transaction committed at "
+                          "or before this ISO-8601 time (with Z or an offset).",
+                          show_default=False)
 
     def target(self) -> Path:
         if self.data_dir is None:
@@ -175,13 +181,24 @@ def prune(store: StoreOptions, s3: S3Options, retention: RetentionOptions, key: 
 def restore(store: StoreOptions, s3: S3Options, target: RestoreOptions,
             key: KeyOptions) -> None:
     """Restore a backup into an empty data dir, through the clone's staging dir, prepare,
-    record and marker; the whole backup is checked before anything is written."""
+    record and marker; the whole backup is checked before anything is written. With --to-gtid
+    or --to-time: point-in-time recovery from the newest backup before the target and the
+    binlog archive, refused before anything is read when the target is outside the window."""
     from mysqlsts.clone.from_backup import choose_backup, restore_into
     from mysqlsts.store.open import open_store
 
     data_dir = target.target()
     objects = open_store(store.url(), s3.settings())
     keys = key.keys()
+    point = recovery_target(target.to_gtid, target.to_time)
+    if point is not None:
+        from mysqlsts.clone.point_in_time import recover_into
+        if target.backup:
+            raise ConfigError("--backup and --to-gtid/--to-time exclude each other: a "
+                              "recovery chooses its backup")
+        click.echo(recover_into(data_dir, objects, keys, point,
+                                prepare_memory=target.prepare_memory), err=True)
+        return
     click.echo(restore_into(data_dir, objects, choose_backup(objects, keys, target.backup),
                             keys, prepare_memory=target.prepare_memory), err=True)
 

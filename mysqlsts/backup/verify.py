@@ -16,7 +16,6 @@ import contextlib
 import logging
 import shutil
 import signal
-import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -30,9 +29,8 @@ import pymysql
 import pymysql.cursors
 
 from mysqlsts.adapters.datadir import read_clone_record
-from mysqlsts.adapters.db import close_quietly, query
-from mysqlsts.adapters.process import ProcessGroup
-from mysqlsts.adapters.tools import die_with_this_process, last_line, program, user_args
+from mysqlsts.adapters.db import query
+from mysqlsts.adapters.scratch import error_log_tail, scratch_server
 from mysqlsts.clone.from_backup import restore_into
 from mysqlsts.core.backup_manifest import Manifest, key_problem
 from mysqlsts.core.backup_parts import BackupKeys
@@ -55,9 +53,6 @@ from mysqlsts.store.base import ObjectMissing, ObjectStore, StoreError
 
 log = logging.getLogger(__name__)
 
-START_SECONDS = 300.0  # crash recovery of a large restored data dir takes a while
-STOP_GRACE = 120.0
-STATEMENT_SECONDS = 3600  # CHECK TABLE of a large table reads all of it
 
 
 class DrillFailed(MysqlstsError):
@@ -93,9 +88,9 @@ def verify_backup(store: ObjectStore, manifest: Manifest, keys: BackupKeys | Non
             log.info("verify: restoring backup=%s into %s", manifest.backup_id, data_dir)
             log.info("verify: %s", restore_into(data_dir, store, manifest, keys,
                                                 prepare_memory=settings.prepare_memory))
-            with _scratch_server(data_dir, run_dir, settings.buffer_pool) as conn:
+            with scratch_server(data_dir, run_dir, settings.buffer_pool) as conn:
                 gtid = _gtid(conn, data_dir, manifest)
-                tables = _check_tables(conn, lambda: _error_log_tail(run_dir))
+                tables = _check_tables(conn, lambda: error_log_tail(run_dir))
                 failed = [table for table in tables if table.failure]
                 if failed:
                     more = f" (and {len(failed) - 1} more tables)" if len(failed) > 1 else ""
@@ -143,34 +138,6 @@ def _scratch(parent: Path | None) -> Iterator[tuple[Path, Path]]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def server_argv(data_dir: Path, run_dir: Path, buffer_pool: str) -> list[str]:
-    return [
-        program("mariadbd"), "--no-defaults", f"--datadir={data_dir}",
-        f"--socket={run_dir / 'mysqld.sock'}", f"--pid-file={run_dir / 'mysqld.pid'}",
-        f"--log-error={run_dir / 'mariadbd.err'}", f"--innodb-buffer-pool-size={buffer_pool}",
-        "--skip-networking", "--skip-grant-tables", "--skip-slave-start", "--skip-log-bin",
-        "--myisam-recover-options=OFF", "--aria-recover-options=OFF", "--server-id=1",
-        *user_args(),
-    ]
-
-
-@contextlib.contextmanager
-def _scratch_server(data_dir: Path, run_dir: Path,
-                    buffer_pool: str) -> Iterator[pymysql.connections.Connection[Any]]:
-    """A connection to a scratch mariadbd on `data_dir`; the server is stopped on the way out
-    (SIGTERM, then SIGKILL to its group), whatever happened."""
-    server = ProcessGroup.start(server_argv(data_dir, run_dir, buffer_pool),
-                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL, preexec_fn=die_with_this_process())
-    conn = None
-    try:
-        conn = _wait_for(server, run_dir)
-        yield conn
-    finally:
-        close_quietly(conn)
-        server.stop(STOP_GRACE)
-
-
 @contextlib.contextmanager
 def _sigterm_interrupts() -> Iterator[None]:
     """SIGTERM (a CronJob's pod deleted, `kill`) unwinds like Ctrl-C, so the scratch server is
@@ -187,35 +154,6 @@ def _sigterm_interrupts() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
-
-
-def _wait_for(server: ProcessGroup,
-              run_dir: Path) -> pymysql.connections.Connection[Any]:
-    deadline = time.monotonic() + START_SECONDS
-    socket = run_dir / "mysqld.sock"
-    last = "not tried"
-    while time.monotonic() < deadline:
-        if not server.running():
-            said = _error_log_tail(run_dir)
-            raise DrillFailed(f"the scratch server on the restored data exited: {said}")
-        if socket.exists():
-            try:
-                return pymysql.connect(unix_socket=str(socket), user="root", autocommit=True,
-                                       connect_timeout=5, read_timeout=STATEMENT_SECONDS,
-                                       write_timeout=60,
-                                       cursorclass=pymysql.cursors.DictCursor)
-            except pymysql.MySQLError as error:
-                last = describe(error)
-        time.sleep(0.2)
-    raise DrillFailed(f"the scratch server did not start in {START_SECONDS:.0f}s: {last}")
-
-
-def _error_log_tail(run_dir: Path) -> str:
-    try:
-        text = (run_dir / "mariadbd.err").read_text(errors="replace")
-    except OSError:
-        return "no error log"
-    return last_line(text, skip=("Aborting", "Shutdown complete")) or "no error log"
 
 
 def _gtid(conn: pymysql.connections.Connection[Any], data_dir: Path,

@@ -41,13 +41,15 @@ from mysqlsts.clone.receiver import (
     prepare,
     read_coordinates,
 )
-from mysqlsts.clone.store_options import FromBackupOptions, S3Options
+from mysqlsts.clone.store_options import FromBackupOptions, S3Options, recovery_target
 from mysqlsts.clone.tools import BackupTool, tool_for
+from mysqlsts.core.backup_parts import BackupKeys
 from mysqlsts.core.clone_record import DonorAddress, record_clone
 from mysqlsts.core.datadir import Fill
 from mysqlsts.core.health import Verdict
 from mysqlsts.core.identity import Identity
 from mysqlsts.core.peers import PeerDirectory
+from mysqlsts.core.pitr import Target
 from mysqlsts.core.set_record import recorded_elsewhere, set_name
 from mysqlsts.core.version import Flavor
 from mysqlsts.errors import CloneError, ConfigError, MysqlstsError, describe
@@ -63,6 +65,7 @@ from mysqlsts.options import (
     StreamOptions,
     use,
 )
+from mysqlsts.store.base import ObjectStore
 from mysqlsts.store.settings import S3Settings
 
 log = logging.getLogger(__name__)
@@ -87,6 +90,8 @@ class CloneSettings:
     encryption_key_file: Path | None = None
     # The set's root password file: restored MariaDB data is adopted with it (from_backup).
     root_password_file: Path | None = None
+    # With from_backup: restore to this point (the backup is then the newest before it).
+    recovery_target: Target | None = None
 
 
 def _srv_discovery(settings: CloneSettings) -> list[DonorAddress]:
@@ -145,6 +150,8 @@ def _restore(settings: CloneSettings) -> str:
     url, wanted = split_backup_url(settings.from_backup)
     store = open_store(url, settings.s3)
     keys = keys_from_file(settings.encryption_key_file)
+    if settings.recovery_target is not None:
+        return _recover(settings, store, keys, wanted, settings.recovery_target)
     manifest = choose_backup(store, keys, wanted)
     # Restored data carries the backup's accounts; this set's sidecar logs in with this set's
     # root password, so the restore adopts the data (docs/backup.md, "Adopting restored data").
@@ -154,6 +161,23 @@ def _restore(settings: CloneSettings) -> str:
         root_password = read_secret(settings.root_password_file, "root password")
     return restore_into(settings.data_dir, store, manifest, keys,
                         parallel=settings.parallel, prepare_memory=settings.prepare_memory,
+                        set_record=set_name(settings.identity), root_password=root_password)
+
+
+def _recover(settings: CloneSettings, store: ObjectStore, keys: BackupKeys | None,
+             wanted: str, target: Target) -> str:
+    """The restore step to a point in time (MariaDB): the backup is the newest the target is
+    reached from, the archive's transactions applied before the marker goes."""
+    from mysqlsts.clone.point_in_time import recover_into
+
+    if wanted:
+        raise ConfigError(f"--from-backup names backup {wanted} and a recovery target is "
+                          "given: a recovery chooses its backup (give the store URL alone)")
+    root_password = None
+    if settings.root_password_file is not None:
+        root_password = read_secret(settings.root_password_file, "root password")
+    return recover_into(settings.data_dir, store, keys, target,
+                        prepare_memory=settings.prepare_memory,
                         set_record=set_name(settings.identity), root_password=root_password)
 
 
@@ -256,7 +280,10 @@ def clone(
         s3=s3.settings(),
         encryption_key_file=backup.encryption_key_file,
         root_password_file=root.root_password_file,
+        recovery_target=recovery_target(backup.to_gtid, backup.to_time),
     )
+    if settings.recovery_target is not None and not settings.from_backup:
+        raise ConfigError("--to-gtid/--to-time recover from a store: give --from-backup URL")
     progress = CloneProgress(failures=_volume_failures(data.data_dir))
     own = settings.peers.address(identity.ordinal)
     with _serving(listen.listen_address, own.http_port, progress):

@@ -16,6 +16,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -33,7 +34,8 @@ from mysqlsts.clone.receiver import prepare, read_coordinates
 from mysqlsts.clone.tools import extract_argv, tool_for
 from mysqlsts.core.backup_manifest import Manifest, ManifestError, key_problem
 from mysqlsts.core.backup_parts import BackupKeys
-from mysqlsts.core.clone_record import DonorAddress, record_clone
+from mysqlsts.core.clone_record import CloneRecord, DonorAddress, record_clone
+from mysqlsts.core.coordinates import Coordinates
 from mysqlsts.core.datadir import Fill, plan_fill
 from mysqlsts.core.version import Flavor
 from mysqlsts.errors import CloneError, ConfigError
@@ -98,12 +100,16 @@ def _skipped(data_dir: Path) -> str:
 def restore_into(data_dir: Path, store: ObjectStore, manifest: Manifest,
                  keys: BackupKeys | None, *, parallel: int = 2,
                  prepare_memory: str = "256M", set_record: str = "",
-                 root_password: str | None = None) -> str:
+                 root_password: str | None = None,
+                 advance: Callable[[Path], str] | None = None) -> str:
     """Restore `manifest`'s backup into `data_dir`; the sentence to log. `set_record` names
     the set the data then belongs to (as a clone records it); "" writes no record.
     `root_password`: the data is adopted, its root accounts given this password (the
     restoring set's Secret) before the marker goes; None leaves the backup's accounts as they
-    are. MariaDB only: a MySQL backup with a password is refused before anything is written."""
+    are. MariaDB only: a MySQL backup with a password is refused before anything is written.
+    `advance(staging)`: run on the prepared data before the marker goes (point-in-time
+    recovery applies the archive's transactions there); it returns the data's new GTID
+    position, which the record then carries."""
     fill = plan_fill(state_of(data_dir), "restore")
     if fill is Fill.SKIP:
         return _skipped(data_dir)
@@ -129,6 +135,8 @@ def restore_into(data_dir: Path, store: ObjectStore, manifest: Manifest,
         if held != manifest.gtid:
             raise CloneError(f"backup {manifest.backup_id}: the data holds GTID {held}, "
                              f"the manifest says {manifest.gtid}")
+        if advance is not None:
+            record = advanced(record, advance(staging))
         write_clone_record(staging, record)
         if set_record:
             write_set_record(staging, set_record)
@@ -141,6 +149,14 @@ def restore_into(data_dir: Path, store: ObjectStore, manifest: Manifest,
     adopted = "; root password is this set's" if root_password is not None else ""
     return (f"restore complete: backup {manifest.backup_id} gtid={manifest.gtid} into "
             f"{data_dir}{adopted} in {time.monotonic() - started:.1f}s")
+
+
+def advanced(record: CloneRecord, position: str) -> CloneRecord:
+    """The record of data moved on to `position` (the binlog file and offset no longer say
+    anything: the position is the GTID)."""
+    moved = Coordinates(gtid=position)
+    return replace(record, coordinates=moved, coordinates_origin="binlog_info",
+                   donor_binlog=moved)
 
 
 def _extract(chunks: Iterable[bytes], argv: list[str], name: str) -> int:

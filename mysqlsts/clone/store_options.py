@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mysqlsts.core.backup_parts import BackupKeys
+from mysqlsts.core.pitr import Target
 from mysqlsts.errors import ConfigError
 from mysqlsts.options import PATH, option
 from mysqlsts.store.settings import S3Settings
@@ -42,6 +43,12 @@ class FromBackupOptions:
     encryption_key_file: Path | None = option(
         None, "File holding the backups' encryption key (at least 16 bytes; its id is "
         "recorded in each manifest). None: not encrypted.", type=PATH, show_default=False)
+    to_gtid: str = option(
+        "", "With --from-backup: point-in-time recovery through this GTID (inclusive), from "
+        "the newest backup before it and the store's binlog archive.", show_default=False)
+    to_time: str = option(
+        "", "With --from-backup: point-in-time recovery to the last transaction committed at "
+        "or before this ISO-8601 time (with Z or an offset).", show_default=False)
 
 
 def keys_from_file(path: Path | None) -> BackupKeys | None:
@@ -53,6 +60,23 @@ def keys_from_file(path: Path | None) -> BackupKeys | None:
     except OSError as error:
         raise ConfigError(f"cannot read backup encryption key file {path}: "
                           f"{error.strerror}") from None
+
+
+def recovery_target(to_gtid: str, to_time: str) -> Target | None:
+    """The point-in-time target of --to-gtid or --to-time (None without either), or
+    ConfigError in a sentence."""
+    from mysqlsts.core.pitr import parse_target_gtid, parse_time
+
+    if to_gtid and to_time:
+        raise ConfigError("give --to-gtid or --to-time, not both")
+    try:
+        if to_gtid:
+            return Target(gtid=parse_target_gtid(to_gtid))
+        if to_time:
+            return Target(time=parse_time(to_time))
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+    return None
 
 
 def split_backup_url(text: str) -> tuple[str, str]:

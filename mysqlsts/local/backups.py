@@ -10,9 +10,11 @@ from pathlib import Path
 
 from mysqlsts.adapters.fs import read_secret
 from mysqlsts.clone.from_backup import check_restorable, choose_backup
+from mysqlsts.clone.point_in_time import plan_for
 from mysqlsts.clone.to_backup import backup_from_donor
 from mysqlsts.core.backup_manifest import Manifest
 from mysqlsts.core.clone_record import DonorAddress
+from mysqlsts.core.pitr import Target
 from mysqlsts.core.store_url import parse_store_url
 from mysqlsts.core.version import Flavor
 from mysqlsts.errors import ConfigError
@@ -65,6 +67,14 @@ def prepare_store(url: str) -> None:
         except OSError as exc:
             raise ConfigError(f"cannot create the store directory {directory}: "
                               f"{exc.strerror}") from None
+
+
+def recovery_to_restore(url: str, target: Target) -> str:
+    """The store URL `local restore --to-gtid/--to-time` recovers from, once the recovery is
+    planned (RecoveryRefused naming the window, or a missing segment, before any set is
+    made). mysql-0's clone step plans it again and applies it."""
+    plan_for(open_store(url, S3Settings()), None, target)
+    return url
 
 
 def backup_to_restore(url: str, wanted: str) -> str:

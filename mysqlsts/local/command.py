@@ -13,6 +13,7 @@ from pathlib import Path
 
 import click
 
+from mysqlsts.clone.store_options import recovery_target
 from mysqlsts.errors import ConfigError, MysqlstsError
 from mysqlsts.local import backups, daemon, pod_verbs, preflight, setdir, waiting
 from mysqlsts.local.observe import observe
@@ -253,29 +254,43 @@ def backup_command(directory: Path) -> None:
               help="The store to restore from: file:///dir or s3://bucket[/prefix].")
 @click.option("--backup", "backup_id", default="", show_default="the newest",
               help="The backup to restore.")
+@click.option("--to-gtid", default="", help="Recover to this GTID (inclusive): the newest "
+              "backup before it, then the store's binlog archive.")
+@click.option("--to-time", default="", help="Recover to the last transaction committed at or "
+              "before this ISO-8601 time (with Z or an offset).")
 @click.option(
     "--base-port", type=click.IntRange(1024, 65535), default=DEFAULT_BASE_PORT,
     show_default=True, help="mysql port of the new set's mysql-0 (clone +1, http +2).",
 )
 @_timeout_option
-def restore_command(directory: Path, source: str, backup_id: str, base_port: int,
-                    timeout: float) -> None:
-    """Create and start a one-pod set in DIR whose mysql-0 is restored from a backup, and wait
-    until it is ready. DIR must not be a set already."""
+def restore_command(directory: Path, source: str, backup_id: str, to_gtid: str, to_time: str,
+                    base_port: int, timeout: float) -> None:
+    """Create and start a one-pod set in DIR whose mysql-0 is restored from a backup (or
+    recovered to a point in time), and wait until it is ready. DIR must not be a set
+    already."""
     layout = _layout(directory)
     if layout.spec.exists():
         raise ConfigError(f"{layout.root} is already a local set; restore into a new directory")
-    # The backup is chosen and checked whole before anything is made.
-    restore_from = backups.backup_to_restore(source, backup_id)
-    spec = SetSpec(replicas=1, base_port=base_port, restore_from=restore_from)
+    target = recovery_target(to_gtid, to_time)
+    if target is not None and backup_id:
+        raise ConfigError("--backup and --to-gtid/--to-time exclude each other: a recovery "
+                          "chooses its backup")
+    # The backup (or the recovery) is chosen and checked before anything is made.
+    if target is None:
+        restore_from = backups.backup_to_restore(source, backup_id)
+    else:
+        restore_from = backups.recovery_to_restore(source, target)
+    spec = SetSpec(replicas=1, base_port=base_port, restore_from=restore_from,
+                   restore_to_gtid=to_gtid.strip(), restore_to_time=to_time.strip())
     with setdir.up_lock(layout):
         if layout.spec.exists():
             raise ConfigError(f"{layout.root} is already a local set; restore into a new "
                               "directory")
         since = _start_supervisor(layout, spec, setdir.default_cnf_dir())
     _converge(layout, spec, timeout, since)
-    click.echo(f"local restore: {layout.root} runs mysql-0 restored from {restore_from}",
-               err=True)
+    point = f" to {target}" if target is not None else ""
+    click.echo(f"local restore: {layout.root} runs mysql-0 restored from {restore_from}"
+               f"{point}", err=True)
     click.echo(render_table(observe(layout, spec)))
 
 

@@ -75,7 +75,9 @@ def pod_env(spec: SetSpec, layout: SetLayout, ordinal: int) -> dict[str, str]:
         ),
         # A restored set: mysql-0's clone step restores (once; later starts skip it), the
         # others clone from their peers as in any set.
-        FromBackupOptions(from_backup=spec.restore_from if ordinal == 0 else ""),
+        FromBackupOptions(from_backup=spec.restore_from if ordinal == 0 else "",
+                          to_gtid=spec.restore_to_gtid if ordinal == 0 else "",
+                          to_time=spec.restore_to_time if ordinal == 0 else ""),
     )
 
 

@@ -35,6 +35,9 @@ class SetSpec:
     store: str = ""
     # STORE_URL@BACKUP_ID mysql-0's clone step restores from (`local restore`); "" = none.
     restore_from: str = ""
+    # With restore_from: the point mysql-0 is recovered to (`local restore --to-gtid/--to-time`).
+    restore_to_gtid: str = ""
+    restore_to_time: str = ""
 
     def __post_init__(self) -> None:
         if self.replicas < 0:

@@ -98,3 +98,39 @@ def test_a_bad_primary_lease_is_one_line(tmp_path: Path, args: list[str], messag
     line = _one_line_failure(["sidecar", "--pod-name", "mysql-0", "--data-dir", str(tmp_path),
                               *args, *_secret_args(tmp_path)])
     assert line == message
+
+
+@pytest.mark.parametrize(("extra", "said"), [
+    (["--to-gtid", "0-1-5"], "Error: --to-gtid/--to-time recover from a store: give "
+     "--from-backup URL"),
+    (["--from-backup", "file:///nowhere", "--to-time", "2026-12-04T10:00:00"],
+     "Error: time '2026-12-04T10:00:00' names no zone: add Z (UTC) or an offset"),
+    (["--from-backup", "file:///nowhere", "--to-gtid", "0-1-5", "--to-time",
+      "2026-12-04T10:00:00Z"], "Error: give --to-gtid or --to-time, not both"),
+])
+def test_a_bad_recovery_target_for_the_clone_step_is_one_line(
+        tmp_path: Path, extra: list[str], said: str) -> None:
+    data_dir = tmp_path / "data"
+    line = _one_line_failure(["clone", "--pod-name", "mysql-0", "--data-dir", str(data_dir),
+                              *_secret_args(tmp_path), *extra])
+    assert line == said
+    assert not data_dir.exists()
+
+
+@pytest.mark.parametrize(("extra", "said"), [
+    (["--to-gtid", "0-1"], "not a MariaDB GTID"),
+    (["--to-gtid", "0-1-2,1-1-3"], "a GTID target is one GTID"),
+    (["--to-time", "yesterday"], "not an ISO-8601 time"),
+    (["--to-gtid", "0-1-2", "--backup", "20261204T184553Z-0a1b2c"], "exclude each other"),
+])
+def test_a_bad_recovery_target_for_backup_restore_is_one_line(
+        tmp_path: Path, extra: list[str], said: str) -> None:
+    (tmp_path / "store").mkdir()
+    data_dir = tmp_path / "data"
+    result = CliRunner().invoke(cli, ["backup", "restore", "--store",
+                                      f"file://{tmp_path / 'store'}", "--data-dir",
+                                      str(data_dir), *extra])
+    assert result.exit_code != 0
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and said in lines[0], result.output
+    assert not data_dir.exists()

@@ -98,6 +98,17 @@ def test_a_restored_set_restores_mysql_0_only(layout: SetLayout) -> None:
     assert "MYSQLSTS_FROM_BACKUP" not in plan_pod(SetSpec(replicas=1), layout, 0, TOOL).env
 
 
+def test_a_set_recovered_to_a_point_gives_mysql_0_only_the_target(layout: SetLayout) -> None:
+    spec = SetSpec(replicas=2, restore_from="file:///bk", restore_to_gtid="0-100-42")
+    env = plan_pod(spec, layout, 0, TOOL).env
+    assert (env["MYSQLSTS_FROM_BACKUP"], env["MYSQLSTS_TO_GTID"]) == ("file:///bk", "0-100-42")
+    assert "MYSQLSTS_TO_TIME" not in env
+    assert "MYSQLSTS_TO_GTID" not in plan_pod(spec, layout, 1, TOOL).env
+    timed = SetSpec(replicas=1, restore_from="file:///bk", restore_to_time="2026-12-04T10:00:00Z")
+    assert plan_pod(timed, layout, 0, TOOL).env["MYSQLSTS_TO_TIME"] == "2026-12-04T10:00:00Z"
+    assert SetSpec.from_json(timed.to_json()) == timed
+
+
 def test_a_spec_from_before_stores_reads_as_one_without() -> None:
     spec = SetSpec.from_json('{"replicas": 2, "base_port": 22000}')
     assert (spec.store, spec.restore_from) == ("", "")

@@ -1,0 +1,259 @@
+"""Point-in-time recovery into a data dir: plan from the store's manifests and index records
+(core.pitr), refuse before anything is downloaded, fetch and cut the segments, restore the base
+backup (clone.from_backup's `restore_into`) and, before its in-progress marker goes, apply
+exactly the chosen transactions on a scratch server over a socket.
+
+The apply is the server's own: on a scratch server over the restored data (no network, no
+grant tables, so no password exists to pass), the chosen transactions are written as relay log
+files (each segment's FORMAT_DESCRIPTION, then only the chosen transactions, so nothing after
+the target can be applied whatever the server does) and its SQL thread applies them, with
+parallel workers, as a replica applies its primary's (MyHoard's and WAL-G's method; unlike
+`mariadb-binlog | mariadb`, a row-format `CREATE TABLE ... SELECT` stays one transaction). It
+writes its binary log into the data dir (`mysql-bin`, the set's name) under
+`gtid_strict_mode=ON`, its binlog state and `gtid_slave_pos` set first to the backup's position:
+a transaction at or before it is refused by the server itself. Afterwards `gtid_binlog_pos`,
+`gtid_slave_pos` and `gtid_current_pos` must all name the target's transaction, else the
+recovery fails (and the data dir stays marked unfinished).
+
+A recovery killed at any instant leaves the restore's in-progress marker: the next run wipes
+the data dir and starts over.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pymysql
+
+from mysqlsts.adapters.db import query
+from mysqlsts.adapters.scratch import error_log_tail, scratch_server
+from mysqlsts.clone.from_backup import check_restorable, restore_into, restore_skipped, seal_keys
+from mysqlsts.core.backup_layout import BINLOG_SEGMENTS
+from mysqlsts.core.backup_manifest import Manifest
+from mysqlsts.core.backup_parts import BackupKeys
+from mysqlsts.core.binlog_index import SegmentRecord
+from mysqlsts.core.binlog_segment import Segment
+from mysqlsts.core.gtid import mariadb_same_position
+from mysqlsts.core.pitr import (
+    BaseBackup,
+    Plan,
+    RecoveryRefused,
+    Target,
+    cut,
+    plan_recovery,
+    position_after,
+    relay_log,
+    transactions_of,
+)
+from mysqlsts.core.version import Flavor
+from mysqlsts.errors import ConfigError, MysqlstsError, describe
+from mysqlsts.store.base import ObjectStore
+from mysqlsts.store.binlog_archive import load_records, read_segment
+from mysqlsts.store.catalog import read_catalog
+
+log = logging.getLogger(__name__)
+
+BINLOG_BASENAME = "mysql-bin"  # the set's cnf names its binary log so (images/cnf)
+APPLY_SECONDS = 24 * 3600.0
+
+
+class RecoveryFailed(MysqlstsError):
+    """The transactions could not be applied, or the server's GTID state is not the target's."""
+
+
+@dataclass(frozen=True)
+class Recovery:
+    plan: Plan
+    manifest: Manifest
+    segments: tuple[Segment, ...]  # only the chosen transactions, each under its own header
+    position: str  # the GTID position once they are applied
+
+
+def plan_for(store: ObjectStore, keys: BackupKeys | None, target: Target) -> tuple[Plan,
+                                                                                  Manifest]:
+    """The plan, refused (RecoveryRefused naming the window, or the missing segment) before
+    any segment or part is read."""
+    catalog = read_catalog(store, seal_keys(keys))
+    manifests = {m.backup_id: m for m in catalog.backups if m.flavor == Flavor.MARIADB}
+    records = load_records(store, keys)
+    plan = plan_recovery([BaseBackup(m.backup_id, m.gtid, m.end_time)
+                          for m in manifests.values()], records, target)
+    stored = {info.name: info.size for info in store.list(BINLOG_SEGMENTS)}
+    by_name = {r.segment: r for r in records}
+    for name in plan.segments:
+        record = by_name[name]
+        if stored.get(name) != record.size:
+            state = "is missing from" if name not in stored else "has another size in"
+            raise RecoveryRefused(f"archive segment {name} ({_range(record)}) {state} the "
+                                  f"store: cannot recover to {target}")
+    manifest = manifests[plan.backup_id]
+    check_restorable(store, manifest, keys)
+    return plan, manifest
+
+
+def _range(record: SegmentRecord) -> str:
+    return ", ".join(f"{d.first} .. {d.last}" for d in record.domains)
+
+
+def fetch(store: ObjectStore, keys: BackupKeys | None, plan: Plan,
+          manifest: Manifest) -> Recovery:
+    """The planned segments read, checked and cut to exactly the transactions to apply."""
+    records = {r.segment: r for r in load_records(store, keys)}
+    segments = [transactions_of(read_segment(store, records[name], keys), name)
+                for name in plan.segments]
+    chosen = cut(plan, segments)
+    keep = {t.gtid for t in chosen}
+    trimmed = tuple(Segment(s.description, tuple(t for t in s.transactions if t.gtid in keep))
+                    for s in segments)
+    return Recovery(plan, manifest, tuple(s for s in trimmed if s.transactions),
+                    position_after(plan, chosen))
+
+
+def recover_into(data_dir: Path, store: ObjectStore, keys: BackupKeys | None, target: Target,
+                 *, prepare_memory: str = "256M", buffer_pool: str = "128M",
+                 set_record: str = "", root_password: str | None = None) -> str:
+    """Restore `data_dir` to `target`; the sentence to log."""
+    skipped = restore_skipped(data_dir)
+    if skipped:
+        raise ConfigError(f"{skipped}: a recovery never overwrites it")
+    plan, manifest = plan_for(store, keys, target)
+    log.info("recover: to %s from backup %s (gtid %s), %d archive segments", target,
+             plan.backup_id, plan.base_gtid or "none", len(plan.segments))
+    recovery = fetch(store, keys, plan, manifest)
+    applied = sum(len(s.transactions) for s in recovery.segments)
+    started = time.monotonic()
+    said = restore_into(data_dir, store, manifest, keys, prepare_memory=prepare_memory,
+                        set_record=set_record, root_password=root_password,
+                        advance=lambda staging: apply(staging, recovery, buffer_pool))
+    log.info("recover: %s", said)
+    return (f"recovery complete: {data_dir} at gtid={recovery.position or 'none'} ({target}): "
+            f"backup {plan.backup_id} and {applied} archived transactions, in "
+            f"{time.monotonic() - started:.1f}s")
+
+
+def apply(data_dir: Path, recovery: Recovery, buffer_pool: str) -> str:
+    """Apply the recovery's transactions on a scratch server over `data_dir` through its own
+    SQL thread, the chosen transactions presented as relay logs; the position."""
+    with _run_dir() as run_dir:
+        relay = run_dir / "pitr-relay"
+        files = _write_relay_logs(relay, recovery.segments)
+        options = (f"--log-bin={BINLOG_BASENAME}", "--gtid-strict-mode=ON",
+                   "--log-slave-updates", "--binlog-format=ROW", f"--relay-log={relay}",
+                   f"--relay-log-index={relay}.index", "--relay-log-purge=OFF",
+                   f"--server-id={_own_server_id(recovery.segments)}",
+                   f"--slave-parallel-threads={PARALLEL}",
+                   # Each commit reaches the OS, not the disk: a server killed loses nothing,
+                   # and restore_into syncs the whole data dir before its marker goes (a
+                   # machine lost meanwhile leaves the marker: the recovery is redone).
+                   "--innodb-flush-log-at-trx-commit=2", "--sync-binlog=0")
+        with scratch_server(data_dir, run_dir, buffer_pool, options) as conn:
+            try:
+                base = recovery.plan.base_gtid
+                with conn.cursor() as cursor:
+                    cursor.execute("RESET MASTER")
+                    if base:
+                        cursor.execute("SET GLOBAL gtid_binlog_state = %s", (base,))
+                    cursor.execute("SET GLOBAL gtid_slave_pos = %s", (base,))
+                if files:
+                    _run_sql_thread(conn, files[0], recovery.position, run_dir)
+                _check_position(conn, recovery.position)
+                with conn.cursor() as cursor:
+                    cursor.execute("FLUSH BINARY LOGS")
+            except pymysql.MySQLError as error:
+                raise RecoveryFailed(f"applying the archive failed: {describe(error)} (the "
+                                     f"scratch server's log: {error_log_tail(run_dir)})"
+                                     ) from None
+    return recovery.position
+
+
+# The SQL thread's workers (MariaDB 10.11's default optimistic mode: conflicts are retried,
+# commits stay in the relay log's order).
+PARALLEL = 4
+
+
+def _write_relay_logs(relay: Path, segments: tuple[Segment, ...]) -> list[Path]:
+    """The chosen transactions as relay log files and their index: one file per run of
+    segments under the same FORMAT_DESCRIPTION (normally one)."""
+    groups: list[list[Segment]] = []
+    for segment in segments:
+        if groups and groups[-1][0].description.body == segment.description.body:
+            groups[-1].append(segment)
+        else:
+            groups.append([segment])
+    files = []
+    for n, group in enumerate(groups, start=1):
+        path = relay.with_name(f"{relay.name}.{n:06d}")
+        joined = Segment(group[0].description,
+                         tuple(t for s in group for t in s.transactions))
+        path.write_bytes(relay_log(joined, n))
+        files.append(path)
+    relay.with_name(relay.name + ".index").write_text("".join(f"{p}\n" for p in files))
+    return files
+
+
+def _own_server_id(segments: tuple[Segment, ...]) -> int:
+    """A server id no applied transaction carries (the SQL thread skips its own id's)."""
+    taken = {t.gtid.server_id for s in segments for t in s.transactions}
+    return next(n for n in range(4294967295, 0, -1) if n not in taken)
+
+
+def _run_sql_thread(conn: pymysql.connections.Connection[Any], first: Path, position: str,
+                    run_dir: Path) -> None:
+    """CHANGE MASTER to the first relay log, START SLAVE SQL_THREAD, wait for `position`
+    (the files hold nothing after it), stop, forget the replication set-up."""
+    with conn.cursor() as cursor:
+        cursor.execute("CHANGE MASTER TO MASTER_HOST='pitr.invalid', MASTER_USER='pitr', "
+                       "MASTER_USE_GTID=no, RELAY_LOG_FILE=%s, RELAY_LOG_POS=4",
+                       (first.name,))
+        cursor.execute("START SLAVE SQL_THREAD")
+    deadline = time.monotonic() + APPLY_SECONDS
+    try:
+        while True:
+            status = query(conn, "SHOW SLAVE STATUS")[0]
+            reached = str(query(conn, "SELECT @@global.gtid_slave_pos AS p")[0]["p"] or "")
+            if mariadb_same_position(reached, position):
+                break
+            if status.get("Last_SQL_Errno"):
+                raise RecoveryFailed(f"applying the archive failed after {reached or 'none'}: "
+                                     f"{status.get('Last_SQL_Error')}")
+            if status.get("Slave_SQL_Running") != "Yes" or time.monotonic() > deadline:
+                raise RecoveryFailed("the SQL thread stopped before reaching "
+                                     f"{position} (the scratch server's log: "
+                                     f"{error_log_tail(run_dir)})")
+            time.sleep(0.1)
+    finally:
+        with conn.cursor() as cursor:
+            cursor.execute("STOP SLAVE")
+            cursor.execute("RESET SLAVE ALL")
+
+
+@contextlib.contextmanager
+def _run_dir() -> Iterator[Path]:
+    """A short private directory for the socket (a socket's path has a 107-byte limit)."""
+    run_dir = Path(tempfile.mkdtemp(prefix="mysqlsts-pitr-run-"))
+    try:
+        yield run_dir
+    finally:
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def _check_position(conn: pymysql.connections.Connection[Any], position: str) -> None:
+    row = query(conn, "SELECT @@global.gtid_binlog_pos AS b, @@global.gtid_slave_pos AS s, "
+                "@@global.gtid_current_pos AS c")[0]
+    held = {name: str(row[key] or "") for name, key in
+            (("gtid_binlog_pos", "b"), ("gtid_slave_pos", "s"), ("gtid_current_pos", "c"))}
+    wrong = {name: value for name, value in held.items()
+             if not mariadb_same_position(value, position)}
+    if wrong:
+        raise RecoveryFailed(f"after applying the archive the server is not at {position}: "
+                             + ", ".join(f"{name}={value or '(empty)'}"
+                                         for name, value in wrong.items()))
+
