@@ -23,7 +23,9 @@ from mysqlsts.adapters.db import LocalConnection, connect
 from mysqlsts.adapters.http import Endpoints, HttpServer
 from mysqlsts.adapters.lease_store import FileLeaseStore
 from mysqlsts.archive.archiver import Archiver, ArchiveSettings
+from mysqlsts.archive.lock import ArchiveLock, holder_name, lease_timings
 from mysqlsts.clone.store_options import keys_from_file
+from mysqlsts.core.backup_layout import BINLOG_LOCK
 from mysqlsts.core.clone_window import ChunkCounts
 from mysqlsts.core.health import Verdict
 from mysqlsts.core.status import errant_transactions
@@ -43,6 +45,7 @@ from mysqlsts.sidecar.report import StatusContext, status_document
 from mysqlsts.sidecar.settings import SidecarSettings
 from mysqlsts.sidecar.state import LoopState
 from mysqlsts.sidecar.worker import Worker, join_all
+from mysqlsts.store.lease_objects import ObjectLeaseStore
 from mysqlsts.store.open import open_store
 
 if TYPE_CHECKING:
@@ -141,11 +144,15 @@ class SidecarApp:
         source = StreamSource(host=s.primary.host, port=s.primary.port,
                               user=s.accounts.replication_user,
                               server_id=s.archive.archive_server_id)
-        # The password is read at each connection, so a rotated Secret takes effect.
+        # The password is read at each connection, so a rotated Secret takes effect. The
+        # store's archive lease keeps a second archiver on the same store from writing.
         return ArchiveWorker(lambda: Archiver(
             store, keys, lambda: BinlogStream(source, self._secrets.replication()),
             lambda: primary_position(source, self._secrets.replication()), ArchiveSettings(),
-            self._stop), self._stop)
+            self._stop, lock=ArchiveLock(ObjectLeaseStore(store, BINLOG_LOCK),
+                                         holder_name(s.identity.pod_name),
+                                         lease_timings(s.archive.archive_lease_seconds))),
+            self._stop)
 
     def _lease_fence(self) -> str:
         """Why the lease fence holds the server stopped; "" when it does not."""
