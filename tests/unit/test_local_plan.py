@@ -101,3 +101,17 @@ def test_a_restored_set_restores_mysql_0_only(layout: SetLayout) -> None:
 def test_a_spec_from_before_stores_reads_as_one_without() -> None:
     spec = SetSpec.from_json('{"replicas": 2, "base_port": 22000}')
     assert (spec.store, spec.restore_from) == ("", "")
+
+
+def test_a_set_with_a_store_archives_from_one_pod_through_the_sidecars_env(
+        layout: SetLayout) -> None:
+    store = "file:///tmp/some-store"
+    for replicas, ordinal in ((1, "0"), (2, "1"), (3, "1")):
+        spec = SetSpec(replicas=replicas, store=store)
+        for n in range(replicas):
+            env = plan_pod(spec, layout, n, TOOL).env
+            assert env["MYSQLSTS_ARCHIVE_STORE"] == store
+            # The default ordinal (1) needs no variable; a one-pod set's 0 does.
+            assert env.get("MYSQLSTS_ARCHIVE_ORDINAL", "1") == ordinal
+    env = plan_pod(SetSpec(replicas=2), layout, 1, TOOL).env
+    assert not any(key.startswith("MYSQLSTS_ARCHIVE_") for key in env)  # no store: no archive
