@@ -41,10 +41,12 @@ from mysqlsts.sidecar.lease import PrimaryLease
 from mysqlsts.sidecar.loop import ControlLoop
 from mysqlsts.sidecar.metrics import Metrics, MetricsView
 from mysqlsts.sidecar.probes import Probes
+from mysqlsts.sidecar.purge import BinlogPurger
 from mysqlsts.sidecar.report import StatusContext, status_document
 from mysqlsts.sidecar.settings import SidecarSettings
 from mysqlsts.sidecar.state import LoopState
 from mysqlsts.sidecar.worker import Worker, join_all
+from mysqlsts.store.binlog_archive import IndexCache
 from mysqlsts.store.lease_objects import ObjectLeaseStore
 from mysqlsts.store.open import open_store
 
@@ -107,8 +109,10 @@ class SidecarApp:
             clock=clock, stop=self._stop,
         )
         self.archive = self._archive_worker()
+        self.purge = self._purge_worker()
         self._workers: list[Worker] = [w for w in (self.loop, self.heartbeat, self.consistency,
-                                                   self.fence, self.lease, self.archive)
+                                                   self.fence, self.lease, self.archive,
+                                                   self.purge)
                                        if w is not None]
         self._http: HttpServer | None = None
         self._donor: Donor | None = None
@@ -153,6 +157,17 @@ class SidecarApp:
                                          holder_name(s.identity.pod_name),
                                          lease_timings(s.archive.archive_lease_seconds))),
             self._stop)
+
+    def _purge_worker(self) -> BinlogPurger | None:
+        """On the primary of a set that archives (--archive-store): the sidecar purges the
+        binary logs that are archived, and only those (docs/backup.md, "Nothing purged
+        unarchived")."""
+        s = self.settings
+        if not (s.archive.archive_store and s.is_primary):
+            return None
+        store = open_store(s.archive.archive_store, s.s3)
+        index = IndexCache(store, keys_from_file(s.archive.archive_encryption_key_file))
+        return BinlogPurger(index, lambda: self._connect(s.loop.setup_timeout), self._stop)
 
     def _lease_fence(self) -> str:
         """Why the lease fence holds the server stopped; "" when it does not."""

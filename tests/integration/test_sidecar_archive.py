@@ -42,10 +42,18 @@ def test_the_replica_named_archives_the_primarys_binlog(harness: Harness,
     dumps = primary.sql("SELECT user FROM information_schema.processlist "
                         "WHERE command LIKE 'Binlog Dump%'")
     assert sorted(row["user"] for row in dumps) == ["repl", "repl"]  # the replica and archiver
+    # The primary's sidecar purges what is archived, and only the primary's.
+    assert p_app.purge is not None and r_app.purge is None
+    first = primary.sql("SHOW BINARY LOGS")[0]["Log_name"]
+    primary.sql("FLUSH BINARY LOGS")
+    write_rows(primary, 21, 5)
+    wait_archived(store, None, primary.value("SELECT @@gtid_binlog_pos"))
+    wait_for("archived binary logs purged", lambda: p_app.purge.purge_once() is not None and
+             primary.sql("SHOW BINARY LOGS")[0]["Log_name"] != first, 20)  # type: ignore[union-attr]
     harness.stop_sidecar(r_app)
     assert not r_app.archive.thread.is_alive()
     assert r_app.archive.archiver is not None
-    assert r_app.archive.archiver.state.transactions >= 21
+    assert r_app.archive.archiver.state.transactions >= 26
 
 
 def test_a_bad_archive_store_fails_the_sidecars_start(harness: Harness) -> None:
