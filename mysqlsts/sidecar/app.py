@@ -167,7 +167,8 @@ class SidecarApp:
             return None
         store = open_store(s.archive.archive_store, s.s3)
         index = IndexCache(store, keys_from_file(s.archive.archive_encryption_key_file))
-        return BinlogPurger(index, lambda: self._connect(s.loop.setup_timeout), self._stop)
+        return BinlogPurger(index, lambda: self._connect(s.loop.setup_timeout), self._stop,
+                            keep=s.archive.archive_binlog_keep_hours * 3600)
 
     def _lease_fence(self) -> str:
         """Why the lease fence holds the server stopped; "" when it does not."""

@@ -1,8 +1,9 @@
 """The primary's sidecar owns purging its binary logs when the set archives: every `interval`
-it purges the files whose every transaction is in the archive (core/binlog_purge.py), and
-nothing else. The cnf sets no expiry (the server's default: never), so no binary log leaves the
-primary unarchived. An archive that is not contiguous (a gap or an overlap), a domain the
-archive does not hold, or a store that cannot be read: nothing is purged, said once.
+it purges the files whose every transaction is in the archive (core/binlog_purge.py) and whose
+successor this process has seen for `--archive-binlog-keep-hours`, and nothing else. The cnf
+sets no expiry (the server's default: never), so no binary log leaves the primary unarchived.
+An archive that is not contiguous (a gap or an overlap), a domain the archive does not hold, or
+a store that cannot be read: nothing is purged, said once.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -32,9 +34,12 @@ INTERVAL = 60.0
 
 class BinlogPurger(Worker):
     def __init__(self, index: IndexCache, connect: Callable[[], Connection],
-                 stop: threading.Event, interval: float = INTERVAL) -> None:
+                 stop: threading.Event, keep: float, interval: float = INTERVAL,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
         super().__init__("purge", stop)
         self.index, self._connect, self.interval = index, connect, interval
+        self.keep, self._monotonic = keep, monotonic
+        self._first_seen: dict[str, float] = {}  # when this process first saw each file
         self.purged_to = ""  # the file the last purge named, for tests and status
 
     def round(self) -> float:
@@ -55,7 +60,11 @@ class BinlogPurger(Worker):
         archived = archived_position(records)
         conn = self._connect()
         try:
-            target = purge_to(binlog_files(conn), archived)
+            files = binlog_files(conn)
+            now = self._monotonic()
+            self._first_seen = {f.name: self._first_seen.get(f.name, now) for f in files}
+            ages = {name: now - seen for name, seen in self._first_seen.items()}
+            target = purge_to(files, archived, ages, self.keep)
             if target is None:
                 return None
             purge_before(conn, target)

@@ -45,7 +45,7 @@ def test_only_archived_binary_logs_are_purged(mariadb: MakeServer, tmp_path: Pat
     store = FileStore(tmp_path / "store")
     archiver, stop = archiver_for(primary, store, start=primary.value(
         "SELECT @@gtid_binlog_pos"))
-    purger = BinlogPurger(IndexCache(store, None), primary.connect, threading.Event())
+    purger = BinlogPurger(IndexCache(store, None), primary.connect, threading.Event(), keep=0)
     with running(archiver, stop):
         for n in range(3):  # three files of archived rows
             write_rows(primary, n * 10 + 1, 10)
@@ -85,7 +85,7 @@ def test_a_gap_in_the_archive_stops_every_purge(mariadb: MakeServer, tmp_path: P
     lost = names[1]  # a segment's record lost in the store: a gap in the archive
     kept = read_all(store, lost)
     store.delete(lost)
-    purger = BinlogPurger(IndexCache(store, None), primary.connect, threading.Event())
+    purger = BinlogPurger(IndexCache(store, None), primary.connect, threading.Event(), keep=0)
     before = _files(primary)
     try:
         purger.purge_once()
@@ -94,5 +94,5 @@ def test_a_gap_in_the_archive_stops_every_purge(mariadb: MakeServer, tmp_path: P
         assert "not contiguous" in str(error), error
     assert _files(primary) == before
     store.put_new(lost, kept)
-    fresh = BinlogPurger(IndexCache(store, None), primary.connect, threading.Event())
+    fresh = BinlogPurger(IndexCache(store, None), primary.connect, threading.Event(), keep=0)
     _purge_until(fresh, primary, before[0])

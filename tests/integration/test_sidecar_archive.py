@@ -27,7 +27,7 @@ def test_the_replica_named_archives_the_primarys_binlog(harness: Harness,
     (tmp_path / "store").mkdir()
     store = FileStore(tmp_path / "store")
     archive = ArchiveWorkerOptions(archive_store=f"file://{tmp_path / 'store'}",
-                                   archive_ordinal=1)
+                                   archive_ordinal=1, archive_binlog_keep_hours=0)
     primary = harness.server("p", 100)
     replica = harness.server("r", 101, replica=True)
     p_app = harness.sidecar(harness.settings(0, primary, primary, archive=archive))

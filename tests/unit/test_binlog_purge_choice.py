@@ -28,3 +28,12 @@ def test_a_domain_missing_from_the_archive_is_not_covered() -> None:
     assert covered("", {})
     assert not covered("0-1-5,3-2-1", _archived("0-1-5"))
     assert covered("0-1-5,3-2-1", _archived("0-2-6,3-2-1"))
+
+
+def test_a_file_goes_only_once_its_successor_is_old_enough() -> None:
+    archived = _archived("0-1-99,7-1-99")
+    ages = {"b.000002": 100.0, "b.000003": 50.0, "b.000004": 1.0}
+    assert purge_to(FILES, archived, ages, keep=60) == "b.000002"
+    assert purge_to(FILES, archived, ages, keep=40) == "b.000003"
+    assert purge_to(FILES, archived, {}, keep=40) is None  # unknown ages: nothing goes
+    assert purge_to(FILES, archived, ages, keep=0) == "b.000004"
