@@ -86,7 +86,8 @@ def pod_env(spec: SetSpec, layout: SetLayout, ordinal: int) -> dict[str, str]:
         # --archive-store does: every pod gets the same variables, the ordinal's sidecar runs
         # the archiver (the store's archive lease keeps a second one, after a scale, waiting).
         ArchiveWorkerOptions(archive_store=spec.store,
-                             archive_ordinal=archive_ordinal(spec.replicas)),
+                             archive_ordinal=archive_ordinal(spec.replicas))
+        if spec.store else ArchiveWorkerOptions(),
     )
 
 

@@ -113,5 +113,6 @@ def test_a_set_with_a_store_archives_from_one_pod_through_the_sidecars_env(
             assert env["MYSQLSTS_ARCHIVE_STORE"] == store
             # The default ordinal (1) needs no variable; a one-pod set's 0 does.
             assert env.get("MYSQLSTS_ARCHIVE_ORDINAL", "1") == ordinal
-    env = plan_pod(SetSpec(replicas=2), layout, 1, TOOL).env
-    assert not any(key.startswith("MYSQLSTS_ARCHIVE_") for key in env)  # no store: no archive
+    for replicas in (1, 2):  # no store: no archive, and no variable of it
+        env = plan_pod(SetSpec(replicas=replicas), layout, 0, TOOL).env
+        assert not any(key.startswith("MYSQLSTS_ARCHIVE_") for key in env)
