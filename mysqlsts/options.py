@@ -512,6 +512,14 @@ class ArchiveWorkerOptions:
     archive_server_id: int = option(
         4000000001, "The server id the archiver announces to the primary: unique among its "
         "replicas.", type=click.IntRange(1, 4294967295))
+    archive_lease_seconds: float = option(
+        15.0, "How long the store's archive lease lasts unrenewed: another archiver on the same "
+        "store takes over this long after the holder stops renewing (the holder stops writing "
+        "after two thirds of it).", type=click.FloatRange(1, 3600))
+    archive_binlog_keep_hours: float = option(
+        24.0, "The primary's sidecar purges an archived binary log only once the file after it "
+        "has existed this long (as the sidecar saw it), for replicas that resume from it.",
+        type=click.FloatRange(min=0))
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,11 @@ at or before it is dropped as a duplicate, and one that does not follow it is ar
 reported as a gap (named, never skipped; the index shows it to every reader). A segment is
 written before its record; a store write that fails is retried with backoff until it succeeds
 or the archiver is stopped, and the position moves only once both are written.
+
+With a lock (archive/lock.py), it archives only while it holds the store's archive lease: it
+waits for the lease, resumes from the index once it holds it, checks the lease before every
+store write, and on losing it stops writing, goes back to waiting, and resumes from the index
+again when it holds it once more.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from mysqlsts.adapters.binlog_stream import BinlogStream, StreamError
+from mysqlsts.archive.lock import ArchiveLock, LockLost, LockStopped
 from mysqlsts.core import binlog_event as ev
 from mysqlsts.core.backoff import backoff
 from mysqlsts.core.backup_parts import BackupKeys
@@ -69,8 +75,10 @@ class Archiver:
                  open_stream: Callable[[], BinlogStream], primary_position: Callable[[], str],
                  settings: ArchiveSettings, stop: threading.Event,
                  clock: Callable[[], float] = time.monotonic,
-                 wall: Callable[[], float] = time.time) -> None:
+                 wall: Callable[[], float] = time.time,
+                 lock: ArchiveLock | None = None) -> None:
         self.store, self.keys, self.settings = store, keys, settings
+        self.lock = lock
         self._open_stream, self._primary_position = open_stream, primary_position
         self._stop, self._clock, self._wall = stop, clock, wall
         self._reported_at = clock()
@@ -102,31 +110,45 @@ class Archiver:
         return start
 
     def run(self) -> None:
-        """Archive until stopped; a stream that breaks is reopened from the position."""
+        """Archive until stopped (holding the lock, when there is one); a stream that breaks
+        is reopened from the position."""
         try:
-            start = self.resume()
-            failures = 0
             while not self._stop.is_set():
-                stream = self._open_stream()
+                if self.lock is not None:
+                    self.lock.acquire(self._stop)
                 try:
-                    stream.open(position_text(self.position) or start)
-                    if failures:
-                        log.info("archive: streaming again from the primary after %d "
-                                 "failures", failures)
-                    failures = 0
-                    self._follow(stream)
-                except StreamError as error:
-                    failures += 1
-                    log.warning("archive: %s; reconnecting", error)
-                    self._stop.wait(backoff(failures, self.settings.retry_first,
-                                            self.settings.retry_cap))
+                    self._archive()
+                except LockLost as error:
+                    log.warning("archive: %s", error)
                 finally:
-                    stream.close()
-        except Stopped:
+                    if self.lock is not None:
+                        self.lock.release()
+        except (Stopped, LockStopped):
             pass
         log.info("archive: stopped after %d segments, %d transactions, position %s",
                  self.state.segments, self.state.transactions,
                  position_text(self.position) or "none")
+
+    def _archive(self) -> None:
+        """Resume from the index and archive until stopped (LockLost: the lease is gone)."""
+        start = self.resume()
+        failures = 0
+        while not self._stop.is_set():
+            stream = self._open_stream()
+            try:
+                stream.open(position_text(self.position) or start)
+                if failures:
+                    log.info("archive: streaming again from the primary after %d "
+                             "failures", failures)
+                failures = 0
+                self._follow(stream)
+            except StreamError as error:
+                failures += 1
+                log.warning("archive: %s; reconnecting", error)
+                self._stop.wait(backoff(failures, self.settings.retry_first,
+                                        self.settings.retry_cap))
+            finally:
+                stream.close()
 
     def _follow(self, stream: BinlogStream) -> None:
         segmenter = Segmenter(self.settings.max_seconds, self.settings.max_bytes)
@@ -190,6 +212,8 @@ class Archiver:
     def _retry(self, what: str, action: Callable[[], _T]) -> _T:
         failures = 0
         while True:
+            if self.lock is not None:
+                self.lock.check()  # never a write outside the lease (LockLost)
             try:
                 result = action()
             except ObjectExists:

@@ -35,6 +35,10 @@ class ArchiveOptions:
         4000000001, "The server id the archiver announces to the primary: unique among its "
         "replicas (a second client with the same id ends the first one's stream).",
         type=click.IntRange(1, 4294967295))
+    archive_lease_seconds: float = option(
+        15.0, "How long the store's archive lease lasts unrenewed: another archiver on the same "
+        "store takes over this long after the holder stops renewing (the holder stops writing "
+        "after two thirds of it).", type=click.FloatRange(1, 3600))
     start_gtid: str = option("current", "Where an empty archive starts: after this MariaDB "
                              "GTID position; `current`: the primary's gtid_binlog_pos when it "
                              "starts; `oldest`: the primary's oldest binary log.")
@@ -80,6 +84,9 @@ def archive(ctx: click.Context, archive: ArchiveOptions, s3: S3Options) -> None:
         return
     from mysqlsts.adapters.binlog_stream import BinlogStream, StreamSource, primary_position
     from mysqlsts.archive.archiver import Archiver, ArchiveSettings
+    from mysqlsts.archive.lock import ArchiveLock, holder_name, lease_timings
+    from mysqlsts.core.backup_layout import BINLOG_LOCK
+    from mysqlsts.store.lease_objects import ObjectLeaseStore
     from mysqlsts.store.open import open_store
 
     _required_store(archive.store)
@@ -103,8 +110,11 @@ def archive(ctx: click.Context, archive: ArchiveOptions, s3: S3Options) -> None:
                                max_bytes=archive.segment_mib * 1024 * 1024,
                                start_position=archive.start_gtid)
     # `oldest` asks for an empty position: the primary streams from its oldest binary log.
+    # Only the holder of the store's archive lease writes (a second archiver waits).
+    lock = ArchiveLock(ObjectLeaseStore(objects, BINLOG_LOCK), holder_name(),
+                       lease_timings(archive.archive_lease_seconds))
     Archiver(objects, keys, lambda: BinlogStream(source, password),
-             lambda: primary_position(source, password), settings, stop).run()
+             lambda: primary_position(source, password), settings, stop, lock=lock).run()
 
 
 @dataclass(frozen=True)

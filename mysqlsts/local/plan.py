@@ -15,6 +15,7 @@ from mysqlsts.local.mariadbd import ServerSpec
 from mysqlsts.local.spec import HOST, SetLayout, SetSpec
 from mysqlsts.options import (
     ENV_PREFIX,
+    ArchiveWorkerOptions,
     CloneOptions,
     DataDirOptions,
     FlavorOptions,
@@ -54,6 +55,11 @@ class PodPlan:
     sidecar: Step
 
 
+def archive_ordinal(replicas: int) -> int:
+    """The pod whose sidecar archives: mysql-1 (a replica), mysql-0 in a one-pod set."""
+    return 1 if replicas > 1 else 0
+
+
 def pod_env(spec: SetSpec, layout: SetLayout, ordinal: int) -> dict[str, str]:
     """The env block of the StatefulSet, pointed at this set's files and loopback ports."""
     pod = layout.pod(spec.pod_name(ordinal))
@@ -78,6 +84,12 @@ def pod_env(spec: SetSpec, layout: SetLayout, ordinal: int) -> dict[str, str]:
         FromBackupOptions(from_backup=spec.restore_from if ordinal == 0 else "",
                           to_gtid=spec.restore_to_gtid if ordinal == 0 else "",
                           to_time=spec.restore_to_time if ordinal == 0 else ""),
+        # A set with a store archives its binary log there, as a StatefulSet given
+        # --archive-store does: every pod gets the same variables, the ordinal's sidecar runs
+        # the archiver (the store's archive lease keeps a second one, after a scale, waiting).
+        ArchiveWorkerOptions(archive_store=spec.store,
+                             archive_ordinal=archive_ordinal(spec.replicas))
+        if spec.store else ArchiveWorkerOptions(),
     )
 
 

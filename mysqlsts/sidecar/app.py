@@ -23,7 +23,9 @@ from mysqlsts.adapters.db import LocalConnection, connect
 from mysqlsts.adapters.http import Endpoints, HttpServer
 from mysqlsts.adapters.lease_store import FileLeaseStore
 from mysqlsts.archive.archiver import Archiver, ArchiveSettings
+from mysqlsts.archive.lock import ArchiveLock, holder_name, lease_timings
 from mysqlsts.clone.store_options import keys_from_file
+from mysqlsts.core.backup_layout import BINLOG_LOCK
 from mysqlsts.core.clone_window import ChunkCounts
 from mysqlsts.core.health import Verdict
 from mysqlsts.core.status import errant_transactions
@@ -40,11 +42,14 @@ from mysqlsts.sidecar.lease import PrimaryLease
 from mysqlsts.sidecar.loop import ControlLoop
 from mysqlsts.sidecar.metrics import Metrics, MetricsView
 from mysqlsts.sidecar.probes import Probes
+from mysqlsts.sidecar.purge import BinlogPurger
 from mysqlsts.sidecar.report import StatusContext, status_document
 from mysqlsts.sidecar.settings import SidecarSettings
 from mysqlsts.sidecar.state import LoopState
 from mysqlsts.sidecar.worker import Worker, join_all
+from mysqlsts.store.binlog_archive import IndexCache
 from mysqlsts.store.catalog import read_catalog
+from mysqlsts.store.lease_objects import ObjectLeaseStore
 from mysqlsts.store.open import open_store
 
 if TYPE_CHECKING:
@@ -107,9 +112,10 @@ class SidecarApp:
         )
         self.archive = self._archive_worker()
         self.backups = self._backup_catalog_worker()
+        self.purge = self._purge_worker()
         self._workers: list[Worker] = [w for w in (self.loop, self.heartbeat, self.consistency,
                                                    self.fence, self.lease, self.archive,
-                                                   self.backups)
+                                                   self.backups, self.purge)
                                        if w is not None]
         self._http: HttpServer | None = None
         self._donor: Donor | None = None
@@ -145,11 +151,27 @@ class SidecarApp:
         source = StreamSource(host=s.primary.host, port=s.primary.port,
                               user=s.accounts.replication_user,
                               server_id=s.archive.archive_server_id)
-        # The password is read at each connection, so a rotated Secret takes effect.
+        # The password is read at each connection, so a rotated Secret takes effect. The
+        # store's archive lease keeps a second archiver on the same store from writing.
         return ArchiveWorker(lambda: Archiver(
             store, keys, lambda: BinlogStream(source, self._secrets.replication()),
             lambda: primary_position(source, self._secrets.replication()), ArchiveSettings(),
-            self._stop), self._stop)
+            self._stop, lock=ArchiveLock(ObjectLeaseStore(store, BINLOG_LOCK),
+                                         holder_name(s.identity.pod_name),
+                                         lease_timings(s.archive.archive_lease_seconds))),
+            self._stop)
+
+    def _purge_worker(self) -> BinlogPurger | None:
+        """On the primary of a set that archives (--archive-store): the sidecar purges the
+        binary logs that are archived, and only those (docs/backup.md, "Nothing purged
+        unarchived")."""
+        s = self.settings
+        if not (s.archive.archive_store and s.is_primary):
+            return None
+        store = open_store(s.archive.archive_store, s.s3)
+        index = IndexCache(store, keys_from_file(s.archive.archive_encryption_key_file))
+        return BinlogPurger(index, lambda: self._connect(s.loop.setup_timeout), self._stop,
+                            keep=s.archive.archive_binlog_keep_hours * 3600)
 
     def _backup_catalog_worker(self) -> BackupCatalogWorker | None:
         """The periodic read of the archive store's backups for the metrics, beside the

@@ -61,6 +61,25 @@ def load_records(store: ObjectStore, keys: BackupKeys | None) -> list[SegmentRec
     return [parse_record(name, read_all(store, name), seal_key) for name in index_names(store)]
 
 
+class IndexCache:
+    """The index, read incrementally: records are create-only and never change, so each call
+    lists the names and reads only those not read before (a purge pass every minute costs a
+    listing, not a GET per record)."""
+
+    def __init__(self, store: ObjectStore, keys: BackupKeys | None) -> None:
+        self.store, self.keys = store, keys
+        self._records: dict[str, SegmentRecord] = {}
+
+    def records(self) -> list[SegmentRecord]:
+        seal_key = self.keys.seal_key if self.keys else None
+        names = list(index_names(self.store))
+        for name in names:
+            if name not in self._records:
+                self._records[name] = parse_record(name, read_all(self.store, name), seal_key)
+        self._records = {name: self._records[name] for name in names}
+        return list(self._records.values())
+
+
 def read_segment(store: ObjectStore, record: SegmentRecord, keys: BackupKeys | None) -> bytes:
     """The segment's binary log file, checked against its record before it is opened."""
     stored = read_all(store, record.segment)

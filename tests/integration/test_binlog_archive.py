@@ -167,7 +167,9 @@ def test_a_killed_archiver_resumes_without_duplicates_gaps_or_overwrites(
            "MYSQLSTS_PRIMARY": f"{primary.host}:{primary.port}",
            "MYSQLSTS_REPLICATION_USER": "root",
            "MYSQLSTS_REPLICATION_PASSWORD_FILE": str(password_file),
-           "MYSQLSTS_START_GTID": primary.value("SELECT @@gtid_binlog_pos") or "oldest"}
+           "MYSQLSTS_START_GTID": primary.value("SELECT @@gtid_binlog_pos") or "oldest",
+           # A killed holder's lease expires before its successor may write: keep it short.
+           "MYSQLSTS_ARCHIVE_LEASE_SECONDS": "1"}
     log = (tmp_path / "archiver.log").open("ab")
     request.addfinalizer(log.close)
 

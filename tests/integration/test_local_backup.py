@@ -7,12 +7,19 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pymysql
 import pytest
 
+from mysqlsts.core.backup_layout import BINLOG_LOCK
+from mysqlsts.core.binlog_index import breaks
+from mysqlsts.store.binlog_archive import load_records
+from mysqlsts.store.filestore import FileStore
+from mysqlsts.store.lease_objects import ObjectLeaseStore
+from tests.integration.archive_helpers import wait_archived
 from tests.localset import LocalSet, LocalSetFactory, mysqlsts_command
 
 pytestmark = pytest.mark.integration
@@ -58,6 +65,24 @@ def positions(gtid: str) -> dict[int, tuple[int, int]]:
 def test_status_shows_the_store(source: LocalSet, store: Path) -> None:
     assert source.status()["store"] == f"file://{store}"
     assert store.is_dir()
+
+
+def test_the_set_archives_its_binary_log_into_its_store(source: LocalSet, store: Path) -> None:
+    """`local up --store` runs the archiver as the pods would: mysql-1's sidecar holds the
+    archive lease and rows written on mysql-0 are archived within seconds."""
+    objects = FileStore(store)
+    deadline = time.monotonic() + 120
+    while not load_records(objects, None):  # the heartbeat writes every second
+        assert time.monotonic() < deadline, "nothing archived\n" + source.diagnostics()
+        time.sleep(0.2)
+    lease, _ = ObjectLeaseStore(objects, BINLOG_LOCK).read(5)
+    assert lease is not None and lease.holder.startswith("mysql-1/"), lease
+    source.sql(0, "CREATE DATABASE IF NOT EXISTS archived",
+               "CREATE TABLE archived.t (id INT PRIMARY KEY)",
+               "INSERT INTO archived.t VALUES (1), (2), (3)")
+    written = source.value(0, "SELECT @@gtid_binlog_pos")
+    records = wait_archived(objects, None, written, timeout=5)
+    assert breaks(records) == []
 
 
 def test_backup_then_restore_into_a_new_set(source: LocalSet, store: Path,

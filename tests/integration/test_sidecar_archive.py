@@ -28,7 +28,7 @@ def test_the_replica_named_archives_the_primarys_binlog(harness: Harness,
     (tmp_path / "store").mkdir()
     store = FileStore(tmp_path / "store")
     archive = ArchiveWorkerOptions(archive_store=f"file://{tmp_path / 'store'}",
-                                   archive_ordinal=1)
+                                   archive_ordinal=1, archive_binlog_keep_hours=0)
     primary = harness.server("p", 100)
     replica = harness.server("r", 101, replica=True)
     p_app = harness.sidecar(harness.settings(0, primary, primary, archive=archive))
@@ -51,10 +51,18 @@ def test_the_replica_named_archives_the_primarys_binlog(harness: Harness,
     assert values["mysqlsts_archive_gaps_total"] == 0
     assert abs(values["mysqlsts_archive_last_commit_timestamp_seconds"] - time.time()) < 30
     assert "mysqlsts_archive_" not in http_get(p_app.http_port, "/metrics")[1]
+    # The primary's sidecar purges what is archived, and only the primary's.
+    assert p_app.purge is not None and r_app.purge is None
+    first = primary.sql("SHOW BINARY LOGS")[0]["Log_name"]
+    primary.sql("FLUSH BINARY LOGS")
+    write_rows(primary, 21, 5)
+    wait_archived(store, None, primary.value("SELECT @@gtid_binlog_pos"))
+    wait_for("archived binary logs purged", lambda: p_app.purge.purge_once() is not None and
+             primary.sql("SHOW BINARY LOGS")[0]["Log_name"] != first, 20)  # type: ignore[union-attr]
     harness.stop_sidecar(r_app)
     assert not r_app.archive.thread.is_alive()
     assert r_app.archive.archiver is not None
-    assert r_app.archive.archiver.state.transactions >= 21
+    assert r_app.archive.archiver.state.transactions >= 26
 
 
 def test_a_bad_archive_store_fails_the_sidecars_start(harness: Harness) -> None:

@@ -112,3 +112,18 @@ def test_a_set_recovered_to_a_point_gives_mysql_0_only_the_target(layout: SetLay
 def test_a_spec_from_before_stores_reads_as_one_without() -> None:
     spec = SetSpec.from_json('{"replicas": 2, "base_port": 22000}')
     assert (spec.store, spec.restore_from) == ("", "")
+
+
+def test_a_set_with_a_store_archives_from_one_pod_through_the_sidecars_env(
+        layout: SetLayout) -> None:
+    store = "file:///tmp/some-store"
+    for replicas, ordinal in ((1, "0"), (2, "1"), (3, "1")):
+        spec = SetSpec(replicas=replicas, store=store)
+        for n in range(replicas):
+            env = plan_pod(spec, layout, n, TOOL).env
+            assert env["MYSQLSTS_ARCHIVE_STORE"] == store
+            # The default ordinal (1) needs no variable; a one-pod set's 0 does.
+            assert env.get("MYSQLSTS_ARCHIVE_ORDINAL", "1") == ordinal
+    for replicas in (1, 2):  # no store: no archive, and no variable of it
+        env = plan_pod(SetSpec(replicas=replicas), layout, 0, TOOL).env
+        assert not any(key.startswith("MYSQLSTS_ARCHIVE_") for key in env)

@@ -1,0 +1,98 @@
+"""Nothing purged unarchived, on real MariaDB: the primary's purger removes the binary logs
+whose transactions are all in the archive, keeps the others, and purges nothing while the
+archive has a gap."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from pathlib import Path
+
+from mysqlsts.adapters.binlog_files import binlog_files
+from mysqlsts.sidecar.purge import BinlogPurger
+from mysqlsts.store.base import read_all
+from mysqlsts.store.binlog_archive import IndexCache, index_names
+from mysqlsts.store.filestore import FileStore
+from tests.integration.archive_helpers import (
+    archiver_for,
+    make_app_table,
+    running,
+    wait_archived,
+    write_rows,
+)
+from tests.servers import MakeServer, Server
+
+
+def _files(primary: Server) -> list[str]:
+    with contextlib.closing(primary.connect()) as conn:
+        return [f.name for f in binlog_files(conn)]
+
+
+def _purge_until(purger: BinlogPurger, primary: Server, gone: str) -> None:
+    """Purge until `gone` has left (InnoDB's binlog checkpoint may hold a file a moment)."""
+    deadline = time.monotonic() + 15
+    while gone in _files(primary):
+        purger.purge_once()
+        assert time.monotonic() < deadline, _files(primary)
+        time.sleep(0.2)
+
+
+def test_only_archived_binary_logs_are_purged(mariadb: MakeServer, tmp_path: Path) -> None:
+    primary = mariadb("p", server_id=100)
+    make_app_table(primary)
+    (tmp_path / "store").mkdir()
+    store = FileStore(tmp_path / "store")
+    archiver, stop = archiver_for(primary, store, start=primary.value(
+        "SELECT @@gtid_binlog_pos"))
+    purger = BinlogPurger(IndexCache(store, None), primary.connect, threading.Event(), keep=0)
+    with running(archiver, stop):
+        for n in range(3):  # three files of archived rows
+            write_rows(primary, n * 10 + 1, 10)
+            primary.sql("FLUSH BINARY LOGS")
+        wait_archived(store, None, primary.value("SELECT @@gtid_binlog_pos"))
+    # The archiver is stopped: these rows, and the files they are in, are not archived.
+    archived_files = _files(primary)
+    write_rows(primary, 100, 5)
+    primary.sql("FLUSH BINARY LOGS")
+    write_rows(primary, 200, 5)
+    primary.sql("FLUSH BINARY LOGS")
+    before = _files(primary)
+    newest_archived = archived_files[-1]  # it began after the last archived transaction
+    _purge_until(purger, primary, archived_files[-2])
+    after = _files(primary)
+    # Every file before the one holding the first unarchived row went; that one and those
+    # after it stayed.
+    assert after == before[before.index(newest_archived):], (before, after)
+    assert purger.purge_once() is None  # nothing more may go
+    assert _files(primary) == after
+
+
+def test_a_gap_in_the_archive_stops_every_purge(mariadb: MakeServer, tmp_path: Path) -> None:
+    primary = mariadb("p", server_id=100)
+    make_app_table(primary)
+    (tmp_path / "store").mkdir()
+    store = FileStore(tmp_path / "store")
+    archiver, stop = archiver_for(primary, store, start=primary.value(
+        "SELECT @@gtid_binlog_pos"))
+    with running(archiver, stop):
+        for n in range(3):
+            write_rows(primary, n * 10 + 1, 10)
+            wait_archived(store, None, primary.value("SELECT @@gtid_binlog_pos"))
+            primary.sql("FLUSH BINARY LOGS")
+    names = list(index_names(store))
+    assert len(names) >= 3
+    lost = names[1]  # a segment's record lost in the store: a gap in the archive
+    kept = read_all(store, lost)
+    store.delete(lost)
+    purger = BinlogPurger(IndexCache(store, None), primary.connect, threading.Event(), keep=0)
+    before = _files(primary)
+    try:
+        purger.purge_once()
+        raise AssertionError("purged over a gap")
+    except Exception as error:  # noqa: BLE001 (the message is what is checked)
+        assert "not contiguous" in str(error), error
+    assert _files(primary) == before
+    store.put_new(lost, kept)
+    fresh = BinlogPurger(IndexCache(store, None), primary.connect, threading.Event(), keep=0)
+    _purge_until(fresh, primary, before[0])
