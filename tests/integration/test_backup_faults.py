@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from test_backup_take import KEY, backup_cli
-from test_clone import BACKUP_GRANTS, BACKUP_PASSWORD, BACKUP_USER, TOKEN, Donor
+from test_backup_take import KEY, backup_cli, backup_donor, write_secrets
 
+from mysqlsts.core.backup_parts import BackupKeys
 from mysqlsts.store.base import ObjectStore
 from mysqlsts.store.catalog import read_catalog
 from mysqlsts.store.open import open_store
@@ -26,9 +26,11 @@ from mysqlsts.store.parts import parts_not_stored
 from mysqlsts.store.settings import S3Settings
 from tests.faultproxy import FaultProxy
 from tests.ports import PortPool
-from tests.s3server import ACCESS_KEY, REGION, SECRET_KEY, S3Server, create_bucket
+from tests.s3server import REGION, S3Server, create_bucket
 
 if TYPE_CHECKING:
+    from test_clone import Donor
+
     from tests.servers import MakeServer, Server
 
 pytestmark = pytest.mark.integration
@@ -39,22 +41,14 @@ SEED = int(os.environ.get("MYSQLSTS_KILL_SEED", "20261204"))
 
 @pytest.fixture(scope="module")
 def secrets_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("secrets")
-    (path / "clone-token").write_text(TOKEN + "\n")
-    (path / "backup-key").write_bytes(KEY)
-    (path / "s3-access").write_text(ACCESS_KEY)
-    (path / "s3-secret").write_text(SECRET_KEY)
-    return path
+    return write_secrets(tmp_path_factory.mktemp("secrets"))
 
 
 @pytest.fixture(scope="module")
 def donor(mariadb_module: MakeServer, free_port: Callable[[], int],
           secrets_dir: Path) -> Iterator[tuple[Server, Donor]]:
     server = mariadb_module("mysql-0", server_id=100)
-    server.sql(f"CREATE USER {BACKUP_USER}@'%' IDENTIFIED BY '{BACKUP_PASSWORD}'",
-               f"GRANT {BACKUP_GRANTS} ON *.* TO {BACKUP_USER}@'%'")
-    server.fill("app.rows", 20_000, payload_bytes=300)
-    running = Donor(server, free_port(), secrets_dir)
+    running = backup_donor(server, free_port(), secrets_dir)
     yield server, running
     running.stop()
 
@@ -76,8 +70,6 @@ def every_manifest_is_whole(store: ObjectStore) -> list[str]:
 
 
 def _seal_key() -> bytes:
-    from mysqlsts.core.backup_parts import BackupKeys
-
     return BackupKeys.from_secret(KEY).seal_key
 
 

@@ -35,9 +35,8 @@ TOKEN = "integration-clone-token"
 KEY = b"backup-at-rest-key-of-32-bytes.."
 
 
-@pytest.fixture(scope="module")
-def secrets_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("secrets")
+def write_secrets(path: Path) -> Path:
+    """The files the backup tests read: clone tokens, backup keys, S3 key files."""
     (path / "clone-token").write_text(TOKEN + "\n")
     (path / "wrong-token").write_text("not-the-token\n")
     (path / "backup-key").write_bytes(KEY)
@@ -47,14 +46,24 @@ def secrets_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+def backup_donor(server: Server, port: int, secrets_dir: Path) -> Donor:
+    """A donor serving backups of `server`, which gets the backup account and 20 000 rows."""
+    server.sql(f"CREATE USER {BACKUP_USER}@'%' IDENTIFIED BY '{BACKUP_PASSWORD}'",
+               f"GRANT {BACKUP_GRANTS} ON *.* TO {BACKUP_USER}@'%'")
+    server.fill("app.rows", 20_000, payload_bytes=300)
+    return Donor(server, port, secrets_dir)
+
+
+@pytest.fixture(scope="module")
+def secrets_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_secrets(tmp_path_factory.mktemp("secrets"))
+
+
 @pytest.fixture(scope="module")
 def donor(mariadb_module: MakeServer, free_port: Callable[[], int],
           secrets_dir: Path) -> Iterator[tuple[Server, Donor]]:
     server = mariadb_module("mysql-0", server_id=100)
-    server.sql(f"CREATE USER {BACKUP_USER}@'%' IDENTIFIED BY '{BACKUP_PASSWORD}'",
-               f"GRANT {BACKUP_GRANTS} ON *.* TO {BACKUP_USER}@'%'")
-    server.fill("app.rows", 20_000, payload_bytes=300)
-    running = Donor(server, free_port(), secrets_dir)
+    running = backup_donor(server, free_port(), secrets_dir)
     yield server, running
     running.stop()
 
