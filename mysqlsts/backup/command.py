@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -13,8 +14,12 @@ from mysqlsts.adapters.fs import read_secret
 from mysqlsts.clone.from_backup import seal_keys
 from mysqlsts.clone.store_options import S3Options, keys_from_file, recovery_target
 from mysqlsts.core.backup_parts import BackupKeys
-from mysqlsts.errors import ConfigError
+from mysqlsts.errors import ConfigError, MysqlstsError
 from mysqlsts.options import PATH, SECRETS_DIR, FlavorOptions, option, use
+
+if TYPE_CHECKING:
+    from mysqlsts.core.backup_catalog import Catalog
+    from mysqlsts.store.base import ObjectStore
 
 
 @dataclass(frozen=True)
@@ -130,11 +135,38 @@ def list_backups(store: StoreOptions, s3: S3Options, key: KeyOptions, as_json: b
     from mysqlsts.store.catalog import read_catalog
     from mysqlsts.store.open import open_store
 
-    catalog = read_catalog(open_store(store.url(), s3.settings()), seal_keys(key.keys()))
+    objects = open_store(store.url(), s3.settings())
+    catalog = read_catalog(objects, seal_keys(key.keys()))
     if as_json:
-        click.echo(json.dumps(catalog_json(catalog), indent=2))
+        click.echo(json.dumps(catalog_json(catalog, _recoverable(objects, catalog, key)),
+                              indent=2))
     else:
         click.echo("\n".join(catalog_table(catalog)))
+
+
+def _recoverable(objects: ObjectStore, catalog: Catalog, key: KeyOptions) -> dict[str, Any]:
+    """The window the backups and the store's binlog archive give together (`to`: the commit
+    time of the last archived transaction reachable from a backup). An archive that cannot be
+    read is named, and the backups' own points stand."""
+    from mysqlsts.core.pitr import BaseBackup, recoverable_span
+    from mysqlsts.store.binlog_archive import load_records
+
+    archive_error = None
+    try:
+        records = load_records(objects, key.keys())
+    except MysqlstsError as error:
+        records, archive_error = [], str(error)
+    span = recoverable_span([BaseBackup(m.backup_id, m.gtid, m.end_time)
+                             for m in catalog.backups], records)
+    window: dict[str, Any] = {
+        "from": None if span.start is None else span.start.isoformat(),
+        "to": None if span.end is None else span.end.isoformat(),
+        "continuous": span.continuous,
+        "archived_segments": len(records),
+    }
+    if archive_error:
+        window["archive_error"] = archive_error
+    return window
 
 
 @backup.command("prune")

@@ -51,7 +51,9 @@ def _verified_json(verification: Verification | None) -> dict[str, str] | None:
     return {"time": verification.time, "result": verification.result}
 
 
-def catalog_json(catalog: Catalog) -> dict[str, Any]:
+def catalog_json(catalog: Catalog, recoverable: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The JSON of `backup list`; `recoverable` replaces the backups-only window when the
+    store's binlog archive extends it."""
     backups = [
         {"id": m.backup_id, "gtid": m.gtid, "start_time": m.start_time,
          "end_time": m.end_time, "size": m.size, "parts": len(m.parts), "set": m.set_name,
@@ -63,8 +65,8 @@ def catalog_json(catalog: Catalog) -> dict[str, Any]:
     ends = [m.end_time for m in catalog.backups]
     return {
         "backups": backups,
-        "recoverable": {"from": ends[0] if ends else None, "to": ends[-1] if ends else None,
-                        "continuous": False},
+        "recoverable": recoverable or {"from": ends[0] if ends else None,
+                                       "to": ends[-1] if ends else None, "continuous": False},
         "damaged": [{"id": d.backup_id, "reason": d.reason} for d in catalog.damaged],
         "incomplete": list(catalog.incomplete),
     }

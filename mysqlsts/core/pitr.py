@@ -195,6 +195,38 @@ def describe_windows(found: Sequence[Window]) -> str:
     return "; ".join(f"from backup {w.backup_id}: {w}" for w in found)
 
 
+@dataclass(frozen=True)
+class Span:
+    """What `backup list` reports: from the oldest backup's end to the commit time of the
+    newest transaction reachable (the last archived one, through an unbroken run after a
+    backup; a backup's own end where none follows), and whether every time between is covered.
+    A time in the second of the last archived commit is refused by a recovery until a later
+    transaction is archived (`Window`): `to` names that commit, as issue 18 asks."""
+
+    start: datetime | None
+    end: datetime | None
+    continuous: bool
+
+
+def recoverable_span(backups: Sequence[BaseBackup], records: Sequence[SegmentRecord]) -> Span:
+    if not backups:
+        return Span(None, None, False)
+    domains = _domains(backups, records)
+    if len(domains) > 1:  # recovery handles one domain: the backups' own points only
+        ends = sorted(_time(b.end_time) for b in backups)
+        return Span(ends[0], ends[-1], False)
+    domain = next(iter(domains)) if domains else 0
+    windows = sorted((w for _, w, _ in _windows(backups, _runs(_in(records, domain)), domain)),
+                     key=lambda w: w.start)
+    start = windows[0].start
+    covered, continuous = start, True
+    for window in windows:
+        if window.start > covered:
+            continuous = False  # a stretch no backup's archive reaches
+        covered = max(covered, window.end or window.start)
+    return Span(start, covered, continuous and any(w.end is not None for w in windows))
+
+
 def plan_recovery(backups: Sequence[BaseBackup], records: Sequence[SegmentRecord],
                   target: Target) -> Plan:
     """The newest backup the target can be reached from through a contiguous archive, and the

@@ -1,12 +1,14 @@
 """`mysqlsts local restore --dir NEW --from URL --to-gtid G | --to-time T` on real local sets:
-a one-pod set under a client ledger, archived to its store by an archiver run here (`local up
---store` does not run one yet), a `local backup` in the middle; the recovered set's mysql-0
+a one-pod set under a client ledger, archived to its store by its own sidecar (`local up
+--store`), a `local backup` in the middle; the recovered set's mysql-0
 holds exactly the ledger's rows through the target and stands at its GTID; a target outside
 the window is one line and creates nothing."""
 
 from __future__ import annotations
 
-import threading
+import json
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -14,10 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from mysqlsts.adapters.binlog_stream import BinlogStream, StreamSource, primary_position
-from mysqlsts.archive.archiver import Archiver, ArchiveSettings
 from mysqlsts.store.filestore import FileStore
-from tests.integration.archive_helpers import running, wait_archived
+from tests.integration.archive_helpers import wait_archived
 from tests.localset import LocalSet, LocalSetFactory
 
 pytestmark = pytest.mark.integration
@@ -52,21 +52,14 @@ def write(source: LocalSet, first: int, count: int,
 def ledger(source: LocalSet, store: Path) -> Iterator[tuple[tuple[int, str, int], ...]]:
     source.sql(0, "CREATE DATABASE app",
                "CREATE TABLE app.ledger (id INT PRIMARY KEY, ts BIGINT NOT NULL)")
-    src = StreamSource(host="127.0.0.1", port=source.base_port, user="root",
-                       server_id=4000000007)
-    password = source.root_password
-    stop = threading.Event()
-    archiver = Archiver(FileStore(store), None, lambda: BinlogStream(src, password),
-                        lambda: primary_position(src, password),
-                        ArchiveSettings(start_position="current"), stop)
+    # The set archives on its own (`local up --store`: mysql-0's sidecar in a set of one).
     written: list[tuple[int, str, int]] = []
-    with running(archiver, stop):
-        write(source, 1, 10, written)
-        source.run("backup", "--dir", str(source.directory))
-        for batch in range(1, 4):
-            time.sleep(1.05)
-            write(source, 1 + 10 * batch, 10, written)
-        wait_archived(FileStore(store), None, str(source.value(0, "SELECT @@gtid_binlog_pos")))
+    write(source, 1, 10, written)
+    source.run("backup", "--dir", str(source.directory))
+    for batch in range(1, 4):
+        time.sleep(1.05)
+        write(source, 1 + 10 * batch, 10, written)
+    wait_archived(FileStore(store), None, str(source.value(0, "SELECT @@gtid_binlog_pos")))
     yield tuple(written)
 
 
@@ -119,3 +112,16 @@ def test_local_restore_outside_the_window_creates_nothing(
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "outside the recoverable window" in lines[0], done.stderr
     assert not (directory / "spec.json").exists()
+
+
+def test_backup_list_reports_the_window_to_the_last_archived_commit(
+        ledger: tuple[tuple[int, str, int], ...], store: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "mysqlsts", "backup", "list", "--store",
+                           f"file://{store}", "--json"], capture_output=True, text=True,
+                          timeout=60, check=True)
+    listed = json.loads(done.stdout)
+    window = listed["recoverable"]
+    assert window["from"] == listed["backups"][0]["end_time"]
+    # The archive carries it past the backup: to the last archived commit, every time between.
+    assert datetime.fromisoformat(window["to"]).timestamp() >= ledger[-1][2]
+    assert window["continuous"] is True and window["archived_segments"] >= 1

@@ -50,7 +50,8 @@ def test_list_json(tmp_path: Path) -> None:
         (newer, "0-100-20", "2026-12-02T03:02:00+00:00"),
     ]
     assert listed["recoverable"] == {"from": "2026-12-01T03:02:00+00:00",
-                                     "to": "2026-12-02T03:02:00+00:00", "continuous": False}
+                                     "to": "2026-12-02T03:02:00+00:00", "continuous": False,
+                                     "archived_segments": 0}
     assert listed["incomplete"] == [running]
     assert [d["id"] for d in listed["damaged"]] == [edited]
     assert "altered" in listed["damaged"][0]["reason"]

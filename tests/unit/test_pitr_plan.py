@@ -16,12 +16,14 @@ from mysqlsts.core.binlog_segment import Segment, Transaction
 from mysqlsts.core.pitr import (
     BaseBackup,
     RecoveryRefused,
+    Span,
     Target,
     cut,
     parse_target_gtid,
     parse_time,
     plan_recovery,
     position_after,
+    recoverable_span,
     relay_log,
     transactions_of,
 )
@@ -265,3 +267,18 @@ def test_never_one_transaction_more_and_none_missing(
     chosen, held = history.apply(target, backups)
     assert held == expected
     assert chosen in allowed
+
+
+def test_the_listed_span_ends_at_the_last_archived_commit_and_names_holes() -> None:
+    history = History([EPOCH + n for n in range(20)], [5, 10, 15], set())
+    span = recoverable_span([backup("b1", 3, EPOCH + 3)], history.records)
+    assert (span.start, span.end, span.continuous) == (at(EPOCH + 3), at(EPOCH + 19), True)
+    # A lost segment: the archive's run from b1 ends before it; b2 after the hole starts again.
+    lost = History([EPOCH + n for n in range(20)], [5, 10, 15], {1})
+    span = recoverable_span([backup("b1", 3, EPOCH + 3), backup("b2", 12, EPOCH + 12)],
+                            lost.records)
+    assert (span.start, span.end, span.continuous) == (at(EPOCH + 3), at(EPOCH + 19), False)
+    # No archive: the backups' own points, not continuous.
+    span = recoverable_span([backup("b1", 3, EPOCH + 3)], [])
+    assert (span.start, span.end, span.continuous) == (at(EPOCH + 3), at(EPOCH + 3), False)
+    assert recoverable_span([], history.records) == Span(None, None, False)
