@@ -19,7 +19,8 @@ def binlog_files(conn: Connection) -> list[BinlogFile]:
     for row in query(conn, "SHOW BINARY LOGS"):
         name = str(row["Log_name"])
         start = query(conn, "SELECT BINLOG_GTID_POS(%s, 4) AS pos", (name,))[0]["pos"]
-        files.append(BinlogFile(name, "" if start is None else str(start)))
+        # NULL: the server cannot say where the file began; such a file is never purged past.
+        files.append(BinlogFile(name, None if start is None else str(start)))
     return files
 
 

@@ -125,6 +125,39 @@ class BinlogStream:
         close_quietly(conn)
 
 
+_NO_PRIVILEGE = 1227  # ER_SPECIFIC_ACCESS_DENIED_ERROR (MariaDB's BINLOG MONITOR)
+
+
+def oldest_position(source: StreamSource, password: str) -> str:
+    """Where the primary's oldest binary log begins (BINLOG_GTID_POS of its first event): an
+    empty archive that starts there holds every transaction the primary still has, so the
+    primary's purger can go on (a start after it leaves older files only the binlog holds)."""
+    conn = None
+    try:
+        conn = connect(source.host, source.port, source.user, password,
+                       connect_timeout=source.connect_timeout, read_timeout=source.read_timeout)
+        with conn.cursor() as cursor:
+            try:
+                cursor.execute("SHOW BINARY LOGS")
+            except pymysql.err.OperationalError as error:
+                if error.args[0] != _NO_PRIVILEGE:
+                    raise
+                # A replication account without BINLOG MONITOR: the empty position, from
+                # which the primary streams its oldest file too.
+                return ""
+            first = cursor.fetchone()
+            if not first:
+                return ""
+            cursor.execute("SELECT BINLOG_GTID_POS(%s, 4) AS p", (first["Log_name"],))
+            row = cursor.fetchone()
+        return str(row["p"]) if row and row["p"] is not None else ""
+    except pymysql.MySQLError as error:
+        raise StreamError(f"cannot read the primary's oldest binary log position from "
+                          f"{source.host}:{source.port}: {describe(error, (password,))}") from None
+    finally:
+        close_quietly(conn)
+
+
 def primary_position(source: StreamSource, password: str) -> str:
     """The primary's newest binary log position (`gtid_binlog_pos`): where an empty archive
     starts when no start position is given."""

@@ -76,8 +76,10 @@ class Archiver:
                  settings: ArchiveSettings, stop: threading.Event,
                  clock: Callable[[], float] = time.monotonic,
                  wall: Callable[[], float] = time.time,
-                 lock: ArchiveLock | None = None) -> None:
+                 lock: ArchiveLock | None = None,
+                 oldest_position: Callable[[], str] | None = None) -> None:
         self.store, self.keys, self.settings = store, keys, settings
+        self._oldest_position = oldest_position
         self.lock = lock
         self._open_stream, self._primary_position = open_stream, primary_position
         self._stop, self._clock, self._wall = stop, clock, wall
@@ -103,7 +105,9 @@ class Archiver:
         if start == "current":
             start = self._primary_position()
         elif start == "oldest":
-            start = ""
+            # Where the oldest binary log begins; without a way to ask, the empty position
+            # (the primary streams from its oldest file, if nothing was purged before it).
+            start = self._oldest_position() if self._oldest_position is not None else ""
         self.position = {g.domain: g for g in parse_mariadb(start)}
         log.info("archive: empty archive in %s, starting after %s", self.store.describe(),
                  start or "the oldest binary log")

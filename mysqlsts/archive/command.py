@@ -82,7 +82,12 @@ def archive(ctx: click.Context, archive: ArchiveOptions, s3: S3Options) -> None:
     With a subcommand, look at the store's archive."""
     if ctx.invoked_subcommand is not None:
         return
-    from mysqlsts.adapters.binlog_stream import BinlogStream, StreamSource, primary_position
+    from mysqlsts.adapters.binlog_stream import (
+        BinlogStream,
+        StreamSource,
+        oldest_position,
+        primary_position,
+    )
     from mysqlsts.archive.archiver import Archiver, ArchiveSettings
     from mysqlsts.archive.lock import ArchiveLock, holder_name, lease_timings
     from mysqlsts.core.backup_layout import BINLOG_LOCK
@@ -109,12 +114,13 @@ def archive(ctx: click.Context, archive: ArchiveOptions, s3: S3Options) -> None:
     settings = ArchiveSettings(max_seconds=archive.segment_seconds,
                                max_bytes=archive.segment_mib * 1024 * 1024,
                                start_position=archive.start_gtid)
-    # `oldest` asks for an empty position: the primary streams from its oldest binary log.
-    # Only the holder of the store's archive lease writes (a second archiver waits).
+    # `oldest`: where the primary's oldest binary log begins. Only the holder of the store's
+    # archive lease writes (a second archiver waits).
     lock = ArchiveLock(ObjectLeaseStore(objects, BINLOG_LOCK), holder_name(),
                        lease_timings(archive.archive_lease_seconds))
     Archiver(objects, keys, lambda: BinlogStream(source, password),
-             lambda: primary_position(source, password), settings, stop, lock=lock).run()
+             lambda: primary_position(source, password), settings, stop, lock=lock,
+             oldest_position=lambda: oldest_position(source, password)).run()
 
 
 @dataclass(frozen=True)

@@ -156,8 +156,15 @@ def _recoverable(objects: ObjectStore, catalog: Catalog, key: KeyOptions) -> dic
         records = load_records(objects, key.keys())
     except MysqlstsError as error:
         records, archive_error = [], str(error)
-    span = recoverable_span([BaseBackup(m.backup_id, m.gtid, m.end_time)
-                             for m in catalog.backups], records)
+    # MariaDB's GTIDs only (the archive's and a recovery's): a MySQL backup's own point is
+    # still in `from`/`to` through the backups-only window below.
+    mariadb = [BaseBackup(m.backup_id, m.gtid, m.end_time)
+               for m in catalog.backups if m.flavor == "mariadb"]
+    if len(mariadb) != len(catalog.backups):
+        ends = sorted(m.end_time for m in catalog.backups)
+        return {"from": ends[0], "to": ends[-1], "continuous": False,
+                "archived_segments": len(records)}
+    span = recoverable_span(mariadb, records)
     window: dict[str, Any] = {
         "from": None if span.start is None else span.start.isoformat(),
         "to": None if span.end is None else span.end.isoformat(),

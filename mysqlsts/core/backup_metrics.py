@@ -23,7 +23,7 @@ class BackupFigures:
     last_size: int | None  # and its size in bytes
     last_verification: float | None  # the newest restore drill's time, of any backup
     last_verification_ok: bool | None  # whether that drill passed
-    recoverable_from: float | None  # the recoverable window, as `backup list` gives it
+    recoverable_from: float | None  # the backups' own window (the archive: its own metric)
     recoverable_to: float | None
 
 

@@ -3,9 +3,12 @@ the archive (pure).
 
 A binary log file's start position is the server's GTID position when the file began (the
 last GTID of each domain written before it). Every file before file k is archived when, in
-every domain of file k's start position, the archive holds that GTID's sequence number: a
-domain the archive does not hold blocks the purge (it may hold writes from before the archive
-began, which only the binary log has). The newest file is never purged (the server writes it).
+every domain of file k's start position, the archive reaches that GTID's sequence number *and
+begins no later than the first transaction the oldest file holds* (the oldest file's start
+plus one; 1 for a domain the oldest file's start does not name): an archive added to a running
+set starts at the primary's position then, and the files from before it hold transactions only
+the binary log has. A domain the archive does not hold blocks the purge, and so does a start
+position the server cannot tell (None). The newest file is never purged (the server writes it).
 And a file goes only once the file after it has existed for `keep` seconds (as seen by the
 purger), so a replica that was down, or is being cloned from a copy a little behind, still finds
 the binary logs it resumes from on the primary.
@@ -22,28 +25,51 @@ from mysqlsts.core.gtid import MariadbGtid, parse_mariadb
 @dataclass(frozen=True)
 class BinlogFile:
     name: str
-    start: str  # MariaDB GTID position when the file began ("" for the very first)
+    start: str | None  # MariaDB GTID position when the file began; None: the server cannot say
 
 
-def covered(start: str, archived: Mapping[int, MariadbGtid]) -> bool:
-    """Whether everything before a file starting at `start` is archived."""
+def _seq_in(position: str, domain: int) -> int:
+    """`position`'s sequence number in `domain`; 0 when it names none (nothing written)."""
+    return next((g.seq for g in parse_mariadb(position) if g.domain == domain), 0)
+
+
+def covered(start: str | None, oldest_start: str | None, archived: Mapping[int, MariadbGtid],
+            begins: Mapping[int, int]) -> bool:
+    """Whether everything from the oldest file up to a file starting at `start` is archived:
+    `archived` the archive's newest GTID per domain, `begins` its first sequence number."""
+    if start is None or oldest_start is None:
+        return False
     for gtid in parse_mariadb(start):
         have = archived.get(gtid.domain)
         if have is None or have.seq < gtid.seq:
             return False
+        first_held = _seq_in(oldest_start, gtid.domain) + 1
+        if gtid.seq >= first_held and begins.get(gtid.domain, first_held + 1) > first_held:
+            return False  # the oldest file holds transactions from before the archive began
     return True
 
 
 def purge_to(files: Sequence[BinlogFile], archived: Mapping[int, MariadbGtid],
-             ages: Mapping[str, float] | None = None, keep: float = 0.0) -> str | None:
+             begins: Mapping[int, int], ages: Mapping[str, float] | None = None,
+             keep: float = 0.0) -> str | None:
     """The file `PURGE BINARY LOGS TO` names (every file before it goes), or None when no
-    file may go. Files in the server's order; `ages`: seconds each file has existed (unknown:
-    0); the first file not covered, or younger than `keep`, stops the search."""
+    file may go. Files in the server's order; `begins`: the archive's first sequence number
+    per domain; `ages`: seconds each file has existed (unknown: 0); the first file not
+    covered, or younger than `keep`, stops the search."""
     target = None
     for index in range(1, len(files)):
-        if not covered(files[index].start, archived):
+        if not covered(files[index].start, files[0].start, archived, begins):
             break
         if keep > 0 and (ages or {}).get(files[index].name, 0.0) < keep:
             break
         target = files[index].name
     return target
+
+
+def archive_begins(first_gtids: Sequence[str]) -> dict[int, int]:
+    """The archive's first sequence number per domain, from its records' first GTIDs."""
+    begins: dict[int, int] = {}
+    for text in first_gtids:
+        for gtid in parse_mariadb(text):
+            begins[gtid.domain] = min(begins.get(gtid.domain, gtid.seq), gtid.seq)
+    return begins

@@ -123,6 +123,12 @@ def _wanted(
     if store is not None and existing.store and store != existing.store:
         raise ConfigError(f"{layout.root} was created with --store {existing.store}, not "
                           f"{store}")
+    restored_from = existing.restore_from.split("@", 1)[0].rstrip("/")
+    if store is not None and restored_from and store.rstrip("/") == restored_from:
+        # Its transactions after the restore point are another history than the archive's
+        # after it: the same sequence numbers, other transactions.
+        raise ConfigError(f"{layout.root} was restored from {restored_from}: it cannot "
+                          "archive into the store it was restored from; give it another")
     if cnf_dir is not None:
         setdir.check_cnf_dir(layout, cnf_dir)
     # The set keeps the ConfigMap it was made with.

@@ -17,7 +17,12 @@ from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, generate_latest
 
-from mysqlsts.adapters.binlog_stream import BinlogStream, StreamSource, primary_position
+from mysqlsts.adapters.binlog_stream import (
+    BinlogStream,
+    StreamSource,
+    oldest_position,
+    primary_position,
+)
 from mysqlsts.adapters.datadir import read_clone_failures
 from mysqlsts.adapters.db import LocalConnection, connect
 from mysqlsts.adapters.http import Endpoints, HttpServer
@@ -152,13 +157,17 @@ class SidecarApp:
                               user=s.accounts.replication_user,
                               server_id=s.archive.archive_server_id)
         # The password is read at each connection, so a rotated Secret takes effect. The
-        # store's archive lease keeps a second archiver on the same store from writing.
+        # store's archive lease keeps a second archiver on the same store from writing. An
+        # empty archive starts where the primary's oldest binary log begins: it then holds
+        # every transaction the primary still has, and the primary's purger can go on.
         return ArchiveWorker(lambda: Archiver(
             store, keys, lambda: BinlogStream(source, self._secrets.replication()),
-            lambda: primary_position(source, self._secrets.replication()), ArchiveSettings(),
+            lambda: primary_position(source, self._secrets.replication()),
+            ArchiveSettings(start_position="oldest"),
             self._stop, lock=ArchiveLock(ObjectLeaseStore(store, BINLOG_LOCK),
                                          holder_name(s.identity.pod_name),
-                                         lease_timings(s.archive.archive_lease_seconds))),
+                                         lease_timings(s.archive.archive_lease_seconds)),
+            oldest_position=lambda: oldest_position(source, self._secrets.replication())),
             self._stop)
 
     def _purge_worker(self) -> BinlogPurger | None:

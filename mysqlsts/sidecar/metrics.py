@@ -220,10 +220,11 @@ def _backups(state: CatalogState) -> Iterator[Metric]:
          "0 when it failed.", None if figures.last_verification_ok is None
          else int(figures.last_verification_ok)),
         ("mysqlsts_backup_recoverable_from_timestamp_seconds",
-         "Oldest point the store can restore (as backup list gives it).",
+         "Oldest point the store can restore: the oldest backup's end.",
          figures.recoverable_from),
         ("mysqlsts_backup_recoverable_to_timestamp_seconds",
-         "Newest point the store can restore (as backup list gives it).",
+         "Newest backup's end (the archive reaches further: "
+         "mysqlsts_archive_last_commit_timestamp_seconds).",
          figures.recoverable_to),
     )
     for name, doc, value in optional:

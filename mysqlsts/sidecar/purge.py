@@ -19,7 +19,7 @@ import pymysql
 
 from mysqlsts.adapters.binlog_files import binlog_files, purge_before
 from mysqlsts.core.binlog_index import archived_position, breaks, position_text
-from mysqlsts.core.binlog_purge import purge_to
+from mysqlsts.core.binlog_purge import archive_begins, purge_to
 from mysqlsts.errors import MysqlstsError, describe
 from mysqlsts.sidecar.worker import Worker
 from mysqlsts.store.binlog_archive import IndexCache
@@ -58,13 +58,14 @@ class BinlogPurger(Worker):
             raise MysqlstsError(f"the archive in {self.index.store.describe()} is not "
                                 f"contiguous ({found[0]}): nothing is purged unarchived")
         archived = archived_position(records)
+        begins = archive_begins([dr.first for record in records for dr in record.domains])
         conn = self._connect()
         try:
             files = binlog_files(conn)
             now = self._monotonic()
             self._first_seen = {f.name: self._first_seen.get(f.name, now) for f in files}
             ages = {name: now - seen for name, seen in self._first_seen.items()}
-            target = purge_to(files, archived, ages, self.keep)
+            target = purge_to(files, archived, begins, ages, self.keep)
             if target is None:
                 return None
             purge_before(conn, target)

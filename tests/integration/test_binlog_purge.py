@@ -43,8 +43,8 @@ def test_only_archived_binary_logs_are_purged(mariadb: MakeServer, tmp_path: Pat
     make_app_table(primary)
     (tmp_path / "store").mkdir()
     store = FileStore(tmp_path / "store")
-    archiver, stop = archiver_for(primary, store, start=primary.value(
-        "SELECT @@gtid_binlog_pos"))
+    # From the first transaction: an archive that began later would (rightly) purge nothing.
+    archiver, stop = archiver_for(primary, store, start="oldest")
     purger = BinlogPurger(IndexCache(store, None), primary.connect, threading.Event(), keep=0)
     with running(archiver, stop):
         for n in range(3):  # three files of archived rows
@@ -73,8 +73,8 @@ def test_a_gap_in_the_archive_stops_every_purge(mariadb: MakeServer, tmp_path: P
     make_app_table(primary)
     (tmp_path / "store").mkdir()
     store = FileStore(tmp_path / "store")
-    archiver, stop = archiver_for(primary, store, start=primary.value(
-        "SELECT @@gtid_binlog_pos"))
+    # From the first transaction: an archive that began later would (rightly) purge nothing.
+    archiver, stop = archiver_for(primary, store, start="oldest")
     with running(archiver, stop):
         for n in range(3):
             write_rows(primary, n * 10 + 1, 10)
@@ -96,3 +96,24 @@ def test_a_gap_in_the_archive_stops_every_purge(mariadb: MakeServer, tmp_path: P
     store.put_new(lost, kept)
     fresh = BinlogPurger(IndexCache(store, None), primary.connect, threading.Event(), keep=0)
     _purge_until(fresh, primary, before[0])
+
+
+def test_an_archive_that_began_after_the_oldest_binlog_purges_nothing(
+        mariadb: MakeServer, tmp_path: Path) -> None:
+    """An archive added to a running primary starts at its position then: the older files
+    hold transactions (here the table's creation) that only the binary log has."""
+    primary = mariadb("p", server_id=100)
+    make_app_table(primary)
+    primary.sql("FLUSH BINARY LOGS")
+    (tmp_path / "store").mkdir()
+    store = FileStore(tmp_path / "store")
+    archiver, stop = archiver_for(primary, store, start="current")
+    with running(archiver, stop):
+        for n in range(3):
+            write_rows(primary, n * 10 + 1, 10)
+            primary.sql("FLUSH BINARY LOGS")
+        wait_archived(store, None, primary.value("SELECT @@gtid_binlog_pos"))
+    before = _files(primary)
+    purger = BinlogPurger(IndexCache(store, None), primary.connect, threading.Event(), keep=0)
+    assert purger.purge_once() is None
+    assert _files(primary) == before

@@ -1,6 +1,6 @@
 """Which binary logs may go: only files whose every transaction the archive holds."""
 
-from mysqlsts.core.binlog_purge import BinlogFile, covered, purge_to
+from mysqlsts.core.binlog_purge import BinlogFile, archive_begins, covered, purge_to
 from mysqlsts.core.gtid import parse_mariadb
 
 
@@ -10,30 +10,48 @@ def _archived(text: str) -> dict:  # type: ignore[type-arg]
 
 FILES = [BinlogFile("b.000001", ""), BinlogFile("b.000002", "0-1-10"),
          BinlogFile("b.000003", "0-1-20,7-1-3"), BinlogFile("b.000004", "0-1-30,7-1-3")]
+FROM_THE_START = {0: 1, 7: 1}  # an archive that holds every transaction from the first
 
 
 def test_files_go_up_to_the_first_one_that_starts_past_the_archive() -> None:
-    assert purge_to(FILES, {}) is None
-    assert purge_to(FILES, _archived("0-1-9")) is None
-    assert purge_to(FILES, _archived("0-1-10")) == "b.000002"
+    assert purge_to(FILES, {}, {}) is None
+    assert purge_to(FILES, _archived("0-1-9"), FROM_THE_START) is None
+    assert purge_to(FILES, _archived("0-1-10"), FROM_THE_START) == "b.000002"
     # Domain 7 is not archived: the files after its writes stay.
-    assert purge_to(FILES, _archived("0-1-25")) == "b.000002"
-    assert purge_to(FILES, _archived("0-1-25,7-1-3")) == "b.000003"
+    assert purge_to(FILES, _archived("0-1-25"), FROM_THE_START) == "b.000002"
+    assert purge_to(FILES, _archived("0-1-25,7-1-3"), FROM_THE_START) == "b.000003"
     # The newest file is the server's: never named past, however far the archive goes.
-    assert purge_to(FILES, _archived("0-1-99,7-1-99")) == "b.000004"
-    assert purge_to(FILES[:1], _archived("0-1-99")) is None
+    assert purge_to(FILES, _archived("0-1-99,7-1-99"), FROM_THE_START) == "b.000004"
+    assert purge_to(FILES[:1], _archived("0-1-99"), FROM_THE_START) is None
+
+
+def test_an_archive_that_began_after_the_oldest_file_purges_nothing_before_it() -> None:
+    """An archive added to a running set starts at the primary's position then: the older
+    files hold transactions only the binary log has, however far the archive reaches."""
+    late = archive_begins(["0-1-15", "0-1-40", "7-1-1"])
+    assert late == {0: 15, 7: 1}
+    assert purge_to(FILES, _archived("0-1-99,7-1-99"), late) is None
+    # Once the files that precede the archive are gone by other means, the rest can go.
+    rest = [BinlogFile("b.000007", "0-1-14,7-1-3"), BinlogFile("b.000008", "0-1-30,7-1-3")]
+    assert purge_to(rest, _archived("0-1-99,7-1-99"), late) == "b.000008"
+
+
+def test_a_start_the_server_cannot_tell_blocks_the_purge() -> None:
+    unknown = [FILES[0], BinlogFile("b.000002", None), FILES[2]]
+    assert purge_to(unknown, _archived("0-1-99,7-1-99"), FROM_THE_START) is None
+    assert not covered("0-1-10", None, _archived("0-1-99"), {0: 1})
 
 
 def test_a_domain_missing_from_the_archive_is_not_covered() -> None:
-    assert covered("", {})
-    assert not covered("0-1-5,3-2-1", _archived("0-1-5"))
-    assert covered("0-1-5,3-2-1", _archived("0-2-6,3-2-1"))
+    assert covered("", "", {}, {})
+    assert not covered("0-1-5,3-2-1", "", _archived("0-1-5"), {0: 1, 3: 1})
+    assert covered("0-1-5,3-2-1", "", _archived("0-2-6,3-2-1"), {0: 1, 3: 1})
 
 
 def test_a_file_goes_only_once_its_successor_is_old_enough() -> None:
     archived = _archived("0-1-99,7-1-99")
     ages = {"b.000002": 100.0, "b.000003": 50.0, "b.000004": 1.0}
-    assert purge_to(FILES, archived, ages, keep=60) == "b.000002"
-    assert purge_to(FILES, archived, ages, keep=40) == "b.000003"
-    assert purge_to(FILES, archived, {}, keep=40) is None  # unknown ages: nothing goes
-    assert purge_to(FILES, archived, ages, keep=0) == "b.000004"
+    assert purge_to(FILES, archived, FROM_THE_START, ages, keep=60) == "b.000002"
+    assert purge_to(FILES, archived, FROM_THE_START, ages, keep=40) == "b.000003"
+    assert purge_to(FILES, archived, FROM_THE_START, {}, keep=40) is None  # unknown ages
+    assert purge_to(FILES, archived, FROM_THE_START, ages, keep=0) == "b.000004"

@@ -107,7 +107,9 @@ def test_down_purge_refuses_a_foreign_directory_and_keeps_it(tmp_path: Path) -> 
 
 def test_up_refuses_a_non_empty_foreign_directory(tmp_path: Path) -> None:
     (tmp_path / "precious.txt").write_text("keep me")
-    result = invoke("up", "--dir", str(tmp_path), "--replicas", "1", "--base-port", "22400")
+    with PortPool("local").reserved(LOCAL_SET_SPAN) as base:  # free ports: not what fails
+        result = invoke("up", "--dir", str(tmp_path), "--replicas", "1", "--base-port",
+                        str(base))
     assert result.exit_code == 2
     assert "holds no local set" in result.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["precious.txt"]
@@ -232,8 +234,9 @@ def test_up_on_a_new_set_another_up_is_creating_is_refused(tmp_path: Path) -> No
     fd = os.open(new, os.O_RDONLY | os.O_DIRECTORY)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
-        result = invoke("up", "--dir", str(new), "--replicas", "1", "--base-port", "22950",
-                        "--cnf-dir", str(nowhere))
+        with PortPool("local").reserved(LOCAL_SET_SPAN) as base:
+            result = invoke("up", "--dir", str(new), "--replicas", "1", "--base-port",
+                            str(base), "--cnf-dir", str(nowhere))
     finally:
         os.close(fd)
     assert result.exit_code == 2, result.output
@@ -300,3 +303,15 @@ def test_restore_into_an_existing_set_fails_before_the_store_is_read(tmp_path: P
     result = invoke("restore", "--dir", str(tmp_path), "--from", "file:///nonexistent")
     assert result.exit_code == 2
     assert "already a local set" in result.output
+
+
+def test_a_restored_set_cannot_archive_into_the_store_it_came_from(tmp_path: Path) -> None:
+    from mysqlsts.local.spec import SetLayout, SetSpec
+    from mysqlsts.local.store import write_spec
+
+    layout = SetLayout(tmp_path / "restored")
+    layout.root.mkdir()
+    write_spec(layout, SetSpec(replicas=1, restore_from="file:///backups@20261204T101010Z-abcdef"))
+    result = invoke("up", "--dir", str(layout.root), "--store", "file:///backups/")
+    assert result.exit_code == 2
+    assert "cannot archive into the store it was restored from" in result.output
