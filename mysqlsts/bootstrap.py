@@ -53,15 +53,9 @@ def adopt_root_sql(password: str) -> bytes:
 def adopt_root(data_dir: Path, root_password: str) -> None:
     """Set root's password in a prepared data dir no server runs on (a restore's staging dir).
     No binary log is open (--no-defaults), so nothing of this reaches a binlog or the GTID
-    state; the password travels on stdin, never on a command line."""
-    run_tool(
-        [program("mariadbd"), "--no-defaults", "--bootstrap", f"--datadir={data_dir}",
-         *user_args()],
-        "adopting the restored data (setting this set's root password)",
-        stdin=adopt_root_sql(root_password),
-        skip=_UNTELLING,
-        secrets=(root_password,),
-    )
+    state."""
+    _run_bootstrap(data_dir, "adopting the restored data (setting this set's root password)",
+                   adopt_root_sql(root_password), root_password)
 
 
 def _initialise(staging: Path, root_password: str) -> None:
@@ -71,15 +65,18 @@ def _initialise(staging: Path, root_password: str) -> None:
         "mariadb-install-db",
         skip=_UNTELLING,
     )
-    # The password travels on stdin, never on a command line.
+    _run_bootstrap(staging, "setting the root password", root_account_sql(root_password),
+                   root_password)
+
+
+def _run_bootstrap(data_dir: Path, what: str, sql: bytes, password: str) -> None:
+    """`mariadbd --bootstrap` on a data dir no server runs on. The SQL, which holds the
+    password, travels on stdin, never on a command line, and never reaches the error."""
     run_tool(
         # No --log-error: the server's complaints go to stderr, where run_tool reports them.
-        [program("mariadbd"), "--no-defaults", "--bootstrap", f"--datadir={staging}",
+        [program("mariadbd"), "--no-defaults", "--bootstrap", f"--datadir={data_dir}",
          *user_args()],
-        "setting the root password",
-        stdin=root_account_sql(root_password),
-        skip=_UNTELLING,
-        secrets=(root_password,),
+        what, stdin=sql, skip=_UNTELLING, secrets=(password,),
     )
 
 

@@ -56,7 +56,7 @@ class ArchiveSettings:
 
 @dataclass
 class ArchiveState:
-    """What the archiver has done, for its log lines and (later) its metrics."""
+    """What the archiver has done, for its log lines and the sidecar's metrics."""
 
     segments: int = 0
     transactions: int = 0

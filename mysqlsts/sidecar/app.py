@@ -115,6 +115,12 @@ class SidecarApp:
             server_up=lambda: self.loop.state.observation.up, pass_blocked=self._pass_blocked,
             clock=clock, stop=self._stop,
         )
+        # The archive's store and key, opened once for the workers that use them (a bad URL or
+        # key file fails the start in one line); None when the set does not archive.
+        self._archive_store = (
+            (open_store(s.archive.archive_store, s.s3),
+             keys_from_file(s.archive.archive_encryption_key_file))
+            if s.archive.archive_store else None)
         self.archive = self._archive_worker()
         self.backups = self._backup_catalog_worker()
         self.purge = self._purge_worker()
@@ -149,10 +155,9 @@ class SidecarApp:
         """The binlog archiver, on the pod --archive-ordinal names when --archive-store is set;
         a bad store URL or key file fails the sidecar's start, as one line."""
         s = self.settings
-        if not s.archive.archive_store or s.identity.ordinal != s.archive.archive_ordinal:
+        if self._archive_store is None or s.identity.ordinal != s.archive.archive_ordinal:
             return None
-        store = open_store(s.archive.archive_store, s.s3)
-        keys = keys_from_file(s.archive.archive_encryption_key_file)
+        store, keys = self._archive_store
         source = StreamSource(host=s.primary.host, port=s.primary.port,
                               user=s.accounts.replication_user,
                               server_id=s.archive.archive_server_id)
@@ -175,10 +180,9 @@ class SidecarApp:
         binary logs that are archived, and only those (docs/backup.md, "Nothing purged
         unarchived")."""
         s = self.settings
-        if not (s.archive.archive_store and s.is_primary):
+        if self._archive_store is None or not s.is_primary:
             return None
-        store = open_store(s.archive.archive_store, s.s3)
-        index = IndexCache(store, keys_from_file(s.archive.archive_encryption_key_file))
+        index = IndexCache(*self._archive_store)
         return BinlogPurger(index, lambda: self._connect(s.loop.setup_timeout), self._stop,
                             keep=s.archive.archive_binlog_keep_hours * 3600)
 
@@ -190,11 +194,10 @@ class SidecarApp:
         from mysqlsts.clone.from_backup import seal_keys
 
         s = self.settings
-        if not s.archive.archive_store or s.identity.ordinal != s.archive.archive_ordinal:
+        if self._archive_store is None or s.identity.ordinal != s.archive.archive_ordinal:
             return None
-        store = open_store(s.archive.archive_store, s.s3)
-        keys = seal_keys(keys_from_file(s.archive.archive_encryption_key_file))
-        return BackupCatalogWorker(lambda: read_catalog(store, keys), self._stop)
+        store, keys = self._archive_store
+        return BackupCatalogWorker(lambda: read_catalog(store, seal_keys(keys)), self._stop)
 
     def _lease_fence(self) -> str:
         """Why the lease fence holds the server stopped; "" when it does not."""

@@ -5,6 +5,7 @@ segments with `mariadb-binlog | mariadb`."""
 from __future__ import annotations
 
 import contextlib
+import os
 import subprocess
 import threading
 import time
@@ -46,6 +47,19 @@ def running(archiver: Archiver, stop: threading.Event) -> Iterator[threading.Thr
         stop.set()
         thread.join(timeout=30)
         assert not thread.is_alive(), "the archiver did not stop"
+
+
+def archive_cli_env(primary: Server, store_dir: Path, start: str,
+                    lease_seconds: float) -> dict[str, str]:
+    """The environment `mysqlsts archive` runs with against `primary` into a file:// store at
+    `store_dir`, as root (its password in a file beside the store, never on the command line)."""
+    password_file = store_dir.parent / "password"
+    password_file.write_text(primary.root_password)
+    return {**os.environ, "MYSQLSTS_STORE": f"file://{store_dir}",
+            "MYSQLSTS_PRIMARY": f"{primary.host}:{primary.port}",
+            "MYSQLSTS_REPLICATION_USER": "root",
+            "MYSQLSTS_REPLICATION_PASSWORD_FILE": str(password_file),
+            "MYSQLSTS_START_GTID": start, "MYSQLSTS_ARCHIVE_LEASE_SECONDS": str(lease_seconds)}
 
 
 def archiver_for(primary: Server, store: ObjectStore, keys: BackupKeys | None = None,

@@ -26,7 +26,13 @@ from mysqlsts.store.base import ObjectInfo, StoreError
 from mysqlsts.store.binlog_archive import load_records
 from mysqlsts.store.filestore import FileStore
 from mysqlsts.store.lease_objects import ObjectLeaseStore
-from tests.integration.archive_helpers import make_app_table, replay, source, wait_archived
+from tests.integration.archive_helpers import (
+    archive_cli_env,
+    make_app_table,
+    replay,
+    source,
+    wait_archived,
+)
 from tests.servers import MakeServer, Server
 
 LEASE = 2.0  # seconds: the holder writes for 2/3 of it after a renew began
@@ -68,15 +74,9 @@ def test_two_archivers_at_once_one_writes_the_killed_holders_lease_passes_after_
     restored = mariadb("r", server_id=200)
     (tmp_path / "store").mkdir()
     store = FileStore(tmp_path / "store")
-    password_file = tmp_path / "password"
-    password_file.write_text(primary.root_password)
     make_app_table(primary)
-    env = {**os.environ, "MYSQLSTS_STORE": f"file://{tmp_path / 'store'}",
-           "MYSQLSTS_PRIMARY": f"{primary.host}:{primary.port}",
-           "MYSQLSTS_REPLICATION_USER": "root",
-           "MYSQLSTS_REPLICATION_PASSWORD_FILE": str(password_file),
-           "MYSQLSTS_START_GTID": "oldest", "MYSQLSTS_LOG_LEVEL": "info",
-           "MYSQLSTS_ARCHIVE_LEASE_SECONDS": str(LEASE)}
+    env = {**archive_cli_env(primary, tmp_path / "store", "oldest", LEASE),
+           "MYSQLSTS_LOG_LEVEL": "info"}
     logs = [tmp_path / f"archiver-{n}.log" for n in range(2)]
     processes = []
     for n, path in enumerate(logs):

@@ -29,6 +29,7 @@ from mysqlsts.store.base import StoreError
 from mysqlsts.store.binlog_archive import load_records, read_segment
 from mysqlsts.store.filestore import FileStore
 from tests.integration.archive_helpers import (
+    archive_cli_env,
     archiver_for,
     make_app_table,
     replay,
@@ -161,15 +162,9 @@ def test_a_killed_archiver_resumes_without_duplicates_gaps_or_overwrites(
     restored = mariadb("r", server_id=200)
     (tmp_path / "store").mkdir()
     store = FileStore(tmp_path / "store")
-    password_file = tmp_path / "password"
-    password_file.write_text(primary.root_password)
-    env = {**os.environ, "MYSQLSTS_STORE": f"file://{tmp_path / 'store'}",
-           "MYSQLSTS_PRIMARY": f"{primary.host}:{primary.port}",
-           "MYSQLSTS_REPLICATION_USER": "root",
-           "MYSQLSTS_REPLICATION_PASSWORD_FILE": str(password_file),
-           "MYSQLSTS_START_GTID": primary.value("SELECT @@gtid_binlog_pos") or "oldest",
-           # A killed holder's lease expires before its successor may write: keep it short.
-           "MYSQLSTS_ARCHIVE_LEASE_SECONDS": "1"}
+    # A killed holder's lease expires before its successor may write: keep it short.
+    env = archive_cli_env(primary, tmp_path / "store",
+                          primary.value("SELECT @@gtid_binlog_pos") or "oldest", 1)
     log = (tmp_path / "archiver.log").open("ab")
     request.addfinalizer(log.close)
 
