@@ -24,6 +24,11 @@ from mysqlsts.takeover.model import TAKEOVER_ACTIONS, Action, Settings
 
 log = logging.getLogger(__name__)
 
+# Cloud block storage whose force-detach (the out-of-service taint, a VolumeAttachment delete)
+# detaches the disk from the old machine at the provider: a replica left running there loses
+# its volume. NFS, RBD, iSCSI and the like stay mounted (docs/takeover.md, "Storage").
+DETACH_FENCED_DRIVERS = ("ebs.csi.aws.com", "pd.csi.storage.gke.io", "disk.csi.azure.com")
+
 
 def _own(name: str, default: Any, help_text: str, **kwargs: Any) -> Any:
     """An option of the controller's own, read from MYSQLSTS_TAKEOVER_<NAME>."""
@@ -51,6 +56,17 @@ class TakeoverOptions:
         "after it. --node-down-after must be at least twice this plus 60.",
         type=click.IntRange(min=1),
     )
+    primary_lease_name: str = _own(
+        "PRIMARY_LEASE_NAME", "mysql-primary", "The set's primary Lease, in --namespace: a "
+        "holder's pod moves only once it has stayed unchanged for its duration + the sidecars' "
+        "self-fence + --lease-margin.")
+    lease_margin: int = _seconds("LEASE_MARGIN", 10, "Added to the primary Lease's duration "
+                                 "and self-fence before its holder counts as fenced")
+    detach_fenced_drivers: str = _own(
+        "DETACH_FENCED_DRIVERS", ",".join(DETACH_FENCED_DRIVERS),
+        "CSI drivers (or in-tree volume kinds), comma-separated, whose force-detach cuts the old "
+        "node off the volume: pods holding no primary Lease move on the default proof only on "
+        "these; empty: none.", empty_is_a_value=True)
     healthy_after: int = _seconds("HEALTHY_AFTER", 60, "Ready this long before our taint comes "
                                   "off a returned node")
     max_unhealthy: int = _own("MAX_UNHEALTHY", 1, "Act only while at most this many nodes are "
@@ -102,6 +118,10 @@ class TakeoverOptions:
             cooldown=timedelta(seconds=self.cooldown),
             action=Action(self.action),
             dry_run=self.dry_run,
+            lease_margin=timedelta(seconds=self.lease_margin),
+            detach_fenced_drivers=frozenset(
+                d.strip() for d in self.detach_fenced_drivers.split(",") if d.strip()),
+            power_fence=self.fence_command is not None,
         )
 
 
@@ -139,8 +159,24 @@ def takeover(ctx: click.Context, /, options: TakeoverOptions) -> None:
         api, namespace=options.namespace, selector=options.selector,
         statefulset=options.statefulset, own_namespace=options.lease_namespace,
         lease_name=options.lease_name, identity=identity,
-        read_attachments=settings.action is Action.DELETE_PODS)
+        read_attachments=settings.action is Action.DELETE_PODS,
+        primary_lease_name=options.primary_lease_name)
+    _check_lease_window(takeover_api, settings, options)
     _run(takeover_api, settings, options)
+
+
+def _check_lease_window(takeover_api: Any, settings: Settings, options: TakeoverOptions
+                        ) -> None:
+    """Refuse to start when --node-down-after is shorter than the primary Lease's window, read
+    from the Lease (the sidecars' own duration and self-fence, not a flag of ours). An
+    unreadable Lease is not a settings problem: a takeover on the default proof is then a skip
+    with the guard `lease` and this reason (and an API that does not answer fails the pass)."""
+    from mysqlsts.takeover.fence import lease_window_problem
+
+    lease = takeover_api.read_primary_lease()
+    problem = lease_window_problem(settings.node_down_after, lease, settings.lease_margin)
+    if problem:
+        raise ConfigError(problem)
 
 
 def _one_pass(controller: Any) -> list[Any]:
@@ -214,7 +250,7 @@ def fence(node: str, manual: ManualFenceOptions) -> None:
     api = connect(in_cluster_first=True).api
     takeover_api = TakeoverApi(api, namespace="", selector="", statefulset="",
                                own_namespace="", lease_name="", identity=manual.by,
-                               read_attachments=False)
+                               read_attachments=False, primary_lease_name="")
     try:
         confirmed = takeover_api.fence(node, manual.by, utc_now())
     except NotDown as exc:

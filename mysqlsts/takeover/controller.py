@@ -17,7 +17,7 @@ from pathlib import Path
 
 from mysqlsts.kubeapi import API_FAILURES, describe_failure
 from mysqlsts.takeover.decide import decide, nodes_down
-from mysqlsts.takeover.fence import run_fence_command
+from mysqlsts.takeover.fence import lease_window_problem, run_fence_command
 from mysqlsts.takeover.kube import ApiError, TakeoverApi
 from mysqlsts.takeover.leader import Elector, Leadership, LeaseRecord
 from mysqlsts.takeover.metrics import TakeoverMetrics
@@ -31,7 +31,12 @@ from mysqlsts.takeover.model import (
     Settings,
     history_after,
 )
-from mysqlsts.takeover.silence import SilenceWatch, silence_by_control_plane
+from mysqlsts.takeover.silence import (
+    LeaseWatch,
+    SilenceWatch,
+    lease_quiet_by_control_plane,
+    silence_by_control_plane,
+)
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +73,8 @@ class Controller:
         self.monotonic = monotonic
         self.elector = Elector(api.identity, loop.renew_deadline)
         self.silence = SilenceWatch()
+        self.primary = LeaseWatch()
+        self._window_problem: str | None = None  # last logged, so it is logged when it changes
         self.lease: LeaseRecord | None = None  # as last read or written
         self.last_observed: datetime | None = None  # last successful read of the cluster
         self.last_pass: datetime | None = None  # last pass that ended, well or not
@@ -93,14 +100,18 @@ class Controller:
                 # No Date header: no control-plane clock to judge by, so no silence at all.
                 silent = ({} if observed.api_time is None else
                           silence_by_control_plane(view.nodes, observed.api_time))
+                lease_quiet = lease_quiet_by_control_plane(view.primary_lease, observed.api_time)
             else:
-                silent = self.silence.observe(view.nodes, self.monotonic())
+                observed_at = self.monotonic()
+                silent = self.silence.observe(view.nodes, observed_at)
+                lease_quiet = self.primary.observe(view.primary_lease, observed_at)
+            self._check_window(view)
             self.metrics.nodes_down.set(nodes_down(view, self.settings, silent))
             if not self.leading:
                 return []
             history = self.lease.history if self.lease else ()
             done: list[Decision] = []
-            for decision in decide(view, self.settings, now, silent, history):
+            for decision in decide(view, self.settings, now, silent, history, lease_quiet):
                 try:
                     done.append(self._act(decision, view, now))
                 except LostLeadership as exc:
@@ -113,6 +124,17 @@ class Controller:
             return done
         finally:
             self.last_pass = self.clock()
+
+    def _check_window(self, view: ClusterView) -> None:
+        """The sidecars' window may have grown since start (read from the primary Lease):
+        logged when it changes. Safety does not depend on it: the `lease` guard waits for the
+        Lease's own window whatever --node-down-after says."""
+        lease = view.primary_lease
+        problem = None if lease is None else lease_window_problem(
+            self.settings.node_down_after, lease, self.settings.lease_margin)
+        if problem and problem != self._window_problem:
+            log.warning("%s: takeovers of its holder's node wait for the Lease's window", problem)
+        self._window_problem = problem
 
     def _lead(self, now: datetime) -> None:
         if self.settings.dry_run:

@@ -22,6 +22,7 @@ from mysqlsts.takeover.model import (
     Decision,
     HistoryEntry,
     NodeView,
+    PodView,
     Settings,
 )
 
@@ -67,6 +68,8 @@ class Context:
     down: frozenset[str]
     unhealthy: tuple[int, int]  # (not Ready or deleted by us, all nodes)
     last_action: datetime | None  # the latest takeover, from the nodes' records or the history
+    # How long the primary Lease has been unchanged on a trusted clock; None: not measurable.
+    lease_quiet: timedelta | None = None
 
 
 Guard = Callable[[Context, NodeView], str | None]
@@ -122,6 +125,87 @@ def _local_volume(ctx: Context, node: NodeView) -> str | None:
     return None
 
 
+def _power_fenced(ctx: Context, node: NodeView) -> bool:
+    """The machine is proven off (a person's fence for this outage), or will be before any
+    write (a --fence-command, which the controller runs and requires before acting)."""
+    return ctx.settings.power_fence or node.fenced_now()
+
+
+def _holder_on(ctx: Context, node: NodeView) -> PodView | None:
+    """The primary Lease's holder, when it is a live set pod (name and uid) bound to `node`."""
+    lease = ctx.view.primary_lease
+    if lease is None or not lease.holder:
+        return None
+    name, uid = lease.holder_pod()
+    return next((p for p in ctx.view.pods_on(node.name) if p.name == name and uid
+                 and p.uid == uid), None)
+
+
+def _lease_check(ctx: Context, node: NodeView) -> tuple[str | None, str]:
+    """(objection, proof) of the primary Lease for moving `node`'s pods on the default proof.
+
+    The Lease's holder is the one server that may be writable. If it is a live pod bound to
+    another node, moving this node's pods moves no writable server (they are replicas: the
+    storage guard's business). Otherwise (the holder is here, or we cannot tell where it runs,
+    or nobody holds it) the Lease must have stayed unchanged for its duration + the holders'
+    self-fence + margin on a trusted clock: then whoever held it has stopped its server."""
+    lease = ctx.view.primary_lease
+    if lease is None:
+        return "the primary Lease was not read", ""
+    if lease.problem:
+        return lease.problem, ""
+    name, uid = lease.holder_pod()
+    if lease.holder:
+        here = _holder_on(ctx, node)
+        elsewhere = next((p for p in ctx.view.pods if p.name == name and uid and p.uid == uid
+                          and p.node not in (None, node.name)), None)
+        if elsewhere is not None:
+            return None, ""
+        who = (f"its holder {lease.holder} is on this node" if here is not None else
+               f"its holder {lease.holder} is not a live pod of the set bound to another node "
+               "(it may still run anywhere, here too)")
+    else:
+        who = "it is free (its last holder released it or let it lapse)"
+    window = lease.window(ctx.settings.lease_margin)
+    how = (f"its duration {_seconds(lease.duration)} + self-fence "
+           f"{lease.self_fence.total_seconds():g}s + margin {_seconds(ctx.settings.lease_margin)}")
+    quiet = ctx.lease_quiet
+    if quiet is None:
+        return (f"the primary Lease {lease.where}: {who}, and how long it has been unchanged "
+                "cannot be measured (one pass needs kube-apiserver's managedFields stamp and "
+                "Date)"), ""
+    if quiet < window:
+        return (f"the primary Lease {lease.where} changed {_seconds(quiet)} ago: {who}; it "
+                f"must stay unchanged for {_seconds(window)} ({how}) before its holder has "
+                "provably stopped writing"), ""
+    return None, (f"the primary Lease ({lease.holder or 'free'}) unchanged for "
+                  f"{_seconds(quiet)} >= {_seconds(window)}")
+
+
+def _lease(ctx: Context, node: NodeView) -> str | None:
+    if _power_fenced(ctx, node):
+        return None
+    return _lease_check(ctx, node)[0]
+
+
+def _storage(ctx: Context, node: NodeView) -> str | None:
+    """Pods with no self-fence (all but the proven Lease holder: replicas) may still run and
+    write their data dir; moving them is safe only where the driver's force-detach cuts the
+    old node off the volume."""
+    if _power_fenced(ctx, node):
+        return None
+    holder = _holder_on(ctx, node)
+    allowed = ctx.settings.detach_fenced_drivers
+    unsafe = [f"{p.name} ({s.describe()})" for p in ctx.view.pods_on(node.name)
+              if p is not holder for s in p.sources if s.driver not in allowed]
+    if not unsafe:
+        return None
+    drivers = ", ".join(sorted(allowed)) or "none"
+    return (f"{', '.join(unsafe)}: a pod that holds no primary Lease has no self-fence and may "
+            "still write its volume, and a force-detach by this storage does not cut the old "
+            f"node off it (--detach-fenced-drivers: {drivers}); power-fence the machine")
+
+
 def _cooldown(ctx: Context, node: NodeView) -> str | None:
     if ctx.last_action is None:
         return None
@@ -146,6 +230,8 @@ TAKEOVER_GUARDS: tuple[tuple[str, Guard], ...] = (
     ("version", _version),
     ("unreadable", _unreadable),
     ("local-volume", _local_volume),
+    ("lease", _lease),
+    ("storage", _storage),
     ("cooldown", _cooldown),
     ("dry-run", _dry_run),
 )
@@ -173,6 +259,8 @@ def _takeover(ctx: Context, node: NodeView) -> Decision:
         if fence is not None and node.fenced_now() else
         f"Ready=Unknown and its Lease unchanged for {_seconds(silent)}"
     )
+    if not _power_fenced(ctx, node) and (lease_proof := _lease_check(ctx, node)[1]):
+        proof = f"{proof}; {lease_proof}"
     if action is Action.DELETE_PODS:
         volumes = {v for p in pods for v in p.volumes}
         attachments = tuple(
@@ -233,17 +321,18 @@ def last_takeover(view: ClusterView, history: tuple[HistoryEntry, ...]) -> datet
 
 
 def decide(view: ClusterView, settings: Settings, now: datetime,
-           silent: Mapping[str, timedelta], history: tuple[HistoryEntry, ...] = ()
-           ) -> list[Decision]:
+           silent: Mapping[str, timedelta], history: tuple[HistoryEntry, ...] = (),
+           lease_quiet: timedelta | None = None) -> list[Decision]:
     """One decision per node that needs one, in node-name order. At most one takeover per call:
     once one is decided, the cooldown guard holds back the rest.
 
     `now` is the controller's wall clock, only compared with what the controllers themselves
     stamped (records, history, fences); `silent` says for how long each node has been seen
-    Ready=Unknown with an unchanged Lease, on a trusted clock."""
+    Ready=Unknown with an unchanged Lease, on a trusted clock, and `lease_quiet` for how long
+    the set's primary Lease has been unchanged (None: not measurable)."""
     down = frozenset(n.name for n in view.nodes if is_down(n, settings, silent))
     ctx = Context(view, settings, now, silent, down, unhealthy(view, history),
-                  last_takeover(view, history))
+                  last_takeover(view, history), lease_quiet)
     decisions = []
     for node in sorted(view.nodes, key=lambda n: n.name):
         decision = _node_decision(ctx, node)

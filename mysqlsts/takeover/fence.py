@@ -1,9 +1,12 @@
 """The proof that a down node's mysqld takes no writes, before its pods move.
 
-Default proof: the isolation fence of the sidecar (a primary that reaches neither the API nor a
-peer for `--isolation-fence-after` turns read-only), so the controller only acts when the node
-has been down comfortably longer than that window. Stronger proofs: `--fence-command` (exit 0
-only when the machine is powered off) and a person's `mysqlsts takeover fence NODE`.
+Default proof: the set's primary Lease unchanged for its duration + the sidecars' self-fence +
+`--lease-margin` (decide.py's `lease` guard; the holder has shut its server down by then), and
+for pods that hold no Lease, storage whose force-detach cuts the old node off (`storage`). The
+sidecar's isolation fence (a primary that reaches neither the API nor a peer for
+`--isolation-fence-after` turns read-only) comes on top, so the window must also outlast it.
+Stronger proofs: `--fence-command` (exit 0 only when the machine is powered off) and a person's
+`mysqlsts takeover fence NODE`.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ import logging
 import subprocess
 from datetime import timedelta
 from pathlib import Path
+
+from mysqlsts.takeover.model import PrimaryLease
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +33,25 @@ def window_problem(node_down_after: timedelta, isolation_fence_after: timedelta)
         f"primary turns read-only only after --isolation-fence-after "
         f"{int(isolation_fence_after.total_seconds())}s, so a takeover must wait at least twice "
         f"that plus {int(FENCE_MARGIN.total_seconds())}s ({int(needed.total_seconds())}s)"
+    )
+
+
+def lease_window_problem(node_down_after: timedelta, lease: PrimaryLease,
+                         margin: timedelta) -> str | None:
+    """Why `node_down_after` is shorter than the primary Lease's window (its duration + the
+    sidecars' self-fence, read from the Lease itself, + margin), or None. The Lease's own rule
+    still holds a takeover back until the window has passed; a shorter node window only makes
+    the controller's settings say something the Lease contradicts."""
+    if lease.problem:
+        return None
+    window = lease.window(margin)
+    if node_down_after >= window:
+        return None
+    return (
+        f"--node-down-after {int(node_down_after.total_seconds())}s is shorter than the primary "
+        f"Lease {lease.where}'s window: its duration {int(lease.duration.total_seconds())}s + "
+        f"the sidecars' self-fence {lease.self_fence.total_seconds():g}s + --lease-margin "
+        f"{int(margin.total_seconds())}s = {window.total_seconds():g}s"
     )
 
 

@@ -35,11 +35,14 @@ from mysqlsts.takeover.model import (
     ManualFence,
     NodeView,
     PodView,
+    PrimaryLease,
     Record,
     Taint,
     VolumeAttachmentView,
+    VolumeSource,
     history_parse,
     history_to_json,
+    primary_lease,
 )
 
 NODE_LEASE_NAMESPACE = "kube-node-lease"
@@ -123,6 +126,25 @@ def _pinned_to(pv: Any) -> tuple[str, ...]:
     return tuple(nodes)
 
 
+# A PersistentVolumeSpec's fields that are not its volume source.
+_PV_NOT_A_SOURCE = frozenset({
+    "access_modes", "capacity", "claim_ref", "mount_options", "node_affinity",
+    "persistent_volume_reclaim_policy", "storage_class_name", "volume_attributes_class_name",
+    "volume_mode",
+})
+
+
+def _source(pv: Any) -> VolumeSource:
+    """What serves a PV: its CSI driver, else the kind of its in-tree source (as the API
+    spells it: nfs, rbd, iscsi, hostPath, awsElasticBlockStore, ...)."""
+    spec = pv.spec
+    if spec is not None and spec.csi is not None:
+        return VolumeSource(pv.metadata.name, spec.csi.driver or "", csi=True)
+    kinds = [json_name for name, json_name in (spec.attribute_map.items() if spec else ())
+             if name not in _PV_NOT_A_SOURCE and name != "csi" and getattr(spec, name, None)]
+    return VolumeSource(pv.metadata.name, kinds[0] if kinds else "unknown", csi=False)
+
+
 def _as_sent(body: dict[str, Any]) -> Any:
     """A body sent as the dict it is: the client's models would re-render a MicroTime without
     its fraction when the microseconds are 0, which the API server rejects."""
@@ -151,7 +173,7 @@ class TakeoverApi:
 
     def __init__(self, api: Any, *, namespace: str, selector: str, statefulset: str,
                  own_namespace: str, lease_name: str, identity: str,
-                 read_attachments: bool) -> None:
+                 read_attachments: bool, primary_lease_name: str) -> None:
         self.core = client.CoreV1Api(api)
         self.coordination = client.CoordinationV1Api(api)
         self.storage = client.StorageV1Api(api)
@@ -163,6 +185,7 @@ class TakeoverApi:
         self.lease_name = lease_name
         self.identity = identity
         self.read_attachments = read_attachments
+        self.primary_lease_name = primary_lease_name
 
     # --- observe -------------------------------------------------------------------------
 
@@ -202,14 +225,39 @@ class TakeoverApi:
             version=_version(self.version.get_code()),
             paused=PAUSE_ANNOTATION in (namespace.metadata.annotations or {}),
             attachments=attachments,
+            primary_lease=self.read_primary_lease(),
         )
         return Observation(view, _api_time(headers))
+
+    def read_primary_lease(self) -> PrimaryLease:
+        """The set's primary Lease (in the set's namespace). Missing or unreadable is a
+        PrimaryLease with its problem: it then proves nothing, and only that is decided."""
+        where = f"{self.namespace}/{self.primary_lease_name}"
+        try:
+            lease: Any = self.coordination.read_namespaced_lease(self.primary_lease_name,
+                                                                 self.namespace)
+        except ApiException as exc:
+            if exc.status == 404:
+                return PrimaryLease(where, problem=f"the primary Lease {where} does not exist")
+            return PrimaryLease(where, problem=f"the primary Lease {where} could not be read: "
+                                f"{describe_failure(exc)}")
+        except API_FAILURES as exc:
+            return PrimaryLease(where, problem=f"the primary Lease {where} could not be read: "
+                                f"{describe_failure(exc)}")
+        meta, spec = lease.metadata, lease.spec
+        return primary_lease(
+            where, holder=spec.holder_identity if spec else None,
+            resource_version=meta.resource_version or "",
+            duration_seconds=spec.lease_duration_seconds if spec else None,
+            annotations=meta.annotations or {},
+            written=(entry.time for entry in meta.managed_fields or []))
 
     def _pod_view(self, pod: Any, on_unready_node: bool) -> PodView:
         claims = tuple(v.persistent_volume_claim.claim_name for v in (pod.spec.volumes or [])
                        if v.persistent_volume_claim)
         volumes: list[str] = []
         pinned: list[str] = []
+        sources: list[VolumeSource] = []
         unreadable = ""
         # Volumes only matter for pods that may move: read them for pods on unready nodes.
         try:
@@ -217,13 +265,15 @@ class TakeoverApi:
                 pvc = self.core.read_namespaced_persistent_volume_claim(claim, self.namespace)
                 if pvc.spec and pvc.spec.volume_name:
                     volumes.append(pvc.spec.volume_name)
-                    pinned.extend(_pinned_to(
-                        self.core.read_persistent_volume(pvc.spec.volume_name)))
+                    pv = self.core.read_persistent_volume(pvc.spec.volume_name)
+                    pinned.extend(_pinned_to(pv))
+                    sources.append(_source(pv))
         except API_FAILURES as exc:
             unreadable = describe_failure(exc)
         return PodView(pod.metadata.namespace or self.namespace, pod.metadata.name,
                        pod.spec.node_name, claims, tuple(volumes), tuple(pinned),
-                       uid=pod.metadata.uid or "", unreadable=unreadable)
+                       uid=pod.metadata.uid or "", unreadable=unreadable,
+                       sources=tuple(sources))
 
     # --- leader election -----------------------------------------------------------------
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import enum
 import json
-from dataclasses import dataclass, field
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 # The taint of KEP-2268 (non-graceful node shutdown, GA in Kubernetes 1.28).
@@ -19,6 +21,9 @@ FENCED_ANNOTATION = "mysqlsts.io/fenced"  # a person confirmed the machine is of
 HISTORY_ANNOTATION = "mysqlsts.io/takeover-history"  # on the leader Lease: our takeovers (JSON)
 EXCLUDE_LABEL = "mysqlsts.io/takeover-exclude"  # never act on this node
 PAUSE_ANNOTATION = "mysqlsts.io/takeover-paused"  # on the set's namespace: act on nothing
+# On the set's primary Lease, written by the sidecars (docs/contract.md): the longest time after
+# a renew began that the holder's server may still accept a write (decimal seconds).
+SELF_FENCE_ANNOTATION = "mysqlsts.io/self-fence-seconds"
 
 
 @dataclass(frozen=True)
@@ -96,6 +101,19 @@ class ManualFence:
 
 
 @dataclass(frozen=True)
+class VolumeSource:
+    """What serves one of a pod's bound PersistentVolumes: its CSI driver, or for an in-tree
+    volume the kind of its source (`nfs`, `rbd`, `iscsi`, `hostPath`, ...)."""
+
+    volume: str  # the PV name
+    driver: str
+    csi: bool
+
+    def describe(self) -> str:
+        return f"{self.volume}: {'CSI driver ' if self.csi else 'in-tree '}{self.driver}"
+
+
+@dataclass(frozen=True)
 class PodView:
     namespace: str
     name: str
@@ -105,6 +123,59 @@ class PodView:
     pinned_to: tuple[str, ...] = ()  # nodes its local/hostPath volumes live on
     uid: str = ""  # deletes carry it as a precondition: never the replacement of this pod
     unreadable: str = ""  # why its volumes could not be read (its node is then skipped)
+    sources: tuple[VolumeSource, ...] = ()  # what serves its bound volumes (read as `volumes`)
+
+
+@dataclass(frozen=True)
+class PrimaryLease:
+    """The set's primary Lease as read: who may keep the primary writable (`<pod>/<uid>`, ""
+    when free), its version, duration and the holders' self-fence deadline. `problem` says why
+    it proves nothing (missing, unreadable, no self-fence annotation); `written` is the newest
+    managedFields time, which kube-apiserver stamps on every write (the control plane's clock)."""
+
+    where: str  # namespace/name, for people
+    holder: str = ""
+    resource_version: str = ""
+    duration: timedelta = timedelta(0)
+    self_fence: timedelta = timedelta(0)
+    written: datetime | None = None
+    problem: str = ""
+
+    def holder_pod(self) -> tuple[str, str]:
+        """(pod name, pod uid) of the holder; the uid is "" when the holder names none."""
+        name, _, uid = self.holder.partition("/")
+        return name, uid
+
+    def window(self, margin: timedelta) -> timedelta:
+        """How long the Lease must stay unchanged before its holder has provably fenced itself:
+        a holder that stopped renewing is fenced within self-fence of its last renew's start,
+        and nobody else may take the Lease before its duration."""
+        return self.duration + self.self_fence + margin
+
+
+def primary_lease(where: str, *, holder: str | None, resource_version: str,
+                  duration_seconds: int | None, annotations: Mapping[str, str],
+                  written: Iterable[datetime | None]) -> PrimaryLease:
+    """The Lease's plain fields as a PrimaryLease (pure): a missing or unparseable self-fence
+    annotation is a problem (its holders did not say how long they may still write)."""
+    stamps = [w for w in written if w is not None]
+    lease = PrimaryLease(where, holder or "", resource_version,
+                         timedelta(seconds=max(duration_seconds or 0, 0)),
+                         written=max(stamps, default=None))
+    text = annotations.get(SELF_FENCE_ANNOTATION)
+    if text is None:
+        return replace(lease, problem=(
+            f"the primary Lease {where} carries no {SELF_FENCE_ANNOTATION} annotation: no "
+            "sidecar said how long its server may still write after losing the Lease"))
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not math.isfinite(seconds) or seconds < 0:
+        return replace(lease, problem=(
+            f"the primary Lease {where} has {SELF_FENCE_ANNOTATION}={text!r}, not a number "
+            "of seconds"))
+    return replace(lease, self_fence=timedelta(seconds=seconds))
 
 
 @dataclass(frozen=True)
@@ -122,6 +193,7 @@ class ClusterView:
     version: tuple[int, int]  # the API server's (major, minor)
     paused: bool  # the pause annotation is on the set's namespace
     attachments: tuple[VolumeAttachmentView, ...] = ()  # only read for --action delete-pods
+    primary_lease: PrimaryLease | None = None  # None: not read (then it proves nothing)
 
     def pods_on(self, node: str) -> tuple[PodView, ...]:
         return tuple(p for p in self.pods if p.node == node)
@@ -215,6 +287,13 @@ class Settings:
     cooldown: timedelta
     action: Action
     dry_run: bool
+    # The primary Lease's proof: the margin added to its duration + self-fence window, and the
+    # CSI drivers whose force-detach cuts the old node off its volume (replicas have no fence).
+    lease_margin: timedelta
+    detach_fenced_drivers: frozenset[str]
+    # A --fence-command is set: every takeover first needs it to say the machine is off, a
+    # stronger proof than the Lease's window and the storage (the machine is off).
+    power_fence: bool
 
 
 @dataclass(frozen=True)

@@ -13,15 +13,17 @@ from typing import Any
 import kmock
 from kubernetes import client
 
+from mysqlsts.takeover.command import DETACH_FENCED_DRIVERS
 from mysqlsts.takeover.controller import Controller, Loop
 from mysqlsts.takeover.kube import TakeoverApi
 from mysqlsts.takeover.metrics import TakeoverMetrics
-from mysqlsts.takeover.model import Action, Settings
+from mysqlsts.takeover.model import SELF_FENCE_ANNOTATION, Action, Settings
 
 NOW = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
 SET_NS = "db"
 OWN_NS = "mysqlsts-takeover"
 SELECTOR = "app.kubernetes.io/name=mysql"
+PRIMARY_LEASE = "mysql-primary"
 
 Doc = dict[str, Any]
 
@@ -131,15 +133,40 @@ def claim(name: str, volume: str) -> Doc:
     }
 
 
-def volume(name: str, local_on: str | None = None) -> Doc:
+def primary_lease(written: datetime, holder: str | None = "mysql-0/uid-mysql-0",
+                  self_fence: str | None = "10", duration: int = 15,
+                  version: str = "8001") -> Doc:
+    """The set's primary Lease as the sidecars keep it (docs/contract.md): `written` is when
+    kube-apiserver last stamped a write into its managedFields (the control plane's clock)."""
+    spec: Doc = {"leaseDurationSeconds": duration}
+    if holder:
+        spec.update(holderIdentity=holder, renewTime=micro(written), acquireTime=micro(written))
+    return {
+        "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+        "metadata": {
+            "name": PRIMARY_LEASE, "namespace": SET_NS, "uid": "uid-primary-lease",
+            "resourceVersion": version, "creationTimestamp": "2026-01-01T00:00:00Z",
+            "annotations": {} if self_fence is None else {SELF_FENCE_ANNOTATION: self_fence},
+            "managedFields": [{"manager": "mysqlsts", "operation": "Update",
+                               "apiVersion": "coordination.k8s.io/v1", "time": stamp(written),
+                               "fieldsType": "FieldsV1", "fieldsV1": {}}],
+        },
+        "spec": spec,
+    }
+
+
+def volume(name: str, local_on: str | None = None, driver: str = "ebs.csi.aws.com",
+           nfs: bool = False) -> Doc:
     spec: Doc = {"capacity": {"storage": "10Gi"}, "accessModes": ["ReadWriteOnce"],
                  "persistentVolumeReclaimPolicy": "Retain"}
     if local_on:
         spec["local"] = {"path": "/mnt/disks/ssd1"}
         spec["nodeAffinity"] = {"required": {"nodeSelectorTerms": [{"matchExpressions": [
             {"key": "kubernetes.io/hostname", "operator": "In", "values": [local_on]}]}]}}
+    elif nfs:
+        spec["nfs"] = {"server": "nfs.example", "path": f"/exports/{name}"}
     else:
-        spec["csi"] = {"driver": "ebs.csi.aws.com", "volumeHandle": f"vol-{name}"}
+        spec["csi"] = {"driver": driver, "volumeHandle": f"vol-{name}"}
     return {"apiVersion": "v1", "kind": "PersistentVolume",
             "metadata": {"name": name, "uid": f"uid-{name}", "resourceVersion": "5001"},
             "spec": spec, "status": {"phase": "Bound"}}
@@ -187,11 +214,19 @@ class FakeCluster:
         self.add("coordination.k8s.io/v1/leases",
                  node_lease(doc["metadata"]["name"], lease_renewed_ago, now))
 
-    def add_pod(self, name: str, node_name: str, pv: str, local: bool = False) -> None:
+    def add_pod(self, name: str, node_name: str, pv: str, local: bool = False,
+                **storage: Any) -> None:
         claim_name = f"data-{name}"
         self.add("v1/pods", pod(name, node_name, claim_name))
         self.add("v1/persistentvolumeclaims", claim(claim_name, pv))
-        self.add("v1/persistentvolumes", volume(pv, node_name if local else None))
+        self.add("v1/persistentvolumes", volume(pv, node_name if local else None, **storage))
+
+    def add_primary_lease(self, written: datetime, **fields: Any) -> None:
+        self.add("coordination.k8s.io/v1/leases", primary_lease(written, **fields))
+
+    def primary_lease(self) -> Doc:
+        return dict(self.server.objects["coordination.k8s.io/v1/leases", SET_NS,
+                                        PRIMARY_LEASE].raw)
 
     def node(self, name: str) -> Doc:
         return dict(self.server.objects["v1/nodes", None, name].raw)
@@ -201,7 +236,8 @@ def settings(**overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "node_down_after": timedelta(seconds=300), "healthy_after": timedelta(seconds=60),
         "max_unhealthy": 1, "cooldown": timedelta(seconds=300), "action": Action.TAINT,
-        "dry_run": False,
+        "dry_run": False, "lease_margin": timedelta(seconds=10),
+        "detach_fenced_drivers": frozenset(DETACH_FENCED_DRIVERS), "power_fence": False,
     }
     values.update(overrides)
     return Settings(**values)
@@ -223,11 +259,12 @@ def controller(url: str, identity: str = "takeover-a", clock_at: datetime = NOW,
     """A controller as `--once` runs it by default (silence judged by the control plane's
     stamps); `once=False` is the loop, which judges by what it observes on `monotonic`."""
     api = client.ApiClient(client.Configuration(host=url))
-    chosen = settings(**overrides)
+    chosen = settings(**{"power_fence": fence_command is not None, **overrides})
     takeover_api = TakeoverApi(api, namespace=SET_NS, selector=SELECTOR, statefulset="mysql",
                                own_namespace=OWN_NS, lease_name="mysqlsts-takeover",
                                identity=identity,
-                               read_attachments=chosen.action is Action.DELETE_PODS)
+                               read_attachments=chosen.action is Action.DELETE_PODS,
+                               primary_lease_name=PRIMARY_LEASE)
     loop = Loop(interval=timedelta(seconds=10), lease_duration=timedelta(seconds=30),
                 renew_deadline=timedelta(seconds=20), fence_command=fence_command,
                 fence_timeout=timedelta(seconds=10), once=once)

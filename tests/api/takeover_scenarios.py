@@ -44,7 +44,8 @@ async def run(cluster: FakeCluster, **overrides: Any) -> list[Decision]:
 
 def three_nodes(cluster: FakeCluster, b_down_for: timedelta,
                 lease_b: timedelta | None = None, now: datetime = NOW) -> None:
-    """mysql-0 on node-b (the one that fails), mysql-1 on node-c, node-a empty."""
+    """mysql-0 on node-b (the one that fails), mysql-1 on node-c, node-a empty. mysql-0 holds
+    the primary Lease, last renewed when node-b went silent."""
     fresh = timedelta(seconds=5)
     cluster.add_node(node("node-a", now=now), fresh, now)
     cluster.add_node(node("node-b", ready=False, since=b_down_for, now=now),
@@ -52,6 +53,7 @@ def three_nodes(cluster: FakeCluster, b_down_for: timedelta,
     cluster.add_node(node("node-c", now=now), fresh, now)
     cluster.add_pod("mysql-0", "node-b", "pv-0")
     cluster.add_pod("mysql-1", "node-c", "pv-1")
+    cluster.add_primary_lease(now - b_down_for)
 
 
 async def down_299s(server: kmock.KubernetesEmulator) -> Outcome:

@@ -52,13 +52,15 @@ def event_writes(server: kmock.KubernetesEmulator) -> list[str]:
 
 def five_nodes(cluster: FakeCluster, down: dict[str, tuple[str, timedelta]]) -> None:
     """node-a..node-e, Ready unless named in `down` (name → (Ready status, since)); mysql-0 on
-    node-b, mysql-1 on node-c, mysql-2 on node-d."""
+    node-b, mysql-1 on node-c, mysql-2 on node-d. mysql-0 holds the primary Lease, renewed
+    2 s ago, or last when node-b went silent."""
     for name in ("node-a", "node-b", "node-c", "node-d", "node-e"):
         status, since = down.get(name, ("True", timedelta(hours=1)))
         cluster.add_node(node(name, ready=status if status != "True" else True, since=since),
                          since if status != "True" else timedelta(seconds=5))
     for index, name in enumerate(("node-b", "node-c", "node-d")):
         cluster.add_pod(f"mysql-{index}", name, f"pv-{index}")
+    cluster.add_primary_lease(NOW - down.get("node-b", ("True", timedelta(seconds=2)))[1])
 
 
 async def test_a_living_kubelet_with_a_skewed_clock_is_never_down(

@@ -104,7 +104,8 @@ class Recorder:
 def sent(write: str, before: Doc) -> Doc:
     """The Node after the controller's own `write` is merged into `before`."""
     api = TakeoverApi(client.ApiClient(), namespace="db", selector="", statefulset="mysql",
-                      own_namespace="x", lease_name="x", identity="x", read_attachments=False)
+                      own_namespace="x", lease_name="x", identity="x", read_attachments=False,
+                      primary_lease_name="x")
     recorder = Recorder()
     api.core = recorder
     meta, spec = before["metadata"], before["spec"]

@@ -24,9 +24,11 @@ from mysqlsts.takeover.model import (
     ManualFence,
     NodeView,
     PodView,
+    PrimaryLease,
     Record,
     Settings,
     VolumeAttachmentView,
+    VolumeSource,
     history_after,
     history_parse,
     history_to_json,
@@ -36,7 +38,9 @@ from mysqlsts.takeover.silence import SilenceWatch, silence_by_control_plane
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 S = timedelta(seconds=1)
 SETTINGS = Settings(node_down_after=300 * S, healthy_after=60 * S, max_unhealthy=1,
-                    cooldown=300 * S, action=Action.TAINT, dry_run=False)
+                    cooldown=300 * S, action=Action.TAINT, dry_run=False,
+                    lease_margin=10 * S, detach_fenced_drivers=frozenset({"ebs.csi.aws.com"}),
+                    power_fence=False)
 
 
 def ready(name: str, for_: timedelta = 3600 * S, **kw: object) -> NodeView:
@@ -57,14 +61,21 @@ def silence(v: ClusterView) -> dict[str, timedelta]:
             if n.ready == "Unknown" and n.ready_since is not None}
 
 
-def pod(name: str, node: str, pinned: tuple[str, ...] = ()) -> PodView:
-    return PodView("db", name, node, (f"data-{name}",), (f"pv-{name}",), pinned)
+def pod(name: str, node: str | None, pinned: tuple[str, ...] = (),
+        driver: str = "ebs.csi.aws.com", csi: bool = True) -> PodView:
+    return PodView("db", name, node, (f"data-{name}",), (f"pv-{name}",), pinned,
+                   uid=f"uid-{name}", sources=(VolumeSource(f"pv-{name}", driver, csi),))
+
+
+# mysql-0 holds the primary Lease: duration 15 s + self-fence 10 s + margin 10 s = 35 s.
+HELD = PrimaryLease("db/mysql-primary", "mysql-0/uid-mysql-0", "8", 15 * S, 10 * S)
+QUIET = 3600 * S  # the Lease unchanged for an hour: its holder has long stopped writing
 
 
 def view(*nodes: NodeView, pods: tuple[PodView, ...] = (), version: tuple[int, int] = (1, 30),
-         paused: bool = False,
-         attachments: tuple[VolumeAttachmentView, ...] = ()) -> ClusterView:
-    return ClusterView(nodes, pods, version, paused, attachments)
+         paused: bool = False, attachments: tuple[VolumeAttachmentView, ...] = (),
+         lease: PrimaryLease | None = HELD) -> ClusterView:
+    return ClusterView(nodes, pods, version, paused, attachments, lease)
 
 
 def three(b: NodeView, **kw: object) -> ClusterView:
@@ -75,10 +86,11 @@ def three(b: NodeView, **kw: object) -> ClusterView:
 
 def outcome(v: ClusterView, settings: Settings = SETTINGS,
             history: tuple[HistoryEntry, ...] = (),
-            silent: dict[str, timedelta] | None = None) -> list[tuple[str, str, str]]:
+            silent: dict[str, timedelta] | None = None,
+            quiet: timedelta | None = QUIET) -> list[tuple[str, str, str]]:
     observed = silence(v) if silent is None else silent
     return [(d.node, str(d.action), d.guard)
-            for d in decide(v, settings, NOW, observed, history)]
+            for d in decide(v, settings, NOW, observed, history, quiet)]
 
 
 TAINTED = Record(Action.TAINT, NOW - 1200 * S, taint_added=True).to_json()
@@ -196,7 +208,7 @@ def test_cooldown_counts_from_the_latest_record_on_any_node() -> None:
              down("e", 2000 * S, annotations={TAKEOVER_ANNOTATION: recent}),
              pods=(pod("mysql-0", "b"),))
     settings = replace(SETTINGS, max_unhealthy=2)
-    skip, held = decide(v, settings, NOW, silence(v))
+    skip, held = decide(v, settings, NOW, silence(v), (), QUIET)
     assert (skip.node, skip.guard) == ("b", "cooldown")
     assert (held.node, held.action) == ("e", Action.WAIT)  # taken over, waiting for its return
     assert "100s ago" in skip.reason
@@ -269,8 +281,7 @@ def test_delete_pods_names_the_pods_and_their_attachments_only() -> None:
                    VolumeAttachmentView("va-c1", "c", "pv-mysql-1"),
                    VolumeAttachmentView("va-b-other", "b", "pv-unrelated"))
     v = three(down("b", 900 * S), attachments=attachments)
-    [d] = decide(v,
-                 replace(SETTINGS, action=Action.DELETE_PODS), NOW, silence(v))
+    [d] = decide(v, replace(SETTINGS, action=Action.DELETE_PODS), NOW, silence(v), (), QUIET)
     assert [p.name for p in d.pods] == ["mysql-0"]
     assert d.attachments == ("va-b0",)
 
@@ -278,7 +289,7 @@ def test_delete_pods_names_the_pods_and_their_attachments_only() -> None:
 def test_guards_run_in_the_documented_order() -> None:
     assert [name for name, _ in TAKEOVER_GUARDS] == [
         "paused", "excluded", "max-unhealthy", "version", "unreadable", "local-volume",
-        "cooldown", "dry-run"]
+        "lease", "storage", "cooldown", "dry-run"]
 
 
 def test_every_sentence_names_node_and_reason() -> None:
