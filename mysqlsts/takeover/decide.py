@@ -176,10 +176,10 @@ def _lease_check(ctx: Context, node: NodeView) -> tuple[str | None, str]:
                 "Date)"), ""
     if quiet < window:
         return (f"the primary Lease {lease.where} changed {_seconds(quiet)} ago: {who}; it "
-                f"must stay unchanged for {_seconds(window)} ({how}) before its holder has "
-                "provably stopped writing"), ""
+                f"must stay unchanged for {window.total_seconds():g}s ({how}) before its "
+                "holder has provably stopped writing"), ""
     return None, (f"the primary Lease ({lease.holder or 'free'}) unchanged for "
-                  f"{_seconds(quiet)} >= {_seconds(window)}")
+                  f"{_seconds(quiet)} >= {window.total_seconds():g}s")
 
 
 def _lease(ctx: Context, node: NodeView) -> str | None:

@@ -12,6 +12,9 @@ safety depends on, which kmock itself skips:
 - a body whose metadata.namespace differs from the request's is refused with 400;
 - the API server's clock: the Date header of every response can be pinned (`api_time`), so a
   test decides what "now" is on the control plane;
+- managedFields: every create and update stamps the writer's entry (by its field manager, as
+  kube-apiserver names it from `fieldManager` or the User-Agent) with the server's time, as
+  kube-apiserver does (the takeover's `--once` reads a Lease's last write from it);
 - injected failures: `fail[("PATCH", "/api/v1/nodes/node-b")] = 500` answers that request with
   that status, as an overloaded or broken API server would.
 """
@@ -114,6 +117,7 @@ class ValidatingApiServer(kmock.KubernetesEmulator):
             meta.setdefault("creationTimestamp",
                             datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
             meta["resourceVersion"] = str(next(_versions))
+            meta["managedFields"] = self._managed_fields(request, [])
         elif request.action == enums.action.UPDATE and request.name is not None:
             stored = self._stored(request)
             sent = meta.get("resourceVersion")
@@ -122,6 +126,8 @@ class ValidatingApiServer(kmock.KubernetesEmulator):
                                 f'"{request.name}": the object has been modified; please apply '
                                 "your changes to the latest version and try again")
             meta["resourceVersion"] = str(next(_versions))
+            kept = stored["metadata"].get("managedFields") or [] if stored is not None else []
+            meta["managedFields"] = self._managed_fields(request, kept)
         elif request.action == enums.action.DELETE and request.name is not None:
             stored = self._stored(request)
             wanted = data.get("preconditions") or {}
@@ -132,6 +138,22 @@ class ValidatingApiServer(kmock.KubernetesEmulator):
                 if wanted.get(field) and wanted[field] != have.get(field):
                     raise _conflict(f"Precondition failed: {label} in precondition: "
                                     f"{wanted[field]}, {label} in object meta: {have.get(field)}")
+
+    def _managed_fields(self, request: rendering.Request, kept: list[Any]) -> list[Any]:
+        """The object's managedFields after this write: kube-apiserver keeps one entry per
+        manager and operation and stamps the writer's with the time of the write (whole
+        seconds, its own clock). The field sets themselves are not tracked here."""
+        agent = next((v for k, v in request.headers.items() if k.lower() == "user-agent"), "")
+        manager = request.params.get("fieldManager") or agent.split("/")[0] or "unknown"
+        now = self.api_time or datetime.now(UTC)
+        assert request.resource is not None
+        group, version = request.resource.group or "", request.resource.version or ""
+        entry = {"manager": manager, "operation": "Update",
+                 "apiVersion": f"{group}/{version}" if group else version,
+                 "time": now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                 "fieldsType": "FieldsV1", "fieldsV1": {}}
+        others = [e for e in kept if (e.get("manager"), e.get("operation")) != (manager, "Update")]
+        return [*others, entry]
 
     @staticmethod
     def _validate_event(event: dict[str, Any], namespace: str) -> None:
