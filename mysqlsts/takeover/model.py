@@ -169,13 +169,14 @@ def primary_lease(where: str, *, holder: str | None, resource_version: str,
             "sidecar said how long its server may still write after losing the Lease"))
     try:
         seconds = float(text)
-    except ValueError:
-        seconds = math.nan
-    if not math.isfinite(seconds) or seconds < 0:
+        if not math.isfinite(seconds) or seconds < 0:
+            raise ValueError(text)
+        self_fence = timedelta(seconds=seconds)
+    except (ValueError, OverflowError):
         return replace(lease, problem=(
             f"the primary Lease {where} has {SELF_FENCE_ANNOTATION}={text!r}, not a number "
             "of seconds"))
-    return replace(lease, self_fence=timedelta(seconds=seconds))
+    return replace(lease, self_fence=self_fence)
 
 
 @dataclass(frozen=True)

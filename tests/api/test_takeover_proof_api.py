@@ -209,6 +209,35 @@ async def test_a_fence_command_outranks_a_renewing_lease(
     assert node_writes(kmock) == ["patch nodes/node-b"]
 
 
+async def test_a_pass_that_finds_the_window_grown_says_so_once(
+    kmock: kmock.KubernetesEmulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The sidecars' self-fence grew after the controller started (a rollout): each pass reads
+    it from the Lease, logs the mismatch when it first sees it, and the Lease's own rule still
+    holds the takeover until the Lease's window has passed."""
+    cluster = FakeCluster(kmock)
+    three_nodes(cluster, 900 * S)
+    cluster.add_primary_lease(NOW - 900 * S, self_fence="400")
+    cluster.serve_fixed()
+    clock = FakeMonotonic()
+    ctl = controller(str(kmock.url), once=False, monotonic=clock)
+    await asyncio.to_thread(ctl.run_pass, True)
+    clock.now += 301
+    [held] = await asyncio.to_thread(ctl.run_pass, True)
+    assert (held.action, held.guard) == (Action.SKIP, "lease")
+    assert "must stay unchanged for 425s" in held.reason
+    warned = [r.getMessage() for r in caplog.records if "shorter than the primary" in
+              r.getMessage()]
+    assert warned == [
+        "--node-down-after 300s is shorter than the primary Lease db/mysql-primary's window: "
+        "its duration 15s + the sidecars' self-fence 400s + --lease-margin 10s = 425s: "
+        "takeovers of its holder's node wait for the Lease's window"]
+    clock.now += 125
+    [taint] = await asyncio.to_thread(ctl.run_pass, True)
+    assert taint.action is Action.TAINT
+    assert node_writes(kmock) == ["patch nodes/node-b"]
+
+
 async def test_a_window_shorter_than_the_leases_refuses_to_start(
     kmock: kmock.KubernetesEmulator, tmp_path: Path
 ) -> None:

@@ -215,6 +215,7 @@ def test_the_parser_reads_the_sidecars_fields() -> None:
     ({SELF_FENCE_ANNOTATION: "-1"}, "'-1', not a number of seconds"),
     ({SELF_FENCE_ANNOTATION: "nan"}, "'nan', not a number of seconds"),
     ({SELF_FENCE_ANNOTATION: "inf"}, "'inf', not a number of seconds"),
+    ({SELF_FENCE_ANNOTATION: "1e20"}, "'1e20', not a number of seconds"),  # no timedelta
 ])
 def test_a_lease_without_a_usable_self_fence_proves_nothing(
     annotations: dict[str, str], problem: str
