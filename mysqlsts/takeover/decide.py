@@ -131,14 +131,14 @@ def _power_fenced(ctx: Context, node: NodeView) -> bool:
     return ctx.settings.power_fence or node.fenced_now()
 
 
-def _holder_on(ctx: Context, node: NodeView) -> PodView | None:
-    """The primary Lease's holder, when it is a live set pod (name and uid) bound to `node`."""
+def _holder(ctx: Context) -> PodView | None:
+    """The live set pod that holds the primary Lease: its name and uid both match (a holder
+    that names no uid cannot be told from a replacement of the same name)."""
     lease = ctx.view.primary_lease
     if lease is None or not lease.holder:
         return None
     name, uid = lease.holder_pod()
-    return next((p for p in ctx.view.pods_on(node.name) if p.name == name and uid
-                 and p.uid == uid), None)
+    return next((p for p in ctx.view.pods if uid and (p.name, p.uid) == (name, uid)), None)
 
 
 def _lease_check(ctx: Context, node: NodeView) -> tuple[str | None, str]:
@@ -154,15 +154,13 @@ def _lease_check(ctx: Context, node: NodeView) -> tuple[str | None, str]:
         return "the primary Lease was not read", ""
     if lease.problem:
         return lease.problem, ""
-    name, uid = lease.holder_pod()
-    if lease.holder:
-        here = _holder_on(ctx, node)
-        elsewhere = next((p for p in ctx.view.pods if p.name == name and uid and p.uid == uid
-                          and p.node not in (None, node.name)), None)
-        if elsewhere is not None:
-            return None, ""
-        who = (f"its holder {lease.holder} is on this node" if here is not None else
-               f"its holder {lease.holder} is not a live pod of the set bound to another node "
+    holder = _holder(ctx)
+    if holder is not None and holder.node not in (None, node.name):
+        return None, ""
+    if holder is not None and holder.node == node.name:
+        who = f"its holder {lease.holder} is on this node"
+    elif lease.holder:
+        who = (f"its holder {lease.holder} is not a live pod of the set bound to another node "
                "(it may still run anywhere, here too)")
     else:
         who = "it is free (its last holder released it or let it lapse)"
@@ -194,7 +192,8 @@ def _storage(ctx: Context, node: NodeView) -> str | None:
     old node off the volume."""
     if _power_fenced(ctx, node):
         return None
-    holder = _holder_on(ctx, node)
+    # Checked after `lease`: a holder on this node has been proven fenced by now.
+    holder = _holder(ctx)
     allowed = ctx.settings.detach_fenced_drivers
     unsafe = [f"{p.name} ({s.describe()})" for p in ctx.view.pods_on(node.name)
               if p is not holder for s in p.sources if s.driver not in allowed]

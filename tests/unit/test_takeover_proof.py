@@ -159,6 +159,10 @@ def test_the_reasons_say_what_to_wait_for() -> None:
         "Ready=Unknown and its Lease unchanged for 900s; the primary Lease "
         "(mysql-0/uid-mysql-0) unchanged for 40s >= 37.5s; tainting out-of-service to move "
         "mysql-0")
+    [pending] = decide(cluster(pod("mysql-0", None), pod("mysql-1", "node-b")), SETTINGS, NOW,
+                       {"node-b": 900 * S}, (), 4 * S)
+    assert "its holder mysql-0/uid-mysql-0 is not a live pod of the set bound to another " \
+        "node (it may still run anywhere, here too)" in pending.reason
     [storage] = decide(cluster(pod("mysql-0", "node-a"), pod("mysql-1", "node-b", NFS)),
                        SETTINGS, NOW, {"node-b": 900 * S}, (), None)
     assert storage.reason.startswith("mysql-1 (pv-mysql-1: in-tree nfs): a pod that holds no "
