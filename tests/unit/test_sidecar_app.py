@@ -132,14 +132,16 @@ def test_a_port_in_use_is_one_line(tmp_path: Path) -> None:
             SidecarApp(settings, registry=CollectorRegistry()).start()
 
 
-def _run(tmp_path: Path, *args: str) -> tuple[int, str]:
+def _run(tmp_path: Path, *args: str, env: dict[str, str | None] | None = None
+         ) -> tuple[int, str]:
     secrets = _secrets(tmp_path)
     base = ["sidecar", "--pod-name", "mysql-1", "--data-dir", str(tmp_path),
             "--root-password-file", str(secrets.root_password),
             "--replication-password-file", str(secrets.replication_password),
             "--backup-password-file", str(secrets.backup_password),
             "--clone-token-file", str(secrets.clone_token)]
-    result = CliRunner().invoke(cli, [*base, *args], env={"MYSQLSTS_HTTP_PORT": None})
+    result = CliRunner().invoke(cli, [*base, *args],
+                                env={"MYSQLSTS_HTTP_PORT": None, **(env or {})})
     return result.exit_code, result.output
 
 
@@ -184,3 +186,49 @@ def test_the_sidecar_imports_no_heavy_modules() -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_the_primary_lease_store_is_the_one_the_option_names(tmp_path: Path) -> None:
+    """`--primary-lease kubernetes` on the primary: the Lease mysql-primary in the pod's
+    namespace; a file path: the file store; a replica builds none."""
+    from mysqlsts.adapters.kube_lease_store import NAMESPACE, KubernetesLeaseStore
+    from mysqlsts.adapters.lease_store import FileLeaseStore
+    from mysqlsts.errors import ConfigError
+    from mysqlsts.options import PrimaryLeaseOptions
+
+    def lease_app(pod: str, lease: PrimaryLeaseOptions) -> SidecarApp:
+        return SidecarApp(SidecarSettings(
+            identity=identify(pod, "mysql", 100), local=LocalServer("127.0.0.1", 1),
+            secrets=_secrets(tmp_path), primary=Endpoint("h", 1), data_dir=tmp_path,
+            listen_address="127.0.0.1", http_port=0, clone_port=None, lease=lease,
+        ), registry=CollectorRegistry())
+
+    kube = PrimaryLeaseOptions(primary_lease="kubernetes", lease_namespace="db",
+                               lease_api_url="https://10.96.0.1:443", lease_renew_deadline=7)
+    worker = lease_app("mysql-0", kube).lease
+    assert worker is not None and isinstance(worker.store, KubernetesLeaseStore)
+    assert worker.store.describe() == "kubernetes:db/mysql-primary"
+    assert worker.store.api_url == "https://10.96.0.1:443"
+    assert worker.self_fence == 7  # the renew deadline, until the watchdog's times join it
+    assert lease_app("mysql-1", kube).lease is None
+    named = PrimaryLeaseOptions(primary_lease="kubernetes:other", lease_namespace="db",
+                                lease_api_url="https://10.96.0.1:443")
+    worker = lease_app("mysql-0", named).lease
+    assert worker is not None and worker.store.describe() == "kubernetes:db/other"
+    worker = lease_app("mysql-0", PrimaryLeaseOptions(primary_lease=f"file:{tmp_path}/l")).lease
+    assert worker is not None and isinstance(worker.store, FileLeaseStore)
+    if NAMESPACE.exists():  # the tests run in a pod
+        return
+    # No POD_NAMESPACE and no service account volume (not in a pod): one line.
+    nowhere = PrimaryLeaseOptions(primary_lease="kubernetes",
+                                  lease_api_url="https://10.96.0.1:443")
+    with pytest.raises(ConfigError, match="no namespace for the primary lease: set POD_NAMESPACE"):
+        lease_app("mysql-0", nowhere)
+
+
+def test_a_kubernetes_lease_outside_a_cluster_is_one_line(tmp_path: Path) -> None:
+    code, output = _run(tmp_path, "--primary-lease", "kubernetes",
+                        env={"KUBERNETES_SERVICE_HOST": None, "MYSQLSTS_LEASE_API_URL": None})
+    assert code == 2 and output.strip().splitlines() == [
+        "Error: primary lease 'kubernetes': no API server (KUBERNETES_SERVICE_HOST is unset "
+        "outside a pod): set --lease-api-url"]
