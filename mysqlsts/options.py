@@ -430,6 +430,10 @@ class PrimaryLeaseOptions:
                 raise ConfigError(f"primary lease {self.primary_lease!r}: no API server "
                                   "(KUBERNETES_SERVICE_HOST is unset outside a pod): set "
                                   "--lease-api-url")
+            if not self.lease_api_url.startswith("https://"):
+                # The token travels with every request: never in clear text.
+                raise ConfigError(f"lease API URL {self.lease_api_url!r} must be "
+                                  "https://HOST[:PORT]")
         problems = self.timings().problems()
         if problems:
             raise ConfigError(f"primary lease: {problems[0]}")

@@ -211,10 +211,11 @@ def test_the_kubernetes_lease_takes_the_clusters_api_server_and_the_pods_namespa
     ("kubernetes", "", "no API server (KUBERNETES_SERVICE_HOST is unset"),
     ("etcd:/x", "https://api:443", "must be none, kubernetes, kubernetes:NAME or file:PATH"),
     ("file:", "https://api:443", "must be none, kubernetes"),
+    ("kubernetes", "http://api:8080", "lease API URL 'http://api:8080' must be https://"),
 ])
 def test_bad_primary_lease_values_are_one_line(value: str, api: str, words: str) -> None:
     from mysqlsts.errors import ConfigError
 
     with pytest.raises(ConfigError, match=re.escape(words)):
         PrimaryLeaseOptions(primary_lease=value, lease_api_url=api).check()
-    PrimaryLeaseOptions(primary_lease="kubernetes:a.b-c", lease_api_url=api or "x").check()
+    PrimaryLeaseOptions(primary_lease="kubernetes:a.b-c", lease_api_url="https://api").check()
