@@ -426,11 +426,8 @@ class PrimaryLeaseOptions:
             if len(name) > 253 or not LEASE_NAME.fullmatch(name):
                 raise ConfigError(f"primary lease {self.primary_lease!r}: {name!r} is not a "
                                   "Kubernetes object name (lowercase letters, digits, '-', '.')")
-            if not self.lease_api_url:
-                raise ConfigError(f"primary lease {self.primary_lease!r}: no API server "
-                                  "(KUBERNETES_SERVICE_HOST is unset outside a pod): set "
-                                  "--lease-api-url")
-            if not self.lease_api_url.startswith("https://"):
+            # Empty (not in a pod) matters only where the lease is used: the primary's sidecar.
+            if self.lease_api_url and not self.lease_api_url.startswith("https://"):
                 # The token travels with every request: never in clear text.
                 raise ConfigError(f"lease API URL {self.lease_api_url!r} must be "
                                   "https://HOST[:PORT]")

@@ -35,7 +35,7 @@ from mysqlsts.core.backup_layout import BINLOG_LOCK
 from mysqlsts.core.clone_window import ChunkCounts
 from mysqlsts.core.health import Verdict
 from mysqlsts.core.status import errant_transactions
-from mysqlsts.errors import MysqlstsError, describe
+from mysqlsts.errors import ConfigError, MysqlstsError, describe
 from mysqlsts.secrets import Secrets
 from mysqlsts.settings import Flavor
 from mysqlsts.sidecar.archive import ArchiveWorker
@@ -160,6 +160,10 @@ class SidecarApp:
         if lease.file is not None:
             return FileLeaseStore(lease.file)
         if lease.kubernetes is not None:
+            if not lease.lease_api_url:
+                raise ConfigError(f"primary lease {lease.primary_lease!r}: no API server "
+                                  "(KUBERNETES_SERVICE_HOST is unset: not in a pod?): set "
+                                  "--lease-api-url")
             return KubernetesLeaseStore(
                 lease.kubernetes, lease.lease_namespace or service_account_namespace(),
                 api_url=lease.lease_api_url)

@@ -208,7 +208,6 @@ def test_the_kubernetes_lease_takes_the_clusters_api_server_and_the_pods_namespa
 @pytest.mark.parametrize("value,api,words", [
     ("kubernetes:", "https://api:443", "'' is not a Kubernetes object name"),
     ("kubernetes:Mysql_Primary", "https://api:443", "is not a Kubernetes object name"),
-    ("kubernetes", "", "no API server (KUBERNETES_SERVICE_HOST is unset"),
     ("etcd:/x", "https://api:443", "must be none, kubernetes, kubernetes:NAME or file:PATH"),
     ("file:", "https://api:443", "must be none, kubernetes"),
     ("kubernetes", "http://api:8080", "lease API URL 'http://api:8080' must be https://"),

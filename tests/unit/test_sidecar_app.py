@@ -132,16 +132,14 @@ def test_a_port_in_use_is_one_line(tmp_path: Path) -> None:
             SidecarApp(settings, registry=CollectorRegistry()).start()
 
 
-def _run(tmp_path: Path, *args: str, env: dict[str, str | None] | None = None
-         ) -> tuple[int, str]:
+def _run(tmp_path: Path, *args: str) -> tuple[int, str]:
     secrets = _secrets(tmp_path)
     base = ["sidecar", "--pod-name", "mysql-1", "--data-dir", str(tmp_path),
             "--root-password-file", str(secrets.root_password),
             "--replication-password-file", str(secrets.replication_password),
             "--backup-password-file", str(secrets.backup_password),
             "--clone-token-file", str(secrets.clone_token)]
-    result = CliRunner().invoke(cli, [*base, *args],
-                                env={"MYSQLSTS_HTTP_PORT": None, **(env or {})})
+    result = CliRunner().invoke(cli, [*base, *args], env={"MYSQLSTS_HTTP_PORT": None})
     return result.exit_code, result.output
 
 
@@ -217,6 +215,13 @@ def test_the_primary_lease_store_is_the_one_the_option_names(tmp_path: Path) -> 
     assert worker is not None and worker.store.describe() == "kubernetes:db/other"
     worker = lease_app("mysql-0", PrimaryLeaseOptions(primary_lease=f"file:{tmp_path}/l")).lease
     assert worker is not None and isinstance(worker.store, FileLeaseStore)
+    # Not in a pod (no KUBERNETES_SERVICE_HOST): the primary cannot hold it; a replica never
+    # reads it.
+    outside = PrimaryLeaseOptions(primary_lease="kubernetes", lease_namespace="db",
+                                  lease_api_url="")
+    with pytest.raises(ConfigError, match="no API server .* set --lease-api-url"):
+        lease_app("mysql-0", outside)
+    assert lease_app("mysql-1", outside).lease is None
     if NAMESPACE.exists():  # the tests run in a pod
         return
     # No POD_NAMESPACE and no service account volume (not in a pod): one line.
@@ -226,9 +231,8 @@ def test_the_primary_lease_store_is_the_one_the_option_names(tmp_path: Path) -> 
         lease_app("mysql-0", nowhere)
 
 
-def test_a_kubernetes_lease_outside_a_cluster_is_one_line(tmp_path: Path) -> None:
-    code, output = _run(tmp_path, "--primary-lease", "kubernetes",
-                        env={"KUBERNETES_SERVICE_HOST": None, "MYSQLSTS_LEASE_API_URL": None})
+def test_a_kubernetes_lease_api_url_in_clear_text_is_one_line(tmp_path: Path) -> None:
+    code, output = _run(tmp_path, "--primary-lease", "kubernetes", "--lease-api-url",
+                        "http://10.96.0.1:80")
     assert code == 2 and output.strip().splitlines() == [
-        "Error: primary lease 'kubernetes': no API server (KUBERNETES_SERVICE_HOST is unset "
-        "outside a pod): set --lease-api-url"]
+        "Error: lease API URL 'http://10.96.0.1:80' must be https://HOST[:PORT]"]
