@@ -142,7 +142,9 @@ def to_env(*groups: Any) -> dict[str, str]:
     for group in groups:
         for field in option_fields(group):
             value = getattr(group, field.name)
-            if value != field.default:
+            factory = field.default_factory
+            default = field.default if factory is dataclasses.MISSING else factory()
+            if value != default:
                 result[env_name(field)] = str(value)
     return result
 
@@ -339,15 +341,31 @@ class IsolationOptions:
             raise ConfigError(f"isolation API endpoint {endpoint!r} must be host:port, or empty")
 
 
+def _in_cluster_api_url() -> str:
+    """The API server as a pod sees it (the variables the kubelet sets in every container);
+    "" outside a cluster."""
+    host = os.environ.get("KUBERNETES_SERVICE_HOST", "")
+    port = os.environ.get("KUBERNETES_SERVICE_PORT", "443")
+    if not host:
+        return ""
+    return f"https://[{host}]:{port}" if ":" in host else f"https://{host}:{port}"
+
+
+LEASE_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+DEFAULT_PRIMARY_LEASE = "mysql-primary"  # the Lease the kustomize base ships
+
+
 @dataclass(frozen=True)
 class PrimaryLeaseOptions:
     """The primary's lease (docs/takeover.md, "Writable only under a lease"). Opt-in this round:
     with `none` the server's writability is not gated by a lease."""
 
     primary_lease: str = option(
-        "none", "Where the primary's lease lives: none (no lease), or file:PATH (a file every "
-        "contender locks; `mysqlsts local` and tests). The primary's server is writable only "
-        "while its sidecar holds the lease, and is shut down when it cannot renew in time.",
+        "none", "Where the primary's lease lives: none (no lease); kubernetes (the Lease "
+        f"{DEFAULT_PRIMARY_LEASE} in the pod's namespace) or kubernetes:NAME (another Lease "
+        "there); or file:PATH (a file every contender locks; `mysqlsts local` and tests). The "
+        "primary's server is writable only while its sidecar holds the lease, and is shut down "
+        "when it cannot renew in time.",
     )
     lease_duration: float = option(
         15.0, "Seconds a lease lasts unrenewed: another holder may take it after watching it "
@@ -363,6 +381,16 @@ class PrimaryLeaseOptions:
             "is another holder (the downward API's metadata.uid); a restarted container keeps it.",
         fallback_env=("POD_UID",), show_default="$POD_UID, else none",
     )
+    lease_namespace: str = option(
+        "", "The namespace of the kubernetes lease's Lease (the downward API's "
+            "metadata.namespace).", fallback_env=("POD_NAMESPACE",),
+        show_default="$POD_NAMESPACE, else the service account's namespace file",
+    )
+    lease_api_url: str = option(
+        None, "The Kubernetes API server the kubernetes lease is read from and written to.",
+        factory=_in_cluster_api_url,
+        show_default="https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT",
+    )
 
     def holder(self, pod_name: str) -> str:
         return f"{pod_name}/{self.lease_holder_uid}" if self.lease_holder_uid else pod_name
@@ -377,16 +405,32 @@ class PrimaryLeaseOptions:
         kind, _, rest = self.primary_lease.partition(":")
         return Path(rest) if kind == "file" and rest else None
 
+    @property
+    def kubernetes(self) -> str | None:
+        """The Lease's name (kubernetes, kubernetes:NAME), else None."""
+        kind, colon, rest = self.primary_lease.partition(":")
+        if kind != "kubernetes":
+            return None
+        return rest if colon else DEFAULT_PRIMARY_LEASE
+
     def timings(self) -> LeaseTimings:
         return LeaseTimings(self.lease_duration, self.lease_renew_deadline,
                             self.lease_renew_interval)
 
     def check(self) -> None:
-        if self.enabled and self.file is None:
-            if self.primary_lease == "kubernetes":
-                raise ConfigError("primary lease 'kubernetes' is not available yet: use none "
-                                  "or file:PATH")
-            raise ConfigError(f"primary lease {self.primary_lease!r} must be none or file:PATH")
+        name = self.kubernetes
+        if self.enabled and self.file is None and name is None:
+            raise ConfigError(f"primary lease {self.primary_lease!r} must be none, kubernetes, "
+                              "kubernetes:NAME or file:PATH")
+        if name is not None:
+            if len(name) > 253 or not LEASE_NAME.fullmatch(name):
+                raise ConfigError(f"primary lease {self.primary_lease!r}: {name!r} is not a "
+                                  "Kubernetes object name (lowercase letters, digits, '-', '.')")
+            # Empty (not in a pod) matters only where the lease is used: the primary's sidecar.
+            if self.lease_api_url and not self.lease_api_url.startswith("https://"):
+                # The token travels with every request: never in clear text.
+                raise ConfigError(f"lease API URL {self.lease_api_url!r} must be "
+                                  "https://HOST[:PORT]")
         problems = self.timings().problems()
         if problems:
             raise ConfigError(f"primary lease: {problems[0]}")

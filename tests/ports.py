@@ -37,6 +37,7 @@ SHARES: dict[str, range] = {
     "proxy-unit": range(23900, 24000),
     "store": range(24000, 24200),  # the moto S3 server and fault proxies (tests/s3server.py)
     "store-local": range(24200, 24300),  # test_backup_local_set.py's local set: blocks of 50
+    "api": range(24300, 24400),  # tests/api: ports nothing listens on (a stopped server)
 }
 
 LOCKS = Path(tempfile.gettempdir()) / "mysqlsts-test-ports"

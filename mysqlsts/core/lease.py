@@ -48,18 +48,25 @@ class LeaseRecord:
     renewed_at: float  # unix time, the holder's clock: for people, never for decisions
     duration: float
     transitions: int = 0  # how often the holder changed
+    # The longest time after a renew of the holder BEGAN that its server may still accept a
+    # write even if its sidecar died right then (renew deadline + the watchdog's timeout and
+    # kill grace): what the takeover controller waits out past the lease's duration. 0: unknown
+    # (a record written before the field existed).
+    self_fence: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
         return {"holder": self.holder, "renewed_at": self.renewed_at,
-                "duration": self.duration, "transitions": self.transitions}
+                "duration": self.duration, "transitions": self.transitions,
+                "self_fence": self.self_fence}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> LeaseRecord:
         """Raises ValueError (or KeyError/TypeError, both reported as ValueError) on a record
-        that is not one."""
+        that is not one. A record without `self_fence` (older) reads as 0."""
         try:
             return cls(holder=str(data["holder"]), renewed_at=float(data["renewed_at"]),
-                       duration=float(data["duration"]), transitions=int(data["transitions"]))
+                       duration=float(data["duration"]), transitions=int(data["transitions"]),
+                       self_fence=float(data.get("self_fence", 0.0)))
         except (KeyError, TypeError) as exc:
             raise ValueError(f"not a lease record: {exc}") from exc
 
@@ -96,14 +103,16 @@ class ClaimDecision:
     reason: str
 
 
-def claim(seen: Seen, me: str, now: float, wall: float, duration: float) -> ClaimDecision:
-    """What `me` writes after `seen`; `now` monotonic, `wall` unix time for the record."""
+def claim(seen: Seen, me: str, now: float, wall: float, duration: float, *,
+          self_fence: float = 0.0) -> ClaimDecision:
+    """What `me` writes after `seen`; `now` monotonic, `wall` unix time for the record,
+    `self_fence` the writer's self-fence time (LeaseRecord.self_fence)."""
     current = seen.record
     if current is not None and current.holder == me:
-        return ClaimDecision(Claim.RENEW, LeaseRecord(me, wall, duration, current.transitions),
-                             "held by us")
+        return ClaimDecision(Claim.RENEW, LeaseRecord(me, wall, duration, current.transitions,
+                                                      self_fence), "held by us")
     transitions = 0 if current is None else current.transitions + 1
-    taken = LeaseRecord(me, wall, duration, transitions)
+    taken = LeaseRecord(me, wall, duration, transitions, self_fence)
     if current is None or not current.holder:
         return ClaimDecision(Claim.ACQUIRE, taken, "free")
     unchanged = now - seen.since

@@ -26,7 +26,8 @@ from mysqlsts.adapters.binlog_stream import (
 from mysqlsts.adapters.datadir import read_clone_failures
 from mysqlsts.adapters.db import LocalConnection, connect
 from mysqlsts.adapters.http import Endpoints, HttpServer
-from mysqlsts.adapters.lease_store import FileLeaseStore
+from mysqlsts.adapters.kube_lease_store import KubernetesLeaseStore, service_account_namespace
+from mysqlsts.adapters.lease_store import FileLeaseStore, LeaseStore
 from mysqlsts.archive.archiver import Archiver, ArchiveSettings
 from mysqlsts.archive.lock import ArchiveLock, holder_name, lease_timings
 from mysqlsts.clone.store_options import keys_from_file
@@ -34,7 +35,7 @@ from mysqlsts.core.backup_layout import BINLOG_LOCK
 from mysqlsts.core.clone_window import ChunkCounts
 from mysqlsts.core.health import Verdict
 from mysqlsts.core.status import errant_transactions
-from mysqlsts.errors import MysqlstsError, describe
+from mysqlsts.errors import ConfigError, MysqlstsError, describe
 from mysqlsts.secrets import Secrets
 from mysqlsts.settings import Flavor
 from mysqlsts.sidecar.archive import ArchiveWorker
@@ -142,14 +143,31 @@ class SidecarApp:
     def _primary_lease(self) -> PrimaryLease | None:
         """The lease worker, on a primary whose --primary-lease names a store."""
         s = self.settings
-        path = s.lease.file
-        if not (s.is_primary and path is not None):
+        store = self._primary_lease_store() if s.is_primary else None
+        if store is None:
             return None
         return PrimaryLease(
-            FileLeaseStore(path), s.lease.timings(), holder=s.lease.holder(s.identity.pod_name),
+            store, s.lease.timings(), holder=s.lease.holder(s.identity.pod_name),
+            # The renew deadline alone until the watchdog's timeout and grace join it.
+            self_fence=s.lease.lease_renew_deadline,
             data_dir=s.data_dir, connect=lambda: self._connect(s.loop.setup_timeout),
             stop=self._stop,
         )
+
+    def _primary_lease_store(self) -> LeaseStore | None:
+        """The store --primary-lease names: a file, or a Lease in the pod's namespace."""
+        lease = self.settings.lease
+        if lease.file is not None:
+            return FileLeaseStore(lease.file)
+        if lease.kubernetes is not None:
+            if not lease.lease_api_url:
+                raise ConfigError(f"primary lease {lease.primary_lease!r}: no API server "
+                                  "(KUBERNETES_SERVICE_HOST is unset: not in a pod?): set "
+                                  "--lease-api-url")
+            return KubernetesLeaseStore(
+                lease.kubernetes, lease.lease_namespace or service_account_namespace(),
+                api_url=lease.lease_api_url)
+        return None
 
     def _archive_worker(self) -> ArchiveWorker | None:
         """The binlog archiver, on the pod --archive-ordinal names when --archive-store is set;

@@ -48,7 +48,7 @@ SMALLEST_WAIT = 0.05
 
 class PrimaryLease(Worker):
     def __init__(self, store: LeaseStore, timings: LeaseTimings, *, holder: str,
-                 data_dir: Path, connect: Callable[[], Connection],
+                 self_fence: float, data_dir: Path, connect: Callable[[], Connection],
                  wall: Callable[[], float] = time.time,
                  monotonic: Callable[[], float] = time.monotonic,
                  stop: threading.Event) -> None:
@@ -56,6 +56,9 @@ class PrimaryLease(Worker):
         self.store = store
         self.timings = timings
         self.holder = holder
+        # Written in every record: how long after a renew began the server may still take a
+        # write (core/lease.py, LeaseRecord.self_fence); the controller waits it out.
+        self.self_fence = self_fence
         self.fence_file = data_dir / FENCE_FILE
         self._connect = connect
         self._wall = wall
@@ -104,7 +107,7 @@ class PrimaryLease(Worker):
             now = self._monotonic()
             self._seen = observe(self._seen, record, version, now)
             decision = claim(self._seen, self.holder, now, self._wall(),
-                             self.timings.duration)
+                             self.timings.duration, self_fence=self.self_fence)
             self.holder_seen = record.holder if record is not None else ""
             if decision.record is None:
                 # Someone else holds it: ours is gone now, not at the deadline.

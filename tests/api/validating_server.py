@@ -10,6 +10,13 @@ safety depends on, which kmock itself skips:
   a cluster-scoped object (a Node) is accepted only in `default` (422 otherwise), as
   `ValidateEventCreate` does;
 - a body whose metadata.namespace differs from the request's is refused with 400;
+- PUT (replace) of a named object, which kmock does not serve at all: the object must exist
+  (404: a Lease is never created by an update), the body's metadata.name must be the URL's
+  and its namespace the request's (400), a stale metadata.resourceVersion or another
+  metadata.uid is refused with 409, a Lease's spec is validated (MicroTime with exactly six
+  fractional digits, else 400, as its JSON decoding does; a duration > 0 and transitions >= 0,
+  else 422); the stored object is the body as sent, with the server's uid, creationTimestamp
+  and a new resourceVersion;
 - the API server's clock: the Date header of every response can be pinned (`api_time`), so a
   test decides what "now" is on the control plane;
 - managedFields: every create and update stamps the writer's entry (by its field manager, as
@@ -21,7 +28,9 @@ safety depends on, which kmock itself skips:
 
 from __future__ import annotations
 
+import copy
 import itertools
+import re
 import uuid
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -33,6 +42,8 @@ import kmock
 from kmock._internal import enums, rendering
 
 _versions = itertools.count(100000)
+# metav1.MicroTime's JSON form: time.Parse(RFC3339Micro) wants exactly six fractional digits.
+_MICRO_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}(Z|[+-]\d{2}:\d{2})")
 
 
 def _invalid(kind: str, name: str, message: str) -> kmock.KubernetesError:
@@ -70,6 +81,10 @@ def selector_matches(selector: str, labels: dict[str, str]) -> bool:
 class ValidatingApiServer(kmock.KubernetesEmulator):
     api_time: datetime | None = None  # the Date header; None: the real time
     fail: dict[tuple[str, str], int] = attrs.field(factory=dict)
+
+    def __attrs_post_init__(self) -> None:
+        super().__attrs_post_init__()
+        self.fallback["put"] << self._serve_replace
 
     async def _handle(self, request: rendering.Request) -> aiohttp.web.StreamResponse:
         method = str(getattr(request.method, "value", request.method)).upper()
@@ -154,6 +169,79 @@ class ValidatingApiServer(kmock.KubernetesEmulator):
                  "fieldsType": "FieldsV1", "fieldsV1": {}}
         others = [e for e in kept if (e.get("manager"), e.get("operation")) != (manager, "Update")]
         return [*others, entry]
+
+    async def _serve_replace(self, request: rendering.Request) -> rendering.Payload:
+        """PUT of a named object, as kube-apiserver's update handler answers it."""
+        if request.resource is None or request.name is None:
+            raise kmock.KubernetesError(status=405, reason="MethodNotAllowed",
+                                        message="PUT needs a named object")
+        data = request.data
+        if not isinstance(data, dict):
+            raise kmock.KubernetesError(status=400, reason="BadRequest",
+                                        message="the body is not an object")
+        meta = data.get("metadata") or {}
+        if meta.get("name") != request.name:
+            raise kmock.KubernetesError(
+                status=400, reason="BadRequest",
+                message=f"the name of the object ({meta.get('name')}) does not match the name on "
+                        f"the URL ({request.name})")
+        if meta.get("namespace") and meta["namespace"] != request.namespace:
+            raise kmock.KubernetesError(
+                status=400, reason="BadRequest",
+                message="the namespace of the provided object does not match the namespace sent "
+                        "on the request")
+        plural = request.resource.plural
+        async with self._lock:
+            stored = self._stored(request)
+            if stored is None:
+                # Lease, like most kinds, has AllowCreateOnUpdate false: no create by PUT.
+                raise kmock.KubernetesError(status=404, reason="NotFound",
+                                            message=f'{plural} "{request.name}" not found')
+            have = stored["metadata"]
+            if meta.get("uid") and meta["uid"] != have.get("uid"):
+                raise _conflict(f"Precondition failed: UID in precondition: {meta['uid']}, UID "
+                                f"in object meta: {have.get('uid')}")
+            sent = meta.get("resourceVersion")
+            if sent and sent != have.get("resourceVersion"):
+                raise _conflict(f'Operation cannot be fulfilled on {plural} "{request.name}": '
+                                "the object has been modified; please apply your changes to "
+                                "the latest version and try again")
+            if plural == "leases":
+                self._validate_lease(data, request.name)
+            replaced = copy.deepcopy(data)
+            new_meta = replaced.setdefault("metadata", {})
+            if request.namespace:
+                new_meta["namespace"] = request.namespace
+            for kept in ("uid", "creationTimestamp"):
+                if have.get(kept):
+                    new_meta[kept] = have[kept]
+            new_meta["resourceVersion"] = str(next(_versions))
+            new_meta["managedFields"] = self._managed_fields(request,
+                                                             have.get("managedFields") or [])
+            stored.create(replaced)
+            return replaced
+
+    @staticmethod
+    def _validate_lease(lease: dict[str, Any], name: str) -> None:
+        if lease.get("kind", "Lease") != "Lease":
+            raise kmock.KubernetesError(status=400, reason="BadRequest",
+                                        message=f"the object is a {lease.get('kind')}, not a Lease")
+        spec = lease.get("spec") or {}
+        for field in ("renewTime", "acquireTime"):
+            value = spec.get(field)
+            if value is not None and not (isinstance(value, str) and _MICRO_TIME.fullmatch(value)):
+                raise kmock.KubernetesError(
+                    status=400, reason="BadRequest",
+                    message=f'parsing time "{value}" as "2006-01-02T15:04:05.000000Z07:00": '
+                            f"spec.{field} is not a MicroTime")
+        duration = spec.get("leaseDurationSeconds")
+        if duration is not None and (not isinstance(duration, int) or duration <= 0):
+            raise _invalid("Lease", name, "spec.leaseDurationSeconds: Invalid value: "
+                           f"{duration}: must be greater than 0")
+        transitions = spec.get("leaseTransitions")
+        if transitions is not None and (not isinstance(transitions, int) or transitions < 0):
+            raise _invalid("Lease", name, "spec.leaseTransitions: Invalid value: "
+                           f"{transitions}: must be greater than or equal to 0")
 
     @staticmethod
     def _validate_event(event: dict[str, Any], namespace: str) -> None:

@@ -466,20 +466,80 @@ def test_images_cnf_copies_are_identical() -> None:
         assert copy_path.read_bytes() == source.read_bytes(), f"{copy_path} differs from {source}"
 
 
+LEASE_ROLE = "mysql-primary-lease"
+TOKEN_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+
+
 @pytest.mark.parametrize("render", RENDERS)
-def test_pods_get_no_api_credentials(rendered: dict[str, list[Doc]], render: str) -> None:
+def test_the_pods_only_credentials_renew_the_primary_lease(
+        rendered: dict[str, list[Doc]], render: str) -> None:
+    """The set's account may get and update the one Lease `mysql-primary` and nothing else;
+    nothing is bound to it but that Role; only the takeover controller gets more, on its own
+    account."""
     docs = rendered[render]
     sts = one(docs, "StatefulSet", "mysql")
     pod = sts["spec"]["template"]["spec"]
     account = one(docs, "ServiceAccount", pod["serviceAccountName"])
+    assert account["metadata"]["name"] == "mysql"
     assert account["automountServiceAccountToken"] is False
     assert pod["automountServiceAccountToken"] is False
-    # Only the takeover controller (overlays/takeover) is granted anything, on its own account.
-    for binding in (d for d in docs if d["kind"] in {"RoleBinding", "ClusterRoleBinding"}):
-        assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "mysqlsts-takeover",
-                                        "namespace": "mysqlsts-takeover"}], render
-    roles = [d for d in docs if d["kind"] in {"Role", "ClusterRole"}]
-    assert bool(roles) == (render == "takeover"), render
+    takeover = [{"kind": "ServiceAccount", "name": "mysqlsts-takeover",
+                 "namespace": "mysqlsts-takeover"}]
+    bindings = [d for d in docs if d["kind"] in {"RoleBinding", "ClusterRoleBinding"}]
+    ours = [b for b in bindings if b["subjects"] != takeover]
+    assert [(b["kind"], b["metadata"]["name"]) for b in ours] == [("RoleBinding", LEASE_ROLE)]
+    [binding] = ours
+    # No namespace: the subject is the binding's namespace's `mysql`, wherever it is applied.
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "mysql"}]
+    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
+                                  "name": LEASE_ROLE}
+    role = one(docs, "Role", LEASE_ROLE)
+    assert role["rules"] == [{"apiGroups": ["coordination.k8s.io"], "resources": ["leases"],
+                              "resourceNames": ["mysql-primary"], "verbs": ["get", "update"]}]
+    roles = {d["metadata"]["name"] for d in docs if d["kind"] in {"Role", "ClusterRole"}}
+    assert all(r.startswith("mysqlsts-takeover") for r in roles - {LEASE_ROLE}), render
+    assert (roles != {LEASE_ROLE}) == (render == "takeover"), render
+
+
+@pytest.mark.parametrize("render", RENDERS)
+def test_the_primary_lease_ships_free_in_the_base(rendered: dict[str, list[Doc]],
+                                                  render: str) -> None:
+    """The pods cannot create it (no `create`: RBAC cannot limit it by name), so it is there
+    from the start, with no holder."""
+    lease = one(rendered[render], "Lease", "mysql-primary")
+    assert lease["apiVersion"] == "coordination.k8s.io/v1"
+    assert not lease.get("spec")
+    assert "namespace" not in lease["metadata"]  # the set's, as the Role's and the pods'
+
+
+@pytest.mark.parametrize("render", RENDERS)
+def test_only_the_sidecar_mounts_the_lease_token(rendered: dict[str, list[Doc]],
+                                                 render: str) -> None:
+    sts = one(rendered[render], "StatefulSet", "mysql")
+    pod = sts["spec"]["template"]["spec"]
+    tokens = {v["name"]: v for v in pod["volumes"]
+              if any("serviceAccountToken" in s for s in v.get("projected", {}).get("sources", []))}
+    assert list(tokens) == ["lease-token"]
+    sources = tokens["lease-token"]["projected"]["sources"]
+    [token] = [s["serviceAccountToken"] for s in sources if "serviceAccountToken" in s]
+    assert token["path"] == "token" and not token.get("audience")  # the API server's audience
+    assert 600 <= token["expirationSeconds"] <= 3607  # bound and short, rotated by the kubelet
+    assert {"configMap": {"name": "kube-root-ca.crt",
+                          "items": [{"key": "ca.crt", "path": "ca.crt"}]}} in sources
+    assert {"downwardAPI": {"items": [{"path": "namespace", "fieldRef": {
+        "fieldPath": "metadata.namespace"}}]}} in sources
+    mounting = {name: m for name, c in containers(sts).items() for m in mounts(c).values()
+                if m["name"] == "lease-token"}
+    assert list(mounting) == ["sidecar"], render
+    assert mounting["sidecar"]["mountPath"] == TOKEN_DIR and mounting["sidecar"]["readOnly"]
+    for name, container in containers(sts).items():
+        if name != "sidecar":
+            assert not any(path.startswith("/var/run/secrets") for path in mounts(container))
+    # The holder is <pod>/<uid>; the Lease is in the pod's namespace.
+    sidecar_env = env(containers(sts)["sidecar"])
+    assert sidecar_env["POD_UID"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.uid"
+    assert sidecar_env["POD_NAMESPACE"]["valueFrom"]["fieldRef"]["fieldPath"] == (
+        "metadata.namespace")
 
 
 def test_takeover_deployment(rendered: dict[str, list[Doc]]) -> None:

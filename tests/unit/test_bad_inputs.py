@@ -86,10 +86,13 @@ def test_a_clone_failure_counter_that_is_a_directory_is_a_warning(
 
 
 @pytest.mark.parametrize("args,message", [
-    (["--primary-lease", "kubernetes"],
-     "Error: primary lease 'kubernetes' is not available yet: use none or file:PATH"),
-    (["--primary-lease", "etcd://x"], "Error: primary lease 'etcd://x' must be none or file:PATH"),
-    (["--primary-lease", "file:"], "Error: primary lease 'file:' must be none or file:PATH"),
+    (["--primary-lease", "kubernetes", "--lease-api-url", ""],
+     "Error: primary lease 'kubernetes': no API server (KUBERNETES_SERVICE_HOST is unset: not "
+     "in a pod?): set --lease-api-url"),
+    (["--primary-lease", "etcd://x"],
+     "Error: primary lease 'etcd://x' must be none, kubernetes, kubernetes:NAME or file:PATH"),
+    (["--primary-lease", "file:"],
+     "Error: primary lease 'file:' must be none, kubernetes, kubernetes:NAME or file:PATH"),
     (["--lease-renew-deadline", "20"],
      "Error: primary lease: the renew deadline (20s) must be shorter than the lease duration "
      "(15s)"),

@@ -98,3 +98,18 @@ def test_record_round_trip_and_garbage() -> None:
     with pytest.raises(ValueError):
         LeaseRecord.from_dict({"holder": "x", "renewed_at": "soon", "duration": 1,
                                "transitions": 0})
+
+
+@pytest.mark.parametrize("record", [OURS, None, FREE])
+def test_claim_writes_the_self_fence_time_in_every_record(record: LeaseRecord | None) -> None:
+    decision = claim(Seen(record, "v1", NOW), "mysql-0", NOW, WALL, 15.0, self_fence=13.0)
+    assert decision.record is not None and decision.record.self_fence == 13.0
+
+
+def test_a_record_round_trips_and_an_older_one_without_the_self_fence_reads_as_zero() -> None:
+    record = LeaseRecord("mysql-0", WALL, 15.0, 4, self_fence=13.0)
+    assert LeaseRecord.from_dict(record.as_dict()) == record
+    old = {"holder": "mysql-0", "renewed_at": WALL, "duration": 15.0, "transitions": 4}
+    assert LeaseRecord.from_dict(old) == LeaseRecord("mysql-0", WALL, 15.0, 4, 0.0)
+    with pytest.raises(ValueError):
+        LeaseRecord.from_dict({**old, "self_fence": None})

@@ -93,3 +93,15 @@ def test_a_directory_in_the_way_is_unavailable(tmp_path: Path) -> None:
     (tmp_path / "lease").mkdir()
     with pytest.raises(LeaseUnavailable, match="cannot read"):
         FileLeaseStore(tmp_path / "lease").read(1)
+
+
+def test_the_file_keeps_the_self_fence_time_and_reads_a_record_written_before_it(
+        tmp_path: Path) -> None:
+    store = FileLeaseStore(tmp_path / "lease")
+    fenced = LeaseRecord("mysql-0", 1.0, 15.0, 0, self_fence=13.0)
+    version = store.write(fenced, NO_RECORD, 1)
+    assert store.read(1) == (fenced, version)
+    # a file an older sidecar wrote, without the field
+    (tmp_path / "lease").write_text('{"record": {"duration": 15.0, "holder": "mysql-0", '
+                                    '"renewed_at": 1.0, "transitions": 0}, "version": 7}\n')
+    assert store.read(1) == (LeaseRecord("mysql-0", 1.0, 15.0, 0, 0.0), "7")

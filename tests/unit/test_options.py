@@ -4,6 +4,7 @@ through the environment a pod is given."""
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from mysqlsts.options import (
     LoopOptions,
     PeerOptions,
     PodOptions,
+    PrimaryLeaseOptions,
     ReplicationOptions,
     RootPasswordOptions,
     SecretOptions,
@@ -167,3 +169,52 @@ def test_the_isolation_api_endpoint_is_host_port_or_empty() -> None:
             IsolationOptions(isolation_api_endpoint=bad).check()
     env = {"POD_NAME": "mysql-3", "MYSQLSTS_ISOLATION_API_ENDPOINT": ""}
     assert _parse(env)["IsolationOptions"].isolation_api_endpoint == ""
+
+
+def _lease_options(env: dict[str, str]) -> Any:
+    seen: dict[str, Any] = {}
+
+    @click.command()
+    @use(PrimaryLeaseOptions, "lease")
+    def command(lease: PrimaryLeaseOptions) -> None:
+        seen["lease"] = lease
+
+    clean = {"KUBERNETES_SERVICE_HOST": None, "KUBERNETES_SERVICE_PORT": None,
+             "POD_NAMESPACE": None}
+    result = CliRunner().invoke(command, [], env={**clean, **env}, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return seen["lease"]
+
+
+def test_the_kubernetes_lease_takes_the_clusters_api_server_and_the_pods_namespace() -> None:
+    lease = _lease_options({"MYSQLSTS_PRIMARY_LEASE": "kubernetes",
+                            "KUBERNETES_SERVICE_HOST": "10.96.0.1",
+                            "KUBERNETES_SERVICE_PORT": "443", "POD_NAMESPACE": "db"})
+    assert (lease.kubernetes, lease.file) == ("mysql-primary", None)
+    assert (lease.lease_api_url, lease.lease_namespace) == ("https://10.96.0.1:443", "db")
+    lease = _lease_options({"MYSQLSTS_PRIMARY_LEASE": "kubernetes:db-primary",
+                            "KUBERNETES_SERVICE_HOST": "fd00::1",
+                            "MYSQLSTS_LEASE_NAMESPACE": "other", "POD_NAMESPACE": "db"})
+    assert (lease.kubernetes, lease.lease_api_url) == ("db-primary", "https://[fd00::1]:443")
+    assert lease.lease_namespace == "other"  # ours first, then the downward API's
+    outside = _lease_options({})
+    assert (outside.lease_api_url, outside.kubernetes, outside.enabled) == ("", None, False)
+    # The in-cluster default is a default: it never travels in a local pod's environment.
+    assert to_env(outside) == {}
+    assert to_env(PrimaryLeaseOptions(primary_lease="file:/x")) == {
+        "MYSQLSTS_PRIMARY_LEASE": "file:/x"}
+
+
+@pytest.mark.parametrize("value,api,words", [
+    ("kubernetes:", "https://api:443", "'' is not a Kubernetes object name"),
+    ("kubernetes:Mysql_Primary", "https://api:443", "is not a Kubernetes object name"),
+    ("etcd:/x", "https://api:443", "must be none, kubernetes, kubernetes:NAME or file:PATH"),
+    ("file:", "https://api:443", "must be none, kubernetes"),
+    ("kubernetes", "http://api:8080", "lease API URL 'http://api:8080' must be https://"),
+])
+def test_bad_primary_lease_values_are_one_line(value: str, api: str, words: str) -> None:
+    from mysqlsts.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=re.escape(words)):
+        PrimaryLeaseOptions(primary_lease=value, lease_api_url=api).check()
+    PrimaryLeaseOptions(primary_lease="kubernetes:a.b-c", lease_api_url="https://api").check()

@@ -184,3 +184,55 @@ def test_the_sidecar_imports_no_heavy_modules() -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_the_primary_lease_store_is_the_one_the_option_names(tmp_path: Path) -> None:
+    """`--primary-lease kubernetes` on the primary: the Lease mysql-primary in the pod's
+    namespace; a file path: the file store; a replica builds none."""
+    from mysqlsts.adapters.kube_lease_store import NAMESPACE, KubernetesLeaseStore
+    from mysqlsts.adapters.lease_store import FileLeaseStore
+    from mysqlsts.errors import ConfigError
+    from mysqlsts.options import PrimaryLeaseOptions
+
+    def lease_app(pod: str, lease: PrimaryLeaseOptions) -> SidecarApp:
+        return SidecarApp(SidecarSettings(
+            identity=identify(pod, "mysql", 100), local=LocalServer("127.0.0.1", 1),
+            secrets=_secrets(tmp_path), primary=Endpoint("h", 1), data_dir=tmp_path,
+            listen_address="127.0.0.1", http_port=0, clone_port=None, lease=lease,
+        ), registry=CollectorRegistry())
+
+    kube = PrimaryLeaseOptions(primary_lease="kubernetes", lease_namespace="db",
+                               lease_api_url="https://10.96.0.1:443", lease_renew_deadline=7)
+    worker = lease_app("mysql-0", kube).lease
+    assert worker is not None and isinstance(worker.store, KubernetesLeaseStore)
+    assert worker.store.describe() == "kubernetes:db/mysql-primary"
+    assert worker.store.api_url == "https://10.96.0.1:443"
+    assert worker.self_fence == 7  # the renew deadline, until the watchdog's times join it
+    assert lease_app("mysql-1", kube).lease is None
+    named = PrimaryLeaseOptions(primary_lease="kubernetes:other", lease_namespace="db",
+                                lease_api_url="https://10.96.0.1:443")
+    worker = lease_app("mysql-0", named).lease
+    assert worker is not None and worker.store.describe() == "kubernetes:db/other"
+    worker = lease_app("mysql-0", PrimaryLeaseOptions(primary_lease=f"file:{tmp_path}/l")).lease
+    assert worker is not None and isinstance(worker.store, FileLeaseStore)
+    # Not in a pod (no KUBERNETES_SERVICE_HOST): the primary cannot hold it; a replica never
+    # reads it.
+    outside = PrimaryLeaseOptions(primary_lease="kubernetes", lease_namespace="db",
+                                  lease_api_url="")
+    with pytest.raises(ConfigError, match="no API server .* set --lease-api-url"):
+        lease_app("mysql-0", outside)
+    assert lease_app("mysql-1", outside).lease is None
+    if NAMESPACE.exists():  # the tests run in a pod
+        return
+    # No POD_NAMESPACE and no service account volume (not in a pod): one line.
+    nowhere = PrimaryLeaseOptions(primary_lease="kubernetes",
+                                  lease_api_url="https://10.96.0.1:443")
+    with pytest.raises(ConfigError, match="no namespace for the primary lease: set POD_NAMESPACE"):
+        lease_app("mysql-0", nowhere)
+
+
+def test_a_kubernetes_lease_api_url_in_clear_text_is_one_line(tmp_path: Path) -> None:
+    code, output = _run(tmp_path, "--primary-lease", "kubernetes", "--lease-api-url",
+                        "http://10.96.0.1:80")
+    assert code == 2 and output.strip().splitlines() == [
+        "Error: lease API URL 'http://10.96.0.1:80' must be https://HOST[:PORT]"]

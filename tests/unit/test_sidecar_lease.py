@@ -45,7 +45,7 @@ def _worker(tmp_path: Path, clock: Clock, port: int) -> PrimaryLease:
     data = tmp_path / "data"
     data.mkdir(exist_ok=True)
     return PrimaryLease(FileLeaseStore(tmp_path / "lease"), TIMINGS, holder="mysql-0",
-                        data_dir=data, connect=connect, monotonic=clock,
+                        self_fence=12.5, data_dir=data, connect=connect, monotonic=clock,
                         wall=lambda: 1.7e9, stop=threading.Event())
 
 
@@ -55,7 +55,7 @@ def test_acquire_renew_and_the_deadline(tmp_path: Path, nothing_listens: int) ->
     assert not worker.held
     assert worker.round() == 2  # acquired: next renew in one interval
     record, _ = worker.store.read(1)
-    assert record == LeaseRecord("mysql-0", 1.7e9, 15, 0)
+    assert record == LeaseRecord("mysql-0", 1.7e9, 15, 0, self_fence=12.5)  # in every record
     assert worker.held and not worker.fenced
     clock.now += 9.9
     assert worker.held
