@@ -18,7 +18,8 @@ from pathlib import Path
 from types import FrameType
 from typing import IO
 
-from mysqlsts.local.mariadbd import start_server
+from mysqlsts.core.watchdog import WATCHDOG_EXIT
+from mysqlsts.local.mariadbd import prepare
 from mysqlsts.local.plan import PodPlan, Step, merged_env
 from mysqlsts.local.procs import last_line, ports_in_use
 from mysqlsts.local.records import Phase, PodRecord
@@ -58,6 +59,24 @@ class _Container:
         return f"{self.name} {how}" + (f": {line}" if line else "")
 
 
+class _Server(_Container):
+    """`mysqlsts server`: mariadbd's own error log says why it failed, the server container's
+    log why the watchdog stopped it."""
+
+    def __init__(self, process: subprocess.Popen[bytes], own_log: Path, since: int,
+                 error_log: Path, error_since: int) -> None:
+        super().__init__("server", process, own_log, since)
+        self.error_log, self.error_since = error_log, error_since
+
+    def failure(self) -> str:
+        if self.process.returncode == WATCHDOG_EXIT:
+            return super().failure()
+        code = self.process.returncode
+        how = f"was killed by signal {code - 128}" if code > 128 else f"exited with code {code}"
+        line = last_line(self.error_log, self.error_since, skip=_UNTELLING)
+        return f"mariadbd {how}" + (f": {line}" if line else "")
+
+
 class PodRunner:
     def __init__(self, plan: PodPlan, paths: PodPaths, inherited_env: Mapping[str, str]):
         self.plan = plan
@@ -93,10 +112,14 @@ class PodRunner:
         return _Container(step.name, process, self.paths.log(step.name), since)
 
     def _start_server(self) -> _Container:
+        """The server container: `mysqlsts server` (bootstrap, mariadbd, the watchdog) in the
+        pod's process group, so `local kill` takes mariadbd with it."""
         error_log = self.plan.server.error_log
-        since = error_log.stat().st_size if error_log.exists() else 0
-        process = start_server(self.plan.server, new_session=False)
-        return _Container("mariadbd", process, error_log, since)
+        error_since = error_log.stat().st_size if error_log.exists() else 0
+        prepare(self.plan.server)
+        container = self._spawn(self.plan.server_step)
+        return _Server(container.process, container.log_path, container.since, error_log,
+                       error_since)
 
     def run(self) -> int:
         signal.signal(signal.SIGTERM, self.stop)

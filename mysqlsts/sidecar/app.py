@@ -51,6 +51,7 @@ from mysqlsts.sidecar.purge import BinlogPurger
 from mysqlsts.sidecar.report import StatusContext, status_document
 from mysqlsts.sidecar.settings import SidecarSettings
 from mysqlsts.sidecar.state import LoopState
+from mysqlsts.sidecar.watchdog import WatchdogHeartbeat
 from mysqlsts.sidecar.worker import Worker, join_all
 from mysqlsts.store.binlog_archive import IndexCache
 from mysqlsts.store.catalog import read_catalog
@@ -91,17 +92,21 @@ class SidecarApp:
         self._clone_failures = _clone_failures(s.data_dir)
         self._donor_stats = DonorStats()
         self.metrics = Metrics(self.registry, self._metrics_view)
+        # The watchdog's heartbeat (sidecar/watchdog.py): on a primary with a lease worker only
+        # that worker vouches for the server, else the control loop does.
+        self.watchdog = WatchdogHeartbeat(s.watchdog.file)
+        self.lease = self._primary_lease()
         self.loop = ControlLoop(
             s, connect=self._connect, secrets=self._secrets, clone=self._clone,
             probes=lambda: self.probes, on_down=self.metrics.scrape_errors.inc, clock=clock,
             stop=self._stop,
+            heartbeat=self.watchdog.beat if self.lease is None else lambda: None,
         )
         self.fence = IsolationFence(
             s.isolation, peers=s.peers, interval=s.loop.poll_interval,
             is_mysql=s.flavor == Flavor.MYSQL, connect=lambda: self._connect(s.loop.setup_timeout),
             clock=clock, stop=self._stop,
         ) if s.is_primary else None
-        self.lease = self._primary_lease()
         self.probes = Probes(s, lambda: self.loop.state, lambda: self.fenced, clock,
                              lease_fence=self._lease_fence)
         self.heartbeat = HeartbeatWriter(
@@ -148,7 +153,7 @@ class SidecarApp:
         return PrimaryLease(
             FileLeaseStore(path), s.lease.timings(), holder=s.lease.holder(s.identity.pod_name),
             data_dir=s.data_dir, connect=lambda: self._connect(s.loop.setup_timeout),
-            stop=self._stop,
+            heartbeat=self.watchdog.beat, stop=self._stop,
         )
 
     def _archive_worker(self) -> ArchiveWorker | None:

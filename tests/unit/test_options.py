@@ -32,13 +32,14 @@ from mysqlsts.options import (
     RootPasswordOptions,
     SecretOptions,
     StreamOptions,
+    WatchdogOptions,
     option_fields,
     to_env,
     use,
 )
 
 SIDECAR_GROUPS = (LoopOptions, ReplicationOptions, HeartbeatOptions, DonorOptions, StreamOptions,
-                  IsolationOptions, ConsistencyOptions)
+                  IsolationOptions, ConsistencyOptions, WatchdogOptions)
 GROUPS = (PodOptions, PeerOptions, DataDirOptions, FlavorOptions, RootPasswordOptions,
           SecretOptions, LocalServerOptions, InitOptions, CloneOptions, ListenOptions,
           *SIDECAR_GROUPS)
@@ -58,7 +59,7 @@ def _parse(env: dict[str, str]) -> dict[str, Any]:
     return {type(value).__name__: value for value in seen.values()}
 
 
-@pytest.mark.parametrize("name", ["init", "bootstrap", "clone", "sidecar"])
+@pytest.mark.parametrize("name", ["init", "bootstrap", "clone", "sidecar", "server"])
 def test_every_pod_command_option_has_help_and_names_its_env_var(name: str) -> None:
     command = cli.get_command(click.Context(cli), name)
     assert command is not None
@@ -167,3 +168,12 @@ def test_the_isolation_api_endpoint_is_host_port_or_empty() -> None:
             IsolationOptions(isolation_api_endpoint=bad).check()
     env = {"POD_NAME": "mysql-3", "MYSQLSTS_ISOLATION_API_ENDPOINT": ""}
     assert _parse(env)["IsolationOptions"].isolation_api_endpoint == ""
+
+
+def test_an_empty_watchdog_file_means_no_watchdog() -> None:
+    """The official-image overlays set MYSQLSTS_WATCHDOG_FILE empty: no heartbeat written."""
+    assert _parse({"POD_NAME": "mysql-1"})["WatchdogOptions"].file == Path(
+        "/run/mysqlsts/watchdog/heartbeat")
+    assert _parse({"POD_NAME": "mysql-1", "MYSQLSTS_WATCHDOG_FILE": ""})[
+        "WatchdogOptions"].file is None
+    assert to_env(WatchdogOptions(watchdog_file="")) == {"MYSQLSTS_WATCHDOG_FILE": ""}
