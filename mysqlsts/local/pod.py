@@ -8,6 +8,7 @@ the server. When a container fails the pod records why and exits; the supervisor
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -172,6 +173,8 @@ class PodRunner:
         if process.poll() is not None:
             return
         process.terminate()
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(process.pid, signal.SIGCONT)  # a stopped (hung) container must see it
         try:
             process.wait(timeout=grace)
         except subprocess.TimeoutExpired:

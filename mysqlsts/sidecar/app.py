@@ -233,11 +233,22 @@ class SidecarApp:
         except OSError as exc:
             self._close_listeners()
             raise MysqlstsError(f"cannot listen on {where}: {exc.strerror or exc}") from exc
+        self._warn_on_watchdog_timing()
         self._http.start()
         if self._donor is not None:
             self._donor.start()
         for worker in self._workers:
             worker.start()
+
+    def _warn_on_watchdog_timing(self) -> None:
+        """The control loop vouches once per round: a watchdog timeout shorter than its
+        longest round stops a server whose sidecar lives (docs/takeover.md, "The watchdog")."""
+        s = self.settings
+        if s.watchdog.file is not None and self.lease is None and (
+                s.watchdog.watchdog_timeout <= s.loop.stale_after):
+            log.warning("watchdog timeout %gs is not longer than the loop's longest round "
+                        "(%gs): the server may be stopped while this sidecar lives",
+                        s.watchdog.watchdog_timeout, s.loop.stale_after)
 
     def request_stop(self) -> None:
         """Safe from a signal handler: only sets a flag."""
