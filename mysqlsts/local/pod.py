@@ -70,12 +70,14 @@ class _Server(_Container):
         self.error_log, self.error_since = error_log, error_since
 
     def failure(self) -> str:
-        if self.process.returncode == WATCHDOG_EXIT:
-            return super().failure()
-        code = self.process.returncode
-        how = f"was killed by signal {code - 128}" if code > 128 else f"exited with code {code}"
+        code = self.process.returncode  # mariadbd's, as `mysqlsts server` passes it on
         line = last_line(self.error_log, self.error_since, skip=_UNTELLING)
-        return f"mariadbd {how}" + (f": {line}" if line else "")
+        if code == WATCHDOG_EXIT or code < 0 or not line:
+            # the watchdog, a kill of `mysqlsts server`, or no mariadbd ran (its bootstrap
+            # failed): the server container's own log says why
+            return super().failure()
+        how = f"was killed by signal {code - 128}" if code > 128 else f"exited with code {code}"
+        return f"mariadbd {how}: {line}"
 
 
 class PodRunner:
