@@ -31,6 +31,7 @@ from mysqlsts.core.watchdog import (
     next_check,
     seen,
 )
+from mysqlsts.errors import MysqlstsError
 
 log = logging.getLogger(__name__)
 
@@ -83,10 +84,13 @@ class ServerSupervisor:
             log.info("server: %s before mariadbd started; not starting it",
                      signal.Signals(min(pending)).name)
             return 0
-        self._process = process = subprocess.Popen(
-            self.argv, stdin=subprocess.DEVNULL,
-            preexec_fn=_child_setup(die_with_this_process()),  # noqa: PLW1509 (no threads)
-        )
+        try:
+            self._process = process = subprocess.Popen(
+                self.argv, stdin=subprocess.DEVNULL,
+                preexec_fn=_child_setup(die_with_this_process()),  # noqa: PLW1509 (no threads)
+            )
+        except OSError as exc:
+            raise MysqlstsError(f"cannot start {self.argv[0]}: {exc.strerror or exc}") from exc
         log.info("server: started %s pid=%d watchdog=%s", self.argv[0], process.pid,
                  f"{self.heartbeat} timeout={self.timings.timeout:g}s grace={self.grace:g}s "
                  f"startup={self.timings.startup:g}s" if self.heartbeat else "off")

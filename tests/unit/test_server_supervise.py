@@ -29,16 +29,22 @@ while True:
     time.sleep(0.05)
 """
 
+# As `mysqlsts server` runs it (an error is one line and exit 1, as the CLI makes it).
 SUPERVISOR = """
 import logging, sys
 from pathlib import Path
 from mysqlsts.core.watchdog import WatchdogTimings
+from mysqlsts.errors import MysqlstsError
 from mysqlsts.server.supervise import ServerSupervisor
 logging.basicConfig(level="INFO")
 heartbeat = Path(sys.argv[1]) if sys.argv[1] else None
 timings = WatchdogTimings(timeout=float(sys.argv[2]), startup=float(sys.argv[3]))
-sys.exit(ServerSupervisor(sys.argv[5:], heartbeat, timings, grace=float(sys.argv[4]),
-                          poll=0.05).run())
+try:
+    sys.exit(ServerSupervisor(sys.argv[5:], heartbeat, timings, grace=float(sys.argv[4]),
+                              poll=0.05).run())
+except MysqlstsError as exc:
+    print(exc, file=sys.stderr)
+    sys.exit(1)
 """
 
 
@@ -127,3 +133,12 @@ def test_a_heartbeat_that_stops_changing_stops_the_server_within_the_bound(
     assert process.wait(10) == WATCHDOG_EXIT
     assert time.monotonic() - last < 0.5 + 0.3 + 0.05 + 0.3  # timeout + grace + poll + slack
     assert "has not changed for" in process.communicate()[1]
+
+
+
+def test_a_server_that_cannot_start_is_one_line(tmp_path: Path) -> None:
+    process = _start(tmp_path, [str(tmp_path / "no-such-mariadbd")])
+    _, err = process.communicate(timeout=20)
+    assert process.returncode == 1
+    assert err.strip().splitlines() == [
+        f"cannot start {tmp_path}/no-such-mariadbd: No such file or directory"]
