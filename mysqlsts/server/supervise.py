@@ -13,6 +13,7 @@ stop must not turn a clean shutdown into a SIGKILL.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -112,8 +113,15 @@ class ServerSupervisor:
             if taken is not None and taken.si_signo in PASSED_ON:
                 sig = signal.Signals(taken.si_signo)
                 log.info("server: passing %s to %s", sig.name, self.argv[0])
-                process.send_signal(sig)
+                self._signal(sig)
                 stopping = stopping or sig in STOPPING
+
+    def _signal(self, sig: signal.Signals) -> None:
+        """By pid, not Popen.send_signal, whose poll() would reap the server behind `_reap`'s
+        back; unreaped, its pid cannot name another process."""
+        assert self._process is not None
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self._process.pid, sig)
 
     def _read(self) -> bytes | None:
         return None if self.heartbeat is None else read_heartbeat(self.heartbeat)
@@ -134,11 +142,9 @@ class ServerSupervisor:
                 return process.returncode
 
     def _stop(self, why: str) -> int:
-        process = self._process
-        assert process is not None
         log.error("server: watchdog stopping %s (SIGTERM, SIGKILL after %gs): %s",
                   self.argv[0], self.grace, why)
-        process.send_signal(signal.SIGTERM)
+        self._signal(signal.SIGTERM)
         deadline = self._monotonic() + self.grace
         while (left := deadline - self._monotonic()) > 0:
             if self._reap() is not None:
@@ -147,6 +153,6 @@ class ServerSupervisor:
         if self._reap() is None:
             log.error("server: %s still runs %gs after SIGTERM; SIGKILL", self.argv[0],
                       self.grace)
-            process.send_signal(signal.SIGKILL)
+            self._signal(signal.SIGKILL)
             self._reap(block=True)
         return WATCHDOG_EXIT
