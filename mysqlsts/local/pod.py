@@ -1,5 +1,7 @@
 """One local pod: a process that leads the pod's process group (as the pause container holds a
-pod's namespaces), runs the init containers in order, then the server and the sidecar.
+pod's namespaces), runs the init containers in order, then the server (`mysqlsts server`: the
+bootstrap, mariadbd as its child, the watchdog that stops it when the sidecar's heartbeat in the
+pod's run dir goes stale) and the sidecar.
 
 Every container is a child in this process group, so `local kill` (SIGKILL to the group) takes
 the whole pod at once, like a node crash. SIGTERM stops the pod gracefully: sidecar first, then
