@@ -1,5 +1,6 @@
 """The `mysqlsts` command: parses and wires only; each command lives with its capability (the
-init container's two, `init` and `bootstrap`, in `podinit/`).
+init container's two, `init` and `bootstrap`, in `podinit/`; the server container's
+`server` in `server/`).
 
 A capability's command is imported when that command runs (plain imports, in the loaders
 below), so the long-running sidecar never loads the local set, the clone receiver or a client
@@ -29,6 +30,12 @@ def _bootstrap() -> click.Command:
     from mysqlsts.podinit.command import bootstrap
 
     return bootstrap
+
+
+def _server() -> click.Command:
+    from mysqlsts.server.command import server
+
+    return server
 
 
 def _clone() -> click.Command:
@@ -82,6 +89,7 @@ def _backup() -> click.Command:
 _CAPABILITIES: dict[str, Callable[[], click.Command]] = {
     "init": _init,
     "bootstrap": _bootstrap,
+    "server": _server,
     "archive": _archive,
     "backup": _backup,
     "clone": _clone,

@@ -40,6 +40,7 @@ from mysqlsts.core.cnf import parse_memory_quantity
 from mysqlsts.core.identity import Identity, identify
 from mysqlsts.core.lease import LeaseTimings
 from mysqlsts.core.peers import PeerDirectory
+from mysqlsts.core.watchdog import WatchdogTimings
 from mysqlsts.errors import ConfigError
 from mysqlsts.settings import Accounts, Flavor, LocalServer, SecretFiles
 
@@ -434,6 +435,51 @@ class PrimaryLeaseOptions:
         problems = self.timings().problems()
         if problems:
             raise ConfigError(f"primary lease: {problems[0]}")
+
+
+@dataclass(frozen=True)
+class WatchdogOptions:
+    """The mysql container's watchdog (docs/takeover.md, "The watchdog"): the sidecar refreshes
+    the heartbeat file while its server may run; `mysqlsts server` stops the server when the
+    file stays unchanged. Both containers read the same variables."""
+
+    watchdog_file: str = option(
+        "/run/mysqlsts/watchdog/heartbeat",
+        "The sidecar's heartbeat file, on a volume both containers share; empty: no watchdog "
+        "(the server is only supervised, the sidecar writes nothing).", empty_is_a_value=True,
+    )
+    watchdog_timeout: float = option(
+        10.0, "Seconds the heartbeat may stay unchanged before `mysqlsts server` stops the "
+              "server.", type=POSITIVE,
+    )
+    watchdog_grace: float = option(
+        3.0, "Seconds between the watchdog's SIGTERM and its SIGKILL of the server.",
+        type=POSITIVE,
+    )
+    watchdog_startup: float = option(
+        120.0, "Seconds the server may run before the sidecar's first heartbeat.",
+        type=POSITIVE,
+    )
+
+    @property
+    def poll(self) -> float:
+        """How often the watchdog reads the file (not an option: a tenth of the timeout,
+        at most half a second)."""
+        return min(0.5, self.watchdog_timeout / 10)
+
+    @property
+    def file(self) -> Path | None:
+        """The heartbeat file; None: no watchdog."""
+        return Path(self.watchdog_file) if self.watchdog_file else None
+
+    def timings(self) -> WatchdogTimings:
+        return WatchdogTimings(self.watchdog_timeout, self.watchdog_startup)
+
+    def stop_bound(self) -> float:
+        """The longest a server runs after the sidecar's last heartbeat: the change seen within
+        a poll, the timeout, the grace before SIGKILL (added to the renew deadline, it is the
+        primary's self-fence time)."""
+        return self.poll + self.watchdog_timeout + self.watchdog_grace
 
 
 @dataclass(frozen=True)

@@ -112,8 +112,13 @@ def lease_with_record(lease: Mapping[str, Any], record: LeaseRecord) -> dict[str
     body["apiVersion"], body["kind"] = API_VERSION, KIND
     metadata = body.setdefault("metadata", {})
     metadata.pop("managedFields", None)  # the server's bookkeeping, not ours to send back
-    annotations = metadata.get("annotations") or {}
-    metadata["annotations"] = {**annotations, SELF_FENCE_ANNOTATION: decimal(record.self_fence)}
+    annotations = {k: v for k, v in (metadata.get("annotations") or {}).items()
+                   if k != SELF_FENCE_ANNOTATION}
+    if record.self_fence > 0:
+        annotations[SELF_FENCE_ANNOTATION] = decimal(record.self_fence)
+    # else: the holder claims no bound (no watchdog): no annotation, so the controller waits
+    # for a power fence rather than for a stale bound an earlier holder wrote.
+    metadata["annotations"] = annotations
     old = body.get("spec") or {}
     renewed = micro_time(record.renewed_at)
     spec: dict[str, Any] = {

@@ -54,14 +54,23 @@ def server_argv(spec: ServerSpec, euid: int, mariadbd: str = "mariadbd") -> list
     return [mariadbd, f"--defaults-file={spec.defaults_file}", *user_args(euid)]
 
 
-def start_server(spec: ServerSpec, new_session: bool = True) -> subprocess.Popen[bytes]:
-    """Start mariadbd, by default in its own process group (so one kill takes all of it).
-
-    A local pod passes `new_session=False`: the server then joins the pod's process group.
-    """
+def prepare(spec: ServerSpec) -> None:
+    """The run and log directories and the generated my.cnf, before mariadbd starts."""
     spec.run_dir.mkdir(parents=True, exist_ok=True)
     spec.error_log.parent.mkdir(parents=True, exist_ok=True)
     spec.defaults_file.write_text(render_my_cnf(spec))
+
+
+def supervised_argv(spec: ServerSpec, tool: tuple[str, ...]) -> list[str]:
+    """`mysqlsts server -- <mariadbd's arguments>`: the server container's entrypoint (the
+    bootstrap, mariadbd as its child, the watchdog), as a local pod runs it."""
+    return [*tool, "server", "--", *server_argv(spec, os.geteuid())[1:]]
+
+
+def start_server(spec: ServerSpec, new_session: bool = True) -> subprocess.Popen[bytes]:
+    """Start mariadbd alone, by default in its own process group (so one kill takes all of
+    it); a local pod runs `supervised_argv` instead."""
+    prepare(spec)
     return subprocess.Popen(
         server_argv(spec, os.geteuid(), program("mariadbd")),
         stdin=subprocess.DEVNULL,

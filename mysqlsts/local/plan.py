@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from mysqlsts.clone.store_options import FromBackupOptions
 from mysqlsts.core.peers import PeerAddress
 from mysqlsts.core.version import Flavor
-from mysqlsts.local.mariadbd import ServerSpec
+from mysqlsts.local.mariadbd import ServerSpec, supervised_argv
 from mysqlsts.local.spec import HOST, SetLayout, SetSpec
 from mysqlsts.options import (
     ENV_PREFIX,
@@ -26,6 +26,7 @@ from mysqlsts.options import (
     PodOptions,
     RootPasswordOptions,
     SecretOptions,
+    WatchdogOptions,
     to_env,
 )
 
@@ -52,6 +53,7 @@ class PodPlan:
     env: Mapping[str, str]
     init_steps: tuple[Step, ...]
     server: ServerSpec
+    server_step: Step  # the server container: `mysqlsts server -- <mariadbd's arguments>`
     sidecar: Step
 
 
@@ -90,6 +92,9 @@ def pod_env(spec: SetSpec, layout: SetLayout, ordinal: int) -> dict[str, str]:
         ArchiveWorkerOptions(archive_store=spec.store,
                              archive_ordinal=archive_ordinal(spec.replicas))
         if spec.store else ArchiveWorkerOptions(),
+        # The server container's watchdog and the sidecar's heartbeat, in the pod's run dir
+        # (its shared emptyDir): a SIGKILLed or SIGSTOPped sidecar stops the server.
+        WatchdogOptions(watchdog_file=str(pod.run / "watchdog-heartbeat")),
     )
 
 
@@ -114,15 +119,17 @@ def plan_pod(spec: SetSpec, layout: SetLayout, ordinal: int, tool: tuple[str, ..
         # What the official image's entrypoint does before the server starts: initialise an
         # empty data dir. Replicas never bootstrap; their data comes from a clone.
         init_steps.append(Step("bootstrap", (*tool, "bootstrap")))
+    server = ServerSpec(
+        data_dir=pod.data, conf_dir=pod.conf, run_dir=pod.run, port=address.mysql_port,
+        host=HOST, log_dir=pod.logs,
+    )
     return PodPlan(
         ordinal=ordinal,
         name=name,
         address=address,
         env=pod_env(spec, layout, ordinal),
         init_steps=tuple(init_steps),
-        server=ServerSpec(
-            data_dir=pod.data, conf_dir=pod.conf, run_dir=pod.run, port=address.mysql_port,
-            host=HOST, log_dir=pod.logs,
-        ),
+        server=server,
+        server_step=Step("server", tuple(supervised_argv(server, tool))),
         sidecar=Step("sidecar", (*tool, "sidecar")),
     )

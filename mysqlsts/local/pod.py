@@ -1,5 +1,7 @@
 """One local pod: a process that leads the pod's process group (as the pause container holds a
-pod's namespaces), runs the init containers in order, then the server and the sidecar.
+pod's namespaces), runs the init containers in order, then the server (`mysqlsts server`: the
+bootstrap, mariadbd as its child, the watchdog that stops it when the sidecar's heartbeat in the
+pod's run dir goes stale) and the sidecar.
 
 Every container is a child in this process group, so `local kill` (SIGKILL to the group) takes
 the whole pod at once, like a node crash. SIGTERM stops the pod gracefully: sidecar first, then
@@ -8,6 +10,7 @@ the server. When a container fails the pod records why and exits; the supervisor
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -18,7 +21,8 @@ from pathlib import Path
 from types import FrameType
 from typing import IO
 
-from mysqlsts.local.mariadbd import start_server
+from mysqlsts.core.watchdog import WATCHDOG_EXIT
+from mysqlsts.local.mariadbd import prepare
 from mysqlsts.local.plan import PodPlan, Step, merged_env
 from mysqlsts.local.procs import last_line, ports_in_use
 from mysqlsts.local.records import Phase, PodRecord
@@ -58,6 +62,26 @@ class _Container:
         return f"{self.name} {how}" + (f": {line}" if line else "")
 
 
+class _Server(_Container):
+    """`mysqlsts server`: mariadbd's own error log says why it failed, the server container's
+    log why the watchdog stopped it."""
+
+    def __init__(self, process: subprocess.Popen[bytes], own_log: Path, since: int,
+                 error_log: Path, error_since: int) -> None:
+        super().__init__("server", process, own_log, since)
+        self.error_log, self.error_since = error_log, error_since
+
+    def failure(self) -> str:
+        code = self.process.returncode  # mariadbd's, as `mysqlsts server` passes it on
+        line = last_line(self.error_log, self.error_since, skip=_UNTELLING)
+        if code == WATCHDOG_EXIT or code < 0 or not line:
+            # the watchdog, a kill of `mysqlsts server`, or no mariadbd ran (its bootstrap
+            # failed): the server container's own log says why
+            return super().failure()
+        how = f"was killed by signal {code - 128}" if code > 128 else f"exited with code {code}"
+        return f"mariadbd {how}: {line}"
+
+
 class PodRunner:
     def __init__(self, plan: PodPlan, paths: PodPaths, inherited_env: Mapping[str, str]):
         self.plan = plan
@@ -93,10 +117,14 @@ class PodRunner:
         return _Container(step.name, process, self.paths.log(step.name), since)
 
     def _start_server(self) -> _Container:
+        """The server container: `mysqlsts server` (bootstrap, mariadbd, the watchdog) in the
+        pod's process group, so `local kill` takes mariadbd with it."""
         error_log = self.plan.server.error_log
-        since = error_log.stat().st_size if error_log.exists() else 0
-        process = start_server(self.plan.server, new_session=False)
-        return _Container("mariadbd", process, error_log, since)
+        error_since = error_log.stat().st_size if error_log.exists() else 0
+        prepare(self.plan.server)
+        container = self._spawn(self.plan.server_step)
+        return _Server(container.process, container.log_path, container.since, error_log,
+                       error_since)
 
     def run(self) -> int:
         signal.signal(signal.SIGTERM, self.stop)
@@ -149,6 +177,8 @@ class PodRunner:
         if process.poll() is not None:
             return
         process.terminate()
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(process.pid, signal.SIGCONT)  # a stopped (hung) container must see it
         try:
             process.wait(timeout=grace)
         except subprocess.TimeoutExpired:

@@ -52,6 +52,7 @@ from mysqlsts.sidecar.purge import BinlogPurger
 from mysqlsts.sidecar.report import StatusContext, status_document
 from mysqlsts.sidecar.settings import SidecarSettings
 from mysqlsts.sidecar.state import LoopState
+from mysqlsts.sidecar.watchdog import WatchdogHeartbeat
 from mysqlsts.sidecar.worker import Worker, join_all
 from mysqlsts.store.binlog_archive import IndexCache
 from mysqlsts.store.catalog import read_catalog
@@ -92,17 +93,21 @@ class SidecarApp:
         self._clone_failures = _clone_failures(s.data_dir)
         self._donor_stats = DonorStats()
         self.metrics = Metrics(self.registry, self._metrics_view)
+        # The watchdog's heartbeat (sidecar/watchdog.py): on a primary with a lease worker only
+        # that worker vouches for the server, else the control loop does.
+        self.watchdog = WatchdogHeartbeat(s.watchdog.file)
+        self.lease = self._primary_lease()
         self.loop = ControlLoop(
             s, connect=self._connect, secrets=self._secrets, clone=self._clone,
             probes=lambda: self.probes, on_down=self.metrics.scrape_errors.inc, clock=clock,
             stop=self._stop,
+            heartbeat=self.watchdog.beat if self.lease is None else lambda: None,
         )
         self.fence = IsolationFence(
             s.isolation, peers=s.peers, interval=s.loop.poll_interval,
             is_mysql=s.flavor == Flavor.MYSQL, connect=lambda: self._connect(s.loop.setup_timeout),
             clock=clock, stop=self._stop,
         ) if s.is_primary else None
-        self.lease = self._primary_lease()
         self.probes = Probes(s, lambda: self.loop.state, lambda: self.fenced, clock,
                              lease_fence=self._lease_fence)
         self.heartbeat = HeartbeatWriter(
@@ -148,10 +153,13 @@ class SidecarApp:
             return None
         return PrimaryLease(
             store, s.lease.timings(), holder=s.lease.holder(s.identity.pod_name),
-            # The renew deadline alone until the watchdog's timeout and grace join it.
-            self_fence=s.lease.lease_renew_deadline,
+            # How long after a renew began its server may still take a write, the sidecar dead
+            # or not: the renew deadline, then the watchdog's stop. No watchdog, no bound: a
+            # dead sidecar leaves the server writable (0 = none claimed; docs/takeover.md).
+            self_fence=(s.lease.lease_renew_deadline + s.watchdog.stop_bound()
+                        if s.watchdog.file is not None else 0.0),
             data_dir=s.data_dir, connect=lambda: self._connect(s.loop.setup_timeout),
-            stop=self._stop,
+            heartbeat=self.watchdog.beat, stop=self._stop,
         )
 
     def _primary_lease_store(self) -> LeaseStore | None:
@@ -246,11 +254,22 @@ class SidecarApp:
         except OSError as exc:
             self._close_listeners()
             raise MysqlstsError(f"cannot listen on {where}: {exc.strerror or exc}") from exc
+        self._warn_on_watchdog_timing()
         self._http.start()
         if self._donor is not None:
             self._donor.start()
         for worker in self._workers:
             worker.start()
+
+    def _warn_on_watchdog_timing(self) -> None:
+        """The control loop vouches once per round: a watchdog timeout shorter than its
+        longest round stops a server whose sidecar lives (docs/takeover.md, "The watchdog")."""
+        s = self.settings
+        if s.watchdog.file is not None and self.lease is None and (
+                s.watchdog.watchdog_timeout <= s.loop.stale_after):
+            log.warning("watchdog timeout %gs is not longer than the loop's longest round "
+                        "(%gs): the server may be stopped while this sidecar lives",
+                        s.watchdog.watchdog_timeout, s.loop.stale_after)
 
     def request_stop(self) -> None:
         """Safe from a signal handler: only sets a flag."""

@@ -27,6 +27,7 @@ from mysqlsts.options import (
     RootPasswordOptions,
     SecretOptions,
     StreamOptions,
+    WatchdogOptions,
     use,
 )
 from mysqlsts.secrets import Secrets
@@ -51,6 +52,7 @@ from mysqlsts.sidecar.settings import Endpoint, SidecarSettings
 @use(ConsistencyOptions, "consistency")
 @use(PrimaryLeaseOptions, "lease")
 @use(ArchiveWorkerOptions, "archive")
+@use(WatchdogOptions, "watchdog")
 @use(S3Options, "s3")
 def sidecar(
     pod: PodOptions, peer: PeerOptions, root: RootPasswordOptions, secret: SecretOptions,
@@ -58,7 +60,7 @@ def sidecar(
     listen: ListenOptions, loop: LoopOptions, replication: ReplicationOptions,
     heartbeat: HeartbeatOptions, donor: DonorOptions, stream: StreamOptions,
     isolation: IsolationOptions, consistency: ConsistencyOptions, lease: PrimaryLeaseOptions,
-    archive: ArchiveWorkerOptions, s3: S3Options,
+    archive: ArchiveWorkerOptions, watchdog: WatchdogOptions, s3: S3Options,
 ) -> None:
     """Set up replication, write heartbeats, serve clones, probes and metrics."""
     from mysqlsts.sidecar.app import SidecarApp
@@ -92,6 +94,7 @@ def sidecar(
         accounts=secret.accounts(),
         loop=loop, replication=replication, heartbeat=heartbeat, donor=donor, stream=stream,
         isolation=isolation, consistency=consistency, lease=lease, archive=archive,
+        watchdog=watchdog,
         s3=s3.settings(),
     )
     app = SidecarApp(settings)

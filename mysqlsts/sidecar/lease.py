@@ -51,6 +51,7 @@ class PrimaryLease(Worker):
                  self_fence: float, data_dir: Path, connect: Callable[[], Connection],
                  wall: Callable[[], float] = time.time,
                  monotonic: Callable[[], float] = time.monotonic,
+                 heartbeat: Callable[[], None] = lambda: None,
                  stop: threading.Event) -> None:
         super().__init__("lease", stop)
         self.store = store
@@ -63,6 +64,7 @@ class PrimaryLease(Worker):
         self._connect = connect
         self._wall = wall
         self._monotonic = monotonic
+        self._heartbeat = heartbeat  # the watchdog's: vouches for the server (sidecar/watchdog)
         self._seen: Seen | None = None
         self._renew_started: float | None = None  # none since start: no window inherited
         self._writable = False  # we lifted read_only under the current lease
@@ -83,7 +85,8 @@ class PrimaryLease(Worker):
 
     def round(self) -> float:
         self.renew()
-        self.enforce()
+        if self.enforce() is not GuardAction.FENCE:
+            self._heartbeat()  # from this round only: a hung worker lets the watchdog stop it
         pause = self.timings.renew_interval
         if self._renew_started is not None and not self.fenced:
             # Wake at the deadline at the latest, so the fence is not an interval late.

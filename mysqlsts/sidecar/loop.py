@@ -64,6 +64,7 @@ class ControlLoop(Worker):
         self, settings: SidecarSettings, *, connect: Callable[[float], Connection],
         secrets: Secrets, clone: CloneRecord | None, probes: Callable[[], Probes],
         on_down: Callable[[], None], clock: Callable[[], float], stop: threading.Event,
+        heartbeat: Callable[[], None] = lambda: None,
     ) -> None:
         super().__init__("loop", stop)
         self.settings = settings
@@ -73,6 +74,7 @@ class ControlLoop(Worker):
         self._probes = probes
         self._on_down = on_down
         self._clock = clock
+        self._heartbeat = heartbeat  # the watchdog's, when no lease worker vouches instead
         self._observer = ServerObserver(
             connection=LocalConnection(lambda: connect(settings.loop.read_timeout)),
             is_primary=settings.is_primary, data_dir=settings.data_dir,
@@ -96,6 +98,7 @@ class ControlLoop(Worker):
             self.cycle()
         except Exception:  # the loop's edge: a bug in one cycle must not end the loop
             log.exception("sidecar cycle failed unexpectedly")
+        self._heartbeat()
         loop = self.settings.loop
         if self.state.observation.up:
             self._failures, pause = 0, loop.poll_interval

@@ -25,6 +25,7 @@ from mysqlsts.options import (
     ReplicationOptions,
     SecretOptions,
     StreamOptions,
+    WatchdogOptions,
 )
 from mysqlsts.settings import Accounts, LocalServer, SecretFiles
 from mysqlsts.store.settings import S3Settings
@@ -65,6 +66,7 @@ class SidecarSettings:
     consistency: ConsistencyOptions = field(default_factory=ConsistencyOptions)
     lease: PrimaryLeaseOptions = field(default_factory=PrimaryLeaseOptions)
     archive: ArchiveWorkerOptions = field(default_factory=ArchiveWorkerOptions)
+    watchdog: WatchdogOptions = field(default_factory=WatchdogOptions)
     s3: S3Settings = field(default_factory=S3Settings)  # how the archive's store is reached
 
     def __post_init__(self) -> None:

@@ -169,12 +169,12 @@ def primary_lease(where: str, *, holder: str | None, resource_version: str,
             "sidecar said how long its server may still write after losing the Lease"))
     try:
         seconds = float(text)
-        if not math.isfinite(seconds) or seconds < 0:
+        if not math.isfinite(seconds) or seconds <= 0:  # a holder's bound is never 0
             raise ValueError(text)
         self_fence = timedelta(seconds=seconds)
     except (ValueError, OverflowError):
         return replace(lease, problem=(
-            f"the primary Lease {where} has {SELF_FENCE_ANNOTATION}={text!r}, not a number "
+            f"the primary Lease {where} has {SELF_FENCE_ANNOTATION}={text!r}, not a positive number "
             "of seconds"))
     return replace(lease, self_fence=self_fence)
 

@@ -197,7 +197,10 @@ class Pod:
         # A clone gives up well within INIT_TIMEOUT, so a missing donor fails with its reason.
         return {"POD_NAME": self.name, "MYSQLSTS_FLAVOR": self.cluster.flavor.name,
                 "MYSQLSTS_LOG_LEVEL": "info", "MYSQLSTS_CLONE_DEADLINE": "120",
-                "MYSQLSTS_SERVER_MEMORY_LIMIT": str(SERVER_MEMORY_LIMIT), **self.cluster.env}
+                "MYSQLSTS_SERVER_MEMORY_LIMIT": str(SERVER_MEMORY_LIMIT),
+                # No volume here is shared by the server and sidecar containers (the
+                # StatefulSet's emptyDir): no watchdog, as in the official-image overlays.
+                "MYSQLSTS_WATCHDOG_FILE": "", **self.cluster.env}
 
     def _mounts(self, *, data: bool = True, conf: tuple[str, ...] = ("/mnt/conf.d",),
                 secrets: bool = True, config_map: bool = False) -> list[Mount]:

@@ -22,7 +22,7 @@ from prometheus_client import CollectorRegistry
 from mysqlsts.bootstrap import bootstrap_data_dir
 from mysqlsts.core.identity import identify
 from mysqlsts.local.mariadbd import ServerSpec
-from mysqlsts.options import LoopOptions, ReplicationOptions
+from mysqlsts.options import LoopOptions, ReplicationOptions, WatchdogOptions
 from mysqlsts.settings import LocalServer, SecretFiles
 from mysqlsts.sidecar.app import SidecarApp
 from mysqlsts.sidecar.settings import Endpoint, SidecarSettings
@@ -136,6 +136,7 @@ class Harness:
             clone_port=None,
             replication=ReplicationOptions(connect_retry=1),
             loop=LoopOptions(max_backoff=1.0),
+            watchdog=WatchdogOptions(watchdog_file=""),  # in-process sidecars: no watchdog
         )
         base.update(kw)
         return SidecarSettings(**base)  # type: ignore[arg-type]

@@ -317,9 +317,9 @@ def test_flavor_and_images(
         assert env(by_name[name])["MYSQLSTS_FLAVOR"]["value"] == flavor, name
     server_env = env(by_name["mysql"])
     if root_env is None:  # mysqlsts-server reads the Secret's file itself (mysqlsts bootstrap)
-        assert server_env == {}
-    else:
-        assert list(server_env) == [root_env]
+        assert set(server_env) == {"MYSQLSTS_WATCHDOG_TIMEOUT", "MYSQLSTS_WATCHDOG_GRACE"}
+    else:  # (the base's watchdog timings may stay: the official entrypoint ignores them)
+        assert [n for n in server_env if not n.startswith("MYSQLSTS_WATCHDOG_")] == [root_env]
         assert server_env[root_env]["value"] == "/etc/mysqlsts/secrets/root-password"
     client = "mysql" if flavor == "mysql" else "mariadb"
     admin = "mysqladmin" if flavor == "mysql" else "mariadb-admin"
@@ -617,3 +617,28 @@ def test_the_isolation_fence_knows_the_set_size(rendered: dict[str, list[Doc]],
     sts = one(rendered[render], "StatefulSet")
     sidecar_env = env(containers(sts)["sidecar"])
     assert sidecar_env["MYSQLSTS_REPLICAS"]["value"] == str(sts["spec"]["replicas"])
+
+
+@pytest.mark.parametrize(("render", "watchdog"), [
+    ("root", True), ("minikube", True), ("demo", True), ("eks", True),
+    ("official-mariadb", False), ("mysql8", False),
+])
+def test_the_watchdog_shares_its_heartbeat_between_server_and_sidecar(
+        rendered: dict[str, list[Doc]], render: str, watchdog: bool) -> None:
+    """mysqlsts-server's watchdog reads the file the sidecar writes: one emptyDir at the
+    default path in both containers, and the same timings; with an official server image
+    (no watchdog) the sidecar writes none."""
+    sts = one(rendered[render], "StatefulSet", "mysql")
+    by_name = containers(sts)
+    sidecar_env = env(by_name["sidecar"])
+    if not watchdog:
+        assert sidecar_env["MYSQLSTS_WATCHDOG_FILE"]["value"] == ""
+        return
+    assert "MYSQLSTS_WATCHDOG_FILE" not in sidecar_env  # the default path, in both
+    for name in ("mysql", "sidecar"):
+        mounts = {m["mountPath"]: m["name"] for m in by_name[name]["volumeMounts"]}
+        assert mounts["/run/mysqlsts/watchdog"] == "watchdog", name
+    for variable in ("MYSQLSTS_WATCHDOG_TIMEOUT", "MYSQLSTS_WATCHDOG_GRACE"):
+        assert env(by_name["mysql"])[variable] == sidecar_env[variable], variable
+    volumes = {v["name"]: v for v in sts["spec"]["template"]["spec"]["volumes"]}
+    assert "emptyDir" in volumes["watchdog"]

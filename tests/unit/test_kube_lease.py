@@ -142,6 +142,14 @@ def test_acquiring_writes_the_record_and_keeps_the_objects_metadata() -> None:
     assert record_from_lease(body) == record  # and it reads back as written
 
 
+def test_a_holder_without_a_bound_removes_the_annotation() -> None:
+    """No watchdog, no self-fence bound: a stale bound an earlier holder wrote must not stay
+    for the controller to trust."""
+    earlier = lease(annotations={"note": "kept", SELF_FENCE_ANNOTATION: "23.5"})
+    body = lease_with_record(earlier, LeaseRecord(HOLDER, WALL, 15.0, 0, 0.0))
+    assert body["metadata"]["annotations"] == {"note": "kept"}
+
+
 def test_renewing_keeps_the_acquire_time_and_a_new_holder_gets_its_own() -> None:
     acquired = {**held()["spec"], "acquireTime": "2026-03-01T11:00:00.000000Z"}
     current = lease(acquired, {SELF_FENCE_ANNOTATION: "13.5"})

@@ -60,6 +60,18 @@ def test_server_spec_uses_the_pod_volume(layout: SetLayout) -> None:
     assert server.error_log == layout.pod("mysql-1").logs / "mariadbd.err"
 
 
+def test_the_server_runs_under_the_watchdog_with_a_heartbeat_file_per_pod(
+        layout: SetLayout) -> None:
+    """As the mysql container does: `mysqlsts server -- <mariadbd's arguments>`; the pod's
+    env (every container's) names the heartbeat file in its own run dir."""
+    plan = plan_pod(SetSpec(replicas=2), layout, 1, TOOL)
+    argv = plan.server_step.argv
+    assert argv[:len(TOOL) + 2] == (*TOOL, "server", "--")
+    assert f"--defaults-file={plan.server.defaults_file}" in argv
+    assert plan.env["MYSQLSTS_WATCHDOG_FILE"] == str(
+        layout.pod("mysql-1").run / "watchdog-heartbeat")
+
+
 def test_merged_env_drops_stray_mysqlsts_variables() -> None:
     merged = merged_env(
         {"PATH": "/bin", "MYSQLSTS_DATA_DIR": "/elsewhere", "POD_NAME": "x-9",

@@ -34,13 +34,14 @@ from mysqlsts.options import (
     RootPasswordOptions,
     SecretOptions,
     StreamOptions,
+    WatchdogOptions,
     option_fields,
     to_env,
     use,
 )
 
 SIDECAR_GROUPS = (LoopOptions, ReplicationOptions, HeartbeatOptions, DonorOptions, StreamOptions,
-                  IsolationOptions, ConsistencyOptions)
+                  IsolationOptions, ConsistencyOptions, WatchdogOptions)
 GROUPS = (PodOptions, PeerOptions, DataDirOptions, FlavorOptions, RootPasswordOptions,
           SecretOptions, LocalServerOptions, InitOptions, CloneOptions, ListenOptions,
           *SIDECAR_GROUPS)
@@ -60,7 +61,7 @@ def _parse(env: dict[str, str]) -> dict[str, Any]:
     return {type(value).__name__: value for value in seen.values()}
 
 
-@pytest.mark.parametrize("name", ["init", "bootstrap", "clone", "sidecar"])
+@pytest.mark.parametrize("name", ["init", "bootstrap", "clone", "sidecar", "server"])
 def test_every_pod_command_option_has_help_and_names_its_env_var(name: str) -> None:
     command = cli.get_command(click.Context(cli), name)
     assert command is not None
@@ -218,3 +219,12 @@ def test_bad_primary_lease_values_are_one_line(value: str, api: str, words: str)
     with pytest.raises(ConfigError, match=re.escape(words)):
         PrimaryLeaseOptions(primary_lease=value, lease_api_url=api).check()
     PrimaryLeaseOptions(primary_lease="kubernetes:a.b-c", lease_api_url="https://api").check()
+
+
+def test_an_empty_watchdog_file_means_no_watchdog() -> None:
+    """The official-image overlays set MYSQLSTS_WATCHDOG_FILE empty: no heartbeat written."""
+    assert _parse({"POD_NAME": "mysql-1"})["WatchdogOptions"].file == Path(
+        "/run/mysqlsts/watchdog/heartbeat")
+    assert _parse({"POD_NAME": "mysql-1", "MYSQLSTS_WATCHDOG_FILE": ""})[
+        "WatchdogOptions"].file is None
+    assert to_env(WatchdogOptions(watchdog_file="")) == {"MYSQLSTS_WATCHDOG_FILE": ""}

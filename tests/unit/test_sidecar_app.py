@@ -8,6 +8,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -192,7 +193,7 @@ def test_the_primary_lease_store_is_the_one_the_option_names(tmp_path: Path) -> 
     from mysqlsts.adapters.kube_lease_store import NAMESPACE, KubernetesLeaseStore
     from mysqlsts.adapters.lease_store import FileLeaseStore
     from mysqlsts.errors import ConfigError
-    from mysqlsts.options import PrimaryLeaseOptions
+    from mysqlsts.options import PrimaryLeaseOptions, WatchdogOptions
 
     def lease_app(pod: str, lease: PrimaryLeaseOptions) -> SidecarApp:
         return SidecarApp(SidecarSettings(
@@ -207,7 +208,14 @@ def test_the_primary_lease_store_is_the_one_the_option_names(tmp_path: Path) -> 
     assert worker is not None and isinstance(worker.store, KubernetesLeaseStore)
     assert worker.store.describe() == "kubernetes:db/mysql-primary"
     assert worker.store.api_url == "https://10.96.0.1:443"
-    assert worker.self_fence == 7  # the renew deadline, until the watchdog's times join it
+    # The renew deadline, then the watchdog's stop (poll 0.5 + timeout 10 + grace 3).
+    assert worker.self_fence == 7 + 13.5
+    no_watchdog = SidecarApp(replace(SidecarSettings(
+        identity=identify("mysql-0", "mysql", 100), local=LocalServer("127.0.0.1", 1),
+        secrets=_secrets(tmp_path), primary=Endpoint("h", 1), data_dir=tmp_path,
+        listen_address="127.0.0.1", http_port=0, clone_port=None, lease=kube,
+    ), watchdog=WatchdogOptions(watchdog_file="")), registry=CollectorRegistry())
+    assert no_watchdog.lease is not None and no_watchdog.lease.self_fence == 0  # no bound
     assert lease_app("mysql-1", kube).lease is None
     named = PrimaryLeaseOptions(primary_lease="kubernetes:other", lease_namespace="db",
                                 lease_api_url="https://10.96.0.1:443")

@@ -215,11 +215,12 @@ def test_the_parser_reads_the_sidecars_fields() -> None:
 
 @pytest.mark.parametrize(("annotations", "problem"), [
     ({}, "carries no mysqlsts.io/self-fence-seconds annotation"),
-    ({SELF_FENCE_ANNOTATION: "ten"}, "'ten', not a number of seconds"),
-    ({SELF_FENCE_ANNOTATION: "-1"}, "'-1', not a number of seconds"),
-    ({SELF_FENCE_ANNOTATION: "nan"}, "'nan', not a number of seconds"),
-    ({SELF_FENCE_ANNOTATION: "inf"}, "'inf', not a number of seconds"),
-    ({SELF_FENCE_ANNOTATION: "1e20"}, "'1e20', not a number of seconds"),  # no timedelta
+    ({SELF_FENCE_ANNOTATION: "ten"}, "'ten', not a positive number of seconds"),
+    ({SELF_FENCE_ANNOTATION: "-1"}, "'-1', not a positive number of seconds"),
+    ({SELF_FENCE_ANNOTATION: "0"}, "'0', not a positive number of seconds"),  # a holder never has 0
+    ({SELF_FENCE_ANNOTATION: "nan"}, "'nan', not a positive number of seconds"),
+    ({SELF_FENCE_ANNOTATION: "inf"}, "'inf', not a positive number of seconds"),
+    ({SELF_FENCE_ANNOTATION: "1e20"}, "'1e20', not a positive number of seconds"),  # no timedelta
 ])
 def test_a_lease_without_a_usable_self_fence_proves_nothing(
     annotations: dict[str, str], problem: str

@@ -1,0 +1,84 @@
+"""The watchdog's verdict (pure): may the server keep running, judged from the sidecar's
+heartbeat file as the watchdog saw it over time.
+
+The sidecar rewrites the file with a changing content only while its server is allowed to run
+(sidecar/watchdog.py). The watchdog reads the content and notes, on ITS OWN monotonic clock,
+when it last saw it change; the file's mtime and the stamp inside it are never compared with
+that clock (another process's clock, and a hung writer's). A content present before the server
+started counts for nothing: only a change seen since proves a living sidecar.
+
+- no change seen yet: RUN for `startup` seconds after the server started, then STOP;
+- a change seen: RUN until the content has stayed unchanged for `timeout` seconds, then STOP.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+# `mysqlsts server`'s exit code when its watchdog stopped the server (mariadbd's own are 0 and
+# 1, or 128 + a signal), so whoever restarts it can tell the two apart.
+WATCHDOG_EXIT = 3
+
+
+class Verdict(enum.StrEnum):
+    RUN = "run"
+    STOP = "stop"
+
+
+@dataclass(frozen=True)
+class WatchdogTimings:
+    """Seconds: the longest silence of a living sidecar, and the allowance before its first
+    heartbeat (the server's start, the sidecar's own start)."""
+
+    timeout: float = 10.0
+    startup: float = 120.0
+
+
+@dataclass(frozen=True)
+class Beats:
+    """What the watchdog saw of the file: `content` last read (None: missing or unreadable),
+    and when (its monotonic clock) it first saw that content; `changed` once a content other
+    than the one present at the start was seen."""
+
+    started: float
+    content: bytes | None
+    since: float
+    changed: bool = False
+
+
+def begin(now: float, content: bytes | None) -> Beats:
+    """The watchdog starts (with the server) and reads the file once."""
+    return Beats(started=now, content=content, since=now)
+
+
+def seen(beats: Beats, content: bytes | None, now: float) -> Beats:
+    """After reading `content` at `now`: a new content restarts the silence. A file that went
+    missing or unreadable is not a heartbeat (its content did not change to anything)."""
+    if content is None or content == beats.content:
+        return beats
+    return Beats(beats.started, content, now, changed=True)
+
+
+def decide(beats: Beats, now: float, timings: WatchdogTimings) -> tuple[Verdict, str]:
+    """RUN or STOP, with the reason (one line for the log)."""
+    if not beats.changed:
+        waited = now - beats.started
+        if waited < timings.startup:
+            return Verdict.RUN, (f"waiting for the sidecar's first heartbeat "
+                                 f"({waited:.1f}s of {timings.startup:g}s)")
+        return Verdict.STOP, (f"no heartbeat from the sidecar within {timings.startup:g}s of "
+                              f"the server's start")
+    silent = now - beats.since
+    if silent < timings.timeout:
+        return Verdict.RUN, f"heartbeat {silent:.1f}s ago"
+    return Verdict.STOP, (f"the sidecar's heartbeat has not changed for {silent:.1f}s "
+                          f"(timeout {timings.timeout:g}s)")
+
+
+def next_check(beats: Beats, now: float, timings: WatchdogTimings, poll: float) -> float:
+    """Seconds until the watchdog should read again: every `poll`, and exactly at the moment
+    the current verdict would turn, so a stop is never a poll late."""
+    turns = (beats.started + timings.startup if not beats.changed
+             else beats.since + timings.timeout)
+    return max(0.0, min(poll, turns - now))

@@ -1,0 +1,302 @@
+# ruff: noqa: F401, F811 (pytest fixtures imported from sidecar_servers are parameters here)
+"""The watchdog on real servers: the server runs under `mysqlsts server` and the sidecar is
+`mysqlsts sidecar`, each its own process as in a pod, sharing a heartbeat file.
+
+- the primary's sidecar (holding the file-backed lease, so its server is writable) SIGKILLed,
+  or SIGSTOPped, while root commits a row every ~20 ms: mariadbd stops accepting writes within
+  the bound. 20 trials of each, min/median/max of (last accepted write - the signal) printed;
+- a replica's watchdog keeps mariadbd running while its sidecar lives (no false stop over three
+  timeouts, replication working), and stops it once the sidecar is killed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pymysql
+import pytest
+
+from mysqlsts.core.watchdog import WATCHDOG_EXIT
+from mysqlsts.local.mariadbd import ServerSpec, prepare, supervised_argv, wait_until_up
+from mysqlsts.local.procs import console_script
+from mysqlsts.options import (
+    DataDirOptions,
+    DonorOptions,
+    IsolationOptions,
+    ListenOptions,
+    LoopOptions,
+    PeerOptions,
+    PodOptions,
+    PrimaryLeaseOptions,
+    ReplicationOptions,
+    RootPasswordOptions,
+    SecretOptions,
+    WatchdogOptions,
+    to_env,
+)
+from tests.integration.sidecar_servers import (
+    REPLICA_CNF,
+    ROLE_CNF,
+    Harness,
+    harness,
+    sidecar_ports,
+    sidecar_template,
+    wait_for,
+)
+from tests.servers import Server
+
+pytestmark = pytest.mark.integration
+
+# Short timings so 40 trials fit in a few minutes.
+LEASE = dict(lease_duration=3.0, lease_renew_deadline=2.0, lease_renew_interval=0.25)
+WATCHDOG = WatchdogOptions(watchdog_timeout=1.0, watchdog_grace=1.0, watchdog_startup=30.0)
+# The documented bound (docs/takeover.md, "The watchdog"): from the start of the last renew,
+# the renew deadline, then the watchdog's poll + timeout + grace.
+BOUND = LEASE["lease_renew_deadline"] + WATCHDOG.stop_bound()
+TRIALS = 20
+WRITE_EVERY = 0.02
+
+
+class Pod:
+    """One pod's two processes: `mysqlsts server` (and its mariadbd) and `mysqlsts sidecar`,
+    each leading its own process group, with a shared heartbeat file."""
+
+    def __init__(self, h: Harness, name: str, server_id: int, *, replica: bool,
+                 primary: Server | None = None) -> None:
+        self.h = h
+        self.name = name
+        self.ordinal = int(name.rsplit("-", 1)[1])
+        home = h.base / name
+        (home / "conf.d").mkdir(parents=True)
+        (home / "conf.d" / "role.cnf").write_text(ROLE_CNF + (REPLICA_CNF if replica else ""))
+        (home / "conf.d" / "server-id.cnf").write_text(f"[mysqld]\nserver_id={server_id}\n")
+        shutil.copytree(h.template, home / "data")
+        self.home = home
+        self.spec = ServerSpec(data_dir=home / "data", conf_dir=home / "conf.d",
+                               run_dir=home / "run", port=h.ports())
+        self.http_port = h.ports()
+        self.server = Server(self.spec, h.secrets.root, name=name)
+        self.heartbeat = home / "run" / "heartbeat"
+        self.lease_file = h.base / "primary-lease"
+        self.primary = primary
+        self.server_process: subprocess.Popen[bytes] | None = None
+        self.sidecar_process: subprocess.Popen[bytes] | None = None
+
+    def env(self) -> dict[str, str]:
+        files = self.h.secrets.files()
+        primary = self.primary or self.server
+        groups: list[Any] = [
+            PodOptions(self.name),
+            PeerOptions(mysql_port=self.spec.port, http_port=self.http_port),
+            ListenOptions(listen_address="127.0.0.1"),
+            # A replica's heartbeat comes from its control loop's rounds: well inside the
+            # short watchdog timeout (the defaults, 1 s and 10 s, have the same margin).
+            LoopOptions(poll_interval=0.2),
+            DataDirOptions(self.spec.data_dir),
+            RootPasswordOptions(files.root_password),
+            SecretOptions(replication_password_file=files.replication_password,
+                          backup_password_file=files.backup_password,
+                          clone_token_file=files.clone_token),
+            DonorOptions(no_donor=True),
+            IsolationOptions(isolation_api_endpoint=""),
+            ReplicationOptions(primary_host="127.0.0.1", primary_port=primary.port,
+                               connect_retry=1),
+            PrimaryLeaseOptions(primary_lease=f"file:{self.lease_file}", **LEASE),
+            WatchdogOptions(str(self.heartbeat), WATCHDOG.watchdog_timeout,
+                            WATCHDOG.watchdog_grace, WATCHDOG.watchdog_startup),
+        ]
+        return {"PATH": os.environ["PATH"], **to_env(*groups)}
+
+    def _spawn(self, argv: list[str], log: str) -> subprocess.Popen[bytes]:
+        with (self.home / log).open("ab") as out:
+            return subprocess.Popen(argv, env=self.env(), stdin=subprocess.DEVNULL, stdout=out,
+                                    stderr=subprocess.STDOUT, start_new_session=True)
+
+    def start_server(self) -> None:
+        prepare(self.spec)
+        self.server_process = self._spawn(supervised_argv(self.spec, console_script()),
+                                          "server.log")
+        wait_until_up("127.0.0.1", self.spec.port, "root", self.h.secrets.root, 60,
+                      self.server_process)
+
+    def start_sidecar(self) -> None:
+        self.sidecar_process = self._spawn([*console_script(), "sidecar"], "sidecar.log")
+
+    def signal_sidecar(self, signum: int) -> None:
+        assert self.sidecar_process is not None
+        os.kill(self.sidecar_process.pid, signum)
+
+    def end_sidecar(self) -> None:
+        process, self.sidecar_process = self.sidecar_process, None
+        if process is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGCONT)
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(10)
+
+    def server_exit(self, timeout: float) -> int:
+        assert self.server_process is not None
+        return self.server_process.wait(timeout)
+
+    def close(self) -> None:
+        self.end_sidecar()
+        process, self.server_process = self.server_process, None
+        if process is not None and process.poll() is None:
+            process.terminate()  # passed on to mariadbd: a clean shutdown
+            try:
+                process.wait(60)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(10)
+
+    def logs(self) -> str:
+        return "\n".join(f"--- {name}\n" + (self.home / name).read_text()[-3000:]
+                         for name in ("server.log", "sidecar.log")
+                         if (self.home / name).exists())
+
+
+class Writer:
+    """Root commits one row every ~20 ms on one connection (reconnecting when dropped); the
+    monotonic time of the last commit the server acknowledged."""
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self.last_commit: float | None = None
+        self.commits = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        conn = None
+        while not self._stop.wait(WRITE_EVERY):
+            try:
+                if conn is None:
+                    conn = self.server.connect(read_timeout=2,
+                                               write_timeout=2)
+                with conn.cursor() as cur:
+                    cur.execute("INSERT INTO app.t (v) VALUES (1)")
+                self.last_commit = time.monotonic()
+                self.commits += 1
+            except pymysql.MySQLError:
+                conn = None
+
+    def __enter__(self) -> Writer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+
+def _read_only(server: Server) -> int | None:
+    try:
+        return int(server.value("SELECT @@global.read_only"))
+    except pymysql.MySQLError:
+        return None
+
+
+@pytest.fixture
+def pods(harness: Harness) -> Iterator[list[Pod]]:
+    made: list[Pod] = []
+    try:
+        yield made
+    finally:
+        for pod in made:
+            pod.close()
+
+
+def _primary(harness: Harness, pods: list[Pod]) -> Pod:
+    pod = Pod(harness, "mysql-0", 100, replica=True)  # starts read-only: the lease lifts it
+    pods.append(pod)
+    pod.start_server()
+    pod.server.sql("CREATE DATABASE IF NOT EXISTS app",
+                   "CREATE TABLE IF NOT EXISTS app.t (id INT PRIMARY KEY AUTO_INCREMENT, v INT)")
+    return pod
+
+
+def _trial(pod: Pod, signum: int) -> float:
+    """Start the server if it is not running, the sidecar, wait for the lease to make the
+    server writable, then stop the sidecar with `signum` under a writer: the seconds from the
+    signal to the last write the server accepted."""
+    if pod.server_process is None or pod.server_process.poll() is not None:
+        pod.start_server()
+    pod.start_sidecar()
+    try:
+        wait_for("lease held: the server writable", lambda: _read_only(pod.server) == 0, 30)
+        with Writer(pod.server) as writer:
+            wait_for("root writing", lambda: writer.commits > 10, 10)
+            pod.signal_sidecar(signum)
+            signalled = time.monotonic()
+            assert pod.server_exit(BOUND + 10) == WATCHDOG_EXIT
+        assert writer.last_commit is not None
+        return writer.last_commit - signalled
+    except BaseException:
+        print(pod.logs())
+        raise
+    finally:
+        pod.end_sidecar()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGSTOP], ids=["SIGKILL", "SIGSTOP"])
+def test_a_dead_or_hung_sidecar_stops_its_primary_within_the_bound(
+        harness: Harness, pods: list[Pod], signum: int) -> None:
+    pod = _primary(harness, pods)
+    observed = [_trial(pod, signum) for _ in range(TRIALS)]
+    name = signal.Signals(signum).name
+    print(f"\nsidecar {name} -> last accepted write over {len(observed)} trials (watchdog "
+          f"timeout {WATCHDOG.watchdog_timeout:g}s, grace {WATCHDOG.watchdog_grace:g}s, poll "
+          f"{WATCHDOG.poll:g}s; renew deadline {LEASE['lease_renew_deadline']:g}s): min "
+          f"{min(observed):.3f}s median {statistics.median(observed):.3f}s max "
+          f"{max(observed):.3f}s; bound {BOUND:g}s")
+    assert max(observed) < BOUND
+    # Each trial's server ended with the watchdog's exit code (3), not a SHUTDOWN by a lease
+    # fence: the sidecar was dead or frozen; and the watchdog said why.
+    assert (pod.home / "server.log").read_text().count("heartbeat has not changed") == TRIALS
+
+
+def test_a_replicas_watchdog_keeps_it_running_while_its_sidecar_lives(
+        harness: Harness, pods: list[Pod]) -> None:
+    primary = harness.server("mysql-0", 100)  # writable, no lease: the replica's source
+    harness.sidecar(harness.settings(0, primary, primary))  # its accounts, in-process
+    primary.sql("CREATE DATABASE IF NOT EXISTS app",
+                "CREATE TABLE IF NOT EXISTS app.t (id INT PRIMARY KEY AUTO_INCREMENT, v INT)")
+    replica = Pod(harness, "mysql-1", 101, replica=True, primary=primary)
+    pods.append(replica)
+    replica.start_server()
+    replica.start_sidecar()
+    watched_until = time.monotonic() + max(3 * WATCHDOG.watchdog_timeout, 5.0)
+    rows = 0
+    while time.monotonic() < watched_until:
+        assert replica.server_process is not None and replica.server_process.poll() is None, \
+            replica.logs()
+        primary.sql("INSERT INTO app.t (v) VALUES (1)")
+        rows += 1
+        time.sleep(0.2)
+    try:
+        wait_for("the replica replicates", lambda: _count(replica.server) == rows, 10)
+    except AssertionError:
+        print(replica.logs())
+        raise
+    assert replica.heartbeat.exists()
+    replica.signal_sidecar(signal.SIGKILL)
+    killed = time.monotonic()
+    assert replica.server_exit(10) == WATCHDOG_EXIT
+    assert time.monotonic() - killed < WATCHDOG.stop_bound() + 1.0
+
+
+def _count(server: Server) -> int | None:
+    try:
+        return int(server.value("SELECT COUNT(*) FROM app.t"))
+    except pymysql.MySQLError:
+        return None

@@ -1,0 +1,58 @@
+"""The watchdog's verdict from the heartbeat file's contents over its own clock (core/watchdog)."""
+
+from __future__ import annotations
+
+import pytest
+
+from mysqlsts.core.watchdog import Beats, Verdict, WatchdogTimings, begin, decide, next_check, seen
+
+T = WatchdogTimings(timeout=10.0, startup=120.0)
+
+
+def _run(start: bytes | None, reads: list[tuple[float, bytes | None]]) -> Beats:
+    """The watchdog started at 0 reading `start`, then read each (time, content)."""
+    beats = begin(0.0, start)
+    for now, content in reads:
+        beats = seen(beats, content, now)
+    return beats
+
+
+@pytest.mark.parametrize(("start", "reads", "now", "verdict", "why"), [
+    # No heartbeat yet: the startup allowance, counted from the server's start.
+    (None, [], 0.0, Verdict.RUN, "first heartbeat"),
+    (None, [(50.0, None)], 119.9, Verdict.RUN, "first heartbeat"),
+    (None, [(50.0, None)], 120.0, Verdict.STOP, "within 120s"),
+    # A file left by an earlier run (the emptyDir outlives a container) proves nothing until
+    # it changes, whatever its content says.
+    (b"7", [(1.0, b"7"), (60.0, b"7")], 119.0, Verdict.RUN, "first heartbeat"),
+    (b"7", [(1.0, b"7"), (60.0, b"7")], 120.0, Verdict.STOP, "within 120s"),
+    # The first change ends the allowance: from then on the timeout, from the change as seen.
+    (b"7", [(5.0, b"8")], 14.9, Verdict.RUN, "heartbeat"),
+    (b"7", [(5.0, b"8")], 15.0, Verdict.STOP, "not changed for 10.0s"),
+    (None, [(5.0, b"1")], 15.0, Verdict.STOP, "not changed for 10.0s"),
+    # Steady heartbeats keep it running long past the allowance.
+    (None, [(float(t), str(t).encode()) for t in range(1, 500)], 508.0, Verdict.RUN,
+     "heartbeat"),
+    # The same content rewritten (a hung writer's last stamp) is no heartbeat.
+    (None, [(5.0, b"1"), (8.0, b"1"), (14.0, b"1")], 15.0, Verdict.STOP, "not changed"),
+    # A file that disappears or cannot be read is no heartbeat either.
+    (None, [(5.0, b"1"), (8.0, None), (14.0, None)], 15.0, Verdict.STOP, "not changed"),
+    (None, [(5.0, b"1"), (8.0, None), (14.0, b"1")], 15.0, Verdict.STOP, "not changed"),
+    (None, [(5.0, b"1"), (8.0, None), (14.0, b"2")], 23.9, Verdict.RUN, "heartbeat"),
+    # Going back to an older content is a change (a restarted sidecar's counter).
+    (None, [(5.0, b"9"), (12.0, b"1")], 21.9, Verdict.RUN, "heartbeat"),
+])
+def test_verdict(start: bytes | None, reads: list[tuple[float, bytes | None]], now: float,
+                 verdict: Verdict, why: str) -> None:
+    got, reason = decide(_run(start, reads), now, T)
+    assert got is verdict
+    assert why in reason
+
+
+def test_a_stop_is_never_a_poll_late() -> None:
+    beats = _run(None, [(5.0, b"1")])
+    assert next_check(beats, 6.0, T, poll=0.5) == 0.5
+    assert next_check(beats, 14.8, T, poll=0.5) == pytest.approx(0.2)
+    assert next_check(beats, 16.0, T, poll=0.5) == 0.0
+    waiting = begin(0.0, None)
+    assert next_check(waiting, 119.9, T, poll=0.5) == pytest.approx(0.1)
