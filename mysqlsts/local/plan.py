@@ -24,6 +24,7 @@ from mysqlsts.options import (
     LocalServerOptions,
     PeerOptions,
     PodOptions,
+    PrimaryLeaseOptions,
     RootPasswordOptions,
     SecretOptions,
     to_env,
@@ -90,6 +91,10 @@ def pod_env(spec: SetSpec, layout: SetLayout, ordinal: int) -> dict[str, str]:
         ArchiveWorkerOptions(archive_store=spec.store,
                              archive_ordinal=archive_ordinal(spec.replicas))
         if spec.store else ArchiveWorkerOptions(),
+        # The primary lease in a file every pod of the set contends for (a StatefulSet's pods
+        # use the Kubernetes Lease, the option's default); the holder adds POD_UID, which the
+        # pod process makes anew each time it is created (pod.py).
+        PrimaryLeaseOptions(primary_lease=f"file:{layout.primary_lease}"),
     )
 
 
@@ -101,7 +106,11 @@ def merged_env(inherited: Mapping[str, str], pod: Mapping[str, str]) -> dict[str
         if not key.startswith(_PREFIX) or key in _PASSED_THROUGH
     }
     kept.pop("POD_NAME", None)
+    kept.pop(POD_UID, None)
     return {**kept, **pod}
+
+
+POD_UID = "POD_UID"  # the downward API's metadata.uid in a StatefulSet pod
 
 
 def plan_pod(spec: SetSpec, layout: SetLayout, ordinal: int, tool: tuple[str, ...]) -> PodPlan:

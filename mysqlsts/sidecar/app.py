@@ -94,16 +94,17 @@ class SidecarApp:
         self.loop = ControlLoop(
             s, connect=self._connect, secrets=self._secrets, clone=self._clone,
             probes=lambda: self.probes, on_down=self.metrics.scrape_errors.inc, clock=clock,
-            stop=self._stop,
+            stop=self._stop, set_up_blocked=self._lease_wait,
         )
+        self.lease = self._primary_lease()
         self.fence = IsolationFence(
             s.isolation, peers=s.peers, interval=s.loop.poll_interval,
             is_mysql=s.flavor == Flavor.MYSQL, connect=lambda: self._connect(s.loop.setup_timeout),
             clock=clock, stop=self._stop,
+            lift=None if self.lease is None else self.lease.lift_again,
         ) if s.is_primary else None
-        self.lease = self._primary_lease()
         self.probes = Probes(s, lambda: self.loop.state, lambda: self.fenced, clock,
-                             lease_fence=self._lease_fence)
+                             lease_fence=self._lease_fence, lease_wait=self._lease_wait)
         self.heartbeat = HeartbeatWriter(
             s.heartbeat, connection=self._local(s.loop.read_timeout), target=self._heartbeat_target,
             on_written=self._heartbeat_written, clock=clock, stop=self._stop,
@@ -140,15 +141,18 @@ class SidecarApp:
         )
 
     def _primary_lease(self) -> PrimaryLease | None:
-        """The lease worker, on a primary whose --primary-lease names a store."""
+        """The lease worker, on a primary whose --primary-lease names a store (none: no lease,
+        the set-up makes the primary writable)."""
         s = self.settings
-        path = s.lease.file
-        if not (s.is_primary and path is not None):
+        if not (s.is_primary and s.lease.enabled):
             return None
+        path = s.lease.file
+        if path is None:  # checked with the options; kept for a store added there first
+            raise MysqlstsError(f"primary lease {s.lease.primary_lease!r} is not available yet")
         return PrimaryLease(
             FileLeaseStore(path), s.lease.timings(), holder=s.lease.holder(s.identity.pod_name),
             data_dir=s.data_dir, connect=lambda: self._connect(s.loop.setup_timeout),
-            stop=self._stop,
+            is_mysql=s.flavor == Flavor.MYSQL, blocked=lambda: self.fenced, stop=self._stop,
         )
 
     def _archive_worker(self) -> ArchiveWorker | None:
@@ -204,6 +208,13 @@ class SidecarApp:
         if self.lease is None or not self.lease.fenced:
             return ""
         return f"server stopped until the lease is held again ({self.lease.reason})"
+
+    def _lease_wait(self) -> str:
+        """Why this primary may not be writable yet: its lease is not held; "" when it is held
+        or there is no lease."""
+        if self.lease is None or self.lease.held:
+            return ""
+        return f"the primary lease is not held: {self.lease.reason}"
 
     def _local(self, read_timeout: float) -> LocalConnection:
         return LocalConnection(lambda: self._connect(read_timeout))

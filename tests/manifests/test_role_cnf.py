@@ -38,7 +38,7 @@ def test_mariadb_cnf(role: str) -> None:
     assert values["gtid_strict_mode"] == "ON"
     assert values["log_slave_updates"] == "ON"
     assert "super_read_only" not in values  # MariaDB refuses to start with it
-    assert values.get("read_only") == ("ON" if role == "slave.cnf" else None)
+    assert values.get("read_only") == "ON"  # every server starts read-only, the primary too
 
 
 @pytest.mark.parametrize("role", ["master.cnf", "slave.cnf"])
@@ -47,9 +47,9 @@ def test_mysql_cnf(role: str) -> None:
     assert COMMON.items() <= values.items()
     assert values["gtid_mode"] == "ON"
     assert values["enforce_gtid_consistency"] == "ON"
-    replica = role == "slave.cnf"
-    assert values.get("read_only") == ("ON" if replica else None)
-    assert values.get("super_read_only") == ("ON" if replica else None)
+    # Every server starts read-only, the primary too, root included (the lease lifts it).
+    assert values.get("read_only") == "ON"
+    assert values.get("super_read_only") == "ON"
 
 
 def test_configmaps_carry_the_flavors_files(rendered: dict[str, list[dict[str, Any]]]) -> None:
@@ -97,7 +97,7 @@ def test_mariadbd_accepts_the_cnf(role: str, tmp_path: Path) -> None:
     assert values["gtid-strict-mode"] == "TRUE"
     assert values["log-slave-updates"] == "TRUE"
     assert values["relay-log-recovery"] == "TRUE"
-    assert values["read-only"] == ("TRUE" if role == "slave.cnf" else "FALSE")
+    assert values["read-only"] == "TRUE"  # the primary too: its lease lifts it
 
     # The check can fail: the upstream example's super-read-only line is refused.
     bad = tmp_path / "bad.cnf"
@@ -126,6 +126,9 @@ def test_every_shipped_cnf_recovers_the_relay_log_from_the_applied_position(flav
         for role in ("master.cnf", "slave.cnf"):
             values = settings(directory / role)
             assert values["relay_log_recovery"] == "ON", directory / role
+            assert values["read_only"] == "ON", directory / role  # the primary's lease lifts it
+            if flavor == "mysql":
+                assert values["super_read_only"] == "ON", directory / role
             # MySQL 8.4 removed these options (a server refuses to start with them), and
             # MariaDB has no such repositories.
             assert "relay_log_info_repository" not in values

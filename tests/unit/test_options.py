@@ -28,6 +28,7 @@ from mysqlsts.options import (
     LoopOptions,
     PeerOptions,
     PodOptions,
+    PrimaryLeaseOptions,
     ReplicationOptions,
     RootPasswordOptions,
     SecretOptions,
@@ -90,6 +91,10 @@ def test_pod_env_round_trips_through_the_options(tmp_path: Path) -> None:
     assert parsed["CloneOptions"].srv_name == ""
     assert parsed["ListenOptions"].listen_address == "127.0.0.1"
     assert parsed["SecretOptions"].clone_token_file == layout.secret("clone-token")
+    # Every pod of the set contends for one file lease (the default, kubernetes, is for pods).
+    lease = PrimaryLeaseOptions(primary_lease=env.pop("MYSQLSTS_PRIMARY_LEASE"))
+    assert lease.file == layout.primary_lease == tmp_path / "primary-lease.json"
+    assert pod_env(spec, layout, 0)["MYSQLSTS_PRIMARY_LEASE"] == f"file:{lease.file}"
     # Nothing set to its default travels: the env holds what differs, nothing else.
     assert to_env(*(parsed[g.__name__] for g in GROUPS)) == env
 
