@@ -263,8 +263,6 @@ class PrimaryLease(Worker):
 
     def _held_record(self) -> tuple[LeaseRecord | None, str]:
         """The record and its version if it names us now, else (None, "")."""
-        if self._seen is None or self._seen.record is None:
-            return None, ""
         try:
             record, version = self.store.read(RELEASE_TIMEOUT)
         except LeaseUnavailable as exc:
