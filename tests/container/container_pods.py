@@ -195,9 +195,13 @@ class Pod:
     def _env(self) -> dict[str, str]:
         # One env block for every container of the pod, as the StatefulSet has.
         # A clone gives up well within INIT_TIMEOUT, so a missing donor fails with its reason.
+        # No Kubernetes API here for the default primary lease (a Lease object): these pods opt
+        # out, so the primary's set-up makes it writable (a test about the lease sets a file
+        # store on a shared mount through cluster.env).
         return {"POD_NAME": self.name, "MYSQLSTS_FLAVOR": self.cluster.flavor.name,
                 "MYSQLSTS_LOG_LEVEL": "info", "MYSQLSTS_CLONE_DEADLINE": "120",
-                "MYSQLSTS_SERVER_MEMORY_LIMIT": str(SERVER_MEMORY_LIMIT), **self.cluster.env}
+                "MYSQLSTS_SERVER_MEMORY_LIMIT": str(SERVER_MEMORY_LIMIT),
+                "MYSQLSTS_PRIMARY_LEASE": "none", **self.cluster.env}
 
     def _mounts(self, *, data: bool = True, conf: tuple[str, ...] = ("/mnt/conf.d",),
                 secrets: bool = True, config_map: bool = False) -> list[Mount]:

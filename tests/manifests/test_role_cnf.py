@@ -149,3 +149,25 @@ def test_every_shipped_cnf_recovers_the_relay_log_from_the_applied_position(flav
         assert change.sql.startswith("CHANGE REPLICATION SOURCE TO ")
         names = [part.split("=")[0] for part in change.sql.split(" TO ", 1)[1].split(", ")]
         assert dict(zip(names, change.args, strict=True))["SOURCE_AUTO_POSITION"] == 1
+
+
+def test_server_id_cnf_keeps_every_server_read_only_whatever_the_role_cnf(tmp_path: Path) -> None:
+    """`mysqlsts init`'s server-id.cnf is read after master.cnf/primary.cnf (the server reads
+    a conf dir in name order), so an older ConfigMap without read_only=ON, or one that turns it
+    off, still starts the server read-only: only the primary's sidecar lifts it."""
+    from mysqlsts.core.cnf import SERVER_ID_CNF, render_server_id_cnf
+    from mysqlsts.core.identity import identify
+
+    mariadbd = shutil.which("mariadbd") or shutil.which("mariadbd", path="/usr/sbin")
+    if mariadbd is None:
+        pytest.fail("mariadbd not found: run scripts/setup-host test")
+    for role in ("master.cnf", "primary.cnf"):
+        conf_d = tmp_path / role / "conf.d"
+        conf_d.mkdir(parents=True)
+        (conf_d / role).write_text("[mysqld]\nread_only=OFF\n")
+        main = tmp_path / role / "my.cnf"
+        main.write_text(f"!includedir {conf_d}\n")
+        assert effective(mariadbd, main)["read-only"] == "FALSE"  # the check can fail
+        (conf_d / SERVER_ID_CNF).write_text(render_server_id_cnf(identify("mysql-0", "mysql",
+                                                                          100)))
+        assert effective(mariadbd, main)["read-only"] == "TRUE", role
