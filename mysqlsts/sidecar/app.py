@@ -94,7 +94,7 @@ class SidecarApp:
         self.loop = ControlLoop(
             s, connect=self._connect, secrets=self._secrets, clone=self._clone,
             probes=lambda: self.probes, on_down=self.metrics.scrape_errors.inc, clock=clock,
-            stop=self._stop, set_up_blocked=self._lease_wait,
+            stop=self._stop, set_up_blocked=self._set_up_blocked,
         )
         self.lease = self._primary_lease()
         self.fence = IsolationFence(
@@ -208,6 +208,13 @@ class SidecarApp:
         if self.lease is None or not self.lease.fenced:
             return ""
         return f"server stopped until the lease is held again ({self.lease.reason})"
+
+    def _set_up_blocked(self) -> str:
+        """Why the primary's set-up waits ("" when it may run): one sentence while it waits
+        (logged when it changes), whatever the lease worker's reason says meanwhile."""
+        if self.lease is None or self.lease.held:
+            return ""
+        return f"the primary lease is not held yet (holder {self.lease.holder_seen or 'none'})"
 
     def _lease_wait(self) -> str:
         """Why this primary may not be writable yet: its lease is not held; "" when it is held
