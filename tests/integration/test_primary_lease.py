@@ -259,6 +259,18 @@ def test_a_sidecar_without_the_lease_keeps_its_server_read_only_then_releases_at
     assert again.lease is not None and again.lease.held and took < DURATION - 1
 
 
+def test_without_a_lease_the_set_up_makes_the_read_only_primary_writable(
+        lease_set: tuple[Harness, Server, FileLeaseStore]) -> None:
+    h, primary, store = lease_set
+    assert _app_write(primary) == READ_ONLY  # started read-only, as every server does
+    app = h.sidecar(h.settings(0, primary, primary,
+                               lease=PrimaryLeaseOptions(primary_lease="none")))
+    wait_for("writable after the set-up", lambda: _app_write(primary) is None, 30)
+    assert app.lease is None and app.state.setup_done
+    assert "read-only lifted (no primary lease)" in app.state.setup_message
+    assert not store.path.exists()  # no lease was taken
+
+
 def test_seconds_from_lease_loss_to_the_last_accepted_write(
         lease_set: tuple[Harness, Server, FileLeaseStore]) -> None:
     """20 trials, alternating another holder and a store that stops answering; prints
