@@ -148,7 +148,8 @@ def guard(now: float, *, renew_started: float | None, renew_deadline: float, fen
     else:
         why = (f"the lease was last renewed {now - renew_started:.1f}s ago, past the "
                f"{renew_deadline:g}s renew deadline")
-    ours = fenced or writable or (writable if lifted is None else lifted)
+    # Ours to stop: a fence in place, or a server this run made (or may have made) writable.
+    ours = fenced or writable or bool(lifted)
     if not ours and read_only is not False:
         return GuardAction.NONE, f"{why}: the server stays read-only"
     if not ours:
