@@ -234,7 +234,9 @@ def run(args: argparse.Namespace, root: Path, load: LoadWatch) -> Figures:
         for pod, server in (("mysql-0", primary), ("mysql-1", replica)):
             env = {**secrets.env(), **ports.env(), "MYSQLSTS_POD_NAME": pod,
                    "MYSQLSTS_DATA_DIR": str(server.spec.data_dir),
-                   "MYSQLSTS_LISTEN_ADDRESS": "127.0.0.1", "MYSQLSTS_NO_DONOR": "1"}
+                   "MYSQLSTS_LISTEN_ADDRESS": "127.0.0.1", "MYSQLSTS_NO_DONOR": "1",
+                   # The pods' primary lease, a file both contend for (as in `mysqlsts local`).
+                   "MYSQLSTS_PRIMARY_LEASE": f"file:{root / 'primary-lease.json'}"}
             sidecar = Sidecar(pod=pod, http_port=ports.of(int(pod[-1]))[2], env=env, args=[],
                               log_path=root / f"{pod}-sidecar.log")
             sidecar.start()

@@ -358,15 +358,16 @@ DEFAULT_PRIMARY_LEASE = "mysql-primary"  # the Lease the kustomize base ships
 
 @dataclass(frozen=True)
 class PrimaryLeaseOptions:
-    """The primary's lease (docs/takeover.md, "Writable only under a lease"). Opt-in this round:
-    with `none` the server's writability is not gated by a lease."""
+    """The primary's lease (docs/takeover.md, "Writable only under a lease"). On by default:
+    every server starts read-only and the primary's sidecar makes it writable only while it holds
+    the lease; `none` opts out (the sidecar then makes its primary writable at set-up)."""
 
     primary_lease: str = option(
-        "none", "Where the primary's lease lives: none (no lease); kubernetes (the Lease "
+        "kubernetes", "Where the primary's lease lives: kubernetes (the Lease "
         f"{DEFAULT_PRIMARY_LEASE} in the pod's namespace) or kubernetes:NAME (another Lease "
-        "there); or file:PATH (a file every contender locks; `mysqlsts local` and tests). The "
-        "primary's server is writable only while its sidecar holds the lease, and is shut down "
-        "when it cannot renew in time.",
+        "there); file:PATH (a file every contender locks; `mysqlsts local` and tests); or none "
+        "(no lease: the primary is writable once set up). The primary's server is writable only "
+        "while its sidecar holds the lease, and is shut down when it cannot renew in time.",
     )
     lease_duration: float = option(
         15.0, "Seconds a lease lasts unrenewed: another holder may take it after watching it "

@@ -29,11 +29,17 @@ def stale_role_cnfs(chosen: str) -> list[str]:
 
 
 def render_server_id_cnf(identity: Identity) -> str:
+    """server_id and report_host, and read_only=ON whatever the role cnf says (this file sorts
+    after master.cnf and primary.cnf, so it wins): every server starts read-only, and only the
+    primary's sidecar makes it writable (under the primary lease, or at set-up with
+    --primary-lease none). MySQL's super_read_only is in its role cnf (MariaDB has none)."""
     return (
         "# Written by mysqlsts init; regenerated on every pod start.\n"
         "[mysqld]\n"
         f"server_id={identity.server_id}\n"
         f"report_host={identity.report_host}\n"
+        "# Every server starts read-only; the primary's sidecar lifts it (docs/takeover.md).\n"
+        "read_only=ON\n"
     )
 
 

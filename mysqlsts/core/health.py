@@ -64,12 +64,17 @@ class ReadinessInputs:
     # Why the primary lease's fence holds the server stopped; "" when it does not
     # (docs/takeover.md, "Writable only under a lease").
     lease_fence: str = ""
+    # Why a primary with a lease may not be writable yet (its lease is not held); "" when it
+    # may, or there is no lease. Such a primary is read-only and not ready.
+    lease_wait: str = ""
 
 
 def readiness(now: float, observation: Observation, inputs: ReadinessInputs) -> Verdict:
     age = now - observation.taken_at
     if inputs.lease_fence:
         return Verdict(False, f"primary lease fence: {inputs.lease_fence}")
+    if inputs.lease_wait:
+        return Verdict(False, f"read-only until it holds the lease: {inputs.lease_wait}")
     if inputs.fenced:
         return Verdict(False, "isolation fence: read-only until the API or a peer is "
                               "reachable again")

@@ -137,9 +137,17 @@ class GuardAction(enum.StrEnum):
 
 
 def guard(now: float, *, renew_started: float | None, renew_deadline: float, fenced: bool,
-          writable: bool) -> tuple[GuardAction, str]:
+          writable: bool, lifted: bool | None = None,
+          read_only: bool | None = True) -> tuple[GuardAction, str]:
     """What the holder does to its server now. `fenced`: a fence is in place (ours, or persisted
-    by an earlier run); `writable`: we made the server writable under the current lease."""
+    by an earlier run); `writable`: we made the server writable under the current lease;
+    `lifted`: we tried to make it writable in this run (it may be, even if we never heard back;
+    default: `writable`); `read_only`: what the server says now (None: it does not answer).
+
+    Not holding the lease, a server that started read-only (every server does, master.cnf too)
+    and that this run never tried to make writable is left as it is, waiting: stopping it would
+    only restart it, and a contender must stay up for a whole lease duration to take a dead
+    holder's lease. One that may be writable without the lease is stopped."""
     if may_write(now, renew_started, renew_deadline):
         if fenced or not writable:
             return GuardAction.WRITABLE, "the lease is held"
@@ -149,5 +157,30 @@ def guard(now: float, *, renew_started: float | None, renew_deadline: float, fen
     else:
         why = (f"the lease was last renewed {now - renew_started:.1f}s ago, past the "
                f"{renew_deadline:g}s renew deadline")
+    # Ours to stop: a fence in place, or a server this run made (or may have made) writable.
+    ours = fenced or writable or bool(lifted)
+    if not ours and read_only is not False:
+        return GuardAction.NONE, f"{why}: the server stays read-only"
+    if not ours:
+        why += ", and the server is writable"
     # Repeated while not held: a server started again by someone else is stopped again.
     return GuardAction.FENCE, why
+
+
+def released(current: LeaseRecord | None, me: str, wall: float) -> LeaseRecord | None:
+    """The record that gives the lease up (holder ""), so the next holder need not wait a
+    duration; None when it is not ours to give."""
+    if current is None or current.holder != me:
+        return None
+    # The self-fence bound stays: the controller waits it out on a free Lease too.
+    return LeaseRecord("", wall, current.duration, current.transitions, current.self_fence)
+
+
+def read_only_statements(on: bool, is_mysql: bool) -> list[str]:
+    """Statements that make the server read-only (`on`) or writable. MySQL's super_read_only
+    also binds SUPER (root); it implies read_only, so it goes on last and off first."""
+    if on:
+        return ["SET GLOBAL read_only = ON"] + (
+            ["SET GLOBAL super_read_only = ON"] if is_mysql else [])
+    return (["SET GLOBAL super_read_only = OFF"] if is_mysql else []) + [
+        "SET GLOBAL read_only = OFF"]

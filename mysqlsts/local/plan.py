@@ -24,6 +24,7 @@ from mysqlsts.options import (
     LocalServerOptions,
     PeerOptions,
     PodOptions,
+    PrimaryLeaseOptions,
     RootPasswordOptions,
     SecretOptions,
     WatchdogOptions,
@@ -31,10 +32,12 @@ from mysqlsts.options import (
 )
 
 # Inherited variables we never pass on: a pod's env is exactly what its StatefulSet gives.
-# Except the log level and the outage window, which one edits in the StatefulSet's env too
-# (tests shorten the window to see a set cross it).
+# Except the log level, the outage window and the primary lease's timings, which one edits in
+# the StatefulSet's env too (tests shorten them to see a set cross them).
 _PREFIX = ENV_PREFIX
-_PASSED_THROUGH = frozenset({"MYSQLSTS_LOG_LEVEL", "MYSQLSTS_MAX_STALENESS_PRIMARY_DOWN"})
+_PASSED_THROUGH = frozenset({"MYSQLSTS_LOG_LEVEL", "MYSQLSTS_MAX_STALENESS_PRIMARY_DOWN",
+                             "MYSQLSTS_LEASE_DURATION", "MYSQLSTS_LEASE_RENEW_DEADLINE",
+                             "MYSQLSTS_LEASE_RENEW_INTERVAL"})
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,10 @@ def pod_env(spec: SetSpec, layout: SetLayout, ordinal: int) -> dict[str, str]:
         # The server container's watchdog and the sidecar's heartbeat, in the pod's run dir
         # (its shared emptyDir): a SIGKILLed or SIGSTOPped sidecar stops the server.
         WatchdogOptions(watchdog_file=str(pod.run / "watchdog-heartbeat")),
+        # The primary lease in a file every pod of the set contends for (a StatefulSet's pods
+        # use the Kubernetes Lease, the option's default); the holder adds POD_UID, which the
+        # pod process makes anew each time it is created (pod.py).
+        PrimaryLeaseOptions(primary_lease=f"file:{layout.primary_lease}"),
     )
 
 
@@ -106,7 +113,11 @@ def merged_env(inherited: Mapping[str, str], pod: Mapping[str, str]) -> dict[str
         if not key.startswith(_PREFIX) or key in _PASSED_THROUGH
     }
     kept.pop("POD_NAME", None)
+    kept.pop(POD_UID, None)
     return {**kept, **pod}
+
+
+POD_UID = "POD_UID"  # the downward API's metadata.uid in a StatefulSet pod
 
 
 def plan_pod(spec: SetSpec, layout: SetLayout, ordinal: int, tool: tuple[str, ...]) -> PodPlan:

@@ -16,6 +16,7 @@ import os
 import signal
 import subprocess
 import time
+import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from types import FrameType
@@ -23,7 +24,7 @@ from typing import IO
 
 from mysqlsts.core.watchdog import WATCHDOG_EXIT
 from mysqlsts.local.mariadbd import prepare
-from mysqlsts.local.plan import PodPlan, Step, merged_env
+from mysqlsts.local.plan import POD_UID, PodPlan, Step, merged_env
 from mysqlsts.local.procs import last_line, ports_in_use
 from mysqlsts.local.records import Phase, PodRecord
 from mysqlsts.local.spec import PodPaths
@@ -86,7 +87,11 @@ class PodRunner:
     def __init__(self, plan: PodPlan, paths: PodPaths, inherited_env: Mapping[str, str]):
         self.plan = plan
         self.paths = paths
-        self.env = merged_env(inherited_env, plan.env)
+        # A new incarnation id each time the pod process is created, as a re-created pod gets
+        # a new uid: the primary lease's holder is <pod name>/<uid>, so a new mysql-0 waits out
+        # a dead one's lease; a container restarted inside this process would keep it.
+        self.uid = uuid.uuid4().hex[:12]
+        self.env = {**merged_env(inherited_env, plan.env), POD_UID: self.uid}
         self.stop = _Stop()
         self.started_at = time.time()
 

@@ -150,6 +150,11 @@ class SetLayout:
         return self.root / "config-map"
 
     @property
+    def primary_lease(self) -> Path:
+        """The set's primary lease (a file store every pod's sidecar contends for)."""
+        return self.root / "primary-lease.json"
+
+    @property
     def pods(self) -> Path:
         return self.root / "pods"
 

@@ -100,16 +100,18 @@ class SidecarApp:
         self.loop = ControlLoop(
             s, connect=self._connect, secrets=self._secrets, clone=self._clone,
             probes=lambda: self.probes, on_down=self.metrics.scrape_errors.inc, clock=clock,
-            stop=self._stop,
+            stop=self._stop, set_up_blocked=self._set_up_blocked,
             heartbeat=self.watchdog.beat if self.lease is None else lambda: None,
         )
+        self.lease = self._primary_lease()
         self.fence = IsolationFence(
             s.isolation, peers=s.peers, interval=s.loop.poll_interval,
             is_mysql=s.flavor == Flavor.MYSQL, connect=lambda: self._connect(s.loop.setup_timeout),
             clock=clock, stop=self._stop,
+            lift=None if self.lease is None else self.lease.lift_again,
         ) if s.is_primary else None
         self.probes = Probes(s, lambda: self.loop.state, lambda: self.fenced, clock,
-                             lease_fence=self._lease_fence)
+                             lease_fence=self._lease_fence, lease_wait=self._lease_wait)
         self.heartbeat = HeartbeatWriter(
             s.heartbeat, connection=self._local(s.loop.read_timeout), target=self._heartbeat_target,
             on_written=self._heartbeat_written, clock=clock, stop=self._stop,
@@ -146,7 +148,8 @@ class SidecarApp:
         )
 
     def _primary_lease(self) -> PrimaryLease | None:
-        """The lease worker, on a primary whose --primary-lease names a store."""
+        """The lease worker, on a primary whose --primary-lease names a store (none: no lease,
+        the set-up makes the primary writable)."""
         s = self.settings
         store = self._primary_lease_store() if s.is_primary else None
         if store is None:
@@ -159,6 +162,7 @@ class SidecarApp:
             self_fence=(s.lease.lease_renew_deadline + s.watchdog.stop_bound()
                         if s.watchdog.file is not None else 0.0),
             data_dir=s.data_dir, connect=lambda: self._connect(s.loop.setup_timeout),
+            is_mysql=s.flavor == Flavor.MYSQL, blocked=lambda: self.fenced,
             heartbeat=self.watchdog.beat, stop=self._stop,
         )
 
@@ -230,6 +234,20 @@ class SidecarApp:
         if self.lease is None or not self.lease.fenced:
             return ""
         return f"server stopped until the lease is held again ({self.lease.reason})"
+
+    def _set_up_blocked(self) -> str:
+        """Why the primary's set-up waits ("" when it may run): one sentence while it waits
+        (logged when it changes), whatever the lease worker's reason says meanwhile."""
+        if self.lease is None or self.lease.held:
+            return ""
+        return f"the primary lease is not held yet (holder {self.lease.holder_seen or 'none'})"
+
+    def _lease_wait(self) -> str:
+        """Why this primary may not be writable yet: its lease is not held; "" when it is held
+        or there is no lease."""
+        if self.lease is None or self.lease.held:
+            return ""
+        return f"the primary lease is not held: {self.lease.reason}"
 
     def _local(self, read_timeout: float) -> LocalConnection:
         return LocalConnection(lambda: self._connect(read_timeout))

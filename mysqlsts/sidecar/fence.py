@@ -19,6 +19,7 @@ from typing import Any
 import pymysql
 
 from mysqlsts.core.fence import FenceAction, FenceDecision, Reachability, decide, last_contact
+from mysqlsts.core.lease import read_only_statements
 from mysqlsts.core.peers import PeerAddress
 from mysqlsts.errors import describe
 from mysqlsts.options import IsolationOptions
@@ -69,16 +70,12 @@ def peer_reachable(peer: PeerAddress, timeout: float) -> bool:
 
 
 def _set_read_only(conn: pymysql.connections.Connection[Any], on: bool, is_mysql: bool) -> None:
-    value = "ON" if on else "OFF"
     with conn.cursor() as cur:
-        if is_mysql and not on:
-            cur.execute("SET GLOBAL super_read_only = OFF")
-        cur.execute(f"SET GLOBAL read_only = {value}")
-        if is_mysql and on:
-            cur.execute("SET GLOBAL super_read_only = ON")
+        for statement in read_only_statements(on, is_mysql):
+            cur.execute(statement)
 
 
-def _kill_writers(conn: pymysql.connections.Connection[Any]) -> int:
+def kill_writers(conn: pymysql.connections.Connection[Any]) -> int:
     killed = 0
     with conn.cursor() as cur:
         cur.execute(_WRITERS, _SYSTEM_COMMANDS)
@@ -97,7 +94,7 @@ class IsolationFence(Worker):
 
     def __init__(self, options: IsolationOptions, *, peers: Sequence[PeerAddress],
                  interval: float, is_mysql: bool, connect: Connect, clock: Callable[[], float],
-                 stop: threading.Event) -> None:
+                 stop: threading.Event, lift: Callable[[], None] | None = None) -> None:
         super().__init__("fence", stop)
         self.options = options
         self.peers = tuple(peers)  # every other pod of the set
@@ -106,6 +103,9 @@ class IsolationFence(Worker):
         self._probe_timeout = min(2.0, options.isolation_fence_after / 4)
         self._connect = connect
         self._clock = clock
+        # With a primary lease, the lease worker alone makes the server writable: lifting this
+        # fence only tells it (`lift`), so read_only never goes off while the lease is not held.
+        self._lift = lift
         self.fenced = False  # True only while a fence WE set is in place
         self.last_contact_at = clock()
         self.latest: Reachability | None = None
@@ -144,6 +144,12 @@ class IsolationFence(Worker):
 
     def _act(self, decision: FenceDecision) -> None:
         fence = decision.action is FenceAction.FENCE
+        if not fence and self._lift is not None:
+            self.fenced = False
+            self._lift()
+            log.warning("isolation fence lifted; the primary lease decides when the server is "
+                        "writable again: %s", decision.reason)
+            return
         try:
             conn = self._connect()
             try:
@@ -152,7 +158,7 @@ class IsolationFence(Worker):
                     # writes, which read_only does not stop from committing.
                     _set_read_only(conn, True, self._is_mysql)
                     self.fenced = True
-                    killed = _kill_writers(conn)
+                    killed = kill_writers(conn)
                     log.warning("isolation fence: server set read-only, %d write transaction(s) "
                                 "killed: %s", killed, decision.reason)
                 else:

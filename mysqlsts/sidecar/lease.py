@@ -7,6 +7,13 @@ a marker file in the data dir first (a restarted sidecar reads it and keeps the 
 until it holds the lease again), then `SHUTDOWN`, the only statement that
 stops root's writes and outlives the sidecar (docs/takeover.md, "Writable only under a lease").
 While fenced every round stops the server again if something started it.
+
+Every server starts read-only (master.cnf); this worker is the one authority that makes the
+primary writable. Not holding the lease, it leaves a server that started read-only waiting (a
+re-created pod contends for a dead holder's lease without being stopped); the isolation fence
+(sidecar/fence.py) may make the server read-only, and then this worker lifts nothing until that
+fence lets go. On a graceful stop it makes the server read-only and gives the lease up
+(`release`), so the next holder need not wait a lease duration.
 """
 
 from __future__ import annotations
@@ -27,14 +34,18 @@ from mysqlsts.adapters.lease_store import LeaseConflict, LeaseStore, LeaseUnavai
 from mysqlsts.core.lease import (
     Claim,
     GuardAction,
+    LeaseRecord,
     LeaseTimings,
     Seen,
     claim,
     guard,
     may_write,
     observe,
+    read_only_statements,
+    released,
 )
 from mysqlsts.errors import describe
+from mysqlsts.sidecar.fence import kill_writers
 from mysqlsts.sidecar.worker import Worker
 
 if TYPE_CHECKING:
@@ -44,6 +55,7 @@ log = logging.getLogger(__name__)
 
 FENCE_FILE = ".mysqlsts-lease-fenced"  # in the data dir: it moves with the volume
 SMALLEST_WAIT = 0.05
+RELEASE_TIMEOUT = 2.0  # seconds for each step of the release at a graceful stop
 
 
 class PrimaryLease(Worker):
@@ -51,6 +63,7 @@ class PrimaryLease(Worker):
                  self_fence: float, data_dir: Path, connect: Callable[[], Connection],
                  wall: Callable[[], float] = time.time,
                  monotonic: Callable[[], float] = time.monotonic,
+                 is_mysql: bool = False, blocked: Callable[[], bool] = lambda: False,
                  heartbeat: Callable[[], None] = lambda: None,
                  stop: threading.Event) -> None:
         super().__init__("lease", stop)
@@ -62,12 +75,15 @@ class PrimaryLease(Worker):
         self.self_fence = self_fence
         self.fence_file = data_dir / FENCE_FILE
         self._connect = connect
+        self._is_mysql = is_mysql
+        self._blocked = blocked  # another fence (the isolation fence) holds it read-only
         self._wall = wall
         self._monotonic = monotonic
         self._heartbeat = heartbeat  # the watchdog's: vouches for the server (sidecar/watchdog)
         self._seen: Seen | None = None
         self._renew_started: float | None = None  # none since start: no window inherited
         self._writable = False  # we lifted read_only under the current lease
+        self._lifted = False  # we tried to lift it in this run: the server may be writable
         # A fence an earlier run persisted holds until we hold the lease again.
         self.fenced = self.fence_file.exists()
         self.holder_seen = ""  # who holds the lease, as last read ("" unknown or free)
@@ -134,16 +150,45 @@ class PrimaryLease(Worker):
         return decision.claim
 
     def enforce(self) -> GuardAction:
+        read_only = self._read_only() if not self.fenced else None
+        if self.held and self._writable and read_only:
+            # Held and lifted, yet read-only: the server restarted (it starts read-only).
+            self._writable = False
         action, why = guard(self._monotonic(), renew_started=self._renew_started,
                             renew_deadline=self.timings.renew_deadline, fenced=self.fenced,
-                            writable=self._writable)
+                            writable=self._writable, lifted=self._lifted, read_only=read_only)
         if action is GuardAction.WRITABLE:
             self._lift(why)
         elif action is GuardAction.FENCE:
             self._fence(why)
         return action
 
+    def lift_again(self) -> None:
+        """The isolation fence let go of its read-only: make the server writable again at the
+        next round if the lease is still held (this worker decides, not that fence)."""
+        self._writable = False
+
+    def _read_only(self) -> bool | None:
+        """What the server says about @@read_only now; None when it does not answer."""
+        try:
+            conn = self._connect()
+        except (pymysql.MySQLError, OSError):
+            return None
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT @@global.read_only AS ro")
+                row = cur.fetchone()
+            return bool(int(row["ro"]))
+        except (pymysql.MySQLError, OSError, KeyError, TypeError, ValueError):
+            return None
+        finally:
+            close_quietly(conn)
+
     def _lift(self, why: str) -> None:
+        if self._blocked():
+            self.reason = "the lease is held, but the isolation fence holds the server read-only"
+            return  # the isolation fence calls lift_again() when it lets go
+        self._lifted = True  # from here the server may be writable, even if we never hear back
         if self.fenced:
             self.fence_file.unlink(missing_ok=True)
             fsync_dir(self.fence_file.parent)
@@ -153,7 +198,8 @@ class PrimaryLease(Worker):
             conn = self._connect()
             try:
                 with conn.cursor() as cur:
-                    cur.execute("SET GLOBAL read_only = OFF")
+                    for statement in read_only_statements(False, self._is_mysql):
+                        cur.execute(statement)
             finally:
                 conn.close()
         except (pymysql.MySQLError, OSError) as exc:
@@ -163,7 +209,7 @@ class PrimaryLease(Worker):
         log.info("primary lease held: server writable")
 
     def _fence(self, why: str) -> None:
-        self._writable = False
+        self._writable = self._lifted = False  # `fenced` covers it from here
         if not self.fenced:
             self.fenced = True
             log.warning("primary lease fence: stopping the server: %s", why)
@@ -185,5 +231,72 @@ class PrimaryLease(Worker):
             log.warning("primary lease fence: server shut down (%s)", why)
         except (pymysql.MySQLError, OSError) as exc:
             log.warning("primary lease fence could not stop the server: %s", describe(exc))
+        finally:
+            close_quietly(conn)
+
+    # -- a graceful stop -----------------------------------------------------------------
+
+    def close(self) -> None:
+        """On the worker's thread after its last round (the sidecar stops): give the lease up
+        if we hold it, once the server no longer takes writes.
+
+        The order is what makes it safe: read-only first (MySQL: super_read_only), write
+        transactions killed, and only then the record freed with compare-and-swap; the next
+        holder lifts read-only on ITS server only after reading the free record. A server that
+        cannot be made read-only (a statement waiting behind LOCK TABLES) keeps the lease: the
+        next holder then waits a lease duration, as after a crash. Root can still write through
+        MariaDB's read_only, but the next holder is another incarnation of this pod, which a
+        StatefulSet starts only after this one has gone (its server with it), or this pod's own
+        restarted sidecar, whose server this is. A server that no longer answers (stopping, or
+        stopped) takes no writes either."""
+        record, version = self._held_record()
+        if record is None:
+            return
+        freed = released(record, self.holder, self._wall())
+        assert freed is not None
+        if not self._read_only_for_release():
+            log.warning("primary lease kept at stop: the server could not be made read-only; "
+                        "the next holder waits %gs", record.duration)
+            return
+        self._writable = self._lifted = False
+        try:
+            self.store.write(freed, version, RELEASE_TIMEOUT)
+        except (LeaseConflict, LeaseUnavailable) as exc:
+            log.warning("primary lease not released at stop: %s", describe(exc))
+            return
+        log.info("primary lease released at stop: server read-only, the next holder need not "
+                 "wait")
+
+    def _held_record(self) -> tuple[LeaseRecord | None, str]:
+        """The record and its version if it names us now, else (None, "")."""
+        try:
+            record, version = self.store.read(RELEASE_TIMEOUT)
+        except LeaseUnavailable as exc:
+            log.warning("primary lease not released at stop: %s", describe(exc))
+            return None, ""
+        if record is None or record.holder != self.holder:
+            return None, ""
+        return record, version
+
+    def _read_only_for_release(self) -> bool:
+        """Make the server take no more writes; whether it takes none now."""
+        try:
+            conn = self._connect()
+        except pymysql.OperationalError as exc:
+            # 2003/2002: nothing listens (stopped or stopping); anything else may be a live
+            # server we cannot reach, which keeps the lease.
+            return int(exc.args[0]) in (2002, 2003) and "timed out" not in str(exc)
+        except (pymysql.MySQLError, OSError):
+            return False
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SET SESSION lock_wait_timeout = %s", (int(RELEASE_TIMEOUT),))
+                for statement in read_only_statements(True, self._is_mysql):
+                    cur.execute(statement)
+            kill_writers(conn)
+            return True
+        except (pymysql.MySQLError, OSError) as exc:
+            log.warning("cannot make the server read-only at stop: %s", describe(exc))
+            return False
         finally:
             close_quietly(conn)

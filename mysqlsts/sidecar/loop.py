@@ -65,8 +65,12 @@ class ControlLoop(Worker):
         secrets: Secrets, clone: CloneRecord | None, probes: Callable[[], Probes],
         on_down: Callable[[], None], clock: Callable[[], float], stop: threading.Event,
         heartbeat: Callable[[], None] = lambda: None,
+        set_up_blocked: Callable[[], str] = lambda: "",
     ) -> None:
         super().__init__("loop", stop)
+        # Why the primary may not be set up yet ("" when it may): with a primary lease, its
+        # set-up writes wait until the lease is held.
+        self._set_up_blocked = set_up_blocked
         self.settings = settings
         self._connect = connect
         self._secrets = secrets
@@ -158,6 +162,9 @@ class ControlLoop(Worker):
                         version.flavor, s.flavor)
             self._flavor_warned = True
         passwords: tuple[str, ...] = ()
+        blocked = self._set_up_blocked() if s.is_primary else ""
+        if blocked:
+            return False, f"set-up waits: {blocked}"
         try:
             passwords = (self._secrets.replication(),
                          self._secrets.backup() if s.is_primary else "")
@@ -169,7 +176,7 @@ class ControlLoop(Worker):
                         None if self._clone is None else self._clone.coordinates)
                     return True, setup.set_up_primary(
                         conn, version, s.accounts, *passwords, s.heartbeat.heartbeat_database,
-                        restored,
+                        restored, lift_read_only=not s.lease.enabled,
                     )
                 source = Source(s.primary.host, s.primary.port, s.accounts.replication_user,
                                 passwords[0], s.replication.connect_retry)

@@ -15,12 +15,14 @@ class Probes:
 
     def __init__(self, settings: SidecarSettings, state: Callable[[], LoopState],
                  fenced: Callable[[], bool], clock: Callable[[], float],
-                 lease_fence: Callable[[], str] = lambda: "") -> None:
+                 lease_fence: Callable[[], str] = lambda: "",
+                 lease_wait: Callable[[], str] = lambda: "") -> None:
         self._settings = settings
         self._state = state
         self._fenced = fenced
         self._clock = clock
         self._lease_fence = lease_fence
+        self._lease_wait = lease_wait
 
     def liveness(self, now: float | None = None, state: LoopState | None = None) -> Verdict:
         state = self._state() if state is None else state
@@ -38,6 +40,6 @@ class Probes:
             stale_after=loop.stale_after,
             max_staleness_primary_down=loop.max_staleness_primary_down,
             lag_when_source_lost=state.lag_when_source_lost, fenced=self._fenced(),
-            lease_fence=self._lease_fence(),
+            lease_fence=self._lease_fence(), lease_wait=self._lease_wait(),
         )
         return readiness(self._clock() if now is None else now, state.observation, inputs)

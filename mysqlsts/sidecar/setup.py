@@ -13,6 +13,7 @@ from mysqlsts.adapters.db import execute
 from mysqlsts.core.accounts import backup_account, replication_account
 from mysqlsts.core.coordinates import Coordinates
 from mysqlsts.core.gtid import gtid_names
+from mysqlsts.core.lease import read_only_statements
 from mysqlsts.core.replication import Action, Plan, Source, Statement, plan_replication
 from mysqlsts.core.status import Observation
 from mysqlsts.core.version import ServerVersion
@@ -28,7 +29,14 @@ def set_up_primary(
     backup_password: str,
     heartbeat_database: str,
     restored: list[Statement] | None = None,
+    lift_read_only: bool = False,
 ) -> str:
+    # Without a primary lease (--primary-lease none) the server, started read-only as every
+    # server is, is made writable here; with one, only the lease worker does, and the set-up
+    # waits for it (MySQL's super_read_only would refuse these statements anyway).
+    if lift_read_only:
+        execute(conn, [Statement(text) for text in
+                       read_only_statements(False, not version.is_mariadb)])
     # First the GTID state of a primary restored from a backup (before anything is logged);
     # binary logging stays on: the accounts and the table reach the replicas through it.
     execute(conn, [
@@ -39,8 +47,9 @@ def set_up_primary(
         *upgrade_statements(heartbeat_database, version),
     ])
     position = f"binlog GTID state set to the backup's {restored[0].args[0]}, " if restored else ""
+    lifted = "read-only lifted (no primary lease), " if lift_read_only else ""
     return (
-        f"primary set up: {position}accounts {accounts.replication_user} (replication) and "
+        f"primary set up: {lifted}{position}accounts {accounts.replication_user} (replication) and "
         f"{accounts.backup_user} (backup) are current, heartbeat table "
         f"{heartbeat_database}.heartbeat exists"
     )

@@ -174,8 +174,8 @@ def primary_lease(where: str, *, holder: str | None, resource_version: str,
         self_fence = timedelta(seconds=seconds)
     except (ValueError, OverflowError):
         return replace(lease, problem=(
-            f"the primary Lease {where} has {SELF_FENCE_ANNOTATION}={text!r}, not a positive number "
-            "of seconds"))
+            f"the primary Lease {where} has {SELF_FENCE_ANNOTATION}={text!r}, not a positive "
+            "number of seconds"))
     return replace(lease, self_fence=self_fence)
 
 

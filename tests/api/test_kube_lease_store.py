@@ -273,7 +273,7 @@ async def test_the_primary_lease_worker_acquires_renews_and_stops_when_another_h
     kmock.objects[RESOURCE, NS, NAME] = shipped_lease()
     clock = Clock()
     lease = worker(kmock, token, tmp_path, clock)
-    await call(lease.renew)  # acquires the free Lease
+    await call(lease.round)  # acquires the free Lease, and lifts read-only
     assert lease.held and lease.summary()["store"] == f"kubernetes:{NS}/{NAME}"
     acquired = stored(kmock)
     assert acquired["spec"]["holderIdentity"] == HOLDER
@@ -281,7 +281,7 @@ async def test_the_primary_lease_worker_acquires_renews_and_stops_when_another_h
     assert acquired["metadata"]["annotations"][SELF_FENCE_ANNOTATION] == "10"
 
     clock.now += 2
-    await call(lease.renew)
+    await call(lease.round)
     renewed = stored(kmock)
     assert renewed["spec"]["renewTime"] == "2026-03-01T12:00:02.000000Z"
     assert renewed["spec"]["acquireTime"] == acquired["spec"]["acquireTime"]
@@ -290,7 +290,8 @@ async def test_the_primary_lease_worker_acquires_renews_and_stops_when_another_h
         acquired["metadata"]["resourceVersion"])
 
     # Another pod takes it (e.g. after watching it unchanged): the worker sees the holder
-    # change at its next read, stops renewing at once and fences.
+    # change at its next read, stops renewing at once and fences (it may have made its server
+    # writable).
     other = store(kmock, token)
     _, version = await call(other.read, 5)
     await call(other.write, LeaseRecord("mysql-0/replacement", WALL + 30, 15.0, 1, 10.0),

@@ -17,8 +17,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from container_pods import REPO, Cluster, DnsServer, Engine, Flavor, Secrets
+from container_pods import LABEL, REPO, Cluster, DnsServer, Engine, Flavor, Secrets
 from docker.types import Mount
+from lease_api import LeaseApi
 
 pytestmark = pytest.mark.container
 
@@ -145,16 +146,27 @@ def secrets() -> Iterator[Secrets]:
         yield Secrets(directory, values["root-password"])
 
 
+@pytest.fixture(scope="session")
+def lease_api(engine: Engine, flavor: Flavor) -> Iterator[LeaseApi]:
+    """The API server of every cluster's primary lease (lease_api.py)."""
+    with tempfile.TemporaryDirectory(prefix="mysqlsts-lease-api-") as name:
+        api = LeaseApi(engine.client, flavor.sidecar_image, Path(name), {LABEL: "lease-api"})
+        try:
+            yield api
+        finally:
+            api.close()
+
+
 @pytest.fixture(scope="module")
 def make_cluster(
-    engine: Engine, flavor: Flavor, secrets: Secrets
+    engine: Engine, flavor: Flavor, secrets: Secrets, lease_api: LeaseApi
 ) -> Iterator[Callable[..., Cluster]]:
     """Clusters for one test module; each is torn down (containers and volumes) at its end."""
     made: list[Cluster] = []
 
     def make(prefix: str, dns: bool = False, env: dict[str, str] | None = None,
              mounts: list[Mount] | None = None) -> Cluster:
-        cluster = Cluster(engine, flavor, secrets, f"mysqlsts-test-{prefix}", dns=dns,
+        cluster = Cluster(engine, flavor, secrets, f"mysqlsts-test-{prefix}", lease_api, dns=dns,
                           env=dict(env or {}), mounts=list(mounts or []))
         cluster.close()  # whatever a killed earlier run left under this name
         made.append(cluster)

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import tempfile
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +25,7 @@ import docker
 import pymysql
 from docker.errors import NotFound
 from docker.types import EndpointConfig, Mount
+from lease_api import API_NETWORK, LeaseApi
 from testcontainers.core.container import DockerContainer
 
 REPO = Path(__file__).resolve().parents[2]
@@ -42,6 +45,7 @@ READY_TIMEOUT = 180.0
 # The server container's memory limit, as the StatefulSet sets it (smaller, for a shared test
 # machine); init reads it from the environment, where the downward API puts it in a pod.
 SERVER_MEMORY_LIMIT = 1024 * 1024 * 1024
+WATCHDOG_DIR = "/run/mysqlsts/watchdog"  # the StatefulSet's shared emptyDir
 
 
 @dataclass(frozen=True)
@@ -89,7 +93,7 @@ class Engine:
         for container in self.client.containers.list(all=True, filters={"label": LABEL}):
             with contextlib.suppress(NotFound):
                 container.remove(force=True, v=False)
-        for network in self.client.networks.list(names=[NETWORK]):
+        for network in self.client.networks.list(names=[NETWORK, API_NETWORK]):
             with contextlib.suppress(NotFound):
                 network.remove()
         for volume in self.client.volumes.list(filters={"label": LABEL}):
@@ -172,6 +176,7 @@ class Pod:
     cluster: Cluster
     ordinal: int
     containers: dict[str, Any] = field(default_factory=dict)
+    uid: str = ""  # metadata.uid: new for each pod `up` makes, kept by its containers
 
     @property
     def name(self) -> str:
@@ -195,12 +200,28 @@ class Pod:
     def _env(self) -> dict[str, str]:
         # One env block for every container of the pod, as the StatefulSet has.
         # A clone gives up well within INIT_TIMEOUT, so a missing donor fails with its reason.
-        return {"POD_NAME": self.name, "MYSQLSTS_FLAVOR": self.cluster.flavor.name,
-                "MYSQLSTS_LOG_LEVEL": "info", "MYSQLSTS_CLONE_DEADLINE": "120",
-                "MYSQLSTS_SERVER_MEMORY_LIMIT": str(SERVER_MEMORY_LIMIT),
-                # No volume here is shared by the server and sidecar containers (the
-                # StatefulSet's emptyDir): no watchdog, as in the official-image overlays.
-                "MYSQLSTS_WATCHDOG_FILE": "", **self.cluster.env}
+        # The primary lease lives in the Lease API stand-in (lease_api.py), in a namespace
+        # of the cluster's own; the official MySQL image has no watchdog, as its overlay says.
+        env = {"POD_NAME": self.name, "POD_UID": self.uid, "POD_NAMESPACE": self.cluster.prefix,
+               "MYSQLSTS_FLAVOR": self.cluster.flavor.name,
+               "MYSQLSTS_LOG_LEVEL": "info", "MYSQLSTS_CLONE_DEADLINE": "120",
+               "MYSQLSTS_SERVER_MEMORY_LIMIT": str(SERVER_MEMORY_LIMIT),
+               **self.cluster.api.env()}
+        if self.cluster.flavor.name == "mysql":
+            env["MYSQLSTS_WATCHDOG_FILE"] = ""
+        return {**env, **self.cluster.env}
+
+    @property
+    def watchdog_dir(self) -> Path:
+        """The emptyDir the server and sidecar containers share: a host directory anyone in
+        the pod may write (the containers run as 999)."""
+        path = self.cluster.scratch / f"{self.name}-watchdog"
+        path.mkdir(exist_ok=True)
+        path.chmod(0o1777)
+        return path
+
+    def _watchdog_mount(self) -> list[Mount]:
+        return [Mount(WATCHDOG_DIR, str(self.watchdog_dir), type="bind")]
 
     def _mounts(self, *, data: bool = True, conf: tuple[str, ...] = ("/mnt/conf.d",),
                 secrets: bool = True, config_map: bool = False) -> list[Mount]:
@@ -252,6 +273,8 @@ class Pod:
         self.containers["pause"] = start_container(
             self.cluster.flavor.init_image, self._cname("pause"), **kwargs
         )
+        # The route to the API server, which a test may cut while the pod network stays.
+        self.cluster.api.join(self.containers["pause"])
 
     def run_to_completion(self, role: str, command: list[str], mounts: list[Mount]) -> str:
         """Run an init container; returns its log, raises with its log if it fails."""
@@ -287,14 +310,17 @@ class Pod:
         env = {**self._env(), **spec.pop("environment")}
         self.containers["server"] = start_container(
             flavor.server_image, self._cname("server"), environment=env,
-            mounts=self._mounts(conf=("/etc/mysql/conf.d",)), mem_limit=SERVER_MEMORY_LIMIT,
+            mounts=[*self._mounts(conf=("/etc/mysql/conf.d",)), *self._watchdog_mount()],
+            mem_limit=SERVER_MEMORY_LIMIT,
             **spec, **self._joined("/run/mysqld"),
         )
 
     def start_sidecar(self) -> None:
         self.containers["sidecar"] = start_container(
             self.cluster.flavor.sidecar_image, self._cname("sidecar"), command=["sidecar"],
-            environment=self._env(), mounts=self._mounts(conf=("/mnt/conf.d", "/etc/mysql/conf.d")),
+            environment=self._env(),
+            mounts=[*self._mounts(conf=("/mnt/conf.d", "/etc/mysql/conf.d")),
+                    *self._watchdog_mount(), self.cluster.api.mount(self.cluster.prefix)],
             **self._joined(),
         )
 
@@ -306,6 +332,9 @@ class Pod:
         """
         self.remove()
         self.ensure_volumes()
+        self.uid = str(uuid.uuid4())  # a new pod, a new uid: another lease holder
+        for stale in self.watchdog_dir.iterdir():  # an emptyDir starts empty
+            stale.unlink()
         try:
             self.start_pause()
             self.init_log = self.run_init()
@@ -402,11 +431,21 @@ class Cluster:
     flavor: Flavor
     secrets: Secrets
     prefix: str
+    api: LeaseApi  # the primary lease's API server, a namespace per cluster (the prefix)
     dns: bool = False
     pods: dict[int, Pod] = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=dict)  # added to every container's env
     # Added to every container of every pod (e.g. an object store volume and its key files).
     mounts: list[Mount] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._scratch = tempfile.TemporaryDirectory(prefix=f"{self.prefix}-")
+        self.api.create_lease(self.prefix)
+
+    @property
+    def scratch(self) -> Path:
+        """Host directories the cluster's pods mount (their watchdog emptyDirs)."""
+        return Path(self._scratch.name)
 
     def pod(self, ordinal: int) -> Pod:
         return self.pods.setdefault(ordinal, Pod(self, ordinal))

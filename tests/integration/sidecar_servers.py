@@ -22,7 +22,12 @@ from prometheus_client import CollectorRegistry
 from mysqlsts.bootstrap import bootstrap_data_dir
 from mysqlsts.core.identity import identify
 from mysqlsts.local.mariadbd import ServerSpec
-from mysqlsts.options import LoopOptions, ReplicationOptions, WatchdogOptions
+from mysqlsts.options import (
+    LoopOptions,
+    PrimaryLeaseOptions,
+    ReplicationOptions,
+    WatchdogOptions,
+)
 from mysqlsts.settings import LocalServer, SecretFiles
 from mysqlsts.sidecar.app import SidecarApp
 from mysqlsts.sidecar.settings import Endpoint, SidecarSettings
@@ -137,6 +142,9 @@ class Harness:
             replication=ReplicationOptions(connect_retry=1),
             loop=LoopOptions(max_backoff=1.0),
             watchdog=WatchdogOptions(watchdog_file=""),  # in-process sidecars: no watchdog
+            # No lease unless a test is about it (test_primary_lease.py passes a file store):
+            # the primary's set-up then makes it writable.
+            lease=PrimaryLeaseOptions(primary_lease="none"),
         )
         base.update(kw)
         return SidecarSettings(**base)  # type: ignore[arg-type]

@@ -55,6 +55,7 @@ def test_a_server_refusing_the_sets_root_password_stops_the_sidecar_with_one_lin
         "MYSQLSTS_BACKUP_PASSWORD_FILE": str(ours / "backup-password"),
         "MYSQLSTS_CLONE_TOKEN_FILE": str(ours / "clone-token"),
         "MYSQLSTS_NO_DONOR": "1",
+        "MYSQLSTS_PRIMARY_LEASE": "none",  # the refusal is under test, not the lease
     }
     done = subprocess.run([sys.executable, "-m", "mysqlsts", "sidecar"], env=env, text=True,
                           capture_output=True, timeout=60)

@@ -14,9 +14,11 @@ import http.server
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pymysql
 import pytest
@@ -25,8 +27,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from mysqlsts.adapters.lease_store import FileLeaseStore
 from mysqlsts.core.peers import PeerAddress
-from mysqlsts.options import IsolationOptions, LoopOptions
+from mysqlsts.options import IsolationOptions, LoopOptions, PrimaryLeaseOptions
 from mysqlsts.sidecar.app import SidecarApp
 from tests.integration.sidecar_servers import Harness, Server, http_get, wait_for
 
@@ -119,14 +122,14 @@ def _closed_port(harness: Harness) -> int:
     return harness.ports()
 
 
-def _primary(harness: Harness, api_port: int, peers: tuple[PeerAddress, ...]) -> tuple[
-        Server, SidecarApp]:
+def _primary(harness: Harness, api_port: int, peers: tuple[PeerAddress, ...],
+             **kw: Any) -> tuple[Server, SidecarApp]:
     primary = harness.server("p", 100)
     app = harness.sidecar(harness.settings(
         0, primary, primary, loop=LoopOptions(poll_interval=0.2, max_backoff=1.0),
         isolation=IsolationOptions(isolation_fence_after=WINDOW,
                                    isolation_api_endpoint=f"127.0.0.1:{api_port}"),
-        peers=peers))
+        peers=peers, **kw))
     _app_user(primary)
     return primary, app
 
@@ -163,6 +166,31 @@ def test_an_isolated_primary_fences_itself_and_lifts_the_fence_when_reachable(
         wait_for("fence lifted", lambda: _write(primary) is None, 10)
         wait_for("ready again", lambda: http_get(app.http_port, "/readyz")[0] == 200, 10)
         assert _fenced_metric(app) == "mysqlsts_isolation_fenced 0.0"
+
+
+def test_with_a_lease_the_isolation_fence_never_lifts_and_the_lease_worker_waits_for_it(
+    harness: Harness, tmp_path: Path,
+) -> None:
+    """One authority makes the server writable: the lease worker, which lifts nothing while
+    the isolation fence holds the server read-only, though it holds the lease all along."""
+    api_port = _closed_port(harness)
+    lease = PrimaryLeaseOptions(primary_lease=f"file:{tmp_path / 'lease.json'}",
+                                lease_duration=3, lease_renew_deadline=2,
+                                lease_renew_interval=0.25)
+    primary, app = _primary(harness, api_port, (_peer(_closed_port(harness)),), lease=lease)
+    wait_for("writable under the lease", lambda: _write(primary) is None, 10)
+    wait_for("fence", lambda: "isolation fence" in http_get(app.http_port, "/readyz")[1],
+             WINDOW + 10)
+    watched_until = time.monotonic() + 8 * lease.lease_renew_interval
+    while time.monotonic() < watched_until:
+        assert _write(primary) == READ_ONLY
+        assert app.lease is not None and app.lease.held and not app.lease.fenced
+        time.sleep(0.1)
+    with _tls_listener(api_port, _self_signed(tmp_path)):
+        wait_for("writable again through the lease", lambda: _write(primary) is None, 10)
+        wait_for("ready again", lambda: http_get(app.http_port, "/readyz")[0] == 200, 10)
+    record, _ = FileLeaseStore(tmp_path / "lease.json").read(1)
+    assert record is not None and (record.holder, record.transitions) == ("mysql-0", 0)
 
 
 def test_the_api_alone_keeps_a_primary_writable_with_every_peer_down(

@@ -226,6 +226,51 @@ def test_a_restarted_sidecar_without_the_lease_keeps_its_server_fenced(
     assert _root_write(primary)
 
 
+def test_a_sidecar_without_the_lease_keeps_its_server_read_only_then_releases_at_stop(
+        lease_set: tuple[Harness, Server, FileLeaseStore]) -> None:
+    h, primary, store = lease_set
+    _take(store)  # a holder that is alive now (and then stops renewing)
+    app = _sidecar(h, primary, store)
+    # The server started read-only (as every server does) and is left so, up, not stopped:
+    # a new pod waits out a dead holder's lease without being restarted over and over.
+    watched_until = time.monotonic() + DURATION - 1
+    while time.monotonic() < watched_until:
+        assert _app_write(primary) == READ_ONLY
+        assert primary.process is not None and primary.process.poll() is None
+        time.sleep(0.2)
+    assert app.lease is not None and not app.lease.held and not app.lease.fenced
+    status, body, _ = http_get(app.http_port, "/readyz")
+    assert status == 503 and "until it holds the lease" in body, body
+    # The holder never renewed: watched unchanged for its duration, the lease is taken.
+    _held(app, primary)
+    record, _ = store.read(1)
+    assert record is not None and (record.holder, record.transitions) == ("mysql-0", 1)
+    assert not (primary.data_dir / FENCE_FILE).exists()
+
+    # A graceful stop makes the server read-only, then gives the lease up.
+    h.stop_sidecar(app)
+    record, _ = store.read(1)
+    assert record is not None and (record.holder, record.transitions) == ("", 1)
+    assert _app_write(primary) == READ_ONLY
+    assert primary.value("SELECT @@global.read_only") == 1
+    # The next holder takes it at once, without waiting a duration.
+    again = _sidecar(h, primary, store)
+    took = wait_for("lease held again", lambda: _app_write(primary) is None, DURATION - 1)
+    assert again.lease is not None and again.lease.held and took < DURATION - 1
+
+
+def test_without_a_lease_the_set_up_makes_the_read_only_primary_writable(
+        lease_set: tuple[Harness, Server, FileLeaseStore]) -> None:
+    h, primary, store = lease_set
+    assert _app_write(primary) == READ_ONLY  # started read-only, as every server does
+    app = h.sidecar(h.settings(0, primary, primary,
+                               lease=PrimaryLeaseOptions(primary_lease="none")))
+    wait_for("writable after the set-up", lambda: _app_write(primary) is None, 30)
+    assert app.lease is None and app.state.setup_done
+    assert "read-only lifted (no primary lease)" in app.state.setup_message
+    assert not store.path.exists()  # no lease was taken
+
+
 def test_seconds_from_lease_loss_to_the_last_accepted_write(
         lease_set: tuple[Harness, Server, FileLeaseStore]) -> None:
     """20 trials, alternating another holder and a store that stops answering; prints

@@ -88,6 +88,8 @@ def _sidecar(root: Path, pod: str, ports: Ports, secrets: Secrets, server: Serve
         "MYSQLSTS_LISTEN_ADDRESS": "127.0.0.1",
         "MYSQLSTS_NO_DONOR": "1",  # the donor is not under test here
         "MYSQLSTS_LOG_LEVEL": "info",
+        # The pods' primary lease, in a file both contend for (the primary starts read-only).
+        "MYSQLSTS_PRIMARY_LEASE": f"file:{root / 'primary-lease.json'}",
         **{f"MYSQLSTS_{name.upper()}": value for name, value in env.items()},
     }
     return Sidecar(pod=pod, http_port=ports.of(ordinal)[2], env=environment, args=[],

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from mysqlsts.adapters.lease_store import FileLeaseStore
 from tests.integration.sidecar_servers import Harness, http_get, wait_for
 
 pytestmark = pytest.mark.integration
@@ -38,6 +39,8 @@ def test_sigterm_exits_0_within_seconds_and_logs_changes_once(harness: Harness) 
         "MYSQLSTS_CLONE_TOKEN_FILE": str(secrets.clone_token),
         # The most talkative level: not even debug lines may carry a secret.
         "MYSQLSTS_LOG_LEVEL": "debug",
+        "MYSQLSTS_PRIMARY_LEASE": f"file:{harness.base / 'primary-lease.json'}",
+        "POD_UID": "first",
     }
     proc = subprocess.Popen([sys.executable, "-m", "mysqlsts", "sidecar"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -58,6 +61,12 @@ def test_sigterm_exits_0_within_seconds_and_logs_changes_once(harness: Harness) 
     assert took < 5, f"took {took:.1f}s to stop"
     assert stderr.count("readiness: ok") == 1, stderr
     assert "primary set up" in stderr and "sidecar stopped" in stderr
+    # SIGTERM gave the lease up, after making the server read-only: the next holder need not
+    # wait a lease duration.
+    record, _ = FileLeaseStore(harness.base / "primary-lease.json").read(1)
+    assert record is not None and record.holder == "" and record.transitions == 0
+    assert "primary lease released at stop" in stderr
+    assert primary.value("SELECT @@global.read_only") == 1
     for secret in (harness.secrets.root, harness.secrets.replication, harness.secrets.backup,
                    harness.secrets.token):
         assert secret not in stderr
@@ -154,6 +163,7 @@ def test_the_donors_backup_tool_dies_with_a_sigkilled_sidecar(
         "MYSQLSTS_REPLICATION_PASSWORD_FILE": str(secrets.replication_password),
         "MYSQLSTS_BACKUP_PASSWORD_FILE": str(secrets.backup_password),
         "MYSQLSTS_CLONE_TOKEN_FILE": str(secrets.clone_token),
+        "MYSQLSTS_PRIMARY_LEASE": "none",  # the donor is under test, not the lease
     }
     proc = subprocess.Popen([sys.executable, "-m", "mysqlsts", "sidecar"], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -24,6 +24,7 @@ from manifest_support import (
     contract_metrics,
     dashboard_queries,
     label_values_metric,
+    lease_metrics,
     opt_in_metrics,
     promql_metric_names,
     variable_queries,
@@ -108,10 +109,11 @@ def test_live_scrape_has_every_dashboard_metric(local_set: list[dict[str, Any]])
     cloning = clone_step_only_metrics()
     assert cloning == {"mysqlsts_clone_phase", "mysqlsts_clone_donor_attempts_total"}
     opt_in = opt_in_metrics()
-    assert "mysqlsts_primary_lease_held" in opt_in
     assert {"mysqlsts_archive_gaps_total", "mysqlsts_backup_last_verification_ok"} <= opt_in
-    assert len(opt_in) == 16
-    # Scraped by test_clone_progress.py, test_primary_lease.py, test_sidecar_archive.py and
+    assert len(opt_in) == 15
+    # The primary lease is on by default: the default set's primary exports its metric.
+    assert lease_metrics() == {"mysqlsts_primary_lease_held"} <= names
+    # Scraped by test_clone_progress.py, test_sidecar_archive.py and
     # test_sidecar_backup_metrics.py.
     elsewhere = cloning | opt_in
     assert wanted - names - elsewhere == set(), "metrics the dashboard uses but no sidecar exports"

@@ -38,7 +38,7 @@ def test_mariadb_cnf(role: str) -> None:
     assert values["gtid_strict_mode"] == "ON"
     assert values["log_slave_updates"] == "ON"
     assert "super_read_only" not in values  # MariaDB refuses to start with it
-    assert values.get("read_only") == ("ON" if role == "slave.cnf" else None)
+    assert values.get("read_only") == "ON"  # every server starts read-only, the primary too
 
 
 @pytest.mark.parametrize("role", ["master.cnf", "slave.cnf"])
@@ -47,9 +47,9 @@ def test_mysql_cnf(role: str) -> None:
     assert COMMON.items() <= values.items()
     assert values["gtid_mode"] == "ON"
     assert values["enforce_gtid_consistency"] == "ON"
-    replica = role == "slave.cnf"
-    assert values.get("read_only") == ("ON" if replica else None)
-    assert values.get("super_read_only") == ("ON" if replica else None)
+    # Every server starts read-only, the primary too, root included (the lease lifts it).
+    assert values.get("read_only") == "ON"
+    assert values.get("super_read_only") == "ON"
 
 
 def test_configmaps_carry_the_flavors_files(rendered: dict[str, list[dict[str, Any]]]) -> None:
@@ -97,7 +97,7 @@ def test_mariadbd_accepts_the_cnf(role: str, tmp_path: Path) -> None:
     assert values["gtid-strict-mode"] == "TRUE"
     assert values["log-slave-updates"] == "TRUE"
     assert values["relay-log-recovery"] == "TRUE"
-    assert values["read-only"] == ("TRUE" if role == "slave.cnf" else "FALSE")
+    assert values["read-only"] == "TRUE"  # the primary too: its lease lifts it
 
     # The check can fail: the upstream example's super-read-only line is refused.
     bad = tmp_path / "bad.cnf"
@@ -126,6 +126,9 @@ def test_every_shipped_cnf_recovers_the_relay_log_from_the_applied_position(flav
         for role in ("master.cnf", "slave.cnf"):
             values = settings(directory / role)
             assert values["relay_log_recovery"] == "ON", directory / role
+            assert values["read_only"] == "ON", directory / role  # the primary's lease lifts it
+            if flavor == "mysql":
+                assert values["super_read_only"] == "ON", directory / role
             # MySQL 8.4 removed these options (a server refuses to start with them), and
             # MariaDB has no such repositories.
             assert "relay_log_info_repository" not in values
@@ -146,3 +149,25 @@ def test_every_shipped_cnf_recovers_the_relay_log_from_the_applied_position(flav
         assert change.sql.startswith("CHANGE REPLICATION SOURCE TO ")
         names = [part.split("=")[0] for part in change.sql.split(" TO ", 1)[1].split(", ")]
         assert dict(zip(names, change.args, strict=True))["SOURCE_AUTO_POSITION"] == 1
+
+
+def test_server_id_cnf_keeps_every_server_read_only_whatever_the_role_cnf(tmp_path: Path) -> None:
+    """`mysqlsts init`'s server-id.cnf is read after master.cnf/primary.cnf (the server reads
+    a conf dir in name order), so an older ConfigMap without read_only=ON, or one that turns it
+    off, still starts the server read-only: only the primary's sidecar lifts it."""
+    from mysqlsts.core.cnf import SERVER_ID_CNF, render_server_id_cnf
+    from mysqlsts.core.identity import identify
+
+    mariadbd = shutil.which("mariadbd") or shutil.which("mariadbd", path="/usr/sbin")
+    if mariadbd is None:
+        pytest.fail("mariadbd not found: run scripts/setup-host test")
+    for role in ("master.cnf", "primary.cnf"):
+        conf_d = tmp_path / role / "conf.d"
+        conf_d.mkdir(parents=True)
+        (conf_d / role).write_text("[mysqld]\nread_only=OFF\n")
+        main = tmp_path / role / "my.cnf"
+        main.write_text(f"!includedir {conf_d}\n")
+        assert effective(mariadbd, main)["read-only"] == "FALSE"  # the check can fail
+        (conf_d / SERVER_ID_CNF).write_text(render_server_id_cnf(identify("mysql-0", "mysql",
+                                                                          100)))
+        assert effective(mariadbd, main)["read-only"] == "TRUE", role

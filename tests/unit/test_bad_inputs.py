@@ -15,6 +15,7 @@ from mysqlsts.core.datadir import CLONE_FAILURES
 from mysqlsts.core.identity import identify
 from mysqlsts.core.peers import PeerDirectory
 from mysqlsts.errors import ConfigError
+from mysqlsts.options import PrimaryLeaseOptions
 from mysqlsts.settings import LocalServer, SecretFiles
 from mysqlsts.sidecar.app import SidecarApp
 from mysqlsts.sidecar.settings import Endpoint, SidecarSettings
@@ -54,7 +55,7 @@ def test_a_data_dir_that_is_a_file_is_one_line(tmp_path: Path, command: str) -> 
 def test_a_port_derived_past_65535_is_one_line(tmp_path: Path) -> None:
     line = _one_line_failure([
         "sidecar", "--pod-name", "mysql-1", "--data-dir", str(tmp_path), "--http-port", "65530",
-        "--peer-port-stride", "10", *_secret_args(tmp_path),
+        "--peer-port-stride", "10", "--primary-lease", "none", *_secret_args(tmp_path),
     ])
     assert line == "Error: http port 65530 + ordinal 1 × stride 10 = 65540 is past 65535"
 
@@ -76,6 +77,7 @@ def test_a_clone_failure_counter_that_is_a_directory_is_a_warning(
         identity=identify("mysql-1", "mysql", 100), local=LocalServer("127.0.0.1", 1),
         secrets=secrets, primary=Endpoint("127.0.0.1", 1), data_dir=tmp_path,
         listen_address="127.0.0.1", http_port=0, clone_port=None,
+        lease=PrimaryLeaseOptions(primary_lease="none"),
     )
     registry = CollectorRegistry()
     with caplog.at_level(logging.WARNING):
@@ -89,11 +91,14 @@ def test_a_clone_failure_counter_that_is_a_directory_is_a_warning(
     (["--primary-lease", "kubernetes", "--lease-api-url", ""],
      "Error: primary lease 'kubernetes': no API server (KUBERNETES_SERVICE_HOST is unset: not "
      "in a pod?): set --lease-api-url"),
+    (["--lease-api-url", ""],  # the default is the Kubernetes Lease: not in a pod, no API
+     "Error: primary lease 'kubernetes': no API server (KUBERNETES_SERVICE_HOST is unset: not "
+     "in a pod?): set --lease-api-url"),
     (["--primary-lease", "etcd://x"],
      "Error: primary lease 'etcd://x' must be none, kubernetes, kubernetes:NAME or file:PATH"),
     (["--primary-lease", "file:"],
      "Error: primary lease 'file:' must be none, kubernetes, kubernetes:NAME or file:PATH"),
-    (["--lease-renew-deadline", "20"],
+    (["--primary-lease", "none", "--lease-renew-deadline", "20"],
      "Error: primary lease: the renew deadline (20s) must be shorter than the lease duration "
      "(15s)"),
 ])

@@ -213,3 +213,16 @@ def test_the_lease_fence_comes_first_and_says_why() -> None:
     fenced = replace(PRIMARY, fenced=True, lease_fence="held by intruder")
     verdict = readiness(NOW, _obs(up=False, replica=None), fenced)
     assert not verdict.ok and verdict.reason == "primary lease fence: held by intruder"
+
+
+def test_a_primary_without_its_lease_is_read_only_and_says_so() -> None:
+    waiting = replace(PRIMARY, fenced=True, lease_wait="the primary lease is not held: held by "
+                      "mysql-0/old, unchanged for 3.0s < 15s")
+    verdict = readiness(NOW, _obs(read_only=True, replica=None), waiting)
+    assert not verdict.ok and verdict.reason == (
+        "read-only until it holds the lease: the primary lease is not held: held by "
+        "mysql-0/old, unchanged for 3.0s < 15s")
+    # the lease's own fence says more, and comes first
+    fenced = replace(waiting, lease_fence="server stopped")
+    assert readiness(NOW, _obs(up=False, replica=None), fenced).reason == (
+        "primary lease fence: server stopped")

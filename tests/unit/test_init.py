@@ -47,6 +47,10 @@ def test_primary_gets_master_cnf_and_server_id(config_map, tmp_path):
     assert (conf / "master.cnf").read_text() == "[mysqld]\nlog-bin\n"
     text = (conf / "server-id.cnf").read_text()
     assert "server_id=100\n" in text
+    # Every server starts read-only whatever the ConfigMap's role cnf says (this file sorts
+    # after master.cnf and primary.cnf): only the primary's sidecar lifts it.
+    assert text.endswith("read_only=ON\n")
+    assert sorted(["master.cnf", "primary.cnf", "server-id.cnf"])[-1] == "server-id.cnf"
     assert "report_host=mysql-0.mysql\n" in text
 
 

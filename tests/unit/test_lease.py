@@ -16,6 +16,8 @@ from mysqlsts.core.lease import (
     guard,
     may_write,
     observe,
+    read_only_statements,
+    released,
 )
 
 NOW = 5_000.0  # monotonic
@@ -66,19 +68,36 @@ def test_may_write(now: float, renew_started: float | None, ok: bool) -> None:
     assert may_write(now, renew_started, 10.0) is ok
 
 
-@pytest.mark.parametrize("now,renew_started,fenced,writable,action", [
-    (NOW, NOW, False, False, GuardAction.WRITABLE),  # just acquired: lift read_only
-    (NOW, NOW, False, True, GuardAction.NONE),
-    (NOW, NOW, True, True, GuardAction.WRITABLE),  # a persisted fence: held again, lift it
-    (NOW + 10, NOW, False, True, GuardAction.FENCE),  # past the deadline
-    (NOW + 10, NOW, True, False, GuardAction.FENCE),  # fenced stays fenced, stops a restart
-    (NOW, None, False, False, GuardAction.FENCE),  # never held since start
-    (NOW, None, True, False, GuardAction.FENCE),  # restarted while fenced, not held
+@pytest.mark.parametrize("now,renew_started,fenced,writable,lifted,read_only,action", [
+    (NOW, NOW, False, False, False, True, GuardAction.WRITABLE),  # just acquired: lift it
+    (NOW, NOW, False, False, True, True, GuardAction.WRITABLE),  # a lift that failed: again
+    (NOW, NOW, False, True, True, False, GuardAction.NONE),
+    (NOW, NOW, True, True, True, None, GuardAction.WRITABLE),  # a persisted fence: held again
+    (NOW + 10, NOW, False, True, True, False, GuardAction.FENCE),  # past the deadline
+    (NOW + 10, NOW, False, False, True, None, GuardAction.FENCE),  # a lift we never heard of
+    (NOW + 10, NOW, True, False, False, True, GuardAction.FENCE),  # fenced stays fenced
+    # Never held since start, server read-only (as every server starts) or down: wait, so a
+    # new pod contends for a dead holder's lease without being stopped.
+    (NOW, None, False, False, False, True, GuardAction.NONE),
+    (NOW, None, False, False, False, None, GuardAction.NONE),
+    (NOW, None, False, False, False, False, GuardAction.FENCE),  # writable without the lease
+    (NOW, None, True, False, False, True, GuardAction.FENCE),  # restarted while fenced
 ])
 def test_guard(now: float, renew_started: float | None, fenced: bool, writable: bool,
-               action: GuardAction) -> None:
+               lifted: bool, read_only: bool | None, action: GuardAction) -> None:
     assert guard(now, renew_started=renew_started, renew_deadline=10.0, fenced=fenced,
-                 writable=writable)[0] is action
+                 writable=writable, lifted=lifted, read_only=read_only)[0] is action
+
+
+def test_released_and_read_only_statements() -> None:
+    assert released(OURS, "mysql-0", WALL) == LeaseRecord("", WALL, 15.0, 4)
+    assert released(THEIRS, "mysql-0", WALL) is None  # not ours to give
+    assert released(None, "mysql-0", WALL) is None
+    assert read_only_statements(True, is_mysql=False) == ["SET GLOBAL read_only = ON"]
+    # MySQL: super_read_only implies read_only: on last, off first
+    assert read_only_statements(True, is_mysql=True)[-1] == "SET GLOBAL super_read_only = ON"
+    assert read_only_statements(False, is_mysql=True) == [
+        "SET GLOBAL super_read_only = OFF", "SET GLOBAL read_only = OFF"]
 
 
 @pytest.mark.parametrize("timings,problems", [

@@ -6,6 +6,7 @@ import pytest
 
 from mysqlsts.errors import ConfigError
 from mysqlsts.local.plan import merged_env, plan_pod
+from mysqlsts.local.pod import PodRunner
 from mysqlsts.local.spec import SetLayout, SetSpec
 
 TOOL = ("/venv/bin/mysqlsts",)
@@ -80,6 +81,19 @@ def test_merged_env_drops_stray_mysqlsts_variables() -> None:
     )
     assert merged == {"PATH": "/bin", "MYSQLSTS_LOG_LEVEL": "debug",
                       "MYSQLSTS_POD_NAME": "mysql-0"}
+
+
+def test_every_pod_process_is_a_new_lease_holder_of_the_sets_one_lease(layout: SetLayout) -> None:
+    spec = SetSpec(replicas=2, base_port=22000)
+    plans = [plan_pod(spec, layout, n, TOOL) for n in (0, 1)]
+    assert {p.env["MYSQLSTS_PRIMARY_LEASE"] for p in plans} == {f"file:{layout.primary_lease}"}
+    inherited = {"PATH": "/bin", "POD_UID": "the-shells", "MYSQLSTS_LEASE_DURATION": "6"}
+    first, second = (PodRunner(plans[0], layout.pod("mysql-0"), inherited) for _ in range(2))
+    # A new incarnation id per pod process (as a re-created pod gets a new uid), never the
+    # caller's; the lease timings pass through as the log level does (tests shorten them).
+    assert first.env["POD_UID"] != second.env["POD_UID"]
+    assert "the-shells" not in (first.env["POD_UID"], second.env["POD_UID"])
+    assert first.env["MYSQLSTS_LEASE_DURATION"] == "6"
 
 
 @pytest.mark.parametrize(

@@ -93,6 +93,10 @@ def test_pod_env_round_trips_through_the_options(tmp_path: Path) -> None:
     assert parsed["CloneOptions"].srv_name == ""
     assert parsed["ListenOptions"].listen_address == "127.0.0.1"
     assert parsed["SecretOptions"].clone_token_file == layout.secret("clone-token")
+    # Every pod of the set contends for one file lease (the default, kubernetes, is for pods).
+    lease = PrimaryLeaseOptions(primary_lease=env.pop("MYSQLSTS_PRIMARY_LEASE"))
+    assert lease.file == layout.primary_lease == tmp_path / "primary-lease.json"
+    assert pod_env(spec, layout, 0)["MYSQLSTS_PRIMARY_LEASE"] == f"file:{lease.file}"
     # Nothing set to its default travels: the env holds what differs, nothing else.
     assert to_env(*(parsed[g.__name__] for g in GROUPS)) == env
 
@@ -199,7 +203,9 @@ def test_the_kubernetes_lease_takes_the_clusters_api_server_and_the_pods_namespa
     assert (lease.kubernetes, lease.lease_api_url) == ("db-primary", "https://[fd00::1]:443")
     assert lease.lease_namespace == "other"  # ours first, then the downward API's
     outside = _lease_options({})
-    assert (outside.lease_api_url, outside.kubernetes, outside.enabled) == ("", None, False)
+    # The default: the Lease mysql-primary, with no API server outside a pod.
+    assert (outside.lease_api_url, outside.kubernetes, outside.enabled) == (
+        "", "mysql-primary", True)
     # The in-cluster default is a default: it never travels in a local pod's environment.
     assert to_env(outside) == {}
     assert to_env(PrimaryLeaseOptions(primary_lease="file:/x")) == {

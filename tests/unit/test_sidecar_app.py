@@ -17,7 +17,7 @@ from prometheus_client import CollectorRegistry
 
 from mysqlsts.cli import cli
 from mysqlsts.core.identity import identify
-from mysqlsts.options import LoopOptions
+from mysqlsts.options import LoopOptions, PrimaryLeaseOptions
 from mysqlsts.settings import LocalServer, SecretFiles
 from mysqlsts.sidecar.app import SidecarApp
 from mysqlsts.sidecar.settings import Endpoint, SidecarSettings
@@ -58,6 +58,7 @@ def app(tmp_path: Path) -> Iterator[tuple[SidecarApp, FakeClock]]:
         # the poll interval): the tests drive cycles themselves against the injected clock,
         # and a round of the thread between two steps of a test would move the loop's tick.
         loop=LoopOptions(liveness_threshold=30, poll_interval=600, max_backoff=600),
+        lease=PrimaryLeaseOptions(primary_lease="none"),
     )
     made = SidecarApp(settings, registry=CollectorRegistry(), clock=clock)
     made.start()
@@ -126,6 +127,7 @@ def test_a_port_in_use_is_one_line(tmp_path: Path) -> None:
             identity=identify("mysql-0", "mysql", 100), local=LocalServer("127.0.0.1", 1),
             secrets=_secrets(tmp_path), primary=Endpoint("h", 1), data_dir=tmp_path,
             listen_address="127.0.0.1", http_port=busy.getsockname()[1], clone_port=None,
+            lease=PrimaryLeaseOptions(primary_lease="none"),
         )
         from mysqlsts.errors import MysqlstsError
 
@@ -139,7 +141,7 @@ def _run(tmp_path: Path, *args: str) -> tuple[int, str]:
             "--root-password-file", str(secrets.root_password),
             "--replication-password-file", str(secrets.replication_password),
             "--backup-password-file", str(secrets.backup_password),
-            "--clone-token-file", str(secrets.clone_token)]
+            "--clone-token-file", str(secrets.clone_token), "--primary-lease", "none"]
     result = CliRunner().invoke(cli, [*base, *args], env={"MYSQLSTS_HTTP_PORT": None})
     return result.exit_code, result.output
 

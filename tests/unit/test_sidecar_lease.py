@@ -104,3 +104,40 @@ def test_another_holder_ends_the_lease_at_once_and_the_fence_outlives_the_worker
 def test_the_holder_carries_the_pod_uid_when_there_is_one() -> None:
     assert PrimaryLeaseOptions().holder("mysql-0") == "mysql-0"
     assert PrimaryLeaseOptions(lease_holder_uid="3f2a").holder("mysql-0") == "mysql-0/3f2a"
+
+
+def test_a_new_worker_waits_out_a_live_holder_without_fencing(
+        tmp_path: Path, nothing_listens: int) -> None:
+    clock = Clock()
+    worker = _worker(tmp_path, clock, nothing_listens)
+    record, version = worker.store.read(1)
+    worker.store.write(LeaseRecord("mysql-0/dead-pod", 0.0, 15, 3), version, 1)
+    # Not held, never lifted in this run, the server not (yet) answering: it stays as it
+    # started, read-only; no fence, no marker (a fence would only restart it, and a contender
+    # must stay up for the duration to take a dead holder's lease).
+    assert worker.round() == 2
+    assert worker.enforce() is GuardAction.NONE
+    assert not worker.held and not worker.fenced
+    assert not (worker.fence_file.parent / FENCE_FILE).exists()
+    clock.now += 15
+    worker.round()
+    assert worker.held
+    record, _ = worker.store.read(1)
+    assert record == LeaseRecord("mysql-0", 1.7e9, 15, 4, 12.5)
+
+
+def test_a_graceful_stop_releases_only_a_lease_it_holds(
+        tmp_path: Path, nothing_listens: int) -> None:
+    clock = Clock()
+    worker = _worker(tmp_path, clock, nothing_listens)
+    worker.round()
+    # Nothing listens on the server's port: a server that no longer answers takes no writes,
+    # so the record is written free, with its transitions kept.
+    worker.close()
+    record, _ = worker.store.read(1)
+    assert record == LeaseRecord("", 1.7e9, 15, 0, 12.5)  # the bound stays
+    # Not ours (any more): a second stop writes nothing.
+    record, version = worker.store.read(1)
+    worker.store.write(LeaseRecord("mysql-0/next", 1.7e9, 15, 1), version, 1)
+    worker.close()
+    assert worker.store.read(1)[0] == LeaseRecord("mysql-0/next", 1.7e9, 15, 1)
