@@ -14,11 +14,13 @@ from mysqlsts.adapters.fs import read_secret
 from mysqlsts.clone.from_backup import seal_keys
 from mysqlsts.clone.store_options import S3Options, keys_from_file, recovery_target
 from mysqlsts.core.backup_parts import BackupKeys
+from mysqlsts.core.version import Flavor
 from mysqlsts.errors import ConfigError, MysqlstsError
 from mysqlsts.options import PATH, SECRETS_DIR, FlavorOptions, option, use
 
 if TYPE_CHECKING:
     from mysqlsts.core.backup_catalog import Catalog
+    from mysqlsts.core.backup_manifest import Manifest
     from mysqlsts.store.base import ObjectStore
 
 
@@ -50,6 +52,21 @@ class TakeOptions:
     part_parallel: int = option(4, "Parts written at once.", type=click.IntRange(1, 32))
     clone_compression: str = option("auto", "Compression of the stream from the donor.",
                                     type=click.Choice(["auto", "zstd", "none"]))
+    verify_after: bool = option(False, "Run the restore drill (`backup verify`) on the new "
+                                "backup once its manifest is in; a failed drill exits 1 "
+                                "(the backup stays, its verdict recorded `failed`).",
+                                is_flag=True)
+
+
+@dataclass(frozen=True)
+class DrillOptions:
+    scratch_dir: Path | None = option(
+        None, "Directory under which the drill's scratch data dir is made and removed (room "
+        "for the whole restored backup).", type=PATH, show_default="the system's temp dir")
+    prepare_memory: str = option("256M", "Memory for the backup tool's prepare step.")
+    heartbeat_database: str = option(
+        "mysqlsts", "Database of the sidecar's heartbeat table, whose row the restored data "
+        "must hold at or before the backup's GTID (checked when the table is there).")
 
 
 @click.group(invoke_without_command=True)
@@ -57,11 +74,12 @@ class TakeOptions:
 @use(S3Options, "s3")
 @use(TakeOptions, "take")
 @use(FlavorOptions, "flavor")
+@use(DrillOptions, "drill")
 @click.pass_context
 def backup(ctx: click.Context, store: StoreOptions, s3: S3Options, take: TakeOptions,
-           flavor: FlavorOptions) -> None:
-    """Take a base backup from a donor into an object store (s3:// or file://); with a
-    subcommand, work on the store's backups."""
+           flavor: FlavorOptions, drill: DrillOptions) -> None:
+    """Take a base backup from a donor into an object store (s3:// or file://), with
+    --verify-after then its restore drill; with a subcommand, work on the store's backups."""
     if ctx.invoked_subcommand is not None:
         return
     from mysqlsts.clone.to_backup import backup_from_donor
@@ -71,9 +89,15 @@ def backup(ctx: click.Context, store: StoreOptions, s3: S3Options, take: TakeOpt
     host, _, port = take.donor.rpartition(":")
     if not host or not port.isdigit():
         raise click.UsageError("--donor HOST:PORT is required (the donor's clone port)")
+    if take.verify_after and flavor.flavor != Flavor.MARIADB:
+        raise ConfigError(f"--verify-after: the restore drill restores MariaDB backups only, "
+                          f"and --flavor is {flavor.flavor}")
+    if take.verify_after and drill.scratch_dir is not None and not drill.scratch_dir.is_dir():
+        raise ConfigError(f"scratch dir {drill.scratch_dir}: no such directory")
+    keys = keys_from_file(take.encryption_key_file)
     objects = open_store(store.url(), s3.settings())
     manifest = backup_from_donor(
-        objects, keys_from_file(take.encryption_key_file), DonorAddress(-1, host, int(port)),
+        objects, keys, DonorAddress(-1, host, int(port)),
         read_secret(take.clone_token_file, "clone token"), set_name=take.set_name,
         flavor=flavor.flavor, deadline_seconds=take.donor_deadline,
         compression=take.clone_compression, part_size=take.part_mib * 1024 * 1024,
@@ -82,6 +106,27 @@ def backup(ctx: click.Context, store: StoreOptions, s3: S3Options, take: TakeOpt
                f"bytes={manifest.size} parts={len(manifest.parts)} store={objects.describe()}",
                err=True)
     click.echo(manifest.backup_id)
+    if take.verify_after:
+        # In this process: the id needs no hand-over, and the drill checks exactly the
+        # manifest just committed (not the newest one some other writer may have added).
+        click.echo(_drill(objects, manifest, keys, drill), err=True)
+
+
+def _drill(objects: ObjectStore, manifest: Manifest, keys: BackupKeys | None,
+           drill: DrillOptions) -> str:
+    """The restore drill of `manifest`'s backup, its verdict recorded beside it: the line
+    that says it passed, or MysqlstsError with the one line that says why not."""
+    from mysqlsts.backup.verify import DrillSettings, record_verdict, verify_backup
+
+    verdict = verify_backup(objects, manifest, keys, DrillSettings(
+        drill.scratch_dir, drill.heartbeat_database, drill.prepare_memory))
+    name = record_verdict(objects, verdict)
+    if verdict.reason:
+        raise MysqlstsError(f"backup {manifest.backup_id} failed verification: "
+                            f"{verdict.reason} (recorded as {name})")
+    return (f"backup verify: backup {manifest.backup_id} verified: restored, started, "
+            f"{len(verdict.tables)} tables passed CHECK TABLE, gtid={verdict.gtid}, "
+            f"in {verdict.seconds:.1f}s (recorded as {name})")
 
 
 @dataclass(frozen=True)
@@ -243,40 +288,25 @@ def restore(store: StoreOptions, s3: S3Options, target: RestoreOptions,
 
 
 @dataclass(frozen=True)
-class VerifyOptions:
+class ChosenBackup:
     backup: str = option("", "The backup to verify.", show_default="the newest")
-    scratch_dir: Path | None = option(
-        None, "Directory under which the scratch data dir is made and removed (room for the "
-        "whole restored backup).", type=PATH, show_default="the system's temp dir")
-    prepare_memory: str = option("256M", "Memory for the backup tool's prepare step.")
-    heartbeat_database: str = option(
-        "mysqlsts", "Database of the sidecar's heartbeat table, whose row the restored data "
-        "must hold at or before the backup's GTID (checked when the table is there).")
 
 
 @backup.command("verify")
 @use(StoreOptions, "store")
 @use(S3Options, "s3")
-@use(VerifyOptions, "drill")
+@use(ChosenBackup, "chosen")
+@use(DrillOptions, "drill")
 @use(KeyOptions, "key")
-def verify(store: StoreOptions, s3: S3Options, drill: VerifyOptions, key: KeyOptions) -> None:
+def verify(store: StoreOptions, s3: S3Options, chosen: ChosenBackup, drill: DrillOptions,
+           key: KeyOptions) -> None:
     """The restore drill: restore a backup into a scratch server (as a restore does), start
     it, CHECK TABLE every table, prove it stands at the backup's GTID, record the verdict
     beside the backup; exit 1 with the reason when it fails."""
-    from mysqlsts.backup.verify import DrillSettings, record_verdict, verify_backup
     from mysqlsts.clone.from_backup import choose_backup
-    from mysqlsts.errors import MysqlstsError
     from mysqlsts.store.open import open_store
 
     objects = open_store(store.url(), s3.settings())
     keys = key.keys()
-    manifest = choose_backup(objects, keys, drill.backup)
-    verdict = verify_backup(objects, manifest, keys, DrillSettings(
-        drill.scratch_dir, drill.heartbeat_database, drill.prepare_memory))
-    name = record_verdict(objects, verdict)
-    if verdict.reason:
-        raise MysqlstsError(f"backup {manifest.backup_id} failed verification: "
-                            f"{verdict.reason} (recorded as {name})")
-    click.echo(f"backup verify: backup {manifest.backup_id} verified: restored, started, "
-               f"{len(verdict.tables)} tables passed CHECK TABLE, gtid={verdict.gtid}, "
-               f"in {verdict.seconds:.1f}s (recorded as {name})", err=True)
+    click.echo(_drill(objects, choose_backup(objects, keys, chosen.backup), keys, drill),
+               err=True)

@@ -308,6 +308,37 @@ def test_the_steps_accept_their_rendered_environment(
     assert not any(store.rglob("manifest.json"))
 
 
+def test_the_drill_runs_after_each_backup_by_default(
+    cronjob: Doc, docs: list[Doc], tmp_path: Path
+) -> None:
+    """MYSQLSTS_VERIFY_AFTER is on in the ConfigMap and the backup step reads it as the flag
+    (`true` on, `false` off: the MySQL flavor, which the drill cannot restore, is refused
+    before the donor is asked only when it is on); the drill's scratch data goes to a
+    writable emptyDir, the step's temp dir, on a read-only root filesystem."""
+    data = config_map(docs, cronjob)["data"]
+    assert data["MYSQLSTS_VERIFY_AFTER"] == "true"
+    backup = steps(cronjob)["backup"]
+    assert "MYSQLSTS_SCRATCH_DIR" not in env_values(backup, data)  # the system's temp dir
+    volumes = {v["name"]: v for v in pod_spec(cronjob)["volumes"]}
+    [tmp] = [m for m in backup["volumeMounts"] if m["mountPath"] == "/tmp"]
+    assert "emptyDir" in volumes[tmp["name"]] and not tmp.get("readOnly")
+    store = tmp_path / "store"
+    store.mkdir()
+    token = tmp_path / "clone-token"
+    token.write_text("token\n")
+    said = {}
+    for verify_after in ("true", "false"):
+        done = _run_step(backup, {**data, "MYSQLSTS_VERIFY_AFTER": verify_after}, {
+            "MYSQLSTS_STORE": f"file://{store}", "MYSQLSTS_DONOR": "127.0.0.1:9",
+            "MYSQLSTS_DONOR_DEADLINE": "1", "MYSQLSTS_CLONE_TOKEN_FILE": str(token),
+            "MYSQLSTS_FLAVOR": "mysql", "MYSQLSTS_ENCRYPTION_KEY_FILE": ""}, {}, tmp_path)
+        assert done.returncode != 0
+        said[verify_after] = done.stderr.strip().splitlines()[-1]
+    assert "MariaDB backups only" in said["true"] and "127.0.0.1:9" not in said["true"]
+    assert "127.0.0.1:9" in said["false"], said
+    assert not any(store.iterdir())
+
+
 def doc_patches(heading: str) -> list[Doc]:
     """The `patches:` of the yaml block under `### heading` in docs/backup.md."""
     text = (K8S.parent / "docs" / "backup.md").read_text()
