@@ -14,9 +14,10 @@ from mysqlsts.adapters.fs import read_secret
 from mysqlsts.clone.from_backup import seal_keys
 from mysqlsts.clone.store_options import S3Options, keys_from_file, recovery_target
 from mysqlsts.core.backup_parts import BackupKeys
+from mysqlsts.core.peers import PeerDirectory
 from mysqlsts.core.version import Flavor
 from mysqlsts.errors import ConfigError, MysqlstsError
-from mysqlsts.options import PATH, SECRETS_DIR, FlavorOptions, option, use
+from mysqlsts.options import PATH, SECRETS_DIR, FlavorOptions, PeerOptions, option, use
 
 if TYPE_CHECKING:
     from mysqlsts.core.backup_catalog import Catalog
@@ -38,7 +39,10 @@ class StoreOptions:
 @dataclass(frozen=True)
 class TakeOptions:
     donor: str = option("", "The donor's clone port, HOST:PORT (a replica's sidecar; the "
-                        "primary's only when the set has one pod).", show_default=False)
+                        "primary's only when the set has one pod), or `auto`: the "
+                        "highest-ordinal ready replica of the set, found through the headless "
+                        "Service's DNS (or --replicas) and the sidecars' /readyz.",
+                        show_default=False)
     clone_token_file: Path = option(SECRETS_DIR / "clone-token", "File holding the clone "
                                     "token the donor authenticates with.", type=PATH)
     encryption_key_file: Path | None = option(
@@ -46,7 +50,8 @@ class TakeOptions:
         "id is recorded). None: not encrypted.", type=PATH, show_default=False)
     donor_deadline: float = option(300.0, "Seconds to keep asking a busy or unreachable "
                                    "donor.", type=click.FloatRange(min=1))
-    set_name: str = option("mysql", "The set's name, recorded in the manifest.")
+    set_name: str = option("mysql", "The set's name (its StatefulSet's), recorded in the "
+                           "manifest; it names the pods for --donor auto.")
     part_mib: int = option(32, "Size of each part before compression, MiB.",
                            type=click.IntRange(1, 1024))
     part_parallel: int = option(4, "Parts written at once.", type=click.IntRange(1, 32))
@@ -56,6 +61,22 @@ class TakeOptions:
                                 "backup once its manifest is in; a failed drill exits 1 "
                                 "(the backup stays, its verdict recorded `failed`).",
                                 is_flag=True)
+
+
+@dataclass(frozen=True)
+class FindDonorOptions:
+    service: str = option("mysql", "With --donor auto: the headless Service that names the "
+                          "set's pods (its DNS SRV records list them).")
+    replicas: int = option(0, "With --donor auto: the set's size, its pods at the peer "
+                           "addresses (--peer-host-template ...); 0: the pods the Service's "
+                           "DNS lists.", type=click.IntRange(min=0))
+
+    def directory(self, statefulset: str, peers: PeerOptions) -> PeerDirectory:
+        return PeerDirectory(
+            statefulset=statefulset, service=self.service,
+            host_template=peers.peer_host_template, mysql_port=peers.mysql_port,
+            clone_port=peers.clone_port, http_port=peers.http_port,
+            port_stride=peers.peer_port_stride)
 
 
 @dataclass(frozen=True)
@@ -75,9 +96,12 @@ class DrillOptions:
 @use(TakeOptions, "take")
 @use(FlavorOptions, "flavor")
 @use(DrillOptions, "drill")
+@use(FindDonorOptions, "find")
+@use(PeerOptions, "peers")
 @click.pass_context
 def backup(ctx: click.Context, store: StoreOptions, s3: S3Options, take: TakeOptions,
-           flavor: FlavorOptions, drill: DrillOptions) -> None:
+           flavor: FlavorOptions, drill: DrillOptions, find: FindDonorOptions,
+           peers: PeerOptions) -> None:
     """Take a base backup from a donor into an object store (s3:// or file://), with
     --verify-after then its restore drill; with a subcommand, work on the store's backups."""
     if ctx.invoked_subcommand is not None:
@@ -87,8 +111,9 @@ def backup(ctx: click.Context, store: StoreOptions, s3: S3Options, take: TakeOpt
     from mysqlsts.store.open import open_store
 
     host, _, port = take.donor.rpartition(":")
-    if not host or not port.isdigit():
-        raise click.UsageError("--donor HOST:PORT is required (the donor's clone port)")
+    if take.donor != "auto" and (not host or not port.isdigit()):
+        raise click.UsageError("--donor HOST:PORT or --donor auto is required (the donor's "
+                               "clone port)")
     if take.verify_after and flavor.flavor != Flavor.MARIADB:
         raise ConfigError(f"--verify-after: the restore drill restores MariaDB backups only, "
                           f"and --flavor is {flavor.flavor}")
@@ -96,8 +121,13 @@ def backup(ctx: click.Context, store: StoreOptions, s3: S3Options, take: TakeOpt
         raise ConfigError(f"scratch dir {drill.scratch_dir}: no such directory")
     keys = keys_from_file(take.encryption_key_file)
     objects = open_store(store.url(), s3.settings())
+    if take.donor == "auto":
+        from mysqlsts.backup.donor import find_donor
+        donor = find_donor(find.directory(take.set_name, peers), find.replicas)
+    else:
+        donor = DonorAddress(-1, host, int(port))
     manifest = backup_from_donor(
-        objects, keys, DonorAddress(-1, host, int(port)),
+        objects, keys, donor,
         read_secret(take.clone_token_file, "clone token"), set_name=take.set_name,
         flavor=flavor.flavor, deadline_seconds=take.donor_deadline,
         compression=take.clone_compression, part_size=take.part_mib * 1024 * 1024,

@@ -12,6 +12,8 @@ from mysqlsts.adapters.fs import read_secret
 from mysqlsts.clone.from_backup import check_restorable, choose_backup
 from mysqlsts.clone.point_in_time import plan_for
 from mysqlsts.clone.to_backup import backup_from_donor
+from mysqlsts.core import backup_donor
+from mysqlsts.core.backup_donor import DonorCandidate
 from mysqlsts.core.backup_manifest import Manifest
 from mysqlsts.core.clone_record import DonorAddress
 from mysqlsts.core.pitr import Target
@@ -28,16 +30,17 @@ from mysqlsts.store.settings import S3Settings
 DONOR_DEADLINE = 120.0
 
 
-def choose_donor(pods: Sequence[PodView], replicas: int) -> PodView:
-    """The highest-ordinal ready replica; the primary only when the set has one pod, so a
-    backup never loads the server that takes the writes when a replica can serve it."""
-    ready = [pod for pod in pods if pod.ready and pod.ordinal < replicas]
-    candidates = [pod for pod in ready if pod.ordinal > 0] if replicas > 1 else ready
-    if not candidates:
-        wanted = "a ready replica" if replicas > 1 else "mysql-0 ready"
-        raise ConfigError(f"no donor for a backup: the set of {replicas} pod(s) has not "
-                          f"{wanted}; see `local status`")
-    return max(candidates, key=lambda pod: pod.ordinal)
+def choose_donor(pods: Sequence[PodView], replicas: int, statefulset: str = "mysql") -> PodView:
+    """The pod core.backup_donor chooses (the highest-ordinal ready replica; the primary only
+    when the set has one pod), from the pods as `local status` sees them."""
+    by_ordinal = {pod.ordinal: pod for pod in pods}
+    try:
+        chosen = backup_donor.choose_donor(
+            [DonorCandidate(pod.ordinal, pod.ready, pod.reason) for pod in pods], replicas,
+            statefulset)
+    except ConfigError as error:
+        raise ConfigError(f"{error}; see `local status`") from None
+    return by_ordinal[chosen.ordinal]
 
 
 def the_store(spec: SetSpec, layout: SetLayout) -> ObjectStore:

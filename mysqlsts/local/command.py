@@ -246,7 +246,8 @@ def backup_command(directory: Path) -> None:
     layout = _layout(directory)
     spec = load_spec(layout)
     store = backups.the_store(spec, layout)  # no store: one line before any donor is asked
-    donor = backups.choose_donor(observe(layout, spec).pods, spec.replicas)
+    donor = backups.choose_donor(observe(layout, spec).pods, spec.replicas,
+                                 spec.statefulset)
     manifest = backups.take(layout, spec, donor)
     click.echo(f"local backup: complete id={manifest.backup_id} gtid={manifest.gtid} "
                f"bytes={manifest.size} parts={len(manifest.parts)} donor={donor.name} "

@@ -232,26 +232,42 @@ def test_the_secrets_come_from_the_users_files(
     assert set(BACKUP_SECRET_FILES) <= set(ignored)
 
 
-def test_the_donor_is_a_replicas_clone_port_the_job_may_reach(
+def test_the_donor_is_chosen_among_pods_the_job_may_reach(
     cronjob: Doc, docs: list[Doc]
 ) -> None:
+    """`--donor auto`: the job finds the pods by the headless Service's SRV records of the clone
+    port (the Service names that port and publishes pods that are not ready) and asks each
+    sidecar's /readyz on the http port, with the option defaults that match the StatefulSet's
+    ports; the NetworkPolicy lets the job's pods (only them) reach those two ports."""
     data = config_map(docs, cronjob)["data"]
+    assert data["MYSQLSTS_DONOR"] == "auto"
     sts = one(docs, "StatefulSet", "mysql")
     sidecar = next(c for c in sts["spec"]["template"]["spec"]["containers"]
                    if c["name"] == "sidecar")
-    clone_port = next(p["containerPort"] for p in sidecar["ports"] if p["name"] == "clone")
-    match = re.fullmatch(r"(\w[\w-]*)-(\d+)\.(\w[\w-]*):(\d+)", data["MYSQLSTS_DONOR"])
-    assert match, data["MYSQLSTS_DONOR"]
-    assert match.group(1) == sts["metadata"]["name"]
-    assert 0 < int(match.group(2)) < sts["spec"]["replicas"]  # a replica, not the primary
-    assert match.group(3) == sts["spec"]["serviceName"]
-    assert int(match.group(4)) == clone_port
+    ports = {p["name"]: p["containerPort"] for p in sidecar["ports"]}
+    environment = env_values(steps(cronjob)["backup"], data)
+    params = {p.name: p for p in command_params(["mysqlsts", "backup"])}
+    for name in ("clone_port", "http_port", "service", "set_name", "replicas",
+                 "peer_host_template", "peer_port_stride"):
+        [var] = envvars(params[name])
+        assert var not in environment, var  # the defaults are the set's
+    assert params["clone_port"].default == ports["clone"]
+    assert params["http_port"].default == ports["http"]
+    assert params["set_name"].default == sts["metadata"]["name"]
+    assert params["replicas"].default == 0  # the pods from DNS
+    assert params["peer_port_stride"].default == 0
+    service = one(docs, "Service", params["service"].default)
+    assert service["metadata"]["name"] == sts["spec"]["serviceName"]
+    assert service["spec"]["clusterIP"] == "None" and service["spec"]["publishNotReadyAddresses"]
+    assert {"name": "clone", "port": ports["clone"], "targetPort": "clone"} in (
+        service["spec"]["ports"])  # _clone._tcp.<service>, at the clone port
     policy = one(docs, "NetworkPolicy", "mysql-backup")["spec"]
     pod_labels = sts["spec"]["template"]["metadata"]["labels"]
     job_labels = cronjob["spec"]["jobTemplate"]["spec"]["template"]["metadata"]["labels"]
     assert policy["podSelector"]["matchLabels"].items() <= pod_labels.items()
     [rule] = policy["ingress"]
-    assert rule["ports"] == [{"port": "clone", "protocol": "TCP"}]
+    assert rule["ports"] == [{"port": "clone", "protocol": "TCP"},
+                             {"port": "http", "protocol": "TCP"}]
     [peer] = rule["from"]
     assert peer["podSelector"]["matchLabels"].items() <= job_labels.items()
     assert not peer["podSelector"]["matchLabels"].items() <= pod_labels.items()
@@ -305,6 +321,18 @@ def test_the_steps_accept_their_rendered_environment(
     last = taken.stderr.strip().splitlines()[-1]
     assert last.startswith("Error: ") and "127.0.0.1:9" in last, taken.stderr
     assert "Traceback" not in taken.stderr
+    assert not any(store.rglob("manifest.json"))
+
+    # The ConfigMap's donor, `auto`, with the pods at loopback addresses (no DNS here) that do
+    # not answer: one line naming the replica, and no backup from the primary.
+    auto = _run_step(by_name["backup"], data, {
+        "MYSQLSTS_STORE": f"file://{store}", "MYSQLSTS_REPLICAS": "2",
+        "MYSQLSTS_PEER_HOST_TEMPLATE": "127.0.0.1", "MYSQLSTS_HTTP_PORT": "9",
+        "MYSQLSTS_CLONE_TOKEN_FILE": str(token)}, key_files, tmp_path)
+    assert auto.returncode != 0
+    [line] = auto.stderr.strip().splitlines()
+    assert line == ("Error: no donor for a backup: the set of 2 pod(s) has not a ready replica "
+                    "(mysql-1: no answer from 127.0.0.1:9/readyz)"), auto.stderr
     assert not any(store.rglob("manifest.json"))
 
 
