@@ -110,7 +110,7 @@ def test_live_scrape_has_every_dashboard_metric(local_set: list[dict[str, Any]])
     opt_in = opt_in_metrics()
     assert "mysqlsts_primary_lease_held" in opt_in
     assert {"mysqlsts_archive_gaps_total", "mysqlsts_backup_last_verification_ok"} <= opt_in
-    assert len(opt_in) == 16
+    assert len(opt_in) == 20
     # Scraped by test_clone_progress.py, test_primary_lease.py, test_sidecar_archive.py and
     # test_sidecar_backup_metrics.py.
     elsewhere = cloning | opt_in
