@@ -20,11 +20,11 @@ from mysqlsts.core.pitr import Target
 from mysqlsts.core.store_url import parse_store_url
 from mysqlsts.core.version import Flavor
 from mysqlsts.errors import ConfigError
+from mysqlsts.local import store_access
 from mysqlsts.local.render import PodView
-from mysqlsts.local.spec import HOST, SetLayout, SetSpec
+from mysqlsts.local.spec import HOST, SetLayout, SetSpec, StoreAccess
 from mysqlsts.store.base import ObjectStore
 from mysqlsts.store.open import open_store
-from mysqlsts.store.settings import S3Settings
 
 # Seconds `local backup` keeps asking a busy donor (one that serves a clone right now).
 DONOR_DEADLINE = 120.0
@@ -43,15 +43,14 @@ def choose_donor(pods: Sequence[PodView], replicas: int, statefulset: str = "mys
     return by_ordinal[chosen.ordinal]
 
 
-def the_store(spec: SetSpec, layout: SetLayout) -> ObjectStore:
+def the_store(spec: SetSpec, layout: SetLayout, access: StoreAccess) -> ObjectStore:
     if not spec.store:
         raise ConfigError(f"{layout.root} has no store: create the set with `local up --store "
                           "URL` (a file:///dir or s3://bucket/prefix)")
-    return open_store(spec.store, S3Settings())
+    return open_store(spec.store, store_access.settings(access))
 
 
-def take(layout: SetLayout, spec: SetSpec, donor: PodView) -> Manifest:
-    store = the_store(spec, layout)
+def take(layout: SetLayout, spec: SetSpec, donor: PodView, store: ObjectStore) -> Manifest:
     return backup_from_donor(
         store, None, DonorAddress(donor.ordinal, HOST, donor.address.clone_port),
         read_secret(layout.secret("clone-token"), "clone token"),
@@ -72,18 +71,18 @@ def prepare_store(url: str) -> None:
                               f"{exc.strerror}") from None
 
 
-def recovery_to_restore(url: str, target: Target) -> str:
+def recovery_to_restore(url: str, target: Target, access: StoreAccess) -> str:
     """The store URL `local restore --to-gtid/--to-time` recovers from, once the recovery is
     planned (RecoveryRefused naming the window, or a missing segment, before any set is
     made). mysql-0's clone step plans it again and applies it."""
-    plan_for(open_store(url, S3Settings()), None, target)
+    plan_for(open_store(url, store_access.settings(access)), None, target)
     return url
 
 
-def backup_to_restore(url: str, wanted: str) -> str:
+def backup_to_restore(url: str, wanted: str, access: StoreAccess) -> str:
     """`STORE_URL@BACKUP_ID` of the backup `local restore` is to restore (the newest unless
     `wanted`), checked whole (manifest, every part) before any set is made."""
-    store = open_store(url, S3Settings())
+    store = open_store(url, store_access.settings(access))
     manifest = choose_backup(store, None, wanted)
     check_restorable(store, manifest, None)
     if manifest.flavor != Flavor.MARIADB:

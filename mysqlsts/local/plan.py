@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from mysqlsts.clone.store_options import FromBackupOptions
 from mysqlsts.core.peers import PeerAddress
 from mysqlsts.core.version import Flavor
+from mysqlsts.local import store_access
 from mysqlsts.local.mariadbd import ServerSpec
 from mysqlsts.local.spec import HOST, SetLayout, SetSpec
 from mysqlsts.options import (
@@ -90,6 +91,9 @@ def pod_env(spec: SetSpec, layout: SetLayout, ordinal: int) -> dict[str, str]:
         ArchiveWorkerOptions(archive_store=spec.store,
                              archive_ordinal=archive_ordinal(spec.replicas))
         if spec.store else ArchiveWorkerOptions(),
+        # How both reach an s3:// store (`--s3-*` of `up` or `restore`): every pod, as a
+        # StatefulSet's env block gives every container the same variables.
+        store_access.options(spec.s3),
     )
 
 
