@@ -58,7 +58,7 @@ class TakeOptions:
     clone_compression: str = option("auto", "Compression of the stream from the donor.",
                                     type=click.Choice(["auto", "zstd", "none"]))
     verify_after: bool = option(False, "Run the restore drill (`backup verify`) on the new "
-                                "backup once its manifest is in; a failed drill exits 1 "
+                                "backup once its manifest is in; a failed drill exits 3 "
                                 "(the backup stays, its verdict recorded `failed`).",
                                 is_flag=True)
 
@@ -146,14 +146,19 @@ def _drill(objects: ObjectStore, manifest: Manifest, keys: BackupKeys | None,
            drill: DrillOptions) -> str:
     """The restore drill of `manifest`'s backup, its verdict recorded beside it: the line
     that says it passed, or MysqlstsError with the one line that says why not."""
-    from mysqlsts.backup.verify import DrillSettings, record_verdict, verify_backup
+    from mysqlsts.backup.verify import (
+        BackupUnverified,
+        DrillSettings,
+        record_verdict,
+        verify_backup,
+    )
 
     verdict = verify_backup(objects, manifest, keys, DrillSettings(
         drill.scratch_dir, drill.heartbeat_database, drill.prepare_memory))
     name = record_verdict(objects, verdict)
     if verdict.reason:
-        raise MysqlstsError(f"backup {manifest.backup_id} failed verification: "
-                            f"{verdict.reason} (recorded as {name})")
+        raise BackupUnverified(f"backup {manifest.backup_id} failed verification: "
+                               f"{verdict.reason} (recorded as {name})")
     return (f"backup verify: backup {manifest.backup_id} verified: restored, started, "
             f"{len(verdict.tables)} tables passed CHECK TABLE, gtid={verdict.gtid}, "
             f"in {verdict.seconds:.1f}s (recorded as {name})")
@@ -332,7 +337,7 @@ def verify(store: StoreOptions, s3: S3Options, chosen: ChosenBackup, drill: Dril
            key: KeyOptions) -> None:
     """The restore drill: restore a backup into a scratch server (as a restore does), start
     it, CHECK TABLE every table, prove it stands at the backup's GTID, record the verdict
-    beside the backup; exit 1 with the reason when it fails."""
+    beside the backup; exit 3 with the reason when it fails."""
     from mysqlsts.clone.from_backup import choose_backup
     from mysqlsts.store.open import open_store
 

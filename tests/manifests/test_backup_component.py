@@ -20,7 +20,9 @@ import pytest
 import yaml
 from manifest_support import BACKUP_SECRET_FILES, K8S, kustomize
 
+from mysqlsts.backup.verify import BackupUnverified
 from mysqlsts.cli import cli
+from mysqlsts.errors import ConfigError, MysqlstsError
 
 pytestmark = pytest.mark.manifests
 
@@ -346,6 +348,12 @@ def test_the_drill_runs_after_each_backup_by_default(
     data = config_map(docs, cronjob)["data"]
     assert data["MYSQLSTS_VERIFY_AFTER"] == "true"
     backup = steps(cronjob)["backup"]
+    # A failed drill's own exit code fails the Job without retries (a backup is not retried
+    # into the same failure); the rule names the step that runs the drill.
+    [rule] = cronjob["spec"]["jobTemplate"]["spec"]["podFailurePolicy"]["rules"]
+    assert rule == {"action": "FailJob", "onExitCodes": {
+        "containerName": "backup", "operator": "In", "values": [BackupUnverified.exit_code]}}
+    assert BackupUnverified.exit_code not in {MysqlstsError.exit_code, ConfigError.exit_code}
     assert "MYSQLSTS_SCRATCH_DIR" not in env_values(backup, data)  # the system's temp dir
     volumes = {v["name"]: v for v in pod_spec(cronjob)["volumes"]}
     [tmp] = [m for m in backup["volumeMounts"] if m["mountPath"] == "/tmp"]
