@@ -59,7 +59,7 @@ import pymysql
 from pymysql.constants import CLIENT
 
 from bench.harness import ROOT_PASSWORD, DonorHost, LoadWatch, dir_bytes, log, publish, scratch
-from mysqlsts.local.procs import probe_readiness
+from mysqlsts.adapters.readyz import probe_readiness
 from mysqlsts.local.records import Phase
 from mysqlsts.local.spec import SetLayout
 from mysqlsts.local.store import read_pod_record

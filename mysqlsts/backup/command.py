@@ -14,11 +14,14 @@ from mysqlsts.adapters.fs import read_secret
 from mysqlsts.clone.from_backup import seal_keys
 from mysqlsts.clone.store_options import S3Options, keys_from_file, recovery_target
 from mysqlsts.core.backup_parts import BackupKeys
+from mysqlsts.core.peers import PeerDirectory
+from mysqlsts.core.version import Flavor
 from mysqlsts.errors import ConfigError, MysqlstsError
-from mysqlsts.options import PATH, SECRETS_DIR, FlavorOptions, option, use
+from mysqlsts.options import PATH, SECRETS_DIR, FlavorOptions, PeerOptions, option, use
 
 if TYPE_CHECKING:
     from mysqlsts.core.backup_catalog import Catalog
+    from mysqlsts.core.backup_manifest import Manifest
     from mysqlsts.store.base import ObjectStore
 
 
@@ -36,7 +39,10 @@ class StoreOptions:
 @dataclass(frozen=True)
 class TakeOptions:
     donor: str = option("", "The donor's clone port, HOST:PORT (a replica's sidecar; the "
-                        "primary's only when the set has one pod).", show_default=False)
+                        "primary's only when the set has one pod), or `auto`: the "
+                        "highest-ordinal ready replica of the set, found through the headless "
+                        "Service's DNS (or --replicas) and the sidecars' /readyz.",
+                        show_default=False)
     clone_token_file: Path = option(SECRETS_DIR / "clone-token", "File holding the clone "
                                     "token the donor authenticates with.", type=PATH)
     encryption_key_file: Path | None = option(
@@ -44,12 +50,44 @@ class TakeOptions:
         "id is recorded). None: not encrypted.", type=PATH, show_default=False)
     donor_deadline: float = option(300.0, "Seconds to keep asking a busy or unreachable "
                                    "donor.", type=click.FloatRange(min=1))
-    set_name: str = option("mysql", "The set's name, recorded in the manifest.")
+    set_name: str = option("mysql", "The set's name (its StatefulSet's), recorded in the "
+                           "manifest; it names the pods for --donor auto.")
     part_mib: int = option(32, "Size of each part before compression, MiB.",
                            type=click.IntRange(1, 1024))
     part_parallel: int = option(4, "Parts written at once.", type=click.IntRange(1, 32))
     clone_compression: str = option("auto", "Compression of the stream from the donor.",
                                     type=click.Choice(["auto", "zstd", "none"]))
+    verify_after: bool = option(False, "Run the restore drill (`backup verify`) on the new "
+                                "backup once its manifest is in; a failed drill exits 3 "
+                                "(the backup stays, its verdict recorded `failed`).",
+                                is_flag=True)
+
+
+@dataclass(frozen=True)
+class FindDonorOptions:
+    service: str = option("mysql", "With --donor auto: the headless Service that names the "
+                          "set's pods (its DNS SRV records list them).")
+    replicas: int = option(0, "With --donor auto: the set's size, its pods at the peer "
+                           "addresses (--peer-host-template ...); 0: the pods the Service's "
+                           "DNS lists.", type=click.IntRange(min=0))
+
+    def directory(self, statefulset: str, peers: PeerOptions) -> PeerDirectory:
+        return PeerDirectory(
+            statefulset=statefulset, service=self.service,
+            host_template=peers.peer_host_template, mysql_port=peers.mysql_port,
+            clone_port=peers.clone_port, http_port=peers.http_port,
+            port_stride=peers.peer_port_stride)
+
+
+@dataclass(frozen=True)
+class DrillOptions:
+    scratch_dir: Path | None = option(
+        None, "Directory under which the drill's scratch data dir is made and removed (room "
+        "for the whole restored backup).", type=PATH, show_default="the system's temp dir")
+    prepare_memory: str = option("256M", "Memory for the backup tool's prepare step.")
+    heartbeat_database: str = option(
+        "mysqlsts", "Database of the sidecar's heartbeat table, whose row the restored data "
+        "must hold at or before the backup's GTID (checked when the table is there).")
 
 
 @click.group(invoke_without_command=True)
@@ -57,11 +95,15 @@ class TakeOptions:
 @use(S3Options, "s3")
 @use(TakeOptions, "take")
 @use(FlavorOptions, "flavor")
+@use(DrillOptions, "drill")
+@use(FindDonorOptions, "find")
+@use(PeerOptions, "peers")
 @click.pass_context
 def backup(ctx: click.Context, store: StoreOptions, s3: S3Options, take: TakeOptions,
-           flavor: FlavorOptions) -> None:
-    """Take a base backup from a donor into an object store (s3:// or file://); with a
-    subcommand, work on the store's backups."""
+           flavor: FlavorOptions, drill: DrillOptions, find: FindDonorOptions,
+           peers: PeerOptions) -> None:
+    """Take a base backup from a donor into an object store (s3:// or file://), with
+    --verify-after then its restore drill; with a subcommand, work on the store's backups."""
     if ctx.invoked_subcommand is not None:
         return
     from mysqlsts.clone.to_backup import backup_from_donor
@@ -69,11 +111,23 @@ def backup(ctx: click.Context, store: StoreOptions, s3: S3Options, take: TakeOpt
     from mysqlsts.store.open import open_store
 
     host, _, port = take.donor.rpartition(":")
-    if not host or not port.isdigit():
-        raise click.UsageError("--donor HOST:PORT is required (the donor's clone port)")
+    if take.donor != "auto" and (not host or not port.isdigit()):
+        raise click.UsageError("--donor HOST:PORT or --donor auto is required (the donor's "
+                               "clone port)")
+    if take.verify_after and flavor.flavor != Flavor.MARIADB:
+        raise ConfigError(f"--verify-after: the restore drill restores MariaDB backups only, "
+                          f"and --flavor is {flavor.flavor}")
+    if take.verify_after and drill.scratch_dir is not None and not drill.scratch_dir.is_dir():
+        raise ConfigError(f"scratch dir {drill.scratch_dir}: no such directory")
+    keys = keys_from_file(take.encryption_key_file)
     objects = open_store(store.url(), s3.settings())
+    if take.donor == "auto":
+        from mysqlsts.backup.donor import find_donor
+        donor = find_donor(find.directory(take.set_name, peers), find.replicas)
+    else:
+        donor = DonorAddress(-1, host, int(port))
     manifest = backup_from_donor(
-        objects, keys_from_file(take.encryption_key_file), DonorAddress(-1, host, int(port)),
+        objects, keys, donor,
         read_secret(take.clone_token_file, "clone token"), set_name=take.set_name,
         flavor=flavor.flavor, deadline_seconds=take.donor_deadline,
         compression=take.clone_compression, part_size=take.part_mib * 1024 * 1024,
@@ -82,6 +136,32 @@ def backup(ctx: click.Context, store: StoreOptions, s3: S3Options, take: TakeOpt
                f"bytes={manifest.size} parts={len(manifest.parts)} store={objects.describe()}",
                err=True)
     click.echo(manifest.backup_id)
+    if take.verify_after:
+        # In this process: the id needs no hand-over, and the drill checks exactly the
+        # manifest just committed (not the newest one some other writer may have added).
+        click.echo(_drill(objects, manifest, keys, drill), err=True)
+
+
+def _drill(objects: ObjectStore, manifest: Manifest, keys: BackupKeys | None,
+           drill: DrillOptions) -> str:
+    """The restore drill of `manifest`'s backup, its verdict recorded beside it: the line
+    that says it passed, or MysqlstsError with the one line that says why not."""
+    from mysqlsts.backup.verify import (
+        BackupUnverified,
+        DrillSettings,
+        record_verdict,
+        verify_backup,
+    )
+
+    verdict = verify_backup(objects, manifest, keys, DrillSettings(
+        drill.scratch_dir, drill.heartbeat_database, drill.prepare_memory))
+    name = record_verdict(objects, verdict)
+    if verdict.reason:
+        raise BackupUnverified(f"backup {manifest.backup_id} failed verification: "
+                               f"{verdict.reason} (recorded as {name})")
+    return (f"backup verify: backup {manifest.backup_id} verified: restored, started, "
+            f"{len(verdict.tables)} tables passed CHECK TABLE, gtid={verdict.gtid}, "
+            f"in {verdict.seconds:.1f}s (recorded as {name})")
 
 
 @dataclass(frozen=True)
@@ -243,40 +323,25 @@ def restore(store: StoreOptions, s3: S3Options, target: RestoreOptions,
 
 
 @dataclass(frozen=True)
-class VerifyOptions:
+class ChosenBackup:
     backup: str = option("", "The backup to verify.", show_default="the newest")
-    scratch_dir: Path | None = option(
-        None, "Directory under which the scratch data dir is made and removed (room for the "
-        "whole restored backup).", type=PATH, show_default="the system's temp dir")
-    prepare_memory: str = option("256M", "Memory for the backup tool's prepare step.")
-    heartbeat_database: str = option(
-        "mysqlsts", "Database of the sidecar's heartbeat table, whose row the restored data "
-        "must hold at or before the backup's GTID (checked when the table is there).")
 
 
 @backup.command("verify")
 @use(StoreOptions, "store")
 @use(S3Options, "s3")
-@use(VerifyOptions, "drill")
+@use(ChosenBackup, "chosen")
+@use(DrillOptions, "drill")
 @use(KeyOptions, "key")
-def verify(store: StoreOptions, s3: S3Options, drill: VerifyOptions, key: KeyOptions) -> None:
+def verify(store: StoreOptions, s3: S3Options, chosen: ChosenBackup, drill: DrillOptions,
+           key: KeyOptions) -> None:
     """The restore drill: restore a backup into a scratch server (as a restore does), start
     it, CHECK TABLE every table, prove it stands at the backup's GTID, record the verdict
-    beside the backup; exit 1 with the reason when it fails."""
-    from mysqlsts.backup.verify import DrillSettings, record_verdict, verify_backup
+    beside the backup; exit 3 with the reason when it fails."""
     from mysqlsts.clone.from_backup import choose_backup
-    from mysqlsts.errors import MysqlstsError
     from mysqlsts.store.open import open_store
 
     objects = open_store(store.url(), s3.settings())
     keys = key.keys()
-    manifest = choose_backup(objects, keys, drill.backup)
-    verdict = verify_backup(objects, manifest, keys, DrillSettings(
-        drill.scratch_dir, drill.heartbeat_database, drill.prepare_memory))
-    name = record_verdict(objects, verdict)
-    if verdict.reason:
-        raise MysqlstsError(f"backup {manifest.backup_id} failed verification: "
-                            f"{verdict.reason} (recorded as {name})")
-    click.echo(f"backup verify: backup {manifest.backup_id} verified: restored, started, "
-               f"{len(verdict.tables)} tables passed CHECK TABLE, gtid={verdict.gtid}, "
-               f"in {verdict.seconds:.1f}s (recorded as {name})", err=True)
+    click.echo(_drill(objects, choose_backup(objects, keys, chosen.backup), keys, drill),
+               err=True)

@@ -59,6 +59,14 @@ class DrillFailed(MysqlstsError):
     """The backup did not pass: restored, started or checked, something was wrong."""
 
 
+class BackupUnverified(MysqlstsError):
+    """The command's answer to a failed drill: the backup exists and is recorded `failed`.
+    Its own exit code, so the CronJob fails its Job at once (podFailurePolicy) rather than
+    retry: a new backup of the same data fails the same way."""
+
+    exit_code = 3
+
+
 @dataclass(frozen=True)
 class DrillSettings:
     scratch_dir: Path | None  # where the scratch data dir goes; None: the system's temp dir

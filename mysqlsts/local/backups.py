@@ -12,43 +12,45 @@ from mysqlsts.adapters.fs import read_secret
 from mysqlsts.clone.from_backup import check_restorable, choose_backup
 from mysqlsts.clone.point_in_time import plan_for
 from mysqlsts.clone.to_backup import backup_from_donor
+from mysqlsts.core import backup_donor
+from mysqlsts.core.backup_donor import DonorCandidate
 from mysqlsts.core.backup_manifest import Manifest
 from mysqlsts.core.clone_record import DonorAddress
 from mysqlsts.core.pitr import Target
 from mysqlsts.core.store_url import parse_store_url
 from mysqlsts.core.version import Flavor
 from mysqlsts.errors import ConfigError
+from mysqlsts.local import store_access
 from mysqlsts.local.render import PodView
-from mysqlsts.local.spec import HOST, SetLayout, SetSpec
+from mysqlsts.local.spec import HOST, SetLayout, SetSpec, StoreAccess
 from mysqlsts.store.base import ObjectStore
 from mysqlsts.store.open import open_store
-from mysqlsts.store.settings import S3Settings
 
 # Seconds `local backup` keeps asking a busy donor (one that serves a clone right now).
 DONOR_DEADLINE = 120.0
 
 
-def choose_donor(pods: Sequence[PodView], replicas: int) -> PodView:
-    """The highest-ordinal ready replica; the primary only when the set has one pod, so a
-    backup never loads the server that takes the writes when a replica can serve it."""
-    ready = [pod for pod in pods if pod.ready and pod.ordinal < replicas]
-    candidates = [pod for pod in ready if pod.ordinal > 0] if replicas > 1 else ready
-    if not candidates:
-        wanted = "a ready replica" if replicas > 1 else "mysql-0 ready"
-        raise ConfigError(f"no donor for a backup: the set of {replicas} pod(s) has not "
-                          f"{wanted}; see `local status`")
-    return max(candidates, key=lambda pod: pod.ordinal)
+def choose_donor(pods: Sequence[PodView], replicas: int, statefulset: str = "mysql") -> PodView:
+    """The pod core.backup_donor chooses (the highest-ordinal ready replica; the primary only
+    when the set has one pod), from the pods as `local status` sees them."""
+    by_ordinal = {pod.ordinal: pod for pod in pods}
+    try:
+        chosen = backup_donor.choose_donor(
+            [DonorCandidate(pod.ordinal, pod.ready, pod.reason) for pod in pods], replicas,
+            statefulset)
+    except ConfigError as error:
+        raise ConfigError(f"{error}; see `local status`") from None
+    return by_ordinal[chosen.ordinal]
 
 
-def the_store(spec: SetSpec, layout: SetLayout) -> ObjectStore:
+def the_store(spec: SetSpec, layout: SetLayout, access: StoreAccess) -> ObjectStore:
     if not spec.store:
         raise ConfigError(f"{layout.root} has no store: create the set with `local up --store "
                           "URL` (a file:///dir or s3://bucket/prefix)")
-    return open_store(spec.store, S3Settings())
+    return open_store(spec.store, store_access.settings(access))
 
 
-def take(layout: SetLayout, spec: SetSpec, donor: PodView) -> Manifest:
-    store = the_store(spec, layout)
+def take(layout: SetLayout, spec: SetSpec, donor: PodView, store: ObjectStore) -> Manifest:
     return backup_from_donor(
         store, None, DonorAddress(donor.ordinal, HOST, donor.address.clone_port),
         read_secret(layout.secret("clone-token"), "clone token"),
@@ -69,18 +71,18 @@ def prepare_store(url: str) -> None:
                               f"{exc.strerror}") from None
 
 
-def recovery_to_restore(url: str, target: Target) -> str:
+def recovery_to_restore(url: str, target: Target, access: StoreAccess) -> str:
     """The store URL `local restore --to-gtid/--to-time` recovers from, once the recovery is
     planned (RecoveryRefused naming the window, or a missing segment, before any set is
     made). mysql-0's clone step plans it again and applies it."""
-    plan_for(open_store(url, S3Settings()), None, target)
+    plan_for(open_store(url, store_access.settings(access)), None, target)
     return url
 
 
-def backup_to_restore(url: str, wanted: str) -> str:
+def backup_to_restore(url: str, wanted: str, access: StoreAccess) -> str:
     """`STORE_URL@BACKUP_ID` of the backup `local restore` is to restore (the newest unless
     `wanted`), checked whole (manifest, every part) before any set is made."""
-    store = open_store(url, S3Settings())
+    store = open_store(url, store_access.settings(access))
     manifest = choose_backup(store, None, wanted)
     check_restorable(store, manifest, None)
     if manifest.flavor != Flavor.MARIADB:

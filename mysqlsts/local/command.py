@@ -13,14 +13,21 @@ from pathlib import Path
 
 import click
 
-from mysqlsts.clone.store_options import recovery_target
+from mysqlsts.clone.store_options import S3Options, recovery_target
 from mysqlsts.errors import ConfigError, MysqlstsError
-from mysqlsts.local import backups, daemon, pod_verbs, preflight, setdir, waiting
+from mysqlsts.local import backups, daemon, pod_verbs, preflight, setdir, store_access, waiting
 from mysqlsts.local.observe import observe
 from mysqlsts.local.procs import console_script
 from mysqlsts.local.render import render_table, status_document
-from mysqlsts.local.spec import DEFAULT_BASE_PORT, DEFAULT_PORT_STRIDE, SetLayout, SetSpec
+from mysqlsts.local.spec import (
+    DEFAULT_BASE_PORT,
+    DEFAULT_PORT_STRIDE,
+    SetLayout,
+    SetSpec,
+    StoreAccess,
+)
 from mysqlsts.local.store import load_spec
+from mysqlsts.options import use
 
 log = logging.getLogger(__name__)
 
@@ -71,17 +78,21 @@ def local() -> None:
     help="Object store for `local backup`: file:///dir (made if missing) or "
     "s3://bucket[/prefix]  [default: none for a new set, else the set's own]",
 )
+@use(S3Options, "s3")
 @_timeout_option
 def up(
     directory: Path, replicas: int | None, base_port: int | None, peer_port_stride: int | None,
-    cnf_dir: Path | None, store: str | None, timeout: float,
+    cnf_dir: Path | None, store: str | None, s3: S3Options, timeout: float,
 ) -> None:
     """Create (or resume) the set and wait until REPLICAS pods are ready."""
     layout = _layout(directory)
     if store is not None:
         backups.prepare_store(store)  # a bad URL is one line before anything is made
+    elif s3 != S3Options():
+        raise ConfigError("the --s3-* options go with --store: how the set reaches its store")
     with setdir.up_lock(layout):
-        spec, cnf_dir = _wanted(layout, replicas, base_port, peer_port_stride, cnf_dir, store)
+        spec, cnf_dir = _wanted(layout, replicas, base_port, peer_port_stride, cnf_dir, store,
+                                store_access.recorded(s3))
         since = _start_supervisor(layout, spec, cnf_dir)
     _converge(layout, spec, timeout, since)
     click.echo(render_table(observe(layout, spec)))
@@ -103,6 +114,7 @@ def _start_supervisor(layout: SetLayout, spec: SetSpec, cnf_dir: Path) -> float:
 def _wanted(
     layout: SetLayout, replicas: int | None, base_port: int | None,
     peer_port_stride: int | None, cnf_dir: Path | None, store: str | None,
+    access: StoreAccess,
 ) -> tuple[SetSpec, Path]:
     """The spec `up` asks for and the cnf dir it is made with: a new set's from the flags, an
     existing set's own, where flags may only ask for other replicas (or give a set without a
@@ -113,6 +125,7 @@ def _wanted(
             base_port=base_port or DEFAULT_BASE_PORT,
             port_stride=peer_port_stride or DEFAULT_PORT_STRIDE,
             store=store or "",
+            s3=access,
         )
         return spec, cnf_dir or setdir.default_cnf_dir()
     existing = load_spec(layout)
@@ -123,6 +136,9 @@ def _wanted(
     if store is not None and existing.store and store != existing.store:
         raise ConfigError(f"{layout.root} was created with --store {existing.store}, not "
                           f"{store}")
+    if store is not None and existing.store and access not in (existing.s3, StoreAccess()):
+        raise ConfigError(f"{layout.root} reaches its store {existing.store} with the --s3-* "
+                          "options it was given then: give the same ones, or none")
     restored_from = existing.restore_from.split("@", 1)[0].rstrip("/")
     if store is not None and restored_from and store.rstrip("/") == restored_from:
         # Its transactions after the restore point are another history than the archive's
@@ -133,7 +149,8 @@ def _wanted(
         setdir.check_cnf_dir(layout, cnf_dir)
     # The set keeps the ConfigMap it was made with.
     wanted_spec = replace(existing.scaled(replicas or existing.replicas),
-                          store=existing.store or store or "")
+                          store=existing.store or store or "",
+                          s3=existing.s3 if existing.store or store is None else access)
     return wanted_spec, layout.config_map
 
 
@@ -240,14 +257,18 @@ def checksum(directory: Path, timeout: float, chunk_rows: int | None) -> None:
 
 @local.command("backup")
 @_dir_option
-def backup_command(directory: Path) -> None:
+@use(S3Options, "s3")
+def backup_command(directory: Path, s3: S3Options) -> None:
     """A base backup of the set into its store (`up --store`), taken from the highest-ordinal
-    ready replica (mysql-0 only in a one-pod set); prints the backup id."""
+    ready replica (mysql-0 only in a one-pod set); prints the backup id. The --s3-* options,
+    when given, replace the set's own (`up`'s) for this backup."""
     layout = _layout(directory)
     spec = load_spec(layout)
-    store = backups.the_store(spec, layout)  # no store: one line before any donor is asked
-    donor = backups.choose_donor(observe(layout, spec).pods, spec.replicas)
-    manifest = backups.take(layout, spec, donor)
+    # No store: one line before any donor is asked.
+    store = backups.the_store(spec, layout, store_access.given_or(s3, spec.s3))
+    donor = backups.choose_donor(observe(layout, spec).pods, spec.replicas,
+                                 spec.statefulset)
+    manifest = backups.take(layout, spec, donor, store)
     click.echo(f"local backup: complete id={manifest.backup_id} gtid={manifest.gtid} "
                f"bytes={manifest.size} parts={len(manifest.parts)} donor={donor.name} "
                f"store={store.describe()}", err=True)
@@ -268,9 +289,10 @@ def backup_command(directory: Path) -> None:
     "--base-port", type=click.IntRange(1024, 65535), default=DEFAULT_BASE_PORT,
     show_default=True, help="mysql port of the new set's mysql-0 (clone +1, http +2).",
 )
+@use(S3Options, "s3")
 @_timeout_option
 def restore_command(directory: Path, source: str, backup_id: str, to_gtid: str, to_time: str,
-                    base_port: int, timeout: float) -> None:
+                    base_port: int, s3: S3Options, timeout: float) -> None:
     """Create and start a one-pod set in DIR whose mysql-0 is restored from a backup (or
     recovered to a point in time), and wait until it is ready. DIR must not be a set
     already."""
@@ -282,12 +304,14 @@ def restore_command(directory: Path, source: str, backup_id: str, to_gtid: str, 
         raise ConfigError("--backup and --to-gtid/--to-time exclude each other: a recovery "
                           "chooses its backup")
     # The backup (or the recovery) is chosen and checked before anything is made.
+    access = store_access.recorded(s3)  # mysql-0's clone step reaches the store with it
     if target is None:
-        restore_from = backups.backup_to_restore(source, backup_id)
+        restore_from = backups.backup_to_restore(source, backup_id, access)
     else:
-        restore_from = backups.recovery_to_restore(source, target)
+        restore_from = backups.recovery_to_restore(source, target, access)
     spec = SetSpec(replicas=1, base_port=base_port, restore_from=restore_from,
-                   restore_to_gtid=to_gtid.strip(), restore_to_time=to_time.strip())
+                   restore_to_gtid=to_gtid.strip(), restore_to_time=to_time.strip(),
+                   s3=access)
     with setdir.up_lock(layout):
         if layout.spec.exists():
             raise ConfigError(f"{layout.root} is already a local set; restore into a new "

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import time
 
+from mysqlsts.adapters.readyz import Readiness, probe_readiness
 from mysqlsts.local.daemon import supervisor_pid
-from mysqlsts.local.procs import Readiness, probe_readiness, running_pods
+from mysqlsts.local.procs import running_pods
 from mysqlsts.local.render import PodObservation, SetView, set_view
 from mysqlsts.local.spec import HOST, SetLayout, SetSpec
 from mysqlsts.local.store import pod_records, read_state

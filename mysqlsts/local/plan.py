@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from mysqlsts.clone.store_options import FromBackupOptions
 from mysqlsts.core.peers import PeerAddress
 from mysqlsts.core.version import Flavor
+from mysqlsts.local import store_access
 from mysqlsts.local.mariadbd import ServerSpec, supervised_argv
 from mysqlsts.local.spec import HOST, SetLayout, SetSpec
 from mysqlsts.options import (
@@ -102,6 +103,9 @@ def pod_env(spec: SetSpec, layout: SetLayout, ordinal: int) -> dict[str, str]:
         # use the Kubernetes Lease, the option's default); the holder adds POD_UID, which the
         # pod process makes anew each time it is created (pod.py).
         PrimaryLeaseOptions(primary_lease=f"file:{layout.primary_lease}"),
+        # How both reach an s3:// store (`--s3-*` of `up` or `restore`): every pod, as a
+        # StatefulSet's env block gives every container the same variables.
+        store_access.options(spec.s3),
     )
 
 

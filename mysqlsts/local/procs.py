@@ -1,15 +1,12 @@
 """Small helpers shared by the pod, the supervisor and the CLI side: the console script,
-log tails, the readiness probe, free ports."""
+log tails, free ports (the readiness probe is adapters.readyz)."""
 
 from __future__ import annotations
 
 import shutil
 import socket
 import sys
-import urllib.error
-import urllib.request
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 from mysqlsts.adapters import tools
@@ -50,29 +47,6 @@ def last_line(path: Path, since: int = 0, skip: tuple[str, ...] = ()) -> str | N
     except OSError:
         return None
     return tools.last_line(tail, skip)
-
-
-@dataclass(frozen=True)
-class Readiness:
-    """The kubelet's readiness probe: GET /readyz answered 200, else why not (its one-line
-    answer; None when nothing answered, e.g. while the pod is still in its init steps)."""
-
-    ready: bool
-    reason: str | None = None
-
-
-def probe_readiness(host: str, port: int, timeout: float = 1.0) -> Readiness:
-    try:
-        with urllib.request.urlopen(  # noqa: S310 (loopback http)
-            f"http://{host}:{port}/readyz", timeout=timeout
-        ) as response:
-            return Readiness(response.status == 200)
-    except urllib.error.HTTPError as exc:
-        with exc:
-            answer = exc.read(1024).decode(errors="replace").strip().splitlines()
-        return Readiness(False, answer[0] if answer else f"/readyz answered {exc.code}")
-    except (urllib.error.URLError, OSError, ValueError):
-        return Readiness(False)
 
 
 def ports_in_use(host: str, ports: list[int]) -> list[int]:

@@ -22,6 +22,19 @@ SECRET_NAMES = ("root-password", "replication-password", "backup-password", "clo
 
 
 @dataclass(frozen=True)
+class StoreAccess:
+    """How the set's commands and pods reach an s3:// store: the `--s3-*` options (endpoint,
+    region, path-style, the key files by absolute path, never their contents). Empty: the
+    defaults (AWS, the standard credential chain); a file:// store needs none."""
+
+    endpoint: str = ""
+    region: str = ""
+    path_style: bool = False
+    access_key_file: str = ""
+    secret_key_file: str = ""
+
+
+@dataclass(frozen=True)
 class SetSpec:
     """What `up`/`scale` ask for; persisted as DIR/spec.json, re-read by the supervisor."""
 
@@ -38,6 +51,8 @@ class SetSpec:
     # With restore_from: the point mysql-0 is recovered to (`local restore --to-gtid/--to-time`).
     restore_to_gtid: str = ""
     restore_to_time: str = ""
+    # How the store (and the one restored from) is reached: every pod using one gets it.
+    s3: StoreAccess = StoreAccess()
 
     def __post_init__(self) -> None:
         if self.replicas < 0:

@@ -18,8 +18,8 @@ from types import FrameType
 
 from mysqlsts.adapters.fs import atomic_write
 from mysqlsts.adapters.process import ProcessGroup
+from mysqlsts.adapters.readyz import probe_readiness
 from mysqlsts.errors import ConfigError
-from mysqlsts.local.procs import probe_readiness
 from mysqlsts.local.reconcile import Act, CrashLoop, Decision, Observed, decide
 from mysqlsts.local.records import Phase, SupervisorPodState, SupervisorState
 from mysqlsts.local.spec import HOST, SetLayout, SetSpec

@@ -55,7 +55,7 @@ from mysqlsts.sidecar.state import LoopState
 from mysqlsts.sidecar.watchdog import WatchdogHeartbeat
 from mysqlsts.sidecar.worker import Worker, join_all
 from mysqlsts.store.binlog_archive import IndexCache
-from mysqlsts.store.catalog import read_catalog
+from mysqlsts.store.catalog import read_contents
 from mysqlsts.store.lease_objects import ObjectLeaseStore
 from mysqlsts.store.open import open_store
 
@@ -227,7 +227,7 @@ class SidecarApp:
         if self._archive_store is None or s.identity.ordinal != s.archive.archive_ordinal:
             return None
         store, keys = self._archive_store
-        return BackupCatalogWorker(lambda: read_catalog(store, seal_keys(keys)), self._stop)
+        return BackupCatalogWorker(lambda: read_contents(store, seal_keys(keys)), self._stop)
 
     def _lease_fence(self) -> str:
         """Why the lease fence holds the server stopped; "" when it does not."""

@@ -1,7 +1,8 @@
 """The backups of the archive's store, read for the metrics (on the archiving pod only).
 
-Every `EVERY` seconds one catalog read (one listing and one GET per manifest, as `backup list`)
-gives the figures `mysqlsts_backup_*` export (core.backup_metrics). A read that fails is
+Every `EVERY` seconds one catalog read (one listing and one GET per manifest, as `backup list`,
+and one listing of the archive's segments for the bytes by kind) gives the figures
+`mysqlsts_backup_*` and `mysqlsts_store_bytes` export (core.backup_metrics). A read that fails is
 counted and said once; the figures of the last good read stay, with its time, so an alert on
 their age still fires while the store cannot be read. It runs on its own thread: a slow or
 stalled store never holds a probe or a scrape, which only read the last figures.
@@ -14,8 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from mysqlsts.core.backup_catalog import Catalog
-from mysqlsts.core.backup_metrics import BackupFigures, backup_figures
+from mysqlsts.core.backup_metrics import BackupFigures, StoreContents, backup_figures
 from mysqlsts.errors import describe
 from mysqlsts.sidecar.worker import Worker
 
@@ -33,7 +33,7 @@ class CatalogState:
 
 
 class BackupCatalogWorker(Worker):
-    def __init__(self, read: Callable[[], Catalog], stop: threading.Event,
+    def __init__(self, read: Callable[[], StoreContents], stop: threading.Event,
                  every: float = EVERY, wall: Callable[[], float] = time.time) -> None:
         super().__init__("backup-catalog", stop)
         self._read, self._every, self._wall = read, every, wall
@@ -42,7 +42,8 @@ class BackupCatalogWorker(Worker):
     def round(self) -> float:
         s = self.state
         try:
-            figures = backup_figures(self._read())
+            contents = self._read()
+            figures = backup_figures(contents.catalog, contents.bytes_by_kind)
         except Exception as error:  # noqa: BLE001 (any store or manifest failure is one count)
             self.state = CatalogState(s.figures, s.read_at, s.reads_ok, s.reads_failed + 1)
             self.failed("backup-catalog: cannot read the store's backups, figures kept from "

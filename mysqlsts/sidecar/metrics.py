@@ -213,6 +213,11 @@ def _backups(state: CatalogState) -> Iterator[Metric]:
          figures.last_end),
         ("mysqlsts_backup_last_size_bytes", "Size in the store of the newest backup.",
          figures.last_size),
+        ("mysqlsts_backup_last_duration_seconds", "The newest backup's run, start to "
+         "manifest.", figures.last_duration),
+        ("mysqlsts_backup_last_parts", "Parts of the newest backup.", figures.last_parts),
+        ("mysqlsts_backup_last_throughput_bytes_per_second", "The newest backup's bytes in "
+         "the store per second of its run.", figures.last_throughput),
         ("mysqlsts_backup_last_verification_timestamp_seconds",
          "Time of the newest restore drill (backup verify) of any backup.",
          figures.last_verification),
@@ -230,6 +235,11 @@ def _backups(state: CatalogState) -> Iterator[Metric]:
     for name, doc, value in optional:
         if value is not None:
             yield _gauge(name, doc, value)
+    stored = GaugeMetricFamily("mysqlsts_store_bytes", "Bytes in the archive's store by kind "
+                               "(base_backups, binlog_segments).", labels=["kind"])
+    for kind, size in sorted(figures.store_bytes.items()):
+        stored.add_metric([kind], size)
+    yield stored
 
 
 def _clone(view: MetricsView) -> Iterator[Metric]:

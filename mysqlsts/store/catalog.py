@@ -7,19 +7,36 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from mysqlsts.core.backup_catalog import Catalog, Damaged, build_catalog
-from mysqlsts.core.backup_layout import BACKUPS, backup_of, manifest_name
+from mysqlsts.core.backup_layout import BACKUPS, BINLOG_SEGMENTS, backup_of, manifest_name
 from mysqlsts.core.backup_manifest import Manifest, ManifestError, parse_manifest
+from mysqlsts.core.backup_metrics import StoreContents, store_kind
 from mysqlsts.core.backup_verify import latest
 from mysqlsts.store.base import ObjectMissing, ObjectStore, read_all
 
 
+def read_contents(store: ObjectStore,
+                  seal_key_for: Callable[[str], bytes | None] | None = None) -> StoreContents:
+    """The catalog and the bytes the store holds by kind: the catalog's own listing of the
+    backups, and one listing of the archive's segments."""
+    sizes: dict[str, int] = {}
+    catalog = read_catalog(store, seal_key_for, sizes)
+    for info in store.list(BINLOG_SEGMENTS):
+        _count(sizes, info.name, info.size)
+    return StoreContents(catalog, sizes)
+
+
 def read_catalog(store: ObjectStore,
-                 seal_key_for: Callable[[str], bytes | None] | None = None) -> Catalog:
+                 seal_key_for: Callable[[str], bytes | None] | None = None,
+                 sizes: dict[str, int] | None = None) -> Catalog:
+    """The store's backups; `sizes` given, the bytes of every listed object are added up in
+    it by kind (core.backup_metrics.store_kind)."""
     ids: set[str] = set()
     with_manifest: set[str] = set()
     names: list[str] = []
     for info in store.list(BACKUPS):
         names.append(info.name)
+        if sizes is not None:
+            _count(sizes, info.name, info.size)
         backup = backup_of(info.name)
         if backup is None:
             continue
@@ -37,3 +54,9 @@ def read_catalog(store: ObjectStore,
                 damaged.append(Damaged(backup, str(error)))
     return build_catalog(manifests, damaged, sorted(ids), latest(names))
 
+
+
+def _count(sizes: dict[str, int], name: str, size: int) -> None:
+    kind = store_kind(name)
+    if kind is not None:
+        sizes[kind] = sizes.get(kind, 0) + size

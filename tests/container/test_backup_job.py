@@ -1,9 +1,10 @@
-"""The backup CronJob's two steps (k8s/components/backup), run as the Job runs them: the init
-image, the commands and environment of the manifest (its ConfigMap's values, with a file://
-store on a volume standing in for the bucket), the Secrets as read-only files, a read-only root
-filesystem and no capabilities, against a two-pod set on the test network. Then the disaster
-recovery of docs/backup.md: every pod and volume gone, a new mysql-0 whose clone step restores
-the backup (MYSQLSTS_FROM_BACKUP) and serves the rows written before the backup."""
+"""The backup CronJob's two steps (k8s/components/backup), run as the Job runs them (the backup
+with its restore drill on MariaDB, then prune): the init image, the commands and environment of
+the manifest (its ConfigMap's values, with a file:// store on a volume standing in for the
+bucket), the Secrets as read-only files, a read-only root filesystem and no capabilities,
+against a two-pod set on the test network. Then the disaster recovery of docs/backup.md: every
+pod and volume gone, a new mysql-0 whose clone step restores the backup (MYSQLSTS_FROM_BACKUP)
+and serves the rows written before the backup."""
 
 from __future__ import annotations
 
@@ -56,6 +57,12 @@ def step_env(container: dict[str, Any], flavor: str) -> dict[str, str]:
         ref = entry.get("valueFrom", {}).get("configMapKeyRef")
         env[entry["name"]] = values[ref["key"]] if ref else entry["value"]
     env["MYSQLSTS_FLAVOR"] = flavor  # docs/backup.md: the mysql flavor sets it so
+    if flavor == "mysql":  # and turns the drill off: it restores MariaDB backups only
+        env["MYSQLSTS_VERIFY_AFTER"] = "false"
+    if env.get("MYSQLSTS_DONOR") == "auto":
+        # Docker's DNS has no SRV records of a headless Service: the set's size instead, its
+        # pods at the default peer names (mysql-N.mysql), which Docker's DNS resolves.
+        env["MYSQLSTS_REPLICAS"] = "2"
     return env
 
 
@@ -140,7 +147,9 @@ def test_the_jobs_steps_back_up_a_replica_then_a_set_restores_from_it(
                               backup_secrets, secrets_dir)
     assert code == 0, err[-3000:]
     backup_id = out.strip().splitlines()[-1]
-    assert "mysql-1.mysql:3307" in err  # from the replica, as MYSQLSTS_DONOR says
+    assert "donor auto chose mysql-1 at mysql-1.mysql:3307" in err  # the ready replica
+    drilled = flavor.name == "mariadb"  # MYSQLSTS_VERIFY_AFTER: the drill in the same step
+    assert (f"backup verify: backup {backup_id} verified: " in err) == drilled, err[-3000:]
     code, out, err = run_step(engine, flavor.init_image, prune, flavor.name, store_volume,
                               backup_secrets, secrets_dir)
     assert code == 0, err[-3000:]
@@ -160,6 +169,7 @@ def test_the_jobs_steps_back_up_a_replica_then_a_set_restores_from_it(
         listed.remove(force=True)
     [entry] = listing["backups"]
     assert entry["id"] == backup_id and entry["encrypted"] is True and entry["gtid"], listing
+    assert (entry["verified"] or {}).get("result") == ("ok" if drilled else None), listing
 
     # Every pod and volume gone; a new set whose mysql-0 restores the backup in its clone step.
     cluster.close()

@@ -8,6 +8,7 @@ line and are recorded `failed`; an interrupted drill leaves no server and no scr
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -135,11 +136,10 @@ def test_a_good_backup_verifies_with_the_donors_checksums(
     assert list(scratch.iterdir()) == [] and scratch_servers(scratch) == []
 
 
-def test_a_backup_of_corrupt_data_fails_and_is_recorded(
-        donor: tuple[Server, Donor], secrets_dir: Path, tmp_path: Path) -> None:
-    """A damaged table on the donor is copied faithfully (a backup tool copies MyISAM files
-    as they are): the backup is whole, its data is not, and only the drill can tell."""
-    server, running = donor
+@contextlib.contextmanager
+def a_broken_table(server: Server) -> Iterator[None]:
+    """app.broken, a MyISAM table whose data file is cut in half on the donor, for the time
+    of the block: a backup tool copies MyISAM files as they are."""
     server.sql("CREATE TABLE app.broken (id INT PRIMARY KEY, note CHAR(200)) ENGINE=MyISAM",
                "INSERT INTO app.broken SELECT seq, 'x' FROM app.seq_1_to_1000",
                "FLUSH TABLES app.broken")
@@ -147,14 +147,23 @@ def test_a_backup_of_corrupt_data_fails_and_is_recorded(
     with data_file.open("r+b") as handle:
         handle.truncate(data_file.stat().st_size // 2)
     try:
-        url, backup = backup_to_directory(tmp_path / "store", running.port, secrets_dir)
+        yield
     finally:
         server.sql("DROP TABLE app.broken")
+
+
+def test_a_backup_of_corrupt_data_fails_and_is_recorded(
+        donor: tuple[Server, Donor], secrets_dir: Path, tmp_path: Path) -> None:
+    """A damaged table on the donor is copied faithfully: the backup is whole, its data is
+    not, and only the drill can tell."""
+    server, running = donor
+    with a_broken_table(server):
+        url, backup = backup_to_directory(tmp_path / "store", running.port, secrets_dir)
     scratch = tmp_path / "scratch"
     scratch.mkdir()
     done = backup_cli("verify", "--store", url, "--backup", backup, "--scratch-dir",
                       str(scratch))
-    assert done.returncode == 1
+    assert done.returncode == 3
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith(f"Error: backup {backup} failed verification: CHECK TABLE "
                            "app.broken failed: "), done.stderr
@@ -189,7 +198,7 @@ def test_a_manifest_naming_another_gtid_fails(donor: tuple[Server, Donor], secre
     scratch.mkdir()
     done = backup_cli("verify", "--store", url, "--scratch-dir", str(scratch),
                       "--encryption-key-file", str(secrets_dir / "backup-key"))
-    assert done.returncode == 1
+    assert done.returncode == 3
     assert done.stderr.strip().splitlines()[-1].startswith(
         f"Error: backup {backup} failed verification: backup {backup}: the data holds GTID "
         f"{manifest.gtid}, the manifest says {wrong}"), done.stderr
@@ -220,3 +229,72 @@ def test_an_interrupted_drill_leaves_nothing(donor: tuple[Server, Donor], secret
     assert list(scratch.iterdir()) == []
     assert verdicts(tmp_path / "store", backup) == []  # an interrupt says nothing of the backup
     assert "Traceback" not in stderr
+
+
+def test_verify_after_drills_the_backup_it_took(donor: tuple[Server, Donor], secrets_dir: Path,
+                                                tmp_path: Path) -> None:
+    """`backup --verify-after` (the CronJob's step): one process takes the backup, prints its
+    id, then drills that backup and records the verdict beside it."""
+    server, running = donor
+    store_dir = tmp_path / "store"
+    url, older = backup_to_directory(store_dir, running.port, secrets_dir)
+    gtid = server.value("SELECT @@gtid_binlog_pos")
+    at_backup = server.checksum("app.rows")[1]
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    done = backup_cli("--store", url, "--donor", f"127.0.0.1:{running.port}",
+                      "--clone-token-file", str(secrets_dir / "clone-token"),
+                      "--scratch-dir", str(scratch), env={"MYSQLSTS_VERIFY_AFTER": "true"})
+    assert done.returncode == 0, done.stderr
+    backup = done.stdout.strip()
+    assert backup != older
+    assert f"backup verify: backup {backup} verified: " in done.stderr
+    assert f"gtid={gtid}" in done.stderr
+    [verdict] = verdicts(store_dir, backup)
+    assert verdict["result"] == "ok" and verdict["gtid"] == gtid
+    assert {t["name"]: t["checksum"] for t in verdict["tables"]}["app.rows"] == at_backup
+    assert verdicts(store_dir, older) == []  # the new backup's drill, nobody else's
+    listed = backup_cli("list", "--store", url, "--json")
+    assert {entry["id"]: entry["verified"] for entry in json.loads(listed.stdout)["backups"]} == {
+        older: None, backup: {"time": verdict["started"], "result": "ok"}}
+    assert list(scratch.iterdir()) == [] and scratch_servers(scratch) == []
+
+
+def test_verify_after_a_failed_drill_exits_1_in_one_line(
+        donor: tuple[Server, Donor], secrets_dir: Path, tmp_path: Path) -> None:
+    """The backup is committed (its id printed, its manifest there) but does not pass: the
+    command exits 3 with the drill's one line, so the Job fails; the verdict says `failed`."""
+    server, running = donor
+    store_dir = tmp_path / "store"
+    store_dir.mkdir()
+    url = f"file://{store_dir}"
+    with a_broken_table(server):
+        done = backup_cli("--store", url, "--donor", f"127.0.0.1:{running.port}",
+                          "--clone-token-file", str(secrets_dir / "clone-token"),
+                          "--verify-after")
+    assert done.returncode == 3, done.stderr
+    backup = done.stdout.strip()
+    lines = done.stderr.strip().splitlines()
+    assert lines[-1].startswith(f"Error: backup {backup} failed verification: CHECK TABLE "
+                                "app.broken failed: "), done.stderr
+    assert [line for line in lines if line.startswith("Error: ")] == [lines[-1]]
+    assert "Traceback" not in done.stderr
+    assert (store_dir / manifest_name(backup)).exists()
+    [verdict] = verdicts(store_dir, backup)
+    assert verdict["result"] == "failed" and "app.broken" in verdict["reason"]
+
+
+def test_verify_after_refuses_what_the_drill_cannot_run_before_any_backup(
+        donor: tuple[Server, Donor], secrets_dir: Path, tmp_path: Path) -> None:
+    _, running = donor
+    store_dir = tmp_path / "store"
+    store_dir.mkdir()
+    common = ("--store", f"file://{store_dir}", "--donor", f"127.0.0.1:{running.port}",
+              "--clone-token-file", str(secrets_dir / "clone-token"), "--verify-after")
+    for extra, said in ((("--flavor", "mysql"), "MariaDB backups only"),
+                        (("--scratch-dir", str(tmp_path / "nowhere")), "no such directory")):
+        done = backup_cli(*common, *extra)
+        assert done.returncode != 0
+        [line] = done.stderr.strip().splitlines()
+        assert line.startswith("Error: ") and said in line, done.stderr
+        assert done.stdout == "" and list(store_dir.iterdir()) == []

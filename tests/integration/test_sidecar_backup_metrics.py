@@ -84,6 +84,16 @@ def test_the_archiving_sidecar_exports_the_stores_backups(harness: Harness,
     assert values['mysqlsts_backup_catalog_reads_total{result="ok"}'] >= 1
     assert values['mysqlsts_backup_catalog_reads_total{result="failed"}'] == 0
     assert abs(values["mysqlsts_backup_catalog_read_timestamp_seconds"] - time.time()) < 60
+    duration = _unix(manifest.end_time) - _unix(manifest.start_time)
+    assert duration > 0
+    assert values["mysqlsts_backup_last_duration_seconds"] == pytest.approx(duration)
+    assert values["mysqlsts_backup_last_parts"] == len(manifest.parts) >= 1
+    assert values["mysqlsts_backup_last_throughput_bytes_per_second"] == pytest.approx(
+        manifest.size / duration)
+    under_backups = sum(path.stat().st_size for path in
+                        (tmp_path / "store" / "backups").rglob("*") if path.is_file())
+    assert values['mysqlsts_store_bytes{kind="base_backups"}'] == under_backups > manifest.size
+    assert values['mysqlsts_store_bytes{kind="binlog_segments"}'] >= 0  # the archive's, growing
     assert not any(name.startswith("mysqlsts_backup") for name in _scrape(p_app))
     harness.stop_sidecar(r_app)
     assert not r_app.backups.thread.is_alive()

@@ -20,7 +20,9 @@ import pytest
 import yaml
 from manifest_support import BACKUP_SECRET_FILES, K8S, kustomize
 
+from mysqlsts.backup.verify import BackupUnverified
 from mysqlsts.cli import cli
+from mysqlsts.errors import ConfigError, MysqlstsError
 
 pytestmark = pytest.mark.manifests
 
@@ -232,26 +234,42 @@ def test_the_secrets_come_from_the_users_files(
     assert set(BACKUP_SECRET_FILES) <= set(ignored)
 
 
-def test_the_donor_is_a_replicas_clone_port_the_job_may_reach(
+def test_the_donor_is_chosen_among_pods_the_job_may_reach(
     cronjob: Doc, docs: list[Doc]
 ) -> None:
+    """`--donor auto`: the job finds the pods by the headless Service's SRV records of the clone
+    port (the Service names that port and publishes pods that are not ready) and asks each
+    sidecar's /readyz on the http port, with the option defaults that match the StatefulSet's
+    ports; the NetworkPolicy lets the job's pods (only them) reach those two ports."""
     data = config_map(docs, cronjob)["data"]
+    assert data["MYSQLSTS_DONOR"] == "auto"
     sts = one(docs, "StatefulSet", "mysql")
     sidecar = next(c for c in sts["spec"]["template"]["spec"]["containers"]
                    if c["name"] == "sidecar")
-    clone_port = next(p["containerPort"] for p in sidecar["ports"] if p["name"] == "clone")
-    match = re.fullmatch(r"(\w[\w-]*)-(\d+)\.(\w[\w-]*):(\d+)", data["MYSQLSTS_DONOR"])
-    assert match, data["MYSQLSTS_DONOR"]
-    assert match.group(1) == sts["metadata"]["name"]
-    assert 0 < int(match.group(2)) < sts["spec"]["replicas"]  # a replica, not the primary
-    assert match.group(3) == sts["spec"]["serviceName"]
-    assert int(match.group(4)) == clone_port
+    ports = {p["name"]: p["containerPort"] for p in sidecar["ports"]}
+    environment = env_values(steps(cronjob)["backup"], data)
+    params = {p.name: p for p in command_params(["mysqlsts", "backup"])}
+    for name in ("clone_port", "http_port", "service", "set_name", "replicas",
+                 "peer_host_template", "peer_port_stride"):
+        [var] = envvars(params[name])
+        assert var not in environment, var  # the defaults are the set's
+    assert params["clone_port"].default == ports["clone"]
+    assert params["http_port"].default == ports["http"]
+    assert params["set_name"].default == sts["metadata"]["name"]
+    assert params["replicas"].default == 0  # the pods from DNS
+    assert params["peer_port_stride"].default == 0
+    service = one(docs, "Service", params["service"].default)
+    assert service["metadata"]["name"] == sts["spec"]["serviceName"]
+    assert service["spec"]["clusterIP"] == "None" and service["spec"]["publishNotReadyAddresses"]
+    assert {"name": "clone", "port": ports["clone"], "targetPort": "clone"} in (
+        service["spec"]["ports"])  # _clone._tcp.<service>, at the clone port
     policy = one(docs, "NetworkPolicy", "mysql-backup")["spec"]
     pod_labels = sts["spec"]["template"]["metadata"]["labels"]
     job_labels = cronjob["spec"]["jobTemplate"]["spec"]["template"]["metadata"]["labels"]
     assert policy["podSelector"]["matchLabels"].items() <= pod_labels.items()
     [rule] = policy["ingress"]
-    assert rule["ports"] == [{"port": "clone", "protocol": "TCP"}]
+    assert rule["ports"] == [{"port": "clone", "protocol": "TCP"},
+                             {"port": "http", "protocol": "TCP"}]
     [peer] = rule["from"]
     assert peer["podSelector"]["matchLabels"].items() <= job_labels.items()
     assert not peer["podSelector"]["matchLabels"].items() <= pod_labels.items()
@@ -306,6 +324,55 @@ def test_the_steps_accept_their_rendered_environment(
     assert last.startswith("Error: ") and "127.0.0.1:9" in last, taken.stderr
     assert "Traceback" not in taken.stderr
     assert not any(store.rglob("manifest.json"))
+
+    # The ConfigMap's donor, `auto`, with the pods at loopback addresses (no DNS here) that do
+    # not answer: one line naming the replica, and no backup from the primary.
+    auto = _run_step(by_name["backup"], data, {
+        "MYSQLSTS_STORE": f"file://{store}", "MYSQLSTS_REPLICAS": "2",
+        "MYSQLSTS_PEER_HOST_TEMPLATE": "127.0.0.1", "MYSQLSTS_HTTP_PORT": "9",
+        "MYSQLSTS_CLONE_TOKEN_FILE": str(token)}, key_files, tmp_path)
+    assert auto.returncode != 0
+    [line] = auto.stderr.strip().splitlines()
+    assert line == ("Error: no donor for a backup: the set of 2 pod(s) has not a ready replica "
+                    "(mysql-1: no answer from 127.0.0.1:9/readyz)"), auto.stderr
+    assert not any(store.rglob("manifest.json"))
+
+
+def test_the_drill_runs_after_each_backup_by_default(
+    cronjob: Doc, docs: list[Doc], tmp_path: Path
+) -> None:
+    """MYSQLSTS_VERIFY_AFTER is on in the ConfigMap and the backup step reads it as the flag
+    (`true` on, `false` off: the MySQL flavor, which the drill cannot restore, is refused
+    before the donor is asked only when it is on); the drill's scratch data goes to a
+    writable emptyDir, the step's temp dir, on a read-only root filesystem."""
+    data = config_map(docs, cronjob)["data"]
+    assert data["MYSQLSTS_VERIFY_AFTER"] == "true"
+    backup = steps(cronjob)["backup"]
+    # A failed drill's own exit code fails the Job without retries (a backup is not retried
+    # into the same failure); the rule names the step that runs the drill.
+    [rule] = cronjob["spec"]["jobTemplate"]["spec"]["podFailurePolicy"]["rules"]
+    assert rule == {"action": "FailJob", "onExitCodes": {
+        "containerName": "backup", "operator": "In", "values": [BackupUnverified.exit_code]}}
+    assert BackupUnverified.exit_code not in {MysqlstsError.exit_code, ConfigError.exit_code}
+    assert "MYSQLSTS_SCRATCH_DIR" not in env_values(backup, data)  # the system's temp dir
+    volumes = {v["name"]: v for v in pod_spec(cronjob)["volumes"]}
+    [tmp] = [m for m in backup["volumeMounts"] if m["mountPath"] == "/tmp"]
+    assert "emptyDir" in volumes[tmp["name"]] and not tmp.get("readOnly")
+    store = tmp_path / "store"
+    store.mkdir()
+    token = tmp_path / "clone-token"
+    token.write_text("token\n")
+    said = {}
+    for verify_after in ("true", "false"):
+        done = _run_step(backup, {**data, "MYSQLSTS_VERIFY_AFTER": verify_after}, {
+            "MYSQLSTS_STORE": f"file://{store}", "MYSQLSTS_DONOR": "127.0.0.1:9",
+            "MYSQLSTS_DONOR_DEADLINE": "1", "MYSQLSTS_CLONE_TOKEN_FILE": str(token),
+            "MYSQLSTS_FLAVOR": "mysql", "MYSQLSTS_ENCRYPTION_KEY_FILE": ""}, {}, tmp_path)
+        assert done.returncode != 0
+        said[verify_after] = done.stderr.strip().splitlines()[-1]
+    assert "MariaDB backups only" in said["true"] and "127.0.0.1:9" not in said["true"]
+    assert "127.0.0.1:9" in said["false"], said
+    assert not any(store.iterdir())
 
 
 def doc_patches(heading: str) -> list[Doc]:

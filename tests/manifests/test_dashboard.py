@@ -82,13 +82,15 @@ def test_dashboard_structure() -> None:
         "Archive lag",
         "restore drill",
         "Recoverable window",
+        "backup run",
+        "store by kind",
     ):
         assert words.lower() in titles.lower(), words
 
 
 def test_every_panel_query_uses_contract_metrics_and_the_variables() -> None:
     contract = set(contract_metrics())
-    assert len(contract) == 40
+    assert len(contract) == 44
     used: set[str] = set()
     queries = dashboard_queries(load())
     assert len(queries) >= 14

@@ -10,13 +10,12 @@ from pathlib import Path
 
 from test_backup_list import START, write_backup
 
-from mysqlsts.core.backup_catalog import Catalog
 from mysqlsts.core.backup_layout import manifest_name
-from mysqlsts.core.backup_metrics import backup_figures
+from mysqlsts.core.backup_metrics import StoreContents, backup_figures
 from mysqlsts.core.backup_verify import FAILED, OK, record_name
 from mysqlsts.errors import MysqlstsError
 from mysqlsts.sidecar.backup_catalog import BackupCatalogWorker
-from mysqlsts.store.catalog import read_catalog
+from mysqlsts.store.catalog import read_catalog, read_contents
 from mysqlsts.store.filestore import FileStore
 
 DAY1_END = (START + timedelta(minutes=2)).timestamp()
@@ -59,6 +58,36 @@ def test_figures_from_manifests_and_verdicts(tmp_path: Path) -> None:
     assert backup_figures(read_catalog(store)).last_verification_ok is True
 
 
+def test_the_newest_runs_figures_and_the_bytes_by_kind(tmp_path: Path) -> None:
+    """Duration, parts and throughput from the newest manifest (write_backup's runs take 2
+    minutes); bytes by kind from the listings: every object under backups/ (a running
+    backup's part and a drill's verdict too), the archive's segments, not its index."""
+    store = FileStore(tmp_path)
+    empty = read_contents(store)
+    figures = backup_figures(empty.catalog, empty.bytes_by_kind)
+    assert figures.store_bytes == {"base_backups": 0, "binlog_segments": 0}
+    assert (figures.last_duration, figures.last_parts, figures.last_throughput) == (
+        None, None, None)
+
+    older = write_backup(store, START, "aaaaaa", "0-100-10")
+    newer = write_backup(store, START + timedelta(days=1), "bbbbbb", "0-100-20")
+    write_backup(store, START + timedelta(days=2), "cccccc", "", manifest=False)
+    store.put_new(record_name(older, START + timedelta(hours=1), OK), b"{}")
+    store.put_new("binlog/segments/0-100/000001", b"s" * 1000)
+    store.put_new("binlog/segments/0-100/000002", b"s" * 500)
+    store.put_new("binlog/index/0000001.json", b"i" * 77)
+    contents = read_contents(store)
+    figures = backup_figures(contents.catalog, contents.bytes_by_kind)
+    assert figures.last_duration == 120.0
+    assert figures.last_parts == 1
+    assert figures.last_throughput == len(f"data of {newer}") / 120.0
+    under_backups = sum(path.stat().st_size for path in (tmp_path / "backups").rglob("*")
+                        if path.is_file())
+    assert figures.store_bytes == {"base_backups": under_backups, "binlog_segments": 1500}
+    assert under_backups > 3 * len(f"data of {newer}")  # parts, manifests and the verdict
+    assert contents.catalog == read_catalog(store)
+
+
 def test_of_two_drills_in_one_second_the_failed_one_counts(tmp_path: Path) -> None:
     store = FileStore(tmp_path)
     one = write_backup(store, START, "aaaaaa", "0-100-10")
@@ -74,10 +103,10 @@ def test_the_worker_counts_reads_and_keeps_the_last_good_figures(tmp_path: Path)
     write_backup(store, START, "aaaaaa", "0-100-10")
     broken = {"now": False}
 
-    def read() -> Catalog:
+    def read() -> StoreContents:
         if broken["now"]:
             raise MysqlstsError("store unreachable")
-        return read_catalog(store)
+        return read_contents(store)
 
     walls = iter([1000.0, 2000.0, 3000.0])
     worker = BackupCatalogWorker(read, threading.Event(), every=300.0, wall=lambda: next(walls))

@@ -212,7 +212,7 @@ def test_a_backup_missing_a_part_fails_before_any_server_and_is_recorded(
     url = f"file://{store_dir}"
     failed = runner.invoke(cli, ["backup", "verify", "--store", url, "--scratch-dir",
                                  str(scratch)])
-    assert failed.exit_code == 1
+    assert failed.exit_code == 3  # a failed drill (BackupUnverified): the Job fails at once
     [line] = [line for line in failed.output.splitlines() if line.startswith("Error:")]
     assert line.startswith(f"Error: backup {backup} failed verification: backup {backup} "
                            "cannot be restored: ")

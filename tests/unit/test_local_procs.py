@@ -4,7 +4,8 @@ import http.server
 import threading
 from pathlib import Path
 
-from mysqlsts.local.procs import Readiness, last_line, probe_readiness
+from mysqlsts.adapters.readyz import Readiness, probe_readiness
+from mysqlsts.local.procs import last_line
 
 
 def test_last_line_reports_the_telling_line_of_the_latest_run(tmp_path: Path) -> None:

@@ -239,7 +239,7 @@ def test_the_backup_metrics_only_with_a_catalog_and_as_documented() -> None:
     from mysqlsts.sidecar.backup_catalog import CatalogState
 
     section = set(_documented("## Backups in the archive's store"))
-    assert len(section) == 10
+    assert len(section) == 14
     # Before the first good read: only the read counters, both results at 0.
     values, _, _ = render(replace(REPLICA_VIEW, backups=CatalogState(reads_failed=3)))
     assert {name for name in values if name.startswith("mysqlsts_backup")} == {
@@ -248,7 +248,9 @@ def test_the_backup_metrics_only_with_a_catalog_and_as_documented() -> None:
     assert values['mysqlsts_backup_catalog_reads_total{result="failed"}'] == 3
     figures = BackupFigures(count=4, damaged=1, last_end=NOW - 600, last_size=12345,
                             last_verification=NOW - 3600, last_verification_ok=False,
-                            recoverable_from=NOW - 86400, recoverable_to=NOW - 600)
+                            recoverable_from=NOW - 86400, recoverable_to=NOW - 600,
+                            last_duration=50.0, last_parts=3, last_throughput=246.9,
+                            store_bytes={"base_backups": 40000, "binlog_segments": 0})
     state = CatalogState(figures, NOW - 30, reads_ok=7, reads_failed=3)
     values, _, text = render(replace(REPLICA_VIEW, backups=state))
     assert values["mysqlsts_backup_count"] == 4
@@ -260,13 +262,18 @@ def test_the_backup_metrics_only_with_a_catalog_and_as_documented() -> None:
     assert values["mysqlsts_backup_recoverable_from_timestamp_seconds"] == NOW - 86400
     assert values["mysqlsts_backup_recoverable_to_timestamp_seconds"] == NOW - 600
     assert values["mysqlsts_backup_catalog_read_timestamp_seconds"] == NOW - 30
+    assert values["mysqlsts_backup_last_duration_seconds"] == 50.0
+    assert values["mysqlsts_backup_last_parts"] == 3
+    assert values["mysqlsts_backup_last_throughput_bytes_per_second"] == 246.9
+    assert values['mysqlsts_store_bytes{kind="base_backups"}'] == 40000
+    assert values['mysqlsts_store_bytes{kind="binlog_segments"}'] == 0
     families = {family.name: family for family in text_string_to_metric_families(text)}
     reads = {sample.labels["result"]: sample.value
              for sample in families["mysqlsts_backup_catalog_reads"].samples
              if sample.name.endswith("_total")}
     assert reads == {"ok": 7, "failed": 3}
     exported = {sample.name for family in families.values() for sample in family.samples
-                if sample.name.startswith("mysqlsts_backup") and not
+                if sample.name.startswith(("mysqlsts_backup", "mysqlsts_store")) and not
                 sample.name.endswith("_created")}
     assert exported == section
     # A store with no backup and no drill: counts, no times, never a 0 time.
@@ -275,4 +282,7 @@ def test_the_backup_metrics_only_with_a_catalog_and_as_documented() -> None:
     assert values["mysqlsts_backup_count"] == 0
     assert "mysqlsts_backup_last_end_timestamp_seconds" not in values
     assert "mysqlsts_backup_last_verification_ok" not in values
-    assert not any(name.startswith("mysqlsts_backup") for name in render(REPLICA_VIEW)[0])
+    assert "mysqlsts_backup_last_duration_seconds" not in values
+    assert "mysqlsts_backup_last_throughput_bytes_per_second" not in values
+    assert not any(name.startswith(("mysqlsts_backup", "mysqlsts_store"))
+                   for name in render(REPLICA_VIEW)[0])
