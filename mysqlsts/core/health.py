@@ -67,6 +67,9 @@ class ReadinessInputs:
     # Why a primary with a lease may not be writable yet (its lease is not held); "" when it
     # may, or there is no lease. Such a primary is read-only and not ready.
     lease_wait: str = ""
+    # The replica's source answered read-only (a primary waiting for its lease, or fenced):
+    # it writes no heartbeat, so a stale one is no lag (None: not known).
+    source_read_only: bool | None = None
 
 
 def readiness(now: float, observation: Observation, inputs: ReadinessInputs) -> Verdict:
@@ -117,6 +120,8 @@ def _replica(now: float, observation: Observation, inputs: ReadinessInputs) -> V
         return Verdict(False, f"replication error {status.last_errno}: {status.last_error}")
     lag = replication_lag(now, observation.heartbeat_ts)
     if lag is not None:
+        if lag > inputs.max_lag and inputs.source_read_only and applied_everything(observation):
+            return _source_read_only(lag, inputs)
         if lag > inputs.max_lag:
             return Verdict(False, f"heartbeat lag {lag:.1f}s > max {inputs.max_lag:g}s")
         return Verdict(True, f"ready: replica, heartbeat lag {lag:.1f}s")
@@ -128,6 +133,19 @@ def _replica(now: float, observation: Observation, inputs: ReadinessInputs) -> V
     if behind > inputs.max_lag:
         return Verdict(False, f"seconds behind source {behind}s > max {inputs.max_lag:g}s")
     return Verdict(True, f"ready: replica, {behind}s behind source (no heartbeat yet)")
+
+
+def _source_read_only(lag: float, inputs: ReadinessInputs) -> Verdict:
+    """A read-only primary (a new mysql-0 waiting out a dead holder's lease, or fenced) is a
+    primary down for writes: nothing newer exists in the set than what this replica applied, so
+    it serves reads as a replica of a lost primary does, within the same window."""
+    why = "source read-only (no heartbeat while it holds no lease)"
+    window = inputs.max_staleness_primary_down
+    if lag > window:
+        return Verdict(False, f"{why}; last heartbeat {lag:.0f}s ago > max staleness while the "
+                              f"primary is down {window:g}s")
+    return Verdict(True, f"ready: replica, {why}; serving reads {lag:.0f}s stale "
+                         f"(max {window:g}s)")
 
 
 def _source_unreachable(now: float, observation: Observation, inputs: ReadinessInputs) -> Verdict:

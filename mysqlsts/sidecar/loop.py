@@ -15,10 +15,17 @@ from typing import TYPE_CHECKING
 import pymysql
 
 from mysqlsts.adapters.datadir import read_set_record
-from mysqlsts.adapters.db import LocalConnection, accepts_connections, execute
+from mysqlsts.adapters.db import (
+    LocalConnection,
+    accepts_connections,
+    close_quietly,
+    connect,
+    execute,
+    query,
+)
 from mysqlsts.core.backoff import backoff
 from mysqlsts.core.clone_record import CloneRecord
-from mysqlsts.core.health import Verdict, lag_when_source_lost
+from mysqlsts.core.health import Verdict, lag_when_source_lost, replication_lag
 from mysqlsts.core.replication import (
     Source,
     io_restart_due,
@@ -132,6 +139,7 @@ class ControlLoop(Worker):
                 state = replace(state, setup_done=done, setup_message=message)
             elif not self.settings.is_primary:
                 self._reconnect_if_source_back(observation)
+                state = replace(state, source_read_only=self._source_read_only(observation))
         else:
             self._on_down()
             self._log_waiting(observation)
@@ -188,6 +196,30 @@ class ControlLoop(Worker):
         except (pymysql.MySQLError, OSError, MysqlstsError) as exc:
             # The message reaches the log, /readyz and /status: never with a password in it.
             return False, f"set-up failed, retrying next cycle: {describe(exc, passwords)}"
+
+    def _source_read_only(self, observation: Observation) -> bool | None:
+        """Ask the source whether it is read-only once its heartbeat is half-way to max lag
+        while the I/O thread is connected: a primary waiting for its lease writes none
+        (core.health uses the answer; asked early, the answer is there before the lag passes
+        max lag between two cycles). One short connection with the replication account."""
+        s = self.settings
+        lag = replication_lag(observation.taken_at, observation.heartbeat_ts)
+        status = observation.replica
+        if (lag is None or lag <= s.loop.max_lag / 2 or status is None or not status.io_running
+                or status.source_unreachable):
+            return None
+        try:
+            conn = connect(s.primary.host, s.primary.port, s.accounts.replication_user,
+                           self._secrets.replication(), connect_timeout=s.loop.connect_timeout,
+                           read_timeout=s.loop.read_timeout, write_timeout=s.loop.read_timeout)
+        except (pymysql.MySQLError, OSError, MysqlstsError):
+            return None
+        try:
+            return bool(int(query(conn, "SELECT @@global.read_only AS ro")[0]["ro"]))
+        except (pymysql.MySQLError, OSError, KeyError, ValueError):
+            return None
+        finally:
+            close_quietly(conn)
 
     def _reconnect_if_source_back(self, observation: Observation) -> None:
         """While the I/O thread waits to retry an unreachable primary, look whether the primary

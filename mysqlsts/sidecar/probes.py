@@ -41,5 +41,6 @@ class Probes:
             max_staleness_primary_down=loop.max_staleness_primary_down,
             lag_when_source_lost=state.lag_when_source_lost, fenced=self._fenced(),
             lease_fence=self._lease_fence(), lease_wait=self._lease_wait(),
+            source_read_only=state.source_read_only,
         )
         return readiness(self._clock() if now is None else now, state.observation, inputs)

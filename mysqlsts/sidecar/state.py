@@ -20,3 +20,6 @@ class LoopState:
     setup_message: str = "waiting for the local server"
     # Heartbeat lag when the replica's source was first seen unreachable; None while reachable.
     lag_when_source_lost: float | None = None
+    # Whether the replica's source said it is read-only, asked only while the heartbeat is past
+    # max lag (None: not asked, or it did not answer).
+    source_read_only: bool | None = None

@@ -161,6 +161,29 @@ def test_a_replica_lagging_when_the_source_went_away_stays_unready() -> None:
     assert not unknown.ok and "lag when it was lost unknown" in unknown.reason
 
 
+def test_a_read_only_source_is_a_primary_down_for_the_heartbeat() -> None:
+    """A new mysql-0 waiting out a dead holder's lease answers, read-only, and writes no
+    heartbeat: a caught-up replica serves within the primary-down window, not max lag."""
+    waiting = replace(REPLICA, max_staleness_primary_down=40, source_read_only=True)
+    current = _obs(gtid=CAUGHT_UP, heartbeat_ts=NOW - 35)
+    verdict = readiness(NOW, current, waiting)
+    assert verdict.ok and verdict.reason == (
+        "ready: replica, source read-only (no heartbeat while it holds no lease); serving "
+        "reads 35s stale (max 40s)")
+    past = readiness(NOW, _obs(gtid=CAUGHT_UP, heartbeat_ts=NOW - 41), waiting)
+    assert not past.ok and past.reason.endswith(
+        "last heartbeat 41s ago > max staleness while the primary is down 40s")
+    # A writable source (or one not asked), or relay log left to apply: the lag is lag.
+    for inputs, observation in (
+            (replace(waiting, source_read_only=False), current),
+            (replace(waiting, source_read_only=None), current),
+            (waiting, _obs(replica=parse_replica_status({**MARIADB_ROW,
+                                                         "Gtid_IO_Pos": "0-100-15"}),
+                           gtid=CAUGHT_UP, heartbeat_ts=NOW - 35))):
+        verdict = readiness(NOW, observation, inputs)
+        assert not verdict.ok and verdict.reason == "heartbeat lag 35.0s > max 30s"
+
+
 def test_relay_log_not_applied_is_unready() -> None:
     behind = _obs(replica=parse_replica_status({**UNREACHABLE, "Gtid_IO_Pos": "0-100-15"}),
                   gtid=CAUGHT_UP, heartbeat_ts=NOW - 3)
