@@ -148,6 +148,10 @@ class KubernetesLeaseStore:
                                    f"{exc.strerror}") from exc
         if not token:
             raise LeaseUnavailable(f"the service account token {self._token_path} is empty")
+        if not token.isprintable() or any(c.isspace() for c in token):
+            # http.client would refuse the header and echo it, token and all, in its error.
+            raise LeaseUnavailable(f"the service account token {self._token_path} is not one "
+                                   "token (it holds spaces or control characters)")
         return token
 
     def _connection(self, timeout: float) -> http.client.HTTPConnection:

@@ -115,12 +115,15 @@ def claim(seen: Seen, me: str, now: float, wall: float, duration: float, *,
     taken = LeaseRecord(me, wall, duration, transitions, self_fence)
     if current is None or not current.holder:
         return ClaimDecision(Claim.ACQUIRE, taken, "free")
+    # A live holder fences at its renew deadline (< duration); a dead one's server is stopped
+    # by its watchdog only at its self-fence time: wait out the longer of the two.
+    wait = max(current.duration, current.self_fence)
     unchanged = now - seen.since
-    if unchanged >= current.duration:
+    if unchanged >= wait:
         return ClaimDecision(Claim.TAKE, taken, f"held by {current.holder}, unchanged for "
-                             f"{unchanged:.1f}s >= {current.duration:g}s")
+                             f"{unchanged:.1f}s >= {wait:g}s")
     return ClaimDecision(Claim.WAIT, None, f"held by {current.holder}, unchanged for "
-                         f"{unchanged:.1f}s < {current.duration:g}s")
+                         f"{unchanged:.1f}s < {wait:g}s")
 
 
 def may_write(now: float, renew_started: float | None, renew_deadline: float) -> bool:
@@ -142,7 +145,10 @@ def guard(now: float, *, renew_started: float | None, renew_deadline: float, fen
     """What the holder does to its server now. `fenced`: a fence is in place (ours, or persisted
     by an earlier run); `writable`: we made the server writable under the current lease;
     `lifted`: we tried to make it writable in this run (it may be, even if we never heard back;
-    default: `writable`); `read_only`: what the server says now (None: it does not answer).
+    default: `writable`); `read_only`: True when the server says it is read-only or does not
+    listen at all (it takes no writes), False when it says it is writable, None when it
+    listens but we could not learn which (it may be writable: a sidecar restarted after it
+    lifted read-only knows nothing of that).
 
     Not holding the lease, a server that started read-only (every server does, master.cnf too)
     and that this run never tried to make writable is left as it is, waiting: stopping it would
@@ -159,10 +165,11 @@ def guard(now: float, *, renew_started: float | None, renew_deadline: float, fen
                f"{renew_deadline:g}s renew deadline")
     # Ours to stop: a fence in place, or a server this run made (or may have made) writable.
     ours = fenced or writable or bool(lifted)
-    if not ours and read_only is not False:
+    if not ours and read_only is True:
         return GuardAction.NONE, f"{why}: the server stays read-only"
     if not ours:
-        why += ", and the server is writable"
+        why += (", and the server is writable" if read_only is False else
+                ", and the server does not say it is read-only")
     # Repeated while not held: a server started again by someone else is stopped again.
     return GuardAction.FENCE, why
 

@@ -44,7 +44,7 @@ from mysqlsts.sidecar.consistency import ConsistencyWorker
 from mysqlsts.sidecar.donor import Donor, DonorStats, completed_clone
 from mysqlsts.sidecar.fence import IsolationFence
 from mysqlsts.sidecar.heartbeat import HeartbeatWriter
-from mysqlsts.sidecar.lease import PrimaryLease
+from mysqlsts.sidecar.lease import RELEASE_TIMEOUT, PrimaryLease
 from mysqlsts.sidecar.loop import ControlLoop
 from mysqlsts.sidecar.metrics import Metrics, MetricsView
 from mysqlsts.sidecar.probes import Probes
@@ -103,7 +103,6 @@ class SidecarApp:
             stop=self._stop, set_up_blocked=self._set_up_blocked,
             heartbeat=self.watchdog.beat if self.lease is None else lambda: None,
         )
-        self.lease = self._primary_lease()
         self.fence = IsolationFence(
             s.isolation, peers=s.peers, interval=s.loop.poll_interval,
             is_mysql=s.flavor == Flavor.MYSQL, connect=lambda: self._connect(s.loop.setup_timeout),
@@ -161,7 +160,10 @@ class SidecarApp:
             # dead sidecar leaves the server writable (0 = none claimed; docs/takeover.md).
             self_fence=(s.lease.lease_renew_deadline + s.watchdog.stop_bound()
                         if s.watchdog.file is not None else 0.0),
-            data_dir=s.data_dir, connect=lambda: self._connect(s.loop.setup_timeout),
+            # Its statements are quick (a read, SET GLOBAL, SHUTDOWN; the release's lock wait is
+            # RELEASE_TIMEOUT): a short read timeout keeps a round, and its heartbeat, on time.
+            data_dir=s.data_dir, connect=lambda: self._connect(
+                min(s.loop.setup_timeout, max(s.lease.lease_renew_interval, RELEASE_TIMEOUT + 1))),
             is_mysql=s.flavor == Flavor.MYSQL, blocked=lambda: self.fenced,
             heartbeat=self.watchdog.beat, stop=self._stop,
         )
@@ -176,6 +178,11 @@ class SidecarApp:
                 raise ConfigError(f"primary lease {lease.primary_lease!r}: no API server "
                                   "(KUBERNETES_SERVICE_HOST is unset: not in a pod?): set "
                                   "--lease-api-url")
+            if not lease.lease_holder_uid:
+                # Without it a re-created pod of the same name would renew the old pod's lease
+                # at once, while the old server may still be writable.
+                raise ConfigError(f"primary lease {lease.primary_lease!r} needs the pod's uid: "
+                                  "set POD_UID from the downward API (metadata.uid)")
             return KubernetesLeaseStore(
                 lease.kubernetes, lease.lease_namespace or service_account_namespace(),
                 api_url=lease.lease_api_url)

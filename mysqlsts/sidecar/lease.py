@@ -84,6 +84,7 @@ class PrimaryLease(Worker):
         self._renew_started: float | None = None  # none since start: no window inherited
         self._writable = False  # we lifted read_only under the current lease
         self._lifted = False  # we tried to lift it in this run: the server may be writable
+        self._read_only_seen = False  # this round's server said read-only (or does not listen)
         # A fence an earlier run persisted holds until we hold the lease again.
         self.fenced = self.fence_file.exists()
         self.holder_seen = ""  # who holds the lease, as last read ("" unknown or free)
@@ -101,8 +102,11 @@ class PrimaryLease(Worker):
 
     def round(self) -> float:
         self.renew()
-        if self.enforce() is not GuardAction.FENCE:
-            self._heartbeat()  # from this round only: a hung worker lets the watchdog stop it
+        if self.enforce() is not GuardAction.FENCE and (self.held or self._read_only_seen):
+            # From this round only (a hung worker lets the watchdog stop the server), and only
+            # for a server it may vouch for now: held inside the deadline (checked again after
+            # the statements, which take time), or seen read-only this round.
+            self._heartbeat()
         pause = self.timings.renew_interval
         if self._renew_started is not None and not self.fenced:
             # Wake at the deadline at the latest, so the fence is not an interval late.
@@ -151,6 +155,7 @@ class PrimaryLease(Worker):
 
     def enforce(self) -> GuardAction:
         read_only = self._read_only() if not self.fenced else None
+        self._read_only_seen = read_only is True
         if self.held and self._writable and read_only:
             # Held and lifted, yet read-only: the server restarted (it starts read-only).
             self._writable = False
@@ -169,9 +174,13 @@ class PrimaryLease(Worker):
         self._writable = False
 
     def _read_only(self) -> bool | None:
-        """What the server says about @@read_only now; None when it does not answer."""
+        """What the server says about @@read_only now; True also when nothing listens (a
+        server that is down or starting takes no writes); None when it listens but we could
+        not learn which (it may be writable)."""
         try:
             conn = self._connect()
+        except pymysql.OperationalError as exc:
+            return True if _not_listening(exc) else None
         except (pymysql.MySQLError, OSError):
             return None
         try:
@@ -197,6 +206,8 @@ class PrimaryLease(Worker):
         try:
             conn = self._connect()
             try:
+                if not self.held:  # the connect took the rest of the deadline: too late
+                    return
                 with conn.cursor() as cur:
                     for statement in read_only_statements(False, self._is_mysql):
                         cur.execute(statement)
@@ -283,9 +294,9 @@ class PrimaryLease(Worker):
         try:
             conn = self._connect()
         except pymysql.OperationalError as exc:
-            # 2003/2002: nothing listens (stopped or stopping); anything else may be a live
-            # server we cannot reach, which keeps the lease.
-            return int(exc.args[0]) in (2002, 2003) and "timed out" not in str(exc)
+            # Nothing listens (stopped or stopping); anything else may be a live server we
+            # cannot reach, which keeps the lease.
+            return _not_listening(exc)
         except (pymysql.MySQLError, OSError):
             return False
         try:
@@ -300,3 +311,8 @@ class PrimaryLease(Worker):
             return False
         finally:
             close_quietly(conn)
+
+
+def _not_listening(exc: pymysql.OperationalError) -> bool:
+    """2002/2003 refused: no server listens (a timeout may be a live server we cannot reach)."""
+    return bool(exc.args) and exc.args[0] in (2002, 2003) and "timed out" not in str(exc)

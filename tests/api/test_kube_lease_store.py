@@ -229,6 +229,16 @@ async def test_the_token_is_read_again_for_every_request(
         f"Bearer {TOKEN}", "Bearer rotated-token"]
 
 
+async def test_a_token_with_a_line_break_inside_is_refused_without_showing_it(
+        kmock: kmock.KubernetesEmulator, token: Path) -> None:
+    kmock.objects[RESOURCE, NS, NAME] = shipped_lease()
+    token.write_text("first-half\nsecond-half\n")  # http.client would echo it in its error
+    with pytest.raises(LeaseUnavailable, match="not one token") as raised:
+        await call(store(kmock, token).read, 5)
+    assert "half" not in str(raised.value)
+    assert not [r for r in kmock if r.url.path == PATH]  # nothing was sent
+
+
 async def test_the_validating_server_refuses_a_put_whose_name_is_not_the_urls(
         kmock: kmock.KubernetesEmulator, token: Path) -> None:
     """kube-apiserver's check, kept here so the store is tested against it."""

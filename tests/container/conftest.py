@@ -176,7 +176,7 @@ def make_cluster(
         yield make
     finally:
         for cluster in made:
-            cluster.close()
+            cluster.discard()
 
 
 @pytest.fixture(scope="module")

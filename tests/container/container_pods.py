@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shutil
 import tempfile
 import time
 import urllib.error
@@ -437,15 +438,18 @@ class Cluster:
     env: dict[str, str] = field(default_factory=dict)  # added to every container's env
     # Added to every container of every pod (e.g. an object store volume and its key files).
     mounts: list[Mount] = field(default_factory=list)
+    scratch: Path = field(init=False)
 
     def __post_init__(self) -> None:
-        self._scratch = tempfile.TemporaryDirectory(prefix=f"{self.prefix}-")
+        # Host directories the cluster's pods mount (their watchdog emptyDirs); `discard`
+        # removes them.
+        self.scratch = Path(tempfile.mkdtemp(prefix=f"{self.prefix}-"))
         self.api.create_lease(self.prefix)
 
-    @property
-    def scratch(self) -> Path:
-        """Host directories the cluster's pods mount (their watchdog emptyDirs)."""
-        return Path(self._scratch.name)
+    def discard(self) -> None:
+        """Close, and remove the host directories too: the cluster is not used again."""
+        self.close()
+        shutil.rmtree(self.scratch, ignore_errors=True)
 
     def pod(self, ordinal: int) -> Pod:
         return self.pods.setdefault(ordinal, Pod(self, ordinal))

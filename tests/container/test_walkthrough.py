@@ -69,6 +69,14 @@ def test_two_pods_replicate_rows_written_through_mysql_0(cluster: Cluster) -> No
     assert cluster.pod(0).query("SELECT @@read_only, @@server_id") == [(0, 100)]
 
 
+def _signal_mariadbd(server: Any, name: str) -> None:
+    """Send SIG`name` to mariadbd itself, found by name in /proc (the image has no pkill)."""
+    script = ('for p in /proc/[0-9]*; do [ "$(cat "$p/comm" 2>/dev/null)" = mariadbd ] && '
+              f'kill -{name} "${{p#/proc/}}" && exit 0; done; exit 1')
+    code, output = server.exec_run(["sh", "-c", script])
+    assert code == 0, f"no mariadbd to signal in the server container: {output!r}"
+
+
 @pytest.mark.parametrize("how", ["sigstop", "freeze", "stop"])
 def test_server_frozen_or_stopped_makes_the_sidecar_unready(cluster: Cluster, how: str) -> None:
     cluster.scale(2)
@@ -76,7 +84,7 @@ def test_server_frozen_or_stopped_makes_the_sidecar_unready(cluster: Cluster, ho
     pod.wait_readyz(200)
     server = pod.containers["server"]
     if how == "sigstop":
-        server.kill(signal="SIGSTOP")  # mariadbd is the container's PID 1 (exec)
+        _signal_mariadbd(server, "STOP")  # PID 1 is `mysqlsts server`, its parent
     elif how == "freeze":
         server.pause()  # the cgroup freezer: every process of the container stops
     else:
@@ -90,7 +98,7 @@ def test_server_frozen_or_stopped_makes_the_sidecar_unready(cluster: Cluster, ho
         assert status == 503 and time.monotonic() - started < 2.0
     finally:
         if how == "sigstop":
-            server.kill(signal="SIGCONT")
+            _signal_mariadbd(server, "CONT")
         elif how == "freeze":
             server.unpause()
         else:

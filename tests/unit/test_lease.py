@@ -34,6 +34,10 @@ FREE = LeaseRecord("", WALL, 15.0, 7)
     (THEIRS, NOW - 14.9, Claim.WAIT, None),  # live: its renew time (far ahead) is not read
     (THEIRS, NOW - 15.0, Claim.TAKE, 5),  # unchanged for its whole duration here
     (LeaseRecord("intruder", 0.0, 15.0, 1), NOW - 1, Claim.WAIT, None),  # stale stamp, fresh sight
+    # A holder whose sidecar may be dead writes until its self-fence (its watchdog's stop),
+    # longer than the duration: wait that out too.
+    (LeaseRecord("intruder", WALL, 15.0, 4, 23.5), NOW - 23.4, Claim.WAIT, None),
+    (LeaseRecord("intruder", WALL, 15.0, 4, 23.5), NOW - 23.5, Claim.TAKE, 5),
 ])
 def test_claim(record: LeaseRecord | None, since: float, expected: Claim,
                transitions: int | None) -> None:
@@ -76,10 +80,12 @@ def test_may_write(now: float, renew_started: float | None, ok: bool) -> None:
     (NOW + 10, NOW, False, True, True, False, GuardAction.FENCE),  # past the deadline
     (NOW + 10, NOW, False, False, True, None, GuardAction.FENCE),  # a lift we never heard of
     (NOW + 10, NOW, True, False, False, True, GuardAction.FENCE),  # fenced stays fenced
-    # Never held since start, server read-only (as every server starts) or down: wait, so a
-    # new pod contends for a dead holder's lease without being stopped.
+    # Never held since start, server read-only (as every server starts) or not listening:
+    # wait, so a new pod contends for a dead holder's lease without being stopped.
     (NOW, None, False, False, False, True, GuardAction.NONE),
-    (NOW, None, False, False, False, None, GuardAction.NONE),
+    # It listens but does not say (too many connections, a slow answer): it may be writable,
+    # e.g. lifted by this sidecar's run before a crash: stop it.
+    (NOW, None, False, False, False, None, GuardAction.FENCE),
     (NOW, None, False, False, False, False, GuardAction.FENCE),  # writable without the lease
     (NOW, None, True, False, False, True, GuardAction.FENCE),  # restarted while fenced
 ])

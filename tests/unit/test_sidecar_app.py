@@ -205,7 +205,8 @@ def test_the_primary_lease_store_is_the_one_the_option_names(tmp_path: Path) -> 
         ), registry=CollectorRegistry())
 
     kube = PrimaryLeaseOptions(primary_lease="kubernetes", lease_namespace="db",
-                               lease_api_url="https://10.96.0.1:443", lease_renew_deadline=7)
+                               lease_api_url="https://10.96.0.1:443", lease_renew_deadline=7,
+                               lease_holder_uid="u-1")
     worker = lease_app("mysql-0", kube).lease
     assert worker is not None and isinstance(worker.store, KubernetesLeaseStore)
     assert worker.store.describe() == "kubernetes:db/mysql-primary"
@@ -219,8 +220,7 @@ def test_the_primary_lease_store_is_the_one_the_option_names(tmp_path: Path) -> 
     ), watchdog=WatchdogOptions(watchdog_file="")), registry=CollectorRegistry())
     assert no_watchdog.lease is not None and no_watchdog.lease.self_fence == 0  # no bound
     assert lease_app("mysql-1", kube).lease is None
-    named = PrimaryLeaseOptions(primary_lease="kubernetes:other", lease_namespace="db",
-                                lease_api_url="https://10.96.0.1:443")
+    named = replace(kube, primary_lease="kubernetes:other")
     worker = lease_app("mysql-0", named).lease
     assert worker is not None and worker.store.describe() == "kubernetes:db/other"
     worker = lease_app("mysql-0", PrimaryLeaseOptions(primary_lease=f"file:{tmp_path}/l")).lease
@@ -232,10 +232,13 @@ def test_the_primary_lease_store_is_the_one_the_option_names(tmp_path: Path) -> 
     with pytest.raises(ConfigError, match="no API server .* set --lease-api-url"):
         lease_app("mysql-0", outside)
     assert lease_app("mysql-1", outside).lease is None
+    # No pod uid: a re-created pod would renew the old one's lease at once.
+    with pytest.raises(ConfigError, match="needs the pod's uid: set POD_UID"):
+        lease_app("mysql-0", replace(kube, lease_holder_uid=""))
     if NAMESPACE.exists():  # the tests run in a pod
         return
     # No POD_NAMESPACE and no service account volume (not in a pod): one line.
-    nowhere = PrimaryLeaseOptions(primary_lease="kubernetes",
+    nowhere = PrimaryLeaseOptions(primary_lease="kubernetes", lease_holder_uid="u-1",
                                   lease_api_url="https://10.96.0.1:443")
     with pytest.raises(ConfigError, match="no namespace for the primary lease: set POD_NAMESPACE"):
         lease_app("mysql-0", nowhere)
