@@ -458,8 +458,9 @@ class WatchdogOptions:
         type=POSITIVE,
     )
     watchdog_startup: float = option(
-        120.0, "Seconds the server may run before the sidecar's first heartbeat.",
-        type=POSITIVE,
+        120.0, "Seconds the server may run before the sidecar's first heartbeat, on the pod's "
+               "first start (after a container restart it starts only once the heartbeat "
+               "changes).", type=POSITIVE,
     )
 
     @property

@@ -21,6 +21,11 @@ import enum
 from dataclasses import dataclass
 from typing import Any
 
+# The persisted lease fence, in the data dir (it moves with the volume): the sidecar writes it
+# before it stops a server whose lease it lost and removes it once it holds the lease again;
+# `mysqlsts server` starts no server while it exists (core/watchdog.py, may_start).
+FENCE_FILE = ".mysqlsts-lease-fenced"
+
 
 @dataclass(frozen=True)
 class LeaseTimings:

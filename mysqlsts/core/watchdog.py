@@ -9,12 +9,22 @@ started counts for nothing: only a change seen since proves a living sidecar.
 
 - no change seen yet: RUN for `startup` seconds after the server started, then STOP;
 - a change seen: RUN until the content has stayed unchanged for `timeout` seconds, then STOP.
+
+Before the server starts (`may_start`), two rules keep a container restarted by a kubelet that
+is cut off from the API server (Ready=Unknown: the controller may be moving the pod) from
+starting a server no sidecar vouches for:
+
+- the primary lease fence's marker in the data dir (core/lease.py, FENCE_FILE) holds: WAIT
+  until the sidecar holds the lease again and removes it;
+- a heartbeat file present when the watchdog began means a restart inside the pod (the emptyDir
+  outlives its containers; a pod's first start finds none): WAIT until its content changes,
+  then judge with `timeout` from that change, with no startup allowance.
 """
 
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 # `mysqlsts server`'s exit code when its watchdog stopped the server (mariadbd's own are 0 and
 # 1, or 128 + a signal), so whoever restarts it can tell the two apart.
@@ -39,17 +49,39 @@ class WatchdogTimings:
 class Beats:
     """What the watchdog saw of the file: `content` last read (None: missing or unreadable),
     and when (its monotonic clock) it first saw that content; `changed` once a content other
-    than the one present at the start was seen."""
+    than the one present at the start was seen; `left_over`: a content was there at the start
+    (a file an earlier run of the container left)."""
 
     started: float
     content: bytes | None
     since: float
     changed: bool = False
+    left_over: bool = False
 
 
 def begin(now: float, content: bytes | None) -> Beats:
     """The watchdog starts (with the server) and reads the file once."""
-    return Beats(started=now, content=content, since=now)
+    return Beats(started=now, content=content, since=now, left_over=content is not None)
+
+
+def may_start(beats: Beats, *, fence: str | None) -> tuple[bool, str]:
+    """Whether mariadbd may start now, with the reason (one line for the log). `fence`: the
+    lease fence's marker, when it exists (None: no fence)."""
+    if fence is not None:
+        return False, (f"the primary lease fence holds ({fence}); waiting for the sidecar to "
+                       f"hold the lease")
+    if beats.changed:
+        return True, "the sidecar's heartbeat changed: it vouches for the server"
+    if beats.left_over:
+        return False, ("a restart inside the pod (the heartbeat file outlives the container); "
+                       "waiting for the sidecar's heartbeat to change")
+    return True, "the pod's first start: no heartbeat yet"
+
+
+def launched(beats: Beats, now: float) -> Beats:
+    """The server starts at `now`: the startup allowance counts from here, not from the
+    watchdog's begin (it may have waited long for a fence to go)."""
+    return replace(beats, started=now)
 
 
 def seen(beats: Beats, content: bytes | None, now: float) -> Beats:
@@ -57,7 +89,7 @@ def seen(beats: Beats, content: bytes | None, now: float) -> Beats:
     missing or unreadable is not a heartbeat (its content did not change to anything)."""
     if content is None or content == beats.content:
         return beats
-    return Beats(beats.started, content, now, changed=True)
+    return replace(beats, content=content, since=now, changed=True)
 
 
 def decide(beats: Beats, now: float, timings: WatchdogTimings) -> tuple[Verdict, str]:

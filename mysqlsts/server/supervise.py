@@ -9,6 +9,10 @@ one line, SIGTERM, SIGKILL after the grace, exit 3 (WATCHDOG_EXIT), and the kube
 lives, restarts the container. After a stop signal was passed on the watchdog no longer
 judges: the server is already going, within the kubelet's grace period, and the sidecar's own
 stop must not turn a clean shutdown into a SIGKILL.
+
+Before mariadbd starts, `core.watchdog.may_start` may say WAIT (the lease fence's marker in the
+data dir; a heartbeat file left from before a container restart that has not changed yet): one
+line, a read every poll, and a stop signal then ends it with 0, having started nothing.
 """
 
 from __future__ import annotations
@@ -25,10 +29,13 @@ from pathlib import Path
 from mysqlsts.adapters.tools import die_with_this_process
 from mysqlsts.core.watchdog import (
     WATCHDOG_EXIT,
+    Beats,
     Verdict,
     WatchdogTimings,
     begin,
     decide,
+    launched,
+    may_start,
     next_check,
     seen,
 )
@@ -65,13 +72,15 @@ def _child_setup(dies_with_us: Callable[[], None]) -> Callable[[], None]:
 
 
 class ServerSupervisor:
-    """Runs `argv` (mariadbd and its arguments) to its end; `heartbeat` None: no watchdog."""
+    """Runs `argv` (mariadbd and its arguments) to its end; `heartbeat` None: no watchdog;
+    `fence`: the primary lease fence's marker (in the data dir), None: none to obey."""
 
     def __init__(self, argv: Sequence[str], heartbeat: Path | None, timings: WatchdogTimings,
-                 *, grace: float, poll: float,
+                 *, grace: float, poll: float, fence: Path | None = None,
                  monotonic: Callable[[], float] = time.monotonic) -> None:
         self.argv = list(argv)
         self.heartbeat = heartbeat
+        self.fence = fence
         self.timings = timings
         self.grace = grace
         self.poll = poll
@@ -85,6 +94,9 @@ class ServerSupervisor:
             log.info("server: %s before mariadbd started; not starting it",
                      signal.Signals(min(pending)).name)
             return 0
+        beats = self._wait_to_start()
+        if beats is None:
+            return 0
         try:
             self._process = process = subprocess.Popen(
                 self.argv, stdin=subprocess.DEVNULL,
@@ -95,7 +107,7 @@ class ServerSupervisor:
         log.info("server: started %s pid=%d watchdog=%s", self.argv[0], process.pid,
                  f"{self.heartbeat} timeout={self.timings.timeout:g}s grace={self.grace:g}s "
                  f"startup={self.timings.startup:g}s" if self.heartbeat else "off")
-        beats = begin(self._monotonic(), self._read())
+        beats = launched(beats, self._monotonic())
         stopping = False
         while True:
             code = self._reap()
@@ -115,6 +127,28 @@ class ServerSupervisor:
                 log.info("server: passing %s to %s", sig.name, self.argv[0])
                 self._signal(sig)
                 stopping = stopping or sig in STOPPING
+
+    def _wait_to_start(self) -> Beats | None:
+        """Wait while `may_start` says so; what the watchdog saw meanwhile, or None when a stop
+        signal came first (nothing started)."""
+        beats = begin(self._monotonic(), self._read())
+        said = ""
+        while True:
+            fence = self.fence if self.fence is not None and self.fence.exists() else None
+            ok, why = may_start(beats, fence=None if fence is None else str(fence))
+            if ok:
+                if said:
+                    log.info("server: starting %s: %s", self.argv[0], why)
+                return beats
+            if why != said:
+                log.warning("server: not starting: %s", why)
+                said = why
+            taken = signal.sigtimedwait(_TAKEN, self.poll)
+            if taken is not None and taken.si_signo in STOPPING:
+                log.info("server: %s while waiting to start; not starting %s",
+                         signal.Signals(taken.si_signo).name, self.argv[0])
+                return None
+            beats = seen(beats, self._read(), self._monotonic())
 
     def _signal(self, sig: signal.Signals) -> None:
         """By pid, not Popen.send_signal, whose poll() would reap the server behind `_reap`'s

@@ -32,6 +32,7 @@ from mysqlsts.adapters.db import close_quietly
 from mysqlsts.adapters.fs import atomic_write, fsync_dir
 from mysqlsts.adapters.lease_store import LeaseConflict, LeaseStore, LeaseUnavailable
 from mysqlsts.core.lease import (
+    FENCE_FILE,
     Claim,
     GuardAction,
     LeaseRecord,
@@ -53,7 +54,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-FENCE_FILE = ".mysqlsts-lease-fenced"  # in the data dir: it moves with the volume
 SMALLEST_WAIT = 0.05
 RELEASE_TIMEOUT = 2.0  # seconds for each step of the release at a graceful stop
 

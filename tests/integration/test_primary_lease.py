@@ -22,11 +22,10 @@ import pymysql
 import pytest
 
 from mysqlsts.adapters.lease_store import FileLeaseStore
-from mysqlsts.core.lease import LeaseRecord
+from mysqlsts.core.lease import FENCE_FILE, LeaseRecord
 from mysqlsts.local.mariadbd import start_server
 from mysqlsts.options import PrimaryLeaseOptions
 from mysqlsts.sidecar.app import SidecarApp
-from mysqlsts.sidecar.lease import FENCE_FILE
 from tests.integration.sidecar_servers import Harness, Server, http_get, wait_for
 
 pytestmark = pytest.mark.integration

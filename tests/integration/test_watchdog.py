@@ -6,7 +6,9 @@
   or SIGSTOPped, while root commits a row every ~20 ms: mariadbd stops accepting writes within
   the bound. 20 trials of each, min/median/max of (last accepted write - the signal) printed;
 - a replica's watchdog keeps mariadbd running while its sidecar lives (no false stop over three
-  timeouts, replication working), and stops it once the sidecar is killed.
+  timeouts, replication working), and stops it once the sidecar is killed;
+- the primary lease fence's marker in the data dir keeps `mysqlsts server` from starting
+  mariadbd until it is removed.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from typing import Any
 import pymysql
 import pytest
 
+from mysqlsts.core.lease import FENCE_FILE
 from mysqlsts.core.watchdog import WATCHDOG_EXIT
 from mysqlsts.local.mariadbd import ServerSpec, prepare, supervised_argv, wait_until_up
 from mysqlsts.local.procs import console_script
@@ -122,10 +125,14 @@ class Pod:
             return subprocess.Popen(argv, env=self.env(), stdin=subprocess.DEVNULL, stdout=out,
                                     stderr=subprocess.STDOUT, start_new_session=True)
 
-    def start_server(self) -> None:
+    def start_server(self, wait: bool = True) -> None:
         prepare(self.spec)
         self.server_process = self._spawn(supervised_argv(self.spec, console_script()),
                                           "server.log")
+        if wait:
+            self.wait_until_up()
+
+    def wait_until_up(self) -> None:
         wait_until_up("127.0.0.1", self.spec.port, "root", self.h.secrets.root, 60,
                       self.server_process)
 
@@ -229,10 +236,15 @@ def _trial(pod: Pod, signum: int) -> float:
     """Start the server if it is not running, the sidecar, wait for the lease to make the
     server writable, then stop the sidecar with `signum` under a writer: the seconds from the
     signal to the last write the server accepted."""
-    if pod.server_process is None or pod.server_process.poll() is not None:
-        pod.start_server()
+    restart = pod.server_process is None or pod.server_process.poll() is not None
+    if restart:
+        # The heartbeat file is the earlier run's: a restart inside the pod, so `mysqlsts
+        # server` starts mariadbd only once the sidecar's heartbeat changes.
+        pod.start_server(wait=False)
     pod.start_sidecar()
     try:
+        if restart:
+            pod.wait_until_up()
         wait_for("lease held: the server writable", lambda: _read_only(pod.server) == 0, 30)
         with Writer(pod.server) as writer:
             wait_for("root writing", lambda: writer.commits > 10, 10)
@@ -300,3 +312,21 @@ def _count(server: Server) -> int | None:
         return int(server.value("SELECT COUNT(*) FROM app.t"))
     except pymysql.MySQLError:
         return None
+
+
+def test_a_fenced_server_does_not_start_until_the_fence_goes(
+        harness: Harness, pods: list[Pod]) -> None:
+    pod = Pod(harness, "mysql-0", 100, replica=True)
+    pods.append(pod)
+    fence = pod.spec.data_dir / FENCE_FILE
+    fence.write_text('{"reason": "the lease was lost"}\n')
+    pod.start_server(wait=False)
+    time.sleep(3.0)  # long enough for mariadbd to have answered, had it been started
+    assert pod.server_process is not None and pod.server_process.poll() is None
+    with pytest.raises(pymysql.MySQLError):
+        pod.server.value("SELECT 1")
+    fence.unlink()  # as the sidecar does once it holds the lease again
+    pod.wait_until_up()
+    assert _read_only(pod.server) == 1  # started read-only, as always
+    log = (pod.home / "server.log").read_text()
+    assert log.count("not starting: the primary lease fence holds") == 1

@@ -39,20 +39,32 @@ from mysqlsts.server.supervise import ServerSupervisor
 logging.basicConfig(level="INFO")
 heartbeat = Path(sys.argv[1]) if sys.argv[1] else None
 timings = WatchdogTimings(timeout=float(sys.argv[2]), startup=float(sys.argv[3]))
+fence = Path(sys.argv[5]) if sys.argv[5] else None
 try:
-    sys.exit(ServerSupervisor(sys.argv[5:], heartbeat, timings, grace=float(sys.argv[4]),
-                              poll=0.05).run())
+    sys.exit(ServerSupervisor(sys.argv[6:], heartbeat, timings, grace=float(sys.argv[4]),
+                              poll=0.05, fence=fence).run())
 except MysqlstsError as exc:
     print(exc, file=sys.stderr)
     sys.exit(1)
 """
 
 
+# A child that leaves a file behind the moment it runs, and obeys SIGTERM.
+MARKS = """
+import pathlib, signal, sys, time
+pathlib.Path(sys.argv[1]).touch()
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+while True:
+    time.sleep(0.05)
+"""
+
+
 def _start(tmp_path: Path, child: list[str], heartbeat: Path | None = None, timeout: float = 1.0,
-           startup: float = 1.0, grace: float = 0.5) -> subprocess.Popen[str]:
+           startup: float = 1.0, grace: float = 0.5,
+           fence: Path | None = None) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-c", SUPERVISOR, str(heartbeat or ""), str(timeout), str(startup),
-         str(grace), *child],
+         str(grace), str(fence or ""), *child],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
 
@@ -103,8 +115,7 @@ def test_a_stop_signal_ends_the_server_and_its_status_is_ours(tmp_path: Path) ->
 @pytest.mark.parametrize("behaviour", ["obey", "ignore"])
 def test_no_first_heartbeat_stops_the_server_after_the_startup_allowance(
         tmp_path: Path, behaviour: str) -> None:
-    heartbeat = tmp_path / "heartbeat"
-    heartbeat.write_text("left by an earlier run\n")  # proves nothing: it does not change
+    heartbeat = tmp_path / "heartbeat"  # none yet: the pod's first start
     started = time.monotonic()
     process = _start(tmp_path, _child(behaviour), heartbeat, timeout=0.3, startup=1.0, grace=0.5)
     assert process.wait(10) == WATCHDOG_EXIT
@@ -134,6 +145,65 @@ def test_a_heartbeat_that_stops_changing_stops_the_server_within_the_bound(
     assert time.monotonic() - last < 0.5 + 0.3 + 0.05 + 0.3  # timeout + grace + poll + slack
     assert "has not changed for" in process.communicate()[1]
 
+
+def _first_line(process: subprocess.Popen[str]) -> str:
+    assert process.stderr is not None
+    return process.stderr.readline()
+
+
+def _wait_for(what: Path, within: float) -> float:
+    deadline = time.monotonic() + within
+    while not what.exists():
+        assert time.monotonic() < deadline, f"{what} did not appear within {within}s"
+        time.sleep(0.02)
+    return time.monotonic()
+
+
+def test_no_server_starts_while_the_lease_fence_holds(tmp_path: Path) -> None:
+    fence, started = tmp_path / ".mysqlsts-lease-fenced", tmp_path / "started"
+    fence.write_text("{}\n")
+    process = _start(tmp_path, [sys.executable, "-c", MARKS, str(started)], fence=fence)
+    assert (f"server: not starting: the primary lease fence holds ({fence}); waiting for the "
+            "sidecar to hold the lease") in _first_line(process)
+    time.sleep(1.0)  # twenty polls
+    assert process.poll() is None and not started.exists()
+    fence.unlink()  # the sidecar holds the lease again
+    _wait_for(started, 5.0)
+    process.send_signal(signal.SIGTERM)
+    err = process.communicate(timeout=10)[1]
+    assert process.returncode == 0
+    # said once, not at every poll (the first line was read above)
+    assert "not starting" not in err and "starting" in err
+
+
+def test_a_stop_signal_while_fenced_starts_nothing(tmp_path: Path) -> None:
+    fence, started = tmp_path / ".mysqlsts-lease-fenced", tmp_path / "started"
+    fence.write_text("{}\n")
+    process = _start(tmp_path, [sys.executable, "-c", MARKS, str(started)], fence=fence)
+    assert "not starting" in _first_line(process)
+    process.send_signal(signal.SIGTERM)
+    signalled = time.monotonic()
+    assert _code(process) == 0
+    assert time.monotonic() - signalled < 1.0
+    assert not started.exists()
+
+
+def test_a_restart_waits_for_the_heartbeat_to_change_then_judges_with_the_timeout(
+        tmp_path: Path) -> None:
+    heartbeat, started = tmp_path / "heartbeat", tmp_path / "started"
+    heartbeat.write_text("left by the container's earlier run\n")
+    # A startup allowance far longer than the test: only the timeout can stop it.
+    process = _start(tmp_path, [sys.executable, "-c", MARKS, str(started)], heartbeat,
+                     timeout=0.5, startup=30.0, grace=0.5)
+    assert "not starting: a restart inside the pod" in _first_line(process)
+    time.sleep(1.0)  # past the timeout: still waiting, not stopping
+    assert process.poll() is None and not started.exists()
+    heartbeat.write_text("1\n")  # a living sidecar
+    changed = time.monotonic()
+    _wait_for(started, 5.0)
+    assert process.wait(10) == WATCHDOG_EXIT
+    assert time.monotonic() - changed < 0.5 + 0.05 + 0.5 + 0.5  # timeout + poll + slack
+    assert "has not changed for" in process.communicate()[1]
 
 
 def test_a_server_that_cannot_start_is_one_line(tmp_path: Path) -> None:

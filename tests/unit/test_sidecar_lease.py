@@ -15,9 +15,9 @@ import pymysql
 import pytest
 
 from mysqlsts.adapters.lease_store import FileLeaseStore
-from mysqlsts.core.lease import GuardAction, LeaseRecord, LeaseTimings
+from mysqlsts.core.lease import FENCE_FILE, GuardAction, LeaseRecord, LeaseTimings
 from mysqlsts.options import PrimaryLeaseOptions
-from mysqlsts.sidecar.lease import FENCE_FILE, PrimaryLease
+from mysqlsts.sidecar.lease import PrimaryLease
 from tests.ports import PortPool
 
 TIMINGS = LeaseTimings(duration=15, renew_deadline=10, renew_interval=2)

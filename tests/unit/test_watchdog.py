@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from mysqlsts.core.watchdog import Beats, Verdict, WatchdogTimings, begin, decide, next_check, seen
+from mysqlsts.core.watchdog import (
+    Beats,
+    Verdict,
+    WatchdogTimings,
+    begin,
+    decide,
+    launched,
+    may_start,
+    next_check,
+    seen,
+)
 
 T = WatchdogTimings(timeout=10.0, startup=120.0)
 
@@ -56,3 +66,42 @@ def test_a_stop_is_never_a_poll_late() -> None:
     assert next_check(beats, 16.0, T, poll=0.5) == 0.0
     waiting = begin(0.0, None)
     assert next_check(waiting, 119.9, T, poll=0.5) == pytest.approx(0.1)
+
+
+FENCE = "/var/lib/mysql/.mysqlsts-lease-fenced"
+
+
+@pytest.mark.parametrize(("start", "reads", "fence", "ok", "why"), [
+    # The pod's first start (no file in the fresh emptyDir): at once, the allowance follows.
+    (None, [], None, True, "first start"),
+    (None, [(1.0, None)], None, True, "first start"),
+    # A restart inside the pod: the file an earlier run left vouches for nothing...
+    (b"7", [], None, False, "waiting for the sidecar's heartbeat to change"),
+    (b"7", [(1.0, b"7"), (2.0, None), (3.0, b"7")], None, False, "restart inside the pod"),
+    # ...until it changes: a living sidecar vouches.
+    (b"7", [(1.0, b"8")], None, True, "heartbeat changed"),
+    (None, [(1.0, b"1")], None, True, "heartbeat changed"),
+    # The lease fence holds whatever the heartbeat says; it names the marker.
+    (None, [], FENCE, False, f"the primary lease fence holds ({FENCE}); waiting for the "
+                             "sidecar to hold the lease"),
+    (b"7", [(1.0, b"8")], FENCE, False, "fence holds"),
+])
+def test_may_start(start: bytes | None, reads: list[tuple[float, bytes | None]],
+                   fence: str | None, ok: bool, why: str) -> None:
+    got, reason = may_start(_run(start, reads), fence=fence)
+    assert got is ok
+    assert why in reason
+
+
+def test_a_change_seen_before_the_start_is_judged_with_the_timeout() -> None:
+    # A restart that waited for a change at 30: no startup allowance, the timeout from there.
+    beats = launched(_run(b"7", [(30.0, b"8")]), 30.5)
+    assert decide(beats, 39.9, T)[0] is Verdict.RUN
+    assert decide(beats, 40.0, T)[0] is Verdict.STOP
+
+
+def test_the_allowance_counts_from_the_launch_not_from_a_long_wait() -> None:
+    # A first start that waited 600 s for a fence to go, no heartbeat yet: the full allowance.
+    beats = launched(begin(0.0, None), 600.0)
+    assert decide(beats, 719.9, T)[0] is Verdict.RUN
+    assert decide(beats, 720.0, T)[0] is Verdict.STOP
