@@ -98,7 +98,7 @@ def pod_env(spec: SetSpec, layout: SetLayout, ordinal: int) -> dict[str, str]:
         if spec.store else ArchiveWorkerOptions(),
         # The server container's watchdog and the sidecar's heartbeat, in the pod's run dir
         # (its shared emptyDir): a SIGKILLed or SIGSTOPped sidecar stops the server.
-        WatchdogOptions(watchdog_file=str(pod.run / "watchdog-heartbeat")),
+        WatchdogOptions(watchdog_file=str(pod.watchdog_heartbeat)),
         # The primary lease in a file every pod of the set contends for (a StatefulSet's pods
         # use the Kubernetes Lease, the option's default); the holder adds POD_UID, which the
         # pod process makes anew each time it is created (pod.py).

@@ -136,6 +136,9 @@ class PodRunner:
         signal.signal(signal.SIGINT, self.stop)
         for directory in (self.paths.logs, self.paths.data, self.paths.run):
             directory.mkdir(parents=True, exist_ok=True)
+        # A new pod gets a fresh emptyDir: an earlier pod's heartbeat would make its server
+        # wait for this pod's sidecar as after a container restart (docs/takeover.md).
+        self.paths.watchdog_heartbeat.unlink(missing_ok=True)
         address = self.plan.address
         taken = ports_in_use(address.host, [address.mysql_port, address.clone_port,
                                             address.http_port])

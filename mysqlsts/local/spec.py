@@ -116,6 +116,12 @@ class PodPaths:
         return self.root / "logs"
 
     @property
+    def watchdog_heartbeat(self) -> Path:
+        """The sidecar's heartbeat for the server's watchdog: the pod's shared emptyDir, so a
+        new pod process starts without one (pod.py)."""
+        return self.run / "watchdog-heartbeat"
+
+    @property
     def record(self) -> Path:
         """Written by the pod process: its pid (= process group), phase, failure reason."""
         return self.root / "pod.json"

@@ -154,10 +154,13 @@ class IsolationFence(Worker):
             conn = self._connect()
             try:
                 if fence:
+                    # The flag before the statement: the lease worker, lifting read-only on
+                    # another thread, looks at it again after its own statement and undoes it
+                    # (sidecar/lease.py), so the last word is always read-only.
+                    self.fenced = True
                     # Read-only first (no new writes), then end the transactions holding
                     # writes, which read_only does not stop from committing.
                     _set_read_only(conn, True, self._is_mysql)
-                    self.fenced = True
                     killed = kill_writers(conn)
                     log.warning("isolation fence: server set read-only, %d write transaction(s) "
                                 "killed: %s", killed, decision.reason)
@@ -169,6 +172,9 @@ class IsolationFence(Worker):
             finally:
                 conn.close()
         except (pymysql.MySQLError, OSError) as exc:
-            # Retried next round: the decision is the same while nothing changes.
+            # Retried next round: the decision is the same while nothing changes (a fence
+            # that may not be in place is not counted as one).
+            if fence:
+                self.fenced = False
             log.warning("isolation fence could not %s the server: %s",
                         "fence" if fence else "lift the fence on", describe(exc))

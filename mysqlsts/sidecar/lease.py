@@ -211,6 +211,12 @@ class PrimaryLease(Worker):
                 with conn.cursor() as cur:
                     for statement in read_only_statements(False, self._is_mysql):
                         cur.execute(statement)
+                    if self._blocked():
+                        # The isolation fence came in meanwhile (it sets its flag before its
+                        # own statement): its read-only must be the last word.
+                        for statement in read_only_statements(True, self._is_mysql):
+                            cur.execute(statement)
+                        return
             finally:
                 conn.close()
         except (pymysql.MySQLError, OSError) as exc:

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import secrets
 import shutil
+import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
+import pymysql
 import pytest
 from prometheus_client import CollectorRegistry
 
@@ -191,3 +193,43 @@ def harness(
         yield made
     finally:
         made.close()
+
+
+class _Connects(Protocol):
+    def connect(self, *, read_timeout: float, write_timeout: float) -> Any: ...
+
+
+class RootWriter:
+    """Root inserting into app.t on one connection (reconnecting when dropped), a row every
+    `pause` seconds (0: as fast as it can); the monotonic time of the last commit the server
+    acknowledged. The lease and watchdog tests measure their deadlines to it."""
+
+    def __init__(self, server: _Connects, pause: float = 0.0) -> None:
+        self.server = server
+        self.pause = pause
+        self.last_commit: float | None = None
+        self.commits = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        conn = None
+        while not self._stop.wait(self.pause):
+            try:
+                if conn is None:
+                    conn = self.server.connect(read_timeout=2, write_timeout=2)
+                with conn.cursor() as cur:
+                    cur.execute("INSERT INTO app.t (v) VALUES (1)")
+                self.last_commit = time.monotonic()
+                self.commits += 1
+            except pymysql.MySQLError:
+                conn = None
+                time.sleep(0.01)
+
+    def __enter__(self) -> RootWriter:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(10)

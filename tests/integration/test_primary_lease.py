@@ -22,11 +22,12 @@ import pymysql
 import pytest
 
 from mysqlsts.adapters.lease_store import FileLeaseStore
-from mysqlsts.core.lease import FENCE_FILE, LeaseRecord
+from mysqlsts.core.lease import FENCE_FILE, LeaseRecord, LeaseTimings
 from mysqlsts.local.mariadbd import start_server
 from mysqlsts.options import PrimaryLeaseOptions
 from mysqlsts.sidecar.app import SidecarApp
-from tests.integration.sidecar_servers import Harness, Server, http_get, wait_for
+from mysqlsts.sidecar.lease import PrimaryLease
+from tests.integration.sidecar_servers import Harness, RootWriter, Server, http_get, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -69,38 +70,6 @@ def _app_write(server: Server) -> int | None:
         return int(exc.args[0])
 
 
-class Writer:
-    """Root inserting on one connection as fast as it can (reconnecting when dropped); the
-    monotonic time of the last commit the server acknowledged."""
-
-    def __init__(self, server: Server) -> None:
-        self.server = server
-        self.last_commit: float | None = None
-        self.commits = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        conn = None
-        while not self._stop.is_set():
-            try:
-                if conn is None:
-                    conn = self.server.connect(read_timeout=2, write_timeout=2)
-                with conn.cursor() as cur:
-                    cur.execute("INSERT INTO app.t (v) VALUES (2)")
-                self.last_commit = time.monotonic()
-                self.commits += 1
-            except pymysql.MySQLError:
-                conn = None
-                time.sleep(0.01)
-
-    def __enter__(self) -> Writer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(10)
 
 
 @contextmanager
@@ -156,7 +125,7 @@ def test_writable_only_under_the_lease_and_fenced_when_another_holder_takes_it(
     assert record is not None and record.holder == "mysql-0"
     assert "mysqlsts_primary_lease_held 1.0" in http_get(app.http_port, "/metrics")[1]
 
-    with Writer(primary) as writer:
+    with RootWriter(primary) as writer:
         wait_for("root writing", lambda: writer.commits > 10, 10)
         _take(store)
         lost = time.monotonic()
@@ -173,12 +142,30 @@ def test_writable_only_under_the_lease_and_fenced_when_another_holder_takes_it(
     assert record is not None and record.holder == "intruder"
 
 
+def test_an_isolation_fence_racing_the_lift_has_the_last_word(
+        lease_set: tuple[Harness, Server, FileLeaseStore], tmp_path: Path) -> None:
+    """The isolation fence sets its flag, then read-only, on its own thread; the lease worker
+    lifting read-only looks at the flag again after its statement and undoes it. Here the
+    flag comes up between the worker's check and its statement."""
+    _, primary, store = lease_set
+    answers = iter([False])  # not blocked when checked first; the fence came in after
+
+    worker = PrimaryLease(
+        store, LeaseTimings(DURATION, DEADLINE, INTERVAL), holder="mysql-0", self_fence=0.0,
+        data_dir=tmp_path, connect=lambda: primary.connect(read_timeout=5),
+        blocked=lambda: next(answers, True), stop=threading.Event())
+    assert worker.renew() is not None and worker.held
+    worker.enforce()  # held: lifts read-only, then sees the fence and puts it back
+    assert _app_write(primary) == READ_ONLY
+    assert not worker.summary()["fenced"]  # not the lease's fence: the isolation fence's
+
+
 def test_a_store_that_stops_answering_fences_within_the_deadline(
         lease_set: tuple[Harness, Server, FileLeaseStore]) -> None:
     h, primary, store = lease_set
     app = _sidecar(h, primary, store)
     _held(app, primary)
-    with Writer(primary) as writer:
+    with RootWriter(primary) as writer:
         # Writing first, then the store goes silent: waiting for commits with the store
         # already locked would eat into the deadline on a loaded machine.
         wait_for("root writing", lambda: writer.commits > 10, 10)
@@ -284,7 +271,7 @@ def test_seconds_from_lease_loss_to_the_last_accepted_write(
         if trial:
             primary.start()
         _held(app, primary)
-        with Writer(primary) as writer:
+        with RootWriter(primary) as writer:
             wait_for("root writing", lambda w=writer: w.commits > 5, 10)  # type: ignore[misc]
             if trial % 2:
                 with _store_locked(store):

@@ -51,6 +51,7 @@ from tests.integration.sidecar_servers import (
     REPLICA_CNF,
     ROLE_CNF,
     Harness,
+    RootWriter,
     harness,
     sidecar_ports,
     sidecar_template,
@@ -172,38 +173,6 @@ class Pod:
                          if (self.home / name).exists())
 
 
-class Writer:
-    """Root commits one row every ~20 ms on one connection (reconnecting when dropped); the
-    monotonic time of the last commit the server acknowledged."""
-
-    def __init__(self, server: Server) -> None:
-        self.server = server
-        self.last_commit: float | None = None
-        self.commits = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        conn = None
-        while not self._stop.wait(WRITE_EVERY):
-            try:
-                if conn is None:
-                    conn = self.server.connect(read_timeout=2,
-                                               write_timeout=2)
-                with conn.cursor() as cur:
-                    cur.execute("INSERT INTO app.t (v) VALUES (1)")
-                self.last_commit = time.monotonic()
-                self.commits += 1
-            except pymysql.MySQLError:
-                conn = None
-
-    def __enter__(self) -> Writer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(10)
 
 
 def _read_only(server: Server) -> int | None:
@@ -246,7 +215,7 @@ def _trial(pod: Pod, signum: int) -> float:
         if restart:
             pod.wait_until_up()
         wait_for("lease held: the server writable", lambda: _read_only(pod.server) == 0, 30)
-        with Writer(pod.server) as writer:
+        with RootWriter(pod.server, WRITE_EVERY) as writer:
             wait_for("root writing", lambda: writer.commits > 10, 10)
             pod.signal_sidecar(signum)
             signalled = time.monotonic()
