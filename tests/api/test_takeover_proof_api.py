@@ -23,6 +23,7 @@ from takeover_cluster import (
     SET_NS,
     FakeCluster,
     FakeMonotonic,
+    attachment,
     calls,
     controller,
     micro,
@@ -56,17 +57,18 @@ def renew(server: kmock.KubernetesEmulator, at: datetime) -> None:
 
 
 async def loop_passes(server: kmock.KubernetesEmulator, renew_until: float,
-                      before_last: Callable[[Controller], None] | None = None
-                      ) -> list[Decision]:
+                      before_last: Callable[[Controller], None] | None = None,
+                      action: Action = Action.TAINT) -> list[Decision]:
     """node-b (mysql-0, the Lease's holder) is Unknown; the loop starts watching at 1000 s on
     its monotonic clock and passes at +150 s and +301 s (node-b down by then). mysql-0's sidecar
     renews the Lease before each pass up to `renew_until` seconds in. `before_last` is given
     the controller before its last pass."""
     cluster = FakeCluster(server)
     three_nodes(cluster, 900 * S)
+    cluster.add("storage.k8s.io/v1/volumeattachments", attachment("csi-b0", "node-b", "pv-0"))
     cluster.serve_fixed()
     clock = FakeMonotonic()
-    ctl = controller(str(server.url), once=False, monotonic=clock)
+    ctl = controller(str(server.url), once=False, monotonic=clock, action=action)
     last: list[Decision] = []
     for offset in (0, 150, 301):
         clock.now = 1000.0 + offset
@@ -116,15 +118,17 @@ async def test_the_same_node_is_tainted_once_the_lease_is_quiet_for_the_window(
     ("fail", "the primary Lease could not be re-read before acting: the primary Lease "
              "db/mysql-primary could not be read: HTTP 500"),
 ], ids=["renewed", "unreadable"])
+@pytest.mark.parametrize("action", [Action.TAINT, Action.DELETE_PODS])
 async def test_a_lease_renewed_after_the_pass_read_it_stops_the_taint(
     kmock: kmock.KubernetesEmulator, monkeypatch: pytest.MonkeyPatch, meanwhile: str,
-    reason: str,
+    reason: str, action: Action,
 ) -> None:
     """The pass reads the Lease quiet for the window (as above) and decides to taint; then
     mysql-0's sidecar reaches the API again and renews it (same holder: at once), and may lift
     read-only, before the taint is sent. Injected right after the controller's leadership
     renewal, the last step before the taint: the Lease is read again there, and a new version
-    (or a Lease that cannot be read) makes the taint a skip of the `lease` guard."""
+    (or a Lease that cannot be read) makes the taint (or the first pod delete) a skip of the
+    `lease` guard."""
     path = f"/apis/coordination.k8s.io/v1/namespaces/{SET_NS}/leases/{PRIMARY_LEASE}"
 
     def renew_while_confirming(ctl: Controller) -> None:
@@ -142,9 +146,10 @@ async def test_a_lease_renewed_after_the_pass_read_it_stops_the_taint(
         seen.append(ctl)
 
     seen: list[Controller] = []
-    [decision] = await loop_passes(kmock, renew_until=150, before_last=renew_while_confirming)
+    [decision] = await loop_passes(kmock, renew_until=150, before_last=renew_while_confirming,
+                                   action=action)
     assert (decision.node, decision.action, decision.guard, decision.would) == (
-        "node-b", Action.SKIP, "lease", Action.TAINT)
+        "node-b", Action.SKIP, "lease", action)
     assert decision.reason.startswith(reason), decision.reason
     assert node_writes(kmock) == []
     assert event_reasons(kmock) == ["TakeoverSkipped"]
