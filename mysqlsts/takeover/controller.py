@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from mysqlsts.kubeapi import API_FAILURES, describe_failure
-from mysqlsts.takeover.decide import decide, nodes_down
+from mysqlsts.takeover.decide import decide, nodes_down, recheck_lease
 from mysqlsts.takeover.fence import lease_window_problem, run_fence_command
 from mysqlsts.takeover.kube import ApiError, TakeoverApi
 from mysqlsts.takeover.leader import Elector, Leadership, LeaseRecord
@@ -203,6 +203,12 @@ class Controller:
             return decision
         takeover = decision.action in TAKEOVER_ACTIONS
         self._confirm(HistoryEntry(node.name, decision.action, now) if takeover else None)
+        if takeover and decision.lease_version is not None:
+            # Decided on the Lease as this pass first read it: read it again now, just
+            # before the first write, in case its holder renewed it meanwhile.
+            decision = recheck_lease(decision, self.api.read_primary_lease())
+            if decision.action is Action.SKIP:
+                return decision
         try:
             if decision.action is Action.TAINT:
                 self.api.taint(node, now)

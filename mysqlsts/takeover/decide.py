@@ -23,6 +23,7 @@ from mysqlsts.takeover.model import (
     HistoryEntry,
     NodeView,
     PodView,
+    PrimaryLease,
     Settings,
 )
 
@@ -258,17 +259,23 @@ def _takeover(ctx: Context, node: NodeView) -> Decision:
         if fence is not None and node.fenced_now() else
         f"Ready=Unknown and its Lease unchanged for {_seconds(silent)}"
     )
-    if not _power_fenced(ctx, node) and (lease_proof := _lease_check(ctx, node)[1]):
-        proof = f"{proof}; {lease_proof}"
+    lease_version = None
+    if not _power_fenced(ctx, node):
+        if lease_proof := _lease_check(ctx, node)[1]:
+            proof = f"{proof}; {lease_proof}"
+        # Never unread here (the guard skips first); if it were, no re-read could match.
+        lease = ctx.view.primary_lease
+        lease_version = lease.resource_version if lease is not None else ""
     if action is Action.DELETE_PODS:
         volumes = {v for p in pods for v in p.volumes}
         attachments = tuple(
             a.name for a in ctx.view.attachments if a.node == node.name and a.volume in volumes
         )
         return Decision(node.name, action, f"{proof}; force-deleting {names}", pods=pods,
-                        attachments=attachments)
+                        attachments=attachments, lease_version=lease_version)
     verb = {Action.TAINT: "tainting out-of-service", Action.DELETE_NODE: "deleting the Node"}
-    return Decision(node.name, action, f"{proof}; {verb[action]} to move {names}")
+    return Decision(node.name, action, f"{proof}; {verb[action]} to move {names}",
+                    lease_version=lease_version)
 
 
 def _node_decision(ctx: Context, node: NodeView) -> Decision | None:
@@ -309,6 +316,27 @@ def _node_decision(ctx: Context, node: NodeView) -> Decision | None:
                         f"Ready=Unknown and its Lease unchanged for {_seconds(silent)} as we "
                         f"observed it; acting at {_seconds(ctx.settings.node_down_after)}")
     return _guarded(ctx, node, _takeover(ctx, node), TAKEOVER_GUARDS)
+
+
+def recheck_lease(decision: Decision, lease: PrimaryLease) -> Decision:
+    """`decision` if the primary Lease as re-read just before acting is the version its `lease`
+    guard judged, else a SKIP (guard `lease`). The pass decided on the Lease as it read it at
+    its start; a holder whose sidecar reached the API again since then may have renewed it
+    (same holder: at once) and lifted read-only, so the decision no longer holds. A Lease that
+    cannot be re-read proves nothing either. A decision with no version (a power fence proves
+    it) is returned as it is."""
+    if decision.lease_version is None or decision.action not in TAKEOVER_ACTIONS:
+        return decision
+    if lease.problem:
+        why = f"the primary Lease could not be re-read before acting: {lease.problem}"
+    elif lease.resource_version != decision.lease_version:
+        why = (f"the primary Lease {lease.where} changed since the pass began (resourceVersion "
+               f"{decision.lease_version}, now {lease.resource_version}, held by "
+               f"{lease.holder or 'nobody'}): its holder may be writable again; the next pass "
+               "judges the new version")
+    else:
+        return decision
+    return Decision(decision.node, Action.SKIP, why, guard="lease", would=decision.action)
 
 
 def last_takeover(view: ClusterView, history: tuple[HistoryEntry, ...]) -> datetime | None:

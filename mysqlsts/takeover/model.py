@@ -307,6 +307,10 @@ class Decision:
     pods: tuple[PodView, ...] = ()  # for DELETE_PODS
     attachments: tuple[str, ...] = ()  # for DELETE_PODS: VolumeAttachment names
     error: str = ""  # set when carrying it out failed
+    # For a takeover on the default proof: the primary Lease's resourceVersion its `lease`
+    # guard judged; the controller re-reads the Lease before acting and skips if it moved.
+    # None: a power fence proves it (or not a takeover), nothing to re-read.
+    lease_version: str | None = None
 
     def sentence(self) -> str:
         if self.action is Action.SKIP:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -22,6 +23,8 @@ from takeover_cluster import (
     SET_NS,
     FakeCluster,
     FakeMonotonic,
+    attachment,
+    calls,
     controller,
     micro,
     node,
@@ -29,7 +32,8 @@ from takeover_cluster import (
 )
 from takeover_scenarios import three_nodes
 
-from mysqlsts.takeover.model import Action, Decision
+from mysqlsts.takeover.controller import Controller
+from mysqlsts.takeover.model import Action, Decision, HistoryEntry
 
 pytestmark = pytest.mark.asyncio
 S = timedelta(seconds=1)
@@ -52,21 +56,26 @@ def renew(server: kmock.KubernetesEmulator, at: datetime) -> None:
                                _content_type="application/merge-patch+json")
 
 
-async def loop_passes(server: kmock.KubernetesEmulator, renew_until: float
-                      ) -> list[Decision]:
+async def loop_passes(server: kmock.KubernetesEmulator, renew_until: float,
+                      before_last: Callable[[Controller], None] | None = None,
+                      action: Action = Action.TAINT) -> list[Decision]:
     """node-b (mysql-0, the Lease's holder) is Unknown; the loop starts watching at 1000 s on
     its monotonic clock and passes at +150 s and +301 s (node-b down by then). mysql-0's sidecar
-    renews the Lease before each pass up to `renew_until` seconds in."""
+    renews the Lease before each pass up to `renew_until` seconds in. `before_last` is given
+    the controller before its last pass."""
     cluster = FakeCluster(server)
     three_nodes(cluster, 900 * S)
+    cluster.add("storage.k8s.io/v1/volumeattachments", attachment("csi-b0", "node-b", "pv-0"))
     cluster.serve_fixed()
     clock = FakeMonotonic()
-    ctl = controller(str(server.url), once=False, monotonic=clock)
+    ctl = controller(str(server.url), once=False, monotonic=clock, action=action)
     last: list[Decision] = []
     for offset in (0, 150, 301):
         clock.now = 1000.0 + offset
         if offset <= renew_until:
             await asyncio.to_thread(renew, server, NOW + offset * S)
+        if offset == 301 and before_last is not None:
+            before_last(ctl)
         server.api_time = NOW + offset * S  # type: ignore[attr-defined]
         last = await asyncio.to_thread(ctl.run_pass, True)
     return last
@@ -97,6 +106,55 @@ async def test_the_same_node_is_tainted_once_the_lease_is_quiet_for_the_window(
     assert "the primary Lease (mysql-0/uid-mysql-0) unchanged for 151s >= 35s" in \
         decision.reason
     assert node_writes(kmock) == ["patch nodes/node-b"]
+    # The Lease was read again after the leadership renewal, right before the taint.
+    last = [f"{c.verb} {c.resource}/{c.name}" for c in calls(kmock)
+            if c.resource != "events"][-3:]
+    assert last == ["patch leases/mysqlsts-takeover", f"get leases/{PRIMARY_LEASE}",
+                    "patch nodes/node-b"]
+
+
+@pytest.mark.parametrize(("meanwhile", "reason"), [
+    ("renew", "the primary Lease db/mysql-primary changed since the pass began (resourceVersion "),
+    ("fail", "the primary Lease could not be re-read before acting: the primary Lease "
+             "db/mysql-primary could not be read: HTTP 500"),
+], ids=["renewed", "unreadable"])
+@pytest.mark.parametrize("action", [Action.TAINT, Action.DELETE_PODS])
+async def test_a_lease_renewed_after_the_pass_read_it_stops_the_taint(
+    kmock: kmock.KubernetesEmulator, monkeypatch: pytest.MonkeyPatch, meanwhile: str,
+    reason: str, action: Action,
+) -> None:
+    """The pass reads the Lease quiet for the window (as above) and decides to taint; then
+    mysql-0's sidecar reaches the API again and renews it (same holder: at once), and may lift
+    read-only, before the taint is sent. Injected right after the controller's leadership
+    renewal, the last step before the taint: the Lease is read again there, and a new version
+    (or a Lease that cannot be read) makes the taint (or the first pod delete) a skip of the
+    `lease` guard."""
+    path = f"/apis/coordination.k8s.io/v1/namespaces/{SET_NS}/leases/{PRIMARY_LEASE}"
+
+    def renew_while_confirming(ctl: Controller) -> None:
+        confirm, done = ctl._confirm, []
+
+        def confirming(entry: HistoryEntry | None = None) -> None:
+            confirm(entry)
+            if not done:
+                done.append(entry)
+                if meanwhile == "renew":
+                    renew(kmock, NOW + 301 * S)
+                else:
+                    kmock.fail[("GET", path)] = 500  # type: ignore[attr-defined]
+        monkeypatch.setattr(ctl, "_confirm", confirming)
+        seen.append(ctl)
+
+    seen: list[Controller] = []
+    [decision] = await loop_passes(kmock, renew_until=150, before_last=renew_while_confirming,
+                                   action=action)
+    assert (decision.node, decision.action, decision.guard, decision.would) == (
+        "node-b", Action.SKIP, "lease", action)
+    assert decision.reason.startswith(reason), decision.reason
+    assert node_writes(kmock) == []
+    assert event_reasons(kmock) == ["TakeoverSkipped"]
+    assert 'mysqlsts_takeover_skips_total{reason="lease"} 1.0' in \
+        seen[0].metrics.render().decode().splitlines()
 
 
 @pytest.mark.parametrize(("renewed_ago", "expected"), [

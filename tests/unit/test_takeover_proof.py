@@ -10,13 +10,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from mysqlsts.takeover.decide import decide
+from mysqlsts.takeover.decide import decide, recheck_lease
 from mysqlsts.takeover.fence import lease_window_problem
 from mysqlsts.takeover.model import (
     FENCED_ANNOTATION,
     SELF_FENCE_ANNOTATION,
     Action,
     ClusterView,
+    Decision,
     ManualFence,
     NodeView,
     PodView,
@@ -245,3 +246,52 @@ def test_the_node_window_must_cover_the_leases(down_after: int, ok: bool) -> Non
             "= 37.5s")
     # A Lease that proves nothing is no settings problem (the pass skips with `lease`).
     assert lease_window_problem(1 * S, replace(HELD, problem="x"), 10 * S) is None
+
+
+def taint_on_b(v: ClusterView, settings: Settings = SETTINGS) -> Decision:
+    [d] = [d for d in decide(v, settings, NOW, {"node-b": 900 * S}, (), WINDOW)
+           if d.node == "node-b"]
+    assert d.action is Action.TAINT
+    return d
+
+
+def test_a_takeover_on_the_leases_proof_names_the_version_it_judged() -> None:
+    """The controller re-reads the Lease before acting and compares with this version; a power
+    fence proves the takeover whatever the Lease says, so there is nothing to re-read."""
+    assert taint_on_b(cluster(*PRIMARY_ON_B)).lease_version == "8"
+    assert taint_on_b(cluster(*REPLICA_ON_B)).lease_version == "8"  # holder elsewhere
+    assert taint_on_b(cluster(*PRIMARY_ON_B), replace(SETTINGS, power_fence=True)
+                      ).lease_version is None
+    assert taint_on_b(cluster(*PRIMARY_ON_B, b_fenced=True)).lease_version is None
+
+
+@pytest.mark.parametrize(("reread", "expected"), [
+    (HELD, None),
+    (replace(HELD, resource_version="9"),
+     "the primary Lease db/mysql-primary changed since the pass began (resourceVersion 8, now "
+     "9, held by mysql-0/uid-mysql-0): its holder may be writable again; the next pass judges "
+     "the new version"),
+    (replace(FREE, resource_version="9"), "(resourceVersion 8, now 9, held by nobody)"),
+    (PrimaryLease("db/mysql-primary", problem="the primary Lease db/mysql-primary does not "
+                  "exist"),
+     "the primary Lease could not be re-read before acting: the primary Lease "
+     "db/mysql-primary does not exist"),
+], ids=["same version", "renewed", "released", "unreadable"])
+def test_the_lease_read_again_before_acting(reread: PrimaryLease, expected: str | None) -> None:
+    decided = taint_on_b(cluster(*PRIMARY_ON_B))
+    after = recheck_lease(decided, reread)
+    if expected is None:
+        assert after is decided
+        return
+    assert (after.node, after.action, after.guard, after.would) == (
+        "node-b", Action.SKIP, "lease", Action.TAINT)
+    assert expected in after.reason
+
+
+def test_nothing_to_read_again_without_the_leases_proof() -> None:
+    """A power-fenced takeover, a return or a skip are left as they are, whatever the Lease."""
+    moved = replace(HELD, resource_version="9")
+    fenced = taint_on_b(cluster(*PRIMARY_ON_B), replace(SETTINGS, power_fence=True))
+    assert recheck_lease(fenced, moved) is fenced
+    back = Decision("node-b", Action.UNTAINT, "Ready again", lease_version="8")
+    assert recheck_lease(back, moved) is back
