@@ -23,13 +23,18 @@ from tests.localset import LocalSet, LocalSetFactory
 
 pytestmark = pytest.mark.integration
 
-WINDOW = 40.0
+WINDOW = 50.0
+# A SIGKILLed mysql-0's successor waits out its lease (the longer of the duration and the
+# self-fence, renew deadline + the watchdog's 13.5 s: 17.5 s here) read-only, then writes the
+# next heartbeat: well inside the window, on a loaded machine too.
+SHORT_LEASE = {"MYSQLSTS_LEASE_DURATION": "6", "MYSQLSTS_LEASE_RENEW_DEADLINE": "4",
+               "MYSQLSTS_LEASE_RENEW_INTERVAL": "1"}
 
 
 @pytest.fixture(scope="module")
 def local(local_set_module: LocalSetFactory) -> LocalSet:
     return local_set_module(
-        replicas=3, env={"MYSQLSTS_MAX_STALENESS_PRIMARY_DOWN": str(WINDOW)},
+        replicas=3, env={"MYSQLSTS_MAX_STALENESS_PRIMARY_DOWN": str(WINDOW), **SHORT_LEASE},
         setup_sql=["CREATE DATABASE IF NOT EXISTS app",
                    "CREATE TABLE IF NOT EXISTS app.items (id INT AUTO_INCREMENT PRIMARY KEY,"
                    " tag VARCHAR(32), n INT)"])
