@@ -40,7 +40,7 @@ from mysqlsts.core.cnf import parse_memory_quantity
 from mysqlsts.core.identity import Identity, identify
 from mysqlsts.core.lease import LeaseTimings
 from mysqlsts.core.peers import PeerDirectory
-from mysqlsts.core.watchdog import WatchdogTimings
+from mysqlsts.core.watchdog import WatchdogTimings, stop_bound
 from mysqlsts.errors import ConfigError
 from mysqlsts.settings import Accounts, Flavor, LocalServer, SecretFiles
 
@@ -477,11 +477,17 @@ class WatchdogOptions:
     def timings(self) -> WatchdogTimings:
         return WatchdogTimings(self.watchdog_timeout, self.watchdog_startup)
 
+    @property
+    def bound_file(self) -> Path | None:
+        """Beside the heartbeat: the stop bound `mysqlsts server` enforces, written by it before
+        it starts the server, read by the primary's sidecar for its self-fence claim."""
+        file = self.file
+        return None if file is None else file.with_name(file.name + ".bound")
+
     def stop_bound(self) -> float:
-        """The longest a server runs after the sidecar's last heartbeat: the change seen within
-        a poll, the timeout, the grace before SIGKILL (added to the renew deadline, it is the
-        primary's self-fence time)."""
-        return self.poll + self.watchdog_timeout + self.watchdog_grace
+        """The longest a server runs after the sidecar's last heartbeat, with these settings
+        (core/watchdog.py); what the sidecar claims is the server's own, from `bound_file`."""
+        return stop_bound(self.watchdog_timeout, poll=self.poll, grace=self.watchdog_grace)
 
 
 @dataclass(frozen=True)

@@ -19,16 +19,26 @@ starting a server no sidecar vouches for:
 - a heartbeat file present when the watchdog began means a restart inside the pod (the emptyDir
   outlives its containers; a pod's first start finds none): WAIT until its content changes,
   then judge with `timeout` from that change, with no startup allowance.
+
+The watchdog's stop bound (`stop_bound`: poll + timeout + grace) is what the primary's sidecar
+claims on top of its renew deadline as the self-fence time. `mysqlsts server` writes the bound
+it enforces to a file beside the heartbeat (`format_bound`), and the sidecar claims what it
+reads there (`parse_bound`, `self_fence_claim`), never its own settings: the two containers'
+settings can differ, and an image without `mysqlsts server` enforces none.
 """
 
 from __future__ import annotations
 
 import enum
+import math
+import re
 from dataclasses import dataclass, replace
 
 # `mysqlsts server`'s exit code when its watchdog stopped the server (mariadbd's own are 0 and
 # 1, or 128 + a signal), so whoever restarts it can tell the two apart.
 WATCHDOG_EXIT = 3
+
+_DECIMAL = re.compile(r"\d+(\.\d+)?")
 
 
 class Verdict(enum.StrEnum):
@@ -114,3 +124,37 @@ def next_check(beats: Beats, now: float, timings: WatchdogTimings, poll: float) 
     turns = (beats.started + timings.startup if not beats.changed
              else beats.since + timings.timeout)
     return max(0.0, min(poll, turns - now))
+
+
+def stop_bound(timeout: float, *, poll: float, grace: float) -> float:
+    """The longest a server runs after the sidecar's last heartbeat: the change seen within a
+    poll, the timeout, the grace before SIGKILL."""
+    return poll + timeout + grace
+
+
+def format_bound(seconds: float) -> str:
+    """The bound file's content: a decimal number of seconds (no exponent), rounded up to the
+    microsecond so it never says less than the watchdog takes."""
+    micro = math.ceil(round(seconds * 1_000_000, 3))  # round(): 13.5 stays 13.5, not 13.500001
+    return f"{micro // 1_000_000}.{micro % 1_000_000:06d}".rstrip("0").rstrip(".") + "\n"
+
+
+def parse_bound(content: bytes) -> float:
+    """Seconds from a bound file's content; ValueError (a short reason) unless it is one positive
+    decimal number (a trailing newline allowed)."""
+    try:
+        text = content.decode("ascii").removesuffix("\n")
+    except UnicodeDecodeError:
+        raise ValueError("not a decimal number of seconds") from None
+    if not _DECIMAL.fullmatch(text):
+        raise ValueError(f"not a decimal number of seconds: {text[:40]!r}")
+    seconds = float(text)
+    if seconds <= 0:
+        raise ValueError(f"not a positive number of seconds: {text!r}")
+    return seconds
+
+
+def self_fence_claim(renew_deadline: float, bound: float | None) -> float:
+    """The self-fence time a primary's sidecar claims: its renew deadline + the stop bound its
+    server's watchdog enforces; 0 (none claimed) when no watchdog states one."""
+    return 0.0 if bound is None else renew_deadline + bound

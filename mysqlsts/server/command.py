@@ -25,15 +25,17 @@ def server(data: DataDirOptions, root: RootPasswordOptions, watchdog: WatchdogOp
     """The server container's main process: initialise an empty data dir (as `mysqlsts
     bootstrap`), then run mariadbd with MARIADBD_ARGS (after `--`) as its child, pass it
     SIGTERM/SIGINT/SIGQUIT/SIGHUP, exit with its status, and stop it when the sidecar's
-    heartbeat file stays unchanged for --watchdog-timeout. Starts no server while the primary
-    lease fence's marker is in the data dir, nor, when the heartbeat file is already there (a
-    container restart inside the pod), before its content changes."""
+    heartbeat file stays unchanged for --watchdog-timeout; the stop bound it enforces is
+    written beside that file (`<file>.bound`) for the sidecar's self-fence claim. Starts no
+    server while the primary lease fence's marker is in the data dir, nor, when the heartbeat
+    file is already there (a container restart inside the pod), before its content changes."""
     done = bootstrap_data_dir(data.data_dir, read_secret(root.root_password_file,
                                                          "root password"))
     click.echo(f"bootstrap: {'initialised' if done else 'already initialised'} "
                f"data_dir={data.data_dir}", err=True)
     supervisor = ServerSupervisor(
         [program("mariadbd"), *mariadbd_args], watchdog.file, watchdog.timings(),
-        grace=watchdog.watchdog_grace, poll=watchdog.poll, fence=data.data_dir / FENCE_FILE,
+        grace=watchdog.watchdog_grace, poll=watchdog.poll, bound_file=watchdog.bound_file,
+        fence=data.data_dir / FENCE_FILE,
     )
     sys.exit(supervisor.run())

@@ -13,6 +13,11 @@ stop must not turn a clean shutdown into a SIGKILL.
 Before mariadbd starts, `core.watchdog.may_start` may say WAIT (the lease fence's marker in the
 data dir; a heartbeat file left from before a container restart that has not changed yet): one
 line, a read every poll, and a stop signal then ends it with 0, having started nothing.
+
+With a watchdog, before all that, it writes the stop bound it enforces (poll + timeout + grace,
+core.watchdog.stop_bound) atomically to `bound_file`, beside the heartbeat: the primary's
+sidecar claims its self-fence time from that file, not from its own settings. A write that fails
+is one line and nothing more: the sidecar then claims no self-fence, which is safe.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from mysqlsts.adapters.fs import atomic_write
 from mysqlsts.adapters.tools import die_with_this_process
 from mysqlsts.core.watchdog import (
     WATCHDOG_EXIT,
@@ -34,10 +40,12 @@ from mysqlsts.core.watchdog import (
     WatchdogTimings,
     begin,
     decide,
+    format_bound,
     launched,
     may_start,
     next_check,
     seen,
+    stop_bound,
 )
 from mysqlsts.errors import MysqlstsError
 
@@ -73,19 +81,23 @@ def _child_setup(dies_with_us: Callable[[], None]) -> Callable[[], None]:
 
 class ServerSupervisor:
     """Runs `argv` (mariadbd and its arguments) to its end; `heartbeat` None: no watchdog;
-    `fence`: the primary lease fence's marker (in the data dir), None: none to obey."""
+    `bound_file`: where it states its stop bound (with a watchdog); `fence`: the primary lease
+    fence's marker (in the data dir), None: none to obey."""
 
     def __init__(self, argv: Sequence[str], heartbeat: Path | None, timings: WatchdogTimings,
-                 *, grace: float, poll: float, fence: Path | None = None,
+                 *, grace: float, poll: float, bound_file: Path | None = None,
+                 fence: Path | None = None,
                  monotonic: Callable[[], float] = time.monotonic) -> None:
         self.argv = list(argv)
         self.heartbeat = heartbeat
+        self.bound_file = bound_file
         self.fence = fence
         self.timings = timings
         self.grace = grace
         self.poll = poll
         self._monotonic = monotonic
         self._process: subprocess.Popen[bytes] | None = None
+        self._bound_stated = ""  # for the start's log line
 
     def run(self) -> int:
         signal.pthread_sigmask(signal.SIG_BLOCK, _TAKEN)
@@ -94,6 +106,7 @@ class ServerSupervisor:
             log.info("server: %s before mariadbd started; not starting it",
                      signal.Signals(min(pending)).name)
             return 0
+        self._state_bound()
         beats = self._wait_to_start()
         if beats is None:
             return 0
@@ -106,7 +119,8 @@ class ServerSupervisor:
             raise MysqlstsError(f"cannot start {self.argv[0]}: {exc.strerror or exc}") from exc
         log.info("server: started %s pid=%d watchdog=%s", self.argv[0], process.pid,
                  f"{self.heartbeat} timeout={self.timings.timeout:g}s grace={self.grace:g}s "
-                 f"startup={self.timings.startup:g}s" if self.heartbeat else "off")
+                 f"startup={self.timings.startup:g}s{self._bound_stated}" if self.heartbeat
+                 else "off")
         beats = launched(beats, self._monotonic())
         stopping = False
         while True:
@@ -127,6 +141,18 @@ class ServerSupervisor:
                 log.info("server: passing %s to %s", sig.name, self.argv[0])
                 self._signal(sig)
                 stopping = stopping or sig in STOPPING
+
+    def _state_bound(self) -> None:
+        if self.heartbeat is None or self.bound_file is None:
+            return
+        bound = stop_bound(self.timings.timeout, poll=self.poll, grace=self.grace)
+        try:
+            atomic_write(self.bound_file, format_bound(bound))
+        except OSError as exc:
+            log.warning("server: cannot write the watchdog bound %s: %s (the sidecar then "
+                        "claims no self-fence)", self.bound_file, exc.strerror or exc)
+            return
+        self._bound_stated = f" bound={bound:g}s in {self.bound_file}"
 
     def _wait_to_start(self) -> Beats | None:
         """Wait while `may_start` says so; what the watchdog saw meanwhile, or None when a stop

@@ -35,6 +35,7 @@ from mysqlsts.core.backup_layout import BINLOG_LOCK
 from mysqlsts.core.clone_window import ChunkCounts
 from mysqlsts.core.health import Verdict
 from mysqlsts.core.status import errant_transactions
+from mysqlsts.core.watchdog import self_fence_claim
 from mysqlsts.errors import ConfigError, MysqlstsError, describe
 from mysqlsts.secrets import Secrets
 from mysqlsts.settings import Flavor
@@ -52,7 +53,7 @@ from mysqlsts.sidecar.purge import BinlogPurger
 from mysqlsts.sidecar.report import StatusContext, status_document
 from mysqlsts.sidecar.settings import SidecarSettings
 from mysqlsts.sidecar.state import LoopState
-from mysqlsts.sidecar.watchdog import WatchdogHeartbeat
+from mysqlsts.sidecar.watchdog import WatchdogBound, WatchdogHeartbeat
 from mysqlsts.sidecar.worker import Worker, join_all
 from mysqlsts.store.binlog_archive import IndexCache
 from mysqlsts.store.catalog import read_contents
@@ -153,13 +154,14 @@ class SidecarApp:
         store = self._primary_lease_store() if s.is_primary else None
         if store is None:
             return None
+        bound = WatchdogBound(s.watchdog.bound_file)
         return PrimaryLease(
             store, s.lease.timings(), holder=s.lease.holder(s.identity.pod_name),
             # How long after a renew began its server may still take a write, the sidecar dead
-            # or not: the renew deadline, then the watchdog's stop. No watchdog, no bound: a
-            # dead sidecar leaves the server writable (0 = none claimed; docs/takeover.md).
-            self_fence=(s.lease.lease_renew_deadline + s.watchdog.stop_bound()
-                        if s.watchdog.file is not None else 0.0),
+            # or not: the renew deadline, then the stop bound the server's watchdog states
+            # (read every renew; never this sidecar's own watchdog settings). No bound stated:
+            # a dead sidecar may leave the server writable (0 = none claimed; docs/takeover.md).
+            self_fence=lambda: self_fence_claim(s.lease.lease_renew_deadline, bound()),
             # Its statements are quick (a read, SET GLOBAL, SHUTDOWN; the release's lock wait is
             # RELEASE_TIMEOUT): a short read timeout keeps a round, and its heartbeat, on time.
             data_dir=s.data_dir, connect=lambda: self._connect(

@@ -60,7 +60,8 @@ RELEASE_TIMEOUT = 2.0  # seconds for each step of the release at a graceful stop
 
 class PrimaryLease(Worker):
     def __init__(self, store: LeaseStore, timings: LeaseTimings, *, holder: str,
-                 self_fence: float, data_dir: Path, connect: Callable[[], Connection],
+                 self_fence: Callable[[], float], data_dir: Path,
+                 connect: Callable[[], Connection],
                  wall: Callable[[], float] = time.time,
                  monotonic: Callable[[], float] = time.monotonic,
                  is_mysql: bool = False, blocked: Callable[[], bool] = lambda: False,
@@ -70,9 +71,11 @@ class PrimaryLease(Worker):
         self.store = store
         self.timings = timings
         self.holder = holder
-        # Written in every record: how long after a renew began the server may still take a
-        # write (core/lease.py, LeaseRecord.self_fence); the controller waits it out.
+        # Asked at every renew and written in its record: how long after a renew began the
+        # server may still take a write (core/lease.py, LeaseRecord.self_fence); the controller
+        # waits it out. It follows the server's watchdog, which states its bound in a file.
         self.self_fence = self_fence
+        self.claimed_self_fence: float | None = None  # in the last record written
         self.fence_file = data_dir / FENCE_FILE
         self._connect = connect
         self._is_mysql = is_mysql
@@ -98,7 +101,8 @@ class PrimaryLease(Worker):
     def summary(self) -> dict[str, Any]:
         """What /status shows."""
         return {"store": self.store.describe(), "held": self.held, "fenced": self.fenced,
-                "holder": self.holder_seen or None, "reason": self.reason}
+                "holder": self.holder_seen or None, "reason": self.reason,
+                "self_fence": self.claimed_self_fence}
 
     def round(self) -> float:
         self.renew()
@@ -129,8 +133,9 @@ class PrimaryLease(Worker):
             record, version = self.store.read(self._timeout())
             now = self._monotonic()
             self._seen = observe(self._seen, record, version, now)
+            self_fence = self.self_fence()
             decision = claim(self._seen, self.holder, now, self._wall(),
-                             self.timings.duration, self_fence=self.self_fence)
+                             self.timings.duration, self_fence=self_fence)
             self.holder_seen = record.holder if record is not None else ""
             if decision.record is None:
                 # Someone else holds it: ours is gone now, not at the deadline.
@@ -147,6 +152,7 @@ class PrimaryLease(Worker):
             return None
         self._renew_started = started
         self.holder_seen = self.holder
+        self.claimed_self_fence = decision.record.self_fence
         self.reason = f"{decision.claim}: {decision.reason}"
         if decision.claim is not Claim.RENEW:
             log.warning("primary lease taken by %s (%s)", self.holder, self.reason)

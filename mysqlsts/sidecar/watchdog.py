@@ -6,6 +6,10 @@ only while its guard does not say FENCE (sidecar/app.py wires which). The conten
 call (a counter and this process's monotonic stamp) and is written atomically, so `mysqlsts
 server` sees a change, never a torn file. A write that fails is logged once, never raised: the
 watchdog then stops the server, which is right when the sidecar cannot vouch for it.
+
+`WatchdogBound` reads the stop bound `mysqlsts server` states beside the heartbeat (the
+primary's lease worker calls it every renew, for the self-fence time it claims): absent or
+unreadable, there is no bound to claim, said once in the log until it changes.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from mysqlsts.adapters.fs import atomic_write
+from mysqlsts.core.watchdog import parse_bound
 
 log = logging.getLogger(__name__)
 
@@ -49,3 +54,33 @@ class WatchdogHeartbeat:
             if self._failing:
                 log.info("watchdog heartbeat %s written again", self.path)
                 self._failing = ""
+
+
+class WatchdogBound:
+    """The server's watchdog's stop bound in seconds, read from `path` at every call; None when
+    there is none (no watchdog file configured, the file absent or unreadable)."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self._said: str | None = None  # what the log said last (no warning repeated each round)
+
+    def __call__(self) -> float | None:
+        if self.path is None:
+            self._say("no watchdog (--watchdog-file is empty): claiming no self-fence")
+            return None
+        try:
+            bound = parse_bound(self.path.read_bytes())
+        except OSError as exc:
+            self._say(f"no watchdog bound at {self.path}: claiming no self-fence "
+                      f"({exc.strerror or exc})")
+            return None
+        except ValueError as exc:
+            self._say(f"no watchdog bound at {self.path}: claiming no self-fence ({exc})")
+            return None
+        self._say(f"watchdog bound at {self.path}: {bound:g}s", warning=False)
+        return bound
+
+    def _say(self, line: str, *, warning: bool = True) -> None:
+        if line != self._said:
+            log.log(logging.WARNING if warning else logging.INFO, "%s", line)
+            self._said = line

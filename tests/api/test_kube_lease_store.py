@@ -274,7 +274,7 @@ def worker(server: kmock.KubernetesEmulator, token: Path, tmp_path: Path,
     data = tmp_path / "data"
     data.mkdir(exist_ok=True)
     return PrimaryLease(store(server, token), LeaseTimings(15, 10, 2), holder=HOLDER,
-                        self_fence=10.0, data_dir=data, connect=connect, monotonic=clock,
+                        self_fence=lambda: 10.0, data_dir=data, connect=connect, monotonic=clock,
                         wall=lambda: WALL + clock.now - 1_000.0, stop=threading.Event())
 
 

@@ -10,7 +10,8 @@ import time
 
 import pytest
 
-from mysqlsts.options import WatchdogOptions
+from mysqlsts.adapters.lease_store import FileLeaseStore
+from mysqlsts.options import PrimaryLeaseOptions, WatchdogOptions
 from tests.localset import LocalSetFactory, processes_mentioning
 
 pytestmark = pytest.mark.integration
@@ -34,6 +35,13 @@ def test_a_hung_sidecar_gets_its_server_stopped_and_the_pod_recreated(
     assert set(before) == {"sidecar", "mariadbd"}, before
     heartbeat = local.pod_dir(0) / "run" / "watchdog-heartbeat"
     assert heartbeat.exists()
+    # Its `mysqlsts server` states the bound it enforces beside the heartbeat, and the
+    # primary's sidecar claims the renew deadline + that bound in the set's lease file.
+    defaults = WatchdogOptions()
+    assert heartbeat.with_name("watchdog-heartbeat.bound").read_text() == "13.5\n"
+    record, _ = FileLeaseStore(local.directory / "primary-lease.json").read(1)
+    assert record is not None
+    assert record.self_fence == PrimaryLeaseOptions().lease_renew_deadline + defaults.stop_bound()
     pod_pid = local.pod(0)["pid"]
     os.kill(before["sidecar"], signal.SIGSTOP)
     stopped = time.monotonic()

@@ -8,12 +8,15 @@
 - a replica's watchdog keeps mariadbd running while its sidecar lives (no false stop over three
   timeouts, replication working), and stops it once the sidecar is killed;
 - the primary lease fence's marker in the data dir keeps `mysqlsts server` from starting
-  mariadbd until it is removed.
+  mariadbd until it is removed;
+- the primary's Lease claims renew deadline + the stop bound `mysqlsts server` enforces (and
+  states beside the heartbeat), even when the sidecar's own watchdog settings differ.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import shutil
 import signal
@@ -28,6 +31,7 @@ from typing import Any
 import pymysql
 import pytest
 
+from mysqlsts.adapters.lease_store import FileLeaseStore
 from mysqlsts.core.lease import FENCE_FILE
 from mysqlsts.core.watchdog import WATCHDOG_EXIT
 from mysqlsts.local.mariadbd import ServerSpec, prepare, supervised_argv, wait_until_up
@@ -95,8 +99,9 @@ class Pod:
         self.primary = primary
         self.server_process: subprocess.Popen[bytes] | None = None
         self.sidecar_process: subprocess.Popen[bytes] | None = None
+        self.sidecar_watchdog = WATCHDOG  # the sidecar container's own settings
 
-    def env(self) -> dict[str, str]:
+    def env(self, watchdog: WatchdogOptions = WATCHDOG) -> dict[str, str]:
         files = self.h.secrets.files()
         primary = self.primary or self.server
         groups: list[Any] = [
@@ -116,15 +121,16 @@ class Pod:
             ReplicationOptions(primary_host="127.0.0.1", primary_port=primary.port,
                                connect_retry=1),
             PrimaryLeaseOptions(primary_lease=f"file:{self.lease_file}", **LEASE),
-            WatchdogOptions(str(self.heartbeat), WATCHDOG.watchdog_timeout,
-                            WATCHDOG.watchdog_grace, WATCHDOG.watchdog_startup),
+            dataclasses.replace(watchdog, watchdog_file=str(self.heartbeat)),
         ]
         return {"PATH": os.environ["PATH"], **to_env(*groups)}
 
-    def _spawn(self, argv: list[str], log: str) -> subprocess.Popen[bytes]:
+    def _spawn(self, argv: list[str], log: str,
+               env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
         with (self.home / log).open("ab") as out:
-            return subprocess.Popen(argv, env=self.env(), stdin=subprocess.DEVNULL, stdout=out,
-                                    stderr=subprocess.STDOUT, start_new_session=True)
+            return subprocess.Popen(argv, env=env or self.env(), stdin=subprocess.DEVNULL,
+                                    stdout=out, stderr=subprocess.STDOUT,
+                                    start_new_session=True)
 
     def start_server(self, wait: bool = True) -> None:
         prepare(self.spec)
@@ -138,7 +144,8 @@ class Pod:
                       self.server_process)
 
     def start_sidecar(self) -> None:
-        self.sidecar_process = self._spawn([*console_script(), "sidecar"], "sidecar.log")
+        self.sidecar_process = self._spawn([*console_script(), "sidecar"], "sidecar.log",
+                                           self.env(self.sidecar_watchdog))
 
     def signal_sidecar(self, signum: int) -> None:
         assert self.sidecar_process is not None
@@ -299,3 +306,30 @@ def test_a_fenced_server_does_not_start_until_the_fence_goes(
     assert _read_only(pod.server) == 1  # started read-only, as always
     log = (pod.home / "server.log").read_text()
     assert log.count("not starting: the primary lease fence holds") == 1
+
+
+def test_the_primary_claims_the_bound_its_servers_watchdog_enforces(
+        harness: Harness, pods: list[Pod]) -> None:
+    """Only the sidecar container's watchdog settings changed (longer timeout and grace): the
+    Lease still says renew deadline + the server's bound, the one that stops it."""
+    pod = _primary(harness, pods)
+    pod.sidecar_watchdog = dataclasses.replace(WATCHDOG, watchdog_timeout=5.0,
+                                               watchdog_grace=4.0)
+    bound_file = pod.heartbeat.with_name("heartbeat.bound")
+    assert bound_file.read_text() == "2.1\n"  # poll 0.1 + timeout 1 + grace 1, before it ran
+    pod.start_sidecar()
+    try:
+        wait_for("lease held: the server writable", lambda: _read_only(pod.server) == 0, 30)
+        record, _ = FileLeaseStore(pod.lease_file).read(1)
+        assert record is not None and record.self_fence == BOUND
+        bound_file.unlink()  # as under a server image without `mysqlsts server`
+        wait_for("no self-fence claimed", lambda: _claimed(pod) == 0, 5)
+        assert "no watchdog bound at" in (pod.home / "sidecar.log").read_text()
+    except BaseException:
+        print(pod.logs())
+        raise
+
+
+def _claimed(pod: Pod) -> float | None:
+    record, _ = FileLeaseStore(pod.lease_file).read(1)
+    return None if record is None else record.self_fence

@@ -41,8 +41,9 @@ heartbeat = Path(sys.argv[1]) if sys.argv[1] else None
 timings = WatchdogTimings(timeout=float(sys.argv[2]), startup=float(sys.argv[3]))
 fence = Path(sys.argv[5]) if sys.argv[5] else None
 try:
+    bound = heartbeat.with_name(heartbeat.name + ".bound") if heartbeat else None
     sys.exit(ServerSupervisor(sys.argv[6:], heartbeat, timings, grace=float(sys.argv[4]),
-                              poll=0.05, fence=fence).run())
+                              poll=0.05, bound_file=bound, fence=fence).run())
 except MysqlstsError as exc:
     print(exc, file=sys.stderr)
     sys.exit(1)
@@ -87,6 +88,27 @@ def test_exits_with_the_servers_status(tmp_path: Path) -> None:
     assert _code(_start(tmp_path, [sys.executable, "-c", "import sys; sys.exit(7)"])) == 7
     killed = _start(tmp_path, [sys.executable, "-c", "import os; os.kill(os.getpid(), 9)"])
     assert _code(killed) == 128 + 9
+
+
+def test_the_watchdog_states_its_stop_bound_beside_the_heartbeat_before_the_server_starts(
+        tmp_path: Path) -> None:
+    heartbeat = tmp_path / "heartbeat"
+    started = tmp_path / "started"
+    bound = tmp_path / "heartbeat.bound"
+    bound.write_text("99\n")  # an earlier run's, with other settings: replaced
+    process = _start(tmp_path, [sys.executable, "-c", MARKS, str(started)], heartbeat,
+                     timeout=1.0, startup=30.0, grace=0.5)
+    _wait_for(started, 5)
+    assert bound.read_text() == "1.55\n"  # poll 0.05 + timeout 1 + grace 0.5, there before
+    process.send_signal(signal.SIGTERM)
+    err = process.communicate(timeout=10)[1]
+    assert process.returncode == 0
+    assert f"startup=30s bound=1.55s in {bound}" in err
+    assert bound.read_text() == "1.55\n" and not heartbeat.exists()  # nothing else touched
+    unsupervised = tmp_path / "unsupervised"
+    unsupervised.mkdir()
+    process = _start(unsupervised, [sys.executable, "-c", "pass"])  # no watchdog: no bound
+    assert _code(process) == 0 and list(unsupervised.iterdir()) == []
 
 
 def test_signals_reach_the_server_and_a_stop_is_not_escalated(tmp_path: Path) -> None:

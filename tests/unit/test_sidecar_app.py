@@ -197,12 +197,16 @@ def test_the_primary_lease_store_is_the_one_the_option_names(tmp_path: Path) -> 
     from mysqlsts.errors import ConfigError
     from mysqlsts.options import PrimaryLeaseOptions, WatchdogOptions
 
-    def lease_app(pod: str, lease: PrimaryLeaseOptions) -> SidecarApp:
-        return SidecarApp(SidecarSettings(
+    heartbeat = tmp_path / "heartbeat"
+
+    def lease_app(pod: str, lease: PrimaryLeaseOptions,
+                  watchdog: WatchdogOptions | None = None) -> SidecarApp:
+        return SidecarApp(replace(SidecarSettings(
             identity=identify(pod, "mysql", 100), local=LocalServer("127.0.0.1", 1),
             secrets=_secrets(tmp_path), primary=Endpoint("h", 1), data_dir=tmp_path,
             listen_address="127.0.0.1", http_port=0, clone_port=None, lease=lease,
-        ), registry=CollectorRegistry())
+        ), watchdog=watchdog or WatchdogOptions(watchdog_file=str(heartbeat))),
+            registry=CollectorRegistry())
 
     kube = PrimaryLeaseOptions(primary_lease="kubernetes", lease_namespace="db",
                                lease_api_url="https://10.96.0.1:443", lease_renew_deadline=7,
@@ -211,14 +215,13 @@ def test_the_primary_lease_store_is_the_one_the_option_names(tmp_path: Path) -> 
     assert worker is not None and isinstance(worker.store, KubernetesLeaseStore)
     assert worker.store.describe() == "kubernetes:db/mysql-primary"
     assert worker.store.api_url == "https://10.96.0.1:443"
-    # The renew deadline, then the watchdog's stop (poll 0.5 + timeout 10 + grace 3).
-    assert worker.self_fence == 7 + 13.5
-    no_watchdog = SidecarApp(replace(SidecarSettings(
-        identity=identify("mysql-0", "mysql", 100), local=LocalServer("127.0.0.1", 1),
-        secrets=_secrets(tmp_path), primary=Endpoint("h", 1), data_dir=tmp_path,
-        listen_address="127.0.0.1", http_port=0, clone_port=None, lease=kube,
-    ), watchdog=WatchdogOptions(watchdog_file="")), registry=CollectorRegistry())
-    assert no_watchdog.lease is not None and no_watchdog.lease.self_fence == 0  # no bound
+    # The renew deadline, then the stop bound the server's watchdog states beside the heartbeat
+    # (`mysqlsts server` writes it), whatever this sidecar's own watchdog settings say.
+    assert worker.self_fence() == 0  # no bound stated (yet): none claimed
+    (tmp_path / "heartbeat.bound").write_text("21.5\n")  # a patched mysql container's timeout
+    assert worker.self_fence() == 7 + 21.5
+    no_watchdog = lease_app("mysql-0", kube, WatchdogOptions(watchdog_file=""))
+    assert no_watchdog.lease is not None and no_watchdog.lease.self_fence() == 0  # no bound
     assert lease_app("mysql-1", kube).lease is None
     named = replace(kube, primary_lease="kubernetes:other")
     worker = lease_app("mysql-0", named).lease

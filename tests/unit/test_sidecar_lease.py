@@ -7,8 +7,10 @@ store timeouts that never reach past the deadline."""
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pymysql
@@ -16,8 +18,10 @@ import pytest
 
 from mysqlsts.adapters.lease_store import FileLeaseStore
 from mysqlsts.core.lease import FENCE_FILE, GuardAction, LeaseRecord, LeaseTimings
+from mysqlsts.core.watchdog import self_fence_claim
 from mysqlsts.options import PrimaryLeaseOptions
 from mysqlsts.sidecar.lease import PrimaryLease
+from mysqlsts.sidecar.watchdog import WatchdogBound
 from tests.ports import PortPool
 
 TIMINGS = LeaseTimings(duration=15, renew_deadline=10, renew_interval=2)
@@ -37,7 +41,8 @@ def nothing_listens() -> int:
     return free_port()
 
 
-def _worker(tmp_path: Path, clock: Clock, port: int) -> PrimaryLease:
+def _worker(tmp_path: Path, clock: Clock, port: int,
+            self_fence: Callable[[], float] = lambda: 12.5) -> PrimaryLease:
     def connect() -> pymysql.connections.Connection:  # type: ignore[type-arg]
         return pymysql.connect(host="127.0.0.1", port=port, user="root", password="x",
                                connect_timeout=0.5)
@@ -45,7 +50,7 @@ def _worker(tmp_path: Path, clock: Clock, port: int) -> PrimaryLease:
     data = tmp_path / "data"
     data.mkdir(exist_ok=True)
     return PrimaryLease(FileLeaseStore(tmp_path / "lease"), TIMINGS, holder="mysql-0",
-                        self_fence=12.5, data_dir=data, connect=connect, monotonic=clock,
+                        self_fence=self_fence, data_dir=data, connect=connect, monotonic=clock,
                         wall=lambda: 1.7e9, stop=threading.Event())
 
 
@@ -141,3 +146,39 @@ def test_a_graceful_stop_releases_only_a_lease_it_holds(
     worker.store.write(LeaseRecord("mysql-0/next", 1.7e9, 15, 1), version, 1)
     worker.close()
     assert worker.store.read(1)[0] == LeaseRecord("mysql-0/next", 1.7e9, 15, 1)
+
+
+def test_the_self_fence_claimed_is_the_bound_the_servers_watchdog_states(
+        tmp_path: Path, nothing_listens: int, caplog: pytest.LogCaptureFixture) -> None:
+    """No bound file (an image without `mysqlsts server`, or it has not started yet): no
+    self-fence claimed, said once; then the renew deadline + the file's bound, following it."""
+    caplog.set_level(logging.INFO)
+    clock = Clock()
+    bound_file = tmp_path / "heartbeat.bound"
+    bound = WatchdogBound(bound_file)
+    worker = _worker(tmp_path, clock, nothing_listens,
+                     lambda: self_fence_claim(TIMINGS.renew_deadline, bound()))
+
+    def claimed() -> float:
+        record, _ = worker.store.read(1)
+        assert record is not None and record.holder == "mysql-0"
+        return record.self_fence
+
+    worker.round()
+    worker.round()
+    assert claimed() == 0 and worker.summary()["self_fence"] == 0
+    warned = (f"no watchdog bound at {bound_file}: claiming no self-fence (No such file or "
+              "directory)")
+    assert [r.message for r in caplog.records].count(warned) == 1  # once, not every round
+    bound_file.write_text("13.5\n")
+    worker.round()
+    assert claimed() == 10 + 13.5 and worker.summary()["self_fence"] == 23.5
+    bound_file.write_text("4.1\n")  # a changed file is followed at the next renew
+    worker.round()
+    assert claimed() == 10 + 4.1
+    bound_file.write_text("a lot\n")  # unreadable: no bound, none claimed
+    worker.round()
+    assert claimed() == 0
+    assert f"no watchdog bound at {bound_file}: claiming no self-fence (not a decimal number " \
+           "of seconds: 'a lot')" in caplog.messages
+    assert WatchdogBound(None)() is None  # no watchdog file configured: nothing to read

@@ -59,7 +59,7 @@ def _lease_worker(tmp_path: Path, beats: list[float]) -> PrimaryLease:
     data = tmp_path / "data"
     data.mkdir(exist_ok=True)
     return PrimaryLease(FileLeaseStore(tmp_path / "lease"), LeaseTimings(15, 10, 2),
-                        holder="mysql-0", self_fence=23.5, data_dir=data, connect=connect,
+                        holder="mysql-0", self_fence=lambda: 23.5, data_dir=data, connect=connect,
                         heartbeat=lambda: beats.append(time.monotonic()),
                         stop=threading.Event())
 

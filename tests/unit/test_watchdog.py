@@ -10,10 +10,14 @@ from mysqlsts.core.watchdog import (
     WatchdogTimings,
     begin,
     decide,
+    format_bound,
     launched,
     may_start,
     next_check,
+    parse_bound,
     seen,
+    self_fence_claim,
+    stop_bound,
 )
 
 T = WatchdogTimings(timeout=10.0, startup=120.0)
@@ -105,3 +109,28 @@ def test_the_allowance_counts_from_the_launch_not_from_a_long_wait() -> None:
     beats = launched(begin(0.0, None), 600.0)
     assert decide(beats, 719.9, T)[0] is Verdict.RUN
     assert decide(beats, 720.0, T)[0] is Verdict.STOP
+
+
+@pytest.mark.parametrize(("seconds", "text"), [
+    (13.5, "13.5\n"), (10.0, "10\n"), (0.05 + 1.0 + 0.5, "1.55\n"), (0.1 + 0.2, "0.3\n"),
+    (1.0000001, "1.000001\n"),  # rounded up: the file never says less than the watchdog takes
+])
+def test_the_bound_file_is_a_plain_decimal_that_reads_back(seconds: float, text: str) -> None:
+    assert format_bound(seconds) == text
+    assert parse_bound(text.encode()) >= seconds - 1e-9
+    assert parse_bound(text.encode()) == float(text)
+
+
+@pytest.mark.parametrize("content", [
+    b"", b"\n", b"0\n", b"0.0", b"-1", b"1e3", b"nan", b"inf", b" 13.5", b"13.5\n\n",
+    b"13.5 s", b"\xff", b"13,5",
+])
+def test_a_bound_file_that_is_not_one_positive_decimal_is_refused(content: bytes) -> None:
+    with pytest.raises(ValueError, match="not a"):
+        parse_bound(content)
+
+
+def test_the_stop_bound_and_the_self_fence_claimed_from_it() -> None:
+    assert stop_bound(10.0, poll=0.5, grace=3.0) == 13.5
+    assert self_fence_claim(10.0, 13.5) == 23.5
+    assert self_fence_claim(10.0, None) == 0.0  # no bound stated: none claimed
