@@ -151,7 +151,7 @@ def test_an_isolation_fence_racing_the_lift_has_the_last_word(
     answers = iter([False])  # not blocked when checked first; the fence came in after
 
     worker = PrimaryLease(
-        store, LeaseTimings(DURATION, DEADLINE, INTERVAL), holder="mysql-0", self_fence=0.0,
+        store, LeaseTimings(DURATION, DEADLINE, INTERVAL), holder="mysql-0", self_fence=lambda: 0.0,
         data_dir=tmp_path, connect=lambda: primary.connect(read_timeout=5),
         blocked=lambda: next(answers, True), stop=threading.Event())
     assert worker.renew() is not None and worker.held
