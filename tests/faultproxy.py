@@ -5,7 +5,13 @@ every accepted connection stays open, but no byte moves in either direction. The
 *reading*, so bytes sent meanwhile wait in kernel buffers (and, once those fill, the sender
 blocks), exactly as unacknowledged segments would. `heal()` lets them flow again, intact and in
 order, as TCP retransmission would after a partition ends. Neither end ever sees a FIN or RST
-from the proxy because of a fault; a replica's I/O thread sees only silence.
+from the proxy because of a blackhole; a replica's I/O thread sees only silence.
+
+`cut(Mode.RESET | Mode.TRUNCATE, after=N)` arms a fault for the next `times` connections to
+reach N bytes in `direction` ("down", target → client, by default: responses): each passes its
+first N bytes that way, then RESET closes both sides with a TCP RST (SO_LINGER 0) and TRUNCATE
+closes both cleanly (a FIN: to an HTTP client, a body shorter than its Content-Length).
+Connections that never move N bytes that way are not cut.
 
 `rewrite(direction, data)`, if given, may alter the bytes of each direction ("up": client →
 target, "down") before they are passed on: a man in the middle, for tampering tests.
@@ -20,6 +26,7 @@ import contextlib
 import enum
 import select
 import socket
+import struct
 import threading
 from collections.abc import Callable
 from types import TracebackType
@@ -31,6 +38,15 @@ _POLL_SECONDS = 0.05
 class Mode(enum.Enum):
     PASS = "pass"
     BLACKHOLE = "blackhole"
+    RESET = "reset"  # a cut: RST on both sides after N bytes
+    TRUNCATE = "truncate"  # a cut: FIN on both sides after N bytes
+
+
+class _Cut:
+    """Armed: the next `times` links to reach `after` bytes in `direction` are cut there."""
+
+    def __init__(self, mode: Mode, after: int, direction: str, times: int) -> None:
+        self.mode, self.after, self.direction, self.times = mode, after, direction, times
 
 
 class _Link:
@@ -48,6 +64,7 @@ class _Link:
         ]
         self._finished = 0
         self._lock = threading.Lock()
+        self.moved = {"up": 0, "down": 0}  # bytes passed each way
 
     def start(self) -> None:
         for thread in self.threads:
@@ -70,12 +87,32 @@ class _Link:
                     return
                 if self.proxy.rewrite is not None:
                     data = self.proxy.rewrite(direction, data)
+                moved = self.moved[direction]
+                cut = self.proxy.take_cut(direction, moved + len(data))
+                if cut is not None:
+                    keep = max(0, cut.after - moved)  # 0 if it had passed them before arming
+                    dest.sendall(data[:keep])
+                    self.proxy.count(direction, keep)
+                    self._cut(cut.mode)
+                    return
                 dest.sendall(data)
+                self.moved[direction] += len(data)
                 self.proxy.count(direction, len(data))
         except (OSError, ValueError):
             return  # a socket closed under us: the link is over
         finally:
             self._finish()
+
+    def _cut(self, mode: Mode) -> None:
+        for sock in (self.client, self.upstream):
+            with contextlib.suppress(OSError):
+                if mode is Mode.RESET:
+                    # Linger on, timeout 0: close() drops unsent bytes and sends a RST.
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                    struct.pack("ii", 1, 0))
+                else:
+                    sock.shutdown(socket.SHUT_RDWR)  # a clean FIN after the bytes sent
+            sock.close()
 
     def _finish(self) -> None:
         with self._lock:
@@ -118,6 +155,8 @@ class FaultProxy:
         self.bytes_down = 0  # target → client
         self.accepted = 0
         self.refused = 0
+        self.cuts_done = 0  # links cut by RESET or TRUNCATE so far
+        self._cut: _Cut | None = None
         self._links: set[_Link] = set()
         self._lock = threading.Lock()
         self._server: socket.socket | None = None
@@ -137,7 +176,33 @@ class FaultProxy:
         self.flowing.set()
 
     def set_mode(self, mode: Mode) -> None:
+        if mode not in (Mode.PASS, Mode.BLACKHOLE):
+            raise ValueError(f"{mode} is a cut: use cut()")
         self.heal() if mode is Mode.PASS else self.blackhole()
+
+    def cut(self, mode: Mode, after: int, *, direction: str = "down", times: int = 1) -> None:
+        """Cut the next `times` connections to move `after` bytes in `direction`, at that
+        byte: RESET (RST both sides) or TRUNCATE (FIN both sides). `uncut()` disarms."""
+        if mode not in (Mode.RESET, Mode.TRUNCATE) or direction not in ("up", "down"):
+            raise ValueError(f"not a cut: {mode} {direction}")
+        with self._lock:
+            self._cut = _Cut(mode, after, direction, times)
+
+    def uncut(self) -> None:
+        """Disarm the cut: connections not yet cut pass whole (those cut stay closed)."""
+        with self._lock:
+            self._cut = None
+
+    def take_cut(self, direction: str, moved: int) -> _Cut | None:
+        """The armed cut, taken, if a link that will have moved `moved` bytes `direction`
+        reaches it."""
+        with self._lock:
+            cut = self._cut
+            if cut is None or cut.direction != direction or cut.times <= 0 or moved < cut.after:
+                return None
+            cut.times -= 1
+            self.cuts_done += 1
+            return cut
 
     @property
     def open_connections(self) -> int:

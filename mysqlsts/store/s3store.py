@@ -5,7 +5,8 @@ Create-only puts send `If-None-Match: *` (a retry that meets an object holding e
 bytes, written by its own first attempt whose answer was lost, is a success); each request
 carries an `x-amz-checksum-sha256` the service may check, but integrity never rests on it:
 the layout records every part's SHA-256 and readers check it themselves. 5xx answers and
-resets are retried for at most `retry_seconds`; a stalled request ends after
+cut-off downloads (resumed) are retried for at most `retry_seconds`, an upload reset mid-body
+is not (tests/integration/test_backup_faults.py); a stalled request ends after
 `timeout_seconds`.
 """
 

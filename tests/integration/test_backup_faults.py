@@ -24,7 +24,7 @@ from mysqlsts.store.catalog import read_catalog
 from mysqlsts.store.open import open_store
 from mysqlsts.store.parts import parts_not_stored
 from mysqlsts.store.settings import S3Settings
-from tests.faultproxy import FaultProxy
+from tests.faultproxy import FaultProxy, Mode
 from tests.ports import PortPool
 from tests.s3server import REGION, S3Server, create_bucket
 
@@ -213,3 +213,110 @@ def test_a_store_that_keeps_failing_fails_the_backup_in_one_line_and_commits_not
     store = direct_store(s3, secrets_dir, "down")
     assert every_manifest_is_whole(store) == []
     assert not [info.name for info in store.list() if info.name.endswith("manifest.json")]
+
+
+def test_a_reset_in_the_middle_of_an_upload_fails_the_backup_in_one_line_and_commits_nothing(
+        donor: tuple[Server, Donor], secrets_dir: Path, s3: S3Server) -> None:
+    """The store's connection is reset (a TCP RST on both sides) once, in the middle of a
+    part's upload. The client does not retry a put whose request body was cut off (obstore's
+    retries cover 5xx answers and failed connects, not "error sending request"): the backup
+    fails in one line naming the part, and no manifest goes in. Then, healed, a backup to the
+    same store is whole (the cut-off backup left no manifest)."""
+    _, running = donor
+    with FaultProxy(PortPool("store").one(), s3.port) as proxy:
+        # At the 300 000th byte up of a connection: inside a 1 MiB part.
+        proxy.cut(Mode.RESET, after=300_000, direction="up")
+        endpoint = f"http://127.0.0.1:{proxy.listen[1]}"
+        argv = backup_argv("s3://faults/reset-up", running.port, secrets_dir,
+                           *s3_args(endpoint, secrets_dir))
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=300, check=False)
+        cut = proxy.cuts_done
+        again = subprocess.run(argv, capture_output=True, text=True, timeout=300, check=False)
+    assert cut == 1  # the reset did happen, once
+    assert done.returncode == 1, done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("Error: store s3://faults/reset-up: cannot write backups/"), last
+    assert "/part-" in last
+    assert done.stdout == ""
+    store = direct_store(s3, secrets_dir, "reset-up")
+    assert again.returncode == 0, again.stderr
+    assert every_manifest_is_whole(store) == [again.stdout.strip()]
+
+
+@pytest.fixture(scope="module")
+def stored_backup(donor: tuple[Server, Donor], secrets_dir: Path, s3: S3Server) -> str:
+    """One whole encrypted backup in s3://faults/restore, taken straight to the server."""
+    _, running = donor
+    done = subprocess.run(
+        backup_argv("s3://faults/restore", running.port, secrets_dir,
+                    *s3_args(s3.endpoint, secrets_dir)),
+        capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def restore_argv(endpoint: str, secrets_dir: Path, data_dir: Path) -> list[str]:
+    return ["restore", "--store", "s3://faults/restore", *s3_args(endpoint, secrets_dir),
+            "--data-dir", str(data_dir), "--encryption-key-file",
+            str(secrets_dir / "backup-key")]
+
+
+CUTS = [Mode.TRUNCATE, Mode.RESET]
+
+
+@pytest.mark.parametrize("mode", CUTS, ids=["truncated", "reset"])
+def test_a_download_cut_short_a_few_times_is_resumed_and_the_restore_is_whole(
+        mode: Mode, donor: tuple[Server, Donor], stored_backup: str, secrets_dir: Path,
+        s3: S3Server, tmp_path: Path, mariadb: MakeServer) -> None:
+    """Three of the restore's connections are cut at their 200 000th byte from the store (a
+    body short of its Content-Length, or a reset), in the middle of a part: the client resumes
+    each download, every part still matches its size and SHA-256, and the restore is whole."""
+    server, _ = donor
+    data_dir = tmp_path / "data"
+    with FaultProxy(PortPool("store").one(), s3.port) as proxy:
+        proxy.cut(mode, after=200_000, times=3)
+        done = backup_cli(*restore_argv(f"http://127.0.0.1:{proxy.listen[1]}", secrets_dir,
+                                        data_dir))
+        cuts = proxy.cuts_done
+    assert cuts == 3
+    assert done.returncode == 0, done.stderr
+    assert f"restore complete: backup {stored_backup}" in done.stderr
+    copy = mariadb(f"resumed-{mode.value}", server_id=170, data_dir=data_dir)
+    assert copy.checksum("app.rows") == server.checksum("app.rows")
+
+
+@pytest.mark.parametrize("mode", CUTS, ids=["truncated", "reset"])
+def test_a_download_always_cut_short_refuses_the_restore_and_a_retry_restores_whole(
+        mode: Mode, donor: tuple[Server, Donor], stored_backup: str, secrets_dir: Path,
+        s3: S3Server, tmp_path: Path, mariadb: MakeServer) -> None:
+    """Every connection is cut at its 20 000th byte from the store: past the listing and the
+    manifest, but no part arrives in fewer resumes than the client's retry budget. The restore
+    fails in one line and nothing looks finished; healed, the same command restores whole."""
+    server, _ = donor
+    data_dir = tmp_path / "data"
+    with FaultProxy(PortPool("store").one(), s3.port) as proxy:
+        argv = restore_argv(f"http://127.0.0.1:{proxy.listen[1]}", secrets_dir, data_dir)
+        proxy.cut(mode, after=20_000, times=1_000_000)
+        cut_short = backup_cli(*argv)
+        cuts = proxy.cuts_done
+        proxy.uncut()
+        assert cut_short.returncode == 1, (cuts, cut_short.stderr)
+        assert cuts >= 1
+        last = cut_short.stderr.strip().splitlines()[-1]
+        assert last.startswith(
+            f"Error: store s3://faults/restore: reading backups/{stored_backup}/part-"), last
+        assert " failed: " in last
+        assert "restore complete" not in cut_short.stderr
+        # Nothing that looks like a finished restore: no clone record, no server data
+        # outside the staging dir; the in-progress marker, if anything was begun, stays.
+        assert not (data_dir / "mysqlsts-clone.json").exists()
+        if data_dir.exists():
+            assert (data_dir / ".mysqlsts-in-progress").exists()
+            assert not (data_dir / "mysql").exists()
+            assert not (data_dir / "ibdata1").exists()
+
+        again = backup_cli(*argv)
+    assert again.returncode == 0, again.stderr
+    assert f"restore complete: backup {stored_backup}" in again.stderr
+    copy = mariadb(f"after-{mode.value}", server_id=171, data_dir=data_dir)
+    assert copy.checksum("app.rows") == server.checksum("app.rows")

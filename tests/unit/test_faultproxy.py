@@ -1,8 +1,11 @@
-"""The fault proxy itself, with plain sockets: forwards, goes silent without closing, heals."""
+"""The fault proxy itself, with plain sockets and a tiny HTTP server: forwards, goes silent
+without closing, heals, and cuts a connection with a reset or a clean early end."""
 
 from __future__ import annotations
 
 import contextlib
+import http.client
+import http.server
 import socket
 import threading
 import time
@@ -234,3 +237,91 @@ def test_close_ends_connections_and_threads(echo: EchoServer) -> None:
     with socket.socket() as again:
         again.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         again.bind(proxy.listen)
+
+
+BODY = bytes(range(256)) * 400  # 102 400 bytes
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(BODY)))
+        self.end_headers()
+        self.wfile.write(BODY)
+
+    def do_PUT(self) -> None:  # noqa: N802
+        length = int(self.headers["Content-Length"])
+        got = self.rfile.read(length)
+        self.send_response(200 if got == BODY else 400)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def http_proxy() -> Iterator[FaultProxy]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), _Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with FaultProxy(free_port(), server.server_address[1]) as running:
+            yield running
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(2)
+
+
+def get(proxy: FaultProxy) -> bytes:
+    conn = http.client.HTTPConnection(*proxy.listen, timeout=5)
+    try:
+        conn.request("GET", "/")
+        return conn.getresponse().read()
+    finally:
+        conn.close()
+
+
+def test_truncate_ends_a_body_short_of_its_length_cleanly_then_passes(
+        http_proxy: FaultProxy) -> None:
+    http_proxy.cut(Mode.TRUNCATE, after=5000)
+    with pytest.raises(http.client.IncompleteRead) as short:
+        get(http_proxy)
+    # Headers plus part of the body arrived, then a clean end: no reset.
+    assert 0 < len(short.value.partial) < 5000
+    assert http_proxy.cuts_done == 1
+    assert get(http_proxy) == BODY  # once only: the next connection is whole
+
+
+def test_reset_sends_an_rst_mid_response(http_proxy: FaultProxy) -> None:
+    http_proxy.cut(Mode.RESET, after=5000, times=2)
+    for _ in range(2):
+        with pytest.raises(ConnectionResetError):
+            get(http_proxy)
+    assert http_proxy.cuts_done == 2
+    assert get(http_proxy) == BODY
+
+
+def test_reset_mid_upload_and_uncut(http_proxy: FaultProxy) -> None:
+    http_proxy.cut(Mode.RESET, after=20_000, direction="up", times=5)
+    conn = http.client.HTTPConnection(*http_proxy.listen, timeout=5)
+    with pytest.raises((ConnectionResetError, BrokenPipeError, http.client.RemoteDisconnected)):
+        conn.request("PUT", "/", body=BODY)
+        conn.getresponse().read()
+    conn.close()
+    assert http_proxy.cuts_done == 1
+    http_proxy.uncut()
+    conn = http.client.HTTPConnection(*http_proxy.listen, timeout=5)
+    conn.request("PUT", "/", body=BODY)
+    assert conn.getresponse().status == 200
+    conn.close()
+
+
+def test_a_cut_is_not_a_mode(proxy: FaultProxy) -> None:
+    with pytest.raises(ValueError):
+        proxy.set_mode(Mode.RESET)
+    with pytest.raises(ValueError):
+        proxy.cut(Mode.BLACKHOLE, after=1)
