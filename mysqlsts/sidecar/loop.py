@@ -139,7 +139,8 @@ class ControlLoop(Worker):
                 state = replace(state, setup_done=done, setup_message=message)
             elif not self.settings.is_primary:
                 self._reconnect_if_source_back(observation)
-                state = replace(state, source_read_only=self._source_read_only(observation))
+                state = replace(state, source_read_only=_still_read_only(
+                    previous, observation, self._source_read_only(observation)))
         else:
             self._on_down()
             self._log_waiting(observation)
@@ -273,3 +274,15 @@ class ControlLoop(Worker):
         """The server's own server_id once it answered; the pod's configured one until then."""
         reported = state.observation.server_id
         return self.settings.identity.server_id if reported is None else reported
+
+
+def _still_read_only(previous: LoopState, observation: Observation,
+                     answer: bool | None) -> bool | None:
+    """A source seen read-only stays so for readiness until a newer heartbeat arrives: once it
+    turns writable its first heartbeat takes a moment to come, and the staleness until then is
+    still the read-only spell's (bounded by the primary-down window)."""
+    if answer is not False or not previous.source_read_only:
+        return answer
+    newer = (observation.heartbeat_ts is not None
+             and observation.heartbeat_ts > (previous.observation.heartbeat_ts or 0.0))
+    return None if newer else True
