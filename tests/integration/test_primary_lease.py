@@ -173,13 +173,12 @@ def test_a_store_that_stops_answering_fences_within_the_deadline(
             lost = time.monotonic()  # the last renew began before this
             _stopped(primary)
             stopped_after = time.monotonic() - lost
+            # The worker's own verdict, while the store is still silent (/status repeats it
+            # from the loop's last round, which lags a backed-off loop on a loaded machine).
+            assert app.lease is not None and app.lease.fenced
     assert writer.last_commit is not None
     assert writer.last_commit - lost < DEADLINE + MARGIN
     assert stopped_after > DEADLINE - 2 * INTERVAL - 0.2  # not before the deadline either
-    # /status is built from the loop's last round, which may predate the fence by a round
-    # (with the server down the loop backs off, up to 5 s between rounds).
-    wait_for("/status to show the fence",
-             lambda: '"fenced": true' in http_get(app.http_port, "/status")[1], 15)
 
 
 def test_a_restarted_sidecar_without_the_lease_keeps_its_server_fenced(
