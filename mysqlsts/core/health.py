@@ -139,13 +139,8 @@ def _source_read_only(lag: float, inputs: ReadinessInputs) -> Verdict:
     """A read-only primary (a new mysql-0 waiting out a dead holder's lease, or fenced) is a
     primary down for writes: nothing newer exists in the set than what this replica applied, so
     it serves reads as a replica of a lost primary does, within the same window."""
-    why = "source read-only (no heartbeat while it holds no lease)"
-    window = inputs.max_staleness_primary_down
-    if lag > window:
-        return Verdict(False, f"{why}; last heartbeat {lag:.0f}s ago > max staleness while the "
-                              f"primary is down {window:g}s")
-    return Verdict(True, f"ready: replica, {why}; serving reads {lag:.0f}s stale "
-                         f"(max {window:g}s)")
+    return _within_primary_down_window(
+        "source read-only (no heartbeat while it holds no lease)", lag, inputs)
 
 
 def _source_unreachable(now: float, observation: Observation, inputs: ReadinessInputs) -> Verdict:
@@ -166,6 +161,11 @@ def _source_unreachable(now: float, observation: Observation, inputs: ReadinessI
         return Verdict(False, f"{why}; this replica was lagging ({lost_at:.0f}s) when it was lost")
     if not applied_everything(observation):
         return Verdict(False, f"{why}; relay log not fully applied")
+    return _within_primary_down_window(why, lag, inputs)
+
+
+def _within_primary_down_window(why: str, lag: float, inputs: ReadinessInputs) -> Verdict:
+    """A replica of a primary that is down serves reads until its data is older than the window."""
     window = inputs.max_staleness_primary_down
     if lag > window:
         return Verdict(False, f"{why}; last heartbeat {lag:.0f}s ago > "

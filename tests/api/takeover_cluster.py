@@ -3,14 +3,17 @@ validates responses strictly), and a reader of the requests the server received.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
+import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import kmock
+import yaml
 from kubernetes import client
 
 from mysqlsts.takeover.command import DETACH_FENCED_DRIVERS
@@ -319,3 +322,37 @@ def calls(server: kmock.KubernetesEmulator) -> list[Call]:
 
 def writes(server: kmock.KubernetesEmulator) -> list[Call]:
     return [c for c in calls(server) if c.writes]
+
+
+@dataclass(frozen=True)
+class CliRun:
+    returncode: int
+    out: str
+    err: str
+
+
+def write_kubeconfig(tmp_path: Path, url: str, token: str | None = None) -> Path:
+    """A kubeconfig for the fake API server, as an operator's would point at a cluster."""
+    kubeconfig = tmp_path / "kubeconfig"
+    user = {"token": token} if token else {}
+    kubeconfig.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "fake",
+        "clusters": [{"name": "fake", "cluster": {"server": url}}],
+        "users": [{"name": "me", "user": user}],
+        "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "me"}}],
+    }))
+    return kubeconfig
+
+
+async def run_takeover_cli(kubeconfig: Path, *args: str,
+                           env: dict[str, str] | None = None) -> CliRun:
+    """`mysqlsts takeover ARGS` in a process of its own, with nothing but the kubeconfig."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "mysqlsts", "takeover", *args,
+        env={"KUBECONFIG": str(kubeconfig), "PATH": "/usr/bin:/bin",
+             "HOME": str(kubeconfig.parent), **(env or {})},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
+    assert proc.returncode is not None
+    return CliRun(proc.returncode, out.decode(), err.decode())

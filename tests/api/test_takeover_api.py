@@ -4,15 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import kmock
 import pytest
-import yaml
-from takeover_cluster import NOW, OWN_NS, SET_NS, FakeCluster, calls, controller, node, writes
+from takeover_cluster import (
+    NOW,
+    OWN_NS,
+    SET_NS,
+    FakeCluster,
+    calls,
+    controller,
+    node,
+    run_takeover_cli,
+    write_kubeconfig,
+    writes,
+)
 from takeover_scenarios import (
     delete_node,
     delete_pods,
@@ -196,22 +205,11 @@ async def test_cli_once_against_a_kubeconfig(
     # Real time here: a node down for an hour is past the window whenever the CLI runs.
     three_nodes(cluster, timedelta(hours=1), now=datetime.now(UTC))
     cluster.serve_fixed(api_time=None)  # the control plane's clock: the real one
-    kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config", "current-context": "fake",
-        "clusters": [{"name": "fake", "cluster": {"server": str(kmock.url)}}],
-        "users": [{"name": "me", "user": {"token": "not-a-secret"}}],
-        "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "me"}}],
-    }))
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "mysqlsts", "takeover", "--once", "--namespace", SET_NS,
-        "--lease-namespace", OWN_NS,
-        env={"KUBECONFIG": str(kubeconfig), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
-    assert proc.returncode == 0, err.decode()
-    lines = out.decode().splitlines()
+    kubeconfig = write_kubeconfig(tmp_path, str(kmock.url), token="not-a-secret")
+    run = await run_takeover_cli(kubeconfig, "--once", "--namespace", SET_NS,
+                                 "--lease-namespace", OWN_NS)
+    assert run.returncode == 0, run.err
+    lines = run.out.splitlines()
     assert len(lines) == 1 and lines[0].startswith("node=node-b taint: "), lines
     assert node_writes(kmock) == ["patch nodes/node-b"]
     assert json.loads(FakeCluster(kmock).node("node-b")["metadata"]["annotations"][
@@ -287,21 +285,10 @@ async def test_fence_command_line_writes_the_annotation(
 ) -> None:
     cluster = FakeCluster(kmock)
     three_nodes(cluster, timedelta(seconds=30))
-    kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config", "current-context": "fake",
-        "clusters": [{"name": "fake", "cluster": {"server": str(kmock.url)}}],
-        "users": [{"name": "me", "user": {}}],
-        "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "me"}}],
-    }))
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "mysqlsts", "takeover", "fence", "node-b", "--by", "alice",
-        env={"KUBECONFIG": str(kubeconfig), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
-    assert proc.returncode == 0, err.decode()
-    assert "node-b" in out.decode()
+    kubeconfig = write_kubeconfig(tmp_path, str(kmock.url))
+    run = await run_takeover_cli(kubeconfig, "fence", "node-b", "--by", "alice")
+    assert run.returncode == 0, run.err
+    assert "node-b" in run.out
     assert node_writes(kmock) == ["patch nodes/node-b"]
     fence = ManualFence.parse(cluster.node("node-b")["metadata"]["annotations"][
         "mysqlsts.io/fenced"])
@@ -316,28 +303,12 @@ async def test_fence_refuses_a_node_whose_kubelet_reports(
     cluster = FakeCluster(kmock)
     cluster.add_node(node("node-b", ready="False", since=timedelta(seconds=30)),
                      timedelta(seconds=1))
-    kubeconfig = _kubeconfig(tmp_path, str(kmock.url))
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "mysqlsts", "takeover", "fence", "node-b", "--by", "alice",
-        env={"KUBECONFIG": str(kubeconfig), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
-    assert proc.returncode == 1, out.decode()
-    lines = err.decode().strip().splitlines()
+    kubeconfig = write_kubeconfig(tmp_path, str(kmock.url))
+    run = await run_takeover_cli(kubeconfig, "fence", "node-b", "--by", "alice")
+    assert run.returncode == 1, run.out
+    lines = run.err.strip().splitlines()
     assert len(lines) == 1 and "reports Ready=False" in lines[0], lines
     assert node_writes(kmock) == []
-
-
-def _kubeconfig(tmp_path: Path, url: str) -> Path:
-    kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config", "current-context": "fake",
-        "clusters": [{"name": "fake", "cluster": {"server": url}}],
-        "users": [{"name": "me", "user": {}}],
-        "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "me"}}],
-    }))
-    return kubeconfig
 
 
 async def test_a_stopping_leader_hands_the_lease_over(kmock: kmock.KubernetesEmulator) -> None:
@@ -378,16 +349,10 @@ async def test_once_in_the_leaders_pod_is_not_a_second_leader(
         "spec": {"holderIdentity": "takeover-a", "leaseDurationSeconds": 30,
                  "renewTime": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")}})
     cluster.serve_fixed(api_time=None)
-    kubeconfig = _kubeconfig(tmp_path, str(kmock.url))
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "mysqlsts", "takeover", "--once", "--namespace", SET_NS,
-        "--lease-namespace", OWN_NS,
-        env={"KUBECONFIG": str(kubeconfig), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path),
-             "POD_NAME": "takeover-a"},
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
-    assert proc.returncode == 0, err.decode()
-    assert out.decode().splitlines() == [
+    kubeconfig = write_kubeconfig(tmp_path, str(kmock.url))
+    run = await run_takeover_cli(kubeconfig, "--once", "--namespace", SET_NS,
+                                 "--lease-namespace", OWN_NS, env={"POD_NAME": "takeover-a"})
+    assert run.returncode == 0, run.err
+    assert run.out.splitlines() == [
         "standby: the Lease mysqlsts-takeover is held by another replica"]
     assert writes(kmock) == []

@@ -8,14 +8,12 @@ start. The Lease's writes go through the server, which stamps them as kube-apise
 from __future__ import annotations
 
 import asyncio
-import sys
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import kmock
 import pytest
-import yaml
 from kubernetes import client
 from takeover_cluster import (
     NOW,
@@ -28,6 +26,8 @@ from takeover_cluster import (
     controller,
     micro,
     node,
+    run_takeover_cli,
+    write_kubeconfig,
     writes,
 )
 from takeover_scenarios import three_nodes
@@ -305,34 +305,18 @@ async def test_a_window_shorter_than_the_leases_refuses_to_start(
     three_nodes(cluster, 400 * S)
     cluster.add_primary_lease(NOW - 400 * S, self_fence="400")
     cluster.serve_fixed()
-    kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config", "current-context": "fake",
-        "clusters": [{"name": "fake", "cluster": {"server": str(kmock.url)}}],
-        "users": [{"name": "me", "user": {}}],
-        "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "me"}}],
-    }))
+    kubeconfig = write_kubeconfig(tmp_path, str(kmock.url))
     for once in (["--once"], []):
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "mysqlsts", "takeover", *once, "--namespace", SET_NS,
-            "--http-port", "0",
-            env={"KUBECONFIG": str(kubeconfig), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        )
-        out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
-        assert proc.returncode == 2, (out.decode(), err.decode())
-        lines = err.decode().strip().splitlines()
+        run = await run_takeover_cli(kubeconfig, *once, "--namespace", SET_NS,
+                                     "--http-port", "0")
+        assert run.returncode == 2, (run.out, run.err)
+        lines = run.err.strip().splitlines()
         assert lines == [
             "Error: --node-down-after 300s is shorter than the primary Lease "
             "db/mysql-primary's window: its duration 15s + the sidecars' self-fence 400s + "
             "--lease-margin 10s = 425s"], lines
     assert writes(kmock) == []
     # With a window that covers it, the same Lease lets it run.
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "mysqlsts", "takeover", "--once", "--namespace", SET_NS,
-        "--node-down-after", "425", "--dry-run",
-        env={"KUBECONFIG": str(kubeconfig), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
-    assert proc.returncode == 0, err.decode()
+    run = await run_takeover_cli(kubeconfig, "--once", "--namespace", SET_NS,
+                                 "--node-down-after", "425", "--dry-run")
+    assert run.returncode == 0, run.err
