@@ -189,7 +189,7 @@ def test_a_killed_archiver_resumes_without_duplicates_gaps_or_overwrites(
     rng = random.Random(18)
     process = start()
     try:
-        for _ in range(12):  # some before the first segment, most while segments are written
+        for _ in range(24):  # some before the first segment, most while segments are written
             time.sleep(rng.uniform(0.2, 1.5))
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=10)
