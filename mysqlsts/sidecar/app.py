@@ -399,6 +399,7 @@ class SidecarApp:
             archive=None if self.archive is None or self.archive.archiver is None
             else self.archive.archiver.state,
             backups=None if self.backups is None else self.backups.state,
+            binlog=None if self.purge is None else self.purge.backlog,
         )
 
     def _metrics_view(self) -> MetricsView:
