@@ -236,7 +236,9 @@ class SidecarApp:
         if self._archive_store is None or s.identity.ordinal != s.archive.archive_ordinal:
             return None
         store, keys = self._archive_store
-        return BackupCatalogWorker(lambda: read_contents(store, seal_keys(keys)), self._stop)
+        index = IndexCache(store, keys)  # the window reaches the archive's last commit
+        return BackupCatalogWorker(lambda: read_contents(store, seal_keys(keys), index.records),
+                                   self._stop)
 
     def _lease_fence(self) -> str:
         """Why the lease fence holds the server stopped; "" when it does not."""

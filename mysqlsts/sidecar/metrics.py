@@ -246,8 +246,8 @@ def _backups(state: CatalogState) -> Iterator[Metric]:
          "Oldest point the store can restore: the oldest backup's end.",
          figures.recoverable_from),
         ("mysqlsts_backup_recoverable_to_timestamp_seconds",
-         "Newest backup's end (the archive reaches further: "
-         "mysqlsts_archive_last_commit_timestamp_seconds).",
+         "Newest point the store can restore: the commit time of the last archived "
+         "transaction reachable from a backup (a backup's own end without one).",
          figures.recoverable_to),
     )
     for name, doc, value in optional:
