@@ -14,13 +14,15 @@ if TYPE_CHECKING:
 
 
 def binlog_files(conn: Connection) -> list[BinlogFile]:
-    """`SHOW BINARY LOGS` in order, each with BINLOG_GTID_POS at its first event (offset 4)."""
+    """`SHOW BINARY LOGS` in order, each with its size and BINLOG_GTID_POS at its first event
+    (offset 4)."""
     files = []
     for row in query(conn, "SHOW BINARY LOGS"):
         name = str(row["Log_name"])
         start = query(conn, "SELECT BINLOG_GTID_POS(%s, 4) AS pos", (name,))[0]["pos"]
         # NULL: the server cannot say where the file began; such a file is never purged past.
-        files.append(BinlogFile(name, None if start is None else str(start)))
+        files.append(BinlogFile(name, None if start is None else str(start),
+                                int(row["File_size"])))
     return files
 
 

@@ -225,35 +225,16 @@ def list_backups(store: StoreOptions, s3: S3Options, key: KeyOptions, as_json: b
 
 
 def _recoverable(objects: ObjectStore, catalog: Catalog, key: KeyOptions) -> dict[str, Any]:
-    """The window the backups and the store's binlog archive give together (`to`: the commit
-    time of the last archived transaction reachable from a backup). An archive that cannot be
-    read is named, and the backups' own points stand."""
-    from mysqlsts.core.pitr import BaseBackup, recoverable_span
+    """The window of `backup list --json` (core.backup_catalog.recoverable). An archive that
+    cannot be read is named, and the backups' own points stand."""
+    from mysqlsts.core.backup_catalog import recoverable
     from mysqlsts.store.binlog_archive import load_records
 
-    archive_error = None
     try:
         records = load_records(objects, key.keys())
     except MysqlstsError as error:
-        records, archive_error = [], str(error)
-    # MariaDB's GTIDs only (the archive's and a recovery's): a MySQL backup's own point is
-    # still in `from`/`to` through the backups-only window below.
-    mariadb = [BaseBackup(m.backup_id, m.gtid, m.end_time)
-               for m in catalog.backups if m.flavor == "mariadb"]
-    if len(mariadb) != len(catalog.backups):
-        ends = sorted(m.end_time for m in catalog.backups)
-        return {"from": ends[0], "to": ends[-1], "continuous": False,
-                "archived_segments": len(records)}
-    span = recoverable_span(mariadb, records)
-    window: dict[str, Any] = {
-        "from": None if span.start is None else span.start.isoformat(),
-        "to": None if span.end is None else span.end.isoformat(),
-        "continuous": span.continuous,
-        "archived_segments": len(records),
-    }
-    if archive_error:
-        window["archive_error"] = archive_error
-    return window
+        return recoverable(catalog, [], str(error))
+    return recoverable(catalog, records)
 
 
 @backup.command("prune")

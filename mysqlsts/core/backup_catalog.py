@@ -16,6 +16,8 @@ from typing import Any
 
 from mysqlsts.core.backup_manifest import Manifest
 from mysqlsts.core.backup_verify import Verification
+from mysqlsts.core.binlog_index import SegmentRecord
+from mysqlsts.core.pitr import BaseBackup, recoverable_span
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,32 @@ def catalog_json(catalog: Catalog, recoverable: dict[str, Any] | None = None) ->
         "damaged": [{"id": d.backup_id, "reason": d.reason} for d in catalog.damaged],
         "incomplete": list(catalog.incomplete),
     }
+
+
+def recoverable(catalog: Catalog, records: Sequence[SegmentRecord],
+                archive_error: str = "") -> dict[str, Any]:
+    """The window the backups and the store's binlog archive give together (`to`: the commit
+    time of the last archived transaction reachable from a backup), as `backup list --json`
+    and the metrics show it; `archive_error` names an archive that could not be read (its
+    `records` then empty: the backups' own points stand)."""
+    # MariaDB's GTIDs only (the archive's and a recovery's): a MySQL backup's own point is
+    # still in `from`/`to` through the backups-only window.
+    mariadb = [BaseBackup(m.backup_id, m.gtid, m.end_time)
+               for m in catalog.backups if m.flavor == "mariadb"]
+    if len(mariadb) != len(catalog.backups):
+        ends = sorted(m.end_time for m in catalog.backups)
+        return {"from": ends[0], "to": ends[-1], "continuous": False,
+                "archived_segments": len(records)}
+    span = recoverable_span(mariadb, records)
+    window: dict[str, Any] = {
+        "from": None if span.start is None else span.start.isoformat(),
+        "to": None if span.end is None else span.end.isoformat(),
+        "continuous": span.continuous,
+        "archived_segments": len(records),
+    }
+    if archive_error:
+        window["archive_error"] = archive_error
+    return window
 
 
 def catalog_table(catalog: Catalog) -> list[str]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from mysqlsts.core.backup_catalog import Catalog, catalog_json
 from mysqlsts.core.backup_layout import BACKUPS, BINLOG_SEGMENTS
@@ -32,10 +33,13 @@ def store_kind(name: str) -> str | None:
 
 @dataclass(frozen=True)
 class StoreContents:
-    """One read of the store: its catalog and the bytes under each kind's prefix."""
+    """One read of the store: its catalog, the bytes under each kind's prefix, and the
+    recoverable window with the archive (core.backup_catalog.recoverable; None: the backups'
+    own points)."""
 
     catalog: Catalog
     bytes_by_kind: Mapping[str, int] = field(default_factory=dict)
+    recoverable: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -46,7 +50,9 @@ class BackupFigures:
     last_size: int | None  # and its size in bytes
     last_verification: float | None  # the newest restore drill's time, of any backup
     last_verification_ok: bool | None  # whether that drill passed
-    recoverable_from: float | None  # the backups' own window (the archive: its own metric)
+    # The window `backup list` reports: the oldest backup's end, and the commit time of the
+    # last archived transaction reachable from a backup (a backup's own end without one).
+    recoverable_from: float | None
     recoverable_to: float | None
     # The newest backup's run, from its manifest: end - start (the donor's wait included),
     # its parts, and its stored bytes per second of that (None for a run of no measurable time).
@@ -65,8 +71,8 @@ def _unix(text: str | None) -> float | None:
     return (at if at.tzinfo else at.replace(tzinfo=UTC)).timestamp()
 
 
-def backup_figures(catalog: Catalog,
-                   bytes_by_kind: Mapping[str, int] | None = None) -> BackupFigures:
+def backup_figures(catalog: Catalog, bytes_by_kind: Mapping[str, int] | None = None,
+                   recoverable: dict[str, Any] | None = None) -> BackupFigures:
     newest = catalog.backups[-1] if catalog.backups else None
     duration = None
     if newest is not None:
@@ -76,7 +82,7 @@ def backup_figures(catalog: Catalog,
     drills = sorted(catalog.verified.values(),
                     key=lambda v: (_unix(v.time) or 0.0, v.result != OK))
     last_drill = drills[-1] if drills else None
-    window = catalog_json(catalog)["recoverable"]
+    window = catalog_json(catalog, recoverable)["recoverable"]
     return BackupFigures(
         count=len(catalog.backups),
         damaged=len(catalog.damaged),

@@ -236,7 +236,9 @@ class SidecarApp:
         if self._archive_store is None or s.identity.ordinal != s.archive.archive_ordinal:
             return None
         store, keys = self._archive_store
-        return BackupCatalogWorker(lambda: read_contents(store, seal_keys(keys)), self._stop)
+        index = IndexCache(store, keys)  # the window reaches the archive's last commit
+        return BackupCatalogWorker(lambda: read_contents(store, seal_keys(keys), index.records),
+                                   self._stop)
 
     def _lease_fence(self) -> str:
         """Why the lease fence holds the server stopped; "" when it does not."""
@@ -399,6 +401,7 @@ class SidecarApp:
             archive=None if self.archive is None or self.archive.archiver is None
             else self.archive.archiver.state,
             backups=None if self.backups is None else self.backups.state,
+            binlog=None if self.purge is None else self.purge.backlog,
         )
 
     def _metrics_view(self) -> MetricsView:

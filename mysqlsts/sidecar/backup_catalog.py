@@ -1,7 +1,8 @@
 """The backups of the archive's store, read for the metrics (on the archiving pod only).
 
 Every `EVERY` seconds one catalog read (one listing and one GET per manifest, as `backup list`,
-and one listing of the archive's segments for the bytes by kind) gives the figures
+one listing of the archive's segments for the bytes by kind, and the archive's index, each
+record read once, for the recoverable window `backup list` reports) gives the figures
 `mysqlsts_backup_*` and `mysqlsts_store_bytes` export (core.backup_metrics). A read that fails is
 counted and said once; the figures of the last good read stay, with its time, so an alert on
 their age still fires while the store cannot be read. It runs on its own thread: a slow or
@@ -43,7 +44,8 @@ class BackupCatalogWorker(Worker):
         s = self.state
         try:
             contents = self._read()
-            figures = backup_figures(contents.catalog, contents.bytes_by_kind)
+            figures = backup_figures(contents.catalog, contents.bytes_by_kind,
+                                     contents.recoverable)
         except Exception as error:  # noqa: BLE001 (any store or manifest failure is one count)
             self.state = CatalogState(s.figures, s.read_at, s.reads_ok, s.reads_failed + 1)
             self.failed("backup-catalog: cannot read the store's backups, figures kept from "

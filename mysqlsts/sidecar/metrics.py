@@ -16,6 +16,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from mysqlsts.archive.archiver import ArchiveState
+from mysqlsts.core.binlog_purge import Backlog
 from mysqlsts.core.clone_record import CloneRecord
 from mysqlsts.core.clone_window import ChunkCounts
 from mysqlsts.core.consistency import Summary
@@ -52,6 +53,8 @@ class MetricsView:
     archive: ArchiveState | None = None
     # The archive store's backups, as the last catalog read found them; None off that pod.
     backups: CatalogState | None = None
+    # The primary's binary logs as its purger last measured them (--archive-store); else None.
+    binlog: Backlog | None = None
 
     @property
     def errant_count(self) -> int:
@@ -119,6 +122,8 @@ class _StateCollector(Collector):
                 yield _gauge("mysqlsts_heartbeat_last_write_timestamp_seconds",
                              "Unix time of the last successful heartbeat write.",
                              view.heartbeat_written_at)
+            if view.binlog is not None:
+                yield from _binlog(view.binlog)
         elif obs.up:
             yield from _replication(view)
         yield from _clone(view)
@@ -192,6 +197,19 @@ def _archive(state: ArchiveState) -> Iterator[Metric]:
                      state.last_commit)
 
 
+def _binlog(backlog: Backlog) -> Iterator[Metric]:
+    yield _gauge("mysqlsts_binlog_bytes", "Bytes of the primary's binary log files.",
+                 backlog.total)
+    yield _gauge("mysqlsts_binlog_unarchived_bytes",
+                 "Bytes of the primary's binary log files from the first one holding a "
+                 "transaction not archived yet (whole files; the newest always counts).",
+                 backlog.unarchived)
+    yield _gauge("mysqlsts_binlog_purge_blocked",
+                 "1 while no archived binary log can be purged until a person acts (a gap in "
+                 "the archive, a start position the server cannot tell, a domain or a "
+                 "beginning the archive lacks).", 1 if backlog.blocked else 0)
+
+
 def _backups(state: CatalogState) -> Iterator[Metric]:
     reads = CounterMetricFamily("mysqlsts_backup_catalog_reads",
                                 "Reads of the store's backup catalog, by result.",
@@ -228,8 +246,8 @@ def _backups(state: CatalogState) -> Iterator[Metric]:
          "Oldest point the store can restore: the oldest backup's end.",
          figures.recoverable_from),
         ("mysqlsts_backup_recoverable_to_timestamp_seconds",
-         "Newest backup's end (the archive reaches further: "
-         "mysqlsts_archive_last_commit_timestamp_seconds).",
+         "Newest point the store can restore: the commit time of the last archived "
+         "transaction reachable from a backup (a backup's own end without one).",
          figures.recoverable_to),
     )
     for name, doc, value in optional:

@@ -4,25 +4,30 @@ for them."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
-from mysqlsts.core.backup_catalog import Catalog, Damaged, build_catalog
+from mysqlsts.core.backup_catalog import Catalog, Damaged, build_catalog, recoverable
 from mysqlsts.core.backup_layout import BACKUPS, BINLOG_SEGMENTS, backup_of, manifest_name
 from mysqlsts.core.backup_manifest import Manifest, ManifestError, parse_manifest
 from mysqlsts.core.backup_metrics import StoreContents, store_kind
 from mysqlsts.core.backup_verify import latest
+from mysqlsts.core.binlog_index import SegmentRecord
 from mysqlsts.store.base import ObjectMissing, ObjectStore, read_all
 
 
 def read_contents(store: ObjectStore,
-                  seal_key_for: Callable[[str], bytes | None] | None = None) -> StoreContents:
+                  seal_key_for: Callable[[str], bytes | None] | None = None,
+                  records: Callable[[], Sequence[SegmentRecord]] | None = None) -> StoreContents:
     """The catalog and the bytes the store holds by kind: the catalog's own listing of the
-    backups, and one listing of the archive's segments."""
+    backups, and one listing of the archive's segments; with `records` (the archive's index,
+    e.g. an IndexCache's), the recoverable window `backup list` reports too. An index that
+    cannot be read fails the read, as the catalog does."""
     sizes: dict[str, int] = {}
     catalog = read_catalog(store, seal_key_for, sizes)
     for info in store.list(BINLOG_SEGMENTS):
         _count(sizes, info.name, info.size)
-    return StoreContents(catalog, sizes)
+    window = None if records is None else recoverable(catalog, records())
+    return StoreContents(catalog, sizes, window)
 
 
 def read_catalog(store: ObjectStore,

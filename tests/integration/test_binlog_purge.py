@@ -1,6 +1,7 @@
 """Nothing purged unarchived, on real MariaDB: the primary's purger removes the binary logs
 whose transactions are all in the archive, keeps the others, and purges nothing while the
-archive has a gap."""
+archive has a gap; what it measures for the metrics (the binary logs' bytes, those not archived
+yet, what blocks the purge) follows the archiver stopping and catching up."""
 
 from __future__ import annotations
 
@@ -27,6 +28,11 @@ from tests.servers import MakeServer, Server
 def _files(primary: Server) -> list[str]:
     with contextlib.closing(primary.connect()) as conn:
         return [f.name for f in binlog_files(conn)]
+
+
+def _sizes(primary: Server) -> dict[str, int]:
+    return {str(row["Log_name"]): int(row["File_size"])
+            for row in primary.sql("SHOW BINARY LOGS")}
 
 
 def _purge_until(purger: BinlogPurger, primary: Server, gone: str) -> None:
@@ -93,9 +99,12 @@ def test_a_gap_in_the_archive_stops_every_purge(mariadb: MakeServer, tmp_path: P
     except Exception as error:  # noqa: BLE001 (the message is what is checked)
         assert "not contiguous" in str(error), error
     assert _files(primary) == before
+    assert purger.backlog is not None and "not contiguous" in purger.backlog.blocked
+    assert purger.backlog.total == sum(_sizes(primary).values())
     store.put_new(lost, kept)
     fresh = BinlogPurger(IndexCache(store, None), primary.connect, threading.Event(), keep=0)
     _purge_until(fresh, primary, before[0])
+    assert fresh.backlog is not None and fresh.backlog.blocked == ""
 
 
 def test_an_archive_that_began_after_the_oldest_binlog_purges_nothing(
@@ -117,3 +126,46 @@ def test_an_archive_that_began_after_the_oldest_binlog_purges_nothing(
     purger = BinlogPurger(IndexCache(store, None), primary.connect, threading.Event(), keep=0)
     assert purger.purge_once() is None
     assert _files(primary) == before
+    assert purger.backlog is not None and "begins after" in purger.backlog.blocked
+
+
+def test_unarchived_bytes_rise_while_the_archiver_stops_and_fall_once_it_catches_up(
+        mariadb: MakeServer, tmp_path: Path) -> None:
+    primary = mariadb("p", server_id=100)
+    make_app_table(primary)
+    (tmp_path / "store").mkdir()
+    store = FileStore(tmp_path / "store")
+    purger = BinlogPurger(IndexCache(store, None), primary.connect, threading.Event(), keep=0)
+    archiver, stop = archiver_for(primary, store, start="oldest")
+    with running(archiver, stop):
+        write_rows(primary, 1, 10)
+        wait_archived(store, None, primary.value("SELECT @@gtid_binlog_pos"))
+    purger.purge_once()
+    caught_up = purger.backlog
+    assert caught_up is not None and caught_up.blocked == ""
+    sizes = _sizes(primary)
+    newest = list(sizes)[-1]
+    # All archived: only the newest file (the server writes it) counts.
+    assert (caught_up.total, caught_up.unarchived) == (sum(sizes.values()), sizes[newest])
+    # The archiver stopped: every file from the one holding the first unarchived row counts.
+    for n in range(3):
+        write_rows(primary, 100 + n * 50, 50)
+        primary.sql("FLUSH BINARY LOGS")
+    assert purger.purge_once() is None
+    behind = purger.backlog
+    sizes = _sizes(primary)
+    names = list(sizes)
+    unarchived = sum(sizes[name] for name in names[names.index(newest):])
+    assert behind is not None and behind.blocked == ""  # waiting, not blocked
+    assert (behind.total, behind.unarchived) == (sum(sizes.values()), unarchived)
+    assert behind.unarchived > caught_up.unarchived + 3 * 50 * len("row 100")
+    # It catches up; the purge takes the archived files, and both figures fall.
+    archiver, stop = archiver_for(primary, store, start="oldest")
+    with running(archiver, stop):
+        wait_archived(store, None, primary.value("SELECT @@gtid_binlog_pos"))
+    _purge_until(purger, primary, names[-2])
+    after = purger.backlog
+    sizes = _sizes(primary)
+    assert after is not None and after.unarchived == sizes[list(sizes)[-1]]
+    assert after.unarchived < behind.unarchived and after.total < behind.total
+    assert after.total == sum(sizes.values())

@@ -9,14 +9,21 @@ from pathlib import Path
 import pytest
 
 from mysqlsts.core.binlog_index import breaks
-from mysqlsts.errors import ConfigError
+from mysqlsts.errors import ConfigError, MysqlstsError
 from mysqlsts.options import ArchiveWorkerOptions
 from mysqlsts.sidecar.app import SidecarApp
+from mysqlsts.store.binlog_archive import index_names
 from mysqlsts.store.filestore import FileStore
 from tests.integration.archive_helpers import make_app_table, wait_archived, write_rows
 from tests.integration.sidecar_servers import Harness, http_get, wait_for
 
 pytestmark = pytest.mark.integration
+
+
+def _binlog_metrics(app: SidecarApp) -> dict[str, float]:
+    metrics = http_get(app.http_port, "/metrics")[1]
+    return {line.split()[0]: float(line.split()[1]) for line in metrics.splitlines()
+            if line.startswith("mysqlsts_binlog_")}
 
 
 def _ready(app: SidecarApp) -> bool:
@@ -59,6 +66,21 @@ def test_the_replica_named_archives_the_primarys_binlog(harness: Harness,
     wait_archived(store, None, primary.value("SELECT @@gtid_binlog_pos"))
     wait_for("archived binary logs purged", lambda: p_app.purge.purge_once() is not None and
              primary.sql("SHOW BINARY LOGS")[0]["Log_name"] != first, 20)  # type: ignore[union-attr]
+    # The primary's sidecar exports its binary logs' bytes; a record lost from the index
+    # blocks the purge, and the gauge says so.
+    binlog = _binlog_metrics(p_app)
+    assert binlog["mysqlsts_binlog_purge_blocked"] == 0
+    assert 0 < binlog["mysqlsts_binlog_unarchived_bytes"] <= binlog["mysqlsts_binlog_bytes"]
+    assert not any(name.startswith("mysqlsts_binlog") for name in _binlog_metrics(r_app))
+    primary.sql("FLUSH BINARY LOGS")
+    write_rows(primary, 26, 5)
+    wait_archived(store, None, primary.value("SELECT @@gtid_binlog_pos"))
+    wait_for("three segments archived", lambda: len(list(index_names(store))) >= 3, 20)
+    lost = sorted(index_names(store))[1]  # one between two others: a gap
+    store.delete(lost)
+    with pytest.raises(MysqlstsError, match="not contiguous"):
+        p_app.purge.purge_once()  # type: ignore[union-attr]
+    assert _binlog_metrics(p_app)["mysqlsts_binlog_purge_blocked"] == 1
     harness.stop_sidecar(r_app)
     assert not r_app.archive.thread.is_alive()
     assert r_app.archive.archiver is not None

@@ -16,6 +16,7 @@ from test_clone import BACKUP_GRANTS, BACKUP_PASSWORD, BACKUP_USER, TOKEN, Donor
 
 from mysqlsts.options import ArchiveWorkerOptions
 from mysqlsts.sidecar.app import SidecarApp
+from mysqlsts.store.binlog_archive import load_records
 from mysqlsts.store.catalog import read_catalog
 from mysqlsts.store.filestore import FileStore
 from tests.integration.sidecar_servers import Harness, http_get, wait_for
@@ -79,7 +80,8 @@ def test_the_archiving_sidecar_exports_the_stores_backups(harness: Harness,
     assert values["mysqlsts_backup_last_verification_ok"] == 1
     assert values["mysqlsts_backup_recoverable_from_timestamp_seconds"] == _unix(
         manifest.end_time)
-    assert values["mysqlsts_backup_recoverable_to_timestamp_seconds"] == _unix(
+    # The window's end: the backup's, or already the last archived commit after it.
+    assert values["mysqlsts_backup_recoverable_to_timestamp_seconds"] >= _unix(
         manifest.end_time)
     assert values['mysqlsts_backup_catalog_reads_total{result="ok"}'] >= 1
     assert values['mysqlsts_backup_catalog_reads_total{result="failed"}'] == 0
@@ -95,5 +97,13 @@ def test_the_archiving_sidecar_exports_the_stores_backups(harness: Harness,
     assert values['mysqlsts_store_bytes{kind="base_backups"}'] == under_backups > manifest.size
     assert values['mysqlsts_store_bytes{kind="binlog_segments"}'] >= 0  # the archive's, growing
     assert not any(name.startswith("mysqlsts_backup") for name in _scrape(p_app))
+    # The archiver (this pod's) archives the primary's heartbeats: the window's end moves past
+    # the backup to the commit time of the last archived transaction, as `backup list` says.
+    wait_for("the window reaching into the archive", lambda: r_app.backups.round() > 0 and  # type: ignore[union-attr]
+             _scrape(r_app)["mysqlsts_backup_recoverable_to_timestamp_seconds"]
+             > _unix(manifest.end_time) + 1, 30)
+    to = _scrape(r_app)["mysqlsts_backup_recoverable_to_timestamp_seconds"]
+    commits = {_unix(r.last_commit) for r in load_records(FileStore(tmp_path / "store"), None)}
+    assert to in commits and to <= time.time() + 1
     harness.stop_sidecar(r_app)
     assert not r_app.backups.thread.is_alive()

@@ -123,10 +123,12 @@ def clone_step_only_metrics() -> frozenset[str]:
 
 def opt_in_metrics() -> frozenset[str]:
     """Metrics a sidecar exports only with an opt-in option (docs/metrics.md, "With an archive",
-    "Backups in the archive's store"): the default set has none; test_sidecar_archive.py and
-    test_sidecar_backup_metrics.py scrape them. The primary lease is on by default: a default
-    set's primary exports its metric ("With a primary lease")."""
-    return _section_metrics("With an archive") | _section_metrics("Backups in the archive's store")
+    "Backups in the archive's store", "The primary's binary logs, with an archive"): the default
+    set has none; test_sidecar_archive.py and test_sidecar_backup_metrics.py scrape them. The
+    primary lease is on by default: a default set's primary exports its metric ("With a primary
+    lease")."""
+    return (_section_metrics("With an archive") | _section_metrics("Backups in the archive's store")
+            | _section_metrics("The primary's binary logs, with an archive"))
 
 
 def lease_metrics() -> frozenset[str]:

@@ -42,6 +42,9 @@ REQUIRED_ALERTS = {
     "MysqlstsArchiveGap",
     "MysqlstsBackupVerificationFailed",
     "MysqlstsBackupVerificationTooOld",
+    "MysqlstsBinlogUnarchivedHigh",
+    "MysqlstsBinlogPurgeBlocked",
+    "MysqlstsRecoverableWindowShort",
 }
 
 
@@ -109,6 +112,8 @@ def test_promtool_unit_tests_can_fail(promtool: str, tmp_path: Path) -> None:
     ("MysqlstsBackupJobFailed", " and on (namespace, job_name)"),
     # Without "never succeeded since created", a backup that never ran stays silent.
     ("MysqlstsBackupTooOld", " or (time() - kube_cronjob_created"),
+    # Without "its start moved", a new store fires for its first 7 days.
+    ("MysqlstsRecoverableWindowShort", " and changes("),
 ])
 def test_promtool_unit_tests_catch_a_backup_alert_cut_short(
     promtool: str, tmp_path: Path, alert: str, cut: str
@@ -194,3 +199,23 @@ def test_alerts_use_only_contract_metrics() -> None:
         used = promql_metric_names(rule["expr"])
         assert used, rule["alert"]
         assert used <= known, f"{rule['alert']} uses unknown metrics {used - known}"
+
+
+def test_the_window_alert_asks_for_the_backup_components_retention_window() -> None:
+    """MysqlstsRecoverableWindowShort holds the retention window twice (the sidecar does not
+    know it): as seconds, and as the range its start's changes are counted over (at least the
+    window, so it fires until the window has grown back); both are the ConfigMap's."""
+    from datetime import timedelta
+
+    from mysqlsts.core.backup_retention import parse_window
+
+    component = REPO / "k8s" / "components" / "backup" / "kustomization.yaml"
+    [literals] = [g["literals"] for g in yaml.safe_load(component.read_text())["configMapGenerator"]
+                  if g["name"] == "mysql-backup"]
+    window = parse_window(dict(item.split("=", 1) for item in literals)["MYSQLSTS_RETAIN_WINDOW"])
+    [rule] = [r for r in alert_rules() if r["alert"] == "MysqlstsRecoverableWindowShort"]
+    seconds = re.search(r"< (\d+) and", rule["expr"])
+    span = re.search(r"\[(\w+)\]", rule["expr"])
+    assert seconds is not None and span is not None, rule["expr"]
+    assert timedelta(seconds=int(seconds.group(1))) == window
+    assert parse_window(span.group(1)) >= window

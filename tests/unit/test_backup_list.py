@@ -100,3 +100,19 @@ def test_prune_refuses_a_bad_window(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["backup", "prune", "--store", f"file://{tmp_path}",
                                       "--retain-window", "7w"])
     assert result.exit_code == 2 and "positive number with d, h or m" in result.output
+
+
+def test_list_json_names_an_archive_it_cannot_read(tmp_path: Path) -> None:
+    """The window comes from core.backup_catalog.recoverable, as the metrics' does: an index
+    record that does not parse is named, and the backups' own points stand."""
+    store = FileStore(tmp_path)
+    write_backup(store, START, "aaaaaa", "0-100-10")
+    store.put_new("binlog/index/0000000000-0000000100-0000000011-0123456789abcdef.json",
+                  b"not json")
+    result = CliRunner().invoke(cli, ["backup", "list", "--store", f"file://{tmp_path}",
+                                      "--json"])
+    assert result.exit_code == 0, result.output
+    window = json.loads(result.output)["recoverable"]
+    assert window["from"] == window["to"] == "2026-12-01T03:02:00+00:00"
+    assert window["continuous"] is False and window["archived_segments"] == 0
+    assert "binlog/index/" in window["archive_error"]

@@ -129,3 +129,39 @@ def test_the_worker_counts_reads_and_keeps_the_last_good_figures(tmp_path: Path)
     assert worker.state.figures is not None and worker.state.figures.count == 2
     assert (worker.state.reads_ok, worker.state.reads_failed, worker.state.read_at) == (
         2, 2, 2000.0)
+
+
+def test_the_window_reaches_the_archives_last_commit_as_backup_list_says(
+        tmp_path: Path) -> None:
+    """With the archive's index the window's end is the last archived commit reachable from a
+    backup (what `backup list --json` reports, from the same function), not the backup's end;
+    an index that cannot be read fails the read (the last good figures stay)."""
+    from test_pitr_plan import make_segment, record_of, transaction
+
+    from mysqlsts.core.backup_catalog import catalog_json, recoverable
+
+    store = FileStore(tmp_path)
+    write_backup(store, START, "aaaaaa", "0-100-10")
+    base = int(START.timestamp()) + 600
+    records = [record_of(make_segment([transaction(seq, base + seq) for seq in (11, 12, 13)])),
+               record_of(make_segment([transaction(seq, base + seq) for seq in (14, 15)]))]
+    contents = read_contents(store, records=lambda: records)
+    figures = backup_figures(contents.catalog, contents.bytes_by_kind, contents.recoverable)
+    assert figures.recoverable_from == DAY1_END
+    assert figures.recoverable_to == base + 15
+    assert contents.recoverable == recoverable(read_catalog(store), records)
+    assert catalog_json(contents.catalog, contents.recoverable)["recoverable"]["continuous"]
+    # Without the index: the backups' own points; with a segment lost after the backup's,
+    # the window ends at the backup.
+    assert backup_figures(read_catalog(store)).recoverable_to == DAY1_END
+    lost = read_contents(store, records=lambda: records[1:])
+    assert backup_figures(lost.catalog, {}, lost.recoverable).recoverable_to == DAY1_END
+
+    def unreadable() -> list:  # type: ignore[type-arg]
+        raise MysqlstsError("index record damaged")
+
+    try:
+        read_contents(store, records=unreadable)
+        raise AssertionError("an unreadable index was read")
+    except MysqlstsError as error:
+        assert "damaged" in str(error)

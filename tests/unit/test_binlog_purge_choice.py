@@ -1,6 +1,15 @@
 """Which binary logs may go: only files whose every transaction the archive holds."""
 
-from mysqlsts.core.binlog_purge import BinlogFile, archive_begins, covered, purge_to
+from mysqlsts.core.binlog_purge import (
+    BEHIND,
+    Backlog,
+    BinlogFile,
+    archive_begins,
+    backlog,
+    covered,
+    not_covered,
+    purge_to,
+)
 from mysqlsts.core.gtid import parse_mariadb
 
 
@@ -55,3 +64,33 @@ def test_a_file_goes_only_once_its_successor_is_old_enough() -> None:
     assert purge_to(FILES, archived, FROM_THE_START, ages, keep=40) == "b.000003"
     assert purge_to(FILES, archived, FROM_THE_START, {}, keep=40) is None  # unknown ages
     assert purge_to(FILES, archived, FROM_THE_START, ages, keep=0) == "b.000004"
+
+
+SIZED = [BinlogFile("b.000001", "", 100), BinlogFile("b.000002", "0-1-10", 200),
+         BinlogFile("b.000003", "0-1-20,7-1-3", 400), BinlogFile("b.000004", "0-1-30,7-1-3", 800)]
+
+
+def test_the_backlog_counts_whole_files_from_the_first_unarchived_one() -> None:
+    # Nothing archived yet: every file is unarchived, and the purge only waits (not blocked).
+    assert backlog(SIZED, {}, {}) == Backlog(1500, 1500, "")
+    # Archived to 0-1-15: b.000002 holds 0-1-11..20, not all archived: it and the rest count.
+    assert backlog(SIZED, _archived("0-1-15"), FROM_THE_START) == Backlog(1500, 1400, "")
+    assert backlog(SIZED, _archived("0-1-25,7-1-3"), FROM_THE_START) == Backlog(1500, 1200, "")
+    # Everything archived: the newest file still counts (the server writes it).
+    assert backlog(SIZED, _archived("0-1-99,7-1-9"), FROM_THE_START) == Backlog(1500, 800, "")
+    assert backlog([], {}, {}) == Backlog(0, 0, "")
+
+
+def test_the_backlog_says_what_blocks_the_purge_for_good() -> None:
+    everything = _archived("0-1-99,7-1-9")
+    gap = backlog(SIZED, everything, FROM_THE_START, "a gap in domain 0")
+    assert gap == Backlog(1500, 800, "a gap in domain 0")
+    unknown = backlog([SIZED[0], BinlogFile("b.000002", None, 200), SIZED[2]], everything,
+                      FROM_THE_START)
+    assert unknown.unarchived == 700 and "cannot tell" in unknown.blocked
+    # An archive that holds domain 0 but never domain 7, or began after the oldest file.
+    assert "domain 7" in backlog(SIZED, _archived("0-1-99"), FROM_THE_START).blocked
+    late = backlog(SIZED, everything, archive_begins(["0-1-15", "7-1-1"]))
+    assert late.unarchived == 1500 and "begins after" in late.blocked
+    # Behind is not blocked.
+    assert not_covered("0-1-20", "", _archived("0-1-15"), {0: 1}) == BEHIND

@@ -286,3 +286,20 @@ def test_the_backup_metrics_only_with_a_catalog_and_as_documented() -> None:
     assert "mysqlsts_backup_last_throughput_bytes_per_second" not in values
     assert not any(name.startswith(("mysqlsts_backup", "mysqlsts_store"))
                    for name in render(REPLICA_VIEW)[0])
+
+
+def test_the_binlog_metrics_only_on_a_purging_primary_and_as_documented() -> None:
+    from mysqlsts.core.binlog_purge import Backlog
+
+    section = set(_documented("## The primary's binary logs, with an archive"))
+    values, _, _ = render(replace(PRIMARY_VIEW, binlog=Backlog(5000, 1200, "")))
+    assert values["mysqlsts_binlog_bytes"] == 5000
+    assert values["mysqlsts_binlog_unarchived_bytes"] == 1200
+    assert values["mysqlsts_binlog_purge_blocked"] == 0
+    assert {name for name in values if name.startswith("mysqlsts_binlog")} == section
+    blocked = Backlog(5000, 1200, "the archive is not contiguous (a gap)")
+    assert render(replace(PRIMARY_VIEW, binlog=blocked))[0]["mysqlsts_binlog_purge_blocked"] == 1
+    # Before the purger's first round, and never on a replica.
+    assert not any(name.startswith("mysqlsts_binlog") for name in render(PRIMARY_VIEW)[0])
+    assert not any(name.startswith("mysqlsts_binlog")
+                   for name in render(replace(REPLICA_VIEW, binlog=Backlog(1, 1, "")))[0])
