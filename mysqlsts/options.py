@@ -37,6 +37,7 @@ import click
 from mysqlsts.core import clone_compression
 from mysqlsts.core.clone_protocol import IDLE_TIMEOUT
 from mysqlsts.core.cnf import parse_memory_quantity
+from mysqlsts.core.endpoint import host_port
 from mysqlsts.core.identity import Identity, identify
 from mysqlsts.core.lease import LeaseTimings
 from mysqlsts.core.peers import PeerDirectory
@@ -337,8 +338,7 @@ class IsolationOptions:
         endpoint = self.isolation_api_endpoint
         if not endpoint:
             return
-        host, _, port = endpoint.rpartition(":")
-        if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        if host_port(endpoint) is None:
             raise ConfigError(f"isolation API endpoint {endpoint!r} must be host:port, or empty")
 
 

@@ -12,6 +12,7 @@ import click
 
 from mysqlsts.adapters.fs import read_secret
 from mysqlsts.clone.store_options import S3Options, keys_from_file
+from mysqlsts.core.endpoint import host_port
 from mysqlsts.core.gtid import parse_mariadb
 from mysqlsts.errors import ConfigError, MysqlstsError
 from mysqlsts.options import PATH, SECRETS_DIR, option, use
@@ -51,8 +52,7 @@ class ArchiveOptions:
     def check(self) -> None:
         """What a type cannot say (presence is checked where it is needed: `archive check`
         needs no primary)."""
-        host, _, port = self.primary.rpartition(":")
-        if self.primary and (not host or not port.isdigit() or not 0 < int(port) < 65536):
+        if self.primary and host_port(self.primary) is None:
             raise ConfigError(f"--primary must be HOST:PORT (the primary's server), not "
                               f"{self.primary!r}")
         try:
@@ -62,8 +62,9 @@ class ArchiveOptions:
             raise ConfigError(f"--start-gtid: {error}") from None
 
     def address(self) -> tuple[str, int]:
-        host, _, port = self.primary.rpartition(":")
-        return host, int(port)
+        address = host_port(self.primary)
+        assert address is not None, "check() refuses any other --primary"
+        return address
 
 
 def _required_store(url: str) -> str:

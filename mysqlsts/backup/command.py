@@ -14,6 +14,7 @@ from mysqlsts.adapters.fs import read_secret
 from mysqlsts.clone.from_backup import seal_keys
 from mysqlsts.clone.store_options import S3Options, keys_from_file, recovery_target
 from mysqlsts.core.backup_parts import BackupKeys
+from mysqlsts.core.endpoint import host_port
 from mysqlsts.core.peers import PeerDirectory
 from mysqlsts.core.version import Flavor
 from mysqlsts.errors import ConfigError, MysqlstsError
@@ -110,8 +111,8 @@ def backup(ctx: click.Context, store: StoreOptions, s3: S3Options, take: TakeOpt
     from mysqlsts.core.clone_record import DonorAddress
     from mysqlsts.store.open import open_store
 
-    host, _, port = take.donor.rpartition(":")
-    if take.donor != "auto" and (not host or not port.isdigit()):
+    address = host_port(take.donor)
+    if take.donor != "auto" and address is None:
         raise click.UsageError("--donor HOST:PORT or --donor auto is required (the donor's "
                                "clone port)")
     if take.verify_after and flavor.flavor != Flavor.MARIADB:
@@ -125,7 +126,8 @@ def backup(ctx: click.Context, store: StoreOptions, s3: S3Options, take: TakeOpt
         from mysqlsts.backup.donor import find_donor
         donor = find_donor(find.directory(take.set_name, peers), find.replicas)
     else:
-        donor = DonorAddress(-1, host, int(port))
+        assert address is not None
+        donor = DonorAddress(-1, *address)
     manifest = backup_from_donor(
         objects, keys, donor,
         read_secret(take.clone_token_file, "clone token"), set_name=take.set_name,

@@ -18,6 +18,7 @@ from typing import Any
 
 import pymysql
 
+from mysqlsts.core.endpoint import host_port
 from mysqlsts.core.fence import FenceAction, FenceDecision, Reachability, decide, last_contact
 from mysqlsts.core.lease import read_only_statements
 from mysqlsts.core.peers import PeerAddress
@@ -44,12 +45,15 @@ _WRITERS = (
 def api_reachable(endpoint: str, timeout: float) -> bool:
     """A TCP connection and a TLS handshake to host:port; no credentials, no certificate check
     (reaching the API server at all is the question, not trusting it)."""
-    host, _, port = endpoint.rpartition(":")
+    address = host_port(endpoint)
+    if address is None:
+        return False
+    host, port = address
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
     try:
-        with socket.create_connection((host, int(port)), timeout=timeout) as raw, \
+        with socket.create_connection((host, port), timeout=timeout) as raw, \
                 context.wrap_socket(raw, server_hostname=host):
             return True
     except (OSError, ValueError):
