@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -346,4 +347,60 @@ def test_a_download_always_cut_short_refuses_the_restore_and_a_retry_restores_wh
     assert again.returncode == 0, again.stderr
     assert f"restore complete: backup {stored_backup}" in again.stderr
     copy = mariadb(f"after-{mode.value}", server_id=171, data_dir=data_dir)
+    assert copy.checksum("app.rows") == server.checksum("app.rows")
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A directory on its own 8 MiB tmpfs (too small for the backup's data), unmounted at
+    teardown; `grow(small_disk)` gives it room in place."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    mount = tmp_path / "small-disk"
+    mount.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mount)],
+                             capture_output=True, text=True, check=False)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def grow(mount: Path) -> None:
+    subprocess.run(["mount", "-o", "remount,size=2g", str(mount)], check=True)
+
+
+def test_a_full_disk_during_restore_fails_in_one_line_and_a_run_with_room_restores_whole(
+        small_disk: Path, donor: tuple[Server, Donor], stored_backup: str, secrets_dir: Path,
+        s3: S3Server, tmp_path: Path, mariadb: MakeServer) -> None:
+    """The data dir's filesystem fills up while the backup is extracted (mbstream's last words
+    are then "my_write() failed." or an "out-of-order chunk", not the full disk): one line
+    names the full disk (ENOSPC) and the path, the in-progress marker stays and nothing looks
+    finished. Given room, the same command wipes that and restores whole."""
+    server, _ = donor
+    data_dir = small_disk / "data"
+    argv = restore_argv(s3.endpoint, secrets_dir, data_dir)
+    full = backup_cli(*argv)
+    assert full.returncode == 1, full.stderr
+    assert "Traceback" not in full.stderr
+    last = full.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"Error: the disk is full (ENOSPC) under data dir {data_dir}, "
+                           f"writing {data_dir}/"), last
+    assert "restore complete" not in full.stderr
+    assert (data_dir / ".mysqlsts-in-progress").exists()
+    assert not (data_dir / "mysqlsts-clone.json").exists()
+    assert not (data_dir / "mysql").exists()
+    assert not (data_dir / "ibdata1").exists()
+
+    grow(small_disk)
+    again = backup_cli(*argv)
+    assert again.returncode == 0, again.stderr
+    assert f"restore complete: backup {stored_backup}" in again.stderr
+    assert not (data_dir / ".mysqlsts-in-progress").exists()
+    # Started from a copy on the ordinary disk: the tmpfs goes at teardown, maybe first.
+    copied = tmp_path / "copied"
+    shutil.copytree(data_dir, copied, symlinks=True)
+    copy = mariadb("after-full-disk", server_id=173, data_dir=copied)
     assert copy.checksum("app.rows") == server.checksum("app.rows")
