@@ -248,7 +248,7 @@ def test_a_reset_in_the_middle_of_an_upload_is_retried_to_a_whole_backup_that_re
 def test_an_upload_reset_every_time_fails_the_backup_in_one_line_and_commits_nothing(
         donor: tuple[Server, Donor], secrets_dir: Path, s3: S3Server) -> None:
     """Every connection is reset 300 000 bytes up, so no part ever goes in: the retries end
-    at the deadline (60 s) and the backup fails in one line naming the part, with no
+    (10 of them, within the 60 s deadline) and the backup fails in one line naming the part, with no
     manifest. Healed, a backup to the same store is whole."""
     _, running = donor
     with FaultProxy(PortPool("store").one(), s3.port) as proxy:
