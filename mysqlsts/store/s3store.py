@@ -62,7 +62,8 @@ MAX_BACKOFF = 15.0
 
 # obstore's request failed in transit (its HttpError kinds Connect, Request, Timeout,
 # Interrupted), not with an answer: a 4xx will not change, a 5xx obstore has retried itself.
-_IN_TRANSIT = re.compile(r"HttpError \{\s*kind: (Connect|Request|Timeout|Interrupted)\b")
+_IN_TRANSIT = re.compile(
+    r"inner: Http\(\s*HttpError \{\s*kind: (Connect|Request|Timeout|Interrupted)\b")
 
 log = logging.getLogger(__name__)
 
