@@ -30,9 +30,10 @@ from mysqlsts.core.datadir import (
     move_order,
     parse_failure_count,
 )
+from mysqlsts.core.disk_full import FULL_ERRNOS, disk_full, file_named, full_disk_line
 from mysqlsts.core.records import RecordError
 from mysqlsts.core.set_record import SET_RECORD, parse_set_record, render_set_record
-from mysqlsts.errors import CloneError
+from mysqlsts.errors import CloneError, MysqlstsError
 
 
 def state_of(data_dir: Path) -> DataDirState:
@@ -67,10 +68,27 @@ def fill_data_dir(data_dir: Path, populate: Callable[[Path], None],
 
     The caller has checked that `data_dir` is EMPTY. `step("sync")`, `step("move")` and
     `step("marker")` wrap the three steps after `populate`, for a caller that times them.
+    A full disk, met by us (OSError ENOSPC) or said by a tool (its MysqlstsError), is one
+    sentence naming it and the path; the marker stays, as after any failure.
     """
+    staging = data_dir / STAGING
+    try:
+        _fill(data_dir, staging, populate, step)
+    except OSError as error:
+        if error.errno not in FULL_ERRNOS:
+            raise
+        raise CloneError(disk_full(str(data_dir), error.filename or str(staging))) from None
+    except MysqlstsError as error:
+        line = full_disk_line(str(error))
+        if line is None:
+            raise
+        raise type(error)(disk_full(str(data_dir), file_named(line, str(staging)))) from None
+
+
+def _fill(data_dir: Path, staging: Path, populate: Callable[[Path], None],
+          step: StepTimer) -> None:
     data_dir.mkdir(parents=True, exist_ok=True)
     atomic_write(data_dir / IN_PROGRESS, b"")
-    staging = data_dir / STAGING
     if staging.exists():
         shutil.rmtree(staging)
     staging.mkdir()

@@ -18,6 +18,7 @@ import tempfile
 from collections.abc import Callable, Sequence
 from typing import IO
 
+from mysqlsts.core.disk_full import full_disk_line
 from mysqlsts.core.sql import quote_literal
 from mysqlsts.errors import MysqlstsError
 
@@ -42,9 +43,10 @@ def last_line(text: str, skip: tuple[str, ...] = ()) -> str | None:
 
 def failure(what: str, exit_code: int, stderr: IO[bytes], skip: tuple[str, ...] = ()) -> str:
     """`<what> failed with exit code N: <its last telling line on stderr>`, from a captured
-    stderr (see `last_line` for `skip`)."""
+    stderr (see `last_line` for `skip`); a line saying the disk is full wins over the last."""
     stderr.seek(0)
-    said = last_line(stderr.read().decode(errors="replace"), skip) or "no output"
+    text = stderr.read().decode(errors="replace")
+    said = full_disk_line(text) or last_line(text, skip) or "no output"
     return f"{what} failed with exit code {exit_code}: {said}"
 
 

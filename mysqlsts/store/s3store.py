@@ -4,15 +4,19 @@ obstore (the Rust object_store crate) was chosen over boto3 by docs/backup.md's 
 Create-only puts send `If-None-Match: *` (a retry that meets an object holding exactly its
 bytes, written by its own first attempt whose answer was lost, is a success); each request
 carries an `x-amz-checksum-sha256` the service may check, but integrity never rests on it:
-the layout records every part's SHA-256 and readers check it themselves. 5xx answers and
-cut-off downloads (resumed) are retried for at most `retry_seconds`, an upload reset mid-body
-is not (tests/integration/test_backup_faults.py); a stalled request ends after
-`timeout_seconds`.
+the layout records every part's SHA-256 and readers check it themselves. One retry policy
+(`RETRIES`, the backoff below, `retry_seconds` from the first attempt): obstore applies it to
+5xx answers and cut-off downloads (resumed); `put_new` applies it to a create-only put cut off
+in transit (reset, broken pipe, timed out), which obstore does not retry
+(tests/integration/test_backup_faults.py). A stalled request ends after `timeout_seconds`.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
+import re
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -29,6 +33,7 @@ from obstore.exceptions import (
 from obstore.store import S3Store as _Client
 
 from mysqlsts.adapters.fs import read_secret
+from mysqlsts.core.backoff import backoff
 from mysqlsts.core.store_url import StoreURL
 from mysqlsts.store.base import (
     CHUNK,
@@ -48,6 +53,19 @@ if TYPE_CHECKING:
 _FAILED = (BaseError, OSError)
 _MISSING = (NotFoundError, FileNotFoundError)
 _EXISTS = (AlreadyExistsError, PreconditionError, FileExistsError)
+
+# The store's retry policy, obstore's and put_new's alike: at most RETRIES retries, waiting
+# FIRST_BACKOFF seconds, doubling up to MAX_BACKOFF, none started past `retry_seconds`.
+RETRIES = 10
+FIRST_BACKOFF = 0.1
+MAX_BACKOFF = 15.0
+
+# obstore's request failed in transit (its HttpError kinds Connect, Request, Timeout,
+# Interrupted), not with an answer: a 4xx will not change, a 5xx obstore has retried itself.
+_IN_TRANSIT = re.compile(
+    r"inner: Http\(\s*HttpError \{\s*kind: (Connect|Request|Timeout|Interrupted)\b")
+
+log = logging.getLogger(__name__)
 
 
 class S3Store:
@@ -73,31 +91,50 @@ class S3Store:
                     "connect_timeout": timedelta(seconds=min(10.0, settings.timeout_seconds)),
                     "timeout": timedelta(seconds=settings.timeout_seconds),
                 },
-                retry_config={"max_retries": 10,
-                              "retry_timeout": timedelta(seconds=settings.retry_seconds)},
+                retry_config={
+                    "max_retries": RETRIES,
+                    "retry_timeout": timedelta(seconds=settings.retry_seconds),
+                    "backoff": {"init_backoff": timedelta(seconds=FIRST_BACKOFF),
+                                "max_backoff": timedelta(seconds=MAX_BACKOFF), "base": 2}},
             )
         except _FAILED as error:
             raise StoreError(f"store {self.describe()}: {_reason(error)}") from error
+        self._retry_seconds = settings.retry_seconds
 
     def describe(self) -> str:
         return str(self.url)
 
     def put_new(self, name: str, data: bytes) -> None:
-        try:
-            obstore.put(self._client, check_name(name), data, mode="create",
-                        use_multipart=False)
-        except _EXISTS:
-            # A retry after a lost answer meets the object its first attempt wrote: that is
-            # our write, done, when the object holds exactly these bytes.
-            if self._holds(name, data):
+        check_name(name)
+        deadline = time.monotonic() + self._retry_seconds
+        failures = 0
+        while True:
+            try:
+                obstore.put(self._client, name, data, mode="create", use_multipart=False)
                 return
-            raise ObjectExists(f"store {self.describe()}: {name} exists") from None
-        except _FAILED as error:
-            raise self._error(f"cannot write {name}", error) from error
+            except _EXISTS:
+                # A retry (obstore's after a 5xx, or ours after a cut) whose first attempt
+                # landed with its answer lost meets that object: our write, done, when the
+                # object holds exactly these bytes (read back: see _holds).
+                if self._holds(name, data):
+                    return
+                raise ObjectExists(f"store {self.describe()}: {name} exists") from None
+            except _FAILED as error:
+                failures += 1
+                pause = backoff(failures, FIRST_BACKOFF, MAX_BACKOFF)
+                if (not in_transit(error) or failures > RETRIES
+                        or time.monotonic() + pause > deadline):
+                    raise self._error(f"cannot write {name}", error) from error
+                log.warning("store %s: writing %s was cut off (%s); retry %d in %.1fs",
+                            self.describe(), name, _reason(error), failures, pause)
+                time.sleep(pause)
 
     def _holds(self, name: str, data: bytes) -> bool:
-        """Whether the object holds exactly `data`. A store that cannot answer says so (its
-        StoreError), rather than pass for a conflict."""
+        """Whether the object holds exactly `data`, by reading it back: the only proof that
+        does not trust the service (an ETag is no content hash under SSE-KMS, a checksum in
+        metadata is what some writer claimed, and moto checks neither); it costs one GET,
+        only after a 412. A store that cannot answer says so (its StoreError), rather than
+        pass for a conflict."""
         try:
             return hashlib.sha256(b"".join(self.get(name))).digest() == hashlib.sha256(
                 data).digest()
@@ -138,6 +175,13 @@ class S3Store:
 
     def _error(self, what: str, error: Exception) -> StoreError:
         return StoreError(f"store {self.describe()}: {what}: {_reason(error)}")
+
+
+def in_transit(error: Exception) -> bool:
+    """Whether a request failed in transit (reset, broken pipe, timed out, refused), not
+    with the service's answer."""
+    return isinstance(error, (ConnectionError, TimeoutError)) or bool(
+        _IN_TRANSIT.search(str(error)))
 
 
 def _reason(error: Exception) -> str:

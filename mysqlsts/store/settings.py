@@ -16,4 +16,4 @@ class S3Settings:
     access_key_file: Path | None = None
     secret_key_file: Path | None = None
     timeout_seconds: float = 120.0  # one request, connect to last byte
-    retry_seconds: float = 60.0  # retries of 5xx and resets stop after this long
+    retry_seconds: float = 60.0  # retries (5xx, cut-off transfers) stop after this long

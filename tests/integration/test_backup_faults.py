@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -215,30 +216,57 @@ def test_a_store_that_keeps_failing_fails_the_backup_in_one_line_and_commits_not
     assert not [info.name for info in store.list() if info.name.endswith("manifest.json")]
 
 
-def test_a_reset_in_the_middle_of_an_upload_fails_the_backup_in_one_line_and_commits_nothing(
-        donor: tuple[Server, Donor], secrets_dir: Path, s3: S3Server) -> None:
+def test_a_reset_in_the_middle_of_an_upload_is_retried_to_a_whole_backup_that_restores(
+        donor: tuple[Server, Donor], secrets_dir: Path, s3: S3Server, tmp_path: Path,
+        mariadb: MakeServer) -> None:
     """The store's connection is reset (a TCP RST on both sides) once, in the middle of a
-    part's upload. The client does not retry a put whose request body was cut off (obstore's
-    retries cover 5xx answers and failed connects, not "error sending request"): the backup
-    fails in one line naming the part, and no manifest goes in. Then, healed, a backup to the
-    same store is whole (the cut-off backup left no manifest)."""
-    _, running = donor
+    part's upload. obstore does not retry a put whose request body was cut off; put_new does
+    (the store's one retry policy): the backup is whole, and it restores."""
+    server, running = donor
     with FaultProxy(PortPool("store").one(), s3.port) as proxy:
         # At the 300 000th byte up of a connection: inside a 1 MiB part.
         proxy.cut(Mode.RESET, after=300_000, direction="up")
-        endpoint = f"http://127.0.0.1:{proxy.listen[1]}"
-        argv = backup_argv("s3://faults/reset-up", running.port, secrets_dir,
-                           *s3_args(endpoint, secrets_dir))
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=300, check=False)
+        done = subprocess.run(
+            backup_argv("s3://faults/reset-up", running.port, secrets_dir,
+                        *s3_args(f"http://127.0.0.1:{proxy.listen[1]}", secrets_dir)),
+            capture_output=True, text=True, timeout=300, check=False)
         cut = proxy.cuts_done
-        again = subprocess.run(argv, capture_output=True, text=True, timeout=300, check=False)
     assert cut == 1  # the reset did happen, once
+    assert done.returncode == 0, done.stderr
+    assert "/part-" in done.stderr and "was cut off" in done.stderr  # the retry, logged
+    store = direct_store(s3, secrets_dir, "reset-up")
+    assert every_manifest_is_whole(store) == [done.stdout.strip()]
+    data_dir = tmp_path / "data"
+    restored = backup_cli("restore", "--store", "s3://faults/reset-up",
+                          *s3_args(s3.endpoint, secrets_dir), "--data-dir", str(data_dir),
+                          "--encryption-key-file", str(secrets_dir / "backup-key"))
+    assert restored.returncode == 0, restored.stderr
+    copy = mariadb("after-reset-up", server_id=172, data_dir=data_dir)
+    assert copy.checksum("app.rows") == server.checksum("app.rows")
+
+
+def test_an_upload_reset_every_time_fails_the_backup_in_one_line_and_commits_nothing(
+        donor: tuple[Server, Donor], secrets_dir: Path, s3: S3Server) -> None:
+    """Every connection is reset 300 000 bytes up, so no part ever goes in: the retries end
+    (10 of them, within the 60 s deadline) and the backup fails in one line naming the part, with no
+    manifest. Healed, a backup to the same store is whole."""
+    _, running = donor
+    with FaultProxy(PortPool("store").one(), s3.port) as proxy:
+        proxy.cut(Mode.RESET, after=300_000, direction="up", times=1_000_000)
+        argv = backup_argv("s3://faults/reset-always", running.port, secrets_dir,
+                           *s3_args(f"http://127.0.0.1:{proxy.listen[1]}", secrets_dir))
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=400, check=False)
+        cuts = proxy.cuts_done
+        proxy.uncut()
+        again = subprocess.run(argv, capture_output=True, text=True, timeout=300, check=False)
+    assert cuts > 1  # retried, and cut each time
     assert done.returncode == 1, done.stderr
     last = done.stderr.strip().splitlines()[-1]
-    assert last.startswith("Error: store s3://faults/reset-up: cannot write backups/"), last
-    assert "/part-" in last
-    assert done.stdout == ""
-    store = direct_store(s3, secrets_dir, "reset-up")
+    assert last.startswith("Error: store s3://faults/reset-always: cannot write backups/"), last
+    assert "/part-" in last and last.endswith(": the service did not answer "
+                                              "(error sending request)"), last
+    assert done.stdout == ""  # no backup id printed
+    store = direct_store(s3, secrets_dir, "reset-always")
     assert again.returncode == 0, again.stderr
     assert every_manifest_is_whole(store) == [again.stdout.strip()]
 
@@ -319,4 +347,60 @@ def test_a_download_always_cut_short_refuses_the_restore_and_a_retry_restores_wh
     assert again.returncode == 0, again.stderr
     assert f"restore complete: backup {stored_backup}" in again.stderr
     copy = mariadb(f"after-{mode.value}", server_id=171, data_dir=data_dir)
+    assert copy.checksum("app.rows") == server.checksum("app.rows")
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A directory on its own 8 MiB tmpfs (too small for the backup's data), unmounted at
+    teardown; `grow(small_disk)` gives it room in place."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    mount = tmp_path / "small-disk"
+    mount.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mount)],
+                             capture_output=True, text=True, check=False)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def grow(mount: Path) -> None:
+    subprocess.run(["mount", "-o", "remount,size=2g", str(mount)], check=True)
+
+
+def test_a_full_disk_during_restore_fails_in_one_line_and_a_run_with_room_restores_whole(
+        small_disk: Path, donor: tuple[Server, Donor], stored_backup: str, secrets_dir: Path,
+        s3: S3Server, tmp_path: Path, mariadb: MakeServer) -> None:
+    """The data dir's filesystem fills up while the backup is extracted (mbstream's last words
+    are then "my_write() failed." or an "out-of-order chunk", not the full disk): one line
+    names the full disk (ENOSPC) and the path, the in-progress marker stays and nothing looks
+    finished. Given room, the same command wipes that and restores whole."""
+    server, _ = donor
+    data_dir = small_disk / "data"
+    argv = restore_argv(s3.endpoint, secrets_dir, data_dir)
+    full = backup_cli(*argv)
+    assert full.returncode == 1, full.stderr
+    assert "Traceback" not in full.stderr
+    last = full.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"Error: the disk is full (ENOSPC) under data dir {data_dir}, "
+                           f"writing {data_dir}/"), last
+    assert "restore complete" not in full.stderr
+    assert (data_dir / ".mysqlsts-in-progress").exists()
+    assert not (data_dir / "mysqlsts-clone.json").exists()
+    assert not (data_dir / "mysql").exists()
+    assert not (data_dir / "ibdata1").exists()
+
+    grow(small_disk)
+    again = backup_cli(*argv)
+    assert again.returncode == 0, again.stderr
+    assert f"restore complete: backup {stored_backup}" in again.stderr
+    assert not (data_dir / ".mysqlsts-in-progress").exists()
+    # Started from a copy on the ordinary disk: the tmpfs goes at teardown, maybe first.
+    copied = tmp_path / "copied"
+    shutil.copytree(data_dir, copied, symlinks=True)
+    copy = mariadb("after-full-disk", server_id=173, data_dir=copied)
     assert copy.checksum("app.rows") == server.checksum("app.rows")

@@ -14,7 +14,7 @@ from obstore.store import S3Store as RawClient
 from mysqlsts.store.base import ObjectExists, ObjectInfo, ObjectMissing, StoreError, read_all
 from mysqlsts.store.open import open_store
 from mysqlsts.store.settings import S3Settings
-from tests.faultproxy import FaultProxy
+from tests.faultproxy import FaultProxy, Mode
 from tests.ports import PortPool
 from tests.s3server import ACCESS_KEY, REGION, SECRET_KEY, S3Server, create_bucket
 
@@ -244,3 +244,69 @@ def test_persistent_5xx_is_one_line_after_the_retry_deadline(
             list(store.list())
         assert time.monotonic() - started < 30
     assert "\n" not in str(caught.value) and "503" in str(caught.value)
+
+
+class Statuses:
+    """A man in the middle that changes nothing and notes the status of each answer."""
+
+    def __init__(self) -> None:
+        self.seen: list[int] = []
+
+    def __call__(self, direction: str, data: bytes) -> bytes:
+        if direction == "down" and data.startswith(b"HTTP/1.1 "):
+            self.seen.append(int(data[9:12]))
+        return data
+
+
+def test_a_put_reset_mid_body_is_retried_and_stored_whole(
+        s3: S3Server, bucket: str, ports: PortPool, key_files: tuple[Path, Path]) -> None:
+    """Twice, the connection is reset 300 000 bytes into a 1 MB body: obstore does not retry
+    a request cut off in transit, put_new does, and the object is whole."""
+    data = bytes(range(256)) * 4000
+    with FaultProxy(ports.one(), s3.port) as proxy:
+        store = open_store(f"s3://{bucket}/reset", settings(
+            f"http://127.0.0.1:{proxy.listen[1]}", key_files, retry_seconds=10))
+        proxy.cut(Mode.RESET, after=300_000, direction="up", times=2)
+        store.put_new("part-1", data)
+        assert proxy.cuts_done == 2
+    assert read_all(open_store(f"s3://{bucket}/reset", settings(s3.endpoint, key_files)),
+                    "part-1") == data
+
+
+def test_a_put_stored_with_its_answer_reset_is_retried_and_meets_its_own_object(
+        s3: S3Server, bucket: str, ports: PortPool, key_files: tuple[Path, Path]) -> None:
+    """The body went through and the service stored it, then the connection is reset as its
+    answer starts: the retry is refused with 412 (create-only), and that is success because
+    the object read back holds exactly our bytes; other bytes under the name stay a
+    conflict."""
+    statuses = Statuses()
+    with FaultProxy(ports.one(), s3.port, rewrite=statuses) as proxy:
+        store = open_store(f"s3://{bucket}/lost", settings(
+            f"http://127.0.0.1:{proxy.listen[1]}", key_files, retry_seconds=10))
+        proxy.cut(Mode.RESET, after=1, direction="down")
+        store.put_new("part-1", b"our bytes" * 1000)
+        assert proxy.cuts_done == 1
+        assert statuses.seen[:3] == [200, 412, 200]  # stored, refused, read back
+        proxy.cut(Mode.RESET, after=1, direction="down")
+        with pytest.raises(ObjectExists):
+            store.put_new("part-1", b"other bytes" * 1000)
+    assert read_all(open_store(f"s3://{bucket}/lost", settings(s3.endpoint, key_files)),
+                    "part-1") == b"our bytes" * 1000
+
+
+def test_a_put_reset_every_time_is_one_line_after_the_retry_deadline(
+        s3: S3Server, bucket: str, ports: PortPool, key_files: tuple[Path, Path]) -> None:
+    with FaultProxy(ports.one(), s3.port) as proxy:
+        store = open_store(f"s3://{bucket}/always", settings(
+            f"http://127.0.0.1:{proxy.listen[1]}", key_files, retry_seconds=3))
+        proxy.cut(Mode.RESET, after=300_000, direction="up", times=1_000_000)
+        started = time.monotonic()
+        with pytest.raises(StoreError) as caught:
+            store.put_new("part-1", b"x" * 1_000_000)
+        took = time.monotonic() - started
+        cuts = proxy.cuts_done
+    assert cuts >= 3 and took < 10, (cuts, took)
+    assert str(caught.value) == (f"store s3://{bucket}/always: cannot write part-1: "
+                                 "the service did not answer (error sending request)")
+    assert list(open_store(f"s3://{bucket}/always",
+                           settings(s3.endpoint, key_files)).list()) == []
