@@ -33,12 +33,12 @@ from mysqlsts.options import (
 )
 
 # Inherited variables we never pass on: a pod's env is exactly what its StatefulSet gives.
-# Except the log level, the outage window and the primary lease's timings, which one edits in
-# the StatefulSet's env too (tests shorten them to see a set cross them).
+# Except the log level, the outage window and the primary and archive leases' timings, which
+# one edits in the StatefulSet's env too (tests shorten them to see a set cross them).
 _PREFIX = ENV_PREFIX
 _PASSED_THROUGH = frozenset({"MYSQLSTS_LOG_LEVEL", "MYSQLSTS_MAX_STALENESS_PRIMARY_DOWN",
                              "MYSQLSTS_LEASE_DURATION", "MYSQLSTS_LEASE_RENEW_DEADLINE",
-                             "MYSQLSTS_LEASE_RENEW_INTERVAL"})
+                             "MYSQLSTS_LEASE_RENEW_INTERVAL", "MYSQLSTS_ARCHIVE_LEASE_SECONDS"})
 
 
 @dataclass(frozen=True)
