@@ -595,15 +595,18 @@ class DonorOptions:
 
 @dataclass(frozen=True)
 class ArchiveWorkerOptions:
-    """The sidecar's binlog archiver (docs/backup.md, "The binlog archive"): opt-in, on one
-    pod of the set."""
+    """The sidecar's binlog archiver (docs/backup.md, "The binlog archive"): opt-in, on every
+    pod of the set, one writing at a time (the store's archive lease)."""
 
     archive_store: str = option(
         "", "Archive the primary's binary log into this object store (s3:// or file://) from "
-        "the sidecar of --archive-ordinal; empty: no archiver.", show_default=False)
-    archive_ordinal: int = option(
-        1, "The one pod whose sidecar archives: a replica by default, so the primary carries "
-        "one more replication client only; 0 in a one-pod set.", type=click.IntRange(min=0))
+        "every pod's sidecar, one at a time under the store's archive lease; empty: no "
+        "archiver.", show_default=False)
+    archive_primary_patience: float = option(
+        3.0, "Lease durations the primary's archiver waits, the archive lease unchanged (free, "
+        "or its holder silent), before it archives itself; it then gives the lease up every 20 "
+        "durations for a replica's archiver. Replicas contend at once. 0: the primary contends "
+        "at once and keeps the lease (a set of one pod).", type=click.FloatRange(min=0))
     archive_encryption_key_file: Path | None = option(
         None, "File holding the key segments are encrypted with at rest (the backups' key). "
         "None: not encrypted.", type=PATH, show_default=False)

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from mysqlsts.adapters.binlog_stream import BinlogStream, StreamError
-from mysqlsts.archive.lock import ArchiveLock, LockLost, LockStopped
+from mysqlsts.archive.lock import ArchiveLock, LockLost, LockStopped, TermOver
 from mysqlsts.core import binlog_event as ev
 from mysqlsts.core.backoff import backoff
 from mysqlsts.core.backup_parts import BackupKeys
@@ -122,6 +122,8 @@ class Archiver:
                     self.lock.acquire(self._stop)
                 try:
                     self._archive()
+                except TermOver as error:
+                    log.info("archive: %s", error)
                 except LockLost as error:
                     log.warning("archive: %s", error)
                 finally:

@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 
 from mysqlsts.adapters.lease_store import LeaseConflict, LeaseStore, LeaseUnavailable
+from mysqlsts.core.archive_turn import Turn, may_contend, term_over
 from mysqlsts.core.lease import Claim, LeaseRecord, LeaseTimings, Seen, claim, may_write, observe
 from mysqlsts.errors import MysqlstsError, describe
 
@@ -43,6 +44,10 @@ class LockLost(MysqlstsError):
     """The archiver no longer holds the lease (not renewed inside the deadline)."""
 
 
+class TermOver(LockLost):
+    """The holder's term is over (the primary's archiver): it gives the lease up."""
+
+
 class LockStopped(Exception):  # noqa: N818 (a signal, not an error)
     """Asked to stop while waiting for the lease."""
 
@@ -56,11 +61,15 @@ def holder_name(label: str = "") -> str:
 class ArchiveLock:
     def __init__(self, store: LeaseStore, holder: str, timings: LeaseTimings = TIMINGS,
                  monotonic: Callable[[], float] = time.monotonic,
-                 wall: Callable[[], float] = time.time) -> None:
+                 wall: Callable[[], float] = time.time, turn: Turn | None = None) -> None:
         self.store, self.holder, self.timings = store, holder, timings
+        # How this archiver contends (core/archive_turn.py); None: at once, for good.
+        self.turn = turn if turn is not None else Turn(timings.duration)
         self._monotonic, self._wall = monotonic, wall
         self._seen: Seen | None = None
+        self.waiting = ""  # why the last attempt did not take the lease
         self._renew_started: float | None = None
+        self._held_since: float | None = None
         self._renewer: threading.Thread | None = None
         self._renewing = threading.Event()
         self._held_once = False
@@ -72,9 +81,13 @@ class ArchiveLock:
         started = self._monotonic()
         record, version = self.store.read(self.timings.renew_interval)
         self._seen = observe(self._seen, record, version, started)
+        self.waiting = may_contend(self.turn, self._seen, self.holder, started)
+        if self.waiting:
+            return False
         decision = claim(self._seen, self.holder, started, self._wall(),
                          self.timings.duration)
         if decision.claim is Claim.WAIT or decision.record is None:
+            self.waiting = f"held by {record.holder}" if record is not None else decision.reason
             return False
         new = self.store.write(decision.record, version, self.timings.renew_interval)
         self._seen = Seen(decision.record, new, started)
@@ -94,8 +107,7 @@ class ArchiveLock:
             try:
                 if self._attempt():
                     break
-                assert self._seen is not None and self._seen.record is not None
-                why = f"held by {self._seen.record.holder}"
+                why = self.waiting
             except LeaseUnavailable as error:
                 if not self._held_once:
                     raise
@@ -109,6 +121,7 @@ class ArchiveLock:
         else:
             raise LockStopped
         self._held_once = True
+        self._held_since = self._monotonic()
         self._renewing.clear()
         self._renewer = threading.Thread(target=self._renew_loop, name="archive-lease",
                                          daemon=True)
@@ -133,6 +146,9 @@ class ArchiveLock:
         if not self.holds():
             raise LockLost("the archive lease is not held inside its renew deadline "
                            f"({self.timings.renew_deadline:g}s); stopping writes")
+        if term_over(self.turn, self._held_since, self._monotonic()):
+            raise TermOver(f"held for its term ({self.turn.term:g}s): giving the archive lease "
+                           "up, for a replica's archiver to take")
 
     def release(self) -> None:
         """Stop renewing; give the lease up (holder "") when we still hold it, so another
@@ -141,7 +157,7 @@ class ArchiveLock:
         if self._renewer is not None:
             self._renewer.join()
             self._renewer = None
-        held, self._renew_started = self.holds(), None
+        held, self._renew_started, self._held_since = self.holds(), None, None
         if not held or self._seen is None or self._seen.record is None:
             return
         record = self._seen.record

@@ -33,12 +33,12 @@ from mysqlsts.options import (
 )
 
 # Inherited variables we never pass on: a pod's env is exactly what its StatefulSet gives.
-# Except the log level, the outage window and the primary lease's timings, which one edits in
-# the StatefulSet's env too (tests shorten them to see a set cross them).
+# Except the log level, the outage window and the primary and archive leases' timings, which
+# one edits in the StatefulSet's env too (tests shorten them to see a set cross them).
 _PREFIX = ENV_PREFIX
 _PASSED_THROUGH = frozenset({"MYSQLSTS_LOG_LEVEL", "MYSQLSTS_MAX_STALENESS_PRIMARY_DOWN",
                              "MYSQLSTS_LEASE_DURATION", "MYSQLSTS_LEASE_RENEW_DEADLINE",
-                             "MYSQLSTS_LEASE_RENEW_INTERVAL"})
+                             "MYSQLSTS_LEASE_RENEW_INTERVAL", "MYSQLSTS_ARCHIVE_LEASE_SECONDS"})
 
 
 @dataclass(frozen=True)
@@ -61,9 +61,11 @@ class PodPlan:
     sidecar: Step
 
 
-def archive_ordinal(replicas: int) -> int:
-    """The pod whose sidecar archives: mysql-1 (a replica), mysql-0 in a one-pod set."""
-    return 1 if replicas > 1 else 0
+def archive_primary_patience(replicas: int) -> float:
+    """How long mysql-0's archiver waits for the archive lease: the default (the replicas'
+    archivers first), at once in a one-pod set."""
+    default = ArchiveWorkerOptions().archive_primary_patience
+    return default if replicas > 1 else 0.0
 
 
 def pod_env(spec: SetSpec, layout: SetLayout, ordinal: int) -> dict[str, str]:
@@ -91,10 +93,10 @@ def pod_env(spec: SetSpec, layout: SetLayout, ordinal: int) -> dict[str, str]:
                           to_gtid=spec.restore_to_gtid if ordinal == 0 else "",
                           to_time=spec.restore_to_time if ordinal == 0 else ""),
         # A set with a store archives its binary log there, as a StatefulSet given
-        # --archive-store does: every pod gets the same variables, the ordinal's sidecar runs
-        # the archiver (the store's archive lease keeps a second one, after a scale, waiting).
+        # --archive-store does: every pod gets the same variables, every sidecar runs an
+        # archiver and one writes at a time (the store's archive lease), a replica's first.
         ArchiveWorkerOptions(archive_store=spec.store,
-                             archive_ordinal=archive_ordinal(spec.replicas))
+                             archive_primary_patience=archive_primary_patience(spec.replicas))
         if spec.store else ArchiveWorkerOptions(),
         # The server container's watchdog and the sidecar's heartbeat, in the pod's run dir
         # (its shared emptyDir): a SIGKILLed or SIGSTOPped sidecar stops the server.

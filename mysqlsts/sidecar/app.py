@@ -31,6 +31,7 @@ from mysqlsts.adapters.lease_store import FileLeaseStore, LeaseStore
 from mysqlsts.archive.archiver import Archiver, ArchiveSettings
 from mysqlsts.archive.lock import ArchiveLock, holder_name, lease_timings
 from mysqlsts.clone.store_options import keys_from_file
+from mysqlsts.core.archive_turn import turn_for
 from mysqlsts.core.backup_layout import BINLOG_LOCK
 from mysqlsts.core.clone_window import ChunkCounts
 from mysqlsts.core.health import Verdict
@@ -191,10 +192,11 @@ class SidecarApp:
         return None
 
     def _archive_worker(self) -> ArchiveWorker | None:
-        """The binlog archiver, on the pod --archive-ordinal names when --archive-store is set;
-        a bad store URL or key file fails the sidecar's start, as one line."""
+        """The binlog archiver, on every pod when --archive-store is set, one writing at a time
+        under the store's archive lease, a replica's first (core/archive_turn.py); a bad store
+        URL or key file fails the sidecar's start, as one line."""
         s = self.settings
-        if self._archive_store is None or s.identity.ordinal != s.archive.archive_ordinal:
+        if self._archive_store is None:
             return None
         store, keys = self._archive_store
         source = StreamSource(host=s.primary.host, port=s.primary.port,
@@ -208,9 +210,11 @@ class SidecarApp:
             store, keys, lambda: BinlogStream(source, self._secrets.replication()),
             lambda: primary_position(source, self._secrets.replication()),
             ArchiveSettings(start_position="oldest"),
-            self._stop, lock=ArchiveLock(ObjectLeaseStore(store, BINLOG_LOCK),
-                                         holder_name(s.identity.pod_name),
-                                         lease_timings(s.archive.archive_lease_seconds)),
+            self._stop, lock=ArchiveLock(
+                ObjectLeaseStore(store, BINLOG_LOCK), holder_name(s.identity.pod_name),
+                lease_timings(s.archive.archive_lease_seconds),
+                turn=turn_for(s.is_primary, s.archive.archive_lease_seconds,
+                              s.archive.archive_primary_patience)),
             oldest_position=lambda: oldest_position(source, self._secrets.replication())),
             self._stop)
 
@@ -225,20 +229,25 @@ class SidecarApp:
         return BinlogPurger(index, lambda: self._connect(s.loop.setup_timeout), self._stop,
                             keep=s.archive.archive_binlog_keep_hours * 3600)
 
+    def _archiving(self) -> bool:
+        """Whether this pod's archiver holds the archive lease (inside its renew deadline)."""
+        archiver = None if self.archive is None else self.archive.archiver
+        return archiver is not None and archiver.lock is not None and archiver.lock.holds()
+
     def _backup_catalog_worker(self) -> BackupCatalogWorker | None:
         """The periodic read of the archive store's backups for the metrics, beside the
-        archiver (same store and key file, so one pod of the set reads it)."""
+        archiver (same store and key file): it reads only while this pod's archiver holds the
+        lease, so one pod of the set reads and exports it."""
         # Imported here: the restore's module brings the clone receiver, which a sidecar
         # that reads no catalog never loads.
         from mysqlsts.clone.from_backup import seal_keys
 
-        s = self.settings
-        if self._archive_store is None or s.identity.ordinal != s.archive.archive_ordinal:
+        if self._archive_store is None:
             return None
         store, keys = self._archive_store
         index = IndexCache(store, keys)  # the window reaches the archive's last commit
         return BackupCatalogWorker(lambda: read_contents(store, seal_keys(keys), index.records),
-                                   self._stop)
+                                   self._stop, active=self._archiving)
 
     def _lease_fence(self) -> str:
         """Why the lease fence holds the server stopped; "" when it does not."""
@@ -400,7 +409,9 @@ class SidecarApp:
             lease_held=None if self.lease is None else self.lease.held,
             archive=None if self.archive is None or self.archive.archiver is None
             else self.archive.archiver.state,
-            backups=None if self.backups is None else self.backups.state,
+            archive_held=self._archiving() if self.archive is not None else None,
+            backups=None if self.backups is None or not self._archiving()
+            else self.backups.state,
             binlog=None if self.purge is None else self.purge.backlog,
         )
 

@@ -1,4 +1,5 @@
-"""The binlog archiver as a sidecar worker (opt-in, on the one pod `--archive-ordinal` names).
+"""The binlog archiver as a sidecar worker (opt-in, on every pod; the one holding the store's
+archive lease writes, core/archive_turn.py says who contends when).
 
 Its one round runs the archiver until the sidecar stops (the archiver has its own loop, its
 reconnects and its store retries). What ends it early is what a person must fix (the store

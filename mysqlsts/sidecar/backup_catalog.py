@@ -1,4 +1,5 @@
-"""The backups of the archive's store, read for the metrics (on the archiving pod only).
+"""The backups of the archive's store, read for the metrics (on the pod holding the archive
+lease only).
 
 Every `EVERY` seconds one catalog read (one listing and one GET per manifest, as `backup list`,
 one listing of the archive's segments for the bytes by kind, and the archive's index, each
@@ -21,6 +22,7 @@ from mysqlsts.errors import describe
 from mysqlsts.sidecar.worker import Worker
 
 EVERY = 300.0  # seconds between catalog reads: about 290 listings a day, plus one GET a backup
+IDLE_CHECK = 2.0  # seconds between asking whether this pod archives, while it does not
 
 
 @dataclass(frozen=True)
@@ -35,12 +37,17 @@ class CatalogState:
 
 class BackupCatalogWorker(Worker):
     def __init__(self, read: Callable[[], StoreContents], stop: threading.Event,
-                 every: float = EVERY, wall: Callable[[], float] = time.time) -> None:
+                 every: float = EVERY, wall: Callable[[], float] = time.time,
+                 active: Callable[[], bool] = lambda: True) -> None:
         super().__init__("backup-catalog", stop)
-        self._read, self._every, self._wall = read, every, wall
+        self._read, self._every, self._wall, self._active = read, every, wall, active
         self.state = CatalogState()  # replaced whole, so a scrape never sees half a read
 
     def round(self) -> float:
+        # Only on the pod whose archiver holds the archive lease: asked again every few
+        # seconds, and read at once when this pod takes the lease over.
+        if not self._active():
+            return IDLE_CHECK
         s = self.state
         try:
             contents = self._read()

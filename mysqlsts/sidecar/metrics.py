@@ -49,8 +49,10 @@ class MetricsView:
     errant: tuple[str, ...] = ()
     # This pod's checksum table, as the consistency check last read it; None until read.
     consistency: Summary | None = None
-    # The binlog archiver's counts, on the pod that archives (--archive-store); else None.
+    # The binlog archiver's counts, on every pod with --archive-store; else None.
     archive: ArchiveState | None = None
+    # Whether this pod's archiver holds the archive lease; None without an archiver.
+    archive_held: bool | None = None
     # The archive store's backups, as the last catalog read found them; None off that pod.
     backups: CatalogState | None = None
     # The primary's binary logs as its purger last measured them (--archive-store); else None.
@@ -130,7 +132,7 @@ class _StateCollector(Collector):
         if view.consistency is not None:
             yield from _consistency(view.consistency)
         if view.archive is not None:
-            yield from _archive(view.archive)
+            yield from _archive(view.archive, bool(view.archive_held))
         if view.backups is not None:
             yield from _backups(view.backups)
 
@@ -179,7 +181,10 @@ def _consistency(summary: Summary) -> Iterator[Metric]:
                      summary.last_pass)
 
 
-def _archive(state: ArchiveState) -> Iterator[Metric]:
+def _archive(state: ArchiveState, held: bool) -> Iterator[Metric]:
+    yield _gauge("mysqlsts_archive_lease_held",
+                 "1 while this pod's archiver holds the store's archive lease (it archives), "
+                 "0 while it waits.", 1 if held else 0)
     yield CounterMetricFamily("mysqlsts_archive_segments",
                               "Binlog segments this pod's archiver wrote (with their records).",
                               value=state.segments)
@@ -191,7 +196,7 @@ def _archive(state: ArchiveState) -> Iterator[Metric]:
     yield CounterMetricFamily("mysqlsts_archive_store_failures",
                               "Store reads and writes of the archiver that failed (retried).",
                               value=state.store_failures)
-    if state.last_commit:
+    if state.last_commit and held:  # a former holder's would only grow old
         yield _gauge("mysqlsts_archive_last_commit_timestamp_seconds",
                      "The primary's timestamp of the newest archived transaction.",
                      state.last_commit)

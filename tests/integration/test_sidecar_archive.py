@@ -1,5 +1,6 @@
-"""The sidecar's opt-in binlog archiver on real servers: only the pod --archive-ordinal names
-runs it, with the set's replication account, and it stops with the sidecar."""
+"""The sidecar's opt-in binlog archiver on real servers: every pod runs one, the replica's holds
+the archive lease and archives with the set's replication account while the primary's waits,
+and it stops (and gives the lease up) with the sidecar."""
 
 from __future__ import annotations
 
@@ -8,12 +9,14 @@ from pathlib import Path
 
 import pytest
 
+from mysqlsts.core.backup_layout import BINLOG_LOCK
 from mysqlsts.core.binlog_index import breaks
 from mysqlsts.errors import ConfigError, MysqlstsError
 from mysqlsts.options import ArchiveWorkerOptions
 from mysqlsts.sidecar.app import SidecarApp
 from mysqlsts.store.binlog_archive import index_names
 from mysqlsts.store.filestore import FileStore
+from mysqlsts.store.lease_objects import ObjectLeaseStore
 from tests.integration.archive_helpers import make_app_table, wait_archived, write_rows
 from tests.integration.sidecar_servers import Harness, http_get, wait_for
 
@@ -30,19 +33,19 @@ def _ready(app: SidecarApp) -> bool:
     return http_get(app.http_port, "/readyz")[0] == 200
 
 
-def test_the_replica_named_archives_the_primarys_binlog(harness: Harness,
-                                                         tmp_path: Path) -> None:
+def test_the_replicas_archiver_archives_the_primarys_binlog_the_primarys_waits(
+        harness: Harness, tmp_path: Path) -> None:
     (tmp_path / "store").mkdir()
     store = FileStore(tmp_path / "store")
     archive = ArchiveWorkerOptions(archive_store=f"file://{tmp_path / 'store'}",
-                                   archive_ordinal=1, archive_binlog_keep_hours=0)
+                                   archive_binlog_keep_hours=0)
     primary = harness.server("p", 100)
     replica = harness.server("r", 101, replica=True)
     p_app = harness.sidecar(harness.settings(0, primary, primary, archive=archive))
     wait_for("primary ready", lambda: _ready(p_app), 20)
     r_app = harness.sidecar(harness.settings(1, replica, primary, archive=archive))
     wait_for("replica ready", lambda: _ready(r_app), 30)
-    assert p_app.archive is None and r_app.archive is not None
+    assert p_app.archive is not None and r_app.archive is not None
     make_app_table(primary)
     write_rows(primary, 1, 20)
     records = wait_archived(store, None, primary.value("SELECT @@gtid_binlog_pos"))
@@ -57,7 +60,13 @@ def test_the_replica_named_archives_the_primarys_binlog(harness: Harness,
     assert values["mysqlsts_archive_transactions_total"] >= 21
     assert values["mysqlsts_archive_gaps_total"] == 0
     assert abs(values["mysqlsts_archive_last_commit_timestamp_seconds"] - time.time()) < 30
-    assert "mysqlsts_archive_" not in http_get(p_app.http_port, "/metrics")[1]
+    assert values["mysqlsts_archive_lease_held"] == 1
+    waiting = {line.split()[0]: float(line.split()[1]) for line in
+               http_get(p_app.http_port, "/metrics")[1].splitlines()
+               if line.startswith("mysqlsts_archive_")}
+    assert waiting["mysqlsts_archive_lease_held"] == 0
+    assert waiting["mysqlsts_archive_segments_total"] == 0
+    assert "mysqlsts_archive_last_commit_timestamp_seconds" not in waiting
     # The primary's sidecar purges what is archived, and only the primary's.
     assert p_app.purge is not None and r_app.purge is None
     first = primary.sql("SHOW BINARY LOGS")[0]["Log_name"]
@@ -85,10 +94,13 @@ def test_the_replica_named_archives_the_primarys_binlog(harness: Harness,
     assert not r_app.archive.thread.is_alive()
     assert r_app.archive.archiver is not None
     assert r_app.archive.archiver.state.transactions >= 26
+    # Its stop gave the lease up (the next replica's archiver takes a free one at once).
+    record, _ = ObjectLeaseStore(store, BINLOG_LOCK).read(1)
+    assert record is not None and record.holder == ""
 
 
 def test_a_bad_archive_store_fails_the_sidecars_start(harness: Harness) -> None:
     primary = harness.server("p", 100)
     with pytest.raises(ConfigError, match="store URL"):
         SidecarApp(harness.settings(0, primary, primary, archive=ArchiveWorkerOptions(
-            archive_store="ftp://nowhere", archive_ordinal=0)))
+            archive_store="ftp://nowhere")))

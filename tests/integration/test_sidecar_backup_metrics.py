@@ -1,7 +1,7 @@
 """The backups of the archive's store as the archiving sidecar exports them, on real servers:
 a real backup taken from the set's primary through the clone stream into a file:// store, a
-real restore drill of it (`backup verify`), then the sidecar of the pod --archive-ordinal names
-reads the store and its /metrics show them; the other pod exports none of it."""
+real restore drill of it (`backup verify`), then the sidecar of the pod whose archiver holds
+the archive lease reads the store and its /metrics show them; the other pod exports none of it."""
 
 from __future__ import annotations
 
@@ -65,7 +65,7 @@ def test_the_archiving_sidecar_exports_the_stores_backups(harness: Harness,
     [verdict_file] = (tmp_path / "store" / "backups" / backup).glob("verify-*-ok.json")
     verdict = json.loads(verdict_file.read_text())
 
-    archive = ArchiveWorkerOptions(archive_store=url, archive_ordinal=1)
+    archive = ArchiveWorkerOptions(archive_store=url)
     r_app = harness.sidecar(harness.settings(1, replica, primary, archive=archive))
     assert r_app.backups is not None
     wait_for("the store's backups read",

@@ -110,7 +110,7 @@ def test_live_scrape_has_every_dashboard_metric(local_set: list[dict[str, Any]])
     assert cloning == {"mysqlsts_clone_phase", "mysqlsts_clone_donor_attempts_total"}
     opt_in = opt_in_metrics()
     assert {"mysqlsts_archive_gaps_total", "mysqlsts_backup_last_verification_ok"} <= opt_in
-    assert len(opt_in) == 22
+    assert len(opt_in) == 23
     # The primary lease is on by default: the default set's primary exports its metric.
     assert lease_metrics() == {"mysqlsts_primary_lease_held"} <= names
     # Scraped by test_clone_progress.py, test_sidecar_archive.py and

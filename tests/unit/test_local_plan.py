@@ -140,16 +140,17 @@ def test_a_spec_from_before_stores_reads_as_one_without() -> None:
     assert (spec.store, spec.restore_from) == ("", "")
 
 
-def test_a_set_with_a_store_archives_from_one_pod_through_the_sidecars_env(
+def test_a_set_with_a_store_archives_from_every_pod_through_the_sidecars_env(
         layout: SetLayout) -> None:
     store = "file:///tmp/some-store"
-    for replicas, ordinal in ((1, "0"), (2, "1"), (3, "1")):
+    for replicas, patience in ((1, "0.0"), (2, "3.0"), (3, "3.0")):
         spec = SetSpec(replicas=replicas, store=store)
         for n in range(replicas):
             env = plan_pod(spec, layout, n, TOOL).env
             assert env["MYSQLSTS_ARCHIVE_STORE"] == store
-            # The default ordinal (1) needs no variable; a one-pod set's 0 does.
-            assert env.get("MYSQLSTS_ARCHIVE_ORDINAL", "1") == ordinal
+            # The default patience (replicas archive first) needs no variable; a one-pod
+            # set's primary contends at once.
+            assert env.get("MYSQLSTS_ARCHIVE_PRIMARY_PATIENCE", "3.0") == patience
     for replicas in (1, 2):  # no store: no archive, and no variable of it
         env = plan_pod(SetSpec(replicas=replicas), layout, 0, TOOL).env
         assert not any(key.startswith("MYSQLSTS_ARCHIVE_") for key in env)

@@ -215,12 +215,13 @@ def test_the_lease_gauge_only_with_a_lease_and_only_on_the_primary() -> None:
     assert "mysqlsts_primary_lease_held" not in render(replace(REPLICA_VIEW, lease_held=True))[0]
 
 
-def test_the_archive_metrics_only_on_the_archiving_pod_and_as_documented() -> None:
+def test_the_archive_metrics_only_with_an_archiver_and_as_documented() -> None:
     from mysqlsts.archive.archiver import ArchiveState
 
     state = ArchiveState(segments=3, transactions=40, gaps=1, store_failures=2,
                          last_commit=int(NOW) - 1)
-    values, _, text = render(replace(REPLICA_VIEW, archive=state))
+    values, _, text = render(replace(REPLICA_VIEW, archive=state, archive_held=True))
+    assert values["mysqlsts_archive_lease_held"] == 1
     assert values["mysqlsts_archive_segments_total"] == 3
     assert values["mysqlsts_archive_transactions_total"] == 40
     assert values["mysqlsts_archive_gaps_total"] == 1
@@ -231,7 +232,13 @@ def test_the_archive_metrics_only_on_the_archiving_pod_and_as_documented() -> No
     assert exported == set(_documented("## With an archive"))
     assert not any(name.startswith("mysqlsts_archive") for name in render(REPLICA_VIEW)[0])
     assert "mysqlsts_archive_last_commit_timestamp_seconds" not in render(
-        replace(REPLICA_VIEW, archive=ArchiveState()))[0]
+        replace(REPLICA_VIEW, archive=ArchiveState(), archive_held=True))[0]
+    # A pod whose archiver waits (or lost the lease) exports its counters, not a newest
+    # commit that would only grow old.
+    waiting, _, _ = render(replace(REPLICA_VIEW, archive=state, archive_held=False))
+    assert waiting["mysqlsts_archive_lease_held"] == 0
+    assert waiting["mysqlsts_archive_segments_total"] == 3
+    assert "mysqlsts_archive_last_commit_timestamp_seconds" not in waiting
 
 
 def test_the_backup_metrics_only_with_a_catalog_and_as_documented() -> None:
