@@ -11,17 +11,14 @@ from pathlib import Path
 
 import pytest
 from test_backup_take import backup_cli
-from test_binlog_purge import _files, _purge_until
-from test_clone import BACKUP_GRANTS, BACKUP_PASSWORD, BACKUP_USER, TOKEN, Donor
+from test_binlog_purge import _files, _purge_until, archive_three_files
+from test_clone import Donor
+from test_segment_prune import backed_up_primary
 
 from mysqlsts.sidecar.purge import BinlogPurger, store_bases
-from mysqlsts.store.binlog_archive import IndexCache, index_names
+from mysqlsts.store.binlog_archive import IndexCache
 from mysqlsts.store.filestore import FileStore
 from tests.integration.archive_helpers import (
-    archiver_for,
-    make_app_table,
-    running,
-    wait_archived,
     write_rows,
 )
 from tests.servers import MakeServer
@@ -31,24 +28,9 @@ pytestmark = pytest.mark.integration
 
 def test_a_base_backup_after_a_gap_lets_the_purge_go_on(
         mariadb: MakeServer, free_port: Callable[[], int], tmp_path: Path) -> None:
-    secrets = tmp_path / "secrets"
-    secrets.mkdir()
-    (secrets / "clone-token").write_text(TOKEN + "\n")
-    primary = mariadb("p", server_id=100)
-    primary.sql(f"CREATE USER {BACKUP_USER}@'%' IDENTIFIED BY '{BACKUP_PASSWORD}'",
-                f"GRANT {BACKUP_GRANTS} ON *.* TO {BACKUP_USER}@'%'")
-    make_app_table(primary)
-    (tmp_path / "store").mkdir()
+    primary, secrets = backed_up_primary(mariadb, tmp_path)
     store = FileStore(tmp_path / "store")
-    archiver, stop = archiver_for(primary, store, start="oldest")
-    with running(archiver, stop):
-        for n in range(3):
-            write_rows(primary, n * 10 + 1, 10)
-            wait_archived(store, None, primary.value("SELECT @@gtid_binlog_pos"))
-            primary.sql("FLUSH BINARY LOGS")
-    names = list(index_names(store))
-    assert len(names) >= 3
-    store.delete(names[1])  # a record lost: a gap in the archive
+    store.delete(archive_three_files(primary, store)[1])  # a record lost: a gap in the archive
     purger = BinlogPurger(IndexCache(store, None), primary.connect, threading.Event(), keep=0,
                           bases=store_bases(store, lambda key_id: None))
     before = _files(primary)

@@ -58,6 +58,17 @@ def _backup(args: list[str], donor: Donor, secrets: Path, primary: Server) -> st
     return gtid
 
 
+def backed_up_primary(mariadb: MakeServer, tmp_path: Path) -> tuple[Server, Path]:
+    """A primary with the backup account, and a secrets dir holding the clone token."""
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    (secrets / "clone-token").write_text(TOKEN + "\n")
+    primary = mariadb("primary", server_id=100)
+    primary.sql(f"CREATE USER {BACKUP_USER}@'%' IDENTIFIED BY '{BACKUP_PASSWORD}'",
+                f"GRANT {BACKUP_GRANTS} ON *.* TO {BACKUP_USER}@'%'")
+    return primary, secrets
+
+
 def _seq(gtid: str) -> int:
     return parse_mariadb(gtid)[0].seq
 
@@ -65,12 +76,7 @@ def _seq(gtid: str) -> int:
 @pytest.mark.parametrize("kind", ["file", "s3"])
 def test_prune_deletes_old_segments_and_the_window_still_recovers(
         kind: str, mariadb: MakeServer, free_port: Callable[[], int], tmp_path: Path) -> None:
-    secrets = tmp_path / "secrets"
-    secrets.mkdir()
-    (secrets / "clone-token").write_text(TOKEN + "\n")
-    primary = mariadb("prune-primary", server_id=100)
-    primary.sql(f"CREATE USER {BACKUP_USER}@'%' IDENTIFIED BY '{BACKUP_PASSWORD}'",
-                f"GRANT {BACKUP_GRANTS} ON *.* TO {BACKUP_USER}@'%'")
+    primary, secrets = backed_up_primary(mariadb, tmp_path)
     make_app_table(primary)
     donor = Donor(primary, free_port(), secrets)
     s3 = S3Server(PortPool("store").one()) if kind == "s3" else None
