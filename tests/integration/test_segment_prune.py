@@ -37,7 +37,7 @@ WINDOW = 60  # seconds: `--retain-window 1m`, the smallest there is
 
 
 def _store(kind: str, s3: S3Server | None, secrets: Path, tmp_path: Path
-           ) -> tuple[ObjectStore, list[str]]:
+           ) -> tuple[ObjectStore, list[str]]:  # the store, and the CLI's arguments for it
     if s3 is None:
         (tmp_path / "store").mkdir()
         return FileStore(tmp_path / "store"), ["--store", f"file://{tmp_path / 'store'}"]
@@ -73,63 +73,72 @@ def _seq(gtid: str) -> int:
     return parse_mariadb(gtid)[0].seq
 
 
-@pytest.mark.parametrize("kind", ["file", "s3"])
 def test_prune_deletes_old_segments_and_the_window_still_recovers(
-        kind: str, mariadb: MakeServer, free_port: Callable[[], int], tmp_path: Path) -> None:
+        mariadb: MakeServer, free_port: Callable[[], int], tmp_path: Path) -> None:
+    """One history archived into a file:// store and into moto's S3 at once (one wait for the
+    window to pass), then each store pruned and recovered from."""
     primary, secrets = backed_up_primary(mariadb, tmp_path)
     make_app_table(primary)
     donor = Donor(primary, free_port(), secrets)
-    s3 = S3Server(PortPool("store").one()) if kind == "s3" else None
     try:
-        store, args = _store(kind, s3, secrets, tmp_path)
-        archiver, stop = archiver_for(primary, store)
-        with running(archiver, stop):
-            for batch in range(3):  # rows in several segments before each backup
-                write_rows(primary, 1 + 10 * batch, 10)
+        with S3Server(PortPool("store").one()) as s3:
+            stores = [_store("file", None, secrets, tmp_path), _store("s3", s3, secrets, tmp_path)]
+            file_archiver, s3_archiver = (archiver_for(primary, store, server_id=4000000001 + n)
+                                          for n, (store, _) in enumerate(stores))
+            with running(*file_archiver), running(*s3_archiver):
+                for batch in range(3):  # rows in several segments before each backup
+                    write_rows(primary, 1 + 10 * batch, 10)
+                    time.sleep(1.05)
+                for _, args in stores:
+                    _backup(args, donor, secrets, primary)
+                write_rows(primary, 31, 10)
                 time.sleep(1.05)
-            _backup(args, donor, secrets, primary)
-            write_rows(primary, 31, 10)
-            time.sleep(1.05)
-            kept_gtid = _backup(args, donor, secrets, primary)
-            write_rows(primary, 41, 10)
-            # Both backups out of the window: the newer is the base its oldest point needs.
-            time.sleep(WINDOW + 2)
-            write_rows(primary, 51, 10)
-            target = str(primary.value("SELECT @@gtid_binlog_pos"))
-            write_rows(primary, 61, 10)
-            wait_archived(store, None, str(primary.value("SELECT @@gtid_binlog_pos")))
-        before = load_records(store, None)
-        objects = sorted(info.name for info in store.list())
-        prune = ["prune", *args, "--retain-window", "1m", "--retain-min", "1"]
-
-        dry = backup_cli(*prune, "--dry-run")
-        assert dry.returncode == 0, dry.stderr
-        assert "would delete" in dry.stderr and "archive segments" in dry.stderr
-        assert sorted(info.name for info in store.list()) == objects
-
-        done = backup_cli(*prune)
-        assert done.returncode == 0, done.stderr
-        after = load_records(store, None)
-        assert [m.gtid for m in read_catalog(store).backups] == [kept_gtid]
-        gone = [r for r in before if r not in after]
-        assert gone and all(r.domains[0].last_seq <= _seq(kept_gtid) for r in gone)
-        assert all(r.domains[0].last_seq > _seq(kept_gtid) for r in after)
-        assert sorted(segment_names(store)) == sorted(r.segment for r in after)  # no orphan
-        assert f"segments_deleted={len(gone)}" in done.stderr
-
-        # A point inside the window: recovered exactly from the kept backup and what is left.
-        data_dir = tmp_path / "recovered"
-        restored = backup_cli("restore", *args, "--data-dir", str(data_dir), "--to-gtid",
-                              target)
-        assert restored.returncode == 0, restored.stderr
-        server = mariadb(f"prune-recovered-{kind}", server_id=300, data_dir=data_dir)
-        rows = {int(row["id"]) for row in server.sql("SELECT id FROM app.t")}
-        assert rows == set(range(1, 61))
-        assert server.value("SELECT @@gtid_binlog_pos") == target
+                kept_gtid = [_backup(args, donor, secrets, primary) for _, args in stores][0]
+                write_rows(primary, 41, 10)
+                # Both backups out of the window: the newer is the base its oldest point needs.
+                time.sleep(WINDOW + 2)
+                write_rows(primary, 51, 10)
+                target = str(primary.value("SELECT @@gtid_binlog_pos"))
+                write_rows(primary, 61, 10)
+                for store, _ in stores:
+                    wait_archived(store, None, str(primary.value("SELECT @@gtid_binlog_pos")))
+            for n, (store, args) in enumerate(stores):
+                _prune(store, args, kept_gtid)
+                _recover(args, target, mariadb, tmp_path, f"recovered-{n}")
     finally:
         donor.stop()
-        if s3 is not None:
-            s3.close()
+
+
+def _prune(store: ObjectStore, args: list[str], kept_gtid: str) -> None:
+    before = load_records(store, None)
+    objects = sorted(info.name for info in store.list())
+    prune = ["prune", *args, "--retain-window", "1m", "--retain-min", "1"]
+
+    dry = backup_cli(*prune, "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert "would delete" in dry.stderr and "archive segments" in dry.stderr
+    assert sorted(info.name for info in store.list()) == objects
+
+    done = backup_cli(*prune)
+    assert done.returncode == 0, done.stderr
+    after = load_records(store, None)
+    assert [m.gtid for m in read_catalog(store).backups] == [kept_gtid]
+    gone = [r for r in before if r not in after]
+    assert gone and all(r.domains[0].last_seq <= _seq(kept_gtid) for r in gone)
+    assert all(r.domains[0].last_seq > _seq(kept_gtid) for r in after)
+    assert sorted(segment_names(store)) == sorted(r.segment for r in after)  # no orphan
+    assert f"segments_deleted={len(gone)}" in done.stderr
+
+
+def _recover(args: list[str], target: str, mariadb: MakeServer, tmp_path: Path,
+             name: str) -> None:
+    """A point inside the window: recovered exactly from the kept backup and what is left."""
+    data_dir = tmp_path / name
+    restored = backup_cli("restore", *args, "--data-dir", str(data_dir), "--to-gtid", target)
+    assert restored.returncode == 0, restored.stderr
+    server = mariadb(name, server_id=300, data_dir=data_dir)
+    assert {int(row["id"]) for row in server.sql("SELECT id FROM app.t")} == set(range(1, 61))
+    assert server.value("SELECT @@gtid_binlog_pos") == target
 
 
 def test_prune_stops_on_a_damaged_index_record_before_deleting_anything(
