@@ -74,7 +74,7 @@ class BinlogPurger(Worker):
                      else [])
             target, base = purge_with_bases(files, records, bases, ages, self.keep)
             if target is None:
-                if found and not any(covers_breaks(records, base) for base in bases):
+                if found and not any(covers_breaks(records, b) for b in bases):
                     raise MysqlstsError(
                         f"the archive in {self.index.store.describe()} is not contiguous "
                         f"({found[0]}) and no base backup stands after it: nothing is "
