@@ -23,6 +23,7 @@ from mysqlsts.options import PATH, SECRETS_DIR, FlavorOptions, PeerOptions, opti
 if TYPE_CHECKING:
     from mysqlsts.core.backup_catalog import Catalog
     from mysqlsts.core.backup_manifest import Manifest
+    from mysqlsts.core.segment_retention import SegmentPlan
     from mysqlsts.store.base import ObjectStore
 
 
@@ -179,8 +180,8 @@ class KeyOptions:
 
 @dataclass(frozen=True)
 class RetentionOptions:
-    retain_window: str = option("7d", "Keep every backup a point of this recovery window "
-                                "needs (d, h or m).")
+    retain_window: str = option("7d", "Keep every backup, and every archived binlog "
+                                "segment, a point of this recovery window needs (d, h or m).")
     retain_min: int = option(2, "Keep at least this many backups, whatever their age.",
                              type=click.IntRange(min=1))
 
@@ -248,9 +249,12 @@ def _recoverable(objects: ObjectStore, catalog: Catalog, key: KeyOptions) -> dic
 def prune(store: StoreOptions, s3: S3Options, retention: RetentionOptions, key: KeyOptions,
           dry_run: bool) -> None:
     """Delete the backups retention no longer needs, computed over manifests (never by object
-    age); incomplete ones older than 6 hours go too. Damaged manifests are left alone."""
+    age), then the binlog archive's segments before the oldest kept backup (and orphaned ones
+    an hour past); incomplete backups older than 6 hours go too. Damaged manifests are left
+    alone. Everything is planned before anything is deleted."""
     from mysqlsts.clone.to_backup import remove_incomplete
     from mysqlsts.core.backup_retention import Retained, parse_window, plan_retention
+    from mysqlsts.store.binlog_archive import remove_segment
     from mysqlsts.store.catalog import read_catalog
     from mysqlsts.store.open import open_store
     from mysqlsts.store.parts import remove_backup
@@ -264,15 +268,49 @@ def prune(store: StoreOptions, s3: S3Options, retention: RetentionOptions, key: 
     now = datetime.now(UTC)
     plan = plan_retention([Retained(m.backup_id, m.end) for m in catalog.backups], now,
                           window, retention.retain_min)
+    segments = _plan_segments(objects, catalog, plan.keep, key, now)
+    verb = "would delete" if dry_run else "deleted"
     for backup_id in plan.delete:
         if not dry_run:
             remove_backup(objects, backup_id)
-        click.echo(f"backup prune: {'would delete' if dry_run else 'deleted'} {backup_id}",
-                   err=True)
+        click.echo(f"backup prune: {verb} {backup_id}", err=True)
+    if segments is not None:
+        for record in segments.delete:
+            if not dry_run:
+                remove_segment(objects, record)
+        for name in segments.orphans:
+            if not dry_run:
+                objects.delete(name)
+        if segments.delete:
+            first, last = segments.delete[0], segments.delete[-1]
+            click.echo(f"backup prune: {verb} {len(segments.delete)} archive segments, "
+                       f"{first.domains[0].first} .. {last.domains[-1].last}", err=True)
     removed = [] if dry_run else remove_incomplete(objects, now)
+    archive = ("" if segments is None else f" segments_deleted={len(segments.delete)} "
+               f"segments_kept={segments.kept} orphans_deleted={len(segments.orphans)}")
     click.echo(f"backup prune: kept={len(plan.keep)} deleted={len(plan.delete)} "
                f"incomplete_removed={len(removed)} oldest_needed={plan.oldest_needed} "
-               f"damaged={len(catalog.damaged)}", err=True)
+               f"damaged={len(catalog.damaged)}{archive}", err=True)
+
+
+def _plan_segments(objects: ObjectStore, catalog: Catalog, keep: tuple[str, ...],
+                   key: KeyOptions, now: datetime) -> SegmentPlan | None:
+    """What of the binlog archive goes once only the `keep` backups remain (None: the store
+    has no archive). Segments are listed before the index is read, so one written meanwhile
+    is seen with its record; an index record that does not parse stops the prune before
+    anything is deleted."""
+    from mysqlsts.core.segment_retention import plan_segments
+    from mysqlsts.store.binlog_archive import load_records, segment_names
+
+    names = segment_names(objects)
+    records = load_records(objects, key.keys())
+    if not names and not records:
+        return None
+    kept = [m for m in catalog.backups if m.backup_id in keep]
+    if any(m.flavor != "mariadb" for m in kept):
+        raise ConfigError("the store holds MySQL backups beside a binlog archive (MariaDB "
+                          "GTIDs): the archive's retention is MariaDB's only; nothing pruned")
+    return plan_segments([m.gtid for m in kept], records, names, now)
 
 
 @backup.command("restore")

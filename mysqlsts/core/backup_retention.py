@@ -4,8 +4,8 @@ Never by object age or bucket lifecycle rules (wal-g#1869: those broke archives)
 a point the set can be restored to; the window `[now - window, now]` must stay restorable, so
 the newest backup that ended at or before the window's start (the base its oldest point
 needs) is kept with every backup inside the window, and the newest `minimum` are kept
-whatever their age. Issue 18 extends this to binlog segments: the kept base's end is then the
-start of the segments that must stay.
+whatever their age. Issue 18 extends this to binlog segments (core/segment_retention.py): the
+oldest kept base's position is where the segments that must stay begin.
 """
 
 from __future__ import annotations

@@ -237,3 +237,14 @@ def spans(records: list[SegmentRecord]) -> list[DomainSpan]:
             sum(r.count for r in ranges), len(ranges),
             min(r.first_commit for r in ranges), max(r.last_commit for r in ranges)))
     return result
+
+
+def segment_start(name: str) -> MariadbGtid | None:
+    """The first transaction's GTID a segment's name carries; None for a name the archive
+    does not write."""
+    if not name.startswith(BINLOG_SEGMENTS):
+        return None
+    fields = name[len(BINLOG_SEGMENTS):].split("-")
+    if len(fields) != 4 or not all(f.isdigit() for f in fields[:3]):
+        return None
+    return MariadbGtid(int(fields[0]), int(fields[2]), int(fields[1]))

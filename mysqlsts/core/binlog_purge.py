@@ -13,6 +13,13 @@ And a file goes only once the file after it has existed for `keep` seconds (as s
 purger), so a replica that was down, or is being cloned from a copy a little behind, still finds
 the binary logs it resumes from on the primary.
 
+Past a gap (`holdings`): a gap in the archive blocks every purge until a base backup stands at
+or after it. Then that backup holds every transaction up to its position, the archive's run
+after the last break holds the rest, and the files are purged as above with the store holding
+each domain from its first transaction: everything up to the backup's position in the backup,
+what follows in the archive. The same lets files go that an archive trimmed by retention (or
+started late) no longer holds, once a backup is past them.
+
 What the metrics say of the files (`backlog`): their bytes, the bytes not archived yet, and
 whether the purge is blocked for good (not merely waiting for the archiver or for `keep`).
 """
@@ -22,6 +29,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from mysqlsts.core.binlog_index import Break, DomainRange, SegmentRecord, archived_position, breaks
 from mysqlsts.core.gtid import MariadbGtid, parse_mariadb
 
 
@@ -122,3 +130,97 @@ def backlog(files: Sequence[BinlogFile], archived: Mapping[int, MariadbGtid],
     return Backlog(total=sum(f.size for f in files),
                    unarchived=sum(f.size for f in files[max(first_unarchived, 0):]),
                    blocked=blocked)
+
+
+@dataclass(frozen=True)
+class Holdings:
+    """What the store holds of each domain, for `purge_to`: its newest transaction, and the
+    sequence number from which it holds every one (a domain missing: held not at all)."""
+
+    archived: dict[int, MariadbGtid]
+    begins: dict[int, int]
+
+
+def _break_end(found: Break) -> int:
+    """The last sequence number a break concerns (what a backup must stand at or after)."""
+    if found.kind == "gap" and found.after:
+        return parse_mariadb(found.before)[0].seq - 1
+    return parse_mariadb(found.after or found.before)[0].seq
+
+
+def _whole(dr: DomainRange) -> bool:
+    return dr.last_seq - dr.first_seq + 1 == dr.count
+
+
+def _tail(ranges: list[DomainRange]) -> tuple[int, DomainRange] | None:
+    """The archive's contiguous run at its end in one domain: its first sequence number and
+    last range; None when the newest range is torn or overlapped."""
+    ranges = sorted(ranges, key=lambda r: (r.first_seq, r.last_seq))
+    last = ranges[-1]
+    if not _whole(last) or last.last_seq != max(r.last_seq for r in ranges):
+        return None
+    first = last.first_seq
+    for dr in reversed(ranges[:-1]):
+        if not _whole(dr) or dr.last_seq + 1 != first:
+            break
+        first = dr.first_seq
+    return first, last
+
+
+def holdings(records: Sequence[SegmentRecord], base: str = "") -> Holdings:
+    """What the archive holds, with the base backup at GTID position `base` ("": none) in
+    front of it. A domain whose every break is at or before the base's position and whose
+    run after them begins at most one after it is held from its first transaction; a domain
+    without a break, from where the archive begins; any other domain not at all."""
+    position = {g.domain: g.seq for g in parse_mariadb(base)}
+    by_domain: dict[int, list[DomainRange]] = {}
+    for record in records:
+        for dr in record.domains:
+            by_domain.setdefault(dr.domain, []).append(dr)
+    ends: dict[int, int] = {}
+    for found in breaks(list(records)):
+        ends[found.domain] = max(ends.get(found.domain, 0), _break_end(found))
+    archived: dict[int, MariadbGtid] = {}
+    begins: dict[int, int] = {}
+    for domain, ranges in by_domain.items():
+        tail = _tail(ranges)
+        at = position.get(domain, 0)
+        if tail is None or (domain in ends and (ends[domain] > at or tail[0] > at + 1)):
+            continue
+        archived[domain] = parse_mariadb(tail[1].last)[0]
+        begins[domain] = 1 if tail[0] <= at + 1 else tail[0]
+    return Holdings(archived, begins)
+
+
+def covers_breaks(records: Sequence[SegmentRecord], base: str) -> bool:
+    """Whether the base backup at `base` stands at or after every break of the archive (so
+    the purge goes on past them, as far as the archive after them reaches)."""
+    held = holdings(records, base)
+    return all(found.domain in held.archived for found in breaks(list(records)))
+
+
+def purge_with_bases(files: Sequence[BinlogFile], records: Sequence[SegmentRecord],
+                     bases: Sequence[str], ages: Mapping[str, float] | None = None,
+                     keep: float = 0.0) -> tuple[str | None, str]:
+    """The farthest file `PURGE BINARY LOGS TO` may name with the archive alone (only when it
+    has no break) or with one of the base backups at positions `bases` in front of it, and
+    the base that allows it ("": the archive alone; None: no file may go)."""
+    names = [f.name for f in files]
+    best: tuple[int, str | None, str] = (-1, None, "")
+    candidates = ([""] if not breaks(list(records)) else []) + [b for b in bases if b]
+    for base in candidates:
+        held = holdings(records, base)
+        target = purge_to(files, held.archived, held.begins, ages, keep)
+        if target is not None and names.index(target) > best[0]:
+            best = (names.index(target), target, base)
+    return best[1], best[2]
+
+
+def metric_holdings(records: Sequence[SegmentRecord], base: str) -> Holdings:
+    """What the metrics count as held: with the base backup a purge stood on, `holdings`;
+    without one, the archive as it is (its newest transaction per domain, held from where it
+    begins), gaps and all: a break is reported as what blocks the purge, not hidden here."""
+    if base:
+        return holdings(records, base)
+    return Holdings(dict(archived_position(list(records))),
+                    archive_begins([dr.first for record in records for dr in record.domains]))

@@ -50,7 +50,7 @@ from mysqlsts.sidecar.lease import RELEASE_TIMEOUT, PrimaryLease
 from mysqlsts.sidecar.loop import ControlLoop
 from mysqlsts.sidecar.metrics import Metrics, MetricsView
 from mysqlsts.sidecar.probes import Probes
-from mysqlsts.sidecar.purge import BinlogPurger
+from mysqlsts.sidecar.purge import BinlogPurger, store_bases
 from mysqlsts.sidecar.report import StatusContext, status_document
 from mysqlsts.sidecar.settings import SidecarSettings
 from mysqlsts.sidecar.state import LoopState
@@ -225,9 +225,13 @@ class SidecarApp:
         s = self.settings
         if self._archive_store is None or not s.is_primary:
             return None
+        from mysqlsts.clone.from_backup import seal_keys  # as the catalog worker does
+
         index = IndexCache(*self._archive_store)
+        store, keys = self._archive_store
         return BinlogPurger(index, lambda: self._connect(s.loop.setup_timeout), self._stop,
-                            keep=s.archive.archive_binlog_keep_hours * 3600)
+                            keep=s.archive.archive_binlog_keep_hours * 3600,
+                            bases=store_bases(store, seal_keys(keys)))
 
     def _archiving(self) -> bool:
         """Whether this pod's archiver holds the archive lease (inside its renew deadline)."""

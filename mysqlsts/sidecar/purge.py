@@ -3,11 +3,14 @@ it purges the files whose every transaction is in the archive (core/binlog_purge
 successor this process has seen for `--archive-binlog-keep-hours`, and nothing else. The cnf
 sets no expiry (the server's default: never), so no binary log leaves the primary unarchived.
 An archive that is not contiguous (a gap or an overlap), a domain the archive does not hold, or
-a store that cannot be read: nothing is purged, said once.
+a store that cannot be read: nothing is purged, said once; until a base backup in the store
+stands at or after the break (`bases`: the store's backups' GTID positions, read only when the
+archive alone purges nothing), and then the files before its position and the archived ones
+after it go (core/binlog_purge.py, `purge_with_bases`).
 
 Each round also leaves what the metrics export (`backlog`, core/binlog_purge.py): the bytes of
-the binary logs left after it, those not archived yet, and what blocks the purge for good. A
-round that cannot read the index or the server leaves the last figures as they were.
+the binary logs left after it, those not held yet, and what blocks the purge for good. A round
+that cannot read the index or the server leaves the last figures as they were.
 """
 
 from __future__ import annotations
@@ -16,20 +19,28 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 import pymysql
 
 from mysqlsts.adapters.binlog_files import binlog_files, purge_before
 from mysqlsts.core.binlog_index import archived_position, breaks, position_text
-from mysqlsts.core.binlog_purge import Backlog, archive_begins, backlog, purge_to
+from mysqlsts.core.binlog_purge import (
+    Backlog,
+    backlog,
+    covers_breaks,
+    metric_holdings,
+    purge_with_bases,
+)
 from mysqlsts.errors import MysqlstsError, describe
 from mysqlsts.sidecar.worker import Worker
 from mysqlsts.store.binlog_archive import IndexCache
+from mysqlsts.store.catalog import read_catalog
 
 if TYPE_CHECKING:
     from mysqlsts.adapters.db import Connection
+    from mysqlsts.store.base import ObjectStore
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +50,10 @@ INTERVAL = 60.0
 class BinlogPurger(Worker):
     def __init__(self, index: IndexCache, connect: Callable[[], Connection],
                  stop: threading.Event, keep: float, interval: float = INTERVAL,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+                 monotonic: Callable[[], float] = time.monotonic,
+                 bases: Callable[[], Sequence[str]] | None = None) -> None:
         super().__init__("purge", stop)
+        self._bases = bases
         self.index, self._connect, self.interval = index, connect, interval
         self.keep, self._monotonic = keep, monotonic
         self._first_seen: dict[str, float] = {}  # when this process first saw each file
@@ -64,32 +77,51 @@ class BinlogPurger(Worker):
         """Purge what is archived; the file purged up to, or None."""
         records = self.index.records()
         found = breaks(records)
-        archived = archived_position(records)
-        begins = archive_begins([dr.first for record in records for dr in record.domains])
         conn = self._connect()
         try:
             files = binlog_files(conn)
             now = self._monotonic()
             self._first_seen = {f.name: self._first_seen.get(f.name, now) for f in files}
             ages = {name: now - seen for name, seen in self._first_seen.items()}
-            target = None if found else purge_to(files, archived, begins, ages, self.keep)
+            # The archive alone blocked (a break, or files from before it): a base backup
+            # past the block may let them go.
+            blocked = bool(found) or purge_with_bases(files, records, [])[0] is None
+            bases = (self._bases() if self._bases is not None and len(files) > 1 and blocked
+                     else [])
+            target, base = purge_with_bases(files, records, bases, ages, self.keep)
             if target is not None:
                 purge_before(conn, target)
         finally:
             with contextlib.suppress(Exception):
                 conn.close()
+        uncovered = bool(found) and not any(covers_breaks(records, b) for b in bases)
         # What is left: the files from the one purged to (the server may keep one a moment
         # longer for its binlog checkpoint: the next round counts it).
         left = files[[f.name for f in files].index(target):] if target is not None else files
-        self.backlog = backlog(left, archived, begins,
-                               f"the archive is not contiguous ({found[0]})" if found else "")
-        if found:
-            raise MysqlstsError(f"the archive in {self.index.store.describe()} is not "
-                                f"contiguous ({found[0]}): nothing is purged unarchived")
+        held = metric_holdings(records, base if target is not None else "")
+        self.backlog = backlog(left, held.archived, held.begins,
+                               f"the archive is not contiguous ({found[0]}) and no base backup "
+                               "stands after it" if uncovered else "")
         if target is None:
+            if uncovered:
+                raise MysqlstsError(
+                    f"the archive in {self.index.store.describe()} is not contiguous "
+                    f"({found[0]}) and no base backup stands after it: nothing is "
+                    "purged unarchived")
             return None
         if target != self.purged_to:
-            log.info("purge: binary logs before %s purged (archived up to %s)", target,
-                     position_text(archived))
+            log.info("purge: binary logs before %s purged (archived up to %s%s)", target,
+                     position_text(archived_position(records)),
+                     f"; base backup at {base}" if base else "")
             self.purged_to = target
         return target
+
+
+def store_bases(store: ObjectStore,
+                seal_key_for: Callable[[str], bytes | None]) -> Callable[[], list[str]]:
+    """The GTID positions of the store's complete MariaDB backups (valid manifests), read at
+    each call: the bases a purge past a gap may stand on."""
+    def bases() -> list[str]:
+        return [m.gtid for m in read_catalog(store, seal_key_for).backups
+                if m.flavor == "mariadb"]
+    return bases

@@ -12,7 +12,7 @@ import hashlib
 import hmac
 from collections.abc import Iterator
 
-from mysqlsts.core.backup_layout import BINLOG_INDEX
+from mysqlsts.core.backup_layout import BINLOG_INDEX, BINLOG_SEGMENTS
 from mysqlsts.core.backup_parts import BackupKeys, pack_part, unpack_part
 from mysqlsts.core.binlog_index import (
     INDEX_SUFFIX,
@@ -53,6 +53,18 @@ def index_names(store: ObjectStore) -> Iterator[str]:
     for info in store.list(BINLOG_INDEX):
         if info.name.endswith(INDEX_SUFFIX):
             yield info.name
+
+
+def segment_names(store: ObjectStore) -> list[str]:
+    """Every segment object's name (with a record or not)."""
+    return [info.name for info in store.list(BINLOG_SEGMENTS)]
+
+
+def remove_segment(store: ObjectStore, record: SegmentRecord) -> None:
+    """Retention's delete: the index record first, so the segment leaves every reader's
+    archive before its bytes go (cut short between, it is an orphan, never a hole)."""
+    store.delete(record.index_name)
+    store.delete(record.segment)
 
 
 def load_records(store: ObjectStore, keys: BackupKeys | None) -> list[SegmentRecord]:

@@ -64,9 +64,9 @@ def archive_cli_env(primary: Server, store_dir: Path, start: str,
 
 def archiver_for(primary: Server, store: ObjectStore, keys: BackupKeys | None = None,
                  start: str = "current", progress_every: float = 60.0,
-                 ) -> tuple[Archiver, threading.Event]:
+                 server_id: int = 4000000001) -> tuple[Archiver, threading.Event]:
     stop = threading.Event()
-    src = source(primary)
+    src = source(primary, server_id)
     password = primary.root_password
     archiver = Archiver(store, keys, lambda: BinlogStream(src, password),
                         lambda: primary_position(src, password),

@@ -74,12 +74,11 @@ def test_only_archived_binary_logs_are_purged(mariadb: MakeServer, tmp_path: Pat
     assert _files(primary) == after
 
 
-def test_a_gap_in_the_archive_stops_every_purge(mariadb: MakeServer, tmp_path: Path) -> None:
-    primary = mariadb("p", server_id=100)
+def archive_three_files(primary: Server, store: FileStore) -> list[str]:
+    """Three binary log files of rows, archived from the first transaction (an archive that
+    began later would, rightly, purge nothing): the index records' names."""
     make_app_table(primary)
-    (tmp_path / "store").mkdir()
-    store = FileStore(tmp_path / "store")
-    # From the first transaction: an archive that began later would (rightly) purge nothing.
+    store.root.mkdir()
     archiver, stop = archiver_for(primary, store, start="oldest")
     with running(archiver, stop):
         for n in range(3):
@@ -88,6 +87,13 @@ def test_a_gap_in_the_archive_stops_every_purge(mariadb: MakeServer, tmp_path: P
             primary.sql("FLUSH BINARY LOGS")
     names = list(index_names(store))
     assert len(names) >= 3
+    return names
+
+
+def test_a_gap_in_the_archive_stops_every_purge(mariadb: MakeServer, tmp_path: Path) -> None:
+    primary = mariadb("p", server_id=100)
+    store = FileStore(tmp_path / "store")
+    names = archive_three_files(primary, store)
     lost = names[1]  # a segment's record lost in the store: a gap in the archive
     kept = read_all(store, lost)
     store.delete(lost)
