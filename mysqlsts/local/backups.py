@@ -10,7 +10,7 @@ from pathlib import Path
 
 from mysqlsts.adapters.fs import read_secret
 from mysqlsts.clone.from_backup import check_restorable, choose_backup
-from mysqlsts.clone.point_in_time import plan_for
+from mysqlsts.clone.point_in_time import choose_latest, plan_for
 from mysqlsts.clone.to_backup import backup_from_donor
 from mysqlsts.core import backup_donor
 from mysqlsts.core.backup_donor import DonorCandidate
@@ -77,6 +77,18 @@ def recovery_to_restore(url: str, target: Target, access: StoreAccess) -> str:
     made). mysql-0's clone step plans it again and applies it."""
     plan_for(open_store(url, store_access.settings(access)), None, target)
     return url
+
+
+def latest_to_restore(url: str, access: StoreAccess) -> tuple[str, str]:
+    """`local restore` with no target and no backup: the latest recoverable point (the newest
+    backup and the archive's contiguous run after it), as (what mysql-0's clone step restores
+    from, the line naming the point). A recovery is the bare URL (the clone step plans the
+    latest again, so a restart meanwhile reaches the same point or a later one); the backup
+    alone is `URL@BACKUP_ID`, checked whole."""
+    latest = choose_latest(open_store(url, store_access.settings(access)), None)
+    if latest.plan is not None:
+        return url, latest.said
+    return backup_to_restore(url, latest.manifest.backup_id, access), latest.said
 
 
 def backup_to_restore(url: str, wanted: str, access: StoreAccess) -> str:
