@@ -64,7 +64,7 @@ from mysqlsts.core.replay_rate import ReplayRate
 from mysqlsts.core.version import Flavor
 from mysqlsts.errors import ConfigError, MysqlstsError, describe
 from mysqlsts.store.base import ObjectStore
-from mysqlsts.store.binlog_archive import load_records, read_segment
+from mysqlsts.store.binlog_archive import index_names, load_records, read_segment
 from mysqlsts.store.catalog import read_catalog
 
 log = logging.getLogger(__name__)
@@ -128,18 +128,21 @@ class Choice:
 def choose_latest(store: ObjectStore, keys: BackupKeys | None) -> Choice:
     """The latest recoverable point: the newest backup (choose_backup's, a damaged one named,
     never skipped) and every archived transaction through the end of the archive's contiguous
-    run after it; the backup alone when the archive holds nothing after it (or the backup is
-    MySQL's: the archive is MariaDB's). An archive that cannot be read is an error, never a
-    silently older point."""
+    run after it; the backup alone when the archive holds nothing after it, the store holds
+    no archive, or the backup is MySQL's (the archive is MariaDB's). An archive that cannot
+    be read or used is an error naming it, never a silently older point."""
     newest = choose_backup(store, keys, "")
+    alone = f"restore: no target: backup {newest.backup_id} alone, at gtid={newest.gtid}"
     if newest.flavor != Flavor.MARIADB:
-        return Choice(newest, None, f"restore: no target: backup {newest.backup_id} alone "
-                      f"({newest.flavor}: point-in-time recovery is mariadb's)")
+        return Choice(newest, None, f"{alone} ({newest.flavor}: point-in-time recovery is "
+                      "mariadb's)")
+    if next(index_names(store), None) is None:
+        return Choice(newest, None, f"{alone} (the store holds no binlog archive)")
     try:
         plan, manifest, records = _planned(store, keys, Target())
-    except MysqlstsError as error:
-        raise ConfigError(f"cannot find the latest recoverable point: {describe(error)} "
-                          "(--backup ID restores that backup alone)") from None
+    except RecoveryRefused as error:
+        raise RecoveryRefused(f"cannot find the latest recoverable point: {error} "
+                              "(--backup ID restores that backup alone)") from None
     latest = latest_of(plan, records)
     return Choice(manifest, plan if plan.segments else None,
                   f"restore: no target: the latest point, {latest}")
@@ -186,7 +189,6 @@ def recover_into(data_dir: Path, store: ObjectStore, keys: BackupKeys | None, ta
                         advance=lambda staging: apply(staging, recovery, buffer_pool,
                                                       replay, on_replay))
     log.info("recover: %s", said)
-    log.info("recover: %s", replay.summary())
     return (f"recovery complete: {data_dir} at gtid={recovery.position or 'none'} ({target}): "
             f"backup {plan.backup_id} and {applied} archived transactions, in "
             f"{time.monotonic() - started:.1f}s ({replay.summary()})")
