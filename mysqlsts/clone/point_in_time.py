@@ -52,6 +52,7 @@ from mysqlsts.core.pitr import (
     BaseBackup,
     Plan,
     RecoveryRefused,
+    SeveralDomains,
     Target,
     cut,
     latest_of,
@@ -140,6 +141,8 @@ def choose_latest(store: ObjectStore, keys: BackupKeys | None) -> Choice:
         return Choice(newest, None, f"{alone} (the store holds no binlog archive)")
     try:
         plan, manifest, records = _planned(store, keys, Target())
+    except SeveralDomains as error:  # what recovery does not handle yet: as before it
+        return Choice(newest, None, f"{alone} ({error})")
     except RecoveryRefused as error:
         raise RecoveryRefused(f"cannot find the latest recoverable point: {error} "
                               "(--backup ID restores that backup alone)") from None

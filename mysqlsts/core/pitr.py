@@ -41,6 +41,10 @@ class RecoveryRefused(MysqlstsError):
     not hold what it needs."""
 
 
+class SeveralDomains(RecoveryRefused):
+    """The backups and archive hold more than one GTID domain: not handled yet."""
+
+
 @dataclass(frozen=True)
 class BaseBackup:
     backup_id: str
@@ -233,7 +237,7 @@ def plan_recovery(backups: Sequence[BaseBackup], records: Sequence[SegmentRecord
     segments after it up to the target; RecoveryRefused naming the window otherwise."""
     domains = _domains(backups, records)
     if len(domains) > 1:
-        raise RecoveryRefused("point-in-time recovery handles one GTID domain; the backups "
+        raise SeveralDomains("point-in-time recovery handles one GTID domain; the backups "
                               f"and archive hold domains {', '.join(map(str, sorted(domains)))}")
     domain = next(iter(domains)) if domains else 0
     if target.gtid:

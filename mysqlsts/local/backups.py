@@ -79,16 +79,16 @@ def recovery_to_restore(url: str, target: Target, access: StoreAccess) -> str:
     return url
 
 
-def latest_to_restore(url: str, access: StoreAccess) -> tuple[str, str]:
+def latest_to_restore(url: str, access: StoreAccess) -> tuple[str, str, str]:
     """`local restore` with no target and no backup: the latest recoverable point (the newest
     backup and the archive's contiguous run after it), as (what mysql-0's clone step restores
-    from, the line naming the point). A recovery is the bare URL (the clone step plans the
-    latest again, so a restart meanwhile reaches the same point or a later one); the backup
-    alone is `URL@BACKUP_ID`, checked whole."""
+    from, the GTID it recovers to or "", the line naming the point). Pinned, as a
+    backup is: a recovery to that point's GTID, else `URL@BACKUP_ID` (checked whole), so a
+    re-created mysql-0 never restores to another point."""
     latest = choose_latest(open_store(url, store_access.settings(access)), None)
     if latest.plan is not None:
-        return url, latest.said
-    return backup_to_restore(url, latest.manifest.backup_id, access), latest.said
+        return url, latest.plan.stop_gtid, latest.said
+    return backup_to_restore(url, latest.manifest.backup_id, access), "", latest.said
 
 
 def backup_to_restore(url: str, wanted: str, access: StoreAccess) -> str:

@@ -309,7 +309,7 @@ def restore_command(directory: Path, source: str, backup_id: str, to_gtid: str, 
     if target is None and backup_id:
         restore_from = backups.backup_to_restore(source, backup_id, access)
     elif target is None:
-        restore_from, said = backups.latest_to_restore(source, access)
+        restore_from, to_gtid, said = backups.latest_to_restore(source, access)
         click.echo(f"local {said}", err=True)
     else:
         restore_from = backups.recovery_to_restore(source, target, access)
@@ -323,8 +323,8 @@ def restore_command(directory: Path, source: str, backup_id: str, to_gtid: str, 
         since = _start_supervisor(layout, spec, setdir.default_cnf_dir())
     _converge(layout, spec, timeout, since)
     point = f" to {target}" if target is not None else ""
-    if target is None and not backup_id and restore_from == source:
-        point = " to the latest recoverable point"
+    if to_gtid and target is None:
+        point = f" to the latest recoverable point, GTID {to_gtid}"
     click.echo(f"local restore: {layout.root} runs mysql-0 restored from {restore_from}"
                f"{point}", err=True)
     click.echo(render_table(observe(layout, spec)))

@@ -16,6 +16,7 @@ from mysqlsts.core.binlog_segment import Segment, Transaction
 from mysqlsts.core.pitr import (
     BaseBackup,
     RecoveryRefused,
+    SeveralDomains,
     Span,
     Target,
     cut,
@@ -196,7 +197,7 @@ def test_another_server_id_at_the_targets_sequence_number_is_refused() -> None:
 
 def test_several_domains_are_refused_in_a_sentence() -> None:
     history = History([EPOCH + n for n in range(4)], [], set())
-    with pytest.raises(RecoveryRefused, match="one GTID domain"):
+    with pytest.raises(SeveralDomains, match="one GTID domain"):
         plan_recovery([BaseBackup("b", "0-100-1,1-100-5", at(EPOCH).isoformat())],
                       history.records, Target())
 
