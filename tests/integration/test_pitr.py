@@ -34,6 +34,7 @@ from mysqlsts.core.gtid import parse_mariadb
 from mysqlsts.store.binlog_archive import load_records
 from mysqlsts.store.filestore import FileStore
 from tests.integration.archive_helpers import archiver_for, running, wait_archived
+from tests.ports import PortPool
 from tests.servers import MakeServer, Server
 
 pytestmark = pytest.mark.integration
@@ -394,3 +395,29 @@ def test_with_no_target_a_missing_segment_is_refused_naming_it_and_nothing_is_wr
     assert len(lines) == 1, done.stderr
     assert after[0].segment in lines[0] and "--backup ID" in lines[0]
     assert not data_dir.exists()
+
+
+def test_the_clone_step_given_a_bare_store_url_recovers_to_the_latest_point(
+        history: History, mariadb_module: MakeServer, tmp_path: Path) -> None:
+    """mysql-0's init container with `MYSQLSTS_FROM_BACKUP=URL` and no target (a set created
+    from the store): the same latest point as `backup restore`, through MYSQLSTS_* only."""
+    last = history.ledger[-1]
+    data_dir = tmp_path / "mysql-0"
+    password_file = tmp_path / "root-password"
+    password_file.write_text(history.primary.root_password + "\n")
+    env = {"POD_NAME": "mysql-0", "MYSQLSTS_DATA_DIR": str(data_dir),
+           "MYSQLSTS_FROM_BACKUP": history.url,
+           "MYSQLSTS_ROOT_PASSWORD_FILE": str(password_file),
+           "MYSQLSTS_HTTP_PORT": str(PortPool("store").one()), "MYSQLSTS_SRV_NAME": ""}
+    done = subprocess.run([sys.executable, "-m", "mysqlsts", "clone"], text=True,
+                          capture_output=True, timeout=300, env={**os.environ, **env})
+    assert done.returncode == 0, done.stderr
+    applied = seq(last.gtid) - seq(history.backup_gtid)
+    assert f"restore: no target: the latest point, {last.gtid}, committed" in done.stderr
+    assert f"replay done transactions={applied} " in done.stderr, done.stderr
+    server = recovered(mariadb_module, "clone-latest", data_dir)
+    try:
+        assert ids(server) == {e.id for e in history.ledger}
+        assert positions(server) == (last.gtid, last.gtid)
+    finally:
+        server.stop()
