@@ -308,6 +308,17 @@ def test_an_encrypted_backup_and_archive_recover_with_their_key_only(
 
 # -- the latest point: no target given -------------------------------------------------------
 
+def holds_exactly(mariadb_module: MakeServer, name: str, data_dir: Path, rows: set[int],
+                  gtid: str) -> None:
+    """The recovered data dir, started, holds exactly `rows` with its GTID state at `gtid`."""
+    server = recovered(mariadb_module, name, data_dir)
+    try:
+        assert ids(server) == rows
+        assert positions(server) == (gtid, gtid)
+    finally:
+        server.stop()
+
+
 def listed_backups(url: str) -> list[dict[str, str]]:
     done = backup_cli("list", "--store", url, "--json")
     assert done.returncode == 0, done.stderr
@@ -330,12 +341,8 @@ def test_a_restore_with_no_target_recovers_to_the_last_archived_transaction(
     assert f"gtid={last.gtid} (the latest)" in lines[-1]
     assert re.search(rf"replay done transactions={applied} seconds=[\d.]+ rate=[\d.]+/s",
                      lines[-1]), lines[-1]
-    server = recovered(mariadb_module, "latest", data_dir)
-    try:
-        assert ids(server) == {e.id for e in history.ledger}
-        assert positions(server) == (last.gtid, last.gtid)
-    finally:
-        server.stop()
+    holds_exactly(mariadb_module, "latest", data_dir, {e.id for e in history.ledger},
+                  last.gtid)
 
 
 def test_a_named_backup_with_no_target_restores_that_backup_alone(
@@ -375,13 +382,9 @@ def test_a_gap_after_the_backup_ends_the_latest_point_before_it_and_is_named(
     said = done.stderr.strip().splitlines()[0]
     assert f"the latest point, {end.domains[0].last}," in said, said
     assert f"a gap follows, the archive resumes at {resumes.domains[0].first}" in said, said
-    server = recovered(mariadb_module, "gap", data_dir)
-    try:
-        assert ids(server) == {e.id for e in history.ledger
-                               if seq(e.gtid) <= end.domains[0].last_seq}
-        assert positions(server) == (end.domains[0].last, end.domains[0].last)
-    finally:
-        server.stop()
+    holds_exactly(mariadb_module, "gap", data_dir,
+                  {e.id for e in history.ledger if seq(e.gtid) <= end.domains[0].last_seq},
+                  end.domains[0].last)
 
 
 def test_with_no_target_a_missing_segment_is_refused_naming_it_and_nothing_is_written(
@@ -415,9 +418,5 @@ def test_the_clone_step_given_a_bare_store_url_recovers_to_the_latest_point(
     applied = seq(last.gtid) - seq(history.backup_gtid)
     assert f"restore: no target: the latest point, {last.gtid}, committed" in done.stderr
     assert f"replay done transactions={applied} " in done.stderr, done.stderr
-    server = recovered(mariadb_module, "clone-latest", data_dir)
-    try:
-        assert ids(server) == {e.id for e in history.ledger}
-        assert positions(server) == (last.gtid, last.gtid)
-    finally:
-        server.stop()
+    holds_exactly(mariadb_module, "clone-latest", data_dir, {e.id for e in history.ledger},
+                  last.gtid)
