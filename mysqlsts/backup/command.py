@@ -191,7 +191,8 @@ class RestoreOptions:
     data_dir: Path | None = option(None, "The data dir to fill: empty, or holding an "
                                    "interrupted restore or clone (required).", type=PATH,
                                    show_default=False)
-    backup: str = option("", "The backup to restore.", show_default="the newest")
+    backup: str = option("", "Restore this backup alone (no archived transaction after it).",
+                         show_default="the latest recoverable point")
     prepare_memory: str = option("256M", "Memory for the backup tool's prepare step.")
     to_gtid: str = option("", "Point-in-time recovery through this GTID (inclusive), from "
                           "the newest backup before it and the binlog archive.",
@@ -323,8 +324,10 @@ def restore(store: StoreOptions, s3: S3Options, target: RestoreOptions,
     """Restore a backup into an empty data dir, through the clone's staging dir, prepare,
     record and marker; the whole backup is checked before anything is written. With --to-gtid
     or --to-time: point-in-time recovery from the newest backup before the target and the
-    binlog archive, refused before anything is read when the target is outside the window."""
-    from mysqlsts.clone.from_backup import choose_backup, restore_into
+    binlog archive, refused before anything is read when the target is outside the window.
+    With neither (and no --backup): the latest recoverable point, the newest backup and the
+    archive's contiguous run after it (the point chosen is said first)."""
+    from mysqlsts.clone.from_backup import choose_backup, restore_into, restore_skipped
     from mysqlsts.store.open import open_store
 
     data_dir = target.target()
@@ -339,8 +342,22 @@ def restore(store: StoreOptions, s3: S3Options, target: RestoreOptions,
         click.echo(recover_into(data_dir, objects, keys, point,
                                 prepare_memory=target.prepare_memory), err=True)
         return
-    click.echo(restore_into(data_dir, objects, choose_backup(objects, keys, target.backup),
-                            keys, prepare_memory=target.prepare_memory), err=True)
+    if target.backup or restore_skipped(data_dir):  # data in place: restore_into says so
+        manifest = choose_backup(objects, keys, target.backup)
+    else:
+        from mysqlsts.clone.point_in_time import choose_latest, recover_into
+        from mysqlsts.core.pitr import Target
+
+        latest = choose_latest(objects, keys)
+        click.echo(latest.said, err=True)
+        if latest.plan is not None:
+            click.echo(recover_into(data_dir, objects, keys, Target(),
+                                    prepare_memory=target.prepare_memory,
+                                    planned=(latest.plan, latest.manifest)), err=True)
+            return
+        manifest = latest.manifest
+    click.echo(restore_into(data_dir, objects, manifest, keys,
+                            prepare_memory=target.prepare_memory), err=True)
 
 
 @dataclass(frozen=True)

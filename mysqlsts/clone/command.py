@@ -43,13 +43,14 @@ from mysqlsts.clone.receiver import (
 )
 from mysqlsts.clone.store_options import FromBackupOptions, S3Options, recovery_target
 from mysqlsts.clone.tools import BackupTool, tool_for
+from mysqlsts.core.backup_manifest import Manifest
 from mysqlsts.core.backup_parts import BackupKeys
 from mysqlsts.core.clone_record import DonorAddress, record_clone
 from mysqlsts.core.datadir import Fill
 from mysqlsts.core.health import Verdict
 from mysqlsts.core.identity import Identity
 from mysqlsts.core.peers import PeerDirectory
-from mysqlsts.core.pitr import Target
+from mysqlsts.core.pitr import Plan, Target
 from mysqlsts.core.set_record import recorded_elsewhere, set_name
 from mysqlsts.core.version import Flavor
 from mysqlsts.errors import CloneError, ConfigError, MysqlstsError, describe
@@ -135,9 +136,10 @@ def _populate(settings: CloneSettings, session: Session, tool: BackupTool,
     return populate
 
 
-def _restore(settings: CloneSettings) -> str:
+def _restore(settings: CloneSettings, progress: CloneProgress) -> str:
     """The clone step with a backup as its source: any ordinal, ordinal 0 included (a set
-    created from a backup); the same staging dir, prepare, record and marker."""
+    created from a backup); the same staging dir, prepare, record and marker. With no
+    target and no backup named: the latest recoverable point (point_in_time.choose_latest)."""
     from mysqlsts.clone.from_backup import choose_backup, restore_into, restore_skipped
     from mysqlsts.clone.store_options import keys_from_file, split_backup_url
     from mysqlsts.store.open import open_store
@@ -151,8 +153,18 @@ def _restore(settings: CloneSettings) -> str:
     store = open_store(url, settings.s3)
     keys = keys_from_file(settings.encryption_key_file)
     if settings.recovery_target is not None:
-        return _recover(settings, store, keys, wanted, settings.recovery_target)
-    manifest = choose_backup(store, keys, wanted)
+        return _recover(settings, store, keys, wanted, settings.recovery_target, progress)
+    if wanted:
+        manifest = choose_backup(store, keys, wanted)
+    else:
+        from mysqlsts.clone.point_in_time import choose_latest
+
+        latest = choose_latest(store, keys)
+        log.info("%s", latest.said)
+        if latest.plan is not None:
+            return _recover(settings, store, keys, "", Target(), progress,
+                            (latest.plan, latest.manifest))
+        manifest = latest.manifest
     # Restored data carries the backup's accounts; this set's sidecar logs in with this set's
     # root password, so the restore adopts the data (docs/backup.md, "Adopting restored data").
     # MySQL data keeps the backup's root password (no adoption built for it yet).
@@ -165,7 +177,8 @@ def _restore(settings: CloneSettings) -> str:
 
 
 def _recover(settings: CloneSettings, store: ObjectStore, keys: BackupKeys | None,
-             wanted: str, target: Target) -> str:
+             wanted: str, target: Target, progress: CloneProgress,
+             planned: tuple[Plan, Manifest] | None = None) -> str:
     """The restore step to a point in time (MariaDB): the backup is the newest the target is
     reached from, the archive's transactions applied before the marker goes."""
     from mysqlsts.clone.point_in_time import recover_into
@@ -178,7 +191,8 @@ def _recover(settings: CloneSettings, store: ObjectStore, keys: BackupKeys | Non
         root_password = read_secret(settings.root_password_file, "root password")
     return recover_into(settings.data_dir, store, keys, target,
                         prepare_memory=settings.prepare_memory,
-                        set_record=set_name(settings.identity), root_password=root_password)
+                        set_record=set_name(settings.identity), root_password=root_password,
+                        on_replay=progress.replayed, planned=planned)
 
 
 def run_clone(settings: CloneSettings, progress: CloneProgress | None = None) -> str:
@@ -192,7 +206,7 @@ def run_clone(settings: CloneSettings, progress: CloneProgress | None = None) ->
         if elsewhere is not None:
             raise ConfigError(elsewhere)
         if settings.from_backup:
-            return _restore(settings)
+            return _restore(settings, progress)
         fill = decide(identity.ordinal, state_of(data_dir))
     except ConfigError as exc:
         raise CloneError(f"{exc} (data dir {data_dir})") from exc

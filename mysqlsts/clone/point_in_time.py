@@ -26,7 +26,7 @@ import logging
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,34 +35,46 @@ import pymysql
 
 from mysqlsts.adapters.db import query
 from mysqlsts.adapters.scratch import error_log_tail, scratch_server
-from mysqlsts.clone.from_backup import check_restorable, restore_into, restore_skipped, seal_keys
+from mysqlsts.clone.from_backup import (
+    check_restorable,
+    choose_backup,
+    restore_into,
+    restore_skipped,
+    seal_keys,
+)
 from mysqlsts.core.backup_layout import BINLOG_SEGMENTS
 from mysqlsts.core.backup_manifest import Manifest
 from mysqlsts.core.backup_parts import BackupKeys
 from mysqlsts.core.binlog_index import SegmentRecord
 from mysqlsts.core.binlog_segment import Segment
-from mysqlsts.core.gtid import mariadb_same_position
+from mysqlsts.core.gtid import mariadb_same_position, parse_mariadb
 from mysqlsts.core.pitr import (
     BaseBackup,
     Plan,
     RecoveryRefused,
+    SeveralDomains,
     Target,
     cut,
+    latest_of,
     plan_recovery,
     position_after,
     relay_log,
     transactions_of,
 )
+from mysqlsts.core.replay_rate import ReplayRate
 from mysqlsts.core.version import Flavor
 from mysqlsts.errors import ConfigError, MysqlstsError, describe
 from mysqlsts.store.base import ObjectStore
-from mysqlsts.store.binlog_archive import load_records, read_segment
+from mysqlsts.store.binlog_archive import index_names, load_records, read_segment
 from mysqlsts.store.catalog import read_catalog
 
 log = logging.getLogger(__name__)
 
 BINLOG_BASENAME = "mysql-bin"  # the set's cnf names its binary log so (images/cnf)
 APPLY_SECONDS = 24 * 3600.0
+
+# Told how a recovery's apply goes, at each poll of the SQL thread (the clone step's metrics).
+OnReplay = Callable[[ReplayRate], None]
 
 
 class RecoveryFailed(MysqlstsError):
@@ -81,6 +93,12 @@ def plan_for(store: ObjectStore, keys: BackupKeys | None, target: Target) -> tup
                                                                                   Manifest]:
     """The plan, refused (RecoveryRefused naming the window, or the missing segment) before
     any segment or part is read."""
+    plan, manifest, _ = _planned(store, keys, target)
+    return plan, manifest
+
+
+def _planned(store: ObjectStore, keys: BackupKeys | None,
+             target: Target) -> tuple[Plan, Manifest, list[SegmentRecord]]:
     catalog = read_catalog(store, seal_keys(keys))
     manifests = {m.backup_id: m for m in catalog.backups if m.flavor == Flavor.MARIADB}
     records = load_records(store, keys)
@@ -96,7 +114,41 @@ def plan_for(store: ObjectStore, keys: BackupKeys | None, target: Target) -> tup
                                   f"store: cannot recover to {target}")
     manifest = manifests[plan.backup_id]
     check_restorable(store, manifest, keys)
-    return plan, manifest
+    return plan, manifest, records
+
+
+@dataclass(frozen=True)
+class Choice:
+    """What a restore given no target and no backup does: the latest recoverable point."""
+
+    manifest: Manifest  # the base backup
+    plan: Plan | None  # the recovery to the latest point; None: the backup alone is it
+    said: str  # one line naming the point chosen
+
+
+def choose_latest(store: ObjectStore, keys: BackupKeys | None) -> Choice:
+    """The latest recoverable point: the newest backup (choose_backup's, a damaged one named,
+    never skipped) and every archived transaction through the end of the archive's contiguous
+    run after it; the backup alone when the archive holds nothing after it, the store holds
+    no archive, or the backup is MySQL's (the archive is MariaDB's). An archive that cannot
+    be read or used is an error naming it, never a silently older point."""
+    newest = choose_backup(store, keys, "")
+    alone = f"restore: no target: backup {newest.backup_id} alone, at gtid={newest.gtid}"
+    if newest.flavor != Flavor.MARIADB:
+        return Choice(newest, None, f"{alone} ({newest.flavor}: point-in-time recovery is "
+                      "mariadb's)")
+    if next(index_names(store), None) is None:
+        return Choice(newest, None, f"{alone} (the store holds no binlog archive)")
+    try:
+        plan, manifest, records = _planned(store, keys, Target())
+    except SeveralDomains as error:  # what recovery does not handle yet: as before it
+        return Choice(newest, None, f"{alone} ({error})")
+    except RecoveryRefused as error:
+        raise RecoveryRefused(f"cannot find the latest recoverable point: {error} "
+                              "(--backup ID restores that backup alone)") from None
+    latest = latest_of(plan, records)
+    return Choice(manifest, plan if plan.segments else None,
+                  f"restore: no target: the latest point, {latest}")
 
 
 def _range(record: SegmentRecord) -> str:
@@ -119,29 +171,40 @@ def fetch(store: ObjectStore, keys: BackupKeys | None, plan: Plan,
 
 def recover_into(data_dir: Path, store: ObjectStore, keys: BackupKeys | None, target: Target,
                  *, prepare_memory: str = "256M", buffer_pool: str = "128M",
-                 set_record: str = "", root_password: str | None = None) -> str:
-    """Restore `data_dir` to `target`; the sentence to log."""
+                 set_record: str = "", root_password: str | None = None,
+                 on_replay: OnReplay | None = None,
+                 planned: tuple[Plan, Manifest] | None = None) -> str:
+    """Restore `data_dir` to `target`; the sentence to log. `on_replay` follows the apply
+    (the clone step's metrics), called at each poll of the SQL thread. `planned`: the plan
+    already made for `target` (choose_latest's), else it is made here."""
     skipped = restore_skipped(data_dir)
     if skipped:
         raise ConfigError(f"{skipped}: a recovery never overwrites it")
-    plan, manifest = plan_for(store, keys, target)
+    plan, manifest = plan_for(store, keys, target) if planned is None else planned
     log.info("recover: to %s from backup %s (gtid %s), %d archive segments", target,
              plan.backup_id, plan.base_gtid or "none", len(plan.segments))
     recovery = fetch(store, keys, plan, manifest)
     applied = sum(len(s.transactions) for s in recovery.segments)
     started = time.monotonic()
+    replay = ReplayRate(applied)
     said = restore_into(data_dir, store, manifest, keys, prepare_memory=prepare_memory,
                         set_record=set_record, root_password=root_password,
-                        advance=lambda staging: apply(staging, recovery, buffer_pool))
+                        advance=lambda staging: apply(staging, recovery, buffer_pool,
+                                                      replay, on_replay))
     log.info("recover: %s", said)
     return (f"recovery complete: {data_dir} at gtid={recovery.position or 'none'} ({target}): "
             f"backup {plan.backup_id} and {applied} archived transactions, in "
-            f"{time.monotonic() - started:.1f}s")
+            f"{time.monotonic() - started:.1f}s ({replay.summary()})")
 
 
-def apply(data_dir: Path, recovery: Recovery, buffer_pool: str) -> str:
+def apply(data_dir: Path, recovery: Recovery, buffer_pool: str,
+          replay: ReplayRate | None = None, on_replay: OnReplay | None = None) -> str:
     """Apply the recovery's transactions on a scratch server over `data_dir` through its own
-    SQL thread, the chosen transactions presented as relay logs; the position."""
+    SQL thread, the chosen transactions presented as relay logs; the position. `replay`
+    counts the transactions applied (a progress line logged every few seconds), from the
+    moment the SQL thread starts."""
+    replay = ReplayRate(sum(len(s.transactions) for s in recovery.segments)
+                        ) if replay is None else replay
     with _run_dir() as run_dir:
         relay = run_dir / "pitr-relay"
         files = _write_relay_logs(relay, recovery.segments)
@@ -163,7 +226,8 @@ def apply(data_dir: Path, recovery: Recovery, buffer_pool: str) -> str:
                         cursor.execute("SET GLOBAL gtid_binlog_state = %s", (base,))
                     cursor.execute("SET GLOBAL gtid_slave_pos = %s", (base,))
                 if files:
-                    _run_sql_thread(conn, files[0], recovery.position, run_dir)
+                    _run_sql_thread(conn, files[0], recovery.position, run_dir,
+                                    _follow(recovery.plan, replay, on_replay))
                 _check_position(conn, recovery.position)
                 with conn.cursor() as cursor:
                     cursor.execute("FLUSH BINARY LOGS")
@@ -205,10 +269,27 @@ def _own_server_id(segments: tuple[Segment, ...]) -> int:
     return next(n for n in range(4294967295, 0, -1) if n not in taken)
 
 
+def _follow(plan: Plan, replay: ReplayRate,
+            on_replay: OnReplay | None) -> Callable[[str], None]:
+    """What each poll of the SQL thread does with the position reached: count the
+    transactions applied since the backup's, log a progress line when one is due."""
+    def follow(reached: str) -> None:
+        seq = next((g.seq for g in parse_mariadb(reached) if g.domain == plan.domain),
+                   plan.base_seq)
+        line = replay.update(seq - plan.base_seq, time.monotonic())
+        if line is not None:
+            log.info("recover: %s", line)
+        if on_replay is not None:
+            on_replay(replay)
+
+    return follow
+
+
 def _run_sql_thread(conn: pymysql.connections.Connection[Any], first: Path, position: str,
-                    run_dir: Path) -> None:
+                    run_dir: Path, follow: Callable[[str], None]) -> None:
     """CHANGE MASTER to the first relay log, START SLAVE SQL_THREAD, wait for `position`
-    (the files hold nothing after it), stop, forget the replication set-up."""
+    (the files hold nothing after it), stop, forget the replication set-up. `follow` is
+    given the position reached at each poll, the last one `position` itself."""
     with conn.cursor() as cursor:
         cursor.execute("CHANGE MASTER TO MASTER_HOST='pitr.invalid', MASTER_USER='pitr', "
                        "MASTER_USE_GTID=no, RELAY_LOG_FILE=%s, RELAY_LOG_POS=4",
@@ -219,6 +300,7 @@ def _run_sql_thread(conn: pymysql.connections.Connection[Any], first: Path, posi
         while True:
             status = query(conn, "SHOW SLAVE STATUS")[0]
             reached = str(query(conn, "SELECT @@global.gtid_slave_pos AS p")[0]["p"] or "")
+            follow(reached)
             if mariadb_same_position(reached, position):
                 break
             if status.get("Last_SQL_Errno"):

@@ -18,6 +18,8 @@ from typing import Any
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from mysqlsts.core.replay_rate import ReplayRate
+
 log = logging.getLogger(__name__)
 
 
@@ -37,6 +39,11 @@ class ProgressSnapshot:
     donor_attempts: int
     failures: int  # the volume's count, including this run's if it failed
     donor: str
+    # A point-in-time recovery's apply (a restore step): transactions applied of the total,
+    # and their rate since the apply began (0 until one runs).
+    replay_applied: int = 0
+    replay_total: int = 0
+    replay_rate: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "phase": str(self.phase)}
@@ -49,10 +56,15 @@ class CloneProgress:
         self.donor_attempts = 0
         self.failures = failures
         self.donor = ""
+        self.replay: tuple[int, int, float] = (0, 0, 0.0)
+
+    def replayed(self, replay: ReplayRate) -> None:
+        """A recovery's apply moved on (point_in_time's `on_replay`)."""
+        self.replay = (replay.applied, replay.total, replay.rate())
 
     def snapshot(self) -> ProgressSnapshot:
         return ProgressSnapshot(self.phase, self.bytes, self.donor_attempts, self.failures,
-                                self.donor)
+                                self.donor, *self.replay)
 
 
 class ProgressCollector(Collector):
@@ -78,6 +90,16 @@ class ProgressCollector(Collector):
         yield CounterMetricFamily("mysqlsts_clone_failures",
                                   "Clones into this pod that failed and were rolled back.",
                                   value=now.failures)
+        yield GaugeMetricFamily("mysqlsts_recovery_transactions_applied",
+                                "Archived transactions a point-in-time recovery in this "
+                                "restore step has applied so far.", value=now.replay_applied)
+        yield GaugeMetricFamily("mysqlsts_recovery_transactions",
+                                "Archived transactions the point-in-time recovery in this "
+                                "restore step applies in all (0: none runs).",
+                                value=now.replay_total)
+        yield GaugeMetricFamily("mysqlsts_recovery_replay_rate",
+                                "Transactions per second the recovery's apply has averaged "
+                                "since it began.", value=now.replay_rate)
 
 
 class StepTimes:

@@ -41,6 +41,10 @@ class RecoveryRefused(MysqlstsError):
     not hold what it needs."""
 
 
+class SeveralDomains(RecoveryRefused):
+    """The backups and archive hold more than one GTID domain: not handled yet."""
+
+
 @dataclass(frozen=True)
 class BaseBackup:
     backup_id: str
@@ -233,7 +237,7 @@ def plan_recovery(backups: Sequence[BaseBackup], records: Sequence[SegmentRecord
     segments after it up to the target; RecoveryRefused naming the window otherwise."""
     domains = _domains(backups, records)
     if len(domains) > 1:
-        raise RecoveryRefused("point-in-time recovery handles one GTID domain; the backups "
+        raise SeveralDomains("point-in-time recovery handles one GTID domain; the backups "
                               f"and archive hold domains {', '.join(map(str, sorted(domains)))}")
     domain = next(iter(domains)) if domains else 0
     if target.gtid:
@@ -281,6 +285,48 @@ def _plan_from(backup: BaseBackup, window: Window, run: _Run | None, domain: int
     return Plan(backup.backup_id, backup.gtid, domain, base,
                 tuple(r.segment for r in after), last,
                 after[-1].domains[0].last if after else backup.gtid, None)
+
+
+@dataclass(frozen=True)
+class Latest:
+    """Where a recovery with no target stops: the end of the archive's contiguous run after
+    the chosen backup (its own position when nothing archived follows it), and the first
+    archived transaction past that end, when the archive holds more than it can reach (a gap:
+    those are recoverable only from a base backup taken after it)."""
+
+    backup_id: str
+    gtid: str  # the latest recoverable transaction ("" for a server with no transaction)
+    commit: datetime | None  # its commit time; None when it is the backup's own position
+    transactions: int  # archived transactions applied after the backup
+    beyond: str  # the first archived GTID past the run's end, unreachable ("" when none)
+
+    def __str__(self) -> str:
+        where = self.gtid or "(no transaction)"
+        if self.commit is None:
+            said = (f"{where}, backup {self.backup_id}'s own position (the archive holds "
+                    "nothing after it)")
+        else:
+            said = (f"{where}, committed {_iso(self.commit)}: backup {self.backup_id} and "
+                    f"{self.transactions} archived transactions, where the archive's "
+                    "contiguous run ends")
+        if self.beyond:
+            said += (f"; a gap follows, the archive resumes at {self.beyond}, which no "
+                     "backup reaches until one is taken after it")
+        return said
+
+
+def latest_of(plan: Plan, records: Sequence[SegmentRecord]) -> Latest:
+    """The point a plan for `Target()` (the latest) reaches, from the records it was made
+    from."""
+    by_name = {r.segment: r for r in records}
+    stop = plan.base_seq if plan.stop_seq is None else plan.stop_seq
+    chosen = [by_name[name] for name in plan.segments]
+    after = [r.domains[0] for r in _in(records, plan.domain) if r.domains[0].last_seq > stop]
+    beyond = min(after, key=lambda d: d.first_seq).first if after else ""
+    if not chosen:
+        return Latest(plan.backup_id, plan.base_gtid, None, 0, beyond)
+    return Latest(plan.backup_id, plan.stop_gtid, _time(chosen[-1].last_commit),
+                  stop - plan.base_seq, beyond)
 
 
 def transactions_of(content: bytes, name: str = "segment") -> Segment:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from mysqlsts.adapters.fs import read_secret
 from mysqlsts.clone.from_backup import check_restorable, choose_backup
-from mysqlsts.clone.point_in_time import plan_for
+from mysqlsts.clone.point_in_time import choose_latest, plan_for
 from mysqlsts.clone.to_backup import backup_from_donor
 from mysqlsts.core import backup_donor
 from mysqlsts.core.backup_donor import DonorCandidate
@@ -77,6 +77,18 @@ def recovery_to_restore(url: str, target: Target, access: StoreAccess) -> str:
     made). mysql-0's clone step plans it again and applies it."""
     plan_for(open_store(url, store_access.settings(access)), None, target)
     return url
+
+
+def latest_to_restore(url: str, access: StoreAccess) -> tuple[str, str, str]:
+    """`local restore` with no target and no backup: the latest recoverable point (the newest
+    backup and the archive's contiguous run after it), as (what mysql-0's clone step restores
+    from, the GTID it recovers to or "", the line naming the point). Pinned, as a
+    backup is: a recovery to that point's GTID, else `URL@BACKUP_ID` (checked whole), so a
+    re-created mysql-0 never restores to another point."""
+    latest = choose_latest(open_store(url, store_access.settings(access)), None)
+    if latest.plan is not None:
+        return url, latest.plan.stop_gtid, latest.said
+    return backup_to_restore(url, latest.manifest.backup_id, access), "", latest.said
 
 
 def backup_to_restore(url: str, wanted: str, access: StoreAccess) -> str:

@@ -279,8 +279,9 @@ def backup_command(directory: Path, s3: S3Options) -> None:
 @_dir_option
 @click.option("--from", "source", required=True,
               help="The store to restore from: file:///dir or s3://bucket[/prefix].")
-@click.option("--backup", "backup_id", default="", show_default="the newest",
-              help="The backup to restore.")
+@click.option("--backup", "backup_id", default="",
+              show_default="the latest recoverable point",
+              help="Restore this backup alone (no archived transaction after it).")
 @click.option("--to-gtid", default="", help="Recover to this GTID (inclusive): the newest "
               "backup before it, then the store's binlog archive.")
 @click.option("--to-time", default="", help="Recover to the last transaction committed at or "
@@ -294,8 +295,8 @@ def backup_command(directory: Path, s3: S3Options) -> None:
 def restore_command(directory: Path, source: str, backup_id: str, to_gtid: str, to_time: str,
                     base_port: int, s3: S3Options, timeout: float) -> None:
     """Create and start a one-pod set in DIR whose mysql-0 is restored from a backup (or
-    recovered to a point in time), and wait until it is ready. DIR must not be a set
-    already."""
+    recovered to a point in time: with no target and no --backup, the latest the store
+    holds), and wait until it is ready. DIR must not be a set already."""
     layout = _layout(directory)
     if layout.spec.exists():
         raise ConfigError(f"{layout.root} is already a local set; restore into a new directory")
@@ -305,8 +306,11 @@ def restore_command(directory: Path, source: str, backup_id: str, to_gtid: str, 
                           "chooses its backup")
     # The backup (or the recovery) is chosen and checked before anything is made.
     access = store_access.recorded(s3)  # mysql-0's clone step reaches the store with it
-    if target is None:
+    if target is None and backup_id:
         restore_from = backups.backup_to_restore(source, backup_id, access)
+    elif target is None:
+        restore_from, to_gtid, said = backups.latest_to_restore(source, access)
+        click.echo(f"local {said}", err=True)
     else:
         restore_from = backups.recovery_to_restore(source, target, access)
     spec = SetSpec(replicas=1, base_port=base_port, restore_from=restore_from,
@@ -319,6 +323,8 @@ def restore_command(directory: Path, source: str, backup_id: str, to_gtid: str, 
         since = _start_supervisor(layout, spec, setdir.default_cnf_dir())
     _converge(layout, spec, timeout, since)
     point = f" to {target}" if target is not None else ""
+    if to_gtid and target is None:
+        point = f" to the latest recoverable point, GTID {to_gtid}"
     click.echo(f"local restore: {layout.root} runs mysql-0 restored from {restore_from}"
                f"{point}", err=True)
     click.echo(render_table(observe(layout, spec)))

@@ -9,7 +9,9 @@ segment missing, are refused in one line naming it before anything is written.""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -26,11 +28,13 @@ from test_clone import BACKUP_GRANTS, BACKUP_PASSWORD, BACKUP_USER, TOKEN, Donor
 
 from mysqlsts.adapters.datadir import state_of
 from mysqlsts.core.backup_parts import BackupKeys
+from mysqlsts.core.binlog_index import SegmentRecord
 from mysqlsts.core.datadir import IN_PROGRESS, DataDirState
 from mysqlsts.core.gtid import parse_mariadb
 from mysqlsts.store.binlog_archive import load_records
 from mysqlsts.store.filestore import FileStore
 from tests.integration.archive_helpers import archiver_for, running, wait_archived
+from tests.ports import PortPool
 from tests.servers import MakeServer, Server
 
 pytestmark = pytest.mark.integration
@@ -300,3 +304,119 @@ def test_an_encrypted_backup_and_archive_recover_with_their_key_only(
         assert positions(server) == (target.gtid, target.gtid)
     finally:
         server.stop()
+
+
+# -- the latest point: no target given -------------------------------------------------------
+
+def holds_exactly(mariadb_module: MakeServer, name: str, data_dir: Path, rows: set[int],
+                  gtid: str) -> None:
+    """The recovered data dir, started, holds exactly `rows` with its GTID state at `gtid`."""
+    server = recovered(mariadb_module, name, data_dir)
+    try:
+        assert ids(server) == rows
+        assert positions(server) == (gtid, gtid)
+    finally:
+        server.stop()
+
+
+def listed_backups(url: str) -> list[dict[str, str]]:
+    done = backup_cli("list", "--store", url, "--json")
+    assert done.returncode == 0, done.stderr
+    backups: list[dict[str, str]] = json.loads(done.stdout)["backups"]
+    return backups
+
+
+def test_a_restore_with_no_target_recovers_to_the_last_archived_transaction(
+        history: History, mariadb_module: MakeServer, tmp_path: Path) -> None:
+    last = history.ledger[-1]  # the archive's last transaction (the archiver stopped after it)
+    data_dir = tmp_path / "data"
+    done = backup_cli("restore", "--store", history.url, "--data-dir", str(data_dir))
+    assert done.returncode == 0, done.stderr
+    lines = done.stderr.strip().splitlines()
+    applied = seq(last.gtid) - seq(history.backup_gtid)
+    assert lines[0].startswith(f"restore: no target: the latest point, {last.gtid}, committed "
+                               f"{datetime.fromtimestamp(last.ts, UTC):%Y-%m-%dT%H:%M:%S}Z"), lines
+    assert f"and {applied} archived transactions, where the archive's contiguous run ends" \
+        in lines[0] and "gap" not in lines[0]
+    assert f"gtid={last.gtid} (the latest)" in lines[-1]
+    assert re.search(rf"replay done transactions={applied} seconds=[\d.]+ rate=[\d.]+/s",
+                     lines[-1]), lines[-1]
+    holds_exactly(mariadb_module, "latest", data_dir, {e.id for e in history.ledger},
+                  last.gtid)
+
+
+def test_a_named_backup_with_no_target_restores_that_backup_alone(
+        history: History, mariadb_module: MakeServer, tmp_path: Path) -> None:
+    [listed] = [b for b in listed_backups(history.url) if b["gtid"] == history.backup_gtid]
+    data_dir = tmp_path / "data"
+    done = backup_cli("restore", "--store", history.url, "--data-dir", str(data_dir),
+                      "--backup", listed["id"])
+    assert done.returncode == 0, done.stderr
+    assert "latest" not in done.stderr and "archived transactions" not in done.stderr
+    assert f"restore complete: backup {listed['id']} gtid={history.backup_gtid}" in done.stderr
+    server = recovered(mariadb_module, "named", data_dir)
+    try:
+        assert ids(server) == {e.id for e in history.ledger
+                               if seq(e.gtid) <= seq(history.backup_gtid)}
+    finally:
+        server.stop()
+
+
+def _store_copy(history: History, tmp_path: Path) -> tuple[Path, list[SegmentRecord]]:
+    copy = tmp_path / "store"
+    shutil.copytree(history.store_dir, copy)
+    records = sorted(load_records(FileStore(copy), None), key=lambda r: r.domains[0].first_seq)
+    return copy, [r for r in records if r.domains[0].first_seq > seq(history.backup_gtid)]
+
+
+def test_a_gap_after_the_backup_ends_the_latest_point_before_it_and_is_named(
+        history: History, mariadb_module: MakeServer, tmp_path: Path) -> None:
+    copy, after = _store_copy(history, tmp_path)
+    assert len(after) >= 3, [r.segment for r in after]
+    end, lost, resumes = after[0], after[1], after[2]
+    (copy / lost.segment).unlink()  # a segment never archived: its index record goes too
+    (copy / lost.index_name).unlink()
+    data_dir = tmp_path / "data"
+    done = backup_cli("restore", "--store", f"file://{copy}", "--data-dir", str(data_dir))
+    assert done.returncode == 0, done.stderr
+    said = done.stderr.strip().splitlines()[0]
+    assert f"the latest point, {end.domains[0].last}," in said, said
+    assert f"a gap follows, the archive resumes at {resumes.domains[0].first}" in said, said
+    holds_exactly(mariadb_module, "gap", data_dir,
+                  {e.id for e in history.ledger if seq(e.gtid) <= end.domains[0].last_seq},
+                  end.domains[0].last)
+
+
+def test_with_no_target_a_missing_segment_is_refused_naming_it_and_nothing_is_written(
+        history: History, tmp_path: Path) -> None:
+    copy, after = _store_copy(history, tmp_path)
+    (copy / after[0].segment).unlink()  # indexed, but gone from the store
+    data_dir = tmp_path / "data"
+    done = backup_cli("restore", "--store", f"file://{copy}", "--data-dir", str(data_dir))
+    assert done.returncode != 0
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert after[0].segment in lines[0] and "--backup ID" in lines[0]
+    assert not data_dir.exists()
+
+
+def test_the_clone_step_given_a_bare_store_url_recovers_to_the_latest_point(
+        history: History, mariadb_module: MakeServer, tmp_path: Path) -> None:
+    """mysql-0's init container with `MYSQLSTS_FROM_BACKUP=URL` and no target (a set created
+    from the store): the same latest point as `backup restore`, through MYSQLSTS_* only."""
+    last = history.ledger[-1]
+    data_dir = tmp_path / "mysql-0"
+    password_file = tmp_path / "root-password"
+    password_file.write_text(history.primary.root_password + "\n")
+    env = {"POD_NAME": "mysql-0", "MYSQLSTS_DATA_DIR": str(data_dir),
+           "MYSQLSTS_FROM_BACKUP": history.url,
+           "MYSQLSTS_ROOT_PASSWORD_FILE": str(password_file),
+           "MYSQLSTS_HTTP_PORT": str(PortPool("store").one()), "MYSQLSTS_SRV_NAME": ""}
+    done = subprocess.run([sys.executable, "-m", "mysqlsts", "clone"], text=True,
+                          capture_output=True, timeout=300, env={**os.environ, **env})
+    assert done.returncode == 0, done.stderr
+    applied = seq(last.gtid) - seq(history.backup_gtid)
+    assert f"restore: no target: the latest point, {last.gtid}, committed" in done.stderr
+    assert f"replay done transactions={applied} " in done.stderr, done.stderr
+    holds_exactly(mariadb_module, "clone-latest", data_dir, {e.id for e in history.ledger},
+                  last.gtid)

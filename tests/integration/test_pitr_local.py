@@ -125,3 +125,26 @@ def test_backup_list_reports_the_window_to_the_last_archived_commit(
     # The archive carries it past the backup: to the last archived commit, every time between.
     assert datetime.fromisoformat(window["to"]).timestamp() >= ledger[-1][2]
     assert window["continuous"] is True and window["archived_segments"] >= 1
+
+
+def test_local_restore_with_no_target_recovers_to_the_latest_point(
+        ledger: tuple[tuple[int, str, int], ...], store: Path, source: LocalSet,
+        target_set: LocalSet) -> None:
+    archived = str(source.value(0, "SELECT @@gtid_binlog_pos"))
+    wait_archived(FileStore(store), None, archived)  # the sidecar's own writes too
+    done = target_set.run("restore", "--dir", str(target_set.directory), "--from",
+                          f"file://{store}", "--base-port", str(target_set.base_port),
+                          "--timeout", "600")
+    said = [line for line in done.stderr.splitlines() if "no target" in line]
+    assert len(said) == 1 and said[0].startswith("local restore: no target: the latest point, "
+                                                 "0-"), done.stderr
+    assert "where the archive's contiguous run ends" in said[0], said
+    chosen = said[0].split("the latest point, ", 1)[1].split(",", 1)[0]
+    # Pinned to that point (a re-created mysql-0 recovers to the same one).
+    assert f"to the latest recoverable point, GTID {chosen}" in done.stderr
+    target_set.wait_ready(1, timeout=60)
+    ids = {int(r[0]) for r in target_set.sql(0, "SELECT id FROM app.ledger")}
+    assert ids == {row_id for row_id, _, _ in ledger}
+    # At least as far as the archive was when asked (the source set writes on meanwhile).
+    assert int(archived.split("-")[2]) <= int(chosen.split("-")[2]), (archived, chosen)
+    assert target_set.value(0, "SELECT @@gtid_slave_pos") == chosen

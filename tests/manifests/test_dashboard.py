@@ -92,7 +92,7 @@ def test_dashboard_structure() -> None:
 
 def test_every_panel_query_uses_contract_metrics_and_the_variables() -> None:
     contract = set(contract_metrics())
-    assert len(contract) == 48
+    assert len(contract) == 51
     used: set[str] = set()
     queries = dashboard_queries(load())
     assert len(queries) >= 14

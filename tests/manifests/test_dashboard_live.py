@@ -107,7 +107,9 @@ def test_live_scrape_has_every_dashboard_metric(local_set: list[dict[str, Any]])
     wanted = set().union(*(promql_metric_names(e) for _, e in dashboard_queries(dashboard())))
     assert wanted, "the dashboard has no queries"
     cloning = clone_step_only_metrics()
-    assert cloning == {"mysqlsts_clone_phase", "mysqlsts_clone_donor_attempts_total"}
+    assert cloning == {"mysqlsts_clone_phase", "mysqlsts_clone_donor_attempts_total",
+                       "mysqlsts_recovery_transactions", "mysqlsts_recovery_transactions_applied",
+                       "mysqlsts_recovery_replay_rate"}
     opt_in = opt_in_metrics()
     assert {"mysqlsts_archive_gaps_total", "mysqlsts_backup_last_verification_ok"} <= opt_in
     assert len(opt_in) == 23

@@ -206,6 +206,17 @@ def test_the_clone_step_exports_its_documented_metrics_and_follows_the_clone() -
     assert later[("mysqlsts_clone_donor_attempts_total", "")] == 3
     assert later[("mysqlsts_clone_phase", "streaming")] == 1
     assert sum(v for (name, _), v in later.items() if name == "mysqlsts_clone_phase") == 1
+    # A point-in-time recovery's apply (a restore step): its transactions and replay rate.
+    from mysqlsts.core.replay_rate import ReplayRate
+    assert later[("mysqlsts_recovery_transactions", "")] == 0
+    replay = ReplayRate(total=300)
+    replay.update(0, 10.0)
+    replay.update(120, 12.0)
+    progress.replayed(replay)
+    replaying = scrape()
+    assert replaying[("mysqlsts_recovery_transactions", "")] == 300
+    assert replaying[("mysqlsts_recovery_transactions_applied", "")] == 120
+    assert replaying[("mysqlsts_recovery_replay_rate", "")] == 60.0
 
 
 def test_the_lease_gauge_only_with_a_lease_and_only_on_the_primary() -> None:

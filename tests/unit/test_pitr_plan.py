@@ -16,9 +16,11 @@ from mysqlsts.core.binlog_segment import Segment, Transaction
 from mysqlsts.core.pitr import (
     BaseBackup,
     RecoveryRefused,
+    SeveralDomains,
     Span,
     Target,
     cut,
+    latest_of,
     parse_target_gtid,
     parse_time,
     plan_recovery,
@@ -119,6 +121,46 @@ def test_the_latest_is_the_end_of_the_contiguous_archive() -> None:
     assert held == set(range(1, 9))
 
 
+def test_the_latest_from_the_newest_backup_names_where_the_run_ends() -> None:
+    history = History([EPOCH + n for n in range(20)], [5, 10, 15], set())
+    backups = [backup("b1", 3, EPOCH + 3), backup("b2", 8, EPOCH + 8)]
+    plan = plan_recovery(backups, history.records, Target())
+    latest = latest_of(plan, history.records)
+    assert (plan.backup_id, plan.stop_gtid) == ("b2", f"0-{SERVER}-20")
+    assert (latest.gtid, latest.commit, latest.transactions, latest.beyond) == (
+        f"0-{SERVER}-20", at(EPOCH + 19), 12, "")
+    assert str(latest) == (f"0-{SERVER}-20, committed 2027-01-15T08:00:19Z: backup b2 and 12 "
+                           "archived transactions, where the archive's contiguous run ends")
+
+
+def test_a_gap_after_the_newest_backup_ends_the_latest_there_and_names_it() -> None:
+    # Segments 1..5, 6..10, 11..15, 16..20; 11..15 lost: from b (at 8) the run ends at 10.
+    history = History([EPOCH + n for n in range(20)], [5, 10, 15], {2})
+    backups = [backup("a", 2, EPOCH + 2), backup("b", 8, EPOCH + 8)]
+    chosen, held = history.apply(Target(), backups)
+    assert chosen == "b" and held == set(range(1, 11))
+    latest = latest_of(plan_recovery(backups, history.records, Target()), history.records)
+    assert (latest.gtid, latest.transactions, latest.beyond) == (
+        f"0-{SERVER}-10", 2, f"0-{SERVER}-16")
+    assert f"the archive resumes at 0-{SERVER}-16, which no backup reaches" in str(latest)
+    # A backup after the gap reaches the archive's end.
+    chosen, held = history.apply(Target(), [*backups, backup("c", 15, EPOCH + 15)])
+    assert chosen == "c" and held == set(range(1, 21))
+
+
+def test_with_nothing_archived_after_it_the_latest_is_the_backup_alone() -> None:
+    history = History([EPOCH + n for n in range(10)], [5], {1})  # 6..10 lost
+    backups = [backup("a", 2, EPOCH + 2), backup("b", 5, EPOCH + 5)]
+    plan = plan_recovery(backups, history.records, Target())
+    assert (plan.backup_id, plan.segments) == ("b", ())
+    latest = latest_of(plan, history.records)
+    assert (latest.gtid, latest.commit, latest.beyond) == (f"0-{SERVER}-5", None, "")
+    assert str(latest) == (f"0-{SERVER}-5, backup b's own position (the archive holds nothing "
+                           "after it)")
+    # No archive at all: the same.
+    assert latest_of(plan_recovery(backups, [], Target()), []).gtid == f"0-{SERVER}-5"
+
+
 def test_a_target_outside_the_window_is_refused_naming_it() -> None:
     history = History([EPOCH + n for n in range(12)], [4, 8], set())
     backups = [backup("20261204T100000Z", 4, EPOCH + 4)]
@@ -155,7 +197,7 @@ def test_another_server_id_at_the_targets_sequence_number_is_refused() -> None:
 
 def test_several_domains_are_refused_in_a_sentence() -> None:
     history = History([EPOCH + n for n in range(4)], [], set())
-    with pytest.raises(RecoveryRefused, match="one GTID domain"):
+    with pytest.raises(SeveralDomains, match="one GTID domain"):
         plan_recovery([BaseBackup("b", "0-100-1,1-100-5", at(EPOCH).isoformat())],
                       history.records, Target())
 
@@ -267,6 +309,11 @@ def test_never_one_transaction_more_and_none_missing(
     chosen, held = history.apply(target, backups)
     assert held == expected
     assert chosen in allowed
+    if not target.gtid and target.time is None:  # the latest: named as what is held
+        latest = latest_of(plan_recovery(backups, history.records, target), history.records)
+        assert latest.gtid == (f"0-{SERVER}-{max(held)}" if held else "")
+        archived_after = {s for s in history.archived() if s > max(held, default=0)}
+        assert latest.beyond == (f"0-{SERVER}-{min(archived_after)}" if archived_after else "")
 
 
 def test_the_listed_span_ends_at_the_last_archived_commit_and_names_holes() -> None:
