@@ -255,6 +255,7 @@ def prune(store: StoreOptions, s3: S3Options, retention: RetentionOptions, key: 
     alone. Everything is planned before anything is deleted."""
     from mysqlsts.clone.to_backup import remove_incomplete
     from mysqlsts.core.backup_retention import Retained, parse_window, plan_retention
+    from mysqlsts.core.backup_verify import FAILED
     from mysqlsts.store.binlog_archive import remove_segment
     from mysqlsts.store.catalog import read_catalog
     from mysqlsts.store.open import open_store
@@ -267,14 +268,16 @@ def prune(store: StoreOptions, s3: S3Options, retention: RetentionOptions, key: 
     objects = open_store(store.url(), s3.settings())
     catalog = read_catalog(objects, seal_keys(key.keys()))
     now = datetime.now(UTC)
-    plan = plan_retention([Retained(m.backup_id, m.end) for m in catalog.backups], now,
-                          window, retention.retain_min)
+    drilled = {backup: v.result for backup, v in catalog.verified.items()}
+    plan = plan_retention([Retained(m.backup_id, m.end, drilled.get(m.backup_id))
+                           for m in catalog.backups], now, window, retention.retain_min)
     segments = _plan_segments(objects, catalog, plan.keep, key, now)
     verb = "would delete" if dry_run else "deleted"
     for backup_id in plan.delete:
         if not dry_run:
             remove_backup(objects, backup_id)
-        click.echo(f"backup prune: {verb} {backup_id}", err=True)
+        failed = " (its last drill failed)" if drilled.get(backup_id) == FAILED else ""
+        click.echo(f"backup prune: {verb} {backup_id}{failed}", err=True)
     if segments is not None:
         for record in segments.delete:
             if not dry_run:
@@ -291,7 +294,8 @@ def prune(store: StoreOptions, s3: S3Options, retention: RetentionOptions, key: 
                f"segments_kept={segments.kept} orphans_deleted={len(segments.orphans)}")
     click.echo(f"backup prune: kept={len(plan.keep)} deleted={len(plan.delete)} "
                f"incomplete_removed={len(removed)} oldest_needed={plan.oldest_needed} "
-               f"damaged={len(catalog.damaged)}{archive}", err=True)
+               f"damaged={len(catalog.damaged)} proven={plan.proven} "
+               f"failed_kept={len(plan.failed_kept)}{archive}", err=True)
 
 
 def _plan_segments(objects: ObjectStore, catalog: Catalog, keep: tuple[str, ...],
