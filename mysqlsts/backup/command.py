@@ -182,7 +182,8 @@ class KeyOptions:
 class RetentionOptions:
     retain_window: str = option("7d", "Keep every backup, and every archived binlog "
                                 "segment, a point of this recovery window needs (d, h or m).")
-    retain_min: int = option(2, "Keep at least this many backups, whatever their age.",
+    retain_min: int = option(2, "Keep at least this many backups whose last drill did not "
+                             "fail, whatever their age.",
                              type=click.IntRange(min=1))
 
 
