@@ -42,9 +42,11 @@ from mysqlsts.clone.from_backup import (
     restore_skipped,
     seal_keys,
 )
+from mysqlsts.core.backup_catalog import Catalog
 from mysqlsts.core.backup_layout import BINLOG_SEGMENTS
 from mysqlsts.core.backup_manifest import Manifest
 from mysqlsts.core.backup_parts import BackupKeys
+from mysqlsts.core.backup_verify import FAILED
 from mysqlsts.core.binlog_index import SegmentRecord
 from mysqlsts.core.binlog_segment import Segment
 from mysqlsts.core.gtid import mariadb_same_position, parse_mariadb
@@ -58,6 +60,7 @@ from mysqlsts.core.pitr import (
     latest_of,
     plan_recovery,
     position_after,
+    prefer_drilled,
     relay_log,
     transactions_of,
 )
@@ -102,7 +105,8 @@ def _planned(store: ObjectStore, keys: BackupKeys | None,
     catalog = read_catalog(store, seal_keys(keys))
     manifests = {m.backup_id: m for m in catalog.backups if m.flavor == Flavor.MARIADB}
     records = load_records(store, keys)
-    plan = plan_recovery([BaseBackup(m.backup_id, m.gtid, m.end_time)
+    failed = _drill_failed(catalog)
+    plan = plan_recovery([BaseBackup(m.backup_id, m.gtid, m.end_time, m.backup_id in failed)
                           for m in manifests.values()], records, target)
     stored = {info.name: info.size for info in store.list(BINLOG_SEGMENTS)}
     by_name = {r.segment: r for r in records}
@@ -115,6 +119,14 @@ def _planned(store: ObjectStore, keys: BackupKeys | None,
     manifest = manifests[plan.backup_id]
     check_restorable(store, manifest, keys)
     return plan, manifest, records
+
+
+def _drill_failed(catalog: Catalog) -> set[str]:
+    return {backup for backup, last in catalog.verified.items() if last.result == FAILED}
+
+
+def _noted(plan: Plan) -> str:
+    return f" ({plan.note})" if plan.note else ""
 
 
 @dataclass(frozen=True)
@@ -132,8 +144,9 @@ def choose_latest(store: ObjectStore, keys: BackupKeys | None) -> Choice:
     run after it; the backup alone when the archive holds nothing after it, the store holds
     no archive, or the backup is MySQL's (the archive is MariaDB's). An archive that cannot
     be read or used is an error naming it, never a silently older point."""
-    newest = choose_backup(store, keys, "")
-    alone = f"restore: no target: backup {newest.backup_id} alone, at gtid={newest.gtid}"
+    newest, note = _newest_not_failed(store, keys)
+    alone = (f"restore: no target: backup {newest.backup_id} alone, at gtid={newest.gtid}"
+             f"{note}")
     if newest.flavor != Flavor.MARIADB:
         return Choice(newest, None, f"{alone} ({newest.flavor}: point-in-time recovery is "
                       "mariadb's)")
@@ -148,7 +161,21 @@ def choose_latest(store: ObjectStore, keys: BackupKeys | None) -> Choice:
                               "(--backup ID restores that backup alone)") from None
     latest = latest_of(plan, records)
     return Choice(manifest, plan if plan.segments else None,
-                  f"restore: no target: the latest point, {latest}")
+                  f"restore: no target: the latest point, {latest}{_noted(plan)}")
+
+
+def _newest_not_failed(store: ObjectStore, keys: BackupKeys | None) -> tuple[Manifest, str]:
+    """choose_backup's newest (a damaged one named, never skipped) or, when its last drill
+    failed, the newest whose last drill did not fail; and the note saying so ("" when the
+    newest is taken as it is)."""
+    newest = choose_backup(store, keys, "")
+    catalog = read_catalog(store, seal_keys(keys))
+    failed = _drill_failed(catalog)
+    if newest.backup_id not in failed:
+        return newest, ""
+    older = [m for m in reversed(catalog.backups) if m.backup_id <= newest.backup_id]
+    index, note = prefer_drilled([(m.backup_id, m.backup_id in failed) for m in older])
+    return older[index], f" ({note})"
 
 
 def _range(record: SegmentRecord) -> str:
@@ -193,7 +220,7 @@ def recover_into(data_dir: Path, store: ObjectStore, keys: BackupKeys | None, ta
                                                       replay, on_replay))
     log.info("recover: %s", said)
     return (f"recovery complete: {data_dir} at gtid={recovery.position or 'none'} ({target}): "
-            f"backup {plan.backup_id} and {applied} archived transactions, in "
+            f"backup {plan.backup_id}{_noted(plan)} and {applied} archived transactions, in "
             f"{time.monotonic() - started:.1f}s ({replay.summary()})")
 
 

@@ -20,13 +20,19 @@ A backup stands at its manifest's `gtid` and at its `end_time` (every transactio
 position committed before the backup ended). From a backup at sequence number b, the points
 recoverable are b .. e, where e is the end of the archive's contiguous run holding b + 1 (or b
 itself when the archive holds nothing after it).
+
+A backup whose last restore drill failed (core/backup_verify.py) is no recovery point while
+another will do: of the backups that reach a target, the newest whose last drill did not fail
+is the base (never drilled is not failed), and the plan's `note` names the failed ones passed
+over; only when every backup that reaches the target failed is the newest of them used, and the
+note says so.
 """
 
 from __future__ import annotations
 
 import struct
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from mysqlsts.core import binlog_event as ev
@@ -50,6 +56,7 @@ class BaseBackup:
     backup_id: str
     gtid: str  # the manifest's position ("" for a server with no transaction yet)
     end_time: str  # ISO-8601 UTC
+    drill_failed: bool = False  # its last restore drill failed
 
 
 @dataclass(frozen=True)
@@ -102,6 +109,7 @@ class Plan:
     stop_seq: int | None  # apply through this sequence number (a GTID target, the latest)
     stop_gtid: str  # that transaction's GTID, checked as it is applied ("" for a time)
     stop_time: datetime | None  # a time target: apply while commits are at or before it
+    note: str = ""  # the backups whose last drill failed, passed over (or used), in words
 
 
 def parse_time(text: str) -> datetime:
@@ -249,12 +257,28 @@ def plan_recovery(backups: Sequence[BaseBackup], records: Sequence[SegmentRecord
     found = _windows(backups, runs, domain)
     if not found:
         raise RecoveryRefused(f"cannot recover to {target}: the store holds no backup")
-    for backup, window, run in found:
-        plan = _plan_from(backup, window, run, domain, target)
-        if plan is not None:
-            return plan
+    reach = [(backup, plan) for backup, window, run in found
+             if (plan := _plan_from(backup, window, run, domain, target)) is not None]
+    if reach:
+        index, note = prefer_drilled([(b.backup_id, b.drill_failed) for b, _ in reach])
+        return replace(reach[index][1], note=note)
     raise RecoveryRefused(f"cannot recover to {target}: outside the recoverable window, "
                           f"{describe_windows([w for _, w, _ in found])}")
+
+
+def prefer_drilled(candidates: Sequence[tuple[str, bool]]) -> tuple[int, str]:
+    """Which of `candidates` (backup id, its last drill failed), newest first, each able to
+    serve, a restore takes: the first whose last drill did not fail, else the first; and the
+    note naming the failed ones passed over, or the failed one used ("" for neither)."""
+    index = next((i for i, (_, failed) in enumerate(candidates) if not failed), 0)
+    skipped = [backup for backup, _ in candidates[:index]]
+    if skipped:
+        many = "s" if len(skipped) > 1 else ""
+        return index, f"skipped backup{many} {', '.join(skipped)}: last drill failed"
+    if candidates and candidates[0][1]:
+        return 0, (f"backup {candidates[0][0]}'s last drill failed; no other backup will "
+                   "do")
+    return 0, ""
 
 
 def _plan_from(backup: BaseBackup, window: Window, run: _Run | None, domain: int,

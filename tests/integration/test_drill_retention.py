@@ -1,7 +1,8 @@
 """`mysqlsts backup prune` counts the restore drill's verdicts, on a file:// store with real
 backups of a real mariadbd: when the newest backups' drills failed, the older backup that
 passed its drill is the base the window needs and survives the prune (and still restores),
-where a prune blind to the verdicts deleted it."""
+where a prune blind to the verdicts deleted it; a restore with no target then takes it, passing
+over the newer failed ones."""
 
 from __future__ import annotations
 
@@ -80,5 +81,12 @@ def test_the_older_passed_backup_survives_failed_drills(
     assert last == (f"backup prune: kept=3 deleted=1 incomplete_removed=0 "
                     f"oldest_needed={proven} damaged=0 proven={proven} failed_kept=2"), last
     assert not any(info.name.startswith(f"backups/{never}/") for info in store.list())
-    # What survived is whole: the drill restores it again.
+    # What survived is whole: the drill restores it again. And a restore with no target
+    # passes over the failed newer backups for it, saying so in one line.
     drill(proven)
+    restored = backup_cli("restore", *url, "--data-dir", str(tmp_path / "restored"))
+    assert restored.returncode == 0, restored.stderr
+    said = restored.stderr.strip().splitlines()
+    assert said[0].startswith(f"restore: no target: backup {proven} alone, at gtid="), said
+    assert f"(skipped backups {newest}, {broken}: last drill failed)" in said[0]
+    assert said[-1].startswith(f"restore complete: backup {proven} "), said
