@@ -4,8 +4,9 @@ Never by object age or bucket lifecycle rules (wal-g#1869: those broke archives)
 a point the set can be restored to; the window `[now - window, now]` must stay restorable, so
 the newest backup that ended at or before the window's start (the base its oldest point
 needs) is kept with every backup inside the window, and the newest `minimum` are kept
-whatever their age. Issue 18 extends this to binlog segments (core/segment_retention.py): the
-oldest kept base's position is where the segments that must stay begin.
+whatever their age (as the drill's verdicts qualify below). Issue 18 extends this to binlog
+segments (core/segment_retention.py): the oldest kept base's position is where the segments
+that must stay begin.
 
 The restore drill's verdicts count (core/backup_verify.py): a backup whose newest drill failed
 is not a recovery point. It does not count toward the minimum and is never the base the
