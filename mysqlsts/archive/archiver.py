@@ -32,6 +32,7 @@ from mysqlsts.core.backup_parts import BackupKeys
 from mysqlsts.core.binlog_index import (
     archived_position,
     breaks,
+    newest_commit,
     position_text,
 )
 from mysqlsts.core.binlog_segment import Segment, Segmenter, Transaction
@@ -97,6 +98,10 @@ class Archiver:
             self.state.gaps += 1
             log.warning("archive: the store's archive is not contiguous: %s", found)
         self.position = archived_position(records)
+        # What the archive holds, not what this process wrote: an archiver that resumes and
+        # cannot stream (its position purged, or a primary that never had it) still shows
+        # its lag growing (mysqlsts_archive_last_commit_timestamp_seconds).
+        self.state.last_commit = newest_commit(records)
         if self.position:
             text = position_text(self.position)
             log.info("archive: resuming after %s (%d segments in %s)", text, len(records),

@@ -16,7 +16,13 @@ from pathlib import Path
 
 import pytest
 
-from mysqlsts.core.binlog_index import SegmentRecord, archived_position, breaks, position_text
+from mysqlsts.core.binlog_index import (
+    SegmentRecord,
+    archived_position,
+    breaks,
+    newest_commit,
+    position_text,
+)
 from mysqlsts.core.gtid import parse_mariadb
 from mysqlsts.store.binlog_archive import load_records
 from mysqlsts.store.filestore import FileStore
@@ -119,6 +125,8 @@ def test_an_errant_write_is_not_archived_and_a_promoted_replica_past_it_is_refus
         _wait(lambda: caplog.text.count("cannot stream from this position: (1236") >= 2,
               f"no refusal reported: {caplog.text[-2000:]}")
     assert position_text(archiver.position) == archived  # asked for, never moved on
+    # Its lag grows from the archive's newest commit, so MysqlstsArchiveLagHigh fires.
+    assert archiver.state.last_commit == newest_commit(records) > 0
     assert archiver.state.transactions == 0 and archiver.state.segments == 0
     # The primary's own words name the position it cannot find, and why.
     assert (f"requested to start from GTID {archived}, which is not in the master's binlog"
