@@ -4,7 +4,8 @@ It resumes from what the store holds (the newest archived GTID per domain, read 
 index), so a restarted archiver, a re-created primary or a new primary after a takeover
 continues the same archive: the stream is asked for what follows that position, a transaction
 at or before it is dropped as a duplicate, and one that does not follow it is archived and
-reported as a gap (named, never skipped; the index shows it to every reader). A segment is
+reported as a gap (named, never skipped; the index shows it to every reader); where a domain's
+writer (server id) changes, a line says so (a takeover, or an errant write promoted). A segment is
 written before its record; a store write that fails is retried with backoff until it succeeds
 or the archiver is stopped, and the position moves only once both are written.
 
@@ -31,6 +32,7 @@ from mysqlsts.core.backup_parts import BackupKeys
 from mysqlsts.core.binlog_index import (
     archived_position,
     breaks,
+    newest_commit,
     position_text,
 )
 from mysqlsts.core.binlog_segment import Segment, Segmenter, Transaction
@@ -96,6 +98,10 @@ class Archiver:
             self.state.gaps += 1
             log.warning("archive: the store's archive is not contiguous: %s", found)
         self.position = archived_position(records)
+        # What the archive holds, not what this process wrote: an archiver that resumes and
+        # cannot stream (its position purged, or a primary that never had it) still shows
+        # its lag growing (mysqlsts_archive_last_commit_timestamp_seconds).
+        self.state.last_commit = newest_commit(records)
         if self.position:
             text = position_text(self.position)
             log.info("archive: resuming after %s (%d segments in %s)", text, len(records),
@@ -184,6 +190,10 @@ class Archiver:
                 self.state.duplicates += 1
                 log.info("archive: %s is archived already (up to %s); not again", gtid, last)
                 continue
+            if last is not None and gtid.server_id != last.server_id:
+                log.info("archive: domain %d now written by server %d: %s follows %s (a new "
+                         "primary, or a transaction written on a replica before its "
+                         "promotion)", gtid.domain, gtid.server_id, gtid, last)
             if last is not None and gtid.seq != last.seq + 1:
                 self.state.gaps += 1
                 log.warning("archive: gap in domain %d: seq %d..%d missing between %s and %s",

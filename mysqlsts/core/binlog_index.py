@@ -201,6 +201,12 @@ def archived_position(records: list[SegmentRecord]) -> dict[int, MariadbGtid]:
     return newest
 
 
+def newest_commit(records: list[SegmentRecord]) -> int:
+    """Unix time the newest archived transaction committed (0 for an empty archive)."""
+    return max((int(datetime.fromisoformat(r.last_commit).timestamp()) for r in records),
+               default=0)
+
+
 def position_text(position: dict[int, MariadbGtid]) -> str:
     return ",".join(str(position[d]) for d in sorted(position))
 

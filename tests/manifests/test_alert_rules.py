@@ -40,6 +40,7 @@ REQUIRED_ALERTS = {
     "MysqlstsBackupJobFailed",
     "MysqlstsArchiveLagHigh",
     "MysqlstsArchiveGap",
+    "MysqlstsArchiveNoWriter",
     "MysqlstsBackupVerificationFailed",
     "MysqlstsBackupVerificationTooOld",
     "MysqlstsBinlogUnarchivedHigh",

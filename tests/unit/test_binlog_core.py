@@ -17,6 +17,7 @@ from mysqlsts.core.binlog_index import (
     breaks,
     index_name,
     make_record,
+    newest_commit,
     parse_record,
     position_text,
     render_record,
@@ -271,6 +272,9 @@ def test_the_resume_position_is_the_newest_per_domain() -> None:
                record_of([(0, 3)], server=101)]
     assert position_text(archived_position(records)) == "0-101-3,1-7-5"
     assert archived_position([]) == {}
+    # The newest commit of any record, wherever it sorts (domain 1's seq 5 committed last).
+    assert newest_commit(records) == 1700000005
+    assert newest_commit([]) == 0
 
 
 @settings(max_examples=80, deadline=None)
