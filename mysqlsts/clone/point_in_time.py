@@ -47,13 +47,13 @@ from mysqlsts.core.backup_manifest import Manifest
 from mysqlsts.core.backup_parts import BackupKeys
 from mysqlsts.core.binlog_index import SegmentRecord
 from mysqlsts.core.binlog_segment import Segment
-from mysqlsts.core.gtid import mariadb_same_position, parse_mariadb
+from mysqlsts.core.gtid import mariadb_same_position
 from mysqlsts.core.pitr import (
     BaseBackup,
     Plan,
     RecoveryRefused,
-    SeveralDomains,
     Target,
+    applied_since,
     cut,
     latest_of,
     plan_recovery,
@@ -141,8 +141,6 @@ def choose_latest(store: ObjectStore, keys: BackupKeys | None) -> Choice:
         return Choice(newest, None, f"{alone} (the store holds no binlog archive)")
     try:
         plan, manifest, records = _planned(store, keys, Target())
-    except SeveralDomains as error:  # what recovery does not handle yet: as before it
-        return Choice(newest, None, f"{alone} ({error})")
     except RecoveryRefused as error:
         raise RecoveryRefused(f"cannot find the latest recoverable point: {error} "
                               "(--backup ID restores that backup alone)") from None
@@ -274,9 +272,7 @@ def _follow(plan: Plan, replay: ReplayRate,
     """What each poll of the SQL thread does with the position reached: count the
     transactions applied since the backup's, log a progress line when one is due."""
     def follow(reached: str) -> None:
-        seq = next((g.seq for g in parse_mariadb(reached) if g.domain == plan.domain),
-                   plan.base_seq)
-        line = replay.update(seq - plan.base_seq, time.monotonic())
+        line = replay.update(applied_since(plan.base_gtid, reached), time.monotonic())
         if line is not None:
             log.info("recover: %s", line)
         if on_replay is not None:
