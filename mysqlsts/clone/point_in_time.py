@@ -12,8 +12,9 @@ parallel workers, as a replica applies its primary's (MyHoard's and WAL-G's meth
 writes its binary log into the data dir (`mysql-bin`, the set's name) under
 `gtid_strict_mode=ON`, its binlog state and `gtid_slave_pos` set first to the backup's position:
 a transaction at or before it is refused by the server itself. Afterwards `gtid_binlog_pos`,
-`gtid_slave_pos` and `gtid_current_pos` must all name the target's transaction, else the
-recovery fails (and the data dir stays marked unfinished).
+`gtid_slave_pos` and `gtid_current_pos` must all be the expected position (per domain, the last
+transaction applied in it, else the backup's), else the recovery fails (and the data dir stays
+marked unfinished).
 
 A recovery killed at any instant leaves the restore's in-progress marker: the next run wipes
 the data dir and starts over.

@@ -189,3 +189,15 @@ def test_a_target_in_a_domain_never_written_is_refused_naming_it(
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "domain 7" in lines[0] and "domains 0, 1" in lines[0], lines
     assert not (tmp_path / "data").exists()
+
+
+def test_a_position_target_holds_the_prefix_through_the_last_of_its_gtids(
+        domains: Domains, mariadb_module: MakeServer, tmp_path: Path) -> None:
+    """One GTID per domain, as `local restore` pins the latest point."""
+    after = after_backup(domains)
+    prefix = domains.ledger[:domains.ledger.index(after[len(after) // 2]) + 1]
+    position = position_of(prefix, domains.backup_gtid)
+    assert len(parse_mariadb(position)) == 2
+    said = restore(domains, tmp_path / "data", "--to-gtid", position)
+    assert f"gtid={position}" in said, said
+    holds(mariadb_module, "domains-position", tmp_path / "data", prefix, domains)
