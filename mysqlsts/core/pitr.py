@@ -102,8 +102,9 @@ class Plan:
     backup_id: str
     base_gtid: str
     segments: tuple[str, ...]  # segment object names, in apply (binlog) order
-    stop_gtid: str  # apply until every domain it names reaches its GTID (a GTID target, the
-    # latest: a position then), checked as they are applied; "" for a time
+    # A GTID target, or the latest's position (one GTID per domain): apply until every domain
+    # it names reaches its GTID, checked as they are applied; "" for a time.
+    stop_gtid: str
     stop_time: datetime | None  # a time target: apply while commits are at or before it
 
 
