@@ -195,8 +195,9 @@ class RestoreOptions:
     backup: str = option("", "Restore this backup alone (no archived transaction after it).",
                          show_default="the latest recoverable point")
     prepare_memory: str = option("256M", "Memory for the backup tool's prepare step.")
-    to_gtid: str = option("", "Point-in-time recovery through this GTID (inclusive), from "
-                          "the newest backup before it and the binlog archive.",
+    to_gtid: str = option("", "Point-in-time recovery through this GTID (inclusive; or one "
+                          "per domain: the binlog prefix through the last), from the newest "
+                          "backup before it and the binlog archive.",
                           show_default=False)
     to_time: str = option("", "Point-in-time recovery to the last transaction committed at "
                           "or before this ISO-8601 time (with Z or an offset).",

@@ -12,8 +12,9 @@ parallel workers, as a replica applies its primary's (MyHoard's and WAL-G's meth
 writes its binary log into the data dir (`mysql-bin`, the set's name) under
 `gtid_strict_mode=ON`, its binlog state and `gtid_slave_pos` set first to the backup's position:
 a transaction at or before it is refused by the server itself. Afterwards `gtid_binlog_pos`,
-`gtid_slave_pos` and `gtid_current_pos` must all name the target's transaction, else the
-recovery fails (and the data dir stays marked unfinished).
+`gtid_slave_pos` and `gtid_current_pos` must all be the expected position (per domain, the last
+transaction applied in it, else the backup's), else the recovery fails (and the data dir stays
+marked unfinished).
 
 A recovery killed at any instant leaves the restore's in-progress marker: the next run wipes
 the data dir and starts over.
@@ -49,13 +50,13 @@ from mysqlsts.core.backup_parts import BackupKeys
 from mysqlsts.core.backup_verify import FAILED
 from mysqlsts.core.binlog_index import SegmentRecord
 from mysqlsts.core.binlog_segment import Segment
-from mysqlsts.core.gtid import mariadb_same_position, parse_mariadb
+from mysqlsts.core.gtid import mariadb_same_position
 from mysqlsts.core.pitr import (
     BaseBackup,
     Plan,
     RecoveryRefused,
-    SeveralDomains,
     Target,
+    applied_since,
     cut,
     latest_of,
     plan_recovery,
@@ -154,8 +155,6 @@ def choose_latest(store: ObjectStore, keys: BackupKeys | None) -> Choice:
         return Choice(newest, None, f"{alone} (the store holds no binlog archive)")
     try:
         plan, manifest, records = _planned(store, keys, Target())
-    except SeveralDomains as error:  # what recovery does not handle yet: as before it
-        return Choice(newest, None, f"{alone} ({error})")
     except RecoveryRefused as error:
         raise RecoveryRefused(f"cannot find the latest recoverable point: {error} "
                               "(--backup ID restores that backup alone)") from None
@@ -301,9 +300,7 @@ def _follow(plan: Plan, replay: ReplayRate,
     """What each poll of the SQL thread does with the position reached: count the
     transactions applied since the backup's, log a progress line when one is due."""
     def follow(reached: str) -> None:
-        seq = next((g.seq for g in parse_mariadb(reached) if g.domain == plan.domain),
-                   plan.base_seq)
-        line = replay.update(seq - plan.base_seq, time.monotonic())
+        line = replay.update(applied_since(plan.base_gtid, reached), time.monotonic())
         if line is not None:
             log.info("recover: %s", line)
         if on_replay is not None:

@@ -44,8 +44,9 @@ class FromBackupOptions:
         None, "File holding the backups' encryption key (at least 16 bytes; its id is "
         "recorded in each manifest). None: not encrypted.", type=PATH, show_default=False)
     to_gtid: str = option(
-        "", "With --from-backup: point-in-time recovery through this GTID (inclusive), from "
-        "the newest backup before it and the store's binlog archive.", show_default=False)
+        "", "With --from-backup: point-in-time recovery through this GTID (inclusive; or "
+        "one per domain: the binlog prefix through the last of them), from the newest backup "
+        "before it and the store's binlog archive.", show_default=False)
     to_time: str = option(
         "", "With --from-backup: point-in-time recovery to the last transaction committed at "
         "or before this ISO-8601 time (with Z or an offset).", show_default=False)

@@ -6,8 +6,16 @@ the latest the archive holds. The plan is made from the catalog's manifests and 
 index records alone, so a target outside the recoverable window is refused, naming the window,
 before anything is downloaded.
 
-This first version handles one GTID domain (a set's primaries all write domain 0); an archive
-or a backup naming several domains is refused in a sentence.
+Several GTID domains (docs/backup.md, "Several GTID domains"): the archive is the primary's
+binlog in order (`binlog_order`); what is applied is always a prefix of it after the backup,
+every domain contiguous from the backup's own position in it. A transaction at or before the
+backup's position in its own domain is the backup's and is passed over (as the server's
+gtid_strict_mode would). A GTID target is the prefix through that transaction (other domains'
+transactions before it in the binlog are applied, after it not); a position target (one GTID
+per domain, how the latest point is pinned) the prefix through the last of them. The latest is
+the end of the prefix over which every domain is contiguous: from a backup, the archive's
+records in binlog order through the last one before the first break in any domain. With one
+domain all of this is what it always was.
 
 Times are the server's binlog timestamps, whole seconds: "committed at or before T" is "the
 commit event's timestamp is at or before T". Applying stops before the first transaction after
@@ -17,9 +25,8 @@ order by a second: what is applied is always a prefix of the binlog, never a tra
 after one left out).
 
 A backup stands at its manifest's `gtid` and at its `end_time` (every transaction of its
-position committed before the backup ended). From a backup at sequence number b, the points
-recoverable are b .. e, where e is the end of the archive's contiguous run holding b + 1 (or b
-itself when the archive holds nothing after it).
+position committed before the backup ended). From a backup, the points recoverable are its own
+through the end of the archive's contiguous run after it (`Window`).
 
 A backup whose last restore drill failed (core/backup_verify.py) is no recovery point while
 another will do: of the backups that reach a target, the newest whose last drill did not fail
@@ -30,13 +37,14 @@ note says so.
 
 from __future__ import annotations
 
+import heapq
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from mysqlsts.core import binlog_event as ev
-from mysqlsts.core.binlog_index import SegmentRecord
+from mysqlsts.core.binlog_index import DomainRange, SegmentRecord
 from mysqlsts.core.binlog_segment import Grouper, Segment, Transaction
 from mysqlsts.core.gtid import MariadbGtid, parse_mariadb
 from mysqlsts.errors import MysqlstsError
@@ -45,10 +53,6 @@ from mysqlsts.errors import MysqlstsError
 class RecoveryRefused(MysqlstsError):
     """A target that cannot be recovered to exactly: outside the window, or the archive does
     not hold what it needs."""
-
-
-class SeveralDomains(RecoveryRefused):
-    """The backups and archive hold more than one GTID domain: not handled yet."""
 
 
 @dataclass(frozen=True)
@@ -61,7 +65,7 @@ class BaseBackup:
 
 @dataclass(frozen=True)
 class Target:
-    gtid: str = ""  # one MariaDB GTID, inclusive
+    gtid: str = ""  # one MariaDB GTID (or one per domain, a position), inclusive
     time: datetime | None = None  # aware; the last transaction committed at or before it
 
     def __post_init__(self) -> None:
@@ -81,10 +85,11 @@ class Target:
 @dataclass(frozen=True)
 class Window:
     """What can be recovered from one backup: every GTID from `first` (the backup itself) to
-    `last`; by time, from `start` (the backup's end) to just before `end`, the second the
-    archive's last transaction there committed in (a transaction after it, not archived or
-    lost in a gap, may have committed in that same second, so a time in it is not exact).
-    `end` is None when no time is recoverable (nothing archived after the backup)."""
+    `last` (a position: per domain, where the archive's contiguous run after the backup ends);
+    by time, from `start` (the backup's end) to just before `end`, the second the run's last
+    transaction committed in (a transaction after it, not archived or lost in a gap, may have
+    committed in that same second, so a time in it is not exact). `end` is None when no time
+    is recoverable (nothing archived after the backup)."""
 
     backup_id: str
     first: str
@@ -103,11 +108,10 @@ class Window:
 class Plan:
     backup_id: str
     base_gtid: str
-    domain: int
-    base_seq: int  # the backup's sequence number in `domain` (0: none)
-    segments: tuple[str, ...]  # segment object names, in apply order
-    stop_seq: int | None  # apply through this sequence number (a GTID target, the latest)
-    stop_gtid: str  # that transaction's GTID, checked as it is applied ("" for a time)
+    segments: tuple[str, ...]  # segment object names, in apply (binlog) order
+    # A GTID target, or the latest's position (one GTID per domain): apply until every domain
+    # it names reaches its GTID, checked as they are applied; "" for a time.
+    stop_gtid: str
     stop_time: datetime | None  # a time target: apply while commits are at or before it
     note: str = ""  # the backups whose last drill failed, passed over (or used), in words
 
@@ -125,10 +129,13 @@ def parse_time(text: str) -> datetime:
 
 
 def parse_target_gtid(text: str) -> str:
+    """One GTID, or a position (one GTID per domain: the binlog prefix through the last of
+    them, as the latest point is pinned), or ValueError."""
     gtids = parse_mariadb(text)  # ValueError names a malformed item
-    if len(gtids) != 1:
-        raise ValueError(f"a GTID target is one GTID (domain-server-seq), not {text!r}")
-    return str(gtids[0])
+    if not gtids or len({g.domain for g in gtids}) != len(gtids):
+        raise ValueError(f"a GTID target is one GTID (domain-server-seq), or one per domain, "
+                         f"not {text!r}")
+    return ",".join(str(g) for g in sorted(gtids))
 
 
 def _iso(value: datetime) -> str:
@@ -139,11 +146,12 @@ def _time(text: str) -> datetime:
     return datetime.fromisoformat(text).astimezone(UTC)
 
 
-@dataclass(frozen=True)
-class _Run:
-    first: int
-    last: int
-    records: tuple[SegmentRecord, ...]
+def _position(text: str) -> dict[int, MariadbGtid]:
+    return {g.domain: g for g in parse_mariadb(text)}
+
+
+def _seqs(text: str) -> dict[int, int]:
+    return {d: g.seq for d, g in _position(text).items()}
 
 
 def _domains(backups: Sequence[BaseBackup], records: Sequence[SegmentRecord]) -> set[int]:
@@ -152,53 +160,105 @@ def _domains(backups: Sequence[BaseBackup], records: Sequence[SegmentRecord]) ->
     return found
 
 
-def _runs(records: Sequence[SegmentRecord]) -> list[_Run]:
-    """The archive's contiguous runs (one domain): a record whose own count disagrees with its
-    range, or that overlaps another, is a run of its own that nothing continues through."""
-    ordered = sorted(records, key=lambda r: (r.domains[0].first_seq, r.domains[0].last_seq))
-    runs: list[_Run] = []
+def binlog_order(records: Sequence[SegmentRecord]) -> list[SegmentRecord]:
+    """The records in the primary's binlog order: within a domain by sequence number (each
+    segment is a stretch of the one binlog, so two sharing a domain are ordered by it); two
+    sharing none by their commit times, then name. One domain: by sequence number."""
+    def key(r: SegmentRecord) -> tuple[str, str, str]:
+        return (r.first_commit, r.last_commit, r.segment)
+
+    held = [r for r in records if r.domains]
+    chains: dict[int, list[int]] = {}
+    for n, record in enumerate(held):
+        for dr in record.domains:
+            chains.setdefault(dr.domain, []).append(n)
+    before = [0] * len(held)
+    after: list[list[int]] = [[] for _ in held]
+    for domain, chain in chains.items():
+        def in_domain(n: int, d: int = domain) -> tuple[int, int, str]:
+            dr = next(x for x in held[n].domains if x.domain == d)
+            return (dr.first_seq, dr.last_seq, held[n].segment)
+        chain.sort(key=in_domain)
+        for a, b in zip(chain, chain[1:], strict=False):
+            after[a].append(b)
+            before[b] += 1
+    ready = [(key(held[n]), n) for n in range(len(held)) if before[n] == 0]
+    heapq.heapify(ready)
+    done = [False] * len(held)
+    ordered: list[SegmentRecord] = []
+    while len(ordered) < len(held):
+        if not ready:  # domains disagree on the order (a broken archive): by time
+            n = min((n for n in range(len(held)) if not done[n]), key=lambda n: key(held[n]))
+            before[n] = 0
+            heapq.heappush(ready, (key(held[n]), n))
+        _, n = heapq.heappop(ready)
+        if done[n]:
+            continue
+        done[n] = True
+        ordered.append(held[n])
+        for m in after[n]:
+            before[m] -= 1
+            if before[m] == 0 and not done[m]:
+                heapq.heappush(ready, (key(held[m]), m))
+    return ordered
+
+
+@dataclass(frozen=True)
+class _Run:
+    """The archive's records after a backup, in binlog order, through the last one before
+    the first break in any domain, and the position they reach (the backup's where a domain
+    has nothing after it)."""
+
+    records: tuple[SegmentRecord, ...]
+    end: dict[int, MariadbGtid]
+
+
+def _run_after(base: str, ordered: Sequence[SegmentRecord]) -> _Run:
+    """Records holding only transactions at or before the backup's position in their domains
+    are passed over; every other one must continue each of its domains exactly (whole: its
+    count agrees with its range; no hole after what came before it, no overlap with any
+    record before it): the first that does not ends the run."""
+    held = _seqs(base)
+    end = _position(base)
+    seen: dict[int, int] = {}  # per domain, the newest sequence number of any record so far
+    started: set[int] = set()
+    run: list[SegmentRecord] = []
     for record in ordered:
-        dr = record.domains[0]
-        whole = dr.last_seq - dr.first_seq + 1 == dr.count
-        last = runs[-1] if runs else None
-        if whole and last is not None and last.last + 1 == dr.first_seq and last.last >= 0:
-            runs[-1] = _Run(last.first, dr.last_seq, (*last.records, record))
-        elif whole and (last is None or dr.first_seq > last.last):
-            runs.append(_Run(dr.first_seq, dr.last_seq, (record,)))
-        else:
-            # Torn inside or overlapping: it ends the run before it and starts none.
-            runs.append(_Run(dr.first_seq, -1, ()))
-    return runs
+        after = [dr for dr in record.domains
+                 if dr.domain in started or dr.last_seq > held.get(dr.domain, 0)]
+        for dr in after:
+            expected = (end[dr.domain].seq if dr.domain in end else 0) + 1
+            whole = dr.last_seq - dr.first_seq + 1 == dr.count
+            if not (whole and seen.get(dr.domain, 0) < dr.first_seq <= expected):
+                return _Run(tuple(run), end)
+        for dr in record.domains:
+            seen[dr.domain] = max(seen.get(dr.domain, 0), dr.last_seq)
+        if after:
+            run.append(record)
+            for dr in after:
+                end[dr.domain] = parse_mariadb(dr.last)[0]
+                started.add(dr.domain)
+    return _Run(tuple(run), end)
 
 
-def _seq(gtid: str, domain: int) -> tuple[int, int | None]:
-    """(sequence number, server id) of `gtid`'s entry in `domain`; (0, None) without one."""
-    for g in parse_mariadb(gtid):
-        if g.domain == domain:
-            return g.seq, g.server_id
-    return 0, None
+def _text(position: dict[int, MariadbGtid]) -> str:
+    return ",".join(str(position[d]) for d in sorted(position))
 
 
-def _windows(backups: Sequence[BaseBackup], runs: list[_Run],
-             domain: int) -> list[tuple[BaseBackup, Window, _Run | None]]:
+def _windows(backups: Sequence[BaseBackup], ordered: list[SegmentRecord]
+             ) -> list[tuple[BaseBackup, Window, _Run]]:
     result = []
     for backup in sorted(backups, key=lambda b: (_time(b.end_time), b.backup_id),
                          reverse=True):
-        base, _ = _seq(backup.gtid, domain)
-        run = next((r for r in runs if r.last >= 0 and r.first <= base + 1 <= r.last), None)
+        run = _run_after(backup.gtid, ordered)
         start = _time(backup.end_time)
-        if run is None:
+        if not run.records:
             window = Window(backup.backup_id, backup.gtid, backup.gtid, start, None)
         else:
-            end_record = run.records[-1]
-            window = Window(backup.backup_id, backup.gtid, end_record.domains[0].last, start,
-                            _time(end_record.last_commit))
+            window = Window(backup.backup_id, backup.gtid, _text(run.end), start,
+                            _time(run.records[-1].last_commit))
         result.append((backup, window, run))
     return result
-
-
-def _in(records: Sequence[SegmentRecord], domain: int) -> list[SegmentRecord]:
-    return [r for r in records if r.domains and r.domains[0].domain == domain]
 
 
 def describe_windows(found: Sequence[Window]) -> str:
@@ -223,12 +283,7 @@ class Span:
 def recoverable_span(backups: Sequence[BaseBackup], records: Sequence[SegmentRecord]) -> Span:
     if not backups:
         return Span(None, None, False)
-    domains = _domains(backups, records)
-    if len(domains) > 1:  # recovery handles one domain: the backups' own points only
-        ends = sorted(_time(b.end_time) for b in backups)
-        return Span(ends[0], ends[-1], False)
-    domain = next(iter(domains)) if domains else 0
-    windows = sorted((w for _, w, _ in _windows(backups, _runs(_in(records, domain)), domain)),
+    windows = sorted((w for _, w, _ in _windows(backups, binlog_order(records))),
                      key=lambda w: w.start)
     start = windows[0].start
     covered, continuous = start, True
@@ -244,21 +299,18 @@ def plan_recovery(backups: Sequence[BaseBackup], records: Sequence[SegmentRecord
     """The newest backup the target can be reached from through a contiguous archive, and the
     segments after it up to the target; RecoveryRefused naming the window otherwise."""
     domains = _domains(backups, records)
-    if len(domains) > 1:
-        raise SeveralDomains("point-in-time recovery handles one GTID domain; the backups "
-                              f"and archive hold domains {', '.join(map(str, sorted(domains)))}")
-    domain = next(iter(domains)) if domains else 0
     if target.gtid:
-        wanted = parse_mariadb(target.gtid)[0]
-        if domains and wanted.domain != domain:
-            raise RecoveryRefused(f"target {target} is in domain {wanted.domain}; the backups "
-                                  f"and archive hold domain {domain}")
-    runs = _runs(_in(records, domain))
-    found = _windows(backups, runs, domain)
+        for wanted in parse_mariadb(target.gtid):
+            if domains and wanted.domain not in domains:
+                held = ", ".join(map(str, sorted(domains)))
+                raise RecoveryRefused(f"target {target} is in domain {wanted.domain}; the "
+                                      f"backups and archive hold domain"
+                                      f"{'s' if len(domains) > 1 else ''} {held}")
+    found = _windows(backups, binlog_order(records))
     if not found:
         raise RecoveryRefused(f"cannot recover to {target}: the store holds no backup")
     reach = [(backup, plan) for backup, window, run in found
-             if (plan := _plan_from(backup, window, run, domain, target)) is not None]
+             if (plan := _plan_from(backup, window, run, target)) is not None]
     if reach:
         index, note = prefer_drilled([(b.backup_id, b.drill_failed) for b, _ in reach])
         return replace(reach[index][1], note=note)
@@ -281,45 +333,54 @@ def prefer_drilled(candidates: Sequence[tuple[str, bool]]) -> tuple[int, str]:
     return 0, ""
 
 
-def _plan_from(backup: BaseBackup, window: Window, run: _Run | None, domain: int,
-               target: Target) -> Plan | None:
-    base, _ = _seq(backup.gtid, domain)
-    last = run.last if run is not None else base
-    after = [r for r in run.records if r.domains[0].last_seq > base] if run else []
+def _plan_from(backup: BaseBackup, window: Window, run: _Run, target: Target) -> Plan | None:
+    base = _position(backup.gtid)
     if target.gtid:
-        wanted = parse_mariadb(target.gtid)[0]
-        if not base <= wanted.seq <= last:
+        wanted = _position(target.gtid)
+        for d, gtid in wanted.items():
+            held = base[d].seq if d in base else 0
+            if not held <= gtid.seq <= (run.end[d].seq if d in run.end else 0):
+                return None
+            if gtid.seq == held and (d not in base or base[d] != gtid):
+                return None
+        if all(base.get(d) == g for d, g in wanted.items()) and set(base) - set(wanted):
+            # The backup's own position in these domains, yet it holds other domains: it may
+            # hold transactions after the target in the binlog; an older backup may not.
             return None
-        if wanted.seq == base and _seq(backup.gtid, domain)[1] != wanted.server_id:
-            return None
-        chosen = tuple(r.segment for r in after if r.domains[0].first_seq <= wanted.seq)
-        return Plan(backup.backup_id, backup.gtid, domain, base, chosen, wanted.seq,
-                    str(wanted), None)
+        chosen: list[str] = []
+        pending = {d: g.seq for d, g in wanted.items() if g.seq > (base[d].seq if d in base
+                                                                    else 0)}
+        for record in run.records:
+            if not pending:
+                break
+            chosen.append(record.segment)
+            for dr in record.domains:
+                if dr.domain in pending and dr.last_seq >= pending[dr.domain]:
+                    del pending[dr.domain]
+        return Plan(backup.backup_id, backup.gtid, tuple(chosen), _text(wanted), None)
     if target.time is not None:
         when = target.time.astimezone(UTC)
         if window.end is None or not window.start <= when < window.end:
             return None
-        chosen_records = []
-        for record in after:
-            chosen_records.append(record.segment)
+        chosen = []
+        for record in run.records:
+            chosen.append(record.segment)
             if _time(record.last_commit) > when:
                 break  # the stop is inside this one
-        return Plan(backup.backup_id, backup.gtid, domain, base, tuple(chosen_records), None,
-                    "", when)
-    return Plan(backup.backup_id, backup.gtid, domain, base,
-                tuple(r.segment for r in after), last,
-                after[-1].domains[0].last if after else backup.gtid, None)
+        return Plan(backup.backup_id, backup.gtid, tuple(chosen), "", when)
+    return Plan(backup.backup_id, backup.gtid, tuple(r.segment for r in run.records),
+                _text(run.end) if run.records else backup.gtid, None)
 
 
 @dataclass(frozen=True)
 class Latest:
     """Where a recovery with no target stops: the end of the archive's contiguous run after
     the chosen backup (its own position when nothing archived follows it), and the first
-    archived transaction past that end, when the archive holds more than it can reach (a gap:
-    those are recoverable only from a base backup taken after it)."""
+    archived transaction past that end, per domain, when the archive holds more than it can
+    reach (a gap: those are recoverable only from a base backup taken after it)."""
 
     backup_id: str
-    gtid: str  # the latest recoverable transaction ("" for a server with no transaction)
+    gtid: str  # the latest recoverable position ("" for a server with no transaction)
     commit: datetime | None  # its commit time; None when it is the backup's own position
     transactions: int  # archived transactions applied after the backup
     beyond: str  # the first archived GTID past the run's end, unreachable ("" when none)
@@ -343,14 +404,25 @@ def latest_of(plan: Plan, records: Sequence[SegmentRecord]) -> Latest:
     """The point a plan for `Target()` (the latest) reaches, from the records it was made
     from."""
     by_name = {r.segment: r for r in records}
-    stop = plan.base_seq if plan.stop_seq is None else plan.stop_seq
+    stop = _seqs(plan.stop_gtid or plan.base_gtid)
     chosen = [by_name[name] for name in plan.segments]
-    after = [r.domains[0] for r in _in(records, plan.domain) if r.domains[0].last_seq > stop]
-    beyond = min(after, key=lambda d: d.first_seq).first if after else ""
+    beyond: dict[int, DomainRange] = {}
+    for record in records:
+        for dr in record.domains:
+            if dr.last_seq > stop.get(dr.domain, 0) and (
+                    dr.domain not in beyond or dr.first_seq < beyond[dr.domain].first_seq):
+                beyond[dr.domain] = dr
+    past = ",".join(beyond[d].first for d in sorted(beyond))
     if not chosen:
-        return Latest(plan.backup_id, plan.base_gtid, None, 0, beyond)
+        return Latest(plan.backup_id, plan.base_gtid, None, 0, past)
     return Latest(plan.backup_id, plan.stop_gtid, _time(chosen[-1].last_commit),
-                  stop - plan.base_seq, beyond)
+                  applied_since(plan.base_gtid, plan.stop_gtid), past)
+
+
+def applied_since(base: str, reached: str) -> int:
+    """How many transactions lie between two positions (each domain contiguous)."""
+    held = _seqs(base)
+    return sum(max(0, seq - held.get(d, 0)) for d, seq in _seqs(reached).items())
 
 
 def transactions_of(content: bytes, name: str = "segment") -> Segment:
@@ -394,25 +466,36 @@ def relay_log(segment: Segment, number: int) -> bytes:
 
 
 def cut(plan: Plan, segments: Sequence[Segment]) -> tuple[Transaction, ...]:
-    """Exactly the transactions to apply: after the backup's position, through the target;
-    RecoveryRefused when the segments do not hold them contiguously (or the target GTID is
-    not the transaction at its sequence number)."""
+    """Exactly the transactions to apply: the binlog's after the backup's position (a
+    transaction at or before it in its own domain is the backup's, passed over, as the
+    server's gtid_strict_mode would), through the target; RecoveryRefused when the segments
+    do not hold them contiguously in each domain (or a target GTID is not the transaction at
+    its sequence number)."""
     chosen: list[Transaction] = []
-    expected = plan.base_seq + 1
+    base = _seqs(plan.base_gtid)
+    reached = dict(base)
+    stop = _position(plan.stop_gtid)
     for segment in segments:
         for transaction in segment.transactions:
+            if stop and all(reached.get(d, 0) >= g.seq for d, g in stop.items()):
+                return _checked(plan, chosen)
             gtid = transaction.gtid
-            if gtid.domain != plan.domain or gtid.seq <= plan.base_seq:
+            if gtid.seq <= base.get(gtid.domain, 0):
                 continue
-            if plan.stop_seq is not None and gtid.seq > plan.stop_seq:
+            held = reached.get(gtid.domain, 0)
+            if gtid.domain in stop and gtid.seq > stop[gtid.domain].seq:
                 return _checked(plan, chosen)
             if plan.stop_time is not None and _commit(transaction) > plan.stop_time:
                 return _checked(plan, chosen)
-            if gtid.seq != expected:
+            if gtid.seq != held + 1:
                 raise RecoveryRefused(f"the archive's segments jump from sequence number "
-                                      f"{expected - 1} to {gtid} in domain {plan.domain}")
+                                      f"{held} to {gtid} in domain {gtid.domain}")
+            if gtid.domain in stop and gtid.seq == stop[gtid.domain].seq and (
+                    gtid != stop[gtid.domain]):
+                raise RecoveryRefused(f"target GTID {stop[gtid.domain]} is not in the "
+                                      f"archive: sequence number {gtid.seq} is {gtid}")
             chosen.append(transaction)
-            expected += 1
+            reached[gtid.domain] = gtid.seq
     return _checked(plan, chosen)
 
 
@@ -421,19 +504,18 @@ def _commit(transaction: Transaction) -> datetime:
 
 
 def _checked(plan: Plan, chosen: list[Transaction]) -> tuple[Transaction, ...]:
-    if plan.stop_seq is not None:
-        reached = chosen[-1].gtid if chosen else None
-        if plan.stop_seq != plan.base_seq and (reached is None or reached.seq != plan.stop_seq):
-            raise RecoveryRefused(f"the archive's segments end before {plan.stop_gtid}")
-        if plan.stop_gtid and reached is not None and str(reached) != plan.stop_gtid:
-            raise RecoveryRefused(f"target GTID {plan.stop_gtid} is not in the archive: "
-                                  f"sequence number {reached.seq} is {reached}")
+    reached = _seqs(position_after(plan, chosen))
+    if any(reached.get(d, 0) < g.seq for d, g in _position(plan.stop_gtid).items()):
+        raise RecoveryRefused(f"the archive's segments end before {plan.stop_gtid}")
     return tuple(chosen)
 
 
 def position_after(plan: Plan, applied: Sequence[Transaction]) -> str:
-    """The server's GTID position once `applied` is: the last one's, else the backup's."""
-    if applied:
-        last: MariadbGtid = applied[-1].gtid
-        return str(last)
-    return plan.base_gtid
+    """The server's GTID position once `applied` is: per domain the last one applied in it,
+    else the backup's."""
+    if not applied:
+        return plan.base_gtid
+    position = _position(plan.base_gtid)
+    for transaction in applied:
+        position[transaction.gtid.domain] = transaction.gtid
+    return _text(position)

@@ -14,7 +14,8 @@ from mysqlsts.core.backup_layout import BINLOG_SEGMENTS
 from mysqlsts.core.backup_retention import Retained, plan_retention
 from mysqlsts.core.binlog_index import SegmentRecord, segment_start
 from mysqlsts.core.binlog_segment import Segment
-from mysqlsts.core.pitr import BaseBackup, RecoveryRefused, Target, cut, plan_recovery
+from mysqlsts.core.gtid import parse_mariadb
+from mysqlsts.core.pitr import BaseBackup, Plan, RecoveryRefused, Target, cut, plan_recovery
 from mysqlsts.core.segment_retention import base_cutoff, plan_segments
 from tests.unit.test_pitr_plan import EPOCH, SERVER, History, at
 
@@ -29,7 +30,11 @@ def held(backups: list[BaseBackup], records: list[SegmentRecord],
         applied = cut(plan, [by_name[name] for name in plan.segments])
     except RecoveryRefused:
         return None
-    return frozenset(range(1, plan.base_seq + 1)) | {t.gtid.seq for t in applied}
+    return frozenset(range(1, _base_seq(plan) + 1)) | {t.gtid.seq for t in applied}
+
+
+def _base_seq(plan: Plan) -> int:
+    return max((g.seq for g in parse_mariadb(plan.base_gtid)), default=0)
 
 
 @st.composite
