@@ -19,7 +19,7 @@ file:// store under the bench's scratch directory.
     scratch server started on the same base with the same options. Both times include starting
     and stopping that scratch server; the pipe's own time is given too.
 
-Run: .venv/bin/python -m bench.archive_bench [--seconds 600] [--transactions 50000]
+Run: .venv/bin/python -m bench.archive_bench [--seconds 600] [--transactions 100000]
      [--clients 4] [--write-docs docs/benchmarks.md]
 Loopback ports: 2 of the clone-bench share (tests/ports.py). Everything it creates is removed
 at the end.
@@ -369,7 +369,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--seconds", type=float, default=600.0,
                         help="length of the RPO run (the issue asks for 10 minutes)")
-    parser.add_argument("--transactions", type=int, default=50000)
+    parser.add_argument("--transactions", type=int, default=100000)
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--write-docs", type=Path)
     args = parser.parse_args()
