@@ -1,26 +1,28 @@
 """Binlog archive benchmark (issue 18 "Figures"): archive lag (RPO) and replay speed; prints
 figures, not a test.
 
-One donor-style mariadbd (bench.harness.DonorHost, as the clone bench's) is the primary, and
-`mysqlsts archive` (its own process, as the sidecar runs it) archives its binary log into a
-file:// store under the bench's scratch directory.
+One donor-style mariadbd with --gib GiB of data (bench.harness.DonorHost, the clone bench's
+data set) is the primary, and `mysqlsts archive` (its own process, as the sidecar runs it)
+archives its binary log into a file:// store under the bench's scratch directory. Once it
+archives, a base backup is taken (`mysqlsts backup` from a DonorServer), then:
 
-(a) RPO: a canary client commits one row every 100 ms (a fixed schedule) for --seconds and
-    records each acknowledged commit's GTID and the instant its COMMIT returned; a poller reads
-    the store's index (the index records, incrementally, as the purger does) every 50 ms and
-    records when the archived position first covers each GTID. The archive lag of a commit is
-    that instant minus its acknowledgement (so it includes up to one poll interval).
-(b) Replay speed: a base backup is taken (`mysqlsts backup` from a DonorServer), then
-    --clients `mariadb` clients write --transactions transactions at once (each an INSERT and
-    an UPDATE of one of 1000 hot rows) as fast as the server takes them; once archived, the
-    same transactions are applied to the same base twice: by the point-in-time recovery's own
-    apply (the SQL thread over the segments presented as relay logs, as `backup restore
-    --to-gtid` does) and by `mariadb-binlog FILES | mariadb` on the same transactions into a
-    scratch server started on the same base with the same options. Both times include starting
-    and stopping that scratch server; the pipe's own time is given too.
+(b) Replay speed: --clients `mariadb` clients write --transactions transactions at once (each an
+    INSERT and an UPDATE of one of 1000 hot rows) as fast as the server takes them; once
+    archived, the same transactions are applied to the base backup twice: by the point-in-time
+    recovery's own apply (the SQL thread over the segments presented as relay logs, as `backup
+    restore --to-gtid` does) and by `mariadb-binlog FILES | mariadb` on the same transactions
+    into a scratch server started on the same base with the same options. Both times include
+    starting and stopping that scratch server; the pipe's own time is given too.
+(a) RPO: then a canary client commits one row every 100 ms (a fixed schedule) for --seconds
+    and records each acknowledged commit's GTID and the instant its COMMIT returned; a poller
+    reads the store's index (the index records, incrementally, as the purger does) every 50 ms
+    and records when the archived position first covers each GTID. The archive lag of a
+    commit is that instant minus its acknowledgement (so it includes up to one poll interval).
+(c) Recovery of the whole run: the base backup and every transaction after it ((b) and (a)),
+    to the last canary's GTID, as `backup restore --to-gtid` runs it, timed step by step.
 
 Run: .venv/bin/python -m bench.archive_bench [--seconds 600] [--transactions 100000]
-     [--clients 4] [--write-docs docs/benchmarks.md]
+     [--clients 4] [--gib 1] [--write-docs docs/benchmarks.md]
 Loopback ports: 2 of the clone-bench share (tests/ports.py). Everything it creates is removed
 at the end.
 """
@@ -46,6 +48,7 @@ from bench.harness import (
     ROOT_PASSWORD,
     DonorHost,
     LoadWatch,
+    dir_bytes,
     log,
     percentile,
     publish,
@@ -53,7 +56,7 @@ from bench.harness import (
 )
 from mysqlsts.adapters.scratch import scratch_server
 from mysqlsts.clone.from_backup import restore_into
-from mysqlsts.clone.point_in_time import apply, fetch, plan_for
+from mysqlsts.clone.point_in_time import Recovery, apply, fetch, plan_for
 from mysqlsts.clone.store_options import recovery_target
 from mysqlsts.core.binlog_index import archived_position
 from mysqlsts.core.gtid import mariadb_same_position, parse_mariadb
@@ -102,15 +105,17 @@ def seq_of(gtid: str, domain: int = 0) -> int:
 class ArchiveBench(DonorHost):
     """The primary, its archiver, and the store it writes."""
 
-    def __init__(self, root: Path, ports: PortPool) -> None:
+    def __init__(self, root: Path, gib: float, ports: PortPool) -> None:
         first = ports.block(2)
-        super().__init__(root, 0.0, port=first)
+        super().__init__(root, gib, port=first)
         self.donor_port = first + 1
         self.store_dir = root / "store"
         self.url = f"file://{self.store_dir}"
 
     def prepare(self) -> None:
-        self.setup()
+        """The server with its data set (the base backups' bulk), binary logs purged, and the
+        bench's own tables."""
+        self.build()
         self.store_dir.mkdir()
         (self.secrets / "root-password").write_text(ROOT_PASSWORD + "\n")
         self.sql("CREATE TABLE bench.canary (id BIGINT AUTO_INCREMENT PRIMARY KEY, "
@@ -155,11 +160,10 @@ class ArchiveBench(DonorHost):
             time.sleep(POLL_INTERVAL)
 
     # -- (a) the archive's lag -----------------------------------------------------------
-    def run_rpo(self, seconds: float, load: LoadWatch) -> tuple[list[float], int, int]:
-        """(lags in seconds, commits never seen archived, commits made)."""
-        # Warm-up: the archiver is connected and has written a segment (it starts at the
-        # primary's position when it connects, so a row written before that is never archived:
-        # write until one is).
+    def warm_up(self) -> None:
+        """Until the archiver is connected and has written a segment (it starts at the
+        primary's position when it connects, so a row written before that is never archived:
+        write until one is)."""
         index = self.index()
         deadline = time.monotonic() + 120
         while not self.archived(index):
@@ -168,6 +172,9 @@ class ArchiveBench(DonorHost):
             self.sql("INSERT INTO bench.canary (at) VALUES (UNIX_TIMESTAMP(NOW(6)))")
             time.sleep(0.5)
         self.wait_archived(seq_of(self.position()))
+
+    def run_rpo(self, seconds: float, load: LoadWatch) -> tuple[list[float], int, int]:
+        """(lags in seconds, commits never seen archived, commits made)."""
         acks: list[tuple[int, float]] = []
         seen: list[tuple[float, int]] = []
         done = threading.Event()
@@ -267,28 +274,45 @@ class Replay:
     pipe_seconds: float  # the pipe alone
 
 
-def replay_both(store_dir: Path, work: Path, target: str) -> tuple[float, float, float]:
-    """Apply the archive through `target` to the newest base backup both ways: (SQL thread
-    seconds, mariadb-binlog | mariadb seconds, the pipe's own seconds)."""
-    store = FileStore(store_dir)
+def recover_in_steps(store: FileStore, target: str, data_dir: Path,
+                     ) -> tuple[dict[str, float], Recovery]:
+    """`backup restore --to-gtid TARGET` into `data_dir` as the command runs it
+    (clone.point_in_time.recover_into), each step timed: plan (manifests and index), fetch
+    (segments read and cut), restore (the base backup: download, extract, prepare, record,
+    marker) and apply (the SQL thread on a scratch server, with its start and stop)."""
     point = recovery_target(target, "")
     assert point is not None
+    steps: dict[str, float] = {}
+    started = time.monotonic()
     plan, manifest = plan_for(store, None, point)
+    steps["plan"] = time.monotonic() - started
+    started = time.monotonic()
     recovery = fetch(store, None, plan, manifest)
-    timing: dict[str, float] = {}
+    steps["fetch"] = time.monotonic() - started
 
     def timed_apply(staging: Path) -> str:
-        started = time.monotonic()
+        began = time.monotonic()
         position = apply(staging, recovery, "256M")
-        timing["sql"] = time.monotonic() - started
+        steps["apply"] = time.monotonic() - began
         return position
 
+    started = time.monotonic()
+    restore_into(data_dir, store, manifest, None, advance=timed_apply)
+    steps["restore"] = time.monotonic() - started - steps["apply"]
+    return steps, recovery
+
+
+def replay_both(store: FileStore, work: Path, target: str) -> tuple[float, float, float]:
+    """Apply the archive through `target` to the base backup before it both ways: (SQL thread
+    seconds, mariadb-binlog | mariadb seconds, the pipe's own seconds)."""
     log("replay: the recovery's own apply (SQL thread)")
-    restore_into(work / "sql-thread", store, manifest, None, advance=timed_apply)
+    steps, recovery = recover_in_steps(store, target, work / "sql-thread")
+    shutil.rmtree(work / "sql-thread")
 
     log("replay: mariadb-binlog | mariadb")
     base = work / "binlog-pipe"
-    restore_into(base, store, manifest, None)
+    restore_into(base, store, recovery.manifest, None)
+    base_gtid = recovery.plan.base_gtid
     files = []
     for n, segment in enumerate(recovery.segments, start=1):
         path = work / f"replay.{n:06d}"
@@ -300,8 +324,8 @@ def replay_both(store_dir: Path, work: Path, target: str) -> tuple[float, float,
     with scratch_server(base, run_dir, "256M", REPLAY_OPTIONS) as conn:
         with conn.cursor() as cursor:
             cursor.execute("RESET MASTER")
-            cursor.execute("SET GLOBAL gtid_binlog_state = %s", (plan.base_gtid,))
-            cursor.execute("SET GLOBAL gtid_slave_pos = %s", (plan.base_gtid,))
+            cursor.execute("SET GLOBAL gtid_binlog_state = %s", (base_gtid,))
+            cursor.execute("SET GLOBAL gtid_slave_pos = %s", (base_gtid,))
         piped = time.monotonic()
         subprocess.run(
             f"set -o pipefail; mariadb-binlog {' '.join(files)} | mariadb --no-defaults "
@@ -313,14 +337,16 @@ def replay_both(store_dir: Path, work: Path, target: str) -> tuple[float, float,
             reached = str(cursor.fetchone()["p"])
     binlog_seconds = time.monotonic() - started
     shutil.rmtree(run_dir, ignore_errors=True)
+    shutil.rmtree(base)
     if not mariadb_same_position(reached, recovery.position):
         raise SystemExit(f"archive_bench: mariadb-binlog | mariadb reached {reached}, not "
                          f"{recovery.position}")
-    return timing["sql"], binlog_seconds, pipe_seconds
+    return steps["apply"], binlog_seconds, pipe_seconds
 
 
 def report(lags: list[float], missing: int, commits: int, seconds: float,
-           replay: Replay) -> str:
+           replay: Replay, whole: dict[str, float], whole_transactions: int,
+           base_bytes: int) -> str:
     def rate(seconds: float) -> float:
         return replay.transactions / seconds
 
@@ -361,8 +387,24 @@ def report(lags: list[float], missing: int, commits: int, seconds: float,
         f"Ratios in this run: SQL-thread apply / write = {sql / write:.2f} (target >= 2); "
         f"`mariadb-binlog \\| mariadb` / write = {pipe / write:.2f}; SQL thread / "
         f"`mariadb-binlog \\| mariadb` = {sql / pipe:.2f} (apply rates).",
+        "",
+        f"(c) Point-in-time recovery of the whole run: the base backup (data dir "
+        f"{base_bytes / 1024**3:.2f} GiB, taken before (b)) and the {whole_transactions} "
+        f"archived transactions after it ((b) and (a)), to the last canary's GTID, as "
+        "`backup restore --to-gtid` runs it: "
+        f"{sum(whole.values()):.1f} s in all.",
+        "",
+        "| step | seconds |",
+        "|---|---|",
+        *(f"| {name}: {what} | {whole[name]:.1f} |" for name, what in STEPS),
     ]
     return "\n".join(lines)
+
+
+STEPS = (("plan", "manifests and index read, window checked"),
+         ("fetch", "segments read, checked and cut"),
+         ("restore", "the base backup: download, extract, prepare, record"),
+         ("apply", "the SQL thread on a scratch server, with its start and stop"))
 
 
 def main() -> None:
@@ -371,28 +413,43 @@ def main() -> None:
                         help="length of the RPO run (the issue asks for 10 minutes)")
     parser.add_argument("--transactions", type=int, default=100000)
     parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--gib", type=float,
+                        default=float(os.environ.get("MYSQLSTS_BENCH_GIB", "1.0")),
+                        help="size of the base backup's data set (default: MYSQLSTS_BENCH_GIB, "
+                        "else 1)")
     parser.add_argument("--write-docs", type=Path)
     args = parser.parse_args()
     root = scratch("mysqlsts-archive-bench-")
     load = LoadWatch()
-    bench = ArchiveBench(root, PortPool("clone-bench"))
+    bench = ArchiveBench(root, args.gib, PortPool("clone-bench"))
     try:
         bench.prepare()
+        base_bytes = dir_bytes(bench.data)
         with bench.archiver():
-            log(f"RPO: canary for {args.seconds:.0f}s")
-            lags, missing, commits = bench.run_rpo(args.seconds, load)
-            log(f"RPO: p99 {percentile(lags, 99):.2f}s max {max(lags):.2f}s")
+            bench.warm_up()
             bench.take_backup()
             log(f"replay: writing {args.transactions} transactions")
             write_seconds = bench.write(args.transactions, args.clients)
             load.sample()
-            target = bench.position()
-            bench.wait_archived(seq_of(target))
+            burst = bench.position()
+            bench.wait_archived(seq_of(burst))
+            log(f"RPO: canary for {args.seconds:.0f}s")
+            lags, missing, commits = bench.run_rpo(args.seconds, load)
+            log(f"RPO: p99 {percentile(lags, 99):.2f}s max {max(lags):.2f}s")
+            end = bench.position()
+            bench.wait_archived(seq_of(end))
         bench.stop_server()
-        sql, binlog, pipe = replay_both(bench.store_dir, root, target)
+        store = FileStore(bench.store_dir)
+        sql, binlog, pipe = replay_both(store, root, burst)
         replay = Replay(args.transactions, write_seconds, sql, binlog, pipe)
-        publish(report(lags, missing, commits, args.seconds, replay), section="archive-bench",
-                heading=HEADING, load=load, write_docs=args.write_docs, tools=TOOLS)
+        load.sample()
+        log("recovery of the whole run")
+        whole, recovery = recover_in_steps(store, end, root / "whole")
+        transactions = sum(len(s.transactions) for s in recovery.segments)
+        publish(report(lags, missing, commits, args.seconds, replay, whole, transactions,
+                       base_bytes),
+                section="archive-bench", heading=HEADING, load=load,
+                write_docs=args.write_docs, tools=TOOLS)
     finally:
         bench.stop_server()
         shutil.rmtree(root, ignore_errors=True)
