@@ -17,8 +17,11 @@ DonorServer at its defaults (no rate cap), in one run:
 - the restore drill (`backup verify`) of the file:// backup.
 
 Every time is the wall time of the command (a process each, so Python's start-up is in each).
+The backups, restores, the clone and their baselines run --repeat times, interleaved; the best
+of each is compared.
 
-Run: .venv/bin/python -m bench.backup_bench [--gib 1] [--write-docs docs/benchmarks.md]
+Run: .venv/bin/python -m bench.backup_bench [--gib 1] [--repeat 2]
+     [--write-docs docs/benchmarks.md]
 Loopback ports: 3 of the clone-bench share (tests/ports.py) and one the S3 server picks.
 Everything it creates is removed at the end.
 """
@@ -26,6 +29,7 @@ Everything it creates is removed at the end.
 from __future__ import annotations
 
 import argparse
+import collections
 import os
 import shutil
 import subprocess
@@ -124,8 +128,8 @@ class BackupBench(Bench):
         shutil.rmtree(target)
         return seconds
 
-    def manifest(self, store: ObjectStore) -> Manifest:
-        return read_catalog(store, None).backups[0]
+    def manifest(self, store: ObjectStore, backup_id: str) -> Manifest:
+        return next(m for m in read_catalog(store, None).backups if m.backup_id == backup_id)
 
     # -- the baselines -------------------------------------------------------------------
     def raw_download(self, store: ObjectStore, manifest: Manifest, into: Path) -> float:
@@ -143,15 +147,20 @@ class BackupBench(Bench):
         return seconds
 
     def raw_upload(self, store: ObjectStore, files: Path) -> float:
-        """The downloaded objects written again under other names, PARALLEL at once."""
+        """The downloaded objects written again under other names, PARALLEL at once (and then
+        deleted: the S3 server holds its objects in memory)."""
+        names = {path: f"raw-{files.name}/{path.name}" for path in sorted(files.iterdir())}
+
         def put(path: Path) -> None:
-            store.put_new(f"raw/{path.name}", path.read_bytes())
+            store.put_new(names[path], path.read_bytes())
 
         started = time.monotonic()
         with ThreadPoolExecutor(PARALLEL) as pool:
-            list(pool.map(put, sorted(files.iterdir())))
+            list(pool.map(put, names))
         seconds = time.monotonic() - started
         log(f"raw upload: {seconds:.2f}s")
+        for name in names.values():
+            store.delete(name)
         return seconds
 
     def prepare_time(self, manifest: Manifest, files: Path) -> float:
@@ -195,19 +204,19 @@ class BackupBench(Bench):
         return reads.latencies["idle"], reads.latencies["backup"], seconds
 
 
-def report(figures: dict[str, float], idle: list[float], during: list[float],
+def report(runs: dict[str, list[float]], idle: list[float], during: list[float],
            data_bytes: int, stored_bytes: int, parts: int) -> str:
-    f = figures
+    f = {name: min(seconds) for name, seconds in runs.items()}
     rows = [
-        ("backup to the S3 server (`mysqlsts backup`)", f["backup_s3"]),
-        ("raw upload of the same objects, same client and server", f["raw_upload"]),
-        ("backup to file:// (`mysqlsts backup`)", f["backup_file"]),
-        ("clone of the same data (`mysqlsts clone`, incl. prepare)", f["clone"]),
-        ("restore from the S3 server (`backup restore`)", f["restore_s3"]),
-        ("raw download of the same objects", f["raw_download"]),
-        ("prepare of that backup (the clone's step)", f["prepare"]),
-        ("restore from file:// (`backup restore`)", f["restore_file"]),
-        ("restore drill (`backup verify`, file://)", f["drill"]),
+        ("backup_s3", "backup to the S3 server (`mysqlsts backup`)"),
+        ("raw_upload", "raw upload of the same objects, same client and server"),
+        ("backup_file", "backup to file:// (`mysqlsts backup`)"),
+        ("clone", "clone of the same data (`mysqlsts clone`, incl. prepare)"),
+        ("restore_s3", "restore from the S3 server (`backup restore`)"),
+        ("raw_download", "raw download of the same objects"),
+        ("prepare", "prepare of that backup (the clone's step)"),
+        ("restore_file", "restore from file:// (`backup restore`)"),
+        ("drill", "restore drill (`backup verify`, file://)"),
     ]
     mb = data_bytes / 1e6
     lines = [
@@ -221,11 +230,12 @@ def report(figures: dict[str, float], idle: list[float], during: list[float],
         f"{stored_bytes / 1024**3:.2f} GiB in {parts} parts (zstd; the rows are random bytes, "
         "the rest of the data dir compresses).",
         "",
-        "| step | seconds | MB/s of the data dir |",
-        "|---|---|---|",
-        *(f"| {name} | {seconds:.1f} | {mb / seconds:.0f} |" for name, seconds in rows),
+        "| step | best seconds | MB/s of the data dir | runs (s) |",
+        "|---|---|---|---|",
+        *(f"| {what} | {f[name]:.1f} | {mb / f[name]:.0f} | "
+          f"{', '.join(f'{s:.1f}' for s in runs[name])} |" for name, what in rows),
         "",
-        "Ratios in this run:",
+        "Ratios in this run, best to best:",
         f"- backup to S3 / raw upload = {ratio(f['backup_s3'], f['raw_upload'], '<= 1.2')}",
         f"- backup to file:// / clone = {ratio(f['backup_file'], f['clone'], '<= 1.1')}",
         f"- restore from S3 / (raw download + prepare) = "
@@ -246,11 +256,17 @@ def main() -> None:
     parser.add_argument("--gib", type=float,
                         default=float(os.environ.get("MYSQLSTS_BENCH_GIB", "1.0")),
                         help="size of the data set (default: MYSQLSTS_BENCH_GIB, else 1)")
+    parser.add_argument("--repeat", type=int, default=2,
+                        help="runs of each backup, restore, clone and its baseline")
     parser.add_argument("--write-docs", type=Path)
     args = parser.parse_args()
     root = scratch("mysqlsts-backup-bench-")
     load = LoadWatch()
-    figures: dict[str, float] = {}
+    runs: dict[str, list[float]] = collections.defaultdict(list)
+
+    def run(name: str, seconds: float) -> None:
+        runs[name].append(seconds)
+
     try:
         with S3Server(0) as s3:
             bench = BackupBench(root, args.gib, PortPool("clone-bench"), s3)
@@ -259,27 +275,29 @@ def main() -> None:
                 data_bytes = dir_bytes(bench.data)
                 s3_url, file_url = f"s3://{BUCKET}/backups", f"file://{root / 'store'}"
                 s3_store = open_store(s3_url, bench.settings)
-                figures["backup_s3"], _ = bench.backup(s3_url, "backup to S3")
-                manifest = bench.manifest(s3_store)
-                files = root / "objects"
-                figures["raw_download"] = bench.raw_download(s3_store, manifest, files)
-                figures["raw_upload"] = bench.raw_upload(s3_store, files)
-                load.sample()
-                figures["restore_s3"] = bench.restore(s3_url, "restore from S3")
-                figures["prepare"] = bench.prepare_time(manifest, files)
-                shutil.rmtree(files)
-                load.sample()
-                figures["backup_file"], _ = bench.backup(file_url, "backup to file://")
-                figures["clone"] = bench.clone_seconds()
-                figures["restore_file"] = bench.restore(file_url, "restore from file://")
-                load.sample()
-                figures["drill"], _ = timed(["backup", "verify", "--store", file_url],
-                                            "restore drill")
-                idle, during, figures["backup_reads"] = bench.donor_latency(
-                    f"file://{root / 'store-reads'}", load)
+                for n in range(args.repeat):
+                    seconds, backup_id = bench.backup(s3_url, "backup to S3")
+                    run("backup_s3", seconds)
+                    manifest = bench.manifest(s3_store, backup_id)
+                    files = root / f"objects-{n}"
+                    run("raw_download", bench.raw_download(s3_store, manifest, files))
+                    run("raw_upload", bench.raw_upload(s3_store, files))
+                    run("restore_s3", bench.restore(s3_url, "restore from S3"))
+                    if n == 0:
+                        run("prepare", bench.prepare_time(manifest, files))
+                    shutil.rmtree(files)
+                    run("backup_file", bench.backup(file_url, "backup to file://")[0])
+                    run("clone", bench.clone_seconds())
+                    run("restore_file", bench.restore(file_url, "restore from file://"))
+                    load.sample()
+                run("drill", timed(["backup", "verify", "--store", file_url],
+                                   "restore drill")[0])
+                idle, during, seconds = bench.donor_latency(f"file://{root / 'store-reads'}",
+                                                            load)
+                run("backup_reads", seconds)
             finally:
                 bench.stop_server()
-        publish(report(figures, idle, during, data_bytes, manifest.size, len(manifest.parts)),
+        publish(report(runs, idle, during, data_bytes, manifest.size, len(manifest.parts)),
                 section="backup-bench", heading=HEADING, load=load,
                 write_docs=args.write_docs, tools=TOOLS)
     finally:
