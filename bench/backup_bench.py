@@ -1,0 +1,308 @@
+"""Backup benchmark (issue 17 "Figures"): base backups to and restores from a store, against
+what the same bytes cost without them; prints figures, not a test.
+
+The clone bench's donor and data set (bench.clone_bench.Bench: one InnoDB table of random
+1000-byte rows, --gib GiB, binary logs purged) is backed up by `mysqlsts backup` through a
+DonorServer at its defaults (no rate cap), in one run:
+
+- to moto's S3 server (tests/s3server.py, its own process) against a raw upload of the very
+  objects that backup stored (the same compressed bytes) through the same client
+  (store/s3store.py) and server, as many at once as the backup writes parts;
+- to a file:// store on the same disk against `mysqlsts clone` of the same data (the clone
+  bench's (a), product defaults: backup --parallel=2, mbstream --parallel=2);
+- restore from the S3 server (`backup restore`) against a raw download of the same objects
+  (as many at once as the restore reads ahead) plus the clone's prepare step on that backup;
+  restore from file:// against the same clone;
+- the donor's point-SELECT latency during a backup against idle;
+- the restore drill (`backup verify`) of the file:// backup.
+
+Every time is the wall time of the command (a process each, so Python's start-up is in each).
+The backups, restores, the clone and their baselines run --repeat times, interleaved; the best
+of each is compared.
+
+Run: .venv/bin/python -m bench.backup_bench [--gib 1] [--repeat 2]
+     [--write-docs docs/benchmarks.md]
+Loopback ports: 3 of the clone-bench share (tests/ports.py) and one the S3 server picks.
+Everything it creates is removed at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from bench.clone_bench import Bench
+from bench.harness import (
+    LoadWatch,
+    PointSelects,
+    dir_bytes,
+    latency_ms,
+    log,
+    percentile,
+    publish,
+    scratch,
+)
+from mysqlsts.clone.receiver import prepare
+from mysqlsts.clone.tools import tool_for
+from mysqlsts.core.backup_manifest import Manifest
+from mysqlsts.core.backup_parts import unpack_part
+from mysqlsts.store.base import ObjectStore, read_all
+from mysqlsts.store.catalog import read_catalog
+from mysqlsts.store.open import open_store
+from mysqlsts.store.parts import PARALLEL
+from mysqlsts.store.settings import S3Settings
+from tests.ports import PortPool
+from tests.s3server import REGION, S3Server, create_bucket
+
+HEADING = "## Backup and restore"
+TOOLS = [["mariabackup", "--version"]]
+BUCKET = "bench"
+READ_AHEAD = 2  # store.parts.read_parts's default: parts a restore fetches at once
+PREPARE_MEMORY = "256M"  # `backup restore`'s default --prepare-memory
+SELECT_RATE = 100.0
+IDLE_SECONDS = 20.0
+
+
+def timed(argv: Sequence[str], what: str) -> tuple[float, str]:
+    """Run `mysqlsts ARGV...`; (wall seconds, its stdout), or exit naming what failed."""
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "mysqlsts", *argv], capture_output=True,
+                          text=True, check=False)
+    seconds = time.monotonic() - started
+    if done.returncode != 0:
+        raise SystemExit(f"backup_bench: {what} failed: {done.stderr.strip()}")
+    log(f"{what}: {seconds:.2f}s")
+    return seconds, done.stdout.strip()
+
+
+def ratio(numerator: float, denominator: float, target: str) -> str:
+    return f"{numerator / denominator:.2f} (target {target})"
+
+
+class BackupBench(Bench):
+    """The clone bench's donor, its stores, and the ways of moving its data."""
+
+    def __init__(self, root: Path, gib: float, ports: PortPool, s3: S3Server) -> None:
+        super().__init__(root, gib, ports)
+        self.s3 = s3
+        (root / "s3-access").write_text("bench\n")
+        (root / "s3-secret").write_text("bench\n")
+        self.settings = S3Settings(endpoint=s3.endpoint, region=REGION, path_style=True,
+                                   access_key_file=root / "s3-access",
+                                   secret_key_file=root / "s3-secret")
+        create_bucket(s3.endpoint, BUCKET)
+
+    def s3_args(self) -> list[str]:
+        return ["--s3-endpoint", self.s3.endpoint, "--s3-region", REGION, "--s3-path-style",
+                "--s3-access-key-file", str(self.root / "s3-access"),
+                "--s3-secret-key-file", str(self.root / "s3-secret")]
+
+    def store_args(self, url: str) -> list[str]:
+        return ["--store", url, *(self.s3_args() if url.startswith("s3://") else [])]
+
+    def backup(self, url: str, what: str) -> tuple[float, str]:
+        """`mysqlsts backup` into `url` from the donor: (seconds, backup id)."""
+        if url.startswith("file://"):
+            Path(url.removeprefix("file://")).mkdir(exist_ok=True)
+        with self.donor("127.0.0.1", self.donor_port) as done:
+            os.sync()  # earlier runs' dirty pages must not be written back during this one
+            result = timed(["backup", *self.store_args(url), "--donor",
+                            f"127.0.0.1:{self.donor_port}", "--clone-token-file",
+                            str(self.secrets / "token")], what)
+        assert done and done[0][0] == "ok", done
+        return result
+
+    def restore(self, url: str, what: str) -> float:
+        target = self.root / "restored"
+        os.sync()
+        seconds, _ = timed(["backup", "restore", *self.store_args(url), "--data-dir",
+                            str(target)], what)
+        shutil.rmtree(target)
+        return seconds
+
+    def manifest(self, store: ObjectStore, backup_id: str) -> Manifest:
+        return next(m for m in read_catalog(store, None).backups if m.backup_id == backup_id)
+
+    # -- the baselines -------------------------------------------------------------------
+    def raw_download(self, store: ObjectStore, manifest: Manifest, into: Path) -> float:
+        """The backup's objects as stored, each into a file, READ_AHEAD at once."""
+        into.mkdir()
+
+        def fetch(name: str) -> None:
+            (into / name.replace("/", "_")).write_bytes(read_all(store, name))
+
+        started = time.monotonic()
+        with ThreadPoolExecutor(READ_AHEAD) as pool:
+            list(pool.map(fetch, [part.name for part in manifest.parts]))
+        seconds = time.monotonic() - started
+        log(f"raw download: {seconds:.2f}s")
+        return seconds
+
+    def raw_upload(self, store: ObjectStore, files: Path) -> float:
+        """The downloaded objects written again under other names, PARALLEL at once (and then
+        deleted: the S3 server holds its objects in memory)."""
+        names = {path: f"raw-{files.name}/{path.name}" for path in sorted(files.iterdir())}
+
+        def put(path: Path) -> None:
+            store.put_new(names[path], path.read_bytes())
+
+        started = time.monotonic()
+        with ThreadPoolExecutor(PARALLEL) as pool:
+            list(pool.map(put, names))
+        seconds = time.monotonic() - started
+        log(f"raw upload: {seconds:.2f}s")
+        for name in names.values():
+            store.delete(name)
+        return seconds
+
+    def prepare_time(self, manifest: Manifest, files: Path) -> float:
+        """The clone's prepare step on this backup, extracted (untimed) from the downloaded
+        objects."""
+        staging = self.root / "prepare"
+        staging.mkdir()
+        tool = tool_for("mariadb")
+        extractor = subprocess.Popen([tool.stream, "-x", "-C", str(staging)],
+                                     stdin=subprocess.PIPE)
+        assert extractor.stdin is not None
+        for part in manifest.parts:
+            extractor.stdin.write(unpack_part(
+                part.name, (files / part.name.replace("/", "_")).read_bytes(), None))
+        extractor.stdin.close()
+        if extractor.wait() != 0:
+            raise SystemExit("backup_bench: extracting the backup failed")
+        os.sync()
+        started = time.monotonic()
+        prepare(staging, tool, PREPARE_MEMORY)
+        seconds = time.monotonic() - started
+        shutil.rmtree(staging)
+        log(f"prepare: {seconds:.2f}s")
+        return seconds
+
+    def clone_seconds(self) -> float:
+        os.sync()
+        return float(self.run_mysqlsts(2, 2).seconds)
+
+    def donor_latency(self, url: str, load: LoadWatch) -> tuple[list[float], list[float], float]:
+        """Point SELECTs at SELECT_RATE on the donor, idle and then during a backup: (idle
+        latencies, during-backup latencies, the backup's seconds)."""
+        statement = "SELECT payload FROM bench.rows WHERE id = %s"
+        with PointSelects(self.connect, statement, self.max_id(), SELECT_RATE) as reads:
+            reads.phase = "idle"
+            time.sleep(IDLE_SECONDS)
+            load.sample()
+            reads.phase = "backup"
+            seconds, _ = self.backup(url, "backup to file:// under reads")
+            reads.phase = "after"
+        return reads.latencies["idle"], reads.latencies["backup"], seconds
+
+
+def report(runs: dict[str, list[float]], idle: list[float], during: list[float],
+           data_bytes: int, stored_bytes: int, parts: int) -> str:
+    f = {name: min(seconds) for name, seconds in runs.items()}
+    rows = [
+        ("backup_s3", "backup to the S3 server (`mysqlsts backup`)"),
+        ("raw_upload", "raw upload of the same objects, same client and server"),
+        ("backup_file", "backup to file:// (`mysqlsts backup`)"),
+        ("clone", "clone of the same data (`mysqlsts clone`, incl. prepare)"),
+        ("restore_s3", "restore from the S3 server (`backup restore`)"),
+        ("raw_download", "raw download of the same objects"),
+        ("prepare", "prepare of that backup (the clone's step)"),
+        ("restore_file", "restore from file:// (`backup restore`)"),
+        ("drill", "restore drill (`backup verify`, file://)"),
+    ]
+    mb = data_bytes / 1e6
+    lines = [
+        "`bench/backup_bench.py`: `mysqlsts backup` / `backup restore` / `backup verify` of "
+        "the clone bench's data set, through a DonorServer at its defaults (no rate cap), "
+        "against the same bytes moved without them, all in one run; moto's S3 server on "
+        "loopback, file:// on the same disk; wall time of each command (its Python start-up "
+        "included).",
+        "",
+        f"Data dir {data_bytes / 1024**3:.2f} GiB ({data_bytes} bytes); the backup stored "
+        f"{stored_bytes / 1024**3:.2f} GiB in {parts} parts (zstd; the rows are random bytes, "
+        "the rest of the data dir compresses).",
+        "",
+        "| step | best seconds | MB/s of the data dir | runs (s) |",
+        "|---|---|---|---|",
+        *(f"| {what} | {f[name]:.1f} | {mb / f[name]:.0f} | "
+          f"{', '.join(f'{s:.1f}' for s in runs[name])} |" for name, what in rows),
+        "",
+        "Ratios in this run, best to best:",
+        f"- backup to S3 / raw upload = {ratio(f['backup_s3'], f['raw_upload'], '<= 1.2')}",
+        f"- backup to file:// / clone = {ratio(f['backup_file'], f['clone'], '<= 1.1')}",
+        f"- restore from S3 / (raw download + prepare) = "
+        f"{ratio(f['restore_s3'], f['raw_download'] + f['prepare'], '<= 1.2')}",
+        f"- restore from file:// / clone = {ratio(f['restore_file'], f['clone'], '<= 1.1')}",
+        "",
+        f"Donor impact: point SELECTs by random primary key at {SELECT_RATE:.0f}/s on the "
+        f"donor, p50 / p99 / max: idle ({len(idle)} reads) {latency_ms(idle)}; during a "
+        f"backup to file:// of {f['backup_reads']:.1f} s ({len(during)} reads) "
+        f"{latency_ms(during)}; p99 during / idle = "
+        f"{percentile(during, 99) / percentile(idle, 99):.1f}.",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--gib", type=float,
+                        default=float(os.environ.get("MYSQLSTS_BENCH_GIB", "1.0")),
+                        help="size of the data set (default: MYSQLSTS_BENCH_GIB, else 1)")
+    parser.add_argument("--repeat", type=int, default=2,
+                        help="runs of each backup, restore, clone and its baseline")
+    parser.add_argument("--write-docs", type=Path)
+    args = parser.parse_args()
+    root = scratch("mysqlsts-backup-bench-")
+    load = LoadWatch()
+    runs: dict[str, list[float]] = collections.defaultdict(list)
+
+    def run(name: str, seconds: float) -> None:
+        runs[name].append(seconds)
+
+    try:
+        with S3Server(0) as s3:
+            bench = BackupBench(root, args.gib, PortPool("clone-bench"), s3)
+            try:
+                bench.build()
+                data_bytes = dir_bytes(bench.data)
+                s3_url, file_url = f"s3://{BUCKET}/backups", f"file://{root / 'store'}"
+                s3_store = open_store(s3_url, bench.settings)
+                for n in range(args.repeat):
+                    seconds, backup_id = bench.backup(s3_url, "backup to S3")
+                    run("backup_s3", seconds)
+                    manifest = bench.manifest(s3_store, backup_id)
+                    files = root / f"objects-{n}"
+                    run("raw_download", bench.raw_download(s3_store, manifest, files))
+                    run("raw_upload", bench.raw_upload(s3_store, files))
+                    run("restore_s3", bench.restore(s3_url, "restore from S3"))
+                    if n == 0:
+                        run("prepare", bench.prepare_time(manifest, files))
+                    shutil.rmtree(files)
+                    run("backup_file", bench.backup(file_url, "backup to file://")[0])
+                    run("clone", bench.clone_seconds())
+                    run("restore_file", bench.restore(file_url, "restore from file://"))
+                    load.sample()
+                run("drill", timed(["backup", "verify", "--store", file_url],
+                                   "restore drill")[0])
+                idle, during, seconds = bench.donor_latency(f"file://{root / 'store-reads'}",
+                                                            load)
+                run("backup_reads", seconds)
+            finally:
+                bench.stop_server()
+        publish(report(runs, idle, during, data_bytes, manifest.size, len(manifest.parts)),
+                section="backup-bench", heading=HEADING, load=load,
+                write_docs=args.write_docs, tools=TOOLS)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
