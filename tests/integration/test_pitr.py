@@ -67,23 +67,42 @@ def write(server: Server, first: int, count: int, ledger: list[Entry]) -> None:
             ledger.append(Entry(n, str(row["g"]), int(row["ts"])))
 
 
-@pytest.fixture(scope="module")
-def history(mariadb_module: MakeServer, free_port: Callable[[], int],
-            tmp_path_factory: pytest.TempPathFactory) -> Iterator[History]:
-    secrets_dir = tmp_path_factory.mktemp("secrets")
+@dataclass(frozen=True)
+class LedgerPrimary:
+    """A primary with the backup account and an empty `app.ledger`, a donor serving it, and
+    an empty file:// store: what every recovery module starts from."""
+
+    primary: Server
+    store_dir: Path
+    url: str
+    store: FileStore
+    donor: Donor  # stop it when done
+    secrets_dir: Path
+
+
+def ledger_primary(mariadb_module: MakeServer, donor_port: int,
+                   tmp_path_factory: pytest.TempPathFactory, name: str) -> LedgerPrimary:
+    secrets_dir = tmp_path_factory.mktemp(f"{name}-secrets")
     (secrets_dir / "clone-token").write_text(TOKEN + "\n")
-    primary = mariadb_module("pitr-primary", server_id=100)
+    primary = mariadb_module(f"{name}-primary", server_id=100)
     primary.sql(f"CREATE USER {BACKUP_USER}@'%' IDENTIFIED BY '{BACKUP_PASSWORD}'",
                 f"GRANT {BACKUP_GRANTS} ON *.* TO {BACKUP_USER}@'%'",
                 "CREATE DATABASE app",
                 "CREATE TABLE app.ledger (id INT PRIMARY KEY, ts BIGINT NOT NULL)")
-    store_dir = tmp_path_factory.mktemp("pitr") / "store"
-    donor = Donor(primary, free_port(), secrets_dir)
+    store_dir = tmp_path_factory.mktemp(name) / "store"
+    store_dir.mkdir()
+    return LedgerPrimary(primary, store_dir, f"file://{store_dir}", FileStore(store_dir),
+                         Donor(primary, donor_port, secrets_dir), secrets_dir)
+
+
+@pytest.fixture(scope="module")
+def history(mariadb_module: MakeServer, free_port: Callable[[], int],
+            tmp_path_factory: pytest.TempPathFactory) -> Iterator[History]:
+    made = ledger_primary(mariadb_module, free_port(), tmp_path_factory, "pitr")
+    primary, store_dir, url, store, donor, secrets_dir = (
+        made.primary, made.store_dir, made.url, made.store, made.donor, made.secrets_dir)
     ledger: list[Entry] = []
     try:
-        store_dir.mkdir()
-        url = f"file://{store_dir}"
-        store = FileStore(store_dir)
         archiver, stop = archiver_for(primary, store)
         with running(archiver, stop):
             for batch in range(3):  # three seconds of rows before the backup

@@ -30,10 +30,8 @@ from pathlib import Path
 
 import pytest
 from test_backup_take import backup_cli
-from test_clone import BACKUP_GRANTS, BACKUP_PASSWORD, BACKUP_USER, TOKEN, Donor
-from test_pitr import Entry, ids, positions, seq, take_backup
+from test_pitr import Entry, ids, ledger_primary, positions, seq, take_backup
 
-from mysqlsts.store.filestore import FileStore
 from tests.integration.archive_helpers import archiver_for, running, wait_archived
 from tests.servers import MakeServer, Server
 
@@ -67,18 +65,8 @@ def client(server: Server, first: int, stop: threading.Event, ledger: list[Entry
 @pytest.fixture(scope="module")
 def archive(mariadb_module: MakeServer, free_port: Callable[[], int],
             tmp_path_factory: pytest.TempPathFactory) -> Iterator[Archive]:
-    secrets_dir = tmp_path_factory.mktemp("exact-secrets")
-    (secrets_dir / "clone-token").write_text(TOKEN + "\n")
-    primary = mariadb_module("exact-primary", server_id=100)
-    primary.sql(f"CREATE USER {BACKUP_USER}@'%' IDENTIFIED BY '{BACKUP_PASSWORD}'",
-                f"GRANT {BACKUP_GRANTS} ON *.* TO {BACKUP_USER}@'%'",
-                "CREATE DATABASE app",
-                "CREATE TABLE app.ledger (id INT PRIMARY KEY, ts BIGINT NOT NULL)")
-    store_dir = tmp_path_factory.mktemp("exact") / "store"
-    store_dir.mkdir()
-    url = f"file://{store_dir}"
-    store = FileStore(store_dir)
-    donor = Donor(primary, free_port(), secrets_dir)
+    made = ledger_primary(mariadb_module, free_port(), tmp_path_factory, "exact")
+    primary, url, store, donor = made.primary, made.url, made.store, made.donor
     stop = threading.Event()
     ledgers: list[list[Entry]] = [[] for _ in range(WRITERS)]
     clients = [threading.Thread(target=client, args=(primary, w + 1, stop, ledgers[w]),
@@ -90,7 +78,7 @@ def archive(mariadb_module: MakeServer, free_port: Callable[[], int],
                 thread.start()
             for _ in range(2):  # two backups, each taken while the clients write
                 time.sleep(2.5)
-                take_backup(url, donor.port, secrets_dir)
+                take_backup(url, donor.port, made.secrets_dir)
             time.sleep(3.5)
             stop.set()
             for thread in clients:

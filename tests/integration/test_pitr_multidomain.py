@@ -18,10 +18,9 @@ from pathlib import Path
 
 import pytest
 from test_backup_take import backup_cli
-from test_clone import BACKUP_GRANTS, BACKUP_PASSWORD, BACKUP_USER, TOKEN, Donor
+from test_pitr import Entry, ledger_primary
 
 from mysqlsts.core.gtid import mariadb_same_position, parse_mariadb
-from mysqlsts.store.filestore import FileStore
 from tests.integration.archive_helpers import archiver_for, running, wait_archived
 from tests.servers import MakeServer, Server
 
@@ -29,13 +28,6 @@ pytestmark = pytest.mark.integration
 
 # Which client writes each row of a batch: domain 1 one row in three, in runs.
 PATTERN = (0, 0, 1, 0, 1, 1, 0, 0, 1, 0)
-
-
-@dataclass(frozen=True)
-class Entry:
-    id: int
-    gtid: str
-    ts: int  # the server's second the row was written in
 
 
 @dataclass(frozen=True)
@@ -67,18 +59,9 @@ def binlog_order(primary: Server) -> list[str]:
 @pytest.fixture(scope="module")
 def domains(mariadb_module: MakeServer, free_port: Callable[[], int],
             tmp_path_factory: pytest.TempPathFactory) -> Iterator[Domains]:
-    secrets_dir = tmp_path_factory.mktemp("secrets")
-    (secrets_dir / "clone-token").write_text(TOKEN + "\n")
-    primary = mariadb_module("domains-primary", server_id=100)
-    primary.sql(f"CREATE USER {BACKUP_USER}@'%' IDENTIFIED BY '{BACKUP_PASSWORD}'",
-                f"GRANT {BACKUP_GRANTS} ON *.* TO {BACKUP_USER}@'%'",
-                "CREATE DATABASE app",
-                "CREATE TABLE app.ledger (id INT PRIMARY KEY, ts BIGINT NOT NULL)")
-    store_dir = tmp_path_factory.mktemp("domains") / "store"
-    store_dir.mkdir()
-    url = f"file://{store_dir}"
-    store = FileStore(store_dir)
-    donor = Donor(primary, free_port(), secrets_dir)
+    made = ledger_primary(mariadb_module, free_port(), tmp_path_factory, "domains")
+    primary, url, store, donor, secrets_dir = (made.primary, made.url, made.store, made.donor,
+                                               made.secrets_dir)
     ledger: list[Entry] = []
     try:
         with contextlib.closing(primary.connect()) as zero, \
