@@ -14,11 +14,15 @@ from pathlib import Path
 
 from mysqlsts.adapters.binlog_stream import BinlogStream, StreamSource, primary_position
 from mysqlsts.archive.archiver import Archiver, ArchiveSettings
+from mysqlsts.core.backup_layout import BINLOG_LOCK
 from mysqlsts.core.backup_parts import BackupKeys
 from mysqlsts.core.binlog_index import SegmentRecord, archived_position, position_text
 from mysqlsts.core.gtid import parse_mariadb
 from mysqlsts.store.base import ObjectStore
 from mysqlsts.store.binlog_archive import load_records, read_segment
+from mysqlsts.store.filestore import FileStore
+from mysqlsts.store.lease_objects import ObjectLeaseStore
+from tests.localset import LocalSet, LocalSetFactory
 from tests.servers import Server
 
 
@@ -90,15 +94,33 @@ def wait_archived(store: ObjectStore, keys: BackupKeys | None, position: str,
         time.sleep(0.05)
 
 
-def replay(records: list[SegmentRecord], store: ObjectStore, keys: BackupKeys | None,
-           target: Server, work: Path) -> None:
-    """`mariadb-binlog SEGMENT... | mariadb` on the decoded segments, in sequence order."""
+def segment_files(records: list[SegmentRecord], store: ObjectStore, keys: BackupKeys | None,
+                  work: Path) -> list[str]:
+    """The archived segments, decoded into binary log files under `work`, in sequence order."""
     work.mkdir(parents=True, exist_ok=True)
     files = []
     for n, record in enumerate(sorted(records, key=lambda r: r.domains[0].first_seq)):
         path = work / f"segment-{n:06d}.bin"
         path.write_bytes(read_segment(store, record, keys))
         files.append(str(path))
+    return files
+
+
+def archiving_set(local_set: LocalSetFactory, store: Path, replicas: int,
+                  lease_seconds: float) -> tuple[LocalSet, FileStore, ObjectLeaseStore]:
+    """A local set archiving into a file:// store at `store` under a short archive lease, the
+    store, and its archive lease as the archivers see it."""
+    local = local_set(replicas=replicas,
+                      env={"MYSQLSTS_ARCHIVE_LEASE_SECONDS": str(lease_seconds)},
+                      up_args=("--store", f"file://{store}"))
+    objects = FileStore(store)
+    return local, objects, ObjectLeaseStore(objects, BINLOG_LOCK)
+
+
+def replay(records: list[SegmentRecord], store: ObjectStore, keys: BackupKeys | None,
+           target: Server, work: Path) -> None:
+    """`mariadb-binlog SEGMENT... | mariadb` on the decoded segments, in sequence order."""
+    files = segment_files(records, store, keys, work)
     defaults = work / "client.cnf"
     defaults.write_text(f"[client]\nuser=root\npassword=\"{target.root_password}\"\n")
     decoded = subprocess.run(["mariadb-binlog", *files], check=True, capture_output=True)

@@ -19,12 +19,10 @@ from pathlib import Path
 import pymysql
 import pytest
 
-from mysqlsts.core.backup_layout import BINLOG_LOCK
 from mysqlsts.core.binlog_index import SegmentRecord, breaks
-from mysqlsts.store.binlog_archive import read_segment
 from mysqlsts.store.filestore import FileStore
 from mysqlsts.store.lease_objects import ObjectLeaseStore
-from tests.integration.archive_helpers import wait_archived
+from tests.integration.archive_helpers import archiving_set, segment_files, wait_archived
 from tests.localset import LocalSet, LocalSetFactory, mysqlsts_command
 
 pytestmark = pytest.mark.integration
@@ -71,12 +69,7 @@ def _holder(leases: ObjectLeaseStore) -> str:
 def _archived_ids(records: list[SegmentRecord], objects: FileStore, work: Path) -> Counter[int]:
     """How many times each id's insert into arch.t is in the archived segments, read back with
     `mariadb-binlog`."""
-    work.mkdir()
-    files = []
-    for n, record in enumerate(records):
-        path = work / f"segment-{n:06d}.bin"
-        path.write_bytes(read_segment(objects, record, None))
-        files.append(str(path))
+    files = segment_files(records, objects, None, work)
     decoded = subprocess.run(["mariadb-binlog", "--base64-output=decode-rows", "--verbose",
                               *files], check=True, capture_output=True, text=True).stdout
     return Counter(int(n) for n in re.findall(
@@ -86,10 +79,7 @@ def _archived_ids(records: list[SegmentRecord], objects: FileStore, work: Path) 
 def test_the_archive_follows_a_killed_and_re_created_primary(
         local_set: LocalSetFactory, tmp_path: Path) -> None:
     store = tmp_path / "store"
-    local = local_set(replicas=2, env={"MYSQLSTS_ARCHIVE_LEASE_SECONDS": str(LEASE)},
-                      up_args=("--store", f"file://{store}"))
-    objects = FileStore(store)
-    leases = ObjectLeaseStore(objects, BINLOG_LOCK)
+    local, objects, leases = archiving_set(local_set, store, 2, LEASE)
     deadline = time.monotonic() + 60
     while not _holder(leases).startswith("mysql-1/"):
         assert time.monotonic() < deadline, _holder(leases) + local.diagnostics()

@@ -17,12 +17,10 @@ from pathlib import Path
 import pytest
 
 from mysqlsts.core.archive_turn import PRIMARY_PATIENCE
-from mysqlsts.core.backup_layout import BINLOG_LOCK
 from mysqlsts.core.binlog_index import archived_position, breaks
 from mysqlsts.core.lease import LeaseRecord
-from mysqlsts.store.filestore import FileStore
 from mysqlsts.store.lease_objects import ObjectLeaseStore
-from tests.integration.archive_helpers import wait_archived
+from tests.integration.archive_helpers import archiving_set, wait_archived
 from tests.localset import LocalSet, LocalSetFactory, mysqlsts_command
 
 pytestmark = pytest.mark.integration
@@ -85,10 +83,7 @@ def _writer(local: LocalSet) -> Iterator[list[int]]:
 def test_one_archiver_at_a_time_and_the_set_keeps_archiving_when_its_pod_goes(
         local_set: LocalSetFactory, tmp_path: Path) -> None:
     store = tmp_path / "store"
-    local = local_set(replicas=3, env={"MYSQLSTS_ARCHIVE_LEASE_SECONDS": str(LEASE)},
-                      up_args=("--store", f"file://{store}"))
-    objects = FileStore(store)
-    leases = ObjectLeaseStore(objects, BINLOG_LOCK)
+    local, objects, leases = archiving_set(local_set, store, 3, LEASE)
     first, _ = _wait_holder(leases, "", 60, local)
     archiving = _pod(first)
     assert archiving in ("mysql-1", "mysql-2"), first  # a replica's, never the primary's
