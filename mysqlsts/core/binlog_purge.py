@@ -13,15 +13,16 @@ And a file goes only once the file after it has existed for `keep` seconds (as s
 purger), so a replica that was down, or is being cloned from a copy a little behind, still finds
 the binary logs it resumes from on the primary.
 
-Past a gap (`holdings`): a gap in the archive blocks every purge until a base backup stands at
-or after it. Then that backup holds every transaction up to its position, the archive's run
-after the last break holds the rest, and the files are purged as above with the store holding
-each domain from its first transaction: everything up to the backup's position in the backup,
-what follows in the archive. The same lets files go that an archive trimmed by retention (or
-started late) no longer holds, once a backup is past them.
+Past a gap (`holdings`): a gap or an overlap in the archive blocks every purge until a base
+backup stands at or after it. Then that backup holds every transaction up to its position and
+the archive's run after it, up to its next break, the rest; the files are purged as above with
+the store holding each domain from its first transaction through that run. A later break no
+base stands after stops the purge at the file holding it. The same lets files go that an
+archive trimmed by retention (or started late) no longer holds, once a backup is past them.
 
-What the metrics say of the files (`backlog`): their bytes, the bytes not archived yet, and
-whether the purge is blocked for good (not merely waiting for the archiver or for `keep`).
+What the metrics say of the files (`backlog`, `plan_purge`): their bytes, the bytes the store
+does not hold yet, and whether the purge is blocked for good (not merely waiting for the
+archiver or for `keep`).
 """
 
 from __future__ import annotations
@@ -152,51 +153,69 @@ def _whole(dr: DomainRange) -> bool:
     return dr.last_seq - dr.first_seq + 1 == dr.count
 
 
-def _tail(ranges: list[DomainRange]) -> tuple[int, DomainRange] | None:
-    """The archive's contiguous run at its end in one domain: its first sequence number and
-    last range; None when the newest range is torn or overlapped."""
-    ranges = sorted(ranges, key=lambda r: (r.first_seq, r.last_seq))
-    last = ranges[-1]
-    if not _whole(last) or last.last_seq != max(r.last_seq for r in ranges):
-        return None
-    first = last.first_seq
-    for dr in reversed(ranges[:-1]):
-        if not _whole(dr) or dr.last_seq + 1 != first:
+def stands_after(base: str, found: Break) -> bool:
+    """Whether the base backup at GTID position `base` holds every transaction `found`
+    concerns (a gap's missing ones, an overlap's twice-held ones)."""
+    return _seq_in(base, found.domain) >= _break_end(found)
+
+
+def _run_end(ranges: Sequence[DomainRange], held: int) -> int:
+    """Every transaction up to `held` being held, how far the archive holds every one on in
+    a domain: through its whole ranges that follow each other from there, up to the next gap,
+    torn range or overlap (an overlap's twice-held transactions are not counted as held)."""
+    end, extended = held, False
+    for dr in sorted(ranges, key=lambda r: (r.first_seq, r.last_seq)):
+        if dr.last_seq <= held:
+            continue  # inside what is held already: a break there is covered
+        if not _whole(dr) or dr.first_seq > end + 1:
             break
-        first = dr.first_seq
-    return first, last
+        if extended and dr.first_seq <= end:
+            return max(held, dr.first_seq - 1)
+        end, extended = dr.last_seq, True
+    return end
 
 
 def holdings(records: Sequence[SegmentRecord], base: str = "") -> Holdings:
-    """What the archive holds, with the base backup at GTID position `base` ("": none) in
-    front of it. A domain whose every break is at or before the base's position and whose
-    run after them begins at most one after it is held from its first transaction; a domain
-    without a break, from where the archive begins; any other domain not at all."""
+    """What the store holds, with the base backup at GTID position `base` ("": none) in front
+    of the archive. In each domain: nothing while a break that comes first stands after the
+    base; else every transaction up to the base's position, then the archive's run after it
+    up to its next break (a base past the archive's newest transaction counts only up to it:
+    the archiver resumes there). An archive that begins after the base's position is held
+    from its first transaction, through its run up to its first break."""
     position = {g.domain: g.seq for g in parse_mariadb(base)}
     by_domain: dict[int, list[DomainRange]] = {}
     for record in records:
         for dr in record.domains:
             by_domain.setdefault(dr.domain, []).append(dr)
-    ends: dict[int, int] = {}
+    first_break: dict[int, int] = {}
     for found in breaks(list(records)):
-        ends[found.domain] = max(ends.get(found.domain, 0), _break_end(found))
+        first_break[found.domain] = min(first_break.get(found.domain, _break_end(found)),
+                                        _break_end(found))
+    newest = archived_position(list(records))
     archived: dict[int, MariadbGtid] = {}
     begins: dict[int, int] = {}
     for domain, ranges in by_domain.items():
-        tail = _tail(ranges)
         at = position.get(domain, 0)
-        if tail is None or (domain in ends and (ends[domain] > at or tail[0] > at + 1)):
+        if at < first_break.get(domain, at):
             continue
-        archived[domain] = parse_mariadb(tail[1].last)[0]
-        begins[domain] = 1 if tail[0] <= at + 1 else tail[0]
+        first = min(dr.first_seq for dr in ranges)
+        begins[domain] = 1 if first <= at + 1 else first
+        end = min(_run_end(ranges, max(at, begins[domain] - 1)), newest[domain].seq)
+        archived[domain] = MariadbGtid(domain, newest[domain].server_id, end)
     return Holdings(archived, begins)
 
 
 def covers_breaks(records: Sequence[SegmentRecord], base: str) -> bool:
     """Whether the base backup at `base` stands at or after every break of the archive (so
     the purge goes on past them, as far as the archive after them reaches)."""
-    held = holdings(records, base)
-    return all(found.domain in held.archived for found in breaks(list(records)))
+    return all(stands_after(base, found) for found in breaks(list(records)))
+
+
+def uncovered_break(records: Sequence[SegmentRecord], bases: Sequence[str]) -> Break | None:
+    """The archive's first break no base backup at `bases` stands at or after: from the file
+    holding it on, nothing goes until a person acts (or a newer base backup is taken)."""
+    return next((found for found in breaks(list(records))
+                 if not any(stands_after(base, found) for base in bases)), None)
 
 
 def purge_with_bases(files: Sequence[BinlogFile], records: Sequence[SegmentRecord],
@@ -217,10 +236,38 @@ def purge_with_bases(files: Sequence[BinlogFile], records: Sequence[SegmentRecor
 
 
 def metric_holdings(records: Sequence[SegmentRecord], base: str) -> Holdings:
-    """What the metrics count as held: with the base backup a purge stood on, `holdings`;
+    """What the metrics count as held: with the base backup a purge stands on, `holdings`;
     without one, the archive as it is (its newest transaction per domain, held from where it
     begins), gaps and all: a break is reported as what blocks the purge, not hidden here."""
     if base:
         return holdings(records, base)
     return Holdings(dict(archived_position(list(records))),
                     archive_begins([dr.first for record in records for dr in record.domains]))
+
+
+@dataclass(frozen=True)
+class PurgePlan:
+    """One purge round's decision, and what the metrics show after it."""
+
+    target: str | None  # the file `PURGE BINARY LOGS TO` names; None: none goes
+    base: str  # the base backup's position it stands on ("": the archive alone)
+    backlog: Backlog
+    uncovered: Break | None  # the first break no base backup stands after
+
+
+def plan_purge(files: Sequence[BinlogFile], records: Sequence[SegmentRecord],
+               bases: Sequence[str], ages: Mapping[str, float] | None = None,
+               keep: float = 0.0) -> PurgePlan:
+    """`purge_with_bases`, and the figures of the files left after it. The store's holdings
+    are counted with the base that would let the most go were every file old enough, so
+    files that only wait for `keep` are neither unarchived nor blocked."""
+    target, base = purge_with_bases(files, records, bases, ages, keep)
+    reach, reach_base = purge_with_bases(files, records, bases)
+    held = metric_holdings(records, reach_base if reach is not None else "")
+    # What is left: the files from the one purged to (the server may keep one a moment
+    # longer for its binlog checkpoint: the next round counts it).
+    left = files[[f.name for f in files].index(target):] if target is not None else files
+    uncovered = uncovered_break(records, bases)
+    broken = (f"the archive is not contiguous ({uncovered}) and no base backup stands after "
+              "it" if uncovered is not None else "")
+    return PurgePlan(target, base, backlog(left, held.archived, held.begins, broken), uncovered)

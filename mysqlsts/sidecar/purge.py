@@ -4,9 +4,9 @@ successor this process has seen for `--archive-binlog-keep-hours`, and nothing e
 sets no expiry (the server's default: never), so no binary log leaves the primary unarchived.
 An archive that is not contiguous (a gap or an overlap), a domain the archive does not hold, or
 a store that cannot be read: nothing is purged, said once; until a base backup in the store
-stands at or after the break (`bases`: the store's backups' GTID positions, read only when the
-archive alone purges nothing), and then the files before its position and the archived ones
-after it go (core/binlog_purge.py, `purge_with_bases`).
+stands at or after the first break (`bases`: the store's backups' GTID positions, read only
+when the archive alone purges nothing), and then the files before its position and the
+archived ones after it, up to the next break, go (core/binlog_purge.py, `plan_purge`).
 
 Each round also leaves what the metrics export (`backlog`, core/binlog_purge.py): the bytes of
 the binary logs left after it, those not held yet, and what blocks the purge for good. A round
@@ -26,13 +26,7 @@ import pymysql
 
 from mysqlsts.adapters.binlog_files import binlog_files, purge_before
 from mysqlsts.core.binlog_index import archived_position, breaks, position_text
-from mysqlsts.core.binlog_purge import (
-    Backlog,
-    backlog,
-    covers_breaks,
-    metric_holdings,
-    purge_with_bases,
-)
+from mysqlsts.core.binlog_purge import Backlog, plan_purge, purge_with_bases
 from mysqlsts.errors import MysqlstsError, describe
 from mysqlsts.sidecar.worker import Worker
 from mysqlsts.store.binlog_archive import IndexCache
@@ -76,7 +70,6 @@ class BinlogPurger(Worker):
     def purge_once(self) -> str | None:
         """Purge what is archived; the file purged up to, or None."""
         records = self.index.records()
-        found = breaks(records)
         conn = self._connect()
         try:
             files = binlog_files(conn)
@@ -85,36 +78,29 @@ class BinlogPurger(Worker):
             ages = {name: now - seen for name, seen in self._first_seen.items()}
             # The archive alone blocked (a break, or files from before it): a base backup
             # past the block may let them go.
-            blocked = bool(found) or purge_with_bases(files, records, [])[0] is None
-            bases = (self._bases() if self._bases is not None and len(files) > 1 and blocked
-                     else [])
-            target, base = purge_with_bases(files, records, bases, ages, self.keep)
-            if target is not None:
-                purge_before(conn, target)
+            blocked = bool(breaks(records)) or (len(files) > 1 and
+                                                 purge_with_bases(files, records, [])[0] is None)
+            bases = self._bases() if self._bases is not None and blocked else []
+            plan = plan_purge(files, records, bases, ages, self.keep)
+            if plan.target is not None:
+                purge_before(conn, plan.target)
         finally:
             with contextlib.suppress(Exception):
                 conn.close()
-        uncovered = bool(found) and not any(covers_breaks(records, b) for b in bases)
-        # What is left: the files from the one purged to (the server may keep one a moment
-        # longer for its binlog checkpoint: the next round counts it).
-        left = files[[f.name for f in files].index(target):] if target is not None else files
-        held = metric_holdings(records, base if target is not None else "")
-        self.backlog = backlog(left, held.archived, held.begins,
-                               f"the archive is not contiguous ({found[0]}) and no base backup "
-                               "stands after it" if uncovered else "")
-        if target is None:
-            if uncovered:
+        self.backlog = plan.backlog
+        if plan.target is None:
+            if plan.uncovered is not None:
                 raise MysqlstsError(
                     f"the archive in {self.index.store.describe()} is not contiguous "
-                    f"({found[0]}) and no base backup stands after it: nothing is "
+                    f"({plan.uncovered}) and no base backup stands after it: nothing more is "
                     "purged unarchived")
             return None
-        if target != self.purged_to:
-            log.info("purge: binary logs before %s purged (archived up to %s%s)", target,
+        if plan.target != self.purged_to:
+            log.info("purge: binary logs before %s purged (archived up to %s%s)", plan.target,
                      position_text(archived_position(records)),
-                     f"; base backup at {base}" if base else "")
-            self.purged_to = target
-        return target
+                     f"; base backup at {plan.base}" if plan.base else "")
+            self.purged_to = plan.target
+        return plan.target
 
 
 def store_bases(store: ObjectStore,
