@@ -30,7 +30,7 @@ from mysqlsts.core.binlog_purge import Backlog, plan_purge, purge_with_bases
 from mysqlsts.errors import MysqlstsError, describe
 from mysqlsts.sidecar.worker import Worker
 from mysqlsts.store.binlog_archive import IndexCache
-from mysqlsts.store.catalog import read_catalog
+from mysqlsts.store.manifest_cache import ManifestCache
 
 if TYPE_CHECKING:
     from mysqlsts.adapters.db import Connection
@@ -105,9 +105,10 @@ class BinlogPurger(Worker):
 
 def store_bases(store: ObjectStore,
                 seal_key_for: Callable[[str], bytes | None]) -> Callable[[], list[str]]:
-    """The GTID positions of the store's complete MariaDB backups (valid manifests), read at
-    each call: the bases a purge past a gap may stand on."""
+    """The GTID positions of the store's complete MariaDB backups (valid manifests), listed
+    at each call, each manifest read once: the bases a purge past a gap may stand on."""
+    cache = ManifestCache(store, seal_key_for)
+
     def bases() -> list[str]:
-        return [m.gtid for m in read_catalog(store, seal_key_for).backups
-                if m.flavor == "mariadb"]
+        return [m.gtid for m in cache.manifests() if m.flavor == "mariadb"]
     return bases

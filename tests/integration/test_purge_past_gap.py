@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from test_backup_take import backup_cli
-from test_binlog_purge import _files, _purge_until, _sizes, archive_three_files
+from test_binlog_purge import _files, _purge_until, archive_three_files
 from test_clone import Donor
 from test_segment_prune import backed_up_primary
 
@@ -94,7 +94,9 @@ def test_a_base_between_two_gaps_lets_the_files_up_to_the_later_one_go(
     # the base's position, and the archived one after it); that one and those after stay.
     assert _files(primary) == stay
     assert purger.backlog is not None and missing in purger.backlog.blocked
-    assert purger.backlog.unarchived == sum(_sizes(primary).values())
+    # Every file left counts: the first holds the later gap (the server may still add its
+    # binlog checkpoint event to the newest, so the figures are compared with each other).
+    assert purger.backlog.unarchived == purger.backlog.total > 0
     with pytest.raises(Exception, match=f"not contiguous .*{missing}.* no base backup stands"):
         purger.purge_once()
     assert _files(primary) == stay
