@@ -177,9 +177,9 @@ def _run_end(ranges: Sequence[DomainRange], held: int) -> int:
 
 def holdings(records: Sequence[SegmentRecord], base: str = "") -> Holdings:
     """What the store holds, with the base backup at GTID position `base` ("": none) in front
-    of the archive. In each domain: nothing while a break that comes first stands after the
-    base; else every transaction up to the base's position, then the archive's run after it
-    up to its next break (a base past the archive's newest transaction counts only up to it:
+    of the archive. In each domain: nothing unless the base stands at or after the domain's
+    first break; then every transaction up to the base's position, and the archive's run after
+    it up to its next break (a base past the archive's newest transaction counts only up to it:
     the archiver resumes there). An archive that begins after the base's position is held
     from its first transaction, through its run up to its first break."""
     position = {g.domain: g.seq for g in parse_mariadb(base)}
@@ -203,12 +203,6 @@ def holdings(records: Sequence[SegmentRecord], base: str = "") -> Holdings:
         end = min(_run_end(ranges, max(at, begins[domain] - 1)), newest[domain].seq)
         archived[domain] = MariadbGtid(domain, newest[domain].server_id, end)
     return Holdings(archived, begins)
-
-
-def covers_breaks(records: Sequence[SegmentRecord], base: str) -> bool:
-    """Whether the base backup at `base` stands at or after every break of the archive (so
-    the purge goes on past them, as far as the archive after them reaches)."""
-    return all(stands_after(base, found) for found in breaks(list(records)))
 
 
 def uncovered_break(records: Sequence[SegmentRecord], bases: Sequence[str]) -> Break | None:

@@ -1,20 +1,21 @@
 """Purging the primary's binary logs past a gap in the archive: only once a base backup stands
 at or after it, and then the files before the backup's position and the archived ones after
-it; and past an archive that begins late (trimmed by retention), once a backup is past that."""
+it, up to the next gap; past an archive that begins late (trimmed by retention), once a backup
+is past that; and what the metrics then call blocked."""
 
 from __future__ import annotations
 
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from mysqlsts.core.binlog_index import SegmentRecord
+from mysqlsts.core.binlog_index import SegmentRecord, breaks
 from mysqlsts.core.binlog_purge import (
     Backlog,
     BinlogFile,
-    covers_breaks,
     holdings,
     plan_purge,
     purge_with_bases,
+    uncovered_break,
 )
 from tests.unit.test_pitr_plan import EPOCH, SERVER, History
 
@@ -208,9 +209,11 @@ def test_a_later_gap_no_base_stands_after_is_what_blocks() -> None:
     assert after_both.uncovered is None and after_both.backlog == Backlog(100, 100, "")
 
 
-def test_whether_a_base_covers_every_break() -> None:
+def test_the_first_break_no_base_stands_after() -> None:
     records = archive([5, 10, 15, 18], {1, 3}).records  # 6..10 and 16..18 lost
-    assert not covers_breaks(records, "")
-    assert not covers_breaks(records, pos(12))
-    assert covers_breaks(records, pos(18))
-    assert covers_breaks(archive([5], set()).records, "")  # no break
+    first, later = breaks(records)
+    assert uncovered_break(records, []) == first
+    assert uncovered_break(records, [pos(9)]) == first  # inside it
+    assert uncovered_break(records, [pos(10)]) == later
+    assert uncovered_break(records, [pos(3), pos(18)]) is None
+    assert uncovered_break(archive([5], set()).records, []) is None  # no break
