@@ -38,6 +38,11 @@ class StreamError(MysqlstsError):
     """The primary's binary log stream failed or refused the position."""
 
 
+class PositionRefused(StreamError):
+    """The primary cannot stream from the position asked for (error 1236): its binary logs no
+    longer hold it (purged), or it never had it (diverged)."""
+
+
 @dataclass(frozen=True)
 class StreamSource:
     host: str
@@ -89,8 +94,10 @@ class BinlogStream:
             raw._execute_command(COM_BINLOG_DUMP, payload)
         except pymysql.MySQLError as error:
             self.close()
-            raise StreamError(f"the primary {source.host}:{source.port} refused the binlog "
-                              f"stream: {describe(error, (self._password,))}") from None
+            refused = (PositionRefused if error.args[:1] == (_ER_MASTER_FATAL_READING_BINLOG,)
+                       else StreamError)
+            raise refused(f"the primary {source.host}:{source.port} refused the binlog "
+                          f"stream: {describe(error, (self._password,))}") from None
 
     def events(self) -> Iterator[ev.Event]:
         """Events as they come, forever (a heartbeat at least every `heartbeat` seconds);
@@ -105,8 +112,9 @@ class BinlogStream:
             except (pymysql.MySQLError, OSError) as error:
                 reason = describe(error, (self._password,))
                 if getattr(error, "args", (None,))[0] == _ER_MASTER_FATAL_READING_BINLOG:
-                    raise StreamError(f"the primary {self.source.host}:{self.source.port} "
-                                      f"cannot stream from this position: {reason}") from None
+                    raise PositionRefused(f"the primary {self.source.host}:"
+                                          f"{self.source.port} cannot stream from this "
+                                          f"position: {reason}") from None
                 raise StreamError(f"binlog stream from {self.source.host}:{self.source.port} "
                                   f"broke: {reason}") from None
             data = packet.get_all_data()

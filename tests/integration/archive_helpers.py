@@ -12,7 +12,12 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from mysqlsts.adapters.binlog_stream import BinlogStream, StreamSource, primary_position
+from mysqlsts.adapters.binlog_stream import (
+    BinlogStream,
+    StreamSource,
+    oldest_position,
+    primary_position,
+)
 from mysqlsts.archive.archiver import Archiver, ArchiveSettings
 from mysqlsts.core.backup_layout import BINLOG_LOCK
 from mysqlsts.core.backup_parts import BackupKeys
@@ -75,7 +80,7 @@ def archiver_for(primary: Server, store: ObjectStore, keys: BackupKeys | None = 
     archiver = Archiver(store, keys, lambda: BinlogStream(src, password),
                         lambda: primary_position(src, password),
                         ArchiveSettings(start_position=start, progress_every=progress_every),
-                        stop)
+                        stop, oldest_position=lambda: oldest_position(src, password))
     return archiver, stop
 
 

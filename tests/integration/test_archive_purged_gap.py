@@ -1,0 +1,161 @@
+"""A primary that purged binary logs the archiver had not read yet (issue 18, "Faults": a
+partition between the archiver and the primary longer than the binlog retention), on real
+MariaDB: the archiver goes on from where the primary's oldest binary log begins, the lost range
+is one warning line, a counted gap and a break in the index that `archive check` names exactly;
+the recoverable window stops at the gap until a base backup is taken after it (docs/backup.md,
+"Resume, duplicates, gaps"). A diverged primary stays refused: test_archive_errant.py."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from test_backup_take import backup_cli
+from test_clone import Donor
+from test_segment_prune import backed_up_primary
+
+from mysqlsts.cli import cli
+from mysqlsts.core.binlog_index import SegmentRecord, breaks
+from mysqlsts.core.gtid import parse_mariadb
+from mysqlsts.store.filestore import FileStore
+from tests.integration.archive_helpers import (
+    archiver_for,
+    make_app_table,
+    running,
+    wait_archived,
+    write_rows,
+)
+from tests.servers import Server
+
+pytestmark = pytest.mark.integration
+
+GONE = "archive: the primary no longer holds"
+
+
+def _seq(server: Server) -> int:
+    return parse_mariadb(server.value("SELECT @@gtid_binlog_pos"))[0].seq
+
+
+def _wait(check: Callable[[], bool], what: Callable[[], object], timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, what()
+        time.sleep(0.1)
+
+
+def _purge_to_newest(primary: Server) -> None:
+    newest = primary.sql("SHOW MASTER STATUS")[0]["File"]
+    # Purged once InnoDB's binlog checkpoint has moved on.
+    _wait(lambda: len(primary.sql(f"PURGE BINARY LOGS TO '{newest}'",
+                                  "SHOW BINARY LOGS")) == 1,
+          lambda: primary.sql("SHOW BINARY LOGS"))
+
+
+def _dump_threads(primary: Server) -> list[int]:
+    return [int(row["Id"]) for row in primary.sql("SHOW PROCESSLIST")
+            if str(row["Command"]).startswith("Binlog Dump")]
+
+
+def _take_backup(primary: Server, secrets: Path, url: str, port: int) -> None:
+    donor = Donor(primary, port, secrets)
+    try:
+        done = backup_cli("--store", url, "--donor", f"127.0.0.1:{port}",
+                          "--clone-token-file", str(secrets / "clone-token"))
+        assert done.returncode == 0, done.stderr
+    finally:
+        donor.stop()
+
+
+def _latest(url: str) -> str:
+    listed = backup_cli("list", "--store", url, "--json")
+    assert listed.returncode == 0, listed.stderr
+    to: str = json.loads(listed.stdout)["recoverable"]["to"]
+    return to
+
+
+def _last_commit_to(records: list[SegmentRecord], seq: int) -> str:
+    """The commit time of the record that ends at `seq`, as `backup list` writes a time."""
+    [record] = [r for r in records if r.domains[0].last_seq == seq]
+    return record.last_commit
+
+
+def test_an_archive_the_primary_purged_past_goes_on_with_the_gap_named(
+        mariadb: Callable[..., Server], free_port: Callable[[], int], tmp_path: Path,
+        caplog: pytest.LogCaptureFixture) -> None:
+    primary, secrets = backed_up_primary(mariadb, tmp_path)
+    make_app_table(primary)
+    (tmp_path / "store").mkdir()
+    url = f"file://{tmp_path / 'store'}"
+    store = FileStore(tmp_path / "store")
+    archiver, stop = archiver_for(primary, store,
+                                  start=primary.value("SELECT @@gtid_binlog_pos"))
+    with running(archiver, stop):
+        write_rows(primary, 1, 10)
+        wait_archived(store, None, primary.value("SELECT @@gtid_binlog_pos"))
+        _take_backup(primary, secrets, url, free_port())
+        time.sleep(1.1)  # the archived rows commit in a later second than the backup ends
+        write_rows(primary, 11, 5)
+        archived = _seq(primary)
+        wait_archived(store, None, primary.value("SELECT @@gtid_binlog_pos"))
+    time.sleep(1.1)  # the rows after the gap commit in a later second than those before it
+
+    # The archiver is away; the primary writes and purges what it has not read.
+    write_rows(primary, 100, 5)
+    primary.sql("FLUSH BINARY LOGS")
+    write_rows(primary, 200, 5)
+    primary.sql("FLUSH BINARY LOGS")
+    _purge_to_newest(primary)  # rows 100..204 now exist only in the tables
+    purged = _seq(primary)
+    assert purged == archived + 10
+
+    archiver, stop = archiver_for(primary, store)
+    with caplog.at_level("INFO"), running(archiver, stop):
+        # A quiet primary: the archiver goes on from the purge and has nothing to write yet;
+        # a broken link in between keeps the jump and does not say it again.
+        _wait(lambda: GONE in caplog.text and len(_dump_threads(primary)) == 1,
+              lambda: caplog.text[-3000:])
+        [first] = _dump_threads(primary)
+        primary.sql(f"KILL {first}")
+        _wait(lambda: _dump_threads(primary) not in ([], [first]),
+              lambda: (_dump_threads(primary), caplog.text[-3000:]))
+        assert archiver.state.segments == 0
+        write_rows(primary, 300, 5)
+        records = wait_archived(store, None, primary.value("SELECT @@gtid_binlog_pos"))
+        assert caplog.text.count(GONE) == 1, caplog.text[-3000:]
+        assert (f"{GONE} domain 0 seq {archived + 1}..{purged} (after the archived "
+                f"0-100-{archived}; its oldest binary log begins after 0-100-{purged}): a gap; "
+                f"going on from 0-100-{purged} (the primary") in caplog.text
+        assert "cannot stream from this position: (1236" in caplog.text  # the server's words
+        assert "archive: gap in domain" not in caplog.text  # the one line, not a second
+        assert "reconnecting" in caplog.text  # the killed link
+        assert archiver.state.gaps == 1
+        assert archiver.state.transactions == 5
+        assert archiver.position == {0: parse_mariadb(f"0-100-{purged + 5}")[0]}
+        # The index names the purged range, no more, no less.
+        gap = (f"domain 0: gap, seq {archived + 1}..{purged} missing between "
+               f"0-100-{archived} and 0-100-{purged + 1}")
+        assert [str(b) for b in breaks(records)] == [gap]
+        assert sum(r.transactions for r in records if r.domains[0].first_seq > archived) == 5
+
+        result = CliRunner().invoke(cli, ["archive", "check", "--store", url])
+        assert result.exit_code == 1, result.output
+        assert gap in result.output
+        assert result.output.strip().splitlines()[-1] == (
+            f"Error: archive check: 1 problems in {url}")
+
+        # The latest recoverable point stops at the gap, until a base backup stands after it;
+        # then it follows the archive again.
+        assert _latest(url) == _last_commit_to(records, archived)
+        _take_backup(primary, secrets, url, free_port())
+        time.sleep(1.1)
+        write_rows(primary, 400, 5)
+        newest = _seq(primary)
+        records = wait_archived(store, None, primary.value("SELECT @@gtid_binlog_pos"))
+    assert _latest(url) == _last_commit_to(records, newest)
+    assert _last_commit_to(records, newest) > _last_commit_to(records, archived)
+    assert [str(b) for b in breaks(records)] == [gap]
+    assert archiver.state.gaps == 1 and caplog.text.count(GONE) == 1
