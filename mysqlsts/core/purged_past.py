@@ -20,7 +20,7 @@ named as a gap, as the archive cannot tell where it was meant to begin in that d
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from mysqlsts.core.gtid import MariadbGtid, parse_mariadb
@@ -52,14 +52,18 @@ class GoOn:
     unheld: tuple[MariadbGtid, ...]  # domains the archive holds none of, from the oldest start
 
 
-def position_map(text: str) -> dict[int, MariadbGtid]:
-    """A GTID position as the newest GTID per domain (the highest seq where one is listed
-    twice)."""
+def newest_per_domain(gtids: Iterable[MariadbGtid]) -> dict[int, MariadbGtid]:
+    """The GTID with the highest seq of each domain (a binlog state lists one per server id)."""
     newest: dict[int, MariadbGtid] = {}
-    for gtid in parse_mariadb(text):
+    for gtid in gtids:
         if gtid.domain not in newest or gtid.seq > newest[gtid.domain].seq:
             newest[gtid.domain] = gtid
     return newest
+
+
+def position_map(text: str) -> dict[int, MariadbGtid]:
+    """A GTID position (or state) as the newest GTID per domain."""
+    return newest_per_domain(parse_mariadb(text))
 
 
 def purged_past(archived: Mapping[int, MariadbGtid], oldest: str) -> GoOn | None:

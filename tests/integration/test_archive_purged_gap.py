@@ -7,6 +7,7 @@ the recoverable window stops at the gap until a base backup is taken after it (d
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Callable
@@ -18,14 +19,17 @@ from test_backup_take import backup_cli
 from test_clone import Donor
 from test_segment_prune import backed_up_primary
 
+from mysqlsts.adapters.binlog_stream import StreamError, oldest_position
 from mysqlsts.cli import cli
-from mysqlsts.core.binlog_index import SegmentRecord, breaks
+from mysqlsts.core.binlog_index import SegmentRecord, breaks, position_text
 from mysqlsts.core.gtid import parse_mariadb
+from mysqlsts.core.purged_past import position_map
 from mysqlsts.store.filestore import FileStore
 from tests.integration.archive_helpers import (
     archiver_for,
     make_app_table,
     running,
+    source,
     wait_archived,
     write_rows,
 )
@@ -34,6 +38,8 @@ from tests.servers import Server
 pytestmark = pytest.mark.integration
 
 GONE = "archive: the primary no longer holds"
+REPL_PASSWORD = "repl-secret-1"
+REPL = ("repl", REPL_PASSWORD)
 
 
 def _seq(server: Server) -> int:
@@ -91,7 +97,11 @@ def test_an_archive_the_primary_purged_past_goes_on_with_the_gap_named(
     (tmp_path / "store").mkdir()
     url = f"file://{tmp_path / 'store'}"
     store = FileStore(tmp_path / "store")
-    archiver, stop = archiver_for(primary, store,
+    # The set's replication account: REPLICATION SLAVE only, so the oldest binary log's
+    # position is read from the stream (no SHOW BINARY LOGS).
+    primary.sql(f"CREATE USER repl@'%' IDENTIFIED BY '{REPL_PASSWORD}'",
+                "GRANT REPLICATION SLAVE ON *.* TO repl@'%'")
+    archiver, stop = archiver_for(primary, store, account=REPL,
                                   start=primary.value("SELECT @@gtid_binlog_pos"))
     with running(archiver, stop):
         write_rows(primary, 1, 10)
@@ -112,7 +122,7 @@ def test_an_archive_the_primary_purged_past_goes_on_with_the_gap_named(
     purged = _seq(primary)
     assert purged == archived + 10
 
-    archiver, stop = archiver_for(primary, store)
+    archiver, stop = archiver_for(primary, store, account=REPL)
     with caplog.at_level("INFO"), running(archiver, stop):
         # A quiet primary: the archiver goes on from the purge and has nothing to write yet;
         # a broken link in between keeps the jump and does not say it again.
@@ -132,6 +142,7 @@ def test_an_archive_the_primary_purged_past_goes_on_with_the_gap_named(
         assert "cannot stream from this position: (1236" in caplog.text  # the server's words
         assert "archive: gap in domain" not in caplog.text  # the one line, not a second
         assert "reconnecting" in caplog.text  # the killed link
+        assert REPL_PASSWORD not in caplog.text
         assert archiver.state.gaps == 1
         assert archiver.state.transactions == 5
         assert archiver.position == {0: parse_mariadb(f"0-100-{purged + 5}")[0]}
@@ -159,3 +170,31 @@ def test_an_archive_the_primary_purged_past_goes_on_with_the_gap_named(
     assert _last_commit_to(records, newest) > _last_commit_to(records, archived)
     assert [str(b) for b in breaks(records)] == [gap]
     assert archiver.state.gaps == 1 and caplog.text.count(GONE) == 1
+
+
+def test_the_oldest_position_is_read_from_the_stream_without_binlog_monitor(
+        mariadb: Callable[..., Server]) -> None:
+    """A replication account cannot run SHOW BINARY LOGS: it reads the oldest binary log's
+    GTID_LIST over the replication protocol, and finds what BINLOG_GTID_POS says."""
+    primary = mariadb("p", server_id=100)
+    primary.sql(f"CREATE USER repl@'%' IDENTIFIED BY '{REPL_PASSWORD}'",
+                "GRANT REPLICATION SLAVE ON *.* TO repl@'%'")
+    root, repl = source(primary), dataclasses.replace(source(primary), user="repl")
+    assert oldest_position(root, primary.root_password) == ""
+    assert oldest_position(repl, REPL_PASSWORD) == ""
+    make_app_table(primary)
+    write_rows(primary, 1, 3)
+    # Another server id in domain 0 (older than the newest), and a second domain.
+    primary.sql("SET SESSION server_id = 101", "INSERT INTO app.t VALUES (50, 'x')",
+                "SET SESSION server_id = 100", "SET SESSION gtid_domain_id = 1",
+                "INSERT INTO app.t VALUES (60, 'y')", "SET SESSION gtid_domain_id = 0")
+    write_rows(primary, 70, 2)
+    primary.sql("FLUSH BINARY LOGS")
+    _purge_to_newest(primary)
+    state = primary.value("SELECT @@gtid_binlog_state")
+    assert len(parse_mariadb(state)) == 3, state
+    queried = oldest_position(root, primary.root_password)
+    assert position_map(queried) == position_map(primary.value("SELECT @@gtid_binlog_pos"))
+    assert oldest_position(repl, REPL_PASSWORD) == position_text(position_map(queried))
+    with pytest.raises(StreamError, match="cannot"):
+        oldest_position(repl, "wrong")

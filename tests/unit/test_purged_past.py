@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import struct
+
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from mysqlsts.core import binlog_event as ev
 from mysqlsts.core.binlog_index import position_text
 from mysqlsts.core.gtid import MariadbGtid
-from mysqlsts.core.purged_past import position_map, purged_past
+from mysqlsts.core.purged_past import newest_per_domain, position_map, purged_past
 
 
 def _pos(text: str) -> dict[int, MariadbGtid]:
@@ -75,3 +79,17 @@ def test_the_archive_goes_on_exactly_past_what_was_purged(
         (d, archived[d].seq + 1, oldest[d].seq) for d in past}
     assert set(found.start) == set(archived) | set(oldest)
     assert {g.domain for g in found.unheld} == set(oldest) - set(archived)
+
+
+def test_a_gtid_list_event_is_read_as_the_binlog_state_where_its_file_begins() -> None:
+    body = struct.pack("<I", 3 | 0x10000000)  # three GTIDs, a flag in the top bits
+    body += b"".join(struct.pack("<IIQ", *g) for g in ((0, 101, 6), (0, 100, 7), (1, 100, 1)))
+    event = ev.parse_event(ev.make_event(ev.GTID_LIST, body, server_id=100), checksum=True)
+    gtids = ev.parse_gtid_list(event)
+    assert [str(g) for g in gtids] == ["0-101-6", "0-100-7", "1-100-1"]
+    assert position_text(newest_per_domain(gtids)) == "0-100-7,1-100-1"
+    short = ev.parse_event(ev.make_event(ev.GTID_LIST, body[:-1]), checksum=True)
+    with pytest.raises(ev.EventError, match="3 GTIDs in 51 body bytes"):
+        ev.parse_gtid_list(short)
+    with pytest.raises(ev.EventError, match="not a GTID_LIST event"):
+        ev.parse_gtid_list(ev.parse_event(ev.make_event(ev.GTID, body), checksum=True))
