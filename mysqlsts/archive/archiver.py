@@ -199,8 +199,8 @@ class Archiver:
         if found is None:
             begins = f"after {oldest}" if oldest else "with its first transaction"
             return (f" (its oldest binary log begins {begins}, not past the archive's "
-                    f"{position_text(self.position)}: not a purge; a primary that never had "
-                    "that position waits for a person)")
+                    f"{position_text(self.position) or 'empty position'}: not a purge; a "
+                    "primary that never had that position waits for a person)")
         if all(self._past.get(d) == g for d, g in found.start.items()
                if d not in self.position or g.seq > self.position[d].seq):
             return " (refused again past what it purged)"
