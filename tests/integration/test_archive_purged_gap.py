@@ -7,6 +7,7 @@ the recoverable window stops at the gap until a base backup is taken after it (d
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import time
@@ -21,7 +22,7 @@ from test_segment_prune import backed_up_primary
 
 from mysqlsts.adapters.binlog_stream import StreamError, oldest_position
 from mysqlsts.cli import cli
-from mysqlsts.core.binlog_index import SegmentRecord, breaks, position_text
+from mysqlsts.core.binlog_index import SegmentRecord, breaks, position_text, spans
 from mysqlsts.core.gtid import parse_mariadb
 from mysqlsts.core.purged_past import position_map
 from mysqlsts.store.filestore import FileStore
@@ -198,3 +199,61 @@ def test_the_oldest_position_is_read_from_the_stream_without_binlog_monitor(
     assert oldest_position(repl, REPL_PASSWORD) == position_text(position_map(queried))
     with pytest.raises(StreamError, match="cannot"):
         oldest_position(repl, "wrong")
+
+
+def _write_in_domain(primary: Server, domain: int, first: int, count: int) -> None:
+    with contextlib.closing(primary.connect()) as conn, conn.cursor() as cursor:
+        cursor.execute(f"SET SESSION gtid_domain_id = {domain}")
+        for n in range(first, first + count):
+            cursor.execute("INSERT INTO app.t (id, v) VALUES (%s, %s)", (n, f"row {n}"))
+
+
+def _domain_seq(server: Server, domain: int) -> int:
+    return position_map(server.value("SELECT @@gtid_binlog_pos"))[domain].seq
+
+
+def test_only_the_domains_purged_past_jump_and_none_is_skipped(
+        mariadb: Callable[..., Server], tmp_path: Path,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """Domain 0 purged past the archive, domain 1 not (nothing written in it meanwhile), and
+    domain 2 begun and purged while the archiver was away: domain 0 goes on after its gap,
+    domain 1 from the archive's own GTID with every later transaction, domain 2 from where the
+    oldest binary log begins (said in the line, not a gap the index can name)."""
+    primary = mariadb("p", server_id=100)
+    make_app_table(primary)
+    (tmp_path / "store").mkdir()
+    store = FileStore(tmp_path / "store")
+    archiver, stop = archiver_for(primary, store,
+                                  start=primary.value("SELECT @@gtid_binlog_pos"))
+    with running(archiver, stop):
+        write_rows(primary, 1, 3)
+        _write_in_domain(primary, 1, 10, 3)
+        wait_archived(store, None, primary.value("SELECT @@gtid_binlog_pos"))
+    archived0, archived1 = _domain_seq(primary, 0), _domain_seq(primary, 1)
+
+    write_rows(primary, 100, 4)
+    _write_in_domain(primary, 2, 200, 2)
+    primary.sql("FLUSH BINARY LOGS")
+    _purge_to_newest(primary)
+    purged0, begun2 = _domain_seq(primary, 0), _domain_seq(primary, 2)
+
+    archiver, stop = archiver_for(primary, store)
+    with caplog.at_level("WARNING"), running(archiver, stop):
+        _wait(lambda: GONE in caplog.text, lambda: caplog.text[-3000:])
+        _write_in_domain(primary, 1, 20, 3)
+        _write_in_domain(primary, 2, 210, 2)
+        write_rows(primary, 300, 2)
+        records = wait_archived(store, None, primary.value("SELECT @@gtid_binlog_pos"))
+    assert (f"{GONE} domain 0 seq {archived0 + 1}..{purged0} (after the archived "
+            f"0-100-{archived0}; its oldest binary log begins after 0-100-{purged0}): a gap; "
+            f"going on from 0-100-{purged0},1-100-{archived1},2-100-{begun2}; domain 2, which "
+            f"the archive holds none of, from 2-100-{begun2} (") in caplog.text
+    assert caplog.text.count(GONE) == 1 and archiver.state.gaps == 1
+    assert [str(b) for b in breaks(records)] == [
+        f"domain 0: gap, seq {archived0 + 1}..{purged0} missing between 0-100-{archived0} and "
+        f"0-100-{purged0 + 1}"]
+    held = {s.domain: (parse_mariadb(s.first)[0].seq, parse_mariadb(s.last)[0].seq)
+            for s in spans(records)}
+    assert held[1] == (archived1 - 2, archived1 + 3)  # every domain-1 transaction, none skipped
+    assert held[2] == (begun2 + 1, begun2 + 2)
+    assert sum(r.transactions for r in records) == 3 + 3 + 3 + 2 + 2
