@@ -201,19 +201,25 @@ class Archiver:
             return (f" (its oldest binary log begins {begins}, not past the archive's "
                     f"{position_text(self.position) or 'empty position'}: not a purge; a "
                     "primary that never had that position waits for a person)")
-        if all(self._past.get(d) == g for d, g in found.start.items()
-               if d not in self.position or g.seq > self.position[d].seq):
+        beyond = {d: g for d, g in found.start.items()
+                  if d not in self.position or g.seq > self.position[d].seq}
+        if beyond == self._past:
             return " (refused again past what it purged)"
-        new = [p for p in found.purged if p.domain not in self._past]
-        self.state.gaps += len(new)
+        # A domain already gone on past is the same gap, further on: counted once.
+        self.state.gaps += sum(1 for p in found.purged if p.domain not in self._past)
         held = "".join(f"; domain {g.domain}, which the archive holds none of, from {g}"
                        for g in found.unheld)
         log.warning("archive: the primary no longer holds %s: a gap; going on from %s%s "
                     "(%s)", "; ".join(str(p) for p in found.purged),
                     position_text(found.start), held, error)
-        self._past = {d: g for d, g in found.start.items()
-                      if d not in self.position or g.seq > self.position[d].seq}
+        self._past = beyond
         return None
+
+    def _announced(self, last: MariadbGtid, gtid: MariadbGtid) -> bool:
+        """Whether `gtid` following `last` jumps the range the primary purged (said and
+        counted when the stream went on past it)."""
+        past = self._past.get(gtid.domain)
+        return past is not None and last.seq < past.seq and gtid.seq == past.seq + 1
 
     def _follow(self, stream: BinlogStream) -> None:
         segmenter = Segmenter(self.settings.max_seconds, self.settings.max_bytes)
@@ -248,12 +254,10 @@ class Archiver:
                          "primary, or a transaction written on a replica before its "
                          "promotion)", gtid.domain, gtid.server_id, gtid, last)
             if last is not None and gtid.seq != last.seq + 1:
-                past = self._past.get(gtid.domain)
-                if past is None or gtid.seq != past.seq + 1 or last.seq >= past.seq:
+                if not self._announced(last, gtid):
                     self.state.gaps += 1
                     log.warning("archive: gap in domain %d: seq %d..%d missing between %s and "
                                 "%s", gtid.domain, last.seq + 1, gtid.seq - 1, last, gtid)
-                # else: the range the primary purged, said and counted when the stream went on
                 if runs[-1]:
                     runs.append([])
             position[gtid.domain] = gtid
