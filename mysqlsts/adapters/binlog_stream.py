@@ -26,6 +26,8 @@ import pymysql
 
 from mysqlsts.adapters.db import close_quietly, connect
 from mysqlsts.core import binlog_event as ev
+from mysqlsts.core.binlog_index import position_text
+from mysqlsts.core.purged_past import newest_per_domain
 from mysqlsts.errors import MysqlstsError, describe
 
 COM_BINLOG_DUMP = 0x12
@@ -36,6 +38,11 @@ _ER_MASTER_FATAL_READING_BINLOG = 1236
 
 class StreamError(MysqlstsError):
     """The primary's binary log stream failed or refused the position."""
+
+
+class PositionRefused(StreamError):
+    """The primary cannot stream from the position asked for (error 1236): its binary logs no
+    longer hold it (purged), or it never had it (diverged)."""
 
 
 @dataclass(frozen=True)
@@ -57,9 +64,10 @@ class BinlogStream:
         self._password = password
         self._conn: Any = None
 
-    def open(self, position: str) -> None:
+    def open(self, position: str | None) -> None:
         """Connect and ask for every transaction after `position` (MariaDB GTID list; empty:
-        from the oldest binary log the primary holds)."""
+        from the oldest binary log the primary holds); None: the oldest binary log from its
+        first byte, by file rather than by GTID (what it holds, whatever was purged)."""
         source = self.source
         try:
             conn = connect(source.host, source.port, source.user, self._password,
@@ -76,12 +84,14 @@ class BinlogStream:
                 self._checksum = row is not None and str(row["c"]).upper() == "CRC32"
                 cursor.execute("SET @master_binlog_checksum = @@global.binlog_checksum")
                 cursor.execute(f"SET @mariadb_slave_capability = {_GTID_CAPABILITY}")
-                cursor.execute("SET @slave_connect_state = %s", (position,))
+                if position is not None:
+                    cursor.execute("SET @slave_connect_state = %s", (position,))
                 cursor.execute("SET @slave_gtid_strict_mode = 0")
                 cursor.execute("SET @slave_gtid_ignore_duplicates = 0")
                 cursor.execute("SET @master_heartbeat_period = %s",
                                (int(source.heartbeat * 1e9),))
-            # binlog position 4 and no file name: the primary starts from the GTID state.
+            # binlog position 4 and no file name: the primary starts from the GTID state, or
+            # without one from its first binary log.
             payload = struct.pack("<IHI", 4, 0, source.server_id)
             # pymysql has no public call for a raw command (python-mysql-replication uses
             # the same one).
@@ -89,8 +99,10 @@ class BinlogStream:
             raw._execute_command(COM_BINLOG_DUMP, payload)
         except pymysql.MySQLError as error:
             self.close()
-            raise StreamError(f"the primary {source.host}:{source.port} refused the binlog "
-                              f"stream: {describe(error, (self._password,))}") from None
+            refused = (PositionRefused if error.args[:1] == (_ER_MASTER_FATAL_READING_BINLOG,)
+                       else StreamError)
+            raise refused(f"the primary {source.host}:{source.port} refused the binlog "
+                          f"stream: {describe(error, (self._password,))}") from None
 
     def events(self) -> Iterator[ev.Event]:
         """Events as they come, forever (a heartbeat at least every `heartbeat` seconds);
@@ -105,8 +117,9 @@ class BinlogStream:
             except (pymysql.MySQLError, OSError) as error:
                 reason = describe(error, (self._password,))
                 if getattr(error, "args", (None,))[0] == _ER_MASTER_FATAL_READING_BINLOG:
-                    raise StreamError(f"the primary {self.source.host}:{self.source.port} "
-                                      f"cannot stream from this position: {reason}") from None
+                    raise PositionRefused(f"the primary {self.source.host}:"
+                                          f"{self.source.port} cannot stream from this "
+                                          f"position: {reason}") from None
                 raise StreamError(f"binlog stream from {self.source.host}:{self.source.port} "
                                   f"broke: {reason}") from None
             data = packet.get_all_data()
@@ -131,7 +144,15 @@ _NO_PRIVILEGE = 1227  # ER_SPECIFIC_ACCESS_DENIED_ERROR (MariaDB's BINLOG MONITO
 def oldest_position(source: StreamSource, password: str) -> str:
     """Where the primary's oldest binary log begins (BINLOG_GTID_POS of its first event): an
     empty archive that starts there holds every transaction the primary still has, so the
-    primary's purger can go on (a start after it leaves older files only the binlog holds)."""
+    primary's purger can go on (a start after it leaves older files only the binlog holds).
+    An account without BINLOG MONITOR (the set's replication account) reads it from the
+    stream instead (`_oldest_streamed`)."""
+    position = _oldest_queried(source, password)
+    return _oldest_streamed(source, password) if position is None else position
+
+
+def _oldest_queried(source: StreamSource, password: str) -> str | None:
+    """`SHOW BINARY LOGS` and `BINLOG_GTID_POS`; None without the privilege to ask."""
     conn = None
     try:
         conn = connect(source.host, source.port, source.user, password,
@@ -142,9 +163,7 @@ def oldest_position(source: StreamSource, password: str) -> str:
             except pymysql.err.OperationalError as error:
                 if error.args[0] != _NO_PRIVILEGE:
                     raise
-                # A replication account without BINLOG MONITOR: the empty position, from
-                # which the primary streams its oldest file too.
-                return ""
+                return None
             first = cursor.fetchone()
             if not first:
                 return ""
@@ -156,6 +175,30 @@ def oldest_position(source: StreamSource, password: str) -> str:
                           f"{source.host}:{source.port}: {describe(error, (password,))}") from None
     finally:
         close_quietly(conn)
+
+
+_GTID_LIST_WITHIN = 8  # events: ROTATE, FORMAT_DESCRIPTION, then the GTID_LIST (a margin)
+
+
+def _oldest_streamed(source: StreamSource, password: str) -> str:
+    """The oldest binary log's GTID_LIST event (the binlog state where the file begins), read
+    over the replication protocol from the file's first byte (REPLICATION SLAVE is enough), as
+    the newest GTID per domain, which is what BINLOG_GTID_POS(file, 4) says; "" when the file
+    has none."""
+    stream = BinlogStream(source, password)
+    try:
+        stream.open(None)
+        for n, event in enumerate(stream.events()):
+            if event.type == ev.GTID_LIST:
+                return position_text(newest_per_domain(ev.parse_gtid_list(event)))
+            if n >= _GTID_LIST_WITHIN:
+                break
+    except ev.EventError as error:
+        raise StreamError(f"cannot read the primary's oldest binary log from {source.host}:"
+                          f"{source.port}: {error}") from None
+    finally:
+        stream.close()
+    return ""
 
 
 def primary_position(source: StreamSource, password: str) -> str:

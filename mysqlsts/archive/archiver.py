@@ -9,6 +9,13 @@ writer (server id) changes, a line says so (a takeover, or an errant write promo
 written before its record; a store write that fails is retried with backoff until it succeeds
 or the archiver is stopped, and the position moves only once both are written.
 
+A primary that refuses the position because its binary logs no longer hold it (purged, a
+partition longer than their retention, a re-created primary: core/purged_past.py) is streamed
+from where its oldest binary log begins: the lost range is said once and counted, and the
+first transaction after it opens a new segment, so the index names the gap. The archive's
+position stays its own until then (reconnects keep the jump); a primary that never had the
+position (diverged) is refused on every attempt, and the archiver says so and waits.
+
 With a lock (archive/lock.py), it archives only while it holds the store's archive lease: it
 waits for the lease, resumes from the index once it holds it, checks the lease before every
 store write, and on losing it stops writing, goes back to waiting, and resumes from the index
@@ -24,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from mysqlsts.adapters.binlog_stream import BinlogStream, StreamError
+from mysqlsts.adapters.binlog_stream import BinlogStream, PositionRefused, StreamError
 from mysqlsts.archive.lock import ArchiveLock, LockLost, LockStopped, TermOver
 from mysqlsts.core import binlog_event as ev
 from mysqlsts.core.backoff import backoff
@@ -37,6 +44,7 @@ from mysqlsts.core.binlog_index import (
 )
 from mysqlsts.core.binlog_segment import Segment, Segmenter, Transaction
 from mysqlsts.core.gtid import MariadbGtid, parse_mariadb
+from mysqlsts.core.purged_past import purged_past
 from mysqlsts.store.base import ObjectExists, ObjectStore, StoreError
 from mysqlsts.store.binlog_archive import load_records, seal_segment, write_segment
 
@@ -88,6 +96,9 @@ class Archiver:
         self._reported_at = clock()
         self.state = ArchiveState()
         self.position: dict[int, MariadbGtid] = {}
+        # Where the stream goes on past what the primary purged, per domain, until the archive
+        # holds a transaction after it (then the position alone says where to resume).
+        self._past: dict[int, MariadbGtid] = {}
 
     def resume(self) -> str:
         """The position to ask the primary for, from the store's index (every break in it
@@ -98,6 +109,7 @@ class Archiver:
             self.state.gaps += 1
             log.warning("archive: the store's archive is not contiguous: %s", found)
         self.position = archived_position(records)
+        self._past = {}
         # What the archive holds, not what this process wrote: an archiver that resumes and
         # cannot stream (its position purged, or a primary that never had it) still shows
         # its lag growing (mysqlsts_archive_last_commit_timestamp_seconds).
@@ -148,19 +160,66 @@ class Archiver:
         while not self._stop.is_set():
             stream = self._open_stream()
             try:
-                stream.open(position_text(self.position) or start)
+                stream.open(self._stream_position() or start)
                 if failures:
                     log.info("archive: streaming again from the primary after %d "
                              "failures", failures)
                 failures = 0
                 self._follow(stream)
             except StreamError as error:
+                why = self._refused(error) if isinstance(error, PositionRefused) else ""
+                if why is None:
+                    continue  # going on past what the primary purged, at once
                 failures += 1
-                log.warning("archive: %s; reconnecting", error)
+                log.warning("archive: %s%s; reconnecting", error, why)
                 self._stop.wait(backoff(failures, self.settings.retry_first,
                                         self.settings.retry_cap))
             finally:
                 stream.close()
+
+    def _stream_position(self) -> str:
+        """The archive's position, past what the primary purged where it did."""
+        position = dict(self.position)
+        for domain, gtid in self._past.items():
+            if domain not in position or position[domain].seq < gtid.seq:
+                position[domain] = gtid
+        return position_text(position)
+
+    def _refused(self, error: PositionRefused) -> str | None:
+        """On the primary's refusal of the position: None when its oldest binary log begins
+        past the archive (the stream goes on from there, the lost range said once and
+        counted as a gap); else why it does not, for the warning."""
+        if self._oldest_position is None:
+            return ""
+        try:
+            oldest = self._oldest_position()
+        except StreamError as failure:
+            return f" (and {failure})"
+        found = purged_past(self.position, oldest)
+        if found is None:
+            begins = f"after {oldest}" if oldest else "with its first transaction"
+            return (f" (its oldest binary log begins {begins}, not past the archive's "
+                    f"{position_text(self.position) or 'empty position'}: not a purge; a "
+                    "primary that never had that position waits for a person)")
+        beyond = {d: g for d, g in found.start.items()
+                  if d not in self.position or g.seq > self.position[d].seq}
+        if beyond == self._past:
+            return " (refused again past what it purged)"
+        # A domain already gone on past is the same gap, further on: counted once.
+        self.state.gaps += sum(1 for p in found.purged if p.domain not in self._past)
+        held = "".join(f"; domain {g.domain}, which the archive holds none of, from {g}"
+                       for g in found.unheld)
+        log.warning("archive: the primary no longer holds %s: a gap; going on from %s%s "
+                    "(%s)", "; ".join(str(p) for p in found.purged),
+                    position_text(found.start), held, error)
+        self._past = beyond
+        return None
+
+    def _announced(self, last: MariadbGtid, gtid: MariadbGtid) -> bool:
+        """Whether `gtid` following `last` jumps the range the primary purged (said and
+        counted when the stream went on past it)."""
+        past = self._past.get(gtid.domain)
+        return past is not None and last.seq < past.seq and gtid.seq == past.seq + 1
 
     def _follow(self, stream: BinlogStream) -> None:
         segmenter = Segmenter(self.settings.max_seconds, self.settings.max_bytes)
@@ -195,9 +254,10 @@ class Archiver:
                          "primary, or a transaction written on a replica before its "
                          "promotion)", gtid.domain, gtid.server_id, gtid, last)
             if last is not None and gtid.seq != last.seq + 1:
-                self.state.gaps += 1
-                log.warning("archive: gap in domain %d: seq %d..%d missing between %s and %s",
-                            gtid.domain, last.seq + 1, gtid.seq - 1, last, gtid)
+                if not self._announced(last, gtid):
+                    self.state.gaps += 1
+                    log.warning("archive: gap in domain %d: seq %d..%d missing between %s and "
+                                "%s", gtid.domain, last.seq + 1, gtid.seq - 1, last, gtid)
                 if runs[-1]:
                     runs.append([])
             position[gtid.domain] = gtid
@@ -212,6 +272,8 @@ class Archiver:
                     lambda: write_segment(self.store, record, stored, self.keys))
         for transaction in segment.transactions:
             self.position[transaction.gtid.domain] = transaction.gtid
+        self._past = {d: g for d, g in self._past.items()
+                      if d not in self.position or self.position[d].seq < g.seq}
         self.state.segments += 1
         self.state.transactions += len(segment.transactions)
         self.state.last_commit = segment.transactions[-1].commit_time

@@ -99,6 +99,19 @@ def parse_gtid(event: Event) -> GtidEvent:
     return GtidEvent(MariadbGtid(domain, event.server_id, seq), bool(flags2 & FL_STANDALONE))
 
 
+def parse_gtid_list(event: Event) -> tuple[MariadbGtid, ...]:
+    """A GTID_LIST event's GTIDs: the server's binlog state where its file begins (the newest
+    GTID per domain and server id): count u32 (its top 4 bits flags), then per entry domain
+    u32, server_id u32, seq u64."""
+    body = event.body
+    if event.type != GTID_LIST or len(body) < 4:
+        raise EventError(f"not a GTID_LIST event (type {event.type}, {len(body)} body bytes)")
+    count = struct.unpack_from("<I", body)[0] & 0x0FFFFFFF
+    if len(body) < 4 + 16 * count:
+        raise EventError(f"a GTID_LIST event of {count} GTIDs in {len(body)} body bytes")
+    return tuple(MariadbGtid(*struct.unpack_from("<IIQ", body, 4 + 16 * n)) for n in range(count))
+
+
 def query_text(event: Event) -> bytes:
     """The statement of a QUERY event (post-header of 13 bytes, status variables, the
     default schema and its NUL, then the statement)."""

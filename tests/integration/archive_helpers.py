@@ -5,6 +5,7 @@ segments with `mariadb-binlog | mariadb`."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import subprocess
 import threading
@@ -12,7 +13,12 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from mysqlsts.adapters.binlog_stream import BinlogStream, StreamSource, primary_position
+from mysqlsts.adapters.binlog_stream import (
+    BinlogStream,
+    StreamSource,
+    oldest_position,
+    primary_position,
+)
 from mysqlsts.archive.archiver import Archiver, ArchiveSettings
 from mysqlsts.core.backup_layout import BINLOG_LOCK
 from mysqlsts.core.backup_parts import BackupKeys
@@ -68,14 +74,19 @@ def archive_cli_env(primary: Server, store_dir: Path, start: str,
 
 def archiver_for(primary: Server, store: ObjectStore, keys: BackupKeys | None = None,
                  start: str = "current", progress_every: float = 60.0,
-                 server_id: int = 4000000001) -> tuple[Archiver, threading.Event]:
+                 server_id: int = 4000000001, account: tuple[str, str] | None = None,
+                 ) -> tuple[Archiver, threading.Event]:
+    """`account`: (user, password) to stream with, root's when None."""
     stop = threading.Event()
     src = source(primary, server_id)
     password = primary.root_password
+    if account is not None:
+        src = dataclasses.replace(src, user=account[0])
+        password = account[1]
     archiver = Archiver(store, keys, lambda: BinlogStream(src, password),
                         lambda: primary_position(src, password),
                         ArchiveSettings(start_position=start, progress_every=progress_every),
-                        stop)
+                        stop, oldest_position=lambda: oldest_position(src, password))
     return archiver, stop
 
 
