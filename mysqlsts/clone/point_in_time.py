@@ -1,7 +1,9 @@
 """Point-in-time recovery into a data dir: plan from the store's manifests and index records
-(core.pitr), refuse before anything is downloaded, fetch and cut the segments, restore the base
-backup (clone.from_backup's `restore_into`) and, before its in-progress marker goes, apply
-exactly the chosen transactions on a scratch server over a socket.
+(core.pitr), refuse before anything is downloaded, read and cut the segments one at a time,
+writing the chosen transactions to relay log files in the data dir as they are read (memory
+holds one segment, whatever the range), restore the base backup (clone.from_backup's
+`restore_into`) and, before its in-progress marker goes, apply exactly the chosen transactions
+on a scratch server over a socket, then remove the relay files.
 
 The apply is the server's own: on a scratch server over the restored data (no network, no
 grant tables, so no password exists to pass), the chosen transactions are written as relay log
@@ -16,8 +18,9 @@ a transaction at or before it is refused by the server itself. Afterwards `gtid_
 transaction applied in it, else the backup's), else the recovery fails (and the data dir stays
 marked unfinished).
 
-A recovery killed at any instant leaves the restore's in-progress marker: the next run wipes
-the data dir and starts over.
+A recovery killed at any instant leaves the restore's in-progress marker, or (killed while it
+still read the archive) only its relay files, which no reader takes for data: the next run
+wipes either and starts over, so nothing a killed run wrote is ever applied.
 """
 
 from __future__ import annotations
