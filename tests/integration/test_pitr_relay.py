@@ -14,12 +14,7 @@ MariaDB over test_pitr's history (a primary under a client ledger, archived, one
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
-import subprocess
-import sys
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -29,8 +24,8 @@ from test_pitr import (
     History,
     after_backup,
     history,
-    ids,
-    positions,
+    holds_exactly_through,
+    kill_while_applying,
     recovered,
     seq,
 )
@@ -77,22 +72,8 @@ def test_a_corrupt_segment_in_the_middle_is_refused_before_any_part_is_read(
 
 def test_a_leftover_relay_dir_is_wiped_not_applied_and_none_is_left_after_success(
         history: History, mariadb_module: MakeServer, tmp_path: Path) -> None:
-    data_dir, scratch = tmp_path / "data", tmp_path / "tmp"
-    scratch.mkdir()
-    argv = [sys.executable, "-m", "mysqlsts", "backup", "restore", "--store", history.url,
-            "--data-dir", str(data_dir), "--to-gtid", history.ledger[-1].gtid]
-    proc = subprocess.Popen(argv, env={**os.environ, "TMPDIR": str(scratch)},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
-    try:
-        deadline = time.monotonic() + 120
-        while not list(scratch.glob("mysqlsts-pitr-run-*")):  # the apply is starting
-            assert proc.poll() is None, "the recovery ended before its apply was seen"
-            assert time.monotonic() < deadline
-            time.sleep(0.01)
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
+    data_dir = tmp_path / "data"
+    kill_while_applying(history.url, data_dir, history.ledger[-1].gtid, tmp_path / "tmp")
     left = data_dir / PITR_RELAY
     assert (left / "pitr-relay.000001").stat().st_size > 0  # relay files to the last GTID
     assert (data_dir / IN_PROGRESS).exists()
@@ -102,12 +83,7 @@ def test_a_leftover_relay_dir_is_wiped_not_applied_and_none_is_left_after_succes
     assert done.returncode == 0, done.stderr
     assert not left.exists()
     assert state_of(data_dir) is DataDirState.INITIALIZED
-    server = recovered(mariadb_module, "relay-leftover", data_dir)
-    try:
-        assert ids(server) == {e.id for e in history.ledger if e.id <= target.id}
-        assert positions(server) == (target.gtid, target.gtid)
-    finally:
-        server.stop()
+    holds_exactly_through(history, target, recovered(mariadb_module, "relay-leftover", data_dir))
 
 
 def test_an_apply_that_fails_leaves_no_relay_dir_and_the_data_dir_unfinished(
