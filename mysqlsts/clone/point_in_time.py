@@ -199,7 +199,7 @@ def fetch(store: ObjectStore, keys: BackupKeys | None, plan: Plan, manifest: Man
     for name in plan.segments:
         segment = transactions_of(read_segment(store, records[name], keys), name)
         relay.add(cutter.feed(segment))
-        del segment  # the next one is read while this one's memory is free
+        del segment  # dropped before the next is read: one segment held at a time
     position = cutter.finish()
     files = relay.close()
     return Recovery(plan, manifest, relay.relay, tuple(files), cutter.chosen,
@@ -217,8 +217,8 @@ def recover_into(data_dir: Path, store: ObjectStore, keys: BackupKeys | None, ta
 
     The chosen transactions are written to relay log files in the data dir (PITR_RELAY, on
     the data volume) before the base backup is restored, and removed before its marker goes:
-    a recovery killed at any instant leaves the marker or nothing, and the next run wipes
-    what it left (relay files included) before it reads the archive again."""
+    a recovery killed at any instant leaves the marker, or (still reading the archive) only
+    the relay files, and the next run wipes what it left before it reads the archive again."""
     skipped = restore_skipped(data_dir)
     if skipped:
         raise ConfigError(f"{skipped}: a recovery never overwrites it")
