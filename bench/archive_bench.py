@@ -57,10 +57,10 @@ from bench.harness import (
 from mysqlsts.adapters.scratch import scratch_server
 from mysqlsts.clone.from_backup import restore_into
 from mysqlsts.clone.point_in_time import Recovery, apply, fetch, plan_for
+from mysqlsts.clone.relay_files import relay_dir
 from mysqlsts.clone.store_options import recovery_target
 from mysqlsts.core.binlog_index import archived_position
 from mysqlsts.core.gtid import mariadb_same_position, parse_mariadb
-from mysqlsts.core.pitr import relay_log
 from mysqlsts.store.binlog_archive import IndexCache
 from mysqlsts.store.filestore import FileStore
 from tests.ports import PortPool
@@ -278,27 +278,29 @@ def recover_in_steps(store: FileStore, target: str, data_dir: Path,
                      ) -> tuple[dict[str, float], Recovery]:
     """`backup restore --to-gtid TARGET` into `data_dir` as the command runs it
     (clone.point_in_time.recover_into), each step timed: plan (manifests and index), fetch
-    (segments read and cut), restore (the base backup: download, extract, prepare, record,
-    marker) and apply (the SQL thread on a scratch server, with its start and stop)."""
+    (segments read, cut and written as relay log files), restore (the base backup:
+    download, extract, prepare, record, marker) and apply (the SQL thread on a scratch
+    server, with its start and stop)."""
     point = recovery_target(target, "")
     assert point is not None
     steps: dict[str, float] = {}
     started = time.monotonic()
     plan, manifest = plan_for(store, None, point)
     steps["plan"] = time.monotonic() - started
-    started = time.monotonic()
-    recovery = fetch(store, None, plan, manifest)
-    steps["fetch"] = time.monotonic() - started
+    with relay_dir(data_dir) as directory:
+        started = time.monotonic()
+        recovery = fetch(store, None, plan, manifest, directory)
+        steps["fetch"] = time.monotonic() - started
 
-    def timed_apply(staging: Path) -> str:
-        began = time.monotonic()
-        position = apply(staging, recovery, "256M")
-        steps["apply"] = time.monotonic() - began
-        return position
+        def timed_apply(staging: Path) -> str:
+            began = time.monotonic()
+            position = apply(staging, recovery, "256M")
+            steps["apply"] = time.monotonic() - began
+            return position
 
-    started = time.monotonic()
-    restore_into(data_dir, store, manifest, None, advance=timed_apply)
-    steps["restore"] = time.monotonic() - started - steps["apply"]
+        started = time.monotonic()
+        restore_into(data_dir, store, manifest, None, advance=timed_apply)
+        steps["restore"] = time.monotonic() - started - steps["apply"]
     return steps, recovery
 
 
@@ -313,11 +315,11 @@ def replay_both(store: FileStore, work: Path, target: str) -> tuple[float, float
     base = work / "binlog-pipe"
     restore_into(base, store, recovery.manifest, None)
     base_gtid = recovery.plan.base_gtid
-    files = []
-    for n, segment in enumerate(recovery.segments, start=1):
-        path = work / f"replay.{n:06d}"
-        path.write_bytes(relay_log(segment, n))
-        files.append(str(path))
+    # The same relay log files the recovery applied, written again for the pipe to read.
+    pipe_relay = work / "pipe-relay"
+    pipe_relay.mkdir()
+    files = [str(f) for f in fetch(store, None, recovery.plan, recovery.manifest,
+                                   pipe_relay).files]
     # A short private directory for the socket (a socket's path has a 107-byte limit).
     run_dir = Path(tempfile.mkdtemp(prefix="mysqlsts-replay-run-"))
     started = time.monotonic()
@@ -338,6 +340,7 @@ def replay_both(store: FileStore, work: Path, target: str) -> tuple[float, float
     binlog_seconds = time.monotonic() - started
     shutil.rmtree(run_dir, ignore_errors=True)
     shutil.rmtree(base)
+    shutil.rmtree(pipe_relay)
     if not mariadb_same_position(reached, recovery.position):
         raise SystemExit(f"archive_bench: mariadb-binlog | mariadb reached {reached}, not "
                          f"{recovery.position}")
@@ -402,7 +405,7 @@ def report(lags: list[float], missing: int, commits: int, seconds: float,
 
 
 STEPS = (("plan", "manifests and index read, window checked"),
-         ("fetch", "segments read, checked and cut"),
+         ("fetch", "segments read, checked, cut and written as relay log files"),
          ("restore", "the base backup: download, extract, prepare, record"),
          ("apply", "the SQL thread on a scratch server, with its start and stop"))
 
@@ -445,7 +448,7 @@ def main() -> None:
         load.sample()
         log("recovery of the whole run")
         whole, recovery = recover_in_steps(store, end, root / "whole")
-        transactions = sum(len(s.transactions) for s in recovery.segments)
+        transactions = recovery.transactions
         publish(report(lags, missing, commits, args.seconds, replay, whole, transactions,
                        base_bytes),
                 section="archive-bench", heading=HEADING, load=load,

@@ -1,7 +1,9 @@
 """Point-in-time recovery into a data dir: plan from the store's manifests and index records
-(core.pitr), refuse before anything is downloaded, fetch and cut the segments, restore the base
-backup (clone.from_backup's `restore_into`) and, before its in-progress marker goes, apply
-exactly the chosen transactions on a scratch server over a socket.
+(core.pitr), refuse before anything is downloaded, read and cut the segments one at a time,
+writing the chosen transactions to relay log files in the data dir as they are read (memory
+holds one segment, whatever the range), restore the base backup (clone.from_backup's
+`restore_into`) and, before its in-progress marker goes, apply exactly the chosen transactions
+on a scratch server over a socket, then remove the relay files.
 
 The apply is the server's own: on a scratch server over the restored data (no network, no
 grant tables, so no password exists to pass), the chosen transactions are written as relay log
@@ -16,8 +18,9 @@ a transaction at or before it is refused by the server itself. Afterwards `gtid_
 transaction applied in it, else the backup's), else the recovery fails (and the data dir stays
 marked unfinished).
 
-A recovery killed at any instant leaves the restore's in-progress marker: the next run wipes
-the data dir and starts over.
+A recovery killed at any instant leaves the restore's in-progress marker, or (killed while it
+still read the archive) only its relay files, which no reader takes for data: the next run
+wipes either and starts over, so nothing a killed run wrote is ever applied.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from typing import Any
 
 import pymysql
 
+from mysqlsts.adapters.datadir import state_of, wipe_incomplete
 from mysqlsts.adapters.db import query
 from mysqlsts.adapters.scratch import error_log_tail, scratch_server
 from mysqlsts.clone.from_backup import (
@@ -43,26 +47,25 @@ from mysqlsts.clone.from_backup import (
     restore_skipped,
     seal_keys,
 )
+from mysqlsts.clone.relay_files import RELAY_NAME, RelayFiles, relay_dir
 from mysqlsts.core.backup_catalog import Catalog
 from mysqlsts.core.backup_layout import BINLOG_SEGMENTS
 from mysqlsts.core.backup_manifest import Manifest
 from mysqlsts.core.backup_parts import BackupKeys
 from mysqlsts.core.backup_verify import FAILED
 from mysqlsts.core.binlog_index import SegmentRecord
-from mysqlsts.core.binlog_segment import Segment
+from mysqlsts.core.datadir import DataDirState
 from mysqlsts.core.gtid import mariadb_same_position
 from mysqlsts.core.pitr import (
     BaseBackup,
+    Cutter,
     Plan,
     RecoveryRefused,
     Target,
     applied_since,
-    cut,
     latest_of,
     plan_recovery,
-    position_after,
     prefer_drilled,
-    relay_log,
     transactions_of,
 )
 from mysqlsts.core.replay_rate import ReplayRate
@@ -89,7 +92,10 @@ class RecoveryFailed(MysqlstsError):
 class Recovery:
     plan: Plan
     manifest: Manifest
-    segments: tuple[Segment, ...]  # only the chosen transactions, each under its own header
+    relay: Path  # the relay log's base name: the server's --relay-log
+    files: tuple[Path, ...]  # the relay log files holding only the chosen transactions
+    transactions: int  # how many they hold
+    server_id: int  # one no chosen transaction carries (the SQL thread skips its own id's)
     position: str  # the GTID position once they are applied
 
 
@@ -181,18 +187,23 @@ def _range(record: SegmentRecord) -> str:
     return ", ".join(f"{d.first} .. {d.last}" for d in record.domains)
 
 
-def fetch(store: ObjectStore, keys: BackupKeys | None, plan: Plan,
-          manifest: Manifest) -> Recovery:
-    """The planned segments read, checked and cut to exactly the transactions to apply."""
+def fetch(store: ObjectStore, keys: BackupKeys | None, plan: Plan, manifest: Manifest,
+          directory: Path) -> Recovery:
+    """The planned segments read and checked one at a time, each cut (core.pitr's `Cutter`)
+    and its chosen transactions written on to relay log files in `directory` as it is read:
+    memory holds one segment, whatever the range. A missing, corrupt or non-contiguous segment
+    is refused here, before anything is restored."""
     records = {r.segment: r for r in load_records(store, keys)}
-    segments = [transactions_of(read_segment(store, records[name], keys), name)
-                for name in plan.segments]
-    chosen = cut(plan, segments)
-    keep = {t.gtid for t in chosen}
-    trimmed = tuple(Segment(s.description, tuple(t for t in s.transactions if t.gtid in keep))
-                    for s in segments)
-    return Recovery(plan, manifest, tuple(s for s in trimmed if s.transactions),
-                    position_after(plan, chosen))
+    cutter = Cutter(plan)
+    relay = RelayFiles(directory / RELAY_NAME)
+    for name in plan.segments:
+        segment = transactions_of(read_segment(store, records[name], keys), name)
+        relay.add(cutter.feed(segment))
+        del segment  # dropped before the next is read: one segment held at a time
+    position = cutter.finish()
+    files = relay.close()
+    return Recovery(plan, manifest, relay.relay, tuple(files), cutter.chosen,
+                    own_server_id(relay.server_ids), position)
 
 
 def recover_into(data_dir: Path, store: ObjectStore, keys: BackupKeys | None, target: Target,
@@ -202,25 +213,38 @@ def recover_into(data_dir: Path, store: ObjectStore, keys: BackupKeys | None, ta
                  planned: tuple[Plan, Manifest] | None = None) -> str:
     """Restore `data_dir` to `target`; the sentence to log. `on_replay` follows the apply
     (the clone step's metrics), called at each poll of the SQL thread. `planned`: the plan
-    already made for `target` (choose_latest's), else it is made here."""
+    already made for `target` (choose_latest's), else it is made here.
+
+    The chosen transactions are written to relay log files in the data dir (PITR_RELAY, on
+    the data volume) before the base backup is restored, and removed before its marker goes:
+    a recovery killed at any instant leaves the marker, or (still reading the archive) only
+    the relay files, and the next run wipes what it left before it reads the archive again."""
     skipped = restore_skipped(data_dir)
     if skipped:
         raise ConfigError(f"{skipped}: a recovery never overwrites it")
     plan, manifest = plan_for(store, keys, target) if planned is None else planned
     log.info("recover: to %s from backup %s (gtid %s), %d archive segments", target,
              plan.backup_id, plan.base_gtid or "none", len(plan.segments))
-    recovery = fetch(store, keys, plan, manifest)
-    applied = sum(len(s.transactions) for s in recovery.segments)
-    started = time.monotonic()
-    replay = ReplayRate(applied)
-    said = restore_into(data_dir, store, manifest, keys, prepare_memory=prepare_memory,
-                        set_record=set_record, root_password=root_password,
-                        advance=lambda staging: apply(staging, recovery, buffer_pool,
-                                                      replay, on_replay))
+    if state_of(data_dir) is DataDirState.INCOMPLETE:
+        log.warning("data dir %s holds an interrupted restore or clone; wiping it", data_dir)
+        wipe_incomplete(data_dir)
+    with relay_dir(data_dir) as directory:
+        recovery = fetch(store, keys, plan, manifest, directory)
+        started = time.monotonic()
+        replay = ReplayRate(recovery.transactions)
+
+        def advance(staging: Path) -> str:
+            position = apply(staging, recovery, buffer_pool, replay, on_replay)
+            shutil.rmtree(directory)  # before the marker goes: finished data never holds it
+            return position
+
+        said = restore_into(data_dir, store, manifest, keys, prepare_memory=prepare_memory,
+                            set_record=set_record, root_password=root_password,
+                            advance=advance)
     log.info("recover: %s", said)
     return (f"recovery complete: {data_dir} at gtid={recovery.position or 'none'} ({target}): "
-            f"backup {plan.backup_id}{_noted(plan)} and {applied} archived transactions, in "
-            f"{time.monotonic() - started:.1f}s ({replay.summary()})")
+            f"backup {plan.backup_id}{_noted(plan)} and {recovery.transactions} archived "
+            f"transactions, in {time.monotonic() - started:.1f}s ({replay.summary()})")
 
 
 def apply(data_dir: Path, recovery: Recovery, buffer_pool: str,
@@ -229,15 +253,13 @@ def apply(data_dir: Path, recovery: Recovery, buffer_pool: str,
     SQL thread, the chosen transactions presented as relay logs; the position. `replay`
     counts the transactions applied (a progress line logged every few seconds), from the
     moment the SQL thread starts."""
-    replay = ReplayRate(sum(len(s.transactions) for s in recovery.segments)
-                        ) if replay is None else replay
+    replay = ReplayRate(recovery.transactions) if replay is None else replay
+    relay = recovery.relay
     with _run_dir() as run_dir:
-        relay = run_dir / "pitr-relay"
-        files = _write_relay_logs(relay, recovery.segments)
         options = (f"--log-bin={BINLOG_BASENAME}", "--gtid-strict-mode=ON",
                    "--log-slave-updates", "--binlog-format=ROW", f"--relay-log={relay}",
                    f"--relay-log-index={relay}.index", "--relay-log-purge=OFF",
-                   f"--server-id={_own_server_id(recovery.segments)}",
+                   f"--server-id={recovery.server_id}",
                    f"--slave-parallel-threads={PARALLEL}",
                    # Each commit reaches the OS, not the disk: a server killed loses nothing,
                    # and restore_into syncs the whole data dir before its marker goes (a
@@ -251,8 +273,8 @@ def apply(data_dir: Path, recovery: Recovery, buffer_pool: str,
                     if base:
                         cursor.execute("SET GLOBAL gtid_binlog_state = %s", (base,))
                     cursor.execute("SET GLOBAL gtid_slave_pos = %s", (base,))
-                if files:
-                    _run_sql_thread(conn, files[0], recovery.position, run_dir,
+                if recovery.files:
+                    _run_sql_thread(conn, recovery.files[0], recovery.position, run_dir,
                                     _follow(recovery.plan, replay, on_replay))
                 _check_position(conn, recovery.position)
                 with conn.cursor() as cursor:
@@ -269,29 +291,8 @@ def apply(data_dir: Path, recovery: Recovery, buffer_pool: str,
 PARALLEL = 4
 
 
-def _write_relay_logs(relay: Path, segments: tuple[Segment, ...]) -> list[Path]:
-    """The chosen transactions as relay log files and their index: one file per run of
-    segments under the same FORMAT_DESCRIPTION (normally one)."""
-    groups: list[list[Segment]] = []
-    for segment in segments:
-        if groups and groups[-1][0].description.body == segment.description.body:
-            groups[-1].append(segment)
-        else:
-            groups.append([segment])
-    files = []
-    for n, group in enumerate(groups, start=1):
-        path = relay.with_name(f"{relay.name}.{n:06d}")
-        joined = Segment(group[0].description,
-                         tuple(t for s in group for t in s.transactions))
-        path.write_bytes(relay_log(joined, n))
-        files.append(path)
-    relay.with_name(relay.name + ".index").write_text("".join(f"{p}\n" for p in files))
-    return files
-
-
-def _own_server_id(segments: tuple[Segment, ...]) -> int:
-    """A server id no applied transaction carries (the SQL thread skips its own id's)."""
-    taken = {t.gtid.server_id for s in segments for t in s.transactions}
+def own_server_id(taken: set[int]) -> int:
+    """A server id none of `taken` is (the SQL thread skips its own id's transactions)."""
     return next(n for n in range(4294967295, 0, -1) if n not in taken)
 
 

@@ -14,6 +14,11 @@ from mysqlsts.errors import ConfigError
 
 IN_PROGRESS = ".mysqlsts-in-progress"
 STAGING = ".mysqlsts-staging"
+# A point-in-time recovery's relay log files, written as the archive is read, before the base
+# backup is restored (clone/point_in_time.py): on the data volume, as the staging dir is (on
+# Kubernetes the data dir is the volume's subdirectory; its parent is the container's own
+# disk). Removed before the marker goes.
+PITR_RELAY = ".mysqlsts-pitr-relay"
 # How many clones into this volume failed after the donor was authenticated. Kept across the
 # wipe of an interrupted clone (the sidecar exports it once a clone succeeds).
 CLONE_FAILURES = ".mysqlsts-clone-failures"
@@ -40,7 +45,8 @@ def classify(entries: Collection[str]) -> DataDirState:
         return DataDirState.INCOMPLETE
     if SYSTEM_SCHEMA in entries:
         return DataDirState.INITIALIZED
-    if set(entries) - FOREIGN_HARMLESS - OWN_TEMP_FILES - {STAGING, CLONE_FAILURES}:
+    if set(entries) - FOREIGN_HARMLESS - OWN_TEMP_FILES - {STAGING, PITR_RELAY,
+                                                              CLONE_FAILURES}:
         return DataDirState.UNKNOWN
     return DataDirState.EMPTY
 

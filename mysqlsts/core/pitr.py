@@ -454,60 +454,92 @@ def transactions_of(content: bytes, name: str = "segment") -> Segment:
 
 
 def relay_log(segment: Segment, number: int) -> bytes:
-    """The segment as a relay log file for the server's SQL thread: its FORMAT_DESCRIPTION, an
-    artificial ROTATE naming a master binlog (`archive-bin.<number>`: parallel apply compares
-    master log names, and a relay log without one crashes MariaDB 10.11's parallel workers),
-    then its transactions."""
-    description = segment.description
+    """The segment as a relay log file for the server's SQL thread (`relay_log_header`, then
+    its transactions)."""
+    return (relay_log_header(segment.description, number)
+            + b"".join(t.data for t in segment.transactions))
+
+
+def relay_log_header(description: ev.Event, number: int) -> bytes:
+    """How relay log file `number` opens: its FORMAT_DESCRIPTION and an artificial ROTATE
+    naming a master binlog (`archive-bin.<number>`: parallel apply compares master log names,
+    and a relay log without one crashes MariaDB 10.11's parallel workers); its transactions
+    follow."""
     rotate = ev.make_event(ev.ROTATE, struct.pack("<Q", 4) + f"archive-bin.{number:06d}".encode(),
                            server_id=description.server_id, flags=ev.ARTIFICIAL,
                            checksum=description.checksum)
-    return ev.file_header(description) + rotate + b"".join(t.data for t in segment.transactions)
+    return ev.file_header(description) + rotate
+
+
+class Cutter:
+    """Exactly the transactions to apply, chosen segment by segment as the segments are read
+    (so only one is held at a time): the binlog's after the backup's position (a transaction
+    at or before it in its own domain is the backup's, passed over, as the server's
+    gtid_strict_mode would), through the target. RecoveryRefused when the segments do not hold
+    them contiguously in each domain (or a target GTID is not the transaction at its sequence
+    number), as soon as the segment that shows it is fed, and from `finish` when they end
+    before the target."""
+
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+        self.done = False  # the target is reached: nothing more is chosen
+        self.chosen = 0  # transactions chosen so far
+        self._base = _seqs(plan.base_gtid)
+        self._reached = dict(self._base)
+        self._position = _position(plan.base_gtid)
+        self._stop = _position(plan.stop_gtid)
+
+    def feed(self, segment: Segment) -> Segment:
+        """The segment's transactions to apply, under its own FORMAT_DESCRIPTION (none after
+        the target)."""
+        chosen = tuple(t for t in segment.transactions if self._take(t))
+        self.chosen += len(chosen)
+        return Segment(segment.description, chosen)
+
+    def _take(self, transaction: Transaction) -> bool:
+        if self.done:
+            return False
+        stop, reached, gtid = self._stop, self._reached, transaction.gtid
+        if stop and all(reached.get(d, 0) >= g.seq for d, g in stop.items()):
+            self.done = True
+            return False
+        if gtid.seq <= self._base.get(gtid.domain, 0):
+            return False
+        held = reached.get(gtid.domain, 0)
+        if (gtid.domain in stop and gtid.seq > stop[gtid.domain].seq) or (
+                self.plan.stop_time is not None and _commit(transaction) > self.plan.stop_time):
+            self.done = True
+            return False
+        if gtid.seq != held + 1:
+            raise RecoveryRefused(f"the archive's segments jump from sequence number "
+                                  f"{held} to {gtid} in domain {gtid.domain}")
+        if gtid.domain in stop and gtid.seq == stop[gtid.domain].seq and (
+                gtid != stop[gtid.domain]):
+            raise RecoveryRefused(f"target GTID {stop[gtid.domain]} is not in the "
+                                  f"archive: sequence number {gtid.seq} is {gtid}")
+        reached[gtid.domain] = gtid.seq
+        self._position[gtid.domain] = gtid
+        return True
+
+    def finish(self) -> str:
+        """The server's GTID position once the chosen transactions are applied (per domain
+        the last one chosen in it, else the backup's); RecoveryRefused when the segments
+        ended before the target."""
+        if any(self._reached.get(d, 0) < g.seq for d, g in self._stop.items()):
+            raise RecoveryRefused(f"the archive's segments end before {self.plan.stop_gtid}")
+        return _text(self._position) if self.chosen else self.plan.base_gtid
 
 
 def cut(plan: Plan, segments: Sequence[Segment]) -> tuple[Transaction, ...]:
-    """Exactly the transactions to apply: the binlog's after the backup's position (a
-    transaction at or before it in its own domain is the backup's, passed over, as the
-    server's gtid_strict_mode would), through the target; RecoveryRefused when the segments
-    do not hold them contiguously in each domain (or a target GTID is not the transaction at
-    its sequence number)."""
-    chosen: list[Transaction] = []
-    base = _seqs(plan.base_gtid)
-    reached = dict(base)
-    stop = _position(plan.stop_gtid)
-    for segment in segments:
-        for transaction in segment.transactions:
-            if stop and all(reached.get(d, 0) >= g.seq for d, g in stop.items()):
-                return _checked(plan, chosen)
-            gtid = transaction.gtid
-            if gtid.seq <= base.get(gtid.domain, 0):
-                continue
-            held = reached.get(gtid.domain, 0)
-            if gtid.domain in stop and gtid.seq > stop[gtid.domain].seq:
-                return _checked(plan, chosen)
-            if plan.stop_time is not None and _commit(transaction) > plan.stop_time:
-                return _checked(plan, chosen)
-            if gtid.seq != held + 1:
-                raise RecoveryRefused(f"the archive's segments jump from sequence number "
-                                      f"{held} to {gtid} in domain {gtid.domain}")
-            if gtid.domain in stop and gtid.seq == stop[gtid.domain].seq and (
-                    gtid != stop[gtid.domain]):
-                raise RecoveryRefused(f"target GTID {stop[gtid.domain]} is not in the "
-                                      f"archive: sequence number {gtid.seq} is {gtid}")
-            chosen.append(transaction)
-            reached[gtid.domain] = gtid.seq
-    return _checked(plan, chosen)
+    """`Cutter` over the whole list: exactly the transactions to apply, or RecoveryRefused."""
+    cutter = Cutter(plan)
+    chosen = tuple(t for segment in segments for t in cutter.feed(segment).transactions)
+    cutter.finish()
+    return chosen
 
 
 def _commit(transaction: Transaction) -> datetime:
     return datetime.fromtimestamp(transaction.commit_time, UTC)
-
-
-def _checked(plan: Plan, chosen: list[Transaction]) -> tuple[Transaction, ...]:
-    reached = _seqs(position_after(plan, chosen))
-    if any(reached.get(d, 0) < g.seq for d, g in _position(plan.stop_gtid).items()):
-        raise RecoveryRefused(f"the archive's segments end before {plan.stop_gtid}")
-    return tuple(chosen)
 
 
 def position_after(plan: Plan, applied: Sequence[Transaction]) -> str:

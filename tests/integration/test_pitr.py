@@ -256,13 +256,21 @@ def test_a_corrupt_segment_in_the_range_is_refused_naming_it(
     assert not data_dir.exists()
 
 
-def test_a_recovery_killed_while_applying_never_looks_finished_and_is_redone(
-        history: History, mariadb_module: MakeServer, tmp_path: Path) -> None:
-    target = history.ledger[-5]
-    data_dir, scratch = tmp_path / "data", tmp_path / "tmp"
+def holds_exactly_through(history: History, target: Entry, server: Server) -> None:
+    """`server` (stopped here) holds exactly the ledger through `target`, at its GTID."""
+    try:
+        assert ids(server) == {e.id for e in history.ledger if e.id <= target.id}
+        assert positions(server) == (target.gtid, target.gtid)
+    finally:
+        server.stop()
+
+
+def kill_while_applying(url: str, data_dir: Path, gtid: str, scratch: Path) -> None:
+    """`backup restore --to-gtid gtid` into `data_dir`, SIGKILLed as its apply starts (its run
+    dir appears in `scratch`, its TMPDIR)."""
     scratch.mkdir()
-    argv = [sys.executable, "-m", "mysqlsts", "backup", "restore", "--store", history.url,
-            "--data-dir", str(data_dir), "--to-gtid", target.gtid]
+    argv = [sys.executable, "-m", "mysqlsts", "backup", "restore", "--store", url,
+            "--data-dir", str(data_dir), "--to-gtid", gtid]
     proc = subprocess.Popen(argv, env={**os.environ, "TMPDIR": str(scratch)},
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
@@ -275,17 +283,19 @@ def test_a_recovery_killed_while_applying_never_looks_finished_and_is_redone(
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
+
+
+def test_a_recovery_killed_while_applying_never_looks_finished_and_is_redone(
+        history: History, mariadb_module: MakeServer, tmp_path: Path) -> None:
+    target = history.ledger[-5]
+    data_dir = tmp_path / "data"
+    kill_while_applying(history.url, data_dir, target.gtid, tmp_path / "tmp")
     assert state_of(data_dir) is DataDirState.INCOMPLETE
     assert (data_dir / IN_PROGRESS).exists()
     done = backup_cli("restore", "--store", history.url, "--data-dir", str(data_dir),
                       "--to-gtid", target.gtid)
     assert done.returncode == 0, done.stderr
-    server = recovered(mariadb_module, "killed", data_dir)
-    try:
-        assert ids(server) == {e.id for e in history.ledger if e.id <= target.id}
-        assert positions(server) == (target.gtid, target.gtid)
-    finally:
-        server.stop()
+    holds_exactly_through(history, target, recovered(mariadb_module, "killed", data_dir))
 
 
 def test_an_encrypted_backup_and_archive_recover_with_their_key_only(

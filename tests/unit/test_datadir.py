@@ -3,6 +3,7 @@ import pytest
 from mysqlsts.adapters.datadir import fill_data_dir, state_of, wipe_incomplete
 from mysqlsts.core.datadir import (
     IN_PROGRESS,
+    PITR_RELAY,
     DataDirState,
     Fill,
     classify,
@@ -17,6 +18,8 @@ from mysqlsts.errors import ConfigError
     [
         ([], DataDirState.EMPTY),
         (["lost+found"], DataDirState.EMPTY),
+        ([PITR_RELAY], DataDirState.EMPTY),  # a recovery's relay files, before its restore
+        ([PITR_RELAY, IN_PROGRESS, "ibdata1"], DataDirState.INCOMPLETE),
         (["mysql", "ibdata1"], DataDirState.INITIALIZED),
         (["mysql", "ibdata1", IN_PROGRESS], DataDirState.INCOMPLETE),
         (["ibdata1", IN_PROGRESS], DataDirState.INCOMPLETE),
