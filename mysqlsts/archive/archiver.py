@@ -7,7 +7,9 @@ at or before it is dropped as a duplicate, and one that does not follow it is ar
 reported as a gap (named, never skipped; the index shows it to every reader); where a domain's
 writer (server id) changes, a line says so (a takeover, or an errant write promoted). A segment is
 written before its record; a store write that fails is retried with backoff until it succeeds
-or the archiver is stopped, and the position moves only once both are written.
+or the archiver is stopped, and the position moves only once both are written. Once enough
+records are not in the index's newest checkpoint, it writes a new one after them
+(archive/compact.py), so the next start reads one object, not a record per segment.
 
 With a lock (archive/lock.py), it archives only while it holds the store's archive lease: it
 waits for the lease, resumes from the index once it holds it, checks the lease before every
@@ -25,11 +27,14 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from mysqlsts.adapters.binlog_stream import BinlogStream, StreamError
+from mysqlsts.archive.compact import compact
 from mysqlsts.archive.lock import ArchiveLock, LockLost, LockStopped, TermOver
 from mysqlsts.core import binlog_event as ev
 from mysqlsts.core.backoff import backoff
 from mysqlsts.core.backup_parts import BackupKeys
+from mysqlsts.core.binlog_checkpoint import due
 from mysqlsts.core.binlog_index import (
+    SegmentRecord,
     archived_position,
     breaks,
     newest_commit,
@@ -37,8 +42,9 @@ from mysqlsts.core.binlog_index import (
 )
 from mysqlsts.core.binlog_segment import Segment, Segmenter, Transaction
 from mysqlsts.core.gtid import MariadbGtid, parse_mariadb
+from mysqlsts.errors import MysqlstsError
 from mysqlsts.store.base import ObjectExists, ObjectStore, StoreError
-from mysqlsts.store.binlog_archive import load_records, seal_segment, write_segment
+from mysqlsts.store.binlog_archive import load_index, seal_segment, write_segment
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -88,12 +94,20 @@ class Archiver:
         self._reported_at = clock()
         self.state = ArchiveState()
         self.position: dict[int, MariadbGtid] = {}
+        # The index's compaction: how many listed records the newest checkpoint holds, how
+        # many it does not, and those (read or written here, so never read again to write one).
+        self._covered, self._uncovered = 0, 0
+        self._pending: dict[str, SegmentRecord] = {}
 
     def resume(self) -> str:
         """The position to ask the primary for, from the store's index (every break in it
         reported), else the start position. A store that cannot be read at start is an error,
         not retried: a wrong URL, bucket or credential is one line, not a loop."""
-        records = load_records(self.store, self.keys)
+        index = load_index(self.store, self.keys)
+        records = index.records
+        self._covered, self._uncovered = index.covered, len(records) - index.covered
+        held = {r.index_name for r in index.checkpoint.records} if index.checkpoint else set()
+        self._pending = {r.index_name: r for r in records if r.index_name not in held}
         for found in breaks(records):
             self.state.gaps += 1
             log.warning("archive: the store's archive is not contiguous: %s", found)
@@ -212,6 +226,10 @@ class Archiver:
                     lambda: write_segment(self.store, record, stored, self.keys))
         for transaction in segment.transactions:
             self.position[transaction.gtid.domain] = transaction.gtid
+        self._pending[record.index_name] = record
+        self._uncovered += 1
+        if due(self._covered, self._uncovered):
+            self._checkpoint()
         self.state.segments += 1
         self.state.transactions += len(segment.transactions)
         self.state.last_commit = segment.transactions[-1].commit_time
@@ -224,6 +242,26 @@ class Archiver:
             log.info("archive: %d segments, %d transactions archived, position %s, newest "
                      "commit %.1fs ago", self.state.segments, self.state.transactions,
                      position_text(self.position), self._wall() - self.state.last_commit)
+
+    def _checkpoint(self) -> None:
+        """A checkpoint of the index (archive/compact.py), after the records it holds; one
+        that cannot be written is tried again once as many records more are written (the
+        archive goes on meanwhile: readers read the rest one by one)."""
+        if self.lock is not None:
+            self.lock.check()  # never a write outside the lease (LockLost)
+        try:
+            done = compact(self.store, self.keys, self._pending)
+        except MysqlstsError as error:
+            log.warning("archive: could not write an index checkpoint (%s); trying again "
+                        "when as many more segments are written", error)
+            self._uncovered = 0
+            return
+        log.info("archive: %s", done)
+        index = done.index
+        if done.written is not None:
+            self._covered, self._uncovered, self._pending = len(index.records), 0, {}
+        else:
+            self._covered, self._uncovered = index.covered, len(index.records) - index.covered
 
     def _retry(self, what: str, action: Callable[[], _T]) -> _T:
         failures = 0

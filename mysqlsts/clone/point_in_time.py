@@ -27,7 +27,7 @@ import logging
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -137,6 +137,7 @@ class Choice:
     manifest: Manifest  # the base backup
     plan: Plan | None  # the recovery to the latest point; None: the backup alone is it
     said: str  # one line naming the point chosen
+    records: tuple[SegmentRecord, ...] = ()  # the index the plan was made from
 
 
 def choose_latest(store: ObjectStore, keys: BackupKeys | None) -> Choice:
@@ -160,7 +161,8 @@ def choose_latest(store: ObjectStore, keys: BackupKeys | None) -> Choice:
                               "(--backup ID restores that backup alone)") from None
     latest = latest_of(plan, records)
     return Choice(manifest, plan if plan.segments else None,
-                  f"restore: no target: the latest point, {latest}{_noted(plan)}")
+                  f"restore: no target: the latest point, {latest}{_noted(plan)}",
+                  tuple(records))
 
 
 def _newest_not_failed(store: ObjectStore, keys: BackupKeys | None) -> tuple[Manifest, str]:
@@ -181,10 +183,11 @@ def _range(record: SegmentRecord) -> str:
     return ", ".join(f"{d.first} .. {d.last}" for d in record.domains)
 
 
-def fetch(store: ObjectStore, keys: BackupKeys | None, plan: Plan,
-          manifest: Manifest) -> Recovery:
-    """The planned segments read, checked and cut to exactly the transactions to apply."""
-    records = {r.segment: r for r in load_records(store, keys)}
+def fetch(store: ObjectStore, keys: BackupKeys | None, plan: Plan, manifest: Manifest,
+          index: Sequence[SegmentRecord] | None = None) -> Recovery:
+    """The planned segments read, checked and cut to exactly the transactions to apply.
+    `index`: the records the plan was made from (else the index is read again)."""
+    records = {r.segment: r for r in (load_records(store, keys) if index is None else index)}
     segments = [transactions_of(read_segment(store, records[name], keys), name)
                 for name in plan.segments]
     chosen = cut(plan, segments)
@@ -199,17 +202,23 @@ def recover_into(data_dir: Path, store: ObjectStore, keys: BackupKeys | None, ta
                  *, prepare_memory: str = "256M", buffer_pool: str = "128M",
                  set_record: str = "", root_password: str | None = None,
                  on_replay: OnReplay | None = None,
-                 planned: tuple[Plan, Manifest] | None = None) -> str:
+                 planned: tuple[Plan, Manifest] | None = None,
+                 index: Sequence[SegmentRecord] | None = None) -> str:
     """Restore `data_dir` to `target`; the sentence to log. `on_replay` follows the apply
     (the clone step's metrics), called at each poll of the SQL thread. `planned`: the plan
-    already made for `target` (choose_latest's), else it is made here."""
+    already made for `target` (choose_latest's), else it is made here; `index`: the records
+    it was made from (choose_latest's), so the archive's index is read once."""
     skipped = restore_skipped(data_dir)
     if skipped:
         raise ConfigError(f"{skipped}: a recovery never overwrites it")
-    plan, manifest = plan_for(store, keys, target) if planned is None else planned
+    if planned is None:
+        plan, manifest, records = _planned(store, keys, target)
+        index = records
+    else:
+        plan, manifest = planned
     log.info("recover: to %s from backup %s (gtid %s), %d archive segments", target,
              plan.backup_id, plan.base_gtid or "none", len(plan.segments))
-    recovery = fetch(store, keys, plan, manifest)
+    recovery = fetch(store, keys, plan, manifest, index)
     applied = sum(len(s.transactions) for s in recovery.segments)
     started = time.monotonic()
     replay = ReplayRate(applied)
