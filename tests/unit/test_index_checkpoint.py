@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -19,8 +20,10 @@ from hypothesis import strategies as st
 from mysqlsts.archive.archiver import Archiver, ArchiveSettings
 from mysqlsts.archive.compact import compact
 from mysqlsts.cli import cli
+from mysqlsts.clone.point_in_time import choose_latest, fetch
 from mysqlsts.core import binlog_checkpoint as bc
 from mysqlsts.core import binlog_event as ev
+from mysqlsts.core.backup_layout import BINLOG_INDEX
 from mysqlsts.core.backup_parts import BackupKeys
 from mysqlsts.core.binlog_index import SegmentRecord, parse_record
 from mysqlsts.store.archive_checkpoints import checkpoint_names, remove_stale
@@ -35,6 +38,7 @@ from mysqlsts.store.binlog_archive import (
     write_segment,
 )
 from mysqlsts.store.filestore import FileStore
+from tests.unit.test_backup_list import write_backup
 from tests.unit.test_binlog_core import fde, txn
 from tests.unit.test_pitr_plan import make_segment, transaction
 
@@ -285,3 +289,40 @@ def test_archive_compact_writes_one_and_says_so(tmp_path: Path) -> None:
     bad = runner.invoke(cli, ["archive", "check", "--store", f"file://{tmp_path}"])
     assert bad.exit_code != 0
     assert f"archive checkpoint {name} does not parse" in bad.output
+
+
+def test_a_restore_with_no_target_reads_the_index_once(tmp_path: Path) -> None:
+    store = Counting(tmp_path)
+    write_backup(store, datetime(2026, 12, 1, 3, 0, tzinfo=UTC), "aaaaaa", "0-100-5")
+    for seq in range(1, 21):
+        write(store, seq)
+    store.gets.clear()
+    latest = choose_latest(store, None)
+    assert latest.plan is not None and len(latest.plan.segments) == 15
+    records = [n for n in store.gets if n.startswith(BINLOG_INDEX)]
+    assert len(records) == 20  # each record once (no checkpoint yet)
+    store.gets.clear()
+    recovery = fetch(store, None, latest.plan, latest.manifest, latest.records)
+    assert [n for n in store.gets if n.startswith(BINLOG_INDEX)] == []  # not again
+    assert str(recovery.segments[-1].transactions[-1].gtid) == "0-100-20"
+
+
+def test_prune_deletes_old_checkpoints_after_the_records(tmp_path: Path) -> None:
+    store = FileStore(tmp_path)
+    now = datetime.now(UTC).replace(microsecond=0)
+    first = int((now - timedelta(days=11)).timestamp())
+    made = []
+    for low in range(0, 20, 5):  # 1..5, 6..10, 11..15, 16..20, a checkpoint after each
+        segment = make_segment([transaction(s, first + s * 3600) for s in range(low + 1,
+                                                                                low + 6)])
+        write_segment(store, *seal_segment(segment, None), None)
+        made.append(compact(store, None, always=True).written)
+    write_backup(store, now - timedelta(days=1), "cccccc", "0-100-12")
+    done = CliRunner().invoke(cli, ["backup", "prune", "--store", f"file://{tmp_path}",
+                                    "--retain-window", "7d", "--retain-min", "1"])
+    assert done.exit_code == 0, done.output
+    assert "segments_deleted=2 segments_kept=2 orphans_deleted=0 checkpoints_deleted=2" in (
+        done.output)
+    assert checkpoint_names(store) == made[2:]
+    assert load_records(store, None) == full_read(store, None)
+    assert [r.domains[0].first for r in load_records(store, None)] == ["0-100-11", "0-100-16"]
