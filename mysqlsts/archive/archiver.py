@@ -8,8 +8,9 @@ reported as a gap (named, never skipped; the index shows it to every reader); wh
 writer (server id) changes, a line says so (a takeover, or an errant write promoted). A segment is
 written before its record; a store write that fails is retried with backoff until it succeeds
 or the archiver is stopped, and the position moves only once both are written. Once enough
-records are not in the index's newest checkpoint, it writes a new one after them
-(archive/compact.py), so the next start reads one object, not a record per segment.
+records are not in the index's newest checkpoint, it writes a new one after them, in a thread
+of its own beside the archiving (archive/compact.py), so the next start reads one object, not a
+record per segment.
 
 With a lock (archive/lock.py), it archives only while it holds the store's archive lease: it
 waits for the lease, resumes from the index once it holds it, checks the lease before every
@@ -27,7 +28,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from mysqlsts.adapters.binlog_stream import BinlogStream, StreamError
-from mysqlsts.archive.compact import compact
+from mysqlsts.archive.compact import CompactionJob
 from mysqlsts.archive.lock import ArchiveLock, LockLost, LockStopped, TermOver
 from mysqlsts.core import binlog_event as ev
 from mysqlsts.core.backoff import backoff
@@ -42,12 +43,14 @@ from mysqlsts.core.binlog_index import (
 )
 from mysqlsts.core.binlog_segment import Segment, Segmenter, Transaction
 from mysqlsts.core.gtid import MariadbGtid, parse_mariadb
-from mysqlsts.errors import MysqlstsError
 from mysqlsts.store.base import ObjectExists, ObjectStore, StoreError
 from mysqlsts.store.binlog_archive import load_index, seal_segment, write_segment
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
+# How long a stop or a resume waits for a checkpoint being written (a month's index is a
+# 180 MB object: a minute on a slow link).
+CHECKPOINT_JOIN_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -98,11 +101,13 @@ class Archiver:
         # many it does not, and those (read or written here, so never read again to write one).
         self._covered, self._uncovered = 0, 0
         self._pending: dict[str, SegmentRecord] = {}
+        self._job: CompactionJob | None = None
 
     def resume(self) -> str:
         """The position to ask the primary for, from the store's index (every break in it
         reported), else the start position. A store that cannot be read at start is an error,
         not retried: a wrong URL, bucket or credential is one line, not a loop."""
+        self._join_checkpoint()
         index = load_index(self.store, self.keys)
         records = index.records
         self._covered, self._uncovered = index.covered, len(records) - index.covered
@@ -151,6 +156,8 @@ class Archiver:
                         self.lock.release()
         except (Stopped, LockStopped):
             pass
+        finally:
+            self._join_checkpoint()
         log.info("archive: stopped after %d segments, %d transactions, position %s",
                  self.state.segments, self.state.transactions,
                  position_text(self.position) or "none")
@@ -228,8 +235,7 @@ class Archiver:
             self.position[transaction.gtid.domain] = transaction.gtid
         self._pending[record.index_name] = record
         self._uncovered += 1
-        if due(self._covered, self._uncovered):
-            self._checkpoint()
+        self._checkpoint()
         self.state.segments += 1
         self.state.transactions += len(segment.transactions)
         self.state.last_commit = segment.transactions[-1].commit_time
@@ -244,24 +250,49 @@ class Archiver:
                      position_text(self.position), self._wall() - self.state.last_commit)
 
     def _checkpoint(self) -> None:
-        """A checkpoint of the index (archive/compact.py), after the records it holds; one
-        that cannot be written is tried again once as many records more are written (the
-        archive goes on meanwhile: readers read the rest one by one)."""
-        if self.lock is not None:
-            self.lock.check()  # never a write outside the lease (LockLost)
-        try:
-            done = compact(self.store, self.keys, self._pending)
-        except MysqlstsError as error:
+        """After each segment: settle a checkpoint job that has ended, and start one
+        (archive/compact.py, beside the archiving) when one is due. The records it holds are
+        written before it starts, so it never holds one that does not exist."""
+        job = self._job
+        if job is not None:
+            if job.is_alive():
+                return
+            self._settle(job)
+        if due(self._covered, self._uncovered):
+            if self.lock is not None:
+                self.lock.check()  # never a write outside the lease (LockLost)
+            self._job = CompactionJob(self.store, self.keys, dict(self._pending))
+            self._job.start()
+
+    def _settle(self, job: CompactionJob) -> None:
+        """Take an ended job's outcome: the records it held leave the pending ones; one that
+        failed is tried again once as many records more are written (the archive went on
+        meanwhile: readers read the rest one by one)."""
+        self._job = None
+        since = len(self._pending) - len(job.known)  # written while it ran
+        if job.done is None:
             log.warning("archive: could not write an index checkpoint (%s); trying again "
-                        "when as many more segments are written", error)
-            self._uncovered = 0
+                        "when as many more segments are written", job.error)
+            self._uncovered = since
             return
-        log.info("archive: %s", done)
-        index = done.index
-        if done.written is not None:
-            self._covered, self._uncovered, self._pending = len(index.records), 0, {}
-        else:
+        log.info("archive: %s", job.done)
+        index = job.done.index
+        if job.done.written is None:
             self._covered, self._uncovered = index.covered, len(index.records) - index.covered
+            self._uncovered += since
+            return
+        self._pending = {n: r for n, r in self._pending.items() if n not in job.known}
+        self._covered, self._uncovered = len(index.records), len(self._pending)
+
+    def _join_checkpoint(self) -> None:
+        """Wait for a running checkpoint job (before a resume reads the index, and at stop):
+        its one write is whole or absent, so a job that outlives the deadline is left to
+        its daemon thread."""
+        if self._job is not None:
+            self._job.join(timeout=CHECKPOINT_JOIN_SECONDS)
+            if not self._job.is_alive():
+                self._settle(self._job)
+            self._job = None
 
     def _retry(self, what: str, action: Callable[[], _T]) -> _T:
         failures = 0

@@ -10,12 +10,14 @@ newest and reads what it lacks.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from mysqlsts.core.backup_parts import BackupKeys
 from mysqlsts.core.binlog_checkpoint import due
 from mysqlsts.core.binlog_index import SegmentRecord
+from mysqlsts.errors import MysqlstsError
 from mysqlsts.store.archive_checkpoints import write_checkpoint
 from mysqlsts.store.base import ObjectStore
 from mysqlsts.store.binlog_archive import Index, load_index
@@ -45,3 +47,23 @@ def compact(store: ObjectStore, keys: BackupKeys | None,
         return Compacted(index, None)
     serial = index.checkpoint.serial + 1 if index.checkpoint is not None else 1
     return Compacted(index, write_checkpoint(store, keys, serial, index.records))
+
+
+class CompactionJob(threading.Thread):
+    """One `compact` run beside the archiving, so a large index's checkpoint never holds up
+    a segment (reading and writing a day's index takes seconds; the archive's lag must
+    not). Its owner (the archiver) starts it, reads its outcome once it has ended, and joins
+    it before it resumes or stops."""
+
+    def __init__(self, store: ObjectStore, keys: BackupKeys | None,
+                 known: Mapping[str, SegmentRecord]) -> None:
+        super().__init__(name="archive-checkpoint", daemon=True)
+        self.store, self.keys, self.known = store, keys, known
+        self.done: Compacted | None = None
+        self.error: MysqlstsError | None = None
+
+    def run(self) -> None:
+        try:
+            self.done = compact(self.store, self.keys, self.known)
+        except MysqlstsError as error:  # the store, or a record or checkpoint that is damaged
+            self.error = error

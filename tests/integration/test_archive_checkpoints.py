@@ -98,7 +98,7 @@ def test_the_archiver_writes_checkpoints_and_resumes_through_them(
     every = [parse_record(n, read_all(inner, n), KEYS.seal_key) for n in index_names(inner)]
     held = {r.index_name for r in newest.records}
     assert held <= {r.index_name for r in every}  # only records that exist
-    assert len(every) - len(held) < 5  # fewer than the threshold left out
+    assert len(every) - len(held) < 2 * 5  # a threshold left out, and one written meanwhile
     assert load_records(inner, KEYS) == every
 
     # A restarted archiver resumes through the newest checkpoint: few GETs, no gap, no twice.
@@ -110,7 +110,7 @@ def test_the_archiver_writes_checkpoints_and_resumes_through_them(
             time.sleep(0.05)  # resume() sets the position once it has read the index
         resumed_gets = store.gets
         _batches(position, batch, wait, 13, 6)
-    assert 1 <= resumed_gets <= 5, resumed_gets  # the checkpoint and under 5 records
+    assert 1 <= resumed_gets <= 10, resumed_gets  # the checkpoint, and those after it
     assert archiver.state.duplicates == 0
     index = load_index(inner, KEYS)
     assert breaks(index.records) == []

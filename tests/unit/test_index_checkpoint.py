@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,11 +24,11 @@ from mysqlsts.cli import cli
 from mysqlsts.clone.point_in_time import choose_latest, fetch
 from mysqlsts.core import binlog_checkpoint as bc
 from mysqlsts.core import binlog_event as ev
-from mysqlsts.core.backup_layout import BINLOG_INDEX
+from mysqlsts.core.backup_layout import BINLOG_CHECKPOINTS, BINLOG_INDEX
 from mysqlsts.core.backup_parts import BackupKeys
 from mysqlsts.core.binlog_index import SegmentRecord, parse_record
 from mysqlsts.store.archive_checkpoints import checkpoint_names, remove_stale
-from mysqlsts.store.base import read_all
+from mysqlsts.store.base import StoreError, read_all
 from mysqlsts.store.binlog_archive import (
     IndexCache,
     index_names,
@@ -260,18 +261,65 @@ def test_the_archiver_writes_a_checkpoint_after_its_records(
                         ArchiveSettings(max_bytes=1), stop)
     archiver.run()
     assert archiver.state.segments == 25
+    # Written beside the archiving: at 10 records, and at 20 unless the first still ran.
     names = checkpoint_names(store)
-    assert len(names) == 2  # at 10 records and at 20
-    newest = bc.parse_checkpoint(names[-1], read_all(store, names[-1]), None)
-    assert len(newest.records) == 20
+    assert 1 <= len(names) <= 2
+    held = len(bc.parse_checkpoint(names[-1], read_all(store, names[-1]), None).records)
+    assert held in (10, 20)
     assert load_records(store, None) == full_read(store, None)
-    # A restarted archiver counts the 5 records after the checkpoint: 5 more make one due.
+    # A restarted archiver counts the records after the newest checkpoint: one is due by 30.
     stop.clear()
     Archiver(store, None, lambda: FakeStream(30, stop), lambda: "",  # type: ignore[arg-type, return-value]
              ArchiveSettings(max_bytes=1), stop).run()
+    more = checkpoint_names(store)
+    assert len(more) > len(names)
+    assert len(bc.parse_checkpoint(more[-1], read_all(store, more[-1]), None).records) > held
+
+
+class SlowCheckpoints(FileStore):
+    """A file store whose checkpoint writes take a while, and fail first (a 503)."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.attempts = 0
+        self.archived_meanwhile: list[int] = []  # records written during each attempt
+
+    def put_new(self, name: str, data: bytes) -> None:
+        if name.startswith(BINLOG_CHECKPOINTS):
+            self.attempts += 1
+            before = len(list(index_names(self)))
+            time.sleep(0.3)
+            self.archived_meanwhile.append(len(list(index_names(self))) - before)
+            if self.attempts == 1:
+                raise StoreError("store: 503 Slow Down (injected)")
+        super().put_new(name, data)
+
+
+class SlowStream(FakeStream):
+    """A primary writing a transaction every 2 ms."""
+
+    def events(self) -> Iterator[ev.Event]:
+        for event in super().events():
+            if event.type == ev.GTID:
+                time.sleep(0.002)
+            yield event
+
+
+def test_a_slow_or_failing_checkpoint_holds_up_no_segment(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bc, "CHECKPOINT_RECORDS", 10)
+    store = SlowCheckpoints(tmp_path)
+    stop = threading.Event()
+    archiver = Archiver(store, None, lambda: SlowStream(400, stop), lambda: "0-100-0",  # type: ignore[arg-type, return-value]
+                        ArchiveSettings(max_bytes=1), stop)
+    archiver.run()
+    assert archiver.state.segments == 400
+    assert store.attempts >= 2  # the failed one was tried again
+    assert min(store.archived_meanwhile) > 0  # segments went on while each was written
     names = checkpoint_names(store)
-    assert len(names) == 3
-    assert len(bc.parse_checkpoint(names[-1], read_all(store, names[-1]), None).records) == 30
+    newest = bc.parse_checkpoint(names[-1], read_all(store, names[-1]), None)
+    assert {r.index_name for r in newest.records} <= set(index_names(store))
+    assert load_records(store, None) == full_read(store, None)
 
 
 def test_archive_compact_writes_one_and_says_so(tmp_path: Path) -> None:
