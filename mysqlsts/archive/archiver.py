@@ -48,9 +48,11 @@ from mysqlsts.store.binlog_archive import load_index, seal_segment, write_segmen
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
-# How long a stop or a resume waits for a checkpoint being written (a month's index is a
-# 180 MB object: a minute on a slow link).
+# How long a resume waits for a checkpoint being written (a month's index is a 180 MB object:
+# a minute on a slow link), and a stop (briefly: the pod's grace period is short, and the
+# write is whole or absent, so one cut off by the exit costs nothing).
 CHECKPOINT_JOIN_SECONDS = 60.0
+CHECKPOINT_STOP_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -107,7 +109,7 @@ class Archiver:
         """The position to ask the primary for, from the store's index (every break in it
         reported), else the start position. A store that cannot be read at start is an error,
         not retried: a wrong URL, bucket or credential is one line, not a loop."""
-        self._join_checkpoint()
+        self._join_checkpoint(CHECKPOINT_JOIN_SECONDS)
         index = load_index(self.store, self.keys)
         records = index.records
         self._covered, self._uncovered = index.covered, len(records) - index.covered
@@ -157,7 +159,7 @@ class Archiver:
         except (Stopped, LockStopped):
             pass
         finally:
-            self._join_checkpoint()
+            self._join_checkpoint(CHECKPOINT_STOP_SECONDS)
         log.info("archive: stopped after %d segments, %d transactions, position %s",
                  self.state.segments, self.state.transactions,
                  position_text(self.position) or "none")
@@ -284,12 +286,12 @@ class Archiver:
         self._pending = {n: r for n, r in self._pending.items() if n not in job.known}
         self._covered, self._uncovered = len(index.records), len(self._pending)
 
-    def _join_checkpoint(self) -> None:
+    def _join_checkpoint(self, timeout: float) -> None:
         """Wait for a running checkpoint job (before a resume reads the index, and at stop):
         its one write is whole or absent, so a job that outlives the deadline is left to
         its daemon thread."""
         if self._job is not None:
-            self._job.join(timeout=CHECKPOINT_JOIN_SECONDS)
+            self._job.join(timeout=timeout)
             if not self._job.is_alive():
                 self._settle(self._job)
             self._job = None
