@@ -7,17 +7,18 @@ to equal tables."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from test_index_checkpoint_store import Counting
 
 from mysqlsts.core import binlog_checkpoint as bc
 from mysqlsts.core.backup_layout import BINLOG_CHECKPOINTS
 from mysqlsts.core.backup_parts import BackupKeys
 from mysqlsts.core.binlog_index import breaks, parse_record
 from mysqlsts.store.archive_checkpoints import checkpoint_names
-from mysqlsts.store.base import ObjectInfo, StoreError, read_all
+from mysqlsts.store.base import StoreError, read_all
 from mysqlsts.store.binlog_archive import index_names, load_index, load_records
 from mysqlsts.store.filestore import FileStore
 from tests.integration.archive_helpers import (
@@ -35,27 +36,18 @@ pytestmark = pytest.mark.integration
 KEYS = BackupKeys.from_secret(b"c" * 32)
 
 
-class FirstCheckpointFails:
-    """A file store whose first checkpoint write fails (a 503), and which counts GETs."""
+class FirstCheckpointFails(Counting):
+    """A store whose first checkpoint write fails (a 503), and which counts GETs."""
 
-    def __init__(self, inner: FileStore) -> None:
-        self.inner, self.failed, self.gets = inner, 0, 0
+    def __init__(self, store: FileStore) -> None:
+        super().__init__(store)
+        self.failed = 0
 
     def put_new(self, name: str, data: bytes) -> None:
         if name.startswith(BINLOG_CHECKPOINTS) and not self.failed:
             self.failed += 1
             raise StoreError(f"store {self.describe()}: 503 Slow Down (injected)")
-        self.inner.put_new(name, data)
-
-    def get(self, name: str) -> Iterator[bytes]:
-        self.gets += 1
-        return self.inner.get(name)
-
-    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
-        return self.inner.list(prefix)
-
-    def __getattr__(self, name: str) -> Callable[..., object]:
-        return getattr(self.inner, name)  # type: ignore[no-any-return]
+        super().put_new(name, data)
 
 
 def _batches(primary_sql: Callable[[], str], write: Callable[[int], None],
@@ -84,7 +76,7 @@ def test_the_archiver_writes_checkpoints_and_resumes_through_them(
     def wait(gtid: str) -> object:
         return wait_archived(inner, KEYS, gtid)
 
-    archiver, stop = archiver_for(primary, store, KEYS)  # type: ignore[arg-type]
+    archiver, stop = archiver_for(primary, store, KEYS)
     with running(archiver, stop):
         time.sleep(0.5)
         make_app_table(primary)
@@ -103,7 +95,7 @@ def test_the_archiver_writes_checkpoints_and_resumes_through_them(
 
     # A restarted archiver resumes through the newest checkpoint: few GETs, no gap, no twice.
     store.gets = 0
-    archiver, stop = archiver_for(primary, store, KEYS)  # type: ignore[arg-type]
+    archiver, stop = archiver_for(primary, store, KEYS)
     with running(archiver, stop):
         deadline = time.monotonic() + 20
         while not archiver.position and time.monotonic() < deadline:
