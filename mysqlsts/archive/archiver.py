@@ -235,12 +235,12 @@ class Archiver:
                     lambda: write_segment(self.store, record, stored, self.keys))
         for transaction in segment.transactions:
             self.position[transaction.gtid.domain] = transaction.gtid
-        self._pending[record.index_name] = record
-        self._uncovered += 1
-        self._checkpoint()
         self.state.segments += 1
         self.state.transactions += len(segment.transactions)
         self.state.last_commit = segment.transactions[-1].commit_time
+        self._pending[record.index_name] = record
+        self._uncovered += 1
+        self._checkpoint()
         log.debug("archive: wrote %s transactions=%d bytes=%d last=%s", record.segment,
                   len(segment.transactions), record.size, segment.transactions[-1].gtid)
         now = self._clock()

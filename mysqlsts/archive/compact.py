@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from mysqlsts.core.backup_parts import BackupKeys
 from mysqlsts.core.binlog_checkpoint import due
 from mysqlsts.core.binlog_index import SegmentRecord
-from mysqlsts.errors import MysqlstsError
+from mysqlsts.errors import describe
 from mysqlsts.store.archive_checkpoints import write_checkpoint
 from mysqlsts.store.base import ObjectStore
 from mysqlsts.store.binlog_archive import Index, load_index
@@ -60,10 +60,10 @@ class CompactionJob(threading.Thread):
         super().__init__(name="archive-checkpoint", daemon=True)
         self.store, self.keys, self.known = store, keys, known
         self.done: Compacted | None = None
-        self.error: MysqlstsError | None = None
+        self.error = ""  # why it wrote nothing, when it failed
 
     def run(self) -> None:
         try:
             self.done = compact(self.store, self.keys, self.known)
-        except MysqlstsError as error:  # the store, or a record or checkpoint that is damaged
-            self.error = error
+        except Exception as error:  # noqa: BLE001 (a thread's edge: its owner reports it)
+            self.error = describe(error)  # the store, a damaged record or checkpoint, a bug
