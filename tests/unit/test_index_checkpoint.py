@@ -333,6 +333,11 @@ def test_archive_compact_writes_one_and_says_so(tmp_path: Path) -> None:
     assert f"archive compact: wrote {name} holding 3 records" in done.output
     again = runner.invoke(cli, ["archive", "compact", "--store", f"file://{tmp_path}"])
     assert "no checkpoint written: 0 of 3 records" in again.output
+    write(store, 4)
+    check = runner.invoke(cli, ["archive", "check", "--store", f"file://{tmp_path}"])
+    assert check.exit_code == 0, check.output
+    assert check.output.splitlines()[1] == (f"index: 4 records, 3 of them read from checkpoint "
+                                            f"{name}")
     (tmp_path / name).write_bytes(b"edited")
     bad = runner.invoke(cli, ["archive", "check", "--store", f"file://{tmp_path}"])
     assert bad.exit_code != 0
