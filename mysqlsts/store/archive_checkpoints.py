@@ -15,7 +15,7 @@ from mysqlsts.core.binlog_checkpoint import (
     stale_checkpoints,
 )
 from mysqlsts.core.binlog_index import SegmentRecord
-from mysqlsts.store.base import ObjectStore, read_all
+from mysqlsts.store.base import ObjectMissing, ObjectStore, read_all
 
 
 def checkpoint_names(store: ObjectStore) -> list[str]:
@@ -25,6 +25,13 @@ def checkpoint_names(store: ObjectStore) -> list[str]:
 def read_newest(store: ObjectStore, keys: BackupKeys | None) -> Checkpoint | None:
     """The newest checkpoint, checked (CheckpointError naming it when it is not as written);
     None when there is none."""
+    try:
+        return _read_newest(store, keys)
+    except ObjectMissing:  # retention deleted it after the listing, two newer ones written
+        return _read_newest(store, keys)  # meanwhile: look once more
+
+
+def _read_newest(store: ObjectStore, keys: BackupKeys | None) -> Checkpoint | None:
     name = newest_checkpoint(checkpoint_names(store))
     if name is None:
         return None

@@ -379,3 +379,29 @@ def test_prune_deletes_old_checkpoints_after_the_records(tmp_path: Path) -> None
     assert checkpoint_names(store) == made[2:]
     assert load_records(store, None) == full_read(store, None)
     assert [r.domains[0].first for r in load_records(store, None)] == ["0-100-11", "0-100-16"]
+
+
+class PrunedMeanwhile(FileStore):
+    """A store in which the newest checkpoint listed is deleted (and a newer one written)
+    just before a reader GETs it."""
+
+    pruned = False
+
+    def get(self, name: str) -> Iterator[bytes]:
+        if name.startswith(BINLOG_CHECKPOINTS) and not self.pruned:
+            self.pruned = True
+            compact(FileStore(self.root), None, always=True)  # a newer one...
+            self.delete(name)  # ...and the one listed deleted
+        return super().get(name)
+
+
+def test_a_checkpoint_pruned_between_the_listing_and_the_get_is_looked_for_again(
+        tmp_path: Path) -> None:
+    store = PrunedMeanwhile(tmp_path)
+    for seq in range(1, 4):
+        write(store, seq)
+    compact(FileStore(tmp_path), None, always=True)
+    write(store, 4)
+    index = load_index(store, None)
+    assert index.checkpoint is not None and len(index.checkpoint.records) == 4
+    assert index.records == full_read(store, None)
