@@ -7,7 +7,10 @@ at or before it is dropped as a duplicate, and one that does not follow it is ar
 reported as a gap (named, never skipped; the index shows it to every reader); where a domain's
 writer (server id) changes, a line says so (a takeover, or an errant write promoted). A segment is
 written before its record; a store write that fails is retried with backoff until it succeeds
-or the archiver is stopped, and the position moves only once both are written.
+or the archiver is stopped, and the position moves only once both are written. Once enough
+records are not in the index's newest checkpoint, it writes a new one after them, in a thread
+of its own beside the archiving (archive/compact.py), so the next start reads one object, not a
+record per segment.
 
 A primary that refuses the position because its binary logs no longer hold it (purged, a
 partition longer than their retention, a re-created primary: core/purged_past.py) is streamed
@@ -32,11 +35,14 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from mysqlsts.adapters.binlog_stream import BinlogStream, PositionRefused, StreamError
+from mysqlsts.archive.compact import CompactionJob
 from mysqlsts.archive.lock import ArchiveLock, LockLost, LockStopped, TermOver
 from mysqlsts.core import binlog_event as ev
 from mysqlsts.core.backoff import backoff
 from mysqlsts.core.backup_parts import BackupKeys
+from mysqlsts.core.binlog_checkpoint import due
 from mysqlsts.core.binlog_index import (
+    SegmentRecord,
     archived_position,
     breaks,
     newest_commit,
@@ -46,10 +52,15 @@ from mysqlsts.core.binlog_segment import Segment, Segmenter, Transaction
 from mysqlsts.core.gtid import MariadbGtid, parse_mariadb
 from mysqlsts.core.purged_past import purged_past
 from mysqlsts.store.base import ObjectExists, ObjectStore, StoreError
-from mysqlsts.store.binlog_archive import load_records, seal_segment, write_segment
+from mysqlsts.store.binlog_archive import load_index, seal_segment, write_segment
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
+# How long a resume waits for a checkpoint being written (a month's index is a 180 MB object:
+# a minute on a slow link), and a stop (briefly: the pod's grace period is short, and the
+# write is whole or absent, so one cut off by the exit costs nothing).
+CHECKPOINT_JOIN_SECONDS = 60.0
+CHECKPOINT_STOP_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -99,12 +110,22 @@ class Archiver:
         # Where the stream goes on past what the primary purged, per domain, until the archive
         # holds a transaction after it (then the position alone says where to resume).
         self._past: dict[int, MariadbGtid] = {}
+        # The index's compaction: how many listed records the newest checkpoint holds, how
+        # many it does not, and those (read or written here, so never read again to write one).
+        self._covered, self._uncovered = 0, 0
+        self._pending: dict[str, SegmentRecord] = {}
+        self._job: CompactionJob | None = None
 
     def resume(self) -> str:
         """The position to ask the primary for, from the store's index (every break in it
         reported), else the start position. A store that cannot be read at start is an error,
         not retried: a wrong URL, bucket or credential is one line, not a loop."""
-        records = load_records(self.store, self.keys)
+        self._join_checkpoint(CHECKPOINT_JOIN_SECONDS)
+        index = load_index(self.store, self.keys)
+        records = index.records
+        self._covered, self._uncovered = index.covered, len(records) - index.covered
+        held = {r.index_name for r in index.checkpoint.records} if index.checkpoint else set()
+        self._pending = {r.index_name: r for r in records if r.index_name not in held}
         for found in breaks(records):
             self.state.gaps += 1
             log.warning("archive: the store's archive is not contiguous: %s", found)
@@ -149,6 +170,8 @@ class Archiver:
                         self.lock.release()
         except (Stopped, LockStopped):
             pass
+        finally:
+            self._join_checkpoint(CHECKPOINT_STOP_SECONDS)
         log.info("archive: stopped after %d segments, %d transactions, position %s",
                  self.state.segments, self.state.transactions,
                  position_text(self.position) or "none")
@@ -277,6 +300,9 @@ class Archiver:
         self.state.segments += 1
         self.state.transactions += len(segment.transactions)
         self.state.last_commit = segment.transactions[-1].commit_time
+        self._pending[record.index_name] = record
+        self._uncovered += 1
+        self._checkpoint()
         log.debug("archive: wrote %s transactions=%d bytes=%d last=%s", record.segment,
                   len(segment.transactions), record.size, segment.transactions[-1].gtid)
         now = self._clock()
@@ -286,6 +312,51 @@ class Archiver:
             log.info("archive: %d segments, %d transactions archived, position %s, newest "
                      "commit %.1fs ago", self.state.segments, self.state.transactions,
                      position_text(self.position), self._wall() - self.state.last_commit)
+
+    def _checkpoint(self) -> None:
+        """After each segment: settle a checkpoint job that has ended, and start one
+        (archive/compact.py, beside the archiving) when one is due. The records it holds are
+        written before it starts, so it never holds one that does not exist."""
+        job = self._job
+        if job is not None:
+            if job.is_alive():
+                return
+            self._settle(job)
+        if due(self._covered, self._uncovered):
+            if self.lock is not None:
+                self.lock.check()  # never a write outside the lease (LockLost)
+            self._job = CompactionJob(self.store, self.keys, dict(self._pending))
+            self._job.start()
+
+    def _settle(self, job: CompactionJob) -> None:
+        """Take an ended job's outcome: the records it held leave the pending ones; one that
+        failed is tried again once as many records more are written (the archive went on
+        meanwhile: readers read the rest one by one)."""
+        self._job = None
+        since = len(self._pending) - len(job.known)  # written while it ran
+        if job.done is None:
+            log.warning("archive: could not write an index checkpoint (%s); trying again "
+                        "when as many more segments are written", job.error)
+            self._uncovered = since
+            return
+        log.info("archive: %s", job.done)
+        index = job.done.index
+        if job.done.written is None:
+            self._covered, self._uncovered = index.covered, len(index.records) - index.covered
+            self._uncovered += since
+            return
+        self._pending = {n: r for n, r in self._pending.items() if n not in job.known}
+        self._covered, self._uncovered = len(index.records), len(self._pending)
+
+    def _join_checkpoint(self, timeout: float) -> None:
+        """Wait for a running checkpoint job (before a resume reads the index, and at stop):
+        its one write is whole or absent, so a job that outlives the deadline is left to
+        its daemon thread."""
+        if self._job is not None:
+            self._job.join(timeout=timeout)
+            if not self._job.is_alive():
+                self._settle(self._job)
+            self._job = None
 
     def _retry(self, what: str, action: Callable[[], _T]) -> _T:
         failures = 0

@@ -125,11 +125,17 @@ def archive(ctx: click.Context, archive: ArchiveOptions, s3: S3Options) -> None:
 
 
 @dataclass(frozen=True)
-class CheckOptions:
+class ArchiveStore:
+    """The archive a person looks at or compacts."""
+
     store: str = option("", "Object store URL holding the archive.", show_default=False)
     encryption_key_file: Path | None = option(
         None, "File holding the key the archive is encrypted with. None: not encrypted.",
         type=PATH, show_default=False)
+
+
+@dataclass(frozen=True)
+class CheckOptions(ArchiveStore):
     verify: bool = option(False, "Also read every segment and check it against its index "
                           "record (size, SHA-256, opens with the key).", is_flag=True)
 
@@ -151,3 +157,18 @@ def check(check: CheckOptions, s3: S3Options) -> None:
     if report.problems:
         raise MysqlstsError(f"archive check: {report.problems} problems in "
                             f"{objects.describe()}")
+
+
+@archive.command("compact")
+@use(ArchiveStore, "chosen")
+@use(S3Options, "s3")
+def compact_index(chosen: ArchiveStore, s3: S3Options) -> None:
+    """Write a checkpoint of the archive's index now (the archiver writes one once 1000
+    records are not in the newest): the next start, restore or `archive check` reads it and
+    the records written after it, not every record. Safe beside a running archiver."""
+    from mysqlsts.archive.compact import compact
+    from mysqlsts.store.open import open_store
+
+    objects = open_store(_required_store(chosen.store), s3.settings())
+    done = compact(objects, keys_from_file(chosen.encryption_key_file), always=True)
+    click.echo(f"archive compact: {done}", err=True)

@@ -1,5 +1,6 @@
-"""What a store's archive holds, as lines for a person: per domain its span, then every break
-and (when asked) every segment that does not match its record."""
+"""What a store's archive holds, as lines for a person: per domain its span, how much of the
+index its newest checkpoint held, then every break and (when asked) every segment that does not
+match its record."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from mysqlsts.core.backup_parts import BackupKeys
 from mysqlsts.core.binlog_index import breaks, spans
 from mysqlsts.errors import MysqlstsError
 from mysqlsts.store.base import ObjectStore
-from mysqlsts.store.binlog_archive import load_records, read_segment
+from mysqlsts.store.binlog_archive import load_index, read_segment
 
 
 @dataclass(frozen=True)
@@ -19,8 +20,12 @@ class Report:
 
 
 def inspect_archive(store: ObjectStore, keys: BackupKeys | None, *, verify: bool) -> Report:
-    records = load_records(store, keys)
+    index = load_index(store, keys)
+    records = index.records
     lines = [str(span) for span in spans(records)] or [f"no archive in {store.describe()}"]
+    if index.checkpoint is not None:
+        lines.append(f"index: {len(records)} records, {index.covered} of them read from "
+                     f"checkpoint {index.checkpoint.name}")
     problems = [str(found) for found in breaks(records)]
     if verify:
         for record in records:

@@ -258,6 +258,7 @@ def prune(store: StoreOptions, s3: S3Options, retention: RetentionOptions, key: 
     from mysqlsts.clone.to_backup import remove_incomplete
     from mysqlsts.core.backup_retention import Retained, parse_window, plan_retention
     from mysqlsts.core.backup_verify import FAILED
+    from mysqlsts.store.archive_checkpoints import remove_stale
     from mysqlsts.store.binlog_archive import remove_segment
     from mysqlsts.store.catalog import read_catalog
     from mysqlsts.store.open import open_store
@@ -280,6 +281,7 @@ def prune(store: StoreOptions, s3: S3Options, retention: RetentionOptions, key: 
             remove_backup(objects, backup_id)
         failed = " (its last drill failed)" if drilled.get(backup_id) == FAILED else ""
         click.echo(f"backup prune: {verb} {backup_id}{failed}", err=True)
+    checkpoints: list[str] = []
     if segments is not None:
         for record in segments.delete:
             if not dry_run:
@@ -287,13 +289,16 @@ def prune(store: StoreOptions, s3: S3Options, retention: RetentionOptions, key: 
         for name in segments.orphans:
             if not dry_run:
                 objects.delete(name)
+        # After the records: the index's checkpoints but the newest two (never the newest).
+        checkpoints = remove_stale(objects, dry_run=dry_run)
         if segments.delete:
             first, last = segments.delete[0], segments.delete[-1]
             click.echo(f"backup prune: {verb} {len(segments.delete)} archive segments, "
                        f"{first.domains[0].first} .. {last.domains[-1].last}", err=True)
     removed = [] if dry_run else remove_incomplete(objects, now)
     archive = ("" if segments is None else f" segments_deleted={len(segments.delete)} "
-               f"segments_kept={segments.kept} orphans_deleted={len(segments.orphans)}")
+               f"segments_kept={segments.kept} orphans_deleted={len(segments.orphans)} "
+               f"checkpoints_deleted={len(checkpoints)}")
     click.echo(f"backup prune: kept={len(plan.keep)} deleted={len(plan.delete)} "
                f"incomplete_removed={len(removed)} oldest_needed={plan.oldest_needed} "
                f"damaged={len(catalog.damaged)} proven={plan.proven} "
@@ -359,7 +364,8 @@ def restore(store: StoreOptions, s3: S3Options, target: RestoreOptions,
         if latest.plan is not None:
             click.echo(recover_into(data_dir, objects, keys, Target(),
                                     prepare_memory=target.prepare_memory,
-                                    planned=(latest.plan, latest.manifest)), err=True)
+                                    planned=(latest.plan, latest.manifest),
+                                    index=latest.records), err=True)
             return
         manifest = latest.manifest
     click.echo(restore_into(data_dir, objects, manifest, keys,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -45,6 +45,7 @@ from mysqlsts.clone.store_options import FromBackupOptions, S3Options, recovery_
 from mysqlsts.clone.tools import BackupTool, tool_for
 from mysqlsts.core.backup_manifest import Manifest
 from mysqlsts.core.backup_parts import BackupKeys
+from mysqlsts.core.binlog_index import SegmentRecord
 from mysqlsts.core.clone_record import DonorAddress, record_clone
 from mysqlsts.core.datadir import Fill
 from mysqlsts.core.health import Verdict
@@ -163,7 +164,7 @@ def _restore(settings: CloneSettings, progress: CloneProgress) -> str:
         log.info("%s", latest.said)
         if latest.plan is not None:
             return _recover(settings, store, keys, "", Target(), progress,
-                            (latest.plan, latest.manifest))
+                            (latest.plan, latest.manifest), latest.records)
         manifest = latest.manifest
     # Restored data carries the backup's accounts; this set's sidecar logs in with this set's
     # root password, so the restore adopts the data (docs/backup.md, "Adopting restored data").
@@ -178,7 +179,8 @@ def _restore(settings: CloneSettings, progress: CloneProgress) -> str:
 
 def _recover(settings: CloneSettings, store: ObjectStore, keys: BackupKeys | None,
              wanted: str, target: Target, progress: CloneProgress,
-             planned: tuple[Plan, Manifest] | None = None) -> str:
+             planned: tuple[Plan, Manifest] | None = None,
+             index: Sequence[SegmentRecord] | None = None) -> str:
     """The restore step to a point in time (MariaDB): the backup is the newest the target is
     reached from, the archive's transactions applied before the marker goes."""
     from mysqlsts.clone.point_in_time import recover_into
@@ -192,7 +194,7 @@ def _recover(settings: CloneSettings, store: ObjectStore, keys: BackupKeys | Non
     return recover_into(settings.data_dir, store, keys, target,
                         prepare_memory=settings.prepare_memory,
                         set_record=set_name(settings.identity), root_password=root_password,
-                        on_replay=progress.replayed, planned=planned)
+                        on_replay=progress.replayed, planned=planned, index=index)
 
 
 def run_clone(settings: CloneSettings, progress: CloneProgress | None = None) -> str:

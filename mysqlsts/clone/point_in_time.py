@@ -30,7 +30,7 @@ import logging
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -143,6 +143,7 @@ class Choice:
     manifest: Manifest  # the base backup
     plan: Plan | None  # the recovery to the latest point; None: the backup alone is it
     said: str  # one line naming the point chosen
+    records: tuple[SegmentRecord, ...] = ()  # the index the plan was made from
 
 
 def choose_latest(store: ObjectStore, keys: BackupKeys | None) -> Choice:
@@ -166,7 +167,8 @@ def choose_latest(store: ObjectStore, keys: BackupKeys | None) -> Choice:
                               "(--backup ID restores that backup alone)") from None
     latest = latest_of(plan, records)
     return Choice(manifest, plan if plan.segments else None,
-                  f"restore: no target: the latest point, {latest}{_noted(plan)}")
+                  f"restore: no target: the latest point, {latest}{_noted(plan)}",
+                  tuple(records))
 
 
 def _newest_not_failed(store: ObjectStore, keys: BackupKeys | None) -> tuple[Manifest, str]:
@@ -188,12 +190,13 @@ def _range(record: SegmentRecord) -> str:
 
 
 def fetch(store: ObjectStore, keys: BackupKeys | None, plan: Plan, manifest: Manifest,
-          directory: Path) -> Recovery:
+          directory: Path, index: Sequence[SegmentRecord] | None = None) -> Recovery:
     """The planned segments read and checked one at a time, each cut (core.pitr's `Cutter`)
     and its chosen transactions written on to relay log files in `directory` as it is read:
     memory holds one segment, whatever the range. A missing, corrupt or non-contiguous segment
-    is refused here, before anything is restored."""
-    records = {r.segment: r for r in load_records(store, keys)}
+    is refused here, before anything is restored. `index`: the records the plan was made from
+    (else the index is read again)."""
+    records = {r.segment: r for r in (load_records(store, keys) if index is None else index)}
     cutter = Cutter(plan)
     relay = RelayFiles(directory / RELAY_NAME)
     for name in plan.segments:
@@ -210,10 +213,12 @@ def recover_into(data_dir: Path, store: ObjectStore, keys: BackupKeys | None, ta
                  *, prepare_memory: str = "256M", buffer_pool: str = "128M",
                  set_record: str = "", root_password: str | None = None,
                  on_replay: OnReplay | None = None,
-                 planned: tuple[Plan, Manifest] | None = None) -> str:
+                 planned: tuple[Plan, Manifest] | None = None,
+                 index: Sequence[SegmentRecord] | None = None) -> str:
     """Restore `data_dir` to `target`; the sentence to log. `on_replay` follows the apply
     (the clone step's metrics), called at each poll of the SQL thread. `planned`: the plan
-    already made for `target` (choose_latest's), else it is made here.
+    already made for `target` (choose_latest's), else it is made here; `index`: the records
+    it was made from (choose_latest's), so the archive's index is read once.
 
     The chosen transactions are written to relay log files in the data dir (PITR_RELAY, on
     the data volume) before the base backup is restored, and removed before its marker goes:
@@ -222,14 +227,18 @@ def recover_into(data_dir: Path, store: ObjectStore, keys: BackupKeys | None, ta
     skipped = restore_skipped(data_dir)
     if skipped:
         raise ConfigError(f"{skipped}: a recovery never overwrites it")
-    plan, manifest = plan_for(store, keys, target) if planned is None else planned
+    if planned is None:
+        plan, manifest, records = _planned(store, keys, target)
+        index = records
+    else:
+        plan, manifest = planned
     log.info("recover: to %s from backup %s (gtid %s), %d archive segments", target,
              plan.backup_id, plan.base_gtid or "none", len(plan.segments))
     if state_of(data_dir) is DataDirState.INCOMPLETE:
         log.warning("data dir %s holds an interrupted restore or clone; wiping it", data_dir)
         wipe_incomplete(data_dir)
     with relay_dir(data_dir) as directory:
-        recovery = fetch(store, keys, plan, manifest, directory)
+        recovery = fetch(store, keys, plan, manifest, directory, index)
         started = time.monotonic()
         replay = ReplayRate(recovery.transactions)
 

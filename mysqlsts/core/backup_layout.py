@@ -4,6 +4,7 @@
     backups/<id>/manifest.json     written last, create-only: the backup exists once it does
     binlog/segments/...            the continuous binlog archive (issue 18), beside the backups
     binlog/index/...               its GTID and commit-time index (issue 18)
+    binlog/checkpoints/...         many index records in one object (core/binlog_checkpoint.py)
     binlog/lock/<generation>       the archiver's lease: one archiver writes at a time
 
 An id is the backup's start time in UTC (so ids sort by time, in listings too) and a random
@@ -20,6 +21,7 @@ BACKUPS = "backups/"
 MANIFEST = "manifest.json"
 BINLOG_SEGMENTS = "binlog/segments/"  # reserved for the archive (issue 18)
 BINLOG_INDEX = "binlog/index/"  # reserved for the archive's index (issue 18)
+BINLOG_CHECKPOINTS = "binlog/checkpoints/"  # the index compacted: a start reads one object
 BINLOG_LOCK = "binlog/lock/"  # the archiver's lease, one create-only object per generation
 
 _ID = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{6}$")

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 
 from mysqlsts.core.backup_layout import BINLOG_INDEX, BINLOG_SEGMENTS
 from mysqlsts.core.backup_parts import BackupKeys, pack_part, unpack_part
+from mysqlsts.core.binlog_checkpoint import Checkpoint, merge
 from mysqlsts.core.binlog_index import (
     INDEX_SUFFIX,
     SegmentRecord,
@@ -23,6 +25,7 @@ from mysqlsts.core.binlog_index import (
     segment_name,
 )
 from mysqlsts.core.binlog_segment import Segment
+from mysqlsts.store.archive_checkpoints import read_newest
 from mysqlsts.store.base import ObjectStore, StoreError, read_all
 
 
@@ -67,29 +70,55 @@ def remove_segment(store: ObjectStore, record: SegmentRecord) -> None:
     store.delete(record.segment)
 
 
-def load_records(store: ObjectStore, keys: BackupKeys | None) -> list[SegmentRecord]:
-    """Every index record, in name order; one that does not parse is an error naming it."""
+@dataclass(frozen=True)
+class Index:
+    """The archive's index as read: every listed record, and how it was read."""
+
+    records: list[SegmentRecord]  # every listed record, in name order
+    checkpoint: Checkpoint | None  # the newest checkpoint, when there is one
+    covered: int  # records taken from it (the rest were read one by one, or known)
+
+
+def load_index(store: ObjectStore, keys: BackupKeys | None,
+               known: Mapping[str, SegmentRecord] | None = None, *,
+               checkpoint: bool = True) -> Index:
+    """Every listed index record: those the newest checkpoint holds taken from it (unless
+    `checkpoint` is false), those in `known` (records read or written before) as they are,
+    the rest read one GET each. A record or checkpoint that does not parse is an error
+    naming it."""
+    names = list(index_names(store))
+    newest = read_newest(store, keys) if names and checkpoint else None
+    found, rest = merge(names, newest)
+    covered = len(found)
     seal_key = keys.seal_key if keys else None
-    return [parse_record(name, read_all(store, name), seal_key) for name in index_names(store)]
+    known = known or {}
+    for name in rest:
+        found[name] = known[name] if name in known else parse_record(
+            name, read_all(store, name), seal_key)
+    return Index([found[name] for name in names], newest, covered)
+
+
+def load_records(store: ObjectStore, keys: BackupKeys | None) -> list[SegmentRecord]:
+    """Every index record, in name order (through the newest checkpoint, see
+    core/binlog_checkpoint.py); one that does not parse is an error naming it."""
+    return load_index(store, keys).records
 
 
 class IndexCache:
-    """The index, read incrementally: records are create-only and never change, so each call
-    lists the names and reads only those not read before (a purge pass every minute costs a
-    listing, not a GET per record)."""
+    """The index, read incrementally: records are create-only and never change, so the first
+    call reads it through the newest checkpoint and each later one lists the names and reads
+    only those not read before (a purge pass every minute costs a listing, not a GET per
+    record)."""
 
     def __init__(self, store: ObjectStore, keys: BackupKeys | None) -> None:
         self.store, self.keys = store, keys
-        self._records: dict[str, SegmentRecord] = {}
+        self._records: dict[str, SegmentRecord] | None = None
 
     def records(self) -> list[SegmentRecord]:
-        seal_key = self.keys.seal_key if self.keys else None
-        names = list(index_names(self.store))
-        for name in names:
-            if name not in self._records:
-                self._records[name] = parse_record(name, read_all(self.store, name), seal_key)
-        self._records = {name: self._records[name] for name in names}
-        return list(self._records.values())
+        first = self._records is None
+        index = load_index(self.store, self.keys, self._records, checkpoint=first)
+        self._records = {r.index_name: r for r in index.records}
+        return index.records
 
 
 def read_segment(store: ObjectStore, record: SegmentRecord, keys: BackupKeys | None) -> bytes:
