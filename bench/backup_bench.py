@@ -20,7 +20,10 @@ DonorServer at its defaults (no rate cap), in one run:
 - the donor's point-SELECT latency during a backup against idle;
 - the restore drill (`backup verify`) of the file:// backup.
 
-Every time is the wall time of the command (a process each, so Python's start-up is in each).
+Every time is the wall time of the command (a process each, so Python's start-up is in each),
+with the CPU seconds all the bench's processes used meanwhile (the command and its children,
+the in-process donor and its mariabackup, the donor's mariadbd, both S3 servers): on 2 cores,
+a step whose CPU seconds near twice its wall time was bound by the cores, not by the store.
 The backups, restores, the clone and their baselines run --repeat times, interleaved; the best
 of each is compared.
 
@@ -37,7 +40,9 @@ from __future__ import annotations
 import argparse
 import collections
 import contextlib
+import functools
 import os
+import resource
 import shutil
 import signal
 import subprocess
@@ -101,6 +106,33 @@ def ratio(numerator: float, denominator: float, target: str) -> str:
     return f"{numerator / denominator:.2f} (target {target})"
 
 
+class Steps:
+    """Each step's runs: the wall seconds the step measured, and the CPU seconds the bench's
+    processes used while it ran: this one and every child it has waited for (the commands,
+    mariabackup), and the long-lived ones in `watched` (S3 servers, mariadbd) by their pids."""
+
+    def __init__(self) -> None:
+        self.wall: dict[str, list[float]] = collections.defaultdict(list)
+        self.cpu: dict[str, list[float]] = collections.defaultdict(list)
+        self.watched: list[int] = []
+
+    def cpu_now(self) -> float:
+        total = 0.0
+        for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
+            usage = resource.getrusage(who)
+            total += usage.ru_utime + usage.ru_stime
+        for pid in self.watched:
+            with contextlib.suppress(FileNotFoundError):  # ended: its time is a child's now
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return total
+
+    def __call__(self, name: str, step: Callable[[], float]) -> None:
+        before = self.cpu_now()
+        self.wall[name].append(step())
+        self.cpu[name].append(self.cpu_now() - before)
+
+
 def link_rate(value: str) -> str | None:
     """--s3-link's value: a tc rate, or None for `none` (loopback only)."""
     if value == "none":
@@ -130,6 +162,7 @@ class BackupBench(Bench):
         (root / "s3-access").write_text("bench\n")
         (root / "s3-secret").write_text("bench\n")
         self.places: dict[str, S3Place] = {}
+        self.last_backup = ""
 
     def add_s3(self, key: str, s3: S3Server) -> S3Place:
         """A bucket on `s3`, as the place whose steps end in `key`."""
@@ -149,17 +182,17 @@ class BackupBench(Bench):
                 "--s3-path-style", "--s3-access-key-file", str(settings.access_key_file),
                 "--s3-secret-key-file", str(settings.secret_key_file)]
 
-    def backup(self, url: str, what: str) -> tuple[float, str]:
-        """`mysqlsts backup` into `url` from the donor: (seconds, backup id)."""
+    def backup(self, url: str, what: str) -> float:
+        """`mysqlsts backup` into `url` from the donor: its seconds (its id: `last_backup`)."""
         if url.startswith("file://"):
             Path(url.removeprefix("file://")).mkdir(exist_ok=True)
         with self.donor("127.0.0.1", self.donor_port) as done:
             os.sync()  # earlier runs' dirty pages must not be written back during this one
-            result = timed(["backup", *self.store_args(url), "--donor",
-                            f"127.0.0.1:{self.donor_port}", "--clone-token-file",
-                            str(self.secrets / "token")], what)
+            seconds, self.last_backup = timed(
+                ["backup", *self.store_args(url), "--donor", f"127.0.0.1:{self.donor_port}",
+                 "--clone-token-file", str(self.secrets / "token")], what)
         assert done and done[0][0] == "ok", done
-        return result
+        return seconds
 
     def restore(self, url: str, what: str) -> float:
         target = self.root / "restored"
@@ -205,9 +238,9 @@ class BackupBench(Bench):
             store.delete(name)
         return seconds
 
-    def prepare_time(self, manifest: Manifest, files: Path) -> float:
-        """The clone's prepare step on this backup, extracted (untimed) from the downloaded
-        objects."""
+    def extract(self, manifest: Manifest, files: Path) -> Path:
+        """This backup extracted from the downloaded objects into a staging dir (untimed: the
+        prepare is what is measured)."""
         staging = self.root / "prepare"
         staging.mkdir()
         tool = tool_for("mariadb")
@@ -221,26 +254,28 @@ class BackupBench(Bench):
         if extractor.wait() != 0:
             raise SystemExit("backup_bench: extracting the backup failed")
         os.sync()
+        return staging
+
+    def prepare_time(self, staging: Path) -> float:
+        """The clone's prepare step on an extracted backup."""
         started = time.monotonic()
-        prepare(staging, tool, PREPARE_MEMORY)
+        prepare(staging, tool_for("mariadb"), PREPARE_MEMORY)
         seconds = time.monotonic() - started
         shutil.rmtree(staging)
         log(f"prepare: {seconds:.2f}s")
         return seconds
 
-    def s3_round(self, place: S3Place, files: Path,
-                 run: Callable[[str, float], None]) -> Manifest:
+    def s3_round(self, place: S3Place, files: Path, step: Steps) -> Manifest:
         """A backup to `place`, the raw download and upload of its objects (into and from
         `files`, kept for the prepare), and a restore; the stored backup's manifest."""
-        where = " over the link" if place.key else ""
+        where, key = " over the link" if place.key else "", place.key
         store = open_store(place.url, place.settings)
-        seconds, backup_id = self.backup(place.url, f"backup to S3{where}")
-        run(f"backup_s3{place.key}", seconds)
-        manifest = self.manifest(store, backup_id)
-        run(f"raw_download{place.key}",
-            self.raw_download(store, manifest, files, f"raw download{where}"))
-        run(f"raw_upload{place.key}", self.raw_upload(store, files, f"raw upload{where}"))
-        run(f"restore_s3{place.key}", self.restore(place.url, f"restore from S3{where}"))
+        step(f"backup_s3{key}", lambda: self.backup(place.url, f"backup to S3{where}"))
+        manifest = self.manifest(store, self.last_backup)
+        step(f"raw_download{key}",
+             lambda: self.raw_download(store, manifest, files, f"raw download{where}"))
+        step(f"raw_upload{key}", lambda: self.raw_upload(store, files, f"raw upload{where}"))
+        step(f"restore_s3{key}", lambda: self.restore(place.url, f"restore from S3{where}"))
         return manifest
 
     def clone_seconds(self) -> float:
@@ -256,7 +291,7 @@ class BackupBench(Bench):
             time.sleep(IDLE_SECONDS)
             load.sample()
             reads.phase = "backup"
-            seconds, _ = self.backup(url, "backup to file:// under reads")
+            seconds = self.backup(url, "backup to file:// under reads")
             reads.phase = "after"
         return reads.latencies["idle"], reads.latencies["backup"], seconds
 
@@ -280,11 +315,13 @@ def s3_ratios(f: dict[str, float], key: str, where: str) -> list[str]:
     ]
 
 
-def report(runs: dict[str, list[float]], idle: list[float], during: list[float],
-           data_bytes: int, stored_bytes: int, parts: int, link: str | None) -> str:
-    """The block of docs/benchmarks.md; `link` is the rate of the second S3 server's link, or
-    None when only the loopback one ran."""
+def report(runs: dict[str, list[float]], cpu: dict[str, list[float]], idle: list[float],
+           during: list[float], data_bytes: int, stored_bytes: int, parts: int,
+           link: str | None) -> str:
+    """The block of docs/benchmarks.md from each step's wall and CPU seconds per run; `link`
+    is the rate of the second S3 server's link, or None when only the loopback one ran."""
     f = {name: min(seconds) for name, seconds in runs.items()}
+    best_cpu = {name: seconds[runs[name].index(f[name])] for name, seconds in cpu.items()}
     linked = f" over the {link} link"
     rows = [
         *s3_rows("", ""),
@@ -317,10 +354,15 @@ def report(runs: dict[str, list[float]], idle: list[float], during: list[float],
         "the rest of the data dir compresses).",
         *link_lines,
         "",
-        "| step | best seconds | MB/s of the data dir | runs (s) |",
-        "|---|---|---|---|",
-        *(f"| {what} | {f[name]:.1f} | {mb / f[name]:.0f} | "
+        "| step | best seconds | MB/s of the data dir | CPU s of that run | runs (s) |",
+        "|---|---|---|---|---|",
+        *(f"| {what} | {f[name]:.1f} | {mb / f[name]:.0f} | {best_cpu[name]:.1f} | "
           f"{', '.join(f'{s:.1f}' for s in runs[name])} |" for name, what in rows),
+        "",
+        "CPU s: what all the bench's processes used during that run (the command and its "
+        "children, the donor and its mariabackup, the donor's mariadbd, the S3 servers); the "
+        f"machine has {os.cpu_count()} cores, so CPU s near {os.cpu_count()} x the wall time "
+        "means the cores, not the store or the link, set the pace.",
         "",
         "Ratios in this run, best to best:",
         *s3_ratios(f, "", " (loopback)" if link else ""),
@@ -356,40 +398,41 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit("backup_bench: terminated"))
     root = scratch("mysqlsts-backup-bench-")
     load = LoadWatch()
-    runs: dict[str, list[float]] = collections.defaultdict(list)
-
-    def run(name: str, seconds: float) -> None:
-        runs[name].append(seconds)
+    step = Steps()
 
     try:
         with contextlib.ExitStack() as stack:
             bench = BackupBench(root, args.gib, PortPool("clone-bench"))
-            places = [bench.add_s3("", stack.enter_context(S3Server(0)))]
+            servers = [("", stack.enter_context(S3Server(0)))]
             if args.s3_link is not None:
                 link = stack.enter_context(Link(args.s3_link, LINK_SUBNET))
-                linked = stack.enter_context(S3Server(0, link.inner_ip, link.inside([])))
-                places.append(bench.add_s3("_link", linked))
+                servers.append(("_link", stack.enter_context(
+                    S3Server(0, link.inner_ip, link.inside([])))))
+            places = [bench.add_s3(key, server) for key, server in servers]
             stack.callback(bench.stop_server)
             bench.build()
+            assert bench.server is not None
+            step.watched = [bench.server.pid, *(server.pid for _, server in servers)]
             data_bytes = dir_bytes(bench.data)
             file_url = f"file://{root / 'store'}"
             for n in range(args.repeat):
                 for place in places:
                     files = root / f"objects-{n}{place.key}"
-                    manifest = bench.s3_round(place, files, run)
+                    manifest = bench.s3_round(place, files, step)
                     if n == 0 and not place.key:
-                        run("prepare", bench.prepare_time(manifest, files))
+                        staging = bench.extract(manifest, files)
+                        step("prepare", functools.partial(bench.prepare_time, staging))
                     shutil.rmtree(files)
-                run("backup_file", bench.backup(file_url, "backup to file://")[0])
-                run("clone", bench.clone_seconds())
-                run("restore_file", bench.restore(file_url, "restore from file://"))
+                step("backup_file", lambda: bench.backup(file_url, "backup to file://"))
+                step("clone", bench.clone_seconds)
+                step("restore_file", lambda: bench.restore(file_url, "restore from file://"))
                 load.sample()
-            run("drill", timed(["backup", "verify", "--store", file_url],
-                               "restore drill")[0])
+            step("drill", lambda: timed(["backup", "verify", "--store", file_url],
+                                        "restore drill")[0])
             idle, during, seconds = bench.donor_latency(f"file://{root / 'store-reads'}", load)
-            run("backup_reads", seconds)
-        publish(report(runs, idle, during, data_bytes, manifest.size, len(manifest.parts),
-                       args.s3_link),
+            step.wall["backup_reads"].append(seconds)  # its CPU is the reads' too: not shown
+        publish(report(step.wall, step.cpu, idle, during, data_bytes, manifest.size,
+                       len(manifest.parts), args.s3_link),
                 section="backup-bench", heading=HEADING, load=load,
                 write_docs=args.write_docs, tools=TOOLS)
     finally:
