@@ -7,36 +7,50 @@ DonorServer at its defaults (no rate cap), in one run:
 
 - to moto's S3 server (tests/s3server.py, its own process) against a raw upload of the very
   objects that backup stored (the same compressed bytes) through the same client
-  (store/s3store.py) and server, as many at once as the backup writes parts;
+  (store/s3store.py) and server, as many at once as the backup writes parts: once to a server
+  on loopback, and once to a second server in a network namespace behind an emulated link
+  (bench/netlink.py: a veth pair with a `tc tbf` rate limit, --s3-link, 1gbit by default), so
+  every byte of the backup, the restore and their raw baselines crosses the same limited link,
+  as it crosses the network to S3 itself (needs root; `--s3-link none`: loopback only);
 - to a file:// store on the same disk against `mysqlsts clone` of the same data (the clone
   bench's (a), product defaults: backup --parallel=2, mbstream --parallel=2);
-- restore from the S3 server (`backup restore`) against a raw download of the same objects
+- restore from each S3 server (`backup restore`) against a raw download of the same objects
   (as many at once as the restore reads ahead) plus the clone's prepare step on that backup;
   restore from file:// against the same clone;
 - the donor's point-SELECT latency during a backup against idle;
 - the restore drill (`backup verify`) of the file:// backup.
 
-Every time is the wall time of the command (a process each, so Python's start-up is in each).
+Every time is the wall time of the command (a process each, so Python's start-up is in each),
+with the CPU seconds all the bench's processes used meanwhile (the command and its children,
+the in-process donor and its mariabackup, the donor's mariadbd, both S3 servers): on 2 cores,
+a step whose CPU seconds near twice its wall time was bound by the cores, not by the store.
 The backups, restores, the clone and their baselines run --repeat times, interleaved; the best
 of each is compared.
 
-Run: .venv/bin/python -m bench.backup_bench [--gib 1] [--repeat 2]
+Run: .venv/bin/python -m bench.backup_bench [--gib 1] [--repeat 2] [--s3-link 1gbit|none]
      [--write-docs docs/benchmarks.md]
-Loopback ports: 3 of the clone-bench share (tests/ports.py) and one the S3 server picks.
-Everything it creates is removed at the end.
+Loopback ports: 3 of the clone-bench share (tests/ports.py) and one the S3 server picks; the
+linked server listens on the namespace's address (LINK_SUBNET.2), on a port it picks.
+Everything it creates is removed at the end (the namespace and its veth pair also on failure
+or SIGTERM).
 """
 
 from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
+import functools
 import os
+import resource
 import shutil
+import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 from bench.clone_bench import Bench
@@ -50,6 +64,7 @@ from bench.harness import (
     publish,
     scratch,
 )
+from bench.netlink import Link, rate_bytes
 from mysqlsts.clone.receiver import prepare
 from mysqlsts.clone.tools import tool_for
 from mysqlsts.core.backup_manifest import Manifest
@@ -69,6 +84,10 @@ READ_AHEAD = 2  # store.parts.read_parts's default: parts a restore fetches at o
 PREPARE_MEMORY = "256M"  # `backup restore`'s default --prepare-memory
 SELECT_RATE = 100.0
 IDLE_SECONDS = 20.0
+# A pod's typical share of its node's link to S3: the rate every byte to the second S3 server
+# crosses. Not tuned to a figure; another rate is a flag away and printed with its figures.
+LINK_RATE = "1gbit"
+LINK_SUBNET = "10.231.78"  # link_bench's is 10.231.77: the two may run at the same time
 
 
 def timed(argv: Sequence[str], what: str) -> tuple[float, str]:
@@ -87,38 +106,93 @@ def ratio(numerator: float, denominator: float, target: str) -> str:
     return f"{numerator / denominator:.2f} (target {target})"
 
 
+class Steps:
+    """Each step's runs: the wall seconds the step measured, and the CPU seconds the bench's
+    processes used while it ran: this one and every child it has waited for (the commands,
+    mariabackup), and the long-lived ones in `watched` (S3 servers, mariadbd) by their pids."""
+
+    def __init__(self) -> None:
+        self.wall: dict[str, list[float]] = collections.defaultdict(list)
+        self.cpu: dict[str, list[float]] = collections.defaultdict(list)
+        self.watched: list[int] = []
+
+    def cpu_now(self) -> float:
+        total = 0.0
+        for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
+            usage = resource.getrusage(who)
+            total += usage.ru_utime + usage.ru_stime
+        for pid in self.watched:
+            with contextlib.suppress(FileNotFoundError):  # ended: its time is a child's now
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return total
+
+    def __call__(self, name: str, step: Callable[[], float]) -> None:
+        before = self.cpu_now()
+        self.wall[name].append(step())
+        self.cpu[name].append(self.cpu_now() - before)
+
+
+def link_rate(value: str) -> str | None:
+    """--s3-link's value: a tc rate, or None for `none` (loopback only)."""
+    if value == "none":
+        return None
+    try:
+        rate_bytes(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return value
+
+
+@dataclass(frozen=True)
+class S3Place:
+    """One S3 server the backups go to: the suffix of its steps' names in the figures ("" on
+    loopback, "_link" behind the link), its bucket's URL and the client's settings for it."""
+
+    key: str
+    url: str
+    settings: S3Settings
+
+
 class BackupBench(Bench):
     """The clone bench's donor, its stores, and the ways of moving its data."""
 
-    def __init__(self, root: Path, gib: float, ports: PortPool, s3: S3Server) -> None:
+    def __init__(self, root: Path, gib: float, ports: PortPool) -> None:
         super().__init__(root, gib, ports)
-        self.s3 = s3
         (root / "s3-access").write_text("bench\n")
         (root / "s3-secret").write_text("bench\n")
-        self.settings = S3Settings(endpoint=s3.endpoint, region=REGION, path_style=True,
-                                   access_key_file=root / "s3-access",
-                                   secret_key_file=root / "s3-secret")
-        create_bucket(s3.endpoint, BUCKET)
+        self.places: dict[str, S3Place] = {}
+        self.last_backup = ""
 
-    def s3_args(self) -> list[str]:
-        return ["--s3-endpoint", self.s3.endpoint, "--s3-region", REGION, "--s3-path-style",
-                "--s3-access-key-file", str(self.root / "s3-access"),
-                "--s3-secret-key-file", str(self.root / "s3-secret")]
+    def add_s3(self, key: str, s3: S3Server) -> S3Place:
+        """A bucket on `s3`, as the place whose steps end in `key`."""
+        settings = S3Settings(endpoint=s3.endpoint, region=REGION, path_style=True,
+                              access_key_file=self.root / "s3-access",
+                              secret_key_file=self.root / "s3-secret")
+        create_bucket(s3.endpoint, BUCKET)
+        place = S3Place(key, f"s3://{BUCKET}/backups{key}", settings)
+        self.places[place.url] = place
+        return place
 
     def store_args(self, url: str) -> list[str]:
-        return ["--store", url, *(self.s3_args() if url.startswith("s3://") else [])]
+        if not url.startswith("s3://"):
+            return ["--store", url]
+        settings = self.places[url].settings
+        return ["--store", url, "--s3-endpoint", settings.endpoint, "--s3-region", REGION,
+                "--s3-path-style", "--s3-access-key-file", str(settings.access_key_file),
+                "--s3-secret-key-file", str(settings.secret_key_file)]
 
-    def backup(self, url: str, what: str) -> tuple[float, str]:
-        """`mysqlsts backup` into `url` from the donor: (seconds, backup id)."""
+    def backup(self, url: str, what: str) -> float:
+        """`mysqlsts backup` into `url` from the donor: its seconds (its id: `last_backup`)."""
         if url.startswith("file://"):
             Path(url.removeprefix("file://")).mkdir(exist_ok=True)
         with self.donor("127.0.0.1", self.donor_port) as done:
             os.sync()  # earlier runs' dirty pages must not be written back during this one
-            result = timed(["backup", *self.store_args(url), "--donor",
-                            f"127.0.0.1:{self.donor_port}", "--clone-token-file",
-                            str(self.secrets / "token")], what)
+            seconds, self.last_backup = timed(
+                ["backup", *self.store_args(url), "--donor", f"127.0.0.1:{self.donor_port}",
+                 "--clone-token-file", str(self.secrets / "token")], what)
         assert done and done[0][0] == "ok", done
-        return result
+        return seconds
 
     def restore(self, url: str, what: str) -> float:
         target = self.root / "restored"
@@ -132,7 +206,8 @@ class BackupBench(Bench):
         return next(m for m in read_catalog(store, None).backups if m.backup_id == backup_id)
 
     # -- the baselines -------------------------------------------------------------------
-    def raw_download(self, store: ObjectStore, manifest: Manifest, into: Path) -> float:
+    def raw_download(self, store: ObjectStore, manifest: Manifest, into: Path,
+                     what: str) -> float:
         """The backup's objects as stored, each into a file, READ_AHEAD at once."""
         into.mkdir()
 
@@ -143,10 +218,10 @@ class BackupBench(Bench):
         with ThreadPoolExecutor(READ_AHEAD) as pool:
             list(pool.map(fetch, [part.name for part in manifest.parts]))
         seconds = time.monotonic() - started
-        log(f"raw download: {seconds:.2f}s")
+        log(f"{what}: {seconds:.2f}s")
         return seconds
 
-    def raw_upload(self, store: ObjectStore, files: Path) -> float:
+    def raw_upload(self, store: ObjectStore, files: Path, what: str) -> float:
         """The downloaded objects written again under other names, PARALLEL at once (and then
         deleted: the S3 server holds its objects in memory)."""
         names = {path: f"raw-{files.name}/{path.name}" for path in sorted(files.iterdir())}
@@ -158,14 +233,14 @@ class BackupBench(Bench):
         with ThreadPoolExecutor(PARALLEL) as pool:
             list(pool.map(put, names))
         seconds = time.monotonic() - started
-        log(f"raw upload: {seconds:.2f}s")
+        log(f"{what}: {seconds:.2f}s")
         for name in names.values():
             store.delete(name)
         return seconds
 
-    def prepare_time(self, manifest: Manifest, files: Path) -> float:
-        """The clone's prepare step on this backup, extracted (untimed) from the downloaded
-        objects."""
+    def extract(self, manifest: Manifest, files: Path) -> Path:
+        """This backup extracted from the downloaded objects into a staging dir (untimed: the
+        prepare is what is measured)."""
         staging = self.root / "prepare"
         staging.mkdir()
         tool = tool_for("mariadb")
@@ -179,12 +254,29 @@ class BackupBench(Bench):
         if extractor.wait() != 0:
             raise SystemExit("backup_bench: extracting the backup failed")
         os.sync()
+        return staging
+
+    def prepare_time(self, staging: Path) -> float:
+        """The clone's prepare step on an extracted backup."""
         started = time.monotonic()
-        prepare(staging, tool, PREPARE_MEMORY)
+        prepare(staging, tool_for("mariadb"), PREPARE_MEMORY)
         seconds = time.monotonic() - started
         shutil.rmtree(staging)
         log(f"prepare: {seconds:.2f}s")
         return seconds
+
+    def s3_round(self, place: S3Place, files: Path, step: Steps) -> Manifest:
+        """A backup to `place`, the raw download and upload of its objects (into and from
+        `files`, kept for the prepare), and a restore; the stored backup's manifest."""
+        where, key = " over the link" if place.key else "", place.key
+        store = open_store(place.url, place.settings)
+        step(f"backup_s3{key}", lambda: self.backup(place.url, f"backup to S3{where}"))
+        manifest = self.manifest(store, self.last_backup)
+        step(f"raw_download{key}",
+             lambda: self.raw_download(store, manifest, files, f"raw download{where}"))
+        step(f"raw_upload{key}", lambda: self.raw_upload(store, files, f"raw upload{where}"))
+        step(f"restore_s3{key}", lambda: self.restore(place.url, f"restore from S3{where}"))
+        return manifest
 
     def clone_seconds(self) -> float:
         os.sync()
@@ -199,47 +291,83 @@ class BackupBench(Bench):
             time.sleep(IDLE_SECONDS)
             load.sample()
             reads.phase = "backup"
-            seconds, _ = self.backup(url, "backup to file:// under reads")
+            seconds = self.backup(url, "backup to file:// under reads")
             reads.phase = "after"
         return reads.latencies["idle"], reads.latencies["backup"], seconds
 
 
-def report(runs: dict[str, list[float]], idle: list[float], during: list[float],
-           data_bytes: int, stored_bytes: int, parts: int) -> str:
+def s3_rows(key: str, where: str) -> list[tuple[str, str]]:
+    """The table's rows of one S3 server: its backup and restore, and their raw baselines."""
+    return [
+        (f"backup_s3{key}", f"backup to the S3 server{where} (`mysqlsts backup`)"),
+        (f"raw_upload{key}", f"raw upload of the same objects{where}, same client and server"),
+        (f"restore_s3{key}", f"restore from the S3 server{where} (`backup restore`)"),
+        (f"raw_download{key}", f"raw download of the same objects{where}"),
+    ]
+
+
+def s3_ratios(f: dict[str, float], key: str, where: str) -> list[str]:
+    return [
+        f"- backup to S3{where} / raw upload{where} = "
+        f"{ratio(f[f'backup_s3{key}'], f[f'raw_upload{key}'], '<= 1.2')}",
+        f"- restore from S3{where} / (raw download{where} + prepare) = "
+        f"{ratio(f[f'restore_s3{key}'], f[f'raw_download{key}'] + f['prepare'], '<= 1.2')}",
+    ]
+
+
+def report(runs: dict[str, list[float]], cpu: dict[str, list[float]], idle: list[float],
+           during: list[float], data_bytes: int, stored_bytes: int, parts: int,
+           link: str | None) -> str:
+    """The block of docs/benchmarks.md from each step's wall and CPU seconds per run; `link`
+    is the rate of the second S3 server's link, or None when only the loopback one ran."""
     f = {name: min(seconds) for name, seconds in runs.items()}
+    best_cpu = {name: seconds[runs[name].index(f[name])] for name, seconds in cpu.items()}
+    linked = f" over the {link} link"
     rows = [
-        ("backup_s3", "backup to the S3 server (`mysqlsts backup`)"),
-        ("raw_upload", "raw upload of the same objects, same client and server"),
+        *s3_rows("", ""),
+        *(s3_rows("_link", linked) if link else []),
+        ("prepare", "prepare of that backup (the clone's step)"),
         ("backup_file", "backup to file:// (`mysqlsts backup`)"),
         ("clone", "clone of the same data (`mysqlsts clone`, incl. prepare)"),
-        ("restore_s3", "restore from the S3 server (`backup restore`)"),
-        ("raw_download", "raw download of the same objects"),
-        ("prepare", "prepare of that backup (the clone's step)"),
         ("restore_file", "restore from file:// (`backup restore`)"),
         ("drill", "restore drill (`backup verify`, file://)"),
     ]
     mb = data_bytes / 1e6
+    where = ("moto's S3 server on loopback and a second one behind an emulated link (below)"
+             if link else "moto's S3 server on loopback")
+    link_lines = [] if link is None else [
+        "",
+        f"The link: a veth pair into a network namespace where the second S3 server listens, "
+        f"`tc tbf rate {link}` both ways ({rate_bytes(link) / 1e6:.0f} MB/s), no added delay; "
+        "the backup, the restore and both raw baselines run on the host, so every byte of "
+        "them crosses it. The stored bytes take at least "
+        f"{stored_bytes / rate_bytes(link):.1f} s each way at that rate.",
+    ]
     lines = [
         "`bench/backup_bench.py`: `mysqlsts backup` / `backup restore` / `backup verify` of "
         "the clone bench's data set, through a DonorServer at its defaults (no rate cap), "
-        "against the same bytes moved without them, all in one run; moto's S3 server on "
-        "loopback, file:// on the same disk; wall time of each command (its Python start-up "
-        "included).",
+        f"against the same bytes moved without them, all in one run; {where}, file:// on the "
+        "same disk; wall time of each command (its Python start-up included).",
         "",
         f"Data dir {data_bytes / 1024**3:.2f} GiB ({data_bytes} bytes); the backup stored "
         f"{stored_bytes / 1024**3:.2f} GiB in {parts} parts (zstd; the rows are random bytes, "
         "the rest of the data dir compresses).",
+        *link_lines,
         "",
-        "| step | best seconds | MB/s of the data dir | runs (s) |",
-        "|---|---|---|---|",
-        *(f"| {what} | {f[name]:.1f} | {mb / f[name]:.0f} | "
+        "| step | best seconds | MB/s of the data dir | CPU s of that run | runs (s) |",
+        "|---|---|---|---|---|",
+        *(f"| {what} | {f[name]:.1f} | {mb / f[name]:.0f} | {best_cpu[name]:.1f} | "
           f"{', '.join(f'{s:.1f}' for s in runs[name])} |" for name, what in rows),
         "",
+        "CPU s: what all the bench's processes used during that run (the command and its "
+        "children, the donor and its mariabackup, the donor's mariadbd, the S3 servers); the "
+        f"machine has {os.cpu_count()} cores, so CPU s near {os.cpu_count()} x the wall time "
+        "means the cores, not the store or the link, set the pace.",
+        "",
         "Ratios in this run, best to best:",
-        f"- backup to S3 / raw upload = {ratio(f['backup_s3'], f['raw_upload'], '<= 1.2')}",
+        *s3_ratios(f, "", " (loopback)" if link else ""),
+        *(s3_ratios(f, "_link", linked) if link else []),
         f"- backup to file:// / clone = {ratio(f['backup_file'], f['clone'], '<= 1.1')}",
-        f"- restore from S3 / (raw download + prepare) = "
-        f"{ratio(f['restore_s3'], f['raw_download'] + f['prepare'], '<= 1.2')}",
         f"- restore from file:// / clone = {ratio(f['restore_file'], f['clone'], '<= 1.1')}",
         "",
         f"Donor impact: point SELECTs by random primary key at {SELECT_RATE:.0f}/s on the "
@@ -258,46 +386,53 @@ def main() -> None:
                         help="size of the data set (default: MYSQLSTS_BENCH_GIB, else 1)")
     parser.add_argument("--repeat", type=int, default=2,
                         help="runs of each backup, restore, clone and its baseline")
+    parser.add_argument("--s3-link", type=link_rate, default=LINK_RATE, metavar="RATE",
+                        help="tc rate of the link to the second S3 server (default "
+                             f"{LINK_RATE}; needs root), or none: the loopback server only")
     parser.add_argument("--write-docs", type=Path)
     args = parser.parse_args()
+    if args.s3_link is not None and os.geteuid() != 0:
+        raise SystemExit("backup_bench: --s3-link needs root (a network namespace and tc); "
+                         "run as root or pass --s3-link none")
+    # SIGTERM unwinds like an error, so the namespace and the servers are removed then too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("backup_bench: terminated"))
     root = scratch("mysqlsts-backup-bench-")
     load = LoadWatch()
-    runs: dict[str, list[float]] = collections.defaultdict(list)
-
-    def run(name: str, seconds: float) -> None:
-        runs[name].append(seconds)
+    step = Steps()
 
     try:
-        with S3Server(0) as s3:
-            bench = BackupBench(root, args.gib, PortPool("clone-bench"), s3)
-            try:
-                bench.build()
-                data_bytes = dir_bytes(bench.data)
-                s3_url, file_url = f"s3://{BUCKET}/backups", f"file://{root / 'store'}"
-                s3_store = open_store(s3_url, bench.settings)
-                for n in range(args.repeat):
-                    seconds, backup_id = bench.backup(s3_url, "backup to S3")
-                    run("backup_s3", seconds)
-                    manifest = bench.manifest(s3_store, backup_id)
-                    files = root / f"objects-{n}"
-                    run("raw_download", bench.raw_download(s3_store, manifest, files))
-                    run("raw_upload", bench.raw_upload(s3_store, files))
-                    run("restore_s3", bench.restore(s3_url, "restore from S3"))
-                    if n == 0:
-                        run("prepare", bench.prepare_time(manifest, files))
+        with contextlib.ExitStack() as stack:
+            bench = BackupBench(root, args.gib, PortPool("clone-bench"))
+            servers = [("", stack.enter_context(S3Server(0)))]
+            if args.s3_link is not None:
+                link = stack.enter_context(Link(args.s3_link, LINK_SUBNET))
+                servers.append(("_link", stack.enter_context(
+                    S3Server(0, link.inner_ip, link.inside([])))))
+            places = [bench.add_s3(key, server) for key, server in servers]
+            stack.callback(bench.stop_server)
+            bench.build()
+            assert bench.server is not None
+            step.watched = [bench.server.pid, *(server.pid for _, server in servers)]
+            data_bytes = dir_bytes(bench.data)
+            file_url = f"file://{root / 'store'}"
+            for n in range(args.repeat):
+                for place in places:
+                    files = root / f"objects-{n}{place.key}"
+                    manifest = bench.s3_round(place, files, step)
+                    if n == 0 and not place.key:
+                        staging = bench.extract(manifest, files)
+                        step("prepare", functools.partial(bench.prepare_time, staging))
                     shutil.rmtree(files)
-                    run("backup_file", bench.backup(file_url, "backup to file://")[0])
-                    run("clone", bench.clone_seconds())
-                    run("restore_file", bench.restore(file_url, "restore from file://"))
-                    load.sample()
-                run("drill", timed(["backup", "verify", "--store", file_url],
-                                   "restore drill")[0])
-                idle, during, seconds = bench.donor_latency(f"file://{root / 'store-reads'}",
-                                                            load)
-                run("backup_reads", seconds)
-            finally:
-                bench.stop_server()
-        publish(report(runs, idle, during, data_bytes, manifest.size, len(manifest.parts)),
+                step("backup_file", lambda: bench.backup(file_url, "backup to file://"))
+                step("clone", bench.clone_seconds)
+                step("restore_file", lambda: bench.restore(file_url, "restore from file://"))
+                load.sample()
+            step("drill", lambda: timed(["backup", "verify", "--store", file_url],
+                                        "restore drill")[0])
+            idle, during, seconds = bench.donor_latency(f"file://{root / 'store-reads'}", load)
+            step.wall["backup_reads"].append(seconds)  # its CPU is the reads' too: not shown
+        publish(report(step.wall, step.cpu, idle, during, data_bytes, manifest.size,
+                       len(manifest.parts), args.s3_link),
                 section="backup-bench", heading=HEADING, load=load,
                 write_docs=args.write_docs, tools=TOOLS)
     finally:

@@ -17,6 +17,7 @@ the end.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import shutil
 import signal
@@ -171,8 +172,9 @@ def main() -> None:
         data_bytes = dir_bytes(bench.data)
         rows = []
         for backup_parallel, extract_parallel in ((1, 1), (2, 2), (4, 2)):
-            runs = repeat(args.repeat, lambda b=backup_parallel, e=extract_parallel:
-                          bench.run_mysqlsts(b, e), load)
+            runs = repeat(args.repeat,
+                          functools.partial(bench.run_mysqlsts, backup_parallel, extract_parallel),
+                          load)
             rows.append((best(runs), runs))
         example = repeat(args.repeat, bench.run_example, load)
         rows.append((best(example), example))

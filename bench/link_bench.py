@@ -52,6 +52,7 @@ from bench.harness import (
     publish,
     scratch,
 )
+from bench.netlink import Link
 from mysqlsts.core.clone_window import ChunkCounts
 from tests.ports import PortPool
 
@@ -70,7 +71,7 @@ def ports() -> Ports:
     return Ports(pool.one(), pool.one(), pool.one())
 
 SUBNET = "10.231.77"
-DONOR_IP, RECEIVER_IP = f"{SUBNET}.1", f"{SUBNET}.2"
+DONOR_IP = f"{SUBNET}.1"  # the host's end of the link (bench/netlink.py); receivers run inside
 PROBE_RATE = 200  # point SELECTs per second
 POINT_SELECT = "SELECT id, LENGTH(payload) FROM bench.rows WHERE id = %s"
 
@@ -96,53 +97,6 @@ class RealisticDonor(DonorHost):
         f"{_WORD}, CONCAT_WS(' ', {_WORD}, {_WORD}, {_WORD}, {_WORD}, {_WORD}, {_WORD}) "
         f"FROM bench.seq_1_to_{ROWS_PER_BATCH}"
     )
-
-
-class Link:
-    """The namespace, the veth pair and the rate limit; `close()` removes them."""
-
-    def __init__(self, rate: str) -> None:
-        self.ns = f"mysqlsts-bench-{os.getpid()}"
-        host, inner = f"mbd{os.getpid()}", f"mbr{os.getpid()}"
-        self.host_dev = host
-        self._created = False
-        steps = [
-            ["ip", "netns", "add", self.ns],
-            ["ip", "link", "add", host, "type", "veth", "peer", "name", inner],
-            ["ip", "link", "set", inner, "netns", self.ns],
-            ["ip", "addr", "add", f"{DONOR_IP}/24", "dev", host],
-            ["ip", "link", "set", host, "up"],
-            ["ip", "-n", self.ns, "addr", "add", f"{RECEIVER_IP}/24", "dev", inner],
-            ["ip", "-n", self.ns, "link", "set", inner, "up"],
-            ["ip", "-n", self.ns, "link", "set", "lo", "up"],
-            ["tc", "qdisc", "add", "dev", host, "root", "tbf", "rate", rate, "burst", "256kb",
-             "latency", "20ms"],
-            ["tc", "-n", self.ns, "qdisc", "add", "dev", inner, "root", "tbf", "rate", rate,
-             "burst", "256kb", "latency", "20ms"],
-        ]
-        try:
-            for step in steps:
-                subprocess.run(step, check=True, capture_output=True, text=True)
-                self._created = True
-        except subprocess.CalledProcessError as exc:
-            self.close()
-            raise SystemExit(f"link_bench: {' '.join(exc.cmd)} failed: {exc.stderr.strip()}") \
-                from None
-
-    def inside(self, argv: list[str]) -> list[str]:
-        return ["ip", "netns", "exec", self.ns, *argv]
-
-    def tx(self) -> tuple[int, int]:
-        """Bytes and packets (skbs) the donor side has put on the link."""
-        stats = Path(f"/sys/class/net/{self.host_dev}/statistics")
-        return int((stats / "tx_bytes").read_text()), int((stats / "tx_packets").read_text())
-
-    def close(self) -> None:
-        if self._created:
-            # Deleting the namespace deletes its veth end, and with it the pair.
-            subprocess.run(["ip", "netns", "del", self.ns], capture_output=True)
-            subprocess.run(["ip", "link", "del", self.host_dev], capture_output=True)
-            self._created = False
 
 
 @dataclass
@@ -402,7 +356,7 @@ def main() -> None:
         raise SystemExit("link_bench: needs root (network namespaces and tc)")
     gib = float(os.environ.get("MYSQLSTS_BENCH_GIB", "1.0"))
     load = LoadWatch()
-    link = Link(args.rate)
+    link = Link(args.rate, SUBNET)
     try:
         random_table, gentle = data_set(DonorHost, "random rows (incompressible)", gib, link, True,
                                         args.repeat)

@@ -40,7 +40,6 @@ from bench.harness import LoadWatch, paced, percentile, publish, scratch
 from tests.integration.probe_fixtures import (
     Ports,
     Secrets,
-    Server,
     Sidecar,
     bootstrap_template,
     have_mariadb,
@@ -48,6 +47,7 @@ from tests.integration.probe_fixtures import (
     wait_until,
 )
 from tests.ports import PortPool
+from tests.servers import Server
 
 EXPORTER = "prometheus-mysqld-exporter"
 FLOODERS = 4

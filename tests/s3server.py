@@ -7,12 +7,16 @@ anyway, as mariadbd is; the client under test talks to it over HTTP on loopback.
 
 `S3Server(port)` starts it (port 0: the kernel picks one; the bound port is read back from the
 child), `close()` stops it. Credentials are moto's: any key is accepted, none is checked.
+`ip_address` is the address it listens on (loopback by default) and `prefix` an argv that runs
+it elsewhere: `S3Server(0, link.inner_ip, link.inside([]))` serves from a bench's network
+namespace (bench/netlink.py), behind its rate-limited link.
 """
 
 from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -25,7 +29,7 @@ import logging
 import sys
 from moto.server import ThreadedMotoServer
 logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
-server = ThreadedMotoServer(ip_address="127.0.0.1", port=int(sys.argv[1]), verbose=False)
+server = ThreadedMotoServer(ip_address=sys.argv[2], port=int(sys.argv[1]), verbose=False)
 server.start()
 print(server.get_host_and_port()[1], flush=True)
 sys.stdin.read()
@@ -46,13 +50,15 @@ def create_bucket(endpoint: str, bucket: str) -> None:
 
 
 class S3Server:
-    """moto's S3 server on 127.0.0.1:`port` (0 = any free port), in a child process."""
+    """moto's S3 server on `ip_address`:`port` (0 = any free port), in a child process run
+    through `prefix` (e.g. `ip netns exec NS`)."""
 
-    def __init__(self, port: int = 0) -> None:
+    def __init__(self, port: int = 0, ip_address: str = "127.0.0.1",
+                 prefix: Sequence[str] = ()) -> None:
         if not S3_PYTHON.exists():
             raise RuntimeError(f"{S3_PYTHON} is missing: run scripts/setup-host test")
         self.process = subprocess.Popen(
-            [str(S3_PYTHON), "-c", _CHILD, str(port)],
+            [*prefix, str(S3_PYTHON), "-c", _CHILD, str(port), ip_address],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
         )
         assert self.process.stdout is not None
@@ -61,7 +67,7 @@ class S3Server:
             self.close()
             raise RuntimeError(f"moto server did not start (printed {line!r})")
         self.port = int(line)
-        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self.endpoint = f"http://{ip_address}:{self.port}"
 
     @property
     def pid(self) -> int:

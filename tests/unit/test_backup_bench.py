@@ -3,22 +3,75 @@ figures, the best of each step's runs over the best of its baseline's."""
 
 from __future__ import annotations
 
-from bench.backup_bench import report
+import argparse
+
+import pytest
+
+from bench.backup_bench import link_rate, report
+from bench.netlink import rate_bytes
 
 RUNS = {"backup_s3": [12.0, 14.0], "raw_upload": [11.0, 10.0], "backup_file": [22.0, 23.0],
         "clone": [20.0, 25.0], "restore_s3": [30.0, 31.0], "raw_download": [5.0, 6.0],
         "prepare": [20.0], "restore_file": [11.0, 12.0], "drill": [40.0],
         "backup_reads": [21.0]}
+# CPU seconds of each run (none for backup_reads: its CPU is the reads' too, it is not shown)
+CPU = {name: [3.0 * i + 1 for i, _ in enumerate(runs)] for name, runs in RUNS.items()
+       if name != "backup_reads"}
 
 
 def test_the_ratios_are_best_to_best_of_one_run_and_name_their_targets():
-    text = report(RUNS, [0.001] * 99 + [0.002], [0.001] * 98 + [0.004] * 2, 2 * 1024**3,
-                  1024**3, 32)
+    text = report(RUNS, CPU, [0.001] * 99 + [0.002], [0.001] * 98 + [0.004] * 2,
+                  2 * 1024**3, 1024**3, 32, None)
     assert "backup to S3 / raw upload = 1.20 (target <= 1.2)" in text
     assert "backup to file:// / clone = 1.10 (target <= 1.1)" in text
     assert "restore from S3 / (raw download + prepare) = 1.20 (target <= 1.2)" in text
     assert "restore from file:// / clone = 0.55 (target <= 1.1)" in text
     assert "p99 during / idle = 4.0" in text
     assert "Data dir 2.00 GiB" in text and "1.00 GiB in 32 parts" in text
-    assert "| raw upload of the same objects, same client and server | 10.0 | 215 | 11.0, 10.0 |" \
+    # The CPU seconds shown are those of the best run (raw upload's second, backup_s3's first).
+    assert "| raw upload of the same objects, same client and server | 10.0 | 215 | 4.0 | " \
+        "11.0, 10.0 |" in text
+    assert "| backup to the S3 server (`mysqlsts backup`) | 12.0 | 179 | 1.0 | 12.0, 14.0 |" \
         in text
+    assert "tc tbf" not in text and "over the" not in text  # --s3-link none: loopback only
+
+
+LINKED = {**RUNS, "backup_s3_link": [9.0, 8.8], "raw_upload_link": [8.0, 8.1],
+          "restore_s3_link": [9.5, 9.9], "raw_download_link": [8.4, 8.3]}
+LINKED_CPU = {**CPU, **{name: [5.0, 6.0] for name in LINKED if name.endswith("_link")}}
+
+
+def test_the_link_server_has_its_own_rows_and_ratios_beside_the_loopback_ones():
+    text = report(LINKED, LINKED_CPU, [0.001] * 100, [0.002] * 100, 2 * 1024**3, 10**9, 32,
+                  "1gbit")
+    assert "backup to S3 (loopback) / raw upload (loopback) = 1.20 (target <= 1.2)" in text
+    assert ("backup to S3 over the 1gbit link / raw upload over the 1gbit link = 1.10 "
+            "(target <= 1.2)") in text
+    # (8.3 + 20.0): the prepare is the same step whichever server the objects came from.
+    assert ("restore from S3 over the 1gbit link / (raw download over the 1gbit link + "
+            "prepare) = 0.34 (target <= 1.2)") in text
+    assert "`tc tbf rate 1gbit` both ways (125 MB/s)" in text
+    assert "at least 8.0 s each way" in text  # 1e9 stored bytes at 125e6 bytes/s
+    assert ("| raw download of the same objects over the 1gbit link | 8.3 | 259 | 6.0 | "
+            "8.4, 8.3 |") in text
+
+
+@pytest.mark.parametrize(("rate", "per_second"), [
+    ("1gbit", 125e6), ("500mbit", 62.5e6), ("100mbps", 100e6), ("1.5Gbit", 187.5e6),
+    ("8kibit", 1024.0),
+])
+def test_a_tc_rate_is_read_as_tc_reads_it(rate, per_second):
+    assert rate_bytes(rate) == per_second
+    assert link_rate(rate) == rate
+
+
+@pytest.mark.parametrize("rate", ["1000", "fast", "1 gbit", "-1gbit", ""])
+def test_a_rate_tc_would_not_read_the_same_way_is_refused(rate):
+    with pytest.raises(ValueError):
+        rate_bytes(rate)
+    with pytest.raises(argparse.ArgumentTypeError):
+        link_rate(rate)
+
+
+def test_none_is_the_loopback_server_only():
+    assert link_rate("none") is None
