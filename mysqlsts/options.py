@@ -621,6 +621,9 @@ class ArchiveWorkerOptions:
         24.0, "The primary's sidecar purges an archived binary log only once the file after it "
         "has existed this long (as the sidecar saw it), for replicas that resume from it.",
         type=click.FloatRange(min=0))
+    archive_purge_interval: float = option(
+        60.0, "Seconds between the primary's sidecar's purges of archived binary logs (each "
+        "also refreshes the mysqlsts_binlog_* metrics).", type=POSITIVE)
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,9 @@ from mysqlsts.options import (
 _PREFIX = ENV_PREFIX
 _PASSED_THROUGH = frozenset({"MYSQLSTS_LOG_LEVEL", "MYSQLSTS_MAX_STALENESS_PRIMARY_DOWN",
                              "MYSQLSTS_LEASE_DURATION", "MYSQLSTS_LEASE_RENEW_DEADLINE",
-                             "MYSQLSTS_LEASE_RENEW_INTERVAL", "MYSQLSTS_ARCHIVE_LEASE_SECONDS"})
+                             "MYSQLSTS_LEASE_RENEW_INTERVAL", "MYSQLSTS_ARCHIVE_LEASE_SECONDS",
+                             "MYSQLSTS_ARCHIVE_BINLOG_KEEP_HOURS",
+                             "MYSQLSTS_ARCHIVE_PURGE_INTERVAL"})
 
 
 @dataclass(frozen=True)

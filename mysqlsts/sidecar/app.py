@@ -231,6 +231,7 @@ class SidecarApp:
         store, keys = self._archive_store
         return BinlogPurger(index, lambda: self._connect(s.loop.setup_timeout), self._stop,
                             keep=s.archive.archive_binlog_keep_hours * 3600,
+                            interval=s.archive.archive_purge_interval,
                             bases=store_bases(store, seal_keys(keys)))
 
     def _archiving(self) -> bool:

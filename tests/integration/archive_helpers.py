@@ -118,11 +118,12 @@ def segment_files(records: list[SegmentRecord], store: ObjectStore, keys: Backup
 
 
 def archiving_set(local_set: LocalSetFactory, store: Path, replicas: int,
-                  lease_seconds: float) -> tuple[LocalSet, FileStore, ObjectLeaseStore]:
-    """A local set archiving into a file:// store at `store` under a short archive lease, the
-    store, and its archive lease as the archivers see it."""
+                  lease_seconds: float, env: dict[str, str] | None = None,
+                  ) -> tuple[LocalSet, FileStore, ObjectLeaseStore]:
+    """A local set archiving into a file:// store at `store` under a short archive lease (and
+    `env`), the store, and its archive lease as the archivers see it."""
     local = local_set(replicas=replicas,
-                      env={"MYSQLSTS_ARCHIVE_LEASE_SECONDS": str(lease_seconds)},
+                      env={"MYSQLSTS_ARCHIVE_LEASE_SECONDS": str(lease_seconds), **(env or {})},
                       up_args=("--store", f"file://{store}"))
     objects = FileStore(store)
     return local, objects, ObjectLeaseStore(objects, BINLOG_LOCK)

@@ -5,15 +5,16 @@ tables, not replicated: a partition seen from the primary) and ends the archiver
 the replica's I/O thread stays connected; under a client ledger the primary writes, rotates and
 is purged by hand to its newest binary log; the account unlocked, the archiver goes on past the
 purge: one line, one counted gap on mysql-1's metrics, a break in the index that `archive check`
-names exactly, the recoverable window stopping at the gap until `local backup` takes a base
-after it, and `local restore` of the latest point holding every acknowledged write
-(docs/backup.md, "Resume, duplicates, gaps")."""
+names exactly, the recoverable window and the primary's purger (its sidecar's) stopping at the gap
+until `local backup` takes a base after it, and `local restore` of the latest point holding every
+acknowledged write (docs/backup.md, "Resume, duplicates, gaps", "Nothing purged unarchived")."""
 
 from __future__ import annotations
 
 import contextlib
 import subprocess
 import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -33,6 +34,8 @@ pytestmark = pytest.mark.integration
 
 LEASE = 15.0  # the default: mysql-1 keeps the lease while cut off (it renews through the store)
 LOCKED = "this account is locked"  # the archiver's line while it cannot connect
+# The primary's sidecar purges what is archived every second, without waiting for a day.
+PURGER = {"MYSQLSTS_ARCHIVE_BINLOG_KEEP_HOURS": "0", "MYSQLSTS_ARCHIVE_PURGE_INTERVAL": "1"}
 Ledger = list[tuple[int, str, int]]  # (id, GTID, commit second) of each acknowledged insert
 
 
@@ -67,6 +70,17 @@ def _cut(local: LocalSet, lock: bool) -> None:
             local.sql(0, f"KILL {thread}")
 
 
+def _binlogs(local: LocalSet) -> list[str]:
+    return [str(row[0]) for row in local.sql(0, "SHOW BINARY LOGS")]
+
+
+def _wait(check: Callable[[], bool], what: Callable[[], object], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, what()
+        time.sleep(0.2)
+
+
 def _seq(gtid: str) -> int:
     return parse_mariadb(gtid)[0].seq
 
@@ -75,7 +89,7 @@ def test_a_set_archives_past_a_purge_with_the_gap_named(
         local_set: LocalSetFactory, tmp_path: Path) -> None:
     store = tmp_path / "store"
     url = f"file://{store}"
-    local, objects, leases = archiving_set(local_set, store, 2, LEASE)
+    local, objects, leases = archiving_set(local_set, store, 2, LEASE, env=PURGER)
     deadline = time.monotonic() + 60
     while not _holder(leases).startswith("mysql-1/"):  # a replica's archiver
         assert time.monotonic() < deadline, local.diagnostics()
@@ -139,14 +153,28 @@ def test_a_set_archives_past_a_purge_with_the_gap_named(
     assert check.returncode == 1, check.stdout + check.stderr
     assert gap in check.stdout + check.stderr
     assert "archive check: 1 problems" in check.stderr, check.stderr
-    # The window stops at the last transaction before the gap.
+    # The window stops at the last transaction before the gap, and the primary's purger stops:
+    # the file after the purge holds only archived transactions, but after the gap.
     assert _latest(url) == _last_commit_to(records, archived.seq)
+    local.sql(0, "FLUSH BINARY LOGS")
+    _wait(lambda: metric(local, 0, "mysqlsts_binlog_purge_blocked") == 1,
+          lambda: local.log(0, "sidecar")[-3000:])
+    blocked = (f"purge: no binary log purged: the archive in {url} is not contiguous ({gap}) "
+               "and no base backup stands after it")
+    assert local.log(0, "sidecar").count(blocked) == 1, local.log(0, "sidecar")[-3000:]
+    assert newest in _binlogs(local)
 
     # A base backup after the gap: the window reaches the newest write again, and the latest
     # point restores every acknowledged write.
     local.run("backup", "--dir", str(local.directory))
     time.sleep(1.05)
     write(local, 400, 5, ledger)
+    # ...and the primary's purger goes on: the files before the backup's position go.
+    _wait(lambda: metric(local, 0, "mysqlsts_binlog_purge_blocked") == 0
+          and newest not in _binlogs(local), lambda: local.log(0, "sidecar")[-3000:])
+    assert "; base backup at 0-" in local.log(0, "sidecar")
+    assert "purge: purging archived binary logs again" in local.log(0, "sidecar")
+    assert local.log(0, "sidecar").count(blocked) == 1
     wait_archived(objects, None, ledger[-1][1], timeout=30)
     to = _latest(url)
     assert datetime.fromisoformat(to).timestamp() >= ledger[-1][2], (to, ledger[-1])
