@@ -14,12 +14,11 @@ from __future__ import annotations
 import contextlib
 import subprocess
 import time
-from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
 import pytest
-from test_archive_purged_gap import GONE, _last_commit_to, _latest
+from test_archive_purged_gap import GONE, _last_commit_to, _latest, _wait
 from test_local_archive_primary_kill import _holder
 from test_local_set_outage import metric
 from test_pitr_local import write
@@ -74,13 +73,6 @@ def _binlogs(local: LocalSet) -> list[str]:
     return [str(row[0]) for row in local.sql(0, "SHOW BINARY LOGS")]
 
 
-def _wait(check: Callable[[], bool], what: Callable[[], object], timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, what()
-        time.sleep(0.2)
-
-
 def _seq(gtid: str) -> int:
     return parse_mariadb(gtid)[0].seq
 
@@ -90,10 +82,8 @@ def test_a_set_archives_past_a_purge_with_the_gap_named(
     store = tmp_path / "store"
     url = f"file://{store}"
     local, objects, leases = archiving_set(local_set, store, 2, LEASE, env=PURGER)
-    deadline = time.monotonic() + 60
-    while not _holder(leases).startswith("mysql-1/"):  # a replica's archiver
-        assert time.monotonic() < deadline, local.diagnostics()
-        time.sleep(0.1)
+    _wait(lambda: _holder(leases).startswith("mysql-1/"), local.diagnostics,  # a replica's
+          timeout=60)
     local.sql(0, "CREATE DATABASE app",
               "CREATE TABLE app.ledger (id INT PRIMARY KEY, ts BIGINT NOT NULL)")
     ledger: Ledger = []
@@ -104,11 +94,9 @@ def test_a_set_archives_past_a_purge_with_the_gap_named(
     wait_archived(objects, None, str(local.value(0, "SELECT @@gtid_binlog_pos")))
 
     _cut(local, lock=True)
-    # Said once what the broken stream held is written; then it cannot connect again.
-    deadline = time.monotonic() + 20
-    while LOCKED not in local.log(1, "sidecar"):
-        assert time.monotonic() < deadline, local.log(1, "sidecar")[-3000:]
-        time.sleep(0.1)
+    # The archiver's stream broke (what it held is written before it says so), and it cannot
+    # connect again.
+    _wait(lambda: LOCKED in local.log(1, "sidecar"), lambda: local.log(1, "sidecar")[-3000:])
     archived = archived_position(load_records(objects, None))[0]
     assert _archiver_dumps(local) == [] and len(_dump_ports(local)) == 1  # the replica's
     cut_at = len(ledger)
@@ -119,10 +107,9 @@ def test_a_set_archives_past_a_purge_with_the_gap_named(
     local.sql(0, "FLUSH BINARY LOGS")
     local.wait_caught_up([1], timeout=60)  # the replica reads the newest file: not broken
     newest = local.sql(0, "SHOW MASTER STATUS")[0][0]
-    deadline = time.monotonic() + 20
-    while len(local.sql(0, f"PURGE BINARY LOGS TO '{newest}'", "SHOW BINARY LOGS")) > 1:
-        assert time.monotonic() < deadline, local.sql(0, "SHOW BINARY LOGS")
-        time.sleep(0.1)  # once InnoDB's binlog checkpoint has moved on
+    # The operator's hand purge, as root (it takes once InnoDB's binlog checkpoint moved on).
+    _wait(lambda: len(local.sql(0, f"PURGE BINARY LOGS TO '{newest}'", "SHOW BINARY LOGS")) == 1,
+          lambda: _binlogs(local))
     begins = str(local.value(0, f"SELECT BINLOG_GTID_POS('{newest}', 4)"))
     purged = parse_mariadb(begins)[0]
     assert purged.domain == 0 and len(parse_mariadb(begins)) == 1, begins
@@ -158,7 +145,7 @@ def test_a_set_archives_past_a_purge_with_the_gap_named(
     assert _latest(url) == _last_commit_to(records, archived.seq)
     local.sql(0, "FLUSH BINARY LOGS")
     _wait(lambda: metric(local, 0, "mysqlsts_binlog_purge_blocked") == 1,
-          lambda: local.log(0, "sidecar")[-3000:])
+          lambda: local.log(0, "sidecar")[-3000:], timeout=30)
     blocked = (f"purge: no binary log purged: the archive in {url} is not contiguous ({gap}) "
                "and no base backup stands after it")
     assert local.log(0, "sidecar").count(blocked) == 1, local.log(0, "sidecar")[-3000:]
@@ -171,7 +158,7 @@ def test_a_set_archives_past_a_purge_with_the_gap_named(
     write(local, 400, 5, ledger)
     # ...and the primary's purger goes on: the files before the backup's position go.
     _wait(lambda: metric(local, 0, "mysqlsts_binlog_purge_blocked") == 0
-          and newest not in _binlogs(local), lambda: local.log(0, "sidecar")[-3000:])
+          and newest not in _binlogs(local), lambda: local.log(0, "sidecar")[-3000:], timeout=30)
     assert "; base backup at 0-" in local.log(0, "sidecar")
     assert "purge: purging archived binary logs again" in local.log(0, "sidecar")
     assert local.log(0, "sidecar").count(blocked) == 1
