@@ -9,17 +9,27 @@ revealing it, so a wrong key is one clear line before anything is downloaded). E
 so a part moved to another name or another backup does not open. Without a key the part is
 b"MSB0" | zstd(plain). The SHA-256 the manifest records is of the stored bytes, checked before
 anything is opened.
+
+`pack_part` packs bytes it is given whole (a binlog segment: the same content and nonce give
+the same bytes). `pack_chunks` packs a backup part from the pieces it arrived in, into the
+same format, never joining the plain bytes: a streaming zstd context kept per thread, at level
+1 as the clone stream (on the bench's data level 3 costs 2.2x the CPU for parts 0.1 % smaller;
+data that compresses well gains some more from it), then AES-GCM piece by piece, and one join
+of the stored bytes.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import zstandard
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
@@ -30,6 +40,8 @@ _SEALED = b"MSB1"
 _PLAIN = b"MSB0"
 _NONCE = 12
 _LEVEL = 3
+CHUNKS_LEVEL = 1  # pack_chunks's: a backup part's
+_local = threading.local()
 MAX_PART = 256 * 1024 * 1024  # a decompressed part never exceeds this (bounded memory)
 
 
@@ -64,6 +76,26 @@ def pack_part(name: str, plain: bytes, keys: BackupKeys | None,
         return _PLAIN + packed
     nonce = nonce if nonce is not None else os.urandom(_NONCE)
     return _SEALED + nonce + AESGCM(keys.part_key).encrypt(nonce, packed, name.encode())
+
+
+def pack_chunks(name: str, chunks: Sequence[bytes | memoryview],
+                keys: BackupKeys | None) -> bytes:
+    """A part in pack_part's format from its plain bytes in pieces (their concatenation)."""
+    compressor: zstandard.ZstdCompressor | None = getattr(_local, "compressor", None)
+    if compressor is None:  # a context is not thread-safe; one per thread, reused
+        compressor = _local.compressor = zstandard.ZstdCompressor(level=CHUNKS_LEVEL)
+    stream = compressor.compressobj(size=sum(len(chunk) for chunk in chunks))
+    pieces = [stream.compress(chunk) for chunk in chunks]
+    pieces.append(stream.flush())
+    if keys is None:
+        return b"".join([_PLAIN, *pieces])
+    nonce = os.urandom(_NONCE)
+    # AESGCM.encrypt's output (ciphertext | tag), piece by piece.
+    sealer = Cipher(algorithms.AES(keys.part_key), modes.GCM(nonce)).encryptor()
+    sealer.authenticate_additional_data(name.encode())
+    sealed = [sealer.update(piece) for piece in pieces]
+    sealed.append(sealer.finalize())
+    return b"".join([_SEALED, nonce, *sealed, sealer.tag])
 
 
 def unpack_part(name: str, stored: bytes, keys: BackupKeys | None) -> bytes:

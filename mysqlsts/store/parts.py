@@ -2,10 +2,12 @@
 
 `PartWriter` cuts what it is given into parts of `part_size` plain bytes, packs each (zstd,
 then AES-GCM when keyed: core.backup_parts) and writes it create-only, at most `parallel` at
-once (a full pipeline blocks the producer: memory stays bounded). `finish()` returns the parts'
-records for the manifest; the manifest itself is written by `commit`, last. `read_parts`
-streams a backup back: each part is checked against the manifest's size and SHA-256 before it
-is opened, and the next one is fetched while the current one is consumed.
+once (a full pipeline blocks the producer: memory stays bounded). A part is held as the pieces
+it arrived in, never joined (immutable bytes kept as they are, anything else copied once).
+`finish()` returns the parts' records for the manifest; the manifest itself is written by
+`commit`, last. `read_parts` streams a backup back: each part is checked against the
+manifest's size and SHA-256 before it is opened, and the next one is fetched while the current
+one is consumed.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from mysqlsts.core.backup_manifest import (
     missing_or_wrong,
     render_manifest,
 )
-from mysqlsts.core.backup_parts import BackupKeys, pack_part, sha256_hex, unpack_part
+from mysqlsts.core.backup_parts import BackupKeys, pack_chunks, sha256_hex, unpack_part
 from mysqlsts.store.base import ObjectStore, read_all
 
 PART_SIZE = 32 * 1024 * 1024
@@ -41,35 +43,43 @@ class PartWriter:
         self._pool = ThreadPoolExecutor(parallel, thread_name_prefix="backup-part")
         self._pending: collections.deque[Future[Part]] = collections.deque()
         self._done: list[Part] = []
-        self._buffer = bytearray()
+        self._chunks: list[bytes | memoryview] = []  # the next part's plain bytes
+        self._held = 0  # their length
         self._number = 0
         self.plain_bytes = 0
 
     def write(self, data: bytes | memoryview) -> None:
-        self._buffer += data
-        self.plain_bytes += len(data)
-        while len(self._buffer) >= self.part_size:
-            self._cut(bytes(self._buffer[:self.part_size]))
-            del self._buffer[:self.part_size]
+        view = memoryview(data)
+        self.plain_bytes += len(view)
+        # A view of bytes cannot change under us: kept. A view of a buffer the caller reuses
+        # (or of a bytearray) is copied.
+        keep = isinstance(view.obj, bytes)
+        while view:
+            taken = view[:self.part_size - self._held]
+            self._chunks.append(taken if keep else bytes(taken))
+            self._held += len(taken)
+            view = view[len(taken):]
+            if self._held == self.part_size:
+                self._cut()
 
-    def _cut(self, plain: bytes) -> None:
+    def _cut(self) -> None:
+        chunks, self._chunks, self._held = self._chunks, [], 0
         while len(self._pending) >= self.parallel:
             self._done.append(self._pending.popleft().result())  # raises the part's failure
         self._number += 1
-        self._pending.append(self._pool.submit(self._put, self._number, plain))
+        self._pending.append(self._pool.submit(self._put, self._number, chunks))
 
-    def _put(self, number: int, plain: bytes) -> Part:
+    def _put(self, number: int, chunks: list[bytes | memoryview]) -> Part:
         name = part_name(self.backup, number)
-        stored = pack_part(name, plain, self.keys)
+        stored = pack_chunks(name, chunks, self.keys)
         self.store.put_new(name, stored)
         return Part(name, len(stored), sha256_hex(stored))
 
     def finish(self) -> tuple[Part, ...]:
         """Every part written (the last one may be short); raises the first failure."""
         try:
-            if self._buffer or self._number == 0:
-                self._cut(bytes(self._buffer))
-                self._buffer.clear()
+            if self._chunks or self._number == 0:
+                self._cut()
             while self._pending:
                 self._done.append(self._pending.popleft().result())
             return tuple(self._done)

@@ -10,7 +10,13 @@ import pytest
 
 from mysqlsts.core.backup_layout import backup_id, manifest_name, part_name
 from mysqlsts.core.backup_manifest import Manifest, ManifestError, Part
-from mysqlsts.core.backup_parts import BackupKeys, PartError, pack_part, unpack_part
+from mysqlsts.core.backup_parts import (
+    BackupKeys,
+    PartError,
+    pack_chunks,
+    pack_part,
+    unpack_part,
+)
 from mysqlsts.store.base import ObjectInfo, StoreError
 from mysqlsts.store.catalog import read_catalog
 from mysqlsts.store.filestore import FileStore
@@ -79,6 +85,36 @@ def test_a_part_moved_to_another_name_does_not_open() -> None:
         unpack_part(part_name(ID, 2), stored, KEYS)
     with pytest.raises(PartError, match="no key"):
         unpack_part(part_name(ID, 1), stored, None)
+
+
+@pytest.mark.parametrize("keys", [None, KEYS])
+def test_a_part_packed_from_pieces_is_a_part(keys: BackupKeys | None) -> None:
+    plain = os.urandom(70_000) + b"y" * 200_000 + os.urandom(3)
+    pieces = [plain[:1], b"", memoryview(plain)[1:70_001], plain[70_001:]]
+    stored = pack_chunks(part_name(ID, 1), pieces, keys)
+    assert stored[:4] == (b"MSB0" if keys is None else b"MSB1")
+    assert unpack_part(part_name(ID, 1), bytes(stored), keys) == plain
+    assert len(stored) < 75_000  # compressed
+    assert unpack_part(part_name(ID, 1), bytes(pack_chunks(part_name(ID, 1), [], keys)),
+                       keys) == b""
+    if keys is not None:
+        assert plain[:100] not in stored  # sealed
+        with pytest.raises(PartError, match="does not open"):
+            unpack_part(part_name(ID, 2), bytes(stored), keys)
+
+
+def test_a_buffer_the_caller_reuses_is_copied(tmp_path: Path) -> None:
+    store = FileStore(tmp_path)
+    writer = PartWriter(store, ID, None, part_size=1000, parallel=2)
+    buffer = bytearray(700)
+    sent = []
+    for _ in range(5):  # the receiver's way: one buffer, refilled for each frame
+        buffer[:] = os.urandom(700)
+        sent.append(bytes(buffer))
+        writer.write(memoryview(buffer))
+    m = manifest(writer.finish(), None)
+    assert [p.name for p in m.parts] == [part_name(ID, n) for n in range(1, 5)]
+    assert b"".join(read_parts(store, m, None)) == b"".join(sent)
 
 
 class FailingStore(FileStore):
