@@ -115,6 +115,7 @@ class Archiver:
         self._covered, self._uncovered = 0, 0
         self._pending: dict[str, SegmentRecord] = {}
         self._job: CompactionJob | None = None
+        self._failures = 0  # stream attempts that failed since one last streamed
 
     def resume(self) -> str:
         """The position to ask the primary for, from the store's index (every break in it
@@ -179,23 +180,19 @@ class Archiver:
     def _archive(self) -> None:
         """Resume from the index and archive until stopped (LockLost: the lease is gone)."""
         start = self.resume()
-        failures = 0
+        self._failures = 0
         while not self._stop.is_set():
             stream = self._open_stream()
             try:
                 stream.open(self._stream_position() or start)
-                if failures:
-                    log.info("archive: streaming again from the primary after %d "
-                             "failures", failures)
-                failures = 0
                 self._follow(stream)
             except StreamError as error:
                 why = self._refused(error) if isinstance(error, PositionRefused) else ""
                 if why is None:
                     continue  # going on past what the primary purged, at once
-                failures += 1
+                self._failures += 1
                 log.warning("archive: %s%s; reconnecting", error, why)
-                self._stop.wait(backoff(failures, self.settings.retry_first,
+                self._stop.wait(backoff(self._failures, self.settings.retry_first,
                                         self.settings.retry_cap))
             finally:
                 stream.close()
@@ -248,6 +245,13 @@ class Archiver:
         segmenter = Segmenter(self.settings.max_seconds, self.settings.max_bytes)
         try:
             for event in stream.events():
+                # Only an event says the primary took the position (it refuses one, error
+                # 1236, after the dump request was sent): a refusal on every attempt keeps
+                # backing off, and this line is not said before it.
+                if self._failures:
+                    log.info("archive: streaming again from the primary after %d failures",
+                             self._failures)
+                    self._failures = 0
                 for segment in segmenter.feed(event, self._clock()):
                     self._write(segment)
                 if self._stop.is_set():
