@@ -105,10 +105,12 @@ class BinlogPurger(Worker):
 
 def store_bases(store: ObjectStore,
                 seal_key_for: Callable[[str], bytes | None]) -> Callable[[], list[str]]:
-    """The GTID positions of the store's complete MariaDB backups (valid manifests), listed
-    at each call, each manifest read once: the bases a purge past a gap may stand on."""
+    """The GTID positions of the store's complete MariaDB backups (valid manifests) whose
+    newest restore drill did not fail, listed at each call, each manifest read once: the bases
+    a purge past a gap may stand on (the binary logs it frees exist nowhere else)."""
     cache = ManifestCache(store, seal_key_for)
 
     def bases() -> list[str]:
-        return [m.gtid for m in cache.manifests() if m.flavor == "mariadb"]
+        return [m.gtid for m in cache.manifests()
+                if m.flavor == "mariadb" and m.backup_id not in cache.drill_failed]
     return bases

@@ -2,7 +2,8 @@
 never changes, so each call lists the backups and GETs only the manifests it has not read
 before; one no longer listed (its backup deleted) is dropped. The primary's purger reads the
 store's bases every minute while a gap stays in the archive: a listing, not a GET per
-backup."""
+backup. The same listing says which backups' newest restore drill failed (a verdict's name
+holds its result), so the purger never stands on a backup known not to restore."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from collections.abc import Callable
 
 from mysqlsts.core.backup_layout import BACKUPS, backup_of, manifest_name
 from mysqlsts.core.backup_manifest import Manifest, ManifestError, parse_manifest
+from mysqlsts.core.backup_verify import FAILED, latest
 from mysqlsts.store.base import ObjectMissing, ObjectStore, read_all
 
 
@@ -18,13 +20,16 @@ class ManifestCache:
                  seal_key_for: Callable[[str], bytes | None] | None = None) -> None:
         self.store, self._seal_key_for = store, seal_key_for or (lambda key_id: None)
         self._manifests: dict[str, Manifest] = {}  # by backup id
+        self.drill_failed: set[str] = set()  # backups whose newest drill failed, as listed
 
     def manifests(self) -> list[Manifest]:
         """The valid manifests listed now, by backup id. A damaged one is left out (and read
         again next time: `backup list` names it); one deleted meanwhile is gone."""
-        listed = [backup for info in self.store.list(BACKUPS)
-                  if (backup := backup_of(info.name)) is not None
-                  and info.name == manifest_name(backup)]
+        names = [info.name for info in self.store.list(BACKUPS)]
+        listed = [backup for name in names
+                  if (backup := backup_of(name)) is not None and name == manifest_name(backup)]
+        self.drill_failed = {backup for backup, verification in latest(names).items()
+                             if verification.result == FAILED}
         for backup in listed:
             if backup not in self._manifests:
                 try:

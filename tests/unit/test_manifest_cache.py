@@ -10,6 +10,7 @@ from pathlib import Path
 
 from mysqlsts.core.backup_layout import backup_id, manifest_name
 from mysqlsts.core.backup_manifest import Manifest
+from mysqlsts.core.backup_verify import FAILED, OK, record_name
 from mysqlsts.sidecar.purge import store_bases
 from mysqlsts.store.filestore import FileStore
 from mysqlsts.store.manifest_cache import ManifestCache
@@ -65,3 +66,14 @@ def test_a_damaged_manifest_is_left_out_and_read_again(tmp_path: Path) -> None:
     store.gets.clear()
     assert [m.backup_id for m in cache.manifests()] == [good]
     assert store.gets == [manifest_name(bad)]
+
+
+def test_a_backup_whose_newest_drill_failed_is_no_base(tmp_path: Path) -> None:
+    store = Counting(tmp_path)
+    take(store, "aaaaaa", "0-100-5")
+    proven = take(store, "bbbbbb", "0-100-9")
+    bases = store_bases(store, lambda key_id: None)
+    store.put_new(record_name(proven, datetime(2026, 12, 5, 6, 0, tzinfo=UTC), FAILED), b"{}")
+    assert bases() == ["0-100-5"]  # the purge never stands on a backup known not to restore
+    store.put_new(record_name(proven, datetime(2026, 12, 5, 7, 0, tzinfo=UTC), OK), b"{}")
+    assert sorted(bases()) == ["0-100-5", "0-100-9"]  # its newest drill passed
