@@ -1,9 +1,11 @@
 """Backup benchmark (issue 17 "Figures"): base backups to and restores from a store, against
 what the same bytes cost without them; prints figures, not a test.
 
-The clone bench's donor and data set (bench.clone_bench.Bench: one InnoDB table of random
-1000-byte rows, --gib GiB, binary logs purged) is backed up by `mysqlsts backup` through a
-DonorServer at its defaults (no rate cap), in one run:
+The clone bench's donor (bench.clone_bench.Bench: one InnoDB table, --gib GiB, binary logs
+purged), filled with the --data set (bench/harness.py DATA_SETS): `realistic` (the default, the
+issue's set: sysbench-like rows, as link_bench's; they compress) or `random` (1000-byte random
+rows, the clone bench's; they do not), is backed up by `mysqlsts backup` through a DonorServer
+at its defaults (no rate cap), in one run:
 
 - to moto's S3 server (tests/s3server.py, its own process) against a raw upload of the very
   objects that backup stored (the same compressed bytes) through the same client
@@ -27,8 +29,8 @@ a step whose CPU seconds near twice its wall time was bound by the cores, not by
 The backups, restores, the clone and their baselines run --repeat times, interleaved; the best
 of each is compared.
 
-Run: .venv/bin/python -m bench.backup_bench [--gib 1] [--repeat 2] [--s3-link 1gbit|none]
-     [--write-docs docs/benchmarks.md]
+Run: .venv/bin/python -m bench.backup_bench [--data realistic|random] [--gib 1] [--repeat 2]
+     [--s3-link 1gbit|none] [--write-docs docs/benchmarks.md]
 Loopback ports: 3 of the clone-bench share (tests/ports.py) and one the S3 server picks; the
 linked server listens on the namespace's address (LINK_SUBNET.2), on a port it picks.
 Everything it creates is removed at the end (the namespace and its veth pair also on failure
@@ -55,6 +57,8 @@ from pathlib import Path
 
 from bench.clone_bench import Bench
 from bench.harness import (
+    DATA_SETS,
+    DataSet,
     LoadWatch,
     PointSelects,
     dir_bytes,
@@ -144,6 +148,15 @@ def link_rate(value: str) -> str | None:
     return value
 
 
+def data_set(value: str) -> DataSet:
+    """--data's value: the name of one of bench/harness.py's DATA_SETS."""
+    try:
+        return DATA_SETS[value]
+    except KeyError:
+        raise argparse.ArgumentTypeError(
+            f"unknown data set {value!r} (one of: {', '.join(DATA_SETS)})") from None
+
+
 @dataclass(frozen=True)
 class S3Place:
     """One S3 server the backups go to: the suffix of its steps' names in the figures ("" on
@@ -155,10 +168,12 @@ class S3Place:
 
 
 class BackupBench(Bench):
-    """The clone bench's donor, its stores, and the ways of moving its data."""
+    """The clone bench's donor filled with `data`, its stores, and the ways of moving its
+    data."""
 
-    def __init__(self, root: Path, gib: float, ports: PortPool) -> None:
+    def __init__(self, root: Path, gib: float, ports: PortPool, data: DataSet) -> None:
         super().__init__(root, gib, ports)
+        self.TABLE, self.INSERT = data.table, data.insert
         (root / "s3-access").write_text("bench\n")
         (root / "s3-secret").write_text("bench\n")
         self.places: dict[str, S3Place] = {}
@@ -285,7 +300,7 @@ class BackupBench(Bench):
     def donor_latency(self, url: str, load: LoadWatch) -> tuple[list[float], list[float], float]:
         """Point SELECTs at SELECT_RATE on the donor, idle and then during a backup: (idle
         latencies, during-backup latencies, the backup's seconds)."""
-        statement = "SELECT payload FROM bench.rows WHERE id = %s"
+        statement = "SELECT * FROM bench.rows WHERE id = %s"  # whichever the data set
         with PointSelects(self.connect, statement, self.max_id(), SELECT_RATE) as reads:
             reads.phase = "idle"
             time.sleep(IDLE_SECONDS)
@@ -317,9 +332,10 @@ def s3_ratios(f: dict[str, float], key: str, where: str) -> list[str]:
 
 def report(runs: dict[str, list[float]], cpu: dict[str, list[float]], idle: list[float],
            during: list[float], data_bytes: int, stored_bytes: int, parts: int,
-           link: str | None) -> str:
+           link: str | None, data: DataSet) -> str:
     """The block of docs/benchmarks.md from each step's wall and CPU seconds per run; `link`
-    is the rate of the second S3 server's link, or None when only the loopback one ran."""
+    is the rate of the second S3 server's link, or None when only the loopback one ran;
+    `data` the set the donor held."""
     f = {name: min(seconds) for name, seconds in runs.items()}
     best_cpu = {name: seconds[runs[name].index(f[name])] for name, seconds in cpu.items()}
     linked = f" over the {link} link"
@@ -345,13 +361,14 @@ def report(runs: dict[str, list[float]], cpu: dict[str, list[float]], idle: list
     ]
     lines = [
         "`bench/backup_bench.py`: `mysqlsts backup` / `backup restore` / `backup verify` of "
-        "the clone bench's data set, through a DonorServer at its defaults (no rate cap), "
-        f"against the same bytes moved without them, all in one run; {where}, file:// on the "
-        "same disk; wall time of each command (its Python start-up included).",
+        f"a donor of {data.label} (`--data {data.name}`), through a DonorServer at its "
+        f"defaults (no rate cap), against the same bytes moved without them, all in one run; "
+        f"{where}, file:// on the same disk; wall time of each command (its Python start-up "
+        "included).",
         "",
         f"Data dir {data_bytes / 1024**3:.2f} GiB ({data_bytes} bytes); the backup stored "
-        f"{stored_bytes / 1024**3:.2f} GiB in {parts} parts (zstd; the rows are random bytes, "
-        "the rest of the data dir compresses).",
+        f"{stored_bytes / 1024**3:.2f} GiB in {parts} parts (zstd; "
+        f"{stored_bytes / data_bytes:.2f} of the data dir).",
         *link_lines,
         "",
         "| step | best seconds | MB/s of the data dir | CPU s of that run | runs (s) |",
@@ -379,18 +396,26 @@ def report(runs: dict[str, list[float]], cpu: dict[str, list[float]], idle: list
     return "\n".join(lines)
 
 
-def main() -> None:
+def arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--gib", type=float,
                         default=float(os.environ.get("MYSQLSTS_BENCH_GIB", "1.0")),
                         help="size of the data set (default: MYSQLSTS_BENCH_GIB, else 1)")
+    parser.add_argument("--data", type=data_set, default=DATA_SETS["realistic"],
+                        metavar="|".join(DATA_SETS),
+                        help="the rows the donor is filled with (default realistic: the "
+                             "issue's set; random: incompressible)")
     parser.add_argument("--repeat", type=int, default=2,
                         help="runs of each backup, restore, clone and its baseline")
     parser.add_argument("--s3-link", type=link_rate, default=LINK_RATE, metavar="RATE",
                         help="tc rate of the link to the second S3 server (default "
                              f"{LINK_RATE}; needs root), or none: the loopback server only")
     parser.add_argument("--write-docs", type=Path)
-    args = parser.parse_args()
+    return parser.parse_args(argv)
+
+
+def main() -> None:
+    args = arguments()
     if args.s3_link is not None and os.geteuid() != 0:
         raise SystemExit("backup_bench: --s3-link needs root (a network namespace and tc); "
                          "run as root or pass --s3-link none")
@@ -402,7 +427,7 @@ def main() -> None:
 
     try:
         with contextlib.ExitStack() as stack:
-            bench = BackupBench(root, args.gib, PortPool("clone-bench"))
+            bench = BackupBench(root, args.gib, PortPool("clone-bench"), args.data)
             servers = [("", stack.enter_context(S3Server(0)))]
             if args.s3_link is not None:
                 link = stack.enter_context(Link(args.s3_link, LINK_SUBNET))
@@ -432,7 +457,7 @@ def main() -> None:
             idle, during, seconds = bench.donor_latency(f"file://{root / 'store-reads'}", load)
             step.wall["backup_reads"].append(seconds)  # its CPU is the reads' too: not shown
         publish(report(step.wall, step.cpu, idle, during, data_bytes, manifest.size,
-                       len(manifest.parts), args.s3_link),
+                       len(manifest.parts), args.s3_link, args.data),
                 section="backup-bench", heading=HEADING, load=load,
                 write_docs=args.write_docs, tools=TOOLS)
     finally:

@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -199,6 +200,50 @@ class PointSelects(threading.Thread):
         self.join(60)
 
 
+# -- the data sets ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DataSet:
+    """The rows a donor's one table, bench.rows, is filled with: its CREATE TABLE, the INSERT
+    of one batch (bench.seq_1_to_N is the sequence engine), and the words the figures name it
+    by."""
+
+    name: str
+    label: str
+    table: str
+    insert: str
+
+
+RANDOM_ROWS = DataSet(
+    "random", "random 1000-byte rows (incompressible)",
+    "CREATE TABLE bench.rows (id BIGINT AUTO_INCREMENT PRIMARY KEY, "
+    "payload VARBINARY(1024) NOT NULL) ENGINE=InnoDB",
+    f"INSERT INTO bench.rows (payload) SELECT RANDOM_BYTES(1000) "
+    f"FROM bench.seq_1_to_{ROWS_PER_BATCH}")
+
+# Rows like sysbench's sbtest (k, c of digit groups, pad) plus a date, an amount and a note of
+# words from a small vocabulary: what an OLTP table's pages hold.
+_GROUP = "LPAD(FLOOR(RAND() * 99999999999), 11, '0')"
+_WORD = ("ELT(1 + FLOOR(RAND() * 12), 'customer', 'order', 'shipped', 'pending', 'invoice', "
+         "'refund', 'priority', 'standard', 'warehouse', 'north', 'delivered', 'returned')")
+REALISTIC_ROWS = DataSet(
+    "realistic", "realistic rows (sysbench-like)",
+    "CREATE TABLE bench.rows (id BIGINT AUTO_INCREMENT PRIMARY KEY, k INT NOT NULL, "
+    "c CHAR(120) NOT NULL, pad CHAR(60) NOT NULL, amount DECIMAL(12,2) NOT NULL, "
+    "created DATETIME NOT NULL, status VARCHAR(16) NOT NULL, note VARCHAR(200) NOT NULL, "
+    "KEY k (k)) ENGINE=InnoDB",
+    "INSERT INTO bench.rows (k, c, pad, amount, created, status, note) SELECT "
+    "FLOOR(RAND() * 1000000), "
+    f"CONCAT_WS('-', {', '.join([_GROUP] * 10)}), "
+    f"CONCAT_WS('-', {', '.join([_GROUP] * 5)}), "
+    "ROUND(RAND() * 10000, 2), "
+    "'2020-01-01' + INTERVAL FLOOR(RAND() * 157680000) SECOND, "
+    f"{_WORD}, CONCAT_WS(' ', {_WORD}, {_WORD}, {_WORD}, {_WORD}, {_WORD}, {_WORD}) "
+    f"FROM bench.seq_1_to_{ROWS_PER_BATCH}")
+DATA_SETS = {data.name: data for data in (REALISTIC_ROWS, RANDOM_ROWS)}
+
+
 # -- the donor ---------------------------------------------------------------------------
 
 
@@ -216,10 +261,7 @@ class DonorHost:
     secrets files a `mysqlsts clone` and the DonorServer read."""
 
     # The data set: one table filled batch by batch (bench.seq_1_to_N is the sequence engine).
-    TABLE = ("CREATE TABLE bench.rows (id BIGINT AUTO_INCREMENT PRIMARY KEY, "
-             "payload VARBINARY(1024) NOT NULL) ENGINE=InnoDB")
-    INSERT = (f"INSERT INTO bench.rows (payload) SELECT RANDOM_BYTES(1000) "
-              f"FROM bench.seq_1_to_{ROWS_PER_BATCH}")
+    TABLE, INSERT = RANDOM_ROWS.table, RANDOM_ROWS.insert
 
     def __init__(self, root: Path, gib: float, port: int) -> None:
         self.root, self.gib, self.port = root, gib, port

@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.harness import (
-    ROWS_PER_BATCH,
+    REALISTIC_ROWS,
     DonorHost,
     LoadWatch,
     PointSelects,
@@ -77,26 +77,9 @@ POINT_SELECT = "SELECT id, LENGTH(payload) FROM bench.rows WHERE id = %s"
 
 
 class RealisticDonor(DonorHost):
-    """Rows like sysbench's sbtest (k, c of digit groups, pad) plus a date, an amount and a
-    note of words from a small vocabulary: what an OLTP table's pages hold."""
+    """A donor of harness.REALISTIC_ROWS: what an OLTP table's pages hold."""
 
-    TABLE = ("CREATE TABLE bench.rows (id BIGINT AUTO_INCREMENT PRIMARY KEY, k INT NOT NULL, "
-             "c CHAR(120) NOT NULL, pad CHAR(60) NOT NULL, amount DECIMAL(12,2) NOT NULL, "
-             "created DATETIME NOT NULL, status VARCHAR(16) NOT NULL, note VARCHAR(200) NOT NULL, "
-             "KEY k (k)) ENGINE=InnoDB")
-    _GROUP = "LPAD(FLOOR(RAND() * 99999999999), 11, '0')"
-    _WORD = ("ELT(1 + FLOOR(RAND() * 12), 'customer', 'order', 'shipped', 'pending', 'invoice', "
-             "'refund', 'priority', 'standard', 'warehouse', 'north', 'delivered', 'returned')")
-    INSERT = (
-        "INSERT INTO bench.rows (k, c, pad, amount, created, status, note) SELECT "
-        "FLOOR(RAND() * 1000000), "
-        f"CONCAT_WS('-', {', '.join([_GROUP] * 10)}), "
-        f"CONCAT_WS('-', {', '.join([_GROUP] * 5)}), "
-        "ROUND(RAND() * 10000, 2), "
-        "'2020-01-01' + INTERVAL FLOOR(RAND() * 157680000) SECOND, "
-        f"{_WORD}, CONCAT_WS(' ', {_WORD}, {_WORD}, {_WORD}, {_WORD}, {_WORD}, {_WORD}) "
-        f"FROM bench.seq_1_to_{ROWS_PER_BATCH}"
-    )
+    TABLE, INSERT = REALISTIC_ROWS.table, REALISTIC_ROWS.insert
 
 
 @dataclass
@@ -360,7 +343,7 @@ def main() -> None:
     try:
         random_table, gentle = data_set(DonorHost, "random rows (incompressible)", gib, link, True,
                                         args.repeat)
-        realistic_table, _ = data_set(RealisticDonor, "realistic rows (sysbench-like)", gib,
+        realistic_table, _ = data_set(RealisticDonor, REALISTIC_ROWS.label, gib,
                                       link, False, args.repeat)
     finally:
         link.close()

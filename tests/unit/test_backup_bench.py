@@ -7,8 +7,11 @@ import argparse
 
 import pytest
 
-from bench.backup_bench import link_rate, report
+from bench.backup_bench import BackupBench, arguments, data_set, link_rate, report
+from bench.harness import DATA_SETS, RANDOM_ROWS, REALISTIC_ROWS, DonorHost
+from bench.link_bench import RealisticDonor
 from bench.netlink import rate_bytes
+from tests.ports import PortPool
 
 RUNS = {"backup_s3": [12.0, 14.0], "raw_upload": [11.0, 10.0], "backup_file": [22.0, 23.0],
         "clone": [20.0, 25.0], "restore_s3": [30.0, 31.0], "raw_download": [5.0, 6.0],
@@ -21,13 +24,13 @@ CPU = {name: [3.0 * i + 1 for i, _ in enumerate(runs)] for name, runs in RUNS.it
 
 def test_the_ratios_are_best_to_best_of_one_run_and_name_their_targets():
     text = report(RUNS, CPU, [0.001] * 99 + [0.002], [0.001] * 98 + [0.004] * 2,
-                  2 * 1024**3, 1024**3, 32, None)
+                  2 * 1024**3, 1024**3, 32, None, RANDOM_ROWS)
     assert "backup to S3 / raw upload = 1.20 (target <= 1.2)" in text
     assert "backup to file:// / clone = 1.10 (target <= 1.1)" in text
     assert "restore from S3 / (raw download + prepare) = 1.20 (target <= 1.2)" in text
     assert "restore from file:// / clone = 0.55 (target <= 1.1)" in text
     assert "p99 during / idle = 4.0" in text
-    assert "Data dir 2.00 GiB" in text and "1.00 GiB in 32 parts" in text
+    assert "Data dir 2.00 GiB" in text and "1.00 GiB in 32 parts (zstd; 0.50 of" in text
     # The CPU seconds shown are those of the best run (raw upload's second, backup_s3's first).
     assert "| raw upload of the same objects, same client and server | 10.0 | 215 | 4.0 | " \
         "11.0, 10.0 |" in text
@@ -43,7 +46,7 @@ LINKED_CPU = {**CPU, **{name: [5.0, 6.0] for name in LINKED if name.endswith("_l
 
 def test_the_link_server_has_its_own_rows_and_ratios_beside_the_loopback_ones():
     text = report(LINKED, LINKED_CPU, [0.001] * 100, [0.002] * 100, 2 * 1024**3, 10**9, 32,
-                  "1gbit")
+                  "1gbit", REALISTIC_ROWS)
     assert "backup to S3 (loopback) / raw upload (loopback) = 1.20 (target <= 1.2)" in text
     assert ("backup to S3 over the 1gbit link / raw upload over the 1gbit link = 1.10 "
             "(target <= 1.2)") in text
@@ -75,3 +78,48 @@ def test_a_rate_tc_would_not_read_the_same_way_is_refused(rate):
 
 def test_none_is_the_loopback_server_only():
     assert link_rate("none") is None
+
+
+def test_the_block_names_the_data_set_it_measured():
+    for data in (REALISTIC_ROWS, RANDOM_ROWS):
+        text = report(RUNS, CPU, [0.001] * 100, [0.002] * 100, 2 * 1024**3, 10**9, 32, None,
+                      data)
+        assert text.splitlines()[0].startswith(
+            f"`bench/backup_bench.py`: `mysqlsts backup` / `backup restore` / `backup verify` "
+            f"of a donor of {data.label} (`--data {data.name}`),")
+    assert REALISTIC_ROWS.label == "realistic rows (sysbench-like)"
+
+
+def test_data_is_read_by_name_and_the_default_is_the_issues_realistic_set(capsys):
+    assert arguments([]).data is REALISTIC_ROWS  # what `make bench` runs
+    assert arguments(["--data", "random"]).data is RANDOM_ROWS
+    assert arguments(["--data", "realistic"]).data is REALISTIC_ROWS
+    for wrong in ("Realistic", "sysbench", ""):
+        with pytest.raises(argparse.ArgumentTypeError, match="one of: realistic, random"):
+            data_set(wrong)
+    # An unknown set: one line on stderr and exit 2, before anything is created.
+    with pytest.raises(SystemExit) as exited:
+        arguments(["--data", "oltp"])
+    assert exited.value.code == 2
+    assert "argument --data: unknown data set 'oltp' (one of: realistic, random)" \
+        in capsys.readouterr().err
+
+
+def test_the_backup_benchs_donor_is_filled_with_the_chosen_set(tmp_path):
+    ports = PortPool("clone-bench")
+    for data in (REALISTIC_ROWS, RANDOM_ROWS):
+        (tmp_path / data.name).mkdir()
+        bench = BackupBench(tmp_path / data.name, 0.01, ports, data)
+        ports.release(bench.port, 3)  # nothing listens: the constructor only names its ports
+        assert data.table == bench.TABLE
+        assert data.insert == bench.INSERT
+
+
+def test_both_benches_fill_the_realistic_set_from_the_one_definition():
+    # link_bench's RealisticDonor and the backup bench's --data realistic are the same rows.
+    assert REALISTIC_ROWS.table == RealisticDonor.TABLE
+    assert REALISTIC_ROWS.insert == RealisticDonor.INSERT
+    assert RANDOM_ROWS.table == DonorHost.TABLE
+    assert RANDOM_ROWS.insert == DonorHost.INSERT
+    assert set(DATA_SETS) == {"realistic", "random"}
+    assert "RANDOM_BYTES(1000)" in RANDOM_ROWS.insert and "RAND()" in REALISTIC_ROWS.insert
