@@ -4,7 +4,6 @@ added since; through `store_bases`, what the primary's purger reads every minute
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,16 +14,7 @@ from mysqlsts.sidecar.purge import store_bases
 from mysqlsts.store.filestore import FileStore
 from mysqlsts.store.manifest_cache import ManifestCache
 from mysqlsts.store.parts import PartWriter, commit, remove_backup
-
-
-class Counting(FileStore):
-    def __init__(self, root: Path) -> None:
-        super().__init__(root)
-        self.gets: list[str] = []
-
-    def get(self, name: str) -> Iterator[bytes]:
-        self.gets.append(name)
-        return super().get(name)
+from tests.unit.test_index_checkpoint import Counting
 
 
 def take(store: FileStore, suffix: str, gtid: str, flavor: str = "mariadb") -> str:
