@@ -63,6 +63,11 @@ def test_a_live_scrape_during_a_clone_shows_the_bytes_rising(one_pod_set: LocalS
                 phase = next(p for (n, p), v in samples.items()
                              if n == "mysqlsts_clone_phase" and v == 1)
                 ready_code, ready = _get(http_port, "/readyz")
+                # The clone may end between the two requests, and the sidecar then answers
+                # /readyz: keep the pair only if the clone still serves after it.
+                after, later = _get(http_port, "/metrics")
+                if after != 200 or "mysqlsts_clone_phase" not in later:
+                    break
                 seen.append((samples[("mysqlsts_clone_bytes_total", "")], phase, ready,
                              ready_code))
             elif seen and code == 200:
