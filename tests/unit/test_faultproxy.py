@@ -117,7 +117,7 @@ def test_pass_forwards_both_ways(proxy: FaultProxy, echo: EchoServer) -> None:
         client.sendall(b"hello")
         assert recv_exactly(client, 5) == b"hello"
     assert proxy.mode is Mode.PASS
-    assert proxy.bytes_up == 5
+    assert wait_for(lambda: proxy.bytes_up == 5)  # counted after it is forwarded
     assert wait_for(lambda: proxy.bytes_down == 5)
     assert bytes(echo.received) == b"hello"
 
