@@ -259,6 +259,29 @@ class ArchiveBench(DonorHost):
         return time.monotonic() - started
 
 
+def bench_options(parser: argparse.ArgumentParser, gib: float, gib_help: str) -> None:
+    """The options a bench on an ArchiveBench ends with: its data set's size in GiB (`gib` by
+    default), and the file to write its figures into."""
+    parser.add_argument("--gib", type=float, default=gib, help=gib_help)
+    parser.add_argument("--write-docs", type=Path)
+
+
+@contextlib.contextmanager
+def prepared(prefix: str, gib: float) -> Iterator[tuple[ArchiveBench, LoadWatch]]:
+    """An ArchiveBench of `gib` GiB in a new scratch directory named `prefix`..., on 2 of the
+    clone-bench's loopback ports, prepared, and the machine's load watched from the start; at
+    the end its server is stopped and its directory removed, whatever happened."""
+    root = scratch(prefix)
+    load = LoadWatch()
+    bench = ArchiveBench(root, gib, PortPool("clone-bench"))
+    try:
+        bench.prepare()
+        yield bench, load
+    finally:
+        bench.stop_server()
+        shutil.rmtree(root, ignore_errors=True)
+
+
 def _feed(process: subprocess.Popen[bytes], script: bytes) -> None:
     assert process.stdin is not None
     process.stdin.write(script)
@@ -416,17 +439,10 @@ def main() -> None:
                         help="length of the RPO run (the issue asks for 10 minutes)")
     parser.add_argument("--transactions", type=int, default=100000)
     parser.add_argument("--clients", type=int, default=4)
-    parser.add_argument("--gib", type=float,
-                        default=float(os.environ.get("MYSQLSTS_BENCH_GIB", "1.0")),
-                        help="size of the base backup's data set (default: MYSQLSTS_BENCH_GIB, "
-                        "else 1)")
-    parser.add_argument("--write-docs", type=Path)
+    bench_options(parser, float(os.environ.get("MYSQLSTS_BENCH_GIB", "1.0")),
+                  "size of the base backup's data set (default: MYSQLSTS_BENCH_GIB, else 1)")
     args = parser.parse_args()
-    root = scratch("mysqlsts-archive-bench-")
-    load = LoadWatch()
-    bench = ArchiveBench(root, args.gib, PortPool("clone-bench"))
-    try:
-        bench.prepare()
+    with prepared("mysqlsts-archive-bench-", args.gib) as (bench, load):
         base_bytes = dir_bytes(bench.data)
         with bench.archiver():
             bench.warm_up()
@@ -443,19 +459,16 @@ def main() -> None:
             bench.wait_archived(seq_of(end))
         bench.stop_server()
         store = FileStore(bench.store_dir)
-        sql, binlog, pipe = replay_both(store, root, burst)
+        sql, binlog, pipe = replay_both(store, bench.root, burst)
         replay = Replay(args.transactions, write_seconds, sql, binlog, pipe)
         load.sample()
         log("recovery of the whole run")
-        whole, recovery = recover_in_steps(store, end, root / "whole")
+        whole, recovery = recover_in_steps(store, end, bench.root / "whole")
         transactions = recovery.transactions
         publish(report(lags, missing, commits, args.seconds, replay, whole, transactions,
                        base_bytes),
                 section="archive-bench", heading=HEADING, load=load,
                 write_docs=args.write_docs, tools=TOOLS)
-    finally:
-        bench.stop_server()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 if __name__ == "__main__":

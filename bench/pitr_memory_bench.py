@@ -28,9 +28,8 @@ import sys
 import time
 from pathlib import Path
 
-from bench.archive_bench import ArchiveBench, seq_of
-from bench.harness import LoadWatch, dir_bytes, log, publish, scratch
-from tests.ports import PortPool
+from bench.archive_bench import ArchiveBench, bench_options, prepared, seq_of
+from bench.harness import dir_bytes, log, publish
 
 HEADING = "## Point-in-time recovery memory"
 
@@ -110,15 +109,9 @@ def main() -> None:
     parser.add_argument("--mib", type=float, default=64.0,
                         help="binary log written after the base backup, MiB")
     parser.add_argument("--row-kib", type=int, default=60, help="each transaction's size, KiB")
-    parser.add_argument("--gib", type=float, default=0.02,
-                        help="size of the base backup's data set")
-    parser.add_argument("--write-docs", type=Path)
+    bench_options(parser, 0.02, "size of the base backup's data set")
     args = parser.parse_args()
-    root = scratch("mysqlsts-pitr-memory-bench-")
-    load = LoadWatch()
-    bench = ArchiveBench(root, args.gib, PortPool("clone-bench"))
-    try:
-        bench.prepare()
+    with prepared("mysqlsts-pitr-memory-bench-", args.gib) as (bench, load):
         with bench.archiver():
             bench.warm_up()
             base = bench.take_backup()
@@ -133,16 +126,13 @@ def main() -> None:
         written = {eighth: args.mib / 8, end: args.mib}
         for name, target in (("an eighth", eighth), ("the whole", end)):
             log(f"restore through {name} of the archive, to {target}")
-            kib, seconds = restore_peak(bench.url, target, root / "restored")
+            kib, seconds = restore_peak(bench.url, target, bench.root / "restored")
             log(f"peak RSS {kib / 1024:.0f} MiB in {seconds:.1f}s")
             runs.append((name, written[target], kib, seconds))
             load.sample()
         log(f"store holds {dir_bytes(bench.store_dir) / 1024**2:.0f} MiB")
         publish(report(runs, segments), section="pitr-memory-bench",
                 heading=HEADING, load=load, write_docs=args.write_docs)
-    finally:
-        bench.stop_server()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -23,11 +23,15 @@ archive trimmed by retention (or started late) no longer holds, once a backup is
 What the metrics say of the files (`backlog`, `plan_purge`): their bytes, the bytes the store
 does not hold yet, and whether the purge is blocked for good (not merely waiting for the
 archiver or for `keep`).
+
+A round (`purge_round`) works out once what the archive alone lets go, and says whether the
+store's base backups could change that (`needs_bases`: only when the archive alone is blocked),
+so its caller reads them only then and plans with them (`PurgeRound.plan`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from mysqlsts.core.binlog_index import Break, DomainRange, SegmentRecord, archived_position, breaks
@@ -205,36 +209,55 @@ def holdings(records: Sequence[SegmentRecord], base: str = "") -> Holdings:
     return Holdings(archived, begins)
 
 
+def _first_uncovered(found: Sequence[Break], bases: Sequence[str]) -> Break | None:
+    return next((one for one in found if not any(stands_after(base, one) for base in bases)),
+                None)
+
+
 def uncovered_break(records: Sequence[SegmentRecord], bases: Sequence[str]) -> Break | None:
     """The archive's first break no base backup at `bases` stands at or after: from the file
     holding it on, nothing goes until a person acts (or a newer base backup is taken)."""
-    return next((found for found in breaks(list(records))
-                 if not any(stands_after(base, found) for base in bases)), None)
+    return _first_uncovered(breaks(list(records)), bases)
 
 
-def purge_with_bases(files: Sequence[BinlogFile], records: Sequence[SegmentRecord],
-                     bases: Sequence[str], ages: Mapping[str, float] | None = None,
-                     keep: float = 0.0) -> tuple[str | None, str]:
-    """The farthest file `PURGE BINARY LOGS TO` may name with the archive alone (only when it
-    has no break) or with one of the base backups at positions `bases` in front of it, and
-    the base that allows it ("": the archive alone; None: no file may go)."""
+@dataclass(frozen=True)
+class Footing:
+    """What a purge may stand on, and what it lets go: the archive alone (`base` "") or the
+    base backup at GTID position `base` in front of it."""
+
+    base: str
+    held: Holdings
+    target: str | None  # the file `PURGE BINARY LOGS TO` may name now (`keep` honoured)
+    reach: str | None  # the one it could name were every file old enough
+
+
+def footing(files: Sequence[BinlogFile], records: Sequence[SegmentRecord], base: str,
+            ages: Mapping[str, float] | None = None, keep: float = 0.0) -> Footing:
+    held = holdings(records, base)
+    return Footing(base, held, purge_to(files, held.archived, held.begins, ages, keep),
+                   purge_to(files, held.archived, held.begins))
+
+
+def _farthest(files: Sequence[BinlogFile], footings: Sequence[Footing],
+              pick: Callable[[Footing], str | None]) -> Footing | None:
+    """The footing whose `pick` file is the farthest in `files` (the first of equals); None
+    when none lets a file go."""
     names = [f.name for f in files]
-    best: tuple[int, str | None, str] = (-1, None, "")
-    candidates = ([""] if not breaks(list(records)) else []) + [b for b in bases if b]
-    for base in candidates:
-        held = holdings(records, base)
-        target = purge_to(files, held.archived, held.begins, ages, keep)
-        if target is not None and names.index(target) > best[0]:
-            best = (names.index(target), target, base)
-    return best[1], best[2]
+    best, at = None, -1
+    for candidate in footings:
+        target = pick(candidate)
+        if target is not None and names.index(target) > at:
+            best, at = candidate, names.index(target)
+    return best
 
 
-def metric_holdings(records: Sequence[SegmentRecord], base: str) -> Holdings:
-    """What the metrics count as held: with the base backup a purge stands on, `holdings`;
-    without one, the archive as it is (its newest transaction per domain, held from where it
-    begins), gaps and all: a break is reported as what blocks the purge, not hidden here."""
-    if base:
-        return holdings(records, base)
+def metric_holdings(records: Sequence[SegmentRecord], best: Footing | None) -> Holdings:
+    """What the metrics count as held: with the base backup a purge stands on (`best`, the
+    footing that lets the most go), its holdings; without one, the archive as it is (its
+    newest transaction per domain, held from where it begins), gaps and all: a break is
+    reported as what blocks the purge, not hidden here."""
+    if best is not None and best.base:
+        return best.held
     return Holdings(dict(archived_position(list(records))),
                     archive_begins([dr.first for record in records for dr in record.domains]))
 
@@ -249,19 +272,72 @@ class PurgePlan:
     uncovered: Break | None  # the first break no base backup stands after
 
 
+@dataclass(frozen=True)
+class PurgeRound:
+    """One round's files and archive, with what the archive alone lets go worked out once
+    (`purge_round`). The store's base backups can change the plan only when the archive alone
+    is blocked: `needs_bases` says so, and only then need the caller read them for `plan`."""
+
+    files: Sequence[BinlogFile]
+    records: Sequence[SegmentRecord]
+    ages: Mapping[str, float] | None
+    keep: float
+    breaks: Sequence[Break]
+    alone: Footing | None  # None: the archive has a break, so alone it lets nothing go
+
+    @property
+    def needs_bases(self) -> bool:
+        """Whether the archive alone is blocked: it has a break, or it would let no file go
+        even were every file old enough (files from before it began)."""
+        return self.alone is None or (len(self.files) > 1 and self.alone.reach is None)
+
+    def footings(self, bases: Sequence[str]) -> list[Footing]:
+        """The archive alone (unless it has a break), then each base backup in front of it."""
+        return [*([self.alone] if self.alone is not None else []),
+                *(footing(self.files, self.records, base, self.ages, self.keep)
+                  for base in bases if base)]
+
+    def plan(self, bases: Sequence[str]) -> PurgePlan:
+        """The farthest file the archive alone or a base backup at one of `bases` lets go,
+        and the figures of the files left after it. The store's holdings are counted with the
+        footing that would let the most go were every file old enough, so files that only
+        wait for `keep` are neither unarchived nor blocked."""
+        footings = self.footings(bases)
+        now = _farthest(self.files, footings, lambda f: f.target)
+        held = metric_holdings(self.records, _farthest(self.files, footings, lambda f: f.reach))
+        target = now.target if now is not None else None
+        # What is left: the files from the one purged to (the server may keep one a moment
+        # longer for its binlog checkpoint: the next round counts it).
+        left = (self.files[[f.name for f in self.files].index(target):] if target is not None
+                else self.files)
+        uncovered = _first_uncovered(self.breaks, bases)
+        broken = (f"the archive is not contiguous ({uncovered}) and no base backup stands "
+                  "after it" if uncovered is not None else "")
+        return PurgePlan(target, now.base if now is not None else "",
+                         backlog(left, held.archived, held.begins, broken), uncovered)
+
+
+def purge_round(files: Sequence[BinlogFile], records: Sequence[SegmentRecord],
+                ages: Mapping[str, float] | None = None, keep: float = 0.0) -> PurgeRound:
+    """`files` in the server's order, `ages` the seconds each has existed (unknown: 0)."""
+    found = breaks(list(records))
+    alone = None if found else footing(files, records, "", ages, keep)
+    return PurgeRound(files, records, ages, keep, found, alone)
+
+
+def purge_with_bases(files: Sequence[BinlogFile], records: Sequence[SegmentRecord],
+                     bases: Sequence[str], ages: Mapping[str, float] | None = None,
+                     keep: float = 0.0) -> tuple[str | None, str]:
+    """The farthest file `PURGE BINARY LOGS TO` may name with the archive alone (only when it
+    has no break) or with one of the base backups at positions `bases` in front of it, and
+    the base that allows it ("": the archive alone; None: no file may go)."""
+    now = _farthest(files, purge_round(files, records, ages, keep).footings(bases),
+                    lambda f: f.target)
+    return (now.target, now.base) if now is not None else (None, "")
+
+
 def plan_purge(files: Sequence[BinlogFile], records: Sequence[SegmentRecord],
                bases: Sequence[str], ages: Mapping[str, float] | None = None,
                keep: float = 0.0) -> PurgePlan:
-    """`purge_with_bases`, and the figures of the files left after it. The store's holdings
-    are counted with the base that would let the most go were every file old enough, so
-    files that only wait for `keep` are neither unarchived nor blocked."""
-    target, base = purge_with_bases(files, records, bases, ages, keep)
-    reach, reach_base = purge_with_bases(files, records, bases)
-    held = metric_holdings(records, reach_base if reach is not None else "")
-    # What is left: the files from the one purged to (the server may keep one a moment
-    # longer for its binlog checkpoint: the next round counts it).
-    left = files[[f.name for f in files].index(target):] if target is not None else files
-    uncovered = uncovered_break(records, bases)
-    broken = (f"the archive is not contiguous ({uncovered}) and no base backup stands after "
-              "it" if uncovered is not None else "")
-    return PurgePlan(target, base, backlog(left, held.archived, held.begins, broken), uncovered)
+    """The round's plan with the base backups at `bases` (`PurgeRound.plan`)."""
+    return purge_round(files, records, ages, keep).plan(bases)

@@ -5,8 +5,9 @@ sets no expiry (the server's default: never), so no binary log leaves the primar
 An archive that is not contiguous (a gap or an overlap), a domain the archive does not hold, or
 a store that cannot be read: nothing is purged, said once; until a base backup in the store
 stands at or after the first break (`bases`: the store's backups' GTID positions, read only
-when the archive alone purges nothing), and then the files before its position and the
-archived ones after it, up to the next break, go (core/binlog_purge.py, `plan_purge`).
+when the round says the archive alone is blocked: `PurgeRound.needs_bases`), and then the
+files before its position and the archived ones after it, up to the next break, go
+(core/binlog_purge.py, `PurgeRound.plan`).
 
 Each round also leaves what the metrics export (`backlog`, core/binlog_purge.py): the bytes of
 the binary logs left after it, those not held yet, and what blocks the purge for good. A round
@@ -25,8 +26,8 @@ from typing import TYPE_CHECKING
 import pymysql
 
 from mysqlsts.adapters.binlog_files import binlog_files, purge_before
-from mysqlsts.core.binlog_index import archived_position, breaks, position_text
-from mysqlsts.core.binlog_purge import Backlog, plan_purge, purge_with_bases
+from mysqlsts.core.binlog_index import archived_position, position_text
+from mysqlsts.core.binlog_purge import Backlog, purge_round
 from mysqlsts.errors import MysqlstsError, describe
 from mysqlsts.sidecar.worker import Worker
 from mysqlsts.store.binlog_archive import IndexCache
@@ -76,12 +77,11 @@ class BinlogPurger(Worker):
             now = self._monotonic()
             self._first_seen = {f.name: self._first_seen.get(f.name, now) for f in files}
             ages = {name: now - seen for name, seen in self._first_seen.items()}
-            # The archive alone blocked (a break, or files from before it): a base backup
-            # past the block may let them go.
-            blocked = bool(breaks(records)) or (len(files) > 1 and
-                                                 purge_with_bases(files, records, [])[0] is None)
-            bases = self._bases() if self._bases is not None and blocked else []
-            plan = plan_purge(files, records, bases, ages, self.keep)
+            # The store's backups are read only when the archive alone is blocked (a break,
+            # or files from before it): then a base backup past the block may let them go.
+            this_round = purge_round(files, records, ages, self.keep)
+            bases = self._bases() if self._bases is not None and this_round.needs_bases else []
+            plan = this_round.plan(bases)
             if plan.target is not None:
                 purge_before(conn, plan.target)
         finally:

@@ -11,7 +11,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from test_index_checkpoint_store import Counting
 
 from mysqlsts.core import binlog_checkpoint as bc
 from mysqlsts.core.backup_layout import BINLOG_CHECKPOINTS
@@ -21,6 +20,7 @@ from mysqlsts.store.archive_checkpoints import checkpoint_names
 from mysqlsts.store.base import StoreError, read_all
 from mysqlsts.store.binlog_archive import index_names, load_index, load_records
 from mysqlsts.store.filestore import FileStore
+from tests.countingstore import CountingStore
 from tests.integration.archive_helpers import (
     archiver_for,
     make_app_table,
@@ -36,7 +36,7 @@ pytestmark = pytest.mark.integration
 KEYS = BackupKeys.from_secret(b"c" * 32)
 
 
-class FirstCheckpointFails(Counting):
+class FirstCheckpointFails(CountingStore):
     """A store whose first checkpoint write fails (a 503), and which counts GETs."""
 
     def __init__(self, store: FileStore) -> None:
@@ -94,13 +94,13 @@ def test_the_archiver_writes_checkpoints_and_resumes_through_them(
     assert load_records(inner, KEYS) == every
 
     # A restarted archiver resumes through the newest checkpoint: few GETs, no gap, no twice.
-    store.gets = 0
+    store.gets.clear()
     archiver, stop = archiver_for(primary, store, KEYS)
     with running(archiver, stop):
         deadline = time.monotonic() + 20
         while not archiver.position and time.monotonic() < deadline:
             time.sleep(0.05)  # resume() sets the position once it has read the index
-        resumed_gets = store.gets
+        resumed_gets = len(store.gets)
         _batches(position, batch, wait, 13, 6)
     assert 1 <= resumed_gets <= 10, resumed_gets  # the checkpoint, and those after it
     assert archiver.state.duplicates == 0

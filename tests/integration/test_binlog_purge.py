@@ -44,6 +44,17 @@ def _purge_until(purger: BinlogPurger, primary: Server, gone: str) -> None:
         time.sleep(0.2)
 
 
+class Bases:
+    """The store's base backups as the purger reads them (none here), counting the reads."""
+
+    def __init__(self) -> None:
+        self.reads = 0
+
+    def __call__(self) -> list[str]:
+        self.reads += 1
+        return []
+
+
 def test_only_archived_binary_logs_are_purged(mariadb: MakeServer, tmp_path: Path) -> None:
     primary = mariadb("p", server_id=100)
     make_app_table(primary)
@@ -97,7 +108,9 @@ def test_a_gap_in_the_archive_stops_every_purge(mariadb: MakeServer, tmp_path: P
     lost = names[1]  # a segment's record lost in the store: a gap in the archive
     kept = read_all(store, lost)
     store.delete(lost)
-    purger = BinlogPurger(IndexCache(store, None), primary.connect, threading.Event(), keep=0)
+    bases = Bases()
+    purger = BinlogPurger(IndexCache(store, None), primary.connect, threading.Event(), keep=0,
+                          bases=bases)
     before = _files(primary)
     try:
         purger.purge_once()
@@ -105,12 +118,15 @@ def test_a_gap_in_the_archive_stops_every_purge(mariadb: MakeServer, tmp_path: P
     except Exception as error:  # noqa: BLE001 (the message is what is checked)
         assert "not contiguous" in str(error), error
     assert _files(primary) == before
+    assert bases.reads == 1  # a base backup past the gap could let files go: read, once
     assert purger.backlog is not None and "not contiguous" in purger.backlog.blocked
     assert purger.backlog.total == sum(_sizes(primary).values())
     store.put_new(lost, kept)
-    fresh = BinlogPurger(IndexCache(store, None), primary.connect, threading.Event(), keep=0)
+    fresh = BinlogPurger(IndexCache(store, None), primary.connect, threading.Event(), keep=0,
+                         bases=bases)
     _purge_until(fresh, primary, before[0])
     assert fresh.backlog is not None and fresh.backlog.blocked == ""
+    assert bases.reads == 1  # the archive alone purges: the store's backups are not read
 
 
 def test_an_archive_that_began_after_the_oldest_binlog_purges_nothing(
@@ -129,10 +145,13 @@ def test_an_archive_that_began_after_the_oldest_binlog_purges_nothing(
             primary.sql("FLUSH BINARY LOGS")
         wait_archived(store, None, primary.value("SELECT @@gtid_binlog_pos"))
     before = _files(primary)
-    purger = BinlogPurger(IndexCache(store, None), primary.connect, threading.Event(), keep=0)
+    bases = Bases()
+    purger = BinlogPurger(IndexCache(store, None), primary.connect, threading.Event(), keep=0,
+                          bases=bases)
     assert purger.purge_once() is None
     assert _files(primary) == before
     assert purger.backlog is not None and "begins after" in purger.backlog.blocked
+    assert bases.reads == 1  # a base backup past the archive's start could let them go
 
 
 def test_unarchived_bytes_rise_while_the_archiver_stops_and_fall_once_it_catches_up(

@@ -18,7 +18,7 @@ from test_backup_faults import s3_args
 from mysqlsts.core.binlog_checkpoint import CHECKPOINT_RECORDS
 from mysqlsts.core.binlog_index import SegmentRecord, parse_record
 from mysqlsts.store.archive_checkpoints import checkpoint_names
-from mysqlsts.store.base import ObjectInfo, ObjectStore, read_all
+from mysqlsts.store.base import ObjectStore, read_all
 from mysqlsts.store.binlog_archive import (
     IndexCache,
     index_names,
@@ -29,6 +29,7 @@ from mysqlsts.store.binlog_archive import (
 from mysqlsts.store.filestore import FileStore
 from mysqlsts.store.open import open_store
 from mysqlsts.store.settings import S3Settings
+from tests.countingstore import CountingStore
 from tests.s3server import ACCESS_KEY, REGION, SECRET_KEY, S3Server, create_bucket
 from tests.unit.test_pitr_plan import make_segment, transaction
 
@@ -36,29 +37,6 @@ pytestmark = pytest.mark.integration
 
 RECORDS = 2 * CHECKPOINT_RECORDS + 500  # records archived before the checkpoint
 AFTER = 20  # records archived after it
-
-
-class Counting:
-    """An ObjectStore that counts the GETs made through it."""
-
-    def __init__(self, store: ObjectStore) -> None:
-        self.store, self.gets = store, 0
-
-    def put_new(self, name: str, data: bytes) -> None:
-        self.store.put_new(name, data)
-
-    def get(self, name: str) -> Iterator[bytes]:
-        self.gets += 1
-        return self.store.get(name)
-
-    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
-        return self.store.list(prefix)
-
-    def delete(self, name: str) -> None:
-        self.store.delete(name)
-
-    def describe(self) -> str:
-        return self.store.describe()
 
 
 @pytest.fixture(scope="module")
@@ -117,14 +95,14 @@ def test_a_compacted_index_is_read_in_few_gets(kind: str, s3: S3Server, tmp_path
     assert f"archive compact: wrote {checkpoint} holding {RECORDS} records" in done.stderr
     _archive(store, range(RECORDS + 1, RECORDS + AFTER + 1))
 
-    counting = Counting(store)
+    counting = CountingStore(store)
     records = load_records(counting, None)
-    assert counting.gets == 1 + AFTER  # the checkpoint, and each record after it
+    assert len(counting.gets) == 1 + AFTER  # the checkpoint, and each record after it
     assert records == _every_record(store)
     assert len(records) == RECORDS + AFTER
     cache = IndexCache(counting, None)
-    counting.gets = 0
-    assert cache.records() == records and counting.gets == 1 + AFTER
+    counting.gets.clear()
+    assert cache.records() == records and len(counting.gets) == 1 + AFTER
 
     # The checkpoint edited in the store: every reader refuses it, in one line naming it.
     stored = read_all(store, checkpoint)
@@ -147,6 +125,6 @@ def test_a_compacted_index_is_read_in_few_gets(kind: str, s3: S3Server, tmp_path
     assert pruned.returncode == 0, pruned.stderr
     assert "checkpoints_deleted=1" in pruned.stderr
     assert checkpoint_names(store) == names[1:]
-    counting.gets = 0
+    counting.gets.clear()
     assert load_records(counting, None) == _every_record(store)
-    assert counting.gets == 1
+    assert len(counting.gets) == 1

@@ -14,6 +14,7 @@ from mysqlsts.core.binlog_purge import (
     BinlogFile,
     holdings,
     plan_purge,
+    purge_round,
     purge_with_bases,
     uncovered_break,
 )
@@ -113,6 +114,16 @@ def test_a_base_that_does_not_name_the_domain_does_not_cover_it() -> None:
     assert purge_with_bases(FILES, records, ["7-1-99"]) == (None, "")
 
 
+# Random histories: the archive's segments (each a length and whether it is kept), runs
+# archived twice, the binary logs' starts, the bases, the files' ages and `keep`.
+HISTORIES = {
+    "segments": st.lists(st.tuples(st.integers(1, 4), st.booleans()), min_size=1, max_size=8),
+    "again": st.lists(st.tuples(st.integers(1, 24), st.integers(0, 4)), max_size=2),
+    "starts": st.sets(st.integers(1, 32), max_size=6),
+    "bases": st.lists(st.integers(1, 32), max_size=4),
+    "ages": st.lists(st.integers(0, 3), max_size=7), "keep": st.integers(0, 2)}
+
+
 @settings(max_examples=2000, deadline=None)
 # A base between two gaps, with a file starting past the later one; a base past the archive's
 # newest transaction, with a file starting between them.
@@ -120,11 +131,7 @@ def test_a_base_that_does_not_name_the_domain_does_not_cover_it() -> None:
          starts={4, 9, 14, 17, 19}, bases=[12], ages=[], keep=0)
 @example(segments=[(5, True), (5, True), (5, False)], again=[], starts={12, 14}, bases=[14],
          ages=[], keep=0)
-@given(segments=st.lists(st.tuples(st.integers(1, 4), st.booleans()), min_size=1, max_size=8),
-       again=st.lists(st.tuples(st.integers(1, 24), st.integers(0, 4)), max_size=2),
-       starts=st.sets(st.integers(1, 32), max_size=6),
-       bases=st.lists(st.integers(1, 32), max_size=4),
-       ages=st.lists(st.integers(0, 3), max_size=7), keep=st.integers(0, 2))
+@given(**HISTORIES)
 def test_no_purged_transaction_is_in_neither_a_base_nor_the_archive(
         segments: list[tuple[int, bool]], again: list[tuple[int, int]], starts: set[int],
         bases: list[int], ages: list[int], keep: int) -> None:
@@ -133,17 +140,7 @@ def test_no_purged_transaction_is_in_neither_a_base_nor_the_archive(
     purged files held is in the chosen base or the archive; the archive itself reaches past
     them (the archiver resumes from the files after its newest transaction); the base stands
     at or after the archive's first break; no file younger than `keep` is the successor."""
-    n = sum(length for length, _ in segments)
-    cuts = [sum(length for length, _ in segments[:k]) for k in range(1, len(segments))]
-    history = History([EPOCH + s for s in range(n)], cuts,
-                      {k for k, (_, kept) in enumerate(segments) if not kept})
-    records = list(history.records)
-    for first, length in again:
-        if first <= n:
-            repeat = History([EPOCH + s for s in range(n)], [first - 1, first + length], set())
-            records += [r for r in repeat.records if r.domains[0].first_seq == first]
-    files = [BinlogFile(f"b.{k:06d}", pos(start))
-             for k, start in enumerate([0, *sorted(s for s in starts if s <= n)])]
+    records, files, n = random_history(segments, again, starts)
     age = {f.name: float(a) for f, a in zip(files, ages, strict=False)}
     target, base = purge_with_bases(files, records, [pos(b) for b in bases if b <= n], age,
                                     keep)
@@ -159,6 +156,54 @@ def test_no_purged_transaction_is_in_neither_a_base_nor_the_archive(
     assert age.get(target, 0.0) >= keep, (target, age)
     if base:
         assert covers_first_break(records, at), (target, base)
+
+
+def random_history(segments: list[tuple[int, bool]], again: list[tuple[int, int]],
+                   starts: set[int]) -> tuple[list[SegmentRecord], list[BinlogFile], int]:
+    """The archive's records (`segments`: each a length and whether it is kept; `again`: a
+    run archived a second time), the binary log files starting at `starts`, and how many
+    transactions were written."""
+    n = sum(length for length, _ in segments)
+    cuts = [sum(length for length, _ in segments[:k]) for k in range(1, len(segments))]
+    history = History([EPOCH + s for s in range(n)], cuts,
+                      {k for k, (_, kept) in enumerate(segments) if not kept})
+    records = list(history.records)
+    for first, length in again:
+        if first <= n:
+            repeat = History([EPOCH + s for s in range(n)], [first - 1, first + length], set())
+            records += [r for r in repeat.records if r.domains[0].first_seq == first]
+    files = [BinlogFile(f"b.{k:06d}", pos(start))
+             for k, start in enumerate([0, *sorted(s for s in starts if s <= n)])]
+    return records, files, n
+
+
+def test_the_round_asks_for_the_bases_only_when_the_archive_alone_is_blocked() -> None:
+    contiguous = archive([5, 10, 15], set()).records
+    assert not purge_round(FILES, contiguous).needs_bases
+    assert not purge_round(FILES, contiguous, {}, keep=60).needs_bases  # only waiting
+    assert not purge_round(FILES[:1], contiguous).needs_bases  # one file: it is the newest
+    gapped = purge_round(FILES, archive([5, 10, 15], {1}).records)  # 6..10 lost
+    assert gapped.needs_bases and gapped.alone is None
+    assert purge_round(FILES[:1], archive([5, 10, 15], {1}).records).needs_bases
+    late = purge_round(FILES, archive([5, 10, 15], {0}).records)  # begins at 6
+    assert late.needs_bases and late.alone is not None and late.alone.reach is None
+    assert late.plan([pos(5)]) == plan_purge(FILES, late.records, [pos(5)])
+    assert late.plan([pos(5)]).target == "b.000005"
+
+
+@settings(max_examples=1000, deadline=None)
+@given(**HISTORIES)
+def test_bases_change_no_plan_of_a_round_that_does_not_ask_for_them(
+        segments: list[tuple[int, bool]], again: list[tuple[int, int]], starts: set[int],
+        bases: list[int], ages: list[int], keep: int) -> None:
+    """What lets the sidecar skip reading the store's backups: when the round does not ask for
+    them, the plan with any bases is the plan without (target, figures and all)."""
+    records, files, n = random_history(segments, again, starts)
+    age = {f.name: float(a) for f, a in zip(files, ages, strict=False)}
+    this_round = purge_round(files, records, age, keep)
+    if this_round.needs_bases:
+        return
+    assert this_round.plan([pos(b) for b in bases if b <= n]) == this_round.plan([])
 
 
 def covers_first_break(records: list[SegmentRecord], at: int) -> bool:

@@ -28,7 +28,7 @@ from mysqlsts.core.backup_layout import BINLOG_CHECKPOINTS, BINLOG_INDEX
 from mysqlsts.core.backup_parts import BackupKeys
 from mysqlsts.core.binlog_index import SegmentRecord, parse_record
 from mysqlsts.store.archive_checkpoints import checkpoint_names, remove_stale
-from mysqlsts.store.base import StoreError, read_all
+from mysqlsts.store.base import ObjectStore, StoreError, read_all
 from mysqlsts.store.binlog_archive import (
     IndexCache,
     index_names,
@@ -39,6 +39,7 @@ from mysqlsts.store.binlog_archive import (
     write_segment,
 )
 from mysqlsts.store.filestore import FileStore
+from tests.countingstore import CountingStore
 from tests.unit.test_backup_list import write_backup
 from tests.unit.test_binlog_core import fde, txn
 from tests.unit.test_pitr_plan import make_segment, transaction
@@ -46,25 +47,13 @@ from tests.unit.test_pitr_plan import make_segment, transaction
 KEYS = BackupKeys.from_secret(b"a secret of thirty-two bytes....")
 
 
-class Counting(FileStore):
-    """A file store that counts GETs, per name prefix."""
-
-    def __init__(self, root: Path) -> None:
-        super().__init__(root)
-        self.gets: list[str] = []
-
-    def get(self, name: str) -> Iterator[bytes]:
-        self.gets.append(name)
-        return super().get(name)
-
-
-def full_read(store: FileStore, keys: BackupKeys | None) -> list[SegmentRecord]:
+def full_read(store: ObjectStore, keys: BackupKeys | None) -> list[SegmentRecord]:
     """What load_records returned before checkpoints: every listed record, one GET each."""
     seal_key = keys.seal_key if keys else None
     return [parse_record(n, read_all(store, n), seal_key) for n in index_names(store)]
 
 
-def write(store: FileStore, seq: int, keys: BackupKeys | None = None) -> SegmentRecord:
+def write(store: ObjectStore, seq: int, keys: BackupKeys | None = None) -> SegmentRecord:
     record, stored = seal_segment(make_segment([transaction(seq, 1000 + seq)]), keys)
     write_segment(store, record, stored, keys)
     return record
@@ -151,7 +140,7 @@ def test_when_a_checkpoint_is_due_and_which_retention_deletes() -> None:
 
 
 def test_a_reader_gets_one_checkpoint_and_the_records_after_it(tmp_path: Path) -> None:
-    store = Counting(tmp_path)
+    store = CountingStore(FileStore(tmp_path))
     for seq in range(1, 41):
         write(store, seq)
     assert compact(store, None).written is None  # 40 records: not due
@@ -170,7 +159,7 @@ def test_a_reader_gets_one_checkpoint_and_the_records_after_it(tmp_path: Path) -
 
 def test_the_index_cache_seeds_from_the_checkpoint_then_reads_only_new_records(
         tmp_path: Path) -> None:
-    store = Counting(tmp_path)
+    store = CountingStore(FileStore(tmp_path))
     records = [write(store, seq) for seq in range(1, 31)]
     compact(store, None, always=True)
     cache = IndexCache(store, None)
@@ -345,7 +334,7 @@ def test_archive_compact_writes_one_and_says_so(tmp_path: Path) -> None:
 
 
 def test_a_restore_with_no_target_reads_the_index_once(tmp_path: Path) -> None:
-    store = Counting(tmp_path)
+    store = CountingStore(FileStore(tmp_path))
     write_backup(store, datetime(2026, 12, 1, 3, 0, tzinfo=UTC), "aaaaaa", "0-100-5")
     for seq in range(1, 21):
         write(store, seq)

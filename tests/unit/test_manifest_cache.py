@@ -11,13 +11,14 @@ from mysqlsts.core.backup_layout import backup_id, manifest_name
 from mysqlsts.core.backup_manifest import Manifest
 from mysqlsts.core.backup_verify import FAILED, OK, record_name
 from mysqlsts.sidecar.purge import store_bases
+from mysqlsts.store.base import ObjectStore
 from mysqlsts.store.filestore import FileStore
 from mysqlsts.store.manifest_cache import ManifestCache
 from mysqlsts.store.parts import PartWriter, commit, remove_backup
-from tests.unit.test_index_checkpoint import Counting
+from tests.countingstore import CountingStore
 
 
-def take(store: FileStore, suffix: str, gtid: str, flavor: str = "mariadb") -> str:
+def take(store: ObjectStore, suffix: str, gtid: str, flavor: str = "mariadb") -> str:
     """A complete backup at `gtid`: one part, then its manifest."""
     backup = backup_id(datetime(2026, 12, 5, 5, 0, tzinfo=UTC), suffix)
     writer = PartWriter(store, backup, None, part_size=1000, parallel=1)
@@ -29,7 +30,7 @@ def take(store: FileStore, suffix: str, gtid: str, flavor: str = "mariadb") -> s
 
 def test_a_second_pass_reads_no_manifest_and_still_sees_deleted_and_new_backups(
         tmp_path: Path) -> None:
-    store = Counting(tmp_path)
+    store = CountingStore(FileStore(tmp_path))
     first = take(store, "aaaaaa", "0-100-5")
     take(store, "bbbbbb", "0-100-9")
     take(store, "cccccc", "0-100-7", flavor="mysql")  # not a base for MariaDB's binary logs
@@ -46,7 +47,7 @@ def test_a_second_pass_reads_no_manifest_and_still_sees_deleted_and_new_backups(
 
 
 def test_a_damaged_manifest_is_left_out_and_read_again(tmp_path: Path) -> None:
-    store = Counting(tmp_path)
+    store = CountingStore(FileStore(tmp_path))
     good = take(store, "aaaaaa", "0-100-5")
     bad = take(store, "bbbbbb", "0-100-9")
     path = tmp_path / manifest_name(bad)
@@ -59,7 +60,7 @@ def test_a_damaged_manifest_is_left_out_and_read_again(tmp_path: Path) -> None:
 
 
 def test_a_backup_whose_newest_drill_failed_is_no_base(tmp_path: Path) -> None:
-    store = Counting(tmp_path)
+    store = CountingStore(FileStore(tmp_path))
     take(store, "aaaaaa", "0-100-5")
     proven = take(store, "bbbbbb", "0-100-9")
     bases = store_bases(store, lambda key_id: None)

@@ -1,0 +1,33 @@
+"""A store that counts what is read through it, for the tests of how many GETs a reader makes
+(the archive index's checkpoints, the backup manifests' cache): any ObjectStore (a file:// one,
+moto's S3) wrapped, every call passed through."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from mysqlsts.store.base import ObjectInfo, ObjectStore
+
+
+class CountingStore:
+    """`store`, keeping the name of every GET made through it, in order (`gets`)."""
+
+    def __init__(self, store: ObjectStore) -> None:
+        self.store = store
+        self.gets: list[str] = []
+
+    def put_new(self, name: str, data: bytes) -> None:
+        self.store.put_new(name, data)
+
+    def get(self, name: str) -> Iterator[bytes]:
+        self.gets.append(name)
+        return self.store.get(name)
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        return self.store.list(prefix)
+
+    def delete(self, name: str) -> None:
+        self.store.delete(name)
+
+    def describe(self) -> str:
+        return self.store.describe()
