@@ -75,10 +75,13 @@ def archive_cli_env(primary: Server, store_dir: Path, start: str,
 def archiver_for(primary: Server, store: ObjectStore, keys: BackupKeys | None = None,
                  start: str = "current", progress_every: float = 60.0,
                  server_id: int = 4000000001, account: tuple[str, str] | None = None,
-                 ) -> tuple[Archiver, threading.Event]:
-    """`account`: (user, password) to stream with, root's when None."""
+                 port: int | None = None) -> tuple[Archiver, threading.Event]:
+    """`account`: (user, password) to stream with, root's when None; `port`: a loopback port
+    to reach the primary through (a tests/faultproxy.py proxy), the server's own when None."""
     stop = threading.Event()
     src = source(primary, server_id)
+    if port is not None:
+        src = dataclasses.replace(src, port=port)
     password = primary.root_password
     if account is not None:
         src = dataclasses.replace(src, user=account[0])

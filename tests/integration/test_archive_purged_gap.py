@@ -1,9 +1,10 @@
-"""A primary that purged binary logs the archiver had not read yet (issue 18, "Faults": a
-partition between the archiver and the primary longer than the binlog retention), on real
-MariaDB: the archiver goes on from where the primary's oldest binary log begins, the lost range
-is one warning line, a counted gap and a break in the index that `archive check` names exactly;
-the recoverable window stops at the gap until a base backup is taken after it (docs/backup.md,
-"Resume, duplicates, gaps"). A diverged primary stays refused: test_archive_errant.py."""
+"""A primary that purged binary logs the archiver had not read yet (what issue 18's "Faults"
+partition longer than the binlog retention leaves; the partition itself, with the primary's own
+expiry: test_archive_partition.py), on real MariaDB: the archiver goes on from where the
+primary's oldest binary log begins, the lost range is one warning line, a counted gap and a
+break in the index that `archive check` names exactly; the recoverable window stops at the gap
+until a base backup is taken after it (docs/backup.md, "Resume, duplicates, gaps"). A diverged
+primary stays refused: test_archive_errant.py."""
 
 from __future__ import annotations
 
