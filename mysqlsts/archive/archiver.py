@@ -283,8 +283,9 @@ class Archiver:
                     log.info("archive: streaming again from the primary after %d failures",
                              self._failures)
                     self._failures = 0
-                for output in segmenter.feed(event, self._clock()):
-                    self._output(output)
+                outputs = segmenter.feed(event, self._clock())
+                while outputs:  # each let go once written: one chunk held, not two
+                    self._output(outputs.pop(0))
                 if self._stop.is_set():
                     break
         except ev.EventError as error:

@@ -104,26 +104,30 @@ class SegmentRecord:
         return {c.name: c.size for c in self.chunks} or {self.segment: self.size}
 
 
-def content_hash(content: bytes) -> str:
-    return hashlib.sha256(content).hexdigest()[:16]
-
-
 def segment_name(first: MariadbGtid, content: bytes, key_id: str = "") -> str:
     """Sortable by domain and sequence; the hash covers the key id too, so a segment sealed
     under another key (or none) never meets an orphan of the same transactions by name."""
-    return (f"{BINLOG_SEGMENTS}{first.domain:010d}-{first.seq:020d}-{first.server_id:010d}-"
-            f"{content_hash(key_id.encode() + b'/' + content if key_id else content)}")
+    return _named(first, key_id, content)
 
 
 def chunk_name(first: MariadbGtid, index: int, content: bytes, key_id: str = "") -> str:
     """A chunk's object name: its transaction's place, then a hash of its index and content
     (and the key id), so a rewrite meets its own bytes and orphans are told by the place."""
-    return segment_name(first, f"chunk {index}/".encode() + content, key_id)
+    return _named(first, key_id, f"chunk {index}/".encode(), content)
 
 
 def chunked_name(first: MariadbGtid, sha256: str, key_id: str = "") -> str:
     """A chunked segment's logical name, from its whole content's SHA-256 (hex)."""
-    return segment_name(first, b"chunked/" + bytes.fromhex(sha256), key_id)
+    return _named(first, key_id, b"chunked/", bytes.fromhex(sha256))
+
+
+def _named(first: MariadbGtid, key_id: str, *content: bytes) -> str:
+    """The name of `content` (hashed piece by piece: a chunk is not copied to be named)."""
+    digest = hashlib.sha256(key_id.encode() + b"/" if key_id else b"")
+    for piece in content:
+        digest.update(piece)
+    return (f"{BINLOG_SEGMENTS}{first.domain:010d}-{first.seq:020d}-{first.server_id:010d}-"
+            f"{digest.hexdigest()[:16]}")
 
 
 def index_name(segment: str) -> str:

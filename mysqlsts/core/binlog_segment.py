@@ -23,6 +23,7 @@ one bigger than a chunk, a row with a huge BLOB, is held whole).
 from __future__ import annotations
 
 import hashlib
+from collections import deque
 from dataclasses import dataclass, field
 
 from mysqlsts.core import binlog_event as ev
@@ -61,7 +62,7 @@ class Part:
     far; `last`: the part that ends it, with its commit time)."""
 
     gtid: MariadbGtid
-    data: bytes
+    events: tuple[bytes, ...]
     first: bool
     last: bool
     commit_time: int
@@ -138,12 +139,12 @@ class Grouper:
         if ends:
             self._group = None
         if group.large:
-            return Part(group.gtid.gtid, event.data, False, ends, event.timestamp)
+            return Part(group.gtid.gtid, (event.data,), False, ends, event.timestamp)
         group.events.append(event.data)
         group.size += len(event.data)
         if self.large is not None and group.size > self.large:
             group.large = True
-            held, group.events = b"".join(group.events), []
+            held, group.events = tuple(group.events), []
             return Part(group.gtid.gtid, held, True, ends, event.timestamp)
         if ends:
             return Transaction(group.gtid.gtid, b"".join(group.events), event.timestamp)
@@ -151,25 +152,42 @@ class Grouper:
 
 
 class _Chunker:
-    """A large transaction's segment content, cut into chunks as its parts arrive."""
+    """A large transaction's segment content, cut into chunks as its parts arrive: what is
+    held is the pieces (events, and the rest of one cut) not yet in a chunk, under a chunk and
+    an event, and a chunk as it is joined."""
 
     def __init__(self, gtid: MariadbGtid, description: ev.Event, chunk: int) -> None:
         self.gtid, self.chunk = gtid, chunk
-        self._held = bytearray(ev.file_header(description))
+        self._held: deque[bytes | memoryview] = deque([ev.file_header(description)])
+        self._held_size = len(self._held[0])
         self._index, self._size = 0, 0
         self._hash = hashlib.sha256()
 
-    def add(self, data: bytes) -> list[Output]:
-        self._held += data
+    def add(self, events: tuple[bytes, ...]) -> list[Output]:
         out: list[Output] = []
-        while len(self._held) >= self.chunk:
-            out.append(self._emit(bytes(self._held[:self.chunk])))
-            del self._held[:self.chunk]
+        for data in events:
+            self._held.append(data)
+            self._held_size += len(data)
+            while self._held_size >= self.chunk:
+                out.append(self._cut())
         return out
 
+    def _cut(self) -> Chunk:
+        taken: list[bytes | memoryview] = []
+        wanted = self.chunk
+        while wanted:
+            piece = self._held.popleft()
+            if len(piece) > wanted:
+                self._held.appendleft(memoryview(piece)[wanted:])
+                piece = memoryview(piece)[:wanted]
+            taken.append(piece)
+            wanted -= len(piece)
+        self._held_size -= self.chunk
+        return self._emit(b"".join(taken))
+
     def end(self, commit_time: int) -> list[Output]:
-        out: list[Output] = [self._emit(bytes(self._held))] if self._held else []
-        self._held = bytearray()
+        out: list[Output] = [self._emit(b"".join(self._held))] if self._held_size else []
+        self._held, self._held_size = deque(), 0
         return [*out, LargeEnd(self.gtid, commit_time, self._index, self._size,
                                self._hash.hexdigest())]
 
@@ -215,7 +233,7 @@ class Segmenter:
                 self._chunker = _Chunker(transaction.gtid, self._grouper.description,
                                          self.chunk)
             assert self._chunker is not None, "a large transaction's parts follow its first"
-            cut.extend(self._chunker.add(transaction.data))
+            cut.extend(self._chunker.add(transaction.events))
             if transaction.last:
                 cut.extend(self._chunker.end(transaction.commit_time))
                 self._chunker = None

@@ -40,7 +40,9 @@ class SegmentError(StoreError):
 def _seal(name: str, content: bytes, keys: BackupKeys | None) -> bytes:
     nonce = None
     if keys is not None:
-        nonce = hmac.new(keys.seal_key, name.encode() + content, hashlib.sha256).digest()[:12]
+        mac = hmac.new(keys.seal_key, name.encode(), hashlib.sha256)
+        mac.update(content)  # not concatenated: a chunk is not copied to derive its nonce
+        nonce = mac.digest()[:12]
     return pack_part(name, content, keys, nonce)
 
 

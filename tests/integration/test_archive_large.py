@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import shutil
 import time
+import tracemalloc
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -21,7 +22,8 @@ from test_pitr import Entry, ids, ledger_primary, positions, recovered, take_bac
 
 from mysqlsts.cli import cli
 from mysqlsts.core.binlog_index import SegmentRecord
-from mysqlsts.store.binlog_archive import load_records
+from mysqlsts.core.binlog_segment import CHUNK as CHUNK_DEFAULT
+from mysqlsts.store.binlog_archive import load_records, read_chunks
 from mysqlsts.store.filestore import FileStore
 from tests.integration.archive_helpers import archiver_for, running, wait_archived
 from tests.servers import MakeServer, Server
@@ -154,3 +156,39 @@ def test_a_damaged_chunk_is_refused_naming_the_segment_and_the_chunk(
     result = CliRunner().invoke(cli, ["archive", "check", "--store", f"file://{copy}",
                                       "--verify"])
     assert result.exit_code != 0 and chunk.name in result.output, result.output
+
+
+HUGE_ROWS = 2300  # of 64 KiB each: ~144 MiB, over the 128 MiB the archive once refused
+
+
+def test_a_transaction_over_128_mib_is_archived_with_bounded_memory(
+        mariadb_module: MakeServer, tmp_path: Path) -> None:
+    """The default sizes (16 MiB chunks): the archiver's peak Python memory while it archives
+    the transaction stays far under its size (tracemalloc, over what it held before)."""
+    primary = mariadb_module("huge-primary", server_id=100)
+    primary.sql("CREATE DATABASE app",
+                "CREATE TABLE app.big (id INT PRIMARY KEY, pad LONGBLOB NOT NULL)")
+    (tmp_path / "store").mkdir()
+    store = FileStore(tmp_path / "store")
+    archiver, stop = archiver_for(primary, store,
+                                  start=str(primary.value("SELECT @@gtid_binlog_pos")))
+    tracemalloc.start()
+    try:
+        with running(archiver, stop):
+            primary.sql("INSERT INTO app.big VALUES (0, 'streaming')")
+            wait_archived(store, None, str(primary.value("SELECT @@gtid_binlog_pos")))
+            tracemalloc.reset_peak()
+            baseline = tracemalloc.get_traced_memory()[0]
+            gtid = big_insert(primary, "app.big", HUGE_ROWS, 64 << 10)
+            records = wait_archived(store, None, gtid, 120)
+            peak = tracemalloc.get_traced_memory()[1] - baseline
+    finally:
+        tracemalloc.stop()
+    [record] = [r for r in records if r.chunks]
+    assert record.domains[0].first == gtid and record.plain_size > 128 << 20
+    assert len(record.chunks) == -(-record.plain_size // CHUNK_DEFAULT)
+    # About two chunks (the events not yet cut and a chunk as it is joined; then a chunk and
+    # its compressed copy): 33 MiB measured, whatever the transaction's size.
+    assert peak < 3 * CHUNK_DEFAULT, (f"the archiver held {peak >> 20} MiB for a "
+                             f"{record.plain_size >> 20} MiB transaction")
+    assert sum(len(c) for c in read_chunks(store, record, None)) == record.plain_size
