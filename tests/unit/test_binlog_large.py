@@ -16,9 +16,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from mysqlsts.adapters.binlog_stream import StreamError
 from mysqlsts.archive.archiver import Archiver, ArchiveSettings
 from mysqlsts.core import binlog_checkpoint as bc
 from mysqlsts.core import binlog_event as ev
+from mysqlsts.core.backup_parts import BackupKeys
 from mysqlsts.core.binlog_index import (
     FORMAT,
     FORMAT_CHUNKED,
@@ -47,6 +49,7 @@ from mysqlsts.store.filestore import FileStore
 from tests.unit.test_binlog_core import events, fde, gtid, query, record_of, rows, txn, xid
 
 LARGE, CHUNK = 1000, 300
+KEYS = BackupKeys.from_secret(b"a secret of thirty-two bytes....")
 
 
 def big(seq: int, row_events: int, size: int = 200, ts: int = 1000) -> list[bytes]:
@@ -268,3 +271,33 @@ def test_a_large_duplicate_writes_no_chunk(tmp_path: Path) -> None:
     assert archiver.state.duplicates == 2 and archiver.state.transactions == 1
     assert [r.domains[0].first for r in load_records(store, None)] == ["0-100-3"]
     assert len(segment_names(store)) == 1
+
+
+def test_a_stream_broken_inside_a_large_transaction_rewrites_its_own_chunks(
+        tmp_path: Path) -> None:
+    """Keyed: the link breaks after some of the large transaction's chunks are written; the
+    archiver streams it again and meets its own bytes under the same names (done, not an
+    error), writes its record, and leaves no orphan."""
+    store = FileStore(tmp_path)
+    stop = threading.Event()
+    opened: list[int] = []
+    middle = len(Stream.LOG) - 10  # inside transaction 2's row events
+
+    class Breaking(Stream):
+        def events(self) -> Iterator[ev.Event]:
+            opened.append(1)
+            for n, event in enumerate(super().events()):
+                if len(opened) == 1 and n == middle:
+                    raise StreamError("the link broke")
+                yield event
+
+    archiver = Archiver(store, KEYS, lambda: Breaking(stop), lambda: "0-100-0",  # type: ignore[arg-type, return-value]
+                        ArchiveSettings(max_bytes=1, large_bytes=LARGE, chunk_bytes=CHUNK,
+                                        retry_first=0.01), stop)
+    archiver.run()
+    assert len(opened) == 2 and archiver.state.store_failures == 0
+    records = load_records(store, KEYS)
+    assert [r.domains[0].first for r in records] == ["0-100-1", "0-100-2", "0-100-3"]
+    [large] = [r for r in records if r.chunks]
+    assert sorted(segment_names(store)) == sorted(n for r in records for n in r.objects)
+    assert b"".join(read_chunks(store, large, KEYS)) == whole(events(fde())[0], big(2, 30))
