@@ -214,12 +214,6 @@ class Segmenter:
         self._opened_at = 0.0
         self._description: ev.Event | None = None  # the pending segment's
 
-    @property
-    def in_large(self) -> bool:
-        """Whether a large transaction's chunks are leaving (what a broken link cuts short:
-        its chunks so far are orphans, and the transaction is streamed again)."""
-        return self._chunker is not None
-
     def feed(self, event: ev.Event, now: float) -> list[Output]:
         cut: list[Output] = []
         if (event.type == ev.FORMAT_DESCRIPTION and self._description is not None
