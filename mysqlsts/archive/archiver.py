@@ -12,6 +12,12 @@ records are not in the index's newest checkpoint, it writes a new one after them
 of its own beside the archiving (archive/compact.py), so the next start reads one object, not a
 record per segment.
 
+A large transaction (core/binlog_segment.py) is written as it arrives, chunk by chunk, each
+create-only under a content-hashed name, and its record after the last: its memory is a chunk
+or two whatever its size. Its GTID is judged at its first chunk: at or before the position, a
+duplicate, nothing written; a stream cut short inside it leaves its chunks so far as orphans
+(`backup prune` cleans them) and the transaction is streamed again, meeting its own bytes.
+
 A primary that refuses the position because its binary logs no longer hold it (purged, a
 partition longer than their retention, a re-created primary: core/purged_past.py) is streamed
 from where its oldest binary log begins: the lost range is said once and counted, and the
@@ -43,16 +49,33 @@ from mysqlsts.core.backup_parts import BackupKeys
 from mysqlsts.core.binlog_checkpoint import due
 from mysqlsts.core.binlog_index import (
     SegmentRecord,
+    StoredChunk,
     archived_position,
     breaks,
+    make_chunked_record,
     newest_commit,
     position_text,
 )
-from mysqlsts.core.binlog_segment import Segment, Segmenter, Transaction
+from mysqlsts.core.binlog_segment import (
+    CHUNK,
+    LARGE,
+    Chunk,
+    LargeEnd,
+    Output,
+    Segment,
+    Segmenter,
+    Transaction,
+)
 from mysqlsts.core.gtid import MariadbGtid, parse_mariadb
 from mysqlsts.core.purged_past import purged_past
 from mysqlsts.store.base import ObjectExists, ObjectStore, StoreError
-from mysqlsts.store.binlog_archive import load_index, seal_segment, write_segment
+from mysqlsts.store.binlog_archive import (
+    load_index,
+    seal_chunk,
+    seal_segment,
+    write_record,
+    write_segment,
+)
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -67,6 +90,8 @@ CHECKPOINT_STOP_SECONDS = 2.0
 class ArchiveSettings:
     max_seconds: float = 1.0
     max_bytes: int = 8 * 1024 * 1024
+    large_bytes: int = LARGE  # a transaction past this is written in chunks...
+    chunk_bytes: int = CHUNK  # ...of this much segment content each
     # An empty archive starts after this GTID position; "current": the primary's at start;
     # "oldest": from the primary's oldest binary log.
     start_position: str = "current"
@@ -116,6 +141,9 @@ class Archiver:
         self._pending: dict[str, SegmentRecord] = {}
         self._job: CompactionJob | None = None
         self._failures = 0  # stream attempts that failed since one last streamed
+        # The large transaction being written: its chunks so far (None: none, or one dropped
+        # as a duplicate).
+        self._chunks: list[StoredChunk] | None = None
 
     def resume(self) -> str:
         """The position to ask the primary for, from the store's index (every break in it
@@ -242,7 +270,10 @@ class Archiver:
         return past is not None and last.seq < past.seq and gtid.seq == past.seq + 1
 
     def _follow(self, stream: BinlogStream) -> None:
-        segmenter = Segmenter(self.settings.max_seconds, self.settings.max_bytes)
+        settings = self.settings
+        segmenter = Segmenter(settings.max_seconds, settings.max_bytes, settings.large_bytes,
+                              settings.chunk_bytes)
+        self._chunks = None
         try:
             for event in stream.events():
                 # Only an event says the primary took the position (it refuses one, error
@@ -252,16 +283,71 @@ class Archiver:
                     log.info("archive: streaming again from the primary after %d failures",
                              self._failures)
                     self._failures = 0
-                for segment in segmenter.feed(event, self._clock()):
-                    self._write(segment)
+                outputs = segmenter.feed(event, self._clock())
+                while outputs:  # each let go once written: one chunk held, not two
+                    self._output(outputs.pop(0))
                 if self._stop.is_set():
                     break
         except ev.EventError as error:
             raise StreamError(f"binlog stream: {error}") from None
         finally:
-            # What is pending is whole transactions: written, not lost with the link.
+            # What is pending is whole transactions: written, not lost with the link (a large
+            # transaction cut short is streamed again).
             for segment in segmenter.flush():
                 self._write(segment)
+
+    def _output(self, output: Output) -> None:
+        if isinstance(output, Segment):
+            self._write(output)
+        elif isinstance(output, Chunk):
+            self._chunk(output)
+        else:
+            self._large_end(output)
+
+    def _judge(self, position: dict[int, MariadbGtid], gtid: MariadbGtid) -> str:
+        """How `gtid` meets the position: "duplicate" (at or before it: not again), "gap"
+        (said and counted), else "" (it follows)."""
+        last = position.get(gtid.domain)
+        if last is None:
+            return ""
+        if gtid.seq <= last.seq:
+            self.state.duplicates += 1
+            log.info("archive: %s is archived already (up to %s); not again", gtid, last)
+            return "duplicate"
+        if gtid.server_id != last.server_id:
+            log.info("archive: domain %d now written by server %d: %s follows %s (a new "
+                     "primary, or a transaction written on a replica before its "
+                     "promotion)", gtid.domain, gtid.server_id, gtid, last)
+        if gtid.seq != last.seq + 1:
+            if not self._announced(last, gtid):
+                self.state.gaps += 1
+                log.warning("archive: gap in domain %d: seq %d..%d missing between %s and "
+                            "%s", gtid.domain, last.seq + 1, gtid.seq - 1, last, gtid)
+            return "gap"
+        return ""
+
+    def _chunk(self, chunk: Chunk) -> None:
+        """A large transaction's chunk written (judged at its first: a duplicate's are not)."""
+        if chunk.index == 0:
+            duplicate = self._judge(self.position, chunk.gtid) == "duplicate"
+            self._chunks = None if duplicate else []
+        if self._chunks is None:
+            return
+        stored, data = seal_chunk(chunk, self.keys)
+        self._retry(f"write {stored.name} (chunk {chunk.index} of {chunk.gtid})",
+                    lambda: self.store.put_new(stored.name, data))
+        self._chunks.append(stored)
+
+    def _large_end(self, end: LargeEnd) -> None:
+        """A large transaction's record, after its chunks: the commit marker."""
+        chunks, self._chunks = self._chunks, None
+        if chunks is None:
+            return
+        record = make_chunked_record(end.gtid, end.commit_time, chunks, end.plain_size,
+                                     end.sha256, self.keys.key_id if self.keys else "")
+        self._retry(f"write {record.index_name}",
+                    lambda: write_record(self.store, record, self.keys))
+        self._written(record, [end.gtid], end.commit_time)
 
     def _write(self, segment: Segment) -> None:
         """Write the segment's new transactions: duplicates dropped, and the segment split at
@@ -271,22 +357,11 @@ class Archiver:
         runs: list[list[Transaction]] = [[]]
         for transaction in segment.transactions:
             gtid = transaction.gtid
-            last = position.get(gtid.domain)
-            if last is not None and gtid.seq <= last.seq:
-                self.state.duplicates += 1
-                log.info("archive: %s is archived already (up to %s); not again", gtid, last)
+            judged = self._judge(position, gtid)
+            if judged == "duplicate":
                 continue
-            if last is not None and gtid.server_id != last.server_id:
-                log.info("archive: domain %d now written by server %d: %s follows %s (a new "
-                         "primary, or a transaction written on a replica before its "
-                         "promotion)", gtid.domain, gtid.server_id, gtid, last)
-            if last is not None and gtid.seq != last.seq + 1:
-                if not self._announced(last, gtid):
-                    self.state.gaps += 1
-                    log.warning("archive: gap in domain %d: seq %d..%d missing between %s and "
-                                "%s", gtid.domain, last.seq + 1, gtid.seq - 1, last, gtid)
-                if runs[-1]:
-                    runs.append([])
+            if judged == "gap" and runs[-1]:
+                runs.append([])
             position[gtid.domain] = gtid
             runs[-1].append(transaction)
         for run in runs:
@@ -297,18 +372,24 @@ class Archiver:
         record, stored = seal_segment(segment, self.keys)
         self._retry(f"write {record.segment}",
                     lambda: write_segment(self.store, record, stored, self.keys))
-        for transaction in segment.transactions:
-            self.position[transaction.gtid.domain] = transaction.gtid
+        self._written(record, [t.gtid for t in segment.transactions],
+                      segment.transactions[-1].commit_time)
+
+    def _written(self, record: SegmentRecord, gtids: list[MariadbGtid], last_commit: int
+                 ) -> None:
+        """A record and its objects are written: the position moves past its transactions."""
+        for gtid in gtids:
+            self.position[gtid.domain] = gtid
         self._past = {d: g for d, g in self._past.items()
                       if d not in self.position or self.position[d].seq < g.seq}
         self.state.segments += 1
-        self.state.transactions += len(segment.transactions)
-        self.state.last_commit = segment.transactions[-1].commit_time
+        self.state.transactions += len(gtids)
+        self.state.last_commit = last_commit
         self._pending[record.index_name] = record
         self._uncovered += 1
         self._checkpoint()
-        log.debug("archive: wrote %s transactions=%d bytes=%d last=%s", record.segment,
-                  len(segment.transactions), record.size, segment.transactions[-1].gtid)
+        log.debug("archive: wrote %s transactions=%d bytes=%d chunks=%d last=%s",
+                  record.segment, len(gtids), record.size, len(record.chunks), gtids[-1])
         now = self._clock()
         if now - self._reported_at >= self.settings.progress_every:
             self._reported_at = now

@@ -1,6 +1,6 @@
 """What a store's archive holds, as lines for a person: per domain its span, how much of the
-index its newest checkpoint held, then every break and (when asked) every segment that does not
-match its record."""
+index its newest checkpoint held, then every break and (when asked) every segment (every chunk of
+a chunked one) that does not match its record."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from mysqlsts.core.backup_parts import BackupKeys
 from mysqlsts.core.binlog_index import breaks, spans
 from mysqlsts.errors import MysqlstsError
 from mysqlsts.store.base import ObjectStore
-from mysqlsts.store.binlog_archive import load_index, read_segment
+from mysqlsts.store.binlog_archive import load_index, read_chunks, read_segment
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,11 @@ def inspect_archive(store: ObjectStore, keys: BackupKeys | None, *, verify: bool
     if verify:
         for record in records:
             try:
-                read_segment(store, record, keys)
+                if record.chunks:  # each chunk checked as it is read, one held at a time
+                    for _ in read_chunks(store, record, keys):
+                        pass
+                else:
+                    read_segment(store, record, keys)
             except MysqlstsError as error:  # missing, corrupt, or sealed with another key
                 problems.append(f"segment {record.segment}: {error}")
     return Report(tuple(lines + problems), len(problems))

@@ -63,6 +63,7 @@ from mysqlsts.core.pitr import (
     RecoveryRefused,
     Target,
     applied_since,
+    large_transaction,
     latest_of,
     plan_recovery,
     prefer_drilled,
@@ -72,7 +73,7 @@ from mysqlsts.core.replay_rate import ReplayRate
 from mysqlsts.core.version import Flavor
 from mysqlsts.errors import ConfigError, MysqlstsError, describe
 from mysqlsts.store.base import ObjectStore
-from mysqlsts.store.binlog_archive import index_names, load_records, read_segment
+from mysqlsts.store.binlog_archive import index_names, load_records, read_chunks, read_segment
 from mysqlsts.store.catalog import read_catalog
 
 log = logging.getLogger(__name__)
@@ -119,10 +120,12 @@ def _planned(store: ObjectStore, keys: BackupKeys | None,
     by_name = {r.segment: r for r in records}
     for name in plan.segments:
         record = by_name[name]
-        if stored.get(name) != record.size:
-            state = "is missing from" if name not in stored else "has another size in"
-            raise RecoveryRefused(f"archive segment {name} ({_range(record)}) {state} the "
-                                  f"store: cannot recover to {target}")
+        for n, (obj, size) in enumerate(record.stored.items()):
+            if stored.get(obj) != size:
+                state = "is missing from" if obj not in stored else "has another size in"
+                what = f" chunk {n} ({obj})" if record.chunks else ""
+                raise RecoveryRefused(f"archive segment {name}{what} ({_range(record)}) "
+                                      f"{state} the store: cannot recover to {target}")
     manifest = manifests[plan.backup_id]
     check_restorable(store, manifest, keys)
     return plan, manifest, records
@@ -194,13 +197,19 @@ def fetch(store: ObjectStore, keys: BackupKeys | None, plan: Plan, manifest: Man
     """The planned segments read and checked one at a time, each cut (core.pitr's `Cutter`)
     and its chosen transactions written on to relay log files in `directory` as it is read:
     memory holds one segment, whatever the range. A missing, corrupt or non-contiguous segment
-    is refused here, before anything is restored. `index`: the records the plan was made from
-    (else the index is read again)."""
+    is refused here, before anything is restored. A chunked segment (a large transaction) is
+    never held whole: its chunks go on to the relay file one at a time, each checked first.
+    `index`: the records the plan was made from (else the index is read again)."""
     records = {r.segment: r for r in (load_records(store, keys) if index is None else index)}
     cutter = Cutter(plan)
     relay = RelayFiles(directory / RELAY_NAME)
     for name in plan.segments:
-        segment = transactions_of(read_segment(store, records[name], keys), name)
+        record = records[name]
+        if record.chunks:  # a large transaction: decided from its record, read chunk by chunk
+            if cutter.take(record):
+                relay.add_chunks(large_transaction(record), read_chunks(store, record, keys))
+            continue
+        segment = transactions_of(read_segment(store, record, keys), name)
         relay.add(cutter.feed(segment))
         del segment  # dropped before the next is read: one segment held at a time
     position = cutter.finish()

@@ -2,7 +2,9 @@
 segment, so a recovery holds one segment at a time whatever the archive range.
 
 One file per run of segments under the same FORMAT_DESCRIPTION (normally one file), each
-opened by core.pitr's `relay_log_header`; the index lists them once all are written. Nothing
+opened by core.pitr's `relay_log_header`; the index lists them once all are written. A chunked
+segment's transaction (a large one) is written chunk by chunk as the chunks are read, never
+held whole: chunk 0's file header (magic, FORMAT_DESCRIPTION) says which file it goes on. Nothing
 is synced: a recovery killed meanwhile is redone whole, its relay directory wiped first.
 """
 
@@ -15,10 +17,10 @@ from pathlib import Path
 from typing import BinaryIO
 
 from mysqlsts.core import binlog_event as ev
-from mysqlsts.core.binlog_segment import Segment
+from mysqlsts.core.binlog_segment import Segment, Transaction
 from mysqlsts.core.datadir import PITR_RELAY
 from mysqlsts.core.disk_full import FULL_ERRNOS, disk_full
-from mysqlsts.core.pitr import relay_log_header
+from mysqlsts.core.pitr import file_description, relay_log_header
 from mysqlsts.errors import CloneError
 
 RELAY_NAME = "pitr-relay"  # the server's --relay-log base name in the relay directory
@@ -38,17 +40,34 @@ class RelayFiles:
     def add(self, segment: Segment) -> None:
         if not segment.transactions:
             return
+        out = self._file(segment.description)
+        for transaction in segment.transactions:
+            out.write(transaction.data)
+            self.server_ids.add(transaction.gtid.server_id)
+
+    def add_chunks(self, transaction: Transaction, chunks: Iterator[bytes]) -> None:
+        """A large transaction from its segment's content, chunk by chunk (`chunks`, each
+        checked by its reader): chunk 0 opens with the file header, left out here."""
+        first = next(chunks)
+        description = file_description(first)
+        out = self._file(description)
+        out.write(first[len(ev.file_header(description)):])
+        del first
+        for chunk in chunks:
+            out.write(chunk)
+        self.server_ids.add(transaction.gtid.server_id)
+
+    def _file(self, description: ev.Event) -> BinaryIO:
+        """The file transactions written under `description` go on (a new one after another's)."""
         if self._out is None or self._description is None or (
-                self._description.body != segment.description.body):
+                self._description.body != description.body):
             self._close_file()
             path = self.relay.with_name(f"{self.relay.name}.{len(self.files) + 1:06d}")
             self._out = path.open("wb")
-            self._out.write(relay_log_header(segment.description, len(self.files) + 1))
+            self._out.write(relay_log_header(description, len(self.files) + 1))
             self.files.append(path)
-            self._description = segment.description
-        for transaction in segment.transactions:
-            self._out.write(transaction.data)
-            self.server_ids.add(transaction.gtid.server_id)
+            self._description = description
+        return self._out
 
     def close(self) -> list[Path]:
         """The last file closed and the index written: the files, in order."""

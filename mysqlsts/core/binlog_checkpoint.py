@@ -20,14 +20,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import zstandard
 
 from mysqlsts.core.backup_layout import BINLOG_CHECKPOINTS
-from mysqlsts.core.binlog_index import FORMAT as RECORD_FORMAT
-from mysqlsts.core.binlog_index import DomainRange, SegmentRecord
+from mysqlsts.core.binlog_index import SegmentRecord, body_record, record_body
 from mysqlsts.core.sealed_json import seal_holds, sealed
 from mysqlsts.errors import MysqlstsError
 
@@ -92,7 +91,7 @@ def render_checkpoint(serial: int, records: Sequence[SegmentRecord], key_id: str
     if any(r.key_id != key_id for r in records):
         raise ValueError("a checkpoint holds records sealed under its own key only")
     body = {"format": FORMAT, "serial": serial, "key_id": key_id,
-            "records": [asdict(r) for r in sorted(records, key=lambda r: r.index_name)]}
+            "records": [record_body(r) for r in sorted(records, key=lambda r: r.index_name)]}
     stored = zstandard.ZstdCompressor(level=3).compress(sealed(body, seal_key))
     name = f"{BINLOG_CHECKPOINTS}{serial:012d}-{hashlib.sha256(stored).hexdigest()[:16]}{SUFFIX}"
     return name, stored
@@ -104,7 +103,7 @@ def parse_checkpoint(name: str, stored: bytes, seal_key: bytes | None) -> Checkp
         body = json.loads(zstandard.ZstdDecompressor().decompress(stored))
         seal = body.pop("seal")
         fmt, serial, key_id = int(body["format"]), int(body["serial"]), str(body["key_id"])
-        records = tuple(_record(r) for r in body["records"])
+        records = tuple(body_record(r) for r in body["records"])
     except (ValueError, TypeError, KeyError, AttributeError, zstandard.ZstdError) as error:
         raise CheckpointError(f"archive checkpoint {name} does not parse: {error}") from None
     if fmt != FORMAT:
@@ -121,15 +120,9 @@ def parse_checkpoint(name: str, stored: bytes, seal_key: bytes | None) -> Checkp
         raise CheckpointError(f"archive checkpoint {name} fails its seal (edited, torn, or "
                               "sealed with another key)")
     if checkpoint_serial(name) != serial or any(
-            r.key_id != key_id or r.format != RECORD_FORMAT for r in records):
+            r.key_id != key_id for r in records):
         raise CheckpointError(f"archive checkpoint {name} is not what its name and key say")
     return Checkpoint(name, serial, records)
-
-
-def _record(body: Mapping[str, object]) -> SegmentRecord:
-    fields = dict(body)
-    domains = tuple(DomainRange(**d) for d in fields.pop("domains"))  # type: ignore[attr-defined]
-    return SegmentRecord(**fields, domains=domains)  # type: ignore[arg-type]
 
 
 def merge(listed: Sequence[str], checkpoint: Checkpoint | None

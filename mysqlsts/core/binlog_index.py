@@ -10,6 +10,13 @@ content: a primary restarted, re-created or taken over continues the same names 
 meeting one already taken by other bytes. The record is the commit marker: a segment without
 one does not exist for any reader (it is what a write cut short leaves).
 
+A large transaction (core/binlog_segment.py) is a chunked segment: its content's chunks are
+objects of their own, each sealed like a segment and named like one (its transaction's GTID,
+then a hash of the chunk's index and content), and its record (FORMAT_CHUNKED) lists them in
+order; the record's `segment` is then a logical name (no object), from the whole content's
+SHA-256, and `objects` names what the record stands for either way. Plain records stay FORMAT
+1, so an older reader reads them and refuses a chunked one in one line.
+
 A record lists, per domain, its first and last GTID and how many transactions it holds; the
 archive is contiguous in a domain when each record's sequence numbers follow the previous
 record's without a hole or an overlap. A break is named, never skipped.
@@ -19,8 +26,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from mysqlsts.core.backup_layout import BINLOG_INDEX, BINLOG_SEGMENTS
 from mysqlsts.core.binlog_segment import Segment, Transaction
@@ -29,6 +38,8 @@ from mysqlsts.core.sealed_json import seal_holds, sealed
 from mysqlsts.errors import MysqlstsError
 
 FORMAT = 1
+FORMAT_CHUNKED = 2
+FORMATS = (FORMAT, FORMAT_CHUNKED)
 INDEX_SUFFIX = ".json"
 
 
@@ -55,10 +66,20 @@ class DomainRange:
 
 
 @dataclass(frozen=True)
-class SegmentRecord:
-    segment: str  # the segment's object name
+class StoredChunk:
+    """One chunk of a chunked segment, as its record lists it."""
+
+    name: str  # its object name
     size: int  # bytes as stored
     sha256: str  # of the bytes as stored
+    plain_size: int  # bytes of the segment content it holds
+
+
+@dataclass(frozen=True)
+class SegmentRecord:
+    segment: str  # the segment's object name (a chunked segment's: logical, no object)
+    size: int  # bytes as stored (a chunked segment's: its chunks' together)
+    sha256: str  # of the bytes as stored (a chunked segment's: of its whole plain content)
     plain_size: int  # bytes of the binary log file inside
     transactions: int
     first_commit: str  # ISO-8601 UTC, of its first and last transaction
@@ -66,21 +87,47 @@ class SegmentRecord:
     domains: tuple[DomainRange, ...]
     key_id: str  # "" when not encrypted at rest
     format: int = FORMAT
+    chunks: tuple[StoredChunk, ...] = ()  # a chunked segment's, in content order
 
     @property
     def index_name(self) -> str:
         return index_name(self.segment)
 
+    @property
+    def objects(self) -> tuple[str, ...]:
+        """Every object the record stands for: its segment, or its chunks."""
+        return tuple(c.name for c in self.chunks) or (self.segment,)
 
-def content_hash(content: bytes) -> str:
-    return hashlib.sha256(content).hexdigest()[:16]
+    @property
+    def stored(self) -> dict[str, int]:
+        """Each of its objects' stored size."""
+        return {c.name: c.size for c in self.chunks} or {self.segment: self.size}
 
 
 def segment_name(first: MariadbGtid, content: bytes, key_id: str = "") -> str:
     """Sortable by domain and sequence; the hash covers the key id too, so a segment sealed
     under another key (or none) never meets an orphan of the same transactions by name."""
+    return _named(first, key_id, content)
+
+
+def chunk_name(first: MariadbGtid, index: int, content: bytes, key_id: str = "") -> str:
+    """A chunk's object name: its transaction's place, then a hash of its index and content
+    (and the key id), so a rewrite meets its own bytes and orphans are told by the place."""
+    return _named(first, key_id, f"chunk {index}/".encode(), content)
+
+
+def chunked_name(first: MariadbGtid, sha256: str, key_id: str = "") -> str:
+    """A chunked segment's logical name, from its whole content's SHA-256 (hex)."""
+    return _named(first, key_id, b"chunked/", bytes.fromhex(sha256))
+
+
+def _named(first: MariadbGtid, key_id: str, *content: bytes) -> str:
+    """The name of `content` (hashed piece by piece: a chunk is not copied to be named)."""
+    digest = hashlib.sha256(key_id.encode() + b"/" if key_id else b"")
+    for piece in content:
+        digest.update(piece)
     return (f"{BINLOG_SEGMENTS}{first.domain:010d}-{first.seq:020d}-{first.server_id:010d}-"
-            f"{content_hash(key_id.encode() + b'/' + content if key_id else content)}")
+            f"{digest.hexdigest()[:16]}")
 
 
 def index_name(segment: str) -> str:
@@ -113,12 +160,47 @@ def make_record(segment: Segment, name: str, stored: bytes, plain_size: int,
         domains=domain_ranges(segment), key_id=key_id)
 
 
+def make_chunked_record(first: MariadbGtid, commit_time: int, chunks: Sequence[StoredChunk],
+                        plain_size: int, sha256: str, key_id: str) -> SegmentRecord:
+    """A large transaction's record: one transaction, in the chunks listed."""
+    commit = _iso(commit_time)
+    return SegmentRecord(
+        segment=chunked_name(first, sha256, key_id), size=sum(c.size for c in chunks),
+        sha256=sha256, plain_size=plain_size, transactions=1, first_commit=commit,
+        last_commit=commit,
+        domains=(DomainRange(first.domain, str(first), str(first), 1, commit, commit),),
+        key_id=key_id, format=FORMAT_CHUNKED, chunks=tuple(chunks))
+
+
+def record_body(record: SegmentRecord) -> dict[str, Any]:
+    """The record as its JSON body (what is sealed): a plain one without `chunks`, exactly
+    as FORMAT 1 has always been written."""
+    body = asdict(record)
+    if not record.chunks:
+        del body["chunks"]
+    return body
+
+
+def body_record(body: Mapping[str, Any]) -> SegmentRecord:
+    """A record from its JSON body (an index record's, or one a checkpoint holds); the
+    format and the chunks agree. ValueError, TypeError, KeyError or AttributeError else."""
+    fields = dict(body)
+    domains = tuple(DomainRange(**d) for d in fields.pop("domains"))
+    chunks = tuple(StoredChunk(**c) for c in fields.pop("chunks", ()))
+    record = SegmentRecord(**fields, domains=domains, chunks=chunks)
+    if record.format not in FORMATS:
+        raise ValueError(f"format {record.format}, this version reads "
+                         f"{' and '.join(map(str, FORMATS))}")
+    if (record.format == FORMAT_CHUNKED) != bool(chunks):
+        raise ValueError(f"format {record.format} with {len(chunks)} chunks")
+    return record
+
+
 def render_record(record: SegmentRecord, seal_key: bytes | None) -> bytes:
     """The record's bytes, sealed like a manifest: with the key's HMAC when encrypted."""
     if bool(record.key_id) != (seal_key is not None):
         raise ValueError("an encrypted segment's record is sealed with its key, only then")
-    body = asdict(record)
-    return sealed(body, seal_key)
+    return sealed(record_body(record), seal_key)
 
 
 def parse_record(name: str, data: bytes, seal_key: bytes | None) -> SegmentRecord:
@@ -126,13 +208,9 @@ def parse_record(name: str, data: bytes, seal_key: bytes | None) -> SegmentRecor
     try:
         body = json.loads(data)
         seal = body.pop("seal")
-        domains = tuple(DomainRange(**d) for d in body.pop("domains"))
-        record = SegmentRecord(**body, domains=domains)
+        record = body_record(body)
     except (ValueError, TypeError, KeyError, AttributeError) as error:
         raise IndexError_(f"archive index record {name} does not parse: {error}") from None
-    if record.format != FORMAT:
-        raise IndexError_(f"archive index record {name} has format {record.format}, this "
-                          f"version reads {FORMAT}")
     if seal_key is not None and not record.key_id:
         # A plain SHA-256 seal can be written by anyone who can write to the store: with a
         # key given, only records sealed under it are the archive's.
@@ -142,7 +220,7 @@ def parse_record(name: str, data: bytes, seal_key: bytes | None) -> SegmentRecor
     if record.key_id and seal_key is None:
         raise IndexError_(f"archive index record {name} is encrypted (key id "
                           f"{record.key_id}) and no key was given")
-    if not seal_holds(asdict(record), seal, seal_key if record.key_id else None):
+    if not seal_holds(record_body(record), seal, seal_key if record.key_id else None):
         raise IndexError_(f"archive index record {name} fails its seal (edited, torn, or "
                           "sealed with another key)")
     if record.index_name != name:

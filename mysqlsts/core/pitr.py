@@ -443,7 +443,7 @@ def transactions_of(content: bytes, name: str = "segment") -> Segment:
         if event.type == ev.FORMAT_DESCRIPTION:
             checksum = event.checksum
         done = grouper.feed(event)
-        if done is not None:
+        if isinstance(done, Transaction):  # a Grouper without `large` holds every one whole
             transactions.append(done)
         pos += size
     if grouper.in_transaction:
@@ -451,6 +451,21 @@ def transactions_of(content: bytes, name: str = "segment") -> Segment:
     if grouper.description is None:
         raise ev.EventError(f"{name} has no FORMAT_DESCRIPTION event")
     return Segment(grouper.description, tuple(transactions))
+
+
+def file_description(content: bytes, name: str = "segment") -> ev.Event:
+    """The FORMAT_DESCRIPTION event a binary log file's content opens with (its start is
+    enough: a chunked segment's chunk 0), or EventError naming it."""
+    start = len(ev.MAGIC)
+    if not content.startswith(ev.MAGIC) or len(content) < start + ev.HEADER:
+        raise ev.EventError(f"{name} is not a binary log file")
+    size = int.from_bytes(content[start + 9:start + 13], "little")
+    if size < ev.HEADER or start + size > len(content):
+        raise ev.EventError(f"{name} holds a torn event at byte {start}")
+    event = ev.parse_event(content[start:start + size], False)
+    if event.type != ev.FORMAT_DESCRIPTION:
+        raise ev.EventError(f"{name} does not open with a FORMAT_DESCRIPTION event")
+    return event
 
 
 def relay_log(segment: Segment, number: int) -> bytes:
@@ -496,6 +511,13 @@ class Cutter:
         self.chosen += len(chosen)
         return Segment(segment.description, chosen)
 
+    def take(self, record: SegmentRecord) -> bool:
+        """Whether a chunked segment's one transaction is applied, decided from its record
+        (its GTID and commit time) before any of its chunks is read."""
+        taken = self._take(large_transaction(record))
+        self.chosen += taken
+        return taken
+
     def _take(self, transaction: Transaction) -> bool:
         if self.done:
             return False
@@ -536,6 +558,15 @@ def cut(plan: Plan, segments: Sequence[Segment]) -> tuple[Transaction, ...]:
     chosen = tuple(t for segment in segments for t in cutter.feed(segment).transactions)
     cutter.finish()
     return chosen
+
+
+def large_transaction(record: SegmentRecord) -> Transaction:
+    """A chunked segment's one transaction as its record names it (its events left out: they
+    are read chunk by chunk)."""
+    if not record.chunks or record.transactions != 1 or len(record.domains) != 1:
+        raise ValueError(f"{record.segment} is not a chunked segment's record")
+    when = int(datetime.fromisoformat(record.last_commit).timestamp())
+    return Transaction(parse_mariadb(record.domains[0].first)[0], b"", when)
 
 
 def _commit(transaction: Transaction) -> datetime:

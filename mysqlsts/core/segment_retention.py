@@ -8,10 +8,12 @@ archive and nothing after it (segments between a kept base and later points, and
 a gap after it, stay). The newest segment of each domain stays whatever the backups say: the
 archiver resumes from it, and an emptied archive would start over elsewhere.
 
-A segment goes index record first, then its object: a record without its segment is a hole a
-reader sees as missing, a segment without a record is in no reader's archive.
+A segment goes index record first, then its object (a chunked segment's: all its chunks): a
+record without its segment is a hole a reader sees as missing, a segment without a record is
+in no reader's archive.
 
-Orphans (a segment object without a record: a write cut short, or a deletion cut short) go when
+Orphans (a segment object or a chunk without a record: a write cut short, or a deletion cut
+short; a chunk's name carries its transaction's place as a segment's does) go when
 they are provably not an archiver's write in flight: the segment's first transaction (its name
 says which) is inside an indexed record, or before the archive's first record and at or before
 the oldest kept base, and that record's transactions committed `orphan_age` before now (an
@@ -75,7 +77,7 @@ def plan_segments(bases: Sequence[str], records: Sequence[SegmentRecord],
             if all(dr.last_seq <= cutoff.get(dr.domain, 0) for dr in record.domains):
                 delete.append(record)
     delete.sort(key=lambda r: [(dr.domain, dr.first_seq) for dr in r.domains])
-    indexed = {r.segment for r in records}
+    indexed = {name for r in records for name in r.objects}
     orphans = tuple(name for name in sorted(segment_names) if name not in indexed
                     and _orphan_done(name, records, cutoff, now - orphan_age))
     return SegmentPlan(tuple(delete), orphans, len(records) - len(delete), cutoff or {})

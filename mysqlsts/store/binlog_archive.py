@@ -1,5 +1,7 @@
 """The binlog archive in a store: write a segment and then its index record, list the records,
-read a segment back checked (sealed like backup parts: zstd, then AES-256-GCM when keyed).
+read a segment back checked (sealed like backup parts: zstd, then AES-256-GCM when keyed). A
+chunked segment (a large transaction) is written chunk by chunk, each sealed so, its record
+after the last; it is read back chunk by chunk, each checked before its bytes are given.
 
 A segment's bytes depend only on its content and the key (the nonce is derived from both), so
 a write repeated after a crash or a lost reply meets its own earlier bytes and is done, and
@@ -19,29 +21,45 @@ from mysqlsts.core.binlog_checkpoint import Checkpoint, merge
 from mysqlsts.core.binlog_index import (
     INDEX_SUFFIX,
     SegmentRecord,
+    StoredChunk,
+    chunk_name,
     make_record,
     parse_record,
     render_record,
     segment_name,
 )
-from mysqlsts.core.binlog_segment import Segment
+from mysqlsts.core.binlog_segment import Chunk, Segment
 from mysqlsts.store.archive_checkpoints import read_newest
-from mysqlsts.store.base import ObjectStore, StoreError, read_all
+from mysqlsts.store.base import ObjectMissing, ObjectStore, StoreError, read_all
 
 
 class SegmentError(StoreError):
     """A segment missing, corrupt, or not the one its record describes."""
 
 
+def _seal(name: str, content: bytes, keys: BackupKeys | None) -> bytes:
+    nonce = None
+    if keys is not None:
+        mac = hmac.new(keys.seal_key, name.encode(), hashlib.sha256)
+        mac.update(content)  # not concatenated: a chunk is not copied to derive its nonce
+        nonce = mac.digest()[:12]
+    return pack_part(name, content, keys, nonce)
+
+
 def seal_segment(segment: Segment, keys: BackupKeys | None) -> tuple[SegmentRecord, bytes]:
     """The segment's record and stored bytes (nothing written)."""
     content = segment.content()
     name = segment_name(segment.transactions[0].gtid, content, keys.key_id if keys else "")
-    nonce = None
-    if keys is not None:
-        nonce = hmac.new(keys.seal_key, name.encode() + content, hashlib.sha256).digest()[:12]
-    stored = pack_part(name, content, keys, nonce)
+    stored = _seal(name, content, keys)
     return make_record(segment, name, stored, len(content), keys.key_id if keys else ""), stored
+
+
+def seal_chunk(chunk: Chunk, keys: BackupKeys | None) -> tuple[StoredChunk, bytes]:
+    """A large transaction's chunk as its record lists it, and its stored bytes."""
+    name = chunk_name(chunk.gtid, chunk.index, chunk.data, keys.key_id if keys else "")
+    stored = _seal(name, chunk.data, keys)
+    return StoredChunk(name, len(stored), hashlib.sha256(stored).hexdigest(),
+                       len(chunk.data)), stored
 
 
 def write_segment(store: ObjectStore, record: SegmentRecord, stored: bytes,
@@ -49,6 +67,11 @@ def write_segment(store: ObjectStore, record: SegmentRecord, stored: bytes,
     """The segment, then its record: a reader sees both or neither. Create-only; a repeat of
     a write that already succeeded is done, not an error."""
     store.put_new(record.segment, stored)
+    write_record(store, record, keys)
+
+
+def write_record(store: ObjectStore, record: SegmentRecord, keys: BackupKeys | None) -> None:
+    """The record alone (a chunked segment's, once its chunks are written), create-only."""
     store.put_new(record.index_name, render_record(record, keys.seal_key if keys else None))
 
 
@@ -67,7 +90,8 @@ def remove_segment(store: ObjectStore, record: SegmentRecord) -> None:
     """Retention's delete: the index record first, so the segment leaves every reader's
     archive before its bytes go (cut short between, it is an orphan, never a hole)."""
     store.delete(record.index_name)
-    store.delete(record.segment)
+    for name in record.objects:
+        store.delete(name)
 
 
 @dataclass(frozen=True)
@@ -122,13 +146,40 @@ class IndexCache:
 
 
 def read_segment(store: ObjectStore, record: SegmentRecord, keys: BackupKeys | None) -> bytes:
-    """The segment's binary log file, checked against its record before it is opened."""
-    stored = read_all(store, record.segment)
-    if len(stored) != record.size or hashlib.sha256(stored).hexdigest() != record.sha256:
-        raise SegmentError(f"archive segment {record.segment} is not the one its index "
-                           f"record describes ({len(stored)} bytes, expected {record.size})")
-    content = unpack_part(record.segment, stored, keys)
-    if len(content) != record.plain_size:
-        raise SegmentError(f"archive segment {record.segment} opens to {len(content)} bytes, "
-                           f"expected {record.plain_size}")
+    """The segment's binary log file, checked against its record before it is opened (a
+    chunked segment's whole: for a test or a tool; a recovery reads `read_chunks`)."""
+    if record.chunks:
+        return b"".join(read_chunks(store, record, keys))
+    return _opened(store, record.segment, record.size, record.sha256, record.plain_size, keys,
+                   f"archive segment {record.segment}")
+
+
+def read_chunks(store: ObjectStore, record: SegmentRecord, keys: BackupKeys | None
+                ) -> Iterator[bytes]:
+    """A chunked segment's content, chunk by chunk, each checked against its record entry
+    before it is given, and the whole against the record's SHA-256 after the last (the
+    caller discards what it wrote from a chunk that failed). One chunk held at a time."""
+    whole = hashlib.sha256()
+    for n, chunk in enumerate(record.chunks):
+        content = _opened(store, chunk.name, chunk.size, chunk.sha256, chunk.plain_size, keys,
+                          f"archive segment {record.segment} chunk {n} ({chunk.name})")
+        whole.update(content)
+        yield content
+    if whole.hexdigest() != record.sha256:
+        raise SegmentError(f"archive segment {record.segment}: its chunks together are not "
+                           "the content its index record describes")
+
+
+def _opened(store: ObjectStore, name: str, size: int, sha256: str, plain_size: int,
+            keys: BackupKeys | None, what: str) -> bytes:
+    try:
+        stored = read_all(store, name)
+    except ObjectMissing:
+        raise SegmentError(f"{what} is missing from the store") from None
+    if len(stored) != size or hashlib.sha256(stored).hexdigest() != sha256:
+        raise SegmentError(f"{what} is not the one its index record describes "
+                           f"({len(stored)} bytes, expected {size})")
+    content = unpack_part(name, stored, keys)
+    if len(content) != plain_size:
+        raise SegmentError(f"{what} opens to {len(content)} bytes, expected {plain_size}")
     return content

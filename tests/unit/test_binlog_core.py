@@ -247,13 +247,6 @@ def test_a_segment_name_differs_by_key() -> None:
     assert len(names) == 3
 
 
-def test_a_transaction_over_the_bound_is_refused_in_a_sentence() -> None:
-    big = [gtid(1), query(b"BEGIN"), rows(600), rows(600), xid()]
-    assert len(feed_all(Segmenter(max_transaction=2000), [fde(), *big])) == 0  # held, fits
-    with pytest.raises(ev.EventError, match="transaction 0-100-1 is over 0 MiB"):
-        feed_all(Segmenter(max_transaction=1000), [fde(), *big])
-
-
 def test_breaks_name_gaps_and_overlaps_per_domain() -> None:
     contiguous = [record_of([(0, 1), (0, 2)]), record_of([(0, 3)], server=101),
                   record_of([(0, 4), (1, 1)])]
