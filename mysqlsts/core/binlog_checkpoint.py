@@ -53,7 +53,7 @@ from mysqlsts.errors import MysqlstsError
 FORMAT = 1
 SUFFIX = ".json.zst"  # a base
 DELTA_SUFFIX = ".delta.zst"  # a delta (a name single-tier readers leave alone)
-_PART = re.compile(r"(\d{12})-[0-9a-f]{16}")
+_PART = re.compile(r"\d{12}-[0-9a-f]{16}")  # <serial>-<hash>
 
 # A checkpoint is written once this many listed records are in none of the chain's: a reader's
 # GETs stay under it (a segment a second is about 17 minutes of records)...
@@ -84,22 +84,20 @@ class Checkpoint:
 def _place(name: str) -> tuple[str, int] | None:
     """A checkpoint name's parent ("" for a base) and serial; None for a name the archive does
     not write."""
-    if not name.startswith(BINLOG_CHECKPOINTS):
+    rest = name[len(BINLOG_CHECKPOINTS):] if name.startswith(BINLOG_CHECKPOINTS) else ""
+    if rest.endswith(SUFFIX):
+        parts = [rest.removesuffix(SUFFIX)]  # a base
+    elif rest.endswith(DELTA_SUFFIX):
+        parts = rest.removesuffix(DELTA_SUFFIX).split(".")  # its parent's parts, then its own
+    else:
         return None
-    rest = name[len(BINLOG_CHECKPOINTS):]
-    suffix = SUFFIX if rest.endswith(SUFFIX) else DELTA_SUFFIX if rest.endswith(
-        DELTA_SUFFIX) else ""
-    parts = rest[:len(rest) - len(suffix)].split(".") if suffix else []
-    if not parts or (len(parts) == 1) != (suffix == SUFFIX):
-        return None
-    found = [_PART.fullmatch(part) for part in parts]
-    if not all(found):
+    if (len(parts) == 1) != rest.endswith(SUFFIX) or not all(map(_PART.fullmatch, parts)):
         return None
     parent = ""
     if len(parts) > 1:
         parent = BINLOG_CHECKPOINTS + ".".join(parts[:-1]) + (
             SUFFIX if len(parts) == 2 else DELTA_SUFFIX)
-    return parent, int(found[-1][1])  # type: ignore[index]
+    return parent, int(parts[-1][:12])
 
 
 def checkpoint_serial(name: str) -> int | None:

@@ -19,7 +19,7 @@ from test_backup_faults import s3_args
 from mysqlsts.core.binlog_checkpoint import CHECKPOINT_RECORDS
 from mysqlsts.core.binlog_index import SegmentRecord, parse_record
 from mysqlsts.store.archive_checkpoints import checkpoint_names
-from mysqlsts.store.base import ObjectInfo, ObjectStore, read_all
+from mysqlsts.store.base import ObjectStore, read_all
 from mysqlsts.store.binlog_archive import (
     IndexCache,
     index_names,
@@ -30,6 +30,7 @@ from mysqlsts.store.binlog_archive import (
 from mysqlsts.store.filestore import FileStore
 from mysqlsts.store.open import open_store
 from mysqlsts.store.settings import S3Settings
+from tests.counting_store import Counting
 from tests.s3server import ACCESS_KEY, REGION, SECRET_KEY, S3Server, create_bucket
 from tests.unit.test_pitr_plan import make_segment, transaction
 
@@ -37,29 +38,6 @@ pytestmark = pytest.mark.integration
 
 RECORDS = 2 * CHECKPOINT_RECORDS + 500  # records archived before the checkpoint
 AFTER = 20  # records archived after it
-
-
-class Counting:
-    """An ObjectStore that counts the GETs made through it."""
-
-    def __init__(self, store: ObjectStore) -> None:
-        self.store, self.gets = store, 0
-
-    def put_new(self, name: str, data: bytes) -> None:
-        self.store.put_new(name, data)
-
-    def get(self, name: str) -> Iterator[bytes]:
-        self.gets += 1
-        return self.store.get(name)
-
-    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
-        return self.store.list(prefix)
-
-    def delete(self, name: str) -> None:
-        self.store.delete(name)
-
-    def describe(self) -> str:
-        return self.store.describe()
 
 
 @pytest.fixture(scope="module")
