@@ -25,13 +25,13 @@ newest of what is listed (an older sibling, or nothing at that level) and reads 
 one, slower, never wrong.
 
 Serials count the checkpoints on the same parent (the bases' from 1, as before), zero-padded,
-so names sort oldest first; the hash (of the stored bytes) keeps two writers of the same serial
-from meeting. The body is sealed as an index record is (core/sealed_json.py: the key's HMAC
-when the archive is encrypted), names its parent (`on`, a delta only: a base's body is the
-single-tier checkpoint's, FORMAT 1, so the old checkpoints are bases and old readers read new
-bases; they ignore deltas, whose names they do not write), and holds each record as its own
-record body: a checkpoint edited in the store is refused in one line naming it, as an edited
-record is.
+so siblings' names sort oldest first; the hash (of the stored bytes) keeps two writers of the
+same serial from meeting. The body is sealed as an index record is (core/sealed_json.py: the
+key's HMAC when the archive is encrypted), names its parent (`on`, a delta only: a base's body
+is the single-tier checkpoint's, FORMAT 1, so the old checkpoints are bases and old readers
+read new bases; they ignore deltas, whose names they do not write), and holds each record as
+its own record body: a checkpoint edited in the store is refused in one line naming it, as an
+edited record is.
 """
 
 from __future__ import annotations
