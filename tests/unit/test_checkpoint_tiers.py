@@ -12,6 +12,7 @@ import pytest
 import zstandard
 
 from mysqlsts.archive.compact import compact
+from mysqlsts.archive.inspect import inspect_archive
 from mysqlsts.core import binlog_checkpoint as bc
 from mysqlsts.core.backup_layout import BINLOG_CHECKPOINTS, BINLOG_INDEX
 from mysqlsts.core.backup_parts import BackupKeys
@@ -152,6 +153,8 @@ def test_deltas_are_read_edited_refused_and_deleted_survived(tmp_path: Path,
     index = load_index(store, keys)
     assert store.gets[:2] == [base, done.written] and len(store.gets) == 2 + 3
     assert index.held == (80, 5) and index.records == full_read(store, keys)
+    assert (f"index: 88 records, 85 of them read from checkpoints {base}, {done.written}"
+            in inspect_archive(store, keys, verify=False).lines)
 
     # Edited: refused in one line naming it.
     path = tmp_path / done.written
