@@ -8,8 +8,8 @@ reported as a gap (named, never skipped; the index shows it to every reader); wh
 writer (server id) changes, a line says so (a takeover, or an errant write promoted). A segment is
 written before its record; a store write that fails is retried with backoff until it succeeds
 or the archiver is stopped, and the position moves only once both are written. Once enough
-records are not in the index's newest checkpoint, it writes a new one after them, in a thread
-of its own beside the archiving (archive/compact.py), so the next start reads one object, not a
+records are in none of the index's checkpoints, it writes a new one after them, in a thread of
+its own beside the archiving (archive/compact.py), so the next start reads a few objects, not a
 record per segment.
 
 A large transaction (core/binlog_segment.py) is written as it arrives, chunk by chunk, each
@@ -41,12 +41,11 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from mysqlsts.adapters.binlog_stream import BinlogStream, PositionRefused, StreamError
-from mysqlsts.archive.compact import CompactionJob
+from mysqlsts.archive.compact import Checkpointing
 from mysqlsts.archive.lock import ArchiveLock, LockLost, LockStopped, TermOver
 from mysqlsts.core import binlog_event as ev
 from mysqlsts.core.backoff import backoff
 from mysqlsts.core.backup_parts import BackupKeys
-from mysqlsts.core.binlog_checkpoint import due
 from mysqlsts.core.binlog_index import (
     SegmentRecord,
     StoredChunk,
@@ -135,11 +134,7 @@ class Archiver:
         # Where the stream goes on past what the primary purged, per domain, until the archive
         # holds a transaction after it (then the position alone says where to resume).
         self._past: dict[int, MariadbGtid] = {}
-        # The index's compaction: how many listed records the newest checkpoint holds, how
-        # many it does not, and those (read or written here, so never read again to write one).
-        self._covered, self._uncovered = 0, 0
-        self._pending: dict[str, SegmentRecord] = {}
-        self._job: CompactionJob | None = None
+        self.checkpoints = Checkpointing(store, keys, lock.check if lock else lambda: None)
         self._failures = 0  # stream attempts that failed since one last streamed
         # The large transaction being written: its chunks so far (None: none, or one dropped
         # as a duplicate).
@@ -149,12 +144,10 @@ class Archiver:
         """The position to ask the primary for, from the store's index (every break in it
         reported), else the start position. A store that cannot be read at start is an error,
         not retried: a wrong URL, bucket or credential is one line, not a loop."""
-        self._join_checkpoint(CHECKPOINT_JOIN_SECONDS)
+        self.checkpoints.join(CHECKPOINT_JOIN_SECONDS)
         index = load_index(self.store, self.keys)
         records = index.records
-        self._covered, self._uncovered = index.covered, len(records) - index.covered
-        held = {r.index_name for r in index.checkpoint.records} if index.checkpoint else set()
-        self._pending = {r.index_name: r for r in records if r.index_name not in held}
+        self.checkpoints.resumed(index)
         for found in breaks(records):
             self.state.gaps += 1
             log.warning("archive: the store's archive is not contiguous: %s", found)
@@ -200,7 +193,7 @@ class Archiver:
         except (Stopped, LockStopped):
             pass
         finally:
-            self._join_checkpoint(CHECKPOINT_STOP_SECONDS)
+            self.checkpoints.join(CHECKPOINT_STOP_SECONDS)
         log.info("archive: stopped after %d segments, %d transactions, position %s",
                  self.state.segments, self.state.transactions,
                  position_text(self.position) or "none")
@@ -385,9 +378,7 @@ class Archiver:
         self.state.segments += 1
         self.state.transactions += len(gtids)
         self.state.last_commit = last_commit
-        self._pending[record.index_name] = record
-        self._uncovered += 1
-        self._checkpoint()
+        self.checkpoints.stored(record)
         log.debug("archive: wrote %s transactions=%d bytes=%d chunks=%d last=%s",
                   record.segment, len(gtids), record.size, len(record.chunks), gtids[-1])
         now = self._clock()
@@ -397,51 +388,6 @@ class Archiver:
             log.info("archive: %d segments, %d transactions archived, position %s, newest "
                      "commit %.1fs ago", self.state.segments, self.state.transactions,
                      position_text(self.position), self._wall() - self.state.last_commit)
-
-    def _checkpoint(self) -> None:
-        """After each segment: settle a checkpoint job that has ended, and start one
-        (archive/compact.py, beside the archiving) when one is due. The records it holds are
-        written before it starts, so it never holds one that does not exist."""
-        job = self._job
-        if job is not None:
-            if job.is_alive():
-                return
-            self._settle(job)
-        if due(self._covered, self._uncovered):
-            if self.lock is not None:
-                self.lock.check()  # never a write outside the lease (LockLost)
-            self._job = CompactionJob(self.store, self.keys, dict(self._pending))
-            self._job.start()
-
-    def _settle(self, job: CompactionJob) -> None:
-        """Take an ended job's outcome: the records it held leave the pending ones; one that
-        failed is tried again once as many records more are written (the archive went on
-        meanwhile: readers read the rest one by one)."""
-        self._job = None
-        since = len(self._pending) - len(job.known)  # written while it ran
-        if job.done is None:
-            log.warning("archive: could not write an index checkpoint (%s); trying again "
-                        "when as many more segments are written", job.error)
-            self._uncovered = since
-            return
-        log.info("archive: %s", job.done)
-        index = job.done.index
-        if job.done.written is None:
-            self._covered, self._uncovered = index.covered, len(index.records) - index.covered
-            self._uncovered += since
-            return
-        self._pending = {n: r for n, r in self._pending.items() if n not in job.known}
-        self._covered, self._uncovered = len(index.records), len(self._pending)
-
-    def _join_checkpoint(self, timeout: float) -> None:
-        """Wait for a running checkpoint job (before a resume reads the index, and at stop):
-        its one write is whole or absent, so a job that outlives the deadline is left to
-        its daemon thread."""
-        if self._job is not None:
-            self._job.join(timeout=timeout)
-            if not self._job.is_alive():
-                self._settle(self._job)
-            self._job = None
 
     def _retry(self, what: str, action: Callable[[], _T]) -> _T:
         failures = 0

@@ -164,8 +164,9 @@ def check(check: CheckOptions, s3: S3Options) -> None:
 @use(S3Options, "s3")
 def compact_index(chosen: ArchiveStore, s3: S3Options) -> None:
     """Write a checkpoint of the archive's index now (the archiver writes one once 1000
-    records are not in the newest): the next start, restore or `archive check` reads it and
-    the records written after it, not every record. Safe beside a running archiver."""
+    records are in none of its checkpoints): a base, or a delta on the chain, as the due rule
+    says; the next start, restore or `archive check` reads the chain and the records written
+    after it, not every record. Safe beside a running archiver."""
     from mysqlsts.archive.compact import compact
     from mysqlsts.store.open import open_store
 

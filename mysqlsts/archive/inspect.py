@@ -1,6 +1,6 @@
 """What a store's archive holds, as lines for a person: per domain its span, how much of the
-index its newest checkpoint held, then every break and (when asked) every segment (every chunk of
-a chunked one) that does not match its record."""
+index its checkpoints held, then every break and (when asked) every segment (every chunk of a
+chunked one) that does not match its record."""
 
 from __future__ import annotations
 
@@ -23,9 +23,10 @@ def inspect_archive(store: ObjectStore, keys: BackupKeys | None, *, verify: bool
     index = load_index(store, keys)
     records = index.records
     lines = [str(span) for span in spans(records)] or [f"no archive in {store.describe()}"]
-    if index.checkpoint is not None:
+    if index.chain:
+        names = ", ".join(c.name for c in index.chain)
         lines.append(f"index: {len(records)} records, {index.covered} of them read from "
-                     f"checkpoint {index.checkpoint.name}")
+                     f"checkpoint{'s' if len(index.chain) > 1 else ''} {names}")
     problems = [str(found) for found in breaks(records)]
     if verify:
         for record in records:

@@ -289,7 +289,7 @@ def prune(store: StoreOptions, s3: S3Options, retention: RetentionOptions, key: 
         for name in segments.orphans:
             if not dry_run:
                 objects.delete(name)
-        # After the records: the index's checkpoints but the newest two (never the newest).
+        # After the records: the index's checkpoints no reader's chain needs (never the chain).
         checkpoints = remove_stale(objects, dry_run=dry_run)
         if segments.delete:
             first, last = segments.delete[0], segments.delete[-1]

@@ -1,25 +1,44 @@
 """The archive index's checkpoints: many index records' contents in one object, so a reader
-GETs one checkpoint and the few records written after it, not every record (pure).
+GETs a few checkpoints and the few records written after them, not every record (pure).
 
-    binlog/checkpoints/<serial>-<hash>.json.zst   zstd of a sealed JSON body
+    binlog/checkpoints/<serial>-<hash>.json.zst                     a base: every record
+    binlog/checkpoints/<base stem>.<serial>-<hash>.delta.zst        a delta on that base
+    binlog/checkpoints/<delta stem>.<serial>-<hash>.delta.zst       a delta on that delta ...
 
-The listing of binlog/index/ stays the truth of what exists: a reader takes from the newest
-checkpoint only the records whose names are still listed (a record retention deleted is gone
-even if a checkpoint holds it) and reads every listed record the checkpoint does not hold, one
-GET each, as without one. A checkpoint is written after the records it holds, create-only, so
-it never holds a record that was never written; one cut short is not there at all.
+A base holds every listed record; a delta holds the records that the checkpoint it is on (its
+name begins with that one's stem) did not, when it was written: cumulative, so a newer delta on
+the same checkpoint replaces the older. A reader takes the *chain*: the newest base, the newest
+delta on it, the newest delta on that, and so on, by the names alone; what the chain holds plus
+each listed record it does not (one GET each) is the index. A checkpoint is written at the
+level the due rule (`level_due`) says: a delta on the deepest checkpoint it stays under an
+eighth of, else a new base. So every checkpoint is at most an eighth of the one it is on: the
+chain is at most 1 + log8(records / 1000) long (5 for a year of a segment a second), a reader
+GETs those and fewer than CHECKPOINT_RECORDS records, and each record archived is uploaded in
+about 8 + 4 per level checkpoints' worth of records (bench/index_bench.py has the figures).
 
-The serial is the newest checkpoint's plus one, zero-padded, so names sort oldest first; the
-hash (of the stored bytes) keeps two writers of the same serial from meeting. The body is
-sealed as an index record is (core/sealed_json.py: the key's HMAC when the archive is
-encrypted), and holds each record as its own record body: a checkpoint edited in the store is
-refused in one line naming it, as an edited record is.
+The listing of binlog/index/ stays the truth of what exists: a reader takes from the chain only
+the records whose names are still listed (a record retention deleted is gone even if a
+checkpoint holds it). A checkpoint is written after the records it holds, create-only, so it
+never holds a record that was never written; one cut short is not there at all. One that is
+gone (deleted by a person or by retention) is simply not in the chain: a reader takes the
+newest of what is listed (an older sibling, or nothing at that level) and reads the rest one by
+one, slower, never wrong.
+
+Serials count the checkpoints on the same parent (the bases' from 1, as before), zero-padded,
+so siblings' names sort oldest first; the hash (of the stored bytes) keeps two writers of the
+same serial from meeting. The body is sealed as an index record is (core/sealed_json.py: the
+key's HMAC when the archive is encrypted), names its parent (`on`, a delta only: a base's body
+is the single-tier checkpoint's, FORMAT 1, so the old checkpoints are bases and old readers
+read new bases; they ignore deltas, whose names they do not write), and holds each record as
+its own record body: a checkpoint edited in the store is refused in one line naming it, as an
+edited record is.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -31,18 +50,21 @@ from mysqlsts.core.sealed_json import seal_holds, sealed
 from mysqlsts.errors import MysqlstsError
 
 FORMAT = 1
-SUFFIX = ".json.zst"
+SUFFIX = ".json.zst"  # a base
+DELTA_SUFFIX = ".delta.zst"  # a delta (a name single-tier readers leave alone)
+_PART = re.compile(r"\d{12}-[0-9a-f]{16}")  # <serial>-<hash>
 
-# A checkpoint is written once this many listed records are not in the newest one: a reader's
+# A checkpoint is written once this many listed records are in none of the chain's: a reader's
 # GETs stay under it (a segment a second is about 17 minutes of records)...
 CHECKPOINT_RECORDS = 1000
-# ...or this share of the records it holds, whichever is more: each checkpoint rewrites the
-# whole index, so writing one every 1000 records of a month-long archive (2.6M records) would
-# upload the index ~86 times a day; a share keeps the upload per record archived constant
-# (about 32 records' bytes, compressed) while a reader's GETs stay a 32nd of today's.
-CHECKPOINT_SHARE = 32
-# Retention keeps this many newest checkpoints: a reader that listed the checkpoints just
-# before a new one was written still finds the one it chose.
+# ...at the deepest level at which it holds at most this share of the checkpoint it is on (a new
+# base when there is none): a base is rewritten once records since it are an eighth of it, so
+# the bytes uploaded per record archived stay small whatever the archive's age, and the chain
+# stays short.
+CHECKPOINT_SHARE = 8
+# Retention keeps the newest this many bases, and on each checkpoint it keeps the newest this
+# many written on it: a reader that listed the checkpoints just before a new one was written
+# still finds the chain it chose.
 CHECKPOINTS_KEPT = 2
 
 
@@ -55,46 +77,107 @@ class Checkpoint:
     name: str
     serial: int
     records: tuple[SegmentRecord, ...]
+    on: str = ""  # the checkpoint a delta is on; "" for a base
+
+
+def _place(name: str) -> tuple[str, int] | None:
+    """A checkpoint name's parent ("" for a base) and serial; None for a name the archive does
+    not write."""
+    rest = name[len(BINLOG_CHECKPOINTS):] if name.startswith(BINLOG_CHECKPOINTS) else ""
+    if rest.endswith(SUFFIX):
+        parts = [rest.removesuffix(SUFFIX)]  # a base
+    elif rest.endswith(DELTA_SUFFIX):
+        parts = rest.removesuffix(DELTA_SUFFIX).split(".")  # its parent's parts, then its own
+    else:
+        return None
+    if (len(parts) == 1) != rest.endswith(SUFFIX) or not all(map(_PART.fullmatch, parts)):
+        return None
+    parent = ""
+    if len(parts) > 1:
+        parent = BINLOG_CHECKPOINTS + ".".join(parts[:-1]) + (
+            SUFFIX if len(parts) == 2 else DELTA_SUFFIX)
+    return parent, int(parts[-1][:12])
 
 
 def checkpoint_serial(name: str) -> int | None:
     """The serial a checkpoint's name carries; None for a name the archive does not write."""
-    if not name.startswith(BINLOG_CHECKPOINTS) or not name.endswith(SUFFIX):
-        return None
-    serial = name[len(BINLOG_CHECKPOINTS):].split("-", 1)[0]
-    return int(serial) if len(serial) == 12 and serial.isdigit() else None
+    place = _place(name)
+    return place[1] if place is not None else None
+
+
+def _children(names: Sequence[str]) -> dict[str, list[tuple[int, str]]]:
+    """Each parent's checkpoints ("" the bases'), oldest first."""
+    children: dict[str, list[tuple[int, str]]] = {}
+    for name in names:
+        place = _place(name)
+        if place is not None:
+            children.setdefault(place[0], []).append((place[1], name))
+    return {parent: sorted(found) for parent, found in children.items()}
+
+
+def chain(names: Sequence[str]) -> list[str]:
+    """The checkpoints a reader takes, by name alone: the newest base, the newest delta on it,
+    the newest on that, ... (a delta whose parent is not listed is on no chain)."""
+    children, found, at = _children(names), [], ""
+    while at in children:
+        at = children[at][-1][1]
+        found.append(at)
+    return found
 
 
 def newest_checkpoint(names: Sequence[str]) -> str | None:
-    serials = [(checkpoint_serial(name), name) for name in names]
-    return max(((s, n) for s, n in serials if s is not None), default=(0, None))[1]
+    """The deepest checkpoint of the chain (None: no checkpoint)."""
+    taken = chain(names)
+    return taken[-1] if taken else None
 
 
 def stale_checkpoints(names: Sequence[str]) -> list[str]:
-    """The checkpoints retention deletes: all but the newest CHECKPOINTS_KEPT (never the
-    newest), oldest first; names the archive does not write are left alone."""
-    ours = sorted((s, n) for n in names if (s := checkpoint_serial(n)) is not None)
-    return [name for _, name in ours[:-CHECKPOINTS_KEPT]]
+    """The checkpoints retention deletes, in name order: all but the newest CHECKPOINTS_KEPT
+    bases and, on each checkpoint kept, the newest CHECKPOINTS_KEPT written on it (never one
+    of the chain); names the archive does not write are left alone."""
+    children, kept, todo = _children(names), set(), [""]
+    while todo:
+        for _, name in children.get(todo.pop(), [])[-CHECKPOINTS_KEPT:]:
+            kept.add(name)
+            todo.append(name)
+    return sorted(n for n in names if _place(n) is not None and n not in kept)
 
 
-def due(covered: int, uncovered: int) -> bool:
-    """Whether a new checkpoint is due: `covered` listed records are in the newest one,
-    `uncovered` are not."""
-    return uncovered >= max(CHECKPOINT_RECORDS, covered // CHECKPOINT_SHARE)
+def level_due(held: Sequence[int], uncovered: int, *, always: bool = False) -> int | None:
+    """The level of the chain at which a checkpoint is due (0: a new base; len(held): a delta
+    on the deepest), or None: `held[i]` listed records are taken from the chain's i-th
+    checkpoint, `uncovered` from none. Due once CHECKPOINT_RECORDS are uncovered (`always`:
+    once any is); it holds the records of its level and below, and goes on the deepest
+    checkpoint it stays within a CHECKPOINT_SHARE-th of."""
+    if uncovered == 0 or (uncovered < CHECKPOINT_RECORDS and not always):
+        return None
+    for level in range(len(held), 0, -1):
+        if (sum(held[level:]) + uncovered) * CHECKPOINT_SHARE <= held[level - 1]:
+            return level
+    return 0
 
 
 def render_checkpoint(serial: int, records: Sequence[SegmentRecord], key_id: str,
-                      seal_key: bytes | None) -> tuple[str, bytes]:
-    """A checkpoint's name and stored bytes, holding `records` (in index name order)."""
+                      seal_key: bytes | None, on: str = "") -> tuple[str, bytes]:
+    """A checkpoint's name and stored bytes, holding `records` (in index name order): a base,
+    or (`on` a checkpoint's name) a delta on that one."""
     if bool(key_id) != (seal_key is not None):
         raise ValueError("an encrypted archive's checkpoint is sealed with its key, only then")
     if any(r.key_id != key_id for r in records):
         raise ValueError("a checkpoint holds records sealed under its own key only")
-    body = {"format": FORMAT, "serial": serial, "key_id": key_id,
-            "records": [record_body(r) for r in sorted(records, key=lambda r: r.index_name)]}
+    if on and _place(on) is None:
+        raise ValueError(f"a delta is on a checkpoint, not on {on!r}")
+    body: dict[str, object] = {
+        "format": FORMAT, "serial": serial, "key_id": key_id,
+        "records": [record_body(r) for r in sorted(records, key=lambda r: r.index_name)]}
+    if on:
+        body["on"] = on
     stored = zstandard.ZstdCompressor(level=3).compress(sealed(body, seal_key))
-    name = f"{BINLOG_CHECKPOINTS}{serial:012d}-{hashlib.sha256(stored).hexdigest()[:16]}{SUFFIX}"
-    return name, stored
+    part = f"{serial:012d}-{hashlib.sha256(stored).hexdigest()[:16]}"
+    if not on:
+        return f"{BINLOG_CHECKPOINTS}{part}{SUFFIX}", stored
+    stem = on[:-len(SUFFIX if on.endswith(SUFFIX) else DELTA_SUFFIX)]
+    return f"{stem}.{part}{DELTA_SUFFIX}", stored
 
 
 def parse_checkpoint(name: str, stored: bytes, seal_key: bytes | None) -> Checkpoint:
@@ -103,6 +186,7 @@ def parse_checkpoint(name: str, stored: bytes, seal_key: bytes | None) -> Checkp
         body = json.loads(zstandard.ZstdDecompressor().decompress(stored))
         seal = body.pop("seal")
         fmt, serial, key_id = int(body["format"]), int(body["serial"]), str(body["key_id"])
+        on = str(body.get("on", ""))
         records = tuple(body_record(r) for r in body["records"])
     except (ValueError, TypeError, KeyError, AttributeError, zstandard.ZstdError) as error:
         raise CheckpointError(f"archive checkpoint {name} does not parse: {error}") from None
@@ -119,17 +203,25 @@ def parse_checkpoint(name: str, stored: bytes, seal_key: bytes | None) -> Checkp
     if not seal_holds(body, seal, seal_key if key_id else None):
         raise CheckpointError(f"archive checkpoint {name} fails its seal (edited, torn, or "
                               "sealed with another key)")
-    if checkpoint_serial(name) != serial or any(
-            r.key_id != key_id for r in records):
+    if _place(name) != (on, serial) or any(r.key_id != key_id for r in records):
         raise CheckpointError(f"archive checkpoint {name} is not what its name and key say")
-    return Checkpoint(name, serial, records)
+    return Checkpoint(name, serial, records, on)
 
 
-def merge(listed: Sequence[str], checkpoint: Checkpoint | None
-          ) -> tuple[dict[str, SegmentRecord], list[str]]:
-    """Of the `listed` index names: the records the checkpoint holds, and the names it does
-    not (to read one by one). A record the checkpoint holds that is no longer listed is
-    gone (retention deleted it) and stays out."""
-    held = {r.index_name: r for r in checkpoint.records} if checkpoint is not None else {}
+def merge(listed: Sequence[str], checkpoints: Sequence[Checkpoint]
+          ) -> tuple[dict[str, SegmentRecord], list[str], tuple[int, ...]]:
+    """Of the `listed` index names: the records the chain `checkpoints` holds (in listed
+    order), the names it does not (to read one by one), and how many of them each checkpoint
+    gave. A record a checkpoint holds that is no longer listed is gone (retention deleted it)
+    and stays out."""
+    wanted = set(listed)
+    held: dict[str, SegmentRecord] = {}
+    given = []
+    for checkpoint in checkpoints:
+        before = len(held)
+        for record in checkpoint.records:
+            if record.index_name in wanted:
+                held.setdefault(record.index_name, record)
+        given.append(len(held) - before)
     found = {name: held[name] for name in listed if name in held}
-    return found, [name for name in listed if name not in held]
+    return found, [name for name in listed if name not in held], tuple(given)

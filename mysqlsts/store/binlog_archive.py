@@ -29,7 +29,7 @@ from mysqlsts.core.binlog_index import (
     segment_name,
 )
 from mysqlsts.core.binlog_segment import Chunk, Segment
-from mysqlsts.store.archive_checkpoints import read_newest
+from mysqlsts.store.archive_checkpoints import read_chain
 from mysqlsts.store.base import ObjectMissing, ObjectStore, StoreError, read_all
 
 
@@ -99,38 +99,47 @@ class Index:
     """The archive's index as read: every listed record, and how it was read."""
 
     records: list[SegmentRecord]  # every listed record, in name order
-    checkpoint: Checkpoint | None  # the newest checkpoint, when there is one
-    covered: int  # records taken from it (the rest were read one by one, or known)
+    chain: tuple[Checkpoint, ...]  # the checkpoints taken (core/binlog_checkpoint.py)
+    held: tuple[int, ...]  # listed records taken from each of them
+
+    @property
+    def covered(self) -> int:
+        """Records taken from the chain (the rest were read one by one, or known)."""
+        return sum(self.held)
+
+    @property
+    def checkpoint(self) -> Checkpoint | None:
+        """The chain's newest checkpoint, when there is one."""
+        return self.chain[-1] if self.chain else None
 
 
 def load_index(store: ObjectStore, keys: BackupKeys | None,
                known: Mapping[str, SegmentRecord] | None = None, *,
                checkpoint: bool = True) -> Index:
-    """Every listed index record: those the newest checkpoint holds taken from it (unless
+    """Every listed index record: those the chain of checkpoints holds taken from it (unless
     `checkpoint` is false), those in `known` (records read or written before) as they are,
     the rest read one GET each. A record or checkpoint that does not parse is an error
     naming it."""
     names = list(index_names(store))
-    newest = read_newest(store, keys) if names and checkpoint else None
-    found, rest = merge(names, newest)
-    covered = len(found)
+    taken = read_chain(store, keys) if names and checkpoint else ()
+    found, rest, held = merge(names, taken)
     seal_key = keys.seal_key if keys else None
     known = known or {}
     for name in rest:
         found[name] = known[name] if name in known else parse_record(
             name, read_all(store, name), seal_key)
-    return Index([found[name] for name in names], newest, covered)
+    return Index([found[name] for name in names], taken, held)
 
 
 def load_records(store: ObjectStore, keys: BackupKeys | None) -> list[SegmentRecord]:
-    """Every index record, in name order (through the newest checkpoint, see
+    """Every index record, in name order (through the checkpoints, see
     core/binlog_checkpoint.py); one that does not parse is an error naming it."""
     return load_index(store, keys).records
 
 
 class IndexCache:
     """The index, read incrementally: records are create-only and never change, so the first
-    call reads it through the newest checkpoint and each later one lists the names and reads
+    call reads it through the checkpoints and each later one lists the names and reads
     only those not read before (a purge pass every minute costs a listing, not a GET per
     record)."""
 

@@ -1,8 +1,9 @@
 """The archive index's checkpoints on a file:// store and on moto's S3 server: an archive of a
 few thousand small records is compacted by `mysqlsts archive compact`, after which a reader
 GETs the checkpoint and the records written after it (counted at the store) and returns the
-same records as reading every one; an edited checkpoint is refused in one line naming it; prune
-keeps the newest checkpoints."""
+same records as reading every one; deltas on it (a few records each) are read with it, the
+base and the newest delta and the records after it; an edited checkpoint is refused in one line
+naming it; prune keeps the newest checkpoints."""
 
 from __future__ import annotations
 
@@ -115,16 +116,26 @@ def test_a_compacted_index_is_read_in_few_gets(kind: str, s3: S3Server, tmp_path
     store.delete(checkpoint)
     store.put_new(checkpoint, stored)
 
-    # Two more checkpoints; prune (no backups: no segment goes) keeps the newest two.
-    for low in (RECORDS + AFTER, RECORDS + AFTER + 5):
+    # Three more checkpoints, each a delta on it (the records since it are well under an
+    # eighth of it), each holding every record since it: a reader GETs the base and the newest
+    # delta. Prune (no backups: no segment goes) keeps the base and the newest two deltas.
+    deltas = []
+    for low in (RECORDS + AFTER + 5 * n for n in range(3)):
         _archive(store, range(low + 1, low + 6))
-        assert _mysqlsts("archive", "compact", *args).returncode == 0
-    names = checkpoint_names(store)
-    assert len(names) == 3 and names[0] == checkpoint
+        done = _mysqlsts("archive", "compact", *args)
+        assert done.returncode == 0, done.stderr
+        (written,) = set(checkpoint_names(store)) - {checkpoint, *deltas}
+        assert f"wrote {written} holding {low + 5 - RECORDS} records (a level-1 delta)" in (
+            done.stderr)
+        deltas.append(written)
+    _archive(store, range(RECORDS + AFTER + 16, RECORDS + AFTER + 16 + AFTER))
+    counting.gets.clear()
+    assert load_records(counting, None) == _every_record(store)
+    assert len(counting.gets) == 2 + AFTER
     pruned = _mysqlsts("backup", "prune", *args, "--retain-window", "7d")
     assert pruned.returncode == 0, pruned.stderr
     assert "checkpoints_deleted=1" in pruned.stderr
-    assert checkpoint_names(store) == names[1:]
+    assert sorted(checkpoint_names(store)) == sorted([checkpoint, *deltas[1:]])
     counting.gets.clear()
     assert load_records(counting, None) == _every_record(store)
-    assert len(counting.gets) == 1
+    assert len(counting.gets) == 2 + AFTER

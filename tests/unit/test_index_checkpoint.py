@@ -27,7 +27,12 @@ from mysqlsts.core import binlog_event as ev
 from mysqlsts.core.backup_layout import BINLOG_CHECKPOINTS, BINLOG_INDEX
 from mysqlsts.core.backup_parts import BackupKeys
 from mysqlsts.core.binlog_index import SegmentRecord, parse_record
-from mysqlsts.store.archive_checkpoints import checkpoint_names, remove_stale
+from mysqlsts.store.archive_checkpoints import (
+    checkpoint_names,
+    read_chain,
+    remove_stale,
+    write_checkpoint,
+)
 from mysqlsts.store.base import ObjectStore, StoreError, read_all
 from mysqlsts.store.binlog_archive import (
     IndexCache,
@@ -51,6 +56,11 @@ def full_read(store: ObjectStore, keys: BackupKeys | None) -> list[SegmentRecord
     """What load_records returned before checkpoints: every listed record, one GET each."""
     seal_key = keys.seal_key if keys else None
     return [parse_record(n, read_all(store, n), seal_key) for n in index_names(store)]
+
+
+def chain_held(store: ObjectStore, keys: BackupKeys | None = None) -> set[str]:
+    """The index names the chain of checkpoints a reader takes holds."""
+    return {r.index_name for c in read_chain(store, keys) for r in c.records}
 
 
 def write(store: ObjectStore, seq: int, keys: BackupKeys | None = None) -> SegmentRecord:
@@ -122,21 +132,15 @@ def test_merge_takes_only_listed_records_and_reads_the_rest() -> None:
     name, stored = bc.render_checkpoint(1, records[:3], "", None)
     checkpoint = bc.parse_checkpoint(name, stored, None)
     listed = [r.index_name for r in records[1:]]  # record 1 deleted by retention
-    found, rest = bc.merge(listed, checkpoint)
+    found, rest, held = bc.merge(listed, [checkpoint])
     assert list(found) == [r.index_name for r in records[1:3]]
-    assert rest == [records[3].index_name]
-    assert bc.merge(listed, None) == ({}, listed)
-
-
-def test_when_a_checkpoint_is_due_and_which_retention_deletes() -> None:
-    assert not bc.due(0, bc.CHECKPOINT_RECORDS - 1)
-    assert bc.due(0, bc.CHECKPOINT_RECORDS)
-    big = bc.CHECKPOINT_RECORDS * bc.CHECKPOINT_SHARE * 4
-    assert not bc.due(big, bc.CHECKPOINT_RECORDS)
-    assert bc.due(big, big // bc.CHECKPOINT_SHARE)
-    names = [f"binlog/checkpoints/{n:012d}-{'ab' * 8}.json.zst" for n in (9, 10, 11)]
-    assert bc.stale_checkpoints([*names, "binlog/checkpoints/README"]) == names[:1]
-    assert bc.stale_checkpoints(names[1:]) == []
+    assert rest == [records[3].index_name] and held == (2,)
+    assert bc.merge(listed, []) == ({}, listed, ())
+    # A delta on it holding record 4: the chain holds every listed record, each counted once.
+    delta_name, delta = bc.render_checkpoint(1, records[1:], "", None, on=name)
+    chain = [checkpoint, bc.parse_checkpoint(delta_name, delta, None)]
+    found, rest, held = bc.merge(listed, chain)
+    assert list(found) == listed and rest == [] and held == (2, 1)
 
 
 def test_a_reader_gets_one_checkpoint_and_the_records_after_it(tmp_path: Path) -> None:
@@ -154,7 +158,7 @@ def test_a_reader_gets_one_checkpoint_and_the_records_after_it(tmp_path: Path) -
     assert index.records == full_read(store, None)
     assert index.covered == 40
     assert str(compact(store, None)) == ("no checkpoint written: 5 of 45 records are not in "
-                                         "the newest checkpoint")
+                                         "the newest checkpoints")
 
 
 def test_the_index_cache_seeds_from_the_checkpoint_then_reads_only_new_records(
@@ -186,15 +190,31 @@ def test_prune_keeps_the_newest_two_checkpoints(tmp_path: Path) -> None:
     assert remove_stale(store) == []
 
 
-# Each step: write a few segments, write a checkpoint, or delete a record (retention).
+# Each step: write a few segments, compact (the due rule chooses the level), write a checkpoint
+# at a level chosen at random (a base, or a delta on any checkpoint of the chain), delete a
+# record (retention), delete a checkpoint (a person), or prune the checkpoints (retention).
 STEP = st.one_of(st.tuples(st.just("write"), st.integers(1, 4)),
                  st.tuples(st.just("checkpoint"), st.just(0)),
-                 st.tuples(st.just("delete"), st.integers(0, 50)))
+                 st.tuples(st.just("level"), st.integers(0, 50)),
+                 st.tuples(st.just("delete"), st.integers(0, 50)),
+                 st.tuples(st.just("drop"), st.integers(0, 50)),
+                 st.tuples(st.just("prune"), st.just(0)))
 
 
-@settings(max_examples=40, deadline=None,
+def checkpoint_at(store: FileStore, keys: BackupKeys | None, level: int) -> None:
+    """A checkpoint at `level` of the chain (clipped to a delta on the deepest), holding
+    every listed record its parents do not, whatever the due rule says."""
+    index = load_index(store, keys)
+    level = min(level, len(index.chain))
+    above = {r.index_name for c in index.chain[:level] for r in c.records}
+    serial = index.chain[level].serial + 1 if level < len(index.chain) else 1
+    write_checkpoint(store, keys, serial, [r for r in index.records if r.index_name not in above],
+                     index.chain[level - 1].name if level else "")
+
+
+@settings(max_examples=60, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(steps=st.lists(STEP, max_size=14), keyed=st.booleans())
+@given(steps=st.lists(STEP, max_size=20), keyed=st.booleans())
 def test_reading_through_checkpoints_equals_reading_every_record(
         tmp_path_factory: pytest.TempPathFactory, steps: list[tuple[str, int]],
         keyed: bool) -> None:
@@ -209,10 +229,18 @@ def test_reading_through_checkpoints_equals_reading_every_record(
                 write(store, seq, keys)
         elif kind == "checkpoint":
             compact(store, keys, always=True)
-        else:
+        elif kind == "level":
+            checkpoint_at(store, keys, n % 4)
+        elif kind == "delete":
             listed = full_read(store, keys)
             if listed:
                 remove_segment(store, listed[n % len(listed)])
+        elif kind == "drop":
+            names = checkpoint_names(store)
+            if names:
+                store.delete(names[n % len(names)])
+        else:
+            remove_stale(store)
         expected = full_read(store, keys)
         assert load_records(store, keys) == expected
         assert cache.records() == expected
@@ -259,14 +287,14 @@ def test_the_archiver_writes_a_checkpoint_after_its_records(
     # Written beside the archiving: at 10 records, and once 10 more are not in it.
     names = checkpoint_names(store)
     assert 1 <= len(names) <= 2
-    held = len(bc.parse_checkpoint(names[-1], read_all(store, names[-1]), None).records)
+    held = len(chain_held(store))
     assert 10 <= held <= 25
     assert load_records(store, None) == full_read(store, None)
     # A restarted archiver counts the records after the newest checkpoint: one is due by 40.
     assert archive(store, 40).state.segments == 15
     more = checkpoint_names(store)
     assert len(more) > len(names)
-    assert len(bc.parse_checkpoint(more[-1], read_all(store, more[-1]), None).records) > held
+    assert len(chain_held(store)) > held
 
 
 class SlowCheckpoints(FileStore):
@@ -305,9 +333,7 @@ def test_a_slow_or_failing_checkpoint_holds_up_no_segment(
     assert archive(store, 400, SlowStream).state.segments == 400
     assert store.attempts >= 2  # the failed one was tried again
     assert store.archived_meanwhile[0] > 0  # segments went on while the first was written
-    names = checkpoint_names(store)
-    newest = bc.parse_checkpoint(names[-1], read_all(store, names[-1]), None)
-    assert {r.index_name for r in newest.records} <= set(index_names(store))
+    assert chain_held(store) <= set(index_names(store))
     assert load_records(store, None) == full_read(store, None)
 
 
@@ -322,6 +348,7 @@ def test_archive_compact_writes_one_and_says_so(tmp_path: Path) -> None:
     assert f"archive compact: wrote {name} holding 3 records" in done.output
     again = runner.invoke(cli, ["archive", "compact", "--store", f"file://{tmp_path}"])
     assert "no checkpoint written: 0 of 3 records" in again.output
+    assert f"archive compact: wrote {name} holding 3 records (a base)" in done.output
     write(store, 4)
     check = runner.invoke(cli, ["archive", "check", "--store", f"file://{tmp_path}"])
     assert check.exit_code == 0, check.output
