@@ -108,8 +108,9 @@ def test_a_full_disk_while_writing_the_relay_files_fails_in_one_line_and_leaves_
     assert "Traceback" not in full.stderr
     last = full.stderr.strip().splitlines()[-1]
     assert last == (f"Error: the disk is full (ENOSPC) under data dir {data_dir}, writing "
-                    f"{data_dir / PITR_RELAY}: give the volume room and run again (the next "
-                    "run wipes what this one left and redoes it)"), full.stderr
+                    f"{data_dir / PITR_RELAY} (the point-in-time recovery's relay log files): "
+                    "give the volume room and run again (the next run wipes what this one "
+                    "left and redoes it)"), full.stderr
     assert "complete" not in full.stderr
     # Nothing that looks finished, nothing left to read as data or to take the disk.
     assert list(data_dir.iterdir()) == []
