@@ -4,8 +4,8 @@ primary under a client ledger, archived to a file:// store, one base backup), th
 real CLIs:
 
 - a relay directory a recovery killed while reading the archive left (real relay files, no
-  marker: the data dir reads as empty) is removed by a plain clone from a peer and by a
-  restore of a backup alone, not only by the next recovery;
+  marker: the data dir reads as empty) is removed by a plain clone from a peer, by a restore
+  of a backup alone and by mysql-0's initialisation, not only by the next recovery;
 - a full disk while the relay files are written (a small tmpfs) fails the recovery in one
   line naming the full disk and the relay directory, exits non-zero and leaves nothing in the
   data dir; given room, the same command recovers exactly to the target."""
@@ -23,6 +23,7 @@ from test_clone import run_clone
 from test_pitr import History, history, holds_exactly_through, listed_backups, recovered
 
 from mysqlsts.adapters.datadir import read_clone_record, state_of
+from mysqlsts.bootstrap import bootstrap_data_dir
 from mysqlsts.clone.point_in_time import fetch, plan_for
 from mysqlsts.core.datadir import IN_PROGRESS, PITR_RELAY, DataDirState
 from mysqlsts.core.pitr import Target
@@ -72,6 +73,15 @@ def test_a_restore_of_a_backup_alone_removes_a_leftover_relay_dir(
     assert done.returncode == 0, done.stderr
     assert f"restore complete: backup {listed['id']}" in done.stderr
     assert "archived transactions" not in done.stderr  # the backup alone, no recovery
+    assert not relay.exists()
+    assert state_of(data_dir) is DataDirState.INITIALIZED
+
+
+def test_an_initialisation_removes_a_leftover_relay_dir(
+        history: History, tmp_path: Path) -> None:
+    data_dir = tmp_path / "mysql-0"
+    relay = leave_relay_files(history, data_dir)
+    assert bootstrap_data_dir(data_dir, "root-password") is True
     assert not relay.exists()
     assert state_of(data_dir) is DataDirState.INITIALIZED
 
