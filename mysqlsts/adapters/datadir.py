@@ -1,7 +1,10 @@
 """Fill an empty data dir atomically enough that no crash leaves a half-filled one looking done.
 
 Protocol: marker → stage on the same volume → sync the volume → move entries into place (system
-schema last) → remove marker. The sync is what makes "no marker" mean "on disk": the tools that
+schema last) → remove marker. Every fill starts by removing what a killed run left beside the
+data: its staging dir, and a point-in-time recovery's relay directory (PITR_RELAY: a recovery
+killed while it read the archive leaves it, possibly GiBs, with no marker), unless the fill is
+that recovery's own. The sync is what makes "no marker" mean "on disk": the tools that
 fill the staging dir write thousands of files and fsync none of them, so without it a power
 loss after the marker went could leave a data dir that looks finished with files still empty.
 `classify` reads the result; `wipe_incomplete` undoes a run that was cut short.
@@ -24,6 +27,7 @@ from mysqlsts.core.datadir import (
     CLONE_FAILURES,
     FOREIGN_HARMLESS,
     IN_PROGRESS,
+    PITR_RELAY,
     STAGING,
     DataDirState,
     classify,
@@ -63,17 +67,19 @@ def _untimed(_step: str) -> AbstractContextManager[object]:
 
 
 def fill_data_dir(data_dir: Path, populate: Callable[[Path], None],
-                  step: StepTimer = _untimed) -> None:
+                  step: StepTimer = _untimed, *, relay_in_use: bool = False) -> None:
     """Run `populate(staging_dir)`, then move its result into the (empty) data dir.
 
-    The caller has checked that `data_dir` is EMPTY. `step("sync")`, `step("move")` and
+    The caller has checked that `data_dir` is EMPTY. A relay directory in it is removed
+    first, unless `relay_in_use` (a point-in-time recovery filling it, whose relay files
+    are there). `step("sync")`, `step("move")` and
     `step("marker")` wrap the three steps after `populate`, for a caller that times them.
     A full disk, met by us (OSError ENOSPC) or said by a tool (its MysqlstsError), is one
     sentence naming it and the path; the marker stays, as after any failure.
     """
     staging = data_dir / STAGING
     try:
-        _fill(data_dir, staging, populate, step)
+        _fill(data_dir, staging, populate, step, relay_in_use)
     except OSError as error:
         if error.errno not in FULL_ERRNOS:
             raise
@@ -86,11 +92,13 @@ def fill_data_dir(data_dir: Path, populate: Callable[[Path], None],
 
 
 def _fill(data_dir: Path, staging: Path, populate: Callable[[Path], None],
-          step: StepTimer) -> None:
+          step: StepTimer, relay_in_use: bool) -> None:
     data_dir.mkdir(parents=True, exist_ok=True)
     atomic_write(data_dir / IN_PROGRESS, b"")
-    if staging.exists():
-        shutil.rmtree(staging)
+    leftovers = (staging,) if relay_in_use else (staging, data_dir / PITR_RELAY)
+    for leftover in leftovers:
+        if leftover.exists():
+            shutil.rmtree(leftover)
     staging.mkdir()
     populate(staging)
     with step("sync"):

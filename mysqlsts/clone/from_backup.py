@@ -108,8 +108,9 @@ def restore_into(data_dir: Path, store: ObjectStore, manifest: Manifest,
     restoring set's Secret) before the marker goes; None leaves the backup's accounts as they
     are. MariaDB only: a MySQL backup with a password is refused before anything is written.
     `advance(staging)`: run on the prepared data before the marker goes (point-in-time
-    recovery applies the archive's transactions there); it returns the data's new GTID
-    position, which the record then carries."""
+    recovery applies the archive's transactions there, from its relay directory in the data
+    dir, which this fill then keeps); it returns the data's new GTID position, which the
+    record then carries."""
     fill = plan_fill(state_of(data_dir), "restore")
     if fill is Fill.SKIP:
         return _skipped(data_dir)
@@ -145,7 +146,7 @@ def restore_into(data_dir: Path, store: ObjectStore, manifest: Manifest,
             # with the backup's root password.
             adopt_root(staging, root_password)
 
-    fill_data_dir(data_dir, populate)
+    fill_data_dir(data_dir, populate, relay_in_use=advance is not None)
     adopted = "; root password is this set's" if root_password is not None else ""
     return (f"restore complete: backup {manifest.backup_id} gtid={manifest.gtid} into "
             f"{data_dir}{adopted} in {time.monotonic() - started:.1f}s")

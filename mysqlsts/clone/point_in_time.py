@@ -20,7 +20,8 @@ marked unfinished).
 
 A recovery killed at any instant leaves the restore's in-progress marker, or (killed while it
 still read the archive) only its relay files, which no reader takes for data: the next run
-wipes either and starts over, so nothing a killed run wrote is ever applied.
+wipes either and starts over, so nothing a killed run wrote is ever applied (and a clone or a
+restore without a target, filling the data dir instead, removes the relay files too).
 """
 
 from __future__ import annotations

@@ -87,7 +87,7 @@ def relay_dir(data_dir: Path) -> Iterator[Path]:
     """The recovery's relay directory in `data_dir` (PITR_RELAY), emptied first (a killed
     recovery left it) and removed at the end whatever happened; `data_dir` is made for it
     and, if this made it and nothing else came into it, removed again. A full disk while it
-    is written is one sentence naming it."""
+    is written is one sentence naming it and what it holds."""
     made = not data_dir.exists()
     path = data_dir / PITR_RELAY
     try:
@@ -97,7 +97,8 @@ def relay_dir(data_dir: Path) -> Iterator[Path]:
     except OSError as error:
         if error.errno not in FULL_ERRNOS:
             raise
-        raise CloneError(disk_full(str(data_dir), error.filename or str(path))) from None
+        written = f"{error.filename or path} (the point-in-time recovery's relay log files)"
+        raise CloneError(disk_full(str(data_dir), written)) from None
     finally:
         shutil.rmtree(path, ignore_errors=True)
         if made:

@@ -17,7 +17,8 @@ STAGING = ".mysqlsts-staging"
 # A point-in-time recovery's relay log files, written as the archive is read, before the base
 # backup is restored (clone/point_in_time.py): on the data volume, as the staging dir is (on
 # Kubernetes the data dir is the volume's subdirectory; its parent is the container's own
-# disk). Removed before the marker goes.
+# disk). Removed before the marker goes; one a killed recovery left is removed by the next
+# fill of any kind (adapters.datadir's fill_data_dir).
 PITR_RELAY = ".mysqlsts-pitr-relay"
 # How many clones into this volume failed after the donor was authenticated. Kept across the
 # wipe of an interrupted clone (the sidecar exports it once a clone succeeds).
