@@ -40,6 +40,7 @@ from mysqlsts.store.parts import (
     PART_SIZE,
     PartWriter,
     commit,
+    mark,
     parts_not_stored,
     remove_backup,
 )
@@ -58,13 +59,16 @@ def backup_from_donor(store: ObjectStore, keys: BackupKeys | None, donor: DonorA
                       parallel: int = PARALLEL) -> Manifest:
     """Remove killed backups' leftovers, then take a backup from `donor` (retried with backoff
     while it is busy or unreachable, until `deadline_seconds`, as a clone does)."""
+    mark("start")
     removed = remove_incomplete(store, datetime.now(UTC))
     if removed:
         log.info("removed incomplete backups %s", " ".join(removed))
+    mark("cleanup_done")
     timeouts = Timeouts()
     session = find_donor(donor, lambda: [],
                          lambda candidate: open_session(candidate, token, timeouts, compression),
                          deadline_seconds)
+    mark("donor_started")
     try:
         return take_backup(session, store, keys, set_name=set_name, flavor=flavor,
                            timeouts=timeouts, part_size=part_size, parallel=parallel)
@@ -82,13 +86,17 @@ def take_backup(session: Session, store: ObjectStore, keys: BackupKeys | None, *
     catcher = FileCatcher((*BINLOG_INFO_NAMES, *SLAVE_INFO_NAMES, *INFO_NAMES))
 
     def write(view: memoryview) -> None:
+        if not writer.plain_bytes:
+            mark("first_byte")
         catcher.feed(view)
         writer.write(view)
 
     clock = time.monotonic()
     try:
         received = session.receive_to(write, timeouts)
+        mark("last_byte")
         parts = writer.finish()
+        mark("parts_stored")
         files = catcher.text()
         coordinates = coordinates_from_files(files).donor_binlog
         if coordinates is None or not coordinates.gtid:
@@ -106,7 +114,9 @@ def take_backup(session: Session, store: ObjectStore, keys: BackupKeys | None, *
                             COMPRESSION, "" if keys is None else keys.key_id)
         _check_in_time(manifest, start, now())
         _check_parts_still_there(store, manifest)
+        mark("parts_checked")
         commit(store, manifest, keys)
+        mark("manifest_written")
     except BaseException:
         writer.abandon()
         try:

@@ -7,7 +7,16 @@ import argparse
 
 import pytest
 
-from bench.backup_bench import BackupBench, arguments, data_set, link_rate, report
+from bench.backup_bench import (
+    SPLIT,
+    BackupBench,
+    arguments,
+    best_timeline,
+    data_set,
+    link_rate,
+    report,
+    timeline,
+)
 from bench.harness import DATA_SETS, RANDOM_ROWS, REALISTIC_ROWS, DonorHost
 from bench.link_bench import RealisticDonor
 from bench.netlink import rate_bytes
@@ -123,3 +132,35 @@ def test_both_benches_fill_the_realistic_set_from_the_one_definition():
     assert RANDOM_ROWS.insert == DonorHost.INSERT
     assert set(DATA_SETS) == {"realistic", "random"}
     assert "RANDOM_BYTES(1000)" in RANDOM_ROWS.insert and "RAND()" in REALISTIC_ROWS.insert
+
+
+STDERR = """2026-12-05T08:00:00 INFO mysqlsts.clone.to_backup: something else
+2026-12-05T08:00:00 DEBUG mysqlsts.store.parts: backup timeline step=start at=1000.250
+2026-12-05T08:00:01 DEBUG mysqlsts.store.parts: backup timeline step=first_byte at=1000.500
+2026-12-05T08:00:04 DEBUG mysqlsts.store.parts: backup timeline step=manifest_written at=1004.000
+"""
+
+
+def test_a_backups_timeline_is_read_from_its_debug_lines_as_seconds_since_its_launch():
+    assert timeline(STDERR, 1000.0, 4.2) == {"start": 0.25, "first_byte": 0.5,
+                                             "manifest_written": 4.0, "exit": 4.2}
+    assert timeline("no marks\n", 1000.0, 1.5) == {"exit": 1.5}
+    fast, slow = {"exit": 3.0}, {"exit": 5.0}
+    assert best_timeline([5.0, 3.0], [slow, fast]) is fast
+
+
+def test_the_split_of_each_s3_backups_best_run_is_a_table_beside_the_figures():
+    splits = {"backup_s3": timeline(STDERR, 1000.0, 4.2),
+              "backup_s3_link": {name: 0.1 * n for n, (name, _) in enumerate(SPLIT)}}
+    text = report(LINKED, LINKED_CPU, [0.001] * 100, [0.002] * 100, 2 * 1024**3, 10**9, 32,
+                  "1gbit", REALISTIC_ROWS, splits)
+    assert "| step | loopback | over the 1gbit link |" in text
+    assert "| the stream's first byte (`first_byte`) | 0.50 | 0.30 |" in text
+    assert "| the first part stored (`first_part_stored`) | - | 0.60 |" in text  # not marked
+    assert "| the command's exit (`exit`) | 4.20 | 1.10 |" in text
+    # Without splits (or loopback only, unmarked): no table, the rest as before.
+    assert "| step | loopback" not in report(LINKED, LINKED_CPU, [0.001] * 100, [0.002] * 100,
+                                              2 * 1024**3, 10**9, 32, "1gbit", REALISTIC_ROWS)
+    alone = report(RUNS, CPU, [0.001] * 100, [0.002] * 100, 2 * 1024**3, 10**9, 32, None,
+                   REALISTIC_ROWS, {"backup_s3": splits["backup_s3"]})
+    assert "| step | S3 server |" in alone and "over the" not in alone
