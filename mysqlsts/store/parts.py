@@ -2,12 +2,15 @@
 
 `PartWriter` cuts what it is given into parts of `part_size` plain bytes, packs each (zstd,
 then AES-GCM when keyed: core.backup_parts) and writes it create-only, at most `parallel` at
-once (a full pipeline blocks the producer: memory stays bounded). A part is held as the pieces
-it arrived in, never joined (immutable bytes kept as they are, anything else copied once).
-`finish()` returns the parts' records for the manifest; the manifest itself is written by
-`commit`, last. `read_parts` streams a backup back: each part is checked against the
-manifest's size and SHA-256 before it is opened, and the next one is fetched while the current
-one is consumed.
+once (a full pipeline blocks the producer: memory stays bounded). The first parts are smaller,
+FIRST_PART_SIZE doubling up to `part_size` (4, 8, 16, then 32 MiB): the first upload starts
+once a few MiB have arrived and been packed, not a whole part, and the parts after it keep
+the store busy while the full-size ones fill (docs/backup.md "Figures"). A part is held as
+the pieces it arrived in, never joined (immutable bytes kept as they are, anything else
+copied once). `finish()` returns the parts' records for the manifest; the manifest itself is
+written by `commit`, last. `read_parts` streams a backup back: each part is checked against
+the manifest's size and SHA-256 before it is opened, and the next one is fetched while the
+current one is consumed.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from mysqlsts.core.backup_parts import BackupKeys, pack_chunks, sha256_hex, unpa
 from mysqlsts.store.base import ObjectStore, read_all
 
 PART_SIZE = 32 * 1024 * 1024
+FIRST_PART_SIZE = 4 * 1024 * 1024  # the first part's plain bytes; each next one twice that
 PARALLEL = 4
 
 log = logging.getLogger(__name__)
@@ -44,7 +48,8 @@ def mark(step: str) -> None:
 
 class PartWriter:
     def __init__(self, store: ObjectStore, backup: str, keys: BackupKeys | None,
-                 part_size: int = PART_SIZE, parallel: int = PARALLEL) -> None:
+                 part_size: int = PART_SIZE, parallel: int = PARALLEL,
+                 first_part_size: int = FIRST_PART_SIZE) -> None:
         self.store = store
         self.backup = backup
         self.keys = keys
@@ -55,6 +60,7 @@ class PartWriter:
         self._done: list[Part] = []
         self._chunks: list[bytes | memoryview] = []  # the next part's plain bytes
         self._held = 0  # their length
+        self._limit = min(first_part_size, part_size)  # the next part's size
         self._number = 0
         self.plain_bytes = 0
 
@@ -65,11 +71,11 @@ class PartWriter:
         # (or of a bytearray) is copied.
         keep = isinstance(view.obj, bytes)
         while view:
-            taken = view[:self.part_size - self._held]
+            taken = view[:self._limit - self._held]
             self._chunks.append(taken if keep else bytes(taken))
             self._held += len(taken)
             view = view[len(taken):]
-            if self._held == self.part_size:
+            if self._held == self._limit:
                 self._cut()
 
     def _cut(self) -> None:
@@ -77,6 +83,7 @@ class PartWriter:
         while len(self._pending) >= self.parallel:
             self._done.append(self._pending.popleft().result())  # raises the part's failure
         self._number += 1
+        self._limit = min(2 * self._limit, self.part_size)
         if self._number == 1:
             mark("first_part_cut")
         self._pending.append(self._pool.submit(self._put, self._number, chunks))

@@ -20,7 +20,14 @@ from mysqlsts.core.backup_parts import (
 from mysqlsts.store.base import ObjectInfo, StoreError
 from mysqlsts.store.catalog import read_catalog
 from mysqlsts.store.filestore import FileStore
-from mysqlsts.store.parts import PartWriter, commit, read_parts, remove_backup
+from mysqlsts.store.parts import (
+    FIRST_PART_SIZE,
+    PART_SIZE,
+    PartWriter,
+    commit,
+    read_parts,
+    remove_backup,
+)
 
 ID = backup_id(datetime(2026, 12, 4, 19, 0, tzinfo=UTC), "123abc")
 KEYS = BackupKeys.from_secret(b"a secret of thirty-two bytes....")
@@ -115,6 +122,41 @@ def test_a_buffer_the_caller_reuses_is_copied(tmp_path: Path) -> None:
     m = manifest(writer.finish(), None)
     assert [p.name for p in m.parts] == [part_name(ID, n) for n in range(1, 5)]
     assert b"".join(read_parts(store, m, None)) == b"".join(sent)
+
+
+def plain_sizes(store: FileStore, m: Manifest) -> list[int]:
+    return [len(unpack_part(p.name, b"".join(store.get(p.name)), None)) for p in m.parts]
+
+
+def test_the_first_parts_are_small_and_double_up_to_the_part_size(tmp_path: Path) -> None:
+    # So the first upload starts after a few MiB, not a whole part (docs/backup.md "Figures").
+    store = FileStore(tmp_path)
+    writer = PartWriter(store, ID, None, part_size=1000, parallel=2, first_part_size=100)
+    data = os.urandom(4000)
+    for offset in range(0, len(data), 333):
+        writer.write(data[offset:offset + 333])
+    m = manifest(writer.finish(), None)
+    assert plain_sizes(store, m) == [100, 200, 400, 800, 1000, 1000, 500]
+    assert b"".join(read_parts(store, m, None)) == data
+
+
+def test_the_default_ramp_is_4_8_16_then_32_mib(tmp_path: Path) -> None:
+    mib = 1024 * 1024
+    assert (4 * mib, 32 * mib) == (FIRST_PART_SIZE, PART_SIZE)
+    store = FileStore(tmp_path)
+    writer = PartWriter(store, ID, None)
+    piece = os.urandom(mib // 2) * 2  # compresses: the test stays quick
+    for _ in range(100):
+        writer.write(piece)
+    m = manifest(writer.finish(), None)
+    assert plain_sizes(store, m) == [4 * mib, 8 * mib, 16 * mib, 32 * mib, 32 * mib, 8 * mib]
+    # A part size below the first part's: every part that size, as before.
+    (tmp_path / "small").mkdir()
+    store = FileStore(tmp_path / "small")
+    small = PartWriter(store, ID, None, part_size=mib)
+    for _ in range(3):
+        small.write(piece)
+    assert plain_sizes(store, manifest(small.finish(), None)) == [mib] * 3
 
 
 class FailingStore(FileStore):
