@@ -34,7 +34,7 @@ from mysqlsts.core.clone_record import DonorAddress
 from mysqlsts.core.xbstream import FileCatcher
 from mysqlsts.errors import MysqlstsError
 from mysqlsts.store.base import ObjectStore
-from mysqlsts.store.catalog import read_catalog
+from mysqlsts.store.catalog import incomplete_backups
 from mysqlsts.store.parts import (
     PARALLEL,
     PART_SIZE,
@@ -158,9 +158,9 @@ def remove_incomplete(store: ObjectStore, now: datetime,
                       grace: timedelta = INCOMPLETE_GRACE) -> list[str]:
     """Remove the parts of backups that never got a manifest and started more than `grace`
     ago (killed); the ids removed. A backup's id is its start time, so no clock of the
-    store's is trusted."""
+    store's is trusted. One listing finds them: no manifest is read."""
     removed = []
-    for backup in read_catalog(store).incomplete:
+    for backup in incomplete_backups(store):
         started = backup_started(backup)
         if started is not None and started < now - grace:
             if any(True for _ in store.list(manifest_name(backup))):

@@ -19,10 +19,18 @@ import pytest
 from bench.backup_bench import SPLIT, TIMELINE
 from mysqlsts.clone.receiver import Session, Timeouts
 from mysqlsts.clone.to_backup import INCOMPLETE_GRACE, remove_incomplete, take_backup
-from mysqlsts.core.backup_layout import BACKUPS, backup_started, manifest_name, part_name
+from mysqlsts.core.backup_layout import (
+    BACKUPS,
+    backup_id,
+    backup_of,
+    backup_started,
+    manifest_name,
+    part_name,
+)
 from mysqlsts.errors import MysqlstsError
 from mysqlsts.store.catalog import read_catalog
 from mysqlsts.store.filestore import FileStore
+from tests.unit.test_index_checkpoint import Counting
 
 CHUNK = 256 * 1024
 
@@ -172,3 +180,19 @@ def test_the_cleanup_leaves_a_backup_that_committed_after_its_listing(tmp_path: 
     store.put_new(part_name(old, 1), b"part")
     assert remove_incomplete(store, datetime.now(UTC)) == []
     assert (tmp_path / part_name(old, 1)).exists()
+
+
+def test_the_cleanup_finds_killed_backups_from_one_listing_reading_no_manifest(
+        tmp_path: Path) -> None:
+    """The cleanup runs before every backup: its cost must not grow with the backups kept."""
+    store = Counting(tmp_path)
+    committed = [f"2020010{day}T000000Z-dddddd" for day in range(1, 8)]
+    for backup in committed:
+        store.put_new(part_name(backup, 1), b"part")
+        store.put_new(manifest_name(backup), b"not even a manifest")  # damaged: kept too
+    killed, running = "20200101T000000Z-eeeeee", backup_id(datetime.now(UTC), "ffffff")
+    for backup in (killed, running):
+        store.put_new(part_name(backup, 1), b"part")
+    assert remove_incomplete(store, datetime.now(UTC)) == [killed]
+    assert store.gets == []
+    assert {backup_of(info.name) for info in store.list(BACKUPS)} == {*committed, running}
