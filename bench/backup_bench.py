@@ -43,6 +43,7 @@ import argparse
 import collections
 import contextlib
 import functools
+import itertools
 import os
 import re
 import resource
@@ -50,11 +51,13 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from bench.clone_bench import Bench
 from bench.harness import (
@@ -82,6 +85,7 @@ from mysqlsts.store.settings import S3Settings
 from tests.ports import PortPool
 from tests.s3server import REGION, S3Server, create_bucket
 
+T = TypeVar("T")
 HEADING = "## Backup and restore"
 TOOLS = [["mariabackup", "--version"]]
 BUCKET = "bench"
@@ -123,6 +127,7 @@ class Ran:
     seconds: float
     stdout: str
     timeline: dict[str, float]
+    launched: float  # epoch seconds
 
 
 def timeline(stderr: str, launched: float, seconds: float) -> dict[str, float]:
@@ -130,6 +135,41 @@ def timeline(stderr: str, launched: float, seconds: float) -> dict[str, float]:
     steps = {found[1]: float(found[2]) - launched for found in TIMELINE.finditer(stderr)}
     steps["exit"] = seconds
     return steps
+
+
+SAMPLE_SECONDS = 0.02  # how often the link's byte count is read during a backup over it
+
+
+class LinkSamples:
+    """The link's transmitted byte count every SAMPLE_SECONDS, with the epoch time of each
+    reading, while the `with` lasts (a thread of the bench's)."""
+
+    def __init__(self, link: Link) -> None:
+        self.link = link
+        self.samples: list[tuple[float, int]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.samples.append((time.time(), self.link.tx()[0]))
+            self._stop.wait(SAMPLE_SECONDS)
+
+    def __enter__(self) -> LinkSamples:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def slow_link_seconds(samples: Sequence[tuple[float, int]], start: float, end: float,
+                      rate: float) -> float:
+    """Of the intervals between readings (epoch time, bytes sent) that lie within [start, end],
+    how many seconds the link carried less than half of `rate` bytes per second."""
+    return sum(t1 - t0 for (t0, b0), (t1, b1) in itertools.pairwise(samples)
+               if start <= t0 and t1 <= end and t1 > t0 and (b1 - b0) / (t1 - t0) < rate / 2)
 
 
 def timed(argv: Sequence[str], what: str, *, log_level: str = "info") -> Ran:
@@ -141,7 +181,7 @@ def timed(argv: Sequence[str], what: str, *, log_level: str = "info") -> Ran:
     if done.returncode != 0:
         raise SystemExit(f"backup_bench: {what} failed: {done.stderr.strip()}")
     log(f"{what}: {seconds:.2f}s")
-    return Ran(seconds, done.stdout.strip(), timeline(done.stderr, launched, seconds))
+    return Ran(seconds, done.stdout.strip(), timeline(done.stderr, launched, seconds), launched)
 
 
 def ratio(numerator: float, denominator: float, target: str) -> str:
@@ -203,6 +243,7 @@ class S3Place:
     key: str
     url: str
     settings: S3Settings
+    link: Link | None = None  # the emulated link in front of it, if any
 
 
 class BackupBench(Bench):
@@ -217,14 +258,18 @@ class BackupBench(Bench):
         self.places: dict[str, S3Place] = {}
         self.last_backup = ""
         self.timelines: dict[str, list[dict[str, float]]] = collections.defaultdict(list)
+        # Per backup over a link: (seconds the link ran below half its rate, seconds) between
+        # the first part's upload and the last part stored.
+        self.slow: dict[str, list[tuple[float, float]]] = collections.defaultdict(list)
 
-    def add_s3(self, key: str, s3: S3Server) -> S3Place:
-        """A bucket on `s3`, as the place whose steps end in `key`."""
+    def add_s3(self, key: str, s3: S3Server, link: Link | None = None) -> S3Place:
+        """A bucket on `s3` (behind `link`, if given), as the place whose steps end in
+        `key`."""
         settings = S3Settings(endpoint=s3.endpoint, region=REGION, path_style=True,
                               access_key_file=self.root / "s3-access",
                               secret_key_file=self.root / "s3-secret")
         create_bucket(s3.endpoint, BUCKET)
-        place = S3Place(key, f"s3://{BUCKET}/backups{key}", settings)
+        place = S3Place(key, f"s3://{BUCKET}/backups{key}", settings, link)
         self.places[place.url] = place
         return place
 
@@ -238,10 +283,13 @@ class BackupBench(Bench):
 
     def backup(self, url: str, what: str) -> float:
         """`mysqlsts backup` into `url` from the donor: its seconds (its id: `last_backup`,
-        its timeline appended to `timelines[url]`)."""
+        its timeline appended to `timelines[url]`, and over a link how long the link ran
+        below half its rate to `slow[url]`)."""
         if url.startswith("file://"):
             Path(url.removeprefix("file://")).mkdir(exist_ok=True)
-        with self.donor("127.0.0.1", self.donor_port) as done:
+        link = self.places[url].link if url in self.places else None
+        with self.donor("127.0.0.1", self.donor_port) as done, contextlib.ExitStack() as stack:
+            samples = stack.enter_context(LinkSamples(link)) if link else None
             os.sync()  # earlier runs' dirty pages must not be written back during this one
             ran = timed(
                 ["backup", *self.store_args(url), "--donor", f"127.0.0.1:{self.donor_port}",
@@ -249,6 +297,11 @@ class BackupBench(Bench):
         assert done and done[0][0] == "ok", done
         self.last_backup = ran.stdout
         self.timelines[url].append(ran.timeline)
+        if samples is not None and link is not None:
+            start, end = (ran.launched + ran.timeline[step]
+                          for step in ("first_part_upload", "parts_stored"))
+            self.slow[url].append((slow_link_seconds(samples.samples, start, end, link.rate),
+                                   end - start))
         return ran.seconds
 
     def restore(self, url: str, what: str) -> float:
@@ -372,9 +425,11 @@ def s3_ratios(f: dict[str, float], key: str, where: str) -> list[str]:
     ]
 
 
-def split_rows(splits: dict[str, dict[str, float]], link: str | None) -> list[str]:
+def split_rows(splits: dict[str, dict[str, float]], link: str | None,
+               slow: tuple[float, float] | None = None) -> list[str]:
     """The table of where each S3 backup's best run spent its time: each step's seconds since
-    the launch (`splits`: step name -> its timeline; a step it lacks is shown as -)."""
+    the launch (`splits`: step name -> its timeline; a step it lacks is shown as -), and
+    `slow`: (seconds the link ran below half its rate, seconds) of the best run over it."""
     columns = [(name, where) for name, where in
                (("backup_s3", "loopback" if link else "S3 server"),
                 ("backup_s3_link", f"over the {link} link")) if name in splits]
@@ -391,16 +446,24 @@ def split_rows(splits: dict[str, dict[str, float]], link: str | None) -> list[st
         *(f"| {what} (`{step}`) | " + " | ".join(
             f"{splits[name][step]:.2f}" if step in splits[name] else "-"
             for name, _ in columns) + " |" for step, what in SPLIT),
+        *([] if slow is None else [
+            "",
+            f"Over the link, from the first part's upload to the last part stored ({slow[1]:.2f} "
+            f"s), the link carried less than half its rate for {slow[0]:.2f} s (its byte count "
+            f"read every {SAMPLE_SECONDS * 1000:.0f} ms): the parts were not ready to keep it "
+            "busy then."]),
     ]
 
 
 def report(runs: dict[str, list[float]], cpu: dict[str, list[float]], idle: list[float],
            during: list[float], data_bytes: int, stored_bytes: int, parts: int,
            link: str | None, data: DataSet,
-           splits: dict[str, dict[str, float]] | None = None) -> str:
+           splits: dict[str, dict[str, float]] | None = None,
+           slow: tuple[float, float] | None = None) -> str:
     """The block of docs/benchmarks.md from each step's wall and CPU seconds per run; `link`
     is the rate of the second S3 server's link, or None when only the loopback one ran;
-    `data` the set the donor held; `splits` the timeline of each S3 backup's best run."""
+    `data` the set the donor held; `splits` the timeline of each S3 backup's best run, `slow`
+    how long the link ran below half its rate during the best one over it (split_rows)."""
     f = {name: min(seconds) for name, seconds in runs.items()}
     best_cpu = {name: seconds[runs[name].index(f[name])] for name, seconds in cpu.items()}
     linked = f" over the {link} link"
@@ -445,7 +508,7 @@ def report(runs: dict[str, list[float]], cpu: dict[str, list[float]], idle: list
         "children, the donor and its mariabackup, the donor's mariadbd, the S3 servers); the "
         f"machine has {os.cpu_count()} cores, so CPU s near {os.cpu_count()} x the wall time "
         "means the cores, not the store or the link, set the pace.",
-        *split_rows(splits or {}, link),
+        *split_rows(splits or {}, link, slow),
         "",
         "Ratios in this run, best to best:",
         *s3_ratios(f, "", " (loopback)" if link else ""),
@@ -462,9 +525,9 @@ def report(runs: dict[str, list[float]], cpu: dict[str, list[float]], idle: list
     return "\n".join(lines)
 
 
-def best_timeline(seconds: list[float], timelines: list[dict[str, float]]) -> dict[str, float]:
-    """The timeline of the fastest of a step's runs (`timelines` in the runs' order)."""
-    return timelines[seconds.index(min(seconds))]
+def best_timeline(seconds: list[float], per_run: list[T]) -> T:
+    """What was recorded of the fastest of a step's runs (`per_run` in the runs' order)."""
+    return per_run[seconds.index(min(seconds))]
 
 
 def arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -504,7 +567,8 @@ def main() -> None:
                 link = stack.enter_context(Link(args.s3_link, LINK_SUBNET))
                 servers.append(("_link", stack.enter_context(
                     S3Server(0, link.inner_ip, link.inside([])))))
-            places = [bench.add_s3(key, server) for key, server in servers]
+            places = [bench.add_s3(key, server, link if key else None)
+                      for key, server in servers]
             stack.callback(bench.stop_server)
             bench.build()
             assert bench.server is not None
@@ -529,8 +593,10 @@ def main() -> None:
             step.wall["backup_reads"].append(seconds)  # its CPU is the reads' too: not shown
         splits = {f"backup_s3{place.key}": best_timeline(
             step.wall[f"backup_s3{place.key}"], bench.timelines[place.url]) for place in places}
+        slow = next((best_timeline(step.wall[f"backup_s3{place.key}"], bench.slow[place.url])
+                     for place in places if place.link), None)
         publish(report(step.wall, step.cpu, idle, during, data_bytes, manifest.size,
-                       len(manifest.parts), args.s3_link, args.data, splits),
+                       len(manifest.parts), args.s3_link, args.data, splits, slow),
                 section="backup-bench", heading=HEADING, load=load,
                 write_docs=args.write_docs, tools=TOOLS)
     finally:

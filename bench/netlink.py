@@ -40,6 +40,7 @@ class Link:
         self.host_ip, self.inner_ip = f"{subnet}.1", f"{subnet}.2"
         host, inner = f"mbd{os.getpid()}", f"mbr{os.getpid()}"
         self.host_dev = host
+        self.rate = rate_bytes(rate)  # bytes per second each way
         self._created = False
         shape = ["root", "tbf", "rate", rate, "burst", "256kb", "latency", "20ms"]
         steps = [

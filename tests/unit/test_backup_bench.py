@@ -15,6 +15,7 @@ from bench.backup_bench import (
     data_set,
     link_rate,
     report,
+    slow_link_seconds,
     timeline,
 )
 from bench.harness import DATA_SETS, RANDOM_ROWS, REALISTIC_ROWS, DonorHost
@@ -164,3 +165,16 @@ def test_the_split_of_each_s3_backups_best_run_is_a_table_beside_the_figures():
     alone = report(RUNS, CPU, [0.001] * 100, [0.002] * 100, 2 * 1024**3, 10**9, 32, None,
                    REALISTIC_ROWS, {"backup_s3": splits["backup_s3"]})
     assert "| step | S3 server |" in alone and "over the" not in alone
+
+
+def test_the_link_is_slow_where_it_carried_less_than_half_its_rate_within_the_window():
+    # Readings (epoch s, bytes): full rate, a stall, half rate exactly, then full again.
+    samples = [(10.0, 0), (10.5, 100), (11.0, 200), (11.5, 210), (12.0, 260), (12.5, 360)]
+    assert slow_link_seconds(samples, 10.0, 12.5, 200.0) == 0.5  # only the stall
+    assert slow_link_seconds(samples, 10.0, 12.5, 201.0) == 1.0  # 100/s is below 201/2
+    assert slow_link_seconds(samples, 11.2, 12.5, 200.0) == 0.0  # the stall began before
+    assert slow_link_seconds([(1.0, 5), (1.0, 5)], 0.0, 2.0, 100.0) == 0.0  # no time: skipped
+    text = report(LINKED, LINKED_CPU, [0.001] * 100, [0.002] * 100, 2 * 1024**3, 10**9, 32,
+                  "1gbit", REALISTIC_ROWS, {"backup_s3_link": {"exit": 1.0}}, (0.5, 4.25))
+    assert ("from the first part's upload to the last part stored (4.25 s), the link carried "
+            "less than half its rate for 0.50 s") in text
