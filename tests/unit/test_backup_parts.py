@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import threading
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -157,6 +160,76 @@ def test_the_default_ramp_is_4_8_16_then_32_mib(tmp_path: Path) -> None:
     for _ in range(3):
         small.write(piece)
     assert plain_sizes(store, manifest(small.finish(), None)) == [mib] * 3
+
+
+class HeldStore(FileStore):
+    """Writes wait until `release` is set; counts the writes under way at once."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.release = threading.Event()
+        self.lock = threading.Lock()
+        self.now = self.most = self.started = 0
+
+    def put_new(self, name: str, data: bytes) -> None:
+        with self.lock:
+            self.now += 1
+            self.started += 1
+            self.most = max(self.most, self.now)
+        try:
+            assert self.release.wait(30)
+            super().put_new(name, data)
+        finally:
+            with self.lock:
+                self.now -= 1
+
+
+def wait_for(condition: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + 30
+    while not condition():
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+
+
+def test_parts_are_packed_ahead_while_parallel_ones_are_written(tmp_path: Path) -> None:
+    store = HeldStore(tmp_path)
+    writer = PartWriter(store, ID, None, part_size=100, parallel=2, ahead=1)
+    producer = threading.Thread(target=lambda: [writer.write(os.urandom(100))
+                                                for _ in range(3)])
+    producer.start()
+    producer.join(30)
+    # Three parts cut while the store holds every write: two written at once, one packed
+    # ahead, and the producer was not held up by it.
+    assert not producer.is_alive()
+    wait_for(lambda: store.started == 2)
+    time.sleep(0.1)
+    assert store.started == 2
+    # A fourth would wait for the first (bounded memory): the producer blocks.
+    fourth = threading.Thread(target=writer.write, args=(os.urandom(100),))
+    fourth.start()
+    fourth.join(0.2)
+    assert fourth.is_alive()
+    store.release.set()
+    fourth.join(30)
+    m = manifest(writer.finish(), None)
+    assert [p.name for p in m.parts] == [part_name(ID, n) for n in range(1, 5)]
+    assert store.most == 2
+
+
+def test_a_part_packed_ahead_is_not_written_once_the_backup_stops(tmp_path: Path) -> None:
+    store = HeldStore(tmp_path)
+    writer = PartWriter(store, ID, None, part_size=100, parallel=2, ahead=1)
+    for _ in range(3):
+        writer.write(os.urandom(100))
+    wait_for(lambda: store.started == 2)
+    stopping = threading.Thread(target=writer.abandon)
+    stopping.start()
+    wait_for(lambda: writer._stopped)
+    store.release.set()
+    stopping.join(30)
+    assert not stopping.is_alive()
+    assert store.started == 2  # the third never began
+    assert sorted(info.name for info in store.list()) == [part_name(ID, 1), part_name(ID, 2)]
 
 
 class FailingStore(FileStore):
