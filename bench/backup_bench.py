@@ -51,7 +51,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -72,7 +71,7 @@ from bench.harness import (
     publish,
     scratch,
 )
-from bench.netlink import Link, rate_bytes
+from bench.netlink import Link, Readings, rate_bytes
 from mysqlsts.clone.receiver import prepare
 from mysqlsts.clone.tools import tool_for
 from mysqlsts.core.backup_manifest import Manifest
@@ -138,30 +137,6 @@ def timeline(stderr: str, launched: float, seconds: float) -> dict[str, float]:
 
 
 SAMPLE_SECONDS = 0.02  # how often the link's byte count is read during a backup over it
-
-
-class LinkSamples:
-    """The link's transmitted byte count every SAMPLE_SECONDS, with the epoch time of each
-    reading, while the `with` lasts (a thread of the bench's)."""
-
-    def __init__(self, link: Link) -> None:
-        self.link = link
-        self.samples: list[tuple[float, int]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.samples.append((time.time(), self.link.tx()[0]))
-            self._stop.wait(SAMPLE_SECONDS)
-
-    def __enter__(self) -> LinkSamples:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 def slow_link_seconds(samples: Sequence[tuple[float, int]], start: float, end: float,
@@ -289,7 +264,9 @@ class BackupBench(Bench):
             Path(url.removeprefix("file://")).mkdir(exist_ok=True)
         link = self.places[url].link if url in self.places else None
         with self.donor("127.0.0.1", self.donor_port) as done, contextlib.ExitStack() as stack:
-            samples = stack.enter_context(LinkSamples(link)) if link else None
+            # The bytes the host sent over the link, at epoch times (the timeline's clock).
+            samples = stack.enter_context(Readings(
+                lambda: link.tx()[0], SAMPLE_SECONDS, time.time)) if link else None
             os.sync()  # earlier runs' dirty pages must not be written back during this one
             ran = timed(
                 ["backup", *self.store_args(url), "--donor", f"127.0.0.1:{self.donor_port}",

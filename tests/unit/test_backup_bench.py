@@ -4,6 +4,7 @@ figures, the best of each step's runs over the best of its baseline's."""
 from __future__ import annotations
 
 import argparse
+import time
 
 import pytest
 
@@ -20,7 +21,7 @@ from bench.backup_bench import (
 )
 from bench.harness import DATA_SETS, RANDOM_ROWS, REALISTIC_ROWS, DonorHost
 from bench.link_bench import RealisticDonor
-from bench.netlink import rate_bytes
+from bench.netlink import Readings, rate_bytes
 from tests.ports import PortPool
 
 RUNS = {"backup_s3": [12.0, 14.0], "raw_upload": [11.0, 10.0], "backup_file": [22.0, 23.0],
@@ -178,3 +179,13 @@ def test_the_link_is_slow_where_it_carried_less_than_half_its_rate_within_the_wi
                   "1gbit", REALISTIC_ROWS, {"backup_s3_link": {"exit": 1.0}}, (0.5, 4.25))
     assert ("from the first part's upload to the last part stored (4.25 s), the link carried "
             "less than half its rate for 0.50 s") in text
+
+
+def test_readings_are_taken_on_entering_while_inside_and_on_leaving():
+    count = iter(range(1000))
+    ticks = iter(range(1000))
+    with Readings(lambda: next(count), 0.01, lambda: float(next(ticks))) as readings:
+        time.sleep(0.1)
+    values = [value for _, value in readings.samples]
+    assert values == list(range(len(values))) and len(values) >= 4  # in order, none lost
+    assert [t for t, _ in readings.samples] == [float(v) for v in values]
