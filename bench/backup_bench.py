@@ -43,7 +43,9 @@ import argparse
 import collections
 import contextlib
 import functools
+import itertools
 import os
+import re
 import resource
 import shutil
 import signal
@@ -54,6 +56,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from bench.clone_bench import Bench
 from bench.harness import (
@@ -68,7 +71,7 @@ from bench.harness import (
     publish,
     scratch,
 )
-from bench.netlink import Link, rate_bytes
+from bench.netlink import Link, Readings, rate_bytes
 from mysqlsts.clone.receiver import prepare
 from mysqlsts.clone.tools import tool_for
 from mysqlsts.core.backup_manifest import Manifest
@@ -81,6 +84,7 @@ from mysqlsts.store.settings import S3Settings
 from tests.ports import PortPool
 from tests.s3server import REGION, S3Server, create_bucket
 
+T = TypeVar("T")
 HEADING = "## Backup and restore"
 TOOLS = [["mariabackup", "--version"]]
 BUCKET = "bench"
@@ -94,16 +98,65 @@ LINK_RATE = "1gbit"
 LINK_SUBNET = "10.231.78"  # link_bench's is 10.231.77: the two may run at the same time
 
 
-def timed(argv: Sequence[str], what: str) -> tuple[float, str]:
-    """Run `mysqlsts ARGV...`; (wall seconds, its stdout), or exit naming what failed."""
-    started = time.monotonic()
-    done = subprocess.run([sys.executable, "-m", "mysqlsts", *argv], capture_output=True,
-                          text=True, check=False)
+# store.parts.mark's debug line: a step of the backup's timeline, at the epoch seconds given.
+TIMELINE = re.compile(r"backup timeline step=(\w+) at=(\d+\.\d+)")
+# The timeline's steps in order, as the report names them (the part's from store.parts,
+# the others from clone.to_backup), and "exit": the command's end, as the bench saw it.
+SPLIT = [
+    ("start", "Python's start-up, the options, the store's client"),
+    ("cleanup_done", "the cleanup's listing of the store"),
+    ("donor_started", "the donor's handshake and its tool started"),
+    ("first_byte", "the stream's first byte"),
+    ("first_part_cut", "the first part's plain bytes in"),
+    ("first_part_upload", "the first part packed, its upload starts"),
+    ("first_part_stored", "the first part stored"),
+    ("last_byte", "the donor's trailer"),
+    ("parts_stored", "the last part stored"),
+    ("parts_checked", "the parts listed"),
+    ("manifest_written", "the manifest written"),
+    ("exit", "the command's exit"),
+]
+
+
+@dataclass(frozen=True)
+class Ran:
+    """A command's wall seconds, its stdout, and its timeline: each step it marked (a backup,
+    at --log-level debug) and "exit", as seconds since its launch."""
+
+    seconds: float
+    stdout: str
+    timeline: dict[str, float]
+    launched: float  # epoch seconds
+
+
+def timeline(stderr: str, launched: float, seconds: float) -> dict[str, float]:
+    """The steps a command's stderr marks, as seconds since `launched` (epoch), and "exit"."""
+    steps = {found[1]: float(found[2]) - launched for found in TIMELINE.finditer(stderr)}
+    steps["exit"] = seconds
+    return steps
+
+
+SAMPLE_SECONDS = 0.02  # how often the link's byte count is read during a backup over it
+
+
+def slow_link_seconds(samples: Sequence[tuple[float, int]], start: float, end: float,
+                      rate: float) -> float:
+    """Of the intervals between readings (epoch time, bytes sent) that lie within [start, end],
+    how many seconds the link carried less than half of `rate` bytes per second."""
+    return sum(t1 - t0 for (t0, b0), (t1, b1) in itertools.pairwise(samples)
+               if start <= t0 and t1 <= end and t1 > t0 and (b1 - b0) / (t1 - t0) < rate / 2)
+
+
+def timed(argv: Sequence[str], what: str, *, log_level: str = "info") -> Ran:
+    """Run `mysqlsts ARGV...`, or exit naming what failed."""
+    launched, started = time.time(), time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "mysqlsts", "--log-level", log_level, *argv],
+                          capture_output=True, text=True, check=False)
     seconds = time.monotonic() - started
     if done.returncode != 0:
         raise SystemExit(f"backup_bench: {what} failed: {done.stderr.strip()}")
     log(f"{what}: {seconds:.2f}s")
-    return seconds, done.stdout.strip()
+    return Ran(seconds, done.stdout.strip(), timeline(done.stderr, launched, seconds), launched)
 
 
 def ratio(numerator: float, denominator: float, target: str) -> str:
@@ -165,6 +218,7 @@ class S3Place:
     key: str
     url: str
     settings: S3Settings
+    link: Link | None = None  # the emulated link in front of it, if any
 
 
 class BackupBench(Bench):
@@ -178,14 +232,19 @@ class BackupBench(Bench):
         (root / "s3-secret").write_text("bench\n")
         self.places: dict[str, S3Place] = {}
         self.last_backup = ""
+        self.timelines: dict[str, list[dict[str, float]]] = collections.defaultdict(list)
+        # Per backup over a link: (seconds the link ran below half its rate, seconds) between
+        # the first part's upload and the last part stored.
+        self.slow: dict[str, list[tuple[float, float]]] = collections.defaultdict(list)
 
-    def add_s3(self, key: str, s3: S3Server) -> S3Place:
-        """A bucket on `s3`, as the place whose steps end in `key`."""
+    def add_s3(self, key: str, s3: S3Server, link: Link | None = None) -> S3Place:
+        """A bucket on `s3` (behind `link`, if given), as the place whose steps end in
+        `key`."""
         settings = S3Settings(endpoint=s3.endpoint, region=REGION, path_style=True,
                               access_key_file=self.root / "s3-access",
                               secret_key_file=self.root / "s3-secret")
         create_bucket(s3.endpoint, BUCKET)
-        place = S3Place(key, f"s3://{BUCKET}/backups{key}", settings)
+        place = S3Place(key, f"s3://{BUCKET}/backups{key}", settings, link)
         self.places[place.url] = place
         return place
 
@@ -198,22 +257,35 @@ class BackupBench(Bench):
                 "--s3-secret-key-file", str(settings.secret_key_file)]
 
     def backup(self, url: str, what: str) -> float:
-        """`mysqlsts backup` into `url` from the donor: its seconds (its id: `last_backup`)."""
+        """`mysqlsts backup` into `url` from the donor: its seconds (its id: `last_backup`,
+        its timeline appended to `timelines[url]`, and over a link how long the link ran
+        below half its rate to `slow[url]`)."""
         if url.startswith("file://"):
             Path(url.removeprefix("file://")).mkdir(exist_ok=True)
-        with self.donor("127.0.0.1", self.donor_port) as done:
+        link = self.places[url].link if url in self.places else None
+        with self.donor("127.0.0.1", self.donor_port) as done, contextlib.ExitStack() as stack:
+            # The bytes the host sent over the link, at epoch times (the timeline's clock).
+            samples = stack.enter_context(Readings(
+                lambda: link.tx()[0], SAMPLE_SECONDS, time.time)) if link else None
             os.sync()  # earlier runs' dirty pages must not be written back during this one
-            seconds, self.last_backup = timed(
+            ran = timed(
                 ["backup", *self.store_args(url), "--donor", f"127.0.0.1:{self.donor_port}",
-                 "--clone-token-file", str(self.secrets / "token")], what)
+                 "--clone-token-file", str(self.secrets / "token")], what, log_level="debug")
         assert done and done[0][0] == "ok", done
-        return seconds
+        self.last_backup = ran.stdout
+        self.timelines[url].append(ran.timeline)
+        if samples is not None and link is not None:
+            start, end = (ran.launched + ran.timeline[step]
+                          for step in ("first_part_upload", "parts_stored"))
+            self.slow[url].append((slow_link_seconds(samples.samples, start, end, link.rate),
+                                   end - start))
+        return ran.seconds
 
     def restore(self, url: str, what: str) -> float:
         target = self.root / "restored"
         os.sync()
-        seconds, _ = timed(["backup", "restore", *self.store_args(url), "--data-dir",
-                            str(target)], what)
+        seconds = timed(["backup", "restore", *self.store_args(url), "--data-dir",
+                         str(target)], what).seconds
         shutil.rmtree(target)
         return seconds
 
@@ -330,12 +402,45 @@ def s3_ratios(f: dict[str, float], key: str, where: str) -> list[str]:
     ]
 
 
+def split_rows(splits: dict[str, dict[str, float]], link: str | None,
+               slow: tuple[float, float] | None = None) -> list[str]:
+    """The table of where each S3 backup's best run spent its time: each step's seconds since
+    the launch (`splits`: step name -> its timeline; a step it lacks is shown as -), and
+    `slow`: (seconds the link ran below half its rate, seconds) of the best run over it."""
+    columns = [(name, where) for name, where in
+               (("backup_s3", "loopback" if link else "S3 server"),
+                ("backup_s3_link", f"over the {link} link")) if name in splits]
+    if not columns:
+        return []
+    return [
+        "",
+        "Where those backups' best runs spend their time: each step's seconds since the "
+        "command's launch (its `--log-level debug` lines `backup timeline step=...`, from "
+        "clone/to_backup.py and store/parts.py).",
+        "",
+        f"| step | {' | '.join(where for _, where in columns)} |",
+        f"|---|{'---|' * len(columns)}",
+        *(f"| {what} (`{step}`) | " + " | ".join(
+            f"{splits[name][step]:.2f}" if step in splits[name] else "-"
+            for name, _ in columns) + " |" for step, what in SPLIT),
+        *([] if slow is None else [
+            "",
+            f"Over the link, from the first part's upload to the last part stored ({slow[1]:.2f} "
+            f"s), the link carried less than half its rate for {slow[0]:.2f} s (its byte count "
+            f"read every {SAMPLE_SECONDS * 1000:.0f} ms): the parts were not ready to keep it "
+            "busy then."]),
+    ]
+
+
 def report(runs: dict[str, list[float]], cpu: dict[str, list[float]], idle: list[float],
            during: list[float], data_bytes: int, stored_bytes: int, parts: int,
-           link: str | None, data: DataSet) -> str:
+           link: str | None, data: DataSet,
+           splits: dict[str, dict[str, float]] | None = None,
+           slow: tuple[float, float] | None = None) -> str:
     """The block of docs/benchmarks.md from each step's wall and CPU seconds per run; `link`
     is the rate of the second S3 server's link, or None when only the loopback one ran;
-    `data` the set the donor held."""
+    `data` the set the donor held; `splits` the timeline of each S3 backup's best run, `slow`
+    how long the link ran below half its rate during the best one over it (split_rows)."""
     f = {name: min(seconds) for name, seconds in runs.items()}
     best_cpu = {name: seconds[runs[name].index(f[name])] for name, seconds in cpu.items()}
     linked = f" over the {link} link"
@@ -380,6 +485,7 @@ def report(runs: dict[str, list[float]], cpu: dict[str, list[float]], idle: list
         "children, the donor and its mariabackup, the donor's mariadbd, the S3 servers); the "
         f"machine has {os.cpu_count()} cores, so CPU s near {os.cpu_count()} x the wall time "
         "means the cores, not the store or the link, set the pace.",
+        *split_rows(splits or {}, link, slow),
         "",
         "Ratios in this run, best to best:",
         *s3_ratios(f, "", " (loopback)" if link else ""),
@@ -394,6 +500,11 @@ def report(runs: dict[str, list[float]], cpu: dict[str, list[float]], idle: list
         f"{percentile(during, 99) / percentile(idle, 99):.1f}.",
     ]
     return "\n".join(lines)
+
+
+def best_timeline(seconds: list[float], per_run: list[T]) -> T:
+    """What was recorded of the fastest of a step's runs (`per_run` in the runs' order)."""
+    return per_run[seconds.index(min(seconds))]
 
 
 def arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -433,7 +544,8 @@ def main() -> None:
                 link = stack.enter_context(Link(args.s3_link, LINK_SUBNET))
                 servers.append(("_link", stack.enter_context(
                     S3Server(0, link.inner_ip, link.inside([])))))
-            places = [bench.add_s3(key, server) for key, server in servers]
+            places = [bench.add_s3(key, server, link if key else None)
+                      for key, server in servers]
             stack.callback(bench.stop_server)
             bench.build()
             assert bench.server is not None
@@ -453,11 +565,15 @@ def main() -> None:
                 step("restore_file", lambda: bench.restore(file_url, "restore from file://"))
                 load.sample()
             step("drill", lambda: timed(["backup", "verify", "--store", file_url],
-                                        "restore drill")[0])
+                                        "restore drill").seconds)
             idle, during, seconds = bench.donor_latency(f"file://{root / 'store-reads'}", load)
             step.wall["backup_reads"].append(seconds)  # its CPU is the reads' too: not shown
+        splits = {f"backup_s3{place.key}": best_timeline(
+            step.wall[f"backup_s3{place.key}"], bench.timelines[place.url]) for place in places}
+        slow = next((best_timeline(step.wall[f"backup_s3{place.key}"], bench.slow[place.url])
+                     for place in places if place.link), None)
         publish(report(step.wall, step.cpu, idle, during, data_bytes, manifest.size,
-                       len(manifest.parts), args.s3_link, args.data),
+                       len(manifest.parts), args.s3_link, args.data, splits, slow),
                 section="backup-bench", heading=HEADING, load=load,
                 write_docs=args.write_docs, tools=TOOLS)
     finally:

@@ -35,7 +35,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -52,7 +51,7 @@ from bench.harness import (
     publish,
     scratch,
 )
-from bench.netlink import Link
+from bench.netlink import Link, Readings
 from mysqlsts.core.clone_window import ChunkCounts
 from tests.ports import PortPool
 
@@ -91,7 +90,7 @@ class Run:
     chunks: ChunkCounts | None = None  # a mysqlsts clone's: how its chunks went
 
 
-class WireMeter:
+class WireMeter(Readings):
     """Samples the link's counters while something runs: total payload bytes, and the rate over
     the steady part (from 5 % to 95 % of the bytes), where start-up and the tail do not count."""
 
@@ -99,37 +98,20 @@ class WireMeter:
 
     def __init__(self, link: Link) -> None:
         self._link = link
-        self._samples: list[tuple[float, int]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
+        super().__init__(self._payload, 0.1)
 
     def _payload(self) -> int:
         octets, packets = self._link.tx()
         return octets - packets * self.HEADERS
 
-    def _sample(self) -> None:
-        while not self._stop.is_set():
-            self._samples.append((time.monotonic(), self._payload()))
-            self._stop.wait(0.1)
-
-    def __enter__(self) -> WireMeter:
-        self._samples.append((time.monotonic(), self._payload()))
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self._samples.append((time.monotonic(), self._payload()))
-
     @property
     def total(self) -> int:
-        return self._samples[-1][1] - self._samples[0][1]
+        return self.samples[-1][1] - self.samples[0][1]
 
     def steady_rate(self) -> float:
-        base = self._samples[0][1]
-        low = next(s for s in self._samples if s[1] - base >= 0.05 * self.total)
-        high = next(s for s in self._samples if s[1] - base >= 0.95 * self.total)
+        base = self.samples[0][1]
+        low = next(s for s in self.samples if s[1] - base >= 0.05 * self.total)
+        high = next(s for s in self.samples if s[1] - base >= 0.95 * self.total)
         return (high[1] - low[1]) / max(high[0] - low[0], 1e-9)
 
 

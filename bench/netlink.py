@@ -14,7 +14,11 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Self
 
 # tc's rate units (tc(8) "RATES"): bit or bps (bytes), with an SI (k, m, g, t) or IEC (ki,
 # mi, gi, ti) prefix. A bare number is left out on purpose: tc reads it as bits, people as bytes.
@@ -40,6 +44,7 @@ class Link:
         self.host_ip, self.inner_ip = f"{subnet}.1", f"{subnet}.2"
         host, inner = f"mbd{os.getpid()}", f"mbr{os.getpid()}"
         self.host_dev = host
+        self.rate = rate_bytes(rate)  # bytes per second each way
         self._created = False
         shape = ["root", "tbf", "rate", rate, "burst", "256kb", "latency", "20ms"]
         steps = [
@@ -83,3 +88,33 @@ class Link:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class Readings:
+    """`(clock(), read())` every `interval` seconds while the `with` lasts, and one on entering
+    and one on leaving it, in `samples` (a thread of the bench's; e.g. a link's counters)."""
+
+    def __init__(self, read: Callable[[], int], interval: float,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.samples: list[tuple[float, int]] = []
+        self._read, self._interval, self._clock = read, interval, clock
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _take(self) -> None:
+        self.samples.append((self._clock(), self._read()))
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._take()
+            self._stop.wait(self._interval)
+
+    def __enter__(self) -> Self:
+        self._take()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._take()

@@ -54,7 +54,8 @@ class TakeOptions:
                                    "donor.", type=click.FloatRange(min=1))
     set_name: str = option("mysql", "The set's name (its StatefulSet's), recorded in the "
                            "manifest; it names the pods for --donor auto.")
-    part_mib: int = option(32, "Size of each part before compression, MiB.",
+    part_mib: int = option(32, "Size of each part before compression, MiB (the first parts "
+                           "are smaller: 4, 8, 16 MiB, up to this size).",
                            type=click.IntRange(1, 1024))
     part_parallel: int = option(4, "Parts written at once.", type=click.IntRange(1, 32))
     clone_compression: str = option("auto", "Compression of the stream from the donor.",

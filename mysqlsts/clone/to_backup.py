@@ -34,12 +34,13 @@ from mysqlsts.core.clone_record import DonorAddress
 from mysqlsts.core.xbstream import FileCatcher
 from mysqlsts.errors import MysqlstsError
 from mysqlsts.store.base import ObjectStore
-from mysqlsts.store.catalog import read_catalog
+from mysqlsts.store.catalog import incomplete_backups
 from mysqlsts.store.parts import (
     PARALLEL,
     PART_SIZE,
     PartWriter,
     commit,
+    mark,
     parts_not_stored,
     remove_backup,
 )
@@ -58,13 +59,16 @@ def backup_from_donor(store: ObjectStore, keys: BackupKeys | None, donor: DonorA
                       parallel: int = PARALLEL) -> Manifest:
     """Remove killed backups' leftovers, then take a backup from `donor` (retried with backoff
     while it is busy or unreachable, until `deadline_seconds`, as a clone does)."""
+    mark("start")
     removed = remove_incomplete(store, datetime.now(UTC))
     if removed:
         log.info("removed incomplete backups %s", " ".join(removed))
+    mark("cleanup_done")
     timeouts = Timeouts()
     session = find_donor(donor, lambda: [],
                          lambda candidate: open_session(candidate, token, timeouts, compression),
                          deadline_seconds)
+    mark("donor_started")
     try:
         return take_backup(session, store, keys, set_name=set_name, flavor=flavor,
                            timeouts=timeouts, part_size=part_size, parallel=parallel)
@@ -82,13 +86,17 @@ def take_backup(session: Session, store: ObjectStore, keys: BackupKeys | None, *
     catcher = FileCatcher((*BINLOG_INFO_NAMES, *SLAVE_INFO_NAMES, *INFO_NAMES))
 
     def write(view: memoryview) -> None:
+        if not writer.plain_bytes:
+            mark("first_byte")
         catcher.feed(view)
         writer.write(view)
 
     clock = time.monotonic()
     try:
         received = session.receive_to(write, timeouts)
+        mark("last_byte")
         parts = writer.finish()
+        mark("parts_stored")
         files = catcher.text()
         coordinates = coordinates_from_files(files).donor_binlog
         if coordinates is None or not coordinates.gtid:
@@ -106,7 +114,9 @@ def take_backup(session: Session, store: ObjectStore, keys: BackupKeys | None, *
                             COMPRESSION, "" if keys is None else keys.key_id)
         _check_in_time(manifest, start, now())
         _check_parts_still_there(store, manifest)
+        mark("parts_checked")
         commit(store, manifest, keys)
+        mark("manifest_written")
     except BaseException:
         writer.abandon()
         try:
@@ -148,9 +158,9 @@ def remove_incomplete(store: ObjectStore, now: datetime,
                       grace: timedelta = INCOMPLETE_GRACE) -> list[str]:
     """Remove the parts of backups that never got a manifest and started more than `grace`
     ago (killed); the ids removed. A backup's id is its start time, so no clock of the
-    store's is trusted."""
+    store's is trusted. One listing finds them: no manifest is read."""
     removed = []
-    for backup in read_catalog(store).incomplete:
+    for backup in incomplete_backups(store):
         started = backup_started(backup)
         if started is not None and started < now - grace:
             if any(True for _ in store.list(manifest_name(backup))):

@@ -35,6 +35,31 @@ def read_catalog(store: ObjectStore,
                  sizes: dict[str, int] | None = None) -> Catalog:
     """The store's backups; `sizes` given, the bytes of every listed object are added up in
     it by kind (core.backup_metrics.store_kind)."""
+    ids, with_manifest, names = _listing(store, sizes)
+    manifests: list[Manifest] = []
+    damaged: list[Damaged] = []
+    for backup in sorted(with_manifest):
+        try:
+            manifests.append(parse_manifest(read_all(store, manifest_name(backup)), backup,
+                                            seal_key_for or (lambda key_id: None)))
+        except (ManifestError, ObjectMissing) as error:  # deleted meanwhile: gone
+            if isinstance(error, ManifestError):
+                damaged.append(Damaged(backup, str(error)))
+    return build_catalog(manifests, damaged, sorted(ids), latest(names))
+
+
+
+def incomplete_backups(store: ObjectStore) -> list[str]:
+    """The ids of the backups that have objects but no manifest (running or killed), from the
+    listing alone: no manifest is read (a backup's cleanup before it starts costs one listing,
+    however many backups the store holds)."""
+    ids, with_manifest, _ = _listing(store, None)
+    return sorted(ids - with_manifest)
+
+
+def _listing(store: ObjectStore,
+             sizes: dict[str, int] | None) -> tuple[set[str], set[str], list[str]]:
+    """One listing of the backups: the ids with objects, those with a manifest, every name."""
     ids: set[str] = set()
     with_manifest: set[str] = set()
     names: list[str] = []
@@ -48,17 +73,7 @@ def read_catalog(store: ObjectStore,
         ids.add(backup)
         if info.name == manifest_name(backup):
             with_manifest.add(backup)
-    manifests: list[Manifest] = []
-    damaged: list[Damaged] = []
-    for backup in sorted(with_manifest):
-        try:
-            manifests.append(parse_manifest(read_all(store, manifest_name(backup)), backup,
-                                            seal_key_for or (lambda key_id: None)))
-        except (ManifestError, ObjectMissing) as error:  # deleted meanwhile: gone
-            if isinstance(error, ManifestError):
-                damaged.append(Damaged(backup, str(error)))
-    return build_catalog(manifests, damaged, sorted(ids), latest(names))
-
+    return ids, with_manifest, names
 
 
 def _count(sizes: dict[str, int], name: str, size: int) -> None:

@@ -4,13 +4,24 @@ figures, the best of each step's runs over the best of its baseline's."""
 from __future__ import annotations
 
 import argparse
+import time
 
 import pytest
 
-from bench.backup_bench import BackupBench, arguments, data_set, link_rate, report
+from bench.backup_bench import (
+    SPLIT,
+    BackupBench,
+    arguments,
+    best_timeline,
+    data_set,
+    link_rate,
+    report,
+    slow_link_seconds,
+    timeline,
+)
 from bench.harness import DATA_SETS, RANDOM_ROWS, REALISTIC_ROWS, DonorHost
 from bench.link_bench import RealisticDonor
-from bench.netlink import rate_bytes
+from bench.netlink import Readings, rate_bytes
 from tests.ports import PortPool
 
 RUNS = {"backup_s3": [12.0, 14.0], "raw_upload": [11.0, 10.0], "backup_file": [22.0, 23.0],
@@ -123,3 +134,58 @@ def test_both_benches_fill_the_realistic_set_from_the_one_definition():
     assert RANDOM_ROWS.insert == DonorHost.INSERT
     assert set(DATA_SETS) == {"realistic", "random"}
     assert "RANDOM_BYTES(1000)" in RANDOM_ROWS.insert and "RAND()" in REALISTIC_ROWS.insert
+
+
+STDERR = """2026-12-05T08:00:00 INFO mysqlsts.clone.to_backup: something else
+2026-12-05T08:00:00 DEBUG mysqlsts.store.parts: backup timeline step=start at=1000.250
+2026-12-05T08:00:01 DEBUG mysqlsts.store.parts: backup timeline step=first_byte at=1000.500
+2026-12-05T08:00:04 DEBUG mysqlsts.store.parts: backup timeline step=manifest_written at=1004.000
+"""
+
+
+def test_a_backups_timeline_is_read_from_its_debug_lines_as_seconds_since_its_launch():
+    assert timeline(STDERR, 1000.0, 4.2) == {"start": 0.25, "first_byte": 0.5,
+                                             "manifest_written": 4.0, "exit": 4.2}
+    assert timeline("no marks\n", 1000.0, 1.5) == {"exit": 1.5}
+    fast, slow = {"exit": 3.0}, {"exit": 5.0}
+    assert best_timeline([5.0, 3.0], [slow, fast]) is fast
+
+
+def test_the_split_of_each_s3_backups_best_run_is_a_table_beside_the_figures():
+    splits = {"backup_s3": timeline(STDERR, 1000.0, 4.2),
+              "backup_s3_link": {name: 0.1 * n for n, (name, _) in enumerate(SPLIT)}}
+    text = report(LINKED, LINKED_CPU, [0.001] * 100, [0.002] * 100, 2 * 1024**3, 10**9, 32,
+                  "1gbit", REALISTIC_ROWS, splits)
+    assert "| step | loopback | over the 1gbit link |" in text
+    assert "| the stream's first byte (`first_byte`) | 0.50 | 0.30 |" in text
+    assert "| the first part stored (`first_part_stored`) | - | 0.60 |" in text  # not marked
+    assert "| the command's exit (`exit`) | 4.20 | 1.10 |" in text
+    # Without splits (or loopback only, unmarked): no table, the rest as before.
+    assert "| step | loopback" not in report(LINKED, LINKED_CPU, [0.001] * 100, [0.002] * 100,
+                                              2 * 1024**3, 10**9, 32, "1gbit", REALISTIC_ROWS)
+    alone = report(RUNS, CPU, [0.001] * 100, [0.002] * 100, 2 * 1024**3, 10**9, 32, None,
+                   REALISTIC_ROWS, {"backup_s3": splits["backup_s3"]})
+    assert "| step | S3 server |" in alone and "over the" not in alone
+
+
+def test_the_link_is_slow_where_it_carried_less_than_half_its_rate_within_the_window():
+    # Readings (epoch s, bytes): full rate, a stall, half rate exactly, then full again.
+    samples = [(10.0, 0), (10.5, 100), (11.0, 200), (11.5, 210), (12.0, 260), (12.5, 360)]
+    assert slow_link_seconds(samples, 10.0, 12.5, 200.0) == 0.5  # only the stall
+    assert slow_link_seconds(samples, 10.0, 12.5, 201.0) == 1.0  # 100/s is below 201/2
+    assert slow_link_seconds(samples, 11.2, 12.5, 200.0) == 0.0  # the stall began before
+    assert slow_link_seconds([(1.0, 5), (1.0, 5)], 0.0, 2.0, 100.0) == 0.0  # no time: skipped
+    text = report(LINKED, LINKED_CPU, [0.001] * 100, [0.002] * 100, 2 * 1024**3, 10**9, 32,
+                  "1gbit", REALISTIC_ROWS, {"backup_s3_link": {"exit": 1.0}}, (0.5, 4.25))
+    assert ("from the first part's upload to the last part stored (4.25 s), the link carried "
+            "less than half its rate for 0.50 s") in text
+
+
+def test_readings_are_taken_on_entering_while_inside_and_on_leaving():
+    count = iter(range(1000))
+    ticks = iter(range(1000))
+    with Readings(lambda: next(count), 0.01, lambda: float(next(ticks))) as readings:
+        time.sleep(0.1)
+    values = [value for _, value in readings.samples]
+    assert values == list(range(len(values))) and len(values) >= 4  # in order, none lost
+    assert [t for t, _ in readings.samples] == [float(v) for v in values]

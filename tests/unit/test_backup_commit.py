@@ -4,6 +4,7 @@ backup's cleanup of "killed" backups cannot leave a manifest naming removed part
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import subprocess
@@ -15,12 +16,21 @@ from typing import Any, cast
 
 import pytest
 
+from bench.backup_bench import SPLIT, TIMELINE
 from mysqlsts.clone.receiver import Session, Timeouts
 from mysqlsts.clone.to_backup import INCOMPLETE_GRACE, remove_incomplete, take_backup
-from mysqlsts.core.backup_layout import BACKUPS, backup_started, manifest_name, part_name
+from mysqlsts.core.backup_layout import (
+    BACKUPS,
+    backup_id,
+    backup_of,
+    backup_started,
+    manifest_name,
+    part_name,
+)
 from mysqlsts.errors import MysqlstsError
 from mysqlsts.store.catalog import read_catalog
 from mysqlsts.store.filestore import FileStore
+from tests.unit.test_index_checkpoint import Counting
 
 CHUNK = 256 * 1024
 
@@ -69,6 +79,24 @@ def test_a_backup_commits_its_manifest_over_every_part(stream: bytes, tmp_path: 
     assert (manifest.gtid, manifest.server_version) == ("0-100-42", "10.11.6-MariaDB")
     assert [m.backup_id for m in read_catalog(store).backups] == [manifest.backup_id]
     assert len(manifest.parts) >= 5
+
+
+def test_a_backup_marks_its_timeline_at_debug_as_the_bench_reads_it(
+        stream: bytes, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The steps the backup bench splits a backup's wall time by come from the real code path
+    (clone/to_backup.py, store/parts.py), in lines the bench's pattern reads."""
+    (tmp_path / "store").mkdir()
+    with caplog.at_level(logging.DEBUG):
+        take(FileStore(tmp_path / "store"), StreamSession(stream))
+    lines = [r.getMessage() for r in caplog.records if "backup timeline" in r.getMessage()]
+    steps = [found[1] for line in lines if (found := TIMELINE.fullmatch(line))]
+    assert len(steps) == len(lines) == len(set(steps))
+    # Marked by take_backup's own thread, in this order (the part's steps by the writer's).
+    known = [name for name, _ in SPLIT]
+    assert [s for s in steps if not s.startswith("first_part_")] == [
+        "first_byte", "last_byte", "parts_stored", "parts_checked", "manifest_written"]
+    assert set(steps) <= set(known) and {"first_part_cut", "first_part_upload",
+                                         "first_part_stored"} <= set(steps)
 
 
 def test_parts_removed_under_a_running_backup_fail_it(stream: bytes, tmp_path: Path) -> None:
@@ -152,3 +180,19 @@ def test_the_cleanup_leaves_a_backup_that_committed_after_its_listing(tmp_path: 
     store.put_new(part_name(old, 1), b"part")
     assert remove_incomplete(store, datetime.now(UTC)) == []
     assert (tmp_path / part_name(old, 1)).exists()
+
+
+def test_the_cleanup_finds_killed_backups_from_one_listing_reading_no_manifest(
+        tmp_path: Path) -> None:
+    """The cleanup runs before every backup: its cost must not grow with the backups kept."""
+    store = Counting(tmp_path)
+    committed = [f"2020010{day}T000000Z-dddddd" for day in range(1, 8)]
+    for backup in committed:
+        store.put_new(part_name(backup, 1), b"part")
+        store.put_new(manifest_name(backup), b"not even a manifest")  # damaged: kept too
+    killed, running = "20200101T000000Z-eeeeee", backup_id(datetime.now(UTC), "ffffff")
+    for backup in (killed, running):
+        store.put_new(part_name(backup, 1), b"part")
+    assert remove_incomplete(store, datetime.now(UTC)) == [killed]
+    assert store.gets == []
+    assert {backup_of(info.name) for info in store.list(BACKUPS)} == {*committed, running}

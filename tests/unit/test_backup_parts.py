@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import threading
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,7 +23,14 @@ from mysqlsts.core.backup_parts import (
 from mysqlsts.store.base import ObjectInfo, StoreError
 from mysqlsts.store.catalog import read_catalog
 from mysqlsts.store.filestore import FileStore
-from mysqlsts.store.parts import PartWriter, commit, read_parts, remove_backup
+from mysqlsts.store.parts import (
+    FIRST_PART_SIZE,
+    PART_SIZE,
+    PartWriter,
+    commit,
+    read_parts,
+    remove_backup,
+)
 
 ID = backup_id(datetime(2026, 12, 4, 19, 0, tzinfo=UTC), "123abc")
 KEYS = BackupKeys.from_secret(b"a secret of thirty-two bytes....")
@@ -115,6 +125,111 @@ def test_a_buffer_the_caller_reuses_is_copied(tmp_path: Path) -> None:
     m = manifest(writer.finish(), None)
     assert [p.name for p in m.parts] == [part_name(ID, n) for n in range(1, 5)]
     assert b"".join(read_parts(store, m, None)) == b"".join(sent)
+
+
+def plain_sizes(store: FileStore, m: Manifest) -> list[int]:
+    return [len(unpack_part(p.name, b"".join(store.get(p.name)), None)) for p in m.parts]
+
+
+def test_the_first_parts_are_small_and_double_up_to_the_part_size(tmp_path: Path) -> None:
+    # So the first upload starts after a few MiB, not a whole part (docs/backup.md "Figures").
+    store = FileStore(tmp_path)
+    writer = PartWriter(store, ID, None, part_size=1000, parallel=2, first_part_size=100)
+    data = os.urandom(4000)
+    for offset in range(0, len(data), 333):
+        writer.write(data[offset:offset + 333])
+    m = manifest(writer.finish(), None)
+    assert plain_sizes(store, m) == [100, 200, 400, 800, 1000, 1000, 500]
+    assert b"".join(read_parts(store, m, None)) == data
+
+
+def test_the_default_ramp_is_4_8_16_then_32_mib(tmp_path: Path) -> None:
+    mib = 1024 * 1024
+    assert (4 * mib, 32 * mib) == (FIRST_PART_SIZE, PART_SIZE)
+    store = FileStore(tmp_path)
+    writer = PartWriter(store, ID, None)
+    piece = os.urandom(mib // 2) * 2  # compresses: the test stays quick
+    for _ in range(100):
+        writer.write(piece)
+    m = manifest(writer.finish(), None)
+    assert plain_sizes(store, m) == [4 * mib, 8 * mib, 16 * mib, 32 * mib, 32 * mib, 8 * mib]
+    # A part size below the first part's: every part that size, as before.
+    (tmp_path / "small").mkdir()
+    store = FileStore(tmp_path / "small")
+    small = PartWriter(store, ID, None, part_size=mib)
+    for _ in range(3):
+        small.write(piece)
+    assert plain_sizes(store, manifest(small.finish(), None)) == [mib] * 3
+
+
+class HeldStore(FileStore):
+    """Writes wait until `release` is set; counts the writes under way at once."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.release = threading.Event()
+        self.lock = threading.Lock()
+        self.now = self.most = self.started = 0
+
+    def put_new(self, name: str, data: bytes) -> None:
+        with self.lock:
+            self.now += 1
+            self.started += 1
+            self.most = max(self.most, self.now)
+        try:
+            assert self.release.wait(30)
+            super().put_new(name, data)
+        finally:
+            with self.lock:
+                self.now -= 1
+
+
+def wait_for(condition: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + 30
+    while not condition():
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+
+
+def test_parts_are_packed_ahead_while_parallel_ones_are_written(tmp_path: Path) -> None:
+    store = HeldStore(tmp_path)
+    writer = PartWriter(store, ID, None, part_size=100, parallel=2, ahead=1)
+    producer = threading.Thread(target=lambda: [writer.write(os.urandom(100))
+                                                for _ in range(3)])
+    producer.start()
+    producer.join(30)
+    # Three parts cut while the store holds every write: two written at once, one packed
+    # ahead, and the producer was not held up by it.
+    assert not producer.is_alive()
+    wait_for(lambda: store.started == 2)
+    time.sleep(0.1)
+    assert store.started == 2
+    # A fourth would wait for the first (bounded memory): the producer blocks.
+    fourth = threading.Thread(target=writer.write, args=(os.urandom(100),))
+    fourth.start()
+    fourth.join(0.2)
+    assert fourth.is_alive()
+    store.release.set()
+    fourth.join(30)
+    m = manifest(writer.finish(), None)
+    assert [p.name for p in m.parts] == [part_name(ID, n) for n in range(1, 5)]
+    assert store.most == 2
+
+
+def test_a_part_packed_ahead_is_not_written_once_the_backup_stops(tmp_path: Path) -> None:
+    store = HeldStore(tmp_path)
+    writer = PartWriter(store, ID, None, part_size=100, parallel=2, ahead=1)
+    for _ in range(3):
+        writer.write(os.urandom(100))
+    wait_for(lambda: store.started == 2)
+    stopping = threading.Thread(target=writer.abandon)
+    stopping.start()
+    wait_for(lambda: writer._stopped)
+    store.release.set()
+    stopping.join(30)
+    assert not stopping.is_alive()
+    assert store.started == 2  # the third never began
+    assert sorted(info.name for info in store.list()) == [part_name(ID, 1), part_name(ID, 2)]
 
 
 class FailingStore(FileStore):
