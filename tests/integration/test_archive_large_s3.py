@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from test_archive_large import big_insert
 from test_backup_faults import s3_args
 from test_backup_take import KEY, backup_cli
 from test_pitr import Entry, ids, ledger_primary, positions, recovered, write
@@ -32,10 +33,11 @@ from mysqlsts.core.backup_layout import BINLOG_SEGMENTS
 from mysqlsts.core.backup_parts import BackupKeys
 from mysqlsts.core.binlog_index import SegmentRecord, segment_start
 from mysqlsts.core.gtid import MariadbGtid, parse_mariadb
-from mysqlsts.store.base import ObjectInfo, ObjectStore, read_all
+from mysqlsts.store.base import ObjectStore, read_all
 from mysqlsts.store.binlog_archive import load_records, segment_names
 from mysqlsts.store.open import open_store
 from mysqlsts.store.settings import S3Settings
+from tests.countingstore import CountingStore
 from tests.integration.archive_helpers import archiver_for, running, wait_archived
 from tests.ports import PortPool
 from tests.s3server import ACCESS_KEY, REGION, SECRET_KEY, S3Server, create_bucket
@@ -78,13 +80,14 @@ class History:
     orphans: dict[str, tuple[str, ...]]  # per large transaction: the cut stream's chunks
 
 
-class Tripwire:
+class Tripwire(CountingStore):
     """The store an archiver writes through; armed with a transaction's GTID, it tells the
     archiver to stop once `after` chunks of it are written: the stream ends inside the
     transaction, as a killed archiver's would."""
 
     def __init__(self, store: ObjectStore, after: int, stop: threading.Event) -> None:
-        self.store, self.after, self.stop = store, after, stop
+        super().__init__(store)
+        self.after, self.stop = after, stop
         self.gtid: MariadbGtid | None = None
         self.written: list[str] = []
 
@@ -92,23 +95,11 @@ class Tripwire:
         self.gtid = gtid
 
     def put_new(self, name: str, data: bytes) -> None:
-        self.store.put_new(name, data)
+        super().put_new(name, data)
         if self.gtid is not None and segment_start(name) == self.gtid:
             self.written.append(name)
             if len(self.written) == self.after:
                 self.stop.set()
-
-    def get(self, name: str) -> Iterator[bytes]:
-        return self.store.get(name)
-
-    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
-        return self.store.list(prefix)
-
-    def delete(self, name: str) -> None:
-        self.store.delete(name)
-
-    def describe(self) -> str:
-        return self.store.describe()
 
 
 def next_gtid(primary: Server) -> MariadbGtid:
@@ -118,16 +109,8 @@ def next_gtid(primary: Server) -> MariadbGtid:
 
 def large_insert(primary: Server, first: int, ago: int = 0) -> str:
     """ROWS rows of 4 KiB into app.big from id `first`, in one transaction committed `ago`
-    seconds before now (the session's timestamp); its GTID."""
-    with contextlib.closing(primary.connect()) as conn, conn.cursor() as cursor:
-        if ago:
-            cursor.execute("SET timestamp = UNIX_TIMESTAMP() - %s", (ago,))
-        cursor.execute(f"INSERT INTO app.big (id, pad) SELECT seq + {first - 1}, "
-                       f"REPEAT(MD5(seq), 128) FROM app.seq_1_to_{ROWS}")
-        cursor.execute("SELECT @@last_gtid AS g")
-        row = cursor.fetchone()
-        assert row is not None
-        return str(row["g"])
+    seconds before now; its GTID."""
+    return big_insert(primary, "app.big", ROWS, 4096, first, ago)
 
 
 def plain_archiver(primary: Server, store: ObjectStore, chunk: int, start: str
