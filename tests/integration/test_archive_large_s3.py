@@ -267,9 +267,9 @@ def test_a_damaged_chunk_on_s3_is_refused_naming_the_segment_and_the_chunk(
 
 
 def test_prune_on_s3_deletes_a_chunked_record_whole_and_the_orphans_past_their_grace(
-        history: History) -> None:
+        history: History, mariadb_module: MakeServer, tmp_path: Path) -> None:
     """Last in the module: it deletes what the tests above read (the archive before the
-    backup)."""
+    backup). Then the latest point still recovers, the recent orphans beside its chunks."""
     archive = history.archives["plain"]
     old, new = archive.chunked(history.old_gtid), archive.chunked(history.new_gtid)
     names = set(segment_names(archive.store))
@@ -295,3 +295,13 @@ def test_prune_on_s3_deletes_a_chunked_record_whole_and_the_orphans_past_their_g
     assert left == {n for r in after for n in r.objects} | new_orphans
     result = CliRunner().invoke(cli, ["archive", "check", *archive.args, "--verify"])
     assert result.exit_code == 0, result.output
+    data_dir = tmp_path / "data"
+    done = backup_cli("restore", *archive.args, "--data-dir", str(data_dir))
+    assert done.returncode == 0, done.stderr
+    server = recovered(mariadb_module, "pruned-latest", data_dir)
+    try:
+        assert ids(server) == {e.id for e in history.ledger}
+        assert server.checksum("app.big") == history.checksum
+        assert positions(server) == (history.ledger[-1].gtid, history.ledger[-1].gtid)
+    finally:
+        server.stop()
