@@ -275,8 +275,8 @@ def test_prune_on_s3_deletes_a_chunked_record_whole_and_the_orphans_past_their_g
     names = set(segment_names(archive.store))
     old_orphans, new_orphans = (set(history.orphans[g])
                                 for g in (history.old_gtid, history.new_gtid))
-    # The cut streams' chunks are there (TRIP, and what the stop let through), under names
-    # no record lists.
+    # The cut streams' chunks are there (at least TRIP: the transaction's first LARGE bytes
+    # leave as several chunks from one event), under names no record lists.
     assert all(TRIP <= len(o) < len(r.chunks) for o, r in ((old_orphans, old),
                                                             (new_orphans, new)))
     assert old_orphans | new_orphans <= names
