@@ -43,11 +43,15 @@ class Large:
     record: SegmentRecord  # its record
 
 
-def big_insert(primary: Server, table: str, rows: int, size: int) -> str:
-    """One INSERT ... SELECT of `rows` rows of `size` bytes each; its GTID."""
+def big_insert(primary: Server, table: str, rows: int, size: int, first: int = 1,
+               ago: int = 0) -> str:
+    """One INSERT ... SELECT of `rows` rows of `size` bytes each, ids from `first`, committed
+    `ago` seconds before now (the session's timestamp); its GTID."""
     with contextlib.closing(primary.connect()) as conn, conn.cursor() as cursor:
-        cursor.execute(f"INSERT INTO {table} (id, pad) SELECT seq, REPEAT(MD5(seq), "
-                       f"{size // 32}) FROM app.seq_1_to_{rows}")
+        if ago:
+            cursor.execute("SET timestamp = UNIX_TIMESTAMP() - %s", (ago,))
+        cursor.execute(f"INSERT INTO {table} (id, pad) SELECT seq + {first - 1}, "
+                       f"REPEAT(MD5(seq), {size // 32}) FROM app.seq_1_to_{rows}")
         cursor.execute("SELECT @@last_gtid AS g")
         row = cursor.fetchone()
         assert row is not None
