@@ -86,6 +86,10 @@ def archiver_for(primary: Server, store: ObjectStore, keys: BackupKeys | None = 
     if account is not None:
         src = dataclasses.replace(src, user=account[0])
         password = account[1]
+    if start == "current":
+        # Resolved here, not when the archiver's thread gets to it: a write the test makes
+        # just after `running` is then always after the start, never before it (a race).
+        start = primary_position(src, password)
     archiver = Archiver(store, keys, lambda: BinlogStream(src, password),
                         lambda: primary_position(src, password),
                         ArchiveSettings(start_position=start, progress_every=progress_every),
