@@ -39,17 +39,18 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import zstandard
 
 from mysqlsts.core.backup_layout import BINLOG_CHECKPOINTS
-from mysqlsts.core.binlog_index import SegmentRecord, body_record, record_body
-from mysqlsts.core.sealed_json import seal_holds, sealed
+from mysqlsts.core.binlog_index import SegmentRecord, body_record, record_row, row_record
+from mysqlsts.core.sealed_json import bytes_seal_holds, canonical, seal_bytes, seal_holds
 from mysqlsts.errors import MysqlstsError
 
-FORMAT = 1
+FORMAT = 2  # written: rows, sealed over the bytes as stored
+FORMAT_1 = 1  # read too: record bodies, sealed over the body re-serialised
 SUFFIX = ".json.zst"  # a base
 DELTA_SUFFIX = ".delta.zst"  # a delta (a name single-tier readers leave alone)
 _PART = re.compile(r"\d{12}-[0-9a-f]{16}")  # <serial>-<hash>
@@ -169,10 +170,12 @@ def render_checkpoint(serial: int, records: Sequence[SegmentRecord], key_id: str
         raise ValueError(f"a delta is on a checkpoint, not on {on!r}")
     body: dict[str, object] = {
         "format": FORMAT, "serial": serial, "key_id": key_id,
-        "records": [record_body(r) for r in sorted(records, key=lambda r: r.index_name)]}
+        "records": [record_row(r) for r in sorted(records, key=lambda r: r.index_name)]}
     if on:
         body["on"] = on
-    stored = zstandard.ZstdCompressor(level=3).compress(sealed(body, seal_key))
+    data = canonical(body)
+    stored = zstandard.ZstdCompressor(level=3).compress(
+        data + b"\n" + seal_bytes(data, seal_key).encode())
     part = f"{serial:012d}-{hashlib.sha256(stored).hexdigest()[:16]}"
     if not on:
         return f"{BINLOG_CHECKPOINTS}{part}{SUFFIX}", stored
@@ -180,32 +183,60 @@ def render_checkpoint(serial: int, records: Sequence[SegmentRecord], key_id: str
     return f"{stem}.{part}{DELTA_SUFFIX}", stored
 
 
+@dataclass(frozen=True)
+class _Body:
+    """What a checkpoint's bytes say, before its seal is checked."""
+
+    format: int
+    serial: int
+    key_id: str
+    on: str
+    records: tuple[SegmentRecord, ...]
+    seal_holds: Callable[[bytes | None], bool]  # under this key (None: a plain SHA-256)
+
+
+def _body(data: bytes) -> _Body:
+    """FORMAT 2, a body and its seal on the next line: the seal covers the body's bytes as
+    stored, and each record is a row. FORMAT 1, one document: the seal covers the body
+    re-serialised, and each record is its record body."""
+    body, newline, seal = data.rpartition(b"\n")
+    if newline:
+        fields = json.loads(body)
+        key_id = str(fields["key_id"])
+        records = tuple([row_record(r, key_id) for r in fields["records"]])
+        return _Body(int(fields["format"]), int(fields["serial"]), key_id,
+                     str(fields.get("on", "")), records,
+                     lambda key: bytes_seal_holds(body, seal.decode(), key))
+    fields = json.loads(data)
+    presented = fields.pop("seal")
+    records = tuple([body_record(r) for r in fields["records"]])
+    return _Body(int(fields["format"]), int(fields["serial"]), str(fields["key_id"]),
+                 str(fields.get("on", "")), records, lambda key: seal_holds(fields, presented, key))
+
+
 def parse_checkpoint(name: str, stored: bytes, seal_key: bytes | None) -> Checkpoint:
-    """A checkpoint exactly as written, or CheckpointError naming it."""
+    """A checkpoint exactly as written (either format), or CheckpointError naming it."""
     try:
-        body = json.loads(zstandard.ZstdDecompressor().decompress(stored))
-        seal = body.pop("seal")
-        fmt, serial, key_id = int(body["format"]), int(body["serial"]), str(body["key_id"])
-        on = str(body.get("on", ""))
-        records = tuple(body_record(r) for r in body["records"])
+        body = _body(zstandard.ZstdDecompressor().decompress(stored))
     except (ValueError, TypeError, KeyError, AttributeError, zstandard.ZstdError) as error:
         raise CheckpointError(f"archive checkpoint {name} does not parse: {error}") from None
-    if fmt != FORMAT:
-        raise CheckpointError(f"archive checkpoint {name} has format {fmt}, this version "
-                              f"reads {FORMAT}")
-    if seal_key is not None and not key_id:
+    if body.format not in (FORMAT_1, FORMAT):
+        raise CheckpointError(f"archive checkpoint {name} has format {body.format}, this "
+                              f"version reads {FORMAT_1} and {FORMAT}")
+    if seal_key is not None and not body.key_id:
         raise CheckpointError(f"archive checkpoint {name} is not encrypted, yet a key was "
                               "given: refused, as an unencrypted checkpoint proves nothing "
                               "about who wrote it")
-    if key_id and seal_key is None:
-        raise CheckpointError(f"archive checkpoint {name} is encrypted (key id {key_id}) and "
-                              "no key was given")
-    if not seal_holds(body, seal, seal_key if key_id else None):
+    if body.key_id and seal_key is None:
+        raise CheckpointError(f"archive checkpoint {name} is encrypted (key id {body.key_id}) "
+                              "and no key was given")
+    if not body.seal_holds(seal_key if body.key_id else None):
         raise CheckpointError(f"archive checkpoint {name} fails its seal (edited, torn, or "
                               "sealed with another key)")
-    if _place(name) != (on, serial) or any(r.key_id != key_id for r in records):
+    if _place(name) != (body.on, body.serial) or any(r.key_id != body.key_id
+                                                     for r in body.records):
         raise CheckpointError(f"archive checkpoint {name} is not what its name and key say")
-    return Checkpoint(name, serial, records, on)
+    return Checkpoint(name, body.serial, body.records, body.on)
 
 
 def merge(listed: Sequence[str], checkpoints: Sequence[Checkpoint]

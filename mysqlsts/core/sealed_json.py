@@ -4,6 +4,10 @@ A record is its canonical JSON (sorted keys, no spaces) plus a `seal` over it: a
 under a key derived from the encryption key when the data is encrypted (an edit by anyone
 without the key is refused), else a plain SHA-256 (an accidental edit or a torn write is
 refused). One definition, so both kinds of record are sealed and checked alike.
+
+A large document (an index checkpoint) may instead be sealed over its bytes as stored
+(`seal_bytes`): the reader checks those bytes before it parses them, and never serialises
+the body again to check it.
 """
 
 from __future__ import annotations
@@ -19,7 +23,11 @@ def canonical(body: dict[str, Any]) -> bytes:
 
 
 def seal(body: dict[str, Any], seal_key: bytes | None) -> str:
-    data = canonical(body)
+    return seal_bytes(canonical(body), seal_key)
+
+
+def seal_bytes(data: bytes, seal_key: bytes | None) -> str:
+    """The seal of `data` exactly as stored."""
     if seal_key is None:
         return "sha256:" + hashlib.sha256(data).hexdigest()
     return "hmac-sha256:" + hmac.new(seal_key, data, hashlib.sha256).hexdigest()
@@ -33,3 +41,8 @@ def sealed(body: dict[str, Any], seal_key: bytes | None) -> bytes:
 def seal_holds(body: dict[str, Any], presented: str, seal_key: bytes | None) -> bool:
     """Whether `presented` is the body's seal (compared in constant time)."""
     return hmac.compare_digest(str(presented), seal(body, seal_key))
+
+
+def bytes_seal_holds(data: bytes, presented: str, seal_key: bytes | None) -> bool:
+    """Whether `presented` is the seal of `data` (compared in constant time)."""
+    return hmac.compare_digest(str(presented), seal_bytes(data, seal_key))
