@@ -46,6 +46,7 @@ import zstandard
 
 from mysqlsts.core.backup_layout import BINLOG_CHECKPOINTS
 from mysqlsts.core.binlog_index import SegmentRecord, body_record, record_row, row_record
+from mysqlsts.core.gc_pause import gc_paused
 from mysqlsts.core.sealed_json import bytes_seal_holds, canonical, seal_bytes, seal_holds
 from mysqlsts.errors import MysqlstsError
 
@@ -217,7 +218,8 @@ def _body(data: bytes) -> _Body:
 def parse_checkpoint(name: str, stored: bytes, seal_key: bytes | None) -> Checkpoint:
     """A checkpoint exactly as written (either format), or CheckpointError naming it."""
     try:
-        body = _body(zstandard.ZstdDecompressor().decompress(stored))
+        with gc_paused():
+            body = _body(zstandard.ZstdDecompressor().decompress(stored))
     except (ValueError, TypeError, KeyError, AttributeError, zstandard.ZstdError) as error:
         raise CheckpointError(f"archive checkpoint {name} does not parse: {error}") from None
     if body.format not in (FORMAT_1, FORMAT):

@@ -29,7 +29,6 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from functools import cached_property
 from typing import Any
 
 from mysqlsts.core.backup_layout import BINLOG_INDEX, BINLOG_SEGMENTS
@@ -48,24 +47,23 @@ class IndexError_(MysqlstsError):  # noqa: N801 (IndexError is a builtin)
     """An index record that is not exactly as written."""
 
 
-@dataclass(frozen=True)
-class DomainRange:
-    domain: int
-    first: str  # GTID text, domain-server-seq
-    last: str
-    count: int
-    first_commit: str  # ISO-8601 UTC, of the domain's first and last transaction here
-    last_commit: str
+class _Seq:
+    """A range's GTID's sequence number, parsed at the first read and kept on the range (every
+    reader of the whole index, resume's breaks, PITR's order, retention, sorts and compares
+    ranges by them). Not a field: the record's body and equality are the GTID text's."""
 
-    # Parsed once per range, not on every access: every reader of the whole index (resume's
-    # breaks, PITR's order, retention) sorts and compares ranges by them.
-    @cached_property
-    def first_seq(self) -> int:
-        return _seq(self.first)
+    def __init__(self, text_field: str) -> None:
+        self.text_field = text_field
 
-    @cached_property
-    def last_seq(self) -> int:
-        return _seq(self.last)
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, range_: object, owner: type | None = None) -> int:
+        # functools.cached_property takes a lock on every first read (Python 3.11): half
+        # the cost of a start's breaks
+        value = _seq(getattr(range_, self.text_field))
+        range_.__dict__[self.name] = value
+        return value
 
 
 def _seq(text: str) -> int:
@@ -75,6 +73,19 @@ def _seq(text: str) -> int:
     if len(parts) == 3 and all(map(str.isdigit, parts)):
         return int(parts[2])
     return parse_mariadb(text)[0].seq
+
+
+@dataclass(frozen=True)
+class DomainRange:
+    domain: int
+    first: str  # GTID text, domain-server-seq
+    last: str
+    count: int
+    first_commit: str  # ISO-8601 UTC, of the domain's first and last transaction here
+    last_commit: str
+
+    first_seq = _Seq("first")
+    last_seq = _Seq("last")
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,9 @@ records the record bodies of FORMAT 1 give, and both formats refuse an edit in o
 
 from __future__ import annotations
 
+import gc
+from dataclasses import asdict
+
 import pytest
 import zstandard
 from hypothesis import given, settings
@@ -20,6 +23,7 @@ from mysqlsts.core.binlog_index import (
     breaks,
     record_body,
 )
+from mysqlsts.core.gc_pause import gc_paused
 from mysqlsts.core.sealed_json import seal_bytes, sealed
 
 KEYS = BackupKeys.from_secret(b"a secret of thirty-two bytes....")
@@ -118,3 +122,26 @@ def test_a_format_this_version_does_not_read_is_refused_in_one_line() -> None:
         bc.parse_checkpoint(name, zstandard.ZstdCompressor().compress(resealed), None)
     assert str(caught.value) == (f"archive checkpoint {name} has format 3, this version reads "
                                  "1 and 2")
+
+
+def test_a_ranges_sequence_numbers_are_its_gtids_and_stay_out_of_its_body() -> None:
+    dr = DomainRange(2, "2-7-15", "2-7-40", 26, "a", "b")
+    assert (dr.first_seq, dr.last_seq) == (15, 40) == (dr.first_seq, dr.last_seq)
+    assert dr == DomainRange(2, "2-7-15", "2-7-40", 26, "a", "b")  # read or not: equal
+    assert "first_seq" not in asdict(dr)
+    odd = DomainRange(2, " 2-7-15", "2-7-x", 1, "a", "b")  # read by the general parser
+    assert odd.first_seq == 15
+    with pytest.raises(ValueError, match="not a MariaDB GTID"):
+        _ = odd.last_seq
+
+
+@pytest.mark.parametrize("was_on", [True, False])
+def test_a_paused_collector_ends_as_it_began(was_on: bool) -> None:
+    (gc.enable if was_on else gc.disable)()
+    try:
+        with pytest.raises(RuntimeError), gc_paused():
+            assert not gc.isenabled()
+            raise RuntimeError
+        assert gc.isenabled() is was_on
+    finally:
+        gc.enable()
