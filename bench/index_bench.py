@@ -159,10 +159,11 @@ def synthetic_records(n: int) -> list[SegmentRecord]:
     return records
 
 
-def _start_cpu(store: ObjectStore, n: int, path: str, resume: Callable[[list[SegmentRecord]],
-                                                                        object]) -> StartCpu:
+def _start_cpu(store: ObjectStore, n: int, path: str,
+               read: Callable[[ObjectStore], tuple[bc.Checkpoint, ...]],
+               resume: Callable[[list[SegmentRecord]], object]) -> StartCpu:
     names, listing = _cpu(lambda: list(index_names(store)))
-    chain, checkpoint = _cpu(lambda: read_chain(store, None))
+    chain, checkpoint = _cpu(lambda: read(store))
     (found, rest, _), merge = _cpu(lambda: bc.merge(names, chain))
     assert not rest and len(found) == n, "the base holds every listed record"
     records = list(found.values())
@@ -188,11 +189,11 @@ def measure_start_cpu(root: Path, n: int) -> list[StartCpu]:
         (root / record.index_name).touch()
     name, stored = index_before.render_format_1(1, records)
     store.put_new(name, stored)
-    before = _start_cpu(store, n, "before", index_before.resume_work)
+    before = _start_cpu(store, n, "before", index_before.read_chain, index_before.resume_work)
     store.delete(name)
     write_checkpoint(store, None, 1, records)
     del records
-    return [before, _start_cpu(store, n, "now", _resume_now)]
+    return [before, _start_cpu(store, n, "now", lambda s: read_chain(s, None), _resume_now)]
 
 
 def cpu_report(runs: Sequence[StartCpu]) -> str:
