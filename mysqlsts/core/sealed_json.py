@@ -28,9 +28,28 @@ def seal(body: dict[str, Any], seal_key: bytes | None) -> str:
 
 def seal_bytes(data: bytes, seal_key: bytes | None) -> str:
     """The seal of `data` exactly as stored."""
-    if seal_key is None:
-        return "sha256:" + hashlib.sha256(data).hexdigest()
-    return "hmac-sha256:" + hmac.new(seal_key, data, hashlib.sha256).hexdigest()
+    sealing = Sealing(seal_key)
+    sealing.update(data)
+    return sealing.seal()
+
+
+class Sealing:
+    """A seal over bytes fed piece by piece (a document too large to hold whole)."""
+
+    def __init__(self, seal_key: bytes | None) -> None:
+        self._kind = "sha256:" if seal_key is None else "hmac-sha256:"
+        self._mac = hashlib.sha256() if seal_key is None else hmac.new(seal_key,
+                                                                       digestmod=hashlib.sha256)
+
+    def update(self, data: bytes) -> None:
+        self._mac.update(data)
+
+    def seal(self) -> str:
+        return self._kind + self._mac.hexdigest()
+
+    def holds(self, presented: str) -> bool:
+        """Whether `presented` is the seal of the bytes so far (compared in constant time)."""
+        return hmac.compare_digest(str(presented), self.seal())
 
 
 def sealed(body: dict[str, Any], seal_key: bytes | None) -> bytes:
@@ -42,7 +61,3 @@ def seal_holds(body: dict[str, Any], presented: str, seal_key: bytes | None) -> 
     """Whether `presented` is the body's seal (compared in constant time)."""
     return hmac.compare_digest(str(presented), seal(body, seal_key))
 
-
-def bytes_seal_holds(data: bytes, presented: str, seal_key: bytes | None) -> bool:
-    """Whether `presented` is the seal of `data` (compared in constant time)."""
-    return hmac.compare_digest(str(presented), seal_bytes(data, seal_key))

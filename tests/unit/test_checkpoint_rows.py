@@ -4,6 +4,7 @@ records the record bodies of FORMAT 1 give, and both formats refuse an edit in o
 from __future__ import annotations
 
 import gc
+import json
 from dataclasses import asdict
 
 import pytest
@@ -116,8 +117,8 @@ def test_a_format_1_checkpoint_still_reads_and_an_edited_one_is_refused(keyed: b
 def test_a_format_this_version_does_not_read_is_refused_in_one_line() -> None:
     name, stored = bc.render_checkpoint(1, _records(1, ""), "", None)
     data = zstandard.ZstdDecompressor().decompress(stored).replace(b'"format":2', b'"format":3')
-    body = data.rpartition(b"\n")[0]
-    resealed = body + b"\n" + seal_bytes(body, None).encode()
+    body = data.rpartition(b"\n")[0] + b"\n"
+    resealed = body + seal_bytes(body, None).encode()
     with pytest.raises(bc.CheckpointError) as caught:
         bc.parse_checkpoint(name, zstandard.ZstdCompressor().compress(resealed), None)
     assert str(caught.value) == (f"archive checkpoint {name} has format 3, this version reads "
@@ -145,3 +146,24 @@ def test_a_paused_collector_ends_as_it_began(was_on: bool) -> None:
         assert gc.isenabled() is was_on
     finally:
         gc.enable()
+
+
+@pytest.mark.parametrize("keyed", [False, True], ids=["plain", "keyed"])
+def test_lines_of_rows_round_trip_and_a_line_changed_dropped_or_cut_is_refused(
+        keyed: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bc, "ROWS_PER_LINE", 2)
+    key_id, seal_key = (KEYS.key_id, KEYS.seal_key) if keyed else ("", None)
+    records = _records(5, key_id)
+    name, stored = bc.render_checkpoint(4, records, key_id, seal_key)
+    head, *lines, seal = zstandard.ZstdDecompressor().decompress(stored).split(b"\n")
+    assert len(lines) == 3 and [len(json.loads(line)) for line in lines] == [2, 2, 1]
+    assert list(bc.parse_checkpoint(name, stored, seal_key).records) == records
+    refused = f"archive checkpoint {name} fails its seal (edited, torn, or sealed with another key)"
+    for edited in ([head, lines[0], lines[1].replace(b"[", b"{", 1), lines[2], seal],  # not JSON
+                   [head, lines[0], lines[2], seal],  # a line dropped
+                   [head, lines[0], lines[1], lines[2]],  # the seal cut off
+                   [head, *lines, b""]):  # the seal emptied
+        with pytest.raises(bc.CheckpointError) as caught:
+            bc.parse_checkpoint(name, zstandard.ZstdCompressor().compress(b"\n".join(edited)),
+                                seal_key)
+        assert str(caught.value) == refused
