@@ -30,6 +30,7 @@ Everything it creates is removed at the end.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import shutil
 import time
 from collections.abc import Callable, Sequence
@@ -152,9 +153,10 @@ def synthetic_records(n: int) -> list[SegmentRecord]:
     records = []
     for seq in range(1, n + 1):
         gtid, commit = f"0-1-{seq}", datetime.fromtimestamp(1_700_000_000 + seq, UTC).isoformat()
+        digest = hashlib.sha256(gtid.encode()).hexdigest()  # each its own, as a segment's is
         records.append(SegmentRecord(
-            f"{BINLOG_SEGMENTS}{0:010d}-{seq:020d}-{1:010d}-{seq:016x}", template.size,
-            template.sha256, template.plain_size, 1, commit, commit,
+            f"{BINLOG_SEGMENTS}{0:010d}-{seq:020d}-{1:010d}-{digest[:16]}", template.size,
+            digest, template.plain_size, 1, commit, commit,
             (DomainRange(0, gtid, gtid, 1, commit, commit),), ""))
     return records
 
