@@ -234,7 +234,7 @@ def _format_2(name: str, head: dict[str, Any], first: bytes, lines: Iterable[byt
         if problem is None:  # an edit that breaks a line is told as an edit: the seal first
             try:
                 records.extend([row_record(row, key_id) for row in json.loads(line)])
-            except (ValueError, TypeError) as error:
+            except (ValueError, TypeError, KeyError, AttributeError) as error:
                 problem = error
     if not sealing.holds(seal.decode(errors="replace")):
         raise CheckpointError(f"archive checkpoint {name} fails its seal (edited, torn, or "
