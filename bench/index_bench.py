@@ -15,26 +15,45 @@ index with no checkpoint and through the checkpoints' chain; prints figures, not
     it, with the same arithmetic, the single checkpoint this replaced (every record, due at a
     32nd of them) and a two-tier scheme (one cumulative delta on the base, a new base once the
     delta is an eighth of it) whose deltas grow with the base.
+(c) Start CPU: for each --cpu-records N, a file:// store whose index lists N records (named
+    only: a start through the checkpoint lists them and reads none), all held by one base
+    checkpoint; the CPU seconds (this process's) of a start's read of the index and the
+    archiver's resume passes (breaks, archived position, newest commit), phase by phase, with
+    the base written as before (FORMAT 1, the resume's passes as they were: bench/index_before.py)
+    and as now (FORMAT 2), in the same process, and the ratio.
 
 Run: .venv/bin/python -m bench.index_bench [--records 10000 100000] [--s3-records 10000]
-     [--write-docs docs/benchmarks.md]
+     [--cpu-records 100000 1000000] [--write-docs docs/benchmarks.md]
 Everything it creates is removed at the end.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import shutil
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
+from bench import index_before
 from bench.harness import LoadWatch, log, publish, scratch
 from mysqlsts.archive.compact import compact
 from mysqlsts.core import binlog_checkpoint as bc
-from mysqlsts.core.binlog_index import SegmentRecord, render_record
+from mysqlsts.core.backup_layout import BINLOG_INDEX, BINLOG_SEGMENTS
+from mysqlsts.core.binlog_index import (
+    DomainRange,
+    SegmentRecord,
+    archived_position,
+    breaks,
+    newest_commit,
+    render_record,
+)
+from mysqlsts.store.archive_checkpoints import read_chain, write_checkpoint
 from mysqlsts.store.base import ObjectStore
 from mysqlsts.store.binlog_archive import index_names, load_index, seal_segment
 from mysqlsts.store.filestore import FileStore
@@ -44,6 +63,7 @@ from tests.countingstore import CountingStore
 from tests.s3server import ACCESS_KEY, REGION, SECRET_KEY, S3Server, create_bucket
 from tests.unit.test_pitr_plan import make_segment, transaction
 
+_T = TypeVar("_T")
 DAY = 86_400  # records a day at a segment a second
 
 
@@ -100,6 +120,106 @@ def measure_start(kind: str, store: ObjectStore, records: int) -> Start:
         f"{len(index.chain)} checkpoints {tiers.gets} GETs {tiers.seconds:.2f}s")
     return Start(kind, records + bc.CHECKPOINT_RECORDS - 1, index.held, sizes, full, tiers,
                  listing)
+
+
+# -- (c) a start's CPU over one base of N records ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class StartCpu:
+    records: int
+    path: str  # "before" or "now"
+    listing: float  # CPU seconds: the index names listed
+    checkpoint: float  # ... the base read and parsed (decompress, seal, JSON, the records)
+    merge: float  # ... the listed names matched to the base's records
+    resume: float  # ... breaks, archived position, newest commit
+    base_bytes: int
+
+    @property
+    def total(self) -> float:
+        return self.listing + self.checkpoint + self.merge + self.resume
+
+
+def _cpu(work: Callable[[], _T]) -> tuple[_T, float]:
+    began = time.process_time()
+    value = work()
+    return value, time.process_time() - began
+
+
+def synthetic_records(n: int) -> list[SegmentRecord]:
+    """N one-transaction records as the archiver writes them (the names and fields of
+    seal_segment's, without sealing N segments)."""
+    template, _ = seal_segment(make_segment([transaction(1, 1_700_000_000)]), None)
+    records = []
+    for seq in range(1, n + 1):
+        gtid, commit = f"0-1-{seq}", datetime.fromtimestamp(1_700_000_000 + seq, UTC).isoformat()
+        digest = hashlib.sha256(gtid.encode()).hexdigest()  # each its own, as a segment's is
+        records.append(SegmentRecord(
+            f"{BINLOG_SEGMENTS}{0:010d}-{seq:020d}-{1:010d}-{digest[:16]}", template.size,
+            digest, template.plain_size, 1, commit, commit,
+            (DomainRange(0, gtid, gtid, 1, commit, commit),), ""))
+    return records
+
+
+def _start_cpu(store: ObjectStore, n: int, path: str,
+               read: Callable[[ObjectStore], tuple[bc.Checkpoint, ...]],
+               resume: Callable[[list[SegmentRecord]], object]) -> StartCpu:
+    names, listing = _cpu(lambda: list(index_names(store)))
+    chain, checkpoint = _cpu(lambda: read(store))
+    (found, rest, _), merge = _cpu(lambda: bc.merge(names, chain))
+    assert not rest and len(found) == n, "the base holds every listed record"
+    records = list(found.values())
+    _, resumed = _cpu(lambda: resume(records))
+    base = sum(len(c) for c in store.get(chain[0].name))
+    log(f"start cpu {n} {path}: listing {listing:.2f}s checkpoint {checkpoint:.2f}s merge "
+        f"{merge:.2f}s resume {resumed:.2f}s")
+    return StartCpu(n, path, listing, checkpoint, merge, resumed, base)
+
+
+def _resume_now(records: list[SegmentRecord]) -> None:
+    breaks(records)
+    archived_position(records)
+    newest_commit(records)
+
+
+def measure_start_cpu(root: Path, n: int) -> list[StartCpu]:
+    """The index's N names (empty files: never read) and one base, written before and now."""
+    (root / BINLOG_INDEX).mkdir(parents=True)
+    store = FileStore(root)
+    records = synthetic_records(n)
+    for record in records:
+        (root / record.index_name).touch()
+    name, stored = index_before.render_format_1(1, records)
+    store.put_new(name, stored)
+    before = _start_cpu(store, n, "before", index_before.read_chain, index_before.resume_work)
+    store.delete(name)
+    write_checkpoint(store, None, 1, records)
+    del records
+    return [before, _start_cpu(store, n, "now", lambda s: read_chain(s, None), _resume_now)]
+
+
+def cpu_report(runs: Sequence[StartCpu]) -> str:
+    lines = [
+        "(c) A start's CPU seconds (this process's) over one base checkpoint holding every listed "
+        "record, file://, phase by phase: before (FORMAT 1 base, the resume's passes as they were) "
+        "and now (FORMAT 2), in the same process.",
+        "",
+        "| records | start | base bytes | listing | checkpoint read | merge | resume passes "
+        "| total CPU s |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    lines += [f"| {r.records:,} | {r.path} | {r.base_bytes:,} | {r.listing:.2f} | "
+              f"{r.checkpoint:.2f} | {r.merge:.2f} | {r.resume:.2f} | {r.total:.2f} |"
+              for r in runs]
+    lines += ["", "Ratios (before / now, CPU seconds):", ""]
+    for before, now in zip(runs[::2], runs[1::2], strict=True):
+        lines.append(
+            f"- {before.records:,} records: the start {before.total / now.total:.1f}x "
+            f"({before.total:.2f} s to {now.total:.2f} s); without the listing (file://'s, "
+            f"a directory walk) {(before.total - before.listing):.2f} s to "
+            f"{(now.total - now.listing):.2f} s, "
+            f"{(before.total - before.listing) / (now.total - now.listing):.1f}x")
+    return "\n".join(lines)
 
 
 # -- (b) the upload over a long history, by arithmetic over the due rules --------------------
@@ -197,14 +317,19 @@ def report(starts: Sequence[Start]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--records", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--records", type=int, nargs="*", default=[10_000, 100_000])
     parser.add_argument("--s3-records", type=int, nargs="*", default=[10_000])
+    parser.add_argument("--cpu-records", type=int, nargs="*", default=[100_000, 1_000_000])
     parser.add_argument("--write-docs", type=Path)
     args = parser.parse_args()
     load = LoadWatch()
     root = scratch("mysqlsts-index-bench-")
-    starts = []
+    starts, cpu = [], []
     try:
+        for n in args.cpu_records:
+            cpu += measure_start_cpu(root / f"cpu-{n}", n)
+            shutil.rmtree(root / f"cpu-{n}", ignore_errors=True)
+            load.sample()
         for n in args.records:
             (root / f"file-{n}").mkdir()
             starts.append(measure_start("file://", FileStore(root / f"file-{n}"), n))
@@ -227,7 +352,9 @@ def main() -> None:
                 server.close()
     finally:
         shutil.rmtree(root, ignore_errors=True)
-    publish(report(starts), section="index-bench", heading="## Archive index: a start's read",
+    text = "\n\n".join(part for part in (report(starts) if starts else "",
+                                          cpu_report(cpu) if cpu else "") if part)
+    publish(text, section="index-bench", heading="## Archive index: a start's read",
             load=load, write_docs=args.write_docs)
 
 

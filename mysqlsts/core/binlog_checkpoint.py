@@ -26,30 +26,42 @@ one, slower, never wrong.
 
 Serials count the checkpoints on the same parent (the bases' from 1, as before), zero-padded,
 so siblings' names sort oldest first; the hash (of the stored bytes) keeps two writers of the
-same serial from meeting. The body is sealed as an index record is (core/sealed_json.py: the
-key's HMAC when the archive is encrypted), names its parent (`on`, a delta only: a base's body
-is the single-tier checkpoint's, FORMAT 1, so the old checkpoints are bases and old readers
-read new bases; they ignore deltas, whose names they do not write), and holds each record as
-its own record body: a checkpoint edited in the store is refused in one line naming it, as an
-edited record is.
+same serial from meeting. The body (FORMAT 2) is lines: a header (the format, serial, key id,
+and the parent, `on`, a delta only), then the records as rows (`record_row`: its fields in
+order), ROWS_PER_LINE a line, and last the seal (core/sealed_json.py: the key's HMAC when the
+archive is encrypted) over every byte before it exactly as stored. A reader decompresses and
+seals it a line at a time, never holds the whole body or re-encodes it, builds each record from
+a list, not a dict of repeated keys, and gives the records only once the seal holds (a start's
+parse of a month's base, 2.6M records, was some 40 s of CPU and twice the records' memory;
+bench/index_bench.py). FORMAT 1 checkpoints (one document, each
+record as its record body, the seal a key of it over the body re-serialised: the single-tier
+checkpoints and the first tiered ones) are still read, by that path; a version that reads only
+FORMAT 1 refuses a FORMAT 2 checkpoint in one line ("does not parse"), and reads the index one
+record at a time once such checkpoints are deleted. Either way a checkpoint edited in the store
+is refused in one line naming it, as an edited record is.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import zstandard
 
 from mysqlsts.core.backup_layout import BINLOG_CHECKPOINTS
-from mysqlsts.core.binlog_index import SegmentRecord, body_record, record_body
-from mysqlsts.core.sealed_json import seal_holds, sealed
+from mysqlsts.core.binlog_index import SegmentRecord, body_record, record_row, row_record
+from mysqlsts.core.gc_pause import gc_paused
+from mysqlsts.core.sealed_json import Sealing, seal_bytes, seal_holds
 from mysqlsts.errors import MysqlstsError
 
-FORMAT = 1
+FORMAT = 2  # written: rows, sealed over the bytes as stored
+FORMAT_1 = 1  # read too: record bodies, sealed over the body re-serialised
+ROWS_PER_LINE = 1000  # a reader holds one line of rows at a time, never the whole body
 SUFFIX = ".json.zst"  # a base
 DELTA_SUFFIX = ".delta.zst"  # a delta (a name single-tier readers leave alone)
 _PART = re.compile(r"\d{12}-[0-9a-f]{16}")  # <serial>-<hash>
@@ -157,6 +169,10 @@ def level_due(held: Sequence[int], uncovered: int, *, always: bool = False) -> i
     return 0
 
 
+def _line(value: object) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":")).encode() + b"\n"
+
+
 def render_checkpoint(serial: int, records: Sequence[SegmentRecord], key_id: str,
                       seal_key: bytes | None, on: str = "") -> tuple[str, bytes]:
     """A checkpoint's name and stored bytes, holding `records` (in index name order): a base,
@@ -167,12 +183,13 @@ def render_checkpoint(serial: int, records: Sequence[SegmentRecord], key_id: str
         raise ValueError("a checkpoint holds records sealed under its own key only")
     if on and _place(on) is None:
         raise ValueError(f"a delta is on a checkpoint, not on {on!r}")
-    body: dict[str, object] = {
-        "format": FORMAT, "serial": serial, "key_id": key_id,
-        "records": [record_body(r) for r in sorted(records, key=lambda r: r.index_name)]}
+    head: dict[str, object] = {"format": FORMAT, "serial": serial, "key_id": key_id}
     if on:
-        body["on"] = on
-    stored = zstandard.ZstdCompressor(level=3).compress(sealed(body, seal_key))
+        head["on"] = on
+    rows = [record_row(r) for r in sorted(records, key=lambda r: r.index_name)]
+    body = b"".join([_line(head), *(_line(rows[at:at + ROWS_PER_LINE])
+                                     for at in range(0, len(rows), ROWS_PER_LINE))])
+    stored = zstandard.ZstdCompressor(level=3).compress(body + seal_bytes(body, seal_key).encode())
     part = f"{serial:012d}-{hashlib.sha256(stored).hexdigest()[:16]}"
     if not on:
         return f"{BINLOG_CHECKPOINTS}{part}{SUFFIX}", stored
@@ -181,18 +198,69 @@ def render_checkpoint(serial: int, records: Sequence[SegmentRecord], key_id: str
 
 
 def parse_checkpoint(name: str, stored: bytes, seal_key: bytes | None) -> Checkpoint:
-    """A checkpoint exactly as written, or CheckpointError naming it."""
+    """A checkpoint exactly as written (either format), or CheckpointError naming it."""
     try:
-        body = json.loads(zstandard.ZstdDecompressor().decompress(stored))
-        seal = body.pop("seal")
-        fmt, serial, key_id = int(body["format"]), int(body["serial"]), str(body["key_id"])
-        on = str(body.get("on", ""))
-        records = tuple(body_record(r) for r in body["records"])
+        with gc_paused():
+            lines = io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(stored))
+            first = lines.readline()
+            head = json.loads(first)
+            if "seal" in head:
+                return _format_1(name, head, seal_key)
+            return _format_2(name, head, first, lines, seal_key)
     except (ValueError, TypeError, KeyError, AttributeError, zstandard.ZstdError) as error:
         raise CheckpointError(f"archive checkpoint {name} does not parse: {error}") from None
+
+
+def _format_2(name: str, head: dict[str, Any], first: bytes, lines: Iterable[bytes],
+              seal_key: bytes | None) -> Checkpoint:
+    """The header line read; the row lines are read, and sealed, one at a time (the body is
+    never whole in memory), and the records are given only once the seal holds."""
+    fmt, serial, key_id, on = (int(head["format"]), int(head["serial"]), str(head["key_id"]),
+                               str(head.get("on", "")))
     if fmt != FORMAT:
         raise CheckpointError(f"archive checkpoint {name} has format {fmt}, this version "
-                              f"reads {FORMAT}")
+                              f"reads {FORMAT_1} and {FORMAT}")
+    _keys_agree(name, key_id, seal_key)
+    sealing = Sealing(seal_key if key_id else None)
+    sealing.update(first)
+    records: list[SegmentRecord] = []
+    problem: Exception | None = None
+    seal = b""
+    for line in lines:
+        if not line.endswith(b"\n"):  # the last line: the seal
+            seal = line
+            break
+        sealing.update(line)
+        if problem is None:  # an edit that breaks a line is told as an edit: the seal first
+            try:
+                records.extend([row_record(row, key_id) for row in json.loads(line)])
+            except (ValueError, TypeError, KeyError, AttributeError) as error:
+                problem = error
+    if not sealing.holds(seal.decode(errors="replace")):
+        raise CheckpointError(f"archive checkpoint {name} fails its seal (edited, torn, or "
+                              "sealed with another key)")
+    if problem is not None:
+        raise problem
+    return _named(name, serial, on, key_id, tuple(records))
+
+
+def _format_1(name: str, body: dict[str, Any], seal_key: bytes | None) -> Checkpoint:
+    """One document, sealed over the body re-serialised, each record its record body."""
+    presented = body.pop("seal")
+    fmt, serial, key_id, on = (int(body["format"]), int(body["serial"]), str(body["key_id"]),
+                               str(body.get("on", "")))
+    records = tuple([body_record(r) for r in body["records"]])
+    if fmt != FORMAT_1:
+        raise CheckpointError(f"archive checkpoint {name} has format {fmt}, this version "
+                              f"reads {FORMAT_1} and {FORMAT}")
+    _keys_agree(name, key_id, seal_key)
+    if not seal_holds(body, presented, seal_key if key_id else None):
+        raise CheckpointError(f"archive checkpoint {name} fails its seal (edited, torn, or "
+                              "sealed with another key)")
+    return _named(name, serial, on, key_id, records)
+
+
+def _keys_agree(name: str, key_id: str, seal_key: bytes | None) -> None:
     if seal_key is not None and not key_id:
         raise CheckpointError(f"archive checkpoint {name} is not encrypted, yet a key was "
                               "given: refused, as an unencrypted checkpoint proves nothing "
@@ -200,9 +268,10 @@ def parse_checkpoint(name: str, stored: bytes, seal_key: bytes | None) -> Checkp
     if key_id and seal_key is None:
         raise CheckpointError(f"archive checkpoint {name} is encrypted (key id {key_id}) and "
                               "no key was given")
-    if not seal_holds(body, seal, seal_key if key_id else None):
-        raise CheckpointError(f"archive checkpoint {name} fails its seal (edited, torn, or "
-                              "sealed with another key)")
+
+
+def _named(name: str, serial: int, on: str, key_id: str,
+           records: tuple[SegmentRecord, ...]) -> Checkpoint:
     if _place(name) != (on, serial) or any(r.key_id != key_id for r in records):
         raise CheckpointError(f"archive checkpoint {name} is not what its name and key say")
     return Checkpoint(name, serial, records, on)

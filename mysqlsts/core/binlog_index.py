@@ -47,6 +47,34 @@ class IndexError_(MysqlstsError):  # noqa: N801 (IndexError is a builtin)
     """An index record that is not exactly as written."""
 
 
+class _Seq:
+    """A range's GTID's sequence number, parsed at the first read and kept on the range (every
+    reader of the whole index, resume's breaks, PITR's order, retention, sorts and compares
+    ranges by them). Not a field: the record's body and equality are the GTID text's."""
+
+    def __init__(self, text_field: str) -> None:
+        self.text_field = text_field
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, range_: object, owner: type | None = None) -> int:
+        # functools.cached_property takes a lock on every first read (Python 3.11): half
+        # the cost of a start's breaks
+        value = _seq(getattr(range_, self.text_field))
+        range_.__dict__[self.name] = value
+        return value
+
+
+def _seq(text: str) -> int:
+    """A GTID's sequence number: the text as written (domain-server-seq) read directly, any
+    other by the general parser (the same number, or its ValueError)."""
+    parts = text.split("-")
+    if len(parts) == 3 and all(map(str.isdigit, parts)):
+        return int(parts[2])
+    return parse_mariadb(text)[0].seq
+
+
 @dataclass(frozen=True)
 class DomainRange:
     domain: int
@@ -56,13 +84,8 @@ class DomainRange:
     first_commit: str  # ISO-8601 UTC, of the domain's first and last transaction here
     last_commit: str
 
-    @property
-    def first_seq(self) -> int:
-        return parse_mariadb(self.first)[0].seq
-
-    @property
-    def last_seq(self) -> int:
-        return parse_mariadb(self.last)[0].seq
+    first_seq = _Seq("first")
+    last_seq = _Seq("last")
 
 
 @dataclass(frozen=True)
@@ -196,6 +219,38 @@ def body_record(body: Mapping[str, Any]) -> SegmentRecord:
     return record
 
 
+def record_row(record: SegmentRecord) -> list[Any]:
+    """The record as a row (a checkpoint's compact form: its fields in order, each domain
+    range and chunk a row too, and no key id: a checkpoint holds records under its own)."""
+    return [record.segment, record.size, record.sha256, record.plain_size,
+            record.transactions, record.first_commit, record.last_commit,
+            [[d.domain, d.first, d.last, d.count, d.first_commit, d.last_commit]
+             for d in record.domains],
+            record.format, [[c.name, c.size, c.sha256, c.plain_size] for c in record.chunks]]
+
+
+def row_record(row: Sequence[Any], key_id: str) -> SegmentRecord:
+    """A record from its row (`record_row`), the very record its body gives (`body_record`),
+    with the same checks. ValueError or TypeError else."""
+    segment, size, sha256, plain_size, transactions, first, last, domains, fmt, chunks = row
+    if fmt not in FORMATS or (fmt == FORMAT_CHUNKED) != bool(chunks):
+        raise ValueError(f"format {fmt} with {len(chunks)} chunks, this version reads "
+                         f"{' and '.join(map(str, FORMATS))}")
+    last = first if last == first else last  # one string object where the texts are equal:
+    return SegmentRecord(segment, size, sha256, plain_size, transactions, first, last,  # a
+                         tuple([_domain(d, first, last) for d in domains]), key_id, fmt,
+                         tuple([StoredChunk(*c) for c in chunks]))  # month's index is 2.6M
+
+
+def _domain(row: Sequence[Any], first: str, last: str) -> DomainRange:
+    """A domain range from its row, sharing its record's commit texts where equal (and its
+    first GTID's as its last's) rather than holding copies of them."""
+    domain, first_gtid, last_gtid, count, first_commit, last_commit = row
+    return DomainRange(domain, first_gtid, first_gtid if last_gtid == first_gtid else last_gtid,
+                       count, first if first_commit == first else first_commit,
+                       last if last_commit == last else last_commit)
+
+
 def render_record(record: SegmentRecord, seal_key: bytes | None) -> bytes:
     """The record's bytes, sealed like a manifest: with the key's HMAC when encrypted."""
     if bool(record.key_id) != (seal_key is not None):
@@ -270,13 +325,12 @@ def breaks(records: list[SegmentRecord]) -> list[Break]:
 
 def archived_position(records: list[SegmentRecord]) -> dict[int, MariadbGtid]:
     """The newest archived GTID per domain: where the stream resumes."""
-    newest: dict[int, MariadbGtid] = {}
+    newest: dict[int, DomainRange] = {}
     for record in records:
         for dr in record.domains:
-            last = parse_mariadb(dr.last)[0]
-            if dr.domain not in newest or last.seq > newest[dr.domain].seq:
-                newest[dr.domain] = last
-    return newest
+            if dr.domain not in newest or dr.last_seq > newest[dr.domain].last_seq:
+                newest[dr.domain] = dr
+    return {domain: parse_mariadb(dr.last)[0] for domain, dr in newest.items()}
 
 
 def newest_commit(records: list[SegmentRecord]) -> int:

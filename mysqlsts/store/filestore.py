@@ -72,18 +72,21 @@ class FileStore:
         return _chunks(source)
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        """Walked from the deepest directory the prefix names, not the whole root: the
+        archive's 2.6M index names a month beside its checkpoints, say, are not walked to list
+        the checkpoints."""
         self._check_root()
+        top = prefix.rpartition("/")[0]
         found: list[ObjectInfo] = []
-        for directory, dirs, files in os.walk(self.root):
-            dirs.sort()
+        for directory, _, files in os.walk(self._path(top) if top else self.root):
+            under = Path(directory).relative_to(self.root).as_posix()  # once a directory
+            base = "" if under == "." else under + "/"
             for file in files:
-                if file.startswith(_TEMP):
+                name = base + file
+                if file.startswith(_TEMP) or not name.startswith(prefix):
                     continue
-                path = Path(directory) / file
-                name = path.relative_to(self.root).as_posix()
-                if name.startswith(prefix):
-                    with contextlib.suppress(FileNotFoundError):  # deleted meanwhile
-                        found.append(ObjectInfo(name, path.stat().st_size))
+                with contextlib.suppress(FileNotFoundError):  # deleted meanwhile
+                    found.append(ObjectInfo(name, os.stat(os.path.join(directory, file)).st_size))
         yield from sorted(found, key=lambda info: info.name)
 
     def delete(self, name: str) -> None:

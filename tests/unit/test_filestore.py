@@ -29,6 +29,19 @@ def test_put_get_list_delete(tmp_path: Path) -> None:
     assert [info.name for info in store.list("backups/")] == ["backups/b/part-1"]
 
 
+@pytest.mark.parametrize("prefix", ["", "a", "a/", "a/b", "a/b/", "a/b/c", "q/", "q", "a/.tmp"])
+def test_a_prefix_lists_what_the_whole_listing_holds_under_it(tmp_path: Path,
+                                                              prefix: str) -> None:
+    """Walked from the prefix's directory: the same names as the whole listing filtered."""
+    store = FileStore(tmp_path)
+    for name in ("a/b/c", "a/b/d", "a/bx", "ab", "z", "a/b/e/f"):
+        store.put_new(name, name.encode())
+    (tmp_path / "a" / ".tmp-x").write_bytes(b"torn")
+    whole = [info for info in store.list() if info.name.startswith(prefix)]
+    assert list(store.list(prefix)) == whole
+    assert {info.name for info in whole} <= {"a/b/c", "a/b/d", "a/bx", "ab", "z", "a/b/e/f"}
+
+
 def test_create_only(tmp_path: Path) -> None:
     store = FileStore(tmp_path)
     store.put_new("manifest", b"first")
