@@ -30,7 +30,7 @@ from mysqlsts.core.backup_layout import (
 from mysqlsts.errors import MysqlstsError
 from mysqlsts.store.catalog import read_catalog
 from mysqlsts.store.filestore import FileStore
-from tests.unit.test_index_checkpoint import Counting
+from tests.countingstore import CountingStore
 
 CHUNK = 256 * 1024
 
@@ -113,7 +113,9 @@ def test_parts_removed_under_a_running_backup_fail_it(stream: bytes, tmp_path: P
         later = datetime.now(UTC) + timedelta(days=1)
         assert len(remove_incomplete(store, later)) == 1
 
-    with pytest.raises(MysqlstsError, match=r"lost parts while it ran .*part-000001 is missing"):
+    # Which part is named depends on how many were written when the cleanup ran (parts are
+    # packed ahead and written in parallel).
+    with pytest.raises(MysqlstsError, match=r"lost parts while it ran .*part-\d{6} is missing"):
         take(store, StreamSession(stream, another_backups_cleanup))
     catalog = read_catalog(store)
     assert (catalog.backups, catalog.incomplete) == ((), ())  # no manifest, its parts removed
@@ -185,7 +187,7 @@ def test_the_cleanup_leaves_a_backup_that_committed_after_its_listing(tmp_path: 
 def test_the_cleanup_finds_killed_backups_from_one_listing_reading_no_manifest(
         tmp_path: Path) -> None:
     """The cleanup runs before every backup: its cost must not grow with the backups kept."""
-    store = Counting(tmp_path)
+    store = CountingStore(FileStore(tmp_path))
     committed = [f"2020010{day}T000000Z-dddddd" for day in range(1, 8)]
     for backup in committed:
         store.put_new(part_name(backup, 1), b"part")
