@@ -1,7 +1,7 @@
 """The archive index's checkpoints: many index records' contents in one object, so a reader
 GETs a few checkpoints and the few records written after them, not every record (pure).
 
-    binlog/checkpoints/<serial>-<hash>.json.zst                     a base: every record
+    binlog/checkpoints/<serial>-<hash>.rows.zst                     a base: every record
     binlog/checkpoints/<base stem>.<serial>-<hash>.delta.zst        a delta on that base
     binlog/checkpoints/<delta stem>.<serial>-<hash>.delta.zst       a delta on that delta ...
 
@@ -33,12 +33,11 @@ archive is encrypted) over every byte before it exactly as stored. A reader deco
 seals it a line at a time, never holds the whole body or re-encodes it, builds each record from
 a list, not a dict of repeated keys, and gives the records only once the seal holds (a start's
 parse of a month's base, 2.6M records, was some 40 s of CPU and twice the records' memory;
-bench/index_bench.py). FORMAT 1 checkpoints (one document, each
-record as its record body, the seal a key of it over the body re-serialised: the single-tier
-checkpoints and the first tiered ones) are still read, by that path; a version that reads only
-FORMAT 1 refuses a FORMAT 2 checkpoint in one line ("does not parse"), and reads the index one
-record at a time once such checkpoints are deleted. Either way a checkpoint edited in the store
-is refused in one line naming it, as an edited record is.
+bench/index_bench.py). FORMAT 1 bases (`<serial>-<hash>.json.zst`: one document, each record
+as its record body, the seal a key of it over the body re-serialised; the single-tier version's)
+are still read, by that path, and nothing is written under such a name any more (see SUFFIX).
+Either way a checkpoint edited in the store is refused in one line naming it, as an edited
+record is.
 """
 
 from __future__ import annotations
@@ -62,8 +61,14 @@ from mysqlsts.errors import MysqlstsError
 FORMAT = 2  # written: rows, sealed over the bytes as stored
 FORMAT_1 = 1  # read too: record bodies, sealed over the body re-serialised
 ROWS_PER_LINE = 1000  # a reader holds one line of rows at a time, never the whole body
-SUFFIX = ".json.zst"  # a base
-DELTA_SUFFIX = ".delta.zst"  # a delta (a name single-tier readers leave alone)
+BASE_SUFFIX = ".rows.zst"  # a base, written as FORMAT 2
+SUFFIX = ".json.zst"  # a FORMAT 1 base (the single-tier version's): read, no longer written
+DELTA_SUFFIX = ".delta.zst"  # a delta
+# Neither a base nor a delta written now ends in SUFFIX: a version that reads only FORMAT 1
+# bases (the single-tier one) leaves them alone, takes its newest FORMAT 1 base if one is still
+# kept and reads the other records one by one (slower, never wrong), and so keeps working
+# through a rolling update or a rollback instead of refusing the archive.
+_SUFFIXES = (BASE_SUFFIX, SUFFIX, DELTA_SUFFIX)
 _PART = re.compile(r"\d{12}-[0-9a-f]{16}")  # <serial>-<hash>
 
 # A checkpoint is written once this many listed records are in none of the chain's: a reader's
@@ -92,22 +97,26 @@ class Checkpoint:
     on: str = ""  # the checkpoint a delta is on; "" for a base
 
 
+def _stem(name: str) -> str:
+    """A checkpoint's name without its suffix: what a delta on it names it by (a base's stem
+    is the same whichever format it was written in)."""
+    for suffix in _SUFFIXES:
+        if name.endswith(suffix):
+            return name.removesuffix(suffix)
+    return name
+
+
 def _place(name: str) -> tuple[str, int] | None:
-    """A checkpoint name's parent ("" for a base) and serial; None for a name the archive does
-    not write."""
+    """A checkpoint name's parent's stem ("" for a base) and serial; None for a name the
+    archive does not write."""
     rest = name[len(BINLOG_CHECKPOINTS):] if name.startswith(BINLOG_CHECKPOINTS) else ""
-    if rest.endswith(SUFFIX):
-        parts = [rest.removesuffix(SUFFIX)]  # a base
-    elif rest.endswith(DELTA_SUFFIX):
-        parts = rest.removesuffix(DELTA_SUFFIX).split(".")  # its parent's parts, then its own
-    else:
+    delta = rest.endswith(DELTA_SUFFIX)
+    if not delta and not rest.endswith((BASE_SUFFIX, SUFFIX)):
         return None
-    if (len(parts) == 1) != rest.endswith(SUFFIX) or not all(map(_PART.fullmatch, parts)):
+    parts = _stem(rest).split(".")  # a delta: its parent's parts, then its own
+    if (len(parts) > 1) != delta or not all(map(_PART.fullmatch, parts)):
         return None
-    parent = ""
-    if len(parts) > 1:
-        parent = BINLOG_CHECKPOINTS + ".".join(parts[:-1]) + (
-            SUFFIX if len(parts) == 2 else DELTA_SUFFIX)
+    parent = BINLOG_CHECKPOINTS + ".".join(parts[:-1]) if delta else ""
     return parent, int(parts[-1][:12])
 
 
@@ -118,7 +127,7 @@ def checkpoint_serial(name: str) -> int | None:
 
 
 def _children(names: Sequence[str]) -> dict[str, list[tuple[int, str]]]:
-    """Each parent's checkpoints ("" the bases'), oldest first."""
+    """Each parent's checkpoints, by the parent's stem ("" the bases'), oldest first."""
     children: dict[str, list[tuple[int, str]]] = {}
     for name in names:
         place = _place(name)
@@ -132,8 +141,9 @@ def chain(names: Sequence[str]) -> list[str]:
     the newest on that, ... (a delta whose parent is not listed is on no chain)."""
     children, found, at = _children(names), [], ""
     while at in children:
-        at = children[at][-1][1]
-        found.append(at)
+        name = children[at][-1][1]
+        found.append(name)
+        at = _stem(name)
     return found
 
 
@@ -151,7 +161,7 @@ def stale_checkpoints(names: Sequence[str]) -> list[str]:
     while todo:
         for _, name in children.get(todo.pop(), [])[-CHECKPOINTS_KEPT:]:
             kept.add(name)
-            todo.append(name)
+            todo.append(_stem(name))
     return sorted(n for n in names if _place(n) is not None and n not in kept)
 
 
@@ -192,9 +202,8 @@ def render_checkpoint(serial: int, records: Sequence[SegmentRecord], key_id: str
     stored = zstandard.ZstdCompressor(level=3).compress(body + seal_bytes(body, seal_key).encode())
     part = f"{serial:012d}-{hashlib.sha256(stored).hexdigest()[:16]}"
     if not on:
-        return f"{BINLOG_CHECKPOINTS}{part}{SUFFIX}", stored
-    stem = on[:-len(SUFFIX if on.endswith(SUFFIX) else DELTA_SUFFIX)]
-    return f"{stem}.{part}{DELTA_SUFFIX}", stored
+        return f"{BINLOG_CHECKPOINTS}{part}{BASE_SUFFIX}", stored
+    return f"{_stem(on)}.{part}{DELTA_SUFFIX}", stored
 
 
 def parse_checkpoint(name: str, stored: bytes, seal_key: bytes | None) -> Checkpoint:
@@ -272,7 +281,7 @@ def _keys_agree(name: str, key_id: str, seal_key: bytes | None) -> None:
 
 def _named(name: str, serial: int, on: str, key_id: str,
            records: tuple[SegmentRecord, ...]) -> Checkpoint:
-    if _place(name) != (on, serial) or any(r.key_id != key_id for r in records):
+    if _place(name) != (_stem(on), serial) or any(r.key_id != key_id for r in records):
         raise CheckpointError(f"archive checkpoint {name} is not what its name and key say")
     return Checkpoint(name, serial, records, on)
 

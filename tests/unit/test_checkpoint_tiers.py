@@ -34,31 +34,58 @@ def part(serial: int, fill: str = "ab") -> str:
     return f"{serial:012d}-{fill * 8}"
 
 
-BASE = f"{BINLOG_CHECKPOINTS}{part(7)}{bc.SUFFIX}"
+BASE = f"{BINLOG_CHECKPOINTS}{part(7)}{bc.BASE_SUFFIX}"
 
 
 def delta(parent: str, serial: int, fill: str = "cd") -> str:
-    stem = parent.removesuffix(bc.SUFFIX).removesuffix(bc.DELTA_SUFFIX)
-    return f"{stem}.{part(serial, fill)}{bc.DELTA_SUFFIX}"
+    for suffix in (bc.BASE_SUFFIX, bc.SUFFIX, bc.DELTA_SUFFIX):
+        parent = parent.removesuffix(suffix)
+    return f"{parent}.{part(serial, fill)}{bc.DELTA_SUFFIX}"
+
+
+def single_tier_serial(name: str) -> int | None:
+    """The single-tier version's rule (core/binlog_checkpoint.checkpoint_serial before the
+    tiers): which names it takes for its checkpoints."""
+    if not name.startswith(BINLOG_CHECKPOINTS) or not name.endswith(".json.zst"):
+        return None
+    serial = name[len(BINLOG_CHECKPOINTS):].split("-", 1)[0]
+    return int(serial) if len(serial) == 12 and serial.isdigit() else None
+
+
+def test_a_version_that_reads_only_format_1_leaves_what_is_written_now_alone() -> None:
+    """Bases and deltas are written as FORMAT 2 under names the single-tier version does not
+    take, so through a rolling update or a rollback it reads its own FORMAT 1 base (or none)
+    and the records one by one, instead of refusing the archive; its bases are still read."""
+    found = records(range(1, 4))
+    base, _ = bc.render_checkpoint(8, found, "", None)
+    on_base, _ = bc.render_checkpoint(1, found[2:], "", None, on=base)
+    legacy = f"{BINLOG_CHECKPOINTS}{part(7)}{bc.SUFFIX}"
+    on_legacy, _ = bc.render_checkpoint(1, found[2:], "", None, on=legacy)
+    assert [single_tier_serial(n) for n in (base, on_base, on_legacy, legacy)] == [
+        None, None, None, 7]
+    assert bc.chain([legacy, on_legacy]) == [legacy, on_legacy]
+    assert bc.chain([legacy, on_legacy, base, on_base]) == [base, on_base]
 
 
 def test_a_delta_is_named_on_its_parent_and_single_tier_names_stay_bases() -> None:
     found = records(range(1, 4))
     name, stored = bc.render_checkpoint(3, found[2:], "", None, on=BASE)
-    assert name.startswith(BASE.removesuffix(bc.SUFFIX) + ".000000000003-")
+    assert name.startswith(BASE.removesuffix(bc.BASE_SUFFIX) + ".000000000003-")
     assert name.endswith(bc.DELTA_SUFFIX) and not name.endswith(bc.SUFFIX)  # old readers skip it
     parsed = bc.parse_checkpoint(name, stored, None)
     assert (parsed.on, parsed.serial, parsed.records) == (BASE, 3, tuple(found[2:]))
     deeper, _ = bc.render_checkpoint(1, [], "", None, on=name)
     assert bc.parse_checkpoint(deeper, bc.render_checkpoint(1, [], "", None, on=name)[1],
                                None).on == name
-    # A base's body is the single-tier checkpoint's: no `on`, so old readers read new bases.
+    # A base names no parent.
     base_name, base = bc.render_checkpoint(7, found, "", None)
     assert b'"on"' not in zstandard.ZstdDecompressor().decompress(base)
     assert bc.parse_checkpoint(base_name, base, None).on == ""
     # A delta's body renamed onto another parent, or as a base: refused.
-    own = name.removeprefix(BASE.removesuffix(bc.SUFFIX) + ".").removesuffix(bc.DELTA_SUFFIX)
-    for wrong in (name.replace(part(7), part(8)), f"{BINLOG_CHECKPOINTS}{own}{bc.SUFFIX}"):
+    own = name.removeprefix(BASE.removesuffix(bc.BASE_SUFFIX) + ".").removesuffix(
+        bc.DELTA_SUFFIX)
+    for wrong in (name.replace(part(7), part(8)), f"{BINLOG_CHECKPOINTS}{own}{bc.BASE_SUFFIX}",
+                  f"{BINLOG_CHECKPOINTS}{own}{bc.SUFFIX}"):
         with pytest.raises(bc.CheckpointError, match="not what its name and key say"):
             bc.parse_checkpoint(wrong, stored, None)
 
@@ -79,7 +106,8 @@ def test_the_chain_is_chosen_by_name_alone() -> None:
 
 
 def test_retention_keeps_the_newest_two_at_every_level_of_what_it_keeps() -> None:
-    bases = [f"{BINLOG_CHECKPOINTS}{part(s)}{bc.SUFFIX}" for s in (5, 6, 7)]
+    bases = [f"{BINLOG_CHECKPOINTS}{part(s)}{suffix}"
+             for s, suffix in ((5, bc.SUFFIX), (6, bc.BASE_SUFFIX), (7, bc.BASE_SUFFIX))]
     on_newest = [delta(bases[2], s) for s in (1, 2, 3)]
     on_second = [delta(bases[1], s) for s in (1, 2, 3)]
     deep = [delta(on_newest[2], s) for s in (1, 2, 3)] + [delta(on_newest[0], 1)]
@@ -149,7 +177,7 @@ def test_deltas_are_read_edited_refused_and_deleted_survived(tmp_path: Path,
     done = compact(store, keys, always=True)
     assert done.written is not None and done.held == (80, 5)
     assert str(done) == f"wrote {done.written} holding 5 records (a level-1 delta)"
-    assert base is not None and done.written.startswith(base.removesuffix(bc.SUFFIX) + ".")
+    assert base is not None and done.written.startswith(base.removesuffix(bc.BASE_SUFFIX) + ".")
     for seq in range(86, 89):
         write(store, seq, keys)
     store.gets.clear()
