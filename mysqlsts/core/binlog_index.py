@@ -236,10 +236,11 @@ def row_record(row: Sequence[Any], key_id: str) -> SegmentRecord:
     if fmt not in FORMATS or (fmt == FORMAT_CHUNKED) != bool(chunks):
         raise ValueError(f"format {fmt} with {len(chunks)} chunks, this version reads "
                          f"{' and '.join(map(str, FORMATS))}")
-    last = first if last == first else last  # one string object where the texts are equal:
-    return SegmentRecord(segment, size, sha256, plain_size, transactions, first, last,  # a
+    # One string object where the texts are equal, not two: a month's index is 2.6M records.
+    last = first if last == first else last
+    return SegmentRecord(segment, size, sha256, plain_size, transactions, first, last,
                          tuple([_domain(d, first, last) for d in domains]), key_id, fmt,
-                         tuple([StoredChunk(*c) for c in chunks]))  # month's index is 2.6M
+                         tuple([StoredChunk(*c) for c in chunks]))
 
 
 def _domain(row: Sequence[Any], first: str, last: str) -> DomainRange:

@@ -60,4 +60,3 @@ def sealed(body: dict[str, Any], seal_key: bytes | None) -> bytes:
 def seal_holds(body: dict[str, Any], presented: str, seal_key: bytes | None) -> bool:
     """Whether `presented` is the body's seal (compared in constant time)."""
     return hmac.compare_digest(str(presented), seal(body, seal_key))
-

@@ -48,7 +48,6 @@ def read_catalog(store: ObjectStore,
     return build_catalog(manifests, damaged, sorted(ids), latest(names))
 
 
-
 def incomplete_backups(store: ObjectStore) -> list[str]:
     """The ids of the backups that have objects but no manifest (running or killed), from the
     listing alone: no manifest is read (a backup's cleanup before it starts costs one listing,
