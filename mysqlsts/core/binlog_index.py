@@ -27,7 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -47,25 +47,6 @@ class IndexError_(MysqlstsError):  # noqa: N801 (IndexError is a builtin)
     """An index record that is not exactly as written."""
 
 
-class _Seq:
-    """A range's GTID's sequence number, parsed at the first read and kept on the range (every
-    reader of the whole index, resume's breaks, PITR's order, retention, sorts and compares
-    ranges by them). Not a field: the record's body and equality are the GTID text's."""
-
-    def __init__(self, text_field: str) -> None:
-        self.text_field = text_field
-
-    def __set_name__(self, owner: type, name: str) -> None:
-        self.name = name
-
-    def __get__(self, range_: object, owner: type | None = None) -> int:
-        # functools.cached_property takes a lock on every first read (Python 3.11): half
-        # the cost of a start's breaks
-        value = _seq(getattr(range_, self.text_field))
-        range_.__dict__[self.name] = value
-        return value
-
-
 def _seq(text: str) -> int:
     """A GTID's sequence number: the text as written (domain-server-seq) read directly, any
     other by the general parser (the same number, or its ValueError)."""
@@ -75,7 +56,9 @@ def _seq(text: str) -> int:
     return parse_mariadb(text)[0].seq
 
 
-@dataclass(frozen=True)
+# Slots, not a dict per object: every reader of the whole index holds a record and its ranges
+# for each segment (a month is 2.6M of them), and an object's dict was most of a range's bytes.
+@dataclass(frozen=True, slots=True)
 class DomainRange:
     domain: int
     first: str  # GTID text, domain-server-seq
@@ -83,12 +66,19 @@ class DomainRange:
     count: int
     first_commit: str  # ISO-8601 UTC, of the domain's first and last transaction here
     last_commit: str
+    # The GTIDs' sequence numbers, parsed once (every reader of the whole index, resume's
+    # breaks, PITR's order, retention, sorts and compares ranges by them): not in the record's
+    # body (`record_body`), nor in equality.
+    first_seq: int = field(init=False, repr=False, compare=False)
+    last_seq: int = field(init=False, repr=False, compare=False)
 
-    first_seq = _Seq("first")
-    last_seq = _Seq("last")
+    def __post_init__(self) -> None:
+        first = _seq(self.first)
+        object.__setattr__(self, "first_seq", first)
+        object.__setattr__(self, "last_seq", first if self.last == self.first else _seq(self.last))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class StoredChunk:
     """One chunk of a chunked segment, as its record lists it."""
 
@@ -98,7 +88,7 @@ class StoredChunk:
     plain_size: int  # bytes of the segment content it holds
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SegmentRecord:
     segment: str  # the segment's object name (a chunked segment's: logical, no object)
     size: int  # bytes as stored (a chunked segment's: its chunks' together)
@@ -199,6 +189,8 @@ def record_body(record: SegmentRecord) -> dict[str, Any]:
     """The record as its JSON body (what is sealed): a plain one without `chunks`, exactly
     as FORMAT 1 has always been written."""
     body = asdict(record)
+    for domain in body["domains"]:
+        del domain["first_seq"], domain["last_seq"]
     if not record.chunks:
         del body["chunks"]
     return body
